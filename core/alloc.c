@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * alloc.c - the slot allocator.
+ *
+ * The slot area is cut into regions of one size.  A region takes a slot
+ * class when a class runs out of free slots, and goes back to the pool
+ * when it empties, so the mix of classes follows the data.
+ *
+ * Two rules keep a crash from losing data, and both live here:
+ *   - a freed slot waits in quarantine until a device flush that began
+ *     after the free has completed: until then the newer copy of its data
+ *     may still be only in the drive's volatile cache;
+ *   - a freed slot that the durable checkpoint points at stays pinned until
+ *     a newer checkpoint is durable, so recovery can always fall back to it.
+ * All functions but sl_regions_write, sl_flush and sl_reclaim want the
+ * store lock held.
+ */
+#include <stdio.h>
+
+#include "internal.h"
+
+int sl_vec_push(struct sl_vec *v, uint64_t x)
+{
+	if (v->n == v->cap) {
+		size_t ncap = v->cap ? v->cap * 2 : 64;
+		void *p = realloc(v->v, ncap * sizeof(*v->v));
+		if (!p)
+			return -ENOMEM;
+		v->v = p;
+		v->cap = ncap;
+	}
+	v->v[v->n++] = x;
+	return 0;
+}
+
+int sl_alloc_init(struct slot_store *s)
+{
+	const struct sl_sb *sb = &s->sb;
+	s->ncls = sb->class_count;
+	for (unsigned i = 0; i < s->ncls; i++) {
+		struct sl_class *c = &s->cls[i];
+		c->shift = sl_class_shift(sb->min_shift, sb->chunk_shift, i);
+		c->stride = sb->block_size + (1ull << c->shift);
+		c->per_region = (uint32_t)((sb->region_size - sb->block_size) /
+					   c->stride);
+	}
+	s->nregions = sb->region_count;
+	s->regions = calloc(s->nregions ? s->nregions : 1,
+			    sizeof(*s->regions));
+	if (!s->regions)
+		return -ENOMEM;
+	for (uint32_t r = 0; r < s->nregions; r++)
+		s->regions[r].cls = SL_RGN_FREE;
+	return 0;
+}
+
+void sl_alloc_free(struct slot_store *s)
+{
+	for (uint32_t r = 0; r < s->nregions; r++)
+		free(s->regions[r].state);
+	free(s->regions);
+	s->regions = NULL;
+	for (unsigned i = 0; i < s->ncls; i++) {
+		free(s->cls[i].free);
+		s->cls[i].free = NULL;
+	}
+	free(s->quar.v);
+	free(s->pin.v);
+	memset(&s->quar, 0, sizeof(s->quar));
+	memset(&s->pin, 0, sizeof(s->pin));
+}
+
+unsigned sl_class_for(const struct slot_store *s, uint64_t len)
+{
+	for (unsigned i = 0; i < s->ncls; i++)
+		if (len <= (1ull << s->cls[i].shift))
+			return i;
+	return s->ncls - 1;
+}
+
+uint64_t sl_region_off(const struct slot_store *s, uint32_t r)
+{
+	return s->sb.slot_area_offset + (uint64_t)r * s->sb.region_size;
+}
+
+bool sl_slot_valid(const struct slot_store *s, uint64_t ref)
+{
+	uint32_t r = sl_slot_region(ref), j = sl_slot_index(ref);
+	if (r >= s->nregions || s->regions[r].cls == SL_RGN_FREE)
+		return false;
+	return j < s->regions[r].nslots;
+}
+
+unsigned sl_slot_cls(const struct slot_store *s, uint64_t ref)
+{
+	return s->regions[sl_slot_region(ref)].cls;
+}
+
+uint64_t sl_slot_off(const struct slot_store *s, uint64_t ref)
+{
+	uint32_t r = sl_slot_region(ref);
+	const struct sl_class *c = &s->cls[s->regions[r].cls];
+	return sl_region_off(s, r) + s->sb.block_size +
+	       (uint64_t)sl_slot_index(ref) * c->stride;
+}
+
+static int al_push_free(struct sl_class *c, uint64_t ref)
+{
+	if (c->nfree == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 256;
+		void *p = realloc(c->free, ncap * sizeof(*c->free));
+		if (!p)
+			return -ENOMEM;
+		c->free = p;
+		c->cap = ncap;
+	}
+	c->free[c->nfree++] = ref;
+	return 0;
+}
+
+int sl_region_assign(struct slot_store *s, uint32_t r, unsigned cls,
+		     uint64_t assign_gen)
+{
+	if (r >= s->nregions || cls >= s->ncls)
+		return -EUCLEAN;
+	struct sl_region *rg = &s->regions[r];
+	if (rg->cls != SL_RGN_FREE)
+		return rg->cls == cls ? 0 : -EUCLEAN;
+	struct sl_class *c = &s->cls[cls];
+	rg->state = calloc(c->per_region ? c->per_region : 1, 1);
+	if (!rg->state)
+		return -ENOMEM;
+	rg->cls = (uint8_t)cls;
+	rg->nslots = c->per_region;
+	rg->nused = 0;
+	rg->assign_gen = assign_gen;
+	/* pushed high to low so the lowest index is taken first */
+	for (uint32_t j = c->per_region; j-- > 0;)
+		if (al_push_free(c, sl_slot_ref(r, j)))
+			return -ENOMEM;
+	s->slots_total += c->per_region;
+	return 0;
+}
+
+/* Give an empty region back to the pool: its slots leave the free stack. */
+static void al_region_unassign(struct slot_store *s, uint32_t r)
+{
+	struct sl_region *rg = &s->regions[r];
+	struct sl_class *c = &s->cls[rg->cls];
+	size_t j = 0;
+	for (size_t i = 0; i < c->nfree; i++)
+		if (sl_slot_region(c->free[i]) != r)
+			c->free[j++] = c->free[i];
+	c->nfree = j;
+	s->slots_total -= rg->nslots;
+	free(rg->state);
+	rg->state = NULL;
+	rg->cls = SL_RGN_FREE;
+	rg->nslots = 0;
+}
+
+static uint32_t al_count_unassigned(const struct slot_store *s, bool empty_too,
+				    unsigned except_cls)
+{
+	uint32_t n = 0;
+	for (uint32_t r = 0; r < s->nregions; r++) {
+		const struct sl_region *rg = &s->regions[r];
+		if (rg->cls == SL_RGN_FREE)
+			n++;
+		else if (empty_too && rg->cls != except_cls && rg->nused == 0)
+			n++;
+	}
+	return n;
+}
+
+/* Find a region for class cls: a free one, else an empty one of another
+ * class. */
+static int al_take_region(struct slot_store *s, unsigned cls, uint32_t *out)
+{
+	for (uint32_t r = 0; r < s->nregions; r++) {
+		if (s->regions[r].cls == SL_RGN_FREE) {
+			*out = r;
+			return 0;
+		}
+	}
+	for (uint32_t r = 0; r < s->nregions; r++) {
+		struct sl_region *rg = &s->regions[r];
+		if (rg->cls != cls && rg->nused == 0) {
+			al_region_unassign(s, r);
+			*out = r;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
+		   uint64_t *refs, uint32_t *new_regions, size_t *nnew)
+{
+	size_t need[SL_CLASS_MAX] = { 0 };
+	uint32_t regions_needed = 0;
+	*nnew = 0;
+	for (size_t i = 0; i < n; i++)
+		need[cls[i]]++;
+	/* check it all fits before changing anything: all or nothing */
+	for (unsigned c = 0; c < s->ncls; c++) {
+		if (need[c] > s->cls[c].nfree) {
+			uint64_t short_by = need[c] - s->cls[c].nfree;
+			uint32_t per = s->cls[c].per_region;
+			if (!per)
+				return -ENOSPC;
+			regions_needed += (uint32_t)((short_by + per - 1) / per);
+		}
+	}
+	if (regions_needed) {
+		/* empty regions of a class being allocated can't move */
+		uint32_t avail = 0;
+		for (uint32_t r = 0; r < s->nregions; r++) {
+			const struct sl_region *rg = &s->regions[r];
+			if (rg->cls == SL_RGN_FREE ||
+			    (rg->nused == 0 && !need[rg->cls]))
+				avail++;
+		}
+		if (avail < regions_needed)
+			return -ENOSPC;
+	}
+	(void)al_count_unassigned;
+	for (unsigned c = 0; c < s->ncls; c++) {
+		while (need[c] > s->cls[c].nfree) {
+			uint32_t r;
+			int err = al_take_region(s, c, &r);
+			if (err)
+				return err; /* cannot happen: counted above */
+			err = sl_region_assign(s, r, c, s->next_gen++);
+			if (err)
+				return err;
+			new_regions[(*nnew)++] = r;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct sl_class *c = &s->cls[cls[i]];
+		uint64_t ref = c->free[--c->nfree];
+		struct sl_region *rg = &s->regions[sl_slot_region(ref)];
+		uint8_t *st = &rg->state[sl_slot_index(ref)];
+		*st = (uint8_t)((*st & ~SL_SLOT_STATE) | SL_SLOT_USED);
+		rg->nused++;
+		s->slots_used++;
+		refs[i] = ref;
+	}
+	return 0;
+}
+
+static void al_make_free(struct slot_store *s, uint64_t ref)
+{
+	struct sl_region *rg = &s->regions[sl_slot_region(ref)];
+	uint8_t *st = &rg->state[sl_slot_index(ref)];
+	*st = (uint8_t)(*st & ~SL_SLOT_STATE);
+	rg->nused--;
+	al_push_free(&s->cls[rg->cls], ref);
+}
+
+void sl_slot_free(struct slot_store *s, uint64_t ref)
+{
+	if (!sl_slot_valid(s, ref))
+		return;
+	struct sl_region *rg = &s->regions[sl_slot_region(ref)];
+	uint8_t *st = &rg->state[sl_slot_index(ref)];
+	if ((*st & SL_SLOT_STATE) != SL_SLOT_USED)
+		return;
+	s->slots_used--;
+	if (*st & (SL_SLOT_CKPT | SL_SLOT_NEWCKPT)) {
+		*st = (uint8_t)((*st & ~SL_SLOT_STATE) | SL_SLOT_PIN);
+		if (sl_vec_push(&s->pin, ref))
+			return; /* stays pinned: leaked until remount */
+	} else {
+		*st = (uint8_t)((*st & ~SL_SLOT_STATE) | SL_SLOT_QUAR);
+		if (sl_vec_push(&s->quar, ref))
+			return;
+	}
+}
+
+int sl_slot_claim(struct slot_store *s, uint64_t ref)
+{
+	if (!sl_slot_valid(s, ref))
+		return -EUCLEAN;
+	struct sl_region *rg = &s->regions[sl_slot_region(ref)];
+	uint8_t *st = &rg->state[sl_slot_index(ref)];
+	if ((*st & SL_SLOT_STATE) != SL_SLOT_FREE)
+		return -EUCLEAN;
+	/* take it off the free stack (loading: stacks are in index order) */
+	struct sl_class *c = &s->cls[rg->cls];
+	for (size_t i = c->nfree; i-- > 0;) {
+		if (c->free[i] == ref) {
+			c->free[i] = c->free[--c->nfree];
+			break;
+		}
+	}
+	*st = (uint8_t)((*st & ~SL_SLOT_STATE) | SL_SLOT_USED);
+	rg->nused++;
+	s->slots_used++;
+	return 0;
+}
+
+void sl_slot_unclaim(struct slot_store *s, uint64_t ref)
+{
+	struct sl_region *rg = &s->regions[sl_slot_region(ref)];
+	uint8_t *st = &rg->state[sl_slot_index(ref)];
+	if ((*st & SL_SLOT_STATE) != SL_SLOT_USED)
+		return;
+	*st = 0;
+	s->slots_used--;
+	al_make_free(s, ref);
+}
+
+void sl_quar_take(struct slot_store *s, struct sl_vec *out)
+{
+	*out = s->quar;
+	memset(&s->quar, 0, sizeof(s->quar));
+}
+
+void sl_quar_release(struct slot_store *s, struct sl_vec *taken)
+{
+	for (size_t i = 0; i < taken->n; i++) {
+		uint64_t ref = taken->v[i];
+		struct sl_region *rg = &s->regions[sl_slot_region(ref)];
+		if ((rg->state[sl_slot_index(ref)] & SL_SLOT_STATE) ==
+		    SL_SLOT_QUAR)
+			al_make_free(s, ref);
+	}
+	free(taken->v);
+	memset(taken, 0, sizeof(*taken));
+}
+
+/* The durable checkpoint moved on: pins taken at its snapshot are free. */
+void sl_pin_release(struct slot_store *s, struct sl_vec *taken);
+void sl_pin_release(struct slot_store *s, struct sl_vec *taken)
+{
+	for (size_t i = 0; i < taken->n; i++) {
+		uint64_t ref = taken->v[i];
+		struct sl_region *rg = &s->regions[sl_slot_region(ref)];
+		uint8_t *st = &rg->state[sl_slot_index(ref)];
+		if ((*st & SL_SLOT_STATE) == SL_SLOT_PIN &&
+		    !(*st & SL_SLOT_NEWCKPT)) {
+			*st = (uint8_t)(*st & ~SL_SLOT_CKPT);
+			al_make_free(s, ref);
+		} else if ((*st & SL_SLOT_STATE) == SL_SLOT_PIN) {
+			sl_vec_push(&s->pin, ref); /* still referenced */
+		}
+	}
+	free(taken->v);
+	memset(taken, 0, sizeof(*taken));
+}
+
+bool sl_alloc_reclaimable(const struct slot_store *s)
+{
+	return s->quar.n > 0 || s->pin.n > 0;
+}
+
+int sl_regions_write(struct slot_store *s, const uint32_t *rs, size_t n)
+{
+	if (!n)
+		return 0;
+	uint32_t bs = s->sb.block_size;
+	uint8_t *buf = sl_alloc_aligned((size_t)bs * n);
+	struct slot_io *ios = calloc(n, sizeof(*ios));
+	int err = -ENOMEM;
+	if (!buf || !ios)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct sl_rgn_hdr h = { 0 };
+		h.magic = SL_MAGIC_RGN;
+		memcpy(h.uuid, s->sb.uuid, 16);
+		h.region = rs[i];
+		h.cls = s->regions[rs[i]].cls;
+		h.assign_gen = s->regions[rs[i]].assign_gen;
+		sl_rgn_hdr_encode(&h, buf + (size_t)bs * i);
+		ios[i].buf = buf + (size_t)bs * i;
+		ios[i].off = sl_region_off(s, rs[i]);
+		ios[i].len = bs;
+	}
+	err = s->dev->ops->write(s->dev->ctx, ios, n);
+	/* the scan needs the class before any slot in it can matter */
+	if (!err)
+		err = s->dev->ops->flush(s->dev->ctx);
+out:
+	free(buf);
+	free(ios);
+	return err;
+}
+
+int sl_flush(struct slot_store *s)
+{
+	struct sl_vec taken;
+	sl_lock(s);
+	sl_quar_take(s, &taken);
+	sl_unlock(s);
+	int err = s->dev->ops->flush(s->dev->ctx);
+	sl_lock(s);
+	if (err) {
+		/* not flushed: they stay in quarantine */
+		for (size_t i = 0; i < taken.n; i++)
+			sl_vec_push(&s->quar, taken.v[i]);
+		free(taken.v);
+	} else {
+		sl_quar_release(s, &taken);
+	}
+	sl_unlock(s);
+	return err;
+}
+
+int sl_reclaim(struct slot_store *s)
+{
+	sl_lock(s);
+	bool quar = s->quar.n > 0, pin = s->pin.n > 0;
+	sl_unlock(s);
+	if (!quar && !pin)
+		return -ENOSPC;
+	int err = sl_flush(s);
+	if (err)
+		return err;
+	if (pin) {
+		err = slot_checkpoint(s, true);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}

@@ -1,0 +1,563 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ckpt.c - the checkpoint: the whole index written to one of two mirrored
+ * containers in the metadata region.
+ *
+ * Commit order: flush the device (every slot the snapshot points at is
+ * durable), write the container with seq + 1 over the older container,
+ * flush again, then call it persisted.  Open takes the newest container
+ * whose checksums hold, so a torn checkpoint leaves the previous one in
+ * force and no superblock write is needed.
+ */
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define CK_IO_MAX (1u << 20)    /* bytes per write request */
+
+static bool ck_obj_wanted(const struct sl_obj *o)
+{
+	return o->nlink > 0 && !(o->flags & (SL_OBJ_PENDING | SL_OBJ_DELETED));
+}
+
+static size_t ck_pad8(size_t n)
+{
+	return SL_ALIGN_UP(n, 8);
+}
+
+static size_t ck_obj_size(const struct sl_obj *o)
+{
+	size_t tl = S_ISLNK(o->mode) && o->target ? strlen(o->target) : 0;
+	return ck_pad8(SL_OBJ_REC_SIZE + (size_t)o->nchunks * SL_CHUNK_REC_SIZE +
+		       tl);
+}
+
+struct ck_snap {
+	uint8_t *buf;           /* block header + payload, aligned */
+	size_t len;             /* bytes to write, block multiple */
+	struct sl_ckpt_hdr hdr;
+	uint64_t dirty_at;
+	uint64_t ns_at;
+	struct sl_vec pins;
+};
+
+/* Lock held.  Serialise the index; mark the slots it references. */
+static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
+{
+	struct sl_index *ix = &s->ix;
+	size_t plen = (size_t)s->nregions * SL_RGN_REC_SIZE;
+	uint64_t nobj = 0, nde = 0;
+
+	for (size_t b = 0; b <= ix->obj_mask; b++)
+		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext)
+			if (ck_obj_wanted(o)) {
+				plen += ck_obj_size(o);
+				nobj++;
+			}
+	for (size_t b = 0; b <= ix->de_mask; b++)
+		for (struct sl_dirent *d = ix->de_tab[b]; d; d = d->hnext)
+			if (!(d->flags & SL_DE_PENDING)) {
+				plen += ck_pad8(SL_DIRENT_REC_FIXED + d->len);
+				nde++;
+			}
+	uint64_t room = s->sb.meta_size / 2 - SL_BLOCK;
+	if (plen > room) {
+		sl_log(s, "checkpoint needs %zu bytes but a container holds "
+		       "%llu: the metadata region is too small for this many "
+		       "files", plen, (unsigned long long)room);
+		return -ENOSPC;
+	}
+	size_t total = SL_ALIGN_UP(SL_BLOCK + plen, SL_BLOCK);
+	uint8_t *buf = sl_alloc_aligned(total);
+	if (!buf)
+		return -ENOMEM;
+	uint8_t *p = buf + SL_BLOCK;
+
+	for (uint32_t r = 0; r < s->nregions; r++) {
+		struct sl_rgn_rec rr = { .cls = s->regions[r].cls,
+					 .assign_gen = s->regions[r].assign_gen };
+		p += sl_rgn_rec_encode(&rr, p);
+	}
+	for (size_t b = 0; b <= ix->obj_mask; b++) {
+		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext) {
+			if (!ck_obj_wanted(o))
+				continue;
+			o->flags |= SL_OBJ_NEWCKPT;
+			uint8_t *start = p;
+			size_t tl = S_ISLNK(o->mode) && o->target ?
+					    strlen(o->target) : 0;
+			struct sl_obj_rec rec = {
+				.oid = o->oid, .mode = o->mode, .uid = o->uid,
+				.gid = o->gid, .nlink = o->nlink,
+				.rdev = o->rdev, .size = o->size,
+				.atime_ns = o->atime, .mtime_ns = o->mtime,
+				.ctime_ns = o->ctime, .txn = o->txn,
+				.nchunks = o->nchunks,
+				.target_len = (uint32_t)tl,
+			};
+			p += sl_obj_rec_encode(&rec, p);
+			for (uint32_t i = 0; i < o->nchunks; i++) {
+				const struct sl_chunk *c = &o->chunks[i];
+				struct sl_chunk_rec cr = { .idx = c->idx,
+							   .len = c->len,
+							   .slot = c->slot,
+							   .gen = c->gen };
+				p += sl_chunk_rec_encode(&cr, p);
+				struct sl_region *rg =
+					&s->regions[sl_slot_region(c->slot)];
+				rg->state[sl_slot_index(c->slot)] |=
+					SL_SLOT_NEWCKPT;
+			}
+			if (tl) {
+				memcpy(p, o->target, tl);
+				p += tl;
+			}
+			p = start + ck_obj_size(o);
+		}
+	}
+	for (size_t b = 0; b <= ix->de_mask; b++) {
+		for (struct sl_dirent *d = ix->de_tab[b]; d; d = d->hnext) {
+			if (d->flags & SL_DE_PENDING)
+				continue;
+			uint8_t *start = p;
+			sl_put64(p, d->parent);
+			sl_put64(p + 8, d->child);
+			sl_put16(p + 16, d->len);
+			memcpy(p + 18, d->name, d->len);
+			p = start + ck_pad8(SL_DIRENT_REC_FIXED + d->len);
+		}
+	}
+
+	struct sl_ckpt_hdr *h = &sn->hdr;
+	memset(h, 0, sizeof(*h));
+	h->magic = SL_MAGIC_CKPT;
+	memcpy(h->uuid, s->sb.uuid, 16);
+	h->seq = s->ckpt_seq + 1;
+	h->payload_len = plen;
+	h->payload_csum = sl_csum(buf + SL_BLOCK, plen);
+	h->scan_gen = sl_txn_min_gen(s);
+	h->next_gen = s->next_gen;
+	h->next_oid = s->next_oid;
+	h->obj_count = nobj;
+	h->dirent_count = nde;
+	h->region_count = s->nregions;
+	h->time_ns = (uint64_t)sl_now_ns();
+	sl_ckpt_hdr_encode(h, buf);
+
+	sn->buf = buf;
+	sn->len = total;
+	sn->dirty_at = s->dirty_total;
+	sn->ns_at = s->ns_changes;
+	sn->pins = s->pin;
+	memset(&s->pin, 0, sizeof(s->pin));
+	return 0;
+}
+
+/* Lock held.  The checkpoint is durable: move the reference marks. */
+static void ck_commit(struct slot_store *s, struct ck_snap *sn, bool ok)
+{
+	for (uint32_t r = 0; r < s->nregions; r++) {
+		struct sl_region *rg = &s->regions[r];
+		for (uint32_t j = 0; rg->state && j < rg->nslots; j++) {
+			uint8_t st = rg->state[j];
+			if (ok)
+				st = (uint8_t)((st & SL_SLOT_NEWCKPT) ?
+					       (st | SL_SLOT_CKPT) :
+					       (st & ~SL_SLOT_CKPT));
+			rg->state[j] = (uint8_t)(st & ~SL_SLOT_NEWCKPT);
+		}
+	}
+	struct sl_index *ix = &s->ix;
+	for (size_t b = 0; b <= ix->obj_mask; b++) {
+		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext) {
+			if (ok && (o->flags & SL_OBJ_NEWCKPT))
+				o->flags |= SL_OBJ_IN_CKPT;
+			o->flags &= ~SL_OBJ_NEWCKPT;
+		}
+	}
+	if (ok) {
+		sl_pin_release(s, &sn->pins);
+		s->persisted = sn->dirty_at;
+		s->ns_persisted = sn->ns_at;
+		s->ckpt_seq = sn->hdr.seq;
+		s->ckpt_count++;
+		s->last_ckpt_ms = sl_now_ns() / 1000000;
+	} else {
+		for (size_t i = 0; i < sn->pins.n; i++)
+			sl_vec_push(&s->pin, sn->pins.v[i]);
+		free(sn->pins.v);
+	}
+	memset(&sn->pins, 0, sizeof(sn->pins));
+}
+
+int sl_ckpt_write(struct slot_store *s)
+{
+	struct ck_snap sn;
+	memset(&sn, 0, sizeof(sn));
+	sl_lock(s);
+	int err = ck_snapshot(s, &sn);
+	sl_unlock(s);
+	if (err)
+		return err;
+
+	uint64_t base = s->sb.meta_offset +
+			(sn.hdr.seq % 2) * (s->sb.meta_size / 2);
+	/* every slot the snapshot names must be durable before it is */
+	err = s->dev->ops->flush(s->dev->ctx);
+	if (!err) {
+		size_t n = (sn.len + CK_IO_MAX - 1) / CK_IO_MAX;
+		struct slot_io *ios = calloc(n, sizeof(*ios));
+		if (!ios) {
+			err = -ENOMEM;
+		} else {
+			/* one batch: a torn write fails the payload csum,
+			 * and the other container stays in force */
+			for (size_t i = 0; i < n; i++) {
+				size_t o = i * CK_IO_MAX;
+				ios[i].buf = sn.buf + o;
+				ios[i].off = base + o;
+				ios[i].len = (uint32_t)SL_MIN(CK_IO_MAX,
+							      sn.len - o);
+			}
+			err = s->dev->ops->write(s->dev->ctx, ios, n);
+			free(ios);
+		}
+	}
+	if (!err)
+		err = s->dev->ops->flush(s->dev->ctx);
+	sl_lock(s);
+	ck_commit(s, &sn, err == 0);
+	sl_unlock(s);
+	free(sn.buf);
+	if (err)
+		sl_log(s, "checkpoint %llu failed: %s",
+		       (unsigned long long)sn.hdr.seq, slot_strerror(err));
+	return err;
+}
+
+int slot_checkpoint(struct slot_store *s, bool force)
+{
+	if (s->read_only)
+		return -EROFS;
+	pthread_mutex_lock(&s->ckpt_lock);
+	sl_lock(s);
+	bool dirty = s->dirty_total > s->persisted;
+	sl_unlock(s);
+	bool idle = atomic_load(&s->inflight) == 0 &&
+		    sl_mono_ns() - atomic_load(&s->last_io_ns) >=
+			    (int64_t)s->opts.meta_idle_quiet_ms * 1000000;
+	int ret = 0;
+	if (dirty && (force || idle)) {
+		ret = sl_ckpt_write(s);
+		if (!ret)
+			ret = 1;
+	}
+	pthread_mutex_unlock(&s->ckpt_lock);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Load                                                                */
+/* ------------------------------------------------------------------ */
+
+static int ck_read(struct slot_store *s, uint64_t off, void *buf, size_t len)
+{
+	size_t n = (len + CK_IO_MAX - 1) / CK_IO_MAX;
+	struct slot_io *ios = calloc(n ? n : 1, sizeof(*ios));
+	if (!ios)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		size_t o = i * CK_IO_MAX;
+		ios[i].buf = (uint8_t *)buf + o;
+		ios[i].off = off + o;
+		ios[i].len = (uint32_t)SL_MIN(CK_IO_MAX, len - o);
+	}
+	int err = s->dev->ops->read(s->dev->ctx, ios, n);
+	free(ios);
+	return err;
+}
+
+/* Read container i's header; 0 if it is a valid one of this fs. */
+int sl_ckpt_read_hdr(struct slot_store *s, unsigned i, struct sl_ckpt_hdr *h);
+int sl_ckpt_read_hdr(struct slot_store *s, unsigned i, struct sl_ckpt_hdr *h)
+{
+	uint8_t *b = sl_alloc_aligned(SL_BLOCK);
+	if (!b)
+		return -ENOMEM;
+	int err = ck_read(s, s->sb.meta_offset + i * (s->sb.meta_size / 2), b,
+			  SL_BLOCK);
+	if (!err)
+		err = sl_ckpt_hdr_decode(b, h);
+	free(b);
+	if (!err && memcmp(h->uuid, s->sb.uuid, 16))
+		err = -EINVAL;
+	if (!err && h->payload_len > s->sb.meta_size / 2 - SL_BLOCK)
+		err = -EUCLEAN;
+	if (!err && h->seq % 2 != i)
+		err = -EUCLEAN;
+	return err;
+}
+
+/* Read and check container i's payload; caller frees *out. */
+int sl_ckpt_read_payload(struct slot_store *s, const struct sl_ckpt_hdr *h,
+			 uint8_t **out);
+int sl_ckpt_read_payload(struct slot_store *s, const struct sl_ckpt_hdr *h,
+			 uint8_t **out)
+{
+	size_t len = SL_ALIGN_UP(h->payload_len ? h->payload_len : 1, SL_BLOCK);
+	uint8_t *p = sl_alloc_aligned(len);
+	if (!p)
+		return -ENOMEM;
+	uint64_t off = s->sb.meta_offset + (h->seq % 2) * (s->sb.meta_size / 2) +
+		       SL_BLOCK;
+	int err = ck_read(s, off, p, len);
+	if (!err && sl_csum(p, h->payload_len) != h->payload_csum)
+		err = -EBADMSG;
+	if (err) {
+		free(p);
+		return err;
+	}
+	*out = p;
+	return 0;
+}
+
+/* Parse a payload into the (empty) index.  Every length is checked: the
+ * payload may be anything that happens to pass its checksum. */
+static int ck_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
+		    const uint8_t *p)
+{
+	const uint8_t *end = p + h->payload_len;
+	if (h->region_count != s->nregions)
+		return -EUCLEAN;
+	if ((size_t)(end - p) < (size_t)s->nregions * SL_RGN_REC_SIZE)
+		return -EUCLEAN;
+	for (uint32_t r = 0; r < s->nregions; r++) {
+		struct sl_rgn_rec rr;
+		sl_rgn_rec_decode(p, &rr);
+		p += SL_RGN_REC_SIZE;
+		if (rr.cls == SL_RGN_FREE)
+			continue;
+		if (rr.cls >= s->ncls)
+			return -EUCLEAN;
+		int err = sl_region_assign(s, r, rr.cls, rr.assign_gen);
+		if (err)
+			return err;
+	}
+	for (uint64_t i = 0; i < h->obj_count; i++) {
+		if ((size_t)(end - p) < SL_OBJ_REC_SIZE)
+			return -EUCLEAN;
+		struct sl_obj_rec rec;
+		const uint8_t *start = p;
+		sl_obj_rec_decode(p, &rec);
+		p += SL_OBJ_REC_SIZE;
+		if ((uint64_t)rec.nchunks * SL_CHUNK_REC_SIZE >
+			    (uint64_t)(end - p) ||
+		    rec.target_len > SLOT_PATH_MAX)
+			return -EUCLEAN;
+		if (rec.oid == 0 || sl_obj_find(&s->ix, rec.oid))
+			return -EUCLEAN;
+		uint32_t type = rec.mode & S_IFMT;
+		if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK &&
+		    type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR &&
+		    type != S_IFBLK)
+			return -EUCLEAN;
+		struct sl_obj *o = sl_obj_new(&s->ix, rec.oid, rec.mode);
+		if (!o)
+			return -ENOMEM;
+		o->uid = rec.uid;
+		o->gid = rec.gid;
+		o->nlink = rec.nlink;
+		o->rdev = rec.rdev;
+		o->size = rec.size;
+		o->atime = rec.atime_ns;
+		o->mtime = rec.mtime_ns;
+		o->ctime = rec.ctime_ns;
+		o->txn = rec.txn;
+		o->flags |= SL_OBJ_IN_CKPT | SL_OBJ_NAMED;
+		uint32_t chunk_max = (uint32_t)((rec.size >> s->sb.chunk_shift) + 1);
+		for (uint32_t c = 0; c < rec.nchunks; c++) {
+			struct sl_chunk_rec cr;
+			sl_chunk_rec_decode(p, &cr);
+			p += SL_CHUNK_REC_SIZE;
+			struct sl_chunk ch = { .slot = cr.slot, .gen = cr.gen,
+					       .idx = cr.idx, .len = cr.len };
+			/* a bad or doubly claimed slot: drop the chunk, the
+			 * file reads a hole there; fsck reports it */
+			if (!S_ISREG(o->mode) || cr.idx >= chunk_max ||
+			    !sl_slot_valid(s, cr.slot) ||
+			    cr.len > (1u << s->cls[sl_slot_cls(s, cr.slot)]
+						    .shift) ||
+			    sl_slot_claim(s, cr.slot)) {
+				s->rec.entries_dropped++;
+				continue;
+			}
+			if (sl_obj_set_chunk(o, &ch, NULL, NULL))
+				return -ENOMEM;
+			struct sl_region *rg =
+				&s->regions[sl_slot_region(cr.slot)];
+			rg->state[sl_slot_index(cr.slot)] |= SL_SLOT_CKPT;
+			s->rec.entries_loaded++;
+		}
+		if (rec.target_len) {
+			if ((size_t)(end - p) < rec.target_len ||
+			    !S_ISLNK(o->mode))
+				return -EUCLEAN;
+			o->target = malloc(rec.target_len + 1);
+			if (!o->target)
+				return -ENOMEM;
+			memcpy(o->target, p, rec.target_len);
+			o->target[rec.target_len] = 0;
+		} else if (S_ISLNK(o->mode)) {
+			o->target = strdup("");
+			if (!o->target)
+				return -ENOMEM;
+		}
+		size_t used = ck_pad8(SL_OBJ_REC_SIZE +
+				      (size_t)rec.nchunks * SL_CHUNK_REC_SIZE +
+				      rec.target_len);
+		if ((size_t)(end - start) < used)
+			return -EUCLEAN;
+		p = start + used;
+	}
+	for (uint64_t i = 0; i < h->dirent_count; i++) {
+		if ((size_t)(end - p) < SL_DIRENT_REC_FIXED)
+			return -EUCLEAN;
+		uint64_t parent = sl_get64(p), child = sl_get64(p + 8);
+		uint16_t len = sl_get16(p + 16);
+		size_t used = ck_pad8(SL_DIRENT_REC_FIXED + len);
+		if (len == 0 || len > SLOT_NAME_MAX ||
+		    (size_t)(end - p) < SL_DIRENT_REC_FIXED + (size_t)len)
+			return -EUCLEAN;
+		const char *name = (const char *)p + 18;
+		struct sl_obj *dir = sl_obj_find(&s->ix, parent);
+		struct sl_obj *obj = sl_obj_find(&s->ix, child);
+		if (!dir || !S_ISDIR(dir->mode) || !obj ||
+		    memchr(name, '/', len) || memchr(name, 0, len) ||
+		    sl_de_find(&s->ix, parent, name, len))
+			return -EUCLEAN;
+		struct sl_dirent *de = sl_de_add(&s->ix, dir, name, len, child);
+		if (!de)
+			return -ENOMEM;
+		if (!obj->name)
+			obj->name = de;
+		if (S_ISDIR(obj->mode))
+			obj->dir->parent = parent;
+		p += SL_MIN(used, (size_t)(end - p));
+	}
+	struct sl_obj *root = sl_obj_find(&s->ix, SLOT_ROOT_INO);
+	if (!root || !S_ISDIR(root->mode))
+		return -EUCLEAN;
+	root->dir->parent = SLOT_ROOT_INO;
+	s->next_gen = h->next_gen;
+	s->next_oid = SL_MAX(h->next_oid, (uint64_t)SLOT_ROOT_INO + 1);
+	s->ckpt_seq = h->seq;
+	return 0;
+}
+
+/* Forget a half-parsed index so the other container can be tried. */
+static void ck_reset(struct slot_store *s)
+{
+	sl_index_free(&s->ix);
+	sl_index_init(&s->ix);
+	sl_alloc_free(s);
+	sl_alloc_init(s);
+	s->slots_total = s->slots_used = 0;
+	s->rec.entries_loaded = s->rec.entries_dropped = 0;
+}
+
+int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *out)
+{
+	struct sl_ckpt_hdr h[2];
+	int ok[2];
+	for (unsigned i = 0; i < 2; i++)
+		ok[i] = sl_ckpt_read_hdr(s, i, &h[i]) == 0;
+	/* newest first */
+	unsigned order[2] = { 0, 1 };
+	if (ok[0] && ok[1] && h[1].seq > h[0].seq) {
+		order[0] = 1;
+		order[1] = 0;
+	} else if (!ok[0]) {
+		order[0] = 1;
+		order[1] = 0;
+	}
+	int last = -ENOENT;
+	for (unsigned k = 0; k < 2; k++) {
+		unsigned i = order[k];
+		if (!ok[i])
+			continue;
+		uint8_t *p;
+		int err = sl_ckpt_read_payload(s, &h[i], &p);
+		if (err == -EIO)
+			return err;
+		if (!err) {
+			err = ck_parse(s, &h[i], p);
+			free(p);
+			if (!err) {
+				*out = h[i];
+				if (k > 0)
+					sl_log(s, "newest checkpoint is "
+					       "damaged; using seq %llu",
+					       (unsigned long long)h[i].seq);
+				return 0;
+			}
+			if (err == -ENOMEM)
+				return err;
+			ck_reset(s);
+		}
+		last = -ENOENT;
+	}
+	return last;
+}
+
+/* ------------------------------------------------------------------ */
+/* The periodic thread                                                 */
+/* ------------------------------------------------------------------ */
+
+static void *ck_thread(void *arg)
+{
+	struct slot_store *s = arg;
+	pthread_mutex_lock(&s->ckpt_lock);
+	while (!s->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t ms = s->opts.checkpoint_interval_ms ?
+				      s->opts.checkpoint_interval_ms : 5000;
+		ts.tv_sec += (time_t)(ms / 1000);
+		ts.tv_nsec += (long)(ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&s->ckpt_cond, &s->ckpt_lock, &ts);
+		if (s->stopping)
+			break;
+		pthread_mutex_unlock(&s->ckpt_lock);
+		slot_checkpoint(s, false);
+		pthread_mutex_lock(&s->ckpt_lock);
+	}
+	pthread_mutex_unlock(&s->ckpt_lock);
+	return NULL;
+}
+
+int sl_ckpt_thread_start(struct slot_store *s)
+{
+	int err = pthread_create(&s->ckpt_thread, NULL, ck_thread, s);
+	if (err)
+		return -err;
+	s->ckpt_thread_on = true;
+	return 0;
+}
+
+void sl_ckpt_thread_stop(struct slot_store *s)
+{
+	if (!s->ckpt_thread_on)
+		return;
+	pthread_mutex_lock(&s->ckpt_lock);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->ckpt_cond);
+	pthread_mutex_unlock(&s->ckpt_lock);
+	pthread_join(s->ckpt_thread, NULL);
+	s->ckpt_thread_on = false;
+}

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: MIT
+/*
+ * dev.c - open an image file or block device and pick an I/O engine;
+ * the counters every engine shares.
+ */
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define DEV_QD_DEFAULT 32u
+#define DEV_QD_MAX     4096u
+
+void *sl_alloc_aligned(size_t n)
+{
+	void *p = NULL;
+
+	if (!n)
+		n = SL_BLOCK;
+	if (posix_memalign(&p, SL_BLOCK, n))
+		return NULL;
+	memset(p, 0, n);
+	return p;
+}
+
+/* Raise *max to v unless another thread already raised it further. */
+static void count_hwm(atomic_uint *max, unsigned v)
+{
+	unsigned cur = atomic_load_explicit(max, memory_order_relaxed);
+
+	while (v > cur &&
+	       !atomic_compare_exchange_weak_explicit(max, &cur, v,
+						      memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+}
+
+void sl_dev_count_submit(struct sl_dev_counters *c, unsigned n)
+{
+	unsigned d;
+
+	if (!n)
+		return;
+	atomic_fetch_add_explicit(&c->submitted, n, memory_order_relaxed);
+	d = atomic_fetch_add_explicit(&c->sq_depth, n,
+				      memory_order_relaxed) + n;
+	count_hwm(&c->sq_depth_max, d);
+}
+
+void sl_dev_count_reap(struct sl_dev_counters *c, unsigned n)
+{
+	if (!n)
+		return;
+	atomic_fetch_add_explicit(&c->completed, n, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&c->sq_depth, n, memory_order_relaxed);
+	count_hwm(&c->cq_depth_max, n);
+}
+
+struct sl_dev_counters *sl_dev_counters(struct slot_dev *dev)
+{
+	/* every engine's ctx starts with its counters */
+	return dev->ctx;
+}
+
+const char *slot_dev_engine_name(const struct slot_dev *dev)
+{
+	if (dev->ops == &sl_uring_ops)
+		return "io_uring";
+	if (dev->ops == &sl_psync_ops)
+		return "psync";
+	if (dev->ops == &sl_emu_ops)
+		return "emulated";
+	return "custom";
+}
+
+void slot_dev_get_stats(const struct slot_dev *dev, struct slot_dev_stats *st)
+{
+	const struct sl_dev_counters *c = dev->ctx;
+
+	memset(st, 0, sizeof(*st));
+	/* a caller-made device may not carry our counters */
+	if (dev->ops != &sl_uring_ops && dev->ops != &sl_psync_ops &&
+	    dev->ops != &sl_emu_ops)
+		return;
+	st->submitted = atomic_load(&c->submitted);
+	st->completed = atomic_load(&c->completed);
+	st->errors = atomic_load(&c->errors);
+	st->flushes = atomic_load(&c->flushes);
+	st->bytes_read = atomic_load(&c->bytes_read);
+	st->bytes_written = atomic_load(&c->bytes_written);
+	st->sq_depth = atomic_load(&c->sq_depth);
+	st->sq_depth_max = atomic_load(&c->sq_depth_max);
+	st->cq_depth_max = atomic_load(&c->cq_depth_max);
+	st->queue_depth = c->queue_depth;
+}
+
+/* Size and logical block size of an open fd (file or block device). */
+static int dev_geometry(int fd, const struct stat *st, uint64_t *size,
+			uint32_t *bs)
+{
+	*bs = SL_BLOCK;
+	if (S_ISBLK(st->st_mode)) {
+		uint64_t sz;
+		int lbs;
+
+		if (ioctl(fd, BLKGETSIZE64, &sz) < 0)
+			return -errno;
+		*size = sz;
+		if (ioctl(fd, BLKSSZGET, &lbs) == 0 && lbs > 0 &&
+		    (unsigned)lbs > *bs)
+			*bs = (uint32_t)lbs;
+		return 0;
+	}
+	if (!S_ISREG(st->st_mode))
+		return -ENODEV;
+	*size = (uint64_t)st->st_size;
+	return 0;
+}
+
+int slot_dev_open(const char *path, enum slot_engine engine,
+		  unsigned queue_depth, bool direct, bool read_only,
+		  bool exclusive, struct slot_dev **out)
+{
+	struct stat st;
+	uint64_t size = 0;
+	uint32_t bs;
+	int flags, fd, err;
+
+	*out = NULL;
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (!queue_depth)
+		queue_depth = DEV_QD_DEFAULT;
+	if (queue_depth > DEV_QD_MAX)
+		queue_depth = DEV_QD_MAX;
+
+	flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	/* O_EXCL on a block device: no mounted fs or other O_EXCL holder */
+	if (exclusive && S_ISBLK(st.st_mode))
+		flags |= O_EXCL;
+	fd = open(path, flags | (direct ? O_DIRECT : 0));
+	if (fd < 0 && direct && errno == EINVAL) {
+		/* the file system does not do O_DIRECT (older tmpfs): the
+		 * page cache it is, flush still makes it durable */
+		direct = false;
+		fd = open(path, flags);
+	}
+	if (fd < 0)
+		return -errno;
+
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	err = dev_geometry(fd, &st, &size, &bs);
+	if (err)
+		goto fail;
+	if (S_ISBLK(st.st_mode) && !read_only) {
+		int ro = 0;
+
+		if (ioctl(fd, BLKROGET, &ro) == 0 && ro) {
+			err = -EROFS;
+			goto fail;
+		}
+	}
+	if (exclusive && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto fail;
+	}
+
+	switch (engine) {
+	case SLOT_ENGINE_URING:
+		err = sl_uring_create(fd, queue_depth, size, bs, path, out);
+		break;
+	case SLOT_ENGINE_PSYNC:
+		err = sl_psync_create(fd, queue_depth, size, bs, path, out);
+		break;
+	case SLOT_ENGINE_AUTO:
+		err = sl_uring_create(fd, queue_depth, size, bs, path, out);
+		if (err && err != -ENOMEM) {
+			fprintf(stderr, "slotfs: io_uring unavailable (%s), "
+				"using pread/pwrite\n", strerror(-err));
+			err = sl_psync_create(fd, queue_depth, size, bs, path,
+					      out);
+		}
+		break;
+	default:
+		err = -EINVAL;
+		break;
+	}
+	if (err)
+		goto fail;
+	return 0;
+fail:
+	close(fd);
+	return err;
+}
+
+void slot_dev_close(struct slot_dev *dev)
+{
+	if (dev && dev->ops->close)
+		dev->ops->close(dev->ctx);
+}

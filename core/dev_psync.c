@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+/*
+ * dev_psync.c - the pread/pwrite engine, for kernels without io_uring.
+ * Each caller's thread does its own I/O; nothing is serialised.
+ */
+#include <limits.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct ps_ctx {
+	struct sl_dev_counters c;       /* first: sl_dev_counters() */
+	int fd;
+	struct slot_dev dev;
+	char name[];
+};
+
+/* One request to the end: retry short and interrupted transfers. */
+static int ps_one(struct ps_ctx *p, struct slot_io *io, bool write)
+{
+	uint32_t done = 0;
+
+	if (io->len > INT32_MAX)
+		return -EINVAL;
+	while (done < io->len) {
+		ssize_t r;
+
+		sl_dev_count_submit(&p->c, 1);
+		if (write)
+			r = pwrite(p->fd, (char *)io->buf + done,
+				   io->len - done, (off_t)(io->off + done));
+		else
+			r = pread(p->fd, (char *)io->buf + done,
+				  io->len - done, (off_t)(io->off + done));
+		sl_dev_count_reap(&p->c, 1);
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -EIO;    /* end of the device */
+		done += (uint32_t)r;
+		atomic_fetch_add_explicit(write ? &p->c.bytes_written
+					  : &p->c.bytes_read,
+					  (uint64_t)r, memory_order_relaxed);
+	}
+	return (int)done;
+}
+
+static int ps_run(struct ps_ctx *p, struct slot_io *ios, size_t n, bool write)
+{
+	int first = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		ios[i].res = ps_one(p, &ios[i], write);
+		if (ios[i].res < 0) {
+			atomic_fetch_add_explicit(&p->c.errors, 1,
+						  memory_order_relaxed);
+			if (!first)
+				first = ios[i].res;
+		}
+	}
+	return first;
+}
+
+static int ps_read(void *ctx, struct slot_io *ios, size_t n)
+{
+	return ps_run(ctx, ios, n, false);
+}
+
+static int ps_write(void *ctx, struct slot_io *ios, size_t n)
+{
+	return ps_run(ctx, ios, n, true);
+}
+
+static int ps_flush(void *ctx)
+{
+	struct ps_ctx *p = ctx;
+
+	atomic_fetch_add_explicit(&p->c.flushes, 1, memory_order_relaxed);
+	if (fdatasync(p->fd) < 0) {
+		atomic_fetch_add_explicit(&p->c.errors, 1,
+					  memory_order_relaxed);
+		return -errno;
+	}
+	return 0;
+}
+
+static void ps_close(void *ctx)
+{
+	struct ps_ctx *p = ctx;
+
+	close(p->fd);
+	free(p);
+}
+
+const struct slot_dev_ops sl_psync_ops = {
+	.read = ps_read,
+	.write = ps_write,
+	.flush = ps_flush,
+	.close = ps_close,
+};
+
+int sl_psync_create(int fd, unsigned queue_depth, uint64_t size,
+		    uint32_t block_size, const char *name,
+		    struct slot_dev **out)
+{
+	size_t nl = strlen(name);
+	struct ps_ctx *p = calloc(1, sizeof(*p) + nl + 1);
+
+	if (!p)
+		return -ENOMEM;
+	p->fd = fd;
+	/* no queue, but report the configured bound all the same */
+	p->c.queue_depth = queue_depth;
+	memcpy(p->name, name, nl + 1);
+	p->dev.ops = &sl_psync_ops;
+	p->dev.ctx = p;
+	p->dev.size = size;
+	p->dev.block_size = block_size;
+	p->dev.name = p->name;
+	*out = &p->dev;
+	return 0;
+}

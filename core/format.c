@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: MIT
+/*
+ * format.c - encode and decode the on-disk records of core/format.h.
+ *
+ * Decoders read only the record's own bytes, trust nothing before the
+ * magic and the checksum are good, and never shift or index with a field
+ * they have not range-checked: they are fuzzed (tests/fuzz/fuzz_decode.c).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "format.h"
+
+uint64_t sl_csum(const void *p, size_t n)
+{
+	return (uint64_t)XXH3_64bits(p, n);
+}
+
+/* Checksum of a 512-byte header, stored at 0x1f8. */
+static void hdr_seal(uint8_t *buf)
+{
+	sl_put64(buf + 0x1f8, sl_csum(buf, 0x1f8));
+}
+
+/* Magic, then checksum: the two checks every header decode starts with. */
+static int hdr_check(const uint8_t *buf, uint64_t magic)
+{
+	if (sl_get64(buf) != magic)
+		return -EINVAL;
+	if (sl_get64(buf + 0x1f8) != sl_csum(buf, 0x1f8))
+		return -EBADMSG;
+	return 0;
+}
+
+static bool is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/* ------------------------------------------------------------------ */
+/* Superblock                                                          */
+/* ------------------------------------------------------------------ */
+
+void sl_sb_encode(const struct sl_sb *sb, uint8_t *buf)
+{
+	memset(buf, 0, SL_SB_SIZE);
+	sl_put64(buf + 0x000, SL_MAGIC_SB);
+	sl_put16(buf + 0x008, sb->version_major);
+	sl_put16(buf + 0x00a, sb->version_minor);
+	sl_put32(buf + 0x00c, sb->block_size);
+	sl_put32(buf + 0x010, sb->feature_compat);
+	sl_put32(buf + 0x014, sb->feature_ro_compat);
+	sl_put32(buf + 0x018, sb->feature_incompat);
+	sl_put32(buf + 0x01c, sb->flags);
+	memcpy(buf + 0x020, sb->uuid, 16);
+	/* label: at most 63 bytes, NUL-padded to 64 (buf is zeroed) */
+	memcpy(buf + 0x030, sb->label, strnlen(sb->label, 63));
+	sl_put64(buf + 0x070, sb->device_size);
+	sl_put64(buf + 0x078, sb->meta_offset);
+	sl_put64(buf + 0x080, sb->meta_size);
+	sl_put64(buf + 0x088, sb->slot_area_offset);
+	sl_put64(buf + 0x090, sb->region_size);
+	sl_put32(buf + 0x098, sb->region_count);
+	buf[0x09c] = sb->chunk_shift;
+	buf[0x09d] = sb->min_shift;
+	buf[0x09e] = sb->class_count;
+	sl_put64(buf + 0x0a0, sb->create_time);
+	sl_put64(buf + 0x0a8, sb->mount_time);
+	sl_put64(buf + 0x0b0, sb->write_time);
+	sl_put32(buf + 0x0b8, sb->mount_count);
+	sl_put64(buf + 0x0c0, sb->fsck_time);
+	hdr_seal(buf);
+}
+
+/* Layout sanity: everything a later computation divides or indexes by. */
+static int sb_check(const struct sl_sb *sb)
+{
+	uint64_t bs = sb->block_size, end, big;
+
+	if (!is_pow2(bs) || bs < 512 || bs > 65536)
+		return -EUCLEAN;
+	if (sb->chunk_shift < 12 || sb->chunk_shift > 26)
+		return -EUCLEAN;
+	if (sb->min_shift > sb->chunk_shift)
+		return -EUCLEAN;
+	if (sb->class_count < 1 || sb->class_count > SL_CLASS_MAX)
+		return -EUCLEAN;
+	if (!memchr(sb->label, 0, sizeof(sb->label)))
+		return -EUCLEAN;
+
+	/* metadata: two equal block-aligned containers after the backup sb */
+	if (sb->meta_offset < SL_SB_BACKUP_OFF + SL_BLOCK ||
+	    sb->meta_offset % bs)
+		return -EUCLEAN;
+	if (sb->meta_size < 4ull * SL_BLOCK || sb->meta_size % (2 * bs))
+		return -EUCLEAN;
+	if (sb->meta_size > UINT64_MAX - sb->meta_offset ||
+	    sb->meta_offset + sb->meta_size > sb->slot_area_offset)
+		return -EUCLEAN;
+
+	/* regions: block multiples that hold at least one largest slot */
+	if (sb->slot_area_offset % bs || sb->region_size % bs)
+		return -EUCLEAN;
+	big = 1ull << sl_class_shift(sb->min_shift, sb->chunk_shift,
+				     sb->class_count - 1u);
+	if (sb->region_size < 2 * bs + big)
+		return -EUCLEAN;
+	if (sb->region_count < 1)
+		return -EUCLEAN;
+	/* region_size < 2^64 / 2^32 or the product overflows */
+	if (sb->region_size > UINT64_MAX / sb->region_count)
+		return -EUCLEAN;
+	end = sb->region_size * sb->region_count;
+	if (end > UINT64_MAX - sb->slot_area_offset ||
+	    sb->slot_area_offset + end > sb->device_size)
+		return -EUCLEAN;
+	return 0;
+}
+
+int sl_sb_decode(const uint8_t *buf, struct sl_sb *sb)
+{
+	int err = hdr_check(buf, SL_MAGIC_SB);
+
+	if (err)
+		return err;
+	memset(sb, 0, sizeof(*sb));
+	sb->magic = sl_get64(buf + 0x000);
+	sb->version_major = sl_get16(buf + 0x008);
+	sb->version_minor = sl_get16(buf + 0x00a);
+	sb->block_size = sl_get32(buf + 0x00c);
+	sb->feature_compat = sl_get32(buf + 0x010);
+	sb->feature_ro_compat = sl_get32(buf + 0x014);
+	sb->feature_incompat = sl_get32(buf + 0x018);
+	sb->flags = sl_get32(buf + 0x01c);
+	memcpy(sb->uuid, buf + 0x020, 16);
+	/* label: up to the first NUL; what follows it is not carried */
+	memcpy(sb->label, buf + 0x030,
+	       strnlen((const char *)buf + 0x030, sizeof(sb->label)));
+	sb->device_size = sl_get64(buf + 0x070);
+	sb->meta_offset = sl_get64(buf + 0x078);
+	sb->meta_size = sl_get64(buf + 0x080);
+	sb->slot_area_offset = sl_get64(buf + 0x088);
+	sb->region_size = sl_get64(buf + 0x090);
+	sb->region_count = sl_get32(buf + 0x098);
+	sb->chunk_shift = buf[0x09c];
+	sb->min_shift = buf[0x09d];
+	sb->class_count = buf[0x09e];
+	sb->pad0 = buf[0x09f];
+	sb->create_time = sl_get64(buf + 0x0a0);
+	sb->mount_time = sl_get64(buf + 0x0a8);
+	sb->write_time = sl_get64(buf + 0x0b0);
+	sb->mount_count = sl_get32(buf + 0x0b8);
+	sb->pad1 = sl_get32(buf + 0x0bc);
+	sb->fsck_time = sl_get64(buf + 0x0c0);
+	memcpy(sb->reserved, buf + 0x0c8, sizeof(sb->reserved));
+	sb->checksum = sl_get64(buf + 0x1f8);
+	return sb_check(sb);
+}
+
+/* ------------------------------------------------------------------ */
+/* Checkpoint container header                                         */
+/* ------------------------------------------------------------------ */
+
+void sl_ckpt_hdr_encode(const struct sl_ckpt_hdr *h, uint8_t *buf)
+{
+	memset(buf, 0, SL_CKPT_HDR_SIZE);
+	sl_put64(buf + 0x000, SL_MAGIC_CKPT);
+	memcpy(buf + 0x008, h->uuid, 16);
+	sl_put64(buf + 0x018, h->seq);
+	sl_put64(buf + 0x020, h->payload_len);
+	sl_put64(buf + 0x028, h->payload_csum);
+	sl_put64(buf + 0x030, h->scan_gen);
+	sl_put64(buf + 0x038, h->next_gen);
+	sl_put64(buf + 0x040, h->next_oid);
+	sl_put64(buf + 0x048, h->obj_count);
+	sl_put64(buf + 0x050, h->dirent_count);
+	sl_put32(buf + 0x058, h->region_count);
+	sl_put64(buf + 0x060, h->time_ns);
+	hdr_seal(buf);
+}
+
+int sl_ckpt_hdr_decode(const uint8_t *buf, struct sl_ckpt_hdr *h)
+{
+	int err = hdr_check(buf, SL_MAGIC_CKPT);
+
+	if (err)
+		return err;
+	memset(h, 0, sizeof(*h));
+	h->magic = sl_get64(buf + 0x000);
+	memcpy(h->uuid, buf + 0x008, 16);
+	h->seq = sl_get64(buf + 0x018);
+	h->payload_len = sl_get64(buf + 0x020);
+	h->payload_csum = sl_get64(buf + 0x028);
+	h->scan_gen = sl_get64(buf + 0x030);
+	h->next_gen = sl_get64(buf + 0x038);
+	h->next_oid = sl_get64(buf + 0x040);
+	h->obj_count = sl_get64(buf + 0x048);
+	h->dirent_count = sl_get64(buf + 0x050);
+	h->region_count = sl_get32(buf + 0x058);
+	h->pad = sl_get32(buf + 0x05c);
+	h->time_ns = sl_get64(buf + 0x060);
+	memcpy(h->reserved, buf + 0x068, sizeof(h->reserved));
+	h->checksum = sl_get64(buf + 0x1f8);
+	/* the loader checks it against the container size; this keeps
+	 * later offset arithmetic far from overflow */
+	if (h->payload_len >= 1ull << 40)
+		return -EUCLEAN;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Region header                                                       */
+/* ------------------------------------------------------------------ */
+
+void sl_rgn_hdr_encode(const struct sl_rgn_hdr *h, uint8_t *buf)
+{
+	memset(buf, 0, SL_RGN_HDR_SIZE);
+	sl_put64(buf + 0x000, SL_MAGIC_RGN);
+	memcpy(buf + 0x008, h->uuid, 16);
+	sl_put32(buf + 0x018, h->region);
+	buf[0x01c] = h->cls;
+	sl_put64(buf + 0x020, h->assign_gen);
+	hdr_seal(buf);
+}
+
+int sl_rgn_hdr_decode(const uint8_t *buf, struct sl_rgn_hdr *h)
+{
+	int err = hdr_check(buf, SL_MAGIC_RGN);
+
+	if (err)
+		return err;
+	memset(h, 0, sizeof(*h));
+	h->magic = sl_get64(buf + 0x000);
+	memcpy(h->uuid, buf + 0x008, 16);
+	h->region = sl_get32(buf + 0x018);
+	h->cls = buf[0x01c];
+	memcpy(h->pad, buf + 0x01d, sizeof(h->pad));
+	h->assign_gen = sl_get64(buf + 0x020);
+	memcpy(h->reserved, buf + 0x028, sizeof(h->reserved));
+	h->checksum = sl_get64(buf + 0x1f8);
+	/* callers index class tables with it (0xff: written unassigned) */
+	if (h->cls >= SL_CLASS_MAX && h->cls != SL_RGN_FREE)
+		return -EUCLEAN;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Slot header                                                         */
+/* ------------------------------------------------------------------ */
+
+void sl_slot_hdr_encode(const struct sl_slot_hdr *h, uint8_t *buf)
+{
+	size_t nl = h->name_len > 255 ? 255 : h->name_len;
+
+	memset(buf, 0, SL_SLOT_HDR_SIZE);
+	sl_put64(buf + 0x000, SL_MAGIC_SLOT);
+	memcpy(buf + 0x008, h->uuid, 16);
+	sl_put64(buf + 0x018, h->oid);
+	sl_put64(buf + 0x020, h->gen);
+	sl_put64(buf + 0x028, h->txn);
+	sl_put32(buf + 0x030, h->idx);
+	sl_put32(buf + 0x034, h->txn_chunks);
+	sl_put32(buf + 0x038, h->payload_len);
+	sl_put32(buf + 0x03c, h->flags);
+	sl_put64(buf + 0x040, h->payload_csum);
+	sl_put64(buf + 0x048, h->obj_size);
+	sl_put64(buf + 0x050, h->parent);
+	sl_put32(buf + 0x058, h->mode);
+	sl_put32(buf + 0x05c, h->uid);
+	sl_put32(buf + 0x060, h->gid);
+	sl_put16(buf + 0x064, (uint16_t)nl);
+	buf[0x066] = h->cls;
+	sl_put64(buf + 0x068, (uint64_t)h->mtime_ns);
+	sl_put64(buf + 0x070, (uint64_t)h->ctime_ns);
+	/* name bytes only; the rest of the 256-byte field stays zero */
+	memcpy(buf + 0x080, h->name, nl);
+	hdr_seal(buf);
+}
+
+int sl_slot_hdr_decode(const uint8_t *buf, struct sl_slot_hdr *h)
+{
+	int err = hdr_check(buf, SL_MAGIC_SLOT);
+
+	if (err)
+		return err;
+	memset(h, 0, sizeof(*h));
+	h->magic = sl_get64(buf + 0x000);
+	memcpy(h->uuid, buf + 0x008, 16);
+	h->oid = sl_get64(buf + 0x018);
+	h->gen = sl_get64(buf + 0x020);
+	h->txn = sl_get64(buf + 0x028);
+	h->idx = sl_get32(buf + 0x030);
+	h->txn_chunks = sl_get32(buf + 0x034);
+	h->payload_len = sl_get32(buf + 0x038);
+	h->flags = sl_get32(buf + 0x03c);
+	h->payload_csum = sl_get64(buf + 0x040);
+	h->obj_size = sl_get64(buf + 0x048);
+	h->parent = sl_get64(buf + 0x050);
+	h->mode = sl_get32(buf + 0x058);
+	h->uid = sl_get32(buf + 0x05c);
+	h->gid = sl_get32(buf + 0x060);
+	h->name_len = sl_get16(buf + 0x064);
+	h->cls = buf[0x066];
+	h->pad = buf[0x067];
+	h->mtime_ns = (int64_t)sl_get64(buf + 0x068);
+	h->ctime_ns = (int64_t)sl_get64(buf + 0x070);
+	memcpy(h->reserved0, buf + 0x078, sizeof(h->reserved0));
+	memcpy(h->reserved1, buf + 0x180, sizeof(h->reserved1));
+	h->checksum = sl_get64(buf + 0x1f8);
+	if (h->name_len > 255 || h->payload_len > 1u << 26)
+		return -EUCLEAN;
+	/* name is NUL-terminated for the caller whatever the disk says */
+	memcpy(h->name, buf + 0x080, h->name_len);
+	h->name[h->name_len] = '\0';
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Checkpoint payload records                                          */
+/* ------------------------------------------------------------------ */
+
+size_t sl_rgn_rec_encode(const struct sl_rgn_rec *r, uint8_t *buf)
+{
+	memset(buf, 0, SL_RGN_REC_SIZE);
+	buf[0x00] = r->cls;
+	sl_put64(buf + 0x08, r->assign_gen);
+	return SL_RGN_REC_SIZE;
+}
+
+void sl_rgn_rec_decode(const uint8_t *buf, struct sl_rgn_rec *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->cls = buf[0x00];
+	memcpy(r->pad, buf + 0x01, sizeof(r->pad));
+	r->assign_gen = sl_get64(buf + 0x08);
+}
+
+size_t sl_obj_rec_encode(const struct sl_obj_rec *r, uint8_t *buf)
+{
+	sl_put64(buf + 0x00, r->oid);
+	sl_put32(buf + 0x08, r->mode);
+	sl_put32(buf + 0x0c, r->uid);
+	sl_put32(buf + 0x10, r->gid);
+	sl_put32(buf + 0x14, r->nlink);
+	sl_put64(buf + 0x18, r->rdev);
+	sl_put64(buf + 0x20, r->size);
+	sl_put64(buf + 0x28, (uint64_t)r->atime_ns);
+	sl_put64(buf + 0x30, (uint64_t)r->mtime_ns);
+	sl_put64(buf + 0x38, (uint64_t)r->ctime_ns);
+	sl_put64(buf + 0x40, r->txn);
+	sl_put32(buf + 0x48, r->nchunks);
+	sl_put32(buf + 0x4c, r->target_len);
+	return SL_OBJ_REC_SIZE;
+}
+
+void sl_obj_rec_decode(const uint8_t *buf, struct sl_obj_rec *r)
+{
+	r->oid = sl_get64(buf + 0x00);
+	r->mode = sl_get32(buf + 0x08);
+	r->uid = sl_get32(buf + 0x0c);
+	r->gid = sl_get32(buf + 0x10);
+	r->nlink = sl_get32(buf + 0x14);
+	r->rdev = sl_get64(buf + 0x18);
+	r->size = sl_get64(buf + 0x20);
+	r->atime_ns = (int64_t)sl_get64(buf + 0x28);
+	r->mtime_ns = (int64_t)sl_get64(buf + 0x30);
+	r->ctime_ns = (int64_t)sl_get64(buf + 0x38);
+	r->txn = sl_get64(buf + 0x40);
+	r->nchunks = sl_get32(buf + 0x48);
+	r->target_len = sl_get32(buf + 0x4c);
+}
+
+size_t sl_chunk_rec_encode(const struct sl_chunk_rec *r, uint8_t *buf)
+{
+	sl_put32(buf + 0x00, r->idx);
+	sl_put32(buf + 0x04, r->len);
+	sl_put64(buf + 0x08, r->slot);
+	sl_put64(buf + 0x10, r->gen);
+	return SL_CHUNK_REC_SIZE;
+}
+
+void sl_chunk_rec_decode(const uint8_t *buf, struct sl_chunk_rec *r)
+{
+	r->idx = sl_get32(buf + 0x00);
+	r->len = sl_get32(buf + 0x04);
+	r->slot = sl_get64(buf + 0x08);
+	r->gen = sl_get64(buf + 0x10);
+}

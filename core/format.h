@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * format.h - slotfs on-disk records.  core/FORMAT.md is the specification;
+ * this header mirrors it.  All values are little-endian.  No native struct
+ * goes to disk: each record has an encode/decode pair over a byte buffer,
+ * and decode checks everything it can before it trusts a field.
+ */
+#ifndef SLOT_FORMAT_H
+#define SLOT_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SL_BLOCK 4096u                 /* header and alignment unit */
+
+/* Device layout (byte offsets) */
+#define SL_SB_PRIMARY_OFF   0ull
+#define SL_SB_BACKUP_OFF    (64ull << 10)
+#define SL_META_OFF         (1ull << 20)
+
+#define SL_VERSION_MAJOR 1
+#define SL_VERSION_MINOR 0
+
+/* magics are ASCII strings stored as they read: "SLOTFSB1" at byte 0 */
+#define SL_MAGIC_SB   0x31425346544f4c53ull /* "SLOTFSB1" */
+#define SL_MAGIC_CKPT 0x31504b43544f4c53ull /* "SLOTCKP1" */
+#define SL_MAGIC_RGN  0x314e4752544f4c53ull /* "SLOTRGN1" */
+#define SL_MAGIC_SLOT 0x31524448544f4c53ull /* "SLOTHDR1" */
+
+/* feature masks; unknown incompat refuses open, unknown ro_compat forces ro */
+#define SL_FEAT_COMPAT_SUPP     0u
+#define SL_FEAT_RO_COMPAT_SUPP  0u
+#define SL_FEAT_INCOMPAT_SUPP   0u
+
+/* superblock flags */
+#define SL_SB_CLEAN   (1u << 0)   /* closed cleanly: the checkpoint is whole */
+#define SL_SB_ERRORS  (1u << 1)   /* errors seen; fsck should run */
+
+#define SL_CLASS_MAX 8
+
+/*
+ * Superblock: 512 significant bytes in a 4096-byte block, primary at
+ * offset 0, backup at 64 KiB.  Checksum: XXH3-64 of bytes [0, 0x1f8).
+ */
+struct sl_sb {
+	/*000*/ uint64_t magic;
+	/*008*/ uint16_t version_major;
+	/*00a*/ uint16_t version_minor;
+	/*00c*/ uint32_t block_size;
+	/*010*/ uint32_t feature_compat;
+	/*014*/ uint32_t feature_ro_compat;
+	/*018*/ uint32_t feature_incompat;
+	/*01c*/ uint32_t flags;
+	/*020*/ uint8_t uuid[16];
+	/*030*/ char label[64];
+	/*070*/ uint64_t device_size;
+	/*078*/ uint64_t meta_offset;
+	/*080*/ uint64_t meta_size;           /* both containers */
+	/*088*/ uint64_t slot_area_offset;
+	/*090*/ uint64_t region_size;
+	/*098*/ uint32_t region_count;
+	/*09c*/ uint8_t chunk_shift;          /* log2 largest slot payload */
+	/*09d*/ uint8_t min_shift;            /* log2 smallest slot payload */
+	/*09e*/ uint8_t class_count;          /* classes: min_shift + 2*i ... */
+	/*09f*/ uint8_t pad0;
+	/*0a0*/ uint64_t create_time;         /* unix seconds */
+	/*0a8*/ uint64_t mount_time;
+	/*0b0*/ uint64_t write_time;
+	/*0b8*/ uint32_t mount_count;
+	/*0bc*/ uint32_t pad1;
+	/*0c0*/ uint64_t fsck_time;
+	/*0c8*/ uint8_t reserved[0x1f8 - 0xc8];
+	/*1f8*/ uint64_t checksum;
+};
+#define SL_SB_CSUM_OFF 0x1f8u
+#define SL_SB_SIZE     0x200u
+
+/*
+ * Checkpoint container header: first 512 bytes of a container's first
+ * block.  The payload follows at container offset 4096.  Checksum of the
+ * header: XXH3-64 of [0, 0x1f8); of the payload: XXH3-64 of its bytes.
+ */
+struct sl_ckpt_hdr {
+	/*000*/ uint64_t magic;
+	/*008*/ uint8_t uuid[16];
+	/*018*/ uint64_t seq;                 /* container = seq % 2 */
+	/*020*/ uint64_t payload_len;
+	/*028*/ uint64_t payload_csum;
+	/*030*/ uint64_t scan_gen;            /* slots with gen >= this may be
+						 newer than this checkpoint */
+	/*038*/ uint64_t next_gen;
+	/*040*/ uint64_t next_oid;
+	/*048*/ uint64_t obj_count;
+	/*050*/ uint64_t dirent_count;
+	/*058*/ uint32_t region_count;
+	/*05c*/ uint32_t pad;
+	/*060*/ uint64_t time_ns;             /* wall clock at snapshot */
+	/*068*/ uint8_t reserved[0x1f8 - 0x68];
+	/*1f8*/ uint64_t checksum;
+};
+#define SL_CKPT_HDR_SIZE 0x200u
+
+/*
+ * Checkpoint payload, in order:
+ *   region table: region_count x { u8 class (0xff unassigned), u8[7] pad,
+ *                 u64 assign_gen }                                 16 bytes
+ *   objects:      obj_count x sl_obj_rec, each followed by
+ *                 nchunks x sl_chunk_rec and then target_len bytes
+ *                 (symlink target), padded to 8
+ *   dirents:      dirent_count x { u64 parent, u64 child, u16 name_len,
+ *                 name bytes }, padded to 8
+ */
+struct sl_rgn_rec {
+	/*00*/ uint8_t cls;
+	/*01*/ uint8_t pad[7];
+	/*08*/ uint64_t assign_gen;
+};
+#define SL_RGN_REC_SIZE 16u
+#define SL_RGN_FREE 0xffu
+
+struct sl_obj_rec {
+	/*00*/ uint64_t oid;
+	/*08*/ uint32_t mode;
+	/*0c*/ uint32_t uid;
+	/*10*/ uint32_t gid;
+	/*14*/ uint32_t nlink;
+	/*18*/ uint64_t rdev;
+	/*20*/ uint64_t size;
+	/*28*/ int64_t atime_ns;
+	/*30*/ int64_t mtime_ns;
+	/*38*/ int64_t ctime_ns;
+	/*40*/ uint64_t txn;                  /* newest whole-object txn */
+	/*48*/ uint32_t nchunks;
+	/*4c*/ uint32_t target_len;           /* symlink target bytes */
+};
+#define SL_OBJ_REC_SIZE 0x50u
+
+struct sl_chunk_rec {
+	/*00*/ uint32_t idx;                  /* chunk number in the object */
+	/*04*/ uint32_t len;                  /* payload bytes */
+	/*08*/ uint64_t slot;                 /* region << 32 | index */
+	/*10*/ uint64_t gen;
+};
+#define SL_CHUNK_REC_SIZE 0x18u
+
+#define SL_DIRENT_REC_FIXED 18u           /* parent, child, name_len */
+
+/*
+ * Region header: first 512 bytes of the first block of each region.  The
+ * region's slots follow, each block_size + class bytes long.
+ */
+struct sl_rgn_hdr {
+	/*000*/ uint64_t magic;
+	/*008*/ uint8_t uuid[16];
+	/*018*/ uint32_t region;
+	/*01c*/ uint8_t cls;                  /* class index */
+	/*01d*/ uint8_t pad[3];
+	/*020*/ uint64_t assign_gen;          /* slots older than this are stale */
+	/*028*/ uint8_t reserved[0x1f8 - 0x28];
+	/*1f8*/ uint64_t checksum;
+};
+#define SL_RGN_HDR_SIZE 0x200u
+
+/*
+ * Slot header: first 512 bytes of a slot's first block; the payload starts
+ * at the next block.  It repeats enough of the object (name, parent, size,
+ * attributes) for recovery to rebuild an entry written after the last
+ * checkpoint, and for fsck to name orphans.
+ */
+#define SL_SLOT_WHOLE  (1u << 0)   /* txn replaces every chunk of the object */
+struct sl_slot_hdr {
+	/*000*/ uint64_t magic;
+	/*008*/ uint8_t uuid[16];
+	/*018*/ uint64_t oid;
+	/*020*/ uint64_t gen;                 /* store-wide write sequence */
+	/*028*/ uint64_t txn;                 /* gen of the write batch's first
+						 slot for this object */
+	/*030*/ uint32_t idx;                 /* position in the object */
+	/*034*/ uint32_t txn_chunks;          /* slots this txn wrote for it */
+	/*038*/ uint32_t payload_len;
+	/*03c*/ uint32_t flags;
+	/*040*/ uint64_t payload_csum;        /* XXH3-64 of the payload */
+	/*048*/ uint64_t obj_size;            /* object size after this write */
+	/*050*/ uint64_t parent;              /* key hint: parent directory... */
+	/*058*/ uint32_t mode;
+	/*05c*/ uint32_t uid;
+	/*060*/ uint32_t gid;
+	/*064*/ uint16_t name_len;            /* ...and the name in it */
+	/*066*/ uint8_t cls;
+	/*067*/ uint8_t pad;
+	/*068*/ int64_t mtime_ns;
+	/*070*/ int64_t ctime_ns;
+	/*078*/ uint8_t reserved0[8];
+	/*080*/ char name[256];
+	/*180*/ uint8_t reserved1[0x1f8 - 0x180];
+	/*1f8*/ uint64_t checksum;
+};
+#define SL_SLOT_HDR_SIZE 0x200u
+
+/* Checksum used everywhere: XXH3-64, seed 0. */
+uint64_t sl_csum(const void *p, size_t n);
+
+/*
+ * encode writes the record into buf (its size bytes, the rest of the
+ * block is the caller's) and fills the checksum; decode reads it back and
+ * returns 0, -EINVAL for a wrong magic, -EBADMSG for a checksum mismatch,
+ * -EUCLEAN for a field out of range.
+ */
+void sl_sb_encode(const struct sl_sb *sb, uint8_t *buf);
+int sl_sb_decode(const uint8_t *buf, struct sl_sb *sb);
+void sl_ckpt_hdr_encode(const struct sl_ckpt_hdr *h, uint8_t *buf);
+int sl_ckpt_hdr_decode(const uint8_t *buf, struct sl_ckpt_hdr *h);
+void sl_rgn_hdr_encode(const struct sl_rgn_hdr *h, uint8_t *buf);
+int sl_rgn_hdr_decode(const uint8_t *buf, struct sl_rgn_hdr *h);
+void sl_slot_hdr_encode(const struct sl_slot_hdr *h, uint8_t *buf);
+int sl_slot_hdr_decode(const uint8_t *buf, struct sl_slot_hdr *h);
+
+/* Fixed-size payload records: encode returns bytes written. */
+size_t sl_rgn_rec_encode(const struct sl_rgn_rec *r, uint8_t *buf);
+void sl_rgn_rec_decode(const uint8_t *buf, struct sl_rgn_rec *r);
+size_t sl_obj_rec_encode(const struct sl_obj_rec *r, uint8_t *buf);
+void sl_obj_rec_decode(const uint8_t *buf, struct sl_obj_rec *r);
+size_t sl_chunk_rec_encode(const struct sl_chunk_rec *r, uint8_t *buf);
+void sl_chunk_rec_decode(const uint8_t *buf, struct sl_chunk_rec *r);
+
+/* Little-endian helpers */
+static inline void sl_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+static inline void sl_put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void sl_put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t sl_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t sl_get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+static inline uint64_t sl_get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Slot references: region in the high half, index in the low half. */
+static inline uint64_t sl_slot_ref(uint32_t region, uint32_t index)
+{
+	return ((uint64_t)region << 32) | index;
+}
+static inline uint32_t sl_slot_region(uint64_t ref) { return (uint32_t)(ref >> 32); }
+static inline uint32_t sl_slot_index(uint64_t ref) { return (uint32_t)ref; }
+
+/* Class i has payload 1 << (min_shift + 2*i), capped at chunk_shift. */
+static inline uint32_t sl_class_shift(uint8_t min_shift, uint8_t chunk_shift,
+				      unsigned cls)
+{
+	unsigned s = min_shift + 2u * cls;
+	return s > chunk_shift ? chunk_shift : s;
+}
+
+#endif /* SLOT_FORMAT_H */

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * index.c - the in-memory index: objects by oid, names by (parent, name).
+ *
+ * Two chained hash tables with intrusive links keep the cost near 16 bytes
+ * a record beyond the record itself, which is what keeps the index under
+ * its budget of 256 bytes a file plus the name.  Callers hold the store
+ * lock.
+ */
+#include <sys/stat.h>
+
+#include "internal.h"
+
+static uint64_t ix_mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
+}
+
+static uint32_t ix_name_hash(uint64_t parent, const char *name, size_t len)
+{
+	/* FNV-1a over the name, mixed with the parent */
+	uint64_t h = 0xcbf29ce484222325ull ^ ix_mix(parent);
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)name[i];
+		h *= 0x100000001b3ull;
+	}
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+int sl_index_init(struct sl_index *ix)
+{
+	memset(ix, 0, sizeof(*ix));
+	ix->obj_mask = 1023;
+	ix->de_mask = 1023;
+	ix->obj_tab = calloc(ix->obj_mask + 1, sizeof(*ix->obj_tab));
+	ix->de_tab = calloc(ix->de_mask + 1, sizeof(*ix->de_tab));
+	if (!ix->obj_tab || !ix->de_tab) {
+		free(ix->obj_tab);
+		free(ix->de_tab);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void ix_obj_destroy(struct sl_obj *o)
+{
+	if (S_ISDIR(o->mode) && o->dir) {
+		/* live dirents belong to the name table; dead ones only to
+		 * this array, which is all that still points at them */
+		for (uint32_t i = 0; i < o->dir->n; i++)
+			if (o->dir->ents[i]->flags & SL_DE_DEAD)
+				free(o->dir->ents[i]);
+		free(o->dir->ents);
+		free(o->dir);
+	} else if (S_ISLNK(o->mode)) {
+		free(o->target);
+	}
+	free(o->chunks);
+	free(o);
+}
+
+void sl_index_free(struct sl_index *ix)
+{
+	if (ix->obj_tab) {
+		for (size_t i = 0; i <= ix->obj_mask; i++) {
+			struct sl_obj *o = ix->obj_tab[i], *n;
+			for (; o; o = n) {
+				n = o->hnext;
+				ix_obj_destroy(o);
+			}
+		}
+	}
+	if (ix->de_tab) {
+		for (size_t i = 0; i <= ix->de_mask; i++) {
+			struct sl_dirent *d = ix->de_tab[i], *n;
+			for (; d; d = n) {
+				n = d->hnext;
+				free(d);
+			}
+		}
+	}
+	free(ix->obj_tab);
+	free(ix->de_tab);
+	memset(ix, 0, sizeof(*ix));
+}
+
+static void ix_obj_grow(struct sl_index *ix)
+{
+	size_t nmask = ix->obj_mask * 2 + 1;
+	struct sl_obj **nt = calloc(nmask + 1, sizeof(*nt));
+	if (!nt)
+		return; /* keep the old table: longer chains, still correct */
+	for (size_t i = 0; i <= ix->obj_mask; i++) {
+		struct sl_obj *o = ix->obj_tab[i], *n;
+		for (; o; o = n) {
+			n = o->hnext;
+			size_t b = ix_mix(o->oid) & nmask;
+			o->hnext = nt[b];
+			nt[b] = o;
+		}
+	}
+	free(ix->obj_tab);
+	ix->obj_tab = nt;
+	ix->obj_mask = nmask;
+}
+
+static void ix_de_grow(struct sl_index *ix)
+{
+	size_t nmask = ix->de_mask * 2 + 1;
+	struct sl_dirent **nt = calloc(nmask + 1, sizeof(*nt));
+	if (!nt)
+		return;
+	for (size_t i = 0; i <= ix->de_mask; i++) {
+		struct sl_dirent *d = ix->de_tab[i], *n;
+		for (; d; d = n) {
+			n = d->hnext;
+			size_t b = d->hash & nmask;
+			d->hnext = nt[b];
+			nt[b] = d;
+		}
+	}
+	free(ix->de_tab);
+	ix->de_tab = nt;
+	ix->de_mask = nmask;
+}
+
+struct sl_obj *sl_obj_find(struct sl_index *ix, uint64_t oid)
+{
+	struct sl_obj *o = ix->obj_tab[ix_mix(oid) & ix->obj_mask];
+	while (o && o->oid != oid)
+		o = o->hnext;
+	return o;
+}
+
+struct sl_obj *sl_obj_new(struct sl_index *ix, uint64_t oid, uint32_t mode)
+{
+	struct sl_obj *o = calloc(1, sizeof(*o));
+	if (!o)
+		return NULL;
+	o->oid = oid;
+	o->mode = mode;
+	if (S_ISDIR(mode)) {
+		o->dir = calloc(1, sizeof(*o->dir));
+		if (!o->dir) {
+			free(o);
+			return NULL;
+		}
+		o->dir->next_cookie = 1;
+	}
+	if (S_ISREG(mode))
+		ix->files++;
+	if (ix->obj_count + 1 > ix->obj_mask)
+		ix_obj_grow(ix);
+	size_t b = ix_mix(oid) & ix->obj_mask;
+	o->hnext = ix->obj_tab[b];
+	ix->obj_tab[b] = o;
+	ix->obj_count++;
+	return o;
+}
+
+void sl_obj_remove(struct sl_index *ix, struct sl_obj *o)
+{
+	struct sl_obj **pp = &ix->obj_tab[ix_mix(o->oid) & ix->obj_mask];
+	while (*pp && *pp != o)
+		pp = &(*pp)->hnext;
+	if (*pp) {
+		*pp = o->hnext;
+		ix->obj_count--;
+		if (S_ISREG(o->mode))
+			ix->files--;
+	}
+	ix_obj_destroy(o);
+}
+
+struct sl_dirent *sl_de_find(struct sl_index *ix, uint64_t parent,
+			     const char *name, size_t len)
+{
+	uint32_t h = ix_name_hash(parent, name, len);
+	struct sl_dirent *d = ix->de_tab[h & ix->de_mask];
+	for (; d; d = d->hnext) {
+		if (d->hash == h && d->parent == parent && d->len == len &&
+		    !(d->flags & SL_DE_DEAD) && memcmp(d->name, name, len) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+static int ix_dir_append(struct sl_dir *dir, struct sl_dirent *de)
+{
+	if (dir->n == dir->cap) {
+		/* compact first when half the array is dead entries */
+		if (dir->n && dir->live * 2 < dir->n) {
+			uint32_t j = 0;
+			for (uint32_t i = 0; i < dir->n; i++) {
+				struct sl_dirent *e = dir->ents[i];
+				if (e->flags & SL_DE_DEAD)
+					free(e);
+				else
+					dir->ents[j++] = e;
+			}
+			dir->n = j;
+		}
+		if (dir->n == dir->cap) {
+			uint32_t ncap = dir->cap ? dir->cap * 2 : 8;
+			void *p = realloc(dir->ents, ncap * sizeof(*dir->ents));
+			if (!p)
+				return -ENOMEM;
+			dir->ents = p;
+			dir->cap = ncap;
+		}
+	}
+	de->cookie = dir->next_cookie++;
+	dir->ents[dir->n++] = de;
+	dir->live++;
+	return 0;
+}
+
+struct sl_dirent *sl_de_add(struct sl_index *ix, struct sl_obj *dir,
+			    const char *name, size_t len, uint64_t child)
+{
+	struct sl_dirent *de = malloc(sizeof(*de) + len + 1);
+	if (!de)
+		return NULL;
+	memset(de, 0, sizeof(*de));
+	de->parent = dir->oid;
+	de->child = child;
+	de->len = (uint16_t)len;
+	memcpy(de->name, name, len);
+	de->name[len] = 0;
+	de->hash = ix_name_hash(dir->oid, name, len);
+	if (ix_dir_append(dir->dir, de)) {
+		free(de);
+		return NULL;
+	}
+	if (ix->de_count + 1 > ix->de_mask)
+		ix_de_grow(ix);
+	size_t b = de->hash & ix->de_mask;
+	de->hnext = ix->de_tab[b];
+	ix->de_tab[b] = de;
+	ix->de_count++;
+	return de;
+}
+
+/*
+ * Unhash and mark dead.  The directory array keeps the dead entry until it
+ * compacts, so readdir cookies stay ordered and a listing in progress does
+ * not skip or repeat live entries.
+ */
+void sl_de_remove(struct sl_index *ix, struct sl_obj *dir,
+		  struct sl_dirent *de)
+{
+	struct sl_dirent **pp = &ix->de_tab[de->hash & ix->de_mask];
+	while (*pp && *pp != de)
+		pp = &(*pp)->hnext;
+	if (*pp) {
+		*pp = de->hnext;
+		ix->de_count--;
+	}
+	de->hnext = NULL;
+	de->flags |= SL_DE_DEAD;
+	dir->dir->live--;
+}
+
+struct sl_dirent *sl_dir_next(struct sl_obj *dir, uint64_t after)
+{
+	struct sl_dir *d = dir->dir;
+	uint32_t lo = 0, hi = d->n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (d->ents[mid]->cookie <= after)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < d->n; lo++) {
+		struct sl_dirent *e = d->ents[lo];
+		if (!(e->flags & (SL_DE_DEAD | SL_DE_PENDING)))
+			return e;
+	}
+	return NULL;
+}
+
+static uint32_t ix_chunk_pos(const struct sl_obj *o, uint32_t idx)
+{
+	uint32_t lo = 0, hi = o->nchunks;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (o->chunks[mid].idx < idx)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct sl_chunk *sl_obj_chunk(struct sl_obj *o, uint32_t idx)
+{
+	uint32_t p = ix_chunk_pos(o, idx);
+	if (p < o->nchunks && o->chunks[p].idx == idx)
+		return &o->chunks[p];
+	return NULL;
+}
+
+int sl_obj_set_chunk(struct sl_obj *o, const struct sl_chunk *c,
+		     struct sl_chunk *old, bool *had_old)
+{
+	uint32_t p = ix_chunk_pos(o, c->idx);
+	if (p < o->nchunks && o->chunks[p].idx == c->idx) {
+		if (old)
+			*old = o->chunks[p];
+		if (had_old)
+			*had_old = true;
+		o->chunks[p] = *c;
+		return 0;
+	}
+	if (had_old)
+		*had_old = false;
+	if (o->nchunks == o->cap) {
+		uint32_t ncap = o->cap ? o->cap * 2 : 1;
+		void *n = realloc(o->chunks, ncap * sizeof(*o->chunks));
+		if (!n)
+			return -ENOMEM;
+		o->chunks = n;
+		o->cap = ncap;
+	}
+	memmove(&o->chunks[p + 1], &o->chunks[p],
+		(o->nchunks - p) * sizeof(*o->chunks));
+	o->chunks[p] = *c;
+	o->nchunks++;
+	return 0;
+}
+
+void sl_obj_drop_chunk(struct sl_obj *o, uint32_t idx)
+{
+	uint32_t p = ix_chunk_pos(o, idx);
+	if (p < o->nchunks && o->chunks[p].idx == idx) {
+		memmove(&o->chunks[p], &o->chunks[p + 1],
+			(o->nchunks - p - 1) * sizeof(*o->chunks));
+		o->nchunks--;
+	}
+}

@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - what the parts of core/ share.  Nothing outside core/ and
+ * the tests includes this.
+ */
+#ifndef SLOT_INTERNAL_H
+#define SLOT_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format.h"
+#include "slot.h"
+
+#define SL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define SL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SL_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define SL_ALIGN_UP(x, a) (((x) + (a) - 1) / (a) * (a))
+
+/* ------------------------------------------------------------------ */
+/* Devices (dev.c and the engines)                                     */
+/* ------------------------------------------------------------------ */
+
+/* Counters every engine keeps; dev.c owns the accounting. */
+struct sl_dev_counters {
+	atomic_uint_fast64_t submitted, completed, errors, flushes;
+	atomic_uint_fast64_t bytes_read, bytes_written;
+	atomic_uint sq_depth, sq_depth_max, cq_depth_max;
+	unsigned queue_depth;
+};
+/* Account n submissions / completions; keeps the high-water marks. */
+void sl_dev_count_submit(struct sl_dev_counters *c, unsigned n);
+void sl_dev_count_reap(struct sl_dev_counters *c, unsigned n);
+/* Retry loop for short or interrupted I/O, shared by the sync engines. */
+struct sl_dev_counters *sl_dev_counters(struct slot_dev *dev);
+
+/* Allocate n bytes aligned to SL_BLOCK (zeroed); free with free(). */
+void *sl_alloc_aligned(size_t n);
+
+/*
+ * Engines (dev_uring.c, dev_psync.c): build a device on an open fd; it
+ * owns fd from then on (close op closes it).  name is copied.  dev.c picks
+ * the engine; slot_dev_engine_name() tells them apart by ops.
+ */
+int sl_uring_create(int fd, unsigned queue_depth, uint64_t size,
+		    uint32_t block_size, const char *name,
+		    struct slot_dev **out);
+int sl_psync_create(int fd, unsigned queue_depth, uint64_t size,
+		    uint32_t block_size, const char *name,
+		    struct slot_dev **out);
+extern const struct slot_dev_ops sl_uring_ops, sl_psync_ops, sl_emu_ops;
+
+/* ------------------------------------------------------------------ */
+/* Index: objects, directories, names (index.c)                        */
+/* ------------------------------------------------------------------ */
+
+struct sl_chunk {
+	uint64_t slot;          /* region << 32 | index */
+	uint64_t gen;
+	uint32_t idx;           /* chunk number in the object */
+	uint32_t len;           /* payload bytes in the slot */
+};
+
+#define SL_DE_DEAD    (1u << 0)   /* removed; waits for compaction */
+#define SL_DE_PENDING (1u << 1)   /* a put not yet committed: invisible */
+
+struct sl_dirent {
+	struct sl_dirent *hnext;
+	uint64_t parent, child;
+	uint64_t cookie;        /* readdir position, grows per directory */
+	uint32_t hash;
+	uint16_t len;
+	uint8_t flags;
+	char name[];            /* NUL-terminated */
+};
+
+struct sl_dir {
+	struct sl_dirent **ents;  /* in cookie order, dead ones included */
+	uint32_t n, cap, live;
+	uint64_t next_cookie;
+	uint64_t parent;        /* oid of "..": the directory that names it */
+};
+
+#define SL_OBJ_DELETED   (1u << 0)  /* unlinked or replaced: free when idle */
+#define SL_OBJ_NAMED     (1u << 1)  /* a slot header carries its current name */
+#define SL_OBJ_IN_CKPT   (1u << 2)  /* the durable checkpoint has it */
+#define SL_OBJ_PENDING   (1u << 3)  /* created by a put still in flight */
+#define SL_OBJ_ATTR_DIRTY (1u << 4) /* attributes newer than any slot header */
+#define SL_OBJ_NEWCKPT   (1u << 5)  /* in the checkpoint being written */
+
+struct sl_obj {
+	struct sl_obj *hnext;
+	uint64_t oid;
+	uint32_t mode, uid, gid, nlink;
+	uint64_t rdev, size;
+	int64_t atime, mtime, ctime;    /* ns since the epoch */
+	uint64_t txn;                   /* newest committed whole txn */
+	struct sl_chunk *chunks;        /* sorted by idx */
+	uint32_t nchunks, cap;
+	uint32_t flags;
+	uint32_t holds;                 /* open files (slot_ns_hold) */
+	uint32_t busy;                  /* puts and writes in flight */
+	union {
+		struct sl_dir *dir;     /* S_ISDIR */
+		char *target;           /* S_ISLNK */
+	};
+	struct sl_dirent *name;         /* one live name of it, or NULL */
+};
+
+struct sl_index {
+	struct sl_obj **obj_tab;
+	size_t obj_mask, obj_count;
+	struct sl_dirent **de_tab;
+	size_t de_mask, de_count;
+	uint64_t files;                 /* regular files with a name */
+};
+
+int sl_index_init(struct sl_index *ix);
+void sl_index_free(struct sl_index *ix);
+struct sl_obj *sl_obj_find(struct sl_index *ix, uint64_t oid);
+/* New object with no chunks; S_ISDIR modes get a struct sl_dir. */
+struct sl_obj *sl_obj_new(struct sl_index *ix, uint64_t oid, uint32_t mode);
+void sl_obj_remove(struct sl_index *ix, struct sl_obj *o); /* and free */
+struct sl_dirent *sl_de_find(struct sl_index *ix, uint64_t parent,
+			     const char *name, size_t len);
+struct sl_dirent *sl_de_add(struct sl_index *ix, struct sl_obj *dir,
+			    const char *name, size_t len, uint64_t child);
+void sl_de_remove(struct sl_index *ix, struct sl_obj *dir,
+		  struct sl_dirent *de);
+/* First live entry with cookie > after, or NULL. */
+struct sl_dirent *sl_dir_next(struct sl_obj *dir, uint64_t after);
+/* Set or replace chunk c (kept sorted); returns the old one in *old. */
+int sl_obj_set_chunk(struct sl_obj *o, const struct sl_chunk *c,
+		     struct sl_chunk *old, bool *had_old);
+struct sl_chunk *sl_obj_chunk(struct sl_obj *o, uint32_t idx);
+void sl_obj_drop_chunk(struct sl_obj *o, uint32_t idx);
+
+/* ------------------------------------------------------------------ */
+/* The store                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Slot states (alloc.c). */
+enum {
+	SL_SLOT_FREE = 0,
+	SL_SLOT_USED,          /* allocated: in flight or in the index */
+	SL_SLOT_QUAR,          /* freed; reusable after the next flush */
+	SL_SLOT_PIN,           /* freed; the durable checkpoint points at it */
+};
+#define SL_SLOT_STATE   0x0fu
+#define SL_SLOT_CKPT    0x10u   /* the durable checkpoint references it */
+#define SL_SLOT_NEWCKPT 0x20u   /* the checkpoint being written does */
+
+struct sl_region {
+	uint8_t cls;            /* SL_RGN_FREE when unassigned */
+	uint8_t *state;         /* per slot */
+	uint32_t nslots, nused;
+	uint64_t assign_gen;
+};
+
+struct sl_class {
+	uint32_t shift;         /* payload = 1 << shift */
+	uint64_t stride;        /* block + payload */
+	uint32_t per_region;
+	uint64_t *free;         /* stack of free slot refs */
+	size_t nfree, cap;
+};
+
+struct sl_vec {
+	uint64_t *v;
+	size_t n, cap;
+};
+int sl_vec_push(struct sl_vec *v, uint64_t x);
+
+/*
+ * A write batch from allocate to commit.  Its slots carry generations from
+ * first_gen on; a checkpoint taken meanwhile does not hold them, so its
+ * scan_gen must not pass the oldest batch still open.
+ */
+struct sl_txn {
+	struct sl_txn *prev, *next;
+	uint64_t first_gen;
+};
+
+#define SL_STRIPES 64
+
+struct slot_store {
+	struct slot_dev *dev;
+	bool own_dev;
+	struct slot_opts opts;
+	struct sl_sb sb;
+	struct slot_geometry geo;
+	struct slot_recovery rec;
+
+	/* The store lock: the index and the allocator.  Never held across
+	 * I/O.  Take it only through sl_lock(), which counts. */
+	pthread_mutex_t lock;
+	atomic_uint_fast64_t lock_count;
+
+	/* Per-object data locks, striped by oid: held across a file
+	 * write's read-modify-write so two writers of one file serialise,
+	 * while different files go in parallel. */
+	pthread_rwlock_t stripes[SL_STRIPES];
+
+	/* allocator */
+	struct sl_region *regions;
+	uint32_t nregions;
+	struct sl_class cls[SL_CLASS_MAX];
+	unsigned ncls;
+	struct sl_vec quar;     /* freed since the last flush began */
+	struct sl_vec pin;      /* freed, but the durable checkpoint has them */
+	uint64_t slots_total, slots_used;
+
+	/* index */
+	struct sl_index ix;
+	uint64_t next_gen, next_oid;
+	struct sl_txn txns;     /* open write batches, a ring with a head */
+
+	/* in-flight accounting: sl_inflight_enter/exit only */
+	atomic_uint_fast64_t inflight;
+	atomic_int_fast64_t last_io_ns;
+
+	/* checkpoint */
+	pthread_mutex_t ckpt_lock;      /* one checkpoint at a time */
+	uint64_t dirty_total, persisted;
+	uint64_t ckpt_seq;
+	uint64_t ckpt_count;
+	int64_t last_ckpt_ms;
+	/* changes slot headers cannot replay (directories, links, symlinks,
+	 * renames, removals): sync checkpoints while any is not persisted */
+	uint64_t ns_changes, ns_persisted;
+	pthread_t ckpt_thread;
+	bool ckpt_thread_on, stopping;
+	pthread_cond_t ckpt_cond;
+
+	/* progress of long scans (fsck) */
+	void (*progress)(void *arg, const char *pass, uint64_t done,
+			 uint64_t total);
+	void *progress_arg;
+
+	/* counters */
+	atomic_uint_fast64_t puts, gets, deletes, canceled, csum_errors;
+	bool read_only;
+	bool broken;            /* a metadata write failed: refuse writes */
+};
+
+void sl_lock(struct slot_store *s);
+void sl_unlock(struct slot_store *s);
+int64_t sl_now_ns(void);          /* CLOCK_REALTIME */
+int64_t sl_mono_ns(void);         /* CLOCK_MONOTONIC */
+void sl_log(struct slot_store *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * In-flight accounting, the one place its rule lives: enter when a put
+ * allocates or a read starts; exit when it commits or ends.  last_io_ts is
+ * stamped only when the I/O succeeded, on every path (reads included), so a
+ * failing device cannot hold the idle gate shut.
+ */
+void sl_inflight_enter(struct slot_store *s, unsigned n);
+void sl_inflight_exit(struct slot_store *s, unsigned n, bool ok);
+
+/* Open and close a write batch (lock held); first_gen is next_gen now. */
+void sl_txn_begin(struct slot_store *s, struct sl_txn *t);
+void sl_txn_end(struct slot_store *s, struct sl_txn *t);
+uint64_t sl_txn_min_gen(struct slot_store *s);
+
+/* alloc.c: call with the store lock held */
+int sl_alloc_init(struct slot_store *s);
+void sl_alloc_free(struct slot_store *s);
+unsigned sl_class_for(const struct slot_store *s, uint64_t len);
+/* Allocate n slots of the given classes; all or nothing. */
+int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
+		   uint64_t *refs, uint32_t *new_regions, size_t *nnew);
+void sl_slot_free(struct slot_store *s, uint64_t ref);
+/* Mark a slot used (loading the index); -EUCLEAN if already used. */
+int sl_slot_claim(struct slot_store *s, uint64_t ref);
+/* Undo a claim made while loading: the slot is free at once. */
+void sl_slot_unclaim(struct slot_store *s, uint64_t ref);
+/* Assign region r to class cls (loading or recovery). */
+int sl_region_assign(struct slot_store *s, uint32_t r, unsigned cls,
+		     uint64_t assign_gen);
+uint64_t sl_slot_off(const struct slot_store *s, uint64_t ref);
+unsigned sl_slot_cls(const struct slot_store *s, uint64_t ref);
+bool sl_slot_valid(const struct slot_store *s, uint64_t ref);
+uint64_t sl_region_off(const struct slot_store *s, uint32_t r);
+/* Take the quarantine list (before a flush) and free it (after). */
+void sl_quar_take(struct slot_store *s, struct sl_vec *out);
+void sl_quar_release(struct slot_store *s, struct sl_vec *taken);
+/* The durable checkpoint moved on: free the pins taken at its snapshot. */
+void sl_pin_release(struct slot_store *s, struct sl_vec *taken);
+/* Can a flush or a checkpoint give back space? */
+bool sl_alloc_reclaimable(const struct slot_store *s);
+/* Write headers of newly assigned regions and flush (no lock held). */
+int sl_regions_write(struct slot_store *s, const uint32_t *r, size_t n);
+/* Flush the device and release the slots quarantined before it. */
+int sl_flush(struct slot_store *s);
+/* Make room: flush, and if that is not enough, checkpoint. No lock held. */
+int sl_reclaim(struct slot_store *s);
+
+/* Slot I/O: build a header for a chunk of o (lock held, snapshot). */
+void sl_slot_hdr_fill(struct slot_store *s, const struct sl_obj *o,
+		      struct sl_slot_hdr *h);
+/*
+ * Read a slot's header and payload and check them against what the index
+ * expects (oid, gen, idx, len, checksums).  buf gets len payload bytes.
+ */
+int sl_slot_read_verify(struct slot_store *s, uint64_t ref,
+			const struct sl_chunk *c, uint64_t oid, void *buf);
+
+/*
+ * One slot being written (kv.c, file.c).  The caller fills o, idx, len,
+ * flags, txn_chunks and the payload at buf + block_size; sl_wslots_alloc
+ * (lock held) picks the slot and snapshots the header; sl_wslots_write
+ * (no lock) checksums, encodes and writes them all in one batch.
+ */
+struct sl_wslot {
+	struct sl_obj *o;
+	uint32_t idx, len, flags, txn_chunks;
+	uint64_t ref;
+	uint8_t *buf;           /* aligned: header block, then payload */
+	const uint8_t *data;    /* payload written straight from here when
+				   block-aligned; NULL: it is in buf */
+	struct sl_slot_hdr hdr;
+	int res;
+};
+/* Allocate n slots, all or nothing; opens txn t and the in-flight window.
+ * txn_of[i] (may be NULL) gives each slot's txn, else its own gen. */
+int sl_wslots_alloc(struct slot_store *s, struct sl_wslot *w, size_t n,
+		    struct sl_txn *t, uint32_t *new_regions, size_t *nnew);
+int sl_wslots_write(struct slot_store *s, struct sl_wslot *w, size_t n);
+/* Lock held: end the window opened by sl_wslots_alloc; ok says whether
+ * every slot was written. */
+void sl_wslots_done(struct slot_store *s, struct sl_txn *t, size_t n, bool ok);
+uint8_t *sl_wslot_buf(const struct slot_store *s, size_t len);
+
+/* ns.c */
+int sl_ns_check_name(const char *name, size_t *len);
+/* Walk a key to its parent directory and final name; make parents if
+ * create.  Lock held. */
+int sl_ns_resolve(struct slot_store *s, const char *key, bool create,
+		  struct sl_obj **parent, const char **name, size_t *len);
+void sl_attr_fill(const struct slot_store *s, const struct sl_obj *o,
+		  struct slot_attr *a);
+/* Drop an object whose last link went, once nothing holds it. */
+void sl_obj_release_if_dead(struct slot_store *s, struct sl_obj *o);
+void sl_obj_free_chunks(struct slot_store *s, struct sl_obj *o);
+struct sl_obj *sl_ns_mkdir_locked(struct slot_store *s, struct sl_obj *parent,
+				  const char *name, size_t len, uint32_t mode,
+				  uint32_t uid, uint32_t gid);
+struct sl_obj *sl_lost_found(struct slot_store *s);
+void sl_dirty(struct slot_store *s);
+/* A change only a checkpoint makes durable (implies sl_dirty). */
+void sl_ns_dirty(struct slot_store *s);
+
+/* ckpt.c */
+int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *hdr);
+int sl_ckpt_write(struct slot_store *s);
+int sl_ckpt_thread_start(struct slot_store *s);
+void sl_ckpt_thread_stop(struct slot_store *s);
+
+/* recover.c */
+int sl_recover(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
+	       bool have_ckpt, bool scan, bool validate);
+/* Read every region header; valid[r] says whether r's header is ours. */
+int sl_scan_region_hdrs(struct slot_store *s, struct sl_rgn_hdr *h,
+			bool *valid);
+/*
+ * Read the header block of every slot of the assigned regions for which
+ * want(ref) is true (NULL: all), in batches at full queue depth; fn sees
+ * each slot's decode result (0 or -errno) and header.
+ */
+int sl_scan_slot_hdrs(struct slot_store *s,
+		      bool (*want)(struct slot_store *, uint64_t),
+		      void (*fn)(void *arg, uint64_t ref, int res,
+				 const struct sl_slot_hdr *h),
+		      void *arg, const char *pass);
+
+/* store.c */
+int sl_sb_read(struct slot_dev *dev, struct sl_sb *sb, bool *used_backup);
+int sl_sb_write(struct slot_dev *dev, const struct sl_sb *sb, bool backup);
+void sl_geo_from_sb(const struct sl_sb *sb, struct slot_geometry *geo);
+
+#endif /* SLOT_INTERNAL_H */

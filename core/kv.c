@@ -1,0 +1,581 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kv.c - the key-value face: batched put, get and delete of whole objects.
+ *
+ * Lock protocol of slot_put_many, stated once, here:
+ *   1. one store-lock section resolves every key, allocates every slot and
+ *      opens the in-flight window for the whole batch;
+ *   2. the slots are written with no lock held;
+ *   3. one store-lock section commits every object (or cancels it, when a
+ *      delete came while it was in flight) and closes the window.
+ * Two acquisitions per batch, whatever its size.  Only a full store, which
+ * must flush or checkpoint to free quarantined slots, adds more.
+ */
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct kv_item {
+	struct sl_obj *o;
+	size_t first, n;        /* its slots in the batch */
+	bool created;           /* this put made the (pending) object */
+};
+
+/* Lock held.  Find or make the object a put of key writes to. */
+static int kv_target(struct slot_store *s, const char *key, struct kv_item *it)
+{
+	struct sl_obj *dir;
+	const char *name;
+	size_t len;
+	int err = sl_ns_resolve(s, key, true, &dir, &name, &len);
+	if (err)
+		return err;
+	struct sl_dirent *de = sl_de_find(&s->ix, dir->oid, name, len);
+	if (de) {
+		struct sl_obj *o = sl_obj_find(&s->ix, de->child);
+		if (!o)
+			return -EIO;
+		if (S_ISDIR(o->mode))
+			return -EISDIR;
+		if (!S_ISREG(o->mode))
+			return -EINVAL;
+		it->o = o;
+		return 0;
+	}
+	struct sl_obj *o = sl_obj_new(&s->ix, s->next_oid, S_IFREG | 0644);
+	if (!o)
+		return -ENOMEM;
+	de = sl_de_add(&s->ix, dir, name, len, o->oid);
+	if (!de) {
+		sl_obj_remove(&s->ix, o);
+		return -ENOMEM;
+	}
+	s->next_oid++;
+	/* invisible until the put commits; a delete still finds it */
+	de->flags |= SL_DE_PENDING;
+	o->flags |= SL_OBJ_PENDING;
+	o->nlink = 1;
+	o->uid = (uint32_t)geteuid();
+	o->gid = (uint32_t)getegid();
+	o->atime = o->mtime = o->ctime = sl_now_ns();
+	o->name = de;
+	it->o = o;
+	it->created = true;
+	return 0;
+}
+
+/* Lock held.  Forget a pending object a failed put made. */
+static void kv_drop_pending(struct slot_store *s, struct sl_obj *o)
+{
+	if (!(o->flags & SL_OBJ_PENDING) || o->busy)
+		return;
+	if (o->name && !(o->name->flags & SL_DE_DEAD)) {
+		struct sl_obj *dir = sl_obj_find(&s->ix, o->name->parent);
+		if (dir)
+			sl_de_remove(&s->ix, dir, o->name);
+	}
+	o->name = NULL;
+	o->nlink = 0;
+	sl_obj_release_if_dead(s, o);
+}
+
+static bool kv_aligned(const void *p, size_t bs)
+{
+	return ((uintptr_t)p % bs) == 0;
+}
+
+int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n)
+{
+	if (!n)
+		return 0;
+	if (s->read_only) {
+		for (size_t i = 0; i < n; i++)
+			items[i].result = -EROFS;
+		return -EROFS;
+	}
+	uint32_t bs = s->sb.block_size;
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	struct kv_item *it = calloc(n, sizeof(*it));
+	size_t total = 0;
+	if (!it)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		items[i].result = 0;
+		if ((uint64_t)items[i].len / chunk >= UINT32_MAX)
+			items[i].result = -EFBIG;
+		it[i].first = total;
+		it[i].n = items[i].result ? 0 :
+			  (size_t)SL_MAX(1, (items[i].len + chunk - 1) / chunk);
+		total += it[i].n;
+	}
+	size_t nbufs = total;   /* every slot buffer, for the final free */
+	struct sl_wslot *w = calloc(total ? total : 1, sizeof(*w));
+	uint32_t *nr = calloc(s->nregions ? s->nregions : 1, sizeof(*nr));
+	int err = (w && nr) ? 0 : -ENOMEM;
+
+	/* payload buffers, before the lock: copies only where the caller's
+	 * bytes cannot go to the device as they are */
+	for (size_t i = 0; !err && i < n; i++) {
+		for (size_t k = 0; k < it[i].n; k++) {
+			struct sl_wslot *x = &w[it[i].first + k];
+			uint64_t off = k * chunk;
+			const uint8_t *src = (const uint8_t *)items[i].buf + off;
+			x->idx = (uint32_t)k;
+			x->len = (uint32_t)SL_MIN(chunk, items[i].len - off);
+			x->flags = SL_SLOT_WHOLE;
+			x->txn_chunks = (uint32_t)it[i].n;
+			if (x->len >= 64 * 1024 && kv_aligned(src, bs)) {
+				x->data = src;
+				x->buf = sl_wslot_buf(s, bs);
+			} else {
+				x->buf = sl_wslot_buf(s, x->len);
+				if (x->buf && x->len)
+					memcpy(x->buf + bs, src, x->len);
+			}
+			if (!x->buf)
+				err = -ENOMEM;
+		}
+	}
+
+	/* lock 1 of 2: resolve, allocate, open the window */
+	struct sl_txn txn;
+	size_t nnew = 0;
+	bool allocated = false;
+	for (int attempt = 0; !err && attempt < 2; attempt++) {
+		sl_lock(s);
+		for (size_t i = 0; i < n; i++) {
+			if (!it[i].n)
+				continue;
+			int e = kv_target(s, items[i].key, &it[i]);
+			if (e) {
+				items[i].result = e;
+				it[i].n = 0;
+			}
+			for (size_t k = 0; k < it[i].n; k++)
+				w[it[i].first + k].o = it[i].o;
+		}
+		/* slots of keys that failed to resolve drop out */
+		size_t m = 0;
+		for (size_t i = 0; i < n; i++) {
+			size_t f = m;
+			for (size_t k = 0; k < it[i].n; k++) {
+				struct sl_wslot tmp = w[it[i].first + k];
+				w[it[i].first + k] = w[m];
+				w[m++] = tmp;
+			}
+			it[i].first = f;
+		}
+		int64_t now = sl_now_ns();
+		err = m ? sl_wslots_alloc(s, w, m, &txn, nr, &nnew) : 0;
+		if (!err && m) {
+			allocated = true;
+			for (size_t i = 0; i < m; i++)
+				w[i].hdr.mtime_ns = w[i].hdr.ctime_ns = now;
+			for (size_t i = 0; i < n; i++)
+				for (size_t k = 0; k < it[i].n; k++)
+					w[it[i].first + k].hdr.obj_size =
+						items[i].len;
+		}
+		if (err)
+			for (size_t i = 0; i < n; i++)
+				if (it[i].created)
+					kv_drop_pending(s, it[i].o);
+		total = m;
+		sl_unlock(s);
+		if (err != -ENOSPC || attempt || sl_reclaim(s))
+			break;
+		/* space came back: resolve again from the start */
+		err = 0;
+		for (size_t i = 0; i < n; i++) {
+			it[i].o = NULL;
+			it[i].created = false;
+		}
+	}
+	if (err) {
+		for (size_t i = 0; i < n; i++)
+			if (!items[i].result)
+				items[i].result = err;
+		goto out;
+	}
+
+	/* no lock: region headers, then every slot in one batch */
+	int werr = 0;
+	if (nnew)
+		werr = sl_regions_write(s, nr, nnew);
+	if (!werr && total)
+		sl_wslots_write(s, w, total);
+	else
+		for (size_t i = 0; i < total; i++)
+			w[i].res = werr;
+
+	/* lock 2 of 2: commit or cancel */
+	if (allocated) {
+		bool all_ok = true;
+		int64_t now = sl_now_ns();
+		sl_lock(s);
+		for (size_t i = 0; i < n; i++) {
+			if (!it[i].n)
+				continue;
+			struct sl_obj *o = it[i].o;
+			struct sl_wslot *x = &w[it[i].first];
+			int res = 0;
+			for (size_t k = 0; k < it[i].n; k++)
+				if (x[k].res)
+					res = x[k].res;
+			o->busy -= (uint32_t)it[i].n;
+			if (o->flags & SL_OBJ_DELETED) {
+				res = -ECANCELED;
+				atomic_fetch_add(&s->canceled, 1);
+			}
+			if (res || o->txn > x[0].hdr.txn) {
+				/* failed, canceled, or a newer put won */
+				for (size_t k = 0; k < it[i].n; k++)
+					sl_slot_free(s, x[k].ref);
+				if (res)
+					all_ok = false;
+				items[i].result = res;
+				if (res && it[i].created)
+					kv_drop_pending(s, o); /* may free o */
+				else
+					sl_obj_release_if_dead(s, o);
+				continue;
+			}
+			sl_obj_free_chunks(s, o);
+			for (size_t k = 0; k < it[i].n; k++) {
+				struct sl_chunk c = { .slot = x[k].ref,
+						      .gen = x[k].hdr.gen,
+						      .idx = x[k].idx,
+						      .len = x[k].len };
+				if (sl_obj_set_chunk(o, &c, NULL, NULL)) {
+					sl_slot_free(s, x[k].ref);
+					res = -ENOMEM;
+				}
+			}
+			o->size = items[i].len;
+			o->txn = x[0].hdr.txn;
+			o->mtime = o->ctime = now;
+			if (o->flags & SL_OBJ_PENDING) {
+				o->flags &= ~SL_OBJ_PENDING;
+				if (o->name)
+					o->name->flags &= ~SL_DE_PENDING;
+			}
+			if (o->name && x[0].hdr.parent == o->name->parent)
+				o->flags |= SL_OBJ_NAMED;
+			items[i].result = res;
+			atomic_fetch_add(&s->puts, 1);
+		}
+		sl_dirty(s);
+		sl_wslots_done(s, &txn, total, all_ok);
+		sl_unlock(s);
+	}
+out:
+	/* slots that dropped out were swapped past total: free them all */
+	for (size_t i = 0; w && i < nbufs; i++)
+		free(w[i].buf);
+	free(w);
+	free(nr);
+	free(it);
+	for (size_t i = 0; i < n; i++)
+		if (items[i].result)
+			return items[i].result;
+	return 0;
+}
+
+struct kv_get {
+	struct sl_chunk *chunks;
+	uint32_t nchunks;
+	uint64_t oid, size;
+};
+
+/* Lock held.  What a get of key must read. */
+static int kv_snapshot(struct slot_store *s, struct slot_get *g,
+		       struct kv_get *kg)
+{
+	struct sl_obj *dir;
+	const char *name;
+	size_t len;
+	int err = sl_ns_resolve(s, g->key, false, &dir, &name, &len);
+	if (err)
+		return err;
+	struct sl_dirent *de = sl_de_find(&s->ix, dir->oid, name, len);
+	if (!de || (de->flags & SL_DE_PENDING))
+		return -ENOENT;
+	struct sl_obj *o = sl_obj_find(&s->ix, de->child);
+	if (!o)
+		return -ENOENT;
+	if (S_ISDIR(o->mode))
+		return -EISDIR;
+	if (!S_ISREG(o->mode))
+		return -EINVAL;
+	g->len = o->size;
+	if (g->cap < o->size)
+		return -ENOBUFS;
+	kg->oid = o->oid;
+	kg->size = o->size;
+	kg->nchunks = o->nchunks;
+	kg->chunks = malloc(sizeof(*kg->chunks) * (o->nchunks ? o->nchunks : 1));
+	if (!kg->chunks)
+		return -ENOMEM;
+	memcpy(kg->chunks, o->chunks, sizeof(*kg->chunks) * o->nchunks);
+	return 0;
+}
+
+int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
+{
+	if (!n)
+		return 0;
+	uint32_t bs = s->sb.block_size;
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	struct kv_get *kg = calloc(n, sizeof(*kg));
+	if (!kg)
+		return -ENOMEM;
+	sl_lock(s);
+	size_t nio = 0;
+	for (size_t i = 0; i < n; i++) {
+		items[i].len = 0;
+		items[i].result = kv_snapshot(s, &items[i], &kg[i]);
+		if (!items[i].result)
+			nio += kg[i].nchunks * 2;
+	}
+	sl_unlock(s);
+
+	/* header block and payload per chunk: the payload lands in the
+	 * caller's buffer when it is aligned, else in a bounce buffer */
+	struct slot_io *ios = calloc(nio ? nio : 1, sizeof(*ios));
+	uint8_t **bufs = calloc(nio ? nio : 1, sizeof(*bufs));
+	int err = (ios && bufs) ? 0 : -ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; !err && i < n; i++) {
+		if (items[i].result)
+			continue;
+		if (kg[i].size)
+			memset(items[i].buf, 0, kg[i].size); /* holes */
+		for (uint32_t c = 0; c < kg[i].nchunks; c++) {
+			struct sl_chunk *ch = &kg[i].chunks[c];
+			uint8_t *dst = (uint8_t *)items[i].buf + (uint64_t)ch->idx * chunk;
+			uint64_t off = sl_slot_off(s, ch->slot);
+			bool direct = ch->len % bs == 0 && ch->len &&
+				      kv_aligned(dst, bs);
+			uint32_t plen = (uint32_t)SL_ALIGN_UP(ch->len ? ch->len : 1, bs);
+			bufs[k] = sl_alloc_aligned(direct ? bs : bs + plen);
+			if (!bufs[k]) {
+				err = -ENOMEM;
+				break;
+			}
+			ios[k] = (struct slot_io){ .buf = bufs[k], .off = off,
+				.len = direct ? bs : bs + plen };
+			k++;
+			if (direct) {
+				ios[k] = (struct slot_io){ .buf = dst,
+					.off = off + bs, .len = ch->len };
+				bufs[k] = NULL;
+				k++;
+			}
+		}
+	}
+	if (!err && k) {
+		sl_inflight_enter(s, 1);
+		s->dev->ops->read(s->dev->ctx, ios, k);
+		bool ok = true;
+		for (size_t j = 0; j < k; j++)
+			if (ios[j].res < 0)
+				ok = false;
+		sl_inflight_exit(s, 1, ok);
+	}
+	/* verify and place */
+	k = 0;
+	for (size_t i = 0; !err && i < n; i++) {
+		if (items[i].result)
+			continue;
+		for (uint32_t c = 0; c < kg[i].nchunks; c++) {
+			struct sl_chunk *ch = &kg[i].chunks[c];
+			uint8_t *dst = (uint8_t *)items[i].buf + (uint64_t)ch->idx * chunk;
+			bool direct = bufs[k] && ios[k].len == bs;
+			int res = ios[k].res < 0 ? ios[k].res : 0;
+			const uint8_t *pl = bufs[k] + bs;
+			struct sl_slot_hdr h;
+			if (direct) {
+				if (ios[k + 1].res < 0)
+					res = ios[k + 1].res;
+				pl = dst;
+			}
+			if (!res && (sl_slot_hdr_decode(bufs[k], &h) ||
+				     memcmp(h.uuid, s->sb.uuid, 16) ||
+				     h.oid != kg[i].oid || h.gen != ch->gen ||
+				     h.idx != ch->idx || h.payload_len != ch->len ||
+				     sl_csum(pl, ch->len) != h.payload_csum)) {
+				res = -EIO;
+				atomic_fetch_add(&s->csum_errors, 1);
+			}
+			if (!res && !direct)
+				memcpy(dst, pl, ch->len);
+			if (res && !items[i].result)
+				items[i].result = res;
+			k += direct ? 2 : 1;
+		}
+		if (!items[i].result)
+			atomic_fetch_add(&s->gets, 1);
+	}
+	if (err)
+		for (size_t i = 0; i < n; i++)
+			if (!items[i].result)
+				items[i].result = err;
+	for (size_t j = 0; bufs && j < nio; j++)
+		free(bufs[j]);
+	free(bufs);
+	free(ios);
+	for (size_t i = 0; i < n; i++)
+		free(kg[i].chunks);
+	free(kg);
+	for (size_t i = 0; i < n; i++)
+		if (items[i].result)
+			return items[i].result;
+	return 0;
+}
+
+int slot_delete_many(struct slot_store *s, const char *const *keys, size_t n,
+		     int *results)
+{
+	if (s->read_only)
+		return -EROFS;
+	int first = 0;
+	sl_lock(s);
+	int64_t now = sl_now_ns();
+	for (size_t i = 0; i < n; i++) {
+		struct sl_obj *dir;
+		const char *name;
+		size_t len;
+		int err = sl_ns_resolve(s, keys[i], false, &dir, &name, &len);
+		struct sl_dirent *de = NULL;
+		struct sl_obj *o = NULL;
+		if (!err) {
+			de = sl_de_find(&s->ix, dir->oid, name, len);
+			o = de ? sl_obj_find(&s->ix, de->child) : NULL;
+			if (!o)
+				err = -ENOENT;
+			else if (S_ISDIR(o->mode))
+				err = -EISDIR;
+		}
+		if (!err) {
+			/* a put in flight sees DELETED at commit and cancels */
+			sl_de_remove(&s->ix, dir, de);
+			if (o->name == de)
+				o->name = NULL;
+			if (o->nlink)
+				o->nlink--;
+			if (o->nlink == 0) {
+				o->flags |= SL_OBJ_DELETED;
+				o->flags &= ~SL_OBJ_PENDING;
+			}
+			dir->mtime = dir->ctime = now;
+			sl_ns_dirty(s);
+			sl_obj_release_if_dead(s, o);
+			atomic_fetch_add(&s->deletes, 1);
+		}
+		if (results)
+			results[i] = err;
+		if (err && !first)
+			first = err;
+	}
+	sl_unlock(s);
+	return first;
+}
+
+int slot_lookup(struct slot_store *s, const char *key, uint64_t *size)
+{
+	struct sl_obj *dir;
+	const char *name;
+	size_t len;
+	sl_lock(s);
+	int err = sl_ns_resolve(s, key, false, &dir, &name, &len);
+	if (!err) {
+		struct sl_dirent *de = sl_de_find(&s->ix, dir->oid, name, len);
+		struct sl_obj *o = de && !(de->flags & SL_DE_PENDING) ?
+					   sl_obj_find(&s->ix, de->child) : NULL;
+		if (!o)
+			err = -ENOENT;
+		else if (!S_ISREG(o->mode))
+			err = S_ISDIR(o->mode) ? -EISDIR : -EINVAL;
+		else if (size)
+			*size = o->size;
+	}
+	sl_unlock(s);
+	return err;
+}
+
+/* Lock held.  Depth-first walk; path holds the directory's key. */
+static int kv_walk(struct slot_store *s, struct sl_obj *dir, char *path,
+		   size_t plen, int (*fn)(void *, const char *, uint64_t),
+		   void *arg)
+{
+	uint64_t cookie = 0;
+	struct sl_dirent *de;
+	while ((de = sl_dir_next(dir, cookie))) {
+		cookie = de->cookie;
+		struct sl_obj *o = sl_obj_find(&s->ix, de->child);
+		if (!o || plen + de->len + 2 > SLOT_PATH_MAX)
+			continue;
+		size_t n = plen;
+		if (n)
+			path[n++] = '/';
+		memcpy(path + n, de->name, de->len);
+		path[n + de->len] = 0;
+		int r = 0;
+		if (S_ISREG(o->mode))
+			r = fn(arg, path, o->size);
+		else if (S_ISDIR(o->mode))
+			r = kv_walk(s, o, path, n + de->len, fn, arg);
+		path[plen] = 0;
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int slot_iterate(struct slot_store *s,
+		 int (*fn)(void *arg, const char *key, uint64_t size),
+		 void *arg)
+{
+	char *path = malloc(SLOT_PATH_MAX + 1);
+	if (!path)
+		return -ENOMEM;
+	path[0] = 0;
+	sl_lock(s);
+	struct sl_obj *root = sl_obj_find(&s->ix, SLOT_ROOT_INO);
+	int r = kv_walk(s, root, path, 0, fn, arg);
+	sl_unlock(s);
+	free(path);
+	return r;
+}
+
+int slot_sync(struct slot_store *s)
+{
+	if (s->read_only)
+		return 0;
+	int err = sl_flush(s);
+	if (err)
+		return err;
+	/* names or attributes no slot header carries need the checkpoint */
+	bool need = false;
+	sl_lock(s);
+	if (s->ns_changes != s->ns_persisted)
+		need = true;
+	for (size_t b = 0; !need && b <= s->ix.obj_mask; b++)
+		for (struct sl_obj *o = s->ix.obj_tab[b]; o; o = o->hnext)
+			if (S_ISREG(o->mode) && o->nlink &&
+			    !(o->flags & SL_OBJ_PENDING) &&
+			    (!(o->flags & SL_OBJ_NAMED) ||
+			     (o->flags & SL_OBJ_ATTR_DIRTY))) {
+				need = true;
+				break;
+			}
+	sl_unlock(s);
+	if (need) {
+		err = slot_checkpoint(s, true);
+		if (err > 0)
+			err = 0;
+	}
+	return err;
+}

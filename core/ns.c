@@ -1,0 +1,690 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ns.c - the namespace: directories, names, links and attributes.
+ *
+ * Names map to object ids, so rename and link change the index only and
+ * never move data.  Every function here takes the store lock once and does
+ * no I/O, except truncation through setattr (file.c).
+ */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int sl_ns_check_name(const char *name, size_t *len)
+{
+	size_t n = strnlen(name, SLOT_NAME_MAX + 1);
+	if (n == 0)
+		return -ENOENT;
+	if (n > SLOT_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (memchr(name, '/', n))
+		return -EINVAL;
+	*len = n;
+	return 0;
+}
+
+static bool ns_is_dot(const char *name, size_t len)
+{
+	return (len == 1 && name[0] == '.') ||
+	       (len == 2 && name[0] == '.' && name[1] == '.');
+}
+
+void sl_attr_fill(const struct slot_store *s, const struct sl_obj *o,
+		  struct slot_attr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->ino = o->oid;
+	a->mode = o->mode;
+	a->nlink = o->nlink;
+	a->uid = o->uid;
+	a->gid = o->gid;
+	a->rdev = o->rdev;
+	a->size = S_ISLNK(o->mode) && o->target ? strlen(o->target) : o->size;
+	uint64_t bytes = 0;
+	for (uint32_t i = 0; i < o->nchunks; i++)
+		bytes += SL_ALIGN_UP((uint64_t)o->chunks[i].len, 4096);
+	a->blocks = bytes / 512;
+	a->atime.tv_sec = o->atime / 1000000000;
+	a->atime.tv_nsec = o->atime % 1000000000;
+	a->mtime.tv_sec = o->mtime / 1000000000;
+	a->mtime.tv_nsec = o->mtime % 1000000000;
+	a->ctime.tv_sec = o->ctime / 1000000000;
+	a->ctime.tv_nsec = o->ctime % 1000000000;
+	(void)s;
+}
+
+void sl_obj_free_chunks(struct slot_store *s, struct sl_obj *o)
+{
+	for (uint32_t i = 0; i < o->nchunks; i++)
+		sl_slot_free(s, o->chunks[i].slot);
+	o->nchunks = 0;
+}
+
+void sl_obj_release_if_dead(struct slot_store *s, struct sl_obj *o)
+{
+	if (o->nlink || o->holds || o->busy)
+		return;
+	sl_obj_free_chunks(s, o);
+	sl_obj_remove(&s->ix, o);
+}
+
+static struct sl_obj *ns_dir(struct slot_store *s, slot_ino_t ino, int *err)
+{
+	struct sl_obj *d = sl_obj_find(&s->ix, ino);
+	if (!d || (d->nlink == 0 && ino != SLOT_ROOT_INO) ||
+	    (d->flags & SL_OBJ_PENDING)) {
+		*err = -ENOENT;
+		return NULL;
+	}
+	if (!S_ISDIR(d->mode)) {
+		*err = -ENOTDIR;
+		return NULL;
+	}
+	return d;
+}
+
+static struct sl_obj *ns_obj(struct slot_store *s, slot_ino_t ino)
+{
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	if (o && (o->flags & SL_OBJ_PENDING))
+		return NULL;
+	return o;
+}
+
+static void ns_touch(struct sl_obj *o, int64_t now)
+{
+	o->mtime = o->ctime = now;
+}
+
+/* Lock held.  Make a new object named name in parent. */
+static struct sl_obj *ns_create(struct slot_store *s, struct sl_obj *parent,
+				const char *name, size_t len, uint32_t mode,
+				uint32_t uid, uint32_t gid, int *err)
+{
+	struct sl_obj *o = sl_obj_new(&s->ix, s->next_oid, mode);
+	if (!o) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	struct sl_dirent *de = sl_de_add(&s->ix, parent, name, len, o->oid);
+	if (!de) {
+		sl_obj_remove(&s->ix, o);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	s->next_oid++;
+	int64_t now = sl_now_ns();
+	o->uid = uid;
+	o->gid = gid;
+	o->nlink = 1;
+	o->atime = o->mtime = o->ctime = now;
+	o->name = de;
+	if (S_ISDIR(mode)) {
+		o->nlink = 2;
+		o->dir->parent = parent->oid;
+		parent->nlink++;
+	}
+	ns_touch(parent, now);
+	return o;
+}
+
+struct sl_obj *sl_ns_mkdir_locked(struct slot_store *s, struct sl_obj *parent,
+				  const char *name, size_t len, uint32_t mode,
+				  uint32_t uid, uint32_t gid)
+{
+	int err;
+	struct sl_obj *o = ns_create(s, parent, name, len, S_IFDIR | (mode & 07777),
+				     uid, gid, &err);
+	if (o)
+		sl_ns_dirty(s);
+	return o;
+}
+
+struct sl_obj *sl_lost_found(struct slot_store *s)
+{
+	struct sl_obj *root = sl_obj_find(&s->ix, SLOT_ROOT_INO);
+	struct sl_dirent *de = sl_de_find(&s->ix, SLOT_ROOT_INO, "lost+found", 10);
+	if (de) {
+		struct sl_obj *o = sl_obj_find(&s->ix, de->child);
+		return o && S_ISDIR(o->mode) ? o : NULL;
+	}
+	return sl_ns_mkdir_locked(s, root, "lost+found", 10, 0700, 0, 0);
+}
+
+int sl_ns_resolve(struct slot_store *s, const char *key, bool create,
+		  struct sl_obj **parent, const char **name, size_t *len)
+{
+	if (strnlen(key, SLOT_PATH_MAX) >= SLOT_PATH_MAX)
+		return -ENAMETOOLONG;
+	struct sl_obj *dir = sl_obj_find(&s->ix, SLOT_ROOT_INO);
+	const char *p = key;
+	for (;;) {
+		while (*p == '/')
+			p++;
+		const char *e = strchrnul(p, '/');
+		size_t n = (size_t)(e - p);
+		if (n == 0)
+			return -EINVAL; /* empty key or trailing slash */
+		if (n > SLOT_NAME_MAX)
+			return -ENAMETOOLONG;
+		if (ns_is_dot(p, n))
+			return -EINVAL;
+		const char *q = e;
+		while (*q == '/')
+			q++;
+		if (*q == 0) {
+			*parent = dir;
+			*name = p;
+			*len = n;
+			return 0;
+		}
+		struct sl_dirent *de = sl_de_find(&s->ix, dir->oid, p, n);
+		struct sl_obj *next = NULL;
+		if (de && !(de->flags & SL_DE_PENDING))
+			next = sl_obj_find(&s->ix, de->child);
+		if (!next) {
+			if (!create || de)
+				return -ENOENT;
+			next = sl_ns_mkdir_locked(s, dir, p, n, 0755,
+						  (uint32_t)geteuid(),
+						  (uint32_t)getegid());
+			if (!next)
+				return -ENOMEM;
+		} else if (!S_ISDIR(next->mode)) {
+			return -ENOTDIR;
+		}
+		dir = next;
+		p = e;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Public namespace operations                                         */
+/* ------------------------------------------------------------------ */
+
+int slot_ns_lookup(struct slot_store *s, slot_ino_t parent, const char *name,
+		   struct slot_attr *out)
+{
+	size_t len;
+	int err = sl_ns_check_name(name, &len);
+	if (err)
+		return err;
+	sl_lock(s);
+	struct sl_obj *d = ns_dir(s, parent, &err);
+	struct sl_obj *o = NULL;
+	if (d) {
+		if (len == 1 && name[0] == '.') {
+			o = d;
+		} else if (len == 2 && name[0] == '.' && name[1] == '.') {
+			o = sl_obj_find(&s->ix, d->dir->parent);
+		} else {
+			struct sl_dirent *de = sl_de_find(&s->ix, parent, name, len);
+			if (de && !(de->flags & SL_DE_PENDING))
+				o = sl_obj_find(&s->ix, de->child);
+		}
+		err = o ? 0 : -ENOENT;
+		if (o && out)
+			sl_attr_fill(s, o, out);
+	}
+	sl_unlock(s);
+	return err;
+}
+
+int slot_ns_getattr(struct slot_store *s, slot_ino_t ino,
+		    struct slot_attr *out)
+{
+	sl_lock(s);
+	struct sl_obj *o = ns_obj(s, ino);
+	if (o)
+		sl_attr_fill(s, o, out);
+	sl_unlock(s);
+	return o ? 0 : -ENOENT;
+}
+
+int sl_file_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size);
+
+int slot_ns_setattr(struct slot_store *s, slot_ino_t ino,
+		    const struct slot_attr *in, unsigned mask,
+		    struct slot_attr *out)
+{
+	if (s->read_only)
+		return -EROFS;
+	if (mask & SLOT_SET_SIZE) {
+		int err = sl_file_truncate(s, ino, in->size);
+		if (err)
+			return err;
+	}
+	sl_lock(s);
+	struct sl_obj *o = ns_obj(s, ino);
+	if (!o) {
+		sl_unlock(s);
+		return -ENOENT;
+	}
+	int64_t now = sl_now_ns();
+	if (mask & SLOT_SET_MODE)
+		o->mode = (o->mode & S_IFMT) | (in->mode & 07777);
+	if (mask & SLOT_SET_UID)
+		o->uid = in->uid;
+	if (mask & SLOT_SET_GID)
+		o->gid = in->gid;
+	if (mask & SLOT_SET_ATIME_NOW)
+		o->atime = now;
+	else if (mask & SLOT_SET_ATIME)
+		o->atime = (int64_t)in->atime.tv_sec * 1000000000 +
+			   in->atime.tv_nsec;
+	if (mask & SLOT_SET_MTIME_NOW)
+		o->mtime = now;
+	else if (mask & SLOT_SET_MTIME)
+		o->mtime = (int64_t)in->mtime.tv_sec * 1000000000 +
+			   in->mtime.tv_nsec;
+	if (mask & SLOT_SET_CTIME)
+		o->ctime = (int64_t)in->ctime.tv_sec * 1000000000 +
+			   in->ctime.tv_nsec;
+	else if (mask)
+		o->ctime = now;
+	sl_dirty(s);
+	if (out)
+		sl_attr_fill(s, o, out);
+	sl_unlock(s);
+	return 0;
+}
+
+static int ns_make(struct slot_store *s, slot_ino_t parent, const char *name,
+		   uint32_t mode, uint64_t rdev, const char *target,
+		   uint32_t uid, uint32_t gid, struct slot_attr *out)
+{
+	size_t len;
+	int err = sl_ns_check_name(name, &len);
+	if (err)
+		return err;
+	if (ns_is_dot(name, len))
+		return -EEXIST;
+	if (s->read_only)
+		return -EROFS;
+	char *t = NULL;
+	if (target) {
+		size_t tl = strnlen(target, SLOT_PATH_MAX);
+		if (tl >= SLOT_PATH_MAX)
+			return -ENAMETOOLONG;
+		t = strdup(target);
+		if (!t)
+			return -ENOMEM;
+	}
+	sl_lock(s);
+	struct sl_obj *d = ns_dir(s, parent, &err);
+	struct sl_obj *o = NULL;
+	if (d) {
+		struct sl_dirent *de = sl_de_find(&s->ix, parent, name, len);
+		if (de)
+			err = -EEXIST;
+		else
+			o = ns_create(s, d, name, len, mode, uid, gid, &err);
+	}
+	if (o) {
+		o->rdev = rdev;
+		if (t) {
+			o->target = t;
+			t = NULL;
+		}
+		/* a new regular file's name rides in its first slot header;
+		 * anything else needs a checkpoint to be durable */
+		if (S_ISREG(mode))
+			sl_dirty(s);
+		else
+			sl_ns_dirty(s);
+		if (out)
+			sl_attr_fill(s, o, out);
+	}
+	sl_unlock(s);
+	free(t);
+	return o ? 0 : err;
+}
+
+int slot_ns_mknod(struct slot_store *s, slot_ino_t parent, const char *name,
+		  uint32_t mode, uint64_t rdev, uint32_t uid, uint32_t gid,
+		  struct slot_attr *out)
+{
+	uint32_t type = mode & S_IFMT;
+	if (type == 0)
+		mode |= S_IFREG;
+	else if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK &&
+		 type != S_IFCHR && type != S_IFBLK)
+		return -EINVAL;
+	return ns_make(s, parent, name, mode, rdev, NULL, uid, gid, out);
+}
+
+int slot_ns_mkdir(struct slot_store *s, slot_ino_t parent, const char *name,
+		  uint32_t mode, uint32_t uid, uint32_t gid,
+		  struct slot_attr *out)
+{
+	return ns_make(s, parent, name, S_IFDIR | (mode & 07777), 0, NULL, uid,
+		       gid, out);
+}
+
+int slot_ns_symlink(struct slot_store *s, slot_ino_t parent, const char *name,
+		    const char *target, uint32_t uid, uint32_t gid,
+		    struct slot_attr *out)
+{
+	return ns_make(s, parent, name, S_IFLNK | 0777, 0, target, uid, gid,
+		       out);
+}
+
+int slot_ns_readlink(struct slot_store *s, slot_ino_t ino, char *buf,
+		     size_t cap)
+{
+	int ret;
+	sl_lock(s);
+	struct sl_obj *o = ns_obj(s, ino);
+	if (!o)
+		ret = -ENOENT;
+	else if (!S_ISLNK(o->mode))
+		ret = -EINVAL;
+	else {
+		size_t n = strlen(o->target);
+		if (n + 1 > cap) {
+			ret = -ENAMETOOLONG;
+		} else {
+			memcpy(buf, o->target, n + 1);
+			ret = (int)n;
+		}
+	}
+	sl_unlock(s);
+	return ret;
+}
+
+int slot_ns_link(struct slot_store *s, slot_ino_t ino, slot_ino_t newparent,
+		 const char *newname, struct slot_attr *out)
+{
+	size_t len;
+	int err = sl_ns_check_name(newname, &len);
+	if (err)
+		return err;
+	if (ns_is_dot(newname, len))
+		return -EEXIST;
+	if (s->read_only)
+		return -EROFS;
+	sl_lock(s);
+	struct sl_obj *d = ns_dir(s, newparent, &err);
+	struct sl_obj *o = ns_obj(s, ino);
+	if (d) {
+		if (!o || o->nlink == 0)
+			err = -ENOENT;
+		else if (S_ISDIR(o->mode))
+			err = -EPERM;
+		else if (o->nlink >= 65000)
+			err = -EMLINK;
+		else if (sl_de_find(&s->ix, newparent, newname, len))
+			err = -EEXIST;
+		else if (!sl_de_add(&s->ix, d, newname, len, o->oid))
+			err = -ENOMEM;
+		else {
+			int64_t now = sl_now_ns();
+			o->nlink++;
+			o->ctime = now;
+			ns_touch(d, now);
+			sl_ns_dirty(s);
+			if (out)
+				sl_attr_fill(s, o, out);
+		}
+	}
+	sl_unlock(s);
+	return err;
+}
+
+/* Lock held.  Drop one name of o; the object goes when nothing holds it. */
+static void ns_unname(struct slot_store *s, struct sl_obj *dir,
+		      struct sl_dirent *de, struct sl_obj *o, int64_t now)
+{
+	sl_de_remove(&s->ix, dir, de);
+	if (o->name == de) {
+		o->name = NULL;
+		o->flags &= ~SL_OBJ_NAMED;
+	}
+	if (S_ISDIR(o->mode)) {
+		o->nlink = 0;
+		dir->nlink--;
+	} else if (o->nlink) {
+		o->nlink--;
+	}
+	o->ctime = now;
+	ns_touch(dir, now);
+	sl_ns_dirty(s);
+	if (o->nlink == 0)
+		o->flags |= SL_OBJ_DELETED;
+	sl_obj_release_if_dead(s, o);
+}
+
+static int ns_remove(struct slot_store *s, slot_ino_t parent, const char *name,
+		     bool want_dir)
+{
+	size_t len;
+	int err = sl_ns_check_name(name, &len);
+	if (err)
+		return err;
+	if (ns_is_dot(name, len))
+		return want_dir ? -EINVAL : -EISDIR;
+	if (s->read_only)
+		return -EROFS;
+	sl_lock(s);
+	struct sl_obj *d = ns_dir(s, parent, &err);
+	if (d) {
+		struct sl_dirent *de = sl_de_find(&s->ix, parent, name, len);
+		struct sl_obj *o = de && !(de->flags & SL_DE_PENDING) ?
+					   sl_obj_find(&s->ix, de->child) : NULL;
+		if (!o)
+			err = -ENOENT;
+		else if (want_dir && !S_ISDIR(o->mode))
+			err = -ENOTDIR;
+		else if (!want_dir && S_ISDIR(o->mode))
+			err = -EISDIR;
+		else if (want_dir && o->dir->live)
+			err = -ENOTEMPTY;
+		else
+			ns_unname(s, d, de, o, sl_now_ns());
+	}
+	sl_unlock(s);
+	return err;
+}
+
+int slot_ns_unlink(struct slot_store *s, slot_ino_t parent, const char *name)
+{
+	return ns_remove(s, parent, name, false);
+}
+
+int slot_ns_rmdir(struct slot_store *s, slot_ino_t parent, const char *name)
+{
+	return ns_remove(s, parent, name, true);
+}
+
+/* Lock held.  Is dir a or any directory above it the object anc? */
+static bool ns_is_under(struct slot_store *s, struct sl_obj *dir, uint64_t anc)
+{
+	for (unsigned depth = 0; depth < 65536; depth++) {
+		if (dir->oid == anc)
+			return true;
+		if (dir->oid == SLOT_ROOT_INO)
+			return false;
+		dir = sl_obj_find(&s->ix, dir->dir->parent);
+		if (!dir)
+			return false;
+	}
+	return true; /* a loop: refuse */
+}
+
+/* Lock held.  Point de at a new child (rename onto, exchange). */
+static void ns_move_dir_parent(struct sl_obj *o, struct sl_obj *from,
+			       struct sl_obj *to)
+{
+	if (!S_ISDIR(o->mode) || from == to)
+		return;
+	from->nlink--;
+	to->nlink++;
+	o->dir->parent = to->oid;
+}
+
+int slot_ns_rename(struct slot_store *s, slot_ino_t parent, const char *name,
+		   slot_ino_t newparent, const char *newname, unsigned flags)
+{
+	size_t len, nlen;
+	int err = sl_ns_check_name(name, &len);
+	if (!err)
+		err = sl_ns_check_name(newname, &nlen);
+	if (err)
+		return err;
+	if (ns_is_dot(name, len) || ns_is_dot(newname, nlen))
+		return -EINVAL;
+	if ((flags & SLOT_RENAME_NOREPLACE) && (flags & SLOT_RENAME_EXCHANGE))
+		return -EINVAL;
+	if (flags & ~(SLOT_RENAME_NOREPLACE | SLOT_RENAME_EXCHANGE))
+		return -EINVAL;
+	if (s->read_only)
+		return -EROFS;
+	sl_lock(s);
+	struct sl_obj *sd = ns_dir(s, parent, &err), *dd = NULL;
+	if (sd)
+		dd = ns_dir(s, newparent, &err);
+	if (!dd)
+		goto out;
+	struct sl_dirent *sde = sl_de_find(&s->ix, parent, name, len);
+	struct sl_obj *so = sde && !(sde->flags & SL_DE_PENDING) ?
+				    sl_obj_find(&s->ix, sde->child) : NULL;
+	if (!so) {
+		err = -ENOENT;
+		goto out;
+	}
+	struct sl_dirent *dde = sl_de_find(&s->ix, newparent, newname, nlen);
+	struct sl_obj *dobj = dde && !(dde->flags & SL_DE_PENDING) ?
+				      sl_obj_find(&s->ix, dde->child) : NULL;
+	if (dde && !dobj) {
+		err = -EBUSY; /* a put is creating that name */
+		goto out;
+	}
+	/* a directory cannot move under itself */
+	if (S_ISDIR(so->mode) && ns_is_under(s, dd, so->oid)) {
+		err = -EINVAL;
+		goto out;
+	}
+	int64_t now = sl_now_ns();
+	if (flags & SLOT_RENAME_EXCHANGE) {
+		if (!dobj) {
+			err = -ENOENT;
+			goto out;
+		}
+		if (S_ISDIR(dobj->mode) && ns_is_under(s, sd, dobj->oid)) {
+			err = -EINVAL;
+			goto out;
+		}
+		sde->child = dobj->oid;
+		dde->child = so->oid;
+		ns_move_dir_parent(so, sd, dd);
+		ns_move_dir_parent(dobj, dd, sd);
+		if (so->name == sde)
+			so->name = dde;
+		if (dobj->name == dde)
+			dobj->name = sde;
+		so->flags &= ~SL_OBJ_NAMED;
+		dobj->flags &= ~SL_OBJ_NAMED;
+		so->ctime = dobj->ctime = now;
+		ns_touch(sd, now);
+		ns_touch(dd, now);
+		sl_ns_dirty(s);
+		err = 0;
+		goto out;
+	}
+	if (dobj) {
+		if (flags & SLOT_RENAME_NOREPLACE) {
+			err = -EEXIST;
+			goto out;
+		}
+		if (dobj == so) {
+			err = 0; /* two names of one file: nothing to do */
+			goto out;
+		}
+		if (S_ISDIR(so->mode) && !S_ISDIR(dobj->mode)) {
+			err = -ENOTDIR;
+			goto out;
+		}
+		if (!S_ISDIR(so->mode) && S_ISDIR(dobj->mode)) {
+			err = -EISDIR;
+			goto out;
+		}
+		if (S_ISDIR(dobj->mode) && dobj->dir->live) {
+			err = -ENOTEMPTY;
+			goto out;
+		}
+	}
+	/* Everything is checked: from here nothing fails but allocation,
+	 * which we do first so the switch itself cannot half-happen. */
+	struct sl_dirent *nde = sl_de_add(&s->ix, dd, newname, nlen, so->oid);
+	if (!nde) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (dobj) {
+		/* nde was added while dde still lived: unhash dde now */
+		ns_unname(s, dd, dde, dobj, now);
+	}
+	sl_de_remove(&s->ix, sd, sde);
+	if (so->name == sde || !so->name)
+		so->name = nde;
+	so->flags &= ~SL_OBJ_NAMED;
+	ns_move_dir_parent(so, sd, dd);
+	so->ctime = now;
+	ns_touch(sd, now);
+	ns_touch(dd, now);
+	sl_ns_dirty(s);
+	err = 0;
+out:
+	sl_unlock(s);
+	return err;
+}
+
+int slot_ns_readdir(struct slot_store *s, slot_ino_t dir, uint64_t cookie,
+		    int (*fn)(void *arg, const char *name,
+			      const struct slot_attr *attr, uint64_t next),
+		    void *arg)
+{
+	int err;
+	sl_lock(s);
+	struct sl_obj *d = ns_dir(s, dir, &err);
+	if (d) {
+		err = 0;
+		struct sl_dirent *de;
+		while ((de = sl_dir_next(d, cookie))) {
+			struct sl_obj *o = sl_obj_find(&s->ix, de->child);
+			cookie = de->cookie;
+			if (!o)
+				continue;
+			struct slot_attr a;
+			sl_attr_fill(s, o, &a);
+			/* fn must not call back into the store: lock held */
+			if (fn(arg, de->name, &a, cookie))
+				break;
+		}
+	}
+	sl_unlock(s);
+	return err;
+}
+
+int slot_ns_hold(struct slot_store *s, slot_ino_t ino)
+{
+	sl_lock(s);
+	struct sl_obj *o = ns_obj(s, ino);
+	if (o)
+		o->holds++;
+	sl_unlock(s);
+	return o ? 0 : -ENOENT;
+}
+
+int slot_ns_release(struct slot_store *s, slot_ino_t ino)
+{
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	if (o && o->holds) {
+		o->holds--;
+		sl_obj_release_if_dead(s, o);
+	}
+	sl_unlock(s);
+	return o ? 0 : -ENOENT;
+}

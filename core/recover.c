@@ -1,0 +1,477 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * recover.c - open-time recovery.
+ *
+ * 1. Validate: every slot the checkpoint names must still carry the header
+ *    the index expects (magic, fs uuid, oid, generation, position, length,
+ *    header checksum); entries that fail are dropped.
+ * 2. Scan (after an unclean close): read the header of every slot nobody
+ *    claims and collect those written at or after the checkpoint's
+ *    scan_gen.  Their payloads are read and checked, so a torn slot never
+ *    counts.
+ * 3. Apply the complete write batches (txns) oldest first: a whole-object
+ *    txn replaces the object, a file txn replaces one chunk.  New objects
+ *    get the name their header carries, or a place in /lost+found.
+ */
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+#define RC_BATCH 1024u   /* header reads per submission */
+
+int sl_scan_region_hdrs(struct slot_store *s, struct sl_rgn_hdr *h,
+			bool *valid)
+{
+	uint32_t bs = s->sb.block_size;
+	for (uint32_t base = 0; base < s->nregions; base += RC_BATCH) {
+		uint32_t n = SL_MIN(RC_BATCH, s->nregions - base);
+		uint8_t *buf = sl_alloc_aligned((size_t)n * bs);
+		struct slot_io *ios = calloc(n, sizeof(*ios));
+		if (!buf || !ios) {
+			free(buf);
+			free(ios);
+			return -ENOMEM;
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			ios[i].buf = buf + (size_t)i * bs;
+			ios[i].off = sl_region_off(s, base + i);
+			ios[i].len = bs;
+		}
+		s->dev->ops->read(s->dev->ctx, ios, n);
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t r = base + i;
+			valid[r] = ios[i].res >= 0 &&
+				   sl_rgn_hdr_decode(buf + (size_t)i * bs, &h[r]) == 0 &&
+				   !memcmp(h[r].uuid, s->sb.uuid, 16) &&
+				   h[r].region == r && h[r].cls < s->ncls;
+		}
+		free(buf);
+		free(ios);
+	}
+	return 0;
+}
+
+int sl_scan_slot_hdrs(struct slot_store *s,
+		      bool (*want)(struct slot_store *, uint64_t),
+		      void (*fn)(void *arg, uint64_t ref, int res,
+				 const struct sl_slot_hdr *h),
+		      void *arg, const char *pass)
+{
+	uint32_t bs = s->sb.block_size;
+	uint64_t total = 0, done = 0;
+	for (uint32_t r = 0; r < s->nregions; r++)
+		total += s->regions[r].cls == SL_RGN_FREE ? 0 : s->regions[r].nslots;
+	uint8_t *buf = sl_alloc_aligned((size_t)RC_BATCH * bs);
+	struct slot_io *ios = calloc(RC_BATCH, sizeof(*ios));
+	uint64_t *refs = calloc(RC_BATCH, sizeof(*refs));
+	int err = 0;
+	if (!buf || !ios || !refs) {
+		err = -ENOMEM;
+		goto out;
+	}
+	size_t n = 0;
+	for (uint32_t r = 0; r <= s->nregions; r++) {
+		const struct sl_region *rg = r < s->nregions ? &s->regions[r] : NULL;
+		uint32_t ns = rg && rg->cls != SL_RGN_FREE ? rg->nslots : 0;
+		for (uint32_t j = 0; j <= ns; j++) {
+			bool last = r == s->nregions && j == ns;
+			if (j < ns) {
+				uint64_t ref = sl_slot_ref(r, j);
+				done++;
+				if (want && !want(s, ref))
+					continue;
+				refs[n] = ref;
+				ios[n] = (struct slot_io){ .buf = buf + (size_t)n * bs,
+					.off = sl_slot_off(s, ref), .len = bs };
+				n++;
+			}
+			if (n == RC_BATCH || (last && n)) {
+				sl_inflight_enter(s, 1);
+				int rerr = s->dev->ops->read(s->dev->ctx, ios, n);
+				sl_inflight_exit(s, 1, rerr == 0);
+				for (size_t i = 0; i < n; i++) {
+					struct sl_slot_hdr h;
+					int res = ios[i].res < 0 ? ios[i].res :
+						  sl_slot_hdr_decode(ios[i].buf, &h);
+					fn(arg, refs[i], res, &h);
+				}
+				n = 0;
+				if (s->progress)
+					s->progress(s->progress_arg, pass, done,
+						    total);
+			}
+		}
+	}
+out:
+	free(buf);
+	free(ios);
+	free(refs);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Validation                                                          */
+/* ------------------------------------------------------------------ */
+
+struct rc_owner {
+	uint64_t oid;
+	struct sl_chunk c;
+};
+
+static int rc_owner_cmp(const void *a, const void *b)
+{
+	const struct rc_owner *x = a, *y = b;
+	return x->c.slot < y->c.slot ? -1 : x->c.slot > y->c.slot;
+}
+
+struct rc_validate {
+	struct rc_owner *own;
+	size_t n;
+	struct slot_store *s;
+	uint64_t dropped;
+};
+
+static bool rc_is_used(struct slot_store *s, uint64_t ref)
+{
+	const struct sl_region *rg = &s->regions[sl_slot_region(ref)];
+	return (rg->state[sl_slot_index(ref)] & SL_SLOT_STATE) == SL_SLOT_USED;
+}
+
+static bool rc_is_free(struct slot_store *s, uint64_t ref)
+{
+	return !rc_is_used(s, ref);
+}
+
+static void rc_validate_one(void *arg, uint64_t ref, int res,
+			    const struct sl_slot_hdr *h)
+{
+	struct rc_validate *v = arg;
+	struct rc_owner key = { .c.slot = ref };
+	struct rc_owner *o = bsearch(&key, v->own, v->n, sizeof(*v->own),
+				     rc_owner_cmp);
+	if (!o)
+		return;
+	bool ok = res == 0 && !memcmp(h->uuid, v->s->sb.uuid, 16) &&
+		  h->oid == o->oid && h->gen == o->c.gen &&
+		  h->idx == o->c.idx && h->payload_len == o->c.len;
+	if (ok)
+		return;
+	struct sl_obj *obj = sl_obj_find(&v->s->ix, o->oid);
+	if (obj)
+		sl_obj_drop_chunk(obj, o->c.idx);
+	sl_slot_unclaim(v->s, ref);
+	v->dropped++;
+}
+
+static int rc_validate(struct slot_store *s)
+{
+	struct rc_validate v = { .s = s };
+	size_t cap = 0;
+	struct sl_index *ix = &s->ix;
+	for (size_t b = 0; b <= ix->obj_mask; b++)
+		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext)
+			cap += o->nchunks;
+	v.own = malloc((cap ? cap : 1) * sizeof(*v.own));
+	if (!v.own)
+		return -ENOMEM;
+	for (size_t b = 0; b <= ix->obj_mask; b++)
+		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext)
+			for (uint32_t i = 0; i < o->nchunks; i++)
+				v.own[v.n++] = (struct rc_owner){ o->oid, o->chunks[i] };
+	qsort(v.own, v.n, sizeof(*v.own), rc_owner_cmp);
+	int err = sl_scan_slot_hdrs(s, rc_is_used, rc_validate_one, &v,
+				    "validating slot headers");
+	free(v.own);
+	s->rec.entries_dropped += v.dropped;
+	if (v.dropped)
+		sl_log(s, "dropped %llu index entries whose slot headers do "
+		       "not match", (unsigned long long)v.dropped);
+	if (v.dropped)
+		sl_ns_dirty(s);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Scan and apply                                                      */
+/* ------------------------------------------------------------------ */
+
+struct rc_cand {
+	uint64_t ref;
+	struct sl_slot_hdr h;
+};
+
+struct rc_scan {
+	struct slot_store *s;
+	uint64_t scan_gen;
+	struct rc_cand *c;
+	size_t n, cap;
+	uint64_t max_gen, max_oid;
+	uint64_t seen;
+};
+
+static void rc_scan_one(void *arg, uint64_t ref, int res,
+			const struct sl_slot_hdr *h)
+{
+	struct rc_scan *sc = arg;
+	struct slot_store *s = sc->s;
+	sc->seen++;
+	if (res || memcmp(h->uuid, s->sb.uuid, 16))
+		return;
+	const struct sl_region *rg = &s->regions[sl_slot_region(ref)];
+	if (h->gen < sc->scan_gen || h->gen < rg->assign_gen ||
+	    h->cls != rg->cls || h->oid <= SLOT_ROOT_INO ||
+	    h->payload_len > (1u << s->cls[rg->cls].shift) ||
+	    !S_ISREG(h->mode))
+		return;
+	if (sc->n == sc->cap) {
+		size_t ncap = sc->cap ? sc->cap * 2 : 256;
+		void *p = realloc(sc->c, ncap * sizeof(*sc->c));
+		if (!p)
+			return; /* that slot is not recovered: logged below */
+		sc->c = p;
+		sc->cap = ncap;
+	}
+	sc->c[sc->n].ref = ref;
+	sc->c[sc->n].h = *h;
+	sc->n++;
+}
+
+static int rc_cand_cmp(const void *a, const void *b)
+{
+	const struct sl_slot_hdr *x = &((const struct rc_cand *)a)->h;
+	const struct sl_slot_hdr *y = &((const struct rc_cand *)b)->h;
+	if (x->oid != y->oid)
+		return x->oid < y->oid ? -1 : 1;
+	if (x->txn != y->txn)
+		return x->txn < y->txn ? -1 : 1;
+	if (x->idx != y->idx)
+		return x->idx < y->idx ? -1 : 1;
+	return x->gen < y->gen ? -1 : x->gen > y->gen;
+}
+
+/* Read each candidate's payload and drop those whose checksum fails:
+ * a torn write leaves a good header over a bad payload. */
+static void rc_check_payloads(struct slot_store *s, struct rc_scan *sc)
+{
+	uint32_t bs = s->sb.block_size;
+	size_t keep = 0;
+	for (size_t i = 0; i < sc->n; i++) {
+		struct rc_cand *c = &sc->c[i];
+		uint32_t plen = (uint32_t)SL_ALIGN_UP(c->h.payload_len ? c->h.payload_len : 1, bs);
+		uint8_t *b = sl_alloc_aligned(plen);
+		bool ok = false;
+		if (b) {
+			struct slot_io io = { .buf = b,
+				.off = sl_slot_off(s, c->ref) + bs, .len = plen };
+			ok = s->dev->ops->read(s->dev->ctx, &io, 1) == 0 &&
+			     sl_csum(b, c->h.payload_len) == c->h.payload_csum;
+			free(b);
+		}
+		if (ok)
+			sc->c[keep++] = *c;
+	}
+	sc->n = keep;
+}
+
+/* Lock not needed: open is single-threaded.  Apply one complete txn. */
+static int rc_apply(struct slot_store *s, struct rc_cand *c, size_t n,
+		    struct sl_vec *named)
+{
+	const struct sl_slot_hdr *h = &c[n - 1].h;
+	struct sl_obj *o = sl_obj_find(&s->ix, h->oid);
+	if (o && !S_ISREG(o->mode))
+		return 0; /* an oid reused by a directory: not ours */
+	if (!o) {
+		o = sl_obj_new(&s->ix, h->oid, S_IFREG | (h->mode & 07777));
+		if (!o)
+			return -ENOMEM;
+		o->nlink = 0;   /* named below */
+		o->atime = h->mtime_ns;
+		if (sl_vec_push(named, h->oid))
+			return -ENOMEM;
+	}
+	if (h->flags & SL_SLOT_WHOLE) {
+		if (h->txn < o->txn)
+			return 0;
+		sl_obj_free_chunks(s, o);
+		o->txn = h->txn;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct sl_chunk nc = { .slot = c[i].ref, .gen = c[i].h.gen,
+				       .idx = c[i].h.idx,
+				       .len = c[i].h.payload_len };
+		struct sl_chunk *old = sl_obj_chunk(o, nc.idx);
+		if (old && old->gen > nc.gen)
+			continue;
+		if (sl_slot_claim(s, nc.slot))
+			continue;
+		struct sl_chunk prev;
+		bool had;
+		if (sl_obj_set_chunk(o, &nc, &prev, &had))
+			return -ENOMEM;
+		if (had)
+			sl_slot_free(s, prev.slot);
+		s->rec.slots_recovered++;
+	}
+	o->size = h->obj_size;
+	o->mode = S_IFREG | (h->mode & 07777);
+	o->uid = h->uid;
+	o->gid = h->gid;
+	o->mtime = h->mtime_ns;
+	o->ctime = h->ctime_ns;
+	o->flags |= SL_OBJ_NAMED;
+	/* chunks past the size are from before a truncate */
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	while (o->nchunks &&
+	       (uint64_t)o->chunks[o->nchunks - 1].idx * chunk >= o->size &&
+	       !(o->size == 0 && o->chunks[o->nchunks - 1].idx == 0)) {
+		sl_slot_free(s, o->chunks[o->nchunks - 1].slot);
+		o->nchunks--;
+	}
+	return 0;
+}
+
+/* Give recovered new objects their names, or a place in /lost+found. */
+static int rc_name(struct slot_store *s, const struct rc_scan *sc,
+		   const struct sl_vec *named)
+{
+	for (size_t i = 0; i < named->n; i++) {
+		uint64_t oid = named->v[i];
+		struct sl_obj *o = sl_obj_find(&s->ix, oid);
+		if (!o || o->nlink)
+			continue;
+		/* the newest header of this oid names it */
+		const struct sl_slot_hdr *best = NULL;
+		for (size_t k = 0; k < sc->n; k++)
+			if (sc->c[k].h.oid == oid &&
+			    (!best || sc->c[k].h.gen > best->gen))
+				best = &sc->c[k].h;
+		struct sl_obj *dir = best && best->name_len ?
+			sl_obj_find(&s->ix, best->parent) : NULL;
+		struct sl_dirent *de = NULL;
+		if (dir && S_ISDIR(dir->mode) && best->name_len <= SLOT_NAME_MAX &&
+		    !memchr(best->name, '/', best->name_len) &&
+		    !memchr(best->name, 0, best->name_len) &&
+		    !sl_de_find(&s->ix, dir->oid, best->name, best->name_len))
+			de = sl_de_add(&s->ix, dir, best->name, best->name_len, oid);
+		if (!de) {
+			char nm[32];
+			struct sl_obj *lf = sl_lost_found(s);
+			int len = snprintf(nm, sizeof(nm), "#%llu",
+					   (unsigned long long)oid);
+			if (!lf)
+				return -ENOMEM;
+			de = sl_de_add(&s->ix, lf, nm, (size_t)len, oid);
+			if (!de)
+				return -ENOMEM;
+			s->rec.lost_found++;
+			o->flags &= ~SL_OBJ_NAMED;
+		}
+		o->name = de;
+		o->nlink = 1;
+		s->rec.objects_recovered++;
+	}
+	return 0;
+}
+
+static int rc_scan(struct slot_store *s, uint64_t scan_gen)
+{
+	/* regions assigned after the checkpoint say so in their headers */
+	struct sl_rgn_hdr *rh = calloc(s->nregions ? s->nregions : 1, sizeof(*rh));
+	bool *valid = calloc(s->nregions ? s->nregions : 1, sizeof(*valid));
+	int err = (rh && valid) ? 0 : -ENOMEM;
+	if (!err)
+		err = sl_scan_region_hdrs(s, rh, valid);
+	for (uint32_t r = 0; !err && r < s->nregions; r++) {
+		struct sl_region *rg = &s->regions[r];
+		if (!valid[r])
+			continue;
+		if (rg->cls == SL_RGN_FREE ||
+		    (rg->nused == 0 && rh[r].assign_gen > rg->assign_gen &&
+		     rh[r].cls != rg->cls)) {
+			if (rg->cls != SL_RGN_FREE) {
+				/* emptied and reassigned after the checkpoint */
+				struct sl_class *c = &s->cls[rg->cls];
+				size_t j = 0;
+				for (size_t i = 0; i < c->nfree; i++)
+					if (sl_slot_region(c->free[i]) != r)
+						c->free[j++] = c->free[i];
+				c->nfree = j;
+				s->slots_total -= rg->nslots;
+				free(rg->state);
+				rg->state = NULL;
+				rg->cls = SL_RGN_FREE;
+			}
+			if (rh[r].assign_gen >= scan_gen || scan_gen == 0) {
+				err = sl_region_assign(s, r, rh[r].cls,
+						       rh[r].assign_gen);
+				sl_dirty(s);
+			}
+		}
+	}
+	free(rh);
+	free(valid);
+	if (err)
+		return err;
+
+	struct rc_scan sc = { .s = s, .scan_gen = scan_gen };
+	err = sl_scan_slot_hdrs(s, rc_is_free, rc_scan_one, &sc,
+				"scanning slot headers");
+	s->rec.slots_scanned = sc.seen;
+	if (!err)
+		rc_check_payloads(s, &sc);
+	if (!err && sc.n)
+		qsort(sc.c, sc.n, sizeof(*sc.c), rc_cand_cmp);
+	struct sl_vec named = { 0 };
+	for (size_t i = 0; !err && i < sc.n;) {
+		size_t j = i;
+		while (j < sc.n && sc.c[j].h.oid == sc.c[i].h.oid &&
+		       sc.c[j].h.txn == sc.c[i].h.txn)
+			j++;
+		/* complete: every position the txn wrote, exactly once */
+		size_t distinct = 0;
+		for (size_t k = i; k < j; k++)
+			if (k == i || sc.c[k].h.idx != sc.c[k - 1].h.idx)
+				distinct++;
+		if (distinct == sc.c[i].h.txn_chunks && distinct == j - i)
+			err = rc_apply(s, &sc.c[i], j - i, &named);
+		for (size_t k = i; k < j; k++) {
+			if (sc.c[k].h.gen + 1 > s->next_gen)
+				s->next_gen = sc.c[k].h.gen + 1;
+			if (sc.c[k].h.oid + 1 > s->next_oid)
+				s->next_oid = sc.c[k].h.oid + 1;
+		}
+		i = j;
+	}
+	if (!err)
+		err = rc_name(s, &sc, &named);
+	if (!err && s->rec.slots_recovered)
+		sl_ns_dirty(s);
+	for (uint32_t r = 0; r < s->nregions; r++)
+		if (s->regions[r].assign_gen + 1 > s->next_gen)
+			s->next_gen = s->regions[r].assign_gen + 1;
+	free(named.v);
+	free(sc.c);
+	return err;
+}
+
+int sl_recover(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
+	       bool have_ckpt, bool scan, bool validate)
+{
+	int err = 0;
+	if (have_ckpt && validate)
+		err = rc_validate(s);
+	if (!err && scan) {
+		s->rec.scanned = true;
+		err = rc_scan(s, have_ckpt ? hdr->scan_gen : 0);
+		if (!err && (s->rec.slots_recovered || s->rec.lost_found))
+			sl_log(s, "recovered %llu slots of %llu objects written "
+			       "after checkpoint %llu (%llu in /lost+found)",
+			       (unsigned long long)s->rec.slots_recovered,
+			       (unsigned long long)s->rec.objects_recovered,
+			       (unsigned long long)(have_ckpt ? hdr->seq : 0),
+			       (unsigned long long)s->rec.lost_found);
+	}
+	return err;
+}

@@ -1,0 +1,498 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * slot.h - the public face of libslot, the slotfs slot store.
+ *
+ * A store keeps objects in fixed-size slots on a block device or an image
+ * file.  Objects live in one namespace of directories and names, which the
+ * store persists with its index:
+ *
+ *   - the key-value face (slot_put_many, slot_get_many, slot_delete_many)
+ *     treats a key as a path relative to the root ("a/b/c"); missing parent
+ *     directories are made on put;
+ *   - the file face (slot_ns_*, slot_file_*) works on inode numbers, as a
+ *     FUSE low-level file system does.
+ *
+ * Every function returns 0 (or a count) on success and a negative errno on
+ * failure.  All functions are thread-safe unless a comment says otherwise.
+ *
+ * Durability: data is durable once slot_sync() (or slot_file_fsync() for the
+ * file's own data and name) has returned 0.  slot_dir_fsync() and
+ * slot_checkpoint(s, true) make the whole namespace durable.  See README.md,
+ * "Durability".
+ */
+#ifndef SLOT_H
+#define SLOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SLOT_VERSION_MAJOR 1
+#define SLOT_VERSION_MINOR 0
+
+#define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
+#define SLOT_PATH_MAX 4096    /* bytes in a key, with its slashes */
+#define SLOT_LABEL_MAX 63     /* bytes in a volume label */
+#define SLOT_ROOT_INO 1       /* inode number of the root directory */
+
+struct slot_store;
+
+/* ------------------------------------------------------------------ */
+/* Devices                                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * One I/O on a device.  buf and off are aligned to the store's block size
+ * (4096) when the device was opened with O_DIRECT.  The device sets res to
+ * the bytes moved or a negative errno; a short count is an error to the
+ * store (the engine retries short I/O itself before it reports).
+ */
+struct slot_io {
+	void *buf;
+	uint64_t off;
+	uint32_t len;
+	int32_t res;
+};
+
+/*
+ * A device is a table of functions plus a context, as littlefs's
+ * struct lfs_config and e2fsprogs' io_manager are.  The store calls them
+ * from many threads at once; submit runs a batch to completion and returns
+ * 0 when every request in it succeeded, else the first error.
+ */
+struct slot_dev_ops {
+	int (*read)(void *ctx, struct slot_io *ios, size_t n);
+	int (*write)(void *ctx, struct slot_io *ios, size_t n);
+	int (*flush)(void *ctx);
+	void (*close)(void *ctx);
+};
+
+struct slot_dev {
+	const struct slot_dev_ops *ops;
+	void *ctx;
+	uint64_t size;          /* bytes */
+	uint32_t block_size;    /* logical block size, a power of two */
+	const char *name;       /* for messages */
+};
+
+/* Engine counters, shared by every engine. */
+struct slot_dev_stats {
+	uint64_t submitted;     /* requests handed to the device */
+	uint64_t completed;     /* requests the device finished */
+	uint64_t errors;
+	uint64_t flushes;
+	uint64_t bytes_read;
+	uint64_t bytes_written;
+	uint32_t sq_depth;      /* requests submitted and not reaped, now */
+	uint32_t sq_depth_max;  /* high-water mark of sq_depth */
+	uint32_t cq_depth_max;  /* most completions reaped at once */
+	uint32_t queue_depth;   /* the configured bound */
+};
+
+enum slot_engine {
+	SLOT_ENGINE_AUTO = 0,   /* io_uring, else pread/pwrite with a message */
+	SLOT_ENGINE_URING,
+	SLOT_ENGINE_PSYNC,
+};
+
+/*
+ * Open an image file or block device as a device.  direct selects
+ * O_DIRECT; read_only opens it read-only; exclusive takes an exclusive
+ * flock() so a second store on the same file fails with -EBUSY.
+ */
+int slot_dev_open(const char *path, enum slot_engine engine,
+		  unsigned queue_depth, bool direct, bool read_only,
+		  bool exclusive, struct slot_dev **out);
+void slot_dev_close(struct slot_dev *dev);
+void slot_dev_get_stats(const struct slot_dev *dev, struct slot_dev_stats *st);
+const char *slot_dev_engine_name(const struct slot_dev *dev);
+
+/*
+ * The emulated device: a RAM image for tests.  It records every write and
+ * flush, can fail the Nth read or write, can hold a write until released
+ * (to keep a put in flight), and can cut power: after a cut every write and
+ * flush fails with -EIO.  See core/dev_emu.c.
+ */
+struct slot_emu;
+struct slot_emu_op {
+	uint8_t kind;           /* 'W' write, 'F' flush */
+	uint64_t off;
+	uint32_t len;
+	uint32_t data_off;      /* where the written bytes are in the log */
+};
+
+int slot_emu_create(uint64_t size, struct slot_emu **out);
+void slot_emu_destroy(struct slot_emu *emu);
+struct slot_dev *slot_emu_dev(struct slot_emu *emu);
+uint8_t *slot_emu_image(struct slot_emu *emu);          /* live bytes */
+uint64_t slot_emu_size(const struct slot_emu *emu);
+/* Fail the nth (1-based, counted from now) read or write with err; 0 off. */
+void slot_emu_fail_read(struct slot_emu *emu, uint64_t nth, int err);
+void slot_emu_fail_write(struct slot_emu *emu, uint64_t nth, int err);
+/* Fail every read (or write) from now on with err; 0 turns it off. */
+void slot_emu_fail_reads(struct slot_emu *emu, int err);
+void slot_emu_fail_writes(struct slot_emu *emu, int err);
+/*
+ * Hold writes: the nth write from now (1-based) blocks until
+ * slot_emu_release(); slot_emu_wait_held() waits until one is blocked.
+ */
+void slot_emu_hold_write(struct slot_emu *emu, uint64_t nth);
+void slot_emu_wait_held(struct slot_emu *emu);
+void slot_emu_release(struct slot_emu *emu);
+/* The write log: every write and flush since create or the last reset. */
+void slot_emu_log_start(struct slot_emu *emu);
+size_t slot_emu_log(const struct slot_emu *emu, const struct slot_emu_op **ops);
+const uint8_t *slot_emu_log_data(const struct slot_emu *emu);
+void slot_emu_log_stop(struct slot_emu *emu);
+/* Snapshot of the image as it was when logging started. */
+const uint8_t *slot_emu_log_base(const struct slot_emu *emu);
+/* Cut power: from now on every write and flush fails with -EIO. */
+void slot_emu_power_cut(struct slot_emu *emu);
+uint64_t slot_emu_reads(const struct slot_emu *emu);
+uint64_t slot_emu_writes(const struct slot_emu *emu);
+uint64_t slot_emu_flushes(const struct slot_emu *emu);
+
+/* ------------------------------------------------------------------ */
+/* Format                                                              */
+/* ------------------------------------------------------------------ */
+
+struct slot_geometry {
+	uint64_t device_size;   /* bytes the file system covers */
+	uint32_t block_size;    /* slot header size and I/O alignment */
+	uint32_t chunk_size;    /* largest slot payload: one object chunk */
+	uint32_t min_slot;      /* smallest slot payload */
+	uint32_t class_count;   /* slot size classes, min_slot..chunk_size */
+	uint64_t meta_offset, meta_size;  /* both checkpoint containers */
+	uint64_t slot_area_offset;
+	uint64_t region_size;
+	uint32_t region_count;
+	uint64_t capacity;      /* payload bytes if all regions held chunks */
+	uint64_t max_small_files; /* files of min_slot that fit */
+	uint8_t uuid[16];
+	char label[SLOT_LABEL_MAX + 1];
+};
+
+struct slot_format_opts {
+	uint32_t chunk_size;    /* 0: default 1 MiB; power of two */
+	uint32_t min_slot;      /* 0: default 4 KiB; power of two */
+	uint64_t meta_size;     /* 0: chosen from the size */
+	uint64_t region_size;   /* 0: chosen from the size */
+	const char *label;      /* NULL: none */
+	const uint8_t *uuid;    /* NULL: random */
+	bool dry_run;           /* compute and report, write nothing */
+};
+
+void slot_format_opts_init(struct slot_format_opts *o);
+/* Compute the layout for a device of size bytes, without writing. */
+int slot_format_plan(uint64_t size, const struct slot_format_opts *o,
+		     struct slot_geometry *geo);
+/* Write a fresh file system on dev.  geo (may be NULL) receives the layout. */
+int slot_format(struct slot_dev *dev, const struct slot_format_opts *o,
+		struct slot_geometry *geo);
+/*
+ * Does dev hold a slotfs superblock (primary or backup)?  Returns 1 with
+ * geo filled, 0 when not, or a negative errno on I/O error.
+ */
+int slot_probe(struct slot_dev *dev, struct slot_geometry *geo);
+
+/* ------------------------------------------------------------------ */
+/* Open and close                                                      */
+/* ------------------------------------------------------------------ */
+
+struct slot_opts {
+	unsigned queue_depth;           /* per engine ring; default 32 */
+	bool direct_io;                 /* O_DIRECT; default true */
+	enum slot_engine engine;        /* default AUTO */
+	unsigned meta_idle_quiet_ms;    /* idle gate quiet period; 200 */
+	unsigned checkpoint_interval_ms;/* periodic thread period; 5000 */
+	bool periodic_checkpoint;       /* start the thread; default true */
+	bool read_only;
+	bool validate;                  /* check every checkpoint entry
+					   against its slot header even on a
+					   clean open; default false (a dirty
+					   open always does) */
+	bool force_scan;                /* scan slot headers even if clean */
+	/* Messages (recovery, warnings) go here; NULL means stderr. */
+	void (*log)(void *arg, const char *msg);
+	void *log_arg;
+};
+
+void slot_opts_init(struct slot_opts *o);
+
+/*
+ * Open the store on a path (image file or block device).  Errors:
+ * -EINVAL not slotfs (foreign or blank), -EUCLEAN corrupt beyond what open
+ * repairs (run fsck), -EPROTONOSUPPORT unknown incompatible feature or
+ * newer major version, -EBUSY in use by another store, -EROFS read-only
+ * device for a read-write open.  slot_strerror() words them.
+ */
+int slot_open(const char *path, const struct slot_opts *o,
+	      struct slot_store **out);
+/* Open on a device the caller made (the emulated one); takes no ownership. */
+int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
+		  struct slot_store **out);
+/* Force a checkpoint, flush, mark clean, free everything. */
+int slot_close(struct slot_store *s);
+/* Drop the store as a crash would: no checkpoint, no flush, no clean flag. */
+void slot_abandon(struct slot_store *s);
+
+/* A message for an errno that slot functions return (positive or not). */
+const char *slot_strerror(int err);
+
+/* What the last open found and did (recovery report). */
+struct slot_recovery {
+	bool was_clean;
+	bool scanned;
+	uint64_t ckpt_seq;
+	uint64_t entries_loaded;
+	uint64_t entries_dropped;       /* failed slot-header validation */
+	uint64_t slots_scanned;
+	uint64_t slots_recovered;       /* newer than the checkpoint */
+	uint64_t objects_recovered;
+	uint64_t lost_found;            /* named into /lost+found */
+};
+void slot_recovery_report(const struct slot_store *s, struct slot_recovery *r);
+void slot_geometry_get(const struct slot_store *s, struct slot_geometry *geo);
+
+/* ------------------------------------------------------------------ */
+/* Key-value face                                                      */
+/* ------------------------------------------------------------------ */
+
+struct slot_put {
+	const char *key;        /* NUL-terminated path, no leading slash */
+	const void *buf;
+	size_t len;
+	int result;             /* out: 0, -ECANCELED (a delete won), errno */
+};
+
+struct slot_get {
+	const char *key;
+	void *buf;
+	size_t cap;             /* bytes buf holds */
+	size_t len;             /* out: object size */
+	int result;             /* out: 0, -ENOENT, -ENOBUFS (len says how
+				   much is needed), -EIO (checksum), errno */
+};
+
+/*
+ * Put many whole objects.  Takes the store lock twice for the batch (once
+ * to allocate every slot, once to commit), whatever n is, and does no I/O
+ * under it.  An object replaces any older one under its key atomically.
+ * Returns 0 if every item succeeded, else the first item error.
+ */
+int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n);
+/* Read many whole objects into caller buffers, verifying checksums. */
+int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n);
+/*
+ * Delete many keys.  A delete of a key whose put is in flight cancels that
+ * put: it reports -ECANCELED, its slots are freed, and the key stays absent.
+ * results (may be NULL) receives 0 or -ENOENT per key.
+ */
+int slot_delete_many(struct slot_store *s, const char *const *keys, size_t n,
+		     int *results);
+/* Size of the object under key, or -ENOENT. */
+int slot_lookup(struct slot_store *s, const char *key, uint64_t *size);
+/*
+ * Call fn for every regular file, with its key (path from the root) and
+ * size.  A non-zero return from fn stops the walk and is returned.
+ */
+int slot_iterate(struct slot_store *s,
+		 int (*fn)(void *arg, const char *key, uint64_t size),
+		 void *arg);
+/* Make everything written so far durable (data, and names of new files). */
+int slot_sync(struct slot_store *s);
+/*
+ * Write the index to the metadata region.  Returns 1 when it wrote, 0 when
+ * it did not need to or must wait: nothing dirty, or (unless force) I/O in
+ * flight or quiet period not over.  force bypasses only the idle gate.
+ */
+int slot_checkpoint(struct slot_store *s, bool force);
+
+/* ------------------------------------------------------------------ */
+/* File face                                                           */
+/* ------------------------------------------------------------------ */
+
+typedef uint64_t slot_ino_t;
+
+struct slot_attr {
+	slot_ino_t ino;
+	uint32_t mode;          /* type and permission bits, as st_mode */
+	uint32_t nlink;
+	uint32_t uid, gid;
+	uint64_t rdev;
+	uint64_t size;
+	uint64_t blocks;        /* 512-byte units held on the device */
+	struct timespec atime, mtime, ctime;
+};
+
+/* setattr mask bits */
+#define SLOT_SET_MODE   (1u << 0)
+#define SLOT_SET_UID    (1u << 1)
+#define SLOT_SET_GID    (1u << 2)
+#define SLOT_SET_SIZE   (1u << 3)
+#define SLOT_SET_ATIME  (1u << 4)  /* to attr->atime */
+#define SLOT_SET_MTIME  (1u << 5)
+#define SLOT_SET_ATIME_NOW (1u << 6)
+#define SLOT_SET_MTIME_NOW (1u << 7)
+#define SLOT_SET_CTIME  (1u << 8)  /* to attr->ctime */
+
+/* rename flags, as renameat2 */
+#define SLOT_RENAME_NOREPLACE (1u << 0)
+#define SLOT_RENAME_EXCHANGE  (1u << 1)
+
+int slot_ns_lookup(struct slot_store *s, slot_ino_t parent, const char *name,
+		   struct slot_attr *out);
+int slot_ns_getattr(struct slot_store *s, slot_ino_t ino,
+		    struct slot_attr *out);
+/* Change what mask names; SLOT_SET_SIZE truncates or extends. ctime moves. */
+int slot_ns_setattr(struct slot_store *s, slot_ino_t ino,
+		    const struct slot_attr *in, unsigned mask,
+		    struct slot_attr *out);
+/* Make a regular file, FIFO, socket or device node (mode says which). */
+int slot_ns_mknod(struct slot_store *s, slot_ino_t parent, const char *name,
+		  uint32_t mode, uint64_t rdev, uint32_t uid, uint32_t gid,
+		  struct slot_attr *out);
+int slot_ns_mkdir(struct slot_store *s, slot_ino_t parent, const char *name,
+		  uint32_t mode, uint32_t uid, uint32_t gid,
+		  struct slot_attr *out);
+int slot_ns_symlink(struct slot_store *s, slot_ino_t parent, const char *name,
+		    const char *target, uint32_t uid, uint32_t gid,
+		    struct slot_attr *out);
+/* Copies the target, NUL-terminated; returns its length. */
+int slot_ns_readlink(struct slot_store *s, slot_ino_t ino, char *buf,
+		     size_t cap);
+int slot_ns_link(struct slot_store *s, slot_ino_t ino, slot_ino_t newparent,
+		 const char *newname, struct slot_attr *out);
+int slot_ns_unlink(struct slot_store *s, slot_ino_t parent, const char *name);
+int slot_ns_rmdir(struct slot_store *s, slot_ino_t parent, const char *name);
+/* Atomic; replaces an existing target as rename(2) does. */
+int slot_ns_rename(struct slot_store *s, slot_ino_t parent, const char *name,
+		   slot_ino_t newparent, const char *newname, unsigned flags);
+/*
+ * List dir from cookie (0 = start).  fn gets each entry and the cookie that
+ * resumes after it; a non-zero return stops the listing (not an error).
+ */
+int slot_ns_readdir(struct slot_store *s, slot_ino_t dir, uint64_t cookie,
+		    int (*fn)(void *arg, const char *name,
+			      const struct slot_attr *attr, uint64_t next),
+		    void *arg);
+/*
+ * Hold an inode while a file is open, so an unlinked open file keeps its
+ * data until the last release (as POSIX asks).
+ */
+int slot_ns_hold(struct slot_store *s, slot_ino_t ino);
+int slot_ns_release(struct slot_store *s, slot_ino_t ino);
+
+/* Read up to len bytes at off; holes read as zeros.  Returns bytes read. */
+ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
+		       void *buf, size_t len);
+/*
+ * Write len bytes at off, extending the file as needed.  New data goes to
+ * fresh slots; the index switches to them only when they are written, so a
+ * crash never exposes a half-written slot.  Returns bytes written.
+ */
+ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
+			const void *buf, size_t len);
+/* Make the file's data, size and name durable. */
+int slot_file_fsync(struct slot_store *s, slot_ino_t ino, bool datasync);
+/* Make the directory's entries durable (forces a checkpoint). */
+int slot_dir_fsync(struct slot_store *s, slot_ino_t ino);
+
+struct slot_statfs {
+	uint64_t block_size;    /* 4096 */
+	uint64_t blocks, blocks_free;
+	uint64_t files, files_free;
+	uint32_t name_max;
+};
+int slot_statfs(struct slot_store *s, struct slot_statfs *out);
+
+/* ------------------------------------------------------------------ */
+/* Status                                                              */
+/* ------------------------------------------------------------------ */
+
+struct slot_status {
+	uint64_t inflight_io_count;     /* puts from allocate to commit, plus
+					   reads in progress */
+	uint64_t metadata_dirty_total;  /* index changes ever made */
+	uint64_t metadata_persisted;    /* ... of which a checkpoint holds */
+	uint64_t metadata_seq;          /* seq of the newest checkpoint */
+	uint64_t checkpoints;           /* checkpoints written this open */
+	int64_t last_checkpoint_unix_ms;/* wall clock; 0 none yet */
+	int64_t last_io_age_ms;         /* since the last successful I/O */
+	uint64_t key_count;             /* regular files */
+	uint64_t object_count;          /* all inodes */
+	uint64_t slots_total, slots_free, slots_used;
+	uint64_t regions_total, regions_free;
+	uint64_t bytes_total, bytes_free; /* payload capacity */
+	uint64_t lock_acquisitions;     /* store lock, ever */
+	uint64_t puts, gets, deletes, canceled_puts;
+	uint64_t checksum_errors;
+	uint32_t queue_depth;
+	struct slot_dev_stats io;
+	bool read_only;
+	bool clean_at_open;
+	char engine[16];
+};
+
+int slot_status_get(struct slot_store *s, struct slot_status *st);
+/*
+ * Render status as JSON or as Prometheus text exposition.  They return the
+ * length written (not counting the NUL), or -ENOSPC when cap is too small.
+ */
+int slot_status_json(const struct slot_status *st, char *buf, size_t cap);
+int slot_status_prometheus(const struct slot_status *st, char *buf,
+			   size_t cap);
+
+/* ------------------------------------------------------------------ */
+/* Check and repair (fsck.slotfs), dump (slotfs-dump)                  */
+/* ------------------------------------------------------------------ */
+
+enum slot_fsck_mode {
+	SLOT_FSCK_CHECK = 0,    /* -n: report only, open read-only */
+	SLOT_FSCK_REPAIR,       /* -y / -p */
+};
+
+/* e2fsck's exit bits */
+#define SLOT_FSCK_OK          0
+#define SLOT_FSCK_FIXED       1
+#define SLOT_FSCK_UNCORRECTED 4
+#define SLOT_FSCK_ERROR       8
+#define SLOT_FSCK_USAGE       16
+
+struct slot_fsck_opts {
+	enum slot_fsck_mode mode;
+	bool force;             /* -f: check even when clean */
+	bool verbose;
+	/* A problem found: code (e.g. "PR_SB_PRIMARY_BAD"), message, fixed?  */
+	void (*problem)(void *arg, const char *code, const char *msg,
+			bool fixed);
+	/* Progress of the current pass, done of total units. */
+	void (*progress)(void *arg, const char *pass, uint64_t done,
+			 uint64_t total);
+	void *arg;
+};
+
+struct slot_fsck_result {
+	int exit_code;          /* SLOT_FSCK_* bits */
+	uint64_t problems, fixed;
+	uint64_t files, dirs, slots_used, slots_total;
+	bool was_clean_skip;    /* clean and not forced: nothing checked */
+};
+
+/* Check (and repair) the file system on dev. */
+int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
+	      struct slot_fsck_result *r);
+/* Decode every on-disk structure and print it (slotfs-dump). */
+int slot_dump(struct slot_dev *dev, FILE *out, bool slots);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SLOT_H */

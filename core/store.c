@@ -1,0 +1,743 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.c - superblock, format, open and close, and the store-wide helpers
+ * (lock, in-flight accounting, write batches, messages).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ------------------------------------------------------------------ */
+/* Helpers every part uses                                             */
+/* ------------------------------------------------------------------ */
+
+void sl_lock(struct slot_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	atomic_fetch_add_explicit(&s->lock_count, 1, memory_order_relaxed);
+}
+
+void sl_unlock(struct slot_store *s)
+{
+	pthread_mutex_unlock(&s->lock);
+}
+
+int64_t sl_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t sl_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void sl_log(struct slot_store *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (s && s->opts.log)
+		s->opts.log(s->opts.log_arg, msg);
+	else
+		fprintf(stderr, "slotfs: %s\n", msg);
+}
+
+void sl_inflight_enter(struct slot_store *s, unsigned n)
+{
+	atomic_fetch_add(&s->inflight, n);
+}
+
+void sl_inflight_exit(struct slot_store *s, unsigned n, bool ok)
+{
+	/* stamp before the count drops, so the idle gate never sees zero
+	 * in flight together with a stale timestamp */
+	if (ok)
+		atomic_store(&s->last_io_ns, sl_mono_ns());
+	atomic_fetch_sub(&s->inflight, n);
+}
+
+void sl_txn_begin(struct slot_store *s, struct sl_txn *t)
+{
+	t->first_gen = s->next_gen;
+	t->next = s->txns.next;
+	t->prev = &s->txns;
+	s->txns.next->prev = t;
+	s->txns.next = t;
+}
+
+void sl_txn_end(struct slot_store *s, struct sl_txn *t)
+{
+	t->prev->next = t->next;
+	t->next->prev = t->prev;
+	t->next = t->prev = t;
+}
+
+uint64_t sl_txn_min_gen(struct slot_store *s)
+{
+	uint64_t g = s->next_gen;
+	for (struct sl_txn *t = s->txns.next; t != &s->txns; t = t->next)
+		if (t->first_gen < g)
+			g = t->first_gen;
+	return g;
+}
+
+void sl_dirty(struct slot_store *s)
+{
+	s->dirty_total++;
+}
+
+void sl_ns_dirty(struct slot_store *s)
+{
+	s->dirty_total++;
+	s->ns_changes++;
+}
+
+const char *slot_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case 0:
+		return "success";
+	case EINVAL:
+		return "not a slotfs file system (no slotfs superblock)";
+	case EUCLEAN:
+		return "file system is damaged; run fsck.slotfs";
+	case EBADMSG:
+		return "checksum mismatch";
+	case EPROTONOSUPPORT:
+		return "unsupported slotfs version or incompatible feature";
+	case EBUSY:
+		return "device or image is in use (already mounted?)";
+	case EROFS:
+		return "read-only file system or device";
+	case ENOSPC:
+		return "no space left on device";
+	case EFBIG:
+		return "device too small for a slotfs layout";
+	case ECANCELED:
+		return "canceled by a delete";
+	case ENAMETOOLONG:
+		return "name too long (over 255 bytes)";
+	default:
+		return strerror(err);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Superblock                                                          */
+/* ------------------------------------------------------------------ */
+
+void sl_geo_from_sb(const struct sl_sb *sb, struct slot_geometry *geo)
+{
+	memset(geo, 0, sizeof(*geo));
+	geo->device_size = sb->device_size;
+	geo->block_size = sb->block_size;
+	geo->chunk_size = 1u << sb->chunk_shift;
+	geo->min_slot = 1u << sb->min_shift;
+	geo->class_count = sb->class_count;
+	geo->meta_offset = sb->meta_offset;
+	geo->meta_size = sb->meta_size;
+	geo->slot_area_offset = sb->slot_area_offset;
+	geo->region_size = sb->region_size;
+	geo->region_count = sb->region_count;
+	uint64_t per_chunk = (sb->region_size - sb->block_size) /
+			     (sb->block_size + geo->chunk_size);
+	uint64_t per_small = (sb->region_size - sb->block_size) /
+			     (sb->block_size + geo->min_slot);
+	geo->capacity = per_chunk * geo->chunk_size * sb->region_count;
+	geo->max_small_files = per_small * sb->region_count;
+	memcpy(geo->uuid, sb->uuid, 16);
+	memcpy(geo->label, sb->label, SLOT_LABEL_MAX);
+	geo->label[SLOT_LABEL_MAX] = 0;
+}
+
+static int sb_read_at(struct slot_dev *dev, uint64_t off, struct sl_sb *sb)
+{
+	uint8_t *buf = sl_alloc_aligned(SL_BLOCK);
+	if (!buf)
+		return -ENOMEM;
+	struct slot_io io = { .buf = buf, .off = off, .len = SL_BLOCK };
+	int err = dev->ops->read(dev->ctx, &io, 1);
+	if (!err)
+		err = sl_sb_decode(buf, sb);
+	free(buf);
+	return err;
+}
+
+int sl_sb_read(struct slot_dev *dev, struct sl_sb *sb, bool *used_backup)
+{
+	*used_backup = false;
+	if (dev->size < SL_SB_BACKUP_OFF + SL_BLOCK)
+		return -EINVAL;
+	int err = sb_read_at(dev, SL_SB_PRIMARY_OFF, sb);
+	if (!err)
+		return 0;
+	if (err == -EIO || err == -ENOMEM)
+		return err;
+	int err2 = sb_read_at(dev, SL_SB_BACKUP_OFF, sb);
+	if (!err2) {
+		*used_backup = true;
+		return 0;
+	}
+	/* a damaged slotfs superblock is not a foreign file system */
+	if (err == -EINVAL && err2 == -EINVAL)
+		return -EINVAL;
+	return -EUCLEAN;
+}
+
+int sl_sb_write(struct slot_dev *dev, const struct sl_sb *sb, bool backup)
+{
+	uint8_t *buf = sl_alloc_aligned(SL_BLOCK);
+	if (!buf)
+		return -ENOMEM;
+	sl_sb_encode(sb, buf);
+	struct slot_io ios[2] = {
+		{ .buf = buf, .off = SL_SB_PRIMARY_OFF, .len = SL_BLOCK },
+		{ .buf = buf, .off = SL_SB_BACKUP_OFF, .len = SL_BLOCK },
+	};
+	int err = dev->ops->write(dev->ctx, ios, backup ? 2 : 1);
+	if (!err)
+		err = dev->ops->flush(dev->ctx);
+	free(buf);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Format                                                              */
+/* ------------------------------------------------------------------ */
+
+void slot_format_opts_init(struct slot_format_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+}
+
+static bool is_pow2(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+static uint64_t pow2_floor(uint64_t x)
+{
+	uint64_t p = 1;
+	while (p <= x / 2)
+		p *= 2;
+	return p;
+}
+
+static unsigned ilog2_64(uint64_t x)
+{
+	unsigned n = 0;
+	while (x > 1) {
+		x >>= 1;
+		n++;
+	}
+	return n;
+}
+
+static int fmt_plan_sb(uint64_t size, const struct slot_format_opts *o,
+		       struct sl_sb *sb)
+{
+	uint32_t chunk = o->chunk_size ? o->chunk_size : 1u << 20;
+	uint32_t min = o->min_slot ? o->min_slot : 4096;
+	if (!is_pow2(chunk) || !is_pow2(min) || chunk < 4096 ||
+	    chunk > (64u << 20) || min < 4096 || min > chunk)
+		return -EINVAL;
+	memset(sb, 0, sizeof(*sb));
+	sb->magic = SL_MAGIC_SB;
+	sb->version_major = SL_VERSION_MAJOR;
+	sb->version_minor = SL_VERSION_MINOR;
+	sb->block_size = SL_BLOCK;
+	sb->chunk_shift = (uint8_t)ilog2_64(chunk);
+	sb->min_shift = (uint8_t)ilog2_64(min);
+	unsigned ncls = 1;
+	while (sl_class_shift(sb->min_shift, sb->chunk_shift, ncls - 1) <
+	       sb->chunk_shift)
+		ncls++;
+	if (ncls > SL_CLASS_MAX)
+		return -EINVAL;
+	sb->class_count = (uint8_t)ncls;
+
+	size &= ~((1ull << 20) - 1); /* whole MiB */
+	sb->device_size = size;
+	/* a region must hold at least two chunk slots and its header */
+	uint64_t min_region = pow2_floor(2 * (SL_BLOCK + (uint64_t)chunk) +
+					 SL_BLOCK) * 2;
+	uint64_t region = o->region_size;
+	if (!region) {
+		region = pow2_floor(size / 64 ? size / 64 : 1);
+		region = SL_MAX(region, SL_MAX(min_region, 8ull << 20));
+		region = SL_MIN(region, SL_MAX(256ull << 20, min_region));
+	}
+	if (region < min_region || region % SL_BLOCK)
+		return -EINVAL;
+	/* the index for the most small files the store can hold, twice */
+	uint64_t meta = o->meta_size;
+	if (!meta) {
+		meta = SL_ALIGN_UP(size / 16, 1ull << 20);
+		meta = SL_MAX(meta, 2ull << 20);
+		meta = SL_MIN(meta, 4ull << 30);
+	}
+	meta = SL_ALIGN_UP(meta, 2 * SL_BLOCK);
+	if (meta < 4 * SL_BLOCK)
+		return -EINVAL;
+	sb->meta_offset = SL_META_OFF;
+	sb->meta_size = meta;
+	sb->slot_area_offset = SL_ALIGN_UP(SL_META_OFF + meta, 1ull << 20);
+	sb->region_size = region;
+	if (size < sb->slot_area_offset + 2 * region)
+		return -EFBIG;
+	uint64_t nreg = (size - sb->slot_area_offset) / region;
+	if (nreg > UINT32_MAX)
+		return -EINVAL;
+	sb->region_count = (uint32_t)nreg;
+	if (o->label) {
+		if (strlen(o->label) > SLOT_LABEL_MAX)
+			return -ENAMETOOLONG;
+		strncpy(sb->label, o->label, sizeof(sb->label) - 1);
+	}
+	if (o->uuid) {
+		memcpy(sb->uuid, o->uuid, 16);
+	} else {
+		if (getrandom(sb->uuid, 16, 0) != 16)
+			return -EIO;
+		sb->uuid[6] = (uint8_t)((sb->uuid[6] & 0x0f) | 0x40);
+		sb->uuid[8] = (uint8_t)((sb->uuid[8] & 0x3f) | 0x80);
+	}
+	sb->create_time = (uint64_t)time(NULL);
+	sb->write_time = sb->create_time;
+	return 0;
+}
+
+int slot_format_plan(uint64_t size, const struct slot_format_opts *o,
+		     struct slot_geometry *geo)
+{
+	struct slot_format_opts def;
+	struct sl_sb sb;
+	if (!o) {
+		slot_format_opts_init(&def);
+		o = &def;
+	}
+	int err = fmt_plan_sb(size, o, &sb);
+	if (err)
+		return err;
+	if (geo)
+		sl_geo_from_sb(&sb, geo);
+	return 0;
+}
+
+static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
+		       struct slot_store **out);
+static void store_free(struct slot_store *s);
+
+int slot_format(struct slot_dev *dev, const struct slot_format_opts *o,
+		struct slot_geometry *geo)
+{
+	struct slot_format_opts def;
+	struct sl_sb sb;
+	if (!o) {
+		slot_format_opts_init(&def);
+		o = &def;
+	}
+	int err = fmt_plan_sb(dev->size, o, &sb);
+	if (err)
+		return err;
+	if (geo)
+		sl_geo_from_sb(&sb, geo);
+	if (o->dry_run)
+		return 0;
+
+	/* Zero both containers' headers, write the root in checkpoint 1,
+	 * then the superblocks: a crash before the last step leaves no
+	 * slotfs superblock, so a half-made file system never mounts. */
+	uint8_t *zero = sl_alloc_aligned(SL_BLOCK);
+	if (!zero)
+		return -ENOMEM;
+	struct slot_io zio[3] = {
+		{ .buf = zero, .off = SL_SB_PRIMARY_OFF, .len = SL_BLOCK },
+		{ .buf = zero, .off = sb.meta_offset, .len = SL_BLOCK },
+		{ .buf = zero, .off = sb.meta_offset + sb.meta_size / 2,
+		  .len = SL_BLOCK },
+	};
+	err = dev->ops->write(dev->ctx, zio, 3);
+	free(zero);
+	if (err)
+		return err;
+
+	struct slot_opts so;
+	slot_opts_init(&so);
+	struct slot_store *s;
+	err = store_alloc(dev, &so, &s);
+	if (err)
+		return err;
+	s->sb = sb;
+	err = sl_alloc_init(s);
+	if (!err) {
+		struct sl_obj *root = sl_obj_new(&s->ix, SLOT_ROOT_INO,
+						 S_IFDIR | 0755);
+		if (!root) {
+			err = -ENOMEM;
+		} else {
+			int64_t now = sl_now_ns();
+			root->nlink = 2;
+			root->uid = (uint32_t)getuid();
+			root->gid = (uint32_t)getgid();
+			root->atime = root->mtime = root->ctime = now;
+			root->dir->parent = SLOT_ROOT_INO;
+			s->next_oid = SLOT_ROOT_INO + 1;
+			s->next_gen = 1;
+			s->ckpt_seq = 0;
+			sl_dirty(s);
+			err = sl_ckpt_write(s);
+		}
+	}
+	if (!err) {
+		sb.flags = SL_SB_CLEAN;
+		err = sl_sb_write(dev, &sb, true);
+	}
+	store_free(s);
+	return err;
+}
+
+int slot_probe(struct slot_dev *dev, struct slot_geometry *geo)
+{
+	struct sl_sb sb;
+	bool backup;
+	int err = sl_sb_read(dev, &sb, &backup);
+	if (err == -EINVAL)
+		return 0;
+	if (err == -EUCLEAN) {
+		/* damaged, but slotfs: a magic was there */
+		if (geo)
+			memset(geo, 0, sizeof(*geo));
+		return 1;
+	}
+	if (err)
+		return err;
+	if (geo)
+		sl_geo_from_sb(&sb, geo);
+	return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Open and close                                                      */
+/* ------------------------------------------------------------------ */
+
+void slot_opts_init(struct slot_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->queue_depth = 32;
+	o->direct_io = true;
+	o->engine = SLOT_ENGINE_AUTO;
+	o->meta_idle_quiet_ms = 200;
+	o->checkpoint_interval_ms = 5000;
+	o->periodic_checkpoint = true;
+}
+
+static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
+		       struct slot_store **out)
+{
+	struct slot_store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->dev = dev;
+	s->opts = *o;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->ckpt_lock, NULL);
+	pthread_cond_init(&s->ckpt_cond, NULL);
+	for (int i = 0; i < SL_STRIPES; i++)
+		pthread_rwlock_init(&s->stripes[i], NULL);
+	s->txns.next = s->txns.prev = &s->txns;
+	atomic_store(&s->last_io_ns, sl_mono_ns());
+	int err = sl_index_init(&s->ix);
+	if (err) {
+		free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+static void store_free(struct slot_store *s)
+{
+	sl_index_free(&s->ix);
+	sl_alloc_free(s);
+	for (int i = 0; i < SL_STRIPES; i++)
+		pthread_rwlock_destroy(&s->stripes[i]);
+	pthread_cond_destroy(&s->ckpt_cond);
+	pthread_mutex_destroy(&s->ckpt_lock);
+	pthread_mutex_destroy(&s->lock);
+	if (s->own_dev)
+		slot_dev_close(s->dev);
+	free(s);
+}
+
+int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
+		  struct slot_store **out)
+{
+	struct slot_opts def;
+	if (!o) {
+		slot_opts_init(&def);
+		o = &def;
+	}
+	struct slot_store *s;
+	int err = store_alloc(dev, o, &s);
+	if (err)
+		return err;
+	s->read_only = o->read_only;
+
+	bool backup;
+	err = sl_sb_read(dev, &s->sb, &backup);
+	if (err)
+		goto fail;
+	if (s->sb.version_major != SL_VERSION_MAJOR ||
+	    (s->sb.feature_incompat & ~SL_FEAT_INCOMPAT_SUPP)) {
+		err = -EPROTONOSUPPORT;
+		goto fail;
+	}
+	if (s->sb.feature_ro_compat & ~SL_FEAT_RO_COMPAT_SUPP) {
+		sl_log(s, "%s: unknown read-only-compatible features; "
+		       "opening read-only", dev->name ? dev->name : "device");
+		s->read_only = true;
+	}
+	if (dev->size < s->sb.device_size) {
+		sl_log(s, "%s: device is %llu bytes but the file system needs "
+		       "%llu (truncated?); run fsck.slotfs",
+		       dev->name ? dev->name : "device",
+		       (unsigned long long)dev->size,
+		       (unsigned long long)s->sb.device_size);
+		err = -EUCLEAN;
+		goto fail;
+	}
+	if (backup) {
+		sl_log(s, "primary superblock damaged, using the backup");
+		if (!s->read_only)
+			sl_sb_write(dev, &s->sb, false);
+	}
+	sl_geo_from_sb(&s->sb, &s->geo);
+	err = sl_alloc_init(s);
+	if (err)
+		goto fail;
+
+	struct sl_ckpt_hdr hdr;
+	err = sl_ckpt_load(s, &hdr);
+	if (err == -ENOENT) {
+		sl_log(s, "no valid checkpoint; run fsck.slotfs to rebuild "
+		       "the index from the slot headers");
+		err = -EUCLEAN;
+	}
+	if (err)
+		goto fail;
+	bool clean = s->sb.flags & SL_SB_CLEAN;
+	s->rec.was_clean = clean;
+	s->rec.ckpt_seq = hdr.seq;
+	err = sl_recover(s, &hdr, true, !clean || o->force_scan,
+			 !clean || o->validate || o->force_scan);
+	if (err)
+		goto fail;
+
+	if (!s->read_only) {
+		s->sb.flags &= ~SL_SB_CLEAN;
+		s->sb.mount_time = (uint64_t)time(NULL);
+		s->sb.write_time = s->sb.mount_time;
+		s->sb.mount_count++;
+		err = sl_sb_write(dev, &s->sb, false);
+		if (err)
+			goto fail;
+		/* what recovery changed is durable before new writes */
+		if (s->dirty_total != s->persisted) {
+			pthread_mutex_lock(&s->ckpt_lock);
+			err = sl_ckpt_write(s);
+			pthread_mutex_unlock(&s->ckpt_lock);
+			if (err)
+				goto fail;
+		}
+		if (o->periodic_checkpoint) {
+			err = sl_ckpt_thread_start(s);
+			if (err)
+				goto fail;
+		}
+	}
+	*out = s;
+	return 0;
+fail:
+	s->own_dev = false;
+	store_free(s);
+	return err;
+}
+
+int slot_open(const char *path, const struct slot_opts *o,
+	      struct slot_store **out)
+{
+	struct slot_opts def;
+	if (!o) {
+		slot_opts_init(&def);
+		o = &def;
+	}
+	struct slot_dev *dev;
+	int err = slot_dev_open(path, o->engine, o->queue_depth, o->direct_io,
+				o->read_only, true, &dev);
+	if (err)
+		return err;
+	err = slot_open_dev(dev, o, out);
+	if (err) {
+		slot_dev_close(dev);
+		return err;
+	}
+	(*out)->own_dev = true;
+	return 0;
+}
+
+int slot_close(struct slot_store *s)
+{
+	int err = 0;
+	if (!s)
+		return 0;
+	sl_ckpt_thread_stop(s);
+	if (!s->read_only && !s->broken) {
+		pthread_mutex_lock(&s->ckpt_lock);
+		if (s->dirty_total != s->persisted)
+			err = sl_ckpt_write(s);
+		pthread_mutex_unlock(&s->ckpt_lock);
+		if (!err)
+			err = s->dev->ops->flush(s->dev->ctx);
+		if (!err) {
+			s->sb.flags |= SL_SB_CLEAN;
+			s->sb.write_time = (uint64_t)time(NULL);
+			err = sl_sb_write(s->dev, &s->sb, false);
+		}
+		if (err)
+			sl_log(s, "close: %s; the file system is left marked "
+			       "not clean", slot_strerror(err));
+	}
+	store_free(s);
+	return err;
+}
+
+void slot_abandon(struct slot_store *s)
+{
+	if (!s)
+		return;
+	sl_ckpt_thread_stop(s);
+	store_free(s);
+}
+
+void slot_recovery_report(const struct slot_store *s, struct slot_recovery *r)
+{
+	*r = s->rec;
+}
+
+void slot_geometry_get(const struct slot_store *s, struct slot_geometry *geo)
+{
+	*geo = s->geo;
+}
+
+/* ------------------------------------------------------------------ */
+/* statfs and status                                                   */
+/* ------------------------------------------------------------------ */
+
+static void store_space(struct slot_store *s, uint64_t *total,
+			uint64_t *free_bytes, uint64_t *free_regions)
+{
+	uint64_t per_chunk = s->cls[s->ncls - 1].per_region;
+	uint64_t chunk = 1ull << s->cls[s->ncls - 1].shift;
+	uint64_t fr = 0, fb = 0;
+	for (uint32_t r = 0; r < s->nregions; r++) {
+		const struct sl_region *rg = &s->regions[r];
+		if (rg->cls == SL_RGN_FREE || rg->nused == 0)
+			fr++;
+	}
+	fb = fr * per_chunk * chunk;
+	for (unsigned c = 0; c < s->ncls; c++) {
+		/* free slots in regions that hold data */
+		uint64_t n = 0;
+		for (size_t i = 0; i < s->cls[c].nfree; i++)
+			if (s->regions[sl_slot_region(s->cls[c].free[i])]
+				    .nused)
+				n++;
+		fb += n << s->cls[c].shift;
+	}
+	/* quarantined and pinned slots come back at the next flush or
+	 * checkpoint: count them free, as df users expect after rm */
+	for (size_t i = 0; i < s->quar.n; i++)
+		fb += 1ull << s->cls[sl_slot_cls(s, s->quar.v[i])].shift;
+	for (size_t i = 0; i < s->pin.n; i++)
+		fb += 1ull << s->cls[sl_slot_cls(s, s->pin.v[i])].shift;
+	*total = (uint64_t)s->nregions * per_chunk * chunk;
+	if (fb > *total)
+		fb = *total;
+	*free_bytes = fb;
+	*free_regions = fr;
+}
+
+int slot_statfs(struct slot_store *s, struct slot_statfs *out)
+{
+	uint64_t total, fb, fr;
+	sl_lock(s);
+	store_space(s, &total, &fb, &fr);
+	uint64_t objs = s->ix.obj_count;
+	uint64_t per_small = s->cls[0].per_region;
+	sl_unlock(s);
+	memset(out, 0, sizeof(*out));
+	out->block_size = 4096;
+	out->blocks = total / 4096;
+	out->blocks_free = fb / 4096;
+	/* every small file needs a smallest-class slot */
+	uint64_t files = per_small * s->nregions;
+	out->files = SL_MAX(files, objs);
+	out->files_free = out->files - SL_MIN(objs, out->files);
+	out->name_max = SLOT_NAME_MAX;
+	return 0;
+}
+
+int slot_status_get(struct slot_store *s, struct slot_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	uint64_t total, fb, fr;
+	/* looking does not count: callers measure the operations they run */
+	st->lock_acquisitions = atomic_load(&s->lock_count);
+	pthread_mutex_lock(&s->lock);
+	st->metadata_dirty_total = s->dirty_total;
+	st->metadata_persisted = s->persisted;
+	st->metadata_seq = s->ckpt_seq;
+	st->checkpoints = s->ckpt_count;
+	st->last_checkpoint_unix_ms = s->last_ckpt_ms;
+	st->key_count = s->ix.files;
+	st->object_count = s->ix.obj_count;
+	st->slots_total = s->slots_total;
+	st->slots_used = s->slots_used;
+	st->slots_free = s->slots_total - s->slots_used;
+	st->regions_total = s->nregions;
+	store_space(s, &total, &fb, &fr);
+	st->regions_free = fr;
+	st->bytes_total = total;
+	st->bytes_free = fb;
+	pthread_mutex_unlock(&s->lock);
+	st->inflight_io_count = atomic_load(&s->inflight);
+	st->last_io_age_ms = (sl_mono_ns() - atomic_load(&s->last_io_ns)) /
+			     1000000;
+	st->puts = atomic_load(&s->puts);
+	st->gets = atomic_load(&s->gets);
+	st->deletes = atomic_load(&s->deletes);
+	st->canceled_puts = atomic_load(&s->canceled);
+	st->checksum_errors = atomic_load(&s->csum_errors);
+	slot_dev_get_stats(s->dev, &st->io);
+	st->queue_depth = st->io.queue_depth;
+	st->read_only = s->read_only;
+	st->clean_at_open = s->rec.was_clean;
+	snprintf(st->engine, sizeof(st->engine), "%s",
+		 slot_dev_engine_name(s->dev));
+	return 0;
+}

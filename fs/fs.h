@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fs.h - the slotfs FUSE front end: shared state and helpers.
+ *
+ * fs/ knows libslot only through slot.h; inode numbers are slot_ino_t as
+ * they come from the store, and the root is SLOT_ROOT_INO == FUSE_ROOT_ID.
+ */
+#ifndef SLOTFS_FS_H
+#define SLOTFS_FS_H
+
+#define FUSE_USE_VERSION 314   /* FUSE_MAKE_VERSION(3, 14) */
+#include <fuse_lowlevel.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "slot.h"
+
+#if SLOT_ROOT_INO != FUSE_ROOT_ID
+#error "slotfs relies on the store's root being FUSE's root"
+#endif
+
+/*
+ * The virtual status directory /.slotfs/ and its files use inode numbers
+ * at the top of the range, where the store's oids (which start at 1 and
+ * grow) never reach.
+ */
+#define SFS_STATUS_NAME   ".slotfs"
+#define SFS_INO_STATUS    (UINT64_MAX - 1)  /* /.slotfs */
+#define SFS_INO_JSON      (UINT64_MAX - 2)  /* /.slotfs/status.json */
+#define SFS_INO_METRICS   (UINT64_MAX - 3)  /* /.slotfs/metrics */
+
+struct sfs {
+	struct slot_store *store;
+	bool read_only;
+	bool debug;
+	bool writeback_cache;            /* -o writeback_cache */
+	struct timespec mount_time;     /* times of the virtual nodes */
+	double attr_timeout;
+	double entry_timeout;
+};
+
+extern const struct fuse_lowlevel_ops sfs_ll_ops;
+
+/* Core error (negative errno) to the positive errno FUSE replies with. */
+int sfs_errno(int err);
+void sfs_attr_to_stat(const struct slot_attr *a, struct stat *st);
+
+/* status.c: the virtual /.slotfs/ directory. */
+static inline bool sfs_ino_virtual(fuse_ino_t ino)
+{
+	return ino >= SFS_INO_METRICS && ino <= SFS_INO_STATUS;
+}
+static inline bool sfs_is_status_name(fuse_ino_t parent, const char *name)
+{
+	return parent == SLOT_ROOT_INO && !strcmp(name, SFS_STATUS_NAME);
+}
+int sfs_status_stat(struct sfs *fs, fuse_ino_t ino, struct stat *st);
+int sfs_status_lookup(struct sfs *fs, fuse_ino_t parent, const char *name,
+		      struct fuse_entry_param *e);
+void sfs_status_open(fuse_req_t req, fuse_ino_t ino,
+		     struct fuse_file_info *fi);
+void sfs_status_read(fuse_req_t req, size_t size, off_t off,
+		     struct fuse_file_info *fi);
+void sfs_status_release(fuse_req_t req, struct fuse_file_info *fi);
+void sfs_status_readdir(fuse_req_t req, size_t size, off_t off, bool plus);
+
+#endif /* SLOTFS_FS_H */

@@ -1,0 +1,483 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - slotfs: mount a slotfs image or device with FUSE.
+ *
+ *   slotfs [-f] [-d] [-o OPTIONS] IMAGE_OR_DEVICE MOUNTPOINT
+ *
+ * Options may come before or after the positional arguments, which is how
+ * mount.fuse3 calls us for "mount -t fuse.slotfs".
+ *
+ * The store is opened before mounting so a bad or busy image is refused
+ * with a message and nothing is mounted.  Because the store runs threads
+ * (checkpointing, I/O completion) that would not survive fork(), the
+ * daemon forks before it opens the store, and the parent waits for the
+ * child to report that the mount is up; errors reach the terminal either
+ * way.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#if defined(__has_include)
+#if __has_include("config.h")
+#include "config.h"
+#endif
+#endif
+#ifndef SLOTFS_VERSION
+#define SLOTFS_VERSION "unknown"
+#endif
+
+struct sfs_cfg {
+	char *image;
+	char *mountpoint;
+	int foreground;
+	int debug;
+	int singlethread;
+	int help;
+	int version;
+	int read_only;
+	unsigned queue_depth;
+	unsigned meta_idle_quiet_ms;
+	unsigned checkpoint_interval_ms;
+	int direct_io;
+	int validate;
+	unsigned max_threads;
+	unsigned max_idle_threads;
+	int clone_fd;
+	int writeback_cache;
+	double attr_timeout;
+	double entry_timeout;
+};
+
+enum {
+	SFS_KEY_HELP,
+	SFS_KEY_VERSION,
+	SFS_KEY_FOREGROUND,
+	SFS_KEY_DEBUG,
+	SFS_KEY_SINGLE,
+	SFS_KEY_RO,
+	SFS_KEY_RW,
+	SFS_KEY_DROP,
+};
+
+#define SFS_OPT(t, f, v) { t, offsetof(struct sfs_cfg, f), v }
+
+static const struct fuse_opt sfs_opt_spec[] = {
+	SFS_OPT("queue_depth=%u", queue_depth, 0),
+	SFS_OPT("meta_idle_quiet_ms=%u", meta_idle_quiet_ms, 0),
+	SFS_OPT("checkpoint_interval_ms=%u", checkpoint_interval_ms, 0),
+	SFS_OPT("direct_io=%d", direct_io, 0),
+	SFS_OPT("direct_io", direct_io, 1),
+	SFS_OPT("nodirect_io", direct_io, 0),
+	SFS_OPT("validate", validate, 1),
+	SFS_OPT("max_threads=%u", max_threads, 0),
+	SFS_OPT("max_idle_threads=%u", max_idle_threads, 0),
+	SFS_OPT("clone_fd", clone_fd, 1),
+	SFS_OPT("writeback_cache", writeback_cache, 1),
+	SFS_OPT("writeback_cache=%d", writeback_cache, 0),
+	SFS_OPT("attr_timeout=%lf", attr_timeout, 0),
+	SFS_OPT("entry_timeout=%lf", entry_timeout, 0),
+	FUSE_OPT_KEY("-h", SFS_KEY_HELP),
+	FUSE_OPT_KEY("--help", SFS_KEY_HELP),
+	FUSE_OPT_KEY("-V", SFS_KEY_VERSION),
+	FUSE_OPT_KEY("--version", SFS_KEY_VERSION),
+	FUSE_OPT_KEY("-f", SFS_KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", SFS_KEY_DEBUG),
+	FUSE_OPT_KEY("debug", SFS_KEY_DEBUG),
+	FUSE_OPT_KEY("-s", SFS_KEY_SINGLE),
+	FUSE_OPT_KEY("ro", SFS_KEY_RO),
+	FUSE_OPT_KEY("rw", SFS_KEY_RW),
+	/* fstab and mount(8) words that mean nothing to FUSE. */
+	FUSE_OPT_KEY("nofail", SFS_KEY_DROP),
+	FUSE_OPT_KEY("_netdev", SFS_KEY_DROP),
+	FUSE_OPT_KEY("auto", SFS_KEY_DROP),
+	FUSE_OPT_KEY("noauto", SFS_KEY_DROP),
+	FUSE_OPT_KEY("user", SFS_KEY_DROP),
+	FUSE_OPT_KEY("nouser", SFS_KEY_DROP),
+	FUSE_OPT_KEY("users", SFS_KEY_DROP),
+	FUSE_OPT_KEY("owner", SFS_KEY_DROP),
+	FUSE_OPT_KEY("group", SFS_KEY_DROP),
+	FUSE_OPT_KEY("defaults", SFS_KEY_DROP),
+	FUSE_OPT_KEY("relatime", SFS_KEY_DROP),
+	FUSE_OPT_KEY("strictatime", SFS_KEY_DROP),
+	FUSE_OPT_KEY("lazytime", SFS_KEY_DROP),
+	FUSE_OPT_KEY("nolazytime", SFS_KEY_DROP),
+	FUSE_OPT_KEY("nodiratime", SFS_KEY_DROP),
+	FUSE_OPT_KEY("diratime", SFS_KEY_DROP),
+	FUSE_OPT_KEY("loop", SFS_KEY_DROP),
+	FUSE_OPT_END
+};
+
+static void sfs_usage(const char *prog)
+{
+	printf("usage: %s [-f] [-d] [-o OPTIONS] IMAGE_OR_DEVICE MOUNTPOINT\n"
+	       "\n"
+	       "Mount a slotfs file system (made by mkfs.slotfs).\n"
+	       "\n"
+	       "    -h, --help             print this help and exit\n"
+	       "    -V, --version          print the version and exit\n"
+	       "    -f                     stay in the foreground\n"
+	       "    -d, -o debug           print FUSE requests (implies -f)\n"
+	       "    -s                     serve requests on one thread\n"
+	       "\n"
+	       "slotfs options:\n"
+	       "    -o ro                  open the store and mount read-only\n"
+	       "    -o allow_other         let other users in (see fuse.conf)\n"
+	       "    -o queue_depth=N       I/O ring depth per engine (32)\n"
+	       "    -o direct_io=0|1       O_DIRECT on the device (1)\n"
+	       "    -o meta_idle_quiet_ms=N    quiet time before a checkpoint (200)\n"
+	       "    -o checkpoint_interval_ms=N  periodic checkpoint period (5000)\n"
+	       "    -o validate            check checkpoint entries against slot\n"
+	       "                           headers even after a clean unmount\n"
+	       "    -o max_threads=N       most FUSE worker threads (64)\n"
+	       "    -o max_idle_threads=N  idle FUSE worker threads kept (16)\n"
+	       "    -o clone_fd            one /dev/fuse descriptor per thread\n"
+	       "    -o writeback_cache     let the kernel cache writes; faster small\n"
+	       "                           writes, but ENOSPC and I/O errors show\n"
+	       "                           only at fsync/close (off)\n"
+	       "    -o attr_timeout=S      attribute cache time, seconds (1)\n"
+	       "    -o entry_timeout=S     name cache time, seconds (1)\n"
+	       "\n"
+	       "Status is readable in MOUNTPOINT/.slotfs/status.json and\n"
+	       "MOUNTPOINT/.slotfs/metrics.\n"
+	       "\n"
+	       "FUSE options:\n", prog);
+	fflush(stdout);
+	fuse_lowlevel_help();
+}
+
+static int sfs_opt_proc(void *data, const char *arg, int key,
+			struct fuse_args *outargs)
+{
+	struct sfs_cfg *c = data;
+
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (!c->image) {
+			c->image = strdup(arg);
+			return c->image ? 0 : -1;
+		}
+		if (!c->mountpoint) {
+			c->mountpoint = strdup(arg);
+			return c->mountpoint ? 0 : -1;
+		}
+		fprintf(stderr, "slotfs: unexpected argument '%s'\n", arg);
+		return -1;
+	case FUSE_OPT_KEY_OPT:
+		/* systemd and fstab annotations */
+		if (!strncmp(arg, "x-", 2) || !strncmp(arg, "comment=", 8))
+			return 0;
+		return 1;       /* to fuse_session_new, which judges it */
+	case SFS_KEY_HELP:
+		c->help = 1;
+		return 0;
+	case SFS_KEY_VERSION:
+		c->version = 1;
+		return 0;
+	case SFS_KEY_FOREGROUND:
+		c->foreground = 1;
+		return 0;
+	case SFS_KEY_DEBUG:
+		c->debug = 1;
+		c->foreground = 1;
+		return 1;       /* FUSE prints requests too */
+	case SFS_KEY_SINGLE:
+		c->singlethread = 1;
+		return 0;
+	case SFS_KEY_RO:
+		c->read_only = 1;
+		return 1;       /* and the kernel mounts read-only */
+	case SFS_KEY_RW:
+		c->read_only = 0;
+		return 1;
+	case SFS_KEY_DROP:
+		return 0;
+	}
+	return 1;
+}
+
+/* fsname=... with the option separators in the path escaped. */
+static int sfs_add_fsname(struct fuse_args *args, const char *image)
+{
+	char abs[PATH_MAX];
+	const char *src = realpath(image, abs) ? abs : image;
+	size_t n = strlen(src);
+	char *opt = malloc(strlen("-ofsname=") + 2 * n + 1), *p;
+	int err;
+
+	if (!opt)
+		return -1;
+	p = stpcpy(opt, "-ofsname=");
+	for (size_t i = 0; i < n; i++) {
+		if (src[i] == ',' || src[i] == '\\')
+			*p++ = '\\';
+		*p++ = src[i];
+	}
+	*p = '\0';
+	err = fuse_opt_add_arg(args, opt);
+	free(opt);
+	return err;
+}
+
+static int sfs_log_to_syslog;
+
+static void sfs_log(void *arg, const char *msg)
+{
+	int n = (int)strlen(msg);
+
+	while (n > 0 && msg[n - 1] == '\n')
+		n--;
+	if (__atomic_load_n(&sfs_log_to_syslog, __ATOMIC_RELAXED))
+		syslog(LOG_NOTICE, "%.*s", n, msg);
+	else
+		fprintf(stderr, "slotfs: %.*s\n", n, msg);
+}
+
+/*
+ * Fork; the parent waits for the child's word that the mount is up and
+ * exits with it.  Returns the pipe's write end in the child.
+ */
+static int sfs_fork(void)
+{
+	int fds[2];
+	pid_t pid;
+	char st;
+
+	if (pipe(fds) < 0) {
+		perror("slotfs: pipe");
+		exit(1);
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("slotfs: fork");
+		exit(1);
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		/* EOF without a byte: the child failed and said why. */
+		if (read(fds[0], &st, 1) != 1)
+			_exit(1);
+		_exit(st);
+	}
+	close(fds[0]);
+	if (setsid() < 0) {
+		perror("slotfs: setsid");
+		exit(1);
+	}
+	return fds[1];
+}
+
+/* Detach from the terminal now that the mount is up. */
+static void sfs_detach(int fd)
+{
+	int nul = open("/dev/null", O_RDWR);
+	char ok = 0;
+
+	if (chdir("/") < 0) {
+		/* "/" always exists; nothing useful to do otherwise */
+	}
+	openlog("slotfs", LOG_PID, LOG_DAEMON);
+	__atomic_store_n(&sfs_log_to_syslog, 1, __ATOMIC_RELAXED);
+	if (nul >= 0) {
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		if (nul > 2)
+			close(nul);
+	}
+	if (write(fd, &ok, 1) != 1) {
+		/* the parent is gone; keep serving */
+	}
+	close(fd);
+}
+
+static int sfs_open_store(const struct sfs_cfg *c, struct slot_store **out)
+{
+	struct slot_recovery rec;
+	struct slot_opts o;
+	int err;
+
+	slot_opts_init(&o);
+	if (c->queue_depth)
+		o.queue_depth = c->queue_depth;
+	if (c->direct_io >= 0)
+		o.direct_io = c->direct_io != 0;
+	if (c->meta_idle_quiet_ms)
+		o.meta_idle_quiet_ms = c->meta_idle_quiet_ms;
+	if (c->checkpoint_interval_ms)
+		o.checkpoint_interval_ms = c->checkpoint_interval_ms;
+	o.read_only = c->read_only;
+	o.validate = c->validate;
+	o.log = sfs_log;
+	o.log_arg = NULL;
+
+	err = slot_open(c->image, &o, out);
+	if (err == -EBUSY) {
+		fprintf(stderr, "slotfs: %s is already in use (mounted?)\n",
+			c->image);
+		return err;
+	}
+	if (err < 0) {
+		fprintf(stderr, "slotfs: %s: %s\n", c->image,
+			slot_strerror(err));
+		return err;
+	}
+	memset(&rec, 0, sizeof(rec));
+	slot_recovery_report(*out, &rec);
+	if (!rec.was_clean)
+		fprintf(stderr, "slotfs: %s was not cleanly unmounted; "
+			"recovered %llu objects (%llu slots scanned)\n",
+			c->image, (unsigned long long)rec.objects_recovered,
+			(unsigned long long)rec.slots_scanned);
+	return 0;
+}
+
+static int sfs_loop(struct fuse_session *se, const struct sfs_cfg *c)
+{
+	struct fuse_loop_config *lc;
+	int ret;
+
+	if (c->singlethread)
+		return fuse_session_loop(se);
+	lc = fuse_loop_cfg_create();
+	if (!lc)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(lc, c->clone_fd);
+	fuse_loop_cfg_set_idle_threads(lc, c->max_idle_threads);
+	fuse_loop_cfg_set_max_threads(lc, c->max_threads);
+	ret = fuse_session_loop_mt(se, lc);
+	fuse_loop_cfg_destroy(lc);
+	return ret;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct sfs_cfg cfg = {
+		.direct_io = -1,
+		.max_threads = 64,
+		.max_idle_threads = 16,
+		.attr_timeout = 1.0,
+		.entry_timeout = 1.0,
+	};
+	struct fuse_session *se = NULL;
+	struct sfs fs = { 0 };
+	char mnt[PATH_MAX];
+	struct stat st;
+	int notify_fd = -1, ret = 1, err;
+
+	if (fuse_opt_parse(&args, &cfg, sfs_opt_spec, sfs_opt_proc) < 0) {
+		fprintf(stderr, "slotfs: bad arguments; try '%s --help'\n",
+			argv[0]);
+		return 1;
+	}
+	if (cfg.help) {
+		sfs_usage(argv[0]);
+		ret = 0;
+		goto out_args;
+	}
+	if (cfg.version) {
+		printf("slotfs %s (libslot %d.%d, libfuse %s)\n",
+		       SLOTFS_VERSION, SLOT_VERSION_MAJOR, SLOT_VERSION_MINOR,
+		       fuse_pkgversion());
+		ret = 0;
+		goto out_args;
+	}
+	if (!cfg.image || !cfg.mountpoint) {
+		fprintf(stderr, "usage: %s [-f] [-d] [-o OPTIONS] "
+			"IMAGE_OR_DEVICE MOUNTPOINT\n", argv[0]);
+		goto out_args;
+	}
+	if (cfg.max_idle_threads > cfg.max_threads)
+		cfg.max_threads = cfg.max_idle_threads;
+	if (cfg.attr_timeout < 0 || cfg.entry_timeout < 0) {
+		fprintf(stderr, "slotfs: timeouts must not be negative\n");
+		goto out_args;
+	}
+	/* Refuse a bad mount point before the store is opened (and maybe
+	   recovered) for nothing. */
+	if (!realpath(cfg.mountpoint, mnt) || stat(mnt, &st) < 0) {
+		fprintf(stderr, "slotfs: %s: %s\n", cfg.mountpoint,
+			strerror(errno));
+		goto out_args;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "slotfs: %s: %s\n", cfg.mountpoint,
+			strerror(ENOTDIR));
+		goto out_args;
+	}
+
+	/* The kernel checks permissions from the modes we report. */
+	if (fuse_opt_add_arg(&args, "-odefault_permissions") < 0 ||
+	    fuse_opt_add_arg(&args, "-osubtype=slotfs") < 0 ||
+	    sfs_add_fsname(&args, cfg.image) < 0) {
+		fprintf(stderr, "slotfs: out of memory\n");
+		goto out_args;
+	}
+
+	if (!cfg.foreground)
+		notify_fd = sfs_fork();
+
+	if (sfs_open_store(&cfg, &fs.store) < 0)
+		goto out_args;
+	fs.read_only = cfg.read_only;
+	fs.debug = cfg.debug;
+	fs.writeback_cache = cfg.writeback_cache != 0;
+	fs.attr_timeout = cfg.attr_timeout;
+	fs.entry_timeout = cfg.entry_timeout;
+	clock_gettime(CLOCK_REALTIME, &fs.mount_time);
+
+	se = fuse_session_new(&args, &sfs_ll_ops, sizeof(sfs_ll_ops), &fs);
+	if (!se) {
+		/* libfuse has said which option it did not like */
+		fprintf(stderr, "slotfs: cannot start the FUSE session\n");
+		goto out_store;
+	}
+	if (fuse_set_signal_handlers(se) < 0) {
+		fprintf(stderr, "slotfs: cannot set signal handlers\n");
+		goto out_session;
+	}
+	if (fuse_session_mount(se, mnt) < 0) {
+		fprintf(stderr, "slotfs: cannot mount %s on %s\n",
+			cfg.image, mnt);
+		goto out_signals;
+	}
+	if (notify_fd >= 0) {
+		sfs_detach(notify_fd);
+		notify_fd = -1;
+	}
+
+	err = sfs_loop(se, &cfg);
+	ret = err < 0 ? 1 : 0;
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out_store:
+	/* Checkpoint and set the clean flag, on unmount and on signals. */
+	err = slot_close(fs.store);
+	if (err < 0) {
+		char msg[PATH_MAX + 128];
+
+		snprintf(msg, sizeof(msg), "%s: close: %s", cfg.image,
+			 slot_strerror(err));
+		sfs_log(NULL, msg);
+		ret = 1;
+	}
+out_args:
+	fuse_opt_free_args(&args);
+	free(cfg.image);
+	free(cfg.mountpoint);
+	return ret;
+}

@@ -1,0 +1,882 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ops.c - FUSE low-level operations over the libslot file face.
+ *
+ * Every handler maps the request onto one or two slot_ns_* / slot_file_*
+ * calls and turns a core error into a reply errno in sfs_errno() only.
+ * The store is thread-safe, so there is no lock here.
+ *
+ * Lookup counts and forget are ignored: the store keeps an object alive
+ * while a name or a slot_ns_hold() refers to it, which is all the kernel
+ * needs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#define SFS_MAX_WRITE   (1u << 20)
+#define SFS_READAHEAD   (1u << 20)
+#define SFS_NGROUPS     64
+
+int sfs_errno(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case 0:
+		return 0;
+	case EUCLEAN:           /* corrupt structure: the caller sees EIO */
+	case EBADMSG:           /* checksum mismatch */
+		return EIO;
+	default:
+		/* Anything that is not an errno must not reach the kernel. */
+		return err < 4096 ? err : EIO;
+	}
+}
+
+void sfs_attr_to_stat(const struct slot_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = a->ino;
+	st->st_mode = a->mode;
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_rdev = a->rdev;
+	st->st_size = a->size;
+	st->st_blocks = a->blocks;
+	st->st_blksize = 4096;
+	st->st_atim = a->atime;
+	st->st_mtim = a->mtime;
+	st->st_ctim = a->ctime;
+}
+
+static inline struct sfs *sfs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static void sfs_fill_entry(struct sfs *fs, const struct slot_attr *a,
+			   struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = a->ino;
+	e->generation = 1;
+	sfs_attr_to_stat(a, &e->attr);
+	e->attr_timeout = fs->attr_timeout;
+	e->entry_timeout = fs->entry_timeout;
+}
+
+static void sfs_reply_entry(fuse_req_t req, int err, const struct slot_attr *a)
+{
+	struct fuse_entry_param e;
+
+	if (err < 0) {
+		fuse_reply_err(req, sfs_errno(err));
+		return;
+	}
+	sfs_fill_entry(sfs_of(req), a, &e);
+	fuse_reply_entry(req, &e);
+}
+
+static bool sfs_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[SFS_NGROUPS];
+	int n = fuse_req_getgroups(req, SFS_NGROUPS, groups);
+
+	if (n > SFS_NGROUPS)
+		n = SFS_NGROUPS;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/*
+ * Owner and mode of a new entry: the caller's ids, except that under a
+ * set-gid directory the entry takes the directory's group and a new
+ * directory inherits the set-gid bit (as ext4 does).  A caller outside
+ * the group cannot make a set-gid executable there.
+ */
+static int sfs_new_owner(fuse_req_t req, fuse_ino_t parent, uint32_t *mode,
+			 uint32_t *uid, uint32_t *gid)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct slot_attr pa;
+	int err;
+
+	*uid = ctx->uid;
+	*gid = ctx->gid;
+	err = slot_ns_getattr(sfs_of(req)->store, parent, &pa);
+	if (err < 0)
+		return err;
+	if (!S_ISDIR(pa.mode))
+		return -ENOTDIR;
+	if (pa.mode & S_ISGID) {
+		*gid = pa.gid;
+		if (S_ISDIR(*mode))
+			*mode |= S_ISGID;
+	}
+	if (!S_ISDIR(*mode) && (*mode & (S_ISGID | S_IXGRP)) ==
+	    (S_ISGID | S_IXGRP) && ctx->uid != 0 && *gid != ctx->gid &&
+	    !sfs_in_group(req, *gid))
+		*mode &= ~S_ISGID;
+	return 0;
+}
+
+/* Creating under the virtual directory or naming /.slotfs is refused. */
+static int sfs_check_new_name(fuse_ino_t parent, const char *name)
+{
+	if (sfs_ino_virtual(parent))
+		return -EPERM;
+	if (sfs_is_status_name(parent, name))
+		return -EEXIST;
+	return 0;
+}
+
+/* Removing or renaming the virtual directory or anything in it. */
+static int sfs_check_old_name(fuse_ino_t parent, const char *name)
+{
+	if (sfs_ino_virtual(parent) || sfs_is_status_name(parent, name))
+		return -EPERM;
+	return 0;
+}
+
+/*
+ * A write by anyone but root drops set-user-ID, and set-group-ID when
+ * group-execute makes it meaningful, as write(2) does.  The kernel does
+ * this too when it owns killpriv; doing it here covers writes that reach
+ * us with the writer's credentials whatever the kernel negotiated.
+ */
+static int sfs_write_killpriv(struct sfs *fs, fuse_req_t req, fuse_ino_t ino)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct slot_attr a, in, out;
+	uint32_t kill;
+	int err;
+
+	if (ctx->uid == 0)
+		return 0;
+	err = slot_ns_getattr(fs->store, ino, &a);
+	if (err < 0)
+		return err;
+	kill = a.mode & S_ISUID;
+	if ((a.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		kill |= S_ISGID;
+	if (!kill)
+		return 0;
+	memset(&in, 0, sizeof(in));
+	in.mode = a.mode & ~kill;
+	return slot_ns_setattr(fs->store, ino, &in, SLOT_SET_MODE, &out);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct sfs *fs = userdata;
+
+	conn->max_write = SFS_MAX_WRITE;
+	conn->max_readahead = SFS_READAHEAD;
+	conn->time_gran = 1;
+	/*
+	 * Write-back caching is opt-in: with it the kernel owns i_size and
+	 * acknowledges write(2) before the store has allocated a slot, so a
+	 * full device (ENOSPC) or an I/O error shows only at fsync/close and
+	 * leaves the kernel's size past what the store holds.  Write-through
+	 * reports them to the write that hit them.
+	 */
+	if (fs->writeback_cache && !fs->read_only &&
+	    (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* Let the kernel clear set-id bits itself, in the writer's context. */
+	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+	/* O_TRUNC then arrives as a setattr, where the kernel also kills
+	   privileges; one code path for truncation. */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
+			FUSE_CAP_SPLICE_MOVE);
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+}
+
+static void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct sfs *fs = sfs_of(req);
+	struct fuse_entry_param e;
+	struct slot_attr a;
+	int err;
+
+	if (sfs_ino_virtual(parent) || sfs_is_status_name(parent, name)) {
+		err = sfs_status_lookup(fs, parent, name, &e);
+		if (err < 0)
+			fuse_reply_err(req, sfs_errno(err));
+		else
+			fuse_reply_entry(req, &e);
+		return;
+	}
+	err = slot_ns_lookup(fs->store, parent, name, &a);
+	if (err == -ENOENT) {
+		/* A negative entry: the kernel drops it on create. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs->entry_timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	sfs_reply_entry(req, err, &a);
+}
+
+static void sfs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fuse_reply_none(req);
+}
+
+static void sfs_op_forget_multi(fuse_req_t req, size_t count,
+				struct fuse_forget_data *forgets)
+{
+	fuse_reply_none(req);
+}
+
+static void sfs_op_getattr(fuse_req_t req, fuse_ino_t ino,
+			   struct fuse_file_info *fi)
+{
+	struct sfs *fs = sfs_of(req);
+	struct slot_attr a;
+	struct stat st;
+	int err;
+
+	if (sfs_ino_virtual(ino)) {
+		err = sfs_status_stat(fs, ino, &st);
+		if (err < 0)
+			fuse_reply_err(req, sfs_errno(err));
+		else
+			fuse_reply_attr(req, &st, 0);
+		return;
+	}
+	err = slot_ns_getattr(fs->store, ino, &a);
+	if (err < 0) {
+		fuse_reply_err(req, sfs_errno(err));
+		return;
+	}
+	sfs_attr_to_stat(&a, &st);
+	fuse_reply_attr(req, &st, fs->attr_timeout);
+}
+
+static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			   int to_set, struct fuse_file_info *fi)
+{
+	struct sfs *fs = sfs_of(req);
+	struct slot_attr in, out;
+	unsigned mask = 0;
+	struct stat st;
+	int err;
+
+	if (sfs_ino_virtual(ino)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	memset(&in, 0, sizeof(in));
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		mask |= SLOT_SET_MODE;
+		in.mode = attr->st_mode;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		mask |= SLOT_SET_UID;
+		in.uid = attr->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		mask |= SLOT_SET_GID;
+		in.gid = attr->st_gid;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (attr->st_size < 0) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		mask |= SLOT_SET_SIZE;
+		in.size = attr->st_size;
+	}
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+		mask |= SLOT_SET_ATIME_NOW;
+	} else if (to_set & FUSE_SET_ATTR_ATIME) {
+		mask |= SLOT_SET_ATIME;
+		in.atime = attr->st_atim;
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+		mask |= SLOT_SET_MTIME_NOW;
+	} else if (to_set & FUSE_SET_ATTR_MTIME) {
+		mask |= SLOT_SET_MTIME;
+		in.mtime = attr->st_mtim;
+	}
+	if (to_set & FUSE_SET_ATTR_CTIME) {
+		mask |= SLOT_SET_CTIME;
+		in.ctime = attr->st_ctim;
+	}
+
+	/*
+	 * A change of owner drops set-id bits on regular files, as chown(2)
+	 * does on Linux; the kernel usually sends the new mode along, but
+	 * not when it thinks the file system handles it.
+	 */
+	if (!(mask & SLOT_SET_MODE) &&
+	    ((mask & (SLOT_SET_UID | SLOT_SET_GID)) ||
+	     (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID)))) {
+		struct slot_attr cur;
+		uint32_t kill;
+
+		err = slot_ns_getattr(fs->store, ino, &cur);
+		if (err < 0) {
+			fuse_reply_err(req, sfs_errno(err));
+			return;
+		}
+		kill = cur.mode & S_ISUID;
+		if ((cur.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+			kill |= S_ISGID;
+		if (S_ISREG(cur.mode) && kill) {
+			mask |= SLOT_SET_MODE;
+			in.mode = cur.mode & ~kill;
+		}
+	}
+
+	if (mask)
+		err = slot_ns_setattr(fs->store, ino, &in, mask, &out);
+	else
+		err = slot_ns_getattr(fs->store, ino, &out);
+	if (err < 0) {
+		fuse_reply_err(req, sfs_errno(err));
+		return;
+	}
+	sfs_attr_to_stat(&out, &st);
+	fuse_reply_attr(req, &st, fs->attr_timeout);
+}
+
+static void sfs_op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[SLOT_PATH_MAX + 1];
+	int n;
+
+	if (sfs_ino_virtual(ino)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	n = slot_ns_readlink(sfs_of(req)->store, ino, buf, sizeof(buf));
+	if (n < 0) {
+		fuse_reply_err(req, sfs_errno(n));
+		return;
+	}
+	buf[(size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+static void sfs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 mode_t mode, dev_t rdev)
+{
+	struct sfs *fs = sfs_of(req);
+	uint32_t m = mode, uid, gid;
+	struct slot_attr a;
+	int err;
+
+	err = sfs_check_new_name(parent, name);
+	if (!err) {
+		if (!(m & S_IFMT))
+			m |= S_IFREG;   /* mknod(2) with type 0 is a file */
+		err = sfs_new_owner(req, parent, &m, &uid, &gid);
+	}
+	if (!err)
+		err = slot_ns_mknod(fs->store, parent, name, m, rdev, uid,
+				    gid, &a);
+	sfs_reply_entry(req, err, &a);
+}
+
+static void sfs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 mode_t mode)
+{
+	struct sfs *fs = sfs_of(req);
+	uint32_t m = S_IFDIR | (mode & 07777), uid, gid;
+	struct slot_attr a;
+	int err;
+
+	err = sfs_check_new_name(parent, name);
+	if (!err)
+		err = sfs_new_owner(req, parent, &m, &uid, &gid);
+	if (!err)
+		err = slot_ns_mkdir(fs->store, parent, name, m, uid, gid, &a);
+	sfs_reply_entry(req, err, &a);
+}
+
+static void sfs_op_symlink(fuse_req_t req, const char *link,
+			   fuse_ino_t parent, const char *name)
+{
+	struct sfs *fs = sfs_of(req);
+	uint32_t m = S_IFLNK | 0777, uid, gid;
+	struct slot_attr a;
+	int err;
+
+	err = sfs_check_new_name(parent, name);
+	if (!err)
+		err = sfs_new_owner(req, parent, &m, &uid, &gid);
+	if (!err)
+		err = slot_ns_symlink(fs->store, parent, name, link, uid, gid,
+				      &a);
+	sfs_reply_entry(req, err, &a);
+}
+
+static void sfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+			const char *newname)
+{
+	struct sfs *fs = sfs_of(req);
+	struct slot_attr a;
+	int err;
+
+	if (sfs_ino_virtual(ino))
+		err = -EPERM;
+	else
+		err = sfs_check_new_name(newparent, newname);
+	if (!err)
+		err = slot_ns_link(fs->store, ino, newparent, newname, &a);
+	sfs_reply_entry(req, err, &a);
+}
+
+static void sfs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	int err = sfs_check_old_name(parent, name);
+
+	if (!err)
+		err = slot_ns_unlink(sfs_of(req)->store, parent, name);
+	fuse_reply_err(req, sfs_errno(err));
+}
+
+static void sfs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	int err = sfs_check_old_name(parent, name);
+
+	if (!err)
+		err = slot_ns_rmdir(sfs_of(req)->store, parent, name);
+	fuse_reply_err(req, sfs_errno(err));
+}
+
+static void sfs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+			  fuse_ino_t newparent, const char *newname,
+			  unsigned int flags)
+{
+	unsigned sflags = 0;
+	int err;
+
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		fuse_reply_err(req, EINVAL);    /* RENAME_WHITEOUT */
+		return;
+	}
+	if (flags & RENAME_NOREPLACE)
+		sflags |= SLOT_RENAME_NOREPLACE;
+	if (flags & RENAME_EXCHANGE)
+		sflags |= SLOT_RENAME_EXCHANGE;
+	err = sfs_check_old_name(parent, name);
+	if (!err)
+		err = sfs_check_old_name(newparent, newname);
+	if (!err)
+		err = slot_ns_rename(sfs_of(req)->store, parent, name,
+				     newparent, newname, sflags);
+	fuse_reply_err(req, sfs_errno(err));
+}
+
+static void sfs_op_open(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct sfs *fs = sfs_of(req);
+	int err;
+
+	if (sfs_ino_virtual(ino)) {
+		sfs_status_open(req, ino, fi);
+		return;
+	}
+	err = slot_ns_hold(fs->store, ino);
+	if (err < 0) {
+		fuse_reply_err(req, sfs_errno(err));
+		return;
+	}
+	/* Without atomic_o_trunc the kernel truncates by setattr; a stray
+	   O_TRUNC is still honoured. */
+	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		struct slot_attr in = { .size = 0 }, out;
+
+		err = slot_ns_setattr(fs->store, ino, &in, SLOT_SET_SIZE,
+				      &out);
+		if (err < 0) {
+			slot_ns_release(fs->store, ino);
+			fuse_reply_err(req, sfs_errno(err));
+			return;
+		}
+	}
+	fi->fh = 0;
+	/* Only this mount changes the store, so the page cache stays
+	   valid across opens. */
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		slot_ns_release(fs->store, ino);   /* no release will come */
+}
+
+static void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size,
+			off_t off, struct fuse_file_info *fi)
+{
+	struct sfs *fs = sfs_of(req);
+	ssize_t n;
+	char *buf;
+
+	if (sfs_ino_virtual(ino)) {
+		sfs_status_read(req, size, off, fi);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (size == 0) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	/* Per request: reads run in parallel and go up to max_read. */
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = slot_file_read(fs->store, ino, off, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, sfs_errno(n));
+	else
+		fuse_reply_buf(req, buf, (size_t)n < size ? (size_t)n : size);
+	free(buf);
+}
+
+static void sfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+			 size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct sfs *fs = sfs_of(req);
+	ssize_t n;
+	int err;
+
+	if (sfs_ino_virtual(ino)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!fi->writepage) {
+		err = sfs_write_killpriv(fs, req, ino);
+		if (err < 0) {
+			fuse_reply_err(req, sfs_errno(err));
+			return;
+		}
+	}
+	n = slot_file_write(fs->store, ino, off, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, sfs_errno(n));
+	else
+		fuse_reply_write(req, (size_t)n < size ? (size_t)n : size);
+}
+
+static void sfs_op_flush(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi)
+{
+	/* Writes are in the store already; durability is fsync's job. */
+	fuse_reply_err(req, 0);
+}
+
+static void sfs_op_release(fuse_req_t req, fuse_ino_t ino,
+			   struct fuse_file_info *fi)
+{
+	if (sfs_ino_virtual(ino)) {
+		sfs_status_release(req, fi);
+		return;
+	}
+	/* The kernel ignores a release error; nothing to report it to. */
+	slot_ns_release(sfs_of(req)->store, ino);
+	fuse_reply_err(req, 0);
+}
+
+static void sfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+			 struct fuse_file_info *fi)
+{
+	int err = 0;
+
+	if (!sfs_ino_virtual(ino))
+		err = slot_file_fsync(sfs_of(req)->store, ino, datasync != 0);
+	fuse_reply_err(req, sfs_errno(err));
+}
+
+static void sfs_op_opendir(fuse_req_t req, fuse_ino_t ino,
+			   struct fuse_file_info *fi)
+{
+	fi->fh = 0;
+	fuse_reply_open(req, fi);
+}
+
+struct sfs_dirbuf {
+	fuse_req_t req;
+	struct sfs *fs;
+	fuse_ino_t dir;
+	char *buf;
+	size_t size, used;
+	bool plus;
+	bool full;
+};
+
+/* Add one entry; false when it does not fit (it is then not consumed). */
+static bool sfs_dirbuf_add(struct sfs_dirbuf *d, const char *name,
+			   const struct fuse_entry_param *e, off_t next)
+{
+	size_t room = d->size - d->used, n;
+
+	if (d->plus)
+		n = fuse_add_direntry_plus(d->req, d->buf + d->used, room,
+					   name, e, next);
+	else
+		n = fuse_add_direntry(d->req, d->buf + d->used, room, name,
+				      &e->attr, next);
+	if (n > room) {
+		d->full = true;
+		return false;
+	}
+	d->used += n;
+	return true;
+}
+
+/*
+ * FUSE directory offsets: 1 is after ".", 2 after "..", and a store entry
+ * whose resume cookie is c sits at c + 2.  Store cookies grow per
+ * directory and stay put while entries come and go, so offsets are stable
+ * across calls and telldir()/seekdir() work.
+ */
+static int sfs_readdir_cb(void *arg, const char *name,
+			  const struct slot_attr *attr, uint64_t next)
+{
+	struct sfs_dirbuf *d = arg;
+	struct fuse_entry_param e;
+
+	if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
+		return 0;
+	/* A stray store entry named .slotfs in the root stays hidden, as
+	   lookup shows the virtual directory there. */
+	if (sfs_is_status_name(d->dir, name))
+		return 0;
+	if (next > (uint64_t)INT64_MAX - 2)
+		return -EOVERFLOW;
+	sfs_fill_entry(d->fs, attr, &e);
+	return sfs_dirbuf_add(d, name, &e, (off_t)(next + 2)) ? 0 : 1;
+}
+
+static void sfs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
+			       off_t off, bool plus)
+{
+	struct sfs *fs = sfs_of(req);
+	struct sfs_dirbuf d = {
+		.req = req, .fs = fs, .dir = ino, .size = size, .plus = plus,
+	};
+	struct fuse_entry_param e;
+	int err = 0;
+
+	if (ino == SFS_INO_STATUS) {
+		sfs_status_readdir(req, size, off, plus);
+		return;
+	}
+	if (sfs_ino_virtual(ino)) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	d.buf = malloc(size ? size : 1);
+	if (!d.buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	/* "." and ".." carry no attributes: the kernel does not make
+	   dentries for them (ino 0 in the entry means "no entry"). */
+	memset(&e, 0, sizeof(e));
+	e.attr.st_mode = S_IFDIR;
+	if (off < 1) {
+		e.attr.st_ino = ino;
+		sfs_dirbuf_add(&d, ".", &e, 1);
+	}
+	if (off < 2 && !d.full) {
+		struct slot_attr pa;
+
+		e.attr.st_ino = ino;
+		if (ino == SLOT_ROOT_INO)
+			e.attr.st_ino = SLOT_ROOT_INO;
+		else if (slot_ns_lookup(fs->store, ino, "..", &pa) == 0)
+			e.attr.st_ino = pa.ino;
+		sfs_dirbuf_add(&d, "..", &e, 2);
+	}
+	if (!d.full)
+		err = slot_ns_readdir(fs->store, ino, off > 2 ? off - 2 : 0,
+				      sfs_readdir_cb, &d);
+	/* Entries already gathered go out; the error comes on the next
+	   call, which starts where it occurred. */
+	if (err < 0 && d.used == 0)
+		fuse_reply_err(req, sfs_errno(err));
+	else
+		fuse_reply_buf(req, d.buf, d.used);
+	free(d.buf);
+}
+
+static void sfs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	sfs_readdir_common(req, ino, size, off, false);
+}
+
+static void sfs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			       off_t off, struct fuse_file_info *fi)
+{
+	sfs_readdir_common(req, ino, size, off, true);
+}
+
+static void sfs_op_releasedir(fuse_req_t req, fuse_ino_t ino,
+			      struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void sfs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			    struct fuse_file_info *fi)
+{
+	int err = 0;
+
+	if (!sfs_ino_virtual(ino))
+		err = slot_dir_fsync(sfs_of(req)->store, ino);
+	fuse_reply_err(req, sfs_errno(err));
+}
+
+static void sfs_op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct slot_statfs sf;
+	struct statvfs st;
+	uint64_t bs;
+	int err;
+
+	err = slot_statfs(sfs_of(req)->store, &sf);
+	if (err < 0) {
+		fuse_reply_err(req, sfs_errno(err));
+		return;
+	}
+	/* Report in 4 KiB units whatever the store counts in. */
+	bs = sf.block_size ? sf.block_size : 4096;
+	memset(&st, 0, sizeof(st));
+	st.f_bsize = 4096;
+	st.f_frsize = 4096;
+	st.f_blocks = sf.blocks * bs / 4096;
+	st.f_bfree = sf.blocks_free * bs / 4096;
+	st.f_bavail = st.f_bfree;
+	st.f_files = sf.files;
+	st.f_ffree = sf.files_free;
+	st.f_favail = sf.files_free;
+	st.f_namemax = sf.name_max ? sf.name_max : SLOT_NAME_MAX;
+	fuse_reply_statfs(req, &st);
+}
+
+static void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+			  mode_t mode, struct fuse_file_info *fi)
+{
+	struct sfs *fs = sfs_of(req);
+	uint32_t m = S_IFREG | (mode & 07777), uid, gid;
+	struct fuse_entry_param e;
+	struct slot_attr a;
+	int err;
+
+	err = sfs_check_new_name(parent, name);
+	if (!err)
+		err = sfs_new_owner(req, parent, &m, &uid, &gid);
+	if (!err)
+		err = slot_ns_mknod(fs->store, parent, name, m, 0, uid, gid,
+				    &a);
+	if (!err)
+		err = slot_ns_hold(fs->store, a.ino);
+	if (err < 0) {
+		fuse_reply_err(req, sfs_errno(err));
+		return;
+	}
+	sfs_fill_entry(fs, &a, &e);
+	fi->fh = 0;
+	fi->keep_cache = 1;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		slot_ns_release(fs->store, a.ino);
+}
+
+static void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			     off_t offset, off_t length,
+			     struct fuse_file_info *fi)
+{
+	struct sfs *fs = sfs_of(req);
+	struct slot_attr a, in, out;
+	uint64_t end;
+	int err;
+
+	if (sfs_ino_virtual(ino)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	/* Slots are written whole when data comes, so space cannot be
+	   reserved ahead; only the size-extending mode is honoured.  The
+	   kernel holds the inode lock, so no write races the extension. */
+	if (mode != 0) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (offset < 0 || length <= 0 ||
+	    (uint64_t)offset > (uint64_t)INT64_MAX - (uint64_t)length) {
+		fuse_reply_err(req, offset < 0 || length <= 0 ? EINVAL :
+			       EFBIG);
+		return;
+	}
+	end = (uint64_t)offset + (uint64_t)length;
+	err = slot_ns_getattr(fs->store, ino, &a);
+	if (!err && !S_ISREG(a.mode))
+		err = -ENODEV;
+	if (!err && end > a.size) {
+		memset(&in, 0, sizeof(in));
+		in.size = end;
+		err = slot_ns_setattr(fs->store, ino, &in, SLOT_SET_SIZE,
+				      &out);
+	}
+	fuse_reply_err(req, sfs_errno(err));
+}
+
+const struct fuse_lowlevel_ops sfs_ll_ops = {
+	.init           = sfs_op_init,
+	.lookup         = sfs_op_lookup,
+	.forget         = sfs_op_forget,
+	.forget_multi   = sfs_op_forget_multi,
+	.getattr        = sfs_op_getattr,
+	.setattr        = sfs_op_setattr,
+	.readlink       = sfs_op_readlink,
+	.mknod          = sfs_op_mknod,
+	.mkdir          = sfs_op_mkdir,
+	.unlink         = sfs_op_unlink,
+	.rmdir          = sfs_op_rmdir,
+	.symlink        = sfs_op_symlink,
+	.rename         = sfs_op_rename,
+	.link           = sfs_op_link,
+	.open           = sfs_op_open,
+	.read           = sfs_op_read,
+	.write          = sfs_op_write,
+	.flush          = sfs_op_flush,
+	.release        = sfs_op_release,
+	.fsync          = sfs_op_fsync,
+	.opendir        = sfs_op_opendir,
+	.readdir        = sfs_op_readdir,
+	.readdirplus    = sfs_op_readdirplus,
+	.releasedir     = sfs_op_releasedir,
+	.fsyncdir       = sfs_op_fsyncdir,
+	.statfs         = sfs_op_statfs,
+	.create         = sfs_op_create,
+	.fallocate      = sfs_op_fallocate,
+};

@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * status.c - the virtual, read-only /.slotfs/ directory.
+ *
+ * /.slotfs/status.json and /.slotfs/metrics are rendered from
+ * slot_status_get() when opened, so a reader sees one consistent snapshot
+ * however it splits its reads.  The directory answers lookup but is left
+ * out of the root's listing, so copies and archives of the mount never
+ * carry it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+#define SFS_STATUS_JSON_NAME    "status.json"
+#define SFS_STATUS_METRICS_NAME "metrics"
+#define SFS_RENDER_MIN          (16u << 10)
+#define SFS_RENDER_MAX          (16u << 20)
+
+struct sfs_render {
+	size_t len;
+	char buf[];
+};
+
+static int sfs_status_render(struct sfs *fs, fuse_ino_t ino,
+			     struct sfs_render **out)
+{
+	struct slot_status st;
+	size_t cap;
+	int err;
+
+	memset(&st, 0, sizeof(st));
+	err = slot_status_get(fs->store, &st);
+	if (err < 0)
+		return err;
+	/* The renderers say -ENOSPC when short: grow and try again. */
+	for (cap = SFS_RENDER_MIN; cap <= SFS_RENDER_MAX; cap *= 4) {
+		struct sfs_render *r = malloc(sizeof(*r) + cap);
+		int n;
+
+		if (!r)
+			return -ENOMEM;
+		if (ino == SFS_INO_JSON)
+			n = slot_status_json(&st, r->buf, cap);
+		else
+			n = slot_status_prometheus(&st, r->buf, cap);
+		if (n >= 0) {
+			r->len = (size_t)n < cap ? (size_t)n : cap;
+			*out = r;
+			return 0;
+		}
+		free(r);
+		if (n != -ENOSPC)
+			return n;
+	}
+	return -EFBIG;
+}
+
+int sfs_status_stat(struct sfs *fs, fuse_ino_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_uid = 0;
+	st->st_gid = 0;
+	st->st_blksize = 4096;
+	st->st_atim = st->st_mtim = st->st_ctim = fs->mount_time;
+	if (ino == SFS_INO_STATUS) {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		return 0;
+	}
+	if (ino != SFS_INO_JSON && ino != SFS_INO_METRICS)
+		return -ENOENT;
+	st->st_mode = S_IFREG | 0444;
+	st->st_nlink = 1;
+	/* A size helps readers that trust st_size; reads are direct anyway. */
+	struct sfs_render *r;
+	if (sfs_status_render(fs, ino, &r) == 0) {
+		st->st_size = r->len;
+		free(r);
+	}
+	clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+	st->st_ctim = st->st_mtim;
+	return 0;
+}
+
+static fuse_ino_t sfs_status_child(const char *name)
+{
+	if (!strcmp(name, SFS_STATUS_JSON_NAME))
+		return SFS_INO_JSON;
+	if (!strcmp(name, SFS_STATUS_METRICS_NAME))
+		return SFS_INO_METRICS;
+	return 0;
+}
+
+int sfs_status_lookup(struct sfs *fs, fuse_ino_t parent, const char *name,
+		      struct fuse_entry_param *e)
+{
+	fuse_ino_t ino;
+	int err;
+
+	if (sfs_is_status_name(parent, name))
+		ino = SFS_INO_STATUS;
+	else if (parent == SFS_INO_STATUS)
+		ino = sfs_status_child(name);
+	else
+		return -ENOTDIR;
+	if (!ino)
+		return -ENOENT;
+	memset(e, 0, sizeof(*e));
+	err = sfs_status_stat(fs, ino, &e->attr);
+	if (err < 0)
+		return err;
+	e->ino = ino;
+	e->generation = 1;
+	/* Names never change; attributes (the size) do, every time. */
+	e->entry_timeout = fs->entry_timeout;
+	e->attr_timeout = 0;
+	return 0;
+}
+
+void sfs_status_open(fuse_req_t req, fuse_ino_t ino,
+		     struct fuse_file_info *fi)
+{
+	struct sfs *fs = fuse_req_userdata(req);
+	struct sfs_render *r;
+	int err;
+
+	if (ino == SFS_INO_STATUS) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		/* root passes the mode check; refuse writers here. */
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	err = sfs_status_render(fs, ino, &r);
+	if (err < 0) {
+		fuse_reply_err(req, sfs_errno(err));
+		return;
+	}
+	fi->fh = (uintptr_t)r;
+	fi->direct_io = 1;      /* size changes from one open to the next */
+	fi->keep_cache = 0;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		free(r);        /* interrupted: no release will come */
+}
+
+void sfs_status_read(fuse_req_t req, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct sfs_render *r = (struct sfs_render *)(uintptr_t)fi->fh;
+
+	if (!r || off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if ((uint64_t)off >= r->len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > r->len - off)
+		size = r->len - off;
+	fuse_reply_buf(req, r->buf + off, size);
+}
+
+void sfs_status_release(fuse_req_t req, struct fuse_file_info *fi)
+{
+	free((void *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+void sfs_status_readdir(fuse_req_t req, size_t size, off_t off, bool plus)
+{
+	static const struct {
+		const char *name;
+		fuse_ino_t ino;
+	} ents[] = {
+		{ ".", SFS_INO_STATUS },
+		{ "..", SLOT_ROOT_INO },
+		{ SFS_STATUS_JSON_NAME, SFS_INO_JSON },
+		{ SFS_STATUS_METRICS_NAME, SFS_INO_METRICS },
+	};
+	struct sfs *fs = fuse_req_userdata(req);
+	char *buf;
+	size_t used = 0;
+
+	buf = calloc(1, size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = off < 0 ? 0 : (size_t)off;
+	     i < sizeof(ents) / sizeof(ents[0]); i++) {
+		struct fuse_entry_param e;
+		size_t n;
+
+		memset(&e, 0, sizeof(e));
+		if (i < 2) {
+			e.attr.st_ino = ents[i].ino;
+			e.attr.st_mode = S_IFDIR;
+		} else {
+			sfs_status_lookup(fs, SFS_INO_STATUS, ents[i].name, &e);
+		}
+		if (plus)
+			n = fuse_add_direntry_plus(req, buf + used,
+						   size - used, ents[i].name,
+						   &e, i + 1);
+		else
+			n = fuse_add_direntry(req, buf + used, size - used,
+					      ents[i].name, &e.attr, i + 1);
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}

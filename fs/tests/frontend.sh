@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# The FUSE front end itself: the virtual /.slotfs/ directory, refusals of a
+# busy or foreign image, start-up modes (daemonized, mount -t fuse.slotfs,
+# -o ro), signals and the unclean-unmount message, special files, set-id
+# rules, fallocate, statfs, renameat2 flags and large directories.
+#
+# Uses tests/fuse/lib.sh; run as root: bash fs/tests/frontend.sh
+. "$(dirname "$0")/../../tests/fuse/lib.sh"
+
+fuse_setup
+
+# ---- /.slotfs/ --------------------------------------------------------------
+
+status_files() {
+	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert "key_count" in d, d' \
+		"$MNT/.slotfs/status.json"
+	grep -q '^slotfs_' "$MNT/.slotfs/metrics"
+	expect_eq "dir type" directory "$(stat -c %F "$MNT/.slotfs")"
+	expect_eq "dir mode" 555 "$(stat -c %a "$MNT/.slotfs")"
+	expect_eq "listing" "metrics status.json" "$(ls "$MNT/.slotfs" | xargs)"
+}
+check "/.slotfs/status.json is JSON, metrics is Prometheus text" status_files
+
+status_live() {
+	local before after
+	before=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key_count"])' "$MNT/.slotfs/status.json")
+	echo x >"$MNT/counted"
+	after=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key_count"])' "$MNT/.slotfs/status.json")
+	expect_eq "key_count after a new file" $((before + 1)) "$after"
+	rm "$MNT/counted"
+}
+check "status is rendered live at open" status_live
+
+hidden() {
+	expect_eq "ls -A of the root" "" "$(ls -A "$MNT")"
+	expect_eq "find" "$MNT" "$(find "$MNT")"
+	mkdir "$MNT/d"
+	expect_eq "ls -A with one dir" d "$(ls -A "$MNT")"
+	rmdir "$MNT/d"
+}
+check "the root listing does not show .slotfs" hidden
+
+check_fails "writing status.json is refused" 'denied|permitted|read-only' \
+	sh -c "echo x >'$MNT/.slotfs/status.json'"
+check_fails "creating in /.slotfs is refused" 'denied|permitted|read-only' \
+	touch "$MNT/.slotfs/new"
+check_fails "mkdir in /.slotfs is refused" 'denied|permitted|read-only' \
+	mkdir "$MNT/.slotfs/new"
+check_fails "rm of status.json is refused" 'denied|permitted|read-only' \
+	rm -f "$MNT/.slotfs/metrics"
+check_fails "rmdir /.slotfs is refused" 'denied|permitted|read-only|busy' \
+	rmdir "$MNT/.slotfs"
+check_fails "mv /.slotfs is refused" 'denied|permitted|read-only' \
+	mv "$MNT/.slotfs" "$MNT/elsewhere"
+check_fails "chmod of /.slotfs is refused" 'denied|permitted|read-only' \
+	chmod 777 "$MNT/.slotfs"
+check_fails "mkdir /.slotfs is refused" 'exists' mkdir "$MNT/.slotfs"
+echo x >"$MNT/plain"
+check_fails "mv onto /.slotfs is refused" 'denied|permitted|read-only|directory' \
+	mv -T "$MNT/plain" "$MNT/.slotfs"
+check_fails "ln onto /.slotfs is refused" 'exists' ln -T "$MNT/plain" "$MNT/.slotfs"
+check ".slotfs is an ordinary name below the root" \
+	sh -c "mkdir '$MNT/sub' && echo y >'$MNT/sub/.slotfs' && [ \"\$(cat '$MNT/sub/.slotfs')\" = y ] && ls -A '$MNT/sub' | grep -qx .slotfs && rm -r '$MNT/sub'"
+rm -f "$MNT/plain"
+
+# ---- refusals at start ------------------------------------------------------
+
+second_mount() {
+	local out rc=0
+	mkdir -p "$W/mnt2"
+	out=$(slotfs -f "$IMG" "$W/mnt2" 2>&1) || rc=$?
+	expect_eq "exit status" 1 "$rc"
+	echo "$out" | grep -q "is already in use (mounted?)"
+	! is_mounted "$W/mnt2"
+}
+check "a second mount of the same image is refused" second_mount
+
+foreign_image() {
+	local out rc=0
+	truncate -s 64M "$W/blank"
+	mkdir -p "$W/mnt3"
+	out=$(slotfs "$W/blank" "$W/mnt3" 2>&1) || rc=$?
+	expect_eq "exit status" 1 "$rc"
+	echo "$out" | grep -q "^slotfs: $W/blank: "
+	! is_mounted "$W/mnt3"
+	rc=0
+	out=$(slotfs "$W/nonexistent" "$W/mnt3" 2>&1) || rc=$?
+	expect_eq "exit status for a missing image" 1 "$rc"
+	! is_mounted "$W/mnt3"
+}
+check "a blank or missing image is refused, nothing mounted" foreign_image
+
+bad_args() {
+	local rc=0
+	slotfs -f "$IMG" 2>/dev/null || rc=$?
+	expect_eq "one positional argument" 1 "$rc"
+	rc=0
+	slotfs -f -o no_such_option "$W/blank" "$W/mnt3" 2>/dev/null || rc=$?
+	expect_eq "unknown option" 1 "$rc"
+	! is_mounted "$W/mnt3"
+	slotfs --version | grep '^slotfs '
+	slotfs --help | grep queue_depth >/dev/null
+}
+check "usage errors exit 1; --help and --version exit 0" bad_args
+
+# ---- special files, set-id rules ---------------------------------------------
+
+special() {
+	mkfifo "$MNT/fifo"
+	mknod "$MNT/chr" c 1 3
+	mknod "$MNT/blk" b 7 0
+	python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$MNT/sock"
+	expect_eq "fifo" "fifo" "$(stat -c %F "$MNT/fifo")"
+	expect_eq "chr" "character special file 1:3" "$(stat -c '%F %Hr:%Lr' "$MNT/chr")"
+	expect_eq "blk" "block special file 7:0" "$(stat -c '%F %Hr:%Lr' "$MNT/blk")"
+	expect_eq "sock" "socket" "$(stat -c %F "$MNT/sock")"
+	# a FIFO on slotfs carries data between processes
+	(echo through >"$MNT/fifo") &
+	expect_eq "fifo data" through "$(cat "$MNT/fifo")"
+	wait
+	rm "$MNT/fifo" "$MNT/chr" "$MNT/blk" "$MNT/sock"
+}
+check "mkfifo, mknod c and b, a socket" special
+
+setgid_dir() {
+	mkdir "$MNT/sg"
+	chgrp 4242 "$MNT/sg"
+	chmod 2775 "$MNT/sg"
+	touch "$MNT/sg/f"
+	mkdir "$MNT/sg/sub"
+	expect_eq "gid of a file under a setgid dir" 4242 "$(stat -c %g "$MNT/sg/f")"
+	expect_eq "gid of a dir under a setgid dir" 4242 "$(stat -c %g "$MNT/sg/sub")"
+	[ -g "$MNT/sg/sub" ] || { echo "the new dir is not set-gid"; return 1; }
+	[ ! -g "$MNT/sg/f" ] || { echo "the new file is set-gid"; return 1; }
+}
+check "a set-gid directory passes its group and the bit on" setgid_dir
+
+chown_kills_setid() {
+	echo x >"$MNT/su"
+	chmod 6755 "$MNT/su"
+	chown 1000:1000 "$MNT/su"
+	expect_eq "mode after chown" 755 "$(stat -c %a "$MNT/su")"
+	chmod 2745 "$MNT/su"
+	chown 1001 "$MNT/su"
+	expect_eq "setgid without group exec stays" 2745 "$(stat -c %a "$MNT/su")"
+}
+check "chown clears set-uid and set-gid (with group exec)" chown_kills_setid
+
+fallocate_cases() {
+	: >"$MNT/fa"
+	fallocate -l 100000 "$MNT/fa"
+	expect_eq "size after fallocate" 100000 "$(stat -c %s "$MNT/fa")"
+	cmp <(head -c 100000 /dev/zero) "$MNT/fa"
+	fallocate -l 10 "$MNT/fa"
+	expect_eq "fallocate does not shrink" 100000 "$(stat -c %s "$MNT/fa")"
+	! fallocate -k -l 200000 "$MNT/fa" 2>/dev/null
+	! fallocate -p -o 0 -l 10 "$MNT/fa" 2>/dev/null
+	expect_eq "size unchanged" 100000 "$(stat -c %s "$MNT/fa")"
+	rm "$MNT/fa"
+}
+check "fallocate extends; keep-size and punch-hole are refused" fallocate_cases
+
+statfs_case() {
+	expect_eq "namemax" 255 "$(stat -f -c %l "$MNT")"
+	expect_eq "block size" 4096 "$(stat -f -c %S "$MNT")"
+	expect_ge "blocks" 1000 "$(stat -f -c %b "$MNT")"
+	expect_eq "type" "fuse.slotfs" "$(findmnt -n -o FSTYPE "$MNT")"
+	expect_eq "source" "$(readlink -f "$IMG")" "$(findmnt -n -o SOURCE "$MNT")"
+}
+check "statfs: name max 255, 4 KiB blocks; fstype and source" statfs_case
+
+exchange() {
+	python3 - "$MNT" <<'PY'
+import ctypes, errno, os, sys
+m = sys.argv[1]
+libc = ctypes.CDLL(None, use_errno=True)
+open(m + "/e1", "w").write("one")
+os.mkdir(m + "/e2")
+AT = -100
+r = libc.renameat2(AT, (m + "/e1").encode(), AT, (m + "/e2").encode(), 2)
+assert r == 0, ctypes.get_errno()
+assert os.path.isdir(m + "/e1") and open(m + "/e2").read() == "one"
+r = libc.renameat2(AT, (m + "/e1").encode(), AT, (m + "/nope").encode(), 2)
+assert r == -1 and ctypes.get_errno() == errno.ENOENT, ctypes.get_errno()
+os.rmdir(m + "/e1"); os.unlink(m + "/e2")
+PY
+}
+check "renameat2 RENAME_EXCHANGE swaps a file and a directory" exchange
+
+big_dir() {
+	mkdir "$MNT/big"
+	(cd "$MNT/big" && seq -f 'file-with-a-longish-name-%06g' 1 3000 | xargs touch)
+	expect_eq "ls count" 3000 "$(ls "$MNT/big" | wc -l)"
+	expect_eq "ls -f count" 3002 "$(ls -f "$MNT/big" | wc -l)"
+	# telldir/seekdir: positions stay valid while entries go
+	python3 - "$MNT/big" <<'PY'
+import os, sys
+d = sys.argv[1]
+names = sorted(os.listdir(d))
+assert len(names) == 3000 and len(set(names)) == 3000
+for n in names[::2]:
+    os.unlink(os.path.join(d, n))
+left = sorted(os.listdir(d))
+assert left == names[1::2], (len(left),)
+PY
+	rm -r "$MNT/big"
+}
+check "a directory of 3000 entries lists fully; unlink while listing" big_dir
+
+rm_during_readdir() {
+	mkdir "$MNT/rd"
+	(cd "$MNT/rd" && seq 1 1500 | xargs touch)
+	# rm -r deletes while it reads the directory
+	rm -r "$MNT/rd"
+	[ ! -e "$MNT/rd" ]
+}
+check "rm -r of a directory of 1500 files" rm_during_readdir
+
+check_unmount "clean unmount" "$MNT"
+
+# ---- start-up modes -----------------------------------------------------------
+# Mounts happen in this shell (not inside a check, which is a subshell), so
+# the daemon's pid is known here and the exit trap can always unmount.
+
+mount_fs "$IMG" "$MNT" -o ro
+readonly_checks() {
+	! touch "$MNT/new" 2>/dev/null
+	! mkdir "$MNT/newdir" 2>/dev/null
+	findmnt -n -o OPTIONS "$MNT" | grep -q '^ro'
+	grep -q '"read_only":true' "$MNT/.slotfs/status.json"
+	ls "$MNT" >/dev/null
+}
+check "-o ro mounts read-only and refuses writes" readonly_checks
+check_unmount "unmount the read-only mount" "$MNT"
+
+check "plain slotfs daemonizes, returns 0 once mounted" \
+	mount_daemonized "$IMG" "$MNT" -o queue_depth=8,direct_io=0
+check "write through the daemon" sh -c "echo daemon >'$MNT/dmn'"
+check_unmount "unmount the daemon; it closes the image" "$MNT"
+mount_fs "$IMG" "$MNT"
+after_daemon() {
+	expect_eq "content after remount" daemon "$(cat "$MNT/dmn")"
+	! grep -q "not cleanly" "$T_DAEMON_LOG"
+}
+check "the daemon's data is there; the image was clean" after_daemon
+check_unmount "unmount" "$MNT"
+
+mount_t() {
+	# mount(8) runs helpers with a sanitized PATH, so slotfs must be
+	# installed where the system looks; skip when it is not.
+	if ! env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	    sh -c 'command -v slotfs' >/dev/null; then
+		echo "slotfs is not installed in a system path: skipped"
+		return 0
+	fi
+	mount -t fuse.slotfs "$IMG" "$MNT" -o rw,nofail,dev,suid,noatime
+	is_mounted "$MNT"
+	expect_eq "content" daemon "$(cat "$MNT/dmn")"
+	umount "$MNT"
+	wait_image_free "$IMG"
+}
+check "mount -t fuse.slotfs with fstab-style options" mount_t
+
+mount_fs "$IMG" "$MNT"
+echo term >"$MNT/t"
+pid=${T_PID_OF[$MNT]}
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+unset "T_PID_OF[$MNT]"
+check "SIGTERM: slotfs exits 0" expect_eq "exit status" 0 "$rc"
+check "SIGTERM: the mount is gone" sh -c "! awk -v m='$MNT' '\$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo"
+is_mounted "$MNT" && fusermount3 -u "$MNT"
+mount_fs "$IMG" "$MNT"
+after_term() {
+	! grep -q "not cleanly" "$T_DAEMON_LOG"
+	expect_eq "content after SIGTERM" term "$(cat "$MNT/t")"
+}
+check "after SIGTERM the image is clean and the data is there" after_term
+
+echo crash >"$MNT/c"
+sync "$MNT/c"
+kill_fs "$MNT"
+mount_fs "$IMG" "$MNT"
+unclean() {
+	grep -q "was not cleanly unmounted; recovered [0-9]* objects ([0-9]* slots scanned)" "$T_DAEMON_LOG"
+	expect_eq "fsynced file after a crash" crash "$(cat "$MNT/c")"
+}
+check "after kill -9 the next mount reports the recovery" unclean
+check_unmount "unmount after recovery" "$MNT"
+
+chmod 755 "$W"          # let another user reach the mount point
+mount_fs "$IMG" "$MNT" -o allow_other
+setid_write() {
+	chmod 0777 "$MNT"
+	echo x >"$MNT/suw"
+	chmod 6777 "$MNT/suw"
+	setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "echo more >>'$MNT/suw'"
+	expect_eq "mode after a write by another user" 777 "$(stat -c %a "$MNT/suw")"
+	setpriv --reuid=65534 --regid=65534 --clear-groups touch "$MNT/nobody"
+	expect_eq "owner of a file made by nobody" 65534:65534 "$(stat -c %u:%g "$MNT/nobody")"
+}
+check "a write by a non-root user clears set-id bits" setid_write
+
+fuse_finish

@@ -1,0 +1,724 @@
+// SPDX-License-Identifier: MIT
+/*
+ * mkfs.slotfs - make a slotfs file system on a block device or image file.
+ *
+ * A thin front end over slot.h: it parses options, refuses targets that
+ * hold data (another file system, a mounted or busy device), prints the
+ * layout slot_format_plan() chose and lets slot_format() write it.  It
+ * knows nothing of the on-disk format itself.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if HAVE_BLKID
+#include <blkid/blkid.h>
+#endif
+
+#include "slot.h"
+
+#define PROG "mkfs.slotfs"
+
+#define MKFS_SLOT_MIN (4u << 10)
+#define MKFS_SLOT_MAX (64u << 20)
+
+struct mkfs_args {
+	uint64_t chunk_size;    /* -s */
+	uint64_t min_slot;      /* -b */
+	uint64_t meta_size;     /* -m */
+	uint64_t image_size;    /* -C; 0: leave the file as it is */
+	const char *label;      /* -L */
+	uint8_t uuid[16];       /* -U, or random */
+	bool force, dry_run, quiet;
+	const char *path;
+};
+
+static void mkfs_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: " PROG " [-s SLOT_SIZE] [-b MIN_SLOT] [-m META_SIZE] [-L LABEL]\n"
+		"                   [-U UUID] [-C IMAGE_SIZE] [-f] [-n] [-q] [-V] DEVICE_OR_IMAGE\n"
+		"\n"
+		"  -s SIZE   largest slot payload, the chunk size (default 1M)\n"
+		"  -b SIZE   smallest slot payload (default 4K)\n"
+		"  -m SIZE   metadata region size (default: chosen from the device size)\n"
+		"  -L LABEL  volume label (at most %d bytes)\n"
+		"  -U UUID   file system UUID (default: random)\n"
+		"  -C SIZE   create the image file, or extend it to SIZE (never shrinks)\n"
+		"  -f        format even if the target holds a file system\n"
+		"  -n        dry run: print the layout, write nothing\n"
+		"  -q        quiet\n"
+		"  -V        print the version and exit\n"
+		"SIZE takes a K, M, G or T suffix (powers of 1024).\n",
+		SLOT_LABEL_MAX);
+}
+
+/* "64K", "1M", "1MiB", "4096": a byte count with a binary suffix. */
+static int mkfs_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned shift = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -errno;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+		break;
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	default:
+		return -EINVAL;
+	}
+	/* Accept "KiB" and "KB" too: people type what df prints. */
+	if (shift && (*end == 'i' || *end == 'I'))
+		end++;
+	if (shift && (*end == 'b' || *end == 'B'))
+		end++;
+	if (*end)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int mkfs_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* The usual 8-4-4-4-12 hex text form. */
+static int mkfs_parse_uuid(const char *s, uint8_t uuid[16])
+{
+	size_t n = 0;
+
+	if (strlen(s) != 36)
+		return -EINVAL;
+	for (size_t i = 0; i < 36;) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return -EINVAL;
+			i++;
+			continue;
+		}
+		int hi = mkfs_hexval(s[i]), lo = mkfs_hexval(s[i + 1]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		uuid[n++] = (uint8_t)(hi << 4 | lo);
+		i += 2;
+	}
+	return 0;
+}
+
+static void mkfs_format_uuid(const uint8_t u[16], char out[37])
+{
+	snprintf(out, 37,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
+		 u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+/*
+ * Make the UUID here rather than in the library, so the one we print is
+ * the one slot_format writes (plan and format would each draw their own).
+ */
+static int mkfs_random_uuid(uint8_t u[16])
+{
+	size_t got = 0;
+
+	while (got < 16) {
+		ssize_t n = getrandom(u + got, 16 - got, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);     /* version 4 */
+	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);     /* RFC 4122 variant */
+	return 0;
+}
+
+/* "4 KiB" when exact, else "1.50 GiB". */
+static const char *mkfs_human(uint64_t v, char *buf, size_t cap)
+{
+	static const char *const unit[] = { "bytes", "KiB", "MiB", "GiB",
+					    "TiB", "PiB", "EiB" };
+	unsigned u = 0;
+	uint64_t whole = v;
+
+	while (whole >= 1024 && u < 6) {
+		whole >>= 10;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, cap, "%" PRIu64 " bytes", v);
+	else if ((whole << (10 * u)) == v)
+		snprintf(buf, cap, "%" PRIu64 " %s", whole, unit[u]);
+	else
+		snprintf(buf, cap, "%.2f %s", (double)v / (double)(1ull << (10 * u)),
+			 unit[u]);
+	return buf;
+}
+
+/* "1.00 GiB": the device size line, as mke2fs-like tools print it. */
+static const char *mkfs_human2(uint64_t v, char *buf, size_t cap)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB",
+					    "PiB", "EiB" };
+	double d = (double)v / 1024;
+	unsigned u = 0;
+
+	if (v < 1024) {
+		snprintf(buf, cap, "%" PRIu64 " bytes", v);
+		return buf;
+	}
+	while (d >= 1024 && u < 5) {
+		d /= 1024;
+		u++;
+	}
+	snprintf(buf, cap, "%.2f %s", d, unit[u]);
+	return buf;
+}
+
+static bool mkfs_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/*
+ * Payload size of class i.  slot.h gives only min_slot, chunk_size and the
+ * class count; classes grow by 4x from min_slot and the last is capped at
+ * chunk_size (README "Slots").
+ */
+static uint64_t mkfs_class_size(const struct slot_geometry *g, unsigned i)
+{
+	uint64_t v = g->min_slot;
+
+	for (unsigned k = 0; k < i && v < g->chunk_size; k++)
+		v <<= 2;
+	return v > g->chunk_size ? g->chunk_size : v;
+}
+
+static void mkfs_print_geometry(const struct mkfs_args *a,
+				const struct slot_geometry *g)
+{
+	char b1[32], b2[32], uuid[37];
+
+	printf("Creating slotfs on %s: %s (%" PRIu64 " bytes)\n", a->path,
+	       mkfs_human2(g->device_size, b1, sizeof b1), g->device_size);
+	printf("Label:              %s\n", g->label[0] ? g->label : "(none)");
+	mkfs_format_uuid(g->uuid, uuid);
+	printf("UUID:               %s\n", uuid);
+	printf("Block size:         %" PRIu32 "\n", g->block_size);
+	printf("Slot sizes:         ");
+	for (unsigned i = 0; i < g->class_count; i++)
+		printf("%s%s", i ? ", " : "",
+		       mkfs_human(mkfs_class_size(g, i), b1, sizeof b1));
+	printf("\n");
+	printf("Regions:            %" PRIu32 " of %s\n", g->region_count,
+	       mkfs_human(g->region_size, b1, sizeof b1));
+	/* meta_size counts both containers; one checkpoint fits each. */
+	printf("Metadata region:    2 x %s checkpoints\n",
+	       mkfs_human(g->meta_size / 2, b1, sizeof b1));
+	printf("Capacity:           %s  (up to %" PRIu64 " files of %s)\n",
+	       mkfs_human(g->capacity, b1, sizeof b1), g->max_small_files,
+	       mkfs_human(g->min_slot, b2, sizeof b2));
+}
+
+static int mkfs_parse_args(int argc, char **argv, struct mkfs_args *a)
+{
+	int c, r;
+	bool have_uuid = false;
+
+	while ((c = getopt(argc, argv, "s:b:m:L:U:C:fnqVh")) != -1) {
+		uint64_t *dst = NULL;
+
+		switch (c) {
+		case 's': dst = &a->chunk_size; break;
+		case 'b': dst = &a->min_slot; break;
+		case 'm': dst = &a->meta_size; break;
+		case 'C': dst = &a->image_size; break;
+		case 'L':
+			if (strlen(optarg) > SLOT_LABEL_MAX) {
+				fprintf(stderr, PROG ": label '%s' is too long: "
+					"at most %d bytes\n", optarg,
+					SLOT_LABEL_MAX);
+				return -EINVAL;
+			}
+			a->label = optarg;
+			break;
+		case 'U':
+			if (mkfs_parse_uuid(optarg, a->uuid) < 0) {
+				fprintf(stderr, PROG ": invalid UUID '%s' "
+					"(expected xxxxxxxx-xxxx-xxxx-xxxx-"
+					"xxxxxxxxxxxx)\n", optarg);
+				return -EINVAL;
+			}
+			have_uuid = true;
+			break;
+		case 'f': a->force = true; break;
+		case 'n': a->dry_run = true; break;
+		case 'q': a->quiet = true; break;
+		case 'V':
+			printf(PROG " %s\n", SLOTFS_VERSION);
+			exit(0);
+		case 'h':
+			mkfs_usage(stdout);
+			exit(0);
+		default:
+			mkfs_usage(stderr);
+			return -EINVAL;
+		}
+		if (dst) {
+			r = mkfs_parse_size(optarg, dst);
+			if (r < 0) {
+				fprintf(stderr, PROG ": invalid size '%s' for "
+					"-%c\n", optarg, c);
+				return r;
+			}
+		}
+	}
+	if (optind != argc - 1) {
+		mkfs_usage(stderr);
+		return -EINVAL;
+	}
+	a->path = argv[optind];
+
+	if (a->chunk_size && (!mkfs_pow2(a->chunk_size) ||
+			      a->chunk_size < MKFS_SLOT_MIN ||
+			      a->chunk_size > MKFS_SLOT_MAX)) {
+		fprintf(stderr, PROG ": invalid slot size %" PRIu64 ": must be "
+			"a power of two from 4K to 64M\n", a->chunk_size);
+		return -EINVAL;
+	}
+	if (a->min_slot && (!mkfs_pow2(a->min_slot) ||
+			    a->min_slot < MKFS_SLOT_MIN ||
+			    a->min_slot > MKFS_SLOT_MAX)) {
+		fprintf(stderr, PROG ": invalid minimum slot size %" PRIu64
+			": must be a power of two from 4K to 64M\n",
+			a->min_slot);
+		return -EINVAL;
+	}
+	uint64_t chunk = a->chunk_size ? a->chunk_size : (1u << 20);
+	uint64_t min = a->min_slot ? a->min_slot : MKFS_SLOT_MIN;
+	if (min > chunk) {
+		fprintf(stderr, PROG ": minimum slot size %" PRIu64 " is larger "
+			"than the slot size %" PRIu64 "\n", min, chunk);
+		return -EINVAL;
+	}
+	if (!have_uuid) {
+		r = mkfs_random_uuid(a->uuid);
+		if (r < 0) {
+			fprintf(stderr, PROG ": cannot make a UUID: %s\n",
+				strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void mkfs_say(bool say, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* A message on stderr, unless say is false. */
+static void mkfs_say(bool say, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!say)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
+/* Is the block device st mounted (by the kernel)?  Fills where. */
+static bool mkfs_blk_mounted(const struct stat *st, char *where, size_t cap)
+{
+	FILE *f = fopen("/proc/self/mounts", "re");
+	char src[PATH_MAX], dir[PATH_MAX];
+	bool found = false;
+
+	if (!f)
+		return false;
+	/* Fields are octal-escaped, but device paths rarely need it. */
+	while (fscanf(f, "%4095s %4095s %*[^\n]", src, dir) == 2) {
+		struct stat sst;
+
+		if (src[0] != '/' || stat(src, &sst) < 0)
+			continue;
+		if (S_ISBLK(sst.st_mode) && sst.st_rdev == st->st_rdev) {
+			snprintf(where, cap, "%s", dir);
+			found = true;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * Look for another file system or a partition table with libblkid.
+ * Returns 1 (and prints what) if found, 0 if none, < 0 on error.
+ */
+static int mkfs_probe_foreign(const char *path, bool say)
+{
+#if HAVE_BLKID
+	blkid_probe pr = blkid_new_probe_from_filename(path);
+	const char *type = NULL, *label = NULL, *pttype = NULL;
+	int r, found = 0;
+
+	if (!pr)
+		return errno ? -errno : -EIO;
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE |
+					  BLKID_SUBLKS_LABEL);
+	blkid_probe_enable_partitions(pr, 1);
+	r = blkid_do_safeprobe(pr);
+	if (r == -2) {
+		mkfs_say(say, "%s contains several conflicting signatures\n",
+			path);
+		found = 1;
+	} else if (r == 0) {
+		if (blkid_probe_lookup_value(pr, "TYPE", &type, NULL) == 0) {
+			if (blkid_probe_lookup_value(pr, "LABEL", &label,
+						     NULL) == 0 && label[0])
+				mkfs_say(say, "%s contains a %s file system "
+					"labelled '%s'\n", path, type, label);
+			else
+				mkfs_say(say, "%s contains a %s file system\n",
+					path, type);
+			found = 1;
+		} else if (blkid_probe_lookup_value(pr, "PTTYPE", &pttype,
+						    NULL) == 0) {
+			mkfs_say(say, "Found a %s partition table in %s\n",
+				pttype, path);
+			found = 1;
+		}
+	} else if (r < 0) {
+		found = -EIO;
+	}
+	blkid_free_probe(pr);
+	return found;
+#else
+	(void)path;
+	return 0;
+#endif
+}
+
+/*
+ * Erase every signature libblkid knows on the device (as wipefs -a does),
+ * so a reformatted disk no longer shows up as its old file system.
+ */
+static int mkfs_wipe_foreign(const char *path)
+{
+#if HAVE_BLKID
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	blkid_probe pr;
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	pr = blkid_new_probe();
+	if (!pr || blkid_probe_set_device(pr, fd, 0, 0) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_MAGIC);
+	blkid_probe_enable_partitions(pr, 1);
+	blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
+	while (blkid_do_probe(pr) == 0) {
+		if (blkid_do_wipe(pr, 0) < 0) {
+			r = errno ? -errno : -EIO;
+			goto out;
+		}
+	}
+	if (fsync(fd) < 0)
+		r = -errno;
+out:
+	if (pr)
+		blkid_free_probe(pr);
+	close(fd);
+	return r;
+#else
+	(void)path;
+	return 0;
+#endif
+}
+
+/* Does dev already hold slotfs?  Same contract as mkfs_probe_foreign. */
+static int mkfs_probe_slotfs(const char *path, struct slot_dev *dev,
+			     bool say)
+{
+	struct slot_geometry g;
+	char uuid[37];
+	int r = slot_probe(dev, &g);
+
+	if (r <= 0)
+		return r;
+	/* A damaged superblock still says slotfs, with no geometry. */
+	if (!g.block_size) {
+		mkfs_say(say, "%s contains a damaged slotfs file system\n",
+			path);
+		return 1;
+	}
+	mkfs_format_uuid(g.uuid, uuid);
+	if (g.label[0])
+		mkfs_say(say, "%s contains a slotfs file system labelled "
+			"'%s' (UUID %s)\n", path, g.label, uuid);
+	else
+		mkfs_say(say, "%s contains a slotfs file system (UUID %s)\n",
+			path, uuid);
+	return 1;
+}
+
+/* Create or grow the image file to size bytes; never shrink it. */
+static int mkfs_extend_image(const char *path, uint64_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	struct stat st;
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if ((uint64_t)st.st_size < size && ftruncate(fd, (off_t)size) < 0)
+		r = -errno;
+	if (close(fd) < 0 && !r)
+		r = -errno;
+	return r;
+}
+
+/*
+ * The smallest size slot_format_plan accepts with these options, found by
+ * asking it (the layout rules stay in the library); 0 if none up to 16 TiB.
+ */
+static uint64_t mkfs_min_size(uint64_t size, const struct slot_format_opts *fo)
+{
+	const uint64_t step = 1ull << 20;
+	uint64_t lo = size / step + 1, hi = (16ull << 40) / step;
+	struct slot_geometry g;
+
+	if (slot_format_plan(hi * step, fo, &g) < 0)
+		return 0;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		if (slot_format_plan(mid * step, fo, &g) == 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return slot_format_plan(lo * step, fo, &g) == 0 ? lo * step : 0;
+}
+
+static int mkfs_open(const struct mkfs_args *a, struct slot_dev **dev)
+{
+	/* A dry run needs no write access and must not block a user. */
+	int r = slot_dev_open(a->path, SLOT_ENGINE_AUTO, 32, false, a->dry_run,
+			      !a->dry_run, dev);
+
+	if (r == -EBUSY)
+		fprintf(stderr, PROG ": %s is in use (mounted or opened by "
+			"another slotfs program)\n", a->path);
+	else if (r < 0)
+		fprintf(stderr, PROG ": cannot open %s: %s\n", a->path,
+			slot_strerror(r));
+	return r;
+}
+
+static int mkfs_run(struct mkfs_args *a)
+{
+	struct slot_dev *dev = NULL;
+	struct slot_format_opts fo;
+	struct slot_geometry geo;
+	struct stat st;
+	bool exists;
+	uint64_t size = 0;
+	int foreign = 0;
+	char where[PATH_MAX], b1[32];
+	int r;
+
+	exists = stat(a->path, &st) == 0;
+	if (!exists && (errno != ENOENT || !a->image_size)) {
+		int err = errno;
+
+		fprintf(stderr, PROG ": %s: %s\n", a->path, strerror(err));
+		if (err == ENOENT)
+			fprintf(stderr, "(use -C SIZE to create an image "
+				"file)\n");
+		return -err;
+	}
+	if (exists && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		fprintf(stderr, PROG ": %s is neither a block device nor a "
+			"regular file\n", a->path);
+		return -EINVAL;
+	}
+	if (exists && S_ISBLK(st.st_mode)) {
+		if (a->image_size) {
+			fprintf(stderr, PROG ": -C applies to image files; %s "
+				"is a block device\n", a->path);
+			return -EINVAL;
+		}
+		if (mkfs_blk_mounted(&st, where, sizeof where)) {
+			fprintf(stderr, PROG ": %s is mounted on %s; will not "
+				"make a file system here!\n", a->path, where);
+			return -EBUSY;
+		}
+	}
+
+	/* Check what is there before -C touches the file. */
+	if (exists) {
+		r = mkfs_open(a, &dev);
+		if (r < 0)
+			return r;
+		/* With -f what we overwrite is only news; -q drops it. */
+		bool say = !(a->force && a->quiet);
+		foreign = mkfs_probe_foreign(a->path, say);
+		int mine = mkfs_probe_slotfs(a->path, dev, say);
+		if (foreign < 0)
+			fprintf(stderr, PROG ": warning: cannot probe %s for "
+				"other file systems: %s\n", a->path,
+				strerror(-foreign));
+		if (mine < 0) {
+			fprintf(stderr, PROG ": cannot read %s: %s\n", a->path,
+				slot_strerror(mine));
+			r = mine;
+			goto out;
+		}
+		if ((foreign > 0 || mine > 0) && !a->force) {
+			fprintf(stderr, PROG ": will not overwrite it; use -f "
+				"to format anyway\n");
+			r = -EEXIST;
+			goto out;
+		}
+		size = dev->size;
+	}
+	/* -C grows the file only once the plan for the new size is good. */
+	if (a->image_size > size)
+		size = a->image_size;
+
+	slot_format_opts_init(&fo);
+	fo.chunk_size = (uint32_t)a->chunk_size;
+	fo.min_slot = (uint32_t)a->min_slot;
+	fo.meta_size = a->meta_size;
+	fo.label = a->label;
+	fo.uuid = a->uuid;
+	fo.dry_run = a->dry_run;
+
+	r = slot_format_plan(size, &fo, &geo);
+	if (r == -ENOSPC || r == -EFBIG) {
+		uint64_t need = mkfs_min_size(size, &fo);
+
+		if (need)
+			fprintf(stderr, PROG ": %s is too small: %" PRIu64
+				" bytes; slotfs needs at least %" PRIu64
+				" bytes (%s) with these options\n", a->path,
+				size, need, mkfs_human(need, b1, sizeof b1));
+		else
+			fprintf(stderr, PROG ": %s is too small: %" PRIu64
+				" bytes (%s)\n", a->path, size,
+				slot_strerror(r));
+		goto out;
+	} else if (r < 0) {
+		fprintf(stderr, PROG ": cannot lay out slotfs on %s (%" PRIu64
+			" bytes): %s\n", a->path, size, slot_strerror(r));
+		goto out;
+	}
+
+	if (!a->quiet) {
+		printf(PROG " %s\n", SLOTFS_VERSION);
+		mkfs_print_geometry(a, &geo);
+	}
+	if (a->dry_run) {
+		if (!a->quiet)
+			printf("Dry run (-n): nothing written\n");
+		r = 0;
+		goto out;
+	}
+
+	if (!dev || dev->size < size) {
+		/* Reopen after growing: the device size is read at open. */
+		if (dev) {
+			slot_dev_close(dev);
+			dev = NULL;
+		}
+		r = mkfs_extend_image(a->path, size);
+		if (r < 0) {
+			fprintf(stderr, PROG ": cannot %s %s to %" PRIu64
+				" bytes: %s\n", exists ? "extend" : "create",
+				a->path, size, strerror(-r));
+			return r;
+		}
+		r = mkfs_open(a, &dev);
+		if (r < 0)
+			return r;
+	}
+	/* Old signatures elsewhere on the device would still show in blkid. */
+	if (foreign > 0) {
+		r = mkfs_wipe_foreign(a->path);
+		if (r < 0) {
+			fprintf(stderr, PROG ": cannot erase the old signatures "
+				"on %s: %s\n", a->path, strerror(-r));
+			goto out;
+		}
+	}
+
+	if (!a->quiet) {
+		printf("Writing superblocks and checkpoint: ");
+		fflush(stdout);
+	}
+	r = slot_format(dev, &fo, &geo);
+	if (r < 0) {
+		if (!a->quiet)
+			printf("failed\n");
+		fprintf(stderr, PROG ": formatting %s failed: %s\n", a->path,
+			slot_strerror(r));
+		goto out;
+	}
+	if (!a->quiet)
+		printf("done\n");
+out:
+	if (dev)
+		slot_dev_close(dev);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct mkfs_args a = { 0 };
+
+	if (mkfs_parse_args(argc, argv, &a) < 0)
+		return 1;
+	return mkfs_run(&a) < 0 ? 1 : 0;
+}

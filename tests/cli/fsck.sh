@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# fsck.slotfs: e2fsck's exit codes (0 clean, 1 fixed, 4 left uncorrected,
+# 8 operational error, 16 usage), -n never writes, a repair of a damaged
+# superblock (primary or backup), and a second run that finds it clean.
+. "$(dirname "$0")/../lib.sh"
+t_need mkfs.slotfs fsck.slotfs
+cd "$W"
+
+fresh() {
+	truncate -s 256M "$1"
+	mkfs.slotfs -q "$1"
+}
+
+# sb_magic IMAGE OFFSET: the 8 magic bytes of a superblock, as text.
+sb_magic() {
+	bytes "$1" "$2" 8
+}
+
+fresh img
+check_rc "fsck.slotfs on a fresh image exits 0" 0 fsck.slotfs img
+check_rc "fsck.slotfs -f exits 0" 0 fsck.slotfs -f img
+check_rc "fsck.slotfs -f -n exits 0" 0 fsck.slotfs -f -n img
+check_rc "fsck.slotfs -f -y exits 0 (nothing to fix)" 0 fsck.slotfs -f -y img
+check_rc "fsck.slotfs -f -p exits 0" 0 fsck.slotfs -f -p img
+check_rc "fsck.slotfs -f -v exits 0" 0 fsck.slotfs -f -v img
+
+n_writes_nothing() {
+	local before
+	before=$(sha img)
+	fsck.slotfs -f -n img
+	expect_eq "sha256 after -n" "$before" "$(sha img)"
+}
+check "fsck.slotfs -n -f leaves the image unchanged" n_writes_nothing
+
+# the primary superblock zeroed
+fresh p
+dd if=/dev/zero of=p bs=4096 count=1 conv=notrunc status=none
+P_BROKEN=$(sha p)
+check_rc "zeroed primary superblock: fsck -n exits 4" 4 fsck.slotfs -n p
+check "fsck -n left the damaged image unchanged" test "$(sha p)" = "$P_BROKEN"
+check_rc "zeroed primary superblock: fsck -n -f exits 4" 4 fsck.slotfs -n -f p
+check_rc "fsck -y repairs it: exit 1" 1 fsck.slotfs -y p
+check_rc "a second fsck -f -n finds it clean: exit 0" 0 fsck.slotfs -f -n p
+magic_is() {
+	expect_eq "magic at $2" SLOTFSB1 "$(sb_magic "$1" "$2" | tr -d '\0')"
+}
+check "the primary superblock is back" magic_is p 0
+check "the repaired superblock equals the backup" \
+	cmp <(bytes p 0 512) <(bytes p 65536 512)
+
+# the backup superblock zeroed
+fresh b
+dd if=/dev/zero of=b bs=4096 count=1 seek=16 conv=notrunc status=none
+check_rc "zeroed backup superblock: fsck -n -f exits 4" 4 fsck.slotfs -n -f b
+check_rc "fsck -p repairs it: exit 1" 1 fsck.slotfs -p b
+check_rc "a second fsck -f -n: exit 0" 0 fsck.slotfs -f -n b
+check "the backup superblock is back" magic_is b 65536
+
+# a flipped byte in the primary: the checksum catches it
+fresh c
+printf '\xff' | dd of=c bs=1 seek=$((0x70)) conv=notrunc status=none
+check_rc "a corrupt primary superblock (bad checksum): fsck -n exits 4" 4 fsck.slotfs -n c
+check_rc "fsck -y: exit 1" 1 fsck.slotfs -y c
+check_rc "then fsck -f -n: exit 0" 0 fsck.slotfs -f -n c
+
+# nothing to check
+truncate -s 64M blank
+blank_msg() {
+	local rc=0
+	fsck.slotfs -n blank >out 2>&1 || rc=$?
+	cat out
+	expect_eq "exit status" 8 "$rc"
+	grep -Eqi 'slotfs|superblock' out
+}
+check "a blank image: exit 8 and a message saying why" blank_msg
+check_rc "a blank image: fsck -n exits 8" 8 fsck.slotfs -n blank
+mkfs.ext4 -F -q e4 64M >/dev/null 2>&1
+check_rc "an ext4 image: fsck -n exits 8" 8 fsck.slotfs -n e4
+check_rc "a missing file: exit 8" 8 fsck.slotfs -n "$W/missing"
+check "neither was written" sh -c '[ "$(tr -d "\0" <blank | wc -c)" -eq 0 ]'
+
+check_rc "no device: exit 16" 16 fsck.slotfs
+check_rc "an unknown option: exit 16" 16 fsck.slotfs -Z img
+check_rc "-n with -y: exit 16" 16 fsck.slotfs -n -y img
+version() {
+	fsck.slotfs -V | grep -Eq '^fsck\.slotfs [0-9]'
+}
+check "-V prints the version" version
+
+t_done

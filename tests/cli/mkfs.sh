@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# mkfs.slotfs: its report against a stored copy, the dry run, -C, and the
+# targets it must refuse (another file system, an existing slotfs, too
+# small, a slot size that is not a power of two), leaving them unchanged.
+. "$(dirname "$0")/../lib.sh"
+t_need mkfs.slotfs fsck.slotfs
+
+EXPECTED=$(cd "$(dirname "$0")" && pwd)/expected
+cd "$W"
+
+# mask: the UUID and the version vary; everything else must not.
+mask() {
+	sed -E -e 's/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX/g' \
+		-e 's/^(mkfs\.slotfs) [0-9][0-9.]*[^ ]*$/\1 VERSION/'
+}
+
+report() {
+	truncate -s 1G img
+	mkfs.slotfs img >out 2>&1
+	mask <out >mkfs-1g.out
+	if [ "${SLOTFS_UPDATE_EXPECTED:-0}" = 1 ]; then
+		cp mkfs-1g.out "$EXPECTED/mkfs-1g.out"
+	fi
+	[ -f "$EXPECTED/mkfs-1g.out" ] || { echo "no $EXPECTED/mkfs-1g.out; run with SLOTFS_UPDATE_EXPECTED=1"; return 1; }
+	diff -u "$EXPECTED/mkfs-1g.out" mkfs-1g.out
+}
+check "mkfs.slotfs on a 1 GiB image prints the stored report (tests/cli/expected/mkfs-1g.out)" report
+check_rc "fsck.slotfs -f on the fresh image exits 0" 0 fsck.slotfs -f img
+
+# sb_hex IMAGE OFFSET LEN: superblock bytes as hex (core/FORMAT.md)
+sb_hex() {
+	bytes "$1" "$2" "$3" | od -An -v -tx1 | tr -d ' \n'
+}
+
+uuid_label() {
+	truncate -s 256M ul
+	mkfs.slotfs -L my-label -U 01234567-89ab-cdef-0123-456789abcdef ul >out 2>&1
+	grep -q 'my-label' out
+	grep -q 01234567-89ab-cdef-0123-456789abcdef out
+	local sb
+	for sb in 0 65536; do
+		expect_eq "UUID in the superblock at $sb" 0123456789abcdef0123456789abcdef \
+			"$(sb_hex ul $((sb + 0x20)) 16)"
+		expect_eq "label in the superblock at $sb" my-label \
+			"$(bytes ul $((sb + 0x30)) 64 | tr -d '\0')"
+	done
+	fsck.slotfs -f ul
+}
+check "-L and -U are written and reported" uuid_label
+
+quiet() {
+	truncate -s 256M q
+	mkfs.slotfs -q q >out 2>&1
+	expect_eq "output of -q" "" "$(cat out)"
+}
+check "-q prints nothing" quiet
+
+dry_run() {
+	truncate -s 512M dry
+	local before
+	before=$(sha dry)
+	mkfs.slotfs -n dry >out 2>&1
+	grep -q 'Capacity' out
+	expect_eq "sha256 after -n" "$before" "$(sha dry)"
+	expect_eq "size after -n" 536870912 "$(stat -c %s dry)"
+	! fsck.slotfs -n dry >/dev/null 2>&1
+}
+check "-n prints the layout and writes nothing" dry_run
+
+dry_run_c() {
+	mkfs.slotfs -n -C 256M nofile >out 2>&1
+	[ ! -e nofile ]
+}
+check "-n -C does not create the image" dry_run_c
+
+create() {
+	mkfs.slotfs -q -C 128M new.img
+	expect_eq "size of the new image" 134217728 "$(stat -c %s new.img)"
+	fsck.slotfs -f new.img
+	mkfs.slotfs -q -C 1G big.img
+	expect_eq "size of the 1G image" 1073741824 "$(stat -c %s big.img)"
+	# sparse: the image does not take its size on disk
+	expect_between "KiB on disk" 0 $((200 * 1024)) "$(du -k big.img | cut -f1)"
+}
+check "-C creates an image file of the given size" create
+
+ext4_refused() {
+	truncate -s 64M e4
+	mkfs.ext4 -F -q e4 >/dev/null 2>&1
+	local before rc=0
+	before=$(sha e4)
+	mkfs.slotfs e4 >out 2>&1 || rc=$?
+	cat out
+	[ "$rc" -ne 0 ] || { echo "mkfs.slotfs formatted over ext4 without -f"; return 1; }
+	grep -qi ext4 out
+	grep -q -- '-f' out
+	expect_eq "sha256 of the ext4 image" "$before" "$(sha e4)"
+}
+check "an ext4 image is refused without -f, naming ext4, unchanged" ext4_refused
+
+ext4_forced() {
+	mkfs.slotfs -q -f e4
+	fsck.slotfs -f e4
+}
+check "with -f the ext4 image is formatted; fsck exits 0" ext4_forced
+
+slotfs_refused() {
+	local before rc=0
+	truncate -s 256M s
+	mkfs.slotfs -q s
+	before=$(sha s)
+	mkfs.slotfs s >out 2>&1 || rc=$?
+	cat out
+	[ "$rc" -ne 0 ] || { echo "an existing slotfs was formatted again without -f"; return 1; }
+	grep -qi slotfs out
+	expect_eq "sha256" "$before" "$(sha s)"
+	mkfs.slotfs -q -f s
+	[ "$before" != "$(sha s)" ]
+	fsck.slotfs -f s
+}
+check "an existing slotfs is refused without -f, formatted with -f" slotfs_refused
+
+small() {
+	local before rc=0
+	truncate -s 1M tiny
+	before=$(sha tiny)
+	mkfs.slotfs tiny >out 2>&1 || rc=$?
+	cat out
+	[ "$rc" -ne 0 ]
+	grep -qi 'too small' out
+	expect_eq "sha256" "$before" "$(sha tiny)"
+	truncate -s 0 empty
+	! mkfs.slotfs empty >/dev/null 2>&1
+	! mkfs.slotfs -f tiny >/dev/null 2>&1
+}
+check "an image too small for the layout is refused, saying so" small
+
+slot_sizes() {
+	truncate -s 256M ss
+	local bad
+	for bad in 3000 5K 1536K 0 abc; do
+		if mkfs.slotfs -s "$bad" ss >out 2>&1; then
+			echo "-s $bad was accepted"
+			return 1
+		fi
+		cat out
+	done
+	mkfs.slotfs -s 3000 ss 2>&1 | grep -Eqi 'power of (two|2)'
+	expect_eq "image after the refusals" 0 "$(tr -d '\0' <ss | wc -c)"
+	mkfs.slotfs -q -s 256K ss
+	expect_eq "chunk_shift in the superblock" 12 "$(sb_hex ss $((0x9c)) 1)"
+	fsck.slotfs -f ss
+}
+check "a slot size that is not a power of two is refused; 256K works" slot_sizes
+
+usage() {
+	local rc=0
+	mkfs.slotfs >out 2>&1 || rc=$?
+	[ "$rc" -ne 0 ]
+	grep -qi usage out
+	rc=0
+	mkfs.slotfs -Z img >out 2>&1 || rc=$?
+	[ "$rc" -ne 0 ]
+	mkfs.slotfs -V | grep -Eq '^mkfs\.slotfs [0-9]'
+}
+check "no device or a bad option: usage and non-zero; -V prints the version" usage
+
+check_fails "a missing image without -C is refused" 'no such file' \
+	mkfs.slotfs "$W/does-not-exist"
+
+t_done

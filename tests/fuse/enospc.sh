@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# A full device: on a 64 MiB image dd runs until "No space left on device";
+# the files written before are intact; removing a file frees its space; and
+# the file system is still whole after a remount.
+. "$(dirname "$0")/lib.sh"
+
+fuse_setup 64M
+MiB=1048576
+
+avail() {
+	df -B1 --output=avail "$MNT" | tail -n 1 | tr -d ' '
+}
+
+mkdir "$MNT/keep"
+for i in 1 2 3; do rand_file "$W/k$i" $((i * MiB + 7)); done
+echo small >"$W/k4"
+for i in 1 2 3 4; do cp "$W/k$i" "$MNT/keep/k$i"; done
+sync "$MNT/keep/k1"
+AVAIL0=$(avail)
+
+check_fails "dd until full: No space left on device" 'No space left on device' \
+	dd if=/dev/urandom of="$MNT/fill" bs=1M count=200 status=none
+
+full() {
+	local n
+	n=$(stat -c %s "$MNT/fill")
+	expect_between "bytes of fill that were written" $((20 * MiB)) $((64 * MiB)) "$n"
+	expect_between "avail when full (bytes)" 0 $((16 * MiB)) "$(avail)"
+}
+check "the fill file holds what fit; df shows the device nearly full" full
+
+intact() {
+	local i
+	for i in 1 2 3 4; do
+		expect_eq "sha256 of k$i" "$(sha "$W/k$i")" "$(sha "$MNT/keep/k$i")"
+	done
+	expect_eq "files" "k1 k2 k3 k4" "$(ls "$MNT/keep" | xargs)"
+}
+check "files written before the device filled are intact" intact
+
+fill_readable() {
+	# what dd wrote before the error reads back without I/O errors
+	cat "$MNT/fill" >/dev/null
+}
+check "the partly written file reads back without errors" fill_readable
+
+check_fails "a second writer also gets ENOSPC" 'No space left on device' \
+	dd if=/dev/urandom of="$MNT/more" bs=1M count=10 status=none
+
+frees() {
+	rm -f "$MNT/fill" "$MNT/more"
+	local i a
+	for ((i = 0; i < 50; i++)); do
+		a=$(avail)
+		[ "$a" -ge "$AVAIL0" ] && break
+		sleep 0.1
+	done
+	expect_eq "avail after rm (as before the fill)" "$AVAIL0" "$a"
+}
+check "removing the fill file frees all its space" frees
+
+rand_file "$W/after" $((8 * MiB))
+write_after() {
+	cp "$W/after" "$MNT/after"
+	cmp "$W/after" "$MNT/after"
+}
+check "an 8 MiB file fits again after the rm" write_after
+
+check_remount "unmount and mount again"
+kept() {
+	local i
+	for i in 1 2 3 4; do cmp "$W/k$i" "$MNT/keep/k$i"; done
+	cmp "$W/after" "$MNT/after"
+	[ ! -e "$MNT/fill" ]
+}
+check "after a remount the kept files are intact and fill is gone" kept
+
+fuse_finish

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Mounts that must be refused, each with a clear message and no change to
+# the image: a second mount of a mounted image, an ext4 image, a blank
+# image, a missing image.
+. "$(dirname "$0")/lib.sh"
+
+fuse_setup
+echo data >"$MNT/f"
+mkdir -p "$W/mnt2" "$W/mnt3"
+
+second() {
+	local rc=0
+	timeout 30 slotfs "$IMG" "$W/mnt2" >"$W/second.out" 2>&1 || rc=$?
+	cat "$W/second.out"
+	[ "$rc" -ne 0 ] || { echo "the second mount succeeded"; return 1; }
+	[ "$rc" -ne 124 ] || { echo "the second mount hung"; return 1; }
+	! is_mounted "$W/mnt2" || { echo "mnt2 is mounted"; return 1; }
+	grep -Eqi 'in use|busy|already|locked|mounted' "$W/second.out" ||
+		{ echo "no clear reason given"; return 1; }
+}
+check "a second mount of a mounted image is refused, saying it is in use" second
+
+second_fg() {
+	local rc=0
+	timeout 30 slotfs -f "$IMG" "$W/mnt2" >"$W/second.out" 2>&1 || rc=$?
+	cat "$W/second.out"
+	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && ! is_mounted "$W/mnt2"
+	grep -Eqi 'in use|busy|already|locked|mounted' "$W/second.out"
+}
+check "the same with slotfs -f" second_fg
+
+first_fine() {
+	expect_eq "content through the first mount" data "$(cat "$MNT/f")"
+	echo more >>"$MNT/f"
+}
+check "the first mount still works" first_fine
+check_unmount "unmount the first mount" "$MNT"
+check_rc "fsck.slotfs -f exits 0" 0 fsck.slotfs -f "$IMG"
+
+mkfs.ext4 -F -q "$W/ext4.img" 64M >/dev/null
+EXT4_SUM=$(sha "$W/ext4.img")
+ext4() {
+	local rc=0
+	timeout 30 slotfs "$W/ext4.img" "$W/mnt3" >"$W/ext4.out" 2>&1 || rc=$?
+	cat "$W/ext4.out"
+	[ "$rc" -ne 0 ] || { echo "an ext4 image was mounted"; return 1; }
+	[ "$rc" -ne 124 ] || { echo "slotfs hung"; return 1; }
+	! is_mounted "$W/mnt3"
+	grep -Eqi 'not (a )?slotfs|no slotfs|ext4|superblock|magic|signature' "$W/ext4.out" ||
+		{ echo "no clear reason given"; return 1; }
+	expect_eq "sha256 of the ext4 image" "$EXT4_SUM" "$(sha "$W/ext4.img")"
+}
+check "an ext4 image is refused with a clear message and left unchanged" ext4
+
+blank() {
+	truncate -s 64M "$W/blank.img"
+	local rc=0
+	timeout 30 slotfs "$W/blank.img" "$W/mnt3" >"$W/blank.out" 2>&1 || rc=$?
+	cat "$W/blank.out"
+	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && ! is_mounted "$W/mnt3"
+	grep -Eqi 'not (a )?slotfs|no slotfs|superblock|magic|mkfs' "$W/blank.out"
+	expect_eq "bytes in the blank image" 0 "$(tr -d '\0' <"$W/blank.img" | wc -c)"
+}
+check "a blank image is refused and left blank" blank
+
+check_fails "a missing image is refused" 'no such file' \
+	timeout 30 slotfs "$W/none.img" "$W/mnt3"
+check_fails "a missing mount point is refused" 'no such file|not found|mount ?point' \
+	timeout 30 slotfs "$IMG" "$W/no/such/dir"
+check "nothing is left mounted" sh -c "! grep -q ' $W/' /proc/self/mountinfo"
+
+check_here "the image still mounts" mount_fs "$IMG" "$MNT"
+check "with its data" test "$(cat "$MNT/f")" = "$(printf 'data\nmore')"
+
+fuse_finish

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The status view /.slotfs/: status.json parses and counts what is stored,
+# metrics is Prometheus text, the directory opens by name but is never
+# listed or copied, and nothing in it can be written.
+. "$(dirname "$0")/lib.sh"
+
+fuse_setup
+mkdir "$MNT/dir"
+echo one >"$MNT/a"
+echo two >"$MNT/dir/b"
+rand_file "$MNT/c" 3000000
+
+# jget KEY: a top-level number from status.json (nested objects searched).
+jget() {
+	python3 - "$MNT/.slotfs/status.json" "$1" <<'PY'
+import json, sys
+def find(o, k):
+    if isinstance(o, dict):
+        if k in o:
+            return o[k]
+        for v in o.values():
+            r = find(v, k)
+            if r is not None:
+                return r
+    return None
+v = find(json.load(open(sys.argv[1])), sys.argv[2])
+if v is None:
+    sys.exit("no key " + sys.argv[2])
+print(v)
+PY
+}
+
+json_ok() {
+	python3 -m json.tool "$MNT/.slotfs/status.json" >/dev/null
+	cat "$MNT/.slotfs/status.json" | python3 -m json.tool >/dev/null
+}
+check "/.slotfs/status.json opens by name and parses as JSON" json_ok
+
+json_keys() {
+	local k
+	for k in inflight_io_count metadata_dirty_total metadata_persisted key_count; do
+		jget "$k" >/dev/null
+	done
+	expect_eq "key_count (regular files)" 3 "$(jget key_count)"
+	expect_eq "inflight_io_count when idle" 0 "$(jget inflight_io_count)"
+}
+check "status.json has inflight_io_count, metadata_* and key_count = 3" json_keys
+
+json_fresh() {
+	echo four >"$MNT/d4"
+	expect_eq "key_count after one more file" 4 "$(jget key_count)"
+	rm "$MNT/d4" "$MNT/a"
+	expect_eq "key_count after two rm" 2 "$(jget key_count)"
+}
+check "status.json is read afresh each time (not cached)" json_fresh
+
+metrics() {
+	local n
+	n=$(grep -c '^slotfs_' "$MNT/.slotfs/metrics")
+	expect_ge "slotfs_ lines" 5 "$n"
+	# every line is a comment or "name{labels} value"
+	local re='^(#.*|slotfs_[a-zA-Z0-9_]+(\{[^}]*\})? ([-+]?[0-9.eE+-]+|[-+]?Inf|NaN))$'
+	if grep -Ev "$re" "$MNT/.slotfs/metrics" | grep -q .; then
+		echo "lines that are not Prometheus text:"
+		grep -Ev "$re" "$MNT/.slotfs/metrics" | head
+		return 1
+	fi
+	grep -q '^# TYPE slotfs_' "$MNT/.slotfs/metrics"
+}
+check "/.slotfs/metrics is Prometheus text with slotfs_ lines" metrics
+
+hidden() {
+	expect_eq "ls -a of the root" ". .. c dir" "$(ls -a "$MNT" | xargs)"
+	expect_eq "find .slotfs" "" "$(find "$MNT" -name .slotfs)"
+	[ -d "$MNT/.slotfs" ]
+	[ -f "$MNT/.slotfs/status.json" ]
+}
+check "ls -a and find do not list .slotfs; it opens by name" hidden
+
+copies() {
+	cp -a "$MNT" "$W/copy"
+	[ ! -e "$W/copy/.slotfs" ]
+	rsync -a "$MNT/" "$W/rcopy/"
+	[ ! -e "$W/rcopy/.slotfs" ]
+	expect_eq "tar listing" "./ ./c ./dir/ ./dir/b" "$(tar -C "$MNT" -cf - . | tar -tf - | sort | xargs)"
+}
+check "cp -a, rsync -a and tar of the mount leave .slotfs out" copies
+
+check_fails "writing to status.json fails" 'read-only|permission|not permitted' \
+	sh -c "echo x > '$MNT/.slotfs/status.json'"
+check_fails "appending to metrics fails" 'read-only|permission|not permitted' \
+	sh -c "echo x >> '$MNT/.slotfs/metrics'"
+check_fails "creating a file in .slotfs fails" 'read-only|permission|not permitted' \
+	touch "$MNT/.slotfs/new"
+check_fails "rm of status.json fails" 'read-only|permission|not permitted' \
+	rm -f "$MNT/.slotfs/status.json"
+check_fails "mkdir .slotfs fails: it exists" 'exists' mkdir "$MNT/.slotfs"
+check "status.json is still there and parses" json_ok
+
+fuse_finish

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/* helpers.h - a formatted store on the emulated device, for unit tests. */
+#ifndef SLOT_TEST_HELPERS_H
+#define SLOT_TEST_HELPERS_H
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slot.h"
+
+struct t_env {
+	struct slot_emu *emu;
+	struct slot_dev *dev;
+	struct slot_store *s;
+	struct slot_opts opts;
+};
+
+/* Format an emulated device of size bytes and open it, with no periodic
+ * checkpoint thread: a test decides when checkpoints happen. */
+static inline void t_setup(struct t_env *e, uint64_t size)
+{
+	memset(e, 0, sizeof(*e));
+	cr_assert_eq(slot_emu_create(size, &e->emu), 0);
+	e->dev = slot_emu_dev(e->emu);
+	cr_assert_eq(slot_format(e->dev, NULL, NULL), 0);
+	slot_opts_init(&e->opts);
+	e->opts.periodic_checkpoint = false;
+	e->opts.meta_idle_quiet_ms = 50;
+	cr_assert_eq(slot_open_dev(e->dev, &e->opts, &e->s), 0);
+}
+
+static inline void t_reopen(struct t_env *e)
+{
+	cr_assert_eq(slot_open_dev(e->dev, &e->opts, &e->s), 0);
+}
+
+static inline void t_teardown(struct t_env *e)
+{
+	if (e->s)
+		slot_close(e->s);
+	e->s = NULL;
+	slot_emu_destroy(e->emu);
+}
+
+static inline void t_fill(void *buf, size_t len, unsigned seed)
+{
+	unsigned char *p = buf;
+	uint32_t x = seed * 2654435761u + 1;
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (unsigned char)x;
+	}
+}
+
+static inline int t_put1(struct slot_store *s, const char *key,
+			 const void *buf, size_t len)
+{
+	struct slot_put p = { .key = key, .buf = buf, .len = len };
+	return slot_put_many(s, &p, 1);
+}
+
+/* Get key and compare with buf/len; returns the get's result. */
+static inline int t_get_cmp(struct slot_store *s, const char *key,
+			    const void *buf, size_t len)
+{
+	size_t cap = len ? len : 1;
+	void *out = malloc(cap);
+	struct slot_get g = { .key = key, .buf = out, .cap = cap };
+	int r = slot_get_many(s, &g, 1);
+	if (!r) {
+		cr_expect_eq(g.len, len, "%s: len %zu, want %zu", key, g.len, len);
+		cr_expect(g.len != len || memcmp(out, buf, len) == 0,
+			  "%s: bytes differ", key);
+	}
+	free(out);
+	return r;
+}
+
+static inline struct slot_status t_status(struct slot_store *s)
+{
+	struct slot_status st;
+	slot_status_get(s, &st);
+	return st;
+}
+
+#endif

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/* test_file.c - the file face: namespace and data semantics. */
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "helpers.h"
+
+static struct t_env env;
+static void setup(void) { t_setup(&env, 128ull << 20); }
+static void teardown(void) { t_teardown(&env); }
+TestSuite(file, .init = setup, .fini = teardown, .timeout = 60);
+
+static slot_ino_t mkfile(slot_ino_t dir, const char *name)
+{
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_mknod(env.s, dir, name, S_IFREG | 0644, 0, 1000,
+				   1000, &a), 0);
+	return a.ino;
+}
+
+Test(file, write_anywhere_holes_and_append)
+{
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "f");
+	static char ref[5 << 20];
+	static char out[5 << 20];
+	memset(ref, 0, sizeof(ref));
+	/* scattered writes, some across chunk boundaries */
+	struct { uint64_t off; size_t len; } w[] = {
+		{ 0, 100 }, { 4000, 200 }, { (1 << 20) - 10, 30 },
+		{ 3 << 20, 4096 }, { 50, 10 }, { (2 << 20) + 7, 1 << 20 },
+	};
+	for (unsigned i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		char *b = malloc(w[i].len);
+		t_fill(b, w[i].len, i + 1);
+		memcpy(ref + w[i].off, b, w[i].len);
+		cr_assert_eq(slot_file_write(env.s, f, w[i].off, b, w[i].len),
+			     (ssize_t)w[i].len);
+		free(b);
+	}
+	uint64_t size = (3 << 20) + 4096; /* the furthest end written */
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_getattr(env.s, f, &a), 0);
+	cr_expect_eq(a.size, size);
+	cr_expect_eq(slot_file_read(env.s, f, 0, out, sizeof(out)), (ssize_t)size);
+	cr_expect(memcmp(out, ref, size) == 0);
+	/* append */
+	cr_assert_eq(slot_file_write(env.s, f, size, "tail", 4), 4);
+	memcpy(ref + size, "tail", 4);
+	cr_expect_eq(slot_file_read(env.s, f, size - 2, out, 100), 6);
+	cr_expect(memcmp(out, ref + size - 2, 6) == 0);
+	/* survives a clean close */
+	cr_assert_eq(slot_close(env.s), 0);
+	t_reopen(&env);
+	cr_expect_eq(slot_file_read(env.s, f, 0, out, sizeof(out)), (ssize_t)size + 4);
+	cr_expect(memcmp(out, ref, size + 4) == 0);
+}
+
+Test(file, truncate_down_then_up_reads_zeros)
+{
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "t");
+	char b[10000];
+	t_fill(b, sizeof(b), 5);
+	cr_assert_eq(slot_file_write(env.s, f, 0, b, sizeof(b)), 10000);
+	struct slot_attr in = { .size = 100 }, a;
+	cr_assert_eq(slot_ns_setattr(env.s, f, &in, SLOT_SET_SIZE, &a), 0);
+	cr_expect_eq(a.size, 100);
+	in.size = 5000;
+	cr_assert_eq(slot_ns_setattr(env.s, f, &in, SLOT_SET_SIZE, &a), 0);
+	char out[5000];
+	cr_assert_eq(slot_file_read(env.s, f, 0, out, sizeof(out)), 5000);
+	cr_expect(memcmp(out, b, 100) == 0);
+	for (int i = 100; i < 5000; i++)
+		cr_assert_eq(out[i], 0, "byte %d not zero", i);
+}
+
+Test(file, names_links_and_rename)
+{
+	struct slot_attr a, d;
+	cr_assert_eq(slot_ns_mkdir(env.s, SLOT_ROOT_INO, "d", 0755, 0, 0, &d), 0);
+	slot_ino_t f = mkfile(d.ino, "a");
+	cr_assert_eq(slot_file_write(env.s, f, 0, "data", 4), 4);
+	cr_expect_eq(slot_ns_mknod(env.s, d.ino, "a", S_IFREG | 0644, 0, 0, 0, &a),
+		     -EEXIST);
+	char longname[300];
+	memset(longname, 'x', 256);
+	longname[256] = 0;
+	cr_expect_eq(slot_ns_mknod(env.s, d.ino, longname, S_IFREG, 0, 0, 0, &a),
+		     -ENAMETOOLONG);
+	/* hard link */
+	cr_assert_eq(slot_ns_link(env.s, f, SLOT_ROOT_INO, "b", &a), 0);
+	cr_expect_eq(a.nlink, 2);
+	/* rename replaces */
+	slot_ino_t g = mkfile(SLOT_ROOT_INO, "c");
+	cr_assert_eq(slot_ns_rename(env.s, SLOT_ROOT_INO, "b", SLOT_ROOT_INO, "c", 0), 0);
+	cr_expect_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "c", &a), 0);
+	cr_expect_eq(a.ino, f);
+	cr_expect_eq(slot_ns_getattr(env.s, g, &a), -ENOENT);
+	cr_expect_eq(slot_ns_rename(env.s, SLOT_ROOT_INO, "c", d.ino, "a",
+				    SLOT_RENAME_NOREPLACE), -EEXIST);
+	/* a directory cannot go under itself; rmdir of non-empty fails */
+	cr_expect_eq(slot_ns_rename(env.s, SLOT_ROOT_INO, "d", d.ino, "x", 0), -EINVAL);
+	cr_expect_eq(slot_ns_rmdir(env.s, SLOT_ROOT_INO, "d"), -ENOTEMPTY);
+	cr_expect_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "d"), -EISDIR);
+	/* directory rename keeps its content */
+	cr_assert_eq(slot_ns_rename(env.s, SLOT_ROOT_INO, "d", SLOT_ROOT_INO, "e", 0), 0);
+	cr_expect_eq(slot_ns_lookup(env.s, d.ino, "a", &a), 0);
+	cr_expect_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "d", &a), -ENOENT);
+	/* exchange */
+	cr_assert_eq(slot_ns_rename(env.s, SLOT_ROOT_INO, "e", SLOT_ROOT_INO, "c",
+				    SLOT_RENAME_EXCHANGE), 0);
+	cr_expect_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "c", &a), 0);
+	cr_expect(S_ISDIR(a.mode));
+	/* everything survives a clean close */
+	cr_assert_eq(slot_close(env.s), 0);
+	t_reopen(&env);
+	cr_expect_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "c", &a), 0);
+	cr_expect(S_ISDIR(a.mode));
+	cr_expect_eq(a.nlink, 2);
+	cr_expect_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "e", &a), 0);
+	cr_expect_eq(a.ino, f);
+	cr_expect_eq(a.nlink, 2);
+	char out[8];
+	cr_expect_eq(slot_file_read(env.s, f, 0, out, 8), 4);
+}
+
+Test(file, unlinked_open_file_keeps_data)
+{
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "u");
+	cr_assert_eq(slot_file_write(env.s, f, 0, "keep", 4), 4);
+	cr_assert_eq(slot_ns_hold(env.s, f), 0);
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "u"), 0);
+	char out[4];
+	cr_expect_eq(slot_file_read(env.s, f, 0, out, 4), 4);
+	cr_expect(memcmp(out, "keep", 4) == 0);
+	uint64_t used = t_status(env.s).slots_used;
+	cr_assert_eq(slot_ns_release(env.s, f), 0);
+	cr_expect_eq(t_status(env.s).slots_used, used - 1);
+	cr_expect_eq(slot_ns_getattr(env.s, f, &(struct slot_attr){0}), -ENOENT);
+}
+
+struct rd { char names[64][16]; int n; uint64_t stop_after; };
+static int rd_fn(void *arg, const char *name, const struct slot_attr *a,
+		 uint64_t next)
+{
+	struct rd *r = arg;
+	snprintf(r->names[r->n++], 16, "%s", name);
+	return r->n == (int)r->stop_after;
+}
+
+Test(file, readdir_resumes_by_cookie)
+{
+	char nm[16];
+	for (int i = 0; i < 20; i++) {
+		snprintf(nm, sizeof(nm), "n%02d", i);
+		mkfile(SLOT_ROOT_INO, nm);
+	}
+	/* read 5, remove one already read and one not yet, then resume */
+	struct rd r = { .stop_after = 5 };
+	cr_assert_eq(slot_ns_readdir(env.s, SLOT_ROOT_INO, 0, rd_fn, &r), 0);
+	cr_assert_eq(r.n, 5);
+	/* the cookie after the 5th entry */
+	struct rd all = { .stop_after = 100 };
+	cr_assert_eq(slot_ns_readdir(env.s, SLOT_ROOT_INO, 0, rd_fn, &all), 0);
+	cr_assert_eq(all.n, 20);
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "n01"), 0);
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "n10"), 0);
+	struct rd rest = { .stop_after = 100 };
+	cr_assert_eq(slot_ns_readdir(env.s, SLOT_ROOT_INO, 5, rd_fn, &rest), 0);
+	cr_expect_eq(rest.n, 14, "resumed listing has %d", rest.n);
+	for (int i = 0; i < rest.n; i++)
+		cr_expect(strcmp(rest.names[i], "n10") && strcmp(rest.names[i], "n01"));
+}
+
+/* A synced new file comes back with its name after a crash; one never
+ * written or synced may not, but nothing else breaks. */
+Test(file, fsync_makes_data_and_name_durable)
+{
+	struct slot_attr d;
+	cr_assert_eq(slot_ns_mkdir(env.s, SLOT_ROOT_INO, "dir", 0755, 0, 0, &d), 0);
+	slot_ino_t f = mkfile(d.ino, "synced");
+	char b[70000];
+	t_fill(b, sizeof(b), 9);
+	cr_assert_eq(slot_file_write(env.s, f, 0, b, sizeof(b)), (ssize_t)sizeof(b));
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	slot_ino_t g = mkfile(SLOT_ROOT_INO, "second");
+	cr_assert_eq(slot_file_write(env.s, g, 0, "x", 1), 1);
+	cr_assert_eq(slot_file_fsync(env.s, g, false), 0);
+	slot_abandon(env.s);
+	t_reopen(&env);
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "dir", &a), 0);
+	cr_assert_eq(slot_ns_lookup(env.s, a.ino, "synced", &a), 0);
+	cr_expect_eq(a.size, sizeof(b));
+	char out[70000];
+	cr_expect_eq(slot_file_read(env.s, a.ino, 0, out, sizeof(out)), (ssize_t)sizeof(b));
+	cr_expect(memcmp(out, b, sizeof(b)) == 0);
+	cr_expect_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "second", &a), 0);
+}
+
+Test(file, statfs_tracks_use)
+{
+	struct slot_statfs a, b;
+	cr_assert_eq(slot_statfs(env.s, &a), 0);
+	cr_expect_eq(a.name_max, 255);
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "big");
+	static char buf[8 << 20];
+	cr_assert_eq(slot_file_write(env.s, f, 0, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	cr_assert_eq(slot_statfs(env.s, &b), 0);
+	cr_expect_eq(a.blocks, b.blocks);
+	cr_expect_leq(b.blocks_free + (8 << 20) / 4096, a.blocks_free);
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "big"), 0);
+	cr_assert_eq(slot_statfs(env.s, &b), 0);
+	cr_expect_eq(b.blocks_free, a.blocks_free);
+}

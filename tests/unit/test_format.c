@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/* test_format.c - format, superblocks and refusing bad images on open. */
+#include <errno.h>
+
+#include "format.h"
+#include "helpers.h"
+
+static struct slot_emu *emu;
+static void setup(void) { cr_assert_eq(slot_emu_create(64ull << 20, &emu), 0); }
+static void teardown(void) { slot_emu_destroy(emu); }
+TestSuite(format, .init = setup, .fini = teardown, .timeout = 30);
+
+static int try_open(void)
+{
+	struct slot_opts o;
+	slot_opts_init(&o);
+	o.periodic_checkpoint = false;
+	struct slot_store *s = NULL;
+	int err = slot_open_dev(slot_emu_dev(emu), &o, &s);
+	if (!err)
+		slot_close(s);
+	return err;
+}
+
+Test(format, blank_device_is_not_slotfs)
+{
+	cr_expect_eq(try_open(), -EINVAL);
+	struct slot_geometry g;
+	cr_expect_eq(slot_probe(slot_emu_dev(emu), &g), 0);
+}
+
+Test(format, foreign_filesystem_refused)
+{
+	/* an ext4 superblock magic at 1024 + 0x38 */
+	uint8_t *img = slot_emu_image(emu);
+	img[1024 + 0x38] = 0x53;
+	img[1024 + 0x39] = 0xef;
+	cr_expect_eq(try_open(), -EINVAL);
+}
+
+Test(format, fresh_format_opens_and_probes)
+{
+	struct slot_format_opts fo;
+	slot_format_opts_init(&fo);
+	fo.label = "test";
+	struct slot_geometry g;
+	cr_assert_eq(slot_format(slot_emu_dev(emu), &fo, &g), 0);
+	cr_expect_eq(g.chunk_size, 1u << 20);
+	cr_expect_eq(g.min_slot, 4096);
+	cr_expect_eq(g.class_count, 5);
+	cr_expect_gt(g.region_count, 1);
+	struct slot_geometry p;
+	cr_expect_eq(slot_probe(slot_emu_dev(emu), &p), 1);
+	cr_expect_str_eq(p.label, "test");
+	cr_expect_eq(memcmp(p.uuid, g.uuid, 16), 0);
+	cr_expect_eq(try_open(), 0);
+}
+
+Test(format, too_small_and_bad_sizes)
+{
+	struct slot_geometry g;
+	cr_expect_eq(slot_format_plan(4ull << 20, NULL, &g), -EFBIG);
+	struct slot_format_opts fo;
+	slot_format_opts_init(&fo);
+	fo.chunk_size = 3 << 20;
+	cr_expect_eq(slot_format_plan(1ull << 30, &fo, &g), -EINVAL);
+	fo.chunk_size = 0;
+	fo.min_slot = 1024;
+	cr_expect_eq(slot_format_plan(1ull << 30, &fo, &g), -EINVAL);
+}
+
+/* A 1 GiB store holds 100,000 files of 4 KiB. */
+Test(format, gib_holds_100k_small_files)
+{
+	struct slot_geometry g;
+	cr_assert_eq(slot_format_plan(1ull << 30, NULL, &g), 0);
+	cr_expect_geq(g.max_small_files, 100000, "only %llu",
+		      (unsigned long long)g.max_small_files);
+}
+
+Test(format, primary_superblock_lost_uses_backup)
+{
+	cr_assert_eq(slot_format(slot_emu_dev(emu), NULL, NULL), 0);
+	memset(slot_emu_image(emu), 0, 4096);
+	cr_expect_eq(try_open(), 0);
+	/* open repaired the primary */
+	cr_expect_eq(memcmp(slot_emu_image(emu), "SLOTFSB1", 8), 0);
+}
+
+Test(format, both_superblocks_damaged)
+{
+	cr_assert_eq(slot_format(slot_emu_dev(emu), NULL, NULL), 0);
+	uint8_t *img = slot_emu_image(emu);
+	img[0x40] ^= 1;
+	img[(64 << 10) + 0x40] ^= 1;
+	cr_expect_eq(try_open(), -EUCLEAN);
+}
+
+Test(format, unknown_incompat_feature_refused)
+{
+	cr_assert_eq(slot_format(slot_emu_dev(emu), NULL, NULL), 0);
+	uint8_t *img = slot_emu_image(emu);
+	struct sl_sb sb;
+	cr_assert_eq(sl_sb_decode(img, &sb), 0);
+	sb.feature_incompat |= 1u << 31;
+	sl_sb_encode(&sb, img);
+	sl_sb_encode(&sb, img + SL_SB_BACKUP_OFF);
+	cr_expect_eq(try_open(), -EPROTONOSUPPORT);
+	/* a newer major version likewise */
+	sb.feature_incompat = 0;
+	sb.version_major = 2;
+	sl_sb_encode(&sb, img);
+	sl_sb_encode(&sb, img + SL_SB_BACKUP_OFF);
+	cr_expect_eq(try_open(), -EPROTONOSUPPORT);
+}
+
+Test(format, both_checkpoints_lost)
+{
+	cr_assert_eq(slot_format(slot_emu_dev(emu), NULL, NULL), 0);
+	uint8_t *img = slot_emu_image(emu);
+	struct slot_geometry g;
+	cr_assert_eq(slot_probe(slot_emu_dev(emu), &g), 1);
+	memset(img + g.meta_offset, 0, 4096);
+	memset(img + g.meta_offset + g.meta_size / 2, 0, 4096);
+	cr_expect_eq(try_open(), -EUCLEAN);
+}
+
+Test(format, truncated_image_refused)
+{
+	cr_assert_eq(slot_format(slot_emu_dev(emu), NULL, NULL), 0);
+	struct slot_dev small = *slot_emu_dev(emu);
+	small.size = 32ull << 20;
+	struct slot_opts o;
+	slot_opts_init(&o);
+	o.periodic_checkpoint = false;
+	struct slot_store *s;
+	cr_expect_eq(slot_open_dev(&small, &o, &s), -EUCLEAN);
+}

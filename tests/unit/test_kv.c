@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/* test_kv.c - the key-value face: batches, the lock protocol, limits. */
+#include <errno.h>
+
+#include "helpers.h"
+
+static struct t_env env;
+static void setup(void) { t_setup(&env, 256ull << 20); }
+static void teardown(void) { t_teardown(&env); }
+TestSuite(kv, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(kv, put_get_roundtrip_sizes)
+{
+	static const size_t sizes[] = { 0, 1, 4095, 4096, 4097, 65536,
+					1 << 20, (1 << 20) + 1, 3 << 20 };
+	size_t n = sizeof(sizes) / sizeof(sizes[0]);
+	struct slot_put p[16];
+	char keys[16][32];
+	void *bufs[16];
+	for (size_t i = 0; i < n; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%zu", i);
+		bufs[i] = malloc(sizes[i] + 1);
+		t_fill(bufs[i], sizes[i], (unsigned)i + 1);
+		p[i] = (struct slot_put){ .key = keys[i], .buf = bufs[i],
+					  .len = sizes[i] };
+	}
+	cr_assert_eq(slot_put_many(env.s, p, n), 0);
+	for (size_t i = 0; i < n; i++)
+		cr_expect_eq(t_get_cmp(env.s, keys[i], bufs[i], sizes[i]), 0);
+	/* and again after a clean close */
+	cr_assert_eq(slot_close(env.s), 0);
+	t_reopen(&env);
+	for (size_t i = 0; i < n; i++) {
+		cr_expect_eq(t_get_cmp(env.s, keys[i], bufs[i], sizes[i]), 0);
+		free(bufs[i]);
+	}
+}
+
+/* The review's lock protocol: 2 acquisitions per batch, whatever its size.
+ * Taking the lock per key would make this 2n. */
+Test(kv, put_many_takes_lock_twice_per_batch)
+{
+	static const size_t counts[] = { 1, 8, 64 };
+	char keys[64][16];
+	static char data[64][5000];
+	for (size_t c = 0; c < 3; c++) {
+		struct slot_put p[64];
+		for (size_t i = 0; i < counts[c]; i++) {
+			snprintf(keys[i], sizeof(keys[i]), "b%zu-%zu", c, i);
+			p[i] = (struct slot_put){ .key = keys[i], .buf = data[i],
+						  .len = sizeof(data[i]) };
+		}
+		uint64_t before = t_status(env.s).lock_acquisitions;
+		cr_assert_eq(slot_put_many(env.s, p, counts[c]), 0);
+		uint64_t after = t_status(env.s).lock_acquisitions;
+		cr_expect_eq(after - before, 2,
+			     "batch of %zu took the lock %llu times",
+			     counts[c], (unsigned long long)(after - before));
+	}
+}
+
+Test(kv, overwrite_replaces_whole_object)
+{
+	char a[200000], b[5000];
+	t_fill(a, sizeof(a), 1);
+	t_fill(b, sizeof(b), 2);
+	cr_assert_eq(t_put1(env.s, "x", a, sizeof(a)), 0);
+	uint64_t used = t_status(env.s).slots_used;
+	cr_assert_eq(t_put1(env.s, "x", b, sizeof(b)), 0);
+	cr_expect_eq(t_get_cmp(env.s, "x", b, sizeof(b)), 0);
+	cr_expect_eq(t_status(env.s).slots_used, used, "old slots not freed");
+	cr_expect_eq(t_status(env.s).key_count, 1);
+}
+
+Test(kv, delete_and_missing)
+{
+	char a[100] = "hello";
+	cr_assert_eq(t_put1(env.s, "dir/sub/key", a, sizeof(a)), 0);
+	uint64_t size = 0;
+	cr_expect_eq(slot_lookup(env.s, "dir/sub/key", &size), 0);
+	cr_expect_eq(size, sizeof(a));
+	const char *keys[] = { "dir/sub/key", "nope" };
+	int res[2];
+	cr_expect_eq(slot_delete_many(env.s, keys, 2, res), -ENOENT);
+	cr_expect_eq(res[0], 0);
+	cr_expect_eq(res[1], -ENOENT);
+	cr_expect_eq(slot_lookup(env.s, "dir/sub/key", NULL), -ENOENT);
+	char out[8];
+	struct slot_get g = { .key = "dir/sub/key", .buf = out, .cap = 8 };
+	cr_expect_eq(slot_get_many(env.s, &g, 1), -ENOENT);
+}
+
+Test(kv, get_small_buffer_says_size)
+{
+	char a[9000];
+	t_fill(a, sizeof(a), 3);
+	cr_assert_eq(t_put1(env.s, "k", a, sizeof(a)), 0);
+	char out[100];
+	struct slot_get g = { .key = "k", .buf = out, .cap = sizeof(out) };
+	cr_expect_eq(slot_get_many(env.s, &g, 1), -ENOBUFS);
+	cr_expect_eq(g.len, sizeof(a));
+}
+
+Test(kv, bad_keys)
+{
+	char name[300];
+	memset(name, 'n', sizeof(name));
+	name[256] = 0;
+	cr_expect_eq(t_put1(env.s, name, "x", 1), -ENAMETOOLONG);
+	name[255] = 0;
+	cr_expect_eq(t_put1(env.s, name, "x", 1), 0);
+	cr_expect_eq(t_put1(env.s, "", "x", 1), -EINVAL);
+	cr_expect_eq(t_put1(env.s, "a/../b", "x", 1), -EINVAL);
+	cr_assert_eq(t_put1(env.s, "file", "x", 1), 0);
+	cr_expect_eq(t_put1(env.s, "file/under", "x", 1), -ENOTDIR);
+}
+
+static int collect_key(void *arg, const char *key, uint64_t size)
+{
+	strcat(arg, key);
+	strcat(arg, ",");
+	return size == 1 ? 0 : -1;
+}
+
+Test(kv, iterate_lists_every_key)
+{
+	const char *keys[] = { "a", "d/b", "d/e/c" };
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(t_put1(env.s, keys[i], "v", 1), 0);
+	char seen[256] = "";
+	cr_expect_eq(slot_iterate(env.s, collect_key, seen), 0);
+	cr_expect(strstr(seen, "a,") && strstr(seen, "d/b,") &&
+		  strstr(seen, "d/e/c,"), "iterate saw %s", seen);
+}
+
+/* Fill the store: -ENOSPC, and every object stored before is intact. */
+Test(kv, full_store_keeps_what_it_has, .timeout = 120)
+{
+	static char buf[1 << 20];
+	int stored = 0, err = 0;
+	char key[32];
+	for (int i = 0; i < 10000; i++) {
+		t_fill(buf, sizeof(buf), (unsigned)i);
+		snprintf(key, sizeof(key), "fill%d", i);
+		err = t_put1(env.s, key, buf, sizeof(buf));
+		if (err)
+			break;
+		stored++;
+	}
+	cr_assert_eq(err, -ENOSPC, "filling ended with %d", err);
+	cr_assert_gt(stored, 100);
+	cr_expect_eq(slot_lookup(env.s, key, NULL), -ENOENT,
+		     "failed put left a key behind");
+	for (int i = 0; i < stored; i++) {
+		t_fill(buf, sizeof(buf), (unsigned)i);
+		snprintf(key, sizeof(key), "fill%d", i);
+		cr_expect_eq(t_get_cmp(env.s, key, buf, sizeof(buf)), 0);
+	}
+	/* deleting makes room again */
+	const char *k0 = "fill0";
+	cr_assert_eq(slot_delete_many(env.s, &k0, 1, NULL), 0);
+	cr_expect_eq(t_put1(env.s, "again", buf, sizeof(buf)), 0);
+}
+
+/* 1000 objects of 1 MiB in batches of 50, byte-identical after reopen. */
+Test(kv, thousand_mib_objects, .timeout = 240)
+{
+	t_teardown(&env);
+	t_setup(&env, 1200ull << 20);
+	static char bufs[50][1 << 20];
+	char keys[50][32];
+	for (int b = 0; b < 20; b++) {
+		struct slot_put p[50];
+		for (int i = 0; i < 50; i++) {
+			snprintf(keys[i], sizeof(keys[i]), "chunk/%d", b * 50 + i);
+			t_fill(bufs[i], sizeof(bufs[i]), (unsigned)(b * 50 + i));
+			p[i] = (struct slot_put){ .key = keys[i], .buf = bufs[i],
+						  .len = sizeof(bufs[i]) };
+		}
+		cr_assert_eq(slot_put_many(env.s, p, 50), 0, "batch %d", b);
+	}
+	cr_assert_eq(slot_close(env.s), 0);
+	t_reopen(&env);
+	static char out[1 << 20];
+	for (int k = 0; k < 1000; k++) {
+		snprintf(keys[0], sizeof(keys[0]), "chunk/%d", k);
+		t_fill(bufs[0], sizeof(bufs[0]), (unsigned)k);
+		struct slot_get g = { .key = keys[0], .buf = out, .cap = sizeof(out) };
+		cr_assert_eq(slot_get_many(env.s, &g, 1), 0, "key %d", k);
+		cr_assert(memcmp(out, bufs[0], sizeof(out)) == 0, "key %d differs", k);
+	}
+	cr_expect_eq(t_status(env.s).key_count, 1000);
+}
