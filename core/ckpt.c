@@ -325,19 +325,21 @@ int sl_ckpt_read_payload(struct slot_store *s, const struct sl_ckpt_hdr *h,
 
 /* Parse a payload into the (empty) index.  Every length is checked: the
  * payload may be anything that happens to pass its checksum. */
-static int ck_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
-		    const uint8_t *p)
+int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
+		  const uint8_t *p)
 {
 	const uint8_t *end = p + h->payload_len;
-	if (h->region_count != s->nregions)
+	/* more regions than the store has: fsck cut a truncated device
+	 * short; chunks in the lost regions fail their slot check below */
+	if (h->region_count < s->nregions)
 		return -EUCLEAN;
-	if ((size_t)(end - p) < (size_t)s->nregions * SL_RGN_REC_SIZE)
+	if ((size_t)(end - p) < (size_t)h->region_count * SL_RGN_REC_SIZE)
 		return -EUCLEAN;
-	for (uint32_t r = 0; r < s->nregions; r++) {
+	for (uint32_t r = 0; r < h->region_count; r++) {
 		struct sl_rgn_rec rr;
 		sl_rgn_rec_decode(p, &rr);
 		p += SL_RGN_REC_SIZE;
-		if (rr.cls == SL_RGN_FREE)
+		if (rr.cls == SL_RGN_FREE || r >= s->nregions)
 			continue;
 		if (rr.cls >= s->ncls)
 			return -EUCLEAN;
@@ -388,9 +390,14 @@ static int ck_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 			if (!S_ISREG(o->mode) || cr.idx >= chunk_max ||
 			    !sl_slot_valid(s, cr.slot) ||
 			    cr.len > (1u << s->cls[sl_slot_cls(s, cr.slot)]
-						    .shift) ||
-			    sl_slot_claim(s, cr.slot)) {
+						    .shift)) {
 				s->rec.entries_dropped++;
+				s->load_badrefs++;
+				continue;
+			}
+			if (sl_slot_claim(s, cr.slot)) {
+				s->rec.entries_dropped++;
+				s->load_dups++;
 				continue;
 			}
 			if (sl_obj_set_chunk(o, &ch, NULL, NULL))
@@ -457,7 +464,7 @@ static int ck_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 }
 
 /* Forget a half-parsed index so the other container can be tried. */
-static void ck_reset(struct slot_store *s)
+void sl_ckpt_reset(struct slot_store *s)
 {
 	sl_index_free(&s->ix);
 	sl_index_init(&s->ix);
@@ -465,6 +472,7 @@ static void ck_reset(struct slot_store *s)
 	sl_alloc_init(s);
 	s->slots_total = s->slots_used = 0;
 	s->rec.entries_loaded = s->rec.entries_dropped = 0;
+	s->load_badrefs = s->load_dups = 0;
 }
 
 int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *out)
@@ -492,7 +500,7 @@ int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *out)
 		if (err == -EIO)
 			return err;
 		if (!err) {
-			err = ck_parse(s, &h[i], p);
+			err = sl_ckpt_parse(s, &h[i], p);
 			free(p);
 			if (!err) {
 				*out = h[i];
@@ -504,7 +512,7 @@ int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *out)
 			}
 			if (err == -ENOMEM)
 				return err;
-			ck_reset(s);
+			sl_ckpt_reset(s);
 		}
 		last = -ENOENT;
 	}

@@ -1,11 +1,757 @@
 /* SPDX-License-Identifier: MIT */
-/* fsck.c - check and repair (being written) */
+/*
+ * fsck.c - check and repair, in passes, with e2fsck's conventions.
+ *
+ *   Pass 0  superblocks: primary against backup, device size
+ *   Pass 1  checkpoint containers; rebuild from a full scan if both lost
+ *   Pass 2  every index entry against its slot: header and payload
+ *   Pass 3  slots written after the checkpoint (an unclean close)
+ *   Pass 4  objects: missing chunks, chunks past the end
+ *   Pass 5  directory tree: reachability, loops, link counts
+ *   Pass 6  region headers
+ * Then, when repairing, a fresh checkpoint and the clean flag.
+ *
+ * Each problem fsck can find has a code and a message in fk_problems[],
+ * as e2fsck's problem table does.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
 #include "internal.h"
+
+enum fk_code {
+	PR_SB_PRIMARY_BAD,
+	PR_SB_BACKUP_BAD,
+	PR_SB_MISMATCH,
+	PR_SB_DEVICE_SHORT,
+	PR_SB_NOT_CLEAN,
+	PR_CKPT_BAD,
+	PR_CKPT_BOTH_LOST,
+	PR_INDEX_BAD_REF,
+	PR_INDEX_DUP_SLOT,
+	PR_SLOT_HDR_BAD,
+	PR_SLOT_PAYLOAD_BAD,
+	PR_SLOT_NEWER,
+	PR_OBJ_LOST_FOUND,
+	PR_OBJ_MISSING_CHUNK,
+	PR_OBJ_CHUNK_PAST_EOF,
+	PR_DIR_UNREACHABLE,
+	PR_DIR_LOOP,
+	PR_DIR_PARENT,
+	PR_NLINK,
+	PR_RGN_HDR_BAD,
+	PR_COUNT
+};
+
+static const struct fk_problem {
+	const char *code;
+	const char *what;       /* printf format for the details */
+} fk_problems[PR_COUNT] = {
+	[PR_SB_PRIMARY_BAD] = { "PR_SB_PRIMARY_BAD",
+		"primary superblock damaged; restore from backup" },
+	[PR_SB_BACKUP_BAD] = { "PR_SB_BACKUP_BAD",
+		"backup superblock damaged; rewrite from primary" },
+	[PR_SB_MISMATCH] = { "PR_SB_MISMATCH",
+		"backup superblock differs from primary (%s); rewrite" },
+	[PR_SB_DEVICE_SHORT] = { "PR_SB_DEVICE_SHORT",
+		"device is %llu bytes, file system needs %llu; drop %u "
+		"regions past the end" },
+	[PR_SB_NOT_CLEAN] = { "PR_SB_NOT_CLEAN",
+		"file system was not cleanly unmounted" },
+	[PR_CKPT_BAD] = { "PR_CKPT_BAD",
+		"checkpoint container %c damaged (%s); write a new checkpoint" },
+	[PR_CKPT_BOTH_LOST] = { "PR_CKPT_BOTH_LOST",
+		"both checkpoint containers lost; rebuild the index from a "
+		"full slot-header scan" },
+	[PR_INDEX_BAD_REF] = { "PR_INDEX_BAD_REF",
+		"%llu index entries point outside the slot area; clear them" },
+	[PR_INDEX_DUP_SLOT] = { "PR_INDEX_DUP_SLOT",
+		"%llu index entries claim a slot another entry owns; clear them" },
+	[PR_SLOT_HDR_BAD] = { "PR_SLOT_HDR_BAD",
+		"inode %llu chunk %u: slot %u:%u header %s; clear the chunk" },
+	[PR_SLOT_PAYLOAD_BAD] = { "PR_SLOT_PAYLOAD_BAD",
+		"inode %llu chunk %u: slot %u:%u payload checksum mismatch; "
+		"clear the chunk" },
+	[PR_SLOT_NEWER] = { "PR_SLOT_NEWER",
+		"%llu slots of %llu objects written after the last checkpoint; "
+		"recover them" },
+	[PR_OBJ_LOST_FOUND] = { "PR_OBJ_LOST_FOUND",
+		"%llu recovered objects have no usable name; connect them to "
+		"/lost+found" },
+	[PR_OBJ_MISSING_CHUNK] = { "PR_OBJ_MISSING_CHUNK",
+		"inode %llu (%s) lost chunk %u of a whole object; it reads "
+		"zeros there" },
+	[PR_OBJ_CHUNK_PAST_EOF] = { "PR_OBJ_CHUNK_PAST_EOF",
+		"inode %llu chunk %u lies past the end of the file; clear it" },
+	[PR_DIR_UNREACHABLE] = { "PR_DIR_UNREACHABLE",
+		"inode %llu is not reachable from the root; connect it to "
+		"/lost+found" },
+	[PR_DIR_LOOP] = { "PR_DIR_LOOP",
+		"directory %llu is its own ancestor; connect it to /lost+found" },
+	[PR_DIR_PARENT] = { "PR_DIR_PARENT",
+		"directory %llu has '..' %llu, should be %llu; fix" },
+	[PR_NLINK] = { "PR_NLINK",
+		"inode %llu link count is %u, should be %u; fix" },
+	[PR_RGN_HDR_BAD] = { "PR_RGN_HDR_BAD",
+		"region %u header missing or wrong; rewrite" },
+};
+
+struct fk {
+	struct slot_dev *dev;
+	const struct slot_fsck_opts *o;
+	struct slot_fsck_result *r;
+	struct slot_store *s;
+	bool repair;
+	bool modified;          /* something on disk must change */
+};
+
+static void fk_report(struct fk *f, enum fk_code c, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, c);
+	vsnprintf(msg, sizeof(msg), fk_problems[c].what, ap);
+	va_end(ap);
+	f->r->problems++;
+	if (f->repair) {
+		f->r->fixed++;
+		f->modified = true;
+	}
+	if (f->o->problem)
+		f->o->problem(f->o->arg, fk_problems[c].code, msg, f->repair);
+}
+
+static void fk_progress(void *arg, const char *pass, uint64_t done,
+			uint64_t total)
+{
+	struct fk *f = arg;
+	if (f->o->progress)
+		f->o->progress(f->o->arg, pass, done, total);
+}
+
+/* ------------------------------------------------------------------ */
+/* Pass 0: superblocks                                                 */
+/* ------------------------------------------------------------------ */
+
+static int fk_read_sb(struct slot_dev *dev, uint64_t off, struct sl_sb *sb)
+{
+	uint8_t *b = sl_alloc_aligned(SL_BLOCK);
+	if (!b)
+		return -ENOMEM;
+	struct slot_io io = { .buf = b, .off = off, .len = SL_BLOCK };
+	int err = dev->size >= off + SL_BLOCK ? dev->ops->read(dev->ctx, &io, 1)
+					       : -EIO;
+	if (!err)
+		err = sl_sb_decode(b, sb);
+	free(b);
+	return err;
+}
+
+static const char *fk_sb_diff(const struct sl_sb *a, const struct sl_sb *b)
+{
+	if (memcmp(a->uuid, b->uuid, 16))
+		return "uuid";
+	if (a->device_size != b->device_size || a->region_count != b->region_count ||
+	    a->region_size != b->region_size || a->meta_size != b->meta_size ||
+	    a->slot_area_offset != b->slot_area_offset ||
+	    a->chunk_shift != b->chunk_shift || a->min_shift != b->min_shift)
+		return "geometry";
+	if (strncmp(a->label, b->label, sizeof(a->label)))
+		return "label";
+	return NULL;
+}
+
+static int fk_pass_sb(struct fk *f, struct sl_sb *sb, bool *sb_write,
+		      bool *backup_write)
+{
+	struct sl_sb p, b;
+	int ep = fk_read_sb(f->dev, SL_SB_PRIMARY_OFF, &p);
+	int eb = fk_read_sb(f->dev, SL_SB_BACKUP_OFF, &b);
+	if (ep == -EIO && eb == -EIO)
+		return -EIO;
+	if (ep && eb)
+		return (ep == -EINVAL && eb == -EINVAL) ? -EINVAL : -EUCLEAN;
+	if (ep) {
+		fk_report(f, PR_SB_PRIMARY_BAD);
+		*sb = b;
+		*sb_write = true;
+	} else {
+		*sb = p;
+		if (eb) {
+			fk_report(f, PR_SB_BACKUP_BAD);
+			*backup_write = true;
+		} else {
+			const char *d = fk_sb_diff(&p, &b);
+			if (d) {
+				fk_report(f, PR_SB_MISMATCH, d);
+				*backup_write = true;
+			}
+		}
+	}
+	if (sb->version_major != SL_VERSION_MAJOR ||
+	    (sb->feature_incompat & ~SL_FEAT_INCOMPAT_SUPP))
+		return -EPROTONOSUPPORT;
+	if (f->dev->size < sb->device_size) {
+		uint64_t room = f->dev->size > sb->slot_area_offset ?
+					f->dev->size - sb->slot_area_offset : 0;
+		uint32_t keep = (uint32_t)SL_MIN(room / sb->region_size,
+						 (uint64_t)sb->region_count);
+		if (f->dev->size < sb->slot_area_offset || keep == 0)
+			return -EUCLEAN; /* metadata itself is cut off */
+		fk_report(f, PR_SB_DEVICE_SHORT,
+			  (unsigned long long)f->dev->size,
+			  (unsigned long long)sb->device_size,
+			  sb->region_count - keep);
+		sb->region_count = keep;
+		sb->device_size = sb->slot_area_offset +
+				  (uint64_t)keep * sb->region_size;
+		*sb_write = *backup_write = true;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Pass 1: checkpoints                                                 */
+/* ------------------------------------------------------------------ */
+
+/* A container that was never written is all zeros: not a problem. */
+static bool fk_ckpt_blank(struct fk *f, unsigned i)
+{
+	uint8_t *b = sl_alloc_aligned(SL_BLOCK);
+	if (!b)
+		return false;
+	struct slot_io io = { .buf = b,
+		.off = f->s->sb.meta_offset + i * (f->s->sb.meta_size / 2),
+		.len = SL_BLOCK };
+	bool blank = f->dev->ops->read(f->dev->ctx, &io, 1) == 0;
+	for (unsigned k = 0; blank && k < SL_BLOCK; k++)
+		blank = b[k] == 0;
+	free(b);
+	return blank;
+}
+
+static int fk_pass_ckpt(struct fk *f, struct sl_ckpt_hdr *out, bool *have)
+{
+	struct slot_store *s = f->s;
+	struct sl_ckpt_hdr h[2];
+	int st[2];
+	for (unsigned i = 0; i < 2; i++) {
+		st[i] = sl_ckpt_read_hdr(s, i, &h[i]);
+		if (st[i] == -EIO)
+			return -EIO;
+	}
+	/* try newest first; payload and parse must both hold */
+	int order[2] = { 0, 1 };
+	if ((!st[0] && !st[1] && h[1].seq > h[0].seq) || st[0]) {
+		order[0] = 1;
+		order[1] = 0;
+	}
+	*have = false;
+	int loaded = -1;
+	for (int k = 0; k < 2; k++) {
+		unsigned i = (unsigned)order[k];
+		if (st[i])
+			continue;
+		uint8_t *p;
+		int err = sl_ckpt_read_payload(s, &h[i], &p);
+		if (err == -EIO)
+			return err;
+		if (err) {
+			st[i] = err;
+			continue;
+		}
+		if (loaded < 0) {
+			err = sl_ckpt_parse(s, &h[i], p);
+			if (err == -ENOMEM) {
+				free(p);
+				return err;
+			}
+			if (err) {
+				sl_ckpt_reset(s);
+				st[i] = -EUCLEAN;
+			} else {
+				loaded = (int)i;
+				*out = h[i];
+				*have = true;
+			}
+		}
+		free(p);
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		if (!st[i] || fk_ckpt_blank(f, i))
+			continue;
+		/* a torn newer container next to an intact older one is a
+		 * crash mid-checkpoint; still worth a fresh checkpoint */
+		fk_report(f, PR_CKPT_BAD, i ? 'B' : 'A',
+			  st[i] == -EBADMSG ? "checksum" :
+			  st[i] == -EINVAL ? "no header" : "inconsistent");
+	}
+	if (!*have)
+		fk_report(f, PR_CKPT_BOTH_LOST);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Pass 2: index entries against their slots                           */
+/* ------------------------------------------------------------------ */
+
+static int fk_pass_entries(struct fk *f)
+{
+	struct slot_store *s = f->s;
+	struct sl_index *ix = &s->ix;
+	if (s->load_badrefs)
+		fk_report(f, PR_INDEX_BAD_REF, (unsigned long long)s->load_badrefs);
+	if (s->load_dups)
+		fk_report(f, PR_INDEX_DUP_SLOT, (unsigned long long)s->load_dups);
+	uint64_t total = 0, done = 0;
+	for (size_t b = 0; b <= ix->obj_mask; b++)
+		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext)
+			total += o->nchunks;
+	uint32_t bs = s->sb.block_size;
+	for (size_t b = 0; b <= ix->obj_mask; b++) {
+		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext) {
+			for (uint32_t i = 0; i < o->nchunks;) {
+				struct sl_chunk c = o->chunks[i];
+				uint8_t *buf = sl_wslot_buf(s, c.len);
+				if (!buf)
+					return -ENOMEM;
+				struct slot_io io = { .buf = buf,
+					.off = sl_slot_off(s, c.slot),
+					.len = bs + (uint32_t)SL_ALIGN_UP(c.len ? c.len : 1, bs) };
+				int err = f->dev->ops->read(f->dev->ctx, &io, 1);
+				struct sl_slot_hdr h;
+				const char *why = NULL;
+				if (err)
+					why = "unreadable";
+				else if (sl_slot_hdr_decode(buf, &h))
+					why = "corrupt";
+				else if (memcmp(h.uuid, s->sb.uuid, 16) ||
+					 h.oid != o->oid)
+					why = "belongs to another object";
+				else if (h.gen != c.gen || h.idx != c.idx ||
+					 h.payload_len != c.len)
+					why = "is of another write";
+				bool bad_payload = !why &&
+					sl_csum(buf + bs, c.len) != h.payload_csum;
+				free(buf);
+				if (++done % 256 == 0)
+					fk_progress(f, "Pass 2: checking slots",
+						    done, total);
+				if (!why && !bad_payload) {
+					i++;
+					continue;
+				}
+				if (why)
+					fk_report(f, PR_SLOT_HDR_BAD,
+						  (unsigned long long)o->oid, c.idx,
+						  sl_slot_region(c.slot),
+						  sl_slot_index(c.slot), why);
+				else
+					fk_report(f, PR_SLOT_PAYLOAD_BAD,
+						  (unsigned long long)o->oid, c.idx,
+						  sl_slot_region(c.slot),
+						  sl_slot_index(c.slot));
+				/* the chunk reads as a hole from now on */
+				sl_obj_drop_chunk(o, c.idx);
+				sl_slot_unclaim(s, c.slot);
+				if (o->txn)
+					o->flags |= SL_OBJ_ATTR_DIRTY;
+			}
+		}
+	}
+	fk_progress(f, "Pass 2: checking slots", total, total);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Pass 4: objects                                                     */
+/* ------------------------------------------------------------------ */
+
+static const char *fk_name_of(const struct sl_obj *o)
+{
+	return o->name ? o->name->name : "?";
+}
+
+static void fk_pass_objects(struct fk *f)
+{
+	struct slot_store *s = f->s;
+	struct sl_index *ix = &s->ix;
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	for (size_t b = 0; b <= ix->obj_mask; b++) {
+		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext) {
+			if (!S_ISREG(o->mode))
+				continue;
+			/* nothing may lie past the end */
+			while (o->nchunks) {
+				struct sl_chunk *c = &o->chunks[o->nchunks - 1];
+				uint64_t start = (uint64_t)c->idx * chunk;
+				if (start < o->size || (o->size == 0 && c->idx == 0 &&
+							c->len == 0))
+					break;
+				fk_report(f, PR_OBJ_CHUNK_PAST_EOF,
+					  (unsigned long long)o->oid, c->idx);
+				sl_slot_unclaim(s, c->slot);
+				o->nchunks--;
+			}
+			/* a whole-object put wrote every chunk: a gap is loss
+			 * (a file written piecemeal may be sparse) */
+			if (!o->txn)
+				continue;
+			uint32_t want = (uint32_t)((o->size + chunk - 1) / chunk);
+			for (uint32_t i = 0; i < want; i++) {
+				if (sl_obj_chunk(o, i))
+					continue;
+				fk_report(f, PR_OBJ_MISSING_CHUNK,
+					  (unsigned long long)o->oid,
+					  fk_name_of(o), i);
+			}
+			bool gap = false;
+			for (uint32_t i = 0; i < want && !gap; i++)
+				gap = !sl_obj_chunk(o, i);
+			if (gap && f->repair)
+				o->txn = 0; /* a sparse file now: reported once */
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Pass 5: the directory tree                                          */
+/* ------------------------------------------------------------------ */
+
+struct fk_count {
+	uint64_t oid;
+	uint32_t links, subdirs;
+	bool reached;
+};
+
+static int fk_cnt_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct fk_count *)a)->oid;
+	uint64_t y = ((const struct fk_count *)b)->oid;
+	return x < y ? -1 : x > y;
+}
+
+static struct fk_count *fk_cnt(struct fk_count *c, size_t n, uint64_t oid)
+{
+	struct fk_count key = { .oid = oid };
+	return bsearch(&key, c, n, sizeof(*c), fk_cnt_cmp);
+}
+
+/* Mark everything reachable from dir (iteratively: deep trees). */
+static int fk_reach(struct slot_store *s, struct fk_count *c, size_t n)
+{
+	struct sl_vec stack = { 0 };
+	if (sl_vec_push(&stack, SLOT_ROOT_INO))
+		return -ENOMEM;
+	fk_cnt(c, n, SLOT_ROOT_INO)->reached = true;
+	while (stack.n) {
+		uint64_t d = stack.v[--stack.n];
+		struct sl_obj *dir = sl_obj_find(&s->ix, d);
+		uint64_t cookie = 0;
+		struct sl_dirent *de;
+		while ((de = sl_dir_next(dir, cookie))) {
+			cookie = de->cookie;
+			struct fk_count *k = fk_cnt(c, n, de->child);
+			struct sl_obj *o = sl_obj_find(&s->ix, de->child);
+			if (!k || !o || k->reached)
+				continue;
+			k->reached = true;
+			if (S_ISDIR(o->mode) && sl_vec_push(&stack, o->oid)) {
+				free(stack.v);
+				return -ENOMEM;
+			}
+		}
+	}
+	free(stack.v);
+	return 0;
+}
+
+static int fk_connect(struct fk *f, struct sl_obj *o)
+{
+	struct slot_store *s = f->s;
+	struct sl_obj *lf = sl_lost_found(s);
+	if (!lf)
+		return -ENOMEM;
+	char nm[32];
+	int len = snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)o->oid);
+	/* drop the names it has: they hang in an unreachable place */
+	if (o->name && !(o->name->flags & SL_DE_DEAD)) {
+		struct sl_obj *p = sl_obj_find(&s->ix, o->name->parent);
+		if (p && S_ISDIR(p->mode))
+			sl_de_remove(&s->ix, p, o->name);
+	}
+	struct sl_dirent *de = sl_de_add(&s->ix, lf, nm, (size_t)len, o->oid);
+	if (!de)
+		return -ENOMEM;
+	o->name = de;
+	if (S_ISDIR(o->mode))
+		o->dir->parent = lf->oid;
+	sl_ns_dirty(s);
+	return 0;
+}
+
+static int fk_pass_tree(struct fk *f)
+{
+	struct slot_store *s = f->s;
+	struct sl_index *ix = &s->ix;
+	int err = 0;
+	for (int round = 0; round < 2; round++) {
+		size_t n = ix->obj_count, k = 0;
+		struct fk_count *c = calloc(n ? n : 1, sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		for (size_t b = 0; b <= ix->obj_mask; b++)
+			for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext)
+				c[k++].oid = o->oid;
+		qsort(c, n, sizeof(*c), fk_cnt_cmp);
+		err = fk_reach(s, c, n);
+		if (err) {
+			free(c);
+			return err;
+		}
+		/* unreachable things go to /lost+found; then count again */
+		bool moved = false;
+		for (size_t i = 0; i < n && round == 0; i++) {
+			if (c[i].reached)
+				continue;
+			struct sl_obj *o = sl_obj_find(&s->ix, c[i].oid);
+			/* only the top of an unreachable subtree moves, and
+			 * takes the rest along; a cycle has no top, so each
+			 * directory on it breaks out */
+			bool loop = false, top = false;
+			struct sl_obj *q = o;
+			for (unsigned depth = 0; depth < 65536; depth++) {
+				struct sl_obj *p = q->name &&
+					!(q->name->flags & SL_DE_DEAD) ?
+					sl_obj_find(&s->ix, q->name->parent) : NULL;
+				if (!p || !S_ISDIR(p->mode)) {
+					top = q == o;
+					break;
+				}
+				if (p == o) {
+					loop = top = true;
+					break;
+				}
+				q = p;
+			}
+			if (!top)
+				continue;
+			fk_report(f, loop ? PR_DIR_LOOP : PR_DIR_UNREACHABLE,
+				  (unsigned long long)o->oid);
+			if (f->repair) {
+				err = fk_connect(f, o);
+				moved = true;
+			}
+		}
+		if (moved) {
+			free(c);
+			continue;
+		}
+		/* link counts and '..' from the names that exist */
+		for (size_t b = 0; b <= ix->de_mask; b++) {
+			for (struct sl_dirent *d = ix->de_tab[b]; d; d = d->hnext) {
+				struct fk_count *ch = fk_cnt(c, n, d->child);
+				struct sl_obj *o = sl_obj_find(&s->ix, d->child);
+				if (!ch || !o)
+					continue;
+				if (S_ISDIR(o->mode)) {
+					struct fk_count *pc = fk_cnt(c, n, d->parent);
+					if (pc)
+						pc->subdirs++;
+					if (o->dir->parent != d->parent) {
+						fk_report(f, PR_DIR_PARENT,
+							  (unsigned long long)o->oid,
+							  (unsigned long long)o->dir->parent,
+							  (unsigned long long)d->parent);
+						o->dir->parent = d->parent;
+					}
+				}
+				ch->links++;
+			}
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct sl_obj *o = sl_obj_find(&s->ix, c[i].oid);
+			uint32_t want = S_ISDIR(o->mode) ? 2 + c[i].subdirs :
+							   c[i].links;
+			if (o->nlink != want) {
+				fk_report(f, PR_NLINK, (unsigned long long)o->oid,
+					  o->nlink, want);
+				o->nlink = want;
+				sl_ns_dirty(s);
+			}
+			if (S_ISDIR(o->mode))
+				f->r->dirs++;
+			else if (S_ISREG(o->mode))
+				f->r->files++;
+		}
+		free(c);
+		break;
+	}
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Pass 6: region headers                                              */
+/* ------------------------------------------------------------------ */
+
+static int fk_pass_regions(struct fk *f)
+{
+	struct slot_store *s = f->s;
+	struct sl_rgn_hdr *h = calloc(s->nregions ? s->nregions : 1, sizeof(*h));
+	bool *valid = calloc(s->nregions ? s->nregions : 1, sizeof(*valid));
+	uint32_t *bad = calloc(s->nregions ? s->nregions : 1, sizeof(*bad));
+	size_t nbad = 0;
+	int err = (h && valid && bad) ? 0 : -ENOMEM;
+	if (!err)
+		err = sl_scan_region_hdrs(s, h, valid);
+	for (uint32_t r = 0; !err && r < s->nregions; r++) {
+		const struct sl_region *rg = &s->regions[r];
+		if (rg->cls == SL_RGN_FREE)
+			continue;
+		if (valid[r] && h[r].cls == rg->cls &&
+		    h[r].assign_gen == rg->assign_gen)
+			continue;
+		fk_report(f, PR_RGN_HDR_BAD, r);
+		bad[nbad++] = r;
+	}
+	if (!err && nbad && f->repair)
+		err = sl_regions_write(s, bad, nbad);
+	free(h);
+	free(valid);
+	free(bad);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
 
 int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
 	      struct slot_fsck_result *r)
 {
 	memset(r, 0, sizeof(*r));
-	r->exit_code = SLOT_FSCK_ERROR;
-	return -ENOSYS;
+	struct fk f = { .dev = dev, .o = o, .r = r,
+			.repair = o->mode == SLOT_FSCK_REPAIR };
+	struct sl_sb sb;
+	bool sb_write = false, backup_write = false;
+	int err = fk_pass_sb(&f, &sb, &sb_write, &backup_write);
+	if (err) {
+		r->exit_code = SLOT_FSCK_ERROR;
+		return err;
+	}
+	bool clean = sb.flags & SL_SB_CLEAN;
+	if (clean && !o->force && !r->problems) {
+		r->was_clean_skip = true;
+	}
+
+	struct slot_opts so;
+	slot_opts_init(&so);
+	so.read_only = !f.repair;
+	so.periodic_checkpoint = false;
+	err = sl_store_raw(dev, &sb, &so, &f.s);
+	if (err) {
+		r->exit_code = SLOT_FSCK_ERROR;
+		return err;
+	}
+	struct slot_store *s = f.s;
+	s->progress = fk_progress;
+	s->progress_arg = &f;
+
+	struct sl_ckpt_hdr hdr;
+	bool have = false;
+	err = fk_pass_ckpt(&f, &hdr, &have);
+	if (err)
+		goto out;
+	if (r->was_clean_skip && have && !r->problems) {
+		/* clean and not forced: count, do not check */
+		struct sl_index *ix = &s->ix;
+		for (size_t b = 0; b <= ix->obj_mask; b++)
+			for (struct sl_obj *ob = ix->obj_tab[b]; ob; ob = ob->hnext) {
+				if (S_ISDIR(ob->mode))
+					r->dirs++;
+				else if (S_ISREG(ob->mode))
+					r->files++;
+			}
+		goto done;
+	}
+	r->was_clean_skip = false;
+	if (!clean)
+		fk_report(&f, PR_SB_NOT_CLEAN);
+
+	if (have) {
+		err = fk_pass_entries(&f);
+		if (err)
+			goto out;
+	} else {
+		/* nothing to start from: a root, and whatever the slots say */
+		sl_ckpt_reset(s);
+		struct sl_obj *root = sl_obj_new(&s->ix, SLOT_ROOT_INO,
+						 S_IFDIR | 0755);
+		if (!root) {
+			err = -ENOMEM;
+			goto out;
+		}
+		root->nlink = 2;
+		root->dir->parent = SLOT_ROOT_INO;
+		root->atime = root->mtime = root->ctime = sl_now_ns();
+		s->next_oid = SLOT_ROOT_INO + 1;
+		s->next_gen = 1;
+		memset(&hdr, 0, sizeof(hdr));
+	}
+	/* pass 3: newer slots; with no checkpoint, every slot */
+	if (!clean || !have) {
+		err = sl_recover_scan(s, have ? hdr.scan_gen : 0);
+		if (err)
+			goto out;
+		if (s->rec.slots_recovered)
+			fk_report(&f, PR_SLOT_NEWER,
+				  (unsigned long long)s->rec.slots_recovered,
+				  (unsigned long long)s->rec.objects_recovered);
+		if (s->rec.lost_found)
+			fk_report(&f, PR_OBJ_LOST_FOUND,
+				  (unsigned long long)s->rec.lost_found);
+	}
+	fk_pass_objects(&f);
+	err = fk_pass_tree(&f);
+	if (!err)
+		err = fk_pass_regions(&f);
+	if (err)
+		goto out;
+
+done:
+	r->slots_total = s->slots_total;
+	r->slots_used = s->slots_used;
+	if (f.repair && (f.modified || sb_write || backup_write || !clean)) {
+		/* a fresh checkpoint of what survived, then the clean flag */
+		sl_dirty(s);
+		s->ckpt_seq = have ? hdr.seq : 0;
+		if (!have) {
+			/* keep generations past anything on disk */
+			for (uint32_t i = 0; i < s->nregions; i++)
+				s->next_gen = SL_MAX(s->next_gen,
+						     s->regions[i].assign_gen + 1);
+		}
+		err = sl_ckpt_write(s);
+		if (!err) {
+			sb.flags = SL_SB_CLEAN;
+			sb.fsck_time = (uint64_t)time(NULL);
+			sb.write_time = sb.fsck_time;
+			err = sl_sb_write(dev, &sb, true);
+		}
+		if (err)
+			goto out;
+	}
+	if (r->problems && !f.repair)
+		r->exit_code = SLOT_FSCK_UNCORRECTED;
+	else if (r->fixed)
+		r->exit_code = SLOT_FSCK_FIXED;
+	else
+		r->exit_code = SLOT_FSCK_OK;
+	sl_store_raw_free(s);
+	return 0;
+out:
+	r->exit_code = SLOT_FSCK_ERROR | (r->problems && !f.repair ?
+					  SLOT_FSCK_UNCORRECTED : 0);
+	sl_store_raw_free(s);
+	return err;
 }

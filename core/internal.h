@@ -235,6 +235,8 @@ struct slot_store {
 	bool ckpt_thread_on, stopping;
 	pthread_cond_t ckpt_cond;
 
+	uint64_t load_badrefs, load_dups;  /* chunk records dropped at load */
+
 	/* progress of long scans (fsck) */
 	void (*progress)(void *arg, const char *pass, uint64_t done,
 			 uint64_t total);
@@ -358,12 +360,21 @@ void sl_ns_dirty(struct slot_store *s);
 /* ckpt.c */
 int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *hdr);
 int sl_ckpt_write(struct slot_store *s);
+int sl_ckpt_read_hdr(struct slot_store *s, unsigned i, struct sl_ckpt_hdr *h);
+int sl_ckpt_read_payload(struct slot_store *s, const struct sl_ckpt_hdr *h,
+			 uint8_t **out);
+int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
+		  const uint8_t *p);
+/* Empty the index and allocator, to load again. */
+void sl_ckpt_reset(struct slot_store *s);
 int sl_ckpt_thread_start(struct slot_store *s);
 void sl_ckpt_thread_stop(struct slot_store *s);
 
 /* recover.c */
 int sl_recover(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
 	       bool have_ckpt, bool scan, bool validate);
+/* Scan for slots at or past scan_gen and apply them (0: everything). */
+int sl_recover_scan(struct slot_store *s, uint64_t scan_gen);
 /* Read every region header; valid[r] says whether r's header is ours. */
 int sl_scan_region_hdrs(struct slot_store *s, struct sl_rgn_hdr *h,
 			bool *valid);
@@ -379,6 +390,10 @@ int sl_scan_slot_hdrs(struct slot_store *s,
 		      void *arg, const char *pass);
 
 /* store.c */
+/* A store on dev with this superblock, allocator ready, index empty. */
+int sl_store_raw(struct slot_dev *dev, const struct sl_sb *sb,
+		 const struct slot_opts *o, struct slot_store **out);
+void sl_store_raw_free(struct slot_store *s);
 int sl_sb_read(struct slot_dev *dev, struct sl_sb *sb, bool *used_backup);
 int sl_sb_write(struct slot_dev *dev, const struct sl_sb *sb, bool backup);
 void sl_geo_from_sb(const struct sl_sb *sb, struct slot_geometry *geo);

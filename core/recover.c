@@ -375,7 +375,7 @@ static int rc_name(struct slot_store *s, const struct rc_scan *sc,
 	return 0;
 }
 
-static int rc_scan(struct slot_store *s, uint64_t scan_gen)
+int sl_recover_scan(struct slot_store *s, uint64_t scan_gen)
 {
 	/* regions assigned after the checkpoint say so in their headers */
 	struct sl_rgn_hdr *rh = calloc(s->nregions ? s->nregions : 1, sizeof(*rh));
@@ -464,7 +464,7 @@ int sl_recover(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
 		err = rc_validate(s);
 	if (!err && scan) {
 		s->rec.scanned = true;
-		err = rc_scan(s, have_ckpt ? hdr->scan_gen : 0);
+		err = sl_recover_scan(s, have_ckpt ? hdr->scan_gen : 0);
 		if (!err && (s->rec.slots_recovered || s->rec.lost_found))
 			sl_log(s, "recovered %llu slots of %llu objects written "
 			       "after checkpoint %llu (%llu in /lost+found)",

@@ -484,6 +484,35 @@ static void store_free(struct slot_store *s)
 	free(s);
 }
 
+int sl_store_raw(struct slot_dev *dev, const struct sl_sb *sb,
+		 const struct slot_opts *o, struct slot_store **out)
+{
+	struct slot_opts def;
+	if (!o) {
+		slot_opts_init(&def);
+		o = &def;
+	}
+	struct slot_store *s;
+	int err = store_alloc(dev, o, &s);
+	if (err)
+		return err;
+	s->sb = *sb;
+	s->read_only = o->read_only;
+	sl_geo_from_sb(&s->sb, &s->geo);
+	err = sl_alloc_init(s);
+	if (err) {
+		store_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+void sl_store_raw_free(struct slot_store *s)
+{
+	store_free(s);
+}
+
 int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		  struct slot_store **out)
 {
