@@ -177,6 +177,7 @@ struct slot_geometry {
 	uint64_t max_small_files; /* files of min_slot that fit */
 	uint8_t uuid[16];
 	char label[SLOT_LABEL_MAX + 1];
+	uint32_t class_size[8]; /* payload of each slot class, ascending */
 };
 
 struct slot_format_opts {
@@ -190,7 +191,11 @@ struct slot_format_opts {
 };
 
 void slot_format_opts_init(struct slot_format_opts *o);
-/* Compute the layout for a device of size bytes, without writing. */
+/*
+ * Compute the layout for a device of size bytes (rounded down to whole
+ * MiB), without writing.  -EFBIG: too small for the layout; -EINVAL: a
+ * slot size that is not a power of two or is out of range.
+ */
 int slot_format_plan(uint64_t size, const struct slot_format_opts *o,
 		     struct slot_geometry *geo);
 /* Write a fresh file system on dev.  geo (may be NULL) receives the layout. */
@@ -198,7 +203,9 @@ int slot_format(struct slot_dev *dev, const struct slot_format_opts *o,
 		struct slot_geometry *geo);
 /*
  * Does dev hold a slotfs superblock (primary or backup)?  Returns 1 with
- * geo filled, 0 when not, or a negative errno on I/O error.
+ * geo filled, 0 when not, or a negative errno on I/O error.  A slotfs
+ * superblock too damaged to decode still returns 1, with geo zeroed
+ * (block_size 0).
  */
 int slot_probe(struct slot_dev *dev, struct slot_geometry *geo);
 

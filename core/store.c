@@ -159,6 +159,9 @@ void sl_geo_from_sb(const struct sl_sb *sb, struct slot_geometry *geo)
 			     (sb->block_size + geo->min_slot);
 	geo->capacity = per_chunk * geo->chunk_size * sb->region_count;
 	geo->max_small_files = per_small * sb->region_count;
+	for (unsigned i = 0; i < sb->class_count && i < 8; i++)
+		geo->class_size[i] = 1u << sl_class_shift(sb->min_shift,
+							  sb->chunk_shift, i);
 	memcpy(geo->uuid, sb->uuid, 16);
 	memcpy(geo->label, sb->label, SLOT_LABEL_MAX);
 	geo->label[SLOT_LABEL_MAX] = 0;

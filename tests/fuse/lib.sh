@@ -71,12 +71,9 @@ _alive() {
 
 # Does any process hold the file open?  (A daemonized slotfs does.)
 image_in_use() {
-	local f real
+	local real
 	real=$(readlink -f "$1")
-	for f in /proc/[0-9]*/fd/*; do
-		[ "$(readlink "$f" 2>/dev/null)" = "$real" ] && return 0
-	done
-	return 1
+	[ -n "$(find /proc/[0-9]*/fd -maxdepth 1 -lname "$real" -print -quit 2>/dev/null)" ]
 }
 
 wait_image_free() {
