@@ -395,6 +395,10 @@ int sl_flush(struct slot_store *s)
 	sl_quar_take(s, &taken);
 	sl_unlock(s);
 	int err = s->dev->ops->flush(s->dev->ctx);
+	/* wait out reads that may still hold a quarantined slot */
+	bool gate = !err && taken.n;
+	if (gate)
+		pthread_rwlock_wrlock(&s->reuse_lock);
 	sl_lock(s);
 	if (err) {
 		/* not flushed: they stay in quarantine */
@@ -405,6 +409,8 @@ int sl_flush(struct slot_store *s)
 		sl_quar_release(s, &taken);
 	}
 	sl_unlock(s);
+	if (gate)
+		pthread_rwlock_unlock(&s->reuse_lock);
 	return err;
 }
 

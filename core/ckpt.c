@@ -227,9 +227,15 @@ int sl_ckpt_write(struct slot_store *s)
 	}
 	if (!err)
 		err = s->dev->ops->flush(s->dev->ctx);
+	/* pins go back to use: wait out reads that may hold one */
+	bool gate = !err && sn.pins.n;
+	if (gate)
+		pthread_rwlock_wrlock(&s->reuse_lock);
 	sl_lock(s);
 	ck_commit(s, &sn, err == 0);
 	sl_unlock(s);
+	if (gate)
+		pthread_rwlock_unlock(&s->reuse_lock);
 	free(sn.buf);
 	if (err)
 		sl_log(s, "checkpoint %llu failed: %s",
@@ -542,6 +548,8 @@ static void *ck_thread(void *arg)
 		if (s->stopping)
 			break;
 		pthread_mutex_unlock(&s->ckpt_lock);
+		/* buffers left alone for a while go out, as dirty pages do */
+		sl_file_flush_every(s, 2000000000ll);
 		slot_checkpoint(s, false);
 		pthread_mutex_lock(&s->ckpt_lock);
 	}

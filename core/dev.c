@@ -168,9 +168,18 @@ int slot_dev_open(const char *path, enum slot_engine engine,
 			goto fail;
 		}
 	}
-	if (exclusive && flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		goto fail;
+	if (exclusive) {
+		/* A killed owner's io_uring can hold the file for a moment
+		 * after its death (the ring is torn down asynchronously), so
+		 * a busy lock gets a short grace period before -EBUSY. */
+		int tries = 0;
+		while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno != EWOULDBLOCK || ++tries > 40) {
+				err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+				goto fail;
+			}
+			usleep(50 * 1000);
+		}
 	}
 
 	switch (engine) {

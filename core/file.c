@@ -18,10 +18,55 @@
 /* Writing slots                                                       */
 /* ------------------------------------------------------------------ */
 
-uint8_t *sl_wslot_buf(const struct slot_store *s, size_t len)
+static size_t fl_pool_size(const struct slot_store *s)
 {
-	return sl_alloc_aligned(s->sb.block_size +
-				SL_ALIGN_UP(len ? len : 1, s->sb.block_size));
+	return s->sb.block_size + ((size_t)1 << s->sb.chunk_shift);
+}
+
+void *sl_buf_get(struct slot_store *s, size_t bytes)
+{
+	size_t ps = fl_pool_size(s);
+	if (bytes <= 64 * 1024 || bytes > ps)
+		return sl_alloc_aligned(bytes);
+	void *p = NULL;
+	pthread_mutex_lock(&s->pool_lock);
+	if (s->npool)
+		p = s->pool[--s->npool];
+	pthread_mutex_unlock(&s->pool_lock);
+	return p ? p : sl_alloc_aligned(ps);
+}
+
+void sl_buf_put(struct slot_store *s, void *p, size_t bytes)
+{
+	if (!p)
+		return;
+	if (bytes > 64 * 1024 && bytes <= fl_pool_size(s)) {
+		pthread_mutex_lock(&s->pool_lock);
+		if (s->npool < SL_ARRAY_SIZE(s->pool)) {
+			s->pool[s->npool++] = p;
+			p = NULL;
+		}
+		pthread_mutex_unlock(&s->pool_lock);
+	}
+	free(p);
+}
+
+static size_t fl_wslot_bytes(const struct slot_store *s, size_t len)
+{
+	return s->sb.block_size + SL_ALIGN_UP(len ? len : 1, s->sb.block_size);
+}
+
+uint8_t *sl_wslot_buf(struct slot_store *s, size_t len)
+{
+	uint8_t *b = sl_buf_get(s, fl_wslot_bytes(s, len));
+	if (b)
+		memset(b, 0, s->sb.block_size);
+	return b;
+}
+
+void sl_wslot_put(struct slot_store *s, uint8_t *buf, size_t len)
+{
+	sl_buf_put(s, buf, fl_wslot_bytes(s, len));
 }
 
 void sl_slot_hdr_fill(struct slot_store *s, const struct sl_obj *o,
@@ -54,16 +99,20 @@ int sl_wslots_alloc(struct slot_store *s, struct sl_wslot *w, size_t n,
 	int err = -ENOMEM;
 	if (!cls || !refs)
 		goto out;
+	size_t m = 0;
 	for (size_t i = 0; i < n; i++)
-		cls[i] = sl_class_for(s, w[i].len);
-	err = sl_slots_alloc(s, cls, n, refs, new_regions, nnew);
+		if (!w[i].preset)
+			cls[m++] = sl_class_for(s, w[i].len);
+	*nnew = 0;
+	err = m ? sl_slots_alloc(s, cls, m, refs, new_regions, nnew) : 0;
 	if (err)
 		goto out;
 	sl_txn_begin(s, t);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0, k = 0; i < n; i++) {
 		struct sl_wslot *x = &w[i];
 		struct sl_slot_hdr *h = &x->hdr;
-		x->ref = refs[i];
+		if (!x->preset)
+			x->ref = refs[k++];
 		sl_slot_hdr_fill(s, x->o, h);
 		h->gen = s->next_gen++;
 		/* the slots of one whole-object put share the first's txn */
@@ -76,7 +125,7 @@ int sl_wslots_alloc(struct slot_store *s, struct sl_wslot *w, size_t n,
 		h->txn_chunks = x->txn_chunks ? x->txn_chunks : 1;
 		h->payload_len = x->len;
 		h->flags = x->flags;
-		h->cls = (uint8_t)cls[i];
+		h->cls = (uint8_t)sl_slot_cls(s, x->ref);
 		x->o->busy++;
 		x->o->flags &= ~SL_OBJ_ATTR_DIRTY;
 	}
@@ -182,7 +231,7 @@ int sl_slot_read_verify(struct slot_store *s, uint64_t ref,
 		err = -EIO;
 	if (!err)
 		memcpy(buf, b + bs, c->len);
-	free(b);
+	sl_wslot_put(s, b, c->len);
 	return err;
 }
 
@@ -193,6 +242,54 @@ int sl_slot_read_verify(struct slot_store *s, uint64_t ref,
 static pthread_rwlock_t *fl_stripe(struct slot_store *s, slot_ino_t ino)
 {
 	return &s->stripes[(ino * 0x9e3779b97f4a7c15ull) >> 58];
+}
+
+static int fl_uint_cmp(const void *a, const void *b)
+{
+	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Lock the chunk stripes of chunks [first, first + n) of ino: each stripe
+ * once, in ascending order, so writers never wait on each other in a
+ * circle.  A write spanning more chunks than held[] can hold takes every
+ * stripe.  Returns how many it holds.
+ */
+static size_t fl_chunks_lock(struct slot_store *s, slot_ino_t ino,
+			     uint64_t first, size_t n, unsigned *held)
+{
+	size_t k = 0;
+	if (n > SL_CHUNK_STRIPES / 8) {
+		for (unsigned i = 0; i < SL_CHUNK_STRIPES; i++)
+			pthread_mutex_lock(&s->chunk_locks[i]);
+		return SIZE_MAX;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t h = (ino * 0x9e3779b97f4a7c15ull) ^
+			     ((first + i) * 0xc2b2ae3d27d4eb4full);
+		held[k++] = (unsigned)(h >> 56);
+	}
+	qsort(held, k, sizeof(*held), fl_uint_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < k; i++)
+		if (!u || held[u - 1] != held[i])
+			held[u++] = held[i];
+	for (size_t i = 0; i < u; i++)
+		pthread_mutex_lock(&s->chunk_locks[held[i]]);
+	return u;
+}
+
+static void fl_chunks_unlock(struct slot_store *s, const unsigned *held,
+			     size_t n)
+{
+	if (n == SIZE_MAX) {
+		for (unsigned i = 0; i < SL_CHUNK_STRIPES; i++)
+			pthread_mutex_unlock(&s->chunk_locks[i]);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		pthread_mutex_unlock(&s->chunk_locks[held[i]]);
 }
 
 /* Lock held. */
@@ -214,6 +311,8 @@ static struct sl_obj *fl_file(struct slot_store *s, slot_ino_t ino, int *err)
 	return o;
 }
 
+static struct sl_wbuf *fl_wb_find(struct sl_obj *o, uint32_t idx);
+
 struct fl_piece {
 	struct sl_chunk c;      /* c.len == 0 && !have: a hole */
 	bool have;
@@ -222,6 +321,8 @@ struct fl_piece {
 	uint8_t *bounce;
 	uint32_t boff;          /* where byte a sits in bounce */
 	bool verify;
+	bool buffered;          /* served from a write buffer already */
+	size_t blen;
 };
 
 ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
@@ -230,8 +331,7 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	uint32_t bs = s->sb.block_size;
 	uint64_t chunk = 1ull << s->sb.chunk_shift;
 	int err = 0;
-	pthread_rwlock_t *stripe = fl_stripe(s, ino);
-	pthread_rwlock_rdlock(stripe);
+	pthread_rwlock_rdlock(&s->reuse_lock);
 	sl_lock(s);
 	struct sl_obj *o = fl_file(s, ino, &err);
 	uint64_t size = o ? o->size : 0;
@@ -258,7 +358,15 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 				p->a = (uint32_t)(a - p->cstart);
 				p->b = (uint32_t)(b - p->cstart);
 				struct sl_chunk *c = sl_obj_chunk(o, (uint32_t)ci);
-				if (c) {
+				struct sl_wbuf *wb = fl_wb_find(o, (uint32_t)ci);
+				if (wb) {
+					/* newer than any slot: copy it now */
+					uint8_t *dst = (uint8_t *)buf +
+						       (p->cstart + p->a - off);
+					memcpy(dst, wb->buf + s->sb.block_size + p->a,
+					       p->b - p->a);
+					p->buffered = true;
+				} else if (c) {
 					p->c = *c;
 					p->have = true;
 				}
@@ -267,7 +375,7 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	}
 	sl_unlock(s);
 	if (err || !len) {
-		pthread_rwlock_unlock(stripe);
+		pthread_rwlock_unlock(&s->reuse_lock);
 		free(ps);
 		return err ? err : 0;
 	}
@@ -295,7 +403,8 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			to = soff + bs + SL_ALIGN_UP((uint64_t)b, bs);
 			p->boff = p->a % bs;
 		}
-		p->bounce = sl_alloc_aligned(to - from);
+		p->bounce = sl_buf_get(s, to - from);
+		p->blen = (size_t)(to - from);
 		if (!p->bounce) {
 			err = -ENOMEM;
 			break;
@@ -314,6 +423,8 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		struct fl_piece *p = &ps[i];
 		uint8_t *dst = (uint8_t *)buf + (p->cstart + p->a - off);
 		uint32_t want = p->b - p->a;
+		if (p->buffered)
+			continue;
 		if (!p->bounce) {
 			memset(dst, 0, want);
 			continue;
@@ -337,10 +448,10 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		memset(dst + have, 0, want - have);
 	}
 	for (size_t i = 0; i < np; i++)
-		free(ps[i].bounce);
+		sl_buf_put(s, ps[i].bounce, ps[i].blen);
 	free(ps);
 	free(ios);
-	pthread_rwlock_unlock(stripe);
+	pthread_rwlock_unlock(&s->reuse_lock);
 	return err ? err : (ssize_t)len;
 }
 
@@ -348,7 +459,7 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
  * Rewrite chunks [first, first + n) of ino.  For chunk i the new content is
  * the old payload (when keep_old and it exists), cut or zero-extended to
  * lens[i], with data overlaid at [da[i], da[i] + dl[i]).  Callers hold the
- * stripe lock for writing.  Returns 0 or a negative errno.
+ * file's stripe and the chunks' locks.  Returns 0 or a negative errno.
  */
 struct fl_change {
 	uint32_t idx;
@@ -357,6 +468,8 @@ struct fl_change {
 	const uint8_t *data;
 	struct sl_chunk old;
 	bool have_old, need_old;
+	bool reserved;          /* a slot is held for it (write buffer) */
+	uint64_t reserve;
 };
 
 static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
@@ -379,6 +492,9 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 		w[i].buf = sl_wslot_buf(s, ch[i].new_len);
 		if (!w[i].buf)
 			err = -ENOMEM;
+		else	/* holes and the tail past new_len read as zeros */
+			memset(w[i].buf + bs, 0,
+			       SL_ALIGN_UP(ch[i].new_len ? ch[i].new_len : 1, bs));
 	}
 	struct sl_txn txn;
 	uint64_t old_size = 0;
@@ -401,7 +517,32 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 				o->size = new_size;
 			int64_t now = sl_now_ns();
 			o->mtime = o->ctime = now;
+			/* a reservation is given up for a slot that fits,
+			 * and taken back when nothing else is left */
+			for (size_t i = 0; i < n; i++) {
+				w[i].preset = false;
+				if (ch[i].reserved)
+					sl_slot_unclaim(s, ch[i].reserve);
+			}
 			err = sl_wslots_alloc(s, w, n, &txn, nr, &nnew);
+			bool retaken = false;
+			if (err == -ENOSPC) {
+				for (size_t i = 0; i < n; i++) {
+					if (!ch[i].reserved ||
+					    sl_slot_claim(s, ch[i].reserve))
+						continue;
+					w[i].preset = true;
+					w[i].ref = ch[i].reserve;
+					retaken = true;
+				}
+				if (retaken)
+					err = sl_wslots_alloc(s, w, n, &txn,
+							      nr, &nnew);
+			}
+			/* spent on success; still held (retaken) on failure */
+			for (size_t i = 0; i < n; i++)
+				if (!err || !w[i].preset)
+					ch[i].reserved = false;
 			if (err)
 				o->size = old_size;
 			else
@@ -420,6 +561,7 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 		err = sl_regions_write(s, nr, nnew);
 
 	/* old payloads for partial overwrites, then the new data */
+	pthread_rwlock_rdlock(&s->reuse_lock);
 	for (size_t i = 0; !err && i < n; i++) {
 		uint8_t *pl = w[i].buf + bs;
 		struct fl_change *c = &ch[i];
@@ -437,11 +579,12 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 				memcpy(pl, old, SL_MIN(c->old.len, c->new_len));
 			else
 				atomic_fetch_add(&s->csum_errors, 1);
-			free(old);
+			sl_wslot_put(s, old, c->old.len);
 		}
 		if (c->dl)
 			memcpy(pl + c->da, c->data, c->dl);
 	}
+	pthread_rwlock_unlock(&s->reuse_lock);
 	if (!err)
 		err = sl_wslots_write(s, w, n);
 
@@ -484,9 +627,224 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 		sl_unlock(s);
 	}
 	for (size_t i = 0; i < n; i++)
-		free(w[i].buf);
+		sl_wslot_put(s, w[i].buf, ch[i].new_len);
 	free(w);
 	free(nr);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Write buffers                                                       */
+/* ------------------------------------------------------------------ */
+
+#define FL_WB_PER_FILE 8        /* chunks one file may hold in memory */
+#define FL_WB_TOTAL 256         /* ... and the whole store */
+
+/* Lock held. */
+static struct sl_wbuf *fl_wb_find(struct sl_obj *o, uint32_t idx)
+{
+	struct sl_wbuf *b = o->wb;
+	while (b && b->idx != idx)
+		b = b->next;
+	return b;
+}
+
+static unsigned fl_wb_count(const struct sl_obj *o)
+{
+	unsigned n = 0;
+	for (const struct sl_wbuf *b = o->wb; b; b = b->next)
+		n++;
+	return n;
+}
+
+/* Lock held.  Unhook b from o and free it, giving back its reservation. */
+static void fl_wb_free(struct slot_store *s, struct sl_obj *o,
+		       struct sl_wbuf *b)
+{
+	struct sl_wbuf **pp = &o->wb;
+	while (*pp && *pp != b)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = b->next;
+	if (b->reserved)
+		sl_slot_unclaim(s, b->reserve);
+	sl_wslot_put(s, b->buf, 1u << s->sb.chunk_shift);
+	free(b);
+	s->wb_count--;
+}
+
+void sl_wb_drop_all(struct slot_store *s, struct sl_obj *o)
+{
+	while (o->wb)
+		fl_wb_free(s, o, o->wb);
+}
+
+/*
+ * Make a buffer for chunk idx of ino holding what the chunk holds now,
+ * with a slot reserved.  The chunk's lock is held.  Returns -ENOSPC when
+ * nothing can be reserved, -EAGAIN when buffers are all taken (the caller
+ * then writes through).
+ */
+static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx)
+{
+	uint32_t bs = s->sb.block_size;
+	uint32_t chunk = 1u << s->sb.chunk_shift;
+	struct sl_wbuf *b = calloc(1, sizeof(*b));
+	uint32_t *nr = calloc(s->nregions ? s->nregions : 1, sizeof(*nr));
+	int err = (b && nr) ? 0 : -ENOMEM;
+	if (!err) {
+		b->buf = sl_wslot_buf(s, chunk);
+		b->idx = idx;
+		if (!b->buf)
+			err = -ENOMEM;
+		else
+			memset(b->buf + bs, 0, chunk); /* holes read as zeros */
+	}
+	size_t nnew = 0;
+	struct sl_chunk old = { 0 };
+	bool have_old = false;
+	for (int attempt = 0; !err && attempt < 2; attempt++) {
+		sl_lock(s);
+		struct sl_obj *o = fl_file(s, ino, &err);
+		if (o && (fl_wb_count(o) >= FL_WB_PER_FILE ||
+			  s->wb_count >= FL_WB_TOTAL))
+			err = -EAGAIN;
+		if (!err) {
+			unsigned top = s->ncls - 1;
+			err = sl_slots_alloc(s, &top, 1, &b->reserve, nr, &nnew);
+		}
+		if (!err) {
+			b->reserved = true;
+			struct sl_chunk *c = sl_obj_chunk(o, idx);
+			if (c) {
+				old = *c;
+				have_old = true;
+			}
+		}
+		sl_unlock(s);
+		if (err != -ENOSPC || attempt || sl_reclaim(s))
+			break;
+		err = 0;
+	}
+	if (!err && nnew)
+		err = sl_regions_write(s, nr, nnew);
+	if (!err && have_old && old.len) {
+		pthread_rwlock_rdlock(&s->reuse_lock);
+		sl_inflight_enter(s, 1);
+		err = sl_slot_read_verify(s, old.slot, &old, ino, b->buf + bs);
+		sl_inflight_exit(s, 1, err == 0);
+		pthread_rwlock_unlock(&s->reuse_lock);
+		if (err)
+			atomic_fetch_add(&s->csum_errors, 1);
+	}
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	if (!err && (!o || fl_wb_find(o, idx)))
+		err = -EAGAIN; /* cannot happen: the chunk lock is ours */
+	if (!err) {
+		b->len = have_old ? old.len : 0;
+		b->born = sl_mono_ns();
+		b->next = o->wb;
+		o->wb = b;
+		s->wb_count++;
+		b = NULL;
+	} else if (b && b->reserved) {
+		sl_slot_unclaim(s, b->reserve);
+	}
+	sl_unlock(s);
+	if (b) {
+		sl_wslot_put(s, b->buf, chunk);
+		free(b);
+	}
+	free(nr);
+	return err;
+}
+
+/* Write out chunk idx's buffer; its chunk lock is held. */
+static int fl_wb_flush(struct slot_store *s, slot_ino_t ino, uint32_t idx)
+{
+	uint32_t bs = s->sb.block_size;
+	struct fl_change ch = { 0 };
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	struct sl_wbuf *b = o ? fl_wb_find(o, idx) : NULL;
+	if (b) {
+		ch.idx = idx;
+		ch.new_len = b->len;
+		ch.da = 0;
+		ch.dl = b->len;
+		ch.data = b->buf + bs; /* stable: writers need our chunk lock */
+		ch.reserved = b->reserved;
+		ch.reserve = b->reserve;
+	}
+	sl_unlock(s);
+	if (!b)
+		return 0;
+	int err = fl_rewrite(s, ino, &ch, 1, 0, false);
+	sl_lock(s);
+	o = sl_obj_find(&s->ix, ino);
+	b = o ? fl_wb_find(o, idx) : NULL;
+	if (b) {
+		b->reserved = ch.reserved;
+		if (!err)
+			fl_wb_free(s, o, b);
+	}
+	sl_unlock(s);
+	return err;
+}
+
+/* Flush every buffer of ino; the caller holds ino's stripe. */
+static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino)
+{
+	int err = 0;
+	for (;;) {
+		sl_lock(s);
+		struct sl_obj *o = sl_obj_find(&s->ix, ino);
+		bool any = o && o->wb;
+		uint32_t idx = any ? o->wb->idx : 0;
+		sl_unlock(s);
+		if (!any)
+			return err;
+		unsigned held[1];
+		size_t nh = fl_chunks_lock(s, ino, idx, 1, held);
+		int e = fl_wb_flush(s, ino, idx);
+		fl_chunks_unlock(s, held, nh);
+		if (e) {
+			/* leave it buffered; report, and do not spin */
+			return e;
+		}
+	}
+}
+
+int sl_file_flush(struct slot_store *s, slot_ino_t ino)
+{
+	pthread_rwlock_t *stripe = fl_stripe(s, ino);
+	pthread_rwlock_rdlock(stripe);
+	int err = fl_wb_flush_file(s, ino);
+	pthread_rwlock_unlock(stripe);
+	return err;
+}
+
+int sl_file_flush_every(struct slot_store *s, int64_t older_ns)
+{
+	struct sl_vec v = { 0 };
+	int64_t now = sl_mono_ns();
+	sl_lock(s);
+	for (size_t b = 0; s->wb_count && b <= s->ix.obj_mask; b++)
+		for (struct sl_obj *o = s->ix.obj_tab[b]; o; o = o->hnext)
+			for (struct sl_wbuf *w = o->wb; w; w = w->next)
+				if (!older_ns || now - w->born >= older_ns) {
+					sl_vec_push(&v, o->oid);
+					break;
+				}
+	sl_unlock(s);
+	int err = 0;
+	for (size_t i = 0; i < v.n; i++) {
+		int e = sl_file_flush(s, v.v[i]);
+		if (e && e != -ENOENT && !err)
+			err = e;
+	}
+	free(v.v);
 	return err;
 }
 
@@ -501,34 +859,80 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	if (off + len < off || (off + len - 1) / chunk >= UINT32_MAX)
 		return -EFBIG;
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
-	pthread_rwlock_wrlock(stripe);
+	pthread_rwlock_rdlock(stripe);
 	uint64_t first = off / chunk, last = (off + len - 1) / chunk;
 	size_t n = (size_t)(last - first + 1);
 	struct fl_change *ch = calloc(n, sizeof(*ch));
 	int err = ch ? 0 : -ENOMEM;
-	/* what each chunk holds now decides its new length (lock held) */
-	if (!err) {
+	unsigned held[SL_CHUNK_STRIPES / 8];
+	size_t nheld = err ? 0 : fl_chunks_lock(s, ino, first, n, held);
+
+	/*
+	 * A write that covers a whole chunk goes straight to a slot.  A
+	 * piece of a chunk goes to that chunk's buffer (made on first use),
+	 * and the buffer goes to a slot when it fills or the file is
+	 * flushed.  Without a buffer to be had it writes through.
+	 */
+	size_t direct = 0;
+	for (size_t i = 0; !err && i < n; i++) {
+		uint64_t cs = (first + i) * chunk;
+		uint64_t a = SL_MAX(off, cs), b = SL_MIN(off + len, cs + chunk);
+		uint32_t idx = (uint32_t)(first + i);
+		uint32_t da = (uint32_t)(a - cs), dl = (uint32_t)(b - a);
+		const uint8_t *src = (const uint8_t *)buf + (a - off);
+		bool whole = da == 0 && dl == chunk;
+		for (int pass = 0; !whole && pass < 2; pass++) {
+			sl_lock(s);
+			struct sl_obj *o = fl_file(s, ino, &err);
+			struct sl_wbuf *wb = o ? fl_wb_find(o, idx) : NULL;
+			if (wb) {
+				uint32_t bs = s->sb.block_size;
+				memcpy(wb->buf + bs + da, src, dl);
+				wb->len = SL_MAX(wb->len, da + dl);
+				o->size = SL_MAX(o->size, b);
+				o->mtime = o->ctime = sl_now_ns();
+				sl_dirty(s);
+			}
+			bool full = wb && wb->len == chunk;
+			sl_unlock(s);
+			if (err || wb) {
+				if (full)
+					err = fl_wb_flush(s, ino, idx);
+				goto next;
+			}
+			if (pass)
+				break;
+			int e = fl_wb_make(s, ino, idx);
+			if (e == -EAGAIN)
+				break;
+			if (e) {
+				err = e;
+				goto next;
+			}
+		}
+		/* through: a whole chunk, or no buffer to be had */
 		sl_lock(s);
 		struct sl_obj *o = fl_file(s, ino, &err);
-		for (size_t i = 0; o && i < n; i++) {
-			uint64_t cs = (first + i) * chunk;
-			uint64_t a = SL_MAX(off, cs), b = SL_MIN(off + len, cs + chunk);
-			struct fl_change *c = &ch[i];
-			struct sl_chunk *old = sl_obj_chunk(o, (uint32_t)(first + i));
-			c->idx = (uint32_t)(first + i);
-			c->da = (uint32_t)(a - cs);
-			c->dl = (uint32_t)(b - a);
-			c->data = (const uint8_t *)buf + (a - off);
-			c->new_len = c->da + c->dl;
-			if (old && old->len > c->new_len)
-				c->new_len = old->len;
-			/* old bytes survive unless the write covers them all */
-			c->need_old = old && !(c->da == 0 && c->dl >= old->len);
-		}
+		struct sl_wbuf *stale = o ? fl_wb_find(o, idx) : NULL;
+		if (stale && whole)
+			fl_wb_free(s, o, stale); /* wholly overwritten */
+		struct sl_chunk *old = o ? sl_obj_chunk(o, idx) : NULL;
+		struct fl_change *c = &ch[direct++];
+		c->idx = idx;
+		c->da = da;
+		c->dl = dl;
+		c->data = src;
+		c->new_len = da + dl;
+		if (old && old->len > c->new_len && !whole)
+			c->new_len = old->len;
+		/* old bytes survive unless the write covers them all */
+		c->need_old = old && !(da == 0 && dl >= old->len);
 		sl_unlock(s);
+next:;
 	}
-	if (!err)
-		err = fl_rewrite(s, ino, ch, n, off + len, false);
+	if (!err && direct)
+		err = fl_rewrite(s, ino, ch, direct, off + len, false);
+	fl_chunks_unlock(s, held, nheld);
 	free(ch);
 	pthread_rwlock_unlock(stripe);
 	return err ? err : (ssize_t)len;
@@ -543,9 +947,16 @@ int sl_file_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size)
 		return -EFBIG;
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
 	pthread_rwlock_wrlock(stripe);
-	int err = 0;
 	struct fl_change ch = { 0 };
 	bool rewrite = false;
+	/* buffered chunks first: the cut applies to what was written */
+	int err = fl_wb_flush_file(s, ino);
+	if (err == -ENOENT || err == -EISDIR || err == -EINVAL)
+		err = 0; /* reported by the lookup below */
+	if (err) {
+		pthread_rwlock_unlock(stripe);
+		return err;
+	}
 	sl_lock(s);
 	struct sl_obj *o = fl_file(s, ino, &err);
 	if (o) {
@@ -599,7 +1010,9 @@ int slot_file_fsync(struct slot_store *s, slot_ino_t ino, bool datasync)
 {
 	if (s->read_only)
 		return 0;
-	int err = sl_flush(s);
+	int err = sl_file_flush(s, ino);
+	if (!err)
+		err = sl_flush(s);
 	if (err)
 		return err;
 	sl_lock(s);

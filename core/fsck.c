@@ -335,7 +335,7 @@ static int fk_pass_entries(struct fk *f)
 					why = "is of another write";
 				bool bad_payload = !why &&
 					sl_csum(buf + bs, c.len) != h.payload_csum;
-				free(buf);
+				sl_wslot_put(s, buf, c.len);
 				if (++done % 256 == 0)
 					fk_progress(f, "Pass 2: checking slots",
 						    done, total);

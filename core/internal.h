@@ -91,6 +91,23 @@ struct sl_dir {
 #define SL_OBJ_ATTR_DIRTY (1u << 4) /* attributes newer than any slot header */
 #define SL_OBJ_NEWCKPT   (1u << 5)  /* in the checkpoint being written */
 
+/*
+ * A chunk being written piecemeal, kept in memory until it fills or the
+ * file is flushed, synced or closed: small appends then cost one slot
+ * write per chunk, not one per append.  A slot of the largest class is
+ * reserved when the buffer is made, so a full device answers the write
+ * that found it full, never a later close.
+ */
+struct sl_wbuf {
+	struct sl_wbuf *next;
+	uint32_t idx;           /* chunk number */
+	uint32_t len;           /* bytes of the chunk it holds, from 0 */
+	uint8_t *buf;           /* header block, then chunk_size bytes */
+	uint64_t reserve;       /* the reserved slot */
+	bool reserved;
+	int64_t born;           /* mono ns: the periodic flush ages it */
+};
+
 struct sl_obj {
 	struct sl_obj *hnext;
 	uint64_t oid;
@@ -108,6 +125,7 @@ struct sl_obj {
 		char *target;           /* S_ISLNK */
 	};
 	struct sl_dirent *name;         /* one live name of it, or NULL */
+	struct sl_wbuf *wb;             /* buffered chunks (file.c) */
 };
 
 struct sl_index {
@@ -185,6 +203,7 @@ struct sl_txn {
 };
 
 #define SL_STRIPES 64
+#define SL_CHUNK_STRIPES 256
 
 struct slot_store {
 	struct slot_dev *dev;
@@ -199,10 +218,17 @@ struct slot_store {
 	pthread_mutex_t lock;
 	atomic_uint_fast64_t lock_count;
 
-	/* Per-object data locks, striped by oid: held across a file
-	 * write's read-modify-write so two writers of one file serialise,
-	 * while different files go in parallel. */
+	/* Per-file locks, striped by oid: writes share them, truncation
+	 * takes them alone, so a write never lands past a cut it raced. */
 	pthread_rwlock_t stripes[SL_STRIPES];
+	/* Per-chunk locks, striped by (oid, chunk): held across one chunk's
+	 * read-modify-write, so writers of different chunks of one file go
+	 * in parallel and writers of the same chunk take turns. */
+	pthread_mutex_t chunk_locks[SL_CHUNK_STRIPES];
+	/* Readers hold this shared from their index snapshot to the end of
+	 * their I/O; a flush takes it alone before quarantined slots return
+	 * to use, so no read ever sees a slot reused under it. */
+	pthread_rwlock_t reuse_lock;
 
 	/* allocator */
 	struct sl_region *regions;
@@ -236,6 +262,16 @@ struct slot_store {
 	pthread_cond_t ckpt_cond;
 
 	uint64_t load_badrefs, load_dups;  /* chunk records dropped at load */
+
+	/* write buffers (file.c) */
+	uint32_t wb_count;
+
+	/* big I/O buffers kept for reuse: a fresh mapping costs a page
+	 * fault per 4 KiB, which on a virtual machine costs more than
+	 * the device write it feeds */
+	pthread_mutex_t pool_lock;
+	void *pool[64];
+	unsigned npool;
 
 	/* progress of long scans (fsck) */
 	void (*progress)(void *arg, const char *pass, uint64_t done,
@@ -325,6 +361,7 @@ struct sl_wslot {
 	uint8_t *buf;           /* aligned: header block, then payload */
 	const uint8_t *data;    /* payload written straight from here when
 				   block-aligned; NULL: it is in buf */
+	bool preset;            /* ref is already held (a reservation) */
 	struct sl_slot_hdr hdr;
 	int res;
 };
@@ -336,7 +373,20 @@ int sl_wslots_write(struct slot_store *s, struct sl_wslot *w, size_t n);
 /* Lock held: end the window opened by sl_wslots_alloc; ok says whether
  * every slot was written. */
 void sl_wslots_done(struct slot_store *s, struct sl_txn *t, size_t n, bool ok);
-uint8_t *sl_wslot_buf(const struct slot_store *s, size_t len);
+/* A buffer for a slot of len payload bytes: header block zeroed, payload
+ * not (callers fill or zero it).  Give it back with sl_wslot_put. */
+uint8_t *sl_wslot_buf(struct slot_store *s, size_t len);
+void sl_wslot_put(struct slot_store *s, uint8_t *buf, size_t len);
+/* Aligned I/O buffers of any size, pooled when big; not zeroed. */
+void *sl_buf_get(struct slot_store *s, size_t bytes);
+void sl_buf_put(struct slot_store *s, void *p, size_t bytes);
+
+/* file.c: write buffers.  Lock held for drop. */
+void sl_wb_drop_all(struct slot_store *s, struct sl_obj *o);
+/* Write out ino's buffered chunks (no locks held). */
+int sl_file_flush(struct slot_store *s, slot_ino_t ino);
+/* ... of every file; older_ns > 0 only buffers at least that old. */
+int sl_file_flush_every(struct slot_store *s, int64_t older_ns);
 
 /* ns.c */
 int sl_ns_check_name(const char *name, size_t *len);

@@ -131,8 +131,13 @@ int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n)
 				x->buf = sl_wslot_buf(s, bs);
 			} else {
 				x->buf = sl_wslot_buf(s, x->len);
-				if (x->buf && x->len)
+				if (x->buf) {
+					uint32_t pad = (uint32_t)SL_ALIGN_UP(
+						x->len ? x->len : 1, bs);
 					memcpy(x->buf + bs, src, x->len);
+					memset(x->buf + bs + x->len, 0,
+					       pad - x->len);
+				}
 			}
 			if (!x->buf)
 				err = -ENOMEM;
@@ -242,6 +247,7 @@ int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n)
 					sl_obj_release_if_dead(s, o);
 				continue;
 			}
+			sl_wb_drop_all(s, o); /* the whole object is new */
 			sl_obj_free_chunks(s, o);
 			for (size_t k = 0; k < it[i].n; k++) {
 				struct sl_chunk c = { .slot = x[k].ref,
@@ -273,7 +279,7 @@ int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n)
 out:
 	/* slots that dropped out were swapped past total: free them all */
 	for (size_t i = 0; w && i < nbufs; i++)
-		free(w[i].buf);
+		sl_wslot_put(s, w[i].buf, w[i].data ? bs : w[i].len);
 	free(w);
 	free(nr);
 	free(it);
@@ -331,6 +337,7 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 	struct kv_get *kg = calloc(n, sizeof(*kg));
 	if (!kg)
 		return -ENOMEM;
+	pthread_rwlock_rdlock(&s->reuse_lock);
 	sl_lock(s);
 	size_t nio = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -345,7 +352,8 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 	 * caller's buffer when it is aligned, else in a bounce buffer */
 	struct slot_io *ios = calloc(nio ? nio : 1, sizeof(*ios));
 	uint8_t **bufs = calloc(nio ? nio : 1, sizeof(*bufs));
-	int err = (ios && bufs) ? 0 : -ENOMEM;
+	size_t *blen = calloc(nio ? nio : 1, sizeof(*blen));
+	int err = (ios && bufs && blen) ? 0 : -ENOMEM;
 	size_t k = 0;
 	for (size_t i = 0; !err && i < n; i++) {
 		if (items[i].result)
@@ -359,7 +367,8 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 			bool direct = ch->len % bs == 0 && ch->len &&
 				      kv_aligned(dst, bs);
 			uint32_t plen = (uint32_t)SL_ALIGN_UP(ch->len ? ch->len : 1, bs);
-			bufs[k] = sl_alloc_aligned(direct ? bs : bs + plen);
+			bufs[k] = sl_buf_get(s, direct ? bs : bs + plen);
+			blen[k] = direct ? bs : bs + plen;
 			if (!bufs[k]) {
 				err = -ENOMEM;
 				break;
@@ -422,9 +431,11 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 		for (size_t i = 0; i < n; i++)
 			if (!items[i].result)
 				items[i].result = err;
-	for (size_t j = 0; bufs && j < nio; j++)
-		free(bufs[j]);
+	pthread_rwlock_unlock(&s->reuse_lock);
+	for (size_t j = 0; bufs && blen && j < nio; j++)
+		sl_buf_put(s, bufs[j], blen[j]);
 	free(bufs);
+	free(blen);
 	free(ios);
 	for (size_t i = 0; i < n; i++)
 		free(kg[i].chunks);
@@ -554,7 +565,9 @@ int slot_sync(struct slot_store *s)
 {
 	if (s->read_only)
 		return 0;
-	int err = sl_flush(s);
+	int err = sl_file_flush_every(s, 0);
+	if (!err)
+		err = sl_flush(s);
 	if (err)
 		return err;
 	/* names or attributes no slot header carries need the checkpoint */

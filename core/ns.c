@@ -65,6 +65,7 @@ void sl_obj_release_if_dead(struct slot_store *s, struct sl_obj *o)
 {
 	if (o->nlink || o->holds || o->busy)
 		return;
+	sl_wb_drop_all(s, o);
 	sl_obj_free_chunks(s, o);
 	sl_obj_remove(&s->ix, o);
 }
@@ -679,6 +680,12 @@ int slot_ns_hold(struct slot_store *s, slot_ino_t ino)
 
 int slot_ns_release(struct slot_store *s, slot_ino_t ino)
 {
+	/* a close writes out what the file buffered, as close(2) users
+	 * of a disk file system expect to find it on disk soon after */
+	int err = s->read_only ? 0 : sl_file_flush(s, ino);
+	if (err && err != -ENOENT && err != -EISDIR && err != -EINVAL)
+		sl_log(s, "inode %llu: writing buffered data at close: %s",
+		       (unsigned long long)ino, slot_strerror(err));
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
 	if (o && o->holds) {

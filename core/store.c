@@ -462,6 +462,16 @@ static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
 	pthread_cond_init(&s->ckpt_cond, NULL);
 	for (int i = 0; i < SL_STRIPES; i++)
 		pthread_rwlock_init(&s->stripes[i], NULL);
+	for (int i = 0; i < SL_CHUNK_STRIPES; i++)
+		pthread_mutex_init(&s->chunk_locks[i], NULL);
+	/* writers first, so a stream of reads cannot starve a flush */
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra,
+		PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->reuse_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	pthread_mutex_init(&s->pool_lock, NULL);
 	s->txns.next = s->txns.prev = &s->txns;
 	atomic_store(&s->last_io_ns, sl_mono_ns());
 	int err = sl_index_init(&s->ix);
@@ -479,6 +489,12 @@ static void store_free(struct slot_store *s)
 	sl_alloc_free(s);
 	for (int i = 0; i < SL_STRIPES; i++)
 		pthread_rwlock_destroy(&s->stripes[i]);
+	for (int i = 0; i < SL_CHUNK_STRIPES; i++)
+		pthread_mutex_destroy(&s->chunk_locks[i]);
+	pthread_rwlock_destroy(&s->reuse_lock);
+	for (unsigned i = 0; i < s->npool; i++)
+		free(s->pool[i]);
+	pthread_mutex_destroy(&s->pool_lock);
 	pthread_cond_destroy(&s->ckpt_cond);
 	pthread_mutex_destroy(&s->ckpt_lock);
 	pthread_mutex_destroy(&s->lock);
@@ -639,6 +655,10 @@ int slot_close(struct slot_store *s)
 		return 0;
 	sl_ckpt_thread_stop(s);
 	if (!s->read_only && !s->broken) {
+		err = sl_file_flush_every(s, 0);
+		if (err)
+			sl_log(s, "close: writing buffered data: %s",
+			       slot_strerror(err));
 		pthread_mutex_lock(&s->ckpt_lock);
 		if (s->dirty_total != s->persisted)
 			err = sl_ckpt_write(s);

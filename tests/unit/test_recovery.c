@@ -215,7 +215,8 @@ Test(recovery, sigkill_after_sync, .timeout = 120)
 	close(pfd[0]);
 
 	struct slot_store *s;
-	cr_assert_eq(slot_open(path, NULL, &s), 0);
+	int err = slot_open(path, NULL, &s);
+	cr_assert_eq(err, 0, "reopen after SIGKILL: %s", slot_strerror(err));
 	struct slot_recovery r;
 	slot_recovery_report(s, &r);
 	cr_expect(!r.was_clean);

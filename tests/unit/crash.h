@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * crash.h - a power-loss harness on the emulated device (issue 5).
+ *
+ * A workload runs on an emulated device that logs every write and flush;
+ * as it runs, the cw_* calls below do the operation and record in a model
+ * what was acknowledged and when a sync or fsync completed (as an index
+ * into the device log).  crash_run() then builds, for each crash point k,
+ * the image a drive with a volatile write cache may hold after power is
+ * lost with k requests issued: everything before the last flush, and the
+ * writes after it all applied, some dropped, applied out of order, or the
+ * last one torn at 512 B or 4 KiB.  Each image is opened (recovery) and
+ * checked against the model; see crash.c for the properties.
+ *
+ * Modes, from the environment:
+ *   SLOT_CRASH_MODE=linear      every crash point, each variant once
+ *                               (the default, run by the unit tests)
+ *   SLOT_CRASH_MODE=sample      SLOT_CRASH_POINTS (64) seeded random points
+ *   SLOT_CRASH_MODE=exhaustive  every point, many seeds per variant, no
+ *                               time budget:
+ *       env SLOT_CRASH_MODE=exhaustive build/tests/unit/test_crash --jobs=1
+ *   SLOT_CRASH_SEED=n           seed of the random variants (default 1)
+ *   SLOT_CRASH_BUDGET=s         seconds per workload before it stops early
+ *                               (linear and sample: 60; 0 = none)
+ *   SLOT_CRASH_POINT=k          only crash point k (to replay a violation)
+ *   SLOT_CRASH_DUMP=dir         write each violating image there
+ *   SLOT_CRASH_VERBOSE=1        a line per image
+ */
+#ifndef SLOT_TEST_CRASH_H
+#define SLOT_TEST_CRASH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slot.h"
+
+struct cw;                      /* a workload being run and recorded */
+typedef uint32_t cw_obj;        /* an object of the model */
+#define CW_ROOT 0u              /* the root directory */
+
+/* Key-value face.  Each put writes a fresh version of the key's bytes. */
+void cw_put(struct cw *w, const char *const *keys, const size_t *lens,
+	    size_t n);
+void cw_put1(struct cw *w, const char *key, size_t len);
+void cw_del(struct cw *w, const char *const *keys, size_t n);
+/* Put keys[0..n) in one batch, and delete keys[0] while the batch is in
+ * flight (its first write held): that put must report -ECANCELED. */
+void cw_put_delete_inflight(struct cw *w, const char *const *keys,
+			    const size_t *lens, size_t n);
+void cw_sync(struct cw *w);
+void cw_ckpt(struct cw *w);
+
+/* File face, as fs/ drives it. */
+cw_obj cw_mkdir(struct cw *w, cw_obj dir, const char *name);
+cw_obj cw_create(struct cw *w, cw_obj dir, const char *name);
+void cw_write(struct cw *w, cw_obj f, uint64_t off, size_t len);
+void cw_truncate(struct cw *w, cw_obj f, uint64_t size);
+void cw_fsync(struct cw *w, cw_obj f);
+void cw_dir_fsync(struct cw *w, cw_obj d);
+void cw_rename(struct cw *w, cw_obj from, const char *name, cw_obj to,
+	       const char *newname);
+void cw_unlink(struct cw *w, cw_obj dir, const char *name);
+
+struct crash_workload {
+	const char *name;
+	/* Runs before logging starts and is made durable: the crash images
+	 * all start from it.  May be NULL. */
+	void (*setup)(struct cw *w);
+	void (*run)(struct cw *w);
+	/* Change every crash image before it is opened (harness self-test:
+	 * the checks must then find violations).  Usually NULL. */
+	void (*sabotage)(uint8_t *img, uint64_t size);
+	bool quiet;             /* count violations without printing them */
+};
+
+struct crash_result {
+	uint64_t nops;          /* device requests the workload logged */
+	uint64_t points;        /* crash points tried */
+	uint64_t images;        /* crash images built and opened */
+	uint64_t recovered;     /* ... that open accepted */
+	uint64_t refused;       /* ... that open refused (a violation too) */
+	uint64_t violations;
+	uint64_t skipped;       /* crash points the time budget cut off */
+	bool fsck_skipped;      /* slot_fsck is not there yet */
+};
+
+/* Run wl, then every crash image the mode asks for; prints a summary line
+ * "crash: workload=... points=N images=M recovered=R refused=F
+ * violations=V".  Returns when done; r says how it went. */
+void crash_run(const struct crash_workload *wl, struct crash_result *r);
+
+#endif

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_crash.c - power loss at every device request of small workloads
+ * (issue 5).  crash.h describes the harness and its modes; crash.c the
+ * properties each crash image is checked for.  The unit test run uses
+ * linear mode: every crash point of every workload, each variant once.
+ * The long run:
+ *   env SLOT_CRASH_MODE=exhaustive build/tests/unit/test_crash --jobs=1
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "crash.h"
+
+TestSuite(crash, .timeout = 280);
+
+static void run_clean(const struct crash_workload *wl)
+{
+	struct crash_result r;
+	crash_run(wl, &r);
+	cr_expect_gt(r.images, 0, "no crash image was tried");
+	cr_expect_eq(r.refused, 0, "%llu images refused at open",
+		     (unsigned long long)r.refused);
+	cr_expect_eq(r.violations, 0, "%llu violations: see the lines above",
+		     (unsigned long long)r.violations);
+}
+
+/* ------------------------------------------------------------------ */
+/* Key-value face                                                      */
+/* ------------------------------------------------------------------ */
+
+/* Sizes around the class (4, 16, 64 KiB) and chunk (64 KiB) edges. */
+static const size_t sizes[] = { 0, 1, 100, 4096, 5000, 16384, 20000, 65536,
+				70000, 150000, 3000, 9000, 131072, 40000 };
+#define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
+
+static void put_batch(struct cw *w, const char *fmt, int from, int n,
+		      int size_shift)
+{
+	char names[32][32];
+	const char *keys[32];
+	size_t lens[32];
+	for (int i = 0; i < n; i++) {
+		snprintf(names[i], sizeof(names[i]), fmt, from + i);
+		keys[i] = names[i];
+		lens[i] = sizes[(size_t)(from + i + size_shift) % NSIZES];
+	}
+	cw_put(w, keys, lens, (size_t)n);
+}
+
+static void wl_puts(struct cw *w)
+{
+	put_batch(w, "p/k%d", 0, 12, 0);
+	cw_sync(w);
+	put_batch(w, "q%d", 0, 10, 3);
+	put_batch(w, "p/k%d", 12, 6, 5);
+	cw_sync(w);
+	put_batch(w, "r/s/t%d", 0, 8, 7);       /* unsynced, new dirs */
+	put_batch(w, "q%d", 10, 4, 1);
+}
+
+Test(crash, puts)
+{
+	static const struct crash_workload wl = { .name = "puts",
+						  .run = wl_puts };
+	run_clean(&wl);
+}
+
+static void setup_keys(struct cw *w)
+{
+	put_batch(w, "k%d", 0, 10, 0);
+}
+
+static void wl_overwrite(struct cw *w)
+{
+	put_batch(w, "k%d", 0, 5, 4);           /* new sizes for 5 keys */
+	cw_sync(w);
+	put_batch(w, "k%d", 3, 3, 9);           /* grow and shrink */
+	cw_put1(w, "k8", 150000);               /* twice, unsynced between */
+	cw_put1(w, "k8", 3000);
+	cw_ckpt(w);
+	cw_put1(w, "k1", 70000);
+	cw_put1(w, "k9", 0);
+	cw_sync(w);
+	put_batch(w, "k%d", 0, 10, 2);          /* all, unsynced */
+	cw_put1(w, "k0", 131072);
+}
+
+Test(crash, overwrite)
+{
+	static const struct crash_workload wl = { .name = "overwrite",
+						  .setup = setup_keys,
+						  .run = wl_overwrite };
+	run_clean(&wl);
+}
+
+static void wl_delete(struct cw *w)
+{
+	/* k0 existed: its delete cancels the put in flight */
+	const char *a[] = { "k0", "n1", "n2" };
+	const size_t al[] = { 20000, 5000, 70000 };
+	cw_put_delete_inflight(w, a, al, 3);
+	const char *d1[] = { "k1", "k2" };
+	cw_del(w, d1, 2);
+	cw_sync(w);
+	cw_put1(w, "k1", 9000);                 /* a deleted key comes back */
+	/* a new key deleted while its first put is in flight */
+	const char *b[] = { "n5", "k4" };
+	const size_t bl[] = { 150000, 100 };
+	cw_put_delete_inflight(w, b, bl, 2);
+	const char *d2[] = { "k5" };
+	cw_del(w, d2, 1);
+	cw_put1(w, "k6", 4096);
+	cw_sync(w);
+	const char *d3[] = { "k7", "n1" };
+	cw_del(w, d3, 2);                       /* unsynced deletes */
+	const char *c[] = { "k8", "k9" };
+	const size_t cl[] = { 65536, 1 };
+	cw_put_delete_inflight(w, c, cl, 2);
+	cw_put1(w, "k3", 40000);
+}
+
+Test(crash, delete_with_puts_in_flight)
+{
+	static const struct crash_workload wl = { .name = "delete",
+						  .setup = setup_keys,
+						  .run = wl_delete };
+	run_clean(&wl);
+}
+
+/* Checkpoints between writes: both containers are rewritten, slots are
+ * pinned and released, regions fill and empty. */
+static void wl_checkpoints(struct cw *w)
+{
+	put_batch(w, "c%d", 0, 6, 0);
+	cw_ckpt(w);
+	put_batch(w, "c%d", 3, 6, 4);
+	cw_ckpt(w);
+	const char *d[] = { "c0", "c4" };
+	cw_del(w, d, 2);
+	put_batch(w, "c%d", 10, 2, 6);
+	cw_ckpt(w);
+	put_batch(w, "c%d", 1, 8, 8);
+	cw_put1(w, "c2", 5000);
+	cw_ckpt(w);
+	put_batch(w, "c%d", 20, 4, 2);
+	cw_ckpt(w);
+	put_batch(w, "c%d", 5, 4, 11);          /* unsynced */
+}
+
+Test(crash, checkpoints_between_writes)
+{
+	static const struct crash_workload wl = { .name = "checkpoints",
+						  .setup = setup_keys,
+						  .run = wl_checkpoints };
+	run_clean(&wl);
+}
+
+/* ------------------------------------------------------------------ */
+/* File face                                                           */
+/* ------------------------------------------------------------------ */
+
+static cw_obj big, tfile;
+
+static void setup_big(struct cw *w)
+{
+	big = cw_create(w, CW_ROOT, "big");
+	cw_write(w, big, 0, 300000);            /* 5 chunks of 64 KiB */
+	cw_fsync(w, big);
+}
+
+static void wl_partial(struct cw *w)
+{
+	cw_write(w, big, 1000, 100);            /* inside chunk 0 */
+	cw_write(w, big, 60000, 70000);         /* chunks 0 and 1 at once */
+	cw_fsync(w, big);
+	cw_write(w, big, 299000, 5000);         /* extends chunk 4 */
+	cw_write(w, big, 200000, 10);
+	cw_fsync(w, big);
+	cw_write(w, big, 65535, 1);             /* last byte of chunk 0 */
+	cw_write(w, big, 131000, 200);          /* across chunks 1 and 2 */
+	cw_write(w, big, 400000, 3000);         /* past the end: a hole */
+}
+
+Test(crash, partial_writes)
+{
+	static const struct crash_workload wl = { .name = "partial",
+						  .setup = setup_big,
+						  .run = wl_partial };
+	run_clean(&wl);
+}
+
+static void setup_trunc(struct cw *w)
+{
+	tfile = cw_create(w, CW_ROOT, "t");
+	cw_write(w, tfile, 0, 200000);
+	cw_fsync(w, tfile);
+}
+
+static void wl_truncate(struct cw *w)
+{
+	cw_truncate(w, tfile, 150000);          /* cuts chunk 2: rewritten */
+	cw_fsync(w, tfile);
+	cw_truncate(w, tfile, 131072);          /* on a chunk edge */
+	cw_write(w, tfile, 140000, 1000);       /* grows again over a hole */
+	cw_fsync(w, tfile);
+	cw_truncate(w, tfile, 10);
+	cw_truncate(w, tfile, 0);
+	cw_write(w, tfile, 0, 3000);
+	cw_fsync(w, tfile);
+	cw_truncate(w, tfile, 100000);          /* extends: sparse */
+	cw_write(w, tfile, 50, 50);
+	cw_truncate(w, tfile, 20);              /* unsynced */
+}
+
+Test(crash, truncate)
+{
+	static const struct crash_workload wl = { .name = "truncate",
+						  .setup = setup_trunc,
+						  .run = wl_truncate };
+	run_clean(&wl);
+}
+
+static cw_obj d1, d2, fa, fb, fc;
+
+static void setup_rename(struct cw *w)
+{
+	d1 = cw_mkdir(w, CW_ROOT, "d1");
+	d2 = cw_mkdir(w, CW_ROOT, "d2");
+	fa = cw_create(w, d1, "a");
+	cw_write(w, fa, 0, 10000);
+	fb = cw_create(w, d1, "b");
+	cw_write(w, fb, 0, 5000);
+	fc = cw_create(w, CW_ROOT, "c");
+	cw_write(w, fc, 0, 70000);
+}
+
+static void wl_rename(struct cw *w)
+{
+	cw_rename(w, d1, "a", d1, "a2");
+	cw_write(w, fa, 10000, 500);
+	cw_fsync(w, fa);                        /* the new name is durable */
+	cw_rename(w, d1, "b", d2, "b");         /* across directories */
+	cw_rename(w, CW_ROOT, "c", d1, "a2");   /* replaces a2 */
+	cw_dir_fsync(w, d1);
+	cw_unlink(w, d2, "b");
+	cw_obj e = cw_create(w, d2, "e");
+	cw_write(w, e, 0, 20000);
+	cw_rename(w, d2, "e", d1, "e");         /* unsynced */
+	cw_rename(w, d1, "a2", CW_ROOT, "c");   /* back, unsynced */
+}
+
+Test(crash, rename)
+{
+	static const struct crash_workload wl = { .name = "rename",
+						  .setup = setup_rename,
+						  .run = wl_rename };
+	run_clean(&wl);
+}
+
+/* What fs/ does for a small session: mkdir, create, write, fsync, the
+ * write-temp-then-rename save, append, unlink. */
+static void wl_fs(struct cw *w)
+{
+	cw_obj home = cw_mkdir(w, CW_ROOT, "home");
+	cw_obj u = cw_mkdir(w, home, "u");
+	cw_obj notes = cw_create(w, u, "notes");
+	cw_write(w, notes, 0, 3000);
+	cw_fsync(w, notes);
+	cw_obj tmp = cw_create(w, u, ".notes.tmp");
+	cw_write(w, tmp, 0, 70000);
+	cw_fsync(w, tmp);
+	cw_rename(w, u, ".notes.tmp", u, "notes");
+	cw_dir_fsync(w, u);
+	cw_obj var = cw_mkdir(w, CW_ROOT, "var");
+	cw_obj log = cw_create(w, var, "log");
+	for (int i = 0; i < 3; i++)
+		cw_write(w, log, (uint64_t)i * 100, 100);
+	cw_fsync(w, log);
+	cw_write(w, log, 300, 5000);
+	cw_obj scratch = cw_mkdir(w, CW_ROOT, "scratch");
+	cw_obj x = cw_create(w, scratch, "x");
+	cw_write(w, x, 0, 8000);
+	cw_unlink(w, u, "notes");
+	cw_rename(w, scratch, "x", var, "x");
+	(void)x;
+}
+
+Test(crash, fs_sequence)
+{
+	static const struct crash_workload wl = { .name = "fs", .run = wl_fs };
+	run_clean(&wl);
+}
+
+/* ------------------------------------------------------------------ */
+/* The harness checks itself                                           */
+/* ------------------------------------------------------------------ */
+
+static void wl_small(struct cw *w)
+{
+	put_batch(w, "s%d", 0, 3, 3);
+	cw_sync(w);
+	cw_put1(w, "s0", 20000);
+}
+
+/* Zero the slot area: synced data is gone, which must be seen. */
+static void wipe_slots(uint8_t *img, uint64_t size)
+{
+	memset(img + (3ull << 20), 0, size - (3ull << 20));
+}
+
+Test(crash, harness_sees_lost_data)
+{
+	static const struct crash_workload wl = { .name = "selftest-wipe",
+						  .setup = setup_keys,
+						  .run = wl_small,
+						  .sabotage = wipe_slots,
+						  .quiet = true };
+	struct crash_result r;
+	crash_run(&wl, &r);
+	cr_expect_eq(r.recovered, r.images);
+	cr_expect_geq(r.violations, r.images,
+		      "a wiped slot area passed the checks");
+}
+
+/* Flip a byte in every slot payload: a read must not pass it as data. */
+static void flip_payloads(uint8_t *img, uint64_t size)
+{
+	for (uint64_t off = 3ull << 20; off + 8192 <= size; off += 4096)
+		if (!memcmp(img + off, "SLOTHDR1", 8))
+			img[off + 4096] ^= 0x5a;
+}
+
+Test(crash, harness_sees_garbage)
+{
+	static const struct crash_workload wl = { .name = "selftest-flip",
+						  .setup = setup_keys,
+						  .run = wl_small,
+						  .sabotage = flip_payloads,
+						  .quiet = true };
+	struct crash_result r;
+	crash_run(&wl, &r);
+	cr_expect_geq(r.violations, r.images,
+		      "flipped payloads passed the checks");
+}
