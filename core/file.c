@@ -470,6 +470,8 @@ struct fl_change {
 	bool have_old, need_old;
 	bool reserved;          /* a slot is held for it (write buffer) */
 	uint64_t reserve;
+	uint8_t *own_buf;       /* a write buffer that already holds the
+				   slot image: written as it is */
 };
 
 static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
@@ -489,6 +491,10 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 	for (size_t i = 0; i < n; i++) {
 		w[i].idx = ch[i].idx;
 		w[i].len = ch[i].new_len;
+		if (ch[i].own_buf) {
+			w[i].buf = ch[i].own_buf;
+			continue;
+		}
 		w[i].buf = sl_wslot_buf(s, ch[i].new_len);
 		if (!w[i].buf)
 			err = -ENOMEM;
@@ -581,7 +587,7 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 				atomic_fetch_add(&s->csum_errors, 1);
 			sl_wslot_put(s, old, c->old.len);
 		}
-		if (c->dl)
+		if (c->dl && !c->own_buf)
 			memcpy(pl + c->da, c->data, c->dl);
 	}
 	pthread_rwlock_unlock(&s->reuse_lock);
@@ -627,7 +633,8 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 		sl_unlock(s);
 	}
 	for (size_t i = 0; i < n; i++)
-		sl_wslot_put(s, w[i].buf, ch[i].new_len);
+		if (!ch[i].own_buf)
+			sl_wslot_put(s, w[i].buf, ch[i].new_len);
 	free(w);
 	free(nr);
 	return err;
@@ -637,8 +644,8 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 /* Write buffers                                                       */
 /* ------------------------------------------------------------------ */
 
-#define FL_WB_PER_FILE 8        /* chunks one file may hold in memory */
-#define FL_WB_TOTAL 256         /* ... and the whole store */
+#define FL_WB_PER_FILE 32       /* chunks one file may hold in memory */
+#define FL_WB_TOTAL 48          /* ... and the whole store (pool-sized) */
 
 /* Lock held. */
 static struct sl_wbuf *fl_wb_find(struct sl_obj *o, uint32_t idx)
@@ -685,7 +692,8 @@ void sl_wb_drop_all(struct slot_store *s, struct sl_obj *o)
  * nothing can be reserved, -EAGAIN when buffers are all taken (the caller
  * then writes through).
  */
-static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx)
+static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
+		      bool fill)
 {
 	uint32_t bs = s->sb.block_size;
 	uint32_t chunk = 1u << s->sb.chunk_shift;
@@ -697,7 +705,7 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 		b->idx = idx;
 		if (!b->buf)
 			err = -ENOMEM;
-		else
+		else if (fill)
 			memset(b->buf + bs, 0, chunk); /* holes read as zeros */
 	}
 	size_t nnew = 0;
@@ -728,7 +736,7 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 	}
 	if (!err && nnew)
 		err = sl_regions_write(s, nr, nnew);
-	if (!err && have_old && old.len) {
+	if (!err && fill && have_old && old.len) {
 		pthread_rwlock_rdlock(&s->reuse_lock);
 		sl_inflight_enter(s, 1);
 		err = sl_slot_read_verify(s, old.slot, &old, ino, b->buf + bs);
@@ -742,7 +750,7 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 	if (!err && (!o || fl_wb_find(o, idx)))
 		err = -EAGAIN; /* cannot happen: the chunk lock is ours */
 	if (!err) {
-		b->len = have_old ? old.len : 0;
+		b->len = fill && have_old ? old.len : 0;
 		b->born = sl_mono_ns();
 		b->next = o->wb;
 		o->wb = b;
@@ -774,6 +782,8 @@ static int fl_wb_flush(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 		ch.da = 0;
 		ch.dl = b->len;
 		ch.data = b->buf + bs; /* stable: writers need our chunk lock */
+		/* written as it is: the header block is encoded in place */
+		ch.own_buf = b->buf;
 		ch.reserved = b->reserved;
 		ch.reserve = b->reserve;
 	}
@@ -803,8 +813,17 @@ static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino)
 		bool any = o && o->wb;
 		uint32_t idx = any ? o->wb->idx : 0;
 		sl_unlock(s);
-		if (!any)
+		if (!any) {
+			/* a background write-out of this file that failed */
+			sl_lock(s);
+			o = sl_obj_find(&s->ix, ino);
+			if (o && o->wb_err) {
+				err = o->wb_err;
+				o->wb_err = 0;
+			}
+			sl_unlock(s);
 			return err;
+		}
 		unsigned held[1];
 		size_t nh = fl_chunks_lock(s, ino, idx, 1, held);
 		int e = fl_wb_flush(s, ino, idx);
@@ -848,6 +867,87 @@ int sl_file_flush_every(struct slot_store *s, int64_t older_ns)
 	return err;
 }
 
+static void *fl_flusher(void *arg)
+{
+	struct slot_store *s = arg;
+	pthread_mutex_lock(&s->fq_lock);
+	for (;;) {
+		while (!s->fq_len && !s->fq_stop)
+			pthread_cond_wait(&s->fq_cond, &s->fq_lock);
+		if (!s->fq_len)
+			break;
+		uint64_t ino = s->fq[s->fq_head].ino;
+		uint32_t idx = s->fq[s->fq_head].idx;
+		s->fq_head = (s->fq_head + 1) % SL_ARRAY_SIZE(s->fq);
+		s->fq_len--;
+		s->fq_busy++;
+		pthread_mutex_unlock(&s->fq_lock);
+
+		pthread_rwlock_t *stripe = fl_stripe(s, ino);
+		pthread_rwlock_rdlock(stripe);
+		unsigned held[1];
+		size_t nh = fl_chunks_lock(s, ino, idx, 1, held);
+		int err = fl_wb_flush(s, ino, idx);
+		fl_chunks_unlock(s, held, nh);
+		pthread_rwlock_unlock(stripe);
+		if (err) {
+			sl_lock(s);
+			struct sl_obj *o = sl_obj_find(&s->ix, ino);
+			if (o && !o->wb_err)
+				o->wb_err = err;
+			sl_unlock(s);
+		}
+
+		pthread_mutex_lock(&s->fq_lock);
+		s->fq_busy--;
+		pthread_cond_broadcast(&s->fq_cond);
+	}
+	pthread_mutex_unlock(&s->fq_lock);
+	return NULL;
+}
+
+int sl_flushers_start(struct slot_store *s)
+{
+	s->fq_stop = false;
+	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->flushers); i++) {
+		int err = pthread_create(&s->flushers[i], NULL, fl_flusher, s);
+		if (err)
+			return -err;
+		s->nflushers++;
+	}
+	return 0;
+}
+
+void sl_flushers_stop(struct slot_store *s)
+{
+	if (!s->nflushers)
+		return;
+	pthread_mutex_lock(&s->fq_lock);
+	s->fq_stop = true;
+	pthread_cond_broadcast(&s->fq_cond);
+	pthread_mutex_unlock(&s->fq_lock);
+	for (unsigned i = 0; i < s->nflushers; i++)
+		pthread_join(s->flushers[i], NULL);
+	s->nflushers = 0;
+}
+
+/* Hand a full buffer to the flushers; false when the queue is full. */
+static bool fl_wb_queue(struct slot_store *s, slot_ino_t ino, uint32_t idx)
+{
+	bool queued = false;
+	pthread_mutex_lock(&s->fq_lock);
+	if (s->nflushers && !s->fq_stop && s->fq_len < SL_ARRAY_SIZE(s->fq)) {
+		unsigned t = (s->fq_head + s->fq_len) % SL_ARRAY_SIZE(s->fq);
+		s->fq[t].ino = ino;
+		s->fq[t].idx = idx;
+		s->fq_len++;
+		queued = true;
+		pthread_cond_signal(&s->fq_cond);
+	}
+	pthread_mutex_unlock(&s->fq_lock);
+	return queued;
+}
+
 ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			const void *buf, size_t len)
 {
@@ -868,10 +968,10 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	size_t nheld = err ? 0 : fl_chunks_lock(s, ino, first, n, held);
 
 	/*
-	 * A write that covers a whole chunk goes straight to a slot.  A
-	 * piece of a chunk goes to that chunk's buffer (made on first use),
-	 * and the buffer goes to a slot when it fills or the file is
-	 * flushed.  Without a buffer to be had it writes through.
+	 * Each chunk's bytes go to that chunk's buffer (made on first use);
+	 * a full buffer goes to the flushers, so the writer goes on while
+	 * the device works, and the rest goes out at flush, fsync or close.
+	 * Without a buffer to be had it writes through.
 	 */
 	size_t direct = 0;
 	for (size_t i = 0; !err && i < n; i++) {
@@ -881,7 +981,7 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		uint32_t da = (uint32_t)(a - cs), dl = (uint32_t)(b - a);
 		const uint8_t *src = (const uint8_t *)buf + (a - off);
 		bool whole = da == 0 && dl == chunk;
-		for (int pass = 0; !whole && pass < 2; pass++) {
+		for (int pass = 0; pass < 2; pass++) {
 			sl_lock(s);
 			struct sl_obj *o = fl_file(s, ino, &err);
 			struct sl_wbuf *wb = o ? fl_wb_find(o, idx) : NULL;
@@ -896,13 +996,13 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			bool full = wb && wb->len == chunk;
 			sl_unlock(s);
 			if (err || wb) {
-				if (full)
+				if (full && !fl_wb_queue(s, ino, idx))
 					err = fl_wb_flush(s, ino, idx);
 				goto next;
 			}
 			if (pass)
 				break;
-			int e = fl_wb_make(s, ino, idx);
+			int e = fl_wb_make(s, ino, idx, !whole);
 			if (e == -EAGAIN)
 				break;
 			if (e) {

@@ -126,6 +126,8 @@ struct sl_obj {
 	};
 	struct sl_dirent *name;         /* one live name of it, or NULL */
 	struct sl_wbuf *wb;             /* buffered chunks (file.c) */
+	int wb_err;                     /* a background write-out failed:
+					   the next fsync or close says so */
 };
 
 struct sl_index {
@@ -263,8 +265,17 @@ struct slot_store {
 
 	uint64_t load_badrefs, load_dups;  /* chunk records dropped at load */
 
-	/* write buffers (file.c) */
+	/* write buffers (file.c), and the threads that write full ones out
+	 * while the writer goes on: a bounded queue, as a device's
+	 * submission queue is; when it is full the writer does it itself */
 	uint32_t wb_count;
+	pthread_mutex_t fq_lock;
+	pthread_cond_t fq_cond;
+	struct { uint64_t ino; uint32_t idx; } fq[64];
+	unsigned fq_head, fq_len, fq_busy;
+	bool fq_stop;
+	pthread_t flushers[4];
+	unsigned nflushers;
 
 	/* big I/O buffers kept for reuse: a fresh mapping costs a page
 	 * fault per 4 KiB, which on a virtual machine costs more than
@@ -387,6 +398,9 @@ void sl_wb_drop_all(struct slot_store *s, struct sl_obj *o);
 int sl_file_flush(struct slot_store *s, slot_ino_t ino);
 /* ... of every file; older_ns > 0 only buffers at least that old. */
 int sl_file_flush_every(struct slot_store *s, int64_t older_ns);
+int sl_flushers_start(struct slot_store *s);
+/* Wait for queued write-outs and stop the threads. */
+void sl_flushers_stop(struct slot_store *s);
 
 /* ns.c */
 int sl_ns_check_name(const char *name, size_t *len);

@@ -472,6 +472,8 @@ static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
 	pthread_rwlock_init(&s->reuse_lock, &ra);
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&s->pool_lock, NULL);
+	pthread_mutex_init(&s->fq_lock, NULL);
+	pthread_cond_init(&s->fq_cond, NULL);
 	s->txns.next = s->txns.prev = &s->txns;
 	atomic_store(&s->last_io_ns, sl_mono_ns());
 	int err = sl_index_init(&s->ix);
@@ -495,6 +497,8 @@ static void store_free(struct slot_store *s)
 	for (unsigned i = 0; i < s->npool; i++)
 		free(s->pool[i]);
 	pthread_mutex_destroy(&s->pool_lock);
+	pthread_mutex_destroy(&s->fq_lock);
+	pthread_cond_destroy(&s->fq_cond);
 	pthread_cond_destroy(&s->ckpt_cond);
 	pthread_mutex_destroy(&s->ckpt_lock);
 	pthread_mutex_destroy(&s->lock);
@@ -612,6 +616,9 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 			if (err)
 				goto fail;
 		}
+		err = sl_flushers_start(s);
+		if (err)
+			goto fail;
 		if (o->periodic_checkpoint) {
 			err = sl_ckpt_thread_start(s);
 			if (err)
@@ -621,6 +628,8 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 	*out = s;
 	return 0;
 fail:
+	sl_ckpt_thread_stop(s);
+	sl_flushers_stop(s);
 	s->own_dev = false;
 	store_free(s);
 	return err;
@@ -654,6 +663,7 @@ int slot_close(struct slot_store *s)
 	if (!s)
 		return 0;
 	sl_ckpt_thread_stop(s);
+	sl_flushers_stop(s);
 	if (!s->read_only && !s->broken) {
 		err = sl_file_flush_every(s, 0);
 		if (err)
@@ -683,6 +693,7 @@ void slot_abandon(struct slot_store *s)
 	if (!s)
 		return;
 	sl_ckpt_thread_stop(s);
+	sl_flushers_stop(s);
 	store_free(s);
 }
 
