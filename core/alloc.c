@@ -134,11 +134,13 @@ int sl_region_assign(struct slot_store *s, uint32_t r, unsigned cls,
 	rg->nslots = c->per_region;
 	rg->nused = 0;
 	rg->assign_gen = assign_gen;
+	s->slots_total += c->per_region;
+	if (s->loading)
+		return 0;
 	/* pushed high to low so the lowest index is taken first */
 	for (uint32_t j = c->per_region; j-- > 0;)
 		if (al_push_free(c, sl_slot_ref(r, j)))
 			return -ENOMEM;
-	s->slots_total += c->per_region;
 	return 0;
 }
 
@@ -287,9 +289,9 @@ int sl_slot_claim(struct slot_store *s, uint64_t ref)
 	uint8_t *st = &rg->state[sl_slot_index(ref)];
 	if ((*st & SL_SLOT_STATE) != SL_SLOT_FREE)
 		return -EUCLEAN;
-	/* take it off the free stack (loading: stacks are in index order) */
+	/* off the free stack; while loading there are none yet */
 	struct sl_class *c = &s->cls[rg->cls];
-	for (size_t i = c->nfree; i-- > 0;) {
+	for (size_t i = c->nfree; !s->loading && i-- > 0;) {
 		if (c->free[i] == ref) {
 			c->free[i] = c->free[--c->nfree];
 			break;
@@ -309,7 +311,29 @@ void sl_slot_unclaim(struct slot_store *s, uint64_t ref)
 		return;
 	*st = 0;
 	s->slots_used--;
+	if (s->loading) {
+		rg->nused--;
+		return;
+	}
 	al_make_free(s, ref);
+}
+
+int sl_alloc_rebuild(struct slot_store *s)
+{
+	for (unsigned c = 0; c < s->ncls; c++)
+		s->cls[c].nfree = 0;
+	for (uint32_t r = s->nregions; r-- > 0;) {
+		struct sl_region *rg = &s->regions[r];
+		if (rg->cls == SL_RGN_FREE)
+			continue;
+		struct sl_class *c = &s->cls[rg->cls];
+		for (uint32_t j = rg->nslots; j-- > 0;)
+			if ((rg->state[j] & SL_SLOT_STATE) == SL_SLOT_FREE &&
+			    al_push_free(c, sl_slot_ref(r, j)))
+				return -ENOMEM;
+	}
+	s->loading = false;
+	return 0;
 }
 
 void sl_quar_take(struct slot_store *s, struct sl_vec *out)

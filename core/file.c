@@ -313,6 +313,13 @@ static struct sl_obj *fl_file(struct slot_store *s, slot_ino_t ino, int *err)
 
 static struct sl_wbuf *fl_wb_find(struct sl_obj *o, uint32_t idx);
 
+#define FL_RC_MIN (64u * 1024)  /* chunks larger than this are cached */
+
+struct fl_piece;
+static void fl_rc_get(struct slot_store *s, uint64_t oid, struct fl_piece *p,
+		      uint8_t *dst);
+static bool fl_rc_put(struct slot_store *s, uint64_t oid, struct fl_piece *p);
+
 struct fl_piece {
 	struct sl_chunk c;      /* c.len == 0 && !have: a hole */
 	bool have;
@@ -324,6 +331,51 @@ struct fl_piece {
 	bool buffered;          /* served from a write buffer already */
 	size_t blen;
 };
+
+/* Serve piece p from the chunk cache if it holds that very write. */
+static void fl_rc_get(struct slot_store *s, uint64_t oid, struct fl_piece *p,
+		      uint8_t *dst)
+{
+	pthread_mutex_lock(&s->rc_lock);
+	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rc); i++) {
+		if (!s->rc[i].buf || s->rc[i].oid != oid ||
+		    s->rc[i].idx != p->c.idx || s->rc[i].gen != p->c.gen)
+			continue;
+		uint32_t want = p->b - p->a;
+		uint32_t have = p->a < p->c.len ?
+				SL_MIN(p->b, p->c.len) - p->a : 0;
+		memcpy(dst, s->rc[i].buf + s->sb.block_size + p->a, have);
+		memset(dst + have, 0, want - have);
+		s->rc[i].tick = ++s->rc_tick;
+		p->buffered = true;
+		break;
+	}
+	pthread_mutex_unlock(&s->rc_lock);
+}
+
+/* Keep p's verified slot image; true when the cache took the buffer. */
+static bool fl_rc_put(struct slot_store *s, uint64_t oid, struct fl_piece *p)
+{
+	unsigned v = 0;
+	void *old = NULL;
+	size_t oldlen = 0;
+	pthread_mutex_lock(&s->rc_lock);
+	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rc); i++)
+		if (s->rc[i].tick < s->rc[v].tick)
+			v = i;
+	old = s->rc[v].buf;
+	oldlen = s->rc[v].blen;
+	s->rc[v].buf = p->bounce;
+	s->rc[v].blen = p->blen;
+	s->rc[v].oid = oid;
+	s->rc[v].idx = p->c.idx;
+	s->rc[v].gen = p->c.gen;
+	s->rc[v].len = p->c.len;
+	s->rc[v].tick = ++s->rc_tick;
+	pthread_mutex_unlock(&s->rc_lock);
+	sl_buf_put(s, old, oldlen);
+	return true;
+}
 
 ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		       void *buf, size_t len)
@@ -380,6 +432,12 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		return err ? err : 0;
 	}
 
+	/* chunks read whole a moment ago */
+	for (size_t i = 0; i < np; i++)
+		if (ps[i].have && ps[i].c.len > FL_RC_MIN)
+			fl_rc_get(s, ino, &ps[i], (uint8_t *)buf + (ps[i].cstart +
+					ps[i].a - off));
+
 	/* one batch for every chunk the read touches */
 	struct slot_io *ios = calloc(np, sizeof(*ios));
 	size_t nio = 0;
@@ -387,11 +445,15 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		err = -ENOMEM;
 	for (size_t i = 0; !err && i < np; i++) {
 		struct fl_piece *p = &ps[i];
-		if (!p->have || p->a >= p->c.len)
+		if (!p->have || p->a >= p->c.len || p->buffered)
 			continue;
 		uint32_t b = SL_MIN(p->b, p->c.len);
-		/* the whole payload: read the header too and verify */
-		p->verify = p->a == 0 && b == p->c.len;
+		/* Read the whole slot and verify it when the read wants all
+		 * of it, when it is small, or when the read is big enough to
+		 * be streaming; a small read inside a big chunk reads just
+		 * its blocks (fsck verifies those). */
+		p->verify = (p->a == 0 && b == p->c.len) || p->c.len <= FL_RC_MIN ||
+			    p->b - p->a >= FL_RC_MIN;
 		uint64_t soff = sl_slot_off(s, p->c.slot);
 		uint64_t from, to;
 		if (p->verify) {
@@ -444,8 +506,10 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			}
 		}
 		uint32_t have = SL_MIN(p->b, p->c.len) - p->a;
-		memcpy(dst, p->bounce + p->boff, have);
+		memcpy(dst, p->bounce + p->boff + (p->verify ? p->a : 0), have);
 		memset(dst + have, 0, want - have);
+		if (p->verify && p->c.len > FL_RC_MIN && fl_rc_put(s, ino, p))
+			p->bounce = NULL; /* the cache has it now */
 	}
 	for (size_t i = 0; i < np; i++)
 		sl_buf_put(s, ps[i].bounce, ps[i].blen);
@@ -521,8 +585,10 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 				o->size = new_size;
 			else if (new_size > o->size)
 				o->size = new_size;
-			int64_t now = sl_now_ns();
-			o->mtime = o->ctime = now;
+			/* a buffer going out is not a new write: its time was
+			 * set when it was written, and a utimens since wins */
+			if (!ch[0].own_buf)
+				o->mtime = o->ctime = sl_now_ns();
 			/* a reservation is given up for a slot that fits,
 			 * and taken back when nothing else is left */
 			for (size_t i = 0; i < n; i++) {
@@ -946,6 +1012,37 @@ static bool fl_wb_queue(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 	}
 	pthread_mutex_unlock(&s->fq_lock);
 	return queued;
+}
+
+void sl_file_flush_async(struct slot_store *s, slot_ino_t ino)
+{
+	uint32_t idx[FL_WB_PER_FILE];
+	unsigned n = 0;
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	for (struct sl_wbuf *b = o ? o->wb : NULL; b && n < FL_WB_PER_FILE;
+	     b = b->next)
+		idx[n++] = b->idx;
+	sl_unlock(s);
+	for (unsigned i = 0; i < n; i++) {
+		if (fl_wb_queue(s, ino, idx[i]))
+			continue;
+		/* the queue is full: this caller does it (backpressure) */
+		pthread_rwlock_t *stripe = fl_stripe(s, ino);
+		pthread_rwlock_rdlock(stripe);
+		unsigned held[1];
+		size_t nh = fl_chunks_lock(s, ino, idx[i], 1, held);
+		int err = fl_wb_flush(s, ino, idx[i]);
+		fl_chunks_unlock(s, held, nh);
+		pthread_rwlock_unlock(stripe);
+		if (err) {
+			sl_lock(s);
+			o = sl_obj_find(&s->ix, ino);
+			if (o && !o->wb_err)
+				o->wb_err = err;
+			sl_unlock(s);
+		}
+	}
 }
 
 ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,

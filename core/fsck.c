@@ -656,6 +656,7 @@ int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
 	struct slot_store *s = f.s;
 	s->progress = fk_progress;
 	s->progress_arg = &f;
+	s->loading = true;      /* claims are O(1) until the rebuild */
 
 	struct sl_ckpt_hdr hdr;
 	bool have = false;
@@ -719,6 +720,11 @@ int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
 		goto out;
 
 done:
+	if (s->loading) {
+		err = sl_alloc_rebuild(s);
+		if (err)
+			goto out;
+	}
 	r->slots_total = s->slots_total;
 	r->slots_used = s->slots_used;
 	if (f.repair && (f.modified || sb_write || backup_write || !clean)) {

@@ -240,6 +240,8 @@ struct slot_store {
 	struct sl_vec quar;     /* freed since the last flush began */
 	struct sl_vec pin;      /* freed, but the durable checkpoint has them */
 	uint64_t slots_total, slots_used;
+	bool loading;           /* open or fsck: claims touch states only;
+				   sl_alloc_rebuild() makes the free stacks */
 
 	/* index */
 	struct sl_index ix;
@@ -283,6 +285,18 @@ struct slot_store {
 	pthread_mutex_t pool_lock;
 	void *pool[64];
 	unsigned npool;
+
+	/* Large chunks read whole and verified, kept for the reads that
+	 * follow: a stream of 128 KiB reads checks each chunk's checksum
+	 * once and reads it from the device once. */
+	pthread_mutex_t rc_lock;
+	struct {
+		uint64_t oid, gen, tick;
+		uint32_t idx, len;
+		uint8_t *buf;   /* slot image: payload at block_size */
+		size_t blen;
+	} rc[8];
+	uint64_t rc_tick;
 
 	/* progress of long scans (fsck) */
 	void (*progress)(void *arg, const char *pass, uint64_t done,
@@ -328,6 +342,8 @@ void sl_slot_free(struct slot_store *s, uint64_t ref);
 int sl_slot_claim(struct slot_store *s, uint64_t ref);
 /* Undo a claim made while loading: the slot is free at once. */
 void sl_slot_unclaim(struct slot_store *s, uint64_t ref);
+/* Loading is over: build every class's free stack from the slot states. */
+int sl_alloc_rebuild(struct slot_store *s);
 /* Assign region r to class cls (loading or recovery). */
 int sl_region_assign(struct slot_store *s, uint32_t r, unsigned cls,
 		     uint64_t assign_gen);
@@ -396,6 +412,8 @@ void sl_buf_put(struct slot_store *s, void *p, size_t bytes);
 void sl_wb_drop_all(struct slot_store *s, struct sl_obj *o);
 /* Write out ino's buffered chunks (no locks held). */
 int sl_file_flush(struct slot_store *s, slot_ino_t ino);
+/* Start writing them out in the background (close(2) needs no more). */
+void sl_file_flush_async(struct slot_store *s, slot_ino_t ino);
 /* ... of every file; older_ns > 0 only buffers at least that old. */
 int sl_file_flush_every(struct slot_store *s, int64_t older_ns);
 int sl_flushers_start(struct slot_store *s);

@@ -680,12 +680,10 @@ int slot_ns_hold(struct slot_store *s, slot_ino_t ino)
 
 int slot_ns_release(struct slot_store *s, slot_ino_t ino)
 {
-	/* a close writes out what the file buffered, as close(2) users
-	 * of a disk file system expect to find it on disk soon after */
-	int err = s->read_only ? 0 : sl_file_flush(s, ino);
-	if (err && err != -ENOENT && err != -EISDIR && err != -EINVAL)
-		sl_log(s, "inode %llu: writing buffered data at close: %s",
-		       (unsigned long long)ino, slot_strerror(err));
+	/* a close starts writing out what the file buffered, as dirty
+	 * pages start on a disk file system; fsync is what waits */
+	if (!s->read_only)
+		sl_file_flush_async(s, ino);
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
 	if (o && o->holds) {

@@ -472,6 +472,7 @@ static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
 	pthread_rwlock_init(&s->reuse_lock, &ra);
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&s->pool_lock, NULL);
+	pthread_mutex_init(&s->rc_lock, NULL);
 	pthread_mutex_init(&s->fq_lock, NULL);
 	pthread_cond_init(&s->fq_cond, NULL);
 	s->txns.next = s->txns.prev = &s->txns;
@@ -496,6 +497,9 @@ static void store_free(struct slot_store *s)
 	pthread_rwlock_destroy(&s->reuse_lock);
 	for (unsigned i = 0; i < s->npool; i++)
 		free(s->pool[i]);
+	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rc); i++)
+		free(s->rc[i].buf);
+	pthread_mutex_destroy(&s->rc_lock);
 	pthread_mutex_destroy(&s->pool_lock);
 	pthread_mutex_destroy(&s->fq_lock);
 	pthread_cond_destroy(&s->fq_cond);
@@ -582,6 +586,7 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 	err = sl_alloc_init(s);
 	if (err)
 		goto fail;
+	s->loading = true;
 
 	struct sl_ckpt_hdr hdr;
 	err = sl_ckpt_load(s, &hdr);
@@ -597,6 +602,8 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 	s->rec.ckpt_seq = hdr.seq;
 	err = sl_recover(s, &hdr, true, !clean || o->force_scan,
 			 !clean || o->validate || o->force_scan);
+	if (!err)
+		err = sl_alloc_rebuild(s);
 	if (err)
 		goto fail;
 
