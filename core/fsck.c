@@ -297,72 +297,117 @@ static int fk_pass_ckpt(struct fk *f, struct sl_ckpt_hdr *out, bool *have)
 /* Pass 2: index entries against their slots                           */
 /* ------------------------------------------------------------------ */
 
+struct fk_entry {
+	uint64_t oid, off;
+	struct sl_chunk c;
+};
+
+static int fk_entry_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct fk_entry *)a)->off;
+	uint64_t y = ((const struct fk_entry *)b)->off;
+	return x < y ? -1 : x > y;
+}
+
+/* Check one entry's slot image; NULL when good, else why not. */
+static const char *fk_entry_check(struct slot_store *s,
+				  const struct fk_entry *e, const uint8_t *buf,
+				  int res, bool *bad_payload)
+{
+	struct sl_slot_hdr h;
+	*bad_payload = false;
+	if (res < 0)
+		return "unreadable";
+	if (sl_slot_hdr_decode(buf, &h))
+		return "corrupt";
+	if (memcmp(h.uuid, s->sb.uuid, 16) || h.oid != e->oid)
+		return "belongs to another object";
+	if (h.gen != e->c.gen || h.idx != e->c.idx || h.payload_len != e->c.len)
+		return "is of another write";
+	*bad_payload = sl_csum(buf + s->sb.block_size, e->c.len) != h.payload_csum;
+	return NULL;
+}
+
+/* Every entry against its slot, header and payload, read in device
+ * order in batches at the engine's queue depth. */
 static int fk_pass_entries(struct fk *f)
 {
 	struct slot_store *s = f->s;
 	struct sl_index *ix = &s->ix;
+	uint32_t bs = s->sb.block_size;
 	if (s->load_badrefs)
 		fk_report(f, PR_INDEX_BAD_REF, (unsigned long long)s->load_badrefs);
 	if (s->load_dups)
 		fk_report(f, PR_INDEX_DUP_SLOT, (unsigned long long)s->load_dups);
-	uint64_t total = 0, done = 0;
+	size_t total = 0, n = 0;
 	for (size_t b = 0; b <= ix->obj_mask; b++)
 		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext)
 			total += o->nchunks;
-	uint32_t bs = s->sb.block_size;
-	for (size_t b = 0; b <= ix->obj_mask; b++) {
-		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext) {
-			for (uint32_t i = 0; i < o->nchunks;) {
-				struct sl_chunk c = o->chunks[i];
-				uint8_t *buf = sl_wslot_buf(s, c.len);
-				if (!buf)
-					return -ENOMEM;
-				struct slot_io io = { .buf = buf,
-					.off = sl_slot_off(s, c.slot),
-					.len = bs + (uint32_t)SL_ALIGN_UP(c.len ? c.len : 1, bs) };
-				int err = f->dev->ops->read(f->dev->ctx, &io, 1);
-				struct sl_slot_hdr h;
-				const char *why = NULL;
-				if (err)
-					why = "unreadable";
-				else if (sl_slot_hdr_decode(buf, &h))
-					why = "corrupt";
-				else if (memcmp(h.uuid, s->sb.uuid, 16) ||
-					 h.oid != o->oid)
-					why = "belongs to another object";
-				else if (h.gen != c.gen || h.idx != c.idx ||
-					 h.payload_len != c.len)
-					why = "is of another write";
-				bool bad_payload = !why &&
-					sl_csum(buf + bs, c.len) != h.payload_csum;
-				sl_wslot_put(s, buf, c.len);
-				if (++done % 256 == 0)
-					fk_progress(f, "Pass 2: checking slots",
-						    done, total);
-				if (!why && !bad_payload) {
-					i++;
-					continue;
-				}
-				if (why)
-					fk_report(f, PR_SLOT_HDR_BAD,
-						  (unsigned long long)o->oid, c.idx,
-						  sl_slot_region(c.slot),
-						  sl_slot_index(c.slot), why);
-				else
-					fk_report(f, PR_SLOT_PAYLOAD_BAD,
-						  (unsigned long long)o->oid, c.idx,
-						  sl_slot_region(c.slot),
-						  sl_slot_index(c.slot));
-				/* the chunk reads as a hole from now on */
-				sl_obj_drop_chunk(o, c.idx);
-				sl_slot_unclaim(s, c.slot);
+	struct fk_entry *ent = malloc((total ? total : 1) * sizeof(*ent));
+	if (!ent)
+		return -ENOMEM;
+	for (size_t b = 0; b <= ix->obj_mask; b++)
+		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext)
+			for (uint32_t i = 0; i < o->nchunks; i++)
+				ent[n++] = (struct fk_entry){ o->oid,
+					sl_slot_off(s, o->chunks[i].slot), o->chunks[i] };
+	qsort(ent, n, sizeof(*ent), fk_entry_cmp);
+
+	const size_t budget = 32u << 20; /* bytes in flight per batch */
+	struct slot_io *ios = calloc(256, sizeof(*ios));
+	int err = ios ? 0 : -ENOMEM;
+	for (size_t i = 0; !err && i < n;) {
+		size_t k = 0, bytes = 0;
+		while (i + k < n && k < 256) {
+			uint32_t len = bs + (uint32_t)SL_ALIGN_UP(
+				ent[i + k].c.len ? ent[i + k].c.len : 1, bs);
+			if (k && bytes + len > budget)
+				break;
+			ios[k] = (struct slot_io){ .buf = sl_buf_get(s, len),
+						   .off = ent[i + k].off, .len = len };
+			if (!ios[k].buf) {
+				err = -ENOMEM;
+				break;
+			}
+			bytes += len;
+			k++;
+		}
+		if (!err)
+			f->dev->ops->read(f->dev->ctx, ios, k);
+		for (size_t j = 0; j < k; j++) {
+			const struct fk_entry *e = &ent[i + j];
+			bool bad_payload;
+			const char *why = err ? NULL :
+				fk_entry_check(s, e, ios[j].buf, ios[j].res,
+					       &bad_payload);
+			sl_buf_put(s, ios[j].buf, ios[j].len);
+			if (err || (!why && !bad_payload))
+				continue;
+			if (why)
+				fk_report(f, PR_SLOT_HDR_BAD,
+					  (unsigned long long)e->oid, e->c.idx,
+					  sl_slot_region(e->c.slot),
+					  sl_slot_index(e->c.slot), why);
+			else
+				fk_report(f, PR_SLOT_PAYLOAD_BAD,
+					  (unsigned long long)e->oid, e->c.idx,
+					  sl_slot_region(e->c.slot),
+					  sl_slot_index(e->c.slot));
+			/* the chunk reads as a hole from now on */
+			struct sl_obj *o = sl_obj_find(&s->ix, e->oid);
+			if (o) {
+				sl_obj_drop_chunk(o, e->c.idx);
 				if (o->txn)
 					o->flags |= SL_OBJ_ATTR_DIRTY;
 			}
+			sl_slot_unclaim(s, e->c.slot);
 		}
+		i += k;
+		fk_progress(f, "Pass 2: checking slots", i, n);
 	}
-	fk_progress(f, "Pass 2: checking slots", total, total);
-	return 0;
+	free(ios);
+	free(ent);
+	return err;
 }
 
 /* ------------------------------------------------------------------ */
