@@ -85,6 +85,8 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 			if (!ck_obj_wanted(o))
 				continue;
 			o->flags |= SL_OBJ_NEWCKPT;
+			if (o->name)
+				o->flags |= SL_OBJ_SNAP_NAMED;
 			uint8_t *start = p;
 			size_t tl = S_ISLNK(o->mode) && o->target ?
 					    strlen(o->target) : 0;
@@ -174,7 +176,9 @@ static void ck_commit(struct slot_store *s, struct ck_snap *sn, bool ok)
 		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext) {
 			if (ok && (o->flags & SL_OBJ_NEWCKPT))
 				o->flags |= SL_OBJ_IN_CKPT;
-			o->flags &= ~SL_OBJ_NEWCKPT;
+			if (ok && (o->flags & SL_OBJ_SNAP_NAMED))
+				o->flags |= SL_OBJ_NAMED;
+			o->flags &= ~(SL_OBJ_NEWCKPT | SL_OBJ_SNAP_NAMED);
 		}
 	}
 	if (ok) {

@@ -686,7 +686,8 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 			if (o->size == new_size && !set_size)
 				o->size = old_size;
 			o->flags |= SL_OBJ_ATTR_DIRTY;
-		} else if (o->name && w[0].hdr.parent == o->name->parent &&
+		} else if (!(o->flags & SL_OBJ_IN_CKPT) && o->name &&
+			   w[0].hdr.parent == o->name->parent &&
 			   w[0].hdr.name_len == o->name->len &&
 			   !memcmp(w[0].hdr.name, o->name->name,
 				   o->name->len)) {

@@ -90,6 +90,15 @@ struct sl_dir {
 #define SL_OBJ_PENDING   (1u << 3)  /* created by a put still in flight */
 #define SL_OBJ_ATTR_DIRTY (1u << 4) /* attributes newer than any slot header */
 #define SL_OBJ_NEWCKPT   (1u << 5)  /* in the checkpoint being written */
+#define SL_OBJ_SNAP_NAMED (1u << 6) /* its name is in the checkpoint being
+				       written (a rename clears it) */
+/*
+ * SL_OBJ_NAMED says recovery will find the object under its current name:
+ * the durable checkpoint has that name, or (for an object the checkpoint
+ * lacks) its newest slot header does.  Recovery renames only objects the
+ * checkpoint lacks, so a header never makes a checkpointed object NAMED.
+ */
+#define SL_OBJ_UNNAME (SL_OBJ_NAMED | SL_OBJ_SNAP_NAMED)
 
 /*
  * A chunk being written piecemeal, kept in memory until it fills or the

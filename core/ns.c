@@ -440,7 +440,7 @@ static void ns_unname(struct slot_store *s, struct sl_obj *dir,
 	sl_de_remove(&s->ix, dir, de);
 	if (o->name == de) {
 		o->name = NULL;
-		o->flags &= ~SL_OBJ_NAMED;
+		o->flags &= ~SL_OBJ_UNNAME;
 	}
 	if (S_ISDIR(o->mode)) {
 		o->nlink = 0;
@@ -584,8 +584,8 @@ int slot_ns_rename(struct slot_store *s, slot_ino_t parent, const char *name,
 			so->name = dde;
 		if (dobj->name == dde)
 			dobj->name = sde;
-		so->flags &= ~SL_OBJ_NAMED;
-		dobj->flags &= ~SL_OBJ_NAMED;
+		so->flags &= ~SL_OBJ_UNNAME;
+		dobj->flags &= ~SL_OBJ_UNNAME;
 		so->ctime = dobj->ctime = now;
 		ns_touch(sd, now);
 		ns_touch(dd, now);
@@ -629,7 +629,7 @@ int slot_ns_rename(struct slot_store *s, slot_ino_t parent, const char *name,
 	sl_de_remove(&s->ix, sd, sde);
 	if (so->name == sde || !so->name)
 		so->name = nde;
-	so->flags &= ~SL_OBJ_NAMED;
+	so->flags &= ~SL_OBJ_UNNAME;
 	ns_move_dir_parent(so, sd, dd);
 	so->ctime = now;
 	ns_touch(sd, now);

@@ -62,7 +62,12 @@ int sl_scan_slot_hdrs(struct slot_store *s,
 	uint64_t total = 0, done = 0;
 	for (uint32_t r = 0; r < s->nregions; r++)
 		total += s->regions[r].cls == SL_RGN_FREE ? 0 : s->regions[r].nslots;
-	uint8_t *buf = sl_alloc_aligned((size_t)RC_BATCH * bs);
+	/* not zeroed: every block is read before it is decoded */
+	void *bufv = NULL;
+	size_t batch = (size_t)SL_MIN((uint64_t)RC_BATCH, total ? total : 1);
+	if (posix_memalign(&bufv, SL_BLOCK, batch * bs))
+		bufv = NULL;
+	uint8_t *buf = bufv;
 	struct slot_io *ios = calloc(RC_BATCH, sizeof(*ios));
 	uint64_t *refs = calloc(RC_BATCH, sizeof(*refs));
 	int err = 0;
@@ -86,7 +91,7 @@ int sl_scan_slot_hdrs(struct slot_store *s,
 					.off = sl_slot_off(s, ref), .len = bs };
 				n++;
 			}
-			if (n == RC_BATCH || (last && n)) {
+			if (n == batch || (last && n)) {
 				sl_inflight_enter(s, 1);
 				int rerr = s->dev->ops->read(s->dev->ctx, ios, n);
 				sl_inflight_exit(s, 1, rerr == 0);

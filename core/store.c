@@ -488,6 +488,15 @@ static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
 
 static void store_free(struct slot_store *s)
 {
+	/* buffers a crash (slot_abandon) leaves unwritten */
+	for (size_t b = 0; s->ix.obj_tab && b <= s->ix.obj_mask; b++)
+		for (struct sl_obj *o = s->ix.obj_tab[b]; o; o = o->hnext)
+			while (o->wb) {
+				struct sl_wbuf *w = o->wb;
+				o->wb = w->next;
+				free(w->buf);
+				free(w);
+			}
 	sl_index_free(&s->ix);
 	sl_alloc_free(s);
 	for (int i = 0; i < SL_STRIPES; i++)

@@ -304,6 +304,13 @@ static int mkfs_parse_args(int argc, char **argv, struct mkfs_args *a)
 					"-%c\n", optarg, c);
 				return r;
 			}
+			/* 0 means "default" inside; given, it is no size */
+			if ((c == 's' || c == 'b') && *dst == 0) {
+				fprintf(stderr, PROG ": invalid slot size 0: "
+					"must be a power of two from 4K to "
+					"64M\n");
+				return -EINVAL;
+			}
 		}
 	}
 	if (optind != argc - 1) {

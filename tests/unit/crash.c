@@ -956,16 +956,22 @@ static void cr_dump_image(struct cr_ctx *x, struct slot_emu *img_emu,
 	const char *dir = getenv("SLOT_CRASH_DUMP");
 	if (!dir || !*dir)
 		return;
+	/* "drop(3 of 7)" -> "drop_3_of_7_": no shell quoting needed */
+	char what[64];
+	snprintf(what, sizeof(what), "%s", x->what);
+	for (char *c = what; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')))
+			*c = '_';
 	char path[1024];
 	snprintf(path, sizeof(path), "%s/%s-k%zu-%s.img", dir, x->wl->name,
-		 x->k, x->what);
+		 x->k, what);
 	FILE *f = fopen(path, "wb");
 	if (f) {
 		fwrite(img, 1, size, f);
 		fclose(f);
 	}
 	snprintf(path, sizeof(path), "%s/%s-k%zu-%s.dump", dir, x->wl->name,
-		 x->k, x->what);
+		 x->k, what);
 	f = fopen(path, "w");
 	if (f) {
 		slot_dump(slot_emu_dev(img_emu), f, true);
@@ -1115,7 +1121,7 @@ void crash_run(const struct crash_workload *wl, struct crash_result *res)
 		  "SLOT_CRASH_MODE=%s: want linear, sample or exhaustive", mode);
 	uint64_t seed = strtoull(cr_env("SLOT_CRASH_SEED", "1"), NULL, 0);
 	double budget = strtod(cr_env("SLOT_CRASH_BUDGET",
-				      exhaustive ? "0" : "60"), NULL);
+				      exhaustive ? "0" : "120"), NULL);
 	const char *only = getenv("SLOT_CRASH_POINT");
 	bool verbose = getenv("SLOT_CRASH_VERBOSE") != NULL;
 
@@ -1238,12 +1244,12 @@ void crash_run(const struct crash_workload *wl, struct crash_result *res)
 			"spent; %" PRIu64 " crash points not tried "
 			"(SLOT_CRASH_BUDGET=0 lifts it)\n", wl->name, budget,
 			res->skipped);
-	fprintf(stderr, "crash: workload=%s mode=%s seed=%" PRIu64 " ops=%"
-		PRIu64 " points=%" PRIu64 " images=%" PRIu64 " recovered=%"
-		PRIu64 " refused=%" PRIu64 " violations=%" PRIu64
-		" (%.1f s)\n", wl->name, mode, seed, res->nops, res->points,
-		res->images, res->recovered, res->refused, res->violations,
-		cr_mono() - t0);
+	fprintf(stderr, "crash: workload=%s points=%" PRIu64 " images=%"
+		PRIu64 " recovered=%" PRIu64 " refused=%" PRIu64
+		" violations=%" PRIu64 " ops=%" PRIu64 " mode=%s seed=%" PRIu64
+		" (%.1f s)\n", wl->name, res->points, res->images,
+		res->recovered, res->refused, res->violations, res->nops, mode,
+		seed, cr_mono() - t0);
 	free(pts);
 	slot_emu_destroy(ce);
 	slot_emu_destroy(fe);

@@ -21,10 +21,12 @@
  *       env SLOT_CRASH_MODE=exhaustive build/tests/unit/test_crash --jobs=1
  *   SLOT_CRASH_SEED=n           seed of the random variants (default 1)
  *   SLOT_CRASH_BUDGET=s         seconds per workload before it stops early
- *                               (linear and sample: 60; 0 = none)
+ *                               (linear and sample: 120; 0 = none);
+ *                               points it cuts off are reported
  *   SLOT_CRASH_POINT=k          only crash point k (to replay a violation)
  *   SLOT_CRASH_DUMP=dir         write each violating image there
  *   SLOT_CRASH_VERBOSE=1        a line per image
+ *   SLOT_CRASH_OPS=1            print the device log and the model first
  */
 #ifndef SLOT_TEST_CRASH_H
 #define SLOT_TEST_CRASH_H
