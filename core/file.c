@@ -332,6 +332,29 @@ struct fl_piece {
 	size_t blen;
 };
 
+static bool fl_bad_has(struct slot_store *s, uint64_t oid,
+		       const struct sl_chunk *c)
+{
+	bool bad = false;
+	pthread_mutex_lock(&s->rc_lock);
+	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->bad) && !bad; i++)
+		bad = s->bad[i].oid == oid && s->bad[i].idx == c->idx &&
+		      s->bad[i].gen == c->gen && s->bad[i].gen;
+	pthread_mutex_unlock(&s->rc_lock);
+	return bad;
+}
+
+static void fl_bad_add(struct slot_store *s, uint64_t oid,
+		       const struct sl_chunk *c)
+{
+	pthread_mutex_lock(&s->rc_lock);
+	unsigned i = s->nbad++ % SL_ARRAY_SIZE(s->bad);
+	s->bad[i].oid = oid;
+	s->bad[i].idx = c->idx;
+	s->bad[i].gen = c->gen;
+	pthread_mutex_unlock(&s->rc_lock);
+}
+
 /* Serve piece p from the chunk cache if it holds that very write. */
 static void fl_rc_get(struct slot_store *s, uint64_t oid, struct fl_piece *p,
 		      uint8_t *dst)
@@ -447,6 +470,10 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		struct fl_piece *p = &ps[i];
 		if (!p->have || p->a >= p->c.len || p->buffered)
 			continue;
+		if (fl_bad_has(s, ino, &p->c)) {
+			err = -EIO;
+			break;
+		}
 		uint32_t b = SL_MIN(p->b, p->c.len);
 		/* Read the whole slot and verify it when the read wants all
 		 * of it, when it is small, or when the read is big enough to
@@ -499,6 +526,7 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 				err = -EIO;
 			if (err) {
 				atomic_fetch_add(&s->csum_errors, 1);
+				fl_bad_add(s, ino, &p->c);
 				sl_log(s, "inode %llu chunk %u: slot header or "
 				       "checksum mismatch",
 				       (unsigned long long)ino, p->c.idx);

@@ -306,6 +306,10 @@ struct slot_store {
 		size_t blen;
 	} rc[8];
 	uint64_t rc_tick;
+	/* chunks that failed verification: a later small read of one (the
+	 * kernel retries a failed readahead page by page) fails too */
+	struct { uint64_t oid, gen; uint32_t idx; } bad[16];
+	unsigned nbad;
 
 	/* progress of long scans (fsck) */
 	void (*progress)(void *arg, const char *pass, uint64_t done,

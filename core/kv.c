@@ -421,7 +421,7 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 				res = -EIO;
 				atomic_fetch_add(&s->csum_errors, 1);
 			}
-			if (!res && !direct)
+			if (!res && !direct && ch->len)
 				memcpy(dst, pl, ch->len);
 			if (res && !items[i].result)
 				items[i].result = res;

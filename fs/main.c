@@ -425,11 +425,6 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 
-	if (!cfg.foreground)
-		notify_fd = sfs_fork();
-
-	if (sfs_open_store(&cfg, &fs.store) < 0)
-		goto out_args;
 	fs.read_only = cfg.read_only;
 	fs.debug = cfg.debug;
 	fs.writeback_cache = cfg.writeback_cache != 0;
@@ -437,15 +432,24 @@ int main(int argc, char *argv[])
 	fs.entry_timeout = cfg.entry_timeout;
 	clock_gettime(CLOCK_REALTIME, &fs.mount_time);
 
+	/* First, so a bad FUSE option is refused before the store is opened
+	   (and maybe recovered); fs.store is filled in below, before any
+	   request can come. */
 	se = fuse_session_new(&args, &sfs_ll_ops, sizeof(sfs_ll_ops), &fs);
 	if (!se) {
 		/* libfuse has said which option it did not like */
 		fprintf(stderr, "slotfs: cannot start the FUSE session\n");
-		goto out_store;
+		goto out_args;
 	}
+
+	if (!cfg.foreground)
+		notify_fd = sfs_fork();
+
+	if (sfs_open_store(&cfg, &fs.store) < 0)
+		goto out_session;
 	if (fuse_set_signal_handlers(se) < 0) {
 		fprintf(stderr, "slotfs: cannot set signal handlers\n");
-		goto out_session;
+		goto out_store;
 	}
 	if (fuse_session_mount(se, mnt) < 0) {
 		fprintf(stderr, "slotfs: cannot mount %s on %s\n",
@@ -462,11 +466,10 @@ int main(int argc, char *argv[])
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
-out_session:
-	fuse_session_destroy(se);
 out_store:
 	/* Checkpoint and set the clean flag, on unmount and on signals. */
 	err = slot_close(fs.store);
+	fs.store = NULL;
 	if (err < 0) {
 		char msg[PATH_MAX + 128];
 
@@ -475,6 +478,8 @@ out_store:
 		sfs_log(NULL, msg);
 		ret = 1;
 	}
+out_session:
+	fuse_session_destroy(se);
 out_args:
 	fuse_opt_free_args(&args);
 	free(cfg.image);

@@ -21,7 +21,7 @@ BUILD=build
 if [ -f "$BUILD/build.ninja" ]; then
 	ninja -C "$BUILD"
 else
-	meson setup "$BUILD" --buildtype=release
+	meson setup "$BUILD" --buildtype=release -Dtests=disabled
 	ninja -C "$BUILD"
 fi
 SLOTFS=$BUILD/fs/slotfs
@@ -29,9 +29,9 @@ MKFS=$BUILD/mkfs/mkfs.slotfs
 FSCK=$BUILD/fsck/fsck.slotfs
 
 if mountpoint -q "$MNT"; then
-	echo "demo.sh: $MNT is already mounted; unmount it first:" >&2
-	echo "    fusermount3 -u $MNT" >&2
-	exit 1
+	echo "demo.sh: $MNT is already mounted; nothing to do.  Unmount it with:"
+	echo "    fusermount3 -u $MNT"
+	exit 0
 fi
 
 if [ -e "$IMAGE" ]; then
@@ -52,7 +52,7 @@ echo "hello from slotfs" > "$MNT/hello.txt"
 ls -l "$MNT"
 df -h "$MNT"
 echo "== status ($MNT/.slotfs/status.json)"
-head -c 600 "$MNT/.slotfs/status.json"; echo
+python3 -m json.tool "$MNT/.slotfs/status.json" | head -n 24
 
 cat <<EOT
 

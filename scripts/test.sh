@@ -60,6 +60,9 @@ synth = re.compile(r"Synthesis: Tested: (\d+) \| Passing: (\d+) \| "
 tap_ok = re.compile(r"^ok\b(?!.*#\s*(SKIP|TODO))", re.M | re.I)
 tap_not_ok = re.compile(r"^not ok\b(?!.*#\s*(SKIP|TODO))", re.M | re.I)
 tap_skip = re.compile(r"^(not )?ok\b.*#\s*SKIP", re.M | re.I)
+unit_ran = re.compile(r"^Ran (\d+) tests? in ", re.M)
+unit_tail = re.compile(r"^(?:OK|FAILED)(?: \((.*)\))?$", re.M)
+unit_counts = re.compile(r"(\w+)=(\d+)")
 
 passed = failed = skipped = 0
 bad = []
@@ -87,6 +90,15 @@ with open(os.path.join(build, "meson-logs", "testlog.json")) as f:
             leaks = out.count("ERROR: LeakSanitizer")
             p = max(passing - leaks, 0)
             fl = tested - p
+        elif unit_ran.search(out):
+            # Python's unittest: "Ran N tests", then OK or FAILED (...)
+            total = int(unit_ran.findall(out)[-1])
+            counts = dict((k, int(v)) for k, v in unit_counts.findall(
+                (unit_tail.findall(out) or [""])[-1]))
+            sk = counts.get("skipped", 0)
+            fl = counts.get("failures", 0) + counts.get("errors", 0)
+            p = total - fl - sk
+            skipped += sk
         elif tap_ok.search(out) or tap_not_ok.search(out):
             p = len(tap_ok.findall(out))
             fl = len(tap_not_ok.findall(out))

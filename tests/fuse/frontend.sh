@@ -4,8 +4,8 @@
 # -o ro), signals and the unclean-unmount message, special files, set-id
 # rules, fallocate, statfs, renameat2 flags and large directories.
 #
-# Uses tests/fuse/lib.sh; run as root: bash fs/tests/frontend.sh
-. "$(dirname "$0")/../../tests/fuse/lib.sh"
+# Uses tests/fuse/lib.sh; run as root: bash tests/fuse/frontend.sh
+. "$(dirname "$0")/lib.sh"
 
 fuse_setup
 

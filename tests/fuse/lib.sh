@@ -165,14 +165,15 @@ unmount_fs() {
 	rc=0
 	wait "$pid" || rc=$?
 	unset "T_PID_OF[$mnt]"
+	if grep -Eq 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$log"; then
+		echo "slotfs exited with status $rc; sanitizer report in its log:"
+		grep -E -m1 -A25 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$log"
+		T_SAN_SHOWN=$log
+		return 1
+	fi
 	if [ "$rc" -ne 0 ]; then
 		echo "slotfs exited with status $rc after unmount; its log:"
 		tail -n 40 "$log"
-		return 1
-	fi
-	if grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log"; then
-		echo "sanitizer report in the slotfs log:"
-		grep -E -A20 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log" | head -n 40
 		return 1
 	fi
 }

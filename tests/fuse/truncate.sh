@@ -38,13 +38,13 @@ write_after_trunc() {
 	printf 'xyz' | dd of="$F" bs=1 seek=2 conv=notrunc status=none
 	cmp "$REF" "$F"
 	trunc 1048576
-	trunc 1048576000
+	trunc 314572800
 	cmp <(head -c 10 "$REF") <(head -c 10 "$F")
 	dd if="$W/base" of="$REF" bs=4096 seek=100 count=10 conv=notrunc status=none
 	dd if="$W/base" of="$F" bs=4096 seek=100 count=10 conv=notrunc status=none
 	cmp "$REF" "$F"
 }
-check "writes between truncates; a sparse 1000 MiB file" write_after_trunc
+check "writes between truncates; a sparse 300 MiB file (more than the image)" write_after_trunc
 check "truncate -s 0 of the sparse file" trunc 0
 
 ftruncate_open() {

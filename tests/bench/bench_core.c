@@ -1,0 +1,559 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_core.c - benchmark of libslot alone, without FUSE, and the store
+ * builder for the mount and fsck timings of tests/bench/run.sh.
+ *
+ *   bench_core run IMAGE [-t MIB] [-n SMALL] [-r SECONDS] [-q QD] [-b BATCH]
+ *       Format IMAGE, then time slot_put_many of 1 MiB objects (-t MiB in
+ *       all, BATCH objects per call, slot_sync at the end), slot_get_many
+ *       of all of them, and slot_get_many of 4 KiB objects (SMALL of them
+ *       are put first) picked at random, BATCH per call, for SECONDS.
+ *   bench_core populate IMAGE -n FILES [-s SIZE]
+ *       Format IMAGE and put FILES objects of SIZE bytes (default 4096)
+ *       under d000/f0000000 ... (1000 per directory); close cleanly.
+ *   bench_core fill IMAGE [-p PERCENT]
+ *       Format IMAGE and fill it: 1 MiB objects up to PERCENT (default 50)
+ *       of the payload capacity, then 4 KiB objects until the store is
+ *       full; close cleanly.
+ *   bench_core hdrlog IMAGE OUT
+ *       Write a fio (version 2) I/O log that reads every region header and
+ *       every slot header of the assigned regions, in device order: what
+ *       a recovery scan or a full check has to read at least.
+ *
+ * Every result is one line "core KEY=VALUE ...", for run.sh to parse.  All
+ * buffers are page-aligned so the engine can use them for direct I/O as
+ * they are.  The exit status is non-zero when any call failed or a read
+ * returned other bytes than were written.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "slot.h"
+
+#define MIB (1024u * 1024u)
+#define SMALL 4096u
+
+static const char *prog = "bench_core";
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "%s: %s: %s\n", prog, what, slot_strerror(err));
+	exit(1);
+}
+
+static void *xalloc(size_t n)
+{
+	void *p = aligned_alloc(4096, (n + 4095) & ~(size_t)4095);
+
+	if (!p) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		exit(1);
+	}
+	return p;
+}
+
+/* xorshift64*: a repeatable stream for data and for random picks */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+/* Fill a buffer with random bytes once; stamp() then names each object. */
+static void randomize(void *buf, size_t len)
+{
+	uint64_t *w = buf;
+
+	for (size_t i = 0; i < len / 8; i++)
+		w[i] = rnd();
+}
+
+/*
+ * Mark buf as object id: its first and last words.  Enough to see a wrong
+ * object or a torn read; the store checks the rest with its checksums.
+ * Cheap, so it does not count in the timings.
+ */
+static void stamp(void *buf, size_t len, uint64_t id)
+{
+	uint64_t *w = buf;
+
+	w[0] = id;
+	w[len / 8 - 1] = ~id * 0x9e3779b97f4a7c15ull;
+}
+
+static bool stamped(const void *buf, size_t len, uint64_t id)
+{
+	const uint64_t *w = buf;
+
+	return w[0] == id && w[len / 8 - 1] == ~id * 0x9e3779b97f4a7c15ull;
+}
+
+static void format_image(const char *path, unsigned qd)
+{
+	struct slot_format_opts fo;
+	struct slot_dev *dev;
+	int err;
+
+	err = slot_dev_open(path, SLOT_ENGINE_AUTO, qd, true, false, true, &dev);
+	if (err < 0)
+		die(path, err);
+	slot_format_opts_init(&fo);
+	fo.label = "bench";
+	err = slot_format(dev, &fo, NULL);
+	if (err < 0)
+		die("slot_format", err);
+	slot_dev_close(dev);
+}
+
+static struct slot_store *open_store(const char *path, unsigned qd)
+{
+	struct slot_store *s;
+	struct slot_opts o;
+	int err;
+
+	slot_opts_init(&o);
+	o.queue_depth = qd;
+	o.direct_io = true;
+	err = slot_open(path, &o, &s);
+	if (err < 0)
+		die(path, err);
+	return s;
+}
+
+static void close_store(struct slot_store *s)
+{
+	int err = slot_close(s);
+
+	if (err < 0)
+		die("slot_close", err);
+}
+
+static void print_status(const char *tag, struct slot_store *s)
+{
+	struct slot_status st;
+
+	slot_status_get(s, &st);
+	printf("core %s files=%" PRIu64 " slots_total=%" PRIu64
+	       " slots_used=%" PRIu64 " regions=%" PRIu64
+	       " regions_free=%" PRIu64 " bytes_total=%" PRIu64
+	       " bytes_free=%" PRIu64 " engine=%s queue_depth=%u\n", tag,
+	       st.key_count, st.slots_total, st.slots_used, st.regions_total,
+	       st.regions_free, st.bytes_total, st.bytes_free, st.engine,
+	       st.queue_depth);
+}
+
+/* ------------------------------------------------------------------ */
+/* run                                                                 */
+/* ------------------------------------------------------------------ */
+
+struct run_cfg {
+	uint64_t total_mib;
+	uint64_t nsmall;
+	double runtime;
+	unsigned qd;
+	unsigned batch;
+};
+
+static int cmd_run(const char *path, const struct run_cfg *c)
+{
+	size_t nbig = c->total_mib, batch = c->batch;
+	struct slot_put *puts = calloc(batch, sizeof(*puts));
+	struct slot_get *gets = calloc(batch, sizeof(*gets));
+	char (*keys)[48] = calloc(batch, sizeof(*keys));
+	uint8_t *big = xalloc(batch * (size_t)MIB);
+	randomize(big, batch * (size_t)MIB);
+	uint64_t locks = 0, calls = 0, bad = 0;
+	struct slot_status a, b;
+	struct slot_store *s;
+	double t0, t;
+	int err;
+
+	if (!puts || !gets || !keys) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		return 1;
+	}
+	format_image(path, c->qd);
+	s = open_store(path, c->qd);
+
+	/* put_many of 1 MiB objects */
+	t0 = now();
+	for (size_t i = 0; i < nbig; i += batch) {
+		size_t n = nbig - i < batch ? nbig - i : batch;
+
+		for (size_t k = 0; k < n; k++) {
+			snprintf(keys[k], sizeof(keys[k]), "big/%07zu", i + k);
+			stamp(big + k * (size_t)MIB, MIB, i + k);
+			puts[k] = (struct slot_put){ .key = keys[k],
+				.buf = big + k * (size_t)MIB, .len = MIB };
+		}
+		slot_status_get(s, &a);
+		err = slot_put_many(s, puts, n);
+		slot_status_get(s, &b);
+		if (err < 0)
+			die("slot_put_many (1 MiB)", err);
+		locks += b.lock_acquisitions - a.lock_acquisitions;
+		calls++;
+	}
+	err = slot_sync(s);
+	if (err < 0)
+		die("slot_sync", err);
+	t = now() - t0;
+	printf("core put_many_1m MBps=%.1f secs=%.3f objects=%zu batch=%zu\n",
+	       (double)nbig * MIB / 1e6 / t, t, nbig, batch);
+	printf("core lock_per_batch=%.2f batches=%" PRIu64 "\n",
+	       calls ? (double)locks / (double)calls : 0.0, calls);
+
+	/* get_many of the same objects, in order */
+	t0 = now();
+	for (size_t i = 0; i < nbig; i += batch) {
+		size_t n = nbig - i < batch ? nbig - i : batch;
+
+		for (size_t k = 0; k < n; k++) {
+			snprintf(keys[k], sizeof(keys[k]), "big/%07zu", i + k);
+			gets[k] = (struct slot_get){ .key = keys[k],
+				.buf = big + k * (size_t)MIB, .cap = MIB };
+		}
+		err = slot_get_many(s, gets, n);
+		if (err < 0)
+			die("slot_get_many (1 MiB)", err);
+		for (size_t k = 0; k < n; k++)
+			if (gets[k].len != MIB ||
+			    !stamped(big + k * (size_t)MIB, MIB, i + k))
+				bad++;
+	}
+	t = now() - t0;
+	printf("core get_many_1m MBps=%.1f secs=%.3f objects=%zu batch=%zu\n",
+	       (double)nbig * MIB / 1e6 / t, t, nbig, batch);
+
+	/* 4 KiB objects: put them, then get them at random */
+	uint8_t *sbuf = xalloc(batch * (size_t)SMALL);
+	randomize(sbuf, batch * (size_t)SMALL);
+	size_t ns = c->nsmall;
+	t0 = now();
+	for (size_t i = 0; i < ns; i += batch) {
+		size_t n = ns - i < batch ? ns - i : batch;
+
+		for (size_t k = 0; k < n; k++) {
+			snprintf(keys[k], sizeof(keys[k]), "small/%03zu/%07zu",
+				 (i + k) / 1000, i + k);
+			stamp(sbuf + k * SMALL, SMALL, i + k);
+			puts[k] = (struct slot_put){ .key = keys[k],
+				.buf = sbuf + k * SMALL, .len = SMALL };
+		}
+		err = slot_put_many(s, puts, n);
+		if (err < 0)
+			die("slot_put_many (4 KiB)", err);
+	}
+	err = slot_sync(s);
+	if (err < 0)
+		die("slot_sync", err);
+	t = now() - t0;
+	printf("core put_many_4k ops=%.0f secs=%.3f objects=%zu batch=%zu\n",
+	       (double)ns / t, t, ns, batch);
+
+	uint64_t done = 0;
+	size_t id[batch];
+	t0 = now();
+	do {
+		for (size_t k = 0; k < batch; k++) {
+			id[k] = (size_t)(rnd() % ns);
+			snprintf(keys[k], sizeof(keys[k]), "small/%03zu/%07zu",
+				 id[k] / 1000, id[k]);
+			gets[k] = (struct slot_get){ .key = keys[k],
+				.buf = sbuf + k * SMALL, .cap = SMALL };
+		}
+		err = slot_get_many(s, gets, batch);
+		if (err < 0)
+			die("slot_get_many (4 KiB)", err);
+		for (size_t k = 0; k < batch; k++)
+			if (gets[k].len != SMALL ||
+			    !stamped(sbuf + k * SMALL, SMALL, id[k]))
+				bad++;
+		done += batch;
+		t = now() - t0;
+	} while (t < c->runtime);
+	printf("core get_many_4k_rand IOPS=%.0f secs=%.3f gets=%" PRIu64
+	       " batch=%zu\n", (double)done / t, t, done, batch);
+	print_status("status", s);
+	close_store(s);
+	free(sbuf);
+	free(big);
+	free(puts);
+	free(gets);
+	free(keys);
+	if (bad) {
+		fprintf(stderr, "%s: %" PRIu64 " objects read back wrong\n",
+			prog, bad);
+		return 1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* populate, fill                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Put objects of len bytes named by fmt(i) for i in [first, first + count)
+ * (count 0: until the store is full).  Returns how many were stored.
+ */
+static uint64_t put_range(struct slot_store *s, const char *prefix,
+			  uint64_t first, uint64_t count, size_t len,
+			  unsigned batch, bool *full)
+{
+	struct slot_put *puts = calloc(batch, sizeof(*puts));
+	char (*keys)[48] = calloc(batch, sizeof(*keys));
+	uint8_t *buf = xalloc((size_t)batch * len);
+	uint64_t stored = 0;
+
+	randomize(buf, (size_t)batch * len);
+
+	if (!puts || !keys) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		exit(1);
+	}
+	*full = false;
+	for (uint64_t i = first; !count || i < first + count; i += batch) {
+		size_t n = batch;
+
+		if (count && first + count - i < n)
+			n = first + count - i;
+		for (size_t k = 0; k < n; k++) {
+			snprintf(keys[k], sizeof(keys[k]), "%s%03" PRIu64
+				 "/f%07" PRIu64, prefix, (i + k) / 1000, i + k);
+			stamp(buf + k * len, len, i + k);
+			puts[k] = (struct slot_put){ .key = keys[k],
+				.buf = buf + k * len, .len = len };
+		}
+		int err = slot_put_many(s, puts, n);
+		for (size_t k = 0; k < n; k++)
+			stored += puts[k].result == 0;
+		if (err == -ENOSPC) {
+			*full = true;
+			break;
+		}
+		if (err < 0)
+			die("slot_put_many", err);
+	}
+	free(buf);
+	free(puts);
+	free(keys);
+	return stored;
+}
+
+static int cmd_populate(const char *path, uint64_t files, size_t len,
+			unsigned qd, unsigned batch)
+{
+	struct slot_store *s;
+	bool full;
+	double t0 = now();
+
+	format_image(path, qd);
+	s = open_store(path, qd);
+	uint64_t n = put_range(s, "d", 0, files, len, batch, &full);
+	int err = slot_sync(s);
+	if (err < 0)
+		die("slot_sync", err);
+	print_status("populated", s);
+	close_store(s);
+	printf("core populate files=%" PRIu64 " size=%zu secs=%.3f\n", n, len,
+	       now() - t0);
+	if (n != files) {
+		fprintf(stderr, "%s: only %" PRIu64 " of %" PRIu64
+			" files fit\n", prog, n, files);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_fill(const char *path, unsigned percent, unsigned qd,
+		    unsigned batch)
+{
+	struct slot_store *s;
+	struct slot_status st;
+	bool full;
+	double t0 = now();
+
+	format_image(path, qd);
+	s = open_store(path, qd);
+	slot_status_get(s, &st);
+	uint64_t nbig = st.bytes_total / 100 * percent / MIB;
+	uint64_t big = put_range(s, "big", 0, nbig, MIB, batch, &full);
+	/* the rest in 4 KiB files, until a put finds no room */
+	uint64_t small = put_range(s, "d", 0, 0, SMALL, 256, &full);
+	int err = slot_sync(s);
+	if (err < 0)
+		die("slot_sync", err);
+	print_status("filled", s);
+	close_store(s);
+	printf("core fill big=%" PRIu64 " small=%" PRIu64 " secs=%.3f\n", big,
+	       small, now() - t0);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* hdrlog                                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The region headers are read straight from the image, as FORMAT.md lays
+ * them out (magic at 0, class at 0x1c), to learn which regions are in use
+ * and by which class; the store's public API does not say.
+ */
+static int cmd_hdrlog(const char *path, const char *out)
+{
+	struct slot_geometry g;
+	struct slot_dev *dev;
+	int err = slot_dev_open(path, SLOT_ENGINE_PSYNC, 1, false, true, false,
+				&dev);
+
+	if (err < 0)
+		die(path, err);
+	err = slot_probe(dev, &g);
+	if (err <= 0)
+		die("slot_probe", err ? err : -EINVAL);
+	slot_dev_close(dev);
+
+	int fd = open(path, O_RDONLY);
+	FILE *f = fopen(out, "w");
+	if (fd < 0 || !f) {
+		perror(fd < 0 ? path : out);
+		return 1;
+	}
+	uint8_t *blk = xalloc(g.block_size);
+	uint64_t nhdr = 0, nassigned = 0;
+	char real[4096];
+	if (!realpath(path, real)) {
+		perror(path);
+		return 1;
+	}
+	fprintf(f, "fio version 2 iolog\n%s add\n%s open\n", real, real);
+	for (uint32_t r = 0; r < g.region_count; r++) {
+		uint64_t roff = g.slot_area_offset + (uint64_t)r * g.region_size;
+
+		fprintf(f, "%s read %" PRIu64 " %u\n", real, roff,
+			g.block_size);
+		nhdr++;
+		if (pread(fd, blk, g.block_size, (off_t)roff) !=
+		    (ssize_t)g.block_size) {
+			perror("pread");
+			return 1;
+		}
+		if (memcmp(blk, "SLOTRGN1", 8) || blk[0x1c] >= g.class_count)
+			continue;
+		nassigned++;
+		unsigned cls = blk[0x1c];
+		unsigned shift = __builtin_ctz(g.min_slot) + 2 * cls;
+		uint64_t payload = 1ull << shift;
+		if (payload > g.chunk_size)
+			payload = g.chunk_size;
+		uint64_t stride = g.block_size + payload;
+		uint64_t nslots = (g.region_size - g.block_size) / stride;
+		for (uint64_t j = 0; j < nslots; j++) {
+			fprintf(f, "%s read %" PRIu64 " %u\n", real,
+				roff + g.block_size + j * stride, g.block_size);
+			nhdr++;
+		}
+	}
+	fprintf(f, "%s close\n", real);
+	if (fclose(f) != 0) {
+		perror(out);
+		return 1;
+	}
+	close(fd);
+	free(blk);
+	printf("core hdrlog headers=%" PRIu64 " regions=%u assigned=%" PRIu64
+	       "\n", nhdr, g.region_count, nassigned);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: %s run IMAGE [-t MIB] [-n SMALL] [-r SECONDS] [-q QD] [-b BATCH]\n"
+		"       %s populate IMAGE -n FILES [-s SIZE] [-q QD] [-b BATCH]\n"
+		"       %s fill IMAGE [-p PERCENT] [-q QD] [-b BATCH]\n"
+		"       %s hdrlog IMAGE OUT\n", prog, prog, prog, prog);
+	exit(2);
+}
+
+static uint64_t num(const char *s)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+
+	if (end == s || *end)
+		usage();
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	struct run_cfg c = { .total_mib = 1024, .nsmall = 65536,
+			     .runtime = 10, .qd = 32, .batch = 0 };
+	uint64_t files = 0, size = SMALL, percent = 50;
+	int opt;
+
+	if (argc < 3)
+		usage();
+	const char *cmd = argv[1], *image = argv[2];
+	if (!strcmp(cmd, "hdrlog")) {
+		if (argc != 4)
+			usage();
+		return cmd_hdrlog(image, argv[3]);
+	}
+	optind = 3;
+	while ((opt = getopt(argc, argv, "t:n:r:q:b:s:p:")) != -1) {
+		switch (opt) {
+		case 't': c.total_mib = num(optarg); break;
+		case 'n': c.nsmall = files = num(optarg); break;
+		case 'r': c.runtime = strtod(optarg, NULL); break;
+		case 'q': c.qd = (unsigned)num(optarg); break;
+		case 'b': c.batch = (unsigned)num(optarg); break;
+		case 's': size = num(optarg); break;
+		case 'p': percent = num(optarg); break;
+		default: usage();
+		}
+	}
+	if (optind != argc || !c.qd || percent > 100)
+		usage();
+	/* one batch fills the engine's queue */
+	if (!c.batch)
+		c.batch = c.qd;
+	if (!strcmp(cmd, "run")) {
+		if (!c.total_mib || !c.nsmall)
+			usage();
+		return cmd_run(image, &c);
+	}
+	if (!strcmp(cmd, "populate")) {
+		if (!files || !size)
+			usage();
+		return cmd_populate(image, files, (size_t)size, c.qd, c.batch);
+	}
+	if (!strcmp(cmd, "fill"))
+		return cmd_fill(image, (unsigned)percent, c.qd, c.batch);
+	usage();
+	return 2;
+}

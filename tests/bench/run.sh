@@ -1,0 +1,551 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# tests/bench/run.sh - the slotfs benchmark (issue 6).  See README.md.
+#
+#   sudo tests/bench/run.sh [--tiny] [--rounds N] [--size SIZE] [--dir DIR]
+#                           [--build BUILDDIR] [--keep]
+#
+# One run, on backing images of the same size in the same directory (so on
+# the same disk), repeats these rounds interleaved, A B C D, A B C D, ...:
+#   A raw:    fio (io_uring, direct) on a raw image file
+#   B ext4:   mkfs.ext4 on a loop device with direct I/O over an image
+#   C slotfs: mkfs.slotfs on an image, mounted with the FUSE daemon
+#   D core:   libslot alone (tests/bench/bench_core), no FUSE
+# then prints a table of medians [min-max] with the ratios slotfs/ext4 and
+# slotfs/raw, and times mounting a store of 100,000 files (after a clean
+# unmount and after a kill -9) and fsck.slotfs -f of a full image, each
+# beside the time fio takes to read the slot headers that open or check
+# has to read.
+#
+# Exit status: 0 when every step ran (timings are never judged), 1 when a
+# step failed (a mount, a data check, a tool), 2 on bad arguments, 77 in
+# --tiny mode when the machine cannot run it (not root, no /dev/fuse, no
+# fio): meson counts 77 as skipped.
+set -Eeuo pipefail
+export LC_ALL=C
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TINY=0 ROUNDS= SIZE= DIR=/var/tmp BUILD= KEEP=0
+
+usage() {
+	sed -n '4,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--tiny) TINY=1 ;;
+	--rounds) ROUNDS=${2:?}; shift ;;
+	--size) SIZE=${2:?}; shift ;;
+	--dir) DIR=${2:?}; shift ;;
+	--build) BUILD=${2:?}; shift ;;
+	--keep) KEEP=1 ;;
+	-h|--help) usage ;;
+	*) echo "run.sh: unknown argument $1" >&2; usage ;;
+	esac
+	shift
+done
+
+if [ "$TINY" = 1 ]; then
+	: "${ROUNDS:=1}" "${SIZE:=256M}"
+	DD_MIB=64 NFILES=200 RUNTIME=1 CORE_MIB=64 CORE_SMALL=512
+	MOUNT_FILES=1000 FSCK_SIZE=$SIZE CRASH_FILES=20
+else
+	: "${ROUNDS:=3}" "${SIZE:=4G}"
+	DD_MIB=1024 NFILES=10000 RUNTIME=10 CORE_MIB=1024 CORE_SMALL=65536
+	MOUNT_FILES=100000 FSCK_SIZE=4G CRASH_FILES=100
+fi
+case $ROUNDS in ''|*[!0-9]*|0) echo "run.sh: --rounds needs a number >= 1" >&2; exit 2 ;; esac
+
+skip_or_fail() {
+	echo "run.sh: $*" >&2
+	[ "$TINY" = 1 ] && exit 77
+	exit 1
+}
+[ "$(id -u)" -eq 0 ] || skip_or_fail "needs root (loop devices, mounts, drop_caches)"
+[ -e /dev/fuse ] || skip_or_fail "no /dev/fuse"
+for t in fio python3 losetup mkfs.ext4 fusermount3 mountpoint dd; do
+	command -v "$t" >/dev/null || skip_or_fail "needs $t"
+done
+
+# ---------------------------------------------------------------- build
+if [ -z "$BUILD" ]; then
+	BUILD=$SRC/build-bench
+	echo "== building in $BUILD (release)"
+	if [ ! -f "$BUILD/build.ninja" ]; then
+		meson setup "$BUILD" "$SRC" -Dbuildtype=release >/dev/null
+	fi
+	ninja -C "$BUILD" >/dev/null
+fi
+BUILD=$(cd "$BUILD" && pwd)
+SLOTFS=$BUILD/fs/slotfs
+MKFS=$BUILD/mkfs/mkfs.slotfs
+FSCK=$BUILD/fsck/fsck.slotfs
+BCORE=$BUILD/tests/bench/bench_core
+BFILES=$BUILD/tests/bench/bench_files
+for p in "$SLOTFS" "$MKFS" "$FSCK" "$BCORE" "$BFILES"; do
+	[ -x "$p" ] || { echo "run.sh: $p is missing; build first" >&2; exit 1; }
+done
+
+# ---------------------------------------------------------------- setup
+mkdir -p "$DIR"
+W=$(mktemp -d "$DIR/slotfs-bench.XXXXXX")
+RES=$W/results          # lines: round workload target value
+LOG=$W/log              # what the tools said
+: >"$RES"
+: >"$LOG"
+LOOPS=()
+DAEMONS=()
+FAILED=0
+
+on_exit() {
+	local rc=$? m p i
+	set +e
+	trap - ERR
+	# every mount below the work directory, newest first
+	for m in $(awk -v w="$W/" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | tac); do
+		fusermount3 -u "$m" 2>/dev/null || umount "$m" 2>/dev/null ||
+			umount -l "$m" 2>/dev/null
+	done
+	for p in "${DAEMONS[@]}"; do
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null
+	done
+	for p in "${LOOPS[@]}"; do
+		losetup -d "$p" 2>/dev/null
+	done
+	if [ "$rc" -ne 0 ] && [ -s "$LOG" ]; then
+		echo "run.sh: failed (exit $rc); last lines of the log:" >&2
+		tail -n 30 "$LOG" >&2
+	fi
+	if [ "$KEEP" = 1 ]; then
+		echo "work directory kept: $W" >&2
+	else
+		rm -rf --one-file-system "$W"
+	fi
+	exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'echo "run.sh: step failed: line $LINENO: $BASH_COMMAND" >&2' ERR
+
+now() { date +%s.%N; }
+elapsed() { python3 -c "import sys; print('%.6f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
+ratio() { python3 -c "import sys; print('%.3f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
+
+drop_caches() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+}
+
+# record ROUND WORKLOAD TARGET VALUE
+record() {
+	echo "$*" >>"$RES"
+	printf '  %-14s %-8s %s\n' "$2" "$3" "$4"
+}
+
+# new_image PATH SIZE: a fresh sparse image, so every round starts alike
+new_image() {
+	rm -f "$1"
+	truncate -s "$2" "$1"
+}
+
+# fio_run JSON_OUT FIO_ARGS...: io_uring and O_DIRECT always
+fio_run() {
+	local out=$1
+	shift
+	fio --output-format=json --output="$out" --ioengine=io_uring \
+		--direct=1 "$@" >>"$LOG" 2>&1 || {
+		echo "fio $* failed" >>"$LOG"
+		return 1
+	}
+}
+
+# fio_get JSON rw FIELD: FIELD is bw (MB/s), iops, or secs (io time)
+fio_get() {
+	python3 - "$@" <<'PY'
+import json, sys
+path, rw, field = sys.argv[1:4]
+with open(path) as f:
+    text = f.read()
+# fio may print notes before the JSON
+j = json.loads(text[text.index("{"):])
+r = j["jobs"][0][rw]
+if field == "bw":
+    print("%.1f" % (r["bw_bytes"] / 1e6))
+elif field == "iops":
+    print("%.0f" % r["iops"])
+else:
+    print("%.6f" % (r["io_bytes"] / r["bw_bytes"]))
+PY
+}
+
+# core_get FILE NAME KEY: the value of KEY= on the line "core NAME ..."
+core_get() {
+	awk -v n="$2" -v k="$3=" '$1 == "core" && $2 == n {
+		for (i = 3; i <= NF; i++) if (index($i, k) == 1) print substr($i, length(k) + 1) }' "$1"
+}
+core_get1() {
+	awk -v k="$2=" '$1 == "core" { for (i = 2; i <= NF; i++)
+		if (index($i, k) == 1) print substr($i, length(k) + 1) }' "$1"
+}
+files_get() {
+	awk -v n="$2" '$1 == "files" && $2 == n { sub("ops=", "", $3); print $3 }' "$1"
+}
+
+is_mounted() {
+	awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo
+}
+
+# wait_mounted MNT PID: until the mount point answers, or the daemon died
+wait_mounted() {
+	local i
+	for ((i = 0; i < 1200; i++)); do
+		mountpoint -q "$1" && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+# holder IMAGE: pid of the process that holds IMAGE open (a daemonized
+# slotfs), empty if none.  One python3 rather than a readlink per fd.
+holder() {
+	python3 - "$1" <<'PY'
+import os, sys
+real = os.path.realpath(sys.argv[1])
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        fds = os.listdir("/proc/%s/fd" % pid)
+    except OSError:
+        continue
+    for fd in fds:
+        try:
+            if os.readlink("/proc/%s/fd/%s" % (pid, fd)) == real:
+                print(pid)
+                sys.exit(0)
+        except OSError:
+            pass
+PY
+}
+
+wait_gone() {
+	local i
+	for ((i = 0; i < 1200; i++)); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	echo "process $1 still running 60 s after unmount" >>"$LOG"
+	return 1
+}
+
+# unmount_fuse MNT PID: clean unmount, then wait for the daemon to exit
+unmount_fuse() {
+	local i
+	for ((i = 0; i < 20; i++)); do
+		fusermount3 -u "$1" 2>>"$LOG" && break
+		sleep 0.5
+	done
+	! is_mounted "$1" || { echo "cannot unmount $1" >>"$LOG"; return 1; }
+	wait_gone "$2"
+}
+
+# ---------------------------------------------------------------- rounds
+# file_workloads MNT TARGET ROUND: the same file workloads on ext4 and slotfs
+file_workloads() {
+	local mnt=$1 tgt=$2 r=$3 t0 t1 secs size
+	drop_caches
+	t0=$(now)
+	dd if=/dev/zero of="$mnt/big" bs=1M count="$DD_MIB" conv=fsync status=none
+	t1=$(now)
+	secs=$(elapsed "$t0" "$t1")
+	record "$r" seq_write "$tgt" "$(python3 -c "print('%.1f' % ($DD_MIB * 1048576 / 1e6 / $secs))")"
+	size=$(stat -c %s "$mnt/big")
+	[ "$size" -eq $((DD_MIB * 1048576)) ] || { echo "$mnt/big has $size bytes" >>"$LOG"; return 1; }
+
+	drop_caches
+	t0=$(now)
+	dd if="$mnt/big" of=/dev/null bs=1M status=none
+	t1=$(now)
+	secs=$(elapsed "$t0" "$t1")
+	record "$r" seq_read "$tgt" "$(python3 -c "print('%.1f' % ($DD_MIB * 1048576 / 1e6 / $secs))")"
+
+	for qd in 1 32; do
+		drop_caches
+		fio_run "$W/fio.json" --name=rr --filename="$mnt/big" --rw=randread \
+			--bs=4k --iodepth=$qd --size=${DD_MIB}M --runtime="$RUNTIME" \
+			--time_based
+		record "$r" rand4k_qd$qd "$tgt" "$(fio_get "$W/fio.json" read iops)"
+	done
+
+	drop_caches
+	"$BFILES" create "$mnt/small" "$NFILES" 4096 >"$W/files.out"
+	record "$r" create "$tgt" "$(files_get "$W/files.out" create)"
+	drop_caches
+	"$BFILES" stat "$mnt/small" "$NFILES" 4096 >"$W/files.out"
+	record "$r" stat "$tgt" "$(files_get "$W/files.out" stat)"
+	drop_caches
+	"$BFILES" read "$mnt/small" "$NFILES" 4096 >"$W/files.out"
+	record "$r" read "$tgt" "$(files_get "$W/files.out" read)"
+	"$BFILES" delete "$mnt/small" "$NFILES" >"$W/files.out"
+	record "$r" delete "$tgt" "$(files_get "$W/files.out" delete)"
+	rm -f "$mnt/big"
+	sync
+}
+
+round_raw() {
+	local r=$1 img=$W/raw.img
+	new_image "$img" "$SIZE"
+	fio_run "$W/fio.json" --name=sw --filename="$img" --rw=write --bs=1M \
+		--iodepth=32 --size=${DD_MIB}M
+	record "$r" seq_write raw "$(fio_get "$W/fio.json" write bw)"
+	drop_caches
+	fio_run "$W/fio.json" --name=sr --filename="$img" --rw=read --bs=1M \
+		--iodepth=32 --size=${DD_MIB}M
+	record "$r" seq_read raw "$(fio_get "$W/fio.json" read bw)"
+	for qd in 1 32; do
+		drop_caches
+		fio_run "$W/fio.json" --name=rr --filename="$img" --rw=randread \
+			--bs=4k --iodepth=$qd --size=${DD_MIB}M --runtime="$RUNTIME" \
+			--time_based
+		record "$r" rand4k_qd$qd raw "$(fio_get "$W/fio.json" read iops)"
+	done
+	rm -f "$img"
+}
+
+round_ext4() {
+	local r=$1 img=$W/ext4.img mnt=$W/mnt-ext4 loop
+	new_image "$img" "$SIZE"
+	loop=$(losetup --direct-io=on -f --show "$img")
+	LOOPS+=("$loop")
+	# initialise inode tables and journal now, not in the background
+	# during the measurements
+	mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0,nodiscard \
+		"$loop" >>"$LOG" 2>&1
+	mkdir -p "$mnt"
+	mount -t ext4 "$loop" "$mnt"
+	file_workloads "$mnt" ext4 "$r"
+	umount "$mnt"
+	losetup -d "$loop"
+	LOOPS=("${LOOPS[@]/$loop/}")
+	rm -f "$img"
+}
+
+round_slotfs() {
+	local r=$1 img=$W/slotfs.img mnt=$W/mnt-slotfs pid hwm
+	new_image "$img" "$SIZE"
+	"$MKFS" -q -f "$img" >>"$LOG" 2>&1
+	mkdir -p "$mnt"
+	"$SLOTFS" -f "$img" "$mnt" >>"$LOG" 2>&1 </dev/null &
+	pid=$!
+	DAEMONS+=("$pid")
+	wait_mounted "$mnt" "$pid" || { echo "slotfs did not mount $img" >>"$LOG"; return 1; }
+	file_workloads "$mnt" slotfs "$r"
+	hwm=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$pid/status")
+	record "$r" daemon_rss_mib slotfs "$(python3 -c "print('%.1f' % ($hwm / 1024))")"
+	unmount_fuse "$mnt" "$pid"
+	wait "$pid" || { echo "slotfs exited with status $?" >>"$LOG"; return 1; }
+	rm -f "$img"
+}
+
+round_core() {
+	local r=$1 img=$W/core.img out=$W/core.out
+	new_image "$img" "$SIZE"
+	drop_caches
+	"$BCORE" run "$img" -t "$CORE_MIB" -n "$CORE_SMALL" -r "$RUNTIME" >"$out" 2>>"$LOG"
+	cat "$out" >>"$LOG"
+	record "$r" core_put_1m slotfs "$(core_get "$out" put_many_1m MBps)"
+	record "$r" core_get_1m slotfs "$(core_get "$out" get_many_1m MBps)"
+	record "$r" core_get_4k slotfs "$(core_get "$out" get_many_4k_rand IOPS)"
+	record "$r" lock_per_batch slotfs "$(core_get1 "$out" lock_per_batch)"
+	rm -f "$img"
+}
+
+echo "== slotfs benchmark: $ROUNDS round(s), images of $SIZE in $W"
+echo "   (fio $(fio --version), kernel $(uname -r), $(nproc) CPUs)"
+for ((r = 1; r <= ROUNDS; r++)); do
+	echo "-- [${SECONDS}s] round $r/$ROUNDS: raw"
+	round_raw "$r"
+	echo "-- [${SECONDS}s] round $r/$ROUNDS: ext4"
+	round_ext4 "$r"
+	echo "-- [${SECONDS}s] round $r/$ROUNDS: slotfs"
+	round_slotfs "$r"
+	echo "-- [${SECONDS}s] round $r/$ROUNDS: core"
+	round_core "$r"
+done
+
+# ---------------------------------------------------------------- mount
+# hdr_fio IMAGE ROUND TAG: time fio to read the headers bench_core lists
+hdr_fio() {
+	local img=$1 r=$2 tag=$3 out
+	out=$("$BCORE" hdrlog "$img" "$W/hdr.iolog")
+	echo "$out" >>"$LOG"
+	record "$r" "${tag}_headers" - "$(echo "$out" | core_get1 /dev/stdin headers)"
+	drop_caches
+	fio_run "$W/fio.json" --name=hdr --read_iolog="$W/hdr.iolog" \
+		--replay_no_stall=1 --iodepth=32
+	record "$r" "${tag}_fio_s" - "$(fio_get "$W/fio.json" read secs)"
+}
+
+echo "-- [${SECONDS}s] mount time: a store of $MOUNT_FILES files of 4 KiB"
+img=$W/mount.img mnt=$W/mnt-mount
+new_image "$img" "$SIZE"
+"$BCORE" populate "$img" -n "$MOUNT_FILES" >>"$LOG" 2>&1
+mkdir -p "$mnt"
+for ((r = 1; r <= ROUNDS; r++)); do
+	# after a clean unmount (populate closed the store cleanly)
+	drop_caches
+	t0=$(now)
+	"$SLOTFS" "$img" "$mnt" >>"$LOG" 2>&1 </dev/null
+	until mountpoint -q "$mnt"; do sleep 0.001; done
+	t1=$(now)
+	record "$r" mount_clean_s - "$(elapsed "$t0" "$t1")"
+	pid=$(holder "$img")
+	[ -n "$pid" ] || { echo "no slotfs daemon holds $img" >>"$LOG"; exit 1; }
+	DAEMONS+=("$pid")
+	hwm=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$pid/status")
+	record "$r" mount_rss_mib - "$(python3 -c "print('%.1f' % ($hwm / 1024))")"
+	# write something, then crash
+	"$BFILES" create "$mnt/crash$r" "$CRASH_FILES" 4096 >>"$LOG"
+	kill -9 "$pid"
+	wait_gone "$pid"
+	fusermount3 -u "$mnt" 2>>"$LOG" || fusermount3 -u -z "$mnt"
+	if [ "$r" -eq 1 ]; then
+		hdr_fio "$img" "$r" mount
+	fi
+	drop_caches
+	t0=$(now)
+	"$SLOTFS" "$img" "$mnt" >>"$LOG" 2>&1 </dev/null
+	until mountpoint -q "$mnt"; do sleep 0.001; done
+	t1=$(now)
+	record "$r" mount_crash_s - "$(elapsed "$t0" "$t1")"
+	pid=$(holder "$img")
+	DAEMONS+=("$pid")
+	# what was synced before the crash must be there
+	"$BFILES" read "$mnt/crash$r" "$CRASH_FILES" 4096 >>"$LOG"
+	unmount_fuse "$mnt" "$pid"
+done
+rm -f "$img"
+
+# ---------------------------------------------------------------- fsck
+echo "-- [${SECONDS}s] fsck time: a full image of $FSCK_SIZE"
+img=$W/fsck.img
+new_image "$img" "$FSCK_SIZE"
+"$BCORE" fill "$img" >>"$LOG" 2>&1
+hdr_fio "$img" 1 fsck
+for ((r = 1; r <= ROUNDS; r++)); do
+	drop_caches
+	t0=$(now)
+	rc=0
+	"$FSCK" -f -n "$img" >>"$LOG" 2>&1 || rc=$?
+	t1=$(now)
+	if [ "$rc" -ne 0 ]; then
+		echo "fsck.slotfs -f -n exited with $rc on a clean full image" | tee -a "$LOG" >&2
+		FAILED=1
+	fi
+	record "$r" fsck_s - "$(elapsed "$t0" "$t1")"
+	if [ "$r" -gt 1 ]; then
+		hdr_fio "$img" "$r" fsck
+	fi
+done
+rm -f "$img"
+
+# ---------------------------------------------------------------- table
+echo
+python3 - "$RES" "$ROUNDS" "$SIZE" "$DD_MIB" "$NFILES" "$MOUNT_FILES" "$FSCK_SIZE" <<'PY'
+import statistics, sys
+from collections import defaultdict
+
+res, rounds, size, dd_mib, nfiles, mount_files, fsck_size = sys.argv[1:8]
+vals = defaultdict(list)
+for line in open(res):
+    r, w, t, v = line.split()
+    vals[(w, t)].append(float(v))
+
+def stats(w, t):
+    v = vals.get((w, t))
+    if not v:
+        return None
+    return statistics.median(v), min(v), max(v)
+
+def fmt(x):
+    if x >= 1000:
+        return "%.0f" % x
+    if x >= 10:
+        return "%.1f" % x
+    if x >= 0.1:
+        return "%.2f" % x
+    return "%.4f" % x
+
+def cell(s):
+    if s is None:
+        return "-"
+    m, lo, hi = s
+    if rounds == "1":
+        return fmt(m)
+    return "%s [%s-%s]" % (fmt(m), fmt(lo), fmt(hi))
+
+def rat(a, b):
+    if a is None or b is None or b[0] == 0:
+        return "-"
+    return "%.2f" % (a[0] / b[0])
+
+rows = [
+    ("seq write 1 MiB (raw: fio qd32; fs: dd %s MiB conv=fsync)" % dd_mib,
+     "MB/s", "seq_write", "seq_write", "seq_write"),
+    ("seq read 1 MiB (raw: fio qd32; fs: dd, cold)", "MB/s",
+     "seq_read", "seq_read", "seq_read"),
+    ("rand read 4 KiB qd1 (fio)", "IOPS", "rand4k_qd1", "rand4k_qd1", "rand4k_qd1"),
+    ("rand read 4 KiB qd32 (fio)", "IOPS", "rand4k_qd32", "rand4k_qd32", "rand4k_qd32"),
+    ("create %s x 4 KiB + sync" % nfiles, "files/s", None, "create", "create"),
+    ("stat all, cold", "files/s", None, "stat", "stat"),
+    ("read all, cold", "files/s", None, "read", "read"),
+    ("delete all + sync", "files/s", None, "delete", "delete"),
+    ("core put_many 1 MiB (raw: fio seq write)", "MB/s", "seq_write", None, "core_put_1m"),
+    ("core get_many 1 MiB (raw: fio seq read)", "MB/s", "seq_read", None, "core_get_1m"),
+    ("core get_many 4 KiB random (raw: fio qd32)", "IOPS", "rand4k_qd32", None, "core_get_4k"),
+]
+table = [("workload", "unit", "raw fio", "ext4", "slotfs", "slotfs/ext4", "slotfs/raw")]
+for name, unit, rw, ew, sw in rows:
+    rs = stats(rw, "raw") if rw else None
+    es = stats(ew, "ext4") if ew else None
+    ss = stats(sw, "slotfs")
+    table.append((name, unit, cell(rs), cell(es), cell(ss), rat(ss, es), rat(ss, rs)))
+widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+print("slotfs benchmark: %s round(s), images of %s; median [min-max]; "
+      "higher is better, ratios of medians" % (rounds, size))
+for i, row in enumerate(table):
+    print(" | ".join(c.ljust(widths[k]) if k < 2 else c.rjust(widths[k])
+                     for k, c in enumerate(row)).rstrip())
+    if i == 0:
+        print("-+-".join("-" * w for w in widths))
+print()
+print("slotfs daemon peak RSS (VmHWM), file workloads: %s MiB" % cell(stats("daemon_rss_mib", "slotfs")))
+print("store lock acquisitions per put_many batch:      %s" % cell(stats("lock_per_batch", "slotfs")))
+print()
+
+def secs(w):
+    return cell(stats(w, "-"))
+
+hm = stats("mount_headers", "-")
+hf = stats("fsck_headers", "-")
+print("mount, store of %s files: clean %s s, after kill -9 (recovery scan) %s s;"
+      % (mount_files, secs("mount_clean_s"), secs("mount_crash_s")))
+print("  fio (io_uring, direct, qd32) reading the %s slot and region headers the scan reads: %s s"
+      % (int(hm[0]) if hm else "?", secs("mount_fio_s")))
+print("  (a clean mount reads the checkpoint, no slot header); daemon peak RSS after mount %s MiB"
+      % secs("mount_rss_mib"))
+print("fsck.slotfs -f -n, full %s image: %s s;" % (fsck_size, secs("fsck_s")))
+print("  fio (io_uring, direct, qd32) reading its %s slot and region headers: %s s"
+      % (int(hf[0]) if hf else "?", secs("fsck_fio_s")))
+PY
+
+if [ "$FAILED" -ne 0 ]; then
+	echo "run.sh: a step failed (see above)" >&2
+	exit 1
+fi
+exit 0
