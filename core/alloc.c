@@ -144,8 +144,7 @@ int sl_region_assign(struct slot_store *s, uint32_t r, unsigned cls,
 	return 0;
 }
 
-/* Give an empty region back to the pool: its slots leave the free stack. */
-static void al_region_unassign(struct slot_store *s, uint32_t r)
+void sl_region_unassign(struct slot_store *s, uint32_t r)
 {
 	struct sl_region *rg = &s->regions[r];
 	struct sl_class *c = &s->cls[rg->cls];
@@ -188,7 +187,7 @@ static int al_take_region(struct slot_store *s, unsigned cls, uint32_t *out)
 	for (uint32_t r = 0; r < s->nregions; r++) {
 		struct sl_region *rg = &s->regions[r];
 		if (rg->cls != cls && rg->nused == 0) {
-			al_region_unassign(s, r);
+			sl_region_unassign(s, r);
 			*out = r;
 			return 0;
 		}

@@ -360,6 +360,8 @@ int sl_alloc_rebuild(struct slot_store *s);
 /* Assign region r to class cls (loading or recovery). */
 int sl_region_assign(struct slot_store *s, uint32_t r, unsigned cls,
 		     uint64_t assign_gen);
+/* Give an empty region back to the pool: its slots leave the free stack. */
+void sl_region_unassign(struct slot_store *s, uint32_t r);
 uint64_t sl_slot_off(const struct slot_store *s, uint64_t ref);
 unsigned sl_slot_cls(const struct slot_store *s, uint64_t ref);
 bool sl_slot_valid(const struct slot_store *s, uint64_t ref);

@@ -395,19 +395,9 @@ int sl_recover_scan(struct slot_store *s, uint64_t scan_gen)
 		if (rg->cls == SL_RGN_FREE ||
 		    (rg->nused == 0 && rh[r].assign_gen > rg->assign_gen &&
 		     rh[r].cls != rg->cls)) {
-			if (rg->cls != SL_RGN_FREE) {
-				/* emptied and reassigned after the checkpoint */
-				struct sl_class *c = &s->cls[rg->cls];
-				size_t j = 0;
-				for (size_t i = 0; i < c->nfree; i++)
-					if (sl_slot_region(c->free[i]) != r)
-						c->free[j++] = c->free[i];
-				c->nfree = j;
-				s->slots_total -= rg->nslots;
-				free(rg->state);
-				rg->state = NULL;
-				rg->cls = SL_RGN_FREE;
-			}
+			/* emptied and reassigned after the checkpoint */
+			if (rg->cls != SL_RGN_FREE)
+				sl_region_unassign(s, r);
 			if (rh[r].assign_gen >= scan_gen || scan_gen == 0) {
 				err = sl_region_assign(s, r, rh[r].cls,
 						       rh[r].assign_gen);

@@ -13,6 +13,7 @@
 #                    (default: what PATH has, else build-test/, else build/)
 #   SLOTFS_TEST_TMP  where work directories go (default $TMPDIR or /tmp)
 #   SLOTFS_KEEP=1    keep the work directory
+#   SLOTFS_TEST_LOGDIR  where to save the daemons' logs of a failed script
 
 set -eEuo pipefail
 export LC_ALL=C.UTF-8 TZ=UTC
@@ -64,6 +65,9 @@ _t_exit() {
 		[ "$rc" -ne 0 ] || rc=1
 	fi
 	echo "1..$T_N"
+	if [ "$rc" -ne 0 ] || [ "$T_FAILED" -ne 0 ]; then
+		_t_save_logs
+	fi
 	if [ "${SLOTFS_KEEP:-0}" = 1 ]; then
 		echo "# work directory kept: $W"
 	else
@@ -76,6 +80,18 @@ trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'T_LAST_ERR="line $LINENO: $BASH_COMMAND"' ERR
+
+# Keep the programs' logs ($W/*.log) of a failed script.
+_t_save_logs() {
+	local dir=${SLOTFS_TEST_LOGDIR:-} f
+	[ -n "$dir" ] || return 0
+	for f in "$W"/*.log; do
+		[ -f "$f" ] || continue
+		mkdir -p "$dir"
+		cp "$f" "$dir/$T_NAME.$(basename "$f")"
+		echo "# saved $dir/$T_NAME.$(basename "$f")"
+	done
+}
 
 # t_skip_all REASON: nothing here can run on this machine.
 t_skip_all() {
@@ -105,11 +121,21 @@ t_not_ok() {
 	T_FAILED=$((T_FAILED + 1))
 	echo "not ok $T_N - $1"
 	if [ -n "${2:-}" ] && [ -s "$2" ]; then
-		tail -n 30 "$2" | sed 's/^/# /'
+		tail -n 30 "$2" | cut -c1-300 | LC_ALL=C tr -c '[:print:]\t\n' '?' |
+			sed 's/^/# /'
 	fi
 	if [ -n "${T_DAEMON_LOG:-}" ] && [ -s "$T_DAEMON_LOG" ]; then
-		echo "# --- daemon log ($T_DAEMON_LOG), last lines:"
-		tail -n 15 "$T_DAEMON_LOG" | sed 's/^/# /'
+		if [ "${T_SAN_SHOWN:-}" = "$T_DAEMON_LOG" ]; then
+			echo "# (the daemon's sanitizer report is above)"
+		elif grep -Eq 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$T_DAEMON_LOG"; then
+			T_SAN_SHOWN=$T_DAEMON_LOG
+			echo "# --- sanitizer report in the daemon log ($T_DAEMON_LOG):"
+			grep -E -m1 -A30 'ERROR: [A-Za-z]+Sanitizer|runtime error:' \
+				"$T_DAEMON_LOG" | sed 's/^/# /'
+		else
+			echo "# --- daemon log ($T_DAEMON_LOG), last lines:"
+			tail -n 15 "$T_DAEMON_LOG" | sed 's/^/# /'
+		fi
 	fi
 }
 

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Install into a temporary prefix and use slotfs from there only, the way
+# a packager's user would: mkfs -t slotfs, an fstab line mounted with
+# mount -a -T, writes, umount, fsck -t slotfs; and every man page renders.
+# Needs root and /dev/fuse.  Usage: install.sh BUILD_DIR
+. "$(dirname "$0")/../lib.sh"
+
+BUILD=$(cd "${1:?usage: install.sh BUILD_DIR}" && pwd)
+PREFIX=$W/prefix
+MNT=$W/mnt
+at_exit 'mountpoint -q "$MNT" 2>/dev/null && { umount "$MNT" || umount -l "$MNT"; }'
+
+check "meson install into a temporary prefix" \
+	sh -c 'DESTDIR= meson install -C "$1" --no-rebuild --quiet \
+		--destdir "$2" >/dev/null' sh "$BUILD" "$W/dest"
+# meson installs under DESTDIR/PREFIX; gather it in one place
+inst=$(meson introspect "$BUILD" --buildoptions |
+	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
+ln -s "$W/dest$inst" "$PREFIX"
+for p in sbin/slotfs sbin/mkfs.slotfs sbin/fsck.slotfs sbin/slotfs-dump \
+	 include/slot.h; do
+	check "installed $p" test -e "$PREFIX/$p"
+done
+check "libslot and its pkg-config file are installed" sh -c \
+	'ls "$1"/lib*/*/libslot.so* "$1"/lib*/libslot.so* 2>/dev/null | grep -q . &&
+	 ls "$1"/lib*/*/pkgconfig/libslot.pc "$1"/lib*/pkgconfig/libslot.pc 2>/dev/null | grep -q .' \
+	sh "$PREFIX"
+
+# from the prefix only: its sbin first in PATH, its libraries found
+export PATH="$PREFIX/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
+export LD_LIBRARY_PATH=$(dirname "$(ls "$PREFIX"/lib*/*/libslot.so 2>/dev/null ||
+				     ls "$PREFIX"/lib*/libslot.so)")
+check "a program builds against the installed header and libslot.pc" sh -c '
+	pc=$(dirname "$(ls "$1"/lib*/*/pkgconfig/libslot.pc "$1"/lib*/pkgconfig/libslot.pc 2>/dev/null | head -1)")
+	sed "s|^prefix=.*|prefix=$1|" "$pc/libslot.pc" > "$2/libslot.pc"
+	PKG_CONFIG_PATH=$2 cc -o "$2/kv" "$3" $(PKG_CONFIG_PATH=$2 pkg-config --cflags --libs libslot)' \
+	sh "$PREFIX" "$W" "$(dirname "$0")/../../core/examples/kv_roundtrip.c"
+
+IMG=$W/store.img
+mkdir -p "$MNT"
+# mount(8) runs mount.fuse3 with a fixed PATH (/usr/sbin:/usr/bin:/sbin:
+# /bin), which a temporary prefix is not on: for the length of the test a
+# link in /usr/sbin points at the prefix's slotfs (a package puts the
+# program there itself).  An installed slotfs is left alone.
+if [ ! -e /usr/sbin/slotfs ]; then
+	ln -s "$PREFIX/sbin/slotfs" /usr/sbin/slotfs
+	at_exit 'rm -f /usr/sbin/slotfs'
+fi
+check "mkfs -t slotfs formats a new image" mkfs -t slotfs -q -C 256M "$IMG"
+check "the fstab line mounts with mount -a" sh -c '
+	echo "$1 $2 fuse.slotfs defaults,nofail 0 0" > "$3/fstab"
+	mount -a -T "$3/fstab" && mountpoint -q "$2"' sh "$IMG" "$MNT" "$W"
+check "write through the mount" sh -c 'seq 1 100000 > "$1/numbers" &&
+	mkdir "$1/d" && cp "$1/numbers" "$1/d/copy" && cmp "$1/numbers" "$1/d/copy"' \
+	sh "$MNT"
+check "umount unmounts it" sh -c 'umount "$1" && ! mountpoint -q "$1"' sh "$MNT"
+check "fsck -t slotfs finds it clean" fsck -t slotfs -f -n "$IMG"
+check "mount -t fuse.slotfs mounts it again, data intact" sh -c '
+	mount -t fuse.slotfs "$1" "$2" && seq 1 100000 | cmp - "$2/d/copy" &&
+	umount "$2"' sh "$IMG" "$MNT"
+
+for page in "$PREFIX"/share/man/man*/*; do
+	n=$(basename "$page")
+	check "man page $n renders without warnings" sh -c '
+		out=$(MANWIDTH=80 man --warnings -l "$1" 2>&1 >/dev/null)
+		[ -z "$out" ] || { echo "$out"; exit 1; }' sh "$page"
+done
+t_done
