@@ -525,7 +525,7 @@ int cr_fuzz_main(int argc, char **argv)
 	const char *env = getenv("SLOT_FUZZ_SECONDS");
 	if (env)
 		secs = atof(env);
-	if ((env = getenv("SLOT_FUZZ_SEED")))
+	if ((env = getenv("SLOT_FUZZ_SEED")) && *env)
 		seed = strtoull(env, NULL, 0);
 	if (argc > 0 && !strcmp(argv[0], "--one")) {
 		one = true;
