@@ -63,6 +63,7 @@ void sl_alloc_free(struct slot_store *s)
 	for (unsigned i = 0; i < s->ncls; i++) {
 		free(s->cls[i].free);
 		s->cls[i].free = NULL;
+		s->cls[i].nfree = s->cls[i].cap = 0;
 	}
 	free(s->quar.v);
 	free(s->pin.v);

@@ -408,6 +408,13 @@ int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 			if (sl_slot_claim(s, cr.slot)) {
 				s->rec.entries_dropped++;
 				s->load_dups++;
+				void *nd = realloc(s->dup_recs, (s->ndup_recs + 1) *
+						   sizeof(*s->dup_recs));
+				if (nd) {
+					s->dup_recs = nd;
+					s->dup_recs[s->ndup_recs].oid = o->oid;
+					s->dup_recs[s->ndup_recs++].c = ch;
+				}
 				continue;
 			}
 			if (sl_obj_set_chunk(o, &ch, NULL, NULL))
@@ -483,6 +490,9 @@ void sl_ckpt_reset(struct slot_store *s)
 	s->slots_total = s->slots_used = 0;
 	s->rec.entries_loaded = s->rec.entries_dropped = 0;
 	s->load_badrefs = s->load_dups = 0;
+	free(s->dup_recs);
+	s->dup_recs = NULL;
+	s->ndup_recs = 0;
 }
 
 int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *out)

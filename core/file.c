@@ -314,6 +314,8 @@ static struct sl_obj *fl_file(struct slot_store *s, slot_ino_t ino, int *err)
 static struct sl_wbuf *fl_wb_find(struct sl_obj *o, uint32_t idx);
 
 #define FL_RC_MIN (64u * 1024)  /* chunks larger than this are cached */
+#define FL_READ_AHEAD 3         /* chunks fetched ahead of a streaming read
+				   (the cache holds 8) */
 
 struct fl_piece;
 static void fl_rc_get(struct slot_store *s, uint64_t oid, struct fl_piece *p,
@@ -376,8 +378,9 @@ static void fl_rc_get(struct slot_store *s, uint64_t oid, struct fl_piece *p,
 	pthread_mutex_unlock(&s->rc_lock);
 }
 
-/* Keep p's verified slot image; true when the cache took the buffer. */
-static bool fl_rc_put(struct slot_store *s, uint64_t oid, struct fl_piece *p)
+/* Keep a verified slot image of chunk c; the cache takes buf. */
+static void fl_rc_insert(struct slot_store *s, uint64_t oid,
+			 const struct sl_chunk *c, uint8_t *buf, size_t blen)
 {
 	unsigned v = 0;
 	void *old = NULL;
@@ -388,16 +391,83 @@ static bool fl_rc_put(struct slot_store *s, uint64_t oid, struct fl_piece *p)
 			v = i;
 	old = s->rc[v].buf;
 	oldlen = s->rc[v].blen;
-	s->rc[v].buf = p->bounce;
-	s->rc[v].blen = p->blen;
+	s->rc[v].buf = buf;
+	s->rc[v].blen = blen;
 	s->rc[v].oid = oid;
-	s->rc[v].idx = p->c.idx;
-	s->rc[v].gen = p->c.gen;
-	s->rc[v].len = p->c.len;
+	s->rc[v].idx = c->idx;
+	s->rc[v].gen = c->gen;
+	s->rc[v].len = c->len;
 	s->rc[v].tick = ++s->rc_tick;
 	pthread_mutex_unlock(&s->rc_lock);
 	sl_buf_put(s, old, oldlen);
+}
+
+static bool fl_rc_has(struct slot_store *s, uint64_t oid,
+		      const struct sl_chunk *c)
+{
+	bool has = false;
+	pthread_mutex_lock(&s->rc_lock);
+	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rc) && !has; i++)
+		has = s->rc[i].buf && s->rc[i].oid == oid &&
+		      s->rc[i].idx == c->idx && s->rc[i].gen == c->gen;
+	pthread_mutex_unlock(&s->rc_lock);
+	return has;
+}
+
+static bool fl_rc_put(struct slot_store *s, uint64_t oid, struct fl_piece *p)
+{
+	fl_rc_insert(s, oid, &p->c, p->bounce, p->blen);
 	return true;
+}
+
+static bool fl_queue(struct slot_store *s, slot_ino_t ino, uint32_t idx,
+		     bool prefetch);
+
+/*
+ * Read-ahead: chunk idx of ino, read whole, verified and kept in the
+ * chunk cache by a flusher thread, so a streaming reader finds the next
+ * chunk in memory while this one is copied out.
+ */
+static void fl_prefetch(struct slot_store *s, slot_ino_t ino, uint32_t idx)
+{
+	uint32_t bs = s->sb.block_size;
+	struct sl_chunk c;
+	bool have = false;
+	pthread_rwlock_rdlock(&s->reuse_lock);
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	if (o && S_ISREG(o->mode) && !fl_wb_find(o, idx)) {
+		struct sl_chunk *cc = sl_obj_chunk(o, idx);
+		if (cc && cc->len > FL_RC_MIN) {
+			c = *cc;
+			have = true;
+		}
+	}
+	sl_unlock(s);
+	if (have && !fl_rc_has(s, ino, &c) && !fl_bad_has(s, ino, &c)) {
+		size_t blen = bs + SL_ALIGN_UP(c.len, bs);
+		uint8_t *b = sl_buf_get(s, blen);
+		struct slot_io io = { .buf = b, .off = sl_slot_off(s, c.slot),
+				      .len = (uint32_t)blen };
+		struct sl_slot_hdr h;
+		int err = b ? 0 : -ENOMEM;
+		if (!err) {
+			sl_inflight_enter(s, 1);
+			err = s->dev->ops->read(s->dev->ctx, &io, 1);
+			sl_inflight_exit(s, 1, err == 0);
+		}
+		if (!err)
+			err = fl_check_hdr(s, b, &c, ino, &h);
+		if (!err && sl_csum(b + bs, c.len) != h.payload_csum)
+			err = -EIO;
+		if (!err) {
+			fl_rc_insert(s, ino, &c, b, blen);
+			b = NULL;
+		}
+		/* a bad chunk is found again, and reported, by the read */
+		sl_buf_put(s, b, blen);
+	}
+	pthread_rwlock_unlock(&s->reuse_lock);
 }
 
 ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
@@ -460,6 +530,15 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		if (ps[i].have && ps[i].c.len > FL_RC_MIN)
 			fl_rc_get(s, ino, &ps[i], (uint8_t *)buf + (ps[i].cstart +
 					ps[i].a - off));
+	/* a streaming reader entering a large chunk: fetch the next one */
+	struct fl_piece *lastp = &ps[np - 1];
+	if (lastp->have && lastp->c.len > FL_RC_MIN &&
+	    (lastp->a == 0 || lastp->b - lastp->a >= FL_RC_MIN) &&
+	    lastp->cstart + (1ull << s->sb.chunk_shift) < size)
+		for (uint32_t k = 1; k <= FL_READ_AHEAD; k++)
+			if (lastp->cstart + ((uint64_t)k << s->sb.chunk_shift) >= size ||
+			    !fl_queue(s, ino, lastp->c.idx + k, true))
+				break;
 
 	/* one batch for every chunk the read touches */
 	struct slot_io *ios = calloc(np, sizeof(*ios));
@@ -973,10 +1052,18 @@ static void *fl_flusher(void *arg)
 			break;
 		uint64_t ino = s->fq[s->fq_head].ino;
 		uint32_t idx = s->fq[s->fq_head].idx;
+		bool prefetch = s->fq[s->fq_head].prefetch;
 		s->fq_head = (s->fq_head + 1) % SL_ARRAY_SIZE(s->fq);
 		s->fq_len--;
 		s->fq_busy++;
 		pthread_mutex_unlock(&s->fq_lock);
+		if (prefetch) {
+			fl_prefetch(s, ino, idx);
+			pthread_mutex_lock(&s->fq_lock);
+			s->fq_busy--;
+			pthread_cond_broadcast(&s->fq_cond);
+			continue;
+		}
 
 		pthread_rwlock_t *stripe = fl_stripe(s, ino);
 		pthread_rwlock_rdlock(stripe);
@@ -1026,21 +1113,30 @@ void sl_flushers_stop(struct slot_store *s)
 	s->nflushers = 0;
 }
 
-/* Hand a full buffer to the flushers; false when the queue is full. */
-static bool fl_wb_queue(struct slot_store *s, slot_ino_t ino, uint32_t idx)
+/* Hand a job to the flushers; false when the queue is full.  Read-ahead
+ * takes only the first half, so it never crowds out a write-out. */
+static bool fl_queue(struct slot_store *s, slot_ino_t ino, uint32_t idx,
+		     bool prefetch)
 {
 	bool queued = false;
+	unsigned room = SL_ARRAY_SIZE(s->fq) / (prefetch ? 2 : 1);
 	pthread_mutex_lock(&s->fq_lock);
-	if (s->nflushers && !s->fq_stop && s->fq_len < SL_ARRAY_SIZE(s->fq)) {
+	if (s->nflushers && !s->fq_stop && s->fq_len < room) {
 		unsigned t = (s->fq_head + s->fq_len) % SL_ARRAY_SIZE(s->fq);
 		s->fq[t].ino = ino;
 		s->fq[t].idx = idx;
+		s->fq[t].prefetch = prefetch;
 		s->fq_len++;
 		queued = true;
 		pthread_cond_signal(&s->fq_cond);
 	}
 	pthread_mutex_unlock(&s->fq_lock);
 	return queued;
+}
+
+static bool fl_wb_queue(struct slot_store *s, slot_ino_t ino, uint32_t idx)
+{
+	return fl_queue(s, ino, idx, false);
 }
 
 void sl_file_flush_async(struct slot_store *s, slot_ino_t ino)

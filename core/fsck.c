@@ -81,8 +81,8 @@ static const struct fk_problem {
 		"%llu recovered objects have no usable name; connect them to "
 		"/lost+found" },
 	[PR_OBJ_MISSING_CHUNK] = { "PR_OBJ_MISSING_CHUNK",
-		"inode %llu (%s) lost chunk %u of a whole object; it reads "
-		"zeros there" },
+		"inode %llu (%s) lost %llu chunks of a whole object, the "
+		"first at %u; it reads zeros there" },
 	[PR_OBJ_CHUNK_PAST_EOF] = { "PR_OBJ_CHUNK_PAST_EOF",
 		"inode %llu chunk %u lies past the end of the file; clear it" },
 	[PR_DIR_UNREACHABLE] = { "PR_DIR_UNREACHABLE",
@@ -232,7 +232,8 @@ static bool fk_ckpt_blank(struct fk *f, unsigned i)
 	return blank;
 }
 
-static int fk_pass_ckpt(struct fk *f, struct sl_ckpt_hdr *out, bool *have)
+static int fk_pass_ckpt(struct fk *f, struct sl_ckpt_hdr *out, bool *have,
+			bool *fell_back)
 {
 	struct slot_store *s = f->s;
 	struct sl_ckpt_hdr h[2];
@@ -279,9 +280,17 @@ static int fk_pass_ckpt(struct fk *f, struct sl_ckpt_hdr *out, bool *have)
 		}
 		free(p);
 	}
+	*fell_back = false;
 	for (unsigned i = 0; i < 2; i++) {
-		if (!st[i] || fk_ckpt_blank(f, i))
+		if (!st[i])
 			continue;
+		/* mkfs writes seq 1 into B: only A, and only while seq 1 is
+		 * the newest, may be blank; else a blank one was zeroed */
+		if (fk_ckpt_blank(f, i) &&
+		    (!*have || (i == 0 && out->seq == 1)))
+			continue;
+		if (*have)
+			*fell_back = true;
 		/* a torn newer container next to an intact older one is a
 		 * crash mid-checkpoint; still worth a fresh checkpoint */
 		fk_report(f, PR_CKPT_BAD, i ? 'B' : 'A',
@@ -410,6 +419,43 @@ static int fk_pass_entries(struct fk *f)
 	return err;
 }
 
+/*
+ * Two records claimed one slot; the first loaded kept it.  If pass 2
+ * took it from that one (its header names another object), give it to a
+ * dropped record the header does name, as e2fsck gives a doubly claimed
+ * block to its rightful owner.
+ */
+static int fk_dup_reclaim(struct fk *f)
+{
+	struct slot_store *s = f->s;
+	uint32_t bs = s->sb.block_size;
+	for (size_t i = 0; i < s->ndup_recs; i++) {
+		const struct sl_dup *d = &s->dup_recs[i];
+		struct sl_obj *o = sl_obj_find(&s->ix, d->oid);
+		const struct sl_region *rg = &s->regions[sl_slot_region(d->c.slot)];
+		if (!o || sl_obj_chunk(o, d->c.idx) ||
+		    (rg->state[sl_slot_index(d->c.slot)] & SL_SLOT_STATE) !=
+			    SL_SLOT_FREE)
+			continue;
+		size_t len = bs + SL_ALIGN_UP(d->c.len ? d->c.len : 1, bs);
+		uint8_t *b = sl_buf_get(s, len);
+		if (!b)
+			return -ENOMEM;
+		struct slot_io io = { .buf = b, .off = sl_slot_off(s, d->c.slot),
+				      .len = (uint32_t)len };
+		struct fk_entry e = { .oid = d->oid, .off = io.off, .c = d->c };
+		bool bad_payload = true;
+		int res = f->dev->ops->read(f->dev->ctx, &io, 1);
+		const char *why = fk_entry_check(s, &e, b, res, &bad_payload);
+		sl_buf_put(s, b, len);
+		if (why || bad_payload || sl_slot_claim(s, d->c.slot))
+			continue;
+		if (sl_obj_set_chunk(o, &d->c, NULL, NULL))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Pass 4: objects                                                     */
 /* ------------------------------------------------------------------ */
@@ -441,21 +487,31 @@ static void fk_pass_objects(struct fk *f)
 				o->nchunks--;
 			}
 			/* a whole-object put wrote every chunk: a gap is loss
-			 * (a file written piecemeal may be sparse) */
+			 * (a file written piecemeal may be sparse).  Counted
+			 * from the chunks it has, so a garbage size of 2^60
+			 * costs one line, not 2^40. */
 			if (!o->txn)
 				continue;
-			uint32_t want = (uint32_t)((o->size + chunk - 1) / chunk);
-			for (uint32_t i = 0; i < want; i++) {
-				if (sl_obj_chunk(o, i))
-					continue;
-				fk_report(f, PR_OBJ_MISSING_CHUNK,
-					  (unsigned long long)o->oid,
-					  fk_name_of(o), i);
+			uint64_t want = (o->size + chunk - 1) / chunk, have = 0;
+			uint32_t first_gap = 0;
+			bool gap_found = false;
+			for (uint32_t i = 0; i < o->nchunks; i++) {
+				if (o->chunks[i].idx >= want)
+					break;
+				if (!gap_found && o->chunks[i].idx != i) {
+					first_gap = i;
+					gap_found = true;
+				}
+				have++;
 			}
-			bool gap = false;
-			for (uint32_t i = 0; i < want && !gap; i++)
-				gap = !sl_obj_chunk(o, i);
-			if (gap && f->repair)
+			if (have == want)
+				continue;
+			if (!gap_found)
+				first_gap = (uint32_t)have;
+			fk_report(f, PR_OBJ_MISSING_CHUNK,
+				  (unsigned long long)o->oid, fk_name_of(o),
+				  (unsigned long long)(want - have), first_gap);
+			if (f->repair)
 				o->txn = 0; /* a sparse file now: reported once */
 		}
 	}
@@ -704,8 +760,8 @@ int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
 	s->loading = true;      /* claims are O(1) until the rebuild */
 
 	struct sl_ckpt_hdr hdr;
-	bool have = false;
-	err = fk_pass_ckpt(&f, &hdr, &have);
+	bool have = false, fell_back = false;
+	err = fk_pass_ckpt(&f, &hdr, &have, &fell_back);
 	if (err)
 		goto out;
 	if (r->was_clean_skip && have && !r->problems) {
@@ -726,6 +782,8 @@ int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
 
 	if (have) {
 		err = fk_pass_entries(&f);
+		if (!err)
+			err = fk_dup_reclaim(&f);
 		if (err)
 			goto out;
 	} else {
@@ -745,7 +803,9 @@ int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
 		memset(&hdr, 0, sizeof(hdr));
 	}
 	/* pass 3: newer slots; with no checkpoint, every slot */
-	if (!clean || !have) {
+	/* the other container may have been newer: what it held is in
+	 * the slots written since the one loaded */
+	if (!clean || !have || fell_back) {
 		err = sl_recover_scan(s, have ? hdr.scan_gen : 0);
 		if (err)
 			goto out;
@@ -783,6 +843,10 @@ done:
 						     s->regions[i].assign_gen + 1);
 		}
 		err = sl_ckpt_write(s);
+		/* rebuilt from nothing: overwrite the other, unreadable,
+		 * container as well, or the next run reports it again */
+		if (!err && !have)
+			err = sl_ckpt_write(s);
 		if (!err) {
 			sb.flags = SL_SB_CLEAN;
 			sb.fsck_time = (uint64_t)time(NULL);

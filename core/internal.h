@@ -275,6 +275,10 @@ struct slot_store {
 	pthread_cond_t ckpt_cond;
 
 	uint64_t load_badrefs, load_dups;  /* chunk records dropped at load */
+	/* the records dropped for a slot another record claimed first:
+	 * fsck gives the slot to whichever its header names */
+	struct sl_dup { uint64_t oid; struct sl_chunk c; } *dup_recs;
+	size_t ndup_recs;
 
 	/* write buffers (file.c), and the threads that write full ones out
 	 * while the writer goes on: a bounded queue, as a device's
@@ -282,7 +286,7 @@ struct slot_store {
 	uint32_t wb_count;
 	pthread_mutex_t fq_lock;
 	pthread_cond_t fq_cond;
-	struct { uint64_t ino; uint32_t idx; } fq[64];
+	struct { uint64_t ino; uint32_t idx; bool prefetch; } fq[64];
 	unsigned fq_head, fq_len, fq_busy;
 	bool fq_stop;
 	pthread_t flushers[4];

@@ -327,7 +327,8 @@ static int kv_snapshot(struct slot_store *s, struct slot_get *g,
 	kg->chunks = malloc(sizeof(*kg->chunks) * (o->nchunks ? o->nchunks : 1));
 	if (!kg->chunks)
 		return -ENOMEM;
-	memcpy(kg->chunks, o->chunks, sizeof(*kg->chunks) * o->nchunks);
+	if (o->nchunks)
+		memcpy(kg->chunks, o->chunks, sizeof(*kg->chunks) * o->nchunks);
 	return 0;
 }
 

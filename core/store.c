@@ -499,6 +499,7 @@ static void store_free(struct slot_store *s)
 			}
 	sl_index_free(&s->ix);
 	sl_alloc_free(s);
+	free(s->dup_recs);
 	for (int i = 0; i < SL_STRIPES; i++)
 		pthread_rwlock_destroy(&s->stripes[i]);
 	for (int i = 0; i < SL_CHUNK_STRIPES; i++)
