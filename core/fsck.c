@@ -91,7 +91,8 @@ static const struct fk_problem {
 	[PR_DIR_LOOP] = { "PR_DIR_LOOP",
 		"directory %llu is its own ancestor; connect it to /lost+found" },
 	[PR_DIR_PARENT] = { "PR_DIR_PARENT",
-		"directory %llu has '..' %llu, should be %llu; fix" },
+		"directory %llu has a second name in directory %llu ('%s'); "
+		"remove it" },
 	[PR_NLINK] = { "PR_NLINK",
 		"inode %llu link count is %u, should be %u; fix" },
 	[PR_RGN_HDR_BAD] = { "PR_RGN_HDR_BAD",
@@ -650,7 +651,32 @@ static int fk_pass_tree(struct fk *f)
 			free(c);
 			continue;
 		}
-		/* link counts and '..' from the names that exist */
+		/* a directory has one name; '..' is that name's parent */
+		struct sl_vec extra = { 0 };
+		for (size_t b = 0; b <= ix->de_mask; b++) {
+			for (struct sl_dirent *d = ix->de_tab[b]; d; d = d->hnext) {
+				struct sl_obj *o = sl_obj_find(&s->ix, d->child);
+				if (!o || !S_ISDIR(o->mode))
+					continue;
+				if (!o->name || (o->name->flags & SL_DE_DEAD))
+					o->name = d;
+				else if (o->name != d &&
+					 sl_vec_push(&extra, (uint64_t)(uintptr_t)d))
+					err = -ENOMEM;
+			}
+		}
+		for (size_t i = 0; !err && i < extra.n; i++) {
+			struct sl_dirent *d = (struct sl_dirent *)(uintptr_t)extra.v[i];
+			fk_report(f, PR_DIR_PARENT, (unsigned long long)d->child,
+				  (unsigned long long)d->parent, d->name);
+			struct sl_obj *p = sl_obj_find(&s->ix, d->parent);
+			if (f->repair && p && S_ISDIR(p->mode)) {
+				sl_de_remove(&s->ix, p, d);
+				sl_ns_dirty(s);
+			}
+		}
+		free(extra.v);
+		/* link counts from the names that exist */
 		for (size_t b = 0; b <= ix->de_mask; b++) {
 			for (struct sl_dirent *d = ix->de_tab[b]; d; d = d->hnext) {
 				struct fk_count *ch = fk_cnt(c, n, d->child);
@@ -661,13 +687,9 @@ static int fk_pass_tree(struct fk *f)
 					struct fk_count *pc = fk_cnt(c, n, d->parent);
 					if (pc)
 						pc->subdirs++;
-					if (o->dir->parent != d->parent) {
-						fk_report(f, PR_DIR_PARENT,
-							  (unsigned long long)o->oid,
-							  (unsigned long long)o->dir->parent,
-							  (unsigned long long)d->parent);
+					/* derived, not stored: no problem */
+					if (o->name == d)
 						o->dir->parent = d->parent;
-					}
 				}
 				ch->links++;
 			}
