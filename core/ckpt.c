@@ -15,7 +15,6 @@
 
 #include "internal.h"
 
-#define CK_IO_MAX (1u << 20)    /* bytes per write request */
 
 static bool ck_obj_wanted(const struct sl_obj *o)
 {
@@ -210,25 +209,10 @@ int sl_ckpt_write(struct slot_store *s)
 			(sn.hdr.seq % 2) * (s->sb.meta_size / 2);
 	/* every slot the snapshot names must be durable before it is */
 	err = s->dev->ops->flush(s->dev->ctx);
-	if (!err) {
-		size_t n = (sn.len + CK_IO_MAX - 1) / CK_IO_MAX;
-		struct slot_io *ios = calloc(n, sizeof(*ios));
-		if (!ios) {
-			err = -ENOMEM;
-		} else {
-			/* one batch: a torn write fails the payload csum,
-			 * and the other container stays in force */
-			for (size_t i = 0; i < n; i++) {
-				size_t o = i * CK_IO_MAX;
-				ios[i].buf = sn.buf + o;
-				ios[i].off = base + o;
-				ios[i].len = (uint32_t)SL_MIN(CK_IO_MAX,
-							      sn.len - o);
-			}
-			err = s->dev->ops->write(s->dev->ctx, ios, n);
-			free(ios);
-		}
-	}
+	/* one batch: a torn write fails the payload csum, and the other
+	 * container stays in force */
+	if (!err)
+		err = sl_dev_span(s->dev, true, base, sn.buf, sn.len);
 	if (!err)
 		err = s->dev->ops->flush(s->dev->ctx);
 	/* pins go back to use: wait out reads that may hold one */
@@ -274,19 +258,7 @@ int slot_checkpoint(struct slot_store *s, bool force)
 
 static int ck_read(struct slot_store *s, uint64_t off, void *buf, size_t len)
 {
-	size_t n = (len + CK_IO_MAX - 1) / CK_IO_MAX;
-	struct slot_io *ios = calloc(n ? n : 1, sizeof(*ios));
-	if (!ios)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		size_t o = i * CK_IO_MAX;
-		ios[i].buf = (uint8_t *)buf + o;
-		ios[i].off = off + o;
-		ios[i].len = (uint32_t)SL_MIN(CK_IO_MAX, len - o);
-	}
-	int err = s->dev->ops->read(s->dev->ctx, ios, n);
-	free(ios);
-	return err;
+	return sl_dev_span(s->dev, false, off, buf, len);
 }
 
 /* Read container i's header; 0 if it is a valid one of this fs. */

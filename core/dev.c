@@ -215,3 +215,26 @@ void slot_dev_close(struct slot_dev *dev)
 	if (dev && dev->ops->close)
 		dev->ops->close(dev->ctx);
 }
+
+int sl_dev_span(struct slot_dev *dev, bool write, uint64_t off, void *buf,
+		size_t len)
+{
+	/* requests of at most 1 MiB, all in one batch */
+	const size_t max = 1u << 20;
+	size_t n = (len + max - 1) / max;
+	if (!n)
+		return 0;
+	struct slot_io *ios = calloc(n, sizeof(*ios));
+	if (!ios)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		size_t o = i * max;
+		ios[i].buf = (uint8_t *)buf + o;
+		ios[i].off = off + o;
+		ios[i].len = (uint32_t)(len - o < max ? len - o : max);
+	}
+	int err = write ? dev->ops->write(dev->ctx, ios, n) :
+			  dev->ops->read(dev->ctx, ios, n);
+	free(ios);
+	return err;
+}

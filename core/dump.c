@@ -29,7 +29,6 @@
 
 #include "internal.h"
 
-#define DM_IO_MAX (1u << 20)    /* bytes per read request */
 #define DM_BATCH 256u           /* header reads per request batch */
 
 struct dm {
@@ -44,27 +43,13 @@ struct dm {
 	bool have_rtab;
 };
 
-/* Read len bytes at off in requests of at most DM_IO_MAX.  Refuses reads
+/* Read len bytes at off in requests of at most 1 MiB.  Refuses reads
  * past the device end itself: engines differ in how they report them. */
 static int dm_read(struct dm *d, uint64_t off, void *buf, size_t len)
 {
 	if (off > d->dev->size || len > d->dev->size - off)
 		return -EIO;
-	size_t n = (len + DM_IO_MAX - 1) / DM_IO_MAX;
-	if (!n)
-		return 0;
-	struct slot_io *ios = calloc(n, sizeof(*ios));
-	if (!ios)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		size_t o = i * DM_IO_MAX;
-		ios[i].buf = (uint8_t *)buf + o;
-		ios[i].off = off + o;
-		ios[i].len = (uint32_t)SL_MIN(DM_IO_MAX, len - o);
-	}
-	int err = d->dev->ops->read(d->dev->ctx, ios, n);
-	free(ios);
-	return err;
+	return sl_dev_span(d->dev, false, off, buf, len);
 }
 
 static void dm_str(FILE *f, const char *s, size_t n)

@@ -37,6 +37,10 @@ void sl_dev_count_reap(struct sl_dev_counters *c, unsigned n);
 /* Retry loop for short or interrupted I/O, shared by the sync engines. */
 struct sl_dev_counters *sl_dev_counters(struct slot_dev *dev);
 
+/* Read or write len bytes at off as one batch of requests of <= 1 MiB. */
+int sl_dev_span(struct slot_dev *dev, bool write, uint64_t off, void *buf,
+		size_t len);
+
 /* Allocate n bytes aligned to SL_BLOCK (zeroed); free with free(). */
 void *sl_alloc_aligned(size_t n);
 
