@@ -164,6 +164,24 @@ static const char *fk_sb_diff(const struct sl_sb *a, const struct sl_sb *b)
 	return NULL;
 }
 
+/* How many checkpoint containers carry this superblock's uuid. */
+static int fk_sb_votes(struct slot_dev *dev, const struct sl_sb *sb)
+{
+	int votes = 0;
+	uint8_t *b = sl_alloc_aligned(SL_BLOCK);
+	for (unsigned i = 0; b && i < 2; i++) {
+		uint64_t off = sb->meta_offset + i * (sb->meta_size / 2);
+		struct sl_ckpt_hdr h;
+		if (off + SL_BLOCK > dev->size ||
+		    sl_dev_span(dev, false, off, b, SL_BLOCK) ||
+		    sl_ckpt_hdr_decode(b, &h))
+			continue;
+		votes += !memcmp(h.uuid, sb->uuid, 16);
+	}
+	free(b);
+	return votes;
+}
+
 static int fk_pass_sb(struct fk *f, struct sl_sb *sb, bool *sb_write,
 		      bool *backup_write)
 {
@@ -185,7 +203,13 @@ static int fk_pass_sb(struct fk *f, struct sl_sb *sb, bool *sb_write,
 			*backup_write = true;
 		} else {
 			const char *d = fk_sb_diff(&p, &b);
-			if (d) {
+			if (d && fk_sb_votes(f->dev, &b) > fk_sb_votes(f->dev, &p)) {
+				/* the checkpoints side with the backup: the
+				 * primary is the damaged one, checksum or not */
+				fk_report(f, PR_SB_PRIMARY_BAD);
+				*sb = b;
+				*sb_write = true;
+			} else if (d) {
 				fk_report(f, PR_SB_MISMATCH, d);
 				*backup_write = true;
 			}
