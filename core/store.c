@@ -521,20 +521,29 @@ static void store_free(struct slot_store *s)
 	free(s);
 }
 
-int sl_store_raw(struct slot_dev *dev, const struct sl_sb *sb,
-		 const struct slot_opts *o, struct slot_store **out)
+/* A store on dev with o (NULL: defaults), nothing read yet. */
+static int store_new(struct slot_dev *dev, const struct slot_opts *o,
+		     struct slot_store **out)
 {
 	struct slot_opts def;
 	if (!o) {
 		slot_opts_init(&def);
 		o = &def;
 	}
+	int err = store_alloc(dev, o, out);
+	if (!err)
+		(*out)->read_only = o->read_only;
+	return err;
+}
+
+int sl_store_raw(struct slot_dev *dev, const struct sl_sb *sb,
+		 const struct slot_opts *o, struct slot_store **out)
+{
 	struct slot_store *s;
-	int err = store_alloc(dev, o, &s);
+	int err = store_new(dev, o, &s);
 	if (err)
 		return err;
 	s->sb = *sb;
-	s->read_only = o->read_only;
 	sl_geo_from_sb(&s->sb, &s->geo);
 	err = sl_alloc_init(s);
 	if (err) {
@@ -553,16 +562,11 @@ void sl_store_raw_free(struct slot_store *s)
 int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		  struct slot_store **out)
 {
-	struct slot_opts def;
-	if (!o) {
-		slot_opts_init(&def);
-		o = &def;
-	}
 	struct slot_store *s;
-	int err = store_alloc(dev, o, &s);
+	int err = store_new(dev, o, &s);
 	if (err)
 		return err;
-	s->read_only = o->read_only;
+	o = &s->opts;
 
 	bool backup;
 	err = sl_sb_read(dev, &s->sb, &backup);
