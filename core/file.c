@@ -505,11 +505,15 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 				struct sl_chunk *c = sl_obj_chunk(o, (uint32_t)ci);
 				struct sl_wbuf *wb = fl_wb_find(o, (uint32_t)ci);
 				if (wb) {
-					/* newer than any slot: copy it now */
+					/* newer than any slot: copy it now;
+					 * past what it holds is a hole */
 					uint8_t *dst = (uint8_t *)buf +
 						       (p->cstart + p->a - off);
+					uint32_t have = p->a < wb->len ?
+						SL_MIN(p->b, wb->len) - p->a : 0;
 					memcpy(dst, wb->buf + s->sb.block_size + p->a,
-					       p->b - p->a);
+					       have);
+					memset(dst + have, 0, p->b - p->a - have);
 					p->buffered = true;
 				} else if (c) {
 					p->c = *c;
@@ -879,8 +883,8 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 		b->idx = idx;
 		if (!b->buf)
 			err = -ENOMEM;
-		else if (fill)
-			memset(b->buf + bs, 0, chunk); /* holes read as zeros */
+		/* not zeroed: only [0, len) is ever read; a write past len
+		 * zeroes the gap, and a write-out zeroes the tail block */
 	}
 	size_t nnew = 0;
 	struct sl_chunk old = { 0 };
@@ -956,6 +960,9 @@ static int fl_wb_flush(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 		ch.da = 0;
 		ch.dl = b->len;
 		ch.data = b->buf + bs; /* stable: writers need our chunk lock */
+		/* the block past the end goes to the device: no stale bytes */
+		memset(b->buf + bs + b->len, 0,
+		       SL_ALIGN_UP(b->len ? b->len : 1, bs) - b->len);
 		/* written as it is: the header block is encoded in place */
 		ch.own_buf = b->buf;
 		ch.reserved = b->reserved;
@@ -1192,7 +1199,8 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	/*
 	 * Each chunk's bytes go to that chunk's buffer (made on first use);
 	 * a full buffer goes to the flushers, so the writer goes on while
-	 * the device works, and the rest goes out at flush, fsync or close.
+	 * the device works, and the rest goes out at close (in the
+	 * background), fsync, or after two idle seconds.
 	 * Without a buffer to be had it writes through.
 	 */
 	size_t direct = 0;
@@ -1209,6 +1217,9 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			struct sl_wbuf *wb = o ? fl_wb_find(o, idx) : NULL;
 			if (wb) {
 				uint32_t bs = s->sb.block_size;
+				if (da > wb->len) /* a hole inside the chunk */
+					memset(wb->buf + bs + wb->len, 0,
+					       da - wb->len);
 				memcpy(wb->buf + bs + da, src, dl);
 				wb->len = SL_MAX(wb->len, da + dl);
 				o->size = SL_MAX(o->size, b);

@@ -140,7 +140,7 @@ struct sl_obj {
 	struct sl_dirent *name;         /* one live name of it, or NULL */
 	struct sl_wbuf *wb;             /* buffered chunks (file.c) */
 	int wb_err;                     /* a background write-out failed:
-					   the next fsync or close says so */
+					   the next fsync says so */
 };
 
 struct sl_index {

@@ -585,13 +585,6 @@ static void sfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_write(req, (size_t)n < size ? (size_t)n : size);
 }
 
-static void sfs_op_flush(fuse_req_t req, fuse_ino_t ino,
-			 struct fuse_file_info *fi)
-{
-	/* Writes are in the store already; durability is fsync's job. */
-	fuse_reply_err(req, 0);
-}
-
 static void sfs_op_release(fuse_req_t req, fuse_ino_t ino,
 			   struct fuse_file_info *fi)
 {
@@ -868,7 +861,9 @@ const struct fuse_lowlevel_ops sfs_ll_ops = {
 	.open           = sfs_op_open,
 	.read           = sfs_op_read,
 	.write          = sfs_op_write,
-	.flush          = sfs_op_flush,
+	/* no .flush: close(2) has nothing to wait for (release starts the
+	 * write-out, fsync waits for it), and without it the kernel stops
+	 * sending one round trip per close */
 	.release        = sfs_op_release,
 	.fsync          = sfs_op_fsync,
 	.opendir        = sfs_op_opendir,
