@@ -21,7 +21,7 @@
 #include "fs.h"
 
 #define SFS_MAX_WRITE   (1u << 20)
-#define SFS_READAHEAD   (1u << 20)
+#define SFS_READAHEAD   (4u << 20)  /* with -o read_ahead_kb, see main.c */
 #define SFS_NGROUPS     64
 
 int sfs_errno(int err)
