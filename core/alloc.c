@@ -161,20 +161,6 @@ void sl_region_unassign(struct slot_store *s, uint32_t r)
 	rg->nslots = 0;
 }
 
-static uint32_t al_count_unassigned(const struct slot_store *s, bool empty_too,
-				    unsigned except_cls)
-{
-	uint32_t n = 0;
-	for (uint32_t r = 0; r < s->nregions; r++) {
-		const struct sl_region *rg = &s->regions[r];
-		if (rg->cls == SL_RGN_FREE)
-			n++;
-		else if (empty_too && rg->cls != except_cls && rg->nused == 0)
-			n++;
-	}
-	return n;
-}
-
 /* Find a region for class cls: a free one, else an empty one of another
  * class. */
 static int al_take_region(struct slot_store *s, unsigned cls, uint32_t *out)
@@ -226,7 +212,6 @@ int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
 		if (avail < regions_needed)
 			return -ENOSPC;
 	}
-	(void)al_count_unassigned;
 	for (unsigned c = 0; c < s->ncls; c++) {
 		while (need[c] > s->cls[c].nfree) {
 			uint32_t r;
