@@ -1016,6 +1016,30 @@ static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino)
 	}
 }
 
+/*
+ * Write out chunk idx's buffer with no lock of the caller's held: a
+ * background write-out (flusher, close).  Its error waits on the object
+ * for the next fsync, as a disk file system keeps a writeback error.
+ */
+static void fl_wb_flush_background(struct slot_store *s, slot_ino_t ino,
+				   uint32_t idx)
+{
+	pthread_rwlock_t *stripe = fl_stripe(s, ino);
+	pthread_rwlock_rdlock(stripe);
+	unsigned held[1];
+	size_t nh = fl_chunks_lock(s, ino, idx, 1, held);
+	int err = fl_wb_flush(s, ino, idx);
+	fl_chunks_unlock(s, held, nh);
+	pthread_rwlock_unlock(stripe);
+	if (err) {
+		sl_lock(s);
+		struct sl_obj *o = sl_obj_find(&s->ix, ino);
+		if (o && !o->wb_err)
+			o->wb_err = err;
+		sl_unlock(s);
+	}
+}
+
 int sl_file_flush(struct slot_store *s, slot_ino_t ino)
 {
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
@@ -1072,20 +1096,7 @@ static void *fl_flusher(void *arg)
 			continue;
 		}
 
-		pthread_rwlock_t *stripe = fl_stripe(s, ino);
-		pthread_rwlock_rdlock(stripe);
-		unsigned held[1];
-		size_t nh = fl_chunks_lock(s, ino, idx, 1, held);
-		int err = fl_wb_flush(s, ino, idx);
-		fl_chunks_unlock(s, held, nh);
-		pthread_rwlock_unlock(stripe);
-		if (err) {
-			sl_lock(s);
-			struct sl_obj *o = sl_obj_find(&s->ix, ino);
-			if (o && !o->wb_err)
-				o->wb_err = err;
-			sl_unlock(s);
-		}
+		fl_wb_flush_background(s, ino, idx);
 
 		pthread_mutex_lock(&s->fq_lock);
 		s->fq_busy--;
@@ -1160,20 +1171,7 @@ void sl_file_flush_async(struct slot_store *s, slot_ino_t ino)
 		if (fl_wb_queue(s, ino, idx[i]))
 			continue;
 		/* the queue is full: this caller does it (backpressure) */
-		pthread_rwlock_t *stripe = fl_stripe(s, ino);
-		pthread_rwlock_rdlock(stripe);
-		unsigned held[1];
-		size_t nh = fl_chunks_lock(s, ino, idx[i], 1, held);
-		int err = fl_wb_flush(s, ino, idx[i]);
-		fl_chunks_unlock(s, held, nh);
-		pthread_rwlock_unlock(stripe);
-		if (err) {
-			sl_lock(s);
-			o = sl_obj_find(&s->ix, ino);
-			if (o && !o->wb_err)
-				o->wb_err = err;
-			sl_unlock(s);
-		}
+		fl_wb_flush_background(s, ino, idx[i]);
 	}
 }
 

@@ -232,8 +232,10 @@ static int64_t cw_named(struct cw *w, cw_obj dir, const char *name)
 	return -1;
 }
 
-void cw_put(struct cw *w, const char *const *keys, const size_t *lens,
-	    size_t n)
+/* New contents for n keys: the put items and the model's expected states. */
+static void cw_make_puts(struct cw *w, const char *const *keys,
+			 const size_t *lens, size_t n, struct slot_put **pp,
+			 struct cm_state **stp)
 {
 	struct slot_put *p = cr_xalloc(n * sizeof(*p));
 	struct cm_state *st = cr_xalloc(n * sizeof(*st));
@@ -245,6 +247,16 @@ void cw_put(struct cw *w, const char *const *keys, const size_t *lens,
 		p[i] = (struct slot_put){ .key = keys[i], .buf = st[i].data,
 					  .len = lens[i] };
 	}
+	*pp = p;
+	*stp = st;
+}
+
+void cw_put(struct cw *w, const char *const *keys, const size_t *lens,
+	    size_t n)
+{
+	struct slot_put *p;
+	struct cm_state *st;
+	cw_make_puts(w, keys, lens, n, &p, &st);
 	uint64_t a = cw_now(w);
 	int r = slot_put_many(w->s, p, n);
 	uint64_t b = cw_now(w);
@@ -293,16 +305,9 @@ static void *cw_inflight_put(void *arg)
 void cw_put_delete_inflight(struct cw *w, const char *const *keys,
 			    const size_t *lens, size_t n)
 {
-	struct slot_put *p = cr_xalloc(n * sizeof(*p));
-	struct cm_state *st = cr_xalloc(n * sizeof(*st));
-	for (size_t i = 0; i < n; i++) {
-		st[i].exists = true;
-		st[i].len = lens[i];
-		st[i].data = cr_xalloc(lens[i]);
-		cr_fill(st[i].data, lens[i], w->seed++);
-		p[i] = (struct slot_put){ .key = keys[i], .buf = st[i].data,
-					  .len = lens[i] };
-	}
+	struct slot_put *p;
+	struct cm_state *st;
+	cw_make_puts(w, keys, lens, n, &p, &st);
 	struct cw_inflight f = { .s = w->s, .p = p, .n = n };
 	pthread_t t;
 	uint64_t a = cw_now(w);
