@@ -161,16 +161,29 @@ void sl_region_unassign(struct slot_store *s, uint32_t r)
 	rg->nslots = 0;
 }
 
-/* Find a region for class cls: a free one, else an empty one of another
- * class. */
-static int al_take_region(struct slot_store *s, unsigned cls, uint32_t *out)
+/* Spare regions a growing class takes (see sl_slots_alloc): at most
+ * AL_SPARE_REGIONS, while its free slots are fewer than
+ * AL_SPARE_BATCHES more allocations of the size that made it grow. */
+#define AL_SPARE_REGIONS 8u
+#define AL_SPARE_BATCHES 8u
+
+static bool al_free_region(const struct slot_store *s, uint32_t *out)
 {
 	for (uint32_t r = 0; r < s->nregions; r++) {
 		if (s->regions[r].cls == SL_RGN_FREE) {
 			*out = r;
-			return 0;
+			return true;
 		}
 	}
+	return false;
+}
+
+/* Find a region for class cls: a free one, else an empty one of another
+ * class. */
+static int al_take_region(struct slot_store *s, unsigned cls, uint32_t *out)
+{
+	if (al_free_region(s, out))
+		return 0;
 	for (uint32_t r = 0; r < s->nregions; r++) {
 		struct sl_region *rg = &s->regions[r];
 		if (rg->cls != cls && rg->nused == 0) {
@@ -213,6 +226,7 @@ int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
 			return -ENOSPC;
 	}
 	for (unsigned c = 0; c < s->ncls; c++) {
+		size_t grew = *nnew;
 		while (need[c] > s->cls[c].nfree) {
 			uint32_t r;
 			int err = al_take_region(s, c, &r);
@@ -221,6 +235,23 @@ int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
 			err = sl_region_assign(s, r, c, s->next_gen++);
 			if (err)
 				return err;
+			new_regions[(*nnew)++] = r;
+		}
+		if (*nnew == grew)
+			continue;
+		/*
+		 * Each new region costs a header write and a device flush
+		 * (sl_regions_write), so a class that had to grow takes a few
+		 * spare unused regions in the same flush: a stream of puts
+		 * then pays it once per several regions.  Spares stay empty,
+		 * and an empty region goes to whichever class needs it.
+		 */
+		for (unsigned k = 0; k < AL_SPARE_REGIONS &&
+		     s->cls[c].nfree < need[c] * (1 + AL_SPARE_BATCHES); k++) {
+			uint32_t r;
+			if (!al_free_region(s, &r) ||
+			    sl_region_assign(s, r, c, s->next_gen++))
+				break;
 			new_regions[(*nnew)++] = r;
 		}
 	}

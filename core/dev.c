@@ -4,11 +4,13 @@
  * the counters every engine shares.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -59,6 +61,78 @@ void sl_dev_count_reap(struct sl_dev_counters *c, unsigned n)
 	atomic_fetch_add_explicit(&c->completed, n, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&c->sq_depth, n, memory_order_relaxed);
 	count_hwm(&c->cq_depth_max, n);
+}
+
+int sl_io_segments(const struct slot_io *io, uint32_t done, struct iovec *out)
+{
+	uint64_t total = 0;
+	int k = 0;
+
+	if (io->len > INT32_MAX || done > io->len)
+		return -EINVAL;
+	if (!io->iov) {
+		out[0].iov_base = (char *)io->buf + done;
+		out[0].iov_len = io->len - done;
+		return 1;
+	}
+	if (!io->iovcnt || io->iovcnt > SLOT_IO_IOV_MAX)
+		return -EINVAL;
+	for (unsigned i = 0; i < io->iovcnt; i++) {
+		size_t l = io->iov[i].iov_len;
+
+		total += l;
+		if (done >= l) {
+			done -= (uint32_t)l;
+			continue;
+		}
+		out[k].iov_base = (char *)io->iov[i].iov_base + done;
+		out[k++].iov_len = l - done;
+		done = 0;
+	}
+	return total == io->len ? k : -EINVAL;
+}
+
+void sl_io_copy(const struct slot_io *io, uint8_t *mem, bool to_io)
+{
+	struct iovec seg[SLOT_IO_IOV_MAX];
+	int n = sl_io_segments(io, 0, seg);
+
+	for (int i = 0; i < n; i++) {
+		if (to_io)
+			memcpy(seg[i].iov_base, mem, seg[i].iov_len);
+		else
+			memcpy(mem, seg[i].iov_base, seg[i].iov_len);
+		mem += seg[i].iov_len;
+	}
+}
+
+int sl_dev_io_sync(int fd, struct sl_dev_counters *c, struct slot_io *io,
+		   uint32_t done, bool write)
+{
+	while (done < io->len) {
+		struct iovec seg[SLOT_IO_IOV_MAX];
+		int nseg = sl_io_segments(io, done, seg);
+		off_t off = (off_t)(io->off + done);
+		ssize_t r;
+
+		if (nseg < 0)
+			return nseg;
+		sl_dev_count_submit(c, 1);
+		r = write ? pwritev(fd, seg, nseg, off) : preadv(fd, seg, nseg, off);
+		sl_dev_count_reap(c, 1);
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -EIO;    /* end of the device */
+		done += (uint32_t)r;
+		atomic_fetch_add_explicit(write ? &c->bytes_written
+					  : &c->bytes_read,
+					  (uint64_t)r, memory_order_relaxed);
+	}
+	return (int)done;
 }
 
 struct sl_dev_counters *sl_dev_counters(struct slot_dev *dev)

@@ -38,9 +38,14 @@ struct slot_emu {
 	struct slot_dev dev;
 };
 
-static bool emu_in_range(const struct slot_emu *e, const struct slot_io *io)
+/* -EINVAL for malformed segments, -EIO past the end, else 0. */
+static int emu_check(const struct slot_emu *e, const struct slot_io *io)
 {
-	return io->off <= e->size && io->len <= e->size - io->off;
+	struct iovec seg[SLOT_IO_IOV_MAX];
+
+	if (sl_io_segments(io, 0, seg) < 0)
+		return -EINVAL;
+	return io->off <= e->size && io->len <= e->size - io->off ? 0 : -EIO;
 }
 
 static int emu_log_write(struct slot_emu *e, const struct slot_io *io)
@@ -74,7 +79,7 @@ static int emu_log_write(struct slot_emu *e, const struct slot_io *io)
 		.kind = 'W', .off = io->off, .len = io->len,
 		.data_off = (uint32_t)e->dlen,
 	};
-	memcpy(e->data + e->dlen, io->buf, io->len);
+	sl_io_copy(io, e->data + e->dlen, false);
 	e->dlen += io->len;
 	return 0;
 }
@@ -91,13 +96,16 @@ static int emu_read(void *ctx, struct slot_io *ios, size_t n)
 
 		sl_dev_count_submit(&e->c, 1);
 		e->nreads++;
-		if (e->fail_read_at && e->nreads == e->fail_read_at) {
+		err = io->prep ? io->prep(io) : 0;
+		if (err) {
+			/* failed unsent */
+		} else if (e->fail_read_at && e->nreads == e->fail_read_at) {
 			err = e->fail_read_err;
 			e->fail_read_at = 0;
 		} else if (e->fail_reads_err) {
 			err = e->fail_reads_err;
-		} else if (!emu_in_range(e, io)) {
-			err = -EIO;
+		} else {
+			err = emu_check(e, io);
 		}
 		if (err) {
 			io->res = err;
@@ -105,11 +113,13 @@ static int emu_read(void *ctx, struct slot_io *ios, size_t n)
 			if (!first)
 				first = err;
 		} else {
-			memcpy(io->buf, e->img + io->off, io->len);
+			sl_io_copy(io, e->img + io->off, true);
 			io->res = (int32_t)io->len;
 			atomic_fetch_add(&e->c.bytes_read, io->len);
 		}
 		sl_dev_count_reap(&e->c, 1);
+		if (io->done)
+			io->done(io);
 	}
 	pthread_mutex_unlock(&e->lock);
 	return first;
@@ -127,6 +137,7 @@ static int emu_write(void *ctx, struct slot_io *ios, size_t n)
 
 		sl_dev_count_submit(&e->c, 1);
 		e->nwrites++;
+		err = io->prep ? io->prep(io) : 0;
 		if (e->hold_at && e->nwrites == e->hold_at) {
 			uint64_t gen = e->release_gen;
 
@@ -136,15 +147,17 @@ static int emu_write(void *ctx, struct slot_io *ios, size_t n)
 			while (e->release_gen == gen)
 				pthread_cond_wait(&e->cond, &e->lock);
 		}
-		if (e->cut) {
+		if (err) {
+			/* failed unsent */
+		} else if (e->cut) {
 			err = -EIO;
 		} else if (e->fail_write_at && e->nwrites == e->fail_write_at) {
 			err = e->fail_write_err;
 			e->fail_write_at = 0;
 		} else if (e->fail_writes_err) {
 			err = e->fail_writes_err;
-		} else if (!emu_in_range(e, io)) {
-			err = -EIO;
+		} else {
+			err = emu_check(e, io);
 		}
 		if (!err && e->logging)
 			err = emu_log_write(e, io);
@@ -154,11 +167,13 @@ static int emu_write(void *ctx, struct slot_io *ios, size_t n)
 			if (!first)
 				first = err;
 		} else {
-			memcpy(e->img + io->off, io->buf, io->len);
+			sl_io_copy(io, e->img + io->off, false);
 			io->res = (int32_t)io->len;
 			atomic_fetch_add(&e->c.bytes_written, io->len);
 		}
 		sl_dev_count_reap(&e->c, 1);
+		if (io->done)
+			io->done(io);
 	}
 	pthread_mutex_unlock(&e->lock);
 	return first;

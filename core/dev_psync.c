@@ -3,7 +3,6 @@
  * dev_psync.c - the pread/pwrite engine, for kernels without io_uring.
  * Each caller's thread does its own I/O; nothing is serialised.
  */
-#include <limits.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -15,45 +14,17 @@ struct ps_ctx {
 	char name[];
 };
 
-/* One request to the end: retry short and interrupted transfers. */
-static int ps_one(struct ps_ctx *p, struct slot_io *io, bool write)
-{
-	uint32_t done = 0;
-
-	if (io->len > INT32_MAX)
-		return -EINVAL;
-	while (done < io->len) {
-		ssize_t r;
-
-		sl_dev_count_submit(&p->c, 1);
-		if (write)
-			r = pwrite(p->fd, (char *)io->buf + done,
-				   io->len - done, (off_t)(io->off + done));
-		else
-			r = pread(p->fd, (char *)io->buf + done,
-				  io->len - done, (off_t)(io->off + done));
-		sl_dev_count_reap(&p->c, 1);
-		if (r < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			return -EIO;    /* end of the device */
-		done += (uint32_t)r;
-		atomic_fetch_add_explicit(write ? &p->c.bytes_written
-					  : &p->c.bytes_read,
-					  (uint64_t)r, memory_order_relaxed);
-	}
-	return (int)done;
-}
-
 static int ps_run(struct ps_ctx *p, struct slot_io *ios, size_t n, bool write)
 {
 	int first = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		ios[i].res = ps_one(p, &ios[i], write);
+		ios[i].res = ios[i].prep ? ios[i].prep(&ios[i]) : 0;
+		if (!ios[i].res)
+			ios[i].res = sl_dev_io_sync(p->fd, &p->c, &ios[i], 0,
+						    write);
+		if (ios[i].done)
+			ios[i].done(&ios[i]);
 		if (ios[i].res < 0) {
 			atomic_fetch_add_explicit(&p->c.errors, 1,
 						  memory_order_relaxed);

@@ -22,6 +22,7 @@ struct ur_ring {
 	struct io_uring ring;
 	struct ur_ring *next;   /* pool stack */
 	uint32_t *retry;        /* requests to resubmit; at most qd */
+	uint32_t *fin;          /* finished, done hook not yet run; <= qd */
 };
 
 struct ur_ctx {
@@ -44,13 +45,12 @@ static int ur_ring_new(struct ur_ctx *u, struct ur_ring **out)
 	if (!r)
 		return -ENOMEM;
 	r->retry = calloc(u->qd, sizeof(*r->retry));
-	if (!r->retry) {
-		free(r);
-		return -ENOMEM;
-	}
-	err = io_uring_queue_init(u->qd, &r->ring, 0);
+	r->fin = calloc(u->qd, sizeof(*r->fin));
+	err = r->retry && r->fin ? io_uring_queue_init(u->qd, &r->ring, 0) :
+				   -ENOMEM;
 	if (err < 0) {
 		free(r->retry);
+		free(r->fin);
 		free(r);
 		return err;
 	}
@@ -62,6 +62,7 @@ static void ur_ring_free(struct ur_ring *r)
 {
 	io_uring_queue_exit(&r->ring);
 	free(r->retry);
+	free(r->fin);
 	free(r);
 }
 
@@ -124,15 +125,16 @@ static void ur_discard(struct ur_ctx *u, struct ur_ring *r)
 }
 
 /*
- * One batch on one ring.  While a request is in flight its res holds the
- * bytes done so far, so a short transfer resubmits just the rest.
+ * One batch on one ring.  A request interrupted before it moved anything
+ * is resubmitted; one that moved part of its bytes is finished with a
+ * synchronous call.
  */
 struct ur_batch {
 	struct ur_ctx *u;
 	struct ur_ring *r;
 	struct slot_io *ios;
 	size_t n, next;         /* next request never submitted */
-	unsigned nretry;
+	unsigned nretry, nfin;
 	unsigned inflight;      /* submitted, not reaped */
 	unsigned prepped;       /* in the SQ, not yet submitted */
 	bool write;
@@ -154,19 +156,37 @@ static void ur_prep(struct ur_batch *b, size_t i)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->r->ring);
 	struct slot_io *io = &b->ios[i];
-	uint32_t done = (uint32_t)io->res;
-	char *buf = (char *)io->buf + done;
 
-	/* inflight + prepped <= qd = SQ entries, so there is always one */
-	if (b->write)
-		io_uring_prep_write(sqe, b->u->fd, buf, io->len - done,
-				    io->off + done);
+	/* inflight + prepped <= qd = SQ entries, so there is always one;
+	 * a request is always whole here: short ones finish in ur_complete */
+	if (io->iov && b->write)
+		io_uring_prep_writev(sqe, b->u->fd, io->iov, io->iovcnt, io->off);
+	else if (io->iov)
+		io_uring_prep_readv(sqe, b->u->fd, io->iov, io->iovcnt, io->off);
+	else if (b->write)
+		io_uring_prep_write(sqe, b->u->fd, io->buf, io->len, io->off);
 	else
-		io_uring_prep_read(sqe, b->u->fd, buf, io->len - done,
-				   io->off + done);
+		io_uring_prep_read(sqe, b->u->fd, io->buf, io->len, io->off);
 	io_uring_sqe_set_data64(sqe, i);
 	b->prepped++;
 }
+
+/* Submit what is prepped; wait for at least wait completions. */
+static int ur_submit(struct ur_batch *b, unsigned wait)
+{
+	int ret = io_uring_submit_and_wait(&b->r->ring, wait);
+
+	if (ret > 0) {
+		sl_dev_count_submit(&b->u->c, (unsigned)ret);
+		b->inflight += (unsigned)ret;
+		b->prepped -= (unsigned)ret;
+	}
+	return ret;
+}
+
+/* Prepped requests sent at once when each had a prep hook to run: the
+ * device starts on them while the hooks of the rest run. */
+#define UR_PREP_SUBMIT 4u
 
 /* Fill the SQ up to the depth: retries first, then fresh requests. */
 static void ur_fill(struct ur_batch *b)
@@ -179,18 +199,37 @@ static void ur_fill(struct ur_batch *b)
 		if (b->next >= b->n)
 			break;
 		struct slot_io *io = &b->ios[b->next];
+		struct iovec seg[SLOT_IO_IOV_MAX];
 
-		if (io->len > INT32_MAX) {
+		if (sl_io_segments(io, 0, seg) < 0) {
 			ur_fail(b, b->next++, -EINVAL);
 			continue;
 		}
-		io->res = 0;
+		io->res = io->prep ? io->prep(io) : 0;
+		if (io->res < 0) {
+			ur_fail(b, b->next++, io->res);
+			continue;
+		}
 		if (!io->len) {
 			b->next++;
 			continue;
 		}
 		ur_prep(b, b->next++);
+		/* errors here show again at the loop's own submit */
+		if (io->prep && b->prepped >= UR_PREP_SUBMIT)
+			ur_submit(b, 0);
 	}
+}
+
+/* Run the done hooks of what has finished. */
+static void ur_finish(struct ur_batch *b)
+{
+	for (unsigned k = 0; k < b->nfin; k++) {
+		struct slot_io *io = &b->ios[b->r->fin[k]];
+
+		io->done(io);
+	}
+	b->nfin = 0;
 }
 
 static void ur_complete(struct ur_batch *b, size_t i, int res, bool resubmit)
@@ -205,24 +244,23 @@ static void ur_complete(struct ur_batch *b, size_t i, int res, bool resubmit)
 		}
 		res = -EIO;
 	}
-	if (res < 0) {
+	if (res == 0)
+		res = -EIO;     /* end of the device, or a write that moved nothing */
+	if (res > 0) {
+		atomic_fetch_add_explicit(b->write ? &c->bytes_written :
+					  &c->bytes_read, (uint64_t)res,
+					  memory_order_relaxed);
+		io->res = res;
+		/* short: rare (a signal, the end of a file); finish it here */
+		if ((uint32_t)res < io->len)
+			res = sl_dev_io_sync(b->u->fd, c, io, (uint32_t)res,
+					     b->write);
+	}
+	if (res < 0)
 		ur_fail(b, i, res);
-		return;
-	}
-	if (res == 0) {
-		/* end of the device (or a write that moves nothing) */
-		ur_fail(b, i, -EIO);
-		return;
-	}
-	atomic_fetch_add_explicit(b->write ? &c->bytes_written : &c->bytes_read,
-				  (uint64_t)res, memory_order_relaxed);
-	io->res += res;
-	if ((uint32_t)io->res < io->len) {
-		if (resubmit)
-			b->r->retry[b->nretry++] = (uint32_t)i;
-		else
-			ur_fail(b, i, -EIO);
-	}
+	/* the hook is a hint: past qd (only while aborting) it is skipped */
+	if (io->done && b->nfin < b->u->qd)
+		b->r->fin[b->nfin++] = (uint32_t)i;
 }
 
 /* Reap whatever completions are ready; returns how many. */
@@ -287,15 +325,16 @@ static int ur_run(struct ur_ctx *u, struct slot_io *ios, size_t n, bool write)
 
 	for (;;) {
 		ur_fill(&b);
-		if (!b.inflight && !b.prepped)
+		if (!b.inflight && !b.prepped) {
+			ur_finish(&b);
 			break;
-		ret = io_uring_submit_and_wait(&b.r->ring, 1);
-		if (ret > 0) {
-			sl_dev_count_submit(&u->c, (unsigned)ret);
-			b.inflight += (unsigned)ret;
-			b.prepped -= (unsigned)ret;
-		} else if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
-			   ret != -EBUSY && ret != -ETIME) {
+		}
+		/* with hooks to run, send the refill first and run them
+		 * while the device works */
+		ret = ur_submit(&b, b.nfin ? 0 : 1);
+		ur_finish(&b);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
+		    ret != -EBUSY && ret != -ETIME) {
 			ur_abort(&b, ret);
 			return b.err;
 		}

@@ -138,55 +138,61 @@ out:
 	return err;
 }
 
+/* Just before a slot goes to the device: its checksum and header, so
+ * they are computed while the slots before it are in flight. */
+static int fl_wslot_prep(struct slot_io *io)
+{
+	struct sl_wslot *x = io->arg;
+	x->hdr.payload_csum = sl_csum(x->payload, x->len);
+	sl_slot_hdr_encode(&x->hdr, x->buf);
+	return 0;
+}
+
 int sl_wslots_write(struct slot_store *s, struct sl_wslot *w, size_t n)
 {
 	uint32_t bs = s->sb.block_size;
-	struct slot_io *ios = calloc(n * 3, sizeof(*ios));
-	size_t *first = calloc(n + 1, sizeof(*first));
-	if (!ios || !first) {
+	struct slot_io *ios = calloc(n, sizeof(*ios));
+	struct iovec *iov = calloc(n * 3, sizeof(*iov));
+	if (!ios || !iov) {
 		free(ios);
-		free(first);
+		free(iov);
 		for (size_t i = 0; i < n; i++)
 			w[i].res = -ENOMEM;
 		return -ENOMEM;
 	}
-	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct sl_wslot *x = &w[i];
-		uint64_t off = sl_slot_off(s, x->ref);
-		const uint8_t *pl = x->data ? x->data : x->buf + bs;
-		x->hdr.payload_csum = sl_csum(pl, x->len);
-		sl_slot_hdr_encode(&x->hdr, x->buf);
-		first[i] = k;
+		x->payload = x->data ? x->data : x->buf + bs;
+		ios[i].off = sl_slot_off(s, x->ref);
+		ios[i].prep = fl_wslot_prep;
+		ios[i].arg = x;
 		if (!x->data) {
-			ios[k++] = (struct slot_io){ .buf = x->buf, .off = off,
-				.len = bs + (uint32_t)SL_ALIGN_UP(x->len ? x->len : 1, bs) };
+			ios[i].buf = x->buf;
+			ios[i].len = bs + (uint32_t)SL_ALIGN_UP(x->len ? x->len : 1, bs);
 			continue;
 		}
-		/* straight from the caller: header, whole blocks, and the
-		 * tail block copied behind the header */
+		/* straight from the caller, one request: the header, the
+		 * whole blocks, and the tail block copied behind the header */
 		uint32_t whole = x->len / bs * bs, tail = x->len - whole;
-		ios[k++] = (struct slot_io){ .buf = x->buf, .off = off, .len = bs };
+		struct iovec *v = &iov[i * 3];
+		unsigned k = 0;
+		v[k++] = (struct iovec){ x->buf, bs };
 		if (whole)
-			ios[k++] = (struct slot_io){ .buf = (void *)x->data,
-				.off = off + bs, .len = whole };
+			v[k++] = (struct iovec){ (void *)x->data, whole };
 		if (tail || !x->len) {
 			memset(x->buf + bs, 0, bs);
 			memcpy(x->buf + bs, x->data + whole, tail);
-			ios[k++] = (struct slot_io){ .buf = x->buf + bs,
-				.off = off + bs + whole, .len = bs };
+			v[k++] = (struct iovec){ x->buf + bs, bs };
 		}
+		ios[i].iov = v;
+		ios[i].iovcnt = k;
+		ios[i].len = bs + (uint32_t)SL_ALIGN_UP(x->len ? x->len : 1, bs);
 	}
-	first[n] = k;
-	int err = s->dev->ops->write(s->dev->ctx, ios, k);
-	for (size_t i = 0; i < n; i++) {
-		w[i].res = 0;
-		for (size_t j = first[i]; j < first[i + 1]; j++)
-			if (ios[j].res < 0)
-				w[i].res = ios[j].res;
-	}
+	int err = s->dev->ops->write(s->dev->ctx, ios, n);
+	for (size_t i = 0; i < n; i++)
+		w[i].res = ios[i].res < 0 ? ios[i].res : 0;
 	free(ios);
-	free(first);
+	free(iov);
 	return err;
 }
 

@@ -34,8 +34,21 @@ struct sl_dev_counters {
 /* Account n submissions / completions; keeps the high-water marks. */
 void sl_dev_count_submit(struct sl_dev_counters *c, unsigned n);
 void sl_dev_count_reap(struct sl_dev_counters *c, unsigned n);
-/* Retry loop for short or interrupted I/O, shared by the sync engines. */
+/* The counters of a device made by one of core's engines. */
 struct sl_dev_counters *sl_dev_counters(struct slot_dev *dev);
+
+/*
+ * The segments of io's bytes from byte done on, into out (room for
+ * SLOT_IO_IOV_MAX); returns how many, or -EINVAL for a request whose
+ * segments are malformed or do not add up to len.  A plain request is one.
+ */
+int sl_io_segments(const struct slot_io *io, uint32_t done, struct iovec *out);
+/* Copy between io's bytes and len bytes at mem (a valid request). */
+void sl_io_copy(const struct slot_io *io, uint8_t *mem, bool to_io);
+/* Finish io from byte done on with preadv/pwritev, retrying short and
+   interrupted transfers; returns the bytes (len) or a negative errno. */
+int sl_dev_io_sync(int fd, struct sl_dev_counters *c, struct slot_io *io,
+		   uint32_t done, bool write);
 
 /* Read or write len bytes at off as one batch of requests of <= 1 MiB. */
 int sl_dev_span(struct slot_dev *dev, bool write, uint64_t off, void *buf,
@@ -412,6 +425,7 @@ struct sl_wslot {
 	const uint8_t *data;    /* payload written straight from here when
 				   block-aligned; NULL: it is in buf */
 	bool preset;            /* ref is already held (a reservation) */
+	const uint8_t *payload; /* data, or the payload in buf */
 	struct sl_slot_hdr hdr;
 	int res;
 };

@@ -332,6 +332,63 @@ static int kv_snapshot(struct slot_store *s, struct slot_get *g,
 	return 0;
 }
 
+/* One chunk of a get: where it goes and what it must prove. */
+struct kv_chunk_read {
+	struct slot_store *s;
+	const struct sl_chunk *ch;
+	uint64_t oid;
+	uint8_t *dst;
+	uint8_t *buf;           /* header block, and the payload if bounced */
+	size_t blen;
+	bool checked;
+	int res;
+};
+
+/*
+ * Check a chunk's header and checksum and place its bytes.  The engine's
+ * done hook, so it runs while later chunks are still being read; get_many
+ * runs it after the batch for any chunk the engine did not.
+ */
+static void kv_chunk_check(struct slot_io *io)
+{
+	struct kv_chunk_read *cr = io->arg;
+	struct slot_store *s = cr->s;
+	const struct sl_chunk *ch = cr->ch;
+	bool direct = io->iov != NULL;
+	const uint8_t *pl = direct ? cr->dst : cr->buf + s->sb.block_size;
+	struct sl_slot_hdr h;
+
+	if (cr->checked)
+		return;
+	cr->checked = true;
+	cr->res = io->res < 0 ? io->res : 0;
+	if (!cr->res && (sl_slot_hdr_decode(cr->buf, &h) ||
+			 memcmp(h.uuid, s->sb.uuid, 16) || h.oid != cr->oid ||
+			 h.gen != ch->gen || h.idx != ch->idx ||
+			 h.payload_len != ch->len ||
+			 sl_csum(pl, ch->len) != h.payload_csum)) {
+		cr->res = -EIO;
+		atomic_fetch_add(&s->csum_errors, 1);
+	}
+	if (!cr->res && !direct && ch->len)
+		memcpy(cr->dst, pl, ch->len);
+}
+
+/* Zero the bytes of an object no chunk holds (chunks sorted by idx). */
+static void kv_zero_holes(void *buf, const struct kv_get *kg, uint64_t chunk)
+{
+	uint64_t at = 0;
+	for (uint32_t c = 0; c <= kg->nchunks; c++) {
+		uint64_t start = c < kg->nchunks ?
+			SL_MIN((uint64_t)kg->chunks[c].idx * chunk, kg->size) :
+			kg->size;
+		if (start > at)
+			memset((uint8_t *)buf + at, 0, start - at);
+		if (c < kg->nchunks)
+			at = SL_MAX(at, start + kg->chunks[c].len);
+	}
+}
+
 int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 {
 	if (!n)
@@ -348,43 +405,44 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 		items[i].len = 0;
 		items[i].result = kv_snapshot(s, &items[i], &kg[i]);
 		if (!items[i].result)
-			nio += kg[i].nchunks * 2;
+			nio += kg[i].nchunks;
 	}
 	sl_unlock(s);
 
-	/* header block and payload per chunk: the payload lands in the
-	 * caller's buffer when it is aligned, else in a bounce buffer */
+	/* one request per chunk: its header block, then the payload, which
+	 * lands in the caller's buffer when it is aligned (a scatter of the
+	 * two), else behind the header in a bounce buffer */
 	struct slot_io *ios = calloc(nio ? nio : 1, sizeof(*ios));
-	uint8_t **bufs = calloc(nio ? nio : 1, sizeof(*bufs));
-	size_t *blen = calloc(nio ? nio : 1, sizeof(*blen));
-	int err = (ios && bufs && blen) ? 0 : -ENOMEM;
+	struct iovec *iov = calloc(nio ? 2 * nio : 1, sizeof(*iov));
+	struct kv_chunk_read *cr = calloc(nio ? nio : 1, sizeof(*cr));
+	int err = (ios && iov && cr) ? 0 : -ENOMEM;
 	size_t k = 0;
 	for (size_t i = 0; !err && i < n; i++) {
 		if (items[i].result)
 			continue;
-		if (kg[i].size)
-			memset(items[i].buf, 0, kg[i].size); /* holes */
-		for (uint32_t c = 0; c < kg[i].nchunks; c++) {
+		kv_zero_holes(items[i].buf, &kg[i], chunk);
+		for (uint32_t c = 0; c < kg[i].nchunks; c++, k++) {
 			struct sl_chunk *ch = &kg[i].chunks[c];
 			uint8_t *dst = (uint8_t *)items[i].buf + (uint64_t)ch->idx * chunk;
-			uint64_t off = sl_slot_off(s, ch->slot);
 			bool direct = ch->len % bs == 0 && ch->len &&
 				      kv_aligned(dst, bs);
 			uint32_t plen = (uint32_t)SL_ALIGN_UP(ch->len ? ch->len : 1, bs);
-			bufs[k] = sl_buf_get(s, direct ? bs : bs + plen);
-			blen[k] = direct ? bs : bs + plen;
-			if (!bufs[k]) {
+			cr[k] = (struct kv_chunk_read){ .s = s, .ch = ch,
+				.oid = kg[i].oid, .dst = dst,
+				.blen = direct ? bs : bs + plen };
+			cr[k].buf = sl_buf_get(s, cr[k].blen);
+			if (!cr[k].buf) {
 				err = -ENOMEM;
 				break;
 			}
-			ios[k] = (struct slot_io){ .buf = bufs[k], .off = off,
-				.len = direct ? bs : bs + plen };
-			k++;
+			ios[k] = (struct slot_io){ .buf = cr[k].buf,
+				.off = sl_slot_off(s, ch->slot), .len = bs + plen,
+				.done = kv_chunk_check, .arg = &cr[k] };
 			if (direct) {
-				ios[k] = (struct slot_io){ .buf = dst,
-					.off = off + bs, .len = ch->len };
-				bufs[k] = NULL;
-				k++;
+				iov[2 * k] = (struct iovec){ cr[k].buf, bs };
+				iov[2 * k + 1] = (struct iovec){ dst, ch->len };
+				ios[k].iov = &iov[2 * k];
+				ios[k].iovcnt = 2;
 			}
 		}
 	}
@@ -397,36 +455,15 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 				ok = false;
 		sl_inflight_exit(s, 1, ok);
 	}
-	/* verify and place */
+	/* the engine checked most chunks as they came in; the rest now */
 	k = 0;
 	for (size_t i = 0; !err && i < n; i++) {
 		if (items[i].result)
 			continue;
-		for (uint32_t c = 0; c < kg[i].nchunks; c++) {
-			struct sl_chunk *ch = &kg[i].chunks[c];
-			uint8_t *dst = (uint8_t *)items[i].buf + (uint64_t)ch->idx * chunk;
-			bool direct = bufs[k] && ios[k].len == bs;
-			int res = ios[k].res < 0 ? ios[k].res : 0;
-			const uint8_t *pl = bufs[k] + bs;
-			struct sl_slot_hdr h;
-			if (direct) {
-				if (ios[k + 1].res < 0)
-					res = ios[k + 1].res;
-				pl = dst;
-			}
-			if (!res && (sl_slot_hdr_decode(bufs[k], &h) ||
-				     memcmp(h.uuid, s->sb.uuid, 16) ||
-				     h.oid != kg[i].oid || h.gen != ch->gen ||
-				     h.idx != ch->idx || h.payload_len != ch->len ||
-				     sl_csum(pl, ch->len) != h.payload_csum)) {
-				res = -EIO;
-				atomic_fetch_add(&s->csum_errors, 1);
-			}
-			if (!res && !direct && ch->len)
-				memcpy(dst, pl, ch->len);
-			if (res && !items[i].result)
-				items[i].result = res;
-			k += direct ? 2 : 1;
+		for (uint32_t c = 0; c < kg[i].nchunks; c++, k++) {
+			kv_chunk_check(&ios[k]);
+			if (cr[k].res && !items[i].result)
+				items[i].result = cr[k].res;
 		}
 		if (!items[i].result)
 			atomic_fetch_add(&s->gets, 1);
@@ -436,11 +473,11 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 			if (!items[i].result)
 				items[i].result = err;
 	pthread_rwlock_unlock(&s->reuse_lock);
-	for (size_t j = 0; bufs && blen && j < nio; j++)
-		sl_buf_put(s, bufs[j], blen[j]);
-	free(bufs);
-	free(blen);
+	for (size_t j = 0; cr && j < nio; j++)
+		sl_buf_put(s, cr[j].buf, cr[j].blen);
+	free(cr);
 	free(ios);
+	free(iov);
 	for (size_t i = 0; i < n; i++)
 		free(kg[i].chunks);
 	free(kg);

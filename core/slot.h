@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #ifdef __cplusplus
@@ -35,7 +36,7 @@ extern "C" {
 #endif
 
 #define SLOT_VERSION_MAJOR 1
-#define SLOT_VERSION_MINOR 0
+#define SLOT_VERSION_MINOR 1
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
 #define SLOT_PATH_MAX 4096    /* bytes in a key, with its slashes */
@@ -53,12 +54,31 @@ struct slot_store;
  * (4096) when the device was opened with O_DIRECT.  The device sets res to
  * the bytes moved or a negative errno; a short count is an error to the
  * store (the engine retries short I/O itself before it reports).
+ *
+ * A request may instead gather or scatter its len bytes over iovcnt
+ * (1..SLOT_IO_IOV_MAX) segments, iov, each aligned as buf would be; buf is
+ * then unused.  The store sends a slot's header block and its payload, in
+ * the caller's own buffer, as one request this way.
  */
+#define SLOT_IO_IOV_MAX 4
 struct slot_io {
 	void *buf;
 	uint64_t off;
 	uint32_t len;
 	int32_t res;
+	const struct iovec *iov;
+	unsigned iovcnt;
+	/*
+	 * Optional hooks, so the store's own work (checksums) overlaps the
+	 * device's: prep runs just before the request is sent, and a
+	 * negative errno from it fails the request unsent; done may run once
+	 * the request has finished, res final.  Both run in the thread that
+	 * called read or write, before it returns.  A device must call prep;
+	 * done is a hint the store does not rely on.
+	 */
+	int (*prep)(struct slot_io *io);
+	void (*done)(struct slot_io *io);
+	void *arg;
 };
 
 /*

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test_kv.c - the key-value face: batches, the lock protocol, limits. */
 #include <errno.h>
+#include <inttypes.h>
 
 #include "helpers.h"
 
@@ -190,4 +191,53 @@ Test(kv, thousand_mib_objects, .timeout = 240)
 		cr_assert(memcmp(out, bufs[0], sizeof(out)) == 0, "key %d differs", k);
 	}
 	cr_expect_eq(t_status(env.s).key_count, 1000);
+}
+
+/*
+ * A class that has to grow takes spare regions with it, so a stream of
+ * puts pays a region's flush once per several regions; the spares stay
+ * empty, and a class that runs short later takes them: every region the
+ * big objects do not use ends up full of small ones.
+ */
+Test(kv, spare_regions_go_to_the_class_that_needs_them, .timeout = 120)
+{
+	struct slot_geometry g;
+	struct slot_status a, b;
+	char small[4096], key[32];
+
+	slot_geometry_get(env.s, &g);
+	uint64_t per_big = (g.region_size - g.block_size) /
+			   (g.block_size + g.chunk_size);
+	uint64_t per_small = (g.region_size - g.block_size) /
+			     (g.block_size + g.min_slot);
+	/* one object that fills a region of chunks exactly */
+	size_t blen = per_big * g.chunk_size;
+	char *big = malloc(blen);
+	cr_assert_not_null(big);
+	t_fill(big, blen, 7);
+	slot_status_get(env.s, &a);
+	cr_assert_eq(t_put1(env.s, "big", big, blen), 0);
+	slot_status_get(env.s, &b);
+	cr_expect_gt(b.slots_total - a.slots_total, per_big,
+		     "a growing class took no spare region (%" PRIu64
+		     " slots added, %" PRIu64 " a region)",
+		     b.slots_total - a.slots_total, per_big);
+
+	uint64_t stored = 0;
+	int err = 0;
+	while (!err) {
+		snprintf(key, sizeof(key), "s%07" PRIu64, stored);
+		t_fill(small, sizeof(small), (unsigned)stored);
+		err = t_put1(env.s, key, small, sizeof(small));
+		if (!err)
+			stored++;
+	}
+	cr_assert_eq(err, -ENOSPC);
+	cr_expect_eq(stored, (g.region_count - 1) * per_small,
+		     "%" PRIu64 " small objects in %u regions of %" PRIu64,
+		     stored, g.region_count - 1, per_small);
+	cr_expect_eq(t_get_cmp(env.s, "big", big, blen), 0);
+	t_fill(small, sizeof(small), 0);
+	cr_expect_eq(t_get_cmp(env.s, "s0000000", small, sizeof(small)), 0);
+	free(big);
 }
