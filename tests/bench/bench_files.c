@@ -11,6 +11,9 @@
  *   bench_files read DIR N SIZE     read every file whole; check its bytes
  *   bench_files delete DIR N        unlink every file, rmdir DIR, syncfs()
  *                                   and fsync() the parent
+ *   bench_files restat FILE N       fstat() one open file N times: on a
+ *                                   mount with attr_timeout=0 each is one
+ *                                   FUSE round trip (GETATTR)
  *
  * Each prints one line "files OP ops=PER_SECOND secs=SECONDS n=N" and
  * exits non-zero on the first failed call or wrong byte.  Dropping caches
@@ -113,8 +116,8 @@ int main(int argc, char **argv)
 	double t0;
 
 	if (argc < 4 || argc > 5) {
-		fprintf(stderr, "usage: bench_files create|stat|read|delete "
-			"DIR N [SIZE]\n");
+		fprintf(stderr, "usage: bench_files create|stat|read|delete|restat "
+			"DIR|FILE N [SIZE]\n");
 		return 2;
 	}
 	const char *op = argv[1], *dir = argv[2];
@@ -191,6 +194,18 @@ int main(int argc, char **argv)
 				"wrong\n", bad);
 			return 1;
 		}
+	} else if (!strcmp(op, "restat")) {
+		struct stat st;
+		int fd = open(dir, O_RDONLY);
+
+		if (fd < 0)
+			fail("open", dir);
+		t0 = now();
+		for (unsigned long i = 0; i < n; i++)
+			if (fstat(fd, &st) < 0)
+				fail("fstat", dir);
+		report("restat", n, now() - t0);
+		close(fd);
 	} else if (!strcmp(op, "delete")) {
 		t0 = now();
 		for (unsigned long i = 0; i < n; i++) {

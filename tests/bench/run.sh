@@ -48,11 +48,11 @@ done
 
 if [ "$TINY" = 1 ]; then
 	: "${ROUNDS:=1}" "${SIZE:=256M}"
-	DD_MIB=64 NFILES=200 RUNTIME=1 CORE_MIB=64 CORE_SMALL=512
+	DD_MIB=64 NFILES=200 RUNTIME=1 CORE_MIB=64 CORE_SMALL=512 RESTAT=2000
 	MOUNT_FILES=1000 FSCK_SIZE=$SIZE CRASH_FILES=20
 else
 	: "${ROUNDS:=3}" "${SIZE:=4G}"
-	DD_MIB=1024 NFILES=10000 RUNTIME=10 CORE_MIB=1024 CORE_SMALL=65536
+	DD_MIB=1024 NFILES=10000 RUNTIME=10 CORE_MIB=1024 CORE_SMALL=65536 RESTAT=50000
 	MOUNT_FILES=100000 FSCK_SIZE=4G CRASH_FILES=100
 fi
 case $ROUNDS in ''|*[!0-9]*|0) echo "run.sh: --rounds needs a number >= 1" >&2; exit 2 ;; esac
@@ -355,7 +355,25 @@ round_slotfs() {
 	record "$r" daemon_rss_mib slotfs "$(python3 -c "print('%.1f' % ($hwm / 1024))")"
 	unmount_fuse "$mnt" "$pid"
 	wait "$pid" || { echo "slotfs exited with status $?" >>"$LOG"; return 1; }
+	fuse_round_trip "$r" "$img" "$mnt"
 	rm -f "$img"
+}
+
+# fuse_round_trip ROUND IMAGE MNT: the time of one FUSE request on this
+# machine, the floor under every small-file workload: with attr_timeout=0
+# every fstat() of an open file is one GETATTR sent to the daemon and answered
+fuse_round_trip() {
+	local r=$1 img=$2 mnt=$3 pid ops
+	"$SLOTFS" -f -o attr_timeout=0 "$img" "$mnt" \
+		>>"$LOG" 2>&1 </dev/null &
+	pid=$!
+	DAEMONS+=("$pid")
+	wait_mounted "$mnt" "$pid" || { echo "slotfs did not mount $img" >>"$LOG"; return 1; }
+	: >"$mnt/one"
+	ops=$("$BFILES" restat "$mnt/one" "$RESTAT" | awk '{ sub("ops=", "", $3); print $3 }')
+	record "$r" fuse_rtt_us slotfs "$(python3 -c "print('%.1f' % (1e6 / $ops))")"
+	unmount_fuse "$mnt" "$pid"
+	wait "$pid" || { echo "slotfs exited with status $?" >>"$LOG"; return 1; }
 }
 
 round_core() {
@@ -543,6 +561,17 @@ for i, row in enumerate(table):
 print()
 print("slotfs daemon peak RSS (VmHWM), file workloads: %s MiB" % cell(stats("daemon_rss_mib", "slotfs")))
 print("store lock acquisitions per put_many batch:      %s" % cell(stats("lock_per_batch", "slotfs")))
+rtt = stats("fuse_rtt_us", "slotfs")
+if rtt:
+    # FUSE requests each file workload costs (seen with slotfs -d)
+    need = [("create", 5, "GETATTR of the directory, LOOKUP, CREATE, WRITE, RELEASE"),
+            ("stat", 1, "LOOKUP"),
+            ("read", 4, "LOOKUP, OPEN, READ, RELEASE"),
+            ("delete", 2, "UNLINK, GETATTR of the directory")]
+    print("one FUSE round trip (fstat, attr_timeout=0):      %s us" % cell(rtt))
+    print("  so, at one round trip per request, at most (files/s):")
+    for w, k, what in need:
+        print("    %-6s %2d requests (%s): %.0f" % (w, k, what, 1e6 / (k * rtt[0])))
 print()
 
 def secs(w):
