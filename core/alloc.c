@@ -178,15 +178,25 @@ static bool al_free_region(const struct slot_store *s, uint32_t *out)
 	return false;
 }
 
+/* Whether an empty region of class c can go to another class while c
+ * still needs need[c] slots: its slots are all free, and c keeps enough. */
+static bool al_region_movable(const struct slot_store *s,
+			      const struct sl_region *rg, const size_t *need)
+{
+	return rg->cls != SL_RGN_FREE && rg->nused == 0 &&
+	       s->cls[rg->cls].nfree >= rg->nslots + need[rg->cls];
+}
+
 /* Find a region for class cls: a free one, else an empty one of another
  * class. */
-static int al_take_region(struct slot_store *s, unsigned cls, uint32_t *out)
+static int al_take_region(struct slot_store *s, unsigned cls,
+			  const size_t *need, uint32_t *out)
 {
 	if (al_free_region(s, out))
 		return 0;
 	for (uint32_t r = 0; r < s->nregions; r++) {
 		struct sl_region *rg = &s->regions[r];
-		if (rg->cls != cls && rg->nused == 0) {
+		if (rg->cls != cls && al_region_movable(s, rg, need)) {
 			sl_region_unassign(s, r);
 			*out = r;
 			return 0;
@@ -214,13 +224,21 @@ int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
 		}
 	}
 	if (regions_needed) {
-		/* empty regions of a class being allocated can't move */
+		/* an empty region of a class being allocated moves only while
+		 * its class keeps the slots it needs */
 		uint32_t avail = 0;
+		size_t keep[SL_CLASS_MAX];
+		for (unsigned c = 0; c < s->ncls; c++)
+			keep[c] = need[c];
 		for (uint32_t r = 0; r < s->nregions; r++) {
 			const struct sl_region *rg = &s->regions[r];
-			if (rg->cls == SL_RGN_FREE ||
-			    (rg->nused == 0 && !need[rg->cls]))
+			if (rg->cls == SL_RGN_FREE) {
 				avail++;
+			} else if (al_region_movable(s, rg, keep)) {
+				/* count its slots as gone from its class */
+				keep[rg->cls] += rg->nslots;
+				avail++;
+			}
 		}
 		if (avail < regions_needed)
 			return -ENOSPC;
@@ -229,7 +247,7 @@ int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
 		size_t grew = *nnew;
 		while (need[c] > s->cls[c].nfree) {
 			uint32_t r;
-			int err = al_take_region(s, c, &r);
+			int err = al_take_region(s, c, need, &r);
 			if (err)
 				return err; /* cannot happen: counted above */
 			err = sl_region_assign(s, r, c, s->next_gen++);

@@ -241,3 +241,40 @@ Test(kv, spare_regions_go_to_the_class_that_needs_them, .timeout = 120)
 	cr_expect_eq(t_get_cmp(env.s, "s0000000", small, sizeof(small)), 0);
 	free(big);
 }
+
+/*
+ * When no region is unassigned, a batch that needs a new region for one
+ * class takes an empty spare of another class, even one the same batch
+ * allocates from, as long as that class keeps the slots it needs.
+ */
+Test(kv, spare_region_moves_within_a_mixed_batch)
+{
+	t_teardown(&env);
+	t_setup(&env, 64ull << 20);   /* 7 regions of 8 MiB */
+	struct slot_geometry g;
+	slot_geometry_get(env.s, &g);
+	uint64_t per_big = (g.region_size - g.block_size) /
+			   (g.block_size + g.chunk_size);
+	size_t blen = per_big * g.chunk_size;
+	char *big = malloc(blen), small[4096], one[1 << 20];
+	cr_assert_not_null(big);
+	t_fill(big, blen, 3);
+	t_fill(small, sizeof(small), 4);
+	t_fill(one, sizeof(one), 5);
+	/* one region of chunks, full, and every other region a spare */
+	cr_assert_eq(t_put1(env.s, "big", big, blen), 0);
+	struct slot_status st;
+	slot_status_get(env.s, &st);
+	cr_assert_eq(st.slots_total, g.region_count * per_big,
+		     "the big class did not take every region as a spare");
+
+	struct slot_put p[2] = {
+		{ .key = "small", .buf = small, .len = sizeof(small) },
+		{ .key = "one", .buf = one, .len = sizeof(one) },
+	};
+	cr_expect_eq(slot_put_many(env.s, p, 2), 0);
+	cr_expect_eq(t_get_cmp(env.s, "small", small, sizeof(small)), 0);
+	cr_expect_eq(t_get_cmp(env.s, "one", one, sizeof(one)), 0);
+	cr_expect_eq(t_get_cmp(env.s, "big", big, blen), 0);
+	free(big);
+}
