@@ -321,12 +321,7 @@ static struct sl_wbuf *fl_wb_find(struct sl_obj *o, uint32_t idx);
 
 #define FL_RC_MIN (64u * 1024)  /* chunks larger than this are cached */
 #define FL_READ_AHEAD 3         /* chunks fetched ahead of a streaming read
-				   (the cache holds 8) */
-
-struct fl_piece;
-static void fl_rc_get(struct slot_store *s, uint64_t oid, struct fl_piece *p,
-		      uint8_t *dst);
-static bool fl_rc_put(struct slot_store *s, uint64_t oid, struct fl_piece *p);
+				   (the cache holds 16) */
 
 struct fl_piece {
 	struct sl_chunk c;      /* c.len == 0 && !have: a hole */
@@ -337,8 +332,18 @@ struct fl_piece {
 	uint32_t boff;          /* where byte a sits in bounce */
 	bool verify;
 	bool buffered;          /* served from a write buffer already */
+	int rc_slot;            /* cache entry it loads, or -1 */
+	bool ok;                /* read and verified */
 	size_t blen;
 };
+
+/* Whether a read takes piece p's chunk whole, and verifies it: it wants
+ * all of the chunk, or enough of it to be a stream. */
+static bool fl_whole(const struct fl_piece *p)
+{
+	return (p->a == 0 && SL_MIN(p->b, p->c.len) == p->c.len) ||
+	       p->b - p->a >= FL_RC_MIN;
+}
 
 static bool fl_bad_has(struct slot_store *s, uint64_t oid,
 		       const struct sl_chunk *c)
@@ -363,15 +368,62 @@ static void fl_bad_add(struct slot_store *s, uint64_t oid,
 	pthread_mutex_unlock(&s->rc_lock);
 }
 
-/* Serve piece p from the chunk cache if it holds that very write. */
-static void fl_rc_get(struct slot_store *s, uint64_t oid, struct fl_piece *p,
-		      uint8_t *dst)
+static bool fl_rc_match(const struct slot_store *s, unsigned i, uint64_t oid,
+			const struct sl_chunk *c)
 {
+	return (s->rc[i].buf || s->rc[i].loading) && s->rc[i].oid == oid &&
+	       s->rc[i].idx == c->idx && s->rc[i].gen == c->gen;
+}
+
+/* Lock held: the entry of chunk c, else the least recently used one not
+ * being loaded, made chunk c's with no image (its old one in *old); -1
+ * when every entry is loading. */
+static int fl_rc_slot(struct slot_store *s, uint64_t oid,
+		      const struct sl_chunk *c, uint8_t **old, size_t *oldlen)
+{
+	int v = -1;
+	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rc); i++) {
+		if (s->rc[i].loading)
+			continue;
+		if (fl_rc_match(s, i, oid, c)) {
+			v = (int)i;
+			break;
+		}
+		if (v < 0 || s->rc[i].tick < s->rc[v].tick)
+			v = (int)i;
+	}
+	if (v >= 0) {
+		*old = s->rc[v].buf;
+		*oldlen = s->rc[v].blen;
+		s->rc[v].buf = NULL;
+		s->rc[v].oid = oid;
+		s->rc[v].idx = c->idx;
+		s->rc[v].gen = c->gen;
+		s->rc[v].len = c->len;
+		s->rc[v].tick = ++s->rc_tick;
+	}
+	return v;
+}
+
+/*
+ * Serve piece p from the chunk cache if it holds that very write.  A chunk
+ * being read by another thread is waited for: reading it again would cost
+ * the device the same bytes twice.  Else, when claim, p takes an entry
+ * for the chunk it is about to read whole (p->rc_slot; see fl_rc_loaded).
+ */
+static void fl_rc_get(struct slot_store *s, uint64_t oid, struct fl_piece *p,
+		      uint8_t *dst, bool claim)
+{
+	uint8_t *old = NULL;
+	size_t oldlen = 0;
 	pthread_mutex_lock(&s->rc_lock);
 	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rc); i++) {
-		if (!s->rc[i].buf || s->rc[i].oid != oid ||
-		    s->rc[i].idx != p->c.idx || s->rc[i].gen != p->c.gen)
+		if (!fl_rc_match(s, i, oid, &p->c))
 			continue;
+		while (s->rc[i].loading && fl_rc_match(s, i, oid, &p->c))
+			pthread_cond_wait(&s->rc_cond, &s->rc_lock);
+		if (!fl_rc_match(s, i, oid, &p->c))
+			break;  /* that read failed: this one reads it */
 		uint32_t want = p->b - p->a;
 		uint32_t have = p->a < p->c.len ?
 				SL_MIN(p->b, p->c.len) - p->a : 0;
@@ -381,49 +433,47 @@ static void fl_rc_get(struct slot_store *s, uint64_t oid, struct fl_piece *p,
 		p->buffered = true;
 		break;
 	}
-	pthread_mutex_unlock(&s->rc_lock);
-}
-
-/* Keep a verified slot image of chunk c; the cache takes buf. */
-static void fl_rc_insert(struct slot_store *s, uint64_t oid,
-			 const struct sl_chunk *c, uint8_t *buf, size_t blen)
-{
-	unsigned v = 0;
-	void *old = NULL;
-	size_t oldlen = 0;
-	pthread_mutex_lock(&s->rc_lock);
-	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rc); i++)
-		if (s->rc[i].tick < s->rc[v].tick)
-			v = i;
-	old = s->rc[v].buf;
-	oldlen = s->rc[v].blen;
-	s->rc[v].buf = buf;
-	s->rc[v].blen = blen;
-	s->rc[v].oid = oid;
-	s->rc[v].idx = c->idx;
-	s->rc[v].gen = c->gen;
-	s->rc[v].len = c->len;
-	s->rc[v].tick = ++s->rc_tick;
+	if (!p->buffered && claim) {
+		p->rc_slot = fl_rc_slot(s, oid, &p->c, &old, &oldlen);
+		if (p->rc_slot >= 0)
+			s->rc[p->rc_slot].loading = true;
+	}
 	pthread_mutex_unlock(&s->rc_lock);
 	sl_buf_put(s, old, oldlen);
 }
 
-static bool fl_rc_has(struct slot_store *s, uint64_t oid,
-		      const struct sl_chunk *c)
+/* Claim an entry for a read-ahead of chunk c: false when the cache has
+ * it, loaded or loading, or has no entry to spare. */
+static bool fl_rc_claim(struct slot_store *s, uint64_t oid,
+			const struct sl_chunk *c, int *slot)
 {
+	uint8_t *old = NULL;
+	size_t oldlen = 0;
 	bool has = false;
 	pthread_mutex_lock(&s->rc_lock);
 	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rc) && !has; i++)
-		has = s->rc[i].buf && s->rc[i].oid == oid &&
-		      s->rc[i].idx == c->idx && s->rc[i].gen == c->gen;
+		has = fl_rc_match(s, i, oid, c);
+	*slot = has ? -1 : fl_rc_slot(s, oid, c, &old, &oldlen);
+	if (*slot >= 0)
+		s->rc[*slot].loading = true;
 	pthread_mutex_unlock(&s->rc_lock);
-	return has;
+	sl_buf_put(s, old, oldlen);
+	return *slot >= 0;
 }
 
-static bool fl_rc_put(struct slot_store *s, uint64_t oid, struct fl_piece *p)
+/* End the read-ahead of entry slot: it takes buf, or (buf NULL) is let
+ * go; waiting readers wake. */
+static void fl_rc_loaded(struct slot_store *s, int slot, uint8_t *buf,
+			 size_t blen)
 {
-	fl_rc_insert(s, oid, &p->c, p->bounce, p->blen);
-	return true;
+	pthread_mutex_lock(&s->rc_lock);
+	s->rc[slot].loading = false;
+	s->rc[slot].buf = buf;
+	s->rc[slot].blen = blen;
+	if (!buf)
+		s->rc[slot].oid = 0;
+	pthread_cond_broadcast(&s->rc_cond);
+	pthread_mutex_unlock(&s->rc_lock);
 }
 
 static bool fl_queue(struct slot_store *s, slot_ino_t ino, uint32_t idx,
@@ -450,7 +500,8 @@ static void fl_prefetch(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 		}
 	}
 	sl_unlock(s);
-	if (have && !fl_rc_has(s, ino, &c) && !fl_bad_has(s, ino, &c)) {
+	int slot;
+	if (have && !fl_bad_has(s, ino, &c) && fl_rc_claim(s, ino, &c, &slot)) {
 		size_t blen = bs + SL_ALIGN_UP(c.len, bs);
 		uint8_t *b = sl_buf_get(s, blen);
 		struct slot_io io = { .buf = b, .off = sl_slot_off(s, c.slot),
@@ -466,12 +517,10 @@ static void fl_prefetch(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 			err = fl_check_hdr(s, b, &c, ino, &h);
 		if (!err && sl_csum(b + bs, c.len) != h.payload_csum)
 			err = -EIO;
-		if (!err) {
-			fl_rc_insert(s, ino, &c, b, blen);
-			b = NULL;
-		}
+		fl_rc_loaded(s, slot, err ? NULL : b, blen);
 		/* a bad chunk is found again, and reported, by the read */
-		sl_buf_put(s, b, blen);
+		if (err)
+			sl_buf_put(s, b, blen);
 	}
 	pthread_rwlock_unlock(&s->reuse_lock);
 }
@@ -535,11 +584,15 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		return err ? err : 0;
 	}
 
-	/* chunks read whole a moment ago */
-	for (size_t i = 0; i < np; i++)
-		if (ps[i].have && ps[i].c.len > FL_RC_MIN)
-			fl_rc_get(s, ino, &ps[i], (uint8_t *)buf + (ps[i].cstart +
-					ps[i].a - off));
+	/* chunks read whole a moment ago or being read; those this read
+	 * reads whole are claimed, so the read-ahead does not read them too */
+	for (size_t i = 0; i < np; i++) {
+		struct fl_piece *p = &ps[i];
+		p->rc_slot = -1;
+		if (p->have && !p->buffered && p->c.len > FL_RC_MIN)
+			fl_rc_get(s, ino, p, (uint8_t *)buf + (p->cstart +
+				  p->a - off), fl_whole(p));
+	}
 	/* a streaming reader entering a large chunk: fetch the next one */
 	struct fl_piece *lastp = &ps[np - 1];
 	if (lastp->have && lastp->c.len > FL_RC_MIN &&
@@ -568,8 +621,7 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		 * of it, when it is small, or when the read is big enough to
 		 * be streaming; a small read inside a big chunk reads just
 		 * its blocks (fsck verifies those). */
-		p->verify = (p->a == 0 && b == p->c.len) || p->c.len <= FL_RC_MIN ||
-			    p->b - p->a >= FL_RC_MIN;
+		p->verify = fl_whole(p) || p->c.len <= FL_RC_MIN;
 		uint64_t soff = sl_slot_off(s, p->c.slot);
 		uint64_t from, to;
 		if (p->verify) {
@@ -625,11 +677,19 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		uint32_t have = SL_MIN(p->b, p->c.len) - p->a;
 		memcpy(dst, p->bounce + p->boff + (p->verify ? p->a : 0), have);
 		memset(dst + have, 0, want - have);
-		if (p->verify && p->c.len > FL_RC_MIN && fl_rc_put(s, ino, p))
-			p->bounce = NULL; /* the cache has it now */
+		p->ok = p->verify;
 	}
-	for (size_t i = 0; i < np; i++)
-		sl_buf_put(s, ps[i].bounce, ps[i].blen);
+	for (size_t i = 0; i < np; i++) {
+		struct fl_piece *p = &ps[i];
+		if (p->rc_slot >= 0) {
+			/* every claim ends here, or its waiters wait forever */
+			fl_rc_loaded(s, p->rc_slot, p->ok ? p->bounce : NULL,
+				     p->blen);
+			if (p->ok)
+				p->bounce = NULL; /* the cache has it now */
+		}
+		sl_buf_put(s, p->bounce, p->blen);
+	}
 	free(ps);
 	free(ios);
 	pthread_rwlock_unlock(&s->reuse_lock);

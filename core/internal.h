@@ -320,12 +320,14 @@ struct slot_store {
 	 * follow: a stream of 128 KiB reads checks each chunk's checksum
 	 * once and reads it from the device once. */
 	pthread_mutex_t rc_lock;
+	pthread_cond_t rc_cond;         /* a loading entry finished */
 	struct {
 		uint64_t oid, gen, tick;
 		uint32_t idx, len;
 		uint8_t *buf;   /* slot image: payload at block_size */
 		size_t blen;
-	} rc[8];
+		bool loading;   /* read ahead, in flight: readers wait */
+	} rc[16];
 	uint64_t rc_tick;
 	/* chunks that failed verification: a later small read of one (the
 	 * kernel retries a failed readahead page by page) fails too */

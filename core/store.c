@@ -473,6 +473,7 @@ static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&s->pool_lock, NULL);
 	pthread_mutex_init(&s->rc_lock, NULL);
+	pthread_cond_init(&s->rc_cond, NULL);
 	pthread_mutex_init(&s->fq_lock, NULL);
 	pthread_cond_init(&s->fq_cond, NULL);
 	s->txns.next = s->txns.prev = &s->txns;
@@ -510,6 +511,7 @@ static void store_free(struct slot_store *s)
 	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rc); i++)
 		free(s->rc[i].buf);
 	pthread_mutex_destroy(&s->rc_lock);
+	pthread_cond_destroy(&s->rc_cond);
 	pthread_mutex_destroy(&s->pool_lock);
 	pthread_mutex_destroy(&s->fq_lock);
 	pthread_cond_destroy(&s->fq_cond);

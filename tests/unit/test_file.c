@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <sys/stat.h>
 
+#include <inttypes.h>
+
 #include "helpers.h"
 
 static struct t_env env;
@@ -293,4 +295,82 @@ Test(file, small_appends_do_not_rewrite_chunks)
 		cr_assert_eq(slot_file_read(env.s, f, (uint64_t)i * 4096, out, 4096), 4096);
 		cr_assert(memcmp(out, piece, 4096) == 0);
 	}
+}
+
+/*
+ * A stream of 128 KiB reads, as the kernel's read-ahead sends them, reads
+ * each chunk from the device once: the read-ahead and the reads never
+ * fetch the same chunk twice, and the bytes come back right.
+ */
+Test(file, streaming_read_reads_each_chunk_once)
+{
+	enum { NCHUNK = 24, PIECE = 128 << 10 };
+	size_t size = (size_t)NCHUNK << 20;
+	char *ref = malloc(size), *out = malloc(PIECE);
+	cr_assert(ref && out);
+	t_fill(ref, size, 11);
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "stream");
+	cr_assert_eq(slot_file_write(env.s, f, 0, ref, size), (ssize_t)size);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	/* a clean reopen: nothing of the file is cached */
+	cr_assert_eq(slot_close(env.s), 0);
+	t_reopen(&env);
+
+	struct slot_dev_stats a, b;
+	slot_dev_get_stats(env.dev, &a);
+	for (size_t off = 0; off < size; off += PIECE) {
+		cr_assert_eq(slot_file_read(env.s, f, off, out, PIECE), PIECE);
+		cr_assert(memcmp(out, ref + off, PIECE) == 0, "bytes at %zu",
+			  off);
+	}
+	slot_dev_get_stats(env.dev, &b);
+	uint64_t slot = (1u << 20) + 4096;      /* a chunk and its header */
+	cr_expect_leq(b.bytes_read - a.bytes_read, NCHUNK * slot,
+		      "%" PRIu64 " bytes read for %d chunks of %" PRIu64,
+		      b.bytes_read - a.bytes_read, NCHUNK, slot);
+	free(ref);
+	free(out);
+}
+
+/* A chunk that fails its checksum fails every read of it, whether the
+ * read-ahead or a read found it first; no reader waits forever on it. */
+Test(file, streaming_read_of_a_bad_chunk_fails_and_goes_on)
+{
+	enum { NCHUNK = 6, PIECE = 128 << 10 };
+	size_t size = (size_t)NCHUNK << 20;
+	char *ref = malloc(size), *out = malloc(PIECE);
+	cr_assert(ref && out);
+	t_fill(ref, size, 12);
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "bad");
+	cr_assert_eq(slot_file_write(env.s, f, 0, ref, size), (ssize_t)size);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_eq(slot_close(env.s), 0);
+	/* flip a payload byte of chunk 2 */
+	uint8_t *img = slot_emu_image(env.emu);
+	uint64_t isz = slot_emu_size(env.emu);
+	int hit = 0;
+	for (uint64_t off = 0; off + 8192 <= isz; off += 4096) {
+		uint32_t idx;
+		memcpy(&idx, img + off + 0x30, 4);
+		if (!memcmp(img + off, "SLOTHDR1", 8) &&
+		    !memcmp(img + off + 0x80, "bad", 4) && idx == 2) {
+			img[off + 4096 + 70000] ^= 1;
+			hit++;
+		}
+	}
+	cr_assert_eq(hit, 1);
+	t_reopen(&env);
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t off = 0; off < size; off += PIECE) {
+			ssize_t r = slot_file_read(env.s, f, off, out, PIECE);
+			if (off >> 20 == 2) {
+				cr_expect_eq(r, -EIO, "pass %d, offset %zu", pass, off);
+				continue;
+			}
+			cr_expect_eq(r, PIECE, "pass %d, offset %zu", pass, off);
+			cr_expect(r != PIECE || !memcmp(out, ref + off, PIECE));
+		}
+	}
+	free(ref);
+	free(out);
 }
