@@ -302,18 +302,30 @@ Test(file, small_appends_do_not_rewrite_chunks)
  * each chunk from the device once: the read-ahead and the reads never
  * fetch the same chunk twice, and the bytes come back right.
  */
+enum { PIECE = 128 << 10 };
+
+/* A file of size bytes of pattern seed, made durable, and the store
+ * closed: nothing of it is cached when the caller reopens. */
+static slot_ino_t mkstream(const char *name, size_t size, unsigned seed,
+			   char **ref)
+{
+	*ref = malloc(size);
+	cr_assert_not_null(*ref);
+	t_fill(*ref, size, seed);
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, name);
+	cr_assert_eq(slot_file_write(env.s, f, 0, *ref, size), (ssize_t)size);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_eq(slot_close(env.s), 0);
+	return f;
+}
+
 Test(file, streaming_read_reads_each_chunk_once)
 {
-	enum { NCHUNK = 24, PIECE = 128 << 10 };
+	enum { NCHUNK = 24 };
 	size_t size = (size_t)NCHUNK << 20;
-	char *ref = malloc(size), *out = malloc(PIECE);
-	cr_assert(ref && out);
-	t_fill(ref, size, 11);
-	slot_ino_t f = mkfile(SLOT_ROOT_INO, "stream");
-	cr_assert_eq(slot_file_write(env.s, f, 0, ref, size), (ssize_t)size);
-	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
-	/* a clean reopen: nothing of the file is cached */
-	cr_assert_eq(slot_close(env.s), 0);
+	char *ref, *out = malloc(PIECE);
+	cr_assert_not_null(out);
+	slot_ino_t f = mkstream("stream", size, 11, &ref);
 	t_reopen(&env);
 
 	struct slot_dev_stats a, b;
@@ -336,15 +348,10 @@ Test(file, streaming_read_reads_each_chunk_once)
  * read-ahead or a read found it first; no reader waits forever on it. */
 Test(file, streaming_read_of_a_bad_chunk_fails_and_goes_on)
 {
-	enum { NCHUNK = 6, PIECE = 128 << 10 };
-	size_t size = (size_t)NCHUNK << 20;
-	char *ref = malloc(size), *out = malloc(PIECE);
-	cr_assert(ref && out);
-	t_fill(ref, size, 12);
-	slot_ino_t f = mkfile(SLOT_ROOT_INO, "bad");
-	cr_assert_eq(slot_file_write(env.s, f, 0, ref, size), (ssize_t)size);
-	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
-	cr_assert_eq(slot_close(env.s), 0);
+	size_t size = 6u << 20;
+	char *ref, *out = malloc(PIECE);
+	cr_assert_not_null(out);
+	slot_ino_t f = mkstream("bad", size, 12, &ref);
 	/* flip a payload byte of chunk 2 */
 	uint8_t *img = slot_emu_image(env.emu);
 	uint64_t isz = slot_emu_size(env.emu);
