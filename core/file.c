@@ -164,11 +164,11 @@ int sl_wslots_write(struct slot_store *s, struct sl_wslot *w, size_t n)
 		struct sl_wslot *x = &w[i];
 		x->payload = x->data ? x->data : x->buf + bs;
 		ios[i].off = sl_slot_off(s, x->ref);
+		ios[i].len = bs + (uint32_t)SL_ALIGN_UP(x->len ? x->len : 1, bs);
 		ios[i].prep = fl_wslot_prep;
 		ios[i].arg = x;
 		if (!x->data) {
 			ios[i].buf = x->buf;
-			ios[i].len = bs + (uint32_t)SL_ALIGN_UP(x->len ? x->len : 1, bs);
 			continue;
 		}
 		/* straight from the caller, one request: the header, the
@@ -186,7 +186,6 @@ int sl_wslots_write(struct slot_store *s, struct sl_wslot *w, size_t n)
 		}
 		ios[i].iov = v;
 		ios[i].iovcnt = k;
-		ios[i].len = bs + (uint32_t)SL_ALIGN_UP(x->len ? x->len : 1, bs);
 	}
 	int err = s->dev->ops->write(s->dev->ctx, ios, n);
 	for (size_t i = 0; i < n; i++)
@@ -375,27 +374,26 @@ static bool fl_rc_match(const struct slot_store *s, unsigned i, uint64_t oid,
 	       s->rc[i].idx == c->idx && s->rc[i].gen == c->gen;
 }
 
-/* Lock held: the entry of chunk c, else the least recently used one not
- * being loaded, made chunk c's with no image (its old one in *old); -1
- * when every entry is loading. */
-static int fl_rc_slot(struct slot_store *s, uint64_t oid,
-		      const struct sl_chunk *c, uint8_t **old, size_t *oldlen)
+/*
+ * Lock held: claim an entry for loading chunk c (none may hold it): the
+ * least recently used one not being loaded, its old image in *old; -1
+ * when every entry is loading.  A read claims its chunks in order and
+ * waits only for later ones, and the read-ahead waits for nothing, so
+ * waits cannot form a cycle.  Every claim ends in fl_rc_loaded.
+ */
+static int fl_rc_begin(struct slot_store *s, uint64_t oid,
+		       const struct sl_chunk *c, uint8_t **old, size_t *oldlen)
 {
 	int v = -1;
-	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rc); i++) {
-		if (s->rc[i].loading)
-			continue;
-		if (fl_rc_match(s, i, oid, c)) {
+	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rc); i++)
+		if (!s->rc[i].loading &&
+		    (v < 0 || s->rc[i].tick < s->rc[v].tick))
 			v = (int)i;
-			break;
-		}
-		if (v < 0 || s->rc[i].tick < s->rc[v].tick)
-			v = (int)i;
-	}
 	if (v >= 0) {
 		*old = s->rc[v].buf;
 		*oldlen = s->rc[v].blen;
 		s->rc[v].buf = NULL;
+		s->rc[v].loading = true;
 		s->rc[v].oid = oid;
 		s->rc[v].idx = c->idx;
 		s->rc[v].gen = c->gen;
@@ -433,11 +431,8 @@ static void fl_rc_get(struct slot_store *s, uint64_t oid, struct fl_piece *p,
 		p->buffered = true;
 		break;
 	}
-	if (!p->buffered && claim) {
-		p->rc_slot = fl_rc_slot(s, oid, &p->c, &old, &oldlen);
-		if (p->rc_slot >= 0)
-			s->rc[p->rc_slot].loading = true;
-	}
+	if (!p->buffered && claim)
+		p->rc_slot = fl_rc_begin(s, oid, &p->c, &old, &oldlen);
 	pthread_mutex_unlock(&s->rc_lock);
 	sl_buf_put(s, old, oldlen);
 }
@@ -453,9 +448,7 @@ static bool fl_rc_claim(struct slot_store *s, uint64_t oid,
 	pthread_mutex_lock(&s->rc_lock);
 	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rc) && !has; i++)
 		has = fl_rc_match(s, i, oid, c);
-	*slot = has ? -1 : fl_rc_slot(s, oid, c, &old, &oldlen);
-	if (*slot >= 0)
-		s->rc[*slot].loading = true;
+	*slot = has ? -1 : fl_rc_begin(s, oid, c, &old, &oldlen);
 	pthread_mutex_unlock(&s->rc_lock);
 	sl_buf_put(s, old, oldlen);
 	return *slot >= 0;

@@ -461,6 +461,26 @@ class Store:
 
     # -- put --------------------------------------------------------------
 
+    def _batch(self, call, item_type, kb, bufs, pin, size_field):
+        """One batched call over encoded keys and buffers pinned with pin
+        (each buffer's size goes in size_field); returns (rc, items)."""
+        n = len(kb)
+        items = (item_type * n)()
+        pins = []
+        try:
+            for i in range(n):
+                p = pin(bufs[i])
+                pins.append(p)
+                items[i].key = kb[i]
+                items[i].buf = p.addr
+                setattr(items[i], size_field, p.nbytes)
+            with self._use() as h:
+                rc = call(h, items, n)
+        finally:
+            for p in pins:
+                p.release()
+        return rc, items
+
     def put_many(self, keys, values):
         """Store many whole objects in one batch (slot_put_many).
 
@@ -478,22 +498,9 @@ class Store:
         n = len(keys)
         if not n:
             return []
-        items = (_L.SlotPut * n)()
-        kb = [_key(k) for k in keys]
-        pins = []
-        try:
-            for i in range(n):
-                p = _pin_readable(values[i])
-                pins.append(p)
-                it = items[i]
-                it.key = kb[i]
-                it.buf = p.addr
-                it.len = p.nbytes
-            with self._use() as h:
-                rc = self._lib.slot_put_many(h, items, n)
-        finally:
-            for p in pins:
-                p.release()
+        rc, items = self._batch(self._lib.slot_put_many, _L.SlotPut,
+                                [_key(k) for k in keys], values,
+                                _pin_readable, "len")
         results = [items[i].result for i in range(n)]
         if rc in (-_errno.ENOMEM, -_errno.EROFS) and \
                 all(r == rc for r in results):
@@ -512,21 +519,8 @@ class Store:
         """One slot_get_many over encoded keys and writable buffers;
         returns [(result, len)]."""
         n = len(kb)
-        items = (_L.SlotGet * n)()
-        pins = []
-        try:
-            for i in range(n):
-                p = _pin_writable(bufs[i])
-                pins.append(p)
-                it = items[i]
-                it.key = kb[i]
-                it.buf = p.addr
-                it.cap = p.nbytes
-            with self._use() as h:
-                rc = self._lib.slot_get_many(h, items, n)
-        finally:
-            for p in pins:
-                p.release()
+        rc, items = self._batch(self._lib.slot_get_many, _L.SlotGet, kb,
+                                bufs, _pin_writable, "cap")
         out = [(items[i].result, items[i].len) for i in range(n)]
         if rc == -_errno.ENOMEM and all(r == rc for r, _ in out):
             raise SlotError(rc)

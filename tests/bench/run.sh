@@ -341,20 +341,33 @@ round_ext4() {
 	rm -f "$img"
 }
 
+# slotfs_up IMAGE MNT [OPTION...]: a foreground daemon, mounted; its pid
+# in SLOTFS_PID
+slotfs_up() {
+	local img=$1 mnt=$2
+	shift 2
+	"$SLOTFS" -f "$@" "$img" "$mnt" >>"$LOG" 2>&1 </dev/null &
+	SLOTFS_PID=$!
+	DAEMONS+=("$SLOTFS_PID")
+	wait_mounted "$mnt" "$SLOTFS_PID" || { echo "slotfs did not mount $img" >>"$LOG"; return 1; }
+}
+
+# slotfs_down MNT PID: unmount; the daemon must exit with status 0
+slotfs_down() {
+	unmount_fuse "$1" "$2"
+	wait "$2" || { echo "slotfs exited with status $?" >>"$LOG"; return 1; }
+}
+
 round_slotfs() {
-	local r=$1 img=$W/slotfs.img mnt=$W/mnt-slotfs pid hwm
+	local r=$1 img=$W/slotfs.img mnt=$W/mnt-slotfs hwm
 	new_image "$img" "$SIZE"
 	"$MKFS" -q -f "$img" >>"$LOG" 2>&1
 	mkdir -p "$mnt"
-	"$SLOTFS" -f "$img" "$mnt" >>"$LOG" 2>&1 </dev/null &
-	pid=$!
-	DAEMONS+=("$pid")
-	wait_mounted "$mnt" "$pid" || { echo "slotfs did not mount $img" >>"$LOG"; return 1; }
+	slotfs_up "$img" "$mnt" || return 1
 	file_workloads "$mnt" slotfs "$r"
-	hwm=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$pid/status")
+	hwm=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$SLOTFS_PID/status")
 	record "$r" daemon_rss_mib slotfs "$(python3 -c "print('%.1f' % ($hwm / 1024))")"
-	unmount_fuse "$mnt" "$pid"
-	wait "$pid" || { echo "slotfs exited with status $?" >>"$LOG"; return 1; }
+	slotfs_down "$mnt" "$SLOTFS_PID" || return 1
 	fuse_round_trip "$r" "$img" "$mnt"
 	rm -f "$img"
 }
@@ -363,17 +376,12 @@ round_slotfs() {
 # machine, the floor under every small-file workload: with attr_timeout=0
 # every fstat() of an open file is one GETATTR sent to the daemon and answered
 fuse_round_trip() {
-	local r=$1 img=$2 mnt=$3 pid ops
-	"$SLOTFS" -f -o attr_timeout=0 "$img" "$mnt" \
-		>>"$LOG" 2>&1 </dev/null &
-	pid=$!
-	DAEMONS+=("$pid")
-	wait_mounted "$mnt" "$pid" || { echo "slotfs did not mount $img" >>"$LOG"; return 1; }
+	local r=$1 img=$2 mnt=$3 ops
+	slotfs_up "$img" "$mnt" -o attr_timeout=0 || return 1
 	: >"$mnt/one"
 	ops=$("$BFILES" restat "$mnt/one" "$RESTAT" | awk '{ sub("ops=", "", $3); print $3 }')
 	record "$r" fuse_rtt_us slotfs "$(python3 -c "print('%.1f' % (1e6 / $ops))")"
-	unmount_fuse "$mnt" "$pid"
-	wait "$pid" || { echo "slotfs exited with status $?" >>"$LOG"; return 1; }
+	slotfs_down "$mnt" "$SLOTFS_PID"
 }
 
 round_core() {
@@ -429,17 +437,25 @@ img=$W/mount.img mnt=$W/mnt-mount
 new_image "$img" "$SIZE"
 "$BCORE" populate "$img" -n "$MOUNT_FILES" >>"$LOG" 2>&1
 mkdir -p "$mnt"
-for ((r = 1; r <= ROUNDS; r++)); do
-	# after a clean unmount (populate closed the store cleanly)
+# timed_mount ROUND TAG: drop caches, time the daemon (it forks once the
+# mount is up) until the mount point answers; its pid in MOUNT_PID
+timed_mount() {
+	local t0 t1
 	drop_caches
 	t0=$(now)
 	"$SLOTFS" "$img" "$mnt" >>"$LOG" 2>&1 </dev/null
 	until mountpoint -q "$mnt"; do sleep 0.001; done
 	t1=$(now)
-	record "$r" mount_clean_s - "$(elapsed "$t0" "$t1")"
-	pid=$(holder "$img")
-	[ -n "$pid" ] || { echo "no slotfs daemon holds $img" >>"$LOG"; exit 1; }
-	DAEMONS+=("$pid")
+	record "$1" "$2" - "$(elapsed "$t0" "$t1")"
+	MOUNT_PID=$(holder "$img")
+	[ -n "$MOUNT_PID" ] || { echo "no slotfs daemon holds $img" >>"$LOG"; exit 1; }
+	DAEMONS+=("$MOUNT_PID")
+}
+
+for ((r = 1; r <= ROUNDS; r++)); do
+	# after a clean unmount (populate closed the store cleanly)
+	timed_mount "$r" mount_clean_s
+	pid=$MOUNT_PID
 	hwm=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$pid/status")
 	record "$r" mount_rss_mib - "$(python3 -c "print('%.1f' % ($hwm / 1024))")"
 	# write something, then crash
@@ -450,14 +466,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	if [ "$r" -eq 1 ]; then
 		hdr_fio "$img" "$r" mount
 	fi
-	drop_caches
-	t0=$(now)
-	"$SLOTFS" "$img" "$mnt" >>"$LOG" 2>&1 </dev/null
-	until mountpoint -q "$mnt"; do sleep 0.001; done
-	t1=$(now)
-	record "$r" mount_crash_s - "$(elapsed "$t0" "$t1")"
-	pid=$(holder "$img")
-	DAEMONS+=("$pid")
+	timed_mount "$r" mount_crash_s
+	pid=$MOUNT_PID
 	# what was synced before the crash must be there
 	"$BFILES" read "$mnt/crash$r" "$CRASH_FILES" 4096 >>"$LOG"
 	unmount_fuse "$mnt" "$pid"
