@@ -224,6 +224,18 @@ expect_ge() {
 	fi
 }
 
+# renameat2 FROM TO FLAGS: rename(2) with flags (1 RENAME_NOREPLACE,
+# 2 RENAME_EXCHANGE), which mv cannot ask for; prints 0 or the errno's name.
+renameat2() {
+	python3 - "$@" <<'PY'
+import ctypes, errno, sys
+libc = ctypes.CDLL(None, use_errno=True)
+r = libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(),
+                   int(sys.argv[3]))
+print(0 if r == 0 else errno.errorcode[ctypes.get_errno()])
+PY
+}
+
 # same_bytes A B: byte-identical files.
 same_bytes() {
 	cmp -- "$1" "$2"

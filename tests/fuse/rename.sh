@@ -103,19 +103,12 @@ mv_rename_dir_parent_links() {
 check "mv of a directory updates parent link counts and .." mv_rename_dir_parent_links
 
 rename_noreplace() {
-	# renameat2(RENAME_NOREPLACE) refuses an existing target
-	python3 - "$MNT" <<'PY'
-import ctypes, errno, os, sys
-m = sys.argv[1]
-libc = ctypes.CDLL(None, use_errno=True)
-open(m + "/x1", "w").write("one")
-open(m + "/x2", "w").write("two")
-AT_FDCWD = -100
-r = libc.renameat2(AT_FDCWD, (m + "/x1").encode(), AT_FDCWD,
-                   (m + "/x2").encode(), 1)   # RENAME_NOREPLACE
-assert r == -1 and ctypes.get_errno() == errno.EEXIST, (r, ctypes.get_errno())
-assert open(m + "/x1").read() == "one" and open(m + "/x2").read() == "two"
-PY
+	printf one >"$MNT/x1"
+	printf two >"$MNT/x2"
+	expect_eq "RENAME_NOREPLACE onto x2" EEXIST \
+		"$(renameat2 "$MNT/x1" "$MNT/x2" 1)"
+	expect_eq "x1" one "$(cat "$MNT/x1")"
+	expect_eq "x2" two "$(cat "$MNT/x2")"
 }
 check "rename with RENAME_NOREPLACE onto an existing name: EEXIST" rename_noreplace
 
