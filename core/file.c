@@ -334,7 +334,28 @@ struct fl_piece {
 	int rc_slot;            /* cache entry it loads, or -1 */
 	bool ok;                /* read and verified */
 	size_t blen;
+	/* Handed out (no buffer to copy to): nsrc bytes at src, then zeros
+	 * up to b - a.  src lives in cache entry pin, in copy, or in bounce. */
+	const uint8_t *src;
+	uint32_t nsrc;
+	int pin;                /* cache entry pinned, or -1 */
+	uint8_t *copy;          /* write-buffered bytes, copied out */
 };
+
+/* Piece p is n bytes at src, then zeros to its end: copied to dst, or
+ * (dst NULL) noted, to be handed out. */
+static void fl_piece_out(struct fl_piece *p, uint8_t *dst,
+			 const uint8_t *src, uint32_t n)
+{
+	if (!dst) {
+		p->src = src;
+		p->nsrc = n;
+		return;
+	}
+	if (n)
+		memcpy(dst, src, n);
+	memset(dst + n, 0, p->b - p->a - n);
+}
 
 /* Whether a read takes piece p's chunk whole, and verifies it: it wants
  * all of the chunk, or enough of it to be a stream. */
@@ -386,7 +407,7 @@ static int fl_rc_begin(struct slot_store *s, uint64_t oid,
 {
 	int v = -1;
 	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rc); i++)
-		if (!s->rc[i].loading &&
+		if (!s->rc[i].loading && !s->rc[i].pins &&
 		    (v < 0 || s->rc[i].tick < s->rc[v].tick))
 			v = (int)i;
 	if (v >= 0) {
@@ -404,10 +425,11 @@ static int fl_rc_begin(struct slot_store *s, uint64_t oid,
 }
 
 /*
- * Serve piece p from the chunk cache if it holds that very write.  A chunk
- * being read by another thread is waited for: reading it again would cost
- * the device the same bytes twice.  Else, when claim, p takes an entry
- * for the chunk it is about to read whole (p->rc_slot; see fl_rc_loaded).
+ * Serve piece p from the chunk cache if it holds that very write: copied
+ * to dst, or (dst NULL) pinned, to be handed out.  A chunk being read by
+ * another thread is waited for: reading it again would cost the device
+ * the same bytes twice.  Else, when claim, p takes an entry for the chunk
+ * it is about to read whole (p->rc_slot; see fl_rc_loaded).
  */
 static void fl_rc_get(struct slot_store *s, uint64_t oid, struct fl_piece *p,
 		      uint8_t *dst, bool claim)
@@ -422,11 +444,14 @@ static void fl_rc_get(struct slot_store *s, uint64_t oid, struct fl_piece *p,
 			pthread_cond_wait(&s->rc_cond, &s->rc_lock);
 		if (!fl_rc_match(s, i, oid, &p->c))
 			break;  /* that read failed: this one reads it */
-		uint32_t want = p->b - p->a;
 		uint32_t have = p->a < p->c.len ?
 				SL_MIN(p->b, p->c.len) - p->a : 0;
-		memcpy(dst, s->rc[i].buf + s->sb.block_size + p->a, have);
-		memset(dst + have, 0, want - have);
+		fl_piece_out(p, dst, s->rc[i].buf + s->sb.block_size + p->a,
+			     have);
+		if (!dst) {
+			s->rc[i].pins++;
+			p->pin = (int)i;
+		}
 		s->rc[i].tick = ++s->rc_tick;
 		p->buffered = true;
 		break;
@@ -454,19 +479,76 @@ static bool fl_rc_claim(struct slot_store *s, uint64_t oid,
 	return *slot >= 0;
 }
 
-/* End the read-ahead of entry slot: it takes buf, or (buf NULL) is let
- * go; waiting readers wake. */
+/* End the loading of entry slot: it takes buf (pinned for the caller
+ * when pin), or (buf NULL) is let go; waiting readers wake. */
 static void fl_rc_loaded(struct slot_store *s, int slot, uint8_t *buf,
-			 size_t blen)
+			 size_t blen, bool pin)
 {
 	pthread_mutex_lock(&s->rc_lock);
 	s->rc[slot].loading = false;
 	s->rc[slot].buf = buf;
 	s->rc[slot].blen = blen;
+	s->rc[slot].pins += buf && pin;
 	if (!buf)
 		s->rc[slot].oid = 0;
 	pthread_cond_broadcast(&s->rc_cond);
 	pthread_mutex_unlock(&s->rc_lock);
+}
+
+/* A chunk of zeros to hand out for holes, made on first use. */
+static const uint8_t *fl_zeros(struct slot_store *s)
+{
+	uint8_t *z = atomic_load(&s->zeros), *none = NULL;
+	if (z)
+		return z;
+	z = calloc(1, (size_t)1 << s->sb.chunk_shift);
+	if (z && !atomic_compare_exchange_strong(&s->zeros, &none, z)) {
+		free(z);
+		z = none;
+	}
+	return z;
+}
+
+/* Hand the pieces to fn as segments: each piece's bytes, then its zeros. */
+static int fl_hand_out(struct slot_store *s, const struct fl_piece *ps,
+		       size_t np, slot_read_fn fn, void *arg)
+{
+	struct iovec *iov = calloc(2 * np, sizeof(*iov));
+	const uint8_t *zeros = NULL;
+	int n = 0;
+	if (!iov)
+		return -ENOMEM;
+	for (size_t i = 0; i < np; i++) {
+		const struct fl_piece *p = &ps[i];
+		uint32_t nzero = p->b - p->a - p->nsrc;
+		if (p->nsrc)
+			iov[n++] = (struct iovec){ (void *)p->src, p->nsrc };
+		if (nzero && !zeros && !(zeros = fl_zeros(s))) {
+			free(iov);
+			return -ENOMEM;
+		}
+		if (nzero)
+			iov[n++] = (struct iovec){ (void *)zeros, nzero };
+	}
+	int ret = fn(arg, iov, n);
+	free(iov);
+	return ret;
+}
+
+/* Let go of what the pieces hold: pins, copies, bounce buffers. */
+static void fl_pieces_free(struct slot_store *s, struct fl_piece *ps,
+			   size_t np)
+{
+	for (size_t i = 0; i < np; i++) {
+		if (ps[i].pin >= 0) {
+			pthread_mutex_lock(&s->rc_lock);
+			s->rc[ps[i].pin].pins--;
+			pthread_mutex_unlock(&s->rc_lock);
+		}
+		free(ps[i].copy);
+		sl_buf_put(s, ps[i].bounce, ps[i].blen);
+	}
+	free(ps);
 }
 
 static bool fl_queue(struct slot_store *s, slot_ino_t ino, uint32_t idx,
@@ -510,7 +592,7 @@ static void fl_prefetch(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 			err = fl_check_hdr(s, b, &c, ino, &h);
 		if (!err && sl_csum(b + bs, c.len) != h.payload_csum)
 			err = -EIO;
-		fl_rc_loaded(s, slot, err ? NULL : b, blen);
+		fl_rc_loaded(s, slot, err ? NULL : b, blen, false);
 		/* a bad chunk is found again, and reported, by the read */
 		if (err)
 			sl_buf_put(s, b, blen);
@@ -518,8 +600,12 @@ static void fl_prefetch(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 	pthread_rwlock_unlock(&s->reuse_lock);
 }
 
-ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
-		       void *buf, size_t len)
+/*
+ * The read behind slot_file_read (buf: the bytes are copied there) and
+ * slot_file_read_iov (buf NULL: they are handed to fn where they lie).
+ */
+static ssize_t fl_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
+		       size_t len, uint8_t *buf, slot_read_fn fn, void *arg)
 {
 	uint32_t bs = s->sb.block_size;
 	uint64_t chunk = 1ull << s->sb.chunk_shift;
@@ -539,52 +625,60 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		uint64_t first = off / chunk, last = (off + len - 1) / chunk;
 		np = (size_t)(last - first + 1);
 		ps = calloc(np, sizeof(*ps));
-		if (!ps) {
+		if (!ps)
 			err = -ENOMEM;
-		} else {
-			for (size_t i = 0; i < np; i++) {
-				uint64_t ci = first + i;
-				struct fl_piece *p = &ps[i];
-				p->cstart = ci * chunk;
-				uint64_t a = SL_MAX(off, p->cstart);
-				uint64_t b = SL_MIN(off + len, p->cstart + chunk);
-				p->a = (uint32_t)(a - p->cstart);
-				p->b = (uint32_t)(b - p->cstart);
-				struct sl_chunk *c = sl_obj_chunk(o, (uint32_t)ci);
-				struct sl_wbuf *wb = fl_wb_find(o, (uint32_t)ci);
-				if (wb) {
-					/* newer than any slot: copy it now;
-					 * past what it holds is a hole */
-					uint8_t *dst = (uint8_t *)buf +
-						       (p->cstart + p->a - off);
-					uint32_t have = p->a < wb->len ?
-						SL_MIN(p->b, wb->len) - p->a : 0;
-					memcpy(dst, wb->buf + s->sb.block_size + p->a,
-					       have);
-					memset(dst + have, 0, p->b - p->a - have);
-					p->buffered = true;
-				} else if (c) {
-					p->c = *c;
-					p->have = true;
+		for (size_t i = 0; ps && i < np; i++)
+			ps[i].pin = ps[i].rc_slot = -1;
+		for (size_t i = 0; !err && i < np; i++) {
+			uint64_t ci = first + i;
+			struct fl_piece *p = &ps[i];
+			p->cstart = ci * chunk;
+			uint64_t a = SL_MAX(off, p->cstart);
+			uint64_t b = SL_MIN(off + len, p->cstart + chunk);
+			p->a = (uint32_t)(a - p->cstart);
+			p->b = (uint32_t)(b - p->cstart);
+			struct sl_chunk *c = sl_obj_chunk(o, (uint32_t)ci);
+			struct sl_wbuf *wb = fl_wb_find(o, (uint32_t)ci);
+			if (wb) {
+				/* newer than any slot: copy it now (it
+				 * changes once the lock is let go); past
+				 * what it holds is a hole */
+				uint32_t have = p->a < wb->len ?
+					SL_MIN(p->b, wb->len) - p->a : 0;
+				const uint8_t *src = wb->buf + bs + p->a;
+				if (!buf && have) {
+					p->copy = malloc(have);
+					if (!p->copy) {
+						err = -ENOMEM;
+						break;
+					}
+					src = memcpy(p->copy, src, have);
 				}
+				fl_piece_out(p, buf ? buf + (a - off) : NULL,
+					     src, have);
+				p->buffered = true;
+			} else if (c) {
+				p->c = *c;
+				p->have = true;
 			}
 		}
 	}
 	sl_unlock(s);
 	if (err || !len) {
 		pthread_rwlock_unlock(&s->reuse_lock);
-		free(ps);
-		return err ? err : 0;
+		fl_pieces_free(s, ps, np);
+		if (!err && fn)
+			return fn(arg, NULL, 0);
+		return err;
 	}
 
 	/* chunks read whole a moment ago or being read; those this read
 	 * reads whole are claimed, so the read-ahead does not read them too */
 	for (size_t i = 0; i < np; i++) {
 		struct fl_piece *p = &ps[i];
-		p->rc_slot = -1;
 		if (p->have && !p->buffered && p->c.len > FL_RC_MIN)
-			fl_rc_get(s, ino, p, (uint8_t *)buf + (p->cstart +
-				  p->a - off), fl_whole(p));
+			fl_rc_get(s, ino, p, buf ? buf + (p->cstart + p->a -
+				  off) : NULL, fl_whole(p));
 	}
 	/* a streaming reader entering a large chunk: fetch the next one */
 	struct fl_piece *lastp = &ps[np - 1];
@@ -644,12 +738,11 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	}
 	for (size_t i = 0; !err && i < np; i++) {
 		struct fl_piece *p = &ps[i];
-		uint8_t *dst = (uint8_t *)buf + (p->cstart + p->a - off);
-		uint32_t want = p->b - p->a;
+		uint8_t *dst = buf ? buf + (p->cstart + p->a - off) : NULL;
 		if (p->buffered)
 			continue;
 		if (!p->bounce) {
-			memset(dst, 0, want);
+			fl_piece_out(p, dst, NULL, 0);
 			continue;
 		}
 		if (p->verify) {
@@ -667,26 +760,44 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 				break;
 			}
 		}
-		uint32_t have = SL_MIN(p->b, p->c.len) - p->a;
-		memcpy(dst, p->bounce + p->boff + (p->verify ? p->a : 0), have);
-		memset(dst + have, 0, want - have);
+		fl_piece_out(p, dst, p->bounce + p->boff + (p->verify ? p->a : 0),
+			     SL_MIN(p->b, p->c.len) - p->a);
 		p->ok = p->verify;
 	}
+	/* every claim ends here, or its waiters wait forever; a chunk
+	 * handed out stays pinned in the cache until fn returns */
 	for (size_t i = 0; i < np; i++) {
 		struct fl_piece *p = &ps[i];
-		if (p->rc_slot >= 0) {
-			/* every claim ends here, or its waiters wait forever */
-			fl_rc_loaded(s, p->rc_slot, p->ok ? p->bounce : NULL,
-				     p->blen);
-			if (p->ok)
-				p->bounce = NULL; /* the cache has it now */
+		if (p->rc_slot < 0)
+			continue;
+		fl_rc_loaded(s, p->rc_slot, p->ok ? p->bounce : NULL, p->blen,
+			     !buf);
+		if (p->ok) {
+			p->pin = buf ? -1 : p->rc_slot;
+			p->bounce = NULL; /* the cache has it now */
 		}
-		sl_buf_put(s, p->bounce, p->blen);
 	}
-	free(ps);
 	free(ios);
+	/* what is handed out is in memory now, ours or pinned: slots may
+	 * be reused, and fn may call into the store */
 	pthread_rwlock_unlock(&s->reuse_lock);
-	return err ? err : (ssize_t)len;
+	ssize_t ret = err ? err : (ssize_t)len;
+	if (!err && fn)
+		ret = fl_hand_out(s, ps, np, fn, arg);
+	fl_pieces_free(s, ps, np);
+	return ret;
+}
+
+ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
+		       void *buf, size_t len)
+{
+	return fl_read(s, ino, off, len, buf, NULL, NULL);
+}
+
+int slot_file_read_iov(struct slot_store *s, slot_ino_t ino, uint64_t off,
+		       size_t len, slot_read_fn fn, void *arg)
+{
+	return (int)fl_read(s, ino, off, len, NULL, fn, arg);
 }
 
 /*

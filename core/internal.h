@@ -327,8 +327,10 @@ struct slot_store {
 		uint8_t *buf;   /* slot image: payload at block_size */
 		size_t blen;
 		bool loading;   /* read ahead, in flight: readers wait */
+		unsigned pins;  /* readers handing buf out: not evicted */
 	} rc[16];
 	uint64_t rc_tick;
+	_Atomic(uint8_t *) zeros;       /* a chunk of zeros, for holes */
 	/* chunks that failed verification: a later small read of one (the
 	 * kernel retries a failed readahead page by page) fails too */
 	struct { uint64_t oid, gen; uint32_t idx; } bad[16];

@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define SLOT_VERSION_MAJOR 1
-#define SLOT_VERSION_MINOR 1
+#define SLOT_VERSION_MINOR 2
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
 #define SLOT_PATH_MAX 4096    /* bytes in a key, with its slashes */
@@ -420,6 +420,18 @@ int slot_ns_release(struct slot_store *s, slot_ino_t ino);
 /* Read up to len bytes at off; holes read as zeros.  Returns bytes read. */
 ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		       void *buf, size_t len);
+/*
+ * The same bytes, not copied: fn gets them as segments of the store's own
+ * buffers (zeros for holes), for a caller that sends them on (a FUSE
+ * reply) and would otherwise copy them twice.  fn runs once, before this
+ * returns, exactly when the read succeeded (with no segments at the end
+ * of the file); the segments stay valid until it returns, and it may call
+ * into the store.  Returns what fn returned, or a negative errno without
+ * calling fn.
+ */
+typedef int (*slot_read_fn)(void *arg, const struct iovec *iov, int iovcnt);
+int slot_file_read_iov(struct slot_store *s, slot_ino_t ino, uint64_t off,
+		       size_t len, slot_read_fn fn, void *arg);
 /*
  * Write len bytes at off, extending the file as needed.  New data goes to
  * fresh slots; the index switches to them only when they are written, so a

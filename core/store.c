@@ -510,6 +510,7 @@ static void store_free(struct slot_store *s)
 		free(s->pool[i]);
 	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rc); i++)
 		free(s->rc[i].buf);
+	free(atomic_load(&s->zeros));
 	pthread_mutex_destroy(&s->rc_lock);
 	pthread_cond_destroy(&s->rc_cond);
 	pthread_mutex_destroy(&s->pool_lock);

@@ -523,12 +523,22 @@ static void sfs_op_open(fuse_req_t req, fuse_ino_t ino,
 		slot_ns_release(fs->store, ino);   /* no release will come */
 }
 
+/* Answers the read; a reply the kernel no longer wants (the reader was
+ * interrupted) is its business, so this never fails. */
+static int sfs_read_reply(void *req, const struct iovec *iov, int iovcnt)
+{
+	if (iovcnt)
+		fuse_reply_iov(req, iov, iovcnt);
+	else
+		fuse_reply_buf(req, NULL, 0);
+	return 0;
+}
+
 static void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size,
 			off_t off, struct fuse_file_info *fi)
 {
 	struct sfs *fs = sfs_of(req);
-	ssize_t n;
-	char *buf;
+	int err;
 
 	if (sfs_ino_virtual(ino)) {
 		sfs_status_read(req, size, off, fi);
@@ -542,18 +552,12 @@ static void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size,
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	/* Per request: reads run in parallel and go up to max_read. */
-	buf = malloc(size);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	n = slot_file_read(fs->store, ino, off, buf, size);
-	if (n < 0)
-		fuse_reply_err(req, sfs_errno(n));
-	else
-		fuse_reply_buf(req, buf, (size_t)n < size ? (size_t)n : size);
-	free(buf);
+	/* the reply goes out from the store's buffers: the kernel's copy
+	   into the page cache is the only one */
+	err = slot_file_read_iov(fs->store, ino, (uint64_t)off, size,
+				 sfs_read_reply, req);
+	if (err < 0)
+		fuse_reply_err(req, sfs_errno(err));
 }
 
 static void sfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,

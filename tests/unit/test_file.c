@@ -381,3 +381,123 @@ Test(file, streaming_read_of_a_bad_chunk_fails_and_goes_on)
 	free(ref);
 	free(out);
 }
+
+/* slot_file_read_iov's segments, joined into buf. */
+struct t_join {
+	char *buf;
+	size_t cap, len;
+	int calls;
+	const char *ref;        /* checked against after an eviction run */
+	slot_ino_t evict;       /* file read whole inside fn, or 0 */
+	size_t evict_size;
+};
+
+static int t_join(void *arg, const struct iovec *iov, int n)
+{
+	struct t_join *j = arg;
+	j->calls++;
+	if (j->evict) {
+		/* every read claims cache entries: without pins, the ones
+		 * handed out here are evicted and their buffers reused */
+		char *tmp = malloc(1u << 20);
+		cr_assert_not_null(tmp);
+		for (size_t off = 1u << 20; off < j->evict_size; off += 1u << 20)
+			cr_assert_eq(slot_file_read(env.s, j->evict, off, tmp,
+						    1u << 20), 1 << 20);
+		free(tmp);
+	}
+	for (int i = 0; i < n; i++) {
+		cr_assert_leq(j->len + iov[i].iov_len, j->cap);
+		memcpy(j->buf + j->len, iov[i].iov_base, iov[i].iov_len);
+		j->len += iov[i].iov_len;
+	}
+	return 7;       /* handed back as it is */
+}
+
+/*
+ * What slot_file_read_iov hands out, joined, is what slot_file_read
+ * copies: chunks from the device and from the cache, write-buffered
+ * bytes, zeros for holes and chunk tails; fn runs exactly once when the
+ * read succeeds, never when it fails.
+ */
+Test(file, read_iov_hands_out_what_read_copies)
+{
+	size_t size = (8u << 20) + 5010;
+	char *ref, *a = malloc(size + 4096), *b = malloc(size + 4096);
+	cr_assert(a && b);
+	slot_ino_t f = mkstream("iov", 5u << 20, 13, &ref);
+	t_reopen(&env);
+	ref = realloc(ref, size);
+	cr_assert_not_null(ref);
+	memset(ref + (5u << 20), 0, size - (5u << 20));
+	/* chunk 7: small, on the device; chunk 8: small, buffered; chunk
+	 * 2: a few bytes written over, buffered with the rest of it */
+	char w[5000];
+	t_fill(w, sizeof(w), 14);
+	cr_assert_eq(slot_file_write(env.s, f, (7u << 20) + 100, w, 3000), 3000);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_eq(slot_file_write(env.s, f, (8u << 20) + 10, w, 5000), 5000);
+	cr_assert_eq(slot_file_write(env.s, f, (2u << 20) + 5, w, 10), 10);
+	memcpy(ref + (7u << 20) + 100, w, 3000);
+	memcpy(ref + (8u << 20) + 10, w, 5000);
+	memcpy(ref + (2u << 20) + 5, w, 10);
+
+	struct { uint64_t off; size_t len; } r[] = {
+		{ 0, size }, { (1u << 20) - 100, 300 }, { 2u << 20, 1u << 20 },
+		{ (3u << 20) + 4096, 128u << 10 }, { (5u << 20) - 10, 3u << 20 },
+		{ size - 5, 100 }, { size, 10 }, { size + 100, 10 },
+	};
+	for (int pass = 0; pass < 2; pass++)
+		for (unsigned i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+			size_t want = r[i].off >= size ? 0 :
+				      size - r[i].off < r[i].len ?
+				      size - r[i].off : r[i].len;
+			struct t_join j = { .buf = a, .cap = size };
+			cr_assert_eq(slot_file_read_iov(env.s, f, r[i].off,
+							r[i].len, t_join, &j), 7);
+			cr_expect_eq(j.calls, 1);
+			cr_expect_eq(j.len, want, "pass %d, read %u: %zu bytes",
+				     pass, i, j.len);
+			cr_assert_eq(slot_file_read(env.s, f, r[i].off, b,
+						    r[i].len), (ssize_t)want);
+			cr_expect(!memcmp(a, b, want) &&
+				  !memcmp(a, ref + r[i].off, want),
+				  "pass %d, read %u", pass, i);
+		}
+	struct t_join j = { .buf = a, .cap = size };
+	cr_expect_eq(slot_file_read_iov(env.s, 9999, 0, 10, t_join, &j),
+		     -ENOENT);
+	cr_expect_eq(j.calls, 0);
+	free(ref);
+	free(a);
+	free(b);
+}
+
+/*
+ * A chunk handed out stays put while fn runs, however many other reads
+ * go through the chunk cache meanwhile: fresh from the device (pinned as
+ * the cache takes it) and served from the cache (pinned there).
+ */
+Test(file, read_iov_segments_stay_while_fn_reads_on)
+{
+	size_t size = 24u << 20;
+	char *ref, *a = malloc(1u << 20);
+	cr_assert_not_null(a);
+	slot_ino_t f = mkstream("pin", size, 15, &ref);
+	t_reopen(&env);
+	for (int cached = 0; cached < 2; cached++) {
+		if (cached)
+			cr_assert_eq(slot_file_read(env.s, f, 0, a, 1u << 20),
+				     1 << 20);
+		struct t_join j = { .buf = a, .cap = 1u << 20, .evict = f,
+				    .evict_size = size };
+		memset(a, 0, 1u << 20);
+		cr_assert_eq(slot_file_read_iov(env.s, f, 0, 1u << 20, t_join,
+						&j), 7);
+		cr_expect_eq(j.len, 1u << 20);
+		cr_expect(!memcmp(a, ref, 1u << 20), "chunk 0, %s",
+			  cached ? "from the cache" : "from the device");
+	}
+	free(ref);
+	free(a);
+}
