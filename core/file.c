@@ -974,6 +974,7 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 				   o->name->len)) {
 			o->flags |= SL_OBJ_NAMED;
 		}
+		sl_owed_check(s, o);
 		o->busy -= (uint32_t)n;
 		sl_dirty(s);
 		sl_wslots_done(s, &txn, n, err == 0);

@@ -431,8 +431,10 @@ static int fk_pass_entries(struct fk *f)
 			struct sl_obj *o = sl_obj_find(&s->ix, e->oid);
 			if (o) {
 				sl_obj_drop_chunk(o, e->c.idx);
-				if (o->txn)
+				if (o->txn) {
 					o->flags |= SL_OBJ_ATTR_DIRTY;
+					sl_owed_check(s, o);
+				}
 			}
 			sl_slot_unclaim(s, e->c.slot);
 		}

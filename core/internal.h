@@ -287,6 +287,10 @@ struct slot_store {
 	/* changes slot headers cannot replay (directories, links, symlinks,
 	 * renames, removals): sync checkpoints while any is not persisted */
 	uint64_t ns_changes, ns_persisted;
+	/* objects whose name or attributes only a checkpoint can make
+	 * durable (see slot_sync) may have appeared since owed_gen was
+	 * owed_seen: sync walks the index only then */
+	uint64_t owed_gen, owed_seen;
 	pthread_t ckpt_thread;
 	bool ckpt_thread_on, stopping;
 	pthread_cond_t ckpt_cond;
@@ -479,6 +483,9 @@ struct sl_obj *sl_lost_found(struct slot_store *s);
 void sl_dirty(struct slot_store *s);
 /* A change only a checkpoint makes durable (implies sl_dirty). */
 void sl_ns_dirty(struct slot_store *s);
+/* Lock held.  o was just written, or its attributes changed: if no slot
+ * header now carries its name and attributes, sync must look for it. */
+void sl_owed_check(struct slot_store *s, const struct sl_obj *o);
 
 /* ckpt.c */
 int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *hdr);

@@ -272,6 +272,7 @@ int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n)
 			    x[0].hdr.name_len == o->name->len &&
 			    !memcmp(x[0].hdr.name, o->name->name, o->name->len))
 				o->flags |= SL_OBJ_NAMED;
+			sl_owed_check(s, o);
 			items[i].result = res;
 			atomic_fetch_add(&s->puts, 1);
 		}
@@ -611,12 +612,14 @@ int slot_sync(struct slot_store *s)
 		err = sl_flush(s);
 	if (err)
 		return err;
-	/* names or attributes no slot header carries need the checkpoint */
+	/* names or attributes no slot header carries need the checkpoint;
+	 * the walk, O(objects), only when such an object may have appeared */
 	bool need = false;
 	sl_lock(s);
 	if (s->ns_changes != s->ns_persisted)
 		need = true;
-	for (size_t b = 0; !need && b <= s->ix.obj_mask; b++)
+	bool walk = !need && s->owed_gen != s->owed_seen;
+	for (size_t b = 0; walk && !need && b <= s->ix.obj_mask; b++)
 		for (struct sl_obj *o = s->ix.obj_tab[b]; o; o = o->hnext)
 			if (S_ISREG(o->mode) && o->nlink &&
 			    !(o->flags & SL_OBJ_PENDING) &&
@@ -625,6 +628,8 @@ int slot_sync(struct slot_store *s)
 				need = true;
 				break;
 			}
+	if (walk && !need)
+		s->owed_seen = s->owed_gen;
 	sl_unlock(s);
 	if (need) {
 		err = slot_checkpoint(s, true);

@@ -102,6 +102,13 @@ void sl_ns_dirty(struct slot_store *s)
 {
 	s->dirty_total++;
 	s->ns_changes++;
+	s->owed_gen++;
+}
+
+void sl_owed_check(struct slot_store *s, const struct sl_obj *o)
+{
+	if (!(o->flags & SL_OBJ_NAMED) || (o->flags & SL_OBJ_ATTR_DIRTY))
+		s->owed_gen++;
 }
 
 const char *slot_strerror(int err)
@@ -477,6 +484,7 @@ static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
 	pthread_mutex_init(&s->fq_lock, NULL);
 	pthread_cond_init(&s->fq_cond, NULL);
 	s->txns.next = s->txns.prev = &s->txns;
+	s->owed_gen = 1;        /* what was loaded or recovered: look once */
 	atomic_store(&s->last_io_ns, sl_mono_ns());
 	int err = sl_index_init(&s->ix);
 	if (err) {

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 
 #include "helpers.h"
+#include "internal.h"     /* the sync walk's generation, white-box */
 
 static struct t_env env;
 static void setup(void) { t_setup(&env, 256ull << 20); }
@@ -277,4 +278,53 @@ Test(kv, spare_region_moves_within_a_mixed_batch)
 	cr_expect_eq(t_get_cmp(env.s, "one", one, sizeof(one)), 0);
 	cr_expect_eq(t_get_cmp(env.s, "big", big, blen), 0);
 	free(big);
+}
+
+static uint64_t kv_owed(bool *seen)
+{
+	sl_lock(env.s);
+	uint64_t gen = env.s->owed_gen;
+	*seen = env.s->owed_seen == gen;
+	sl_unlock(env.s);
+	return gen;
+}
+
+/*
+ * slot_sync walks the whole index (O(objects)) for objects only a
+ * checkpoint can name, but only when one may have appeared since the last
+ * walk: puts whose slot headers carry their names and attributes owe
+ * nothing, so a put-then-sync loop does not walk; a namespace change
+ * owes, and sync checkpoints it.
+ */
+Test(kv, sync_walks_only_when_something_may_be_owed)
+{
+	char key[32];
+	bool seen;
+	for (int i = 0; i < 64; i++) {
+		snprintf(key, sizeof(key), "d/k%d", i);
+		cr_assert_eq(t_put1(env.s, key, key, strlen(key)), 0);
+	}
+	cr_assert_eq(slot_sync(env.s), 0);      /* made "d": a checkpoint */
+	cr_assert_eq(slot_sync(env.s), 0);
+	uint64_t gen = kv_owed(&seen);
+	cr_expect(seen, "a walk that found nothing owed is remembered");
+	uint64_t ckpts = t_status(env.s).checkpoints;
+	for (int i = 0; i < 128; i++) {         /* overwrites, new keys */
+		snprintf(key, sizeof(key), "d/k%d", i);
+		cr_assert_eq(t_put1(env.s, key, "new", 3), 0);
+		cr_assert_eq(slot_sync(env.s), 0);
+	}
+	cr_expect_eq(kv_owed(&seen), gen, "named puts owe nothing");
+	cr_expect_eq(t_status(env.s).checkpoints, ckpts);
+
+	const char *gone[] = { "d/k0" };
+	cr_assert_eq(slot_delete_many(env.s, gone, 1, NULL), 0);
+	cr_expect_neq(kv_owed(&seen), gen, "a delete owes the checkpoint");
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_expect_gt(t_status(env.s).checkpoints, ckpts);
+	slot_abandon(env.s);
+	t_reopen(&env);
+	uint64_t size;
+	cr_expect_eq(slot_lookup(env.s, "d/k0", &size), -ENOENT);
+	cr_expect_eq(slot_lookup(env.s, "d/k127", &size), 0);
 }
