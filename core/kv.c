@@ -340,7 +340,7 @@ struct kv_chunk_read {
 	uint64_t oid;
 	uint8_t *dst;
 	uint8_t *buf;           /* header block, and the payload if bounced */
-	size_t blen;
+	size_t blen;            /* of buf, 0 when it is the batch's hdrs */
 	bool checked;
 	int res;
 };
@@ -416,7 +416,12 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 	struct slot_io *ios = calloc(nio ? nio : 1, sizeof(*ios));
 	struct iovec *iov = calloc(nio ? 2 * nio : 1, sizeof(*iov));
 	struct kv_chunk_read *cr = calloc(nio ? nio : 1, sizeof(*cr));
-	int err = (ios && iov && cr) ? 0 : -ENOMEM;
+	/* header blocks of the direct reads, one allocation for the batch
+	 * (the reads fill them; a header is parsed only after a whole read) */
+	uint8_t *hdrs = NULL;
+	int err = (ios && iov && cr &&
+		   !posix_memalign((void **)&hdrs, bs, (nio ? nio : 1) * bs)) ?
+		  0 : -ENOMEM;
 	size_t k = 0;
 	for (size_t i = 0; !err && i < n; i++) {
 		if (items[i].result)
@@ -430,8 +435,9 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 			uint32_t plen = (uint32_t)SL_ALIGN_UP(ch->len ? ch->len : 1, bs);
 			cr[k] = (struct kv_chunk_read){ .s = s, .ch = ch,
 				.oid = kg[i].oid, .dst = dst,
-				.blen = direct ? bs : bs + plen };
-			cr[k].buf = sl_buf_get(s, cr[k].blen);
+				.blen = direct ? 0 : bs + plen };
+			cr[k].buf = direct ? hdrs + k * bs :
+					     sl_buf_get(s, cr[k].blen);
 			if (!cr[k].buf) {
 				err = -ENOMEM;
 				break;
@@ -475,7 +481,9 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 				items[i].result = err;
 	pthread_rwlock_unlock(&s->reuse_lock);
 	for (size_t j = 0; cr && j < nio; j++)
-		sl_buf_put(s, cr[j].buf, cr[j].blen);
+		if (cr[j].blen)
+			sl_buf_put(s, cr[j].buf, cr[j].blen);
+	free(hdrs);
 	free(cr);
 	free(ios);
 	free(iov);
