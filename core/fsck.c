@@ -880,6 +880,10 @@ done:
 	}
 	r->slots_total = s->slots_total;
 	r->slots_used = s->slots_used;
+	uint64_t total, free_bytes, free_regions;
+	sl_store_space(s, &total, &free_bytes, &free_regions);
+	r->blocks_total = total / 4096;
+	r->blocks_used = (total - free_bytes) / 4096;
 	if (f.repair && (f.modified || sb_write || backup_write || !clean)) {
 		/* a fresh checkpoint of what survived, then the clean flag */
 		sl_dirty(s);

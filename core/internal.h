@@ -481,6 +481,10 @@ struct sl_obj *sl_ns_mkdir_locked(struct slot_store *s, struct sl_obj *parent,
 				  uint32_t uid, uint32_t gid);
 struct sl_obj *sl_lost_found(struct slot_store *s);
 void sl_dirty(struct slot_store *s);
+/* Lock held.  Data capacity in bytes (every region, assigned or not, at
+ * the largest class) and what of it is free, as statfs reports them. */
+void sl_store_space(struct slot_store *s, uint64_t *total,
+		    uint64_t *free_bytes, uint64_t *free_regions);
 /* A change only a checkpoint makes durable (implies sl_dirty). */
 void sl_ns_dirty(struct slot_store *s);
 /* Lock held.  o was just written, or its attributes changed: if no slot

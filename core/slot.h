@@ -523,6 +523,10 @@ struct slot_fsck_result {
 	uint64_t problems, fixed;
 	uint64_t files, dirs, slots_used, slots_total;
 	bool was_clean_skip;    /* clean and not forced: nothing checked */
+	/* 4 KiB blocks of data capacity, as statfs (df) counts them: the
+	 * total is fixed by mkfs, unlike slots_total, which counts the slots
+	 * of the regions a class has taken so far */
+	uint64_t blocks_used, blocks_total;
 };
 
 /* Check (and repair) the file system on dev. */

@@ -743,8 +743,8 @@ void slot_geometry_get(const struct slot_store *s, struct slot_geometry *geo)
 /* statfs and status                                                   */
 /* ------------------------------------------------------------------ */
 
-static void store_space(struct slot_store *s, uint64_t *total,
-			uint64_t *free_bytes, uint64_t *free_regions)
+void sl_store_space(struct slot_store *s, uint64_t *total,
+		    uint64_t *free_bytes, uint64_t *free_regions)
 {
 	uint64_t per_chunk = s->cls[s->ncls - 1].per_region;
 	uint64_t chunk = 1ull << s->cls[s->ncls - 1].shift;
@@ -781,7 +781,7 @@ int slot_statfs(struct slot_store *s, struct slot_statfs *out)
 {
 	uint64_t total, fb, fr;
 	sl_lock(s);
-	store_space(s, &total, &fb, &fr);
+	sl_store_space(s, &total, &fb, &fr);
 	uint64_t objs = s->ix.obj_count;
 	uint64_t per_small = s->cls[0].per_region;
 	sl_unlock(s);
@@ -815,7 +815,7 @@ int slot_status_get(struct slot_store *s, struct slot_status *st)
 	st->slots_used = s->slots_used;
 	st->slots_free = s->slots_total - s->slots_used;
 	st->regions_total = s->nregions;
-	store_space(s, &total, &fb, &fr);
+	sl_store_space(s, &total, &fb, &fr);
 	st->regions_free = fr;
 	st->bytes_total = total;
 	st->bytes_free = fb;

@@ -273,8 +273,8 @@ int main(int argc, char **argv)
 
 	if (res.was_clean_skip) {
 		printf("%s: clean, %" PRIu64 " files, %" PRIu64 "/%" PRIu64
-		       " slots\n", ui.path, res.files, res.slots_used,
-		       res.slots_total);
+		       " blocks\n", ui.path, res.files, res.blocks_used,
+		       res.blocks_total);
 		return code;
 	}
 	if (code & SLOT_FSCK_FIXED)
@@ -286,7 +286,7 @@ int main(int argc, char **argv)
 		printf("%s: %" PRIu64 " problems, %" PRIu64 " fixed\n", ui.path,
 		       res.problems, res.fixed);
 	printf("%s: %" PRIu64 " files, %" PRIu64 " directories, %" PRIu64
-	       "/%" PRIu64 " slots\n", ui.path, res.files, res.dirs,
-	       res.slots_used, res.slots_total);
+	       " slots, %" PRIu64 "/%" PRIu64 " blocks\n", ui.path, res.files,
+	       res.dirs, res.slots_used, res.blocks_used, res.blocks_total);
 	return code;
 }

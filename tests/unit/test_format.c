@@ -136,3 +136,42 @@ Test(format, truncated_image_refused)
 	struct slot_store *s;
 	cr_expect_eq(slot_open_dev(&small, &o, &s), -EUCLEAN);
 }
+
+/* fsck's block count is statfs's (what df shows), and its total stays
+ * what mkfs made while classes take regions; its slot total does not. */
+static struct slot_fsck_result fsck_now(void)
+{
+	struct slot_fsck_opts o = { .mode = SLOT_FSCK_CHECK, .force = true };
+	struct slot_fsck_result r;
+	cr_assert_eq(slot_fsck(slot_emu_dev(emu), &o, &r), 0);
+	cr_assert_eq(r.exit_code, SLOT_FSCK_OK);
+	return r;
+}
+
+Test(format, fsck_counts_blocks_as_statfs_does)
+{
+	cr_assert_eq(slot_format(slot_emu_dev(emu), NULL, NULL), 0);
+	struct slot_fsck_result before = fsck_now();
+	struct slot_opts o;
+	slot_opts_init(&o);
+	o.periodic_checkpoint = false;
+	struct slot_store *s;
+	cr_assert_eq(slot_open_dev(slot_emu_dev(emu), &o, &s), 0);
+	static char buf[1 << 20];
+	cr_assert_eq(t_put1(s, "big", buf, sizeof(buf)), 0);
+	cr_assert_eq(t_put1(s, "small", buf, 4096), 0);
+	cr_assert_eq(t_put1(s, "mid", buf, 100000), 0);
+	struct slot_statfs st;
+	cr_assert_eq(slot_statfs(s, &st), 0);
+	cr_assert_eq(slot_close(s), 0);
+	struct slot_fsck_result after = fsck_now();
+
+	cr_expect_eq(after.files, 3);
+	cr_expect_eq(after.slots_used, before.slots_used + 3);
+	cr_expect_gt(after.slots_total, before.slots_total,
+		     "classes took regions");
+	cr_expect_eq(after.blocks_total, before.blocks_total);
+	cr_expect_eq(after.blocks_total, st.blocks);
+	cr_expect_eq(after.blocks_used, st.blocks - st.blocks_free);
+	cr_expect_geq(after.blocks_used, before.blocks_used + 256 + 1 + 25);
+}
