@@ -24,6 +24,7 @@ struct slot_emu {
 	int fail_read_err, fail_write_err;
 	int fail_reads_err, fail_writes_err;    /* all, while non-zero */
 	uint64_t hold_at;                       /* write number, 0 off */
+	uint64_t hold_read_at;                  /* read number, 0 off */
 	bool held;                              /* a write waits now */
 	uint64_t release_gen;                   /* bumped by release */
 	bool cut;
@@ -84,6 +85,17 @@ static int emu_log_write(struct slot_emu *e, const struct slot_io *io)
 	return 0;
 }
 
+/* Lock held: block this request until slot_emu_release(). */
+static void emu_hold(struct slot_emu *e)
+{
+	uint64_t gen = e->release_gen;
+
+	e->held = true;
+	pthread_cond_broadcast(&e->cond);
+	while (e->release_gen == gen)
+		pthread_cond_wait(&e->cond, &e->lock);
+}
+
 static int emu_read(void *ctx, struct slot_io *ios, size_t n)
 {
 	struct slot_emu *e = ctx;
@@ -97,6 +109,10 @@ static int emu_read(void *ctx, struct slot_io *ios, size_t n)
 		sl_dev_count_submit(&e->c, 1);
 		e->nreads++;
 		err = io->prep ? io->prep(io) : 0;
+		if (e->hold_read_at && e->nreads == e->hold_read_at) {
+			e->hold_read_at = 0;
+			emu_hold(e);
+		}
 		if (err) {
 			/* failed unsent */
 		} else if (e->fail_read_at && e->nreads == e->fail_read_at) {
@@ -139,13 +155,8 @@ static int emu_write(void *ctx, struct slot_io *ios, size_t n)
 		e->nwrites++;
 		err = io->prep ? io->prep(io) : 0;
 		if (e->hold_at && e->nwrites == e->hold_at) {
-			uint64_t gen = e->release_gen;
-
 			e->hold_at = 0;
-			e->held = true;
-			pthread_cond_broadcast(&e->cond);
-			while (e->release_gen == gen)
-				pthread_cond_wait(&e->cond, &e->lock);
+			emu_hold(e);
 		}
 		if (err) {
 			/* failed unsent */
@@ -304,6 +315,14 @@ void slot_emu_hold_write(struct slot_emu *emu, uint64_t nth)
 	pthread_mutex_unlock(&emu->lock);
 }
 
+void slot_emu_hold_read(struct slot_emu *emu, uint64_t nth)
+{
+	pthread_mutex_lock(&emu->lock);
+	emu->hold_read_at = nth ? emu->nreads + nth : 0;
+	emu->held = false;
+	pthread_mutex_unlock(&emu->lock);
+}
+
 void slot_emu_wait_held(struct slot_emu *emu)
 {
 	pthread_mutex_lock(&emu->lock);
@@ -316,6 +335,7 @@ void slot_emu_release(struct slot_emu *emu)
 {
 	pthread_mutex_lock(&emu->lock);
 	emu->hold_at = 0;
+	emu->hold_read_at = 0;
 	emu->held = false;
 	emu->release_gen++;
 	pthread_cond_broadcast(&emu->cond);

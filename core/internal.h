@@ -313,6 +313,14 @@ struct slot_store {
 	pthread_t flushers[4];
 	unsigned nflushers;
 
+	/* slot_get_many_start: batches waiting for a get worker */
+	pthread_mutex_t gq_lock;
+	pthread_cond_t gq_cond;
+	struct slot_get_op *gq_head, *gq_tail;
+	bool gq_stop;
+	pthread_t getters[SLOT_GET_RUNNING];
+	unsigned ngetters;          /* started on first use */
+
 	/* big I/O buffers kept for reuse: a fresh mapping costs a page
 	 * fault per 4 KiB, which on a virtual machine costs more than
 	 * the device write it feeds */
@@ -481,6 +489,9 @@ struct sl_obj *sl_ns_mkdir_locked(struct slot_store *s, struct sl_obj *parent,
 				  uint32_t uid, uint32_t gid);
 struct sl_obj *sl_lost_found(struct slot_store *s);
 void sl_dirty(struct slot_store *s);
+/* kv.c: let queued and running slot_get_many_start batches finish, and
+ * stop the get workers. */
+void sl_getters_stop(struct slot_store *s);
 /* Lock held.  Data capacity in bytes (every region, assigned or not, at
  * the largest class) and what of it is free, as statfs reports them. */
 void sl_store_space(struct slot_store *s, uint64_t *total,

@@ -496,6 +496,117 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Batches started now, waited for later                               */
+/* ------------------------------------------------------------------ */
+
+struct slot_get_op {
+	struct slot_store *s;
+	struct slot_get *items;
+	size_t n;
+	struct slot_get_op *next;
+	/* its own lock: a wait never touches the store, which may be closed
+	 * by then */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int result;
+};
+
+static void *kv_getter(void *arg)
+{
+	struct slot_store *s = arg;
+	pthread_mutex_lock(&s->gq_lock);
+	for (;;) {
+		while (!s->gq_head && !s->gq_stop)
+			pthread_cond_wait(&s->gq_cond, &s->gq_lock);
+		struct slot_get_op *op = s->gq_head;
+		if (!op)
+			break;  /* stopping, and nothing is left queued */
+		s->gq_head = op->next;
+		if (!s->gq_head)
+			s->gq_tail = NULL;
+		pthread_mutex_unlock(&s->gq_lock);
+		int r = slot_get_many(s, op->items, op->n);
+		pthread_mutex_lock(&op->lock);
+		op->result = r;
+		op->done = true;
+		pthread_cond_signal(&op->cond);
+		pthread_mutex_unlock(&op->lock);
+		pthread_mutex_lock(&s->gq_lock);
+	}
+	pthread_mutex_unlock(&s->gq_lock);
+	return NULL;
+}
+
+int slot_get_many_start(struct slot_store *s, struct slot_get *items,
+			size_t n, struct slot_get_op **out)
+{
+	struct slot_get_op *op = calloc(1, sizeof(*op));
+	if (!op)
+		return -ENOMEM;
+	*op = (struct slot_get_op){ .s = s, .items = items, .n = n };
+	pthread_mutex_init(&op->lock, NULL);
+	pthread_cond_init(&op->cond, NULL);
+	int err = 0;
+	pthread_mutex_lock(&s->gq_lock);
+	if (s->gq_stop)
+		err = -ESHUTDOWN;
+	/* the workers start on first use: most stores never need them */
+	while (!err && s->ngetters < SLOT_GET_RUNNING) {
+		int e = pthread_create(&s->getters[s->ngetters], NULL,
+				       kv_getter, s);
+		if (e) {
+			if (!s->ngetters)
+				err = -e;
+			break;
+		}
+		s->ngetters++;
+	}
+	if (!err) {
+		if (s->gq_tail)
+			s->gq_tail->next = op;
+		else
+			s->gq_head = op;
+		s->gq_tail = op;
+		pthread_cond_signal(&s->gq_cond);
+	}
+	pthread_mutex_unlock(&s->gq_lock);
+	if (err) {
+		pthread_mutex_destroy(&op->lock);
+		pthread_cond_destroy(&op->cond);
+		free(op);
+		return err;
+	}
+	*out = op;
+	return 0;
+}
+
+int slot_get_wait(struct slot_get_op *op)
+{
+	pthread_mutex_lock(&op->lock);
+	while (!op->done)
+		pthread_cond_wait(&op->cond, &op->lock);
+	int r = op->result;
+	pthread_mutex_unlock(&op->lock);
+	pthread_mutex_destroy(&op->lock);
+	pthread_cond_destroy(&op->cond);
+	free(op);
+	return r;
+}
+
+void sl_getters_stop(struct slot_store *s)
+{
+	pthread_mutex_lock(&s->gq_lock);
+	s->gq_stop = true;
+	pthread_cond_broadcast(&s->gq_cond);
+	unsigned n = s->ngetters;
+	pthread_mutex_unlock(&s->gq_lock);
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(s->getters[i], NULL);
+	s->ngetters = 0;
+}
+
 int slot_delete_many(struct slot_store *s, const char *const *keys, size_t n,
 		     int *results)
 {

@@ -160,10 +160,12 @@ void slot_emu_fail_write(struct slot_emu *emu, uint64_t nth, int err);
 void slot_emu_fail_reads(struct slot_emu *emu, int err);
 void slot_emu_fail_writes(struct slot_emu *emu, int err);
 /*
- * Hold writes: the nth write from now (1-based) blocks until
- * slot_emu_release(); slot_emu_wait_held() waits until one is blocked.
+ * Hold writes (or reads): the nth from now (1-based) blocks, and with it
+ * the device, until slot_emu_release(); slot_emu_wait_held() waits until
+ * one is blocked.
  */
 void slot_emu_hold_write(struct slot_emu *emu, uint64_t nth);
+void slot_emu_hold_read(struct slot_emu *emu, uint64_t nth);
 void slot_emu_wait_held(struct slot_emu *emu);
 void slot_emu_release(struct slot_emu *emu);
 /* The write log: every write and flush since create or the last reset. */
@@ -317,6 +319,21 @@ struct slot_get {
 int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n);
 /* Read many whole objects into caller buffers, verifying checksums. */
 int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n);
+/*
+ * slot_get_many, started and left to run while the caller goes on (a
+ * model computing on one layer's KV chunks while the next ones load):
+ * items and their buffers belong to the batch until slot_get_wait, which
+ * returns what slot_get_many would have and frees *op.  Started batches
+ * run side by side (up to SLOT_GET_RUNNING at once, then in turn), each
+ * with the engine's queue depth, so while one drains at its end the next
+ * keeps the device busy.  Every started batch must be waited for;
+ * slot_close first lets those still queued or running finish.
+ */
+#define SLOT_GET_RUNNING 4
+struct slot_get_op;
+int slot_get_many_start(struct slot_store *s, struct slot_get *items,
+			size_t n, struct slot_get_op **op);
+int slot_get_wait(struct slot_get_op *op);
 /*
  * Delete many keys.  A delete of a key whose put is in flight cancels that
  * put: it reports -ECANCELED, its slots are freed, and the key stays absent.

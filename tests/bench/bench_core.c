@@ -6,7 +6,8 @@
  *   bench_core run IMAGE [-t MIB] [-n SMALL] [-r SECONDS] [-q QD] [-b BATCH]
  *       Format IMAGE, then time slot_put_many of 1 MiB objects (-t MiB in
  *       all, BATCH objects per call, slot_sync at the end), slot_get_many
- *       of all of them, and slot_get_many of 4 KiB objects (SMALL of them
+ *       of all of them (one call at a time, then two in flight with
+ *       slot_get_many_start), and slot_get_many of 4 KiB objects (SMALL of them
  *       are put first) picked at random, BATCH per call, for SECONDS.
  *   bench_core populate IMAGE -n FILES [-s SIZE]
  *       Format IMAGE and put FILES objects of SIZE bytes (default 4096)
@@ -174,6 +175,63 @@ struct run_cfg {
 	unsigned batch;
 };
 
+/*
+ * The 1 MiB objects again, two batches in flight (slot_get_many_start):
+ * while one drains at its end the other keeps the device busy.  Returns
+ * how many came back wrong.
+ */
+static uint64_t get_two_in_flight(struct slot_store *s, size_t nbig,
+				  size_t batch)
+{
+	uint8_t *buf = xalloc(2 * batch * (size_t)MIB);
+	struct slot_get *g = calloc(2 * batch, sizeof(*g));
+	char (*keys)[48] = calloc(2 * batch, sizeof(*keys));
+	struct slot_get_op *op[2] = { NULL, NULL };
+	size_t at[2] = { 0, 0 }, cnt[2] = { 0, 0 };
+	uint64_t bad = 0;
+	int err;
+
+	if (!g || !keys)
+		die("get_two_in_flight", -ENOMEM);
+	double t0 = now();
+	for (size_t i = 0, h = 0; i < nbig || op[0] || op[1]; h ^= 1) {
+		struct slot_get *gh = g + h * batch;
+
+		if (op[h]) {
+			err = slot_get_wait(op[h]);
+			op[h] = NULL;
+			if (err < 0)
+				die("slot_get_wait (1 MiB)", err);
+			for (size_t k = 0; k < cnt[h]; k++)
+				if (gh[k].len != MIB ||
+				    !stamped(gh[k].buf, MIB, at[h] + k))
+					bad++;
+		}
+		if (i >= nbig)
+			continue;
+		cnt[h] = nbig - i < batch ? nbig - i : batch;
+		at[h] = i;
+		for (size_t k = 0; k < cnt[h]; k++) {
+			snprintf(keys[h * batch + k], sizeof(keys[0]),
+				 "big/%07zu", i + k);
+			gh[k] = (struct slot_get){ .key = keys[h * batch + k],
+				.buf = buf + (h * batch + k) * (size_t)MIB,
+				.cap = MIB };
+		}
+		err = slot_get_many_start(s, gh, cnt[h], &op[h]);
+		if (err < 0)
+			die("slot_get_many_start (1 MiB)", err);
+		i += cnt[h];
+	}
+	double t = now() - t0;
+	printf("core get_many_1m_2inflight MBps=%.1f secs=%.3f objects=%zu "
+	       "batch=%zu\n", (double)nbig * MIB / 1e6 / t, t, nbig, batch);
+	free(keys);
+	free(g);
+	free(buf);
+	return bad;
+}
+
 static int cmd_run(const char *path, const struct run_cfg *c)
 {
 	size_t nbig = c->total_mib, batch = c->batch;
@@ -244,6 +302,7 @@ static int cmd_run(const char *path, const struct run_cfg *c)
 	t = now() - t0;
 	printf("core get_many_1m MBps=%.1f secs=%.3f objects=%zu batch=%zu\n",
 	       (double)nbig * MIB / 1e6 / t, t, nbig, batch);
+	bad += get_two_in_flight(s, nbig, batch);
 
 	/* 4 KiB objects: put them, then get them at random */
 	uint8_t *sbuf = xalloc(batch * (size_t)SMALL);

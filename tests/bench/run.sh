@@ -393,6 +393,7 @@ round_core() {
 	cat "$out" >>"$LOG"
 	record "$r" core_put_1m slotfs "$(core_get "$out" put_many_1m MBps)"
 	record "$r" core_get_1m slotfs "$(core_get "$out" get_many_1m MBps)"
+	record "$r" core_get_1m_2f slotfs "$(core_get "$out" get_many_1m_2inflight MBps)"
 	record "$r" core_get_4k slotfs "$(core_get "$out" get_many_4k_rand IOPS)"
 	record "$r" lock_per_batch slotfs "$(core_get1 "$out" lock_per_batch)"
 	# the big objects again, 128 a call: the engine keeps its 32 in
@@ -551,6 +552,7 @@ rows = [
     ("core put_many 1 MiB, 32/call, + slot_sync (raw: fio write + fsync)", "MB/s", "seq_write_sync", None, "core_put_1m"),
     ("core put_many 1 MiB, 128/call, + slot_sync (raw: same)", "MB/s", "seq_write_sync", None, "core_put_1m_b128"),
     ("core get_many 1 MiB, 32/call (raw: fio seq read)", "MB/s", "seq_read", None, "core_get_1m"),
+    ("core get_many 1 MiB, 32/call, 2 calls in flight (raw: same)", "MB/s", "seq_read", None, "core_get_1m_2f"),
     ("core get_many 1 MiB, 128/call (raw: same)", "MB/s", "seq_read", None, "core_get_1m_b128"),
     ("core get_many 4 KiB random, 32/call (raw: fio qd32)", "IOPS", "rand4k_qd32", None, "core_get_4k"),
 ]

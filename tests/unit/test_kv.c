@@ -328,3 +328,103 @@ Test(kv, sync_walks_only_when_something_may_be_owed)
 	cr_expect_eq(slot_lookup(env.s, "d/k0", &size), -ENOENT);
 	cr_expect_eq(slot_lookup(env.s, "d/k127", &size), 0);
 }
+
+/* Put n keys "g/<i>" of sizes that vary (a block, odd, over a chunk). */
+static size_t kv_size(int i)
+{
+	static const size_t sz[] = { 4096, 100000, (1u << 20) + 5, 1 };
+	return sz[i % 4];
+}
+
+static void kv_put_sized(int n)
+{
+	char key[32];
+	char *b = malloc((1u << 20) + 5);
+	cr_assert_not_null(b);
+	for (int i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "g/%d", i);
+		t_fill(b, kv_size(i), (unsigned)i + 100);
+		cr_assert_eq(t_put1(env.s, key, b, kv_size(i)), 0);
+	}
+	free(b);
+}
+
+/* n gets of "g/<first + i>" (keys stay in keys[]), buffers allocated */
+static struct slot_get *kv_gets(int first, int n, char (*keys)[32])
+{
+	struct slot_get *g = calloc((size_t)n, sizeof(*g));
+	cr_assert_not_null(g);
+	for (int i = 0; i < n; i++) {
+		snprintf(keys[i], 32, "g/%d", first + i);
+		g[i].key = keys[i];
+		g[i].cap = (1u << 20) + 5;
+		g[i].buf = malloc(g[i].cap);
+		cr_assert_not_null(g[i].buf);
+	}
+	return g;
+}
+
+/* Check and free the gets; item skip (or -1) is not looked at. */
+static void kv_gets_check(struct slot_get *g, int first, int n, int skip)
+{
+	char *want = malloc((1u << 20) + 5);
+	cr_assert_not_null(want);
+	for (int i = 0; i < n; i++) {
+		if (i == skip) {
+			free(g[i].buf);
+			continue;
+		}
+		t_fill(want, kv_size(first + i), (unsigned)(first + i) + 100);
+		cr_expect_eq(g[i].result, 0, "%s", g[i].key);
+		cr_expect_eq(g[i].len, kv_size(first + i), "%s", g[i].key);
+		cr_expect(!memcmp(g[i].buf, want, kv_size(first + i)), "%s",
+			  g[i].key);
+		free(g[i].buf);
+	}
+	free(g);
+	free(want);
+}
+
+/*
+ * slot_get_many_start returns while its batch is still at the device,
+ * batches started meanwhile queue up, and each wait hands back its
+ * batch's result: all bytes right, or the missing key's -ENOENT.
+ */
+Test(kv, get_many_start_returns_while_the_batch_reads)
+{
+	kv_put_sized(24);
+	char ka[8][32], kb[8][32], kc[8][32];
+	struct slot_get *a = kv_gets(0, 8, ka), *b = kv_gets(8, 8, kb);
+	struct slot_get *c = kv_gets(16, 8, kc);
+	snprintf(kc[3], 32, "g/missing");
+	struct slot_get_op *oa, *ob, *oc;
+
+	slot_emu_hold_read(env.emu, 1);
+	cr_assert_eq(slot_get_many_start(env.s, a, 8, &oa), 0);
+	slot_emu_wait_held(env.emu);    /* a's first read waits at the device */
+	cr_assert_eq(slot_get_many_start(env.s, b, 8, &ob), 0);
+	cr_assert_eq(slot_get_many_start(env.s, c, 8, &oc), 0);
+	slot_emu_release(env.emu);
+	cr_expect_eq(slot_get_wait(oc), -ENOENT);
+	cr_expect_eq(c[3].result, -ENOENT);
+	cr_expect_eq(slot_get_wait(ob), 0);
+	cr_expect_eq(slot_get_wait(oa), 0);
+	kv_gets_check(a, 0, 8, -1);
+	kv_gets_check(b, 8, 8, -1);
+	kv_gets_check(c, 16, 8, 3);
+}
+
+/* slot_close lets a started batch finish; its wait, after the close,
+ * still returns the batch's result. */
+Test(kv, close_finishes_started_gets)
+{
+	kv_put_sized(8);
+	char k[8][32];
+	struct slot_get *g = kv_gets(0, 8, k);
+	struct slot_get_op *op;
+	cr_assert_eq(slot_get_many_start(env.s, g, 8, &op), 0);
+	cr_assert_eq(slot_close(env.s), 0);
+	cr_expect_eq(slot_get_wait(op), 0);
+	kv_gets_check(g, 0, 8, -1);
+	t_reopen(&env);
+}
