@@ -501,7 +501,6 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 /* ------------------------------------------------------------------ */
 
 struct slot_get_op {
-	struct slot_store *s;
 	struct slot_get *items;
 	size_t n;
 	struct slot_get_op *next;
@@ -545,7 +544,7 @@ int slot_get_many_start(struct slot_store *s, struct slot_get *items,
 	struct slot_get_op *op = calloc(1, sizeof(*op));
 	if (!op)
 		return -ENOMEM;
-	*op = (struct slot_get_op){ .s = s, .items = items, .n = n };
+	*op = (struct slot_get_op){ .items = items, .n = n };
 	pthread_mutex_init(&op->lock, NULL);
 	pthread_cond_init(&op->cond, NULL);
 	int err = 0;
