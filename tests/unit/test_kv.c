@@ -43,7 +43,7 @@ Test(kv, put_get_roundtrip_sizes)
 Test(kv, put_many_takes_lock_twice_per_batch)
 {
 	static const size_t counts[] = { 1, 8, 64 };
-	char keys[64][16];
+	char keys[64][48];
 	static char data[64][5000];
 	for (size_t c = 0; c < 3; c++) {
 		struct slot_put p[64];
