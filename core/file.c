@@ -967,6 +967,11 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 			if (o->size == new_size && !set_size)
 				o->size = old_size;
 			o->flags |= SL_OBJ_ATTR_DIRTY;
+			/* slots of this batch that did land carry newer headers
+			 * than what the index kept, and a later header write of
+			 * the file does not outdate them: only a checkpoint
+			 * makes the undo durable */
+			sl_ns_dirty(s);
 		} else if (!(o->flags & SL_OBJ_IN_CKPT) && o->name &&
 			   w[0].hdr.parent == o->name->parent &&
 			   w[0].hdr.name_len == o->name->len &&

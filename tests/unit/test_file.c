@@ -501,3 +501,46 @@ Test(file, read_iov_segments_stay_while_fn_reads_on)
 	free(ref);
 	free(a);
 }
+
+/*
+ * A rewrite of two chunks that the device failed half of is undone in
+ * memory, but the half that landed carries a newer slot header than the
+ * checkpoint: the file now owes the checkpoint its state, so sync must
+ * write one (slot_sync's walk finds it), or a crash replays the half.
+ */
+Test(file, sync_after_a_half_failed_rewrite_keeps_it_undone)
+{
+	size_t chunk = 1u << 20;
+	char *old = malloc(2 * chunk), *new = malloc(2 * chunk);
+	char *out = malloc(2 * chunk);
+	cr_assert(old && new && out);
+	t_fill(old, 2 * chunk, 18);
+	t_fill(new, 2 * chunk, 19);
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "half");
+	uint64_t at = 40 * (uint64_t)chunk;
+	cr_assert_eq(slot_file_write(env.s, f, at, old, 2 * chunk),
+		     (ssize_t)(2 * chunk));
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_eq(slot_sync(env.s), 0);      /* nothing owed now */
+
+	/* a few bytes in each of 32 chunks: the file's buffers are all
+	 * taken, so the next write goes to the device as one batch */
+	for (uint64_t i = 0; i < 32; i++)
+		cr_assert_eq(slot_file_write(env.s, f, i * chunk, "x", 1), 1);
+	slot_emu_fail_write(env.emu, 2, -EIO);
+	cr_assert_eq(slot_file_write(env.s, f, at, new, 2 * chunk), -EIO);
+	cr_assert_eq(slot_file_read(env.s, f, at, out, 2 * chunk),
+		     (ssize_t)(2 * chunk));
+	cr_assert(!memcmp(out, old, 2 * chunk), "undone in memory");
+	cr_assert_eq(slot_sync(env.s), 0);
+
+	slot_abandon(env.s);
+	t_reopen(&env);
+	cr_assert_eq(slot_file_read(env.s, f, at, out, 2 * chunk),
+		     (ssize_t)(2 * chunk));
+	cr_expect(!memcmp(out, old, chunk), "chunk 40 replayed");
+	cr_expect(!memcmp(out + chunk, old + chunk, chunk), "chunk 41 replayed");
+	free(old);
+	free(new);
+	free(out);
+}
