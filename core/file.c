@@ -601,6 +601,58 @@ static void fl_prefetch(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 }
 
 /*
+ * Read-ahead for a stream: a read of FL_RC_MIN or more of a chunk (the
+ * kernel's read-ahead sends those, not always in order), or a read that
+ * starts where the last read of the file ended.  A small read that only
+ * happens to start a chunk is no stream: random 4 KiB reads would fetch
+ * three chunks each.  Each chunk is queued once per stream.
+ */
+static void fl_read_ahead(struct slot_store *s, slot_ino_t ino, uint64_t off,
+			  size_t len, const struct fl_piece *last,
+			  uint64_t size)
+{
+	unsigned shift = s->sb.chunk_shift;
+	uint64_t nchunks = (size + (1ull << shift) - 1) >> shift;
+	uint32_t from = last->c.idx + 1;
+	uint32_t to = (uint32_t)SL_MIN((uint64_t)last->c.idx + FL_READ_AHEAD,
+				       nchunks - 1);
+	bool stream = last->b - last->a >= FL_RC_MIN;
+	unsigned e = 0;
+
+	pthread_mutex_lock(&s->rc_lock);
+	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rs); i++) {
+		if (s->rs[i].ino == ino && s->rs[i].end == off) {
+			e = i;
+			stream = true;
+			break;
+		}
+		if (s->rs[i].tick < s->rs[e].tick)
+			e = i;
+	}
+	if (s->rs[e].ino != ino || s->rs[e].end != off)
+		s->rs[e].ahead = last->c.idx;   /* a new stream, or none yet */
+	s->rs[e].ino = ino;
+	s->rs[e].end = off + len;
+	s->rs[e].tick = ++s->rc_tick;
+	if (stream && s->rs[e].ahead + 1 > from)
+		from = s->rs[e].ahead + 1;
+	if (stream && to >= from)
+		s->rs[e].ahead = to;
+	pthread_mutex_unlock(&s->rc_lock);
+
+	for (uint32_t idx = from; stream && idx <= to; idx++) {
+		if (fl_queue(s, ino, idx, true))
+			continue;
+		/* the queue is full: the next read tries again */
+		pthread_mutex_lock(&s->rc_lock);
+		if (s->rs[e].ino == ino && s->rs[e].ahead == to)
+			s->rs[e].ahead = idx - 1;
+		pthread_mutex_unlock(&s->rc_lock);
+		break;
+	}
+}
+
+/*
  * The read behind slot_file_read (buf: the bytes are copied there) and
  * slot_file_read_iov (buf NULL: they are handed to fn where they lie).
  */
@@ -680,15 +732,9 @@ static ssize_t fl_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			fl_rc_get(s, ino, p, buf ? buf + (p->cstart + p->a -
 				  off) : NULL, fl_whole(p));
 	}
-	/* a streaming reader entering a large chunk: fetch the next one */
 	struct fl_piece *lastp = &ps[np - 1];
-	if (lastp->have && lastp->c.len > FL_RC_MIN &&
-	    (lastp->a == 0 || lastp->b - lastp->a >= FL_RC_MIN) &&
-	    lastp->cstart + (1ull << s->sb.chunk_shift) < size)
-		for (uint32_t k = 1; k <= FL_READ_AHEAD; k++)
-			if (lastp->cstart + ((uint64_t)k << s->sb.chunk_shift) >= size ||
-			    !fl_queue(s, ino, lastp->c.idx + k, true))
-				break;
+	if (lastp->have && lastp->c.len > FL_RC_MIN)
+		fl_read_ahead(s, ino, off, len, lastp, size);
 
 	/* one batch for every chunk the read touches */
 	struct slot_io *ios = calloc(np, sizeof(*ios));

@@ -344,6 +344,77 @@ Test(file, streaming_read_reads_each_chunk_once)
 	free(out);
 }
 
+/* Device bytes and requests spent from the reopened store until it is
+ * closed (its read-ahead finished: close drains the flushers). */
+static struct slot_dev_stats t_spent_until_close(const struct slot_dev_stats *a)
+{
+	struct slot_dev_stats b;
+	cr_assert_eq(slot_close(env.s), 0);
+	env.s = NULL;
+	slot_dev_get_stats(env.dev, &b);
+	b.bytes_read -= a->bytes_read;
+	b.submitted -= a->submitted;
+	return b;
+}
+
+/*
+ * A small read that happens to start a chunk is not a stream: random 4 KiB
+ * reads fetch 4 KiB each, not the three chunks after theirs as well.
+ */
+Test(file, random_small_reads_at_chunk_starts_read_no_ahead)
+{
+	char *ref, out[4096];
+	slot_ino_t f = mkstream("random", 12u << 20, 13, &ref);
+	t_reopen(&env);
+	struct slot_dev_stats a;
+	slot_dev_get_stats(env.dev, &a);
+	enum { NREAD = 4 };
+	static const unsigned chunks[NREAD] = { 1, 5, 9, 3 };
+	for (unsigned i = 0; i < NREAD; i++) {
+		size_t off = (size_t)chunks[i] << 20;
+		cr_assert_eq(slot_file_read(env.s, f, off, out, sizeof(out)),
+			     (ssize_t)sizeof(out));
+		cr_assert(memcmp(out, ref + off, sizeof(out)) == 0);
+	}
+	struct slot_dev_stats b = t_spent_until_close(&a);
+	cr_expect_leq(b.bytes_read, NREAD * sizeof(out),
+		      "%" PRIu64 " bytes read for 4 reads of 4 KiB", b.bytes_read);
+	t_reopen(&env);
+	free(ref);
+}
+
+/*
+ * Small reads that go on where the last one ended are a stream, wherever
+ * it starts: past its first chunk, whole chunks are fetched ahead and the
+ * reads find them in memory (dd iflag=direct bs=4k skip=N).
+ */
+Test(file, small_sequential_reads_mid_file_read_ahead)
+{
+	enum { NCHUNK = 8, FIRST = 2, READ = 4 };
+	char *ref, out[4096];
+	slot_ino_t f = mkstream("seq4k", (size_t)NCHUNK << 20, 14, &ref);
+	t_reopen(&env);
+	struct slot_dev_stats a;
+	slot_dev_get_stats(env.dev, &a);
+	size_t from = ((size_t)FIRST << 20) + 8192;
+	size_t to = (size_t)(FIRST + READ) << 20;
+	for (size_t off = from; off < to; off += sizeof(out)) {
+		cr_assert_eq(slot_file_read(env.s, f, off, out, sizeof(out)),
+			     (ssize_t)sizeof(out));
+		cr_assert(memcmp(out, ref + off, sizeof(out)) == 0,
+			  "bytes at %zu", off);
+	}
+	struct slot_dev_stats b = t_spent_until_close(&a);
+	/* the first chunk read 4 KiB at a time (254 requests); the three
+	 * after it one request each, plus the chunks fetched past the end */
+	size_t reads = (to - from) / sizeof(out);
+	cr_expect_lt(b.submitted, 254 + reads / 4,
+		     "%" PRIu64 " requests for %zu reads of 4 KiB",
+		     b.submitted, reads);
+	t_reopen(&env);
+	free(ref);
+}
+
 /* A chunk that fails its checksum fails every read of it, whether the
  * read-ahead or a read found it first; no reader waits forever on it. */
 Test(file, streaming_read_of_a_bad_chunk_fails_and_goes_on)
