@@ -51,4 +51,21 @@ hole_is_zero() {
 }
 check "the hole past the old end reads as zeros" hole_is_zero
 
+# O_DIRECT through the mount: the kernel sends these reads and writes to
+# the daemon as they are, and drops pages it cached before a direct write.
+direct() {
+	local bs=$1 seek=$2 count=$3
+	cat "$F" >/dev/null     # cache the pages the write replaces
+	dd if="$W/patch" of="$REF" bs="$bs" seek="$seek" count="$count" \
+		conv=notrunc status=none
+	dd if="$W/patch" of="$F" bs="$bs" seek="$seek" count="$count" \
+		conv=notrunc oflag=direct status=none
+	cmp "$REF" "$F"
+	cmp "$REF" <(dd if="$F" bs=64k iflag=direct status=none)
+	expect_eq "size" "$(stat -c %s "$REF")" "$(stat -c %s "$F")"
+}
+check "O_DIRECT: bs=4096 seek=200 count=300, across a chunk" direct 4096 200 300
+check "O_DIRECT: bs=512 seek=7 count=3, not block-aligned" direct 512 7 3
+check "O_DIRECT: bs=1M seek=4 count=1, past the end" direct 1M 4 1
+
 fuse_finish
