@@ -613,9 +613,9 @@ static void fl_read_ahead(struct slot_store *s, slot_ino_t ino, uint64_t off,
 {
 	unsigned shift = s->sb.chunk_shift;
 	uint64_t nchunks = (size + (1ull << shift) - 1) >> shift;
-	uint32_t from = last->c.idx + 1;
-	uint32_t to = (uint32_t)SL_MIN((uint64_t)last->c.idx + FL_READ_AHEAD,
-				       nchunks - 1);
+	uint64_t from = (uint64_t)last->c.idx + 1;
+	uint64_t to = SL_MIN((uint64_t)last->c.idx + FL_READ_AHEAD,
+			     nchunks - 1);
 	bool stream = last->b - last->a >= FL_RC_MIN;
 	unsigned e = 0;
 
@@ -640,8 +640,8 @@ static void fl_read_ahead(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		s->rs[e].ahead = to;
 	pthread_mutex_unlock(&s->rc_lock);
 
-	for (uint32_t idx = from; stream && idx <= to; idx++) {
-		if (fl_queue(s, ino, idx, true))
+	for (uint64_t idx = from; stream && idx <= to; idx++) {
+		if (fl_queue(s, ino, (uint32_t)idx, true))
 			continue;
 		/* the queue is full: the next read tries again */
 		pthread_mutex_lock(&s->rc_lock);
