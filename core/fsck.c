@@ -414,7 +414,7 @@ static int fk_pass_entries(struct fk *f)
 			const char *why = err ? NULL :
 				fk_entry_check(s, e, ios[j].buf, ios[j].res,
 					       &bad_payload);
-			sl_buf_put(s, ios[j].buf, ios[j].len);
+			sl_buf_put(s, ios[j].buf);
 			if (err || (!why && !bad_payload))
 				continue;
 			if (why)
@@ -474,7 +474,7 @@ static int fk_dup_reclaim(struct fk *f)
 		bool bad_payload = true;
 		int res = f->dev->ops->read(f->dev->ctx, &io, 1);
 		const char *why = fk_entry_check(s, &e, b, res, &bad_payload);
-		sl_buf_put(s, b, len);
+		sl_buf_put(s, b);
 		if (why || bad_payload || sl_slot_claim(s, d->c.slot))
 			continue;
 		if (sl_obj_set_chunk(o, &d->c, NULL, NULL))

@@ -321,11 +321,13 @@ struct slot_store {
 	pthread_t getters[SLOT_GET_RUNNING];
 	unsigned ngetters;          /* started on first use */
 
-	/* big I/O buffers kept for reuse: a fresh mapping costs a page
-	 * fault per 4 KiB, which on a virtual machine costs more than
-	 * the device write it feeds */
+	/* Big I/O buffers (a slot of the largest class), carved from
+	 * arenas of huge pages and kept for reuse until close; past the
+	 * arenas, malloc'd and freed.  See sl_buf_get. */
 	pthread_mutex_t pool_lock;
-	void *pool[64];
+	struct { uint8_t *base; size_t len; } arenas[4];
+	unsigned narenas;
+	void *pool[64];                 /* free arena buffers */
 	unsigned npool;
 
 	/* Large chunks read whole and verified, kept for the reads that
@@ -458,12 +460,12 @@ int sl_wslots_write(struct slot_store *s, struct sl_wslot *w, size_t n);
  * every slot was written. */
 void sl_wslots_done(struct slot_store *s, struct sl_txn *t, size_t n, bool ok);
 /* A buffer for a slot of len payload bytes: header block zeroed, payload
- * not (callers fill or zero it).  Give it back with sl_wslot_put. */
+ * not (callers fill or zero it).  Give it back with sl_buf_put. */
 uint8_t *sl_wslot_buf(struct slot_store *s, size_t len);
-void sl_wslot_put(struct slot_store *s, uint8_t *buf, size_t len);
 /* Aligned I/O buffers of any size, pooled when big; not zeroed. */
 void *sl_buf_get(struct slot_store *s, size_t bytes);
-void sl_buf_put(struct slot_store *s, void *p, size_t bytes);
+void sl_buf_put(struct slot_store *s, void *p);
+void sl_buf_pool_free(struct slot_store *s);
 
 /* file.c: write buffers.  Lock held for drop. */
 void sl_wb_drop_all(struct slot_store *s, struct sl_obj *o);

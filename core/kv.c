@@ -283,7 +283,7 @@ int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n)
 out:
 	/* slots that dropped out were swapped past total: free them all */
 	for (size_t i = 0; w && i < nbufs; i++)
-		sl_wslot_put(s, w[i].buf, w[i].data ? bs : w[i].len);
+		sl_buf_put(s, w[i].buf);
 	free(w);
 	free(nr);
 	free(it);
@@ -482,7 +482,7 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 	pthread_rwlock_unlock(&s->reuse_lock);
 	for (size_t j = 0; cr && j < nio; j++)
 		if (cr[j].blen)
-			sl_buf_put(s, cr[j].buf, cr[j].blen);
+			sl_buf_put(s, cr[j].buf);
 	free(hdrs);
 	free(cr);
 	free(ios);

@@ -505,7 +505,7 @@ static void store_free(struct slot_store *s)
 			while (o->wb) {
 				struct sl_wbuf *w = o->wb;
 				o->wb = w->next;
-				free(w->buf);
+				sl_buf_put(s, w->buf);
 				free(w);
 			}
 	sl_index_free(&s->ix);
@@ -516,10 +516,9 @@ static void store_free(struct slot_store *s)
 	for (int i = 0; i < SL_CHUNK_STRIPES; i++)
 		pthread_mutex_destroy(&s->chunk_locks[i]);
 	pthread_rwlock_destroy(&s->reuse_lock);
-	for (unsigned i = 0; i < s->npool; i++)
-		free(s->pool[i]);
 	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rc); i++)
-		free(s->rc[i].buf);
+		sl_buf_put(s, s->rc[i].buf);
+	sl_buf_pool_free(s);
 	free(atomic_load(&s->zeros));
 	pthread_mutex_destroy(&s->rc_lock);
 	pthread_cond_destroy(&s->rc_cond);

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 
 #include "helpers.h"
+#include "internal.h"     /* the I/O buffer pool, white-box */
 
 static struct t_env env;
 static void setup(void) { t_setup(&env, 128ull << 20); }
@@ -413,6 +414,68 @@ Test(file, small_sequential_reads_mid_file_read_ahead)
 		     b.submitted, reads);
 	t_reopen(&env);
 	free(ref);
+}
+
+/* Kilobytes of huge pages backing the mapping that holds p, from smaps. */
+static long t_huge_kb(const void *p)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	cr_assert_not_null(f);
+	char line[512];
+	bool in = false;
+	long kb = -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+			continue;
+		}
+		if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+/*
+ * A buffer for a slot of the largest class (1 MiB and its header) lies in
+ * huge pages where the kernel has them, crossing at most one huge-page
+ * boundary: in 4 KiB pages it is 257 memory segments, more than a virtio
+ * disk takes in one request, and each slot read became two requests.
+ */
+Test(file, big_buffers_lie_in_huge_pages)
+{
+	FILE *thp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	char mode[128] = "";
+	if (thp) {
+		if (!fgets(mode, sizeof(mode), thp))
+			mode[0] = 0;
+		fclose(thp);
+	}
+	size_t ps = env.s->sb.block_size + ((size_t)1 << env.s->sb.chunk_shift);
+	enum { N = 20 };        /* more than one arena's worth */
+	void *b[N];
+	long huge = 0;
+	for (int i = 0; i < N; i++) {
+		b[i] = sl_buf_get(env.s, ps);
+		cr_assert_not_null(b[i]);
+		cr_assert_eq((uintptr_t)b[i] % 4096, 0, "O_DIRECT alignment");
+		uintptr_t first = (uintptr_t)b[i] >> 21;
+		uintptr_t last = ((uintptr_t)b[i] + ps - 1) >> 21;
+		cr_expect_leq(last - first, 1, "buffer %d crosses %lu huge pages",
+			      i, (unsigned long)(last - first + 1));
+		memset(b[i], i, ps);
+	}
+	for (int i = 0; i < N; i++) {
+		long kb = t_huge_kb(b[i]);
+		if (kb > huge)
+			huge = kb;
+	}
+	for (int i = 0; i < N; i++)
+		sl_buf_put(env.s, b[i]);
+	if (!strstr(mode, "[never]"))
+		cr_expect_gt(huge, 0, "no huge pages under the buffers (THP: %s)",
+			     mode);
 }
 
 /* A chunk that fails its checksum fails every read of it, whether the
