@@ -3,12 +3,13 @@
  * bench_core.c - benchmark of libslot alone, without FUSE, and the store
  * builder for the mount and fsck timings of tests/bench/run.sh.
  *
- *   bench_core run IMAGE [-t MIB] [-n SMALL] [-r SECONDS] [-q QD] [-b BATCH]
+ *   bench_core run IMAGE [-t MIB] [-n SMALL] [-r SECONDS] [-q QD] [-b BATCH] [-H]
  *       Format IMAGE, then time slot_put_many of 1 MiB objects (-t MiB in
  *       all, BATCH objects per call, slot_sync at the end), slot_get_many
  *       of all of them (one call at a time, then two in flight with
  *       slot_get_many_start), and slot_get_many of 4 KiB objects (SMALL of them
  *       are put first) picked at random, BATCH per call, for SECONDS.
+ *       -H: the objects' buffers lie in huge pages (see libslot(3)).
  *   bench_core populate IMAGE -n FILES [-s SIZE]
  *       Format IMAGE and put FILES objects of SIZE bytes (default 4096)
  *       under d000/f0000000 ... (1000 per directory); close cleanly.
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,10 +60,17 @@ static void die(const char *what, int err)
 	exit(1);
 }
 
+static bool huge;       /* -H */
+
 static void *xalloc(size_t n)
 {
-	void *p = aligned_alloc(4096, (n + 4095) & ~(size_t)4095);
+	size_t a = huge && n >= MIB ? (size_t)2 * MIB : 4096;
+	void *p = aligned_alloc(a, (n + a - 1) / a * a);
 
+	/* a 2 MiB-aligned buffer advised so is backed by huge pages where
+	 * the kernel has them: 1 MiB then goes as one device request */
+	if (p && a > 4096)
+		madvise(p, (n + a - 1) / a * a, MADV_HUGEPAGE);
 	if (!p) {
 		fprintf(stderr, "%s: out of memory\n", prog);
 		exit(1);
@@ -551,7 +560,7 @@ static int cmd_hdrlog(const char *path, const char *out)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: %s run IMAGE [-t MIB] [-n SMALL] [-r SECONDS] [-q QD] [-b BATCH]\n"
+		"usage: %s run IMAGE [-t MIB] [-n SMALL] [-r SECONDS] [-q QD] [-b BATCH] [-H]\n"
 		"       %s populate IMAGE -n FILES [-s SIZE] [-q QD] [-b BATCH]\n"
 		"       %s fill IMAGE [-p PERCENT] [-q QD] [-b BATCH]\n"
 		"       %s hdrlog IMAGE OUT\n", prog, prog, prog, prog);
@@ -584,7 +593,7 @@ int main(int argc, char **argv)
 		return cmd_hdrlog(image, argv[3]);
 	}
 	optind = 3;
-	while ((opt = getopt(argc, argv, "t:n:r:q:b:s:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "t:n:r:q:b:s:p:H")) != -1) {
 		switch (opt) {
 		case 't': c.total_mib = num(optarg); break;
 		case 'n': c.nsmall = files = num(optarg); break;
@@ -593,6 +602,7 @@ int main(int argc, char **argv)
 		case 'b': c.batch = (unsigned)num(optarg); break;
 		case 's': size = num(optarg); break;
 		case 'p': percent = num(optarg); break;
+		case 'H': huge = true; break;
 		default: usage();
 		}
 	}

@@ -404,6 +404,13 @@ round_core() {
 	cat "$out" >>"$LOG"
 	record "$r" core_put_1m_b128 slotfs "$(core_get "$out" put_many_1m MBps)"
 	record "$r" core_get_1m_b128 slotfs "$(core_get "$out" get_many_1m MBps)"
+	# 32 a call again, the caller's buffers in huge pages (-H)
+	new_image "$img" "$SIZE"
+	drop_caches
+	"$BCORE" run "$img" -t "$CORE_MIB" -n 1 -r 1 -b 32 -H >"$out" 2>>"$LOG"
+	cat "$out" >>"$LOG"
+	record "$r" core_put_1m_huge slotfs "$(core_get "$out" put_many_1m MBps)"
+	record "$r" core_get_1m_huge slotfs "$(core_get "$out" get_many_1m MBps)"
 	rm -f "$img"
 }
 
@@ -551,9 +558,11 @@ rows = [
     ("delete all + sync", "files/s", None, "delete", "delete"),
     ("core put_many 1 MiB, 32/call, + slot_sync (raw: fio write + fsync)", "MB/s", "seq_write_sync", None, "core_put_1m"),
     ("core put_many 1 MiB, 128/call, + slot_sync (raw: same)", "MB/s", "seq_write_sync", None, "core_put_1m_b128"),
+    ("core put_many 1 MiB, 32/call, + slot_sync, buffers in huge pages", "MB/s", "seq_write_sync", None, "core_put_1m_huge"),
     ("core get_many 1 MiB, 32/call (raw: fio seq read)", "MB/s", "seq_read", None, "core_get_1m"),
     ("core get_many 1 MiB, 32/call, 2 calls in flight (raw: same)", "MB/s", "seq_read", None, "core_get_1m_2f"),
     ("core get_many 1 MiB, 128/call (raw: same)", "MB/s", "seq_read", None, "core_get_1m_b128"),
+    ("core get_many 1 MiB, 32/call, buffers in huge pages", "MB/s", "seq_read", None, "core_get_1m_huge"),
     ("core get_many 4 KiB random, 32/call (raw: fio qd32)", "IOPS", "rand4k_qd32", None, "core_get_4k"),
 ]
 table = [("workload", "unit", "raw fio", "ext4", "slotfs", "slotfs/ext4", "slotfs/raw")]
