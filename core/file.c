@@ -393,7 +393,7 @@ static struct sl_obj *fl_file(struct slot_store *s, slot_ino_t ino, int *err)
 static struct sl_wbuf *fl_wb_find(struct sl_obj *o, uint32_t idx);
 
 #define FL_RC_MIN (64u * 1024)  /* chunks larger than this are cached */
-#define FL_READ_AHEAD 3         /* chunks fetched ahead of a streaming read
+#define FL_READ_AHEAD 6         /* chunks fetched ahead of a streaming read
 				   (the cache holds 16) */
 
 struct fl_piece {
