@@ -50,7 +50,10 @@ static size_t fl_pool_size(const struct slot_store *s)
 /* Pool lock held: a new arena, its buffers on the free stack. */
 static void fl_arena_new(struct slot_store *s)
 {
-	size_t ps = fl_pool_size(s), stride = ps + SL_BLOCK;
+	/* buffers SL_BLOCK-aligned, as sl_alloc_aligned's, each one
+	 * followed by a guard block */
+	size_t ps = fl_pool_size(s);
+	size_t stride = SL_ALIGN_UP(ps, SL_BLOCK) + SL_BLOCK;
 	size_t len = SL_ALIGN_UP(stride * FL_ARENA_BUFS, FL_HUGE);
 	_Static_assert(SL_ARRAY_SIZE(((struct slot_store *)0)->pool) >=
 		       SL_ARRAY_SIZE(((struct slot_store *)0)->arenas) *
