@@ -311,6 +311,11 @@ struct slot_get {
 };
 
 /*
+ * Buffers aligned to 4096 bytes are used for the device I/O as they are
+ * (puts of 64 KiB or more, gets of whole blocks); in huge pages (2 MiB-
+ * aligned, madvise MADV_HUGEPAGE) a 1 MiB object is one device request
+ * rather than two on a disk with a 254-segment limit.  See libslot(3).
+ *
  * Put many whole objects.  Takes the store lock twice for the batch (once
  * to allocate every slot, once to commit), whatever n is, and does no I/O
  * under it.  An object replaces any older one under its key atomically.
