@@ -453,7 +453,8 @@ Test(file, big_buffers_lie_in_huge_pages)
 		fclose(thp);
 	}
 	size_t ps = env.s->sb.block_size + ((size_t)1 << env.s->sb.chunk_shift);
-	enum { N = 20 };        /* more than one arena's worth */
+	enum { N = 80 };        /* more than the arenas hold: the rest are
+				   malloc'd, and each goes back its way */
 	void *b[N];
 	long huge = 0;
 	for (int i = 0; i < N; i++) {
@@ -470,6 +471,14 @@ Test(file, big_buffers_lie_in_huge_pages)
 		long kb = t_huge_kb(b[i]);
 		if (kb > huge)
 			huge = kb;
+	}
+	for (int i = 0; i < N; i++)
+		sl_buf_put(env.s, b[i]);
+	/* all of them again: the arenas' buffers come back for reuse */
+	for (int i = 0; i < N; i++) {
+		b[i] = sl_buf_get(env.s, ps);
+		cr_assert_not_null(b[i]);
+		memset(b[i], ~i, ps);
 	}
 	for (int i = 0; i < N; i++)
 		sl_buf_put(env.s, b[i]);
