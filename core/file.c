@@ -940,6 +940,8 @@ struct fl_change {
 	uint64_t reserve;
 	uint8_t *own_buf;       /* a write buffer that already holds the
 				   slot image: written as it is */
+	const struct sl_wbuf *wb;       /* that buffer: dropped by the time
+					   of the commit, nothing is kept */
 };
 
 static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
@@ -1072,6 +1074,14 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 				sl_slot_free(s, w[i].ref);
 				continue;
 			}
+			/* the object was put anew or died meanwhile; the
+			 * slot landed with a header naming it, so as after a
+			 * failure only a checkpoint outdates it */
+			if (ch[i].wb && ch[i].wb->dropped) {
+				sl_slot_free(s, w[i].ref);
+				sl_ns_dirty(s);
+				continue;
+			}
 			struct sl_chunk nc = { .slot = w[i].ref,
 					       .gen = w[i].hdr.gen,
 					       .idx = w[i].idx,
@@ -1096,6 +1106,7 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 			 * makes the undo durable */
 			sl_ns_dirty(s);
 		} else if (!(o->flags & SL_OBJ_IN_CKPT) && o->name &&
+			   !(ch[0].wb && ch[0].wb->dropped) &&
 			   w[0].hdr.parent == o->name->parent &&
 			   w[0].hdr.name_len == o->name->len &&
 			   !memcmp(w[0].hdr.name, o->name->name,
@@ -1141,7 +1152,8 @@ static unsigned fl_wb_count(const struct sl_obj *o)
 	return n;
 }
 
-/* Lock held.  Unhook b from o and free it, giving back its reservation. */
+/* Lock held.  Unhook b from o and free it, giving back its reservation;
+ * one being written out is freed by the write-out (fl_wb_flush). */
 static void fl_wb_free(struct slot_store *s, struct sl_obj *o,
 		       struct sl_wbuf *b)
 {
@@ -1150,11 +1162,15 @@ static void fl_wb_free(struct slot_store *s, struct sl_obj *o,
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = b->next;
+	s->wb_count--;
+	if (b->flushing) {
+		b->dropped = true;
+		return;
+	}
 	if (b->reserved)
 		sl_slot_unclaim(s, b->reserve);
 	sl_buf_put(s, b->buf);
 	free(b);
-	s->wb_count--;
 }
 
 void sl_wb_drop_all(struct slot_store *s, struct sl_obj *o)
@@ -1264,20 +1280,34 @@ static int fl_wb_flush(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 		       SL_ALIGN_UP(b->len ? b->len : 1, bs) - b->len);
 		/* written as it is: the header block is encoded in place */
 		ch.own_buf = b->buf;
+		ch.wb = b;
+		/* The file may die (closed and unlinked) or be put anew
+		 * while this runs, and drop its buffers: the buffer stays
+		 * ours until we are done with it, and the reservation goes
+		 * with the write-out, which gives it up for a slot that
+		 * fits, so nothing gives it up twice. */
+		b->flushing = true;
 		ch.reserved = b->reserved;
 		ch.reserve = b->reserve;
+		b->reserved = false;
 	}
 	sl_unlock(s);
 	if (!b)
 		return 0;
 	int err = fl_rewrite(s, ino, &ch, 1, 0, false);
 	sl_lock(s);
-	o = sl_obj_find(&s->ix, ino);
-	b = o ? fl_wb_find(o, idx) : NULL;
-	if (b) {
+	b->flushing = false;
+	if (b->dropped) {
+		if (ch.reserved)
+			sl_slot_unclaim(s, ch.reserve);
+		sl_buf_put(s, b->buf);
+		free(b);
+		err = 0;        /* nothing is left to write */
+	} else {
+		/* still held after a failure: the buffer keeps it */
 		b->reserved = ch.reserved;
 		if (!err)
-			fl_wb_free(s, o, b);
+			fl_wb_free(s, sl_obj_find(&s->ix, ino), b);
 	}
 	sl_unlock(s);
 	return err;

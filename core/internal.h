@@ -131,6 +131,10 @@ struct sl_wbuf {
 	uint8_t *buf;           /* header block, then chunk_size bytes */
 	uint64_t reserve;       /* the reserved slot */
 	bool reserved;
+	/* a write-out has it (buf in use, reservation its own); dropped
+	 * meanwhile: unhooked, freed by the write-out, which installs
+	 * nothing */
+	bool flushing, dropped;
 	int64_t born;           /* mono ns: the periodic flush ages it */
 };
 
