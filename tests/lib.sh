@@ -27,11 +27,11 @@ T_CLEANUPS=()
 
 # Put the slotfs programs in PATH.
 if [ -n "${SLOTFS_BUILD:-}" ]; then
-	PATH=$SLOTFS_BUILD/fs:$SLOTFS_BUILD/mkfs:$SLOTFS_BUILD/fsck:$PATH
+	PATH=$SLOTFS_BUILD/fs:$SLOTFS_BUILD/mkfs:$SLOTFS_BUILD/fsck:$SLOTFS_BUILD/tests:$PATH
 elif ! command -v mkfs.slotfs >/dev/null 2>&1; then
 	for _b in "$T_SRC/build-test" "$T_SRC/build"; do
 		if [ -x "$_b/mkfs/mkfs.slotfs" ]; then
-			PATH=$_b/fs:$_b/mkfs:$_b/fsck:$PATH
+			PATH=$_b/fs:$_b/mkfs:$_b/fsck:$_b/tests:$PATH
 			break
 		fi
 	done

@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""nsx.py - random namespace operations on two trees, compared.
+
+Every operation (create, write, append, truncate, mkdir, rmdir, unlink,
+rename of files and directories over names that may exist, hard links,
+symlinks, chmod, and reads and writes through descriptors whose file was
+unlinked or renamed) runs on the tree under test and on a reference tree
+on another file system; both must succeed, or both fail with the same
+errno.  Every so often, and at the end, the trees are compared whole:
+names, types, modes, sizes, bytes, link counts, symlink targets and which
+names share an inode.
+
+    nsx.py [-n OPS] [-s SEED] TEST_DIR REF_DIR
+    nsx.py --compare TEST_DIR REF_DIR      (after a remount)
+
+Exit 0 when everything matched, 1 at the first difference (the operations
+that led there are printed; the seed replays them).
+"""
+import argparse
+import errno
+import hashlib
+import os
+import random
+import stat
+import sys
+
+NAMES = ["a", "b", "c", "dir", "d2", "long" + "x" * 60, "sp ace", "ünï"]
+
+
+class Mismatch(Exception):
+    pass
+
+
+def outcome(fn, *args):
+    """fn's result, or the errno it raised."""
+    try:
+        r = fn(*args)
+        return ("ok", r)
+    except OSError as e:
+        return ("errno", errno.errorcode.get(e.errno, e.errno))
+
+
+def tree(root):
+    """Everything comparable about the tree under root."""
+    out, inodes = {}, {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            p = os.path.join(dirpath, name)
+            rel = os.path.relpath(p, root)
+            if rel == ".slotfs" or rel.startswith("lost+found"):
+                continue
+            st = os.lstat(p)
+            e = {"type": stat.S_IFMT(st.st_mode),
+                 "mode": stat.S_IMODE(st.st_mode), "nlink": st.st_nlink}
+            if stat.S_ISDIR(st.st_mode):
+                e.pop("nlink")  # a directory's count is its own business
+            if stat.S_ISREG(st.st_mode):
+                e["size"] = st.st_size
+                with open(p, "rb") as f:
+                    e["sha"] = hashlib.sha256(f.read()).hexdigest()[:16]
+                inodes.setdefault(st.st_ino, []).append(rel)
+            if stat.S_ISLNK(st.st_mode):
+                e["target"] = os.readlink(p)
+            out[rel] = e
+    links = sorted(sorted(v) for v in inodes.values() if len(v) > 1)
+    return out, links
+
+
+def compare_trees(test, ref):
+    t, tl = tree(test)
+    r, rl = tree(ref)
+    for k in sorted(set(t) | set(r)):
+        if t.get(k) != r.get(k):
+            raise Mismatch("%r: %s here, %s in the reference"
+                           % (k, t.get(k), r.get(k)))
+    if tl != rl:
+        raise Mismatch("names sharing an inode: %s here, %s in the "
+                       "reference" % (tl, rl))
+    return len(t)
+
+
+class Runner:
+    def __init__(self, test, ref, seed):
+        self.roots = (test, ref)
+        self.rng = random.Random(seed)
+        self.log = []
+        self.fds = []       # (test fd, ref fd, what) kept open across ops
+        self.ok = 0         # operations that succeeded on both
+
+    def existing(self):
+        """The names in the reference tree now, directories marked."""
+        names = []
+        ref = self.roots[1]
+        for dirpath, dirnames, filenames in os.walk(ref):
+            rel = os.path.relpath(dirpath, ref)
+            for n in dirnames:
+                names.append((os.path.normpath(os.path.join(rel, n)), True))
+            for n in filenames:
+                names.append((os.path.normpath(os.path.join(rel, n)), False))
+        return names
+
+    def path(self):
+        """A name that exists, one inside an existing directory, or one
+        made up (which may have no parent)."""
+        r = self.rng
+        names = self.existing() if r.random() < 0.7 else []
+        if names:
+            p, isdir = r.choice(names)
+            if isdir and r.random() < 0.5:
+                p = p + "/" + r.choice(NAMES)
+            return p
+        depth = r.choice([1, 1, 2, 2, 3])
+        return "/".join(r.choice(NAMES) for _ in range(depth))
+
+    def data(self):
+        n = self.rng.choice([0, 1, 100, 4096, 5000, 70000, 1 << 20,
+                             (1 << 20) + 3])
+        return self.rng.randbytes(n)
+
+    def both(self, what, fn):
+        """fn(root) on both trees; the outcomes must agree."""
+        self.log.append(what)
+        got = [outcome(fn, root) for root in self.roots]
+        if got[0] != got[1]:
+            raise Mismatch("%s: %s here, %s in the reference"
+                           % (what, got[0], got[1]))
+        self.ok += got[0][0] == "ok"
+        return got[0]
+
+    def both_fd(self, what, fn):
+        """fn(fd) on each open descriptor pair's two sides."""
+        self.log.append(what)
+        got = [outcome(fn, fd) for fd in self.fds[-1][:2]]
+        if got[0] != got[1]:
+            raise Mismatch("%s: %s here, %s in the reference"
+                           % (what, got[0], got[1]))
+
+    def step(self):
+        r = self.rng
+        op = r.randrange(100)
+        a, b = self.path(), self.path()
+        j = os.path.join
+        if op < 18:
+            d = self.data()
+            excl = r.random() < 0.5
+
+            def create(root):
+                fl = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                fd = os.open(j(root, a), fl | (os.O_EXCL if excl else 0),
+                             0o644)
+                try:
+                    os.write(fd, d)
+                finally:
+                    os.close(fd)
+            self.both("create %s (%d bytes%s)" % (a, len(d),
+                      ", O_EXCL" if excl else ""), create)
+        elif op < 26:
+            d = self.data()[:70000]
+
+            def append(root):
+                with open(j(root, a), "ab") as f:
+                    f.write(d)
+            self.both("append %d bytes to %s" % (len(d), a), append)
+        elif op < 31:
+            n = r.choice([0, 1, 4095, 4097, 1 << 20, (1 << 20) + 1, 3 << 20])
+            self.both("truncate %s to %d" % (a, n),
+                      lambda root: os.truncate(j(root, a), n))
+        elif op < 43:
+            self.both("mkdir " + a, lambda root: os.mkdir(j(root, a)))
+        elif op < 50:
+            self.both("rmdir " + a, lambda root: os.rmdir(j(root, a)))
+        elif op < 58:
+            self.both("unlink " + a, lambda root: os.unlink(j(root, a)))
+        elif op < 74:
+            self.both("rename %s %s" % (a, b),
+                      lambda root: os.rename(j(root, a), j(root, b)))
+        elif op < 79:
+            self.both("link %s %s" % (a, b),
+                      lambda root: os.link(j(root, a), j(root, b)))
+        elif op < 83:
+            t = r.choice(["a", "../b", "/nowhere", "x" * 300])
+            self.both("symlink %s -> %s" % (b, t[:20]),
+                      lambda root: os.symlink(t, j(root, b)))
+        elif op < 86:
+            m = r.choice([0o600, 0o755, 0o1777, 0o4755, 0o000])
+            self.both("chmod %o %s" % (m, a),
+                      lambda root: os.chmod(j(root, a), m))
+        elif op < 93:
+            self.open_op(a, b)
+        else:
+            self.fd_op()
+
+    def open_op(self, a, b):
+        """Open a, then unlink or rename it away while it is open."""
+        j = os.path.join
+        self.log.append("open " + a)
+        got = [outcome(os.open, j(root, a), os.O_RDWR) for root in self.roots]
+        fds = [g[1] for g in got if g[0] == "ok"]
+        if got[0][0] != got[1][0] or (fds and len(fds) < 2):
+            for fd in fds:
+                os.close(fd)
+            raise Mismatch("open %s: %s here, %s in the reference"
+                           % (a, got[0], got[1]))
+        if not fds:
+            return
+        self.fds.append((fds[0], fds[1], a))
+        if self.rng.random() < 0.5:
+            self.both("unlink %s (open)" % a,
+                      lambda root: os.unlink(j(root, a)))
+        else:
+            self.both("rename %s %s (open)" % (a, b),
+                      lambda root: os.rename(j(root, a), j(root, b)))
+
+    def fd_op(self):
+        if not self.fds:
+            return
+        r = self.rng
+        what = self.fds[-1][2]
+        k = r.randrange(4)
+        if k == 0:
+            d = self.data()[:200000]
+            off = r.choice([0, 10, 4096, 1 << 20])
+            self.both_fd("pwrite %d bytes at %d to open %s" % (
+                len(d), off, what), lambda fd: os.pwrite(fd, d, off))
+        elif k == 1:
+            self.both_fd("read open " + what, lambda fd: hashlib.sha256(
+                os.pread(fd, 4 << 20, 0)).hexdigest())
+        elif k == 2:
+            self.both_fd("fstat open " + what, lambda fd: (
+                os.fstat(fd).st_size, os.fstat(fd).st_nlink))
+        else:
+            self.log.append("close open " + what)
+            for fd in self.fds.pop()[:2]:
+                os.close(fd)
+
+    def close_all(self):
+        while self.fds:
+            for fd in self.fds.pop()[:2]:
+                os.close(fd)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=2000)
+    ap.add_argument("-s", type=int, default=1)
+    ap.add_argument("--compare", action="store_true")
+    ap.add_argument("test")
+    ap.add_argument("ref")
+    o = ap.parse_args()
+    if o.compare:
+        try:
+            n = compare_trees(o.test, o.ref)
+        except Mismatch as e:
+            print("nsx: after the remount: %s" % e, file=sys.stderr)
+            return 1
+        print("nsx: %d names match the reference" % n)
+        return 0
+    run = Runner(o.test, o.ref, o.s)
+    try:
+        for i in range(o.n):
+            run.step()
+            if i % 200 == 199:
+                run.log.append("(trees compared)")
+                compare_trees(o.test, o.ref)
+        run.close_all()
+        run.log.append("(trees compared, descriptors closed)")
+        n = compare_trees(o.test, o.ref)
+    except Mismatch as e:
+        for line in run.log[-25:]:
+            print("  " + line, file=sys.stderr)
+        print("nsx: seed %d, operation %d: %s" % (o.s, len(run.log), e),
+              file=sys.stderr)
+        return 1
+    print("nsx: seed %d: %d operations (%d succeeded), %d names, all matched"
+          % (o.s, o.n, run.ok, n))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
