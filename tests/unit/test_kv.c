@@ -428,3 +428,198 @@ Test(kv, close_finishes_started_gets)
 	kv_gets_check(g, 0, 8, -1);
 	t_reopen(&env);
 }
+
+/*
+ * Random batches of puts, gets and deletes over a few keys (some in
+ * directories), checked against a model: every get, every key after each
+ * clean reopen, and after a crash, where a key put or deleted since the
+ * last slot_sync comes back as its synced value or as one written since,
+ * whole, and a key left alone as it was.
+ */
+#define MK_KEYS 24
+#define MK_SINCE 8      /* values a key may have had since the sync */
+
+struct mk_key {
+	char name[16];
+	unsigned seed;          /* 0: absent */
+	size_t len;
+	unsigned nsince;        /* values since the last sync, the synced first */
+	unsigned since_seed[MK_SINCE];
+	size_t since_len[MK_SINCE];
+	bool overflow;          /* more than MK_SINCE: not checked after a crash */
+};
+
+static size_t mk_len(uint32_t *x)
+{
+	static const size_t lens[] = { 0, 1, 4095, 4096, 5000, 70000,
+				       1 << 20, (1 << 20) + 1, 5 << 19 };
+	*x = *x * 1103515245u + 12345u;
+	return lens[(*x >> 16) % (sizeof(lens) / sizeof(lens[0]))];
+}
+
+static void mk_note(struct mk_key *k, unsigned seed, size_t len)
+{
+	k->seed = seed;
+	k->len = len;
+	if (k->nsince < MK_SINCE) {
+		k->since_seed[k->nsince] = seed;
+		k->since_len[k->nsince++] = len;
+	} else {
+		k->overflow = true;
+	}
+}
+
+static void mk_synced(struct mk_key *keys)
+{
+	for (unsigned i = 0; i < MK_KEYS; i++) {
+		keys[i].nsince = 1;
+		keys[i].since_seed[0] = keys[i].seed;
+		keys[i].since_len[0] = keys[i].len;
+		keys[i].overflow = false;
+	}
+}
+
+/* Whether the store's object under k is (seed, len); seed 0: absent. */
+static bool mk_holds(const struct mk_key *k, unsigned seed, size_t len,
+		     const uint8_t *got, size_t glen, int res, uint8_t *want)
+{
+	if (!seed)
+		return res == -ENOENT;
+	if (res || glen != len)
+		return false;
+	t_fill(want, len, seed);
+	(void)k;
+	return !memcmp(got, want, len);
+}
+
+static void mk_check_all(struct mk_key *keys, bool crashed, uint8_t *got,
+			 uint8_t *want, size_t cap)
+{
+	for (unsigned i = 0; i < MK_KEYS; i++) {
+		struct mk_key *k = &keys[i];
+		struct slot_get g = { .key = k->name, .buf = got, .cap = cap };
+		int r = slot_get_many(env.s, &g, 1);
+		if (r && r != -ENOENT)
+			cr_assert_fail("%s: get failed: %d", k->name, r);
+		r = g.result;
+		bool ok = mk_holds(k, k->seed, k->len, got, g.len, r, want);
+		for (unsigned j = 0; crashed && !ok && j < k->nsince; j++)
+			ok = mk_holds(k, k->since_seed[j], k->since_len[j], got,
+				      g.len, r, want);
+		cr_assert(ok || (crashed && k->overflow),
+			  "%s: %s: result %d, %zu bytes; want %zu bytes of "
+			  "seed %u", k->name, crashed ? "after a crash" :
+			  "after a reopen", r, g.len, k->len, k->seed);
+		if (crashed) {  /* the store now holds what it holds */
+			k->seed = 0;
+			k->len = 0;
+			for (unsigned j = 0; !r && j < k->nsince; j++)
+				if (mk_holds(k, k->since_seed[j],
+					     k->since_len[j], got, g.len, r,
+					     want)) {
+					k->seed = k->since_seed[j];
+					k->len = k->since_len[j];
+				}
+		}
+	}
+	mk_synced(keys);
+}
+
+Test(kv, random_batches_match_a_model, .timeout = 120)
+{
+	static struct mk_key keys[MK_KEYS];
+	size_t cap = (5u << 19) + 1;
+	uint8_t *got = malloc(cap), *want = malloc(cap);
+	uint8_t *vals[MK_KEYS];
+	uint32_t x = 12345;
+	cr_assert(got && want);
+	memset(keys, 0, sizeof(keys));
+	for (unsigned i = 0; i < MK_KEYS; i++) {
+		if (i % 3)
+			snprintf(keys[i].name, sizeof(keys[i].name), "k%u", i);
+		else
+			snprintf(keys[i].name, sizeof(keys[i].name), "d%u/k%u",
+				 i % 4, i);
+		vals[i] = malloc(cap);
+		cr_assert(vals[i]);
+	}
+	mk_synced(keys);
+	unsigned next_seed = 1;
+
+	for (unsigned round = 0; round < 300; round++) {
+		x = x * 1103515245u + 12345u;
+		unsigned op = (x >> 16) % 100;
+		/* a batch of distinct keys, in random order */
+		unsigned pick[MK_KEYS], n = 1 + (x >> 8) % 8;
+		for (unsigned i = 0; i < MK_KEYS; i++)
+			pick[i] = i;
+		for (unsigned i = 0; i < n; i++) {
+			x = x * 1103515245u + 12345u;
+			unsigned j = i + (x >> 16) % (MK_KEYS - i);
+			unsigned t = pick[i];
+			pick[i] = pick[j];
+			pick[j] = t;
+		}
+		if (op < 45) {
+			struct slot_put p[8];
+			for (unsigned i = 0; i < n; i++) {
+				struct mk_key *k = &keys[pick[i]];
+				size_t len = mk_len(&x);
+				unsigned seed = next_seed++;
+				t_fill(vals[pick[i]], len, seed);
+				p[i] = (struct slot_put){ .key = k->name,
+					.buf = vals[pick[i]], .len = len };
+				mk_note(k, seed, len);
+			}
+			cr_assert_eq(slot_put_many(env.s, p, n), 0,
+				     "round %u", round);
+		} else if (op < 75) {
+			struct slot_get g[8];
+			uint8_t *bufs[8];
+			for (unsigned i = 0; i < n; i++) {
+				bufs[i] = malloc(cap);
+				g[i] = (struct slot_get){ .key = keys[pick[i]].name,
+					.buf = bufs[i], .cap = cap };
+			}
+			int r = slot_get_many(env.s, g, n);
+			cr_assert(r == 0 || r == -ENOENT, "round %u: %d", round, r);
+			for (unsigned i = 0; i < n; i++) {
+				struct mk_key *k = &keys[pick[i]];
+				cr_assert(mk_holds(k, k->seed, k->len, bufs[i],
+						   g[i].len, g[i].result, want),
+					  "round %u: %s: result %d, %zu bytes; "
+					  "want %zu", round, k->name,
+					  g[i].result, g[i].len, k->len);
+				free(bufs[i]);
+			}
+		} else if (op < 90) {
+			const char *names[8];
+			int res[8];
+			for (unsigned i = 0; i < n; i++)
+				names[i] = keys[pick[i]].name;
+			slot_delete_many(env.s, names, n, res);
+			for (unsigned i = 0; i < n; i++) {
+				struct mk_key *k = &keys[pick[i]];
+				cr_assert_eq(res[i], k->seed ? 0 : -ENOENT,
+					     "round %u: delete %s", round,
+					     k->name);
+				mk_note(k, 0, 0);
+			}
+		} else if (op < 94) {
+			cr_assert_eq(slot_sync(env.s), 0);
+			mk_synced(keys);
+		} else if (op < 97) {
+			cr_assert_eq(slot_close(env.s), 0);
+			t_reopen(&env);
+			mk_check_all(keys, false, got, want, cap);
+		} else {
+			slot_abandon(env.s);
+			t_reopen(&env);
+			mk_check_all(keys, true, got, want, cap);
+		}
+	}
+	for (unsigned i = 0; i < MK_KEYS; i++)
+		free(vals[i]);
+	free(got);
+	free(want);
+}
