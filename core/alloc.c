@@ -205,54 +205,110 @@ static int al_take_region(struct slot_store *s, unsigned cls,
 	return -ENOSPC;
 }
 
-int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
-		   uint64_t *refs, uint32_t *new_regions, size_t *nnew)
+/* Whether need[c] more slots of each class c can be had: free slots, then
+ * regions unassigned or empty and not needed by their own class. */
+static bool al_fits(const struct slot_store *s, const size_t *need)
 {
-	size_t need[SL_CLASS_MAX] = { 0 };
 	uint32_t regions_needed = 0;
-	*nnew = 0;
-	for (size_t i = 0; i < n; i++)
-		need[cls[i]]++;
-	/* check it all fits before changing anything: all or nothing */
 	for (unsigned c = 0; c < s->ncls; c++) {
 		if (need[c] > s->cls[c].nfree) {
 			uint64_t short_by = need[c] - s->cls[c].nfree;
 			uint32_t per = s->cls[c].per_region;
 			if (!per)
-				return -ENOSPC;
+				return false;
 			regions_needed += (uint32_t)((short_by + per - 1) / per);
 		}
 	}
-	if (regions_needed) {
-		/* an empty region of a class being allocated moves only while
-		 * its class keeps the slots it needs */
-		uint32_t avail = 0;
-		size_t keep[SL_CLASS_MAX];
-		for (unsigned c = 0; c < s->ncls; c++)
-			keep[c] = need[c];
-		for (uint32_t r = 0; r < s->nregions; r++) {
-			const struct sl_region *rg = &s->regions[r];
-			if (rg->cls == SL_RGN_FREE) {
-				avail++;
-			} else if (al_region_movable(s, rg, keep)) {
-				/* count its slots as gone from its class */
-				keep[rg->cls] += rg->nslots;
-				avail++;
+	if (!regions_needed)
+		return true;
+	/* an empty region of a class being allocated moves only while its
+	 * class keeps the slots it needs */
+	uint32_t avail = 0;
+	size_t keep[SL_CLASS_MAX];
+	for (unsigned c = 0; c < s->ncls; c++)
+		keep[c] = need[c];
+	for (uint32_t r = 0; r < s->nregions && avail < regions_needed; r++) {
+		const struct sl_region *rg = &s->regions[r];
+		if (rg->cls == SL_RGN_FREE) {
+			avail++;
+		} else if (al_region_movable(s, rg, keep)) {
+			/* count its slots as gone from its class */
+			keep[rg->cls] += rg->nslots;
+			avail++;
+		}
+	}
+	return avail >= regions_needed;
+}
+
+/*
+ * When need[] does not fit, let a class short of slots borrow the free
+ * slots of larger classes (a chunk may live in any slot that holds it):
+ * its shortfall moves up one class at a time, smallest class first.
+ * Only a store with no region left to grow into gets here, so wasting a
+ * bigger slot beats refusing a write while free space remains.
+ */
+static bool al_fits_borrowing(const struct slot_store *s, size_t *need)
+{
+	for (unsigned c = 0; c + 1 < s->ncls; c++) {
+		if (al_fits(s, need))
+			return true;
+		if (need[c] > s->cls[c].nfree) {
+			size_t short_by = need[c] - s->cls[c].nfree;
+			need[c] -= short_by;
+			need[c + 1] += short_by;
+		}
+	}
+	return al_fits(s, need);
+}
+
+int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
+		   uint64_t *refs, uint32_t *new_regions, size_t *nnew)
+{
+	size_t need[SL_CLASS_MAX] = { 0 };
+	unsigned *moved = NULL;
+	int err = 0;
+	*nnew = 0;
+	for (size_t i = 0; i < n; i++)
+		need[cls[i]]++;
+	/* check it all fits before changing anything: all or nothing */
+	if (!al_fits(s, need)) {
+		if (!al_fits_borrowing(s, need))
+			return -ENOSPC;
+		/* each item takes the smallest class at or above its own
+		 * that still has room in the plan */
+		size_t left[SL_CLASS_MAX];
+		memcpy(left, need, sizeof(left));
+		moved = malloc(n * sizeof(*moved));
+		if (!moved)
+			return -ENOMEM;
+		for (unsigned c = 0; c < s->ncls; c++) {
+			for (size_t i = 0; i < n; i++) {
+				if (cls[i] != c)
+					continue;
+				unsigned k = c;
+				while (k < s->ncls && !left[k])
+					k++;
+				if (k == s->ncls) {
+					err = -ENOSPC; /* cannot happen: the
+							  plan holds them */
+					goto out;
+				}
+				left[k]--;
+				moved[i] = k;
 			}
 		}
-		if (avail < regions_needed)
-			return -ENOSPC;
+		cls = moved;
 	}
 	for (unsigned c = 0; c < s->ncls; c++) {
 		size_t grew = *nnew;
 		while (need[c] > s->cls[c].nfree) {
 			uint32_t r;
-			int err = al_take_region(s, c, need, &r);
+			err = al_take_region(s, c, need, &r);
 			if (err)
-				return err; /* cannot happen: counted above */
+				goto out; /* cannot happen: counted above */
 			err = sl_region_assign(s, r, c, s->next_gen++);
 			if (err)
-				return err;
+				goto out;
 			new_regions[(*nnew)++] = r;
 		}
 		if (*nnew == grew)
@@ -283,7 +339,9 @@ int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
 		s->slots_used++;
 		refs[i] = ref;
 	}
-	return 0;
+out:
+	free(moved);
+	return err;
 }
 
 static void al_make_free(struct slot_store *s, uint64_t ref)

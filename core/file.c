@@ -1562,8 +1562,10 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			}
 			if (pass)
 				break;
+			/* no buffer, or no largest slot left to hold one
+			 * for it: the bytes go through to a slot that fits */
 			int e = fl_wb_make(s, ino, idx, !whole);
-			if (e == -EAGAIN)
+			if (e == -EAGAIN || e == -ENOSPC)
 				break;
 			if (e) {
 				err = e;

@@ -786,3 +786,68 @@ Test(file, put_during_a_write_out_wins_and_spares_its_buffer)
 	free(p1);
 	free(out);
 }
+
+/*
+ * A store filled with big files, with small free slots left: new small
+ * files, written piecemeal, still fit (a write buffer holds a slot of the
+ * largest class while it is written, and none is left; the writes go
+ * through to slots that fit instead), and what was there stays intact.
+ */
+Test(file, small_files_fit_in_a_store_full_of_big_ones, .timeout = 120)
+{
+	char name[32], piece[4096], out[4096];
+	for (int i = 0; i < 64; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		slot_ino_t f = mkfile(SLOT_ROOT_INO, name);
+		t_fill(piece, sizeof(piece), (unsigned)i);
+		cr_assert_eq(slot_file_write(env.s, f, 0, piece, 4096), 4096);
+		cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	}
+	static char one[1 << 20];
+	ssize_t r = 0;
+	for (int big = 0; r >= 0; big++) {
+		snprintf(name, sizeof(name), "big%d", big);
+		slot_ino_t f = mkfile(SLOT_ROOT_INO, name);
+		t_fill(one, sizeof(one), 500u + (unsigned)big);
+		r = slot_file_write(env.s, f, 0, one, sizeof(one));
+	}
+	cr_assert_eq(r, -ENOSPC);
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, name), 0);
+	}
+	/* each: two appends of 2 KiB, then a rewrite inside; each write
+	 * takes a new slot while the old one still holds the chunk, so the
+	 * last freed slot is the spare */
+	for (int i = 0; i < 7; i++) {
+		snprintf(name, sizeof(name), "new%d", i);
+		slot_ino_t f = mkfile(SLOT_ROOT_INO, name);
+		t_fill(out, sizeof(out), 77u + (unsigned)i);
+		cr_assert_eq(slot_file_write(env.s, f, 0, out, 2048), 2048,
+			     "%s", name);
+		cr_assert_eq(slot_file_write(env.s, f, 2048, out + 2048, 2048),
+			     2048, "%s", name);
+		cr_assert_eq(slot_file_write(env.s, f, 100, out + 100, 50), 50,
+			     "%s", name);
+		cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	}
+	slot_close(env.s);
+	env.s = NULL;
+	t_reopen(&env);
+	struct slot_attr a;
+	static char back[4096];
+	for (int i = 0; i < 7; i++) {
+		snprintf(name, sizeof(name), "new%d", i);
+		cr_assert_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, name, &a), 0);
+		t_fill(out, sizeof(out), 77u + (unsigned)i);
+		cr_assert_eq(slot_file_read(env.s, a.ino, 0, back, 4096), 4096);
+		cr_assert(memcmp(back, out, 4096) == 0, "%s", name);
+	}
+	for (int i = 8; i < 64; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		cr_assert_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, name, &a), 0);
+		t_fill(piece, sizeof(piece), (unsigned)i);
+		cr_assert_eq(slot_file_read(env.s, a.ino, 0, back, 4096), 4096);
+		cr_assert(memcmp(back, piece, 4096) == 0, "%s", name);
+	}
+}
