@@ -509,7 +509,7 @@ static int fl_rc_begin(struct slot_store *s, uint64_t oid,
  * it is about to read whole (p->rc_slot; see fl_rc_loaded).
  */
 static void fl_rc_get(struct slot_store *s, uint64_t oid, struct fl_piece *p,
-		      uint8_t *dst, bool claim)
+		      uint8_t *dst, bool claim, bool wait)
 {
 	uint8_t *old = NULL;
 	size_t oldlen = 0;
@@ -517,6 +517,10 @@ static void fl_rc_get(struct slot_store *s, uint64_t oid, struct fl_piece *p,
 	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rc); i++) {
 		if (!fl_rc_match(s, i, oid, &p->c))
 			continue;
+		if (!wait && s->rc[i].loading) {
+			claim = false;  /* read it past the cache */
+			break;
+		}
 		while (s->rc[i].loading && fl_rc_match(s, i, oid, &p->c))
 			pthread_cond_wait(&s->rc_cond, &s->rc_lock);
 		if (!fl_rc_match(s, i, oid, &p->c))
@@ -730,18 +734,37 @@ static void fl_read_ahead(struct slot_store *s, slot_ino_t ino, uint64_t off,
 }
 
 /*
- * The read behind slot_file_read (buf: the bytes are copied there) and
- * slot_file_read_iov (buf NULL: they are handed to fn where they lie).
+ * One read of slot_file_read (buf: the bytes are copied there) or of
+ * slot_file_read_iov and slot_file_read_many (buf NULL: they are handed to
+ * fn where they lie), in three steps: fl_rd_begin finds the pieces and the
+ * device reads they need, the caller sends those (one read's or a whole
+ * batch's at once), fl_rd_end checks what came back.  The caller holds
+ * reuse_lock from begin to end.
  */
-static ssize_t fl_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
-		       size_t len, uint8_t *buf, slot_read_fn fn, void *arg)
+struct fl_rd {
+	slot_ino_t ino;
+	uint64_t off;
+	size_t len;             /* cut to the file's size by begin */
+	uint8_t *buf;
+	struct fl_piece *ps;
+	size_t np;
+	struct slot_io *ios;
+	size_t nio;
+	int err;
+};
+
+/* wait: for a chunk another read is loading into the cache; a batch must
+ * not, as the load may be its own, and reads the chunk itself instead */
+static void fl_rd_begin(struct slot_store *s, struct fl_rd *rd, bool wait)
 {
 	uint32_t bs = s->sb.block_size;
 	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	uint64_t off = rd->off;
+	size_t len = rd->len;
+	uint8_t *buf = rd->buf;
 	int err = 0;
-	pthread_rwlock_rdlock(&s->reuse_lock);
 	sl_lock(s);
-	struct sl_obj *o = fl_file(s, ino, &err);
+	struct sl_obj *o = fl_file(s, rd->ino, &err);
 	uint64_t size = o ? o->size : 0;
 	if (o && off < size) {
 		len = (size_t)SL_MIN((uint64_t)len, size - off);
@@ -793,27 +816,26 @@ static ssize_t fl_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		}
 	}
 	sl_unlock(s);
-	if (err || !len) {
-		pthread_rwlock_unlock(&s->reuse_lock);
-		fl_pieces_free(s, ps, np);
-		if (!err && fn)
-			return fn(arg, NULL, 0);
-		return err;
-	}
+	rd->len = len;
+	rd->ps = ps;
+	rd->np = np;
+	rd->err = err;
+	if (err || !len)
+		return;
 
 	/* chunks read whole a moment ago or being read; those this read
 	 * reads whole are claimed, so the read-ahead does not read them too */
 	for (size_t i = 0; i < np; i++) {
 		struct fl_piece *p = &ps[i];
 		if (p->have && !p->buffered && p->c.len > FL_RC_MIN)
-			fl_rc_get(s, ino, p, buf ? buf + (p->cstart + p->a -
-				  off) : NULL, fl_whole(p));
+			fl_rc_get(s, rd->ino, p, buf ? buf + (p->cstart + p->a -
+				  off) : NULL, fl_whole(p), wait);
 	}
 	struct fl_piece *lastp = &ps[np - 1];
 	if (lastp->have && lastp->c.len > FL_RC_MIN)
-		fl_read_ahead(s, ino, off, len, lastp, size);
+		fl_read_ahead(s, rd->ino, off, len, lastp, size);
 
-	/* one batch for every chunk the read touches */
+	/* a device read for every chunk the read needs from the device */
 	struct slot_io *ios = calloc(np, sizeof(*ios));
 	size_t nio = 0;
 	if (!ios)
@@ -822,7 +844,7 @@ static ssize_t fl_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		struct fl_piece *p = &ps[i];
 		if (!p->have || p->a >= p->c.len || p->buffered)
 			continue;
-		if (fl_bad_has(s, ino, &p->c)) {
+		if (fl_bad_has(s, rd->ino, &p->c)) {
 			err = -EIO;
 			break;
 		}
@@ -854,14 +876,28 @@ static ssize_t fl_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		ios[nio].len = (uint32_t)(to - from);
 		nio++;
 	}
-	if (!err && nio) {
-		sl_inflight_enter(s, 1);
-		err = s->dev->ops->read(s->dev->ctx, ios, nio);
-		sl_inflight_exit(s, 1, err == 0);
-	}
-	for (size_t i = 0; !err && i < np; i++) {
-		struct fl_piece *p = &ps[i];
-		uint8_t *dst = buf ? buf + (p->cstart + p->a - off) : NULL;
+	rd->ios = ios;
+	rd->nio = err ? 0 : nio;
+	rd->err = err;
+}
+
+/* What the device sent back, checked and put where it goes; every claim
+ * ends here, or its waiters wait forever.  Each request's own res tells
+ * (a batch may fail for another read's request); io_err, the batch's
+ * error, stands for a request it left unsent. */
+static void fl_rd_end(struct slot_store *s, struct fl_rd *rd, int io_err)
+{
+	uint32_t bs = s->sb.block_size;
+	int err = rd->err;
+	for (size_t k = 0; !err && k < rd->nio; k++)
+		if (rd->ios[k].res < 0)
+			err = rd->ios[k].res;
+		else if (rd->ios[k].res != (int32_t)rd->ios[k].len)
+			err = io_err ? io_err : -EIO;
+	for (size_t i = 0; !err && i < rd->np; i++) {
+		struct fl_piece *p = &rd->ps[i];
+		uint8_t *dst = rd->buf ? rd->buf + (p->cstart + p->a - rd->off)
+				       : NULL;
 		if (p->buffered)
 			continue;
 		if (!p->bounce) {
@@ -870,16 +906,16 @@ static ssize_t fl_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		}
 		if (p->verify) {
 			struct sl_slot_hdr h;
-			err = fl_check_hdr(s, p->bounce, &p->c, ino, &h);
+			err = fl_check_hdr(s, p->bounce, &p->c, rd->ino, &h);
 			if (!err && sl_csum(p->bounce + bs, p->c.len) !=
 					    h.payload_csum)
 				err = -EIO;
 			if (err) {
 				atomic_fetch_add(&s->csum_errors, 1);
-				fl_bad_add(s, ino, &p->c);
+				fl_bad_add(s, rd->ino, &p->c);
 				sl_log(s, "inode %llu chunk %u: slot header or "
 				       "checksum mismatch",
-				       (unsigned long long)ino, p->c.idx);
+				       (unsigned long long)rd->ino, p->c.idx);
 				break;
 			}
 		}
@@ -887,28 +923,51 @@ static ssize_t fl_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			     SL_MIN(p->b, p->c.len) - p->a);
 		p->ok = p->verify;
 	}
-	/* every claim ends here, or its waiters wait forever; a chunk
-	 * handed out stays pinned in the cache until fn returns */
-	for (size_t i = 0; i < np; i++) {
-		struct fl_piece *p = &ps[i];
+	/* a chunk handed out stays pinned in the cache until fn returns */
+	for (size_t i = 0; i < rd->np; i++) {
+		struct fl_piece *p = &rd->ps[i];
 		if (p->rc_slot < 0)
 			continue;
 		fl_rc_loaded(s, p->rc_slot, p->ok ? p->bounce : NULL, p->blen,
-			     !buf);
+			     !rd->buf);
 		if (p->ok) {
-			p->pin = buf ? -1 : p->rc_slot;
+			p->pin = rd->buf ? -1 : p->rc_slot;
 			p->bounce = NULL; /* the cache has it now */
 		}
 	}
-	free(ios);
-	/* what is handed out is in memory now, ours or pinned: slots may
-	 * be reused, and fn may call into the store */
-	pthread_rwlock_unlock(&s->reuse_lock);
-	ssize_t ret = err ? err : (ssize_t)len;
-	if (!err && fn)
-		ret = fl_hand_out(s, ps, np, fn, arg);
-	fl_pieces_free(s, ps, np);
+	free(rd->ios);
+	rd->ios = NULL;
+	rd->err = err;
+}
+
+/* After reuse_lock is let go (what is handed out is in memory now, ours
+ * or pinned, and fn may call into the store): fn, then the pieces go. */
+static ssize_t fl_rd_finish(struct slot_store *s, struct fl_rd *rd,
+			    slot_read_fn fn, void *arg)
+{
+	ssize_t ret = rd->err ? rd->err : (ssize_t)rd->len;
+	if (!rd->err && fn)
+		ret = rd->len ? fl_hand_out(s, rd->ps, rd->np, fn, arg)
+			      : fn(arg, NULL, 0);
+	fl_pieces_free(s, rd->ps, rd->np);
 	return ret;
+}
+
+static ssize_t fl_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
+		       size_t len, uint8_t *buf, slot_read_fn fn, void *arg)
+{
+	struct fl_rd rd = { .ino = ino, .off = off, .len = len, .buf = buf };
+	int err = 0;
+	pthread_rwlock_rdlock(&s->reuse_lock);
+	fl_rd_begin(s, &rd, true);
+	if (rd.nio) {
+		sl_inflight_enter(s, 1);
+		err = s->dev->ops->read(s->dev->ctx, rd.ios, rd.nio);
+		sl_inflight_exit(s, 1, err == 0);
+	}
+	fl_rd_end(s, &rd, err);
+	pthread_rwlock_unlock(&s->reuse_lock);
+	return fl_rd_finish(s, &rd, fn, arg);
 }
 
 ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
@@ -921,6 +980,51 @@ int slot_file_read_iov(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		       size_t len, slot_read_fn fn, void *arg)
 {
 	return (int)fl_read(s, ino, off, len, NULL, fn, arg);
+}
+
+int slot_file_read_many(struct slot_store *s, struct slot_read *rs, size_t n)
+{
+	struct fl_rd *rd = calloc(n ? n : 1, sizeof(*rd));
+	struct slot_io *ios = NULL;
+	size_t nio = 0;
+	int err = 0;
+	if (!rd)
+		return -ENOMEM;
+	pthread_rwlock_rdlock(&s->reuse_lock);
+	for (size_t i = 0; i < n; i++) {
+		rd[i] = (struct fl_rd){ .ino = rs[i].ino, .off = rs[i].off,
+					.len = rs[i].len };
+		fl_rd_begin(s, &rd[i], false);
+		nio += rd[i].nio;
+	}
+	/* every read's device reads in one submission: the engine keeps its
+	 * queue full where one read at a time would leave it at depth 1 */
+	if (nio) {
+		ios = calloc(nio, sizeof(*ios));
+		err = ios ? 0 : -ENOMEM;
+	}
+	if (ios) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = 0; j < rd[i].nio; j++)
+				ios[k++] = rd[i].ios[j];
+		sl_inflight_enter(s, 1);
+		err = s->dev->ops->read(s->dev->ctx, ios, nio);
+		sl_inflight_exit(s, 1, err == 0);
+		k = 0;
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = 0; j < rd[i].nio; j++)
+				rd[i].ios[j].res = ios[k++].res;
+		free(ios);
+	}
+	for (size_t i = 0; i < n; i++)
+		fl_rd_end(s, &rd[i], err);
+	pthread_rwlock_unlock(&s->reuse_lock);
+	for (size_t i = 0; i < n; i++)
+		rs[i].result = (int)fl_rd_finish(s, &rd[i], rs[i].fn,
+						 rs[i].arg);
+	free(rd);
+	return 0;
 }
 
 /*

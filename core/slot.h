@@ -65,7 +65,7 @@ struct slot_io {
 	void *buf;
 	uint64_t off;
 	uint32_t len;
-	int32_t res;
+	int32_t res;            /* set by the device: len, or a negative errno */
 	const struct iovec *iov;
 	unsigned iovcnt;
 	/*
@@ -454,6 +454,23 @@ ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 typedef int (*slot_read_fn)(void *arg, const struct iovec *iov, int iovcnt);
 int slot_file_read_iov(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		       size_t len, slot_read_fn fn, void *arg);
+/*
+ * Many slot_file_read_iov calls at once, their device reads sent together:
+ * for a caller serving many small reads (FUSE at a deep queue), which would
+ * otherwise keep the device at depth 1 per thread.  Each result is what its
+ * fn returned or a negative errno, exactly as from slot_file_read_iov; an
+ * I/O error fails only the reads it touched.  Returns 0, or -ENOMEM with
+ * no read done.
+ */
+struct slot_read {
+	slot_ino_t ino;
+	uint64_t off;
+	size_t len;
+	slot_read_fn fn;
+	void *arg;
+	int result;
+};
+int slot_file_read_many(struct slot_store *s, struct slot_read *rs, size_t n);
 /*
  * Write len bytes at off, extending the file as needed.  New data goes to
  * fresh slots; the index switches to them only when they are written, so a

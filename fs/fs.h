@@ -11,6 +11,7 @@
 #define FUSE_USE_VERSION 314   /* FUSE_MAKE_VERSION(3, 14) */
 #include <fuse_lowlevel.h>
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -33,8 +34,20 @@
 #define SFS_INO_JSON      (UINT64_MAX - 2)  /* /.slotfs/status.json */
 #define SFS_INO_METRICS   (UINT64_MAX - 3)  /* /.slotfs/metrics */
 
+/* A read waiting for the batch that serves it (see sfs_op_read). */
+struct sfs_rq {
+	fuse_req_t req;
+	fuse_ino_t ino;
+	size_t size;
+	off_t off;
+	struct sfs_rq *next;
+};
+
 struct sfs {
 	struct slot_store *store;
+	pthread_mutex_t rq_lock;
+	struct sfs_rq *rq_head, **rq_tail;
+	bool rq_busy;                   /* a thread is serving reads */
 	bool read_only;
 	bool debug;
 	bool writeback_cache;            /* -o writeback_cache */

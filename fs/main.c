@@ -408,7 +408,7 @@ int main(int argc, char *argv[])
 		.read_ahead_kb = 4096,
 	};
 	struct fuse_session *se = NULL;
-	struct sfs fs = { 0 };
+	struct sfs fs = { .rq_lock = PTHREAD_MUTEX_INITIALIZER };
 	char mnt[PATH_MAX];
 	struct stat st;
 	int notify_fd = -1, ret = 1, err;
@@ -462,6 +462,7 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 
+	fs.rq_tail = &fs.rq_head;
 	fs.read_only = cfg.read_only;
 	fs.debug = cfg.debug;
 	fs.writeback_cache = cfg.writeback_cache != 0;

@@ -68,4 +68,18 @@ check "O_DIRECT: bs=4096 seek=200 count=300, across a chunk" direct 4096 200 300
 check "O_DIRECT: bs=512 seek=7 count=3, not block-aligned" direct 512 7 3
 check "O_DIRECT: bs=1M seek=4 count=1, past the end" direct 1M 4 1
 
+# Many small direct reads at once reach the store in batches (fs/ops.c):
+# each must still get its own bytes.  fio writes blocks that carry their
+# own offset and checksum, then reads them back at random at depth 32.
+fio_blocks() {
+	fio --name=blocks --filename="$MNT/blocks" --size=8M --bs=4k \
+		--rw=randwrite --randseed=7 --verify=crc32c --verify_fatal=1 \
+		--output-format=terse "$@"
+}
+check "fio writes 8 MiB of checksummed 4 KiB blocks" \
+	fio_blocks --do_verify=0 --ioengine=psync
+check_remount "remount, so the reads go to the device"
+check "O_DIRECT 4 KiB random reads at depth 32 get their own blocks" \
+	fio_blocks --verify_only --ioengine=io_uring --iodepth=32 --direct=1
+
 fuse_finish

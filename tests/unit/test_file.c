@@ -663,6 +663,164 @@ Test(file, read_iov_segments_stay_while_fn_reads_on)
 	free(a);
 }
 
+/* A device over the emulator that counts read calls and their requests. */
+struct t_counting {
+	struct slot_dev dev;
+	struct slot_dev *under;
+	unsigned calls;
+	size_t most;            /* most requests in one call */
+};
+
+static int t_counting_read(void *ctx, struct slot_io *ios, size_t n)
+{
+	struct t_counting *c = ctx;
+	c->calls++;
+	c->most = n > c->most ? n : c->most;
+	return c->under->ops->read(c->under->ctx, ios, n);
+}
+
+static int t_counting_write(void *ctx, struct slot_io *ios, size_t n)
+{
+	struct t_counting *c = ctx;
+	return c->under->ops->write(c->under->ctx, ios, n);
+}
+
+static int t_counting_flush(void *ctx)
+{
+	struct t_counting *c = ctx;
+	return c->under->ops->flush(c->under->ctx);
+}
+
+static void t_counting_close(void *ctx) { (void)ctx; }
+
+static const struct slot_dev_ops t_counting_ops = {
+	.read = t_counting_read, .write = t_counting_write,
+	.flush = t_counting_flush, .close = t_counting_close,
+};
+
+/* Reopen env's store over a counting device. */
+static void t_reopen_counting(struct t_counting *c)
+{
+	*c = (struct t_counting){ .dev = *env.dev, .under = env.dev };
+	c->dev.ops = &t_counting_ops;
+	c->dev.ctx = c;
+	cr_assert_eq(slot_open_dev(&c->dev, &env.opts, &env.s), 0);
+}
+
+/*
+ * slot_file_read_many hands each read what slot_file_read_iov would: from
+ * the device, the cache and the write buffers, zeros past a chunk's end,
+ * nothing at or past the end of the file, an error for a missing file.
+ * Two reads of the same whole chunk in one batch both get it: the second
+ * must not wait for a cache load the batch itself has yet to send.
+ */
+Test(file, read_many_hands_out_what_read_copies)
+{
+	size_t size = 5u << 20;
+	char *ref;
+	slot_ino_t f = mkstream("many", size, 16, &ref);
+	t_reopen(&env);
+	char w[3000];
+	t_fill(w, sizeof(w), 17);
+	cr_assert_eq(slot_file_write(env.s, f, (3u << 20) + 50, w, 3000), 3000);
+	memcpy(ref + (3u << 20) + 50, w, 3000);
+	slot_ino_t g = mkfile(SLOT_ROOT_INO, "tiny");
+	cr_assert_eq(slot_file_write(env.s, g, 0, w, 100), 100);
+	struct { slot_ino_t ino; uint64_t off; size_t len; } r[] = {
+		{ f, 2u << 20, 1u << 20 }, { f, 2u << 20, 1u << 20 },
+		{ f, (1u << 20) + 8192, 4096 }, { f, 4096 * 7 + 5, 5000 },
+		{ f, (3u << 20) + 4096 * 3, 8192 }, { f, (4u << 20) - 10, 20 },
+		{ f, size - 100, 4096 }, { f, size, 4096 }, { g, 0, 4096 },
+		{ 9999, 0, 10 },
+	};
+	enum { N = sizeof(r) / sizeof(r[0]) };
+	struct t_join j[N];
+	struct slot_read rs[N];
+	char *bufs = malloc((size_t)N << 20), *b = malloc(1u << 20);
+	cr_assert(bufs && b);
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < N; i++) {
+			j[i] = (struct t_join){ .buf = bufs + ((size_t)i << 20),
+						.cap = 1u << 20 };
+			rs[i] = (struct slot_read){ .ino = r[i].ino,
+				.off = r[i].off, .len = r[i].len, .fn = t_join,
+				.arg = &j[i], .result = 12345 };
+		}
+		cr_assert_eq(slot_file_read_many(env.s, rs, N), 0);
+		for (unsigned i = 0; i < N; i++) {
+			ssize_t want = slot_file_read(env.s, r[i].ino, r[i].off,
+						      b, r[i].len);
+			if (r[i].ino == 9999) {
+				cr_expect_eq(rs[i].result, -ENOENT);
+				cr_expect_eq(j[i].calls, 0);
+				continue;
+			}
+			cr_assert_geq(want, 0);
+			cr_expect_eq(rs[i].result, 7, "pass %d, read %u", pass, i);
+			cr_expect_eq(j[i].calls, 1, "pass %d, read %u", pass, i);
+			cr_expect_eq(j[i].len, (size_t)want, "pass %d, read %u: "
+				     "%zu bytes, not %zd", pass, i, j[i].len, want);
+			cr_expect(!memcmp(j[i].buf, b, (size_t)want),
+				  "pass %d, read %u", pass, i);
+			if (r[i].ino == f)
+				cr_expect(!memcmp(j[i].buf, ref + r[i].off,
+						  (size_t)want),
+					  "pass %d, read %u", pass, i);
+		}
+	}
+	free(bufs);
+	free(b);
+	free(ref);
+}
+
+/*
+ * The reads of a batch go to the device in one call, and a request the
+ * device fails fails only the read it belongs to.
+ */
+Test(file, read_many_sends_one_batch_and_fails_only_the_failed_read)
+{
+	char *ref;
+	slot_ino_t f = mkstream("batch", 8u << 20, 18, &ref);
+	static struct t_counting c;     /* the store uses it until teardown */
+	t_reopen_counting(&c);
+	enum { N = 6 };
+	static const uint64_t offs[N] = {
+		(5u << 20) + 8192, (1u << 20) + 40960, 12288,
+		(7u << 20) + 4096, (3u << 20) + 20480, (6u << 20) + 65536,
+	};
+	char out[N][4096];
+	struct t_join j[N];
+	struct slot_read rs[N];
+	for (int pass = 0; pass < 2; pass++) {
+		/* the second pass fails the device's third request */
+		if (pass)
+			slot_emu_fail_read(env.emu, 3, -EIO);
+		c.calls = 0;
+		c.most = 0;
+		for (unsigned i = 0; i < N; i++) {
+			j[i] = (struct t_join){ .buf = out[i], .cap = 4096 };
+			rs[i] = (struct slot_read){ .ino = f, .off = offs[i],
+				.len = 4096, .fn = t_join, .arg = &j[i] };
+		}
+		cr_assert_eq(slot_file_read_many(env.s, rs, N), 0);
+		cr_expect_eq(c.calls, 1, "%u device reads", c.calls);
+		cr_expect_eq(c.most, N, "%zu requests in one read", c.most);
+		for (unsigned i = 0; i < N; i++) {
+			if (pass && i == 2) {
+				cr_expect_eq(rs[i].result, -EIO);
+				cr_expect_eq(j[i].calls, 0);
+				continue;
+			}
+			cr_expect_eq(rs[i].result, 7, "pass %d, read %u: %d",
+				     pass, i, rs[i].result);
+			cr_expect(j[i].len == 4096 &&
+				  !memcmp(out[i], ref + offs[i], 4096),
+				  "pass %d, read %u", pass, i);
+		}
+	}
+	free(ref);
+}
+
 /*
  * A rewrite of two chunks that the device failed half of is undone in
  * memory, but the half that landed carries a newer slot header than the
