@@ -1657,7 +1657,12 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 				o->mtime = o->ctime = sl_now_ns();
 				sl_dirty(s);
 			}
-			bool full = wb && wb->len == chunk;
+			/* a writer that has just filled the chunk to its end
+			 * streams: its buffer goes out now.  A buffer full
+			 * because it was filled from the device takes more
+			 * small writes first, each of which would otherwise
+			 * rewrite the whole slot. */
+			bool full = wb && wb->len == chunk && da + dl == chunk;
 			sl_unlock(s);
 			if (err || wb) {
 				if (full && !fl_wb_queue(s, ino, idx))
