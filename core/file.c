@@ -505,7 +505,8 @@ static int fl_rc_begin(struct slot_store *s, uint64_t oid,
  * Serve piece p from the chunk cache if it holds that very write: copied
  * to dst, or (dst NULL) pinned, to be handed out.  A chunk being read by
  * another thread is waited for: reading it again would cost the device
- * the same bytes twice.  Else, when claim, p takes an entry for the chunk
+ * the same bytes twice; but not when !wait (a batch, whose own read may
+ * be the one loading it).  Else, when claim, p takes an entry for the chunk
  * it is about to read whole (p->rc_slot; see fl_rc_loaded).
  */
 static void fl_rc_get(struct slot_store *s, uint64_t oid, struct fl_piece *p,
