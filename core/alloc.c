@@ -241,24 +241,24 @@ static bool al_fits(const struct slot_store *s, const size_t *need)
 }
 
 /*
- * When need[] does not fit, let a class short of slots borrow the free
- * slots of larger classes (a chunk may live in any slot that holds it):
- * its shortfall moves up one class at a time, smallest class first.
+ * When need[] does not fit (the caller has found so), let a class short
+ * of slots borrow the free slots of larger classes (a chunk may live in
+ * any slot that holds it): its shortfall moves up one class at a time,
+ * smallest class first.
  * Only a store with no region left to grow into gets here, so wasting a
  * bigger slot beats refusing a write while free space remains.
  */
 static bool al_fits_borrowing(const struct slot_store *s, size_t *need)
 {
 	for (unsigned c = 0; c + 1 < s->ncls; c++) {
+		if (need[c] <= s->cls[c].nfree)
+			continue;       /* nothing moved: fits no better */
+		need[c + 1] += need[c] - s->cls[c].nfree;
+		need[c] = s->cls[c].nfree;
 		if (al_fits(s, need))
 			return true;
-		if (need[c] > s->cls[c].nfree) {
-			size_t short_by = need[c] - s->cls[c].nfree;
-			need[c] -= short_by;
-			need[c + 1] += short_by;
-		}
 	}
-	return al_fits(s, need);
+	return false;
 }
 
 int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,

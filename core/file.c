@@ -737,10 +737,10 @@ static void fl_read_ahead(struct slot_store *s, slot_ino_t ino, uint64_t off,
 /*
  * One read of slot_file_read (buf: the bytes are copied there) or of
  * slot_file_read_iov and slot_file_read_many (buf NULL: they are handed to
- * fn where they lie), in three steps: fl_rd_begin finds the pieces and the
- * device reads they need, the caller sends those (one read's or a whole
- * batch's at once), fl_rd_end checks what came back.  The caller holds
- * reuse_lock from begin to end.
+ * fn where they lie), in steps: fl_rd_begin finds the pieces and the
+ * device reads they need, fl_rd_run sends those (one read's or a whole
+ * batch's at once), fl_rd_end checks what came back, all under
+ * reuse_lock; then fl_rd_finish hands the bytes out.
  */
 struct fl_rd {
 	slot_ino_t ino;
@@ -954,20 +954,68 @@ static ssize_t fl_rd_finish(struct slot_store *s, struct fl_rd *rd,
 	return ret;
 }
 
+/* The requests of rd[0..n) into one array (back: their results out). */
+static void fl_rd_gather(struct fl_rd *rd, size_t n, struct slot_io *ios,
+			 bool back)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < rd[i].nio; j++, k++) {
+			if (back)
+				rd[i].ios[j].res = ios[k].res;
+			else
+				ios[k] = rd[i].ios[j];
+		}
+}
+
+/*
+ * Reads rd[0..n) up to fl_rd_finish: every device read they need goes out
+ * in one submission, so the engine sees a batch's depth where one read at
+ * a time would leave it at depth 1.
+ */
+static void fl_rd_run(struct slot_store *s, struct fl_rd *rd, size_t n,
+		      bool wait)
+{
+	struct slot_io *ios = NULL;
+	size_t nio = 0, nwith = 0;
+	int err = 0;
+	pthread_rwlock_rdlock(&s->reuse_lock);
+	for (size_t i = 0; i < n; i++) {
+		fl_rd_begin(s, &rd[i], wait);
+		if (rd[i].nio) {
+			ios = rd[i].ios;
+			nwith++;
+		}
+		nio += rd[i].nio;
+	}
+	/* one read's requests go as they are; a batch's are gathered */
+	bool gather = nwith > 1;
+	if (gather) {
+		ios = calloc(nio, sizeof(*ios));
+		if (ios)
+			fl_rd_gather(rd, n, ios, false);
+		else
+			err = -ENOMEM;
+	}
+	if (ios) {
+		sl_inflight_enter(s, 1);
+		err = s->dev->ops->read(s->dev->ctx, ios, nio);
+		sl_inflight_exit(s, 1, err == 0);
+	}
+	if (gather && ios) {
+		fl_rd_gather(rd, n, ios, true);
+		free(ios);
+	}
+	for (size_t i = 0; i < n; i++)
+		fl_rd_end(s, &rd[i], err);
+	pthread_rwlock_unlock(&s->reuse_lock);
+}
+
 static ssize_t fl_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		       size_t len, uint8_t *buf, slot_read_fn fn, void *arg)
 {
 	struct fl_rd rd = { .ino = ino, .off = off, .len = len, .buf = buf };
-	int err = 0;
-	pthread_rwlock_rdlock(&s->reuse_lock);
-	fl_rd_begin(s, &rd, true);
-	if (rd.nio) {
-		sl_inflight_enter(s, 1);
-		err = s->dev->ops->read(s->dev->ctx, rd.ios, rd.nio);
-		sl_inflight_exit(s, 1, err == 0);
-	}
-	fl_rd_end(s, &rd, err);
-	pthread_rwlock_unlock(&s->reuse_lock);
+	fl_rd_run(s, &rd, 1, true);
 	return fl_rd_finish(s, &rd, fn, arg);
 }
 
@@ -986,41 +1034,12 @@ int slot_file_read_iov(struct slot_store *s, slot_ino_t ino, uint64_t off,
 int slot_file_read_many(struct slot_store *s, struct slot_read *rs, size_t n)
 {
 	struct fl_rd *rd = calloc(n ? n : 1, sizeof(*rd));
-	struct slot_io *ios = NULL;
-	size_t nio = 0;
-	int err = 0;
 	if (!rd)
 		return -ENOMEM;
-	pthread_rwlock_rdlock(&s->reuse_lock);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		rd[i] = (struct fl_rd){ .ino = rs[i].ino, .off = rs[i].off,
 					.len = rs[i].len };
-		fl_rd_begin(s, &rd[i], false);
-		nio += rd[i].nio;
-	}
-	/* every read's device reads in one submission: the engine keeps its
-	 * queue full where one read at a time would leave it at depth 1 */
-	if (nio) {
-		ios = calloc(nio, sizeof(*ios));
-		err = ios ? 0 : -ENOMEM;
-	}
-	if (ios) {
-		size_t k = 0;
-		for (size_t i = 0; i < n; i++)
-			for (size_t j = 0; j < rd[i].nio; j++)
-				ios[k++] = rd[i].ios[j];
-		sl_inflight_enter(s, 1);
-		err = s->dev->ops->read(s->dev->ctx, ios, nio);
-		sl_inflight_exit(s, 1, err == 0);
-		k = 0;
-		for (size_t i = 0; i < n; i++)
-			for (size_t j = 0; j < rd[i].nio; j++)
-				rd[i].ios[j].res = ios[k++].res;
-		free(ios);
-	}
-	for (size_t i = 0; i < n; i++)
-		fl_rd_end(s, &rd[i], err);
-	pthread_rwlock_unlock(&s->reuse_lock);
+	fl_rd_run(s, rd, n, false);
 	for (size_t i = 0; i < n; i++)
 		rs[i].result = (int)fl_rd_finish(s, &rd[i], rs[i].fn,
 						 rs[i].arg);

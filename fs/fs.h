@@ -36,10 +36,7 @@
 
 /* A read waiting for the batch that serves it (see sfs_op_read). */
 struct sfs_rq {
-	fuse_req_t req;
-	fuse_ino_t ino;
-	size_t size;
-	off_t off;
+	struct slot_read rd;            /* rd.arg: the fuse_req_t */
 	struct sfs_rq *next;
 };
 

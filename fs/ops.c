@@ -566,15 +566,12 @@ static void sfs_read_drain(struct sfs *fs)
 			fs->rq_tail = &fs->rq_head;
 		pthread_mutex_unlock(&fs->rq_lock);
 		for (size_t i = 0; i < n; i++)
-			rs[i] = (struct slot_read){
-				.ino = q[i]->ino, .off = (uint64_t)q[i]->off,
-				.len = q[i]->size, .fn = sfs_read_reply,
-				.arg = q[i]->req };
+			rs[i] = q[i]->rd;
 		int err = slot_file_read_many(fs->store, rs, n);
 		for (size_t i = 0; i < n; i++) {
 			int e = err ? err : rs[i].result;
 			if (e < 0)
-				fuse_reply_err(q[i]->req, sfs_errno(e));
+				fuse_reply_err(rs[i].arg, sfs_errno(e));
 			free(q[i]);
 		}
 		pthread_mutex_lock(&fs->rq_lock);
@@ -632,8 +629,9 @@ static void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size,
 	}
 	rq = malloc(sizeof(*rq));
 	if (rq) {
-		*rq = (struct sfs_rq){ .req = req, .ino = ino, .size = size,
-				       .off = off };
+		*rq = (struct sfs_rq){ .rd = { .ino = ino,
+			.off = (uint64_t)off, .len = size,
+			.fn = sfs_read_reply, .arg = req } };
 		*fs->rq_tail = rq;
 		fs->rq_tail = &rq->next;
 	}

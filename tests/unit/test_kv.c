@@ -480,15 +480,14 @@ static void mk_synced(struct mk_key *keys)
 }
 
 /* Whether the store's object under k is (seed, len); seed 0: absent. */
-static bool mk_holds(const struct mk_key *k, unsigned seed, size_t len,
-		     const uint8_t *got, size_t glen, int res, uint8_t *want)
+static bool mk_holds(unsigned seed, size_t len, const uint8_t *got,
+		     size_t glen, int res, uint8_t *want)
 {
 	if (!seed)
 		return res == -ENOENT;
 	if (res || glen != len)
 		return false;
 	t_fill(want, len, seed);
-	(void)k;
 	return !memcmp(got, want, len);
 }
 
@@ -502,9 +501,9 @@ static void mk_check_all(struct mk_key *keys, bool crashed, uint8_t *got,
 		if (r && r != -ENOENT)
 			cr_assert_fail("%s: get failed: %d", k->name, r);
 		r = g.result;
-		bool ok = mk_holds(k, k->seed, k->len, got, g.len, r, want);
+		bool ok = mk_holds(k->seed, k->len, got, g.len, r, want);
 		for (unsigned j = 0; crashed && !ok && j < k->nsince; j++)
-			ok = mk_holds(k, k->since_seed[j], k->since_len[j], got,
+			ok = mk_holds(k->since_seed[j], k->since_len[j], got,
 				      g.len, r, want);
 		cr_assert(ok || (crashed && k->overflow),
 			  "%s: %s: result %d, %zu bytes; want %zu bytes of "
@@ -514,7 +513,7 @@ static void mk_check_all(struct mk_key *keys, bool crashed, uint8_t *got,
 			k->seed = 0;
 			k->len = 0;
 			for (unsigned j = 0; !r && j < k->nsince; j++)
-				if (mk_holds(k, k->since_seed[j],
+				if (mk_holds(k->since_seed[j],
 					     k->since_len[j], got, g.len, r,
 					     want)) {
 					k->seed = k->since_seed[j];
@@ -585,7 +584,7 @@ Test(kv, random_batches_match_a_model, .timeout = 120)
 			cr_assert(r == 0 || r == -ENOENT, "round %u: %d", round, r);
 			for (unsigned i = 0; i < n; i++) {
 				struct mk_key *k = &keys[pick[i]];
-				cr_assert(mk_holds(k, k->seed, k->len, bufs[i],
+				cr_assert(mk_holds(k->seed, k->len, bufs[i],
 						   g[i].len, g[i].result, want),
 					  "round %u: %s: result %d, %zu bytes; "
 					  "want %zu", round, k->name,
