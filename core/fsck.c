@@ -677,16 +677,19 @@ static int fk_pass_tree(struct fk *f)
 			free(c);
 			continue;
 		}
-		/* a directory has one name; '..' is that name's parent */
+		/* a directory has one name; '..' is that name's parent.
+		 * The root has none: every entry naming it is a second. */
 		struct sl_vec extra = { 0 };
 		for (size_t b = 0; b <= ix->de_mask; b++) {
 			for (struct sl_dirent *d = ix->de_tab[b]; d; d = d->hnext) {
 				struct sl_obj *o = sl_obj_find(&s->ix, d->child);
 				if (!o || !S_ISDIR(o->mode))
 					continue;
-				if (!o->name || (o->name->flags & SL_DE_DEAD))
+				bool root = o->oid == SLOT_ROOT_INO;
+				if (!root && (!o->name ||
+					      (o->name->flags & SL_DE_DEAD)))
 					o->name = d;
-				else if (o->name != d &&
+				else if ((root || o->name != d) &&
 					 sl_vec_push(&extra, (uint64_t)(uintptr_t)d))
 					err = -ENOMEM;
 			}
@@ -699,6 +702,12 @@ static int fk_pass_tree(struct fk *f)
 			if (f->repair && p && S_ISDIR(p->mode)) {
 				sl_de_remove(&s->ix, p, d);
 				sl_ns_dirty(s);
+			}
+			/* only the root's name can be the extra one */
+			struct sl_obj *o = sl_obj_find(&s->ix, d->child);
+			if (o->name == d) {
+				o->name = NULL;
+				o->dir->parent = SLOT_ROOT_INO;
 			}
 		}
 		free(extra.v);
@@ -714,7 +723,8 @@ static int fk_pass_tree(struct fk *f)
 					if (pc)
 						pc->subdirs++;
 					/* derived, not stored: no problem */
-					if (o->name == d)
+					if (o->name == d &&
+					    o->oid != SLOT_ROOT_INO)
 						o->dir->parent = d->parent;
 				}
 				ch->links++;

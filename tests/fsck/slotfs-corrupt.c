@@ -658,9 +658,12 @@ static struct cr_de *ck_path_de(struct cr_ckpt *m, const char *path)
 	return d;
 }
 
+/* The object path names; "/" is the root.  Dies if none. */
 static struct cr_obj *ck_path(struct cr_ckpt *m, const char *path)
 {
-	struct cr_obj *o = ck_obj(m, ck_path_de(m, path)->child);
+	uint64_t oid = strcmp(path, "/") ? ck_path_de(m, path)->child :
+					   SLOT_ROOT_INO;
+	struct cr_obj *o = ck_obj(m, oid);
 	if (!o)
 		die("%s: dirent names no object", path);
 	return o;
@@ -933,9 +936,8 @@ static int cmd_dir_link(struct cr_img *im, char **av, int ac)
 	struct cr_ckpt m;
 	ck_load(im, &m);
 	struct cr_obj *d = ck_path(&m, av[0]);
-	struct cr_obj *np = strcmp(av[1], "/") ? ck_path(&m, av[1]) :
-						 ck_obj(&m, SLOT_ROOT_INO);
-	if (!S_ISDIR(d->rec.mode) || !np || !S_ISDIR(np->rec.mode))
+	struct cr_obj *np = ck_path(&m, av[1]);
+	if (!S_ISDIR(d->rec.mode) || !S_ISDIR(np->rec.mode))
 		die("both must be directories");
 	ck_add_de(&m, np->rec.oid, d->rec.oid, av[2]);
 	np->rec.nlink++;
@@ -1402,7 +1404,8 @@ static void usage(FILE *f)
 "  bad-ref IMG KEY [CHUNK]      a chunk record outside the slot area\n"
 "  unreachable IMG PATH         remove the dirent, keep the object\n"
 "  dir-loop IMG DIR SUBDIR      move DIR's name into SUBDIR (a cycle)\n"
-"  dir-link IMG DIR PARENT NAME a second name for a directory\n"
+"  dir-link IMG DIR PARENT NAME a second name for a directory (/ is\n"
+"                               the root)\n"
 "  nlink IMG PATH N             a wrong link count\n"
 "  chunk-past-eof IMG KEY SIZE  shrink the recorded size below a chunk\n"
 "  missing-chunk IMG KEY IDX    drop a chunk record\n"
