@@ -360,7 +360,7 @@ int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 		o->ctime = rec.ctime_ns;
 		o->txn = rec.txn;
 		o->flags |= SL_OBJ_IN_CKPT | SL_OBJ_NAMED;
-		uint32_t chunk_max = (uint32_t)((rec.size >> s->sb.chunk_shift) + 1);
+		uint64_t chunk_max = (rec.size >> s->sb.chunk_shift) + 1;
 		for (uint32_t c = 0; c < rec.nchunks; c++) {
 			struct sl_chunk_rec cr;
 			sl_chunk_rec_decode(p, &cr);

@@ -766,7 +766,8 @@ static void fl_rd_begin(struct slot_store *s, struct fl_rd *rd, bool wait)
 	int err = 0;
 	sl_lock(s);
 	struct sl_obj *o = fl_file(s, rd->ino, &err);
-	uint64_t size = o ? o->size : 0;
+	/* a damaged size past the largest file reads no further */
+	uint64_t size = o ? SL_MIN(o->size, sl_file_max(s)) : 0;
 	if (o && off < size) {
 		len = (size_t)SL_MIN((uint64_t)len, size - off);
 	} else {
@@ -1635,9 +1636,9 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		return -EROFS;
 	if (!len)
 		return 0;
-	uint64_t chunk = 1ull << s->sb.chunk_shift;
-	if (off + len < off || (off + len - 1) / chunk >= UINT32_MAX)
+	if (off + len < off || off + len > sl_file_max(s))
 		return -EFBIG;
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
 	pthread_rwlock_rdlock(stripe);
 	uint64_t first = off / chunk, last = (off + len - 1) / chunk;
@@ -1734,7 +1735,7 @@ int sl_file_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size)
 	if (s->read_only)
 		return -EROFS;
 	uint64_t chunk = 1ull << s->sb.chunk_shift;
-	if (size / chunk >= UINT32_MAX)
+	if (size > sl_file_max(s))
 		return -EFBIG;
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
 	pthread_rwlock_wrlock(stripe);

@@ -37,6 +37,7 @@ enum fk_code {
 	PR_OBJ_LOST_FOUND,
 	PR_OBJ_MISSING_CHUNK,
 	PR_OBJ_CHUNK_PAST_EOF,
+	PR_OBJ_SIZE_BAD,
 	PR_DIR_UNREACHABLE,
 	PR_DIR_LOOP,
 	PR_DIR_PARENT,
@@ -85,6 +86,9 @@ static const struct fk_problem {
 		"first at %u; it reads zeros there" },
 	[PR_OBJ_CHUNK_PAST_EOF] = { "PR_OBJ_CHUNK_PAST_EOF",
 		"inode %llu chunk %u lies past the end of the file; clear it" },
+	[PR_OBJ_SIZE_BAD] = { "PR_OBJ_SIZE_BAD",
+		"inode %llu size %llu is past the largest file; set it to "
+		"the end of its data, %llu" },
 	[PR_DIR_UNREACHABLE] = { "PR_DIR_UNREACHABLE",
 		"inode %llu is not reachable from the root; connect it to "
 		"/lost+found" },
@@ -501,6 +505,18 @@ static void fk_pass_objects(struct fk *f)
 		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext) {
 			if (!S_ISREG(o->mode))
 				continue;
+			if (o->size > sl_file_max(s)) {
+				const struct sl_chunk *c = o->nchunks ?
+					&o->chunks[o->nchunks - 1] : NULL;
+				uint64_t end = c ? (uint64_t)c->idx * chunk +
+							   c->len : 0;
+				fk_report(f, PR_OBJ_SIZE_BAD,
+					  (unsigned long long)o->oid,
+					  (unsigned long long)o->size,
+					  (unsigned long long)end);
+				o->size = end;
+				sl_ns_dirty(s);
+			}
 			/* nothing may lie past the end */
 			while (o->nchunks) {
 				struct sl_chunk *c = &o->chunks[o->nchunks - 1];

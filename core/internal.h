@@ -373,6 +373,11 @@ void sl_lock(struct slot_store *s);
 void sl_unlock(struct slot_store *s);
 int64_t sl_now_ns(void);          /* CLOCK_REALTIME */
 int64_t sl_mono_ns(void);         /* CLOCK_MONOTONIC */
+/* The largest file: chunk numbers are 32 bits, the last unused (FORMAT.md). */
+static inline uint64_t sl_file_max(const struct slot_store *s)
+{
+	return (uint64_t)UINT32_MAX << s->sb.chunk_shift;
+}
 void sl_log(struct slot_store *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -158,6 +158,36 @@ Test(file, unlinked_open_file_keeps_data)
 	cr_expect_eq(slot_ns_getattr(env.s, f, &(struct slot_attr){0}), -ENOENT);
 }
 
+/*
+ * A size past the largest file is damage (fsck sets it back), but until
+ * then reads must stay inside the caller's buffer: near 2^64 the end of
+ * the last chunk wrapped around, and a read of the last MiB wrote past
+ * the buffer.  Reads stop at the largest file.
+ */
+Test(file, damaged_huge_size_reads_stop_at_the_largest_file)
+{
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "huge");
+	cr_assert_eq(slot_file_write(env.s, f, 0, "head", 4), 4);
+	uint64_t max = sl_file_max(env.s);
+	sl_lock(env.s);
+	sl_obj_find(&env.s->ix, f)->size = UINT64_MAX - 32;
+	sl_unlock(env.s);
+	char *buf = malloc(1u << 20);
+	cr_assert(buf);
+	cr_expect_eq(slot_file_read(env.s, f, UINT64_MAX - 32 - (1u << 20),
+				    buf, 1u << 20), 0);
+	memset(buf, 1, 1u << 20);
+	cr_expect_eq(slot_file_read(env.s, f, max - 100, buf, 1u << 20), 100);
+	cr_expect_eq(buf[0], 0);
+	cr_expect_eq(buf[99], 0);
+	cr_expect_eq(buf[100], 1, "read past what it returned");
+	cr_expect_eq(slot_file_read(env.s, f, 0, buf, 4), 4);
+	cr_expect(!memcmp(buf, "head", 4));
+	cr_expect_eq(slot_file_write(env.s, f, max - 1, "ab", 2), -EFBIG);
+	cr_expect_eq(slot_file_write(env.s, f, max - 2, "ab", 2), 2);
+	free(buf);
+}
+
 struct rd { char names[64][16]; int n; uint64_t stop_after; };
 static int rd_fn(void *arg, const char *name, const struct slot_attr *a,
 		 uint64_t next)
