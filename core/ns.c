@@ -684,6 +684,11 @@ int slot_ns_release(struct slot_store *s, slot_ino_t ino)
 	 * pages start on a disk file system; fsync is what waits */
 	if (!s->read_only)
 		sl_file_flush_async(s, ino);
+	return slot_ns_unhold(s, ino);
+}
+
+int slot_ns_unhold(struct slot_store *s, slot_ino_t ino)
+{
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
 	if (o && o->holds) {

@@ -437,7 +437,10 @@ int slot_ns_readdir(struct slot_store *s, slot_ino_t dir, uint64_t cookie,
  * data until the last release (as POSIX asks).
  */
 int slot_ns_hold(struct slot_store *s, slot_ino_t ino);
+/* Drop a hold and start writing out what the file buffered. */
 int slot_ns_release(struct slot_store *s, slot_ino_t ino);
+/* Drop a hold only, touching no device: for a handle that wrote nothing. */
+int slot_ns_unhold(struct slot_store *s, slot_ino_t ino);
 
 /* Read up to len bytes at off; holes read as zeros.  Returns bytes read. */
 ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,

@@ -57,6 +57,14 @@ extern const struct fuse_lowlevel_ops sfs_ll_ops;
 
 /* Core error (negative errno) to the positive errno FUSE replies with. */
 int sfs_errno(int err);
+enum sfs_wait {
+	SFS_WAIT_NONE,          /* served from memory */
+	SFS_WAIT_READ,          /* at most the device reads of its bytes */
+	SFS_WAIT_LONG,          /* anything: writes, fsync, ... */
+};
+enum sfs_wait sfs_op_wait(const void *buf, size_t len);
+int sfs_loop_polling(struct fuse_session *se, unsigned poll_us,
+		     unsigned max_threads, unsigned max_idle);
 void sfs_attr_to_stat(const struct slot_attr *a, struct stat *st);
 
 /* status.c: the virtual /.slotfs/ directory. */

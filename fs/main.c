@@ -53,6 +53,7 @@ struct sfs_cfg {
 	int validate;
 	unsigned max_threads;
 	unsigned max_idle_threads;
+	unsigned poll_us;
 	int clone_fd;
 	int writeback_cache;
 	int read_ahead_kb;
@@ -83,6 +84,7 @@ static const struct fuse_opt sfs_opt_spec[] = {
 	SFS_OPT("validate", validate, 1),
 	SFS_OPT("max_threads=%u", max_threads, 0),
 	SFS_OPT("max_idle_threads=%u", max_idle_threads, 0),
+	SFS_OPT("poll_us=%u", poll_us, 0),
 	SFS_OPT("clone_fd", clone_fd, 1),
 	SFS_OPT("writeback_cache", writeback_cache, 1),
 	SFS_OPT("writeback_cache=%d", writeback_cache, 0),
@@ -143,7 +145,11 @@ static void sfs_usage(const char *prog)
 	       "                           headers even after a clean unmount\n"
 	       "    -o max_threads=N       most FUSE worker threads (64)\n"
 	       "    -o max_idle_threads=N  idle FUSE worker threads kept (16)\n"
+	       "    -o poll_us=N           after a request, poll for the next one\n"
+	       "                           this long before sleeping; 0 sleeps\n"
+	       "                           at once, in libfuse's loop (20)\n"
 	       "    -o clone_fd            one /dev/fuse descriptor per thread\n"
+	       "                           (with poll_us=0)\n"
 	       "    -o writeback_cache     let the kernel cache writes; faster small\n"
 	       "                           writes, but ENOSPC and I/O errors show\n"
 	       "                           only at fsync/close (off)\n"
@@ -353,6 +359,9 @@ static int sfs_loop(struct fuse_session *se, const struct sfs_cfg *c)
 
 	if (c->singlethread)
 		return fuse_session_loop(se);
+	if (c->poll_us)
+		return sfs_loop_polling(se, c->poll_us, c->max_threads,
+					c->max_idle_threads);
 	lc = fuse_loop_cfg_create();
 	if (!lc)
 		return -ENOMEM;
@@ -403,6 +412,7 @@ int main(int argc, char *argv[])
 		.direct_io = -1,
 		.max_threads = 64,
 		.max_idle_threads = 16,
+		.poll_us = 20,
 		.attr_timeout = 1.0,
 		.entry_timeout = 1.0,
 		.read_ahead_kb = 4096,
@@ -502,6 +512,9 @@ int main(int argc, char *argv[])
 
 	err = sfs_loop(se, &cfg);
 	ret = err < 0 ? 1 : 0;
+	if (err < 0)
+		fprintf(stderr, "slotfs: serving requests: %s\n",
+			strerror(-err));
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,61 @@ static int sfs_write_killpriv(struct sfs *fs, fuse_req_t req, fuse_ino_t ino)
 	memset(&in, 0, sizeof(in));
 	in.mode = a.mode & ~kill;
 	return slot_ns_setattr(fs->store, ino, &in, SLOT_SET_MODE, &out);
+}
+
+/*
+ * How long the handler of the request in buf may wait on the device.
+ * The namespace is all in memory, so SFS_WAIT_NONE requests take
+ * microseconds, and the polling loop (loop.c) serves them on its reading
+ * thread.  A read waits for at most the device reads of its own bytes
+ * (SFS_WAIT_READ).  Anything else may wait longer (writes, fsync,
+ * truncation, a close that starts a write-out).
+ */
+enum sfs_wait sfs_op_wait(const void *buf, size_t len)
+{
+	const struct fuse_in_header *in = buf;
+	const void *arg = in + 1;
+	if (len < sizeof(*in))
+		return SFS_WAIT_LONG;
+	len -= sizeof(*in);
+	switch (in->opcode) {
+	case FUSE_LOOKUP:
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+	case FUSE_GETATTR:
+	case FUSE_READLINK:
+	case FUSE_MKNOD:
+	case FUSE_MKDIR:
+	case FUSE_SYMLINK:
+	case FUSE_LINK:
+	case FUSE_UNLINK:
+	case FUSE_RMDIR:
+	case FUSE_RENAME:
+	case FUSE_RENAME2:
+	case FUSE_CREATE:
+	case FUSE_OPENDIR:
+	case FUSE_READDIR:
+	case FUSE_READDIRPLUS:
+	case FUSE_RELEASEDIR:
+	case FUSE_STATFS:
+	case FUSE_GETXATTR:
+	case FUSE_LISTXATTR:
+	case FUSE_ACCESS:
+	case FUSE_INTERRUPT:
+		return SFS_WAIT_NONE;
+	case FUSE_READ:
+		return SFS_WAIT_READ;
+	case FUSE_OPEN:         /* sfs_op_open: truncates on O_TRUNC */
+		return len >= sizeof(struct fuse_open_in) &&
+		       !(((const struct fuse_open_in *)arg)->flags & O_TRUNC) ?
+		       SFS_WAIT_NONE : SFS_WAIT_LONG;
+	case FUSE_RELEASE:      /* sfs_op_release: read-only unholds */
+		return len >= sizeof(struct fuse_release_in) &&
+		       (((const struct fuse_release_in *)arg)->flags &
+			O_ACCMODE) == O_RDONLY ? SFS_WAIT_NONE : SFS_WAIT_LONG;
+	default:
+		return SFS_WAIT_LONG;
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -676,8 +732,13 @@ static void sfs_op_release(fuse_req_t req, fuse_ino_t ino,
 		sfs_status_release(req, fi);
 		return;
 	}
-	/* The kernel ignores a release error; nothing to report it to. */
-	slot_ns_release(sfs_of(req)->store, ino);
+	/* The kernel ignores a release error; nothing to report it to.
+	   A handle that could not write has nothing to start writing out
+	   (and sfs_op_wait counts on that). */
+	if ((fi->flags & O_ACCMODE) == O_RDONLY)
+		slot_ns_unhold(sfs_of(req)->store, ino);
+	else
+		slot_ns_release(sfs_of(req)->store, ino);
 	fuse_reply_err(req, 0);
 }
 

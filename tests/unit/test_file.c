@@ -158,6 +158,51 @@ Test(file, unlinked_open_file_keeps_data)
 	cr_expect_eq(slot_ns_getattr(env.s, f, &(struct slot_attr){0}), -ENOENT);
 }
 
+/* Whether f keeps a write buffer that nothing is writing out, and the
+ * flushers have no job queued or running. */
+static bool t_buffered_idle(slot_ino_t f)
+{
+	struct slot_store *s = env.s;
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, f);
+	bool buffered = o && o->wb && !o->wb->flushing;
+	sl_unlock(s);
+	pthread_mutex_lock(&s->fq_lock);
+	bool idle = !s->fq_len && !s->fq_busy;
+	pthread_mutex_unlock(&s->fq_lock);
+	return buffered && idle;
+}
+
+/*
+ * slot_ns_unhold only drops the hold: a handle that wrote nothing has
+ * nothing to write out, and the FUSE front end serves such a close on
+ * its reading thread because it touches no device.  slot_ns_release
+ * starts the write-out of what the file buffered.
+ */
+Test(file, unhold_writes_nothing_release_writes_out)
+{
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "held");
+	cr_assert_eq(slot_file_write(env.s, f, 0, "data", 4), 4);
+	cr_assert(t_buffered_idle(f), "the write is buffered");
+	cr_assert_eq(slot_ns_hold(env.s, f), 0);
+	cr_assert_eq(slot_ns_unhold(env.s, f), 0);
+	cr_expect(t_buffered_idle(f), "unhold started a write-out");
+	cr_assert_eq(slot_ns_hold(env.s, f), 0);
+	cr_assert_eq(slot_ns_release(env.s, f), 0);
+	bool gone = false;
+	for (int i = 0; i < 500 && !gone; i++) {
+		sl_lock(env.s);
+		gone = !sl_obj_find(&env.s->ix, f)->wb;
+		sl_unlock(env.s);
+		if (!gone)
+			usleep(10000);
+	}
+	cr_expect(gone, "release did not write the buffer out");
+	char out[4];
+	cr_expect_eq(slot_file_read(env.s, f, 0, out, 4), 4);
+	cr_expect(!memcmp(out, "data", 4));
+}
+
 /*
  * A size past the largest file is damage (fsck sets it back), but until
  * then reads must stay inside the caller's buffer: near 2^64 the end of

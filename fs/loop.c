@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: MIT
+/*
+ * loop.c - the request loop that polls /dev/fuse for a moment before it
+ * sleeps.
+ *
+ * A FUSE request is a round trip between two sleeping threads: the
+ * caller's and a daemon thread blocked in read(2).  On a virtual machine
+ * waking a thread on an idle CPU costs more than most requests take to
+ * serve, and a caller that walks a tree (ls -l, rm -r, tar) sends its
+ * next request a few microseconds after the last reply.  So one thread,
+ * the reader, serves the requests that need no device itself, without
+ * waking anyone, and after each keeps reading with a non-blocking read
+ * for poll_us before it blocks in poll(2).  A request that may wait on
+ * the device (a write, fsync, a truncation, a close that starts a
+ * write-out; a read when others wait behind it) first hands the reader's
+ * place to an idle thread, or a new one, so that a slow request never
+ * holds up the others, as in libfuse's own multi-threaded loop.  After
+ * such a request it does not poll: the caller's next request is as far
+ * off as the device was.
+ *
+ * One thread reads at a time, so no two threads spin, and idle threads
+ * wait on a condition variable, not on the device.  The CPU cost is at
+ * most poll_us of spinning per request burst; an idle mount spins never.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+struct sfs_loop {
+	struct fuse_session *se;
+	int64_t poll_ns;
+	unsigned max_threads, max_idle;
+	int wake_fd;            /* written when the loop must stop */
+	sem_t finished;         /* posted by the thread that saw the end */
+
+	pthread_mutex_t lock;
+	pthread_cond_t turn;    /* an idle thread may become the reader */
+	pthread_cond_t gone;    /* a thread exited */
+	bool reading;           /* some thread is the reader */
+	bool stop;
+	unsigned threads, idle;
+	int err;
+};
+
+static int64_t sfs_loop_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/*
+ * The next request into buf: > 0, or 0 at the end, or a negative errno.
+ * It polls only after a quick request (spin): after one that waited on
+ * the device, the caller's next request is as far off as the device was.
+ */
+static int sfs_loop_receive(struct sfs_loop *lp, struct fuse_buf *buf,
+			    bool spin)
+{
+	int fd = fuse_session_fd(lp->se);
+	int64_t since = sfs_loop_now(), poll_ns = spin ? lp->poll_ns : 0;
+	for (;;) {
+		int res = fuse_session_receive_buf(lp->se, buf);
+		if (res == -EINTR)      /* an interrupted request: go on */
+			continue;
+		if (res != -EAGAIN)
+			return res;
+		if (fuse_session_exited(lp->se) ||
+		    __atomic_load_n(&lp->stop, __ATOMIC_RELAXED))
+			return 0;
+		if (sfs_loop_now() - since < poll_ns) {
+			/* a thread we woke may want this CPU */
+			sched_yield();
+			continue;
+		}
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+				       { .fd = lp->wake_fd, .events = POLLIN } };
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return -errno;
+		if (p[1].revents)
+			return 0;
+		since = sfs_loop_now();
+		poll_ns = lp->poll_ns;  /* a request comes: others may follow */
+	}
+}
+
+/* Whether more requests wait to be read. */
+static bool sfs_loop_pending(struct sfs_loop *lp)
+{
+	struct pollfd p = { .fd = fuse_session_fd(lp->se), .events = POLLIN };
+	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+/* Lock held.  The loop ends: wake everyone, and main. */
+static void sfs_loop_end(struct sfs_loop *lp, int err)
+{
+	if (!lp->stop && err < 0)
+		lp->err = err;
+	lp->stop = true;
+	pthread_cond_broadcast(&lp->turn);
+	sem_post(&lp->finished);
+}
+
+static void *sfs_loop_worker(void *arg);
+
+/* Lock held.  A new thread, which starts out wanting to read. */
+static void sfs_loop_spawn(struct sfs_loop *lp)
+{
+	pthread_attr_t at;
+	pthread_t t;
+
+	if (lp->threads >= lp->max_threads || pthread_attr_init(&at))
+		return;
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	/* served requests need little stack; libfuse uses its default too */
+	if (!pthread_create(&t, &at, sfs_loop_worker, lp))
+		lp->threads++;
+	pthread_attr_destroy(&at);
+}
+
+static void *sfs_loop_worker(void *arg)
+{
+	struct sfs_loop *lp = arg;
+	struct fuse_buf buf = { .mem = NULL };
+
+	pthread_mutex_lock(&lp->lock);
+	for (;;) {
+		while (lp->reading && !lp->stop) {
+			lp->idle++;
+			pthread_cond_wait(&lp->turn, &lp->lock);
+			lp->idle--;
+		}
+		if (lp->stop)
+			break;
+		lp->reading = true;
+		pthread_mutex_unlock(&lp->lock);
+
+		int res;
+		enum sfs_wait wait = SFS_WAIT_LONG;
+		for (;;) {
+			res = sfs_loop_receive(lp, &buf, wait == SFS_WAIT_NONE);
+			if (res <= 0)
+				break;
+			wait = (buf.flags & FUSE_BUF_IS_FD) ? SFS_WAIT_LONG :
+				sfs_op_wait(buf.mem, (size_t)res);
+			/* a read that nothing waits behind is served here too:
+			 * waking a thread for it costs a good part of a read */
+			if (wait == SFS_WAIT_LONG ||
+			    (wait == SFS_WAIT_READ && sfs_loop_pending(lp)))
+				break;
+			fuse_session_process_buf(lp->se, &buf);
+		}
+
+		pthread_mutex_lock(&lp->lock);
+		lp->reading = false;
+		if (res <= 0) {
+			sfs_loop_end(lp, res);
+			break;
+		}
+		/* this one may wait: someone else reads meanwhile */
+		if (lp->idle)
+			pthread_cond_signal(&lp->turn);
+		else
+			sfs_loop_spawn(lp);
+		pthread_mutex_unlock(&lp->lock);
+
+		fuse_session_process_buf(lp->se, &buf);
+
+		pthread_mutex_lock(&lp->lock);
+		/* enough threads wait already, and one of them reads */
+		if (lp->reading && lp->idle >= lp->max_idle)
+			break;
+	}
+	lp->threads--;
+	pthread_cond_broadcast(&lp->gone);
+	pthread_mutex_unlock(&lp->lock);
+	free(buf.mem);
+	return NULL;
+}
+
+int sfs_loop_polling(struct fuse_session *se, unsigned poll_us,
+		     unsigned max_threads, unsigned max_idle)
+{
+	struct sfs_loop lp = {
+		.se = se,
+		.poll_ns = (int64_t)poll_us * 1000,
+		.max_threads = max_threads ? max_threads : 1,
+		.max_idle = max_idle,
+		.lock = PTHREAD_MUTEX_INITIALIZER,
+		.turn = PTHREAD_COND_INITIALIZER,
+		.gone = PTHREAD_COND_INITIALIZER,
+	};
+	int fd = fuse_session_fd(se);
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	lp.wake_fd = eventfd(0, EFD_CLOEXEC);
+	if (lp.wake_fd < 0)
+		return -errno;
+	sem_init(&lp.finished, 0, 0);
+
+	/* the signals that end the loop (fuse_set_signal_handlers) go to
+	 * this thread, whose wait they interrupt, not to a worker */
+	sigset_t ends, old;
+	sigemptyset(&ends);
+	sigaddset(&ends, SIGHUP);
+	sigaddset(&ends, SIGINT);
+	sigaddset(&ends, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &ends, &old);
+	pthread_mutex_lock(&lp.lock);
+	sfs_loop_spawn(&lp);
+	bool started = lp.threads > 0;
+	pthread_mutex_unlock(&lp.lock);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	/* a signal between the check and the wait is caught by the timeout */
+	while (started && !fuse_session_exited(se) &&
+	       !__atomic_load_n(&lp.stop, __ATOMIC_RELAXED)) {
+		struct timespec t;
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_sec++;
+		sem_timedwait(&lp.finished, &t);
+	}
+
+	pthread_mutex_lock(&lp.lock);
+	sfs_loop_end(&lp, 0);
+	uint64_t one = 1;
+	if (write(lp.wake_fd, &one, sizeof(one)) < 0)
+		lp.err = lp.err ? lp.err : -errno;
+	while (lp.threads)
+		pthread_cond_wait(&lp.gone, &lp.lock);
+	pthread_mutex_unlock(&lp.lock);
+	close(lp.wake_fd);
+	sem_destroy(&lp.finished);
+	if (fcntl(fd, F_SETFL, fl) < 0 && !lp.err)
+		lp.err = -errno;
+	return started ? lp.err : -EAGAIN;
+}
