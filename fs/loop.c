@@ -111,7 +111,7 @@ static void sfs_loop_end(struct sfs_loop *lp, int err)
 {
 	if (!lp->stop && err < 0)
 		lp->err = err;
-	lp->stop = true;
+	__atomic_store_n(&lp->stop, true, __ATOMIC_RELAXED); /* polled */
 	pthread_cond_broadcast(&lp->turn);
 	sem_post(&lp->finished);
 }
@@ -127,7 +127,6 @@ static void sfs_loop_spawn(struct sfs_loop *lp)
 	if (lp->threads >= lp->max_threads || pthread_attr_init(&at))
 		return;
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	/* served requests need little stack; libfuse uses its default too */
 	if (!pthread_create(&t, &at, sfs_loop_worker, lp))
 		lp->threads++;
 	pthread_attr_destroy(&at);
