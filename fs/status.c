@@ -44,10 +44,15 @@ static int sfs_status_render(struct sfs *fs, fuse_ino_t ino,
 
 		if (!r)
 			return -ENOMEM;
-		if (ino == SFS_INO_JSON)
-			n = slot_status_json(&st, r->buf, cap);
-		else
+		if (ino == SFS_INO_JSON) {
+			/* a file of text ends with a newline; the
+			 * library's JSON is a value, without one */
+			n = slot_status_json(&st, r->buf, cap - 1);
+			if (n >= 0)
+				r->buf[n++] = '\n';
+		} else {
 			n = slot_status_prometheus(&st, r->buf, cap);
+		}
 		if (n >= 0) {
 			r->len = (size_t)n < cap ? (size_t)n : cap;
 			*out = r;

@@ -36,6 +36,16 @@ json_ok() {
 }
 check "/.slotfs/status.json opens by name and parses as JSON" json_ok
 
+# text files end with a newline: cat leaves the prompt on a line of its own
+ends_in_newline() {
+	local f
+	for f in status.json metrics; do
+		expect_eq "last byte of $f" 0a \
+			"$(tail -c 1 "$MNT/.slotfs/$f" | od -An -tx1 | tr -d ' ')"
+	done
+}
+check "status.json and metrics end with a newline" ends_in_newline
+
 json_keys() {
 	local k
 	for k in inflight_io_count metadata_dirty_total metadata_persisted key_count; do
