@@ -1470,6 +1470,16 @@ static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino)
 	}
 }
 
+/* A write-out failed and its buffer stays: fsync reports the error. */
+static void fl_wb_keep_err(struct slot_store *s, slot_ino_t ino, int err)
+{
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	if (o && !o->wb_err)
+		o->wb_err = err;
+	sl_unlock(s);
+}
+
 /*
  * Write out chunk idx's buffer with no lock of the caller's held: a
  * background write-out (flusher, close).  Its error waits on the object
@@ -1485,13 +1495,8 @@ static void fl_wb_flush_background(struct slot_store *s, slot_ino_t ino,
 	int err = fl_wb_flush(s, ino, idx);
 	fl_chunks_unlock(s, held, nh);
 	pthread_rwlock_unlock(stripe);
-	if (err) {
-		sl_lock(s);
-		struct sl_obj *o = sl_obj_find(&s->ix, ino);
-		if (o && !o->wb_err)
-			o->wb_err = err;
-		sl_unlock(s);
-	}
+	if (err)
+		fl_wb_keep_err(s, ino, err);
 }
 
 int sl_file_flush(struct slot_store *s, slot_ino_t ino)
@@ -1656,6 +1661,7 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	 * Without a buffer to be had it writes through.
 	 */
 	size_t direct = 0;
+	uint64_t done = off;    /* [off, done) has landed, in file order */
 	for (size_t i = 0; !err && i < n; i++) {
 		uint64_t cs = (first + i) * chunk;
 		uint64_t a = SL_MAX(off, cs), b = SL_MIN(off + len, cs + chunk);
@@ -1667,6 +1673,19 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			sl_lock(s);
 			struct sl_obj *o = fl_file(s, ino, &err);
 			struct sl_wbuf *wb = o ? fl_wb_find(o, idx) : NULL;
+			if (wb && direct) {
+				/* bytes land in file order, so that a failure
+				 * leaves a short write: what is due before
+				 * this chunk goes to the device first */
+				sl_unlock(s);
+				err = fl_rewrite(s, ino, ch, direct, cs, false);
+				if (err)
+					goto next;
+				done = cs;
+				direct = 0;
+				pass--;
+				continue;
+			}
 			if (wb) {
 				uint32_t bs = s->sb.block_size;
 				if (da > wb->len) /* a hole inside the chunk */
@@ -1686,8 +1705,13 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			bool full = wb && wb->len == chunk && da + dl == chunk;
 			sl_unlock(s);
 			if (err || wb) {
-				if (full && !fl_wb_queue(s, ino, idx))
-					err = fl_wb_flush(s, ino, idx);
+				if (!err)
+					done = b; /* in the file now */
+				/* a failed write-out keeps the buffer, and
+				 * its error for fsync; this write stops */
+				if (full && !fl_wb_queue(s, ino, idx) &&
+				    (err = fl_wb_flush(s, ino, idx)))
+					fl_wb_keep_err(s, ino, err);
 				goto next;
 			}
 			if (pass)
@@ -1710,11 +1734,8 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			fl_wb_free(s, o, stale); /* wholly overwritten */
 		struct sl_chunk *old = o ? sl_obj_chunk(o, idx) : NULL;
 		struct fl_change *c = &ch[direct++];
-		c->idx = idx;
-		c->da = da;
-		c->dl = dl;
-		c->data = src;
-		c->new_len = da + dl;
+		*c = (struct fl_change){ .idx = idx, .da = da, .dl = dl,
+					 .data = src, .new_len = da + dl };
 		if (old && old->len > c->new_len && !whole)
 			c->new_len = old->len;
 		/* old bytes survive unless the write covers them all */
@@ -1724,10 +1745,13 @@ next:;
 	}
 	if (!err && direct)
 		err = fl_rewrite(s, ino, ch, direct, off + len, false);
+	if (!err)
+		done = off + len;
 	fl_chunks_unlock(s, held, nheld);
 	free(ch);
 	pthread_rwlock_unlock(stripe);
-	return err ? err : (ssize_t)len;
+	/* what landed counts, as write(2) counts a short write */
+	return done > off ? (ssize_t)(done - off) : err;
 }
 
 int sl_file_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size)

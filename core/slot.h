@@ -477,7 +477,9 @@ int slot_file_read_many(struct slot_store *s, struct slot_read *rs, size_t n);
 /*
  * Write len bytes at off, extending the file as needed.  New data goes to
  * fresh slots; the index switches to them only when they are written, so a
- * crash never exposes a half-written slot.  Returns bytes written.
+ * crash never exposes a half-written slot.  Returns bytes written: fewer
+ * than len when a failure stopped it after some landed (bytes land in file
+ * order, so the count is exact), an error when none did.
  */
 ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			const void *buf, size_t len);

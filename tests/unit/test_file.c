@@ -977,6 +977,45 @@ Test(file, sync_after_a_half_failed_rewrite_keeps_it_undone)
 }
 
 /*
+ * A write whose bytes partly landed reports how many, as write(2) does,
+ * instead of an error that hides a change: here the first half goes to
+ * chunk 31's buffer and the second half, with no buffer left for the
+ * file, to the device, which fails.  The bytes land in file order, so
+ * the count says exactly what the file holds.
+ */
+Test(file, failed_write_after_buffered_bytes_is_short)
+{
+	size_t chunk = 1u << 20;
+	char *data = malloc(chunk), *out = malloc(chunk);
+	cr_assert(data && out);
+	t_fill(data, chunk, 23);
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "short");
+	/* a byte in each of 32 chunks: the file's buffers are all taken */
+	for (uint64_t i = 0; i < 32; i++)
+		cr_assert_eq(slot_file_write(env.s, f, i * chunk, "x", 1), 1);
+	uint64_t at = 31 * (uint64_t)chunk + chunk / 2;
+	slot_emu_fail_writes(env.emu, -EIO);
+	cr_expect_eq(slot_file_write(env.s, f, at, data, chunk),
+		     (ssize_t)(chunk / 2));
+	slot_emu_fail_writes(env.emu, 0);
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_getattr(env.s, f, &a), 0);
+	cr_expect_eq(a.size, 32 * (uint64_t)chunk, "size %llu",
+		     (unsigned long long)a.size);
+	cr_assert_eq(slot_file_read(env.s, f, at, out, chunk),
+		     (ssize_t)(chunk / 2));
+	cr_expect(!memcmp(out, data, chunk / 2));
+	/* the rest, again, now that the device works */
+	cr_expect_eq(slot_file_write(env.s, f, at + chunk / 2,
+				     data + chunk / 2, chunk / 2),
+		     (ssize_t)(chunk / 2));
+	cr_assert_eq(slot_file_read(env.s, f, at, out, chunk), (ssize_t)chunk);
+	cr_expect(!memcmp(out, data, chunk));
+	free(data);
+	free(out);
+}
+
+/*
  * A file closed and unlinked while the write-out of its buffer is at the
  * device dies when that write-out ends.  The buffer's reserved slot was
  * given up by the write-out, and may be another file's chunk by then: the
