@@ -62,8 +62,8 @@ enum sfs_wait {
 	SFS_WAIT_READ,          /* at most the device reads of its bytes */
 	SFS_WAIT_LONG,          /* anything: writes, fsync, ... */
 };
-enum sfs_wait sfs_op_wait(const void *buf, size_t len);
-int sfs_loop_polling(struct fuse_session *se, unsigned poll_us,
+enum sfs_wait sfs_op_wait(struct sfs *fs, const void *buf, size_t len);
+int sfs_loop_polling(struct fuse_session *se, struct sfs *fs, unsigned poll_us,
 		     unsigned max_threads, unsigned max_idle);
 void sfs_attr_to_stat(const struct slot_attr *a, struct stat *st);
 

@@ -42,6 +42,7 @@
 
 struct sfs_loop {
 	struct fuse_session *se;
+	struct sfs *fs;
 	int64_t poll_ns;
 	unsigned max_threads, max_idle;
 	int wake_fd;            /* written when the loop must stop */
@@ -156,7 +157,7 @@ static void *sfs_loop_worker(void *arg)
 			if (res <= 0)
 				break;
 			wait = (buf.flags & FUSE_BUF_IS_FD) ? SFS_WAIT_LONG :
-				sfs_op_wait(buf.mem, (size_t)res);
+				sfs_op_wait(lp->fs, buf.mem, (size_t)res);
 			/* a read that nothing waits behind is served here too:
 			 * waking a thread for it costs a good part of a read */
 			if (wait == SFS_WAIT_LONG ||
@@ -192,11 +193,12 @@ static void *sfs_loop_worker(void *arg)
 	return NULL;
 }
 
-int sfs_loop_polling(struct fuse_session *se, unsigned poll_us,
+int sfs_loop_polling(struct fuse_session *se, struct sfs *fs, unsigned poll_us,
 		     unsigned max_threads, unsigned max_idle)
 {
 	struct sfs_loop lp = {
 		.se = se,
+		.fs = fs,
 		.poll_ns = (int64_t)poll_us * 1000,
 		.max_threads = max_threads ? max_threads : 1,
 		.max_idle = max_idle,

@@ -352,7 +352,8 @@ static int sfs_open_store(const struct sfs_cfg *c, struct slot_store **out)
 	return 0;
 }
 
-static int sfs_loop(struct fuse_session *se, const struct sfs_cfg *c)
+static int sfs_loop(struct fuse_session *se, struct sfs *fs,
+		    const struct sfs_cfg *c)
 {
 	struct fuse_loop_config *lc;
 	int ret;
@@ -360,7 +361,7 @@ static int sfs_loop(struct fuse_session *se, const struct sfs_cfg *c)
 	if (c->singlethread)
 		return fuse_session_loop(se);
 	if (c->poll_us)
-		return sfs_loop_polling(se, c->poll_us, c->max_threads,
+		return sfs_loop_polling(se, fs, c->poll_us, c->max_threads,
 					c->max_idle_threads);
 	lc = fuse_loop_cfg_create();
 	if (!lc)
@@ -510,7 +511,7 @@ int main(int argc, char *argv[])
 		notify_fd = -1;
 	}
 
-	err = sfs_loop(se, &cfg);
+	err = sfs_loop(se, &fs, &cfg);
 	ret = err < 0 ? 1 : 0;
 	if (err < 0)
 		fprintf(stderr, "slotfs: serving requests: %s\n",

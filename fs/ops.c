@@ -178,15 +178,20 @@ static int sfs_write_killpriv(struct sfs *fs, fuse_req_t req, fuse_ino_t ino)
 	return slot_ns_setattr(fs->store, ino, &in, SLOT_SET_MODE, &out);
 }
 
+#define SFS_READ_SMALL  (64u << 10)     /* larger reads keep a thread each */
+
 /*
  * How long the handler of the request in buf may wait on the device.
  * The namespace is all in memory, so SFS_WAIT_NONE requests take
  * microseconds, and the polling loop (loop.c) serves them on its reading
- * thread.  A read waits for at most the device reads of its own bytes
+ * thread; so is a small read while a thread serves reads, since it only
+ * joins that thread's queue (sfs_op_read; a hint, read without the lock:
+ * if the serving thread has just stopped, this one serves, as a read).
+ * A read waits for at most the device reads of its own bytes
  * (SFS_WAIT_READ).  Anything else may wait longer (writes, fsync,
  * truncation, a close that starts a write-out).
  */
-enum sfs_wait sfs_op_wait(const void *buf, size_t len)
+enum sfs_wait sfs_op_wait(struct sfs *fs, const void *buf, size_t len)
 {
 	const struct fuse_in_header *in = buf;
 	const void *arg = in + 1;
@@ -219,7 +224,11 @@ enum sfs_wait sfs_op_wait(const void *buf, size_t len)
 	case FUSE_INTERRUPT:
 		return SFS_WAIT_NONE;
 	case FUSE_READ:
-		return SFS_WAIT_READ;
+		return len >= sizeof(struct fuse_read_in) &&
+		       ((const struct fuse_read_in *)arg)->size <=
+		       SFS_READ_SMALL &&
+		       __atomic_load_n(&fs->rq_busy, __ATOMIC_RELAXED) ?
+		       SFS_WAIT_NONE : SFS_WAIT_READ;
 	case FUSE_OPEN:         /* sfs_op_open: truncates on O_TRUNC */
 		return len >= sizeof(struct fuse_open_in) &&
 		       !(((const struct fuse_open_in *)arg)->flags & O_TRUNC) ?
@@ -592,7 +601,6 @@ static int sfs_read_reply(void *req, const struct iovec *iov, int iovcnt)
 }
 
 #define SFS_READ_BATCH  64              /* reads sent to the store at once */
-#define SFS_READ_SMALL  (64u << 10)     /* larger reads keep a thread each */
 
 static void sfs_read_one(struct sfs *fs, fuse_req_t req, fuse_ino_t ino,
 			 size_t size, off_t off)
@@ -639,12 +647,13 @@ static void sfs_read_drain(struct sfs *fs)
 static void sfs_read_lead(struct sfs *fs, fuse_req_t req, fuse_ino_t ino,
 			  size_t size, off_t off)
 {
-	fs->rq_busy = true;
+	/* atomic: sfs_op_wait reads it without the lock */
+	__atomic_store_n(&fs->rq_busy, true, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&fs->rq_lock);
 	sfs_read_one(fs, req, ino, size, off);
 	pthread_mutex_lock(&fs->rq_lock);
 	sfs_read_drain(fs);
-	fs->rq_busy = false;
+	__atomic_store_n(&fs->rq_busy, false, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&fs->rq_lock);
 }
 
