@@ -568,6 +568,7 @@ struct fk_count {
 	uint64_t oid;
 	uint32_t links, subdirs;
 	bool reached;
+	struct sl_dirent *via;  /* the entry it was first reached by */
 };
 
 static int fk_cnt_cmp(const void *a, const void *b)
@@ -602,6 +603,7 @@ static int fk_reach(struct slot_store *s, struct fk_count *c, size_t n)
 			if (!k || !o || k->reached)
 				continue;
 			k->reached = true;
+			k->via = de;
 			if (S_ISDIR(o->mode) && sl_vec_push(&stack, o->oid)) {
 				free(stack.v);
 				return -ENOMEM;
@@ -692,6 +694,27 @@ static int fk_pass_tree(struct fk *f)
 		if (moved) {
 			free(c);
 			continue;
+		}
+		/* the name a directory keeps may not lie inside itself (an
+		 * entry naming an ancestor, or itself): then the entry it
+		 * was reached by is its name, and the other goes below */
+		for (size_t i = 0; i < n; i++) {
+			struct sl_obj *o = sl_obj_find(&s->ix, c[i].oid);
+			if (!S_ISDIR(o->mode) || !c[i].via || !o->name ||
+			    (o->name->flags & SL_DE_DEAD))
+				continue;
+			struct sl_dirent *d = o->name;
+			for (unsigned depth = 0; d && depth < 65536; depth++) {
+				if (d->parent == o->oid) {
+					o->name = c[i].via;
+					break;
+				}
+				if (d->parent == SLOT_ROOT_INO)
+					break;
+				struct sl_obj *p = sl_obj_find(&s->ix, d->parent);
+				d = p && p->name && !(p->name->flags &
+						      SL_DE_DEAD) ? p->name : NULL;
+			}
 		}
 		/* a directory has one name; '..' is that name's parent.
 		 * The root has none: every entry naming it is a second. */

@@ -928,11 +928,11 @@ static int cmd_dir_loop(struct cr_img *im, char **av, int ac)
 	return 0;
 }
 
-/* dir-link IMG DIR NEWPARENT NAME: a second name for a directory. */
+/* dir-link IMG DIR NEWPARENT NAME [first]: a second name for a directory. */
 static int cmd_dir_link(struct cr_img *im, char **av, int ac)
 {
 	if (ac < 3)
-		die("dir-link IMG DIR NEWPARENT NAME");
+		die("dir-link IMG DIR NEWPARENT NAME [first]");
 	struct cr_ckpt m;
 	ck_load(im, &m);
 	struct cr_obj *d = ck_path(&m, av[0]);
@@ -940,6 +940,12 @@ static int cmd_dir_link(struct cr_img *im, char **av, int ac)
 	if (!S_ISDIR(d->rec.mode) || !S_ISDIR(np->rec.mode))
 		die("both must be directories");
 	ck_add_de(&m, np->rec.oid, d->rec.oid, av[2]);
+	if (ac > 3 && !strcmp(av[3], "first")) {
+		/* the loader takes a directory's first entry as its name */
+		struct cr_de last = m.de[m.nde - 1];
+		memmove(&m.de[1], &m.de[0], (m.nde - 1) * sizeof(*m.de));
+		m.de[0] = last;
+	}
 	np->rec.nlink++;
 	ck_store(im, &m);
 	cr_ckpt_free(&m);
@@ -1404,8 +1410,9 @@ static void usage(FILE *f)
 "  bad-ref IMG KEY [CHUNK]      a chunk record outside the slot area\n"
 "  unreachable IMG PATH         remove the dirent, keep the object\n"
 "  dir-loop IMG DIR SUBDIR      move DIR's name into SUBDIR (a cycle)\n"
-"  dir-link IMG DIR PARENT NAME a second name for a directory (/ is\n"
-"                               the root)\n"
+"  dir-link IMG DIR PARENT NAME [first]  a second name for a directory\n"
+"                               (/ is the root); first: stored before the\n"
+"                               others, so the loader takes it as the name\n"
 "  nlink IMG PATH N             a wrong link count\n"
 "  chunk-past-eof IMG KEY SIZE  shrink the recorded size below a chunk\n"
 "  missing-chunk IMG KEY IDX    drop a chunk record\n"
