@@ -16,7 +16,9 @@
  * place to an idle thread, or a new one, so that a slow request never
  * holds up the others, as in libfuse's own multi-threaded loop.  After
  * such a request it does not poll: the caller's next request is as far
- * off as the device was.
+ * off as the device was.  A request served in place that has not ended
+ * after a second (a read from a hung device) is left to its thread, and
+ * another takes over the reading (sfs_loop_watch).
  *
  * One thread reads at a time, so no two threads spin, and idle threads
  * wait on a condition variable, not on the device.  The CPU cost is at
@@ -53,6 +55,10 @@ struct sfs_loop {
 	pthread_cond_t gone;    /* a thread exited */
 	bool reading;           /* some thread is the reader */
 	bool stop;
+	/* the reader's term, and when the request it serves in place began
+	 * (0: none); both read without the lock by the watch in main */
+	uint64_t term;
+	int64_t serving_since;
 	unsigned threads, idle;
 	int err;
 };
@@ -107,6 +113,37 @@ static bool sfs_loop_pending(struct sfs_loop *lp)
 	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
 }
 
+#define SFS_LOOP_STUCK_NS 1000000000        /* 1 s in one request */
+
+static void *sfs_loop_worker(void *arg);
+static void sfs_loop_spawn(struct sfs_loop *lp);
+
+/*
+ * Called by main about once a second.  A request served in place waits
+ * at most for the device reads of its bytes; on a device that hangs,
+ * that is forever, and nothing else would be read.  So a reader stuck
+ * in one for over a second is replaced: another thread reads, and the
+ * stuck one, when it returns, finds its term over and steps down.
+ */
+static void sfs_loop_watch(struct sfs_loop *lp)
+{
+	int64_t since = __atomic_load_n(&lp->serving_since, __ATOMIC_RELAXED);
+	if (!since || sfs_loop_now() - since < SFS_LOOP_STUCK_NS)
+		return;
+	pthread_mutex_lock(&lp->lock);
+	if (lp->reading && !lp->stop &&
+	    __atomic_load_n(&lp->serving_since, __ATOMIC_RELAXED) == since) {
+		__atomic_add_fetch(&lp->term, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&lp->serving_since, 0, __ATOMIC_RELAXED);
+		lp->reading = false;
+		if (lp->idle)
+			pthread_cond_signal(&lp->turn);
+		else
+			sfs_loop_spawn(lp);
+	}
+	pthread_mutex_unlock(&lp->lock);
+}
+
 /* Lock held.  The loop ends: wake everyone, and main. */
 static void sfs_loop_end(struct sfs_loop *lp, int err)
 {
@@ -117,7 +154,6 @@ static void sfs_loop_end(struct sfs_loop *lp, int err)
 	sem_post(&lp->finished);
 }
 
-static void *sfs_loop_worker(void *arg);
 
 /* Lock held.  A new thread, which starts out wanting to read. */
 static void sfs_loop_spawn(struct sfs_loop *lp)
@@ -148,9 +184,12 @@ static void *sfs_loop_worker(void *arg)
 		if (lp->stop)
 			break;
 		lp->reading = true;
+		uint64_t term = __atomic_add_fetch(&lp->term, 1,
+						   __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&lp->lock);
 
 		int res;
+		bool deposed = false;
 		enum sfs_wait wait = SFS_WAIT_LONG;
 		for (;;) {
 			res = sfs_loop_receive(lp, &buf, wait == SFS_WAIT_NONE);
@@ -163,10 +202,21 @@ static void *sfs_loop_worker(void *arg)
 			if (wait == SFS_WAIT_LONG ||
 			    (wait == SFS_WAIT_READ && sfs_loop_pending(lp)))
 				break;
+			__atomic_store_n(&lp->serving_since, sfs_loop_now(),
+					 __ATOMIC_RELAXED);
 			fuse_session_process_buf(lp->se, &buf);
+			/* stuck on the device, it was replaced meanwhile */
+			deposed = __atomic_load_n(&lp->term, __ATOMIC_RELAXED) !=
+				  term;
+			if (deposed)
+				break;
+			__atomic_store_n(&lp->serving_since, 0,
+					 __ATOMIC_RELAXED);
 		}
 
 		pthread_mutex_lock(&lp->lock);
+		if (deposed)
+			goto served;
 		lp->reading = false;
 		if (res <= 0) {
 			sfs_loop_end(lp, res);
@@ -182,6 +232,7 @@ static void *sfs_loop_worker(void *arg)
 		fuse_session_process_buf(lp->se, &buf);
 
 		pthread_mutex_lock(&lp->lock);
+served:
 		/* enough threads wait already, and one of them reads */
 		if (lp->reading && lp->idle >= lp->max_idle)
 			break;
@@ -236,6 +287,7 @@ int sfs_loop_polling(struct fuse_session *se, struct sfs *fs, unsigned poll_us,
 		clock_gettime(CLOCK_REALTIME, &t);
 		t.tv_sec++;
 		sem_timedwait(&lp.finished, &t);
+		sfs_loop_watch(&lp);
 	}
 
 	pthread_mutex_lock(&lp.lock);

@@ -7,6 +7,12 @@
 # rename, unlink, stat and readdir, which need no device, must all be
 # answered.  Both request loops are checked: the polling one (default)
 # and libfuse's (poll_us=0).
+#
+# Reads are not stopped by a freeze, and the polling loop serves a lone
+# read on its reading thread.  So a second store's image lives in an
+# outer slotfs mount whose daemon is then stopped (SIGSTOP): a read of
+# the inner store hangs at its device, and the inner daemon must still
+# answer lookups (it hands the reading on after a second).
 . "$(dirname "$0")/lib.sh"
 
 t_need mkfs.ext4 fsfreeze timeout
@@ -21,6 +27,9 @@ thaw() {
 # go of the ext4 mount that holds its image
 _loop_cleanup() {
 	thaw
+	[ -z "${OUTER_PID:-}" ] || kill -CONT "$OUTER_PID" 2>/dev/null
+	[ -z "${INNER:-}" ] || ! is_mounted "$INNER" ||
+		fusermount3 -u "$INNER" || fusermount3 -u -z "$INNER"
 	_fuse_cleanup
 	umount "$EXT" 2>/dev/null
 }
@@ -89,4 +98,48 @@ for opts in "" "-o poll_us=0"; do
 done
 
 check_rc "fsck.slotfs -f exits 0" 0 fsck.slotfs -f "$IMG"
+
+OUTER=$W/outer
+INNER=$W/inner
+new_image "$W/outer.img" 192M
+check_here "mount the outer store" mount_fs "$W/outer.img" "$OUTER"
+new_image "$OUTER/inner.img" 96M
+check_here "mount the inner store, its image in the outer" \
+	mount_fs "$OUTER/inner.img" "$INNER"
+rand_file "$W/data" $((4 << 20))
+fill_inner() {
+	cp "$W/data" "$INNER/file"
+	mkdir "$INNER/d"
+	touch "$INNER/d/x" "$INNER/d/y"
+}
+check "write to the inner store" fill_inner
+# a fresh mount: nothing of it in any cache, so reads go to the device
+check_unmount "unmount the inner store" "$INNER"
+check_here "mount the inner store again" mount_fs "$OUTER/inner.img" "$INNER"
+
+stuck_read() {
+	OUTER_PID=${T_PID_OF[$OUTER]}
+	kill -STOP "$OUTER_PID"
+	timeout -k 2 60 cat "$INNER/file" >"$W/got" &
+	CAT=$!
+	sleep 1
+	bounded stat "$INNER/d/x" >/dev/null || return 1
+	expect_eq "names in d" 2 "$(bounded ls "$INNER/d" | wc -l)" || return 1
+	# what made this test mean anything: the read still waits
+	if ! kill -0 "$CAT" 2>/dev/null; then
+		echo "the read finished while the outer daemon was stopped"
+		return 1
+	fi
+}
+check_here "lookups go on while a read waits on a hung device" stuck_read
+kill -CONT "$OUTER_PID"
+cat_done() { wait "$CAT"; }
+check_here "the stuck read completes once the device answers" cat_done
+check "and reads the file whole" same_bytes "$W/data" "$W/got"
+check_unmount "unmount the inner store" "$INNER"
+check_rc "fsck.slotfs -f of the inner image exits 0" 0 \
+	fsck.slotfs -f "$OUTER/inner.img"
+check_unmount "unmount the outer store" "$OUTER"
+check_rc "fsck.slotfs -f of the outer image exits 0" 0 \
+	fsck.slotfs -f "$W/outer.img"
 t_done
