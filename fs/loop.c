@@ -55,9 +55,9 @@ struct sfs_loop {
 	pthread_cond_t gone;    /* a thread exited */
 	bool reading;           /* some thread is the reader */
 	bool stop;
-	/* the reader's term, and when the request it serves in place began
-	 * (0: none); both read without the lock by the watch in main */
-	uint64_t term;
+	/* when the request the reader serves in place began (0: none);
+	 * whoever clears it first, the reader or the watch, decides
+	 * whether the reader is still the reader */
 	int64_t serving_since;
 	unsigned threads, idle;
 	int err;
@@ -123,7 +123,7 @@ static void sfs_loop_spawn(struct sfs_loop *lp);
  * at most for the device reads of its bytes; on a device that hangs,
  * that is forever, and nothing else would be read.  So a reader stuck
  * in one for over a second is replaced: another thread reads, and the
- * stuck one, when it returns, finds its term over and steps down.
+ * stuck one, when it returns, finds its mark cleared and steps down.
  */
 static void sfs_loop_watch(struct sfs_loop *lp)
 {
@@ -132,9 +132,8 @@ static void sfs_loop_watch(struct sfs_loop *lp)
 		return;
 	pthread_mutex_lock(&lp->lock);
 	if (lp->reading && !lp->stop &&
-	    __atomic_load_n(&lp->serving_since, __ATOMIC_RELAXED) == since) {
-		__atomic_add_fetch(&lp->term, 1, __ATOMIC_RELAXED);
-		__atomic_store_n(&lp->serving_since, 0, __ATOMIC_RELAXED);
+	    __atomic_compare_exchange_n(&lp->serving_since, &since, 0, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		lp->reading = false;
 		if (lp->idle)
 			pthread_cond_signal(&lp->turn);
@@ -184,8 +183,6 @@ static void *sfs_loop_worker(void *arg)
 		if (lp->stop)
 			break;
 		lp->reading = true;
-		uint64_t term = __atomic_add_fetch(&lp->term, 1,
-						   __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&lp->lock);
 
 		int res;
@@ -202,16 +199,16 @@ static void *sfs_loop_worker(void *arg)
 			if (wait == SFS_WAIT_LONG ||
 			    (wait == SFS_WAIT_READ && sfs_loop_pending(lp)))
 				break;
-			__atomic_store_n(&lp->serving_since, sfs_loop_now(),
-					 __ATOMIC_RELAXED);
+			int64_t mark = sfs_loop_now();
+			__atomic_store_n(&lp->serving_since, mark,
+					 __ATOMIC_RELEASE);
 			fuse_session_process_buf(lp->se, &buf);
 			/* stuck on the device, it was replaced meanwhile */
-			deposed = __atomic_load_n(&lp->term, __ATOMIC_RELAXED) !=
-				  term;
+			deposed = !__atomic_compare_exchange_n(
+				&lp->serving_since, &mark, 0, false,
+				__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 			if (deposed)
 				break;
-			__atomic_store_n(&lp->serving_since, 0,
-					 __ATOMIC_RELAXED);
 		}
 
 		pthread_mutex_lock(&lp->lock);
