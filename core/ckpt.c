@@ -436,10 +436,14 @@ int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 		struct sl_dirent *de = sl_de_add(&s->ix, dir, name, len, child);
 		if (!de)
 			return -ENOMEM;
-		if (!obj->name)
-			obj->name = de;
-		if (S_ISDIR(obj->mode))
-			obj->dir->parent = parent;
+		/* the root has no name: an entry naming it is damage, kept
+		 * for fsck to find, but never the root's name or '..' */
+		if (child != SLOT_ROOT_INO) {
+			if (!obj->name)
+				obj->name = de;
+			if (S_ISDIR(obj->mode))
+				obj->dir->parent = parent;
+		}
 		p += SL_MIN(used, (size_t)(end - p));
 	}
 	struct sl_obj *root = sl_obj_find(&s->ix, SLOT_ROOT_INO);

@@ -709,15 +709,14 @@ static int fk_pass_tree(struct fk *f)
 					o->name = c[i].via;
 					break;
 				}
-				if (d->parent == SLOT_ROOT_INO)
-					break;
 				struct sl_obj *p = sl_obj_find(&s->ix, d->parent);
 				d = p && p->name && !(p->name->flags &
 						      SL_DE_DEAD) ? p->name : NULL;
 			}
 		}
 		/* a directory has one name; '..' is that name's parent.
-		 * The root has none: every entry naming it is a second. */
+		 * The root has none (the loader gives it none): every
+		 * entry naming it is a second. */
 		struct sl_vec extra = { 0 };
 		for (size_t b = 0; b <= ix->de_mask; b++) {
 			for (struct sl_dirent *d = ix->de_tab[b]; d; d = d->hnext) {
@@ -742,12 +741,6 @@ static int fk_pass_tree(struct fk *f)
 				sl_de_remove(&s->ix, p, d);
 				sl_ns_dirty(s);
 			}
-			/* only the root's name can be the extra one */
-			struct sl_obj *o = sl_obj_find(&s->ix, d->child);
-			if (o->name == d) {
-				o->name = NULL;
-				o->dir->parent = SLOT_ROOT_INO;
-			}
 		}
 		free(extra.v);
 		/* link counts from the names that exist */
@@ -762,8 +755,7 @@ static int fk_pass_tree(struct fk *f)
 					if (pc)
 						pc->subdirs++;
 					/* derived, not stored: no problem */
-					if (o->name == d &&
-					    o->oid != SLOT_ROOT_INO)
+					if (o->name == d)
 						o->dir->parent = d->parent;
 				}
 				ch->links++;

@@ -116,6 +116,17 @@ static bool sfs_loop_pending(struct sfs_loop *lp)
 static void *sfs_loop_worker(void *arg);
 static void sfs_loop_spawn(struct sfs_loop *lp);
 
+/* Lock held.  The reader gives up its place to an idle thread or a new
+ * one, before it serves something that may wait, or when it is stuck. */
+static void sfs_loop_hand_on(struct sfs_loop *lp)
+{
+	lp->reading = false;
+	if (lp->idle)
+		pthread_cond_signal(&lp->turn);
+	else
+		sfs_loop_spawn(lp);
+}
+
 /*
  * Called by main about once a second.  A request served in place waits
  * at most for the device reads of its bytes; on a device that hangs,
@@ -131,13 +142,8 @@ static void sfs_loop_watch(struct sfs_loop *lp)
 	pthread_mutex_lock(&lp->lock);
 	if (lp->reading && !lp->stop &&
 	    __atomic_compare_exchange_n(&lp->serving_since, &since, 0, false,
-					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		lp->reading = false;
-		if (lp->idle)
-			pthread_cond_signal(&lp->turn);
-		else
-			sfs_loop_spawn(lp);
-	}
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		sfs_loop_hand_on(lp);
 	pthread_mutex_unlock(&lp->lock);
 }
 
@@ -150,7 +156,6 @@ static void sfs_loop_end(struct sfs_loop *lp, int err)
 	pthread_cond_broadcast(&lp->turn);
 	sem_post(&lp->finished);
 }
-
 
 /* Lock held.  A new thread, which starts out wanting to read. */
 static void sfs_loop_spawn(struct sfs_loop *lp)
@@ -212,16 +217,13 @@ static void *sfs_loop_worker(void *arg)
 		pthread_mutex_lock(&lp->lock);
 		if (deposed)
 			goto served;
-		lp->reading = false;
 		if (res <= 0) {
+			lp->reading = false;
 			sfs_loop_end(lp, res);
 			break;
 		}
 		/* this one may wait: someone else reads meanwhile */
-		if (lp->idle)
-			pthread_cond_signal(&lp->turn);
-		else
-			sfs_loop_spawn(lp);
+		sfs_loop_hand_on(lp);
 		pthread_mutex_unlock(&lp->lock);
 
 		fuse_session_process_buf(lp->se, &buf);
