@@ -92,7 +92,7 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 			struct sl_obj_rec rec = {
 				.oid = o->oid, .mode = o->mode, .uid = o->uid,
 				.gid = o->gid, .nlink = o->nlink,
-				.rdev = o->rdev, .size = o->size,
+				.rdev = sl_obj_rdev(o), .size = o->size,
 				.atime_ns = o->atime, .mtime_ns = o->mtime,
 				.ctime_ns = o->ctime, .txn = o->txn,
 				.nchunks = o->nchunks,
@@ -353,7 +353,8 @@ int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 		o->uid = rec.uid;
 		o->gid = rec.gid;
 		o->nlink = rec.nlink;
-		o->rdev = rec.rdev;
+		if (S_ISCHR(o->mode) || S_ISBLK(o->mode))
+			o->rdev = rec.rdev;
 		o->size = rec.size;
 		o->atime = rec.atime_ns;
 		o->mtime = rec.mtime_ns;

@@ -1209,6 +1209,7 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 			}
 			struct sl_chunk nc = { .slot = w[i].ref,
 					       .gen = w[i].hdr.gen,
+					       .csum = w[i].hdr.payload_csum,
 					       .idx = w[i].idx,
 					       .len = w[i].len };
 			struct sl_chunk old;

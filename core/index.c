@@ -60,7 +60,8 @@ static void ix_obj_destroy(struct sl_obj *o)
 	} else if (S_ISLNK(o->mode)) {
 		free(o->target);
 	}
-	free(o->chunks);
+	if (o->chunks != &o->one)
+		free(o->chunks);
 	free(o);
 }
 
@@ -306,6 +307,32 @@ struct sl_chunk *sl_obj_chunk(struct sl_obj *o, uint32_t idx)
 	return NULL;
 }
 
+/*
+ * Room for one more chunk.  No capacity is stored (it would cost sl_obj
+ * its malloc size): the first chunk lives in o->one, later ones in an array
+ * of at least 2 whose size is never below the power of two at or above
+ * nchunks, so it is full only when nchunks is a power of two.
+ */
+static int ix_chunks_room(struct sl_obj *o)
+{
+	uint32_t n = o->nchunks;
+	if (!o->chunks)
+		o->chunks = &o->one;
+	if (o->chunks == &o->one ? n == 0 : n < 2 || (n & (n - 1)))
+		return 0;
+	if (n >= UINT32_MAX / 2)
+		return -EFBIG;
+	size_t bytes = (size_t)SL_MAX(n, 1u) * 2 * sizeof(*o->chunks);
+	struct sl_chunk *a = o->chunks == &o->one ? malloc(bytes) :
+			     realloc(o->chunks, bytes);
+	if (!a)
+		return -ENOMEM;
+	if (o->chunks == &o->one && n)
+		memcpy(a, &o->one, sizeof(o->one));
+	o->chunks = a;
+	return 0;
+}
+
 int sl_obj_set_chunk(struct sl_obj *o, const struct sl_chunk *c,
 		     struct sl_chunk *old, bool *had_old)
 {
@@ -320,14 +347,9 @@ int sl_obj_set_chunk(struct sl_obj *o, const struct sl_chunk *c,
 	}
 	if (had_old)
 		*had_old = false;
-	if (o->nchunks == o->cap) {
-		uint32_t ncap = o->cap ? o->cap * 2 : 1;
-		void *n = realloc(o->chunks, ncap * sizeof(*o->chunks));
-		if (!n)
-			return -ENOMEM;
-		o->chunks = n;
-		o->cap = ncap;
-	}
+	int err = ix_chunks_room(o);
+	if (err)
+		return err;
 	memmove(&o->chunks[p + 1], &o->chunks[p],
 		(o->nchunks - p) * sizeof(*o->chunks));
 	o->chunks[p] = *c;

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "format.h"
 #include "slot.h"
@@ -77,6 +78,8 @@ extern const struct slot_dev_ops sl_uring_ops, sl_psync_ops, sl_emu_ops;
 struct sl_chunk {
 	uint64_t slot;          /* region << 32 | index */
 	uint64_t gen;
+	uint64_t csum;          /* payload_csum of its slot header; 0: not
+				   known (a get then reads the header) */
 	uint32_t idx;           /* chunk number in the object */
 	uint32_t len;           /* payload bytes in the slot */
 };
@@ -138,27 +141,33 @@ struct sl_wbuf {
 	int64_t born;           /* mono ns: the periodic flush ages it */
 };
 
+/* 152 bytes, malloc's 160-byte size: a file of one chunk and its name cost
+ * about 256 bytes in all (README, "Limits"); mind the size when adding. */
 struct sl_obj {
 	struct sl_obj *hnext;
 	uint64_t oid;
 	uint32_t mode, uid, gid, nlink;
-	uint64_t rdev, size;
+	uint64_t size;
 	int64_t atime, mtime, ctime;    /* ns since the epoch */
 	uint64_t txn;                   /* newest committed whole txn */
-	struct sl_chunk *chunks;        /* sorted by idx */
-	uint32_t nchunks, cap;
-	uint32_t flags;
+	struct sl_chunk *chunks;        /* sorted by idx: &one, or an array
+					   (index.c sizes it) */
+	uint32_t nchunks;
+	uint16_t flags;
+	int16_t wb_err;                 /* a background write-out failed:
+					   the next fsync says so */
 	uint32_t holds;                 /* open files (slot_ns_hold) */
 	uint32_t busy;                  /* puts and writes in flight */
 	union {
 		struct sl_dir *dir;     /* S_ISDIR */
 		char *target;           /* S_ISLNK */
+		uint64_t rdev;          /* S_ISCHR, S_ISBLK (sl_obj_rdev) */
 	};
 	struct sl_dirent *name;         /* one live name of it, or NULL */
 	struct sl_wbuf *wb;             /* buffered chunks (file.c) */
-	int wb_err;                     /* a background write-out failed:
-					   the next fsync says so */
+	struct sl_chunk one;            /* the chunks of most files: one */
 };
+_Static_assert(sizeof(struct sl_obj) <= 152, "sl_obj outgrew its malloc size");
 
 struct sl_index {
 	struct sl_obj **obj_tab;
@@ -187,6 +196,11 @@ int sl_obj_set_chunk(struct sl_obj *o, const struct sl_chunk *c,
 		     struct sl_chunk *old, bool *had_old);
 struct sl_chunk *sl_obj_chunk(struct sl_obj *o, uint32_t idx);
 void sl_obj_drop_chunk(struct sl_obj *o, uint32_t idx);
+/* The device number of a device node, 0 for anything else. */
+static inline uint64_t sl_obj_rdev(const struct sl_obj *o)
+{
+	return S_ISCHR(o->mode) || S_ISBLK(o->mode) ? o->rdev : 0;
+}
 
 /* ------------------------------------------------------------------ */
 /* The store                                                           */

@@ -252,6 +252,7 @@ int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n)
 			for (size_t k = 0; k < it[i].n; k++) {
 				struct sl_chunk c = { .slot = x[k].ref,
 						      .gen = x[k].hdr.gen,
+						      .csum = x[k].hdr.payload_csum,
 						      .idx = x[k].idx,
 						      .len = x[k].len };
 				if (sl_obj_set_chunk(o, &c, NULL, NULL)) {

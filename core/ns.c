@@ -39,7 +39,7 @@ void sl_attr_fill(const struct slot_store *s, const struct sl_obj *o,
 	a->nlink = o->nlink;
 	a->uid = o->uid;
 	a->gid = o->gid;
-	a->rdev = o->rdev;
+	a->rdev = sl_obj_rdev(o);
 	a->size = S_ISLNK(o->mode) && o->target ? strlen(o->target) : o->size;
 	uint64_t bytes = 0;
 	for (uint32_t i = 0; i < o->nchunks; i++)
@@ -323,7 +323,8 @@ static int ns_make(struct slot_store *s, slot_ino_t parent, const char *name,
 			o = ns_create(s, d, name, len, mode, uid, gid, &err);
 	}
 	if (o) {
-		o->rdev = rdev;
+		if (S_ISCHR(mode) || S_ISBLK(mode))
+			o->rdev = rdev;
 		if (t) {
 			o->target = t;
 			t = NULL;

@@ -304,6 +304,7 @@ static int rc_apply(struct slot_store *s, struct rc_cand *c, size_t n,
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct sl_chunk nc = { .slot = c[i].ref, .gen = c[i].h.gen,
+				       .csum = c[i].h.payload_csum,
 				       .idx = c[i].h.idx,
 				       .len = c[i].h.payload_len };
 		struct sl_chunk *old = sl_obj_chunk(o, nc.idx);
