@@ -47,12 +47,13 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 {
 	struct sl_index *ix = &s->ix;
 	size_t plen = (size_t)s->nregions * SL_RGN_REC_SIZE;
-	uint64_t nobj = 0, nde = 0;
+	uint64_t nobj = 0, nde = 0, nck = 0;
 
 	for (size_t b = 0; b <= ix->obj_mask; b++)
 		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext)
 			if (ck_obj_wanted(o)) {
 				plen += ck_obj_size(o);
+				nck += o->nchunks;
 				nobj++;
 			}
 	for (size_t b = 0; b <= ix->de_mask; b++)
@@ -61,6 +62,10 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 				plen += ck_pad8(SL_DIRENT_REC_FIXED + d->len);
 				nde++;
 			}
+	/* last, the chunks' payload checksums (1.1), in chunk record order:
+	 * a 1.0 reader stops before them */
+	size_t csum_off = plen;
+	plen += (size_t)nck * 8;
 	uint64_t room = s->sb.meta_size / 2 - SL_BLOCK;
 	if (plen > room) {
 		sl_log(s, "checkpoint needs %zu bytes but a container holds "
@@ -73,6 +78,7 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 	if (!buf)
 		return -ENOMEM;
 	uint8_t *p = buf + SL_BLOCK;
+	uint8_t *csums = buf + SL_BLOCK + csum_off;
 
 	for (uint32_t r = 0; r < s->nregions; r++) {
 		struct sl_rgn_rec rr = { .cls = s->regions[r].cls,
@@ -106,6 +112,8 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 							   .slot = c->slot,
 							   .gen = c->gen };
 				p += sl_chunk_rec_encode(&cr, p);
+				sl_put64(csums, c->csum);
+				csums += 8;
 				struct sl_region *rg =
 					&s->regions[sl_slot_region(c->slot)];
 				rg->state[sl_slot_index(c->slot)] |=
@@ -144,6 +152,8 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 	h->obj_count = nobj;
 	h->dirent_count = nde;
 	h->region_count = s->nregions;
+	h->csum_off = csum_off;
+	h->csum_count = nck;
 	h->time_ns = (uint64_t)sl_now_ns();
 	sl_ckpt_hdr_encode(h, buf);
 
@@ -329,6 +339,17 @@ int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 		if (err)
 			return err;
 	}
+	/* the chunk checksums, if this checkpoint has them where they fit;
+	 * they only spare gets a header read, so wrong ones cost a re-read
+	 * (a get checks the header then), never data */
+	const uint8_t *csums = NULL;
+	uint64_t ncsum = 0, k = 0;
+	if (h->csum_count && h->csum_off % 8 == 0 &&
+	    h->csum_off <= h->payload_len &&
+	    h->csum_count <= (h->payload_len - h->csum_off) / 8) {
+		csums = end - h->payload_len + h->csum_off;
+		ncsum = h->csum_count;
+	}
 	for (uint64_t i = 0; i < h->obj_count; i++) {
 		if ((size_t)(end - p) < SL_OBJ_REC_SIZE)
 			return -EUCLEAN;
@@ -368,6 +389,9 @@ int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 			p += SL_CHUNK_REC_SIZE;
 			struct sl_chunk ch = { .slot = cr.slot, .gen = cr.gen,
 					       .idx = cr.idx, .len = cr.len };
+			if (k < ncsum)
+				ch.csum = sl_get64(csums + 8 * k);
+			k++;
 			/* a bad or doubly claimed slot: drop the chunk, the
 			 * file reads a hole there; fsck reports it */
 			if (!S_ISREG(o->mode) || cr.idx >= chunk_max ||

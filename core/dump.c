@@ -318,14 +318,15 @@ static void dm_ckpt_hdr_print(struct dm *d, unsigned i,
 			" payload=%s scan_gen=%" PRIu64 " next_gen=%" PRIu64
 			" next_oid=%" PRIu64 " obj_count=%" PRIu64
 			" dirent_count=%" PRIu64 " region_count=%" PRIu32
-			" pad=%" PRIu32 " time_ns=%" PRIu64 " reserved=%s"
+			" pad=%" PRIu32 " time_ns=%" PRIu64 " csum_off=%" PRIu64
+			" csum_count=%" PRIu64 " reserved=%s"
 			" checksum=0x%016" PRIx64,
 			c->h.payload_len, c->h.payload_csum,
 			c->pres == 0 ? "OK" : c->pres == -EBADMSG ? "BAD" :
 			c->pres == 1 ? "unchecked" : "unread",
 			c->h.scan_gen, c->h.next_gen, c->h.next_oid,
 			c->h.obj_count, c->h.dirent_count, c->h.region_count,
-			c->h.pad, c->h.time_ns,
+			c->h.pad, c->h.time_ns, c->h.csum_off, c->h.csum_count,
 			dm_zero(c->h.reserved, sizeof(c->h.reserved)) ?
 				"zero" : "nonzero",
 			c->h.checksum);

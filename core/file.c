@@ -282,15 +282,20 @@ void sl_wslots_done(struct slot_store *s, struct sl_txn *t, size_t n, bool ok)
 /* Reading slots                                                       */
 /* ------------------------------------------------------------------ */
 
+bool sl_slot_hdr_match(const struct slot_store *s,
+		       const struct sl_slot_hdr *h, uint64_t oid,
+		       const struct sl_chunk *c)
+{
+	return !memcmp(h->uuid, s->sb.uuid, 16) && h->oid == oid &&
+	       h->gen == c->gen && h->idx == c->idx &&
+	       h->payload_len == c->len;
+}
+
 static int fl_check_hdr(struct slot_store *s, const uint8_t *blk,
 			const struct sl_chunk *c, uint64_t oid,
 			struct sl_slot_hdr *h)
 {
-	int err = sl_slot_hdr_decode(blk, h);
-	if (err)
-		return -EIO;
-	if (memcmp(h->uuid, s->sb.uuid, 16) || h->oid != oid ||
-	    h->gen != c->gen || h->idx != c->idx || h->payload_len != c->len)
+	if (sl_slot_hdr_decode(blk, h) || !sl_slot_hdr_match(s, h, oid, c))
 		return -EIO;
 	return 0;
 }
@@ -315,6 +320,22 @@ int sl_slot_read_verify(struct slot_store *s, uint64_t ref,
 		memcpy(buf, b + bs, c->len);
 	sl_buf_put(s, b);
 	return err;
+}
+
+int sl_slot_reread(struct slot_store *s, const struct sl_chunk *c,
+		   uint64_t oid, void *buf)
+{
+	int err = sl_slot_read_verify(s, c->slot, c, oid, buf);
+	if (err)
+		return err;
+	uint64_t sum = sl_csum(buf, c->len);
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, oid);
+	struct sl_chunk *ic = o ? sl_obj_chunk(o, c->idx) : NULL;
+	if (ic && ic->slot == c->slot && ic->gen == c->gen)
+		ic->csum = sum;
+	sl_unlock(s);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -407,6 +428,7 @@ struct fl_piece {
 	uint8_t *bounce;
 	uint32_t boff;          /* where byte a sits in bounce */
 	bool verify;
+	bool bare;              /* verified by c.csum: no header read */
 	bool buffered;          /* served from a write buffer already */
 	int rc_slot;            /* cache entry it loads, or -1 */
 	bool ok;                /* read and verified */
@@ -856,12 +878,15 @@ static void fl_rd_begin(struct slot_store *s, struct fl_rd *rd, bool wait)
 		 * be streaming; a small read inside a big chunk reads just
 		 * its blocks (fsck verifies those). */
 		p->verify = fl_whole(p) || p->c.len <= FL_RC_MIN;
+		/* a small chunk whose checksum the index knows: its payload
+		 * alone (big ones go to the cache, header and all) */
+		p->bare = p->verify && p->c.len <= FL_RC_MIN && p->c.csum;
 		uint64_t soff = sl_slot_off(s, p->c.slot);
 		uint64_t from, to;
 		if (p->verify) {
-			from = soff;
+			p->boff = p->bare ? 0 : bs;
+			from = soff + bs - p->boff;
 			to = soff + bs + SL_ALIGN_UP(p->c.len ? p->c.len : 1, bs);
-			p->boff = bs;
 		} else {
 			from = soff + bs + p->a / bs * bs;
 			to = soff + bs + SL_ALIGN_UP((uint64_t)b, bs);
@@ -906,20 +931,26 @@ static void fl_rd_end(struct slot_store *s, struct fl_rd *rd, int io_err)
 			fl_piece_out(p, dst, NULL, 0);
 			continue;
 		}
-		if (p->verify) {
+		if (p->bare) {
+			if (sl_csum(p->bounce, p->c.len) != p->c.csum)
+				err = sl_slot_reread(s, &p->c, rd->ino,
+						     p->bounce);
+		} else if (p->verify) {
 			struct sl_slot_hdr h;
 			err = fl_check_hdr(s, p->bounce, &p->c, rd->ino, &h);
 			if (!err && sl_csum(p->bounce + bs, p->c.len) !=
 					    h.payload_csum)
 				err = -EIO;
-			if (err) {
-				atomic_fetch_add(&s->csum_errors, 1);
-				fl_bad_add(s, rd->ino, &p->c);
-				sl_log(s, "inode %llu chunk %u: slot header or "
-				       "checksum mismatch",
-				       (unsigned long long)rd->ino, p->c.idx);
+		}
+		if (err) {
+			if (err != -EIO)
 				break;
-			}
+			atomic_fetch_add(&s->csum_errors, 1);
+			fl_bad_add(s, rd->ino, &p->c);
+			sl_log(s, "inode %llu chunk %u: slot header or "
+			       "checksum mismatch",
+			       (unsigned long long)rd->ino, p->c.idx);
+			break;
 		}
 		fl_piece_out(p, dst, p->bounce + p->boff + (p->verify ? p->a : 0),
 			     SL_MIN(p->b, p->c.len) - p->a);

@@ -178,6 +178,8 @@ void sl_ckpt_hdr_encode(const struct sl_ckpt_hdr *h, uint8_t *buf)
 	sl_put64(buf + 0x050, h->dirent_count);
 	sl_put32(buf + 0x058, h->region_count);
 	sl_put64(buf + 0x060, h->time_ns);
+	sl_put64(buf + 0x068, h->csum_off);
+	sl_put64(buf + 0x070, h->csum_count);
 	hdr_seal(buf);
 }
 
@@ -201,7 +203,9 @@ int sl_ckpt_hdr_decode(const uint8_t *buf, struct sl_ckpt_hdr *h)
 	h->region_count = sl_get32(buf + 0x058);
 	h->pad = sl_get32(buf + 0x05c);
 	h->time_ns = sl_get64(buf + 0x060);
-	memcpy(h->reserved, buf + 0x068, sizeof(h->reserved));
+	h->csum_off = sl_get64(buf + 0x068);
+	h->csum_count = sl_get64(buf + 0x070);
+	memcpy(h->reserved, buf + 0x078, sizeof(h->reserved));
 	h->checksum = sl_get64(buf + 0x1f8);
 	/* the loader checks it against the container size; this keeps
 	 * later offset arithmetic far from overflow */

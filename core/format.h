@@ -20,7 +20,7 @@
 #define SL_META_OFF         (1ull << 20)
 
 #define SL_VERSION_MAJOR 1
-#define SL_VERSION_MINOR 0
+#define SL_VERSION_MINOR 1
 
 /* magics are ASCII strings stored as they read: "SLOTFSB1" at byte 0 */
 #define SL_MAGIC_SB   0x31425346544f4c53ull /* "SLOTFSB1" */
@@ -96,7 +96,10 @@ struct sl_ckpt_hdr {
 	/*058*/ uint32_t region_count;
 	/*05c*/ uint32_t pad;
 	/*060*/ uint64_t time_ns;             /* wall clock at snapshot */
-	/*068*/ uint8_t reserved[0x1f8 - 0x68];
+	/*068*/ uint64_t csum_off;            /* payload offset of the chunk
+						 checksums (1.1) */
+	/*070*/ uint64_t csum_count;          /* checksums there; 0: none */
+	/*078*/ uint8_t reserved[0x1f8 - 0x78];
 	/*1f8*/ uint64_t checksum;
 };
 #define SL_CKPT_HDR_SIZE 0x200u

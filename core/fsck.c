@@ -31,6 +31,7 @@ enum fk_code {
 	PR_CKPT_BOTH_LOST,
 	PR_INDEX_BAD_REF,
 	PR_INDEX_DUP_SLOT,
+	PR_INDEX_CSUM,
 	PR_SLOT_HDR_BAD,
 	PR_SLOT_PAYLOAD_BAD,
 	PR_SLOT_NEWER,
@@ -70,6 +71,9 @@ static const struct fk_problem {
 		"%llu index entries point outside the slot area; clear them" },
 	[PR_INDEX_DUP_SLOT] = { "PR_INDEX_DUP_SLOT",
 		"%llu index entries claim a slot another entry owns; clear them" },
+	[PR_INDEX_CSUM] = { "PR_INDEX_CSUM",
+		"%llu index entries remember a payload checksum their slot "
+		"headers do not have; take the headers'" },
 	[PR_SLOT_HDR_BAD] = { "PR_SLOT_HDR_BAD",
 		"inode %llu chunk %u: slot %u:%u header %s; clear the chunk" },
 	[PR_SLOT_PAYLOAD_BAD] = { "PR_SLOT_PAYLOAD_BAD",
@@ -347,10 +351,11 @@ static int fk_entry_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Check one entry's slot image; NULL when good, else why not. */
+/* Check one entry's slot image; NULL when good (*csum: the header's
+ * payload checksum), else why not. */
 static const char *fk_entry_check(struct slot_store *s,
 				  const struct fk_entry *e, const uint8_t *buf,
-				  int res, bool *bad_payload)
+				  int res, bool *bad_payload, uint64_t *csum)
 {
 	struct sl_slot_hdr h;
 	*bad_payload = false;
@@ -363,6 +368,7 @@ static const char *fk_entry_check(struct slot_store *s,
 	if (h.gen != e->c.gen || h.idx != e->c.idx || h.payload_len != e->c.len)
 		return "is of another write";
 	*bad_payload = sl_csum(buf + s->sb.block_size, e->c.len) != h.payload_csum;
+	*csum = h.payload_csum;
 	return NULL;
 }
 
@@ -391,6 +397,7 @@ static int fk_pass_entries(struct fk *f)
 					sl_slot_off(s, o->chunks[i].slot), o->chunks[i] };
 	qsort(ent, n, sizeof(*ent), fk_entry_cmp);
 
+	uint64_t csum_fixed = 0;
 	const size_t budget = 32u << 20; /* bytes in flight per batch */
 	struct slot_io *ios = calloc(256, sizeof(*ios));
 	int err = ios ? 0 : -ENOMEM;
@@ -415,10 +422,21 @@ static int fk_pass_entries(struct fk *f)
 		for (size_t j = 0; j < k; j++) {
 			const struct fk_entry *e = &ent[i + j];
 			bool bad_payload;
+			uint64_t csum = 0;
 			const char *why = err ? NULL :
 				fk_entry_check(s, e, ios[j].buf, ios[j].res,
-					       &bad_payload);
+					       &bad_payload, &csum);
 			sl_buf_put(s, ios[j].buf);
+			if (!err && !why && !bad_payload && e->c.csum != csum) {
+				/* unknown (0) is no damage: a 1.0 checkpoint
+				 * has none; a wrong one costs gets a re-read */
+				if (e->c.csum)
+					csum_fixed++;
+				struct sl_obj *o = sl_obj_find(&s->ix, e->oid);
+				struct sl_chunk *c = o ? sl_obj_chunk(o, e->c.idx) : NULL;
+				if (c && c->slot == e->c.slot)
+					c->csum = csum;
+			}
 			if (err || (!why && !bad_payload))
 				continue;
 			if (why)
@@ -445,6 +463,8 @@ static int fk_pass_entries(struct fk *f)
 		i += k;
 		fk_progress(f, "Pass 2: checking slots", i, n);
 	}
+	if (!err && csum_fixed)
+		fk_report(f, PR_INDEX_CSUM, (unsigned long long)csum_fixed);
 	free(ios);
 	free(ent);
 	return err;
@@ -476,12 +496,15 @@ static int fk_dup_reclaim(struct fk *f)
 				      .len = (uint32_t)len };
 		struct fk_entry e = { .oid = d->oid, .off = io.off, .c = d->c };
 		bool bad_payload = true;
+		uint64_t csum;
 		int res = f->dev->ops->read(f->dev->ctx, &io, 1);
-		const char *why = fk_entry_check(s, &e, b, res, &bad_payload);
+		const char *why = fk_entry_check(s, &e, b, res, &bad_payload,
+						 &csum);
 		sl_buf_put(s, b);
 		if (why || bad_payload || sl_slot_claim(s, d->c.slot))
 			continue;
-		if (sl_obj_set_chunk(o, &d->c, NULL, NULL))
+		e.c.csum = csum;
+		if (sl_obj_set_chunk(o, &e.c, NULL, NULL))
 			return -ENOMEM;
 	}
 	return 0;

@@ -450,11 +450,28 @@ int sl_reclaim(struct slot_store *s);
 void sl_slot_hdr_fill(struct slot_store *s, const struct sl_obj *o,
 		      struct sl_slot_hdr *h);
 /*
+ * Whether h is the header chunk c of object oid was written with: this
+ * store's, this object's, this write's.  The payload checksum is the
+ * header's to give; an index's c->csum only remembers it.
+ */
+bool sl_slot_hdr_match(const struct slot_store *s,
+		       const struct sl_slot_hdr *h, uint64_t oid,
+		       const struct sl_chunk *c);
+/*
  * Read a slot's header and payload and check them against what the index
  * expects (oid, gen, idx, len, checksums).  buf gets len payload bytes.
  */
 int sl_slot_read_verify(struct slot_store *s, uint64_t ref,
 			const struct sl_chunk *c, uint64_t oid, void *buf);
+/*
+ * After a bare read (the payload alone) failed c->csum: the index only
+ * remembers the header's checksum, and a damaged checkpoint can make that
+ * memory wrong, so read header and payload and let the header decide
+ * (-EIO when it says no).  On success buf holds the payload and the index
+ * remembers the header's checksum.  reuse_lock held, store lock not.
+ */
+int sl_slot_reread(struct slot_store *s, const struct sl_chunk *c,
+		   uint64_t oid, void *buf);
 
 /*
  * One slot being written (kv.c, file.c).  The caller fills o, idx, len,

@@ -340,40 +340,56 @@ struct kv_chunk_read {
 	const struct sl_chunk *ch;
 	uint64_t oid;
 	uint8_t *dst;
-	uint8_t *buf;           /* header block, and the payload if bounced */
-	size_t blen;            /* of buf, 0 when it is the batch's hdrs */
-	bool checked;
+	uint8_t *buf;           /* header block (NULL when bare), and the
+				   payload if bounced */
+	const uint8_t *pl;      /* where the payload lands: dst, or in buf */
+	size_t blen;            /* of buf, 0 when it is not ours to free */
+	bool bare;              /* payload only, proven by ch->csum */
+	bool checked, retry;
 	int res;
 };
 
 /*
- * Check a chunk's header and checksum and place its bytes.  The engine's
- * done hook, so it runs while later chunks are still being read; get_many
- * runs it after the batch for any chunk the engine did not.
+ * Check a chunk's header (or, bare, the index's checksum) and place its
+ * bytes.  The engine's done hook, so it runs while later chunks are still
+ * being read; get_many runs it after the batch for any chunk the engine
+ * did not.
  */
 static void kv_chunk_check(struct slot_io *io)
 {
 	struct kv_chunk_read *cr = io->arg;
 	struct slot_store *s = cr->s;
 	const struct sl_chunk *ch = cr->ch;
-	bool direct = io->iov != NULL;
-	const uint8_t *pl = direct ? cr->dst : cr->buf + s->sb.block_size;
 	struct sl_slot_hdr h;
 
 	if (cr->checked)
 		return;
 	cr->checked = true;
 	cr->res = io->res < 0 ? io->res : 0;
-	if (!cr->res && (sl_slot_hdr_decode(cr->buf, &h) ||
-			 memcmp(h.uuid, s->sb.uuid, 16) || h.oid != cr->oid ||
-			 h.gen != ch->gen || h.idx != ch->idx ||
-			 h.payload_len != ch->len ||
-			 sl_csum(pl, ch->len) != h.payload_csum)) {
+	if (cr->res)
+		return;
+	if (cr->bare) {
+		/* the index's checksum may be the wrong one: the header
+		 * decides (kv_chunk_reread) */
+		cr->retry = sl_csum(cr->pl, ch->len) != ch->csum;
+		cr->res = cr->retry ? -EIO : 0;
+	} else if (sl_slot_hdr_decode(cr->buf, &h) ||
+		   !sl_slot_hdr_match(s, &h, cr->oid, ch) ||
+		   sl_csum(cr->pl, ch->len) != h.payload_csum) {
 		cr->res = -EIO;
 		atomic_fetch_add(&s->csum_errors, 1);
 	}
-	if (!cr->res && !direct && ch->len)
-		memcpy(cr->dst, pl, ch->len);
+	if (!cr->res && cr->pl != cr->dst && ch->len)
+		memcpy(cr->dst, cr->pl, ch->len);
+}
+
+/* A bare read whose payload failed the index's checksum: the header
+ * decides (sl_slot_reread). */
+static void kv_chunk_reread(struct slot_store *s, struct kv_chunk_read *cr)
+{
+	cr->res = sl_slot_reread(s, cr->ch, cr->oid, cr->dst);
+	if (cr->res == -EIO)
+		atomic_fetch_add(&s->csum_errors, 1);
 }
 
 /* Zero the bytes of an object no chunk holds (chunks sorted by idx). */
@@ -411,9 +427,10 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 	}
 	sl_unlock(s);
 
-	/* one request per chunk: its header block, then the payload, which
-	 * lands in the caller's buffer when it is aligned (a scatter of the
-	 * two), else behind the header in a bounce buffer */
+	/* one request per chunk: the payload, in the caller's buffer when it
+	 * is aligned, else in a bounce buffer; bare when the index knows its
+	 * checksum (one device read of the payload's size, as fio's), else
+	 * behind its header block (a scatter of the two when direct) */
 	struct slot_io *ios = calloc(nio ? nio : 1, sizeof(*ios));
 	struct iovec *iov = calloc(nio ? 2 * nio : 1, sizeof(*iov));
 	struct kv_chunk_read *cr = calloc(nio ? nio : 1, sizeof(*cr));
@@ -433,20 +450,27 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 			uint8_t *dst = (uint8_t *)items[i].buf + (uint64_t)ch->idx * chunk;
 			bool direct = ch->len % bs == 0 && ch->len &&
 				      kv_aligned(dst, bs);
+			bool bare = ch->csum != 0;
 			uint32_t plen = (uint32_t)SL_ALIGN_UP(ch->len ? ch->len : 1, bs);
+			uint32_t hlen = bare ? 0 : bs;
 			cr[k] = (struct kv_chunk_read){ .s = s, .ch = ch,
-				.oid = kg[i].oid, .dst = dst,
-				.blen = direct ? 0 : bs + plen };
-			cr[k].buf = direct ? hdrs + k * bs :
-					     sl_buf_get(s, cr[k].blen);
-			if (!cr[k].buf) {
+				.oid = kg[i].oid, .dst = dst, .bare = bare,
+				.blen = direct ? 0 : hlen + plen };
+			if (!direct)
+				cr[k].buf = sl_buf_get(s, cr[k].blen);
+			else if (!bare)
+				cr[k].buf = hdrs + k * bs;
+			if (!direct && !cr[k].buf) {
 				err = -ENOMEM;
 				break;
 			}
-			ios[k] = (struct slot_io){ .buf = cr[k].buf,
-				.off = sl_slot_off(s, ch->slot), .len = bs + plen,
+			cr[k].pl = direct ? dst : cr[k].buf + hlen;
+			ios[k] = (struct slot_io){
+				.buf = direct && bare ? dst : cr[k].buf,
+				.off = sl_slot_off(s, ch->slot) + bs - hlen,
+				.len = hlen + plen,
 				.done = kv_chunk_check, .arg = &cr[k] };
-			if (direct) {
+			if (direct && !bare) {
 				iov[2 * k] = (struct iovec){ cr[k].buf, bs };
 				iov[2 * k + 1] = (struct iovec){ dst, ch->len };
 				ios[k].iov = &iov[2 * k];
@@ -470,6 +494,8 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 			continue;
 		for (uint32_t c = 0; c < kg[i].nchunks; c++, k++) {
 			kv_chunk_check(&ios[k]);
+			if (cr[k].retry)
+				kv_chunk_reread(s, &cr[k]);
 			if (cr[k].res && !items[i].result)
 				items[i].result = cr[k].res;
 		}

@@ -8,7 +8,8 @@
  *       all, BATCH objects per call, slot_sync at the end), slot_get_many
  *       of all of them (one call at a time, then two in flight with
  *       slot_get_many_start), and slot_get_many of 4 KiB objects (SMALL of them
- *       are put first) picked at random, BATCH per call, for SECONDS.
+ *       are put first) picked at random, BATCH per call, for SECONDS (one
+ *       call at a time, then two in flight).
  *       -H: the objects' buffers lie in huge pages (see libslot(3)).
  *   bench_core populate IMAGE -n FILES [-s SIZE]
  *       Format IMAGE and put FILES objects of SIZE bytes (default 4096)
@@ -17,6 +18,9 @@
  *       Format IMAGE and fill it: 1 MiB objects up to PERCENT (default 50)
  *       of the payload capacity, then 4 KiB objects until the store is
  *       full; close cleanly.
+ *   bench_core memory IMAGE
+ *       Open IMAGE and print the heap its index takes per key
+ *       (mallinfo2 after the open less before, over the keys).
  *   bench_core hdrlog IMAGE OUT
  *       Write a fio (version 2) I/O log that reads every region header and
  *       every slot header of the assigned regions, in device order: what
@@ -30,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -184,57 +189,80 @@ struct run_cfg {
 	unsigned batch;
 };
 
-/*
- * The 1 MiB objects again, two batches in flight (slot_get_many_start):
- * while one drains at its end the other keeps the device busy.  Returns
- * how many came back wrong.
- */
-static uint64_t get_two_in_flight(struct slot_store *s, size_t nbig,
-				  size_t batch)
+/* A stream of gets: objects of size bytes named by key(), count of them,
+ * read in order (n gets) or at random (for runtime seconds). */
+struct get_work {
+	size_t size, count;
+	bool random;
+	size_t n;
+	double runtime;
+	void (*key)(char *buf, size_t len, size_t id);
+};
+
+static void key_big(char *buf, size_t len, size_t id)
 {
-	uint8_t *buf = xalloc(2 * batch * (size_t)MIB);
+	snprintf(buf, len, "big/%07zu", id);
+}
+
+static void key_small(char *buf, size_t len, size_t id)
+{
+	snprintf(buf, len, "small/%03zu/%07zu", id / 1000, id);
+}
+
+/*
+ * The gets of w, two batches in flight (slot_get_many_start): while one
+ * drains at its end the other keeps the device busy.  Sets *done and
+ * *secs; returns how many came back wrong.
+ */
+static uint64_t get_two_in_flight(struct slot_store *s, const struct get_work *w,
+				  size_t batch, uint64_t *done, double *secs)
+{
+	uint8_t *buf = xalloc(2 * batch * w->size);
 	struct slot_get *g = calloc(2 * batch, sizeof(*g));
 	char (*keys)[48] = calloc(2 * batch, sizeof(*keys));
+	size_t *id = calloc(2 * batch, sizeof(*id));
 	struct slot_get_op *op[2] = { NULL, NULL };
-	size_t at[2] = { 0, 0 }, cnt[2] = { 0, 0 };
+	size_t cnt[2] = { 0, 0 };
 	uint64_t bad = 0;
+	size_t i = 0;
+	bool more = true;
 	int err;
 
-	if (!g || !keys)
+	if (!g || !keys || !id)
 		die("get_two_in_flight", -ENOMEM);
 	double t0 = now();
-	for (size_t i = 0, h = 0; i < nbig || op[0] || op[1]; h ^= 1) {
+	for (size_t h = 0; more || op[0] || op[1]; h ^= 1) {
 		struct slot_get *gh = g + h * batch;
 
 		if (op[h]) {
 			err = slot_get_wait(op[h]);
 			op[h] = NULL;
 			if (err < 0)
-				die("slot_get_wait (1 MiB)", err);
+				die("slot_get_wait", err);
 			for (size_t k = 0; k < cnt[h]; k++)
-				if (gh[k].len != MIB ||
-				    !stamped(gh[k].buf, MIB, at[h] + k))
+				if (gh[k].len != w->size ||
+				    !stamped(gh[k].buf, w->size, id[h * batch + k]))
 					bad++;
 		}
-		if (i >= nbig)
+		more = w->random ? now() - t0 < w->runtime : i < w->n;
+		if (!more)
 			continue;
-		cnt[h] = nbig - i < batch ? nbig - i : batch;
-		at[h] = i;
+		cnt[h] = w->random || w->n - i >= batch ? batch : w->n - i;
 		for (size_t k = 0; k < cnt[h]; k++) {
-			snprintf(keys[h * batch + k], sizeof(keys[0]),
-				 "big/%07zu", i + k);
-			gh[k] = (struct slot_get){ .key = keys[h * batch + k],
-				.buf = buf + (h * batch + k) * (size_t)MIB,
-				.cap = MIB };
+			size_t j = h * batch + k;
+			id[j] = w->random ? (size_t)(rnd() % w->count) : i + k;
+			w->key(keys[j], sizeof(keys[0]), id[j]);
+			gh[k] = (struct slot_get){ .key = keys[j],
+				.buf = buf + j * w->size, .cap = w->size };
 		}
 		err = slot_get_many_start(s, gh, cnt[h], &op[h]);
 		if (err < 0)
-			die("slot_get_many_start (1 MiB)", err);
+			die("slot_get_many_start", err);
 		i += cnt[h];
 	}
-	double t = now() - t0;
-	printf("core get_many_1m_2inflight MBps=%.1f secs=%.3f objects=%zu "
-	       "batch=%zu\n", (double)nbig * MIB / 1e6 / t, t, nbig, batch);
+	*secs = now() - t0;
+	*done = i;
+	free(id);
 	free(keys);
 	free(g);
 	free(buf);
@@ -268,7 +296,7 @@ static int cmd_run(const char *path, const struct run_cfg *c)
 		size_t n = nbig - i < batch ? nbig - i : batch;
 
 		for (size_t k = 0; k < n; k++) {
-			snprintf(keys[k], sizeof(keys[k]), "big/%07zu", i + k);
+			key_big(keys[k], sizeof(keys[k]), i + k);
 			stamp(big + k * (size_t)MIB, MIB, i + k);
 			puts[k] = (struct slot_put){ .key = keys[k],
 				.buf = big + k * (size_t)MIB, .len = MIB };
@@ -296,7 +324,7 @@ static int cmd_run(const char *path, const struct run_cfg *c)
 		size_t n = nbig - i < batch ? nbig - i : batch;
 
 		for (size_t k = 0; k < n; k++) {
-			snprintf(keys[k], sizeof(keys[k]), "big/%07zu", i + k);
+			key_big(keys[k], sizeof(keys[k]), i + k);
 			gets[k] = (struct slot_get){ .key = keys[k],
 				.buf = big + k * (size_t)MIB, .cap = MIB };
 		}
@@ -311,7 +339,12 @@ static int cmd_run(const char *path, const struct run_cfg *c)
 	t = now() - t0;
 	printf("core get_many_1m MBps=%.1f secs=%.3f objects=%zu batch=%zu\n",
 	       (double)nbig * MIB / 1e6 / t, t, nbig, batch);
-	bad += get_two_in_flight(s, nbig, batch);
+	struct get_work wbig = { .size = MIB, .count = nbig, .n = nbig,
+				 .key = key_big };
+	uint64_t got;
+	bad += get_two_in_flight(s, &wbig, batch, &got, &t);
+	printf("core get_many_1m_2inflight MBps=%.1f secs=%.3f objects=%zu "
+	       "batch=%zu\n", (double)got * MIB / 1e6 / t, t, nbig, batch);
 
 	/* 4 KiB objects: put them, then get them at random */
 	uint8_t *sbuf = xalloc(batch * (size_t)SMALL);
@@ -322,8 +355,7 @@ static int cmd_run(const char *path, const struct run_cfg *c)
 		size_t n = ns - i < batch ? ns - i : batch;
 
 		for (size_t k = 0; k < n; k++) {
-			snprintf(keys[k], sizeof(keys[k]), "small/%03zu/%07zu",
-				 (i + k) / 1000, i + k);
+			key_small(keys[k], sizeof(keys[k]), i + k);
 			stamp(sbuf + k * SMALL, SMALL, i + k);
 			puts[k] = (struct slot_put){ .key = keys[k],
 				.buf = sbuf + k * SMALL, .len = SMALL };
@@ -345,8 +377,7 @@ static int cmd_run(const char *path, const struct run_cfg *c)
 	do {
 		for (size_t k = 0; k < batch; k++) {
 			id[k] = (size_t)(rnd() % ns);
-			snprintf(keys[k], sizeof(keys[k]), "small/%03zu/%07zu",
-				 id[k] / 1000, id[k]);
+			key_small(keys[k], sizeof(keys[k]), id[k]);
 			gets[k] = (struct slot_get){ .key = keys[k],
 				.buf = sbuf + k * SMALL, .cap = SMALL };
 		}
@@ -362,6 +393,11 @@ static int cmd_run(const char *path, const struct run_cfg *c)
 	} while (t < c->runtime);
 	printf("core get_many_4k_rand IOPS=%.0f secs=%.3f gets=%" PRIu64
 	       " batch=%zu\n", (double)done / t, t, done, batch);
+	struct get_work wsmall = { .size = SMALL, .count = ns, .random = true,
+				   .runtime = c->runtime, .key = key_small };
+	bad += get_two_in_flight(s, &wsmall, batch, &got, &t);
+	printf("core get_many_4k_rand_2inflight IOPS=%.0f secs=%.3f gets=%" PRIu64
+	       " batch=%zu\n", (double)got / t, t, got, batch);
 	print_status("status", s);
 	close_store(s);
 	free(sbuf);
@@ -427,6 +463,33 @@ static uint64_t put_range(struct slot_store *s, const char *prefix,
 	free(puts);
 	free(keys);
 	return stored;
+}
+
+/*
+ * Open a store and print what its index costs a file: heap bytes in use
+ * (glibc's count, malloc's own overhead included) after the open less
+ * before, over the keys.  Buffers the open makes whatever the store
+ * holds count too, so this is an upper bound.
+ */
+static int cmd_memory(const char *path, unsigned qd)
+{
+	struct mallinfo2 a = mallinfo2();
+	struct slot_store *s = open_store(path, qd);
+	struct mallinfo2 b = mallinfo2();
+	struct slot_status st;
+
+	slot_status_get(s, &st);
+	size_t used = (b.uordblks + b.hblkhd) - (a.uordblks + a.hblkhd);
+	/* a sanitizer's allocator is not glibc's: mallinfo2 sees nothing */
+	if (!used)
+		printf("core memory unknown: the heap is not glibc's\n");
+	else
+			printf("core index_bytes_per_file=%.1f files=%" PRIu64
+		       " heap_bytes=%zu\n", st.key_count ?
+		       (double)used / (double)st.key_count : 0.0,
+		       st.key_count, used);
+	close_store(s);
+	return 0;
 }
 
 static int cmd_populate(const char *path, uint64_t files, size_t len,
@@ -563,7 +626,8 @@ static void usage(void)
 		"usage: %s run IMAGE [-t MIB] [-n SMALL] [-r SECONDS] [-q QD] [-b BATCH] [-H]\n"
 		"       %s populate IMAGE -n FILES [-s SIZE] [-q QD] [-b BATCH]\n"
 		"       %s fill IMAGE [-p PERCENT] [-q QD] [-b BATCH]\n"
-		"       %s hdrlog IMAGE OUT\n", prog, prog, prog, prog);
+		"       %s memory IMAGE\n"
+		"       %s hdrlog IMAGE OUT\n", prog, prog, prog, prog, prog);
 	exit(2);
 }
 
@@ -621,6 +685,8 @@ int main(int argc, char **argv)
 			usage();
 		return cmd_populate(image, files, (size_t)size, c.qd, c.batch);
 	}
+	if (!strcmp(cmd, "memory"))
+		return cmd_memory(image, c.qd);
 	if (!strcmp(cmd, "fill"))
 		return cmd_fill(image, (unsigned)percent, c.qd, c.batch);
 	usage();

@@ -395,6 +395,7 @@ round_core() {
 	record "$r" core_get_1m slotfs "$(core_get "$out" get_many_1m MBps)"
 	record "$r" core_get_1m_2f slotfs "$(core_get "$out" get_many_1m_2inflight MBps)"
 	record "$r" core_get_4k slotfs "$(core_get "$out" get_many_4k_rand IOPS)"
+	record "$r" core_get_4k_2f slotfs "$(core_get "$out" get_many_4k_rand_2inflight IOPS)"
 	record "$r" lock_per_batch slotfs "$(core_get1 "$out" lock_per_batch)"
 	# the big objects again, 128 a call: the engine keeps its 32 in
 	# flight and drains once a call, not once per 32 objects
@@ -444,6 +445,11 @@ echo "-- [${SECONDS}s] mount time: a store of $MOUNT_FILES files of 4 KiB"
 img=$W/mount.img mnt=$W/mnt-mount
 new_image "$img" "$SIZE"
 "$BCORE" populate "$img" -n "$MOUNT_FILES" >>"$LOG" 2>&1
+# what the index of those files takes in memory (names of 8 bytes)
+"$BCORE" memory "$img" >"$W/memory.txt" 2>>"$LOG"
+cat "$W/memory.txt" >>"$LOG"
+v=$(core_get1 "$W/memory.txt" index_bytes_per_file)
+[ -z "$v" ] || record 1 index_bytes - "$v"
 mkdir -p "$mnt"
 # timed_mount ROUND TAG: drop caches, time the daemon (it forks once the
 # mount is up) until the mount point answers; its pid in MOUNT_PID
@@ -564,6 +570,7 @@ rows = [
     ("core get_many 1 MiB, 128/call (raw: same)", "MB/s", "seq_read", None, "core_get_1m_b128"),
     ("core get_many 1 MiB, 32/call, buffers in huge pages", "MB/s", "seq_read", None, "core_get_1m_huge"),
     ("core get_many 4 KiB random, 32/call (raw: fio qd32)", "IOPS", "rand4k_qd32", None, "core_get_4k"),
+    ("core get_many 4 KiB random, 32/call, 2 calls in flight (raw: same)", "IOPS", "rand4k_qd32", None, "core_get_4k_2f"),
 ]
 table = [("workload", "unit", "raw fio", "ext4", "slotfs", "slotfs/ext4", "slotfs/raw")]
 for name, unit, rw, ew, sw in rows:
@@ -606,6 +613,8 @@ print("  fio (io_uring, direct, qd32) reading the %s slot and region headers the
       % (int(hm[0]) if hm else "?", secs("mount_fio_s")))
 print("  (a clean mount reads the checkpoint, no slot header); daemon peak RSS after mount %s MiB"
       % secs("mount_rss_mib"))
+print("index memory of those files (heap after open less before, over the files; 8-byte names): %s bytes a file"
+      % secs("index_bytes"))
 print("fsck.slotfs -f -n, full %s image: %s s;" % (fsck_size, secs("fsck_s")))
 print("  fio (io_uring, direct, qd32) reading its %s slot and region headers: %s s"
       % (int(hf[0]) if hf else "?", secs("fsck_fio_s")))

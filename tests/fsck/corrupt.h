@@ -68,6 +68,7 @@ int cr_img_load_sb(struct cr_img *im);
 struct cr_obj {
 	struct sl_obj_rec rec;
 	struct sl_chunk_rec *ch;
+	uint64_t *csum;         /* ch's payload checksums (0: none kept) */
 	char *target;
 };
 struct cr_de {

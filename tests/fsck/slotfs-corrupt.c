@@ -431,6 +431,7 @@ void cr_ckpt_free(struct cr_ckpt *m)
 {
 	for (size_t i = 0; i < m->nobj; i++) {
 		free(m->obj[i].ch);
+		free(m->obj[i].csum);
 		free(m->obj[i].target);
 	}
 	free(m->obj);
@@ -447,6 +448,15 @@ static size_t pad8(size_t n)
 static int ckpt_parse(struct cr_ckpt *m, const uint8_t *p, size_t len)
 {
 	const uint8_t *end = p + len;
+	/* the chunk checksums, taken as the loader takes them */
+	const uint8_t *csums = NULL;
+	uint64_t ncsum = 0, k = 0;
+	if (m->hdr.csum_count && m->hdr.csum_off % 8 == 0 &&
+	    m->hdr.csum_off <= len &&
+	    m->hdr.csum_count <= (len - m->hdr.csum_off) / 8) {
+		csums = p + m->hdr.csum_off;
+		ncsum = m->hdr.csum_count;
+	}
 	m->nrg = m->hdr.region_count;
 	if ((uint64_t)m->nrg * SL_RGN_REC_SIZE > len)
 		return -EUCLEAN;
@@ -469,8 +479,12 @@ static int ckpt_parse(struct cr_ckpt *m, const uint8_t *p, size_t len)
 			return -EUCLEAN;
 		m->nobj++;
 		o->ch = xmalloc((size_t)o->rec.nchunks * sizeof(*o->ch));
-		for (uint32_t c = 0; c < o->rec.nchunks; c++, p += SL_CHUNK_REC_SIZE)
+		o->csum = xmalloc((size_t)o->rec.nchunks * sizeof(*o->csum));
+		for (uint32_t c = 0; c < o->rec.nchunks; c++, p += SL_CHUNK_REC_SIZE) {
 			sl_chunk_rec_decode(p, &o->ch[c]);
+			o->csum[c] = k < ncsum ? sl_get64(csums + 8 * k) : 0;
+			k++;
+		}
 		o->target = xmalloc(o->rec.target_len + 1);
 		memcpy(o->target, p, o->rec.target_len);
 		p = start + pad8(SL_OBJ_REC_SIZE +
@@ -539,18 +553,27 @@ int cr_ckpt_store(struct cr_img *im, struct cr_ckpt *m)
 			    m->obj[i].rec.target_len);
 	for (size_t i = 0; i < m->nde; i++)
 		len += pad8(SL_DIRENT_REC_FIXED + m->de[i].len);
+	size_t csum_off = len;
+	uint64_t nck = 0;
+	for (size_t i = 0; i < m->nobj; i++)
+		nck += m->obj[i].rec.nchunks;
+	len += (size_t)nck * 8;
 	if (len > im->sb.meta_size / 2 - SL_BLOCK)
 		return -ENOSPC;
 	uint8_t *buf = xmalloc(SL_BLOCK + len);
 	uint8_t *p = buf + SL_BLOCK;
+	uint8_t *csums = buf + SL_BLOCK + csum_off;
 	for (uint32_t r = 0; r < m->nrg; r++)
 		p += sl_rgn_rec_encode(&m->rg[r], p);
 	for (size_t i = 0; i < m->nobj; i++) {
 		struct cr_obj *o = &m->obj[i];
 		uint8_t *start = p;
 		p += sl_obj_rec_encode(&o->rec, p);
-		for (uint32_t c = 0; c < o->rec.nchunks; c++)
+		for (uint32_t c = 0; c < o->rec.nchunks; c++) {
 			p += sl_chunk_rec_encode(&o->ch[c], p);
+			sl_put64(csums, o->csum[c]);
+			csums += 8;
+		}
 		memcpy(p, o->target, o->rec.target_len);
 		p = start + pad8(SL_OBJ_REC_SIZE +
 				 (size_t)o->rec.nchunks * SL_CHUNK_REC_SIZE +
@@ -569,6 +592,8 @@ int cr_ckpt_store(struct cr_img *im, struct cr_ckpt *m)
 	m->hdr.obj_count = m->nobj;
 	m->hdr.dirent_count = m->nde;
 	m->hdr.region_count = m->nrg;
+	m->hdr.csum_off = csum_off;
+	m->hdr.csum_count = nck;
 	sl_ckpt_hdr_encode(&m->hdr, buf);
 	int err = cr_img_write(im, cr_ckpt_off(im, m->cont), buf, SL_BLOCK + len);
 	free(buf);
@@ -989,6 +1014,20 @@ static int cmd_bad_mode(struct cr_img *im, char **av, int ac)
 	return 0;
 }
 
+static int cmd_chunk_csum(struct cr_img *im, char **av, int ac)
+{
+	if (ac < 2)
+		die("chunk-csum IMG KEY IDX");
+	struct cr_ckpt m;
+	ck_load(im, &m);
+	struct cr_obj *o = ck_path(&m, av[0]);
+	struct sl_chunk_rec *c = ck_chunk(o, arg_u32(av[1]));
+	o->csum[c - o->ch] ^= 0x5a5a;
+	ck_store(im, &m);
+	cr_ckpt_free(&m);
+	return 0;
+}
+
 static int cmd_missing_chunk(struct cr_img *im, char **av, int ac)
 {
 	if (ac < 2)
@@ -999,6 +1038,8 @@ static int cmd_missing_chunk(struct cr_img *im, char **av, int ac)
 	struct sl_chunk_rec *c = ck_chunk(o, arg_u32(av[1]));
 	size_t i = (size_t)(c - o->ch);
 	memmove(c, c + 1, (o->rec.nchunks - i - 1) * sizeof(*c));
+	memmove(&o->csum[i], &o->csum[i + 1],
+		(o->rec.nchunks - i - 1) * sizeof(*o->csum));
 	o->rec.nchunks--;
 	ck_store(im, &m);
 	cr_ckpt_free(&m);
@@ -1416,6 +1457,7 @@ static void usage(FILE *f)
 "  nlink IMG PATH N             a wrong link count\n"
 "  chunk-past-eof IMG KEY SIZE  shrink the recorded size below a chunk\n"
 "  missing-chunk IMG KEY IDX    drop a chunk record\n"
+"  chunk-csum IMG KEY IDX       change a chunk's payload checksum in the index\n"
 "  bad-mode IMG PATH            give PATH's object mode 0 (no such type)\n"
 "  recheckpoint IMG             open, touch the root, checkpoint, close\n"
 "  rgn-hdr IMG KEY              zero the header of KEY's region\n"
@@ -1472,6 +1514,7 @@ int main(int argc, char **argv)
 		{ "nlink", cmd_nlink },
 		{ "chunk-past-eof", cmd_set_size },
 		{ "missing-chunk", cmd_missing_chunk },
+		{ "chunk-csum", cmd_chunk_csum },
 		{ "bad-mode", cmd_bad_mode },
 		{ "rgn-hdr", cmd_rgn_hdr },
 	};
