@@ -328,14 +328,19 @@ int sl_slot_reread(struct slot_store *s, const struct sl_chunk *c,
 	int err = sl_slot_read_verify(s, c->slot, c, oid, buf);
 	if (err)
 		return err;
-	uint64_t sum = sl_csum(buf, c->len);
+	sl_chunk_learn_csum(s, oid, c, sl_csum(buf, c->len));
+	return 0;
+}
+
+void sl_chunk_learn_csum(struct slot_store *s, uint64_t oid,
+			 const struct sl_chunk *c, uint64_t csum)
+{
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, oid);
 	struct sl_chunk *ic = o ? sl_obj_chunk(o, c->idx) : NULL;
 	if (ic && ic->slot == c->slot && ic->gen == c->gen)
-		ic->csum = sum;
+		ic->csum = csum;
 	sl_unlock(s);
-	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -941,6 +946,10 @@ static void fl_rd_end(struct slot_store *s, struct fl_rd *rd, int io_err)
 			if (!err && sl_csum(p->bounce + bs, p->c.len) !=
 					    h.payload_csum)
 				err = -EIO;
+			/* unknown (a 1.0 checkpoint): the next read is bare */
+			if (!err && !p->c.csum && p->c.len <= FL_RC_MIN)
+				sl_chunk_learn_csum(s, rd->ino, &p->c,
+						    h.payload_csum);
 		}
 		if (err) {
 			if (err != -EIO)

@@ -472,6 +472,11 @@ int sl_slot_read_verify(struct slot_store *s, uint64_t ref,
  */
 int sl_slot_reread(struct slot_store *s, const struct sl_chunk *c,
 		   uint64_t oid, void *buf);
+/* The index remembers csum, a header's payload checksum, for chunk c of
+ * object oid if that chunk is still the same write.  Takes the store
+ * lock. */
+void sl_chunk_learn_csum(struct slot_store *s, uint64_t oid,
+			 const struct sl_chunk *c, uint64_t csum);
 
 /*
  * One slot being written (kv.c, file.c).  The caller fills o, idx, len,

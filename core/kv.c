@@ -346,6 +346,7 @@ struct kv_chunk_read {
 	size_t blen;            /* of buf, 0 when it is not ours to free */
 	bool bare;              /* payload only, proven by ch->csum */
 	bool checked, retry;
+	uint64_t learned;       /* the header's checksum when ch's is unknown */
 	int res;
 };
 
@@ -378,6 +379,8 @@ static void kv_chunk_check(struct slot_io *io)
 		   sl_csum(cr->pl, ch->len) != h.payload_csum) {
 		cr->res = -EIO;
 		atomic_fetch_add(&s->csum_errors, 1);
+	} else if (!ch->csum) {
+		cr->learned = h.payload_csum;
 	}
 	if (!cr->res && cr->pl != cr->dst && ch->len)
 		memcpy(cr->dst, cr->pl, ch->len);
@@ -496,6 +499,10 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 			kv_chunk_check(&ios[k]);
 			if (cr[k].retry)
 				kv_chunk_reread(s, &cr[k]);
+			/* unknown (a 1.0 checkpoint): the next get is bare */
+			if (!cr[k].res && cr[k].learned)
+				sl_chunk_learn_csum(s, kg[i].oid, cr[k].ch,
+						    cr[k].learned);
 			if (cr[k].res && !items[i].result)
 				items[i].result = cr[k].res;
 		}
