@@ -421,12 +421,15 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 		return -ENOMEM;
 	pthread_rwlock_rdlock(&s->reuse_lock);
 	sl_lock(s);
-	size_t nio = 0;
+	size_t nio = 0, nhdr = 0;
 	for (size_t i = 0; i < n; i++) {
 		items[i].len = 0;
 		items[i].result = kv_snapshot(s, &items[i], &kg[i]);
-		if (!items[i].result)
-			nio += kg[i].nchunks;
+		if (items[i].result)
+			continue;
+		nio += kg[i].nchunks;
+		for (uint32_t c = 0; c < kg[i].nchunks; c++)
+			nhdr += !kg[i].chunks[c].csum;
 	}
 	sl_unlock(s);
 
@@ -437,13 +440,14 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 	struct slot_io *ios = calloc(nio ? nio : 1, sizeof(*ios));
 	struct iovec *iov = calloc(nio ? 2 * nio : 1, sizeof(*iov));
 	struct kv_chunk_read *cr = calloc(nio ? nio : 1, sizeof(*cr));
-	/* header blocks of the direct reads, one allocation for the batch
-	 * (the reads fill them; a header is parsed only after a whole read) */
+	/* header blocks of the direct reads that are not bare, one
+	 * allocation for the batch (the reads fill them; a header is parsed
+	 * only after a whole read) */
 	uint8_t *hdrs = NULL;
 	int err = (ios && iov && cr &&
-		   !posix_memalign((void **)&hdrs, bs, (nio ? nio : 1) * bs)) ?
+		   !posix_memalign((void **)&hdrs, bs, (nhdr ? nhdr : 1) * bs)) ?
 		  0 : -ENOMEM;
-	size_t k = 0;
+	size_t k = 0, kh = 0;
 	for (size_t i = 0; !err && i < n; i++) {
 		if (items[i].result)
 			continue;
@@ -462,7 +466,7 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 			if (!direct)
 				cr[k].buf = sl_buf_get(s, cr[k].blen);
 			else if (!bare)
-				cr[k].buf = hdrs + k * bs;
+				cr[k].buf = hdrs + kh++ * bs;
 			if (!direct && !cr[k].buf) {
 				err = -ENOMEM;
 				break;
