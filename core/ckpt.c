@@ -321,6 +321,12 @@ int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 		  const uint8_t *p)
 {
 	const uint8_t *end = p + h->payload_len;
+	/* the chunk checksums, if this checkpoint has them where they fit;
+	 * they only spare gets a header read, so wrong ones cost a re-read
+	 * (a get checks the header then), never data */
+	uint64_t csum_off, k = 0;
+	uint64_t ncsum = sl_ckpt_csums(h, &csum_off);
+	const uint8_t *csums = p + csum_off;
 	/* more regions than the store has: fsck cut a truncated device
 	 * short; chunks in the lost regions fail their slot check below */
 	if (h->region_count < s->nregions)
@@ -338,17 +344,6 @@ int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 		int err = sl_region_assign(s, r, rr.cls, rr.assign_gen);
 		if (err)
 			return err;
-	}
-	/* the chunk checksums, if this checkpoint has them where they fit;
-	 * they only spare gets a header read, so wrong ones cost a re-read
-	 * (a get checks the header then), never data */
-	const uint8_t *csums = NULL;
-	uint64_t ncsum = 0, k = 0;
-	if (h->csum_count && h->csum_off % 8 == 0 &&
-	    h->csum_off <= h->payload_len &&
-	    h->csum_count <= (h->payload_len - h->csum_off) / 8) {
-		csums = end - h->payload_len + h->csum_off;
-		ncsum = h->csum_count;
 	}
 	for (uint64_t i = 0; i < h->obj_count; i++) {
 		if ((size_t)(end - p) < SL_OBJ_REC_SIZE)

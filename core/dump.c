@@ -345,6 +345,9 @@ static int dm_ckpt_payload(struct dm *d, const struct dm_ckpt *c)
 	const struct sl_ckpt_hdr *h = &c->h;
 	const uint8_t *base = c->payload, *p = base;
 	const uint8_t *end = base + h->payload_len;
+	uint64_t csum_off, kcsum = 0;
+	uint64_t ncsum = sl_ckpt_csums(h, &csum_off);
+	const uint8_t *csums = base + csum_off;
 	uint32_t nreg = d->sb.region_count;
 	uint64_t files = 0, dirs = 0, links = 0, other = 0, chunks = 0;
 	uint64_t bytes = 0, dents = 0;
@@ -420,9 +423,15 @@ static int dm_ckpt_payload(struct dm *d, const struct dm_ckpt *c)
 			p += SL_CHUNK_REC_SIZE;
 			fprintf(f, "chunk oid=%" PRIu64 " idx=%" PRIu32
 				" slot=%" PRIu32 ":%" PRIu32 " gen=%" PRIu64
-				" len=%" PRIu32 "\n", rec.oid, cr.idx,
+				" len=%" PRIu32, rec.oid, cr.idx,
 				sl_slot_region(cr.slot),
 				sl_slot_index(cr.slot), cr.gen, cr.len);
+			if (kcsum < ncsum)
+				fprintf(f, " csum=0x%016" PRIx64 "\n",
+					sl_get64(csums + 8 * kcsum));
+			else
+				fprintf(f, " csum=unknown\n");
+			kcsum++;
 			chunks++;
 		}
 		if (rec.target_len) {

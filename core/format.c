@@ -385,6 +385,16 @@ size_t sl_chunk_rec_encode(const struct sl_chunk_rec *r, uint8_t *buf)
 	return SL_CHUNK_REC_SIZE;
 }
 
+uint64_t sl_ckpt_csums(const struct sl_ckpt_hdr *h, uint64_t *off)
+{
+	*off = 0;
+	if (!h->csum_count || h->csum_off % 8 || h->csum_off > h->payload_len ||
+	    h->csum_count > (h->payload_len - h->csum_off) / 8)
+		return 0;
+	*off = h->csum_off;
+	return h->csum_count;
+}
+
 void sl_chunk_rec_decode(const uint8_t *buf, struct sl_chunk_rec *r)
 {
 	r->idx = sl_get32(buf + 0x00);

@@ -226,6 +226,10 @@ size_t sl_obj_rec_encode(const struct sl_obj_rec *r, uint8_t *buf);
 void sl_obj_rec_decode(const uint8_t *buf, struct sl_obj_rec *r);
 size_t sl_chunk_rec_encode(const struct sl_chunk_rec *r, uint8_t *buf);
 void sl_chunk_rec_decode(const uint8_t *buf, struct sl_chunk_rec *r);
+/* How many chunk checksums (1.1) a checkpoint's payload holds, at payload
+ * offset *off: 0 when it has none or they do not fit in the payload (then
+ * every checksum is unknown). */
+uint64_t sl_ckpt_csums(const struct sl_ckpt_hdr *h, uint64_t *off);
 
 /* Little-endian helpers */
 static inline void sl_put16(uint8_t *p, uint16_t v)

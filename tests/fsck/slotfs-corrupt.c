@@ -449,14 +449,9 @@ static int ckpt_parse(struct cr_ckpt *m, const uint8_t *p, size_t len)
 {
 	const uint8_t *end = p + len;
 	/* the chunk checksums, taken as the loader takes them */
-	const uint8_t *csums = NULL;
-	uint64_t ncsum = 0, k = 0;
-	if (m->hdr.csum_count && m->hdr.csum_off % 8 == 0 &&
-	    m->hdr.csum_off <= len &&
-	    m->hdr.csum_count <= (len - m->hdr.csum_off) / 8) {
-		csums = p + m->hdr.csum_off;
-		ncsum = m->hdr.csum_count;
-	}
+	uint64_t csum_off, k = 0;
+	uint64_t ncsum = sl_ckpt_csums(&m->hdr, &csum_off);
+	const uint8_t *csums = p + csum_off;
 	m->nrg = m->hdr.region_count;
 	if ((uint64_t)m->nrg * SL_RGN_REC_SIZE > len)
 		return -EUCLEAN;

@@ -81,6 +81,11 @@ static void roundtrip(const uint8_t *buf)
 				memset(y_.reserved, 0, sizeof(y_.reserved));
 				x_.pad = y_.pad = 0;
 				x_.checksum = y_.checksum = 0);
+			/* the checksum section lies inside the payload */
+			uint64_t off, n = sl_ckpt_csums(&a, &off);
+			if (n && (off % 8 || off > a.payload_len ||
+				  n > (a.payload_len - off) / 8))
+				die("ckpt checksum section outside the payload");
 		}
 	}
 	{
@@ -227,6 +232,9 @@ static void make_valid(unsigned k, uint8_t *buf)
 			.next_oid = rnd(), .obj_count = rnd(),
 			.region_count = (uint32_t)rnd(),
 		};
+		/* near the payload's end, where the bounds bite */
+		h.csum_off = h.payload_len - rnd() % 64 + rnd() % 64;
+		h.csum_count = rnd() % 4 ? rnd() % 16 : rnd();
 
 		sl_ckpt_hdr_encode(&h, buf);
 		break;
