@@ -178,6 +178,26 @@ void sl_obj_remove(struct sl_index *ix, struct sl_obj *o)
 	ix_obj_destroy(o);
 }
 
+void sl_de_prefetch(struct sl_index *ix, uint64_t parent, const char *name,
+		    size_t len, bool deep)
+{
+	struct sl_dirent **b =
+		&ix->de_tab[ix_name_hash(parent, name, len) & ix->de_mask];
+	if (!deep)
+		__builtin_prefetch(b);
+	else if (*b)
+		__builtin_prefetch(*b);
+}
+
+void sl_obj_prefetch(struct sl_index *ix, uint64_t oid, bool deep)
+{
+	struct sl_obj **b = &ix->obj_tab[ix_mix(oid) & ix->obj_mask];
+	if (!deep)
+		__builtin_prefetch(b);
+	else if (*b)
+		__builtin_prefetch(*b);
+}
+
 struct sl_dirent *sl_de_find(struct sl_index *ix, uint64_t parent,
 			     const char *name, size_t len)
 {

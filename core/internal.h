@@ -183,6 +183,15 @@ struct sl_obj *sl_obj_find(struct sl_index *ix, uint64_t oid);
 /* New object with no chunks; S_ISDIR modes get a struct sl_dir. */
 struct sl_obj *sl_obj_new(struct sl_index *ix, uint64_t oid, uint32_t mode);
 void sl_obj_remove(struct sl_index *ix, struct sl_obj *o); /* and free */
+/*
+ * Prefetch what a lookup will touch first: its bucket, or (deep, once the
+ * bucket is in) the bucket's first record.  A batch of lookups issues
+ * these for all its keys before it looks any up, so their cache misses
+ * overlap instead of following one another.
+ */
+void sl_de_prefetch(struct sl_index *ix, uint64_t parent, const char *name,
+		    size_t len, bool deep);
+void sl_obj_prefetch(struct sl_index *ix, uint64_t oid, bool deep);
 struct sl_dirent *sl_de_find(struct sl_index *ix, uint64_t parent,
 			     const char *name, size_t len);
 struct sl_dirent *sl_de_add(struct sl_index *ix, struct sl_obj *dir,

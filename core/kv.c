@@ -298,19 +298,52 @@ struct kv_get {
 	struct sl_chunk *chunks;
 	uint32_t nchunks;
 	uint64_t oid, size;
+	struct sl_obj *dir;     /* the key: its directory and name */
+	const char *name;
+	size_t len;
+	struct sl_dirent *de;
 };
 
-/* Lock held.  What a get of key must read. */
+/*
+ * Lock held.  Find the keys' entries and objects, a stage at a time over
+ * the whole batch with the next stage's memory prefetched: random keys
+ * miss the cache at every step, and this way a batch's misses overlap.
+ * A key that fails gets its result here.
+ */
+static void kv_find_all(struct slot_store *s, struct slot_get *items,
+			struct kv_get *kg, size_t n)
+{
+	struct sl_index *ix = &s->ix;
+	for (size_t i = 0; i < n; i++) {
+		items[i].len = 0;
+		items[i].result = sl_ns_resolve(s, items[i].key, false,
+						&kg[i].dir, &kg[i].name,
+						&kg[i].len);
+		if (!items[i].result)
+			sl_de_prefetch(ix, kg[i].dir->oid, kg[i].name,
+				       kg[i].len, false);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!items[i].result)
+			sl_de_prefetch(ix, kg[i].dir->oid, kg[i].name,
+				       kg[i].len, true);
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].result)
+			continue;
+		kg[i].de = sl_de_find(ix, kg[i].dir->oid, kg[i].name, kg[i].len);
+		if (kg[i].de)
+			sl_obj_prefetch(ix, kg[i].de->child, false);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (kg[i].de)
+			sl_obj_prefetch(ix, kg[i].de->child, true);
+}
+
+/* Lock held, after kv_find_all.  What a get of key must read. */
 static int kv_snapshot(struct slot_store *s, struct slot_get *g,
 		       struct kv_get *kg)
 {
-	struct sl_obj *dir;
-	const char *name;
-	size_t len;
-	int err = sl_ns_resolve(s, g->key, false, &dir, &name, &len);
-	if (err)
-		return err;
-	struct sl_dirent *de = sl_de_find(&s->ix, dir->oid, name, len);
+	struct sl_dirent *de = kg->de;
 	if (!de || (de->flags & SL_DE_PENDING))
 		return -ENOENT;
 	struct sl_obj *o = sl_obj_find(&s->ix, de->child);
@@ -422,9 +455,10 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 	pthread_rwlock_rdlock(&s->reuse_lock);
 	sl_lock(s);
 	size_t nio = 0, nhdr = 0;
+	kv_find_all(s, items, kg, n);
 	for (size_t i = 0; i < n; i++) {
-		items[i].len = 0;
-		items[i].result = kv_snapshot(s, &items[i], &kg[i]);
+		if (!items[i].result)
+			items[i].result = kv_snapshot(s, &items[i], &kg[i]);
 		if (items[i].result)
 			continue;
 		nio += kg[i].nchunks;
