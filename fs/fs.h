@@ -48,6 +48,7 @@ struct sfs {
 	bool read_only;
 	bool debug;
 	bool writeback_cache;            /* -o writeback_cache */
+	unsigned max_background;        /* -o max_background */
 	struct timespec mount_time;     /* times of the virtual nodes */
 	double attr_timeout;
 	double entry_timeout;

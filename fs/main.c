@@ -57,6 +57,7 @@ struct sfs_cfg {
 	int clone_fd;
 	int writeback_cache;
 	int read_ahead_kb;
+	unsigned max_background;
 	double attr_timeout;
 	double entry_timeout;
 };
@@ -89,6 +90,7 @@ static const struct fuse_opt sfs_opt_spec[] = {
 	SFS_OPT("writeback_cache", writeback_cache, 1),
 	SFS_OPT("writeback_cache=%d", writeback_cache, 0),
 	SFS_OPT("read_ahead_kb=%d", read_ahead_kb, 0),
+	SFS_OPT("max_background=%u", max_background, 0),
 	SFS_OPT("attr_timeout=%lf", attr_timeout, 0),
 	SFS_OPT("entry_timeout=%lf", entry_timeout, 0),
 	FUSE_OPT_KEY("-h", SFS_KEY_HELP),
@@ -155,6 +157,9 @@ static void sfs_usage(const char *prog)
 	       "                           only at fsync/close (off)\n"
 	       "    -o read_ahead_kb=N     the mount's read-ahead; 0 leaves the\n"
 	       "                           kernel's 128 KiB (4096)\n"
+	       "    -o max_background=N    requests the kernel keeps in flight in\n"
+	       "                           the background: direct I/O from\n"
+	       "                           io_uring or aio, read-ahead (64)\n"
 	       "    -o attr_timeout=S      attribute cache time, seconds (1)\n"
 	       "    -o entry_timeout=S     name cache time, seconds (1)\n"
 	       "\n"
@@ -417,6 +422,7 @@ int main(int argc, char *argv[])
 		.attr_timeout = 1.0,
 		.entry_timeout = 1.0,
 		.read_ahead_kb = 4096,
+		.max_background = 64,
 	};
 	struct fuse_session *se = NULL;
 	struct sfs fs = { .rq_lock = PTHREAD_MUTEX_INITIALIZER };
@@ -477,6 +483,7 @@ int main(int argc, char *argv[])
 	fs.read_only = cfg.read_only;
 	fs.debug = cfg.debug;
 	fs.writeback_cache = cfg.writeback_cache != 0;
+	fs.max_background = cfg.max_background;
 	fs.attr_timeout = cfg.attr_timeout;
 	fs.entry_timeout = cfg.entry_timeout;
 	clock_gettime(CLOCK_REALTIME, &fs.mount_time);

@@ -252,6 +252,17 @@ static void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_readahead = SFS_READAHEAD;
 	conn->time_gran = 1;
 	/*
+	 * The kernel keeps at most max_background asynchronous requests
+	 * (direct I/O from io_uring or aio, read-ahead) in flight, 12 unless
+	 * told: a 4 KiB random read at depth 32 then reaches the daemon 12 at
+	 * a time and the device sees 5 in flight.  64 covers a queue of 32;
+	 * the kernel caps it for mounts by users without CAP_SYS_ADMIN.
+	 */
+	if (fs->max_background) {
+		conn->max_background = fs->max_background;
+		conn->congestion_threshold = fs->max_background * 3 / 4;
+	}
+	/*
 	 * Write-back caching is opt-in: with it the kernel owns i_size and
 	 * acknowledges write(2) before the store has allocated a slot, so a
 	 * full device (ENOSPC) or an I/O error shows only at fsync/close and
