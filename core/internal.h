@@ -372,9 +372,9 @@ struct slot_store {
 	} rc[16];
 	uint64_t rc_tick;
 	/* the latest reads into large chunks, under rc_lock: where each
-	 * ended, to tell a stream from random reads, and the last chunk
-	 * fetched ahead of it */
-	struct { uint64_t ino, end, tick, ahead; } rs[16];
+	 * ended, to tell a stream from random reads, how many reads in a
+	 * row it has continued, and the last chunk fetched ahead of it */
+	struct { uint64_t ino, end, tick, ahead; unsigned runs; } rs[16];
 	_Atomic(uint8_t *) zeros;       /* a chunk of zeros, for holes */
 	/* chunks that failed verification: a later small read of one (the
 	 * kernel retries a failed readahead page by page) fails too */
