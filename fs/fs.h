@@ -44,7 +44,8 @@ struct sfs {
 	struct slot_store *store;
 	pthread_mutex_t rq_lock;
 	struct sfs_rq *rq_head, **rq_tail;
-	bool rq_busy;                   /* a thread is serving reads */
+	unsigned rq_leads;              /* threads serving small reads
+					   (ops.c, SFS_READ_LEADS at most) */
 	bool read_only;
 	bool debug;
 	bool writeback_cache;            /* -o writeback_cache */

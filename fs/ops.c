@@ -179,14 +179,17 @@ static int sfs_write_killpriv(struct sfs *fs, fuse_req_t req, fuse_ino_t ino)
 }
 
 #define SFS_READ_SMALL  (64u << 10)     /* larger reads keep a thread each */
+/* Threads serving small reads at once (sfs_op_read): while one replies
+ * to a finished batch, the other's batch is at the device. */
+#define SFS_READ_LEADS  2u
 
 /*
  * How long the handler of the request in buf may wait on the device.
  * The namespace is all in memory, so SFS_WAIT_NONE requests take
  * microseconds, and the polling loop (loop.c) serves them on its reading
- * thread; so is a small read while a thread serves reads, since it only
- * joins that thread's queue (sfs_op_read; a hint, read without the lock:
- * if the serving thread has just stopped, this one serves, as a read).
+ * thread; so is a small read while SFS_READ_LEADS threads serve reads,
+ * since it only joins their queue (sfs_op_read; a hint, read without the
+ * lock: if a serving thread has just stopped, this one serves, as a read).
  * A read waits for at most the device reads of its own bytes
  * (SFS_WAIT_READ).  Anything else may wait longer (writes, fsync,
  * truncation, a close that starts a write-out).
@@ -227,7 +230,8 @@ enum sfs_wait sfs_op_wait(struct sfs *fs, const void *buf, size_t len)
 		return len >= sizeof(struct fuse_read_in) &&
 		       ((const struct fuse_read_in *)arg)->size <=
 		       SFS_READ_SMALL &&
-		       __atomic_load_n(&fs->rq_busy, __ATOMIC_RELAXED) ?
+		       __atomic_load_n(&fs->rq_leads, __ATOMIC_RELAXED) >=
+		       SFS_READ_LEADS ?
 		       SFS_WAIT_NONE : SFS_WAIT_READ;
 	case FUSE_OPEN:         /* sfs_op_open: truncates on O_TRUNC */
 		return len >= sizeof(struct fuse_open_in) &&
@@ -659,22 +663,25 @@ static void sfs_read_lead(struct sfs *fs, fuse_req_t req, fuse_ino_t ino,
 			  size_t size, off_t off)
 {
 	/* atomic: sfs_op_wait reads it without the lock */
-	__atomic_store_n(&fs->rq_busy, true, __ATOMIC_RELAXED);
+	__atomic_store_n(&fs->rq_leads, fs->rq_leads + 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&fs->rq_lock);
 	sfs_read_one(fs, req, ino, size, off);
 	pthread_mutex_lock(&fs->rq_lock);
 	sfs_read_drain(fs);
-	__atomic_store_n(&fs->rq_busy, false, __ATOMIC_RELAXED);
+	__atomic_store_n(&fs->rq_leads, fs->rq_leads - 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&fs->rq_lock);
 }
 
 /*
- * Small reads go through one thread at a time.  A read that finds that
- * thread busy joins a queue and its own thread goes back for more requests
- * at once; the busy thread then serves the queue in batches whose device
- * reads go out together.  So at a deep queue (random 4 KiB reads) the
- * device sees the depth, instead of one synchronous read per FUSE thread;
- * at depth 1 a read is served in its own thread, as before.
+ * Small reads go through at most SFS_READ_LEADS threads at a time.  A
+ * read that finds them all busy joins a queue and its own thread goes back
+ * for more requests at once; the busy threads then serve the queue in
+ * batches whose device reads go out together.  So at a deep queue (random
+ * 4 KiB reads) the device sees the depth, instead of one synchronous read
+ * per FUSE thread; at depth 1 a read is served in its own thread, as
+ * before.  With one serving thread the device idled while it replied to
+ * a finished batch; three or four were slower than two (more batches of
+ * fewer reads).
  */
 static void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size,
 			off_t off, struct fuse_file_info *fi)
@@ -699,7 +706,7 @@ static void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size,
 		return;
 	}
 	pthread_mutex_lock(&fs->rq_lock);
-	if (!fs->rq_busy) {
+	if (fs->rq_leads < SFS_READ_LEADS) {
 		sfs_read_lead(fs, req, ino, size, off);
 		return;
 	}
