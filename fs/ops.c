@@ -263,11 +263,8 @@ static void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * the kernel caps it for mounts by users without CAP_SYS_ADMIN.
 	 */
 	if (fs->max_background) {
-		/* the kernel's fields are 16 bits */
-		unsigned bg = fs->max_background < 65535 ?
-			      fs->max_background : 65535;
-		conn->max_background = bg;
-		conn->congestion_threshold = bg * 3 / 4;
+		conn->max_background = fs->max_background;
+		conn->congestion_threshold = fs->max_background * 3 / 4;
 	}
 	/*
 	 * Write-back caching is opt-in: with it the kernel owns i_size and
