@@ -322,25 +322,22 @@ int sl_slot_read_verify(struct slot_store *s, uint64_t ref,
 	return err;
 }
 
+static void fl_learn_csum(struct slot_store *s, uint64_t oid,
+			  const struct sl_chunk *c, uint64_t csum)
+{
+	sl_lock(s);
+	sl_chunk_set_csum(&s->ix, oid, c, csum);
+	sl_unlock(s);
+}
+
 int sl_slot_reread(struct slot_store *s, const struct sl_chunk *c,
 		   uint64_t oid, void *buf)
 {
 	int err = sl_slot_read_verify(s, c->slot, c, oid, buf);
 	if (err)
 		return err;
-	sl_chunk_learn_csum(s, oid, c, sl_csum(buf, c->len));
+	fl_learn_csum(s, oid, c, sl_csum(buf, c->len));
 	return 0;
-}
-
-void sl_chunk_learn_csum(struct slot_store *s, uint64_t oid,
-			 const struct sl_chunk *c, uint64_t csum)
-{
-	sl_lock(s);
-	struct sl_obj *o = sl_obj_find(&s->ix, oid);
-	struct sl_chunk *ic = o ? sl_obj_chunk(o, c->idx) : NULL;
-	if (ic && ic->slot == c->slot && ic->gen == c->gen)
-		ic->csum = csum;
-	sl_unlock(s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -958,8 +955,8 @@ static void fl_rd_end(struct slot_store *s, struct fl_rd *rd, int io_err)
 				err = -EIO;
 			/* unknown (a 1.0 checkpoint): the next read is bare */
 			if (!err && !p->c.csum && p->c.len <= FL_RC_MIN)
-				sl_chunk_learn_csum(s, rd->ino, &p->c,
-						    h.payload_csum);
+				fl_learn_csum(s, rd->ino, &p->c,
+					      h.payload_csum);
 		}
 		if (err) {
 			if (err != -EIO)

@@ -432,10 +432,7 @@ static int fk_pass_entries(struct fk *f)
 				 * has none; a wrong one costs gets a re-read */
 				if (e->c.csum)
 					csum_fixed++;
-				struct sl_obj *o = sl_obj_find(&s->ix, e->oid);
-				struct sl_chunk *c = o ? sl_obj_chunk(o, e->c.idx) : NULL;
-				if (c && c->slot == e->c.slot)
-					c->csum = csum;
+				sl_chunk_set_csum(&s->ix, e->oid, &e->c, csum);
 			}
 			if (err || (!why && !bad_payload))
 				continue;

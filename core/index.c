@@ -377,6 +377,15 @@ int sl_obj_set_chunk(struct sl_obj *o, const struct sl_chunk *c,
 	return 0;
 }
 
+void sl_chunk_set_csum(struct sl_index *ix, uint64_t oid,
+		       const struct sl_chunk *c, uint64_t csum)
+{
+	struct sl_obj *o = sl_obj_find(ix, oid);
+	struct sl_chunk *ic = o ? sl_obj_chunk(o, c->idx) : NULL;
+	if (ic && ic->slot == c->slot && ic->gen == c->gen)
+		ic->csum = csum;
+}
+
 void sl_obj_drop_chunk(struct sl_obj *o, uint32_t idx)
 {
 	uint32_t p = ix_chunk_pos(o, idx);

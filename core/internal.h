@@ -205,6 +205,10 @@ int sl_obj_set_chunk(struct sl_obj *o, const struct sl_chunk *c,
 		     struct sl_chunk *old, bool *had_old);
 struct sl_chunk *sl_obj_chunk(struct sl_obj *o, uint32_t idx);
 void sl_obj_drop_chunk(struct sl_obj *o, uint32_t idx);
+/* Object oid's chunk c, if it is still that write (slot and gen), takes
+ * csum, its header's payload checksum. */
+void sl_chunk_set_csum(struct sl_index *ix, uint64_t oid,
+		       const struct sl_chunk *c, uint64_t csum);
 /* The device number of a device node, 0 for anything else. */
 static inline uint64_t sl_obj_rdev(const struct sl_obj *o)
 {
@@ -481,11 +485,6 @@ int sl_slot_read_verify(struct slot_store *s, uint64_t ref,
  */
 int sl_slot_reread(struct slot_store *s, const struct sl_chunk *c,
 		   uint64_t oid, void *buf);
-/* The index remembers csum, a header's payload checksum, for chunk c of
- * object oid if that chunk is still the same write.  Takes the store
- * lock. */
-void sl_chunk_learn_csum(struct slot_store *s, uint64_t oid,
-			 const struct sl_chunk *c, uint64_t csum);
 
 /*
  * One slot being written (kv.c, file.c).  The caller fills o, idx, len,

@@ -373,11 +373,10 @@ struct kv_chunk_read {
 	const struct sl_chunk *ch;
 	uint64_t oid;
 	uint8_t *dst;
-	uint8_t *buf;           /* header block (NULL when bare), and the
-				   payload if bounced */
+	uint8_t *buf;           /* header block (NULL when bare: ch->csum is
+				   known), and the payload if bounced */
 	const uint8_t *pl;      /* where the payload lands: dst, or in buf */
 	size_t blen;            /* of buf, 0 when it is not ours to free */
-	bool bare;              /* payload only, proven by ch->csum */
 	bool checked, retry;
 	uint64_t learned;       /* the header's checksum when ch's is unknown */
 	int res;
@@ -402,7 +401,7 @@ static void kv_chunk_check(struct slot_io *io)
 	cr->res = io->res < 0 ? io->res : 0;
 	if (cr->res)
 		return;
-	if (cr->bare) {
+	if (ch->csum) {         /* bare */
 		/* the index's checksum may be the wrong one: the header
 		 * decides (kv_chunk_reread) */
 		cr->retry = sl_csum(cr->pl, ch->len) != ch->csum;
@@ -495,7 +494,7 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 			uint32_t plen = (uint32_t)SL_ALIGN_UP(ch->len ? ch->len : 1, bs);
 			uint32_t hlen = bare ? 0 : bs;
 			cr[k] = (struct kv_chunk_read){ .s = s, .ch = ch,
-				.oid = kg[i].oid, .dst = dst, .bare = bare,
+				.oid = kg[i].oid, .dst = dst,
 				.blen = direct ? 0 : hlen + plen };
 			if (!direct)
 				cr[k].buf = sl_buf_get(s, cr[k].blen);
@@ -530,6 +529,7 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 	}
 	/* the engine checked most chunks as they came in; the rest now */
 	k = 0;
+	size_t nlearned = 0;
 	for (size_t i = 0; !err && i < n; i++) {
 		if (items[i].result)
 			continue;
@@ -537,15 +537,23 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 			kv_chunk_check(&ios[k]);
 			if (cr[k].retry)
 				kv_chunk_reread(s, &cr[k]);
-			/* unknown (a 1.0 checkpoint): the next get is bare */
 			if (!cr[k].res && cr[k].learned)
-				sl_chunk_learn_csum(s, kg[i].oid, cr[k].ch,
-						    cr[k].learned);
+				nlearned++;
 			if (cr[k].res && !items[i].result)
 				items[i].result = cr[k].res;
 		}
 		if (!items[i].result)
 			atomic_fetch_add(&s->gets, 1);
+	}
+	/* checksums headers gave for chunks the index did not know (a 1.0
+	 * checkpoint): the next get of them is bare */
+	if (nlearned) {
+		sl_lock(s);
+		for (size_t j = 0; j < k; j++)
+			if (!cr[j].res && cr[j].learned)
+				sl_chunk_set_csum(&s->ix, cr[j].oid, cr[j].ch,
+						  cr[j].learned);
+		sl_unlock(s);
 	}
 	if (err)
 		for (size_t i = 0; i < n; i++)

@@ -157,18 +157,14 @@ static void rc_validate_one(void *arg, uint64_t ref, int res,
 				     rc_owner_cmp);
 	if (!o)
 		return;
-	struct sl_obj *obj;
 	if (res == 0 && sl_slot_hdr_match(v->s, h, o->oid, &o->c)) {
 		/* the header's checksum, for gets that read no header */
-		if (o->c.csum != h->payload_csum &&
-		    (obj = sl_obj_find(&v->s->ix, o->oid))) {
-			struct sl_chunk *c = sl_obj_chunk(obj, o->c.idx);
-			if (c && c->slot == ref)
-				c->csum = h->payload_csum;
-		}
+		if (o->c.csum != h->payload_csum)
+			sl_chunk_set_csum(&v->s->ix, o->oid, &o->c,
+					  h->payload_csum);
 		return;
 	}
-	obj = sl_obj_find(&v->s->ix, o->oid);
+	struct sl_obj *obj = sl_obj_find(&v->s->ix, o->oid);
 	if (obj)
 		sl_obj_drop_chunk(obj, o->c.idx);
 	sl_slot_unclaim(v->s, ref);

@@ -485,29 +485,40 @@ static void wait_flushers_idle(struct slot_store *s)
 }
 
 /*
+ * Make a 12 MiB file, reopen the store (nothing cached), read 4 KiB at
+ * each of offs[0..n), check the bytes, and return the bytes the device
+ * read until the store closed (read-ahead included).
+ */
+static uint64_t t_bytes_for_4k_reads(const char *name, unsigned seed,
+				     const size_t *offs, size_t n)
+{
+	char *ref, out[4096];
+	slot_ino_t f = mkstream(name, 12u << 20, seed, &ref);
+	t_reopen(&env);
+	struct slot_dev_stats a;
+	slot_dev_get_stats(env.dev, &a);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_eq(slot_file_read(env.s, f, offs[i], out, sizeof(out)),
+			     (ssize_t)sizeof(out));
+		cr_assert(memcmp(out, ref + offs[i], sizeof(out)) == 0,
+			  "bytes at %zu", offs[i]);
+	}
+	struct slot_dev_stats b = t_spent_until_close(&a);
+	t_reopen(&env);
+	free(ref);
+	return b.bytes_read;
+}
+
+/*
  * A small read that happens to start a chunk is not a stream: random 4 KiB
  * reads fetch 4 KiB each, not the three chunks after theirs as well.
  */
 Test(file, random_small_reads_at_chunk_starts_read_no_ahead)
 {
-	char *ref, out[4096];
-	slot_ino_t f = mkstream("random", 12u << 20, 13, &ref);
-	t_reopen(&env);
-	struct slot_dev_stats a;
-	slot_dev_get_stats(env.dev, &a);
-	enum { NREAD = 4 };
-	static const unsigned chunks[NREAD] = { 1, 5, 9, 3 };
-	for (unsigned i = 0; i < NREAD; i++) {
-		size_t off = (size_t)chunks[i] << 20;
-		cr_assert_eq(slot_file_read(env.s, f, off, out, sizeof(out)),
-			     (ssize_t)sizeof(out));
-		cr_assert(memcmp(out, ref + off, sizeof(out)) == 0);
-	}
-	struct slot_dev_stats b = t_spent_until_close(&a);
-	cr_expect_leq(b.bytes_read, NREAD * sizeof(out),
-		      "%" PRIu64 " bytes read for 4 reads of 4 KiB", b.bytes_read);
-	t_reopen(&env);
-	free(ref);
+	static const size_t offs[] = { 1u << 20, 5u << 20, 9u << 20, 3u << 20 };
+	uint64_t bytes = t_bytes_for_4k_reads("random", 13, offs, 4);
+	cr_expect_leq(bytes, 4 * 4096,
+		      "%" PRIu64 " bytes read for 4 reads of 4 KiB", bytes);
 }
 
 /*
@@ -517,22 +528,11 @@ Test(file, random_small_reads_at_chunk_starts_read_no_ahead)
  */
 Test(file, one_small_read_after_another_is_not_yet_a_stream)
 {
-	char *ref, out[4096];
-	slot_ino_t f = mkstream("pair", 12u << 20, 15, &ref);
-	t_reopen(&env);
-	struct slot_dev_stats a;
-	slot_dev_get_stats(env.dev, &a);
-	size_t off = (5u << 20) + 40960;
-	for (unsigned i = 0; i < 2; i++, off += sizeof(out)) {
-		cr_assert_eq(slot_file_read(env.s, f, off, out, sizeof(out)),
-			     (ssize_t)sizeof(out));
-		cr_assert(memcmp(out, ref + off, sizeof(out)) == 0);
-	}
-	struct slot_dev_stats b = t_spent_until_close(&a);
-	cr_expect_leq(b.bytes_read, 2 * sizeof(out),
-		      "%" PRIu64 " bytes read for 2 reads of 4 KiB", b.bytes_read);
-	t_reopen(&env);
-	free(ref);
+	static const size_t offs[] = { (5u << 20) + 40960,
+				       (5u << 20) + 40960 + 4096 };
+	uint64_t bytes = t_bytes_for_4k_reads("pair", 15, offs, 2);
+	cr_expect_leq(bytes, 2 * 4096,
+		      "%" PRIu64 " bytes read for 2 reads of 4 KiB", bytes);
 }
 
 /*

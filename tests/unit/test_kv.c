@@ -757,11 +757,11 @@ Test(kv, wrong_index_checksum_costs_a_reread_not_the_data)
  * with every checksum unknown: the first get reads the header, as before,
  * and the index learns the checksum from it, so the next get is bare;
  * the same for a file read. */
-Test(kv, checkpoint_without_checksums_reads_headers)
+/* Close the store and take the checksum section out of its current
+ * checkpoint, as format 1.0 wrote it (the payload stays; 1.0 readers
+ * never look past the directory entries). */
+static void kv_test_close_as_1_0(void)
 {
-	char buf[4096];
-	t_fill(buf, sizeof(buf), 7);
-	cr_assert_eq(t_put1(env.s, "a", buf, sizeof(buf)), 0);
 	uint64_t meta = env.s->sb.meta_offset, half = env.s->sb.meta_size / 2;
 	cr_assert_eq(slot_close(env.s), 0);
 	env.s = NULL;
@@ -775,6 +775,14 @@ Test(kv, checkpoint_without_checksums_reads_headers)
 	cr_assert_gt(h[cur].csum_count, 0);
 	h[cur].csum_count = h[cur].csum_off = 0;
 	sl_ckpt_hdr_encode(&h[cur], img + meta + cur * half);
+}
+
+Test(kv, checkpoint_without_checksums_reads_headers)
+{
+	char buf[4096];
+	t_fill(buf, sizeof(buf), 7);
+	cr_assert_eq(t_put1(env.s, "a", buf, sizeof(buf)), 0);
+	kv_test_close_as_1_0();
 	t_reopen(&env);
 	cr_expect_eq(kv_test_chunk("a")->csum, 0);
 	for (int i = 0; i < 2; i++) {
@@ -796,4 +804,22 @@ Test(kv, checkpoint_without_checksums_reads_headers)
 			     i ? 4096 : 8192, "file read %d", i);
 	}
 	cr_expect_eq(kv_test_chunk("a")->csum, good);
+}
+
+/* An open that checks the checkpoint against the slot headers (after a
+ * crash, or asked to) takes each chunk's checksum from its header: a
+ * checkpoint without them (1.0) then reads bare from the first get. */
+Test(kv, validating_open_takes_checksums_from_headers)
+{
+	char buf[4096];
+	t_fill(buf, sizeof(buf), 8);
+	cr_assert_eq(t_put1(env.s, "a", buf, sizeof(buf)), 0);
+	uint64_t good = kv_test_chunk("a")->csum;
+	kv_test_close_as_1_0();
+	env.opts.validate = true;
+	t_reopen(&env);
+	cr_expect_eq(kv_test_chunk("a")->csum, good);
+	uint64_t before = t_status(env.s).io.bytes_read;
+	cr_expect_eq(t_get_cmp(env.s, "a", buf, sizeof(buf)), 0);
+	cr_expect_eq(t_status(env.s).io.bytes_read - before, 4096);
 }
