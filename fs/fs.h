@@ -49,6 +49,8 @@ struct sfs {
 	bool read_only;
 	bool debug;
 	bool writeback_cache;            /* -o writeback_cache */
+	bool check_perms;               /* the daemon checks permissions,
+					   not the kernel (perm.c) */
 	unsigned max_background;        /* -o max_background */
 	struct timespec mount_time;     /* times of the virtual nodes */
 	double attr_timeout;
@@ -56,6 +58,11 @@ struct sfs {
 };
 
 extern const struct fuse_lowlevel_ops sfs_ll_ops;
+
+static inline struct sfs *sfs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
 
 /* Core error (negative errno) to the positive errno FUSE replies with. */
 int sfs_errno(int err);
@@ -68,6 +75,20 @@ enum sfs_wait sfs_op_wait(struct sfs *fs, const void *buf, size_t len);
 int sfs_loop_polling(struct fuse_session *se, struct sfs *fs, unsigned poll_us,
 		     unsigned max_threads, unsigned max_idle);
 void sfs_attr_to_stat(const struct slot_attr *a, struct stat *st);
+
+/* perm.c: permission checks when the kernel leaves them to the daemon;
+ * each returns 0 or -EACCES/-EPERM (or the store's error). */
+#define SFS_FH_WRITES   1u      /* fi->fh of a handle opened for writing */
+bool sfs_in_group(fuse_req_t req, gid_t gid);
+int sfs_perm_attr(fuse_req_t req, const struct slot_attr *a, int mask);
+int sfs_perm_ino(fuse_req_t req, fuse_ino_t ino, int mask);
+int sfs_perm_remove(fuse_req_t req, fuse_ino_t dir, const char *name);
+int sfs_perm_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		    fuse_ino_t newparent, const char *newname, bool exchange);
+int sfs_perm_open(fuse_req_t req, fuse_ino_t ino, int flags);
+int sfs_perm_setattr(fuse_req_t req, const struct slot_attr *cur,
+		     unsigned mask, struct slot_attr *in, bool fh_writes);
+int sfs_perm_access(fuse_req_t req, fuse_ino_t ino, int mask);
 
 /* status.c: the virtual /.slotfs/ directory. */
 static inline bool sfs_ino_virtual(fuse_ino_t ino)

@@ -60,6 +60,8 @@ struct sfs_cfg {
 	unsigned max_background;
 	double attr_timeout;
 	double entry_timeout;
+	int shared;             /* allow_other, allow_root or
+				   default_permissions given */
 };
 
 enum {
@@ -71,6 +73,7 @@ enum {
 	SFS_KEY_RO,
 	SFS_KEY_RW,
 	SFS_KEY_DROP,
+	SFS_KEY_SHARED,
 };
 
 #define SFS_OPT(t, f, v) { t, offsetof(struct sfs_cfg, f), v }
@@ -103,6 +106,9 @@ static const struct fuse_opt sfs_opt_spec[] = {
 	FUSE_OPT_KEY("-s", SFS_KEY_SINGLE),
 	FUSE_OPT_KEY("ro", SFS_KEY_RO),
 	FUSE_OPT_KEY("rw", SFS_KEY_RW),
+	FUSE_OPT_KEY("allow_other", SFS_KEY_SHARED),
+	FUSE_OPT_KEY("allow_root", SFS_KEY_SHARED),
+	FUSE_OPT_KEY("default_permissions", SFS_KEY_SHARED),
 	/* fstab and mount(8) words that mean nothing to FUSE. */
 	FUSE_OPT_KEY("nofail", SFS_KEY_DROP),
 	FUSE_OPT_KEY("_netdev", SFS_KEY_DROP),
@@ -217,6 +223,9 @@ static int sfs_opt_proc(void *data, const char *arg, int key,
 		return 1;
 	case SFS_KEY_DROP:
 		return 0;
+	case SFS_KEY_SHARED:
+		c->shared = 1;
+		return 1;       /* to FUSE as well */
 	}
 	return 1;
 }
@@ -471,8 +480,16 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 
-	/* The kernel checks permissions from the modes we report. */
-	if (fuse_opt_add_arg(&args, "-odefault_permissions") < 0 ||
+	/*
+	 * Who checks permissions: with other users let in, the kernel, from
+	 * the modes we report; with only the mounting user, the daemon
+	 * (perm.c), which spares a GETATTR of the directory after each
+	 * create or unlink.  With writeback_cache the kernel sends times
+	 * it set itself as explicit ones, which perm.c cannot tell apart.
+	 */
+	fs.check_perms = !cfg.shared && !cfg.writeback_cache;
+	if ((!fs.check_perms &&
+	     fuse_opt_add_arg(&args, "-odefault_permissions") < 0) ||
 	    fuse_opt_add_arg(&args, "-osubtype=slotfs") < 0 ||
 	    sfs_add_fsname(&args, cfg.image) < 0) {
 		fprintf(stderr, "slotfs: out of memory\n");

@@ -24,7 +24,6 @@
 
 #define SFS_MAX_WRITE   (1u << 20)
 #define SFS_READAHEAD   (4u << 20)  /* with -o read_ahead_kb, see main.c */
-#define SFS_NGROUPS     64
 
 int sfs_errno(int err)
 {
@@ -59,11 +58,6 @@ void sfs_attr_to_stat(const struct slot_attr *a, struct stat *st)
 	st->st_ctim = a->ctime;
 }
 
-static inline struct sfs *sfs_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
 static void sfs_fill_entry(struct sfs *fs, const struct slot_attr *a,
 			   struct fuse_entry_param *e)
 {
@@ -87,19 +81,6 @@ static void sfs_reply_entry(fuse_req_t req, int err, const struct slot_attr *a)
 	fuse_reply_entry(req, &e);
 }
 
-static bool sfs_in_group(fuse_req_t req, gid_t gid)
-{
-	gid_t groups[SFS_NGROUPS];
-	int n = fuse_req_getgroups(req, SFS_NGROUPS, groups);
-
-	if (n > SFS_NGROUPS)
-		n = SFS_NGROUPS;
-	for (int i = 0; i < n; i++)
-		if (groups[i] == gid)
-			return true;
-	return false;
-}
-
 /*
  * Owner and mode of a new entry: the caller's ids, except that under a
  * set-gid directory the entry takes the directory's group and a new
@@ -120,6 +101,9 @@ static int sfs_new_owner(fuse_req_t req, fuse_ino_t parent, uint32_t *mode,
 		return err;
 	if (!S_ISDIR(pa.mode))
 		return -ENOTDIR;
+	err = sfs_perm_attr(req, &pa, W_OK | X_OK);
+	if (err < 0)
+		return err;
 	if (pa.mode & S_ISGID) {
 		*gid = pa.gid;
 		if (S_ISDIR(*mode))
@@ -304,7 +288,9 @@ static void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			fuse_reply_entry(req, &e);
 		return;
 	}
-	err = slot_ns_lookup(fs->store, parent, name, &a);
+	err = sfs_perm_ino(req, parent, X_OK);
+	if (!err)
+		err = slot_ns_lookup(fs->store, parent, name, &a);
 	if (err == -ENOENT) {
 		/* A negative entry: the kernel drops it on create. */
 		memset(&e, 0, sizeof(e));
@@ -407,23 +393,27 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	 * does on Linux; the kernel usually sends the new mode along, but
 	 * not when it thinks the file system handles it.
 	 */
-	if (!(mask & SLOT_SET_MODE) &&
-	    ((mask & (SLOT_SET_UID | SLOT_SET_GID)) ||
-	     (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID)))) {
+	bool kill = !(mask & SLOT_SET_MODE) &&
+		    ((mask & (SLOT_SET_UID | SLOT_SET_GID)) ||
+		     (to_set & (FUSE_SET_ATTR_KILL_SUID |
+				FUSE_SET_ATTR_KILL_SGID)));
+	if (kill || (fs->check_perms && mask)) {
 		struct slot_attr cur;
-		uint32_t kill;
 
 		err = slot_ns_getattr(fs->store, ino, &cur);
+		if (!err)
+			err = sfs_perm_setattr(req, &cur, mask, &in, fi &&
+					       (fi->fh & SFS_FH_WRITES));
 		if (err < 0) {
 			fuse_reply_err(req, sfs_errno(err));
 			return;
 		}
-		kill = cur.mode & S_ISUID;
+		uint32_t drop = cur.mode & S_ISUID;
 		if ((cur.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
-			kill |= S_ISGID;
-		if (S_ISREG(cur.mode) && kill) {
+			drop |= S_ISGID;
+		if (kill && S_ISREG(cur.mode) && drop) {
 			mask |= SLOT_SET_MODE;
-			in.mode = cur.mode & ~kill;
+			in.mode = cur.mode & ~drop;
 		}
 	}
 
@@ -522,6 +512,8 @@ static void sfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	else
 		err = sfs_check_new_name(newparent, newname);
 	if (!err)
+		err = sfs_perm_ino(req, newparent, W_OK | X_OK);
+	if (!err)
 		err = slot_ns_link(fs->store, ino, newparent, newname, &a);
 	sfs_reply_entry(req, err, &a);
 }
@@ -531,6 +523,8 @@ static void sfs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int err = sfs_check_old_name(parent, name);
 
 	if (!err)
+		err = sfs_perm_remove(req, parent, name);
+	if (!err)
 		err = slot_ns_unlink(sfs_of(req)->store, parent, name);
 	fuse_reply_err(req, sfs_errno(err));
 }
@@ -539,6 +533,8 @@ static void sfs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	int err = sfs_check_old_name(parent, name);
 
+	if (!err)
+		err = sfs_perm_remove(req, parent, name);
 	if (!err)
 		err = slot_ns_rmdir(sfs_of(req)->store, parent, name);
 	fuse_reply_err(req, sfs_errno(err));
@@ -563,9 +559,18 @@ static void sfs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!err)
 		err = sfs_check_old_name(newparent, newname);
 	if (!err)
+		err = sfs_perm_rename(req, parent, name, newparent, newname,
+				      flags & RENAME_EXCHANGE);
+	if (!err)
 		err = slot_ns_rename(sfs_of(req)->store, parent, name,
 				     newparent, newname, sflags);
 	fuse_reply_err(req, sfs_errno(err));
+}
+
+/* A file handle remembers whether it was opened for writing (perm.c). */
+static uint64_t sfs_fh_of(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY ? SFS_FH_WRITES : 0;
 }
 
 static void sfs_op_open(fuse_req_t req, fuse_ino_t ino,
@@ -578,7 +583,9 @@ static void sfs_op_open(fuse_req_t req, fuse_ino_t ino,
 		sfs_status_open(req, ino, fi);
 		return;
 	}
-	err = slot_ns_hold(fs->store, ino);
+	err = sfs_perm_open(req, ino, fi->flags);
+	if (!err)
+		err = slot_ns_hold(fs->store, ino);
 	if (err < 0) {
 		fuse_reply_err(req, sfs_errno(err));
 		return;
@@ -596,7 +603,7 @@ static void sfs_op_open(fuse_req_t req, fuse_ino_t ino,
 			return;
 		}
 	}
-	fi->fh = 0;
+	fi->fh = sfs_fh_of(fi->flags);
 	/* Only this mount changes the store, so the page cache stays
 	   valid across opens. */
 	fi->keep_cache = 1;
@@ -782,8 +789,19 @@ static void sfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 static void sfs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 			   struct fuse_file_info *fi)
 {
+	int err = sfs_perm_ino(req, ino, R_OK);
+
+	if (err < 0) {
+		fuse_reply_err(req, sfs_errno(err));
+		return;
+	}
 	fi->fh = 0;
 	fuse_reply_open(req, fi);
+}
+
+static void sfs_op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	fuse_reply_err(req, sfs_errno(sfs_perm_access(req, ino, mask)));
 }
 
 struct sfs_dirbuf {
@@ -793,6 +811,7 @@ struct sfs_dirbuf {
 	char *buf;
 	size_t size, used;
 	bool plus;
+	bool names_only;        /* plus, but the caller may not search dir */
 	bool full;
 };
 
@@ -837,6 +856,10 @@ static int sfs_readdir_cb(void *arg, const char *name,
 	if (next > (uint64_t)INT64_MAX - 2)
 		return -EOVERFLOW;
 	sfs_fill_entry(d->fs, attr, &e);
+	/* Node 0: the kernel lists the name but keeps no entry that a
+	   later path walk could take without a lookup (perm.c). */
+	if (d->names_only)
+		e.ino = 0;
 	return sfs_dirbuf_add(d, name, &e, (off_t)(next + 2)) ? 0 : 1;
 }
 
@@ -858,6 +881,7 @@ static void sfs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
+	d.names_only = plus && sfs_perm_ino(req, ino, X_OK) < 0;
 	d.buf = malloc(size ? size : 1);
 	if (!d.buf) {
 		fuse_reply_err(req, ENOMEM);
@@ -970,7 +994,7 @@ static void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	sfs_fill_entry(fs, &a, &e);
-	fi->fh = 0;
+	fi->fh = sfs_fh_of(fi->flags);
 	fi->keep_cache = 1;
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		slot_ns_release(fs->store, a.ino);
@@ -1046,4 +1070,5 @@ const struct fuse_lowlevel_ops sfs_ll_ops = {
 	.statfs         = sfs_op_statfs,
 	.create         = sfs_op_create,
 	.fallocate      = sfs_op_fallocate,
+	.access         = sfs_op_access,
 };

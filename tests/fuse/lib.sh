@@ -10,6 +10,7 @@
 #   fuse_setup [SIZE]     new image of SIZE (default 256M), formatted, mounted
 #   new_image IMG [SIZE]  truncate and mkfs.slotfs -q
 #   mount_fs IMG MNT [OPT...]       slotfs -f OPT... IMG MNT &, wait for it
+#                         (run through "${T_MOUNT_AS[@]}" when that is set)
 #   mount_daemonized IMG MNT [OPT...]
 #   unmount_fs MNT        fusermount3 -u, wait for the daemon; fails if the
 #                         daemon exited non-zero or a sanitizer spoke
@@ -30,6 +31,7 @@ t_need slotfs mkfs.slotfs fsck.slotfs fusermount3
 
 IMG=$W/img
 MNT=$W/mnt
+T_MOUNT_AS=()
 declare -A T_PID_OF=() T_LOG_OF=() T_IMG_OF=()
 T_NLOG=0
 
@@ -113,7 +115,7 @@ mount_fs() {
 	mkdir -p "$mnt"
 	T_NLOG=$((T_NLOG + 1))
 	log=$W/slotfs.$T_NLOG.log
-	slotfs -f "$@" "$img" "$mnt" >"$log" 2>&1 </dev/null &
+	"${T_MOUNT_AS[@]}" slotfs -f "$@" "$img" "$mnt" >"$log" 2>&1 </dev/null &
 	pid=$!
 	T_PID_OF[$mnt]=$pid
 	T_LOG_OF[$mnt]=$log

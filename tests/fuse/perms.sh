@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Permissions on a mount of one user.  Without allow_other the kernel lets
+# only the mounting user in and leaves permission checks to slotfs
+# (fs/perm.c), so every refusal below is the daemon's.  The store is
+# filled as root first, so that some files belong to others; then the user
+# "nobody" mounts it and works in it (root itself may not enter his mount).
+. "$(dirname "$0")/lib.sh"
+
+U=65534
+as_user() { setpriv --reuid=$U --regid=$U --clear-groups "$@"; }
+t_need setpriv python3
+
+new_image "$IMG"
+seed_as_root() {
+	mkdir -m 1777 "$MNT/sticky"
+	echo root >"$MNT/sticky/rootfile"
+	chmod 0666 "$MNT/sticky/rootfile"
+	echo secret >"$MNT/private"
+	chmod 0640 "$MNT/private"
+	echo group >"$MNT/groupfile"
+	chown 0:$U "$MNT/groupfile"
+	chmod 0060 "$MNT/groupfile"
+	echo other >"$MNT/otherfile"
+	chmod 0604 "$MNT/otherfile"
+	mkdir -m 0777 "$MNT/pub"
+	echo x >"$MNT/pub/suw"
+	chmod 6777 "$MNT/pub/suw"
+	echo x >"$MNT/pub/g0"
+	chown $U:0 "$MNT/pub/g0"
+}
+check_here "mount as root" mount_fs "$IMG" "$MNT"
+check "files of root in the store" seed_as_root
+check_unmount "unmount as root" "$MNT"
+
+chmod 755 "$W"
+chown $U "$IMG" "$MNT"
+# A user opens /dev/fuse himself (udev makes it 0666 on an ordinary
+# system; a container may not); the mode is put back at exit.
+FUSE_MODE=$(stat -c %a /dev/fuse)
+at_exit 'chmod "$FUSE_MODE" /dev/fuse'
+chmod 0666 /dev/fuse
+T_MOUNT_AS=(setpriv --reuid=$U --regid=$U --clear-groups)
+check_here "mount as nobody, without allow_other" mount_fs "$IMG" "$MNT"
+T_MOUNT_AS=()
+
+# sh -c SCRIPT as the user; $M is the mount point inside it
+u() { as_user env M="$MNT" sh -c "$1"; }
+
+# refused SCRIPT: it must fail, saying EACCES or EPERM
+refused() {
+	local out
+	if out=$(u "$1" 2>&1); then
+		echo "allowed, but should not be: $1"
+		return 1
+	fi
+	if ! grep -Eq 'Permission denied|not permitted' <<<"$out"; then
+		echo "failed for another reason: $1: $out"
+		return 1
+	fi
+}
+
+# The kernel caches a name once looked up, and the daemon checks search
+# permission at lookup; dropping the cached names makes the next walk ask.
+forget_names() { sync; echo 2 >/proc/sys/vm/drop_caches; }
+
+own_file() {
+	u 'echo data >$M/pub/f && chmod 0 $M/pub/f'
+	refused 'cat $M/pub/f'
+	u 'chmod 0444 $M/pub/f'
+	expect_eq "read with r--" data "$(u 'cat $M/pub/f')"
+	refused 'echo more >>$M/pub/f'
+	refused 'python3 -c "import os; os.truncate(\"$M/pub/f\", 0)"'
+	refused 'python3 -c "import os; os.open(\"$M/pub/f\", os.O_RDONLY | os.O_TRUNC)"'
+	expect_eq "intact after the refused writes" data "$(u 'cat $M/pub/f')"
+	u 'test ! -w $M/pub/f'    # access(2)
+	u 'test -r $M/pub/f'
+	u 'test ! -x $M/pub/f'
+	u 'chmod 0644 $M/pub/f'
+	u 'python3 -c "import os; os.truncate(\"$M/pub/f\", 2)"'
+	expect_eq "truncate(2) with w" da "$(u 'cat $M/pub/f')"
+}
+check "a file's mode binds its owner: read, write, truncate, access()" own_file
+
+dir_write() {
+	u 'mkdir $M/pub/d && touch $M/pub/d/a && chmod 0555 $M/pub/d'
+	refused 'touch $M/pub/d/b'
+	refused 'mkdir $M/pub/d/sub'
+	refused 'ln -s x $M/pub/d/sym'
+	refused 'ln $M/pub/f $M/pub/d/hard'
+	refused 'rm -f $M/pub/d/a'
+	refused 'mv $M/pub/d/a $M/pub/moved'
+	refused 'mv $M/pub/f $M/pub/d/in'
+	u 'test -e $M/pub/d/a && test ! -e $M/pub/d/b && test ! -e $M/pub/moved'
+	u 'chmod 0755 $M/pub/d && rm $M/pub/d/a'
+}
+check "a directory without w: no create, mkdir, link, unlink, rename" dir_write
+
+dir_search_read() {
+	u 'mkdir $M/pub/x && echo in >$M/pub/x/a && chmod 0666 $M/pub/x'
+	forget_names
+	refused 'cat $M/pub/x/a'
+	refused 'stat $M/pub/x/a'
+	expect_eq "r without x: the names" a "$(u 'ls $M/pub/x')"
+	# and no more: a listing must not leave the kernel names to walk
+	refused 'stat $M/pub/x/a'
+	u 'chmod 0333 $M/pub/x'
+	refused 'ls $M/pub/x'
+	forget_names
+	expect_eq "x without r: by name" in "$(u 'cat $M/pub/x/a')"
+}
+check "a directory without x hides its files; without r, its names" dir_search_read
+
+others() {
+	refused 'cat $M/private'
+	expect_eq "group bits" group "$(u 'cat $M/groupfile')"
+	expect_eq "other bits" other "$(u 'cat $M/otherfile')"
+	refused 'echo x >>$M/otherfile'
+	refused 'chmod 0777 $M/otherfile'
+	refused 'chown '$U' $M/otherfile'
+	refused 'chgrp '$U' $M/otherfile'
+	refused 'touch -d 2001-01-01 $M/sticky/rootfile'
+	u 'touch $M/sticky/rootfile'            # "now" needs only w
+	refused 'rm -f $M/sticky/rootfile'
+	refused 'mv $M/sticky/rootfile $M/sticky/mine'
+	u 'echo mine >$M/sticky/mine && rm $M/sticky/mine'
+	expect_eq "root's file intact" root "$(u 'cat $M/sticky/rootfile')"
+	expect_eq "its mode" 666 "$(u 'stat -c %a $M/sticky/rootfile')"
+}
+check "files of others: group and other bits, chmod, chown, utimes, sticky" others
+
+own_attrs() {
+	u 'touch -d 2001-01-01 $M/pub/f'
+	expect_eq "explicit time by the owner" 2001 "$(u 'date -r $M/pub/f +%Y')"
+	u 'chmod 2755 $M/pub/f'
+	expect_eq "own group: set-gid kept" 2755 "$(u 'stat -c %a $M/pub/f')"
+	refused 'chgrp 0 $M/pub/f'
+	u 'chmod 2755 $M/pub/g0'
+	expect_eq "another group: set-gid dropped" 755 "$(u 'stat -c %a $M/pub/g0')"
+}
+check "the owner sets times and modes, not a foreign group" own_attrs
+
+# The kernel drops set-id bits before a write by sending a mode change,
+# which the daemon must let any writer make.
+others_write() {
+	u 'echo more >>$M/pub/suw'
+	expect_eq "set-id bits gone" 777 "$(u 'stat -c %a $M/pub/suw')"
+	expect_eq "the write landed" "x more" "$(u 'cat $M/pub/suw' | tr '\n' ' ' | sed 's/ $//')"
+}
+check "a write to another's set-id file drops the bits and lands" others_write
+
+check_unmount "unmount as nobody" "$MNT"
+check_rc "fsck.slotfs -f exits 0" 0 fsck.slotfs -f "$IMG"
+t_done
