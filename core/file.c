@@ -355,6 +355,13 @@ static int fl_uint_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static unsigned fl_chunk_stripe(slot_ino_t ino, uint64_t idx)
+{
+	uint64_t h = (ino * 0x9e3779b97f4a7c15ull) ^
+		     (idx * 0xc2b2ae3d27d4eb4full);
+	return (unsigned)(h >> 56);
+}
+
 /*
  * Lock the chunk stripes of chunks [first, first + n) of ino: each stripe
  * once, in ascending order, so writers never wait on each other in a
@@ -370,11 +377,8 @@ static size_t fl_chunks_lock(struct slot_store *s, slot_ino_t ino,
 			pthread_mutex_lock(&s->chunk_locks[i]);
 		return SIZE_MAX;
 	}
-	for (size_t i = 0; i < n; i++) {
-		uint64_t h = (ino * 0x9e3779b97f4a7c15ull) ^
-			     ((first + i) * 0xc2b2ae3d27d4eb4full);
-		held[k++] = (unsigned)(h >> 56);
-	}
+	for (size_t i = 0; i < n; i++)
+		held[k++] = fl_chunk_stripe(ino, first + i);
 	qsort(held, k, sizeof(*held), fl_uint_cmp);
 	size_t u = 0;
 	for (size_t i = 0; i < k; i++)
@@ -658,7 +662,7 @@ static void fl_pieces_free(struct slot_store *s, struct fl_piece *ps,
 }
 
 static bool fl_queue(struct slot_store *s, slot_ino_t ino, uint32_t idx,
-		     bool prefetch);
+		     bool prefetch, bool plug);
 
 /*
  * Read-ahead: chunk idx of ino, read whole, verified and kept in the
@@ -757,7 +761,7 @@ static void fl_read_ahead(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	pthread_mutex_unlock(&s->rc_lock);
 
 	for (uint64_t idx = from; stream && idx <= to; idx++) {
-		if (fl_queue(s, ino, (uint32_t)idx, true))
+		if (fl_queue(s, ino, (uint32_t)idx, true, false))
 			continue;
 		/* the queue is full: the next read tries again */
 		pthread_mutex_lock(&s->rc_lock);
@@ -1116,73 +1120,108 @@ struct fl_change {
 					   of the commit, nothing is kept */
 };
 
-static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
-		      struct fl_change *ch, size_t n, uint64_t new_size,
-		      bool set_size)
+/* One file's part of a batched rewrite. */
+struct fl_job {
+	slot_ino_t ino;
+	struct fl_change *ch;
+	size_t n;
+	uint64_t new_size;
+	bool set_size;
+	int err;                /* out: this file's result */
+	struct sl_obj *o;       /* private to fl_rewrite_many */
+	uint64_t old_size;
+};
+
+/*
+ * fl_rewrite for several files at once (distinct inos, each with its
+ * stripe and chunk locks held), so that their slots share one allocation
+ * and one submission: small files closed one after another go out
+ * together.  Slots are allocated for all or none; each job's err says
+ * how its commit went.  Returns the first error.
+ */
+static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 {
 	uint32_t bs = s->sb.block_size;
+	size_t n = 0;
+	for (size_t j = 0; j < nj; j++) {
+		jb[j].err = 0;
+		n += jb[j].n;
+	}
 	struct sl_wslot *w = calloc(n, sizeof(*w));
+	struct fl_change **cx = calloc(n, sizeof(*cx));
 	uint32_t *nr = calloc(s->nregions ? s->nregions : 1, sizeof(*nr));
 	size_t nnew = 0;
 	int err = 0;
-	if (!w || !nr) {
+	if (!w || !cx || !nr) {
 		free(w);
+		free(cx);
 		free(nr);
+		for (size_t j = 0; j < nj; j++)
+			jb[j].err = -ENOMEM;
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < n; i++) {
-		w[i].idx = ch[i].idx;
-		w[i].len = ch[i].new_len;
-		if (ch[i].own_buf) {
-			w[i].buf = ch[i].own_buf;
+	for (size_t j = 0, k = 0; j < nj; j++)
+		for (size_t i = 0; i < jb[j].n; i++)
+			cx[k++] = &jb[j].ch[i];
+	for (size_t k = 0; k < n; k++) {
+		w[k].idx = cx[k]->idx;
+		w[k].len = cx[k]->new_len;
+		if (cx[k]->own_buf) {
+			w[k].buf = cx[k]->own_buf;
 			continue;
 		}
-		w[i].buf = sl_wslot_buf(s, ch[i].new_len);
-		if (!w[i].buf)
+		w[k].buf = sl_wslot_buf(s, cx[k]->new_len);
+		if (!w[k].buf)
 			err = -ENOMEM;
 		else	/* holes and the tail past new_len read as zeros */
-			memset(w[i].buf + bs, 0,
-			       SL_ALIGN_UP(ch[i].new_len ? ch[i].new_len : 1, bs));
+			memset(w[k].buf + bs, 0,
+			       SL_ALIGN_UP(cx[k]->new_len ? cx[k]->new_len : 1,
+					   bs));
 	}
 	struct sl_txn txn;
-	uint64_t old_size = 0;
 	bool allocated = false;
 	for (int attempt = 0; !err && attempt < 2; attempt++) {
 		sl_lock(s);
-		struct sl_obj *o = fl_file(s, ino, &err);
-		if (o) {
-			for (size_t i = 0; i < n; i++) {
-				struct sl_chunk *c = sl_obj_chunk(o, ch[i].idx);
-				ch[i].have_old = c != NULL;
+		/* every file first, so that a missing one changes nothing */
+		for (size_t j = 0; !err && j < nj; j++)
+			jb[j].o = fl_file(s, jb[j].ino, &err);
+		for (size_t j = 0, k = 0; !err && j < nj; j++) {
+			struct fl_job *J = &jb[j];
+			struct sl_obj *o = J->o;
+			for (size_t i = 0; i < J->n; i++, k++) {
+				struct sl_chunk *c = sl_obj_chunk(o, J->ch[i].idx);
+				J->ch[i].have_old = c != NULL;
 				if (c)
-					ch[i].old = *c;
-				w[i].o = o;
+					J->ch[i].old = *c;
+				w[k].o = o;
 			}
-			old_size = o->size;
-			if (set_size)
-				o->size = new_size;
-			else if (new_size > o->size)
-				o->size = new_size;
+			J->old_size = o->size;
+			if (J->set_size)
+				o->size = J->new_size;
+			else if (J->new_size > o->size)
+				o->size = J->new_size;
 			/* a buffer going out is not a new write: its time was
 			 * set when it was written, and a utimens since wins */
-			if (!ch[0].own_buf)
+			if (!J->ch[0].own_buf)
 				o->mtime = o->ctime = sl_now_ns();
+		}
+		if (!err) {
 			/* a reservation is given up for a slot that fits,
 			 * and taken back when nothing else is left */
-			for (size_t i = 0; i < n; i++) {
-				w[i].preset = false;
-				if (ch[i].reserved)
-					sl_slot_unclaim(s, ch[i].reserve);
+			for (size_t k = 0; k < n; k++) {
+				w[k].preset = false;
+				if (cx[k]->reserved)
+					sl_slot_unclaim(s, cx[k]->reserve);
 			}
 			err = sl_wslots_alloc(s, w, n, &txn, nr, &nnew);
 			bool retaken = false;
 			if (err == -ENOSPC) {
-				for (size_t i = 0; i < n; i++) {
-					if (!ch[i].reserved ||
-					    sl_slot_claim(s, ch[i].reserve))
+				for (size_t k = 0; k < n; k++) {
+					if (!cx[k]->reserved ||
+					    sl_slot_claim(s, cx[k]->reserve))
 						continue;
-					w[i].preset = true;
-					w[i].ref = ch[i].reserve;
+					w[k].preset = true;
+					w[k].ref = cx[k]->reserve;
 					retaken = true;
 				}
 				if (retaken)
@@ -1190,13 +1229,13 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 							      nr, &nnew);
 			}
 			/* spent on success; still held (retaken) on failure */
-			for (size_t i = 0; i < n; i++)
-				if (!err || !w[i].preset)
-					ch[i].reserved = false;
-			if (err)
-				o->size = old_size;
-			else
-				allocated = true;
+			for (size_t k = 0; k < n; k++)
+				if (!err || !w[k].preset)
+					cx[k]->reserved = false;
+			/* backwards: the first size is the one to restore */
+			for (size_t j = nj; err && j-- > 0;)
+				jb[j].o->size = jb[j].old_size;
+			allocated = !err;
 		}
 		sl_unlock(s);
 		if (err != -ENOSPC || attempt)
@@ -1212,9 +1251,9 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 
 	/* old payloads for partial overwrites, then the new data */
 	pthread_rwlock_rdlock(&s->reuse_lock);
-	for (size_t i = 0; !err && i < n; i++) {
-		uint8_t *pl = w[i].buf + bs;
-		struct fl_change *c = &ch[i];
+	for (size_t k = 0; !err && k < n; k++) {
+		uint8_t *pl = w[k].buf + bs;
+		struct fl_change *c = cx[k];
 		if (c->have_old && c->need_old && c->old.len) {
 			uint8_t *old = sl_wslot_buf(s, c->old.len);
 			if (!old) {
@@ -1222,8 +1261,8 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 				break;
 			}
 			sl_inflight_enter(s, 1);
-			err = sl_slot_read_verify(s, c->old.slot, &c->old, ino,
-						  old);
+			err = sl_slot_read_verify(s, c->old.slot, &c->old,
+						  w[k].o->oid, old);
 			sl_inflight_exit(s, 1, err == 0);
 			if (!err)
 				memcpy(pl, old, SL_MIN(c->old.len, c->new_len));
@@ -1240,65 +1279,88 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 
 	if (allocated) {
 		sl_lock(s);
-		struct sl_obj *o = w[0].o;
-		for (size_t i = 0; i < n; i++) {
-			if (err) {
-				sl_slot_free(s, w[i].ref);
-				continue;
+		for (size_t j = 0, k0 = 0; j < nj; k0 += jb[j].n, j++) {
+			struct fl_job *J = &jb[j];
+			struct sl_obj *o = J->o;
+			struct sl_wslot *wj = &w[k0];
+			int e = err;
+			for (size_t i = 0; i < J->n; i++) {
+				if (e) {
+					sl_slot_free(s, wj[i].ref);
+					continue;
+				}
+				/* the object was put anew or died meanwhile;
+				 * the slot landed with a header naming it, so
+				 * as after a failure only a checkpoint
+				 * outdates it */
+				if (J->ch[i].wb && J->ch[i].wb->dropped) {
+					sl_slot_free(s, wj[i].ref);
+					sl_ns_dirty(s);
+					continue;
+				}
+				struct sl_chunk nc = { .slot = wj[i].ref,
+						       .gen = wj[i].hdr.gen,
+						       .csum = wj[i].hdr.payload_csum,
+						       .idx = wj[i].idx,
+						       .len = wj[i].len };
+				struct sl_chunk old;
+				bool had;
+				if (sl_obj_set_chunk(o, &nc, &old, &had)) {
+					sl_slot_free(s, wj[i].ref);
+					e = -ENOMEM;
+					continue;
+				}
+				if (had)
+					sl_slot_free(s, old.slot);
 			}
-			/* the object was put anew or died meanwhile; the
-			 * slot landed with a header naming it, so as after a
-			 * failure only a checkpoint outdates it */
-			if (ch[i].wb && ch[i].wb->dropped) {
-				sl_slot_free(s, w[i].ref);
+			if (e) {
+				if (o->size == J->new_size && !J->set_size)
+					o->size = J->old_size;
+				o->flags |= SL_OBJ_ATTR_DIRTY;
+				/* slots of this batch that did land carry
+				 * newer headers than what the index kept, and
+				 * a later header write of the file does not
+				 * outdate them: only a checkpoint makes the
+				 * undo durable */
 				sl_ns_dirty(s);
-				continue;
+			} else if (!(o->flags & SL_OBJ_IN_CKPT) && o->name &&
+				   !(J->ch[0].wb && J->ch[0].wb->dropped) &&
+				   wj[0].hdr.parent == o->name->parent &&
+				   wj[0].hdr.name_len == o->name->len &&
+				   !memcmp(wj[0].hdr.name, o->name->name,
+					   o->name->len)) {
+				o->flags |= SL_OBJ_NAMED;
 			}
-			struct sl_chunk nc = { .slot = w[i].ref,
-					       .gen = w[i].hdr.gen,
-					       .csum = w[i].hdr.payload_csum,
-					       .idx = w[i].idx,
-					       .len = w[i].len };
-			struct sl_chunk old;
-			bool had;
-			if (sl_obj_set_chunk(o, &nc, &old, &had)) {
-				sl_slot_free(s, w[i].ref);
-				err = -ENOMEM;
-				continue;
-			}
-			if (had)
-				sl_slot_free(s, old.slot);
+			sl_owed_check(s, o);
+			o->busy -= (uint32_t)J->n;
+			J->err = e;
+			if (e && !err)
+				err = e;
 		}
-		if (err) {
-			if (o->size == new_size && !set_size)
-				o->size = old_size;
-			o->flags |= SL_OBJ_ATTR_DIRTY;
-			/* slots of this batch that did land carry newer headers
-			 * than what the index kept, and a later header write of
-			 * the file does not outdate them: only a checkpoint
-			 * makes the undo durable */
-			sl_ns_dirty(s);
-		} else if (!(o->flags & SL_OBJ_IN_CKPT) && o->name &&
-			   !(ch[0].wb && ch[0].wb->dropped) &&
-			   w[0].hdr.parent == o->name->parent &&
-			   w[0].hdr.name_len == o->name->len &&
-			   !memcmp(w[0].hdr.name, o->name->name,
-				   o->name->len)) {
-			o->flags |= SL_OBJ_NAMED;
-		}
-		sl_owed_check(s, o);
-		o->busy -= (uint32_t)n;
 		sl_dirty(s);
 		sl_wslots_done(s, &txn, n, err == 0);
-		sl_obj_release_if_dead(s, o);
+		for (size_t j = 0; j < nj; j++)
+			sl_obj_release_if_dead(s, jb[j].o);
 		sl_unlock(s);
 	}
-	for (size_t i = 0; i < n; i++)
-		if (!ch[i].own_buf)
-			sl_buf_put(s, w[i].buf);
+	for (size_t j = 0; !allocated && j < nj; j++)
+		jb[j].err = err;
+	for (size_t k = 0; k < n; k++)
+		if (!cx[k]->own_buf)
+			sl_buf_put(s, w[k].buf);
 	free(w);
+	free(cx);
 	free(nr);
 	return err;
+}
+
+static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
+		      struct fl_change *ch, size_t n, uint64_t new_size,
+		      bool set_size)
+{
+	struct fl_job j = { .ino = ino, .ch = ch, .n = n,
+			    .new_size = new_size, .set_size = set_size };
+	return fl_rewrite_many(s, &j, 1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1434,56 +1496,73 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 	return err;
 }
 
-/* Write out chunk idx's buffer; its chunk lock is held. */
-static int fl_wb_flush(struct slot_store *s, slot_ino_t ino, uint32_t idx)
+/* A write-out of chunk idx's buffer begins: its change, or NULL when
+ * there is no buffer.  The chunk lock is held. */
+static struct sl_wbuf *fl_wb_begin(struct slot_store *s, slot_ino_t ino,
+				   uint32_t idx, struct fl_change *ch)
 {
 	uint32_t bs = s->sb.block_size;
-	struct fl_change ch = { 0 };
+	memset(ch, 0, sizeof(*ch));
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
 	struct sl_wbuf *b = o ? fl_wb_find(o, idx) : NULL;
 	if (b) {
-		ch.idx = idx;
-		ch.new_len = b->len;
-		ch.da = 0;
-		ch.dl = b->len;
-		ch.data = b->buf + bs; /* stable: writers need our chunk lock */
+		ch->idx = idx;
+		ch->new_len = b->len;
+		ch->da = 0;
+		ch->dl = b->len;
+		ch->data = b->buf + bs; /* stable: writers need our chunk lock */
 		/* the block past the end goes to the device: no stale bytes */
 		memset(b->buf + bs + b->len, 0,
 		       SL_ALIGN_UP(b->len ? b->len : 1, bs) - b->len);
 		/* written as it is: the header block is encoded in place */
-		ch.own_buf = b->buf;
-		ch.wb = b;
+		ch->own_buf = b->buf;
+		ch->wb = b;
 		/* The file may die (closed and unlinked) or be put anew
 		 * while this runs, and drop its buffers: the buffer stays
 		 * ours until we are done with it, and the reservation goes
 		 * with the write-out, which gives it up for a slot that
 		 * fits, so nothing gives it up twice. */
 		b->flushing = true;
-		ch.reserved = b->reserved;
-		ch.reserve = b->reserve;
+		ch->reserved = b->reserved;
+		ch->reserve = b->reserve;
 		b->reserved = false;
 	}
 	sl_unlock(s);
-	if (!b)
-		return 0;
-	int err = fl_rewrite(s, ino, &ch, 1, 0, false);
+	return b;
+}
+
+/* ... and ends with the write-out's result err; returns what is left of
+ * it (0 when the buffer was dropped meanwhile: nothing was due). */
+static int fl_wb_end(struct slot_store *s, slot_ino_t ino, struct sl_wbuf *b,
+		     const struct fl_change *ch, int err)
+{
 	sl_lock(s);
 	b->flushing = false;
 	if (b->dropped) {
-		if (ch.reserved)
-			sl_slot_unclaim(s, ch.reserve);
+		if (ch->reserved)
+			sl_slot_unclaim(s, ch->reserve);
 		sl_buf_put(s, b->buf);
 		free(b);
 		err = 0;        /* nothing is left to write */
 	} else {
 		/* still held after a failure: the buffer keeps it */
-		b->reserved = ch.reserved;
+		b->reserved = ch->reserved;
 		if (!err)
 			fl_wb_free(s, sl_obj_find(&s->ix, ino), b);
 	}
 	sl_unlock(s);
 	return err;
+}
+
+/* Write out chunk idx's buffer; its chunk lock is held. */
+static int fl_wb_flush(struct slot_store *s, slot_ino_t ino, uint32_t idx)
+{
+	struct fl_change ch;
+	struct sl_wbuf *b = fl_wb_begin(s, ino, idx, &ch);
+	if (!b)
+		return 0;
+	return fl_wb_end(s, ino, b, &ch, fl_rewrite(s, ino, &ch, 1, 0, false));
 }
 
 /* Flush every buffer of ino; the caller holds ino's stripe. */
@@ -1579,6 +1658,91 @@ int sl_file_flush_every(struct slot_store *s, int64_t older_ns)
 	return err;
 }
 
+/*
+ * Write out the buffers of several closed files at once (fl_rewrite_many):
+ * one allocation, one submission, one wait.  The first job's locks are
+ * taken as usual; the others' only if free at once, as a flusher that
+ * holds some stripes must not wait for more.  A job left out, or one
+ * whose batch failed (all files shared its ENOSPC or I/O error), goes
+ * out alone afterwards, so that each file keeps its own error.
+ */
+#define FL_BATCH 16
+
+static void fl_wb_flush_batch(struct slot_store *s,
+			      const struct sl_fq_job *q, size_t k)
+{
+	struct fl_job jb[FL_BATCH];
+	struct fl_change ch[FL_BATCH];
+	struct sl_wbuf *b[FL_BATCH];
+	unsigned held[FL_BATCH];
+	size_t of[FL_BATCH], nj = 0;
+	bool locked[FL_BATCH], alone[FL_BATCH];
+	for (size_t i = 0; i < k; i++) {
+		pthread_rwlock_t *stripe = fl_stripe(s, q[i].ino);
+		alone[i] = false;
+		if (!i) {
+			pthread_rwlock_rdlock(stripe);
+			fl_chunks_lock(s, q[i].ino, q[i].idx, 1, &held[i]);
+			locked[i] = true;
+		} else {
+			held[i] = fl_chunk_stripe(q[i].ino, q[i].idx);
+			locked[i] = !pthread_rwlock_tryrdlock(stripe);
+			if (locked[i] &&
+			    pthread_mutex_trylock(&s->chunk_locks[held[i]])) {
+				pthread_rwlock_unlock(stripe);
+				locked[i] = false;
+			}
+		}
+		if (!locked[i]) {
+			alone[i] = true;
+			continue;
+		}
+		b[i] = fl_wb_begin(s, q[i].ino, q[i].idx, &ch[i]);
+		if (!b[i])
+			continue;
+		jb[nj] = (struct fl_job){ .ino = q[i].ino, .ch = &ch[i],
+					  .n = 1 };
+		of[nj++] = i;
+	}
+	if (nj)
+		fl_rewrite_many(s, jb, nj);
+	for (size_t j = 0; j < nj; j++) {
+		size_t i = of[j];
+		alone[i] = fl_wb_end(s, q[i].ino, b[i], &ch[i], jb[j].err) != 0;
+	}
+	for (size_t i = 0; i < k; i++) {
+		if (!locked[i])
+			continue;
+		pthread_mutex_unlock(&s->chunk_locks[held[i]]);
+		pthread_rwlock_unlock(fl_stripe(s, q[i].ino));
+	}
+	for (size_t i = 0; i < k; i++)
+		if (alone[i])
+			fl_wb_flush_background(s, q[i].ino, q[i].idx);
+}
+
+/*
+ * A closed file's write-out waits up to FL_PLUG_NS for others to join it
+ * (FL_BATCH of them go at once): creating small files, one write-out
+ * per file cost a flusher's wake-up, a submission and a wait each, and
+ * the CPU they took was the file system's own time.
+ */
+
+#define FL_PLUG_NS 1000000
+
+/* fq_lock held.  Whether the next job in the queue joins q[0, k). */
+static bool fl_batch_joins(const struct slot_store *s,
+			   const struct sl_fq_job *q, size_t k)
+{
+	const struct sl_fq_job *n = &s->fq[s->fq_head];
+	if (!s->fq_len || k >= FL_BATCH || !q[0].plug || !n->plug)
+		return false;
+	for (size_t i = 0; i < k; i++)
+		if (q[i].ino == n->ino)
+			return false;   /* one job per file in a batch */
+	return true;
+}
+
 static void *fl_flusher(void *arg)
 {
 	struct slot_store *s = arg;
@@ -1588,26 +1752,32 @@ static void *fl_flusher(void *arg)
 			pthread_cond_wait(&s->fq_cond, &s->fq_lock);
 		if (!s->fq_len)
 			break;
-		uint64_t ino = s->fq[s->fq_head].ino;
-		uint32_t idx = s->fq[s->fq_head].idx;
-		bool prefetch = s->fq[s->fq_head].prefetch;
-		s->fq_head = (s->fq_head + 1) % SL_ARRAY_SIZE(s->fq);
-		s->fq_len--;
-		s->fq_busy++;
-		pthread_mutex_unlock(&s->fq_lock);
-		if (prefetch) {
-			fl_prefetch(s, ino, idx);
-			pthread_mutex_lock(&s->fq_lock);
-			s->fq_busy--;
-			pthread_cond_broadcast(&s->fq_cond);
+		const struct sl_fq_job *h = &s->fq[s->fq_head];
+		int64_t due = h->born + FL_PLUG_NS;
+		if (h->plug && !s->fq_stop && s->fq_len < FL_BATCH &&
+		    sl_mono_ns() < due) {
+			struct timespec ts = { .tv_sec = due / 1000000000,
+					       .tv_nsec = due % 1000000000 };
+			pthread_cond_timedwait(&s->fq_cond, &s->fq_lock, &ts);
 			continue;
 		}
-
-		fl_wb_flush_background(s, ino, idx);
-
+		struct sl_fq_job q[FL_BATCH];
+		size_t k = 0;
+		do {
+			q[k++] = s->fq[s->fq_head];
+			s->fq_head = (s->fq_head + 1) % SL_ARRAY_SIZE(s->fq);
+			s->fq_len--;
+		} while (fl_batch_joins(s, q, k));
+		s->fq_busy += (unsigned)k;
+		pthread_mutex_unlock(&s->fq_lock);
+		if (q[0].prefetch)
+			fl_prefetch(s, q[0].ino, q[0].idx);
+		else if (k == 1)
+			fl_wb_flush_background(s, q[0].ino, q[0].idx);
+		else
+			fl_wb_flush_batch(s, q, k);
 		pthread_mutex_lock(&s->fq_lock);
-		s->fq_busy--;
-		pthread_cond_broadcast(&s->fq_cond);
+		s->fq_busy -= (unsigned)k;
 	}
 	pthread_mutex_unlock(&s->fq_lock);
 	return NULL;
@@ -1639,21 +1809,25 @@ void sl_flushers_stop(struct slot_store *s)
 }
 
 /* Hand a job to the flushers; false when the queue is full.  Read-ahead
- * takes only the first half, so it never crowds out a write-out. */
+ * takes only the first half, so it never crowds out a write-out.  A
+ * closed file's write-out (plug) wakes a flusher only to start the wait
+ * for company, or when the company is complete. */
 static bool fl_queue(struct slot_store *s, slot_ino_t ino, uint32_t idx,
-		     bool prefetch)
+		     bool prefetch, bool plug)
 {
 	bool queued = false;
 	unsigned room = SL_ARRAY_SIZE(s->fq) / (prefetch ? 2 : 1);
 	pthread_mutex_lock(&s->fq_lock);
 	if (s->nflushers && !s->fq_stop && s->fq_len < room) {
 		unsigned t = (s->fq_head + s->fq_len) % SL_ARRAY_SIZE(s->fq);
-		s->fq[t].ino = ino;
-		s->fq[t].idx = idx;
-		s->fq[t].prefetch = prefetch;
+		s->fq[t] = (struct sl_fq_job){ .ino = ino, .idx = idx,
+					       .prefetch = prefetch,
+					       .plug = plug,
+					       .born = sl_mono_ns() };
 		s->fq_len++;
 		queued = true;
-		pthread_cond_signal(&s->fq_cond);
+		if (!plug || s->fq_len == 1 || s->fq_len >= FL_BATCH)
+			pthread_cond_signal(&s->fq_cond);
 	}
 	pthread_mutex_unlock(&s->fq_lock);
 	return queued;
@@ -1661,7 +1835,7 @@ static bool fl_queue(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 
 static bool fl_wb_queue(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 {
-	return fl_queue(s, ino, idx, false);
+	return fl_queue(s, ino, idx, false, false);
 }
 
 void sl_file_flush_async(struct slot_store *s, slot_ino_t ino)
@@ -1675,11 +1849,66 @@ void sl_file_flush_async(struct slot_store *s, slot_ino_t ino)
 		idx[n++] = b->idx;
 	sl_unlock(s);
 	for (unsigned i = 0; i < n; i++) {
-		if (fl_wb_queue(s, ino, idx[i]))
+		if (fl_queue(s, ino, idx[i], false, true))
 			continue;
 		/* the queue is full: this caller does it (backpressure) */
 		fl_wb_flush_background(s, ino, idx[i]);
 	}
+}
+
+/*
+ * What slot_file_write below does without the device: a write within one
+ * chunk that lands in the chunk's buffer and leaves it short of full (a
+ * full one is queued, or written by the writer when the queue is full),
+ * or that makes a buffer without reading old bytes into it, and whose
+ * chunk lock is free.  Making a buffer may also carve a region or reclaim
+ * slots on a full device; both are rare, and not foreseen here.
+ */
+bool slot_file_write_waits(struct slot_store *s, slot_ino_t ino, uint64_t off,
+			   size_t len)
+{
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	if (s->read_only || !len || off + len < off)
+		return false;   /* refused at once */
+	if (off / chunk != (off + len - 1) / chunk || len >= chunk)
+		return true;
+	uint32_t idx = (uint32_t)(off / chunk);
+	/* a write-out holds the chunk's lock while at the device */
+	pthread_mutex_t *cl = &s->chunk_locks[fl_chunk_stripe(ino, idx)];
+	if (pthread_mutex_trylock(cl))
+		return true;
+	pthread_mutex_unlock(cl);
+	bool waits = true;
+	int err = 0;
+	sl_lock(s);
+	struct sl_obj *o = fl_file(s, ino, &err);
+	if (!o) {
+		waits = false;
+	} else if (fl_wb_find(o, idx)) {
+		waits = off % chunk + len >= chunk;
+	} else {
+		const struct sl_chunk *c = sl_obj_chunk(o, idx);
+		waits = (c && c->len) || fl_wb_count(o) >= FL_WB_PER_FILE ||
+			s->wb_count >= FL_WB_TOTAL;
+	}
+	sl_unlock(s);
+	return waits;
+}
+
+/* sl_file_flush_async queues a write-out per buffer; when the queue has
+ * no room for them, the caller writes them itself. */
+bool sl_file_flush_waits(struct slot_store *s, slot_ino_t ino)
+{
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	unsigned n = o ? fl_wb_count(o) : 0;
+	sl_unlock(s);
+	if (!n)
+		return false;
+	pthread_mutex_lock(&s->fq_lock);
+	bool waits = !s->nflushers || s->fq_len + n > SL_ARRAY_SIZE(s->fq);
+	pthread_mutex_unlock(&s->fq_lock);
+	return waits;
 }
 
 ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,

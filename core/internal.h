@@ -338,7 +338,13 @@ struct slot_store {
 	uint32_t wb_count;
 	pthread_mutex_t fq_lock;
 	pthread_cond_t fq_cond;
-	struct { uint64_t ino; uint32_t idx; bool prefetch; } fq[64];
+	struct sl_fq_job {
+		uint64_t ino;
+		uint32_t idx;
+		bool prefetch;  /* read-ahead, not a write-out */
+		bool plug;      /* a closed file's: may wait for company */
+		int64_t born;   /* sl_mono_ns() when queued */
+	} fq[64];
 	unsigned fq_head, fq_len, fq_busy;
 	bool fq_stop;
 	pthread_t flushers[4];
@@ -526,6 +532,8 @@ void sl_wb_drop_all(struct slot_store *s, struct sl_obj *o);
 int sl_file_flush(struct slot_store *s, slot_ino_t ino);
 /* Start writing them out in the background (close(2) needs no more). */
 void sl_file_flush_async(struct slot_store *s, slot_ino_t ino);
+/* Whether sl_file_flush_async(s, ino) would write out itself. */
+bool sl_file_flush_waits(struct slot_store *s, slot_ino_t ino);
 /* ... of every file; older_ns > 0 only buffers at least that old. */
 int sl_file_flush_every(struct slot_store *s, int64_t older_ns);
 int sl_flushers_start(struct slot_store *s);

@@ -688,6 +688,11 @@ int slot_ns_release(struct slot_store *s, slot_ino_t ino)
 	return slot_ns_unhold(s, ino);
 }
 
+bool slot_ns_release_waits(struct slot_store *s, slot_ino_t ino)
+{
+	return !s->read_only && sl_file_flush_waits(s, ino);
+}
+
 int slot_ns_unhold(struct slot_store *s, slot_ino_t ino)
 {
 	sl_lock(s);

@@ -483,6 +483,17 @@ int slot_file_read_many(struct slot_store *s, struct slot_read *rs, size_t n);
  */
 ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			const void *buf, size_t len);
+/*
+ * Hints for a front end that serves quick requests in the thread that
+ * reads them: whether slot_file_write(s, ino, off, len), or
+ * slot_ns_release(s, ino), may wait on the device.  false means the call
+ * copies into a write buffer or queues a write-out; it may still wait a
+ * moment for a chunk lock that a write-out holds.  The answer can change
+ * before the call, so a wrong false costs a wait, nothing else.
+ */
+bool slot_file_write_waits(struct slot_store *s, slot_ino_t ino, uint64_t off,
+			   size_t len);
+bool slot_ns_release_waits(struct slot_store *s, slot_ino_t ino);
 /* Make the file's data, size and name durable. */
 int slot_file_fsync(struct slot_store *s, slot_ino_t ino, bool datasync);
 /* Make the directory's entries durable (forces a checkpoint). */

@@ -482,7 +482,11 @@ static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
 	pthread_mutex_init(&s->rc_lock, NULL);
 	pthread_cond_init(&s->rc_cond, NULL);
 	pthread_mutex_init(&s->fq_lock, NULL);
-	pthread_cond_init(&s->fq_cond, NULL);
+	pthread_condattr_t ca;  /* the flushers wait for a monotonic time */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->fq_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&s->gq_lock, NULL);
 	pthread_cond_init(&s->gq_cond, NULL);
 	s->txns.next = s->txns.prev = &s->txns;

@@ -173,10 +173,13 @@ static int sfs_write_killpriv(struct sfs *fs, fuse_req_t req, fuse_ino_t ino)
  * microseconds, and the polling loop (loop.c) serves them on its reading
  * thread; so is a small read while SFS_READ_LEADS threads serve reads,
  * since it only joins their queue (sfs_op_read; a hint, read without the
- * lock: if a serving thread has just stopped, this one serves, as a read).
- * A read waits for at most the device reads of its own bytes
- * (SFS_WAIT_READ).  Anything else may wait longer (writes, fsync,
- * truncation, a close that starts a write-out).
+ * lock: if a serving thread has just stopped, this one serves, as a read),
+ * and so are a write the store only copies into a write buffer and a
+ * close that only queues its write-out (the store says which: creating
+ * small files, handing each WRITE and RELEASE to another thread cost two
+ * thread wake-ups a file).  A read waits for at most the device reads of
+ * its own bytes (SFS_WAIT_READ).  Anything else may wait longer (other
+ * writes, fsync, truncation).
  */
 enum sfs_wait sfs_op_wait(struct sfs *fs, const void *buf, size_t len)
 {
@@ -221,10 +224,26 @@ enum sfs_wait sfs_op_wait(struct sfs *fs, const void *buf, size_t len)
 		return len >= sizeof(struct fuse_open_in) &&
 		       !(((const struct fuse_open_in *)arg)->flags & O_TRUNC) ?
 		       SFS_WAIT_NONE : SFS_WAIT_LONG;
-	case FUSE_RELEASE:      /* sfs_op_release: read-only unholds */
-		return len >= sizeof(struct fuse_release_in) &&
-		       (((const struct fuse_release_in *)arg)->flags &
-			O_ACCMODE) == O_RDONLY ? SFS_WAIT_NONE : SFS_WAIT_LONG;
+	case FUSE_WRITE: {      /* into a write buffer, or not */
+		const struct fuse_write_in *w = arg;
+		if (len < sizeof(*w))
+			return SFS_WAIT_LONG;
+		if (sfs_ino_virtual(in->nodeid))
+			return SFS_WAIT_NONE;   /* refused */
+		return slot_file_write_waits(fs->store, in->nodeid, w->offset,
+					     w->size) ?
+		       SFS_WAIT_LONG : SFS_WAIT_NONE;
+	}
+	case FUSE_RELEASE: {    /* read-only unholds; a writer's queues */
+		const struct fuse_release_in *r = arg;
+		if (len < sizeof(*r))
+			return SFS_WAIT_LONG;
+		if (sfs_ino_virtual(in->nodeid))
+			return SFS_WAIT_NONE;   /* frees a rendering */
+		return (r->flags & O_ACCMODE) != O_RDONLY &&
+		       slot_ns_release_waits(fs->store, in->nodeid) ?
+		       SFS_WAIT_LONG : SFS_WAIT_NONE;
+	}
 	default:
 		return SFS_WAIT_LONG;
 	}

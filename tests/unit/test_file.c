@@ -1185,3 +1185,142 @@ Test(file, small_files_fit_in_a_store_full_of_big_ones, .timeout = 120)
 		cr_assert(memcmp(back, piece, 4096) == 0, "%s", name);
 	}
 }
+
+/* ------------------------------------------------------------------ */
+/* Closed small files go out together                                 */
+
+#define T_CLOSED 8
+
+/* Make T_CLOSED files of 4 KiB (fill seed base + i), each written and
+ * closed (slot_ns_release) one after another, as cp of a tree does. */
+static void t_close_small_files(slot_ino_t *ino, unsigned base)
+{
+	char name[16], buf[4096];
+	for (unsigned i = 0; i < T_CLOSED; i++) {
+		snprintf(name, sizeof(name), "c%u.%u", base, i);
+		ino[i] = mkfile(SLOT_ROOT_INO, name);
+		t_fill(buf, sizeof(buf), base + i);
+		cr_assert_eq(slot_ns_hold(env.s, ino[i]), 0);
+		cr_assert_eq(slot_file_write(env.s, ino[i], 0, buf, sizeof(buf)),
+			     (ssize_t)sizeof(buf));
+		cr_assert_eq(slot_ns_release(env.s, ino[i]), 0);
+	}
+}
+
+/* A round of the same first: the writes then find regions of the slot
+ * sizes they need carved, and the device sees only the write-outs. */
+static void t_warm_regions(void)
+{
+	slot_ino_t ino[T_CLOSED];
+	t_close_small_files(ino, 1);
+	wait_flushers_idle(env.s);
+}
+
+static unsigned t_files_flushing(const slot_ino_t *ino)
+{
+	unsigned n = 0;
+	sl_lock(env.s);
+	for (unsigned i = 0; i < T_CLOSED; i++) {
+		struct sl_obj *o = sl_obj_find(&env.s->ix, ino[i]);
+		n += o && o->wb && o->wb->flushing;
+	}
+	sl_unlock(env.s);
+	return n;
+}
+
+static void t_expect_files(const slot_ino_t *ino, unsigned base)
+{
+	char want[4096], got[4096];
+	for (unsigned i = 0; i < T_CLOSED; i++) {
+		t_fill(want, sizeof(want), base + i);
+		cr_expect_eq(slot_file_read(env.s, ino[i], 0, got, sizeof(got)),
+			     (ssize_t)sizeof(got), "file %u", i);
+		cr_expect(!memcmp(want, got, sizeof(got)), "file %u", i);
+	}
+}
+
+/*
+ * One write-out per closed file cost a flusher's wake-up, a submission
+ * and a wait each.  Files closed together go out in one batch: with the
+ * device held at the first write, every file is in flight at once; one
+ * at a time, no more than the flushers (4) could be.
+ */
+Test(file, closed_small_files_go_out_together)
+{
+	slot_ino_t ino[T_CLOSED];
+	t_warm_regions();
+	slot_emu_hold_write(env.emu, 1);
+	t_close_small_files(ino, 600);
+	slot_emu_wait_held(env.emu);
+	unsigned n = t_files_flushing(ino);
+	cr_expect_eq(n, T_CLOSED, "closed files in flight together: %u", n);
+	slot_emu_release(env.emu);
+	wait_flushers_idle(env.s);
+	cr_assert_eq(slot_close(env.s), 0);
+	env.s = NULL;
+	t_reopen(&env);
+	t_expect_files(ino, 600);
+}
+
+/* A batch the device fails in part goes out again file by file: one bad
+ * write must not leave seven good files with an error to report. */
+Test(file, batch_with_a_failed_write_goes_out_file_by_file)
+{
+	slot_ino_t ino[T_CLOSED];
+	t_warm_regions();
+	slot_emu_fail_write(env.emu, 2, -EIO);
+	t_close_small_files(ino, 700);
+	wait_flushers_idle(env.s);
+	for (unsigned i = 0; i < T_CLOSED; i++) {
+		sl_lock(env.s);
+		struct sl_obj *o = sl_obj_find(&env.s->ix, ino[i]);
+		bool left = o->wb != NULL, err = o->wb_err != 0;
+		sl_unlock(env.s);
+		cr_expect(!left && !err, "file %u: buffer %s, error %s", i,
+			  left ? "left" : "written", err ? "kept" : "none");
+	}
+	t_expect_files(ino, 700);
+}
+
+/* ... and a device that fails them all fails each file's fsync; the
+ * bytes stay readable from the buffers. */
+Test(file, failed_batch_reports_to_each_file)
+{
+	slot_ino_t ino[T_CLOSED];
+	t_warm_regions();
+	slot_emu_fail_writes(env.emu, -EIO);
+	t_close_small_files(ino, 800);
+	wait_flushers_idle(env.s);
+	for (unsigned i = 0; i < T_CLOSED; i++)
+		cr_expect_eq(slot_file_fsync(env.s, ino[i], true), -EIO,
+			     "file %u", i);
+	t_expect_files(ino, 800);
+}
+
+/* What a front end serves in its reading thread: writes the store only
+ * buffers, closes that only queue (slot_file_write_waits). */
+Test(file, write_and_release_say_when_they_wait)
+{
+	size_t chunk = 1u << env.s->sb.chunk_shift;
+	char *buf = calloc(1, chunk);
+	cr_assert(buf);
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "w");
+	cr_expect(!slot_file_write_waits(env.s, f, 0, 4096), "a new file");
+	cr_expect(slot_file_write_waits(env.s, f, 0, chunk), "a whole chunk");
+	cr_expect(slot_file_write_waits(env.s, f, chunk - 10, 20),
+		  "across chunks");
+	cr_assert_eq(slot_ns_hold(env.s, f), 0);
+	cr_assert_eq(slot_file_write(env.s, f, 0, buf, 4096), 4096);
+	cr_expect(!slot_file_write_waits(env.s, f, 4096, 4096),
+		  "into its buffer");
+	cr_expect(slot_file_write_waits(env.s, f, 4096, chunk - 4096),
+		  "filling the buffer");
+	cr_expect(!slot_ns_release_waits(env.s, f), "a close that queues");
+	cr_assert_eq(slot_file_fsync(env.s, f, true), 0);
+	cr_expect(slot_file_write_waits(env.s, f, 100, 10),
+		  "over bytes on the device");
+	cr_expect(!slot_ns_release_waits(env.s, f), "nothing to write out");
+	cr_assert_eq(slot_ns_release(env.s, f), 0);
+	cr_expect(!slot_file_write_waits(env.s, 999999, 0, 10), "no file");
+	free(buf);
+}
