@@ -397,14 +397,16 @@ round_core() {
 	record "$r" core_get_4k slotfs "$(core_get "$out" get_many_4k_rand IOPS)"
 	record "$r" core_get_4k_2f slotfs "$(core_get "$out" get_many_4k_rand_2inflight IOPS)"
 	record "$r" lock_per_batch slotfs "$(core_get1 "$out" lock_per_batch)"
-	# the big objects again, 128 a call: the engine keeps its 32 in
-	# flight and drains once a call, not once per 32 objects
+	# again, 128 a call: the engine keeps its 32 in flight and drains
+	# once a call, not once per 32 objects
 	new_image "$img" "$SIZE"
 	drop_caches
-	"$BCORE" run "$img" -t "$CORE_MIB" -n 1 -r 1 -b 128 >"$out" 2>>"$LOG"
+	"$BCORE" run "$img" -t "$CORE_MIB" -n "$CORE_SMALL" -r "$RUNTIME" \
+		-b 128 >"$out" 2>>"$LOG"
 	cat "$out" >>"$LOG"
 	record "$r" core_put_1m_b128 slotfs "$(core_get "$out" put_many_1m MBps)"
 	record "$r" core_get_1m_b128 slotfs "$(core_get "$out" get_many_1m MBps)"
+	record "$r" core_get_4k_b128 slotfs "$(core_get "$out" get_many_4k_rand IOPS)"
 	# 32 a call again, the caller's buffers in huge pages (-H)
 	new_image "$img" "$SIZE"
 	drop_caches
@@ -571,6 +573,7 @@ rows = [
     ("core get_many 1 MiB, 32/call, buffers in huge pages", "MB/s", "seq_read", None, "core_get_1m_huge"),
     ("core get_many 4 KiB random, 32/call (raw: fio qd32)", "IOPS", "rand4k_qd32", None, "core_get_4k"),
     ("core get_many 4 KiB random, 32/call, 2 calls in flight (raw: same)", "IOPS", "rand4k_qd32", None, "core_get_4k_2f"),
+    ("core get_many 4 KiB random, 128/call (raw: same)", "IOPS", "rand4k_qd32", None, "core_get_4k_b128"),
 ]
 table = [("workload", "unit", "raw fio", "ext4", "slotfs", "slotfs/ext4", "slotfs/raw")]
 for name, unit, rw, ew, sw in rows:
