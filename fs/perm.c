@@ -151,11 +151,17 @@ int sfs_perm_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	return err;
 }
 
+/* The kernel's __FMODE_EXEC, which it leaves in the flags of the open
+ * that execve(2) makes: that one needs execute permission, not read. */
+#define SFS_O_EXEC      040
+
 /* What open(2) with flags needs: reading, writing, or both. */
 int sfs_perm_open(fuse_req_t req, fuse_ino_t ino, int flags)
 {
 	int mask;
 
+	if (flags & SFS_O_EXEC)
+		return sfs_perm_ino(req, ino, X_OK);
 	switch (flags & O_ACCMODE) {
 	case O_RDONLY:
 		mask = R_OK;

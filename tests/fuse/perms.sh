@@ -27,6 +27,10 @@ seed_as_root() {
 	chmod 6777 "$MNT/pub/suw"
 	echo x >"$MNT/pub/g0"
 	chown $U:0 "$MNT/pub/g0"
+	cp "$(type -P true)" "$MNT/pub/xonly"
+	chmod 0701 "$MNT/pub/xonly"
+	cp "$(type -P true)" "$MNT/pub/ronly"
+	chmod 0704 "$MNT/pub/ronly"
 }
 check_here "mount as root" mount_fs "$IMG" "$MNT"
 check "files of root in the store" seed_as_root
@@ -127,6 +131,15 @@ others() {
 	expect_eq "its mode" 666 "$(u 'stat -c %a $M/sticky/rootfile')"
 }
 check "files of others: group and other bits, chmod, chown, utimes, sticky" others
+
+# execve opens for execute, not read: --x runs, r-- does not
+exec_bits() {
+	u '$M/pub/xonly'
+	refused 'cat $M/pub/xonly'
+	refused '$M/pub/ronly'
+	u 'cat $M/pub/ronly >/dev/null'
+}
+check "execute permission decides execve, read permission cat" exec_bits
 
 own_attrs() {
 	u 'touch -d 2001-01-01 $M/pub/f'
