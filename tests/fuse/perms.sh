@@ -10,6 +10,15 @@ U=65534
 as_user() { setpriv --reuid=$U --regid=$U --clear-groups "$@"; }
 t_need setpriv python3
 
+# The user must reach the image and the mount point, and the work
+# directory may lie below one he cannot enter (root's home): both go to
+# a directory of their own in /tmp, which is unmounted and removed at exit.
+UW=$(mktemp -d /tmp/slotfs-perms.XXXXXX)
+chmod 755 "$UW"
+at_exit 'fusermount3 -u -z "$UW/mnt" 2>/dev/null; rm -rf "$UW"'
+IMG=$UW/img
+MNT=$UW/mnt
+
 new_image "$IMG"
 seed_as_root() {
 	mkdir -m 1777 "$MNT/sticky"
@@ -36,7 +45,6 @@ check_here "mount as root" mount_fs "$IMG" "$MNT"
 check "files of root in the store" seed_as_root
 check_unmount "unmount as root" "$MNT"
 
-chmod 755 "$W"
 chown $U "$IMG" "$MNT"
 # A user opens /dev/fuse himself (udev makes it 0666 on an ordinary
 # system; a container may not); the mode is put back at exit.
