@@ -284,16 +284,21 @@ unclean() {
 check "after kill -9 the next mount reports the recovery" unclean
 check_unmount "unmount after recovery" "$MNT"
 
-chmod 755 "$W"          # let another user reach the mount point
-mount_fs "$IMG" "$MNT" -o allow_other
+# Another user must reach the mount point, and the work directory may lie
+# below one he cannot enter (root's home): a directory of its own in /tmp.
+PUB=$(mktemp -d /tmp/slotfs-frontend.XXXXXX)
+chmod 755 "$PUB"
+at_exit 'fusermount3 -u -z "$PUB/mnt" 2>/dev/null; rm -rf "$PUB"'
+PMNT=$PUB/mnt
+mount_fs "$IMG" "$PMNT" -o allow_other
 setid_write() {
-	chmod 0777 "$MNT"
-	echo x >"$MNT/suw"
-	chmod 6777 "$MNT/suw"
-	setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "echo more >>'$MNT/suw'"
-	expect_eq "mode after a write by another user" 777 "$(stat -c %a "$MNT/suw")"
-	setpriv --reuid=65534 --regid=65534 --clear-groups touch "$MNT/nobody"
-	expect_eq "owner of a file made by nobody" 65534:65534 "$(stat -c %u:%g "$MNT/nobody")"
+	chmod 0777 "$PMNT"
+	echo x >"$PMNT/suw"
+	chmod 6777 "$PMNT/suw"
+	setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "echo more >>'$PMNT/suw'"
+	expect_eq "mode after a write by another user" 777 "$(stat -c %a "$PMNT/suw")"
+	setpriv --reuid=65534 --regid=65534 --clear-groups touch "$PMNT/nobody"
+	expect_eq "owner of a file made by nobody" 65534:65534 "$(stat -c %u:%g "$PMNT/nobody")"
 }
 check "a write by a non-root user clears set-id bits" setid_write
 
@@ -307,8 +312,8 @@ fi
 bg_of() {
 	cat "$fusectl/$(stat -c %d "$1")/max_background"
 }
-check "max_background is 64 by default" expect_eq "max_background" 64 "$(bg_of "$MNT")"
-check_unmount "unmount" "$MNT"
+check "max_background is 64 by default" expect_eq "max_background" 64 "$(bg_of "$PMNT")"
+check_unmount "unmount" "$PMNT"
 mount_fs "$IMG" "$MNT" -o max_background=20
 check "-o max_background=20 reaches the kernel" expect_eq "max_background" 20 "$(bg_of "$MNT")"
 [ -z "${FUSECTL_OURS:-}" ] || umount "$fusectl"
