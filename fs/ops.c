@@ -110,8 +110,7 @@ static int sfs_new_owner(fuse_req_t req, fuse_ino_t parent, uint32_t *mode,
 			*mode |= S_ISGID;
 	}
 	if (!S_ISDIR(*mode) && (*mode & (S_ISGID | S_IXGRP)) ==
-	    (S_ISGID | S_IXGRP) && ctx->uid != 0 && *gid != ctx->gid &&
-	    !sfs_in_group(req, *gid))
+	    (S_ISGID | S_IXGRP) && ctx->uid != 0 && !sfs_in_group(req, *gid))
 		*mode &= ~S_ISGID;
 	return 0;
 }

@@ -31,11 +31,16 @@
 
 #define SFS_NGROUPS     64
 
+/* Whether the caller's fsgid or supplementary groups (read from /proc,
+ * so callers ask only when it matters) include gid. */
 bool sfs_in_group(fuse_req_t req, gid_t gid)
 {
 	gid_t groups[SFS_NGROUPS];
-	int n = fuse_req_getgroups(req, SFS_NGROUPS, groups);
+	int n;
 
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, SFS_NGROUPS, groups);
 	if (n > SFS_NGROUPS)
 		n = SFS_NGROUPS;
 	for (int i = 0; i < n; i++)
@@ -48,12 +53,6 @@ bool sfs_in_group(fuse_req_t req, gid_t gid)
 static bool sfs_perm_ours(fuse_req_t req)
 {
 	return sfs_of(req)->check_perms && fuse_req_ctx(req)->uid != 0;
-}
-
-/* Whether the caller's fsgid or supplementary groups include gid. */
-static bool sfs_perm_group(fuse_req_t req, gid_t gid)
-{
-	return fuse_req_ctx(req)->gid == gid || sfs_in_group(req, gid);
 }
 
 /* mask: R_OK, W_OK and X_OK bits, as access(2). */
@@ -69,11 +68,10 @@ int sfs_perm_attr(fuse_req_t req, const struct slot_attr *a, int mask)
 	} else {
 		unsigned g = (a->mode >> 3) & 7, o = a->mode & 7;
 
-		/* the groups come from /proc: ask only when they matter */
-		if (((g ^ o) & (unsigned)mask) == 0)
+		if (((g ^ o) & (unsigned)mask) == 0)   /* either will do */
 			bits = o;
 		else
-			bits = sfs_perm_group(req, a->gid) ? g : o;
+			bits = sfs_in_group(req, a->gid) ? g : o;
 	}
 	return (bits & (unsigned)mask) == (unsigned)mask ? 0 : -EACCES;
 }
@@ -199,7 +197,7 @@ int sfs_perm_setattr(fuse_req_t req, const struct slot_attr *cur,
 	if (mask & SLOT_SET_UID && (!owner || in->uid != cur->uid))
 		return -EPERM;
 	if (mask & SLOT_SET_GID && (!owner || (in->gid != cur->gid &&
-					       !sfs_perm_group(req, in->gid))))
+					       !sfs_in_group(req, in->gid))))
 		return -EPERM;
 	if (mask & SLOT_SET_MODE) {
 		uint32_t setid = S_ISUID | S_ISGID;
@@ -208,7 +206,7 @@ int sfs_perm_setattr(fuse_req_t req, const struct slot_attr *cur,
 			       (in->mode & ~cur->mode & setid)))
 			return -EPERM;
 		if (owner && (in->mode & S_ISGID) &&
-		    !sfs_perm_group(req, mask & SLOT_SET_GID ? in->gid :
+		    !sfs_in_group(req, mask & SLOT_SET_GID ? in->gid :
 				    cur->gid))
 			in->mode &= ~(uint32_t)S_ISGID;
 	}
