@@ -340,6 +340,50 @@ static int rc_apply(struct slot_store *s, struct rc_cand *c, size_t n,
 	return 0;
 }
 
+/* Whether a header's name can be a directory entry. */
+static bool rc_name_ok(const struct sl_slot_hdr *h)
+{
+	return h->name_len && h->name_len <= SLOT_NAME_MAX &&
+	       !memchr(h->name, '/', h->name_len) &&
+	       !memchr(h->name, 0, h->name_len) &&
+	       !(h->name[0] == '.' && (h->name_len == 1 ||
+				       (h->name_len == 2 && h->name[1] == '.')));
+}
+
+/*
+ * A place in /lost+found for a recovered object that its header cannot
+ * name.  When its directory is what is missing (made after the
+ * checkpoint, and a directory has no slot to recover it from), it keeps
+ * its name in /lost+found/#<that directory's number>, so the files of one
+ * directory stay together by name, as e2fsck keeps a lost directory's
+ * contents; else it is /lost+found/#<its own number>.  NULL: no memory.
+ */
+static struct sl_dirent *rc_orphan(struct slot_store *s,
+				   const struct sl_slot_hdr *h, uint64_t oid)
+{
+	struct sl_obj *lf = sl_lost_found(s);
+	char nm[32];
+	int len;
+	if (!lf)
+		return NULL;
+	if (h && rc_name_ok(h) && !sl_obj_find(&s->ix, h->parent)) {
+		len = snprintf(nm, sizeof(nm), "#%llu",
+			       (unsigned long long)h->parent);
+		struct sl_dirent *dd = sl_de_find(&s->ix, lf->oid, nm,
+						  (size_t)len);
+		struct sl_obj *d = dd ? sl_obj_find(&s->ix, dd->child) :
+			sl_ns_mkdir_locked(s, lf, nm, (size_t)len, 0700, 0, 0);
+		struct sl_dirent *de = NULL;
+		if (d && S_ISDIR(d->mode) &&
+		    !sl_de_find(&s->ix, d->oid, h->name, h->name_len))
+			de = sl_de_add(&s->ix, d, h->name, h->name_len, oid);
+		if (de)
+			return de;
+	}
+	len = snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)oid);
+	return sl_de_add(&s->ix, lf, nm, (size_t)len, oid);
+}
+
 /* Give recovered new objects their names, or a place in /lost+found. */
 static int rc_name(struct slot_store *s, const struct rc_scan *sc,
 		   const struct sl_vec *named)
@@ -355,22 +399,14 @@ static int rc_name(struct slot_store *s, const struct rc_scan *sc,
 			if (sc->c[k].h.oid == oid &&
 			    (!best || sc->c[k].h.gen > best->gen))
 				best = &sc->c[k].h;
-		struct sl_obj *dir = best && best->name_len ?
+		struct sl_obj *dir = best && rc_name_ok(best) ?
 			sl_obj_find(&s->ix, best->parent) : NULL;
 		struct sl_dirent *de = NULL;
-		if (dir && S_ISDIR(dir->mode) && best->name_len <= SLOT_NAME_MAX &&
-		    !memchr(best->name, '/', best->name_len) &&
-		    !memchr(best->name, 0, best->name_len) &&
+		if (dir && S_ISDIR(dir->mode) &&
 		    !sl_de_find(&s->ix, dir->oid, best->name, best->name_len))
 			de = sl_de_add(&s->ix, dir, best->name, best->name_len, oid);
 		if (!de) {
-			char nm[32];
-			struct sl_obj *lf = sl_lost_found(s);
-			int len = snprintf(nm, sizeof(nm), "#%llu",
-					   (unsigned long long)oid);
-			if (!lf)
-				return -ENOMEM;
-			de = sl_de_add(&s->ix, lf, nm, (size_t)len, oid);
+			de = rc_orphan(s, best, oid);
 			if (!de)
 				return -ENOMEM;
 			s->rec.lost_found++;

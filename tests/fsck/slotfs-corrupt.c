@@ -1237,6 +1237,35 @@ static int read_key(struct slot_store *s, const char *key, uint8_t **buf,
 }
 
 /* One F line against the store; returns a message or NULL when it holds. */
+/* key's base name in one of /lost+found's #N directories, with size
+ * bytes that hash to hash: its path goes to at. */
+static int find_lost(struct slot_store *s, const char *key, uint64_t size,
+		     uint64_t hash, char *at, size_t atlen, uint8_t **buf,
+		     size_t *len)
+{
+	const char *base = strrchr(key, '/');
+	struct walk_list l = { 0 };
+	struct slot_attr lf;
+	int err = key_attr(s, "lost+found", &lf);
+	base = base ? base + 1 : key;
+	if (!err)
+		err = slot_ns_readdir(s, lf.ino, 0, walk_collect, &l);
+	err = err ? err : -ENOENT;
+	for (size_t i = 0; i < l.n && err; i++) {
+		if (l.e[i].name[0] != '#' || !S_ISDIR(l.e[i].a.mode))
+			continue;
+		snprintf(at, atlen, "lost+found/%s/%.255s", l.e[i].name, base);
+		if (read_key(s, at, buf, len))
+			continue;
+		if (*len == size && sl_csum(*buf, *len) == hash)
+			err = 0;
+		else
+			free(*buf);
+	}
+	free(l.e);
+	return err;
+}
+
 static const char *verify_file(struct slot_store *s, char *line, enum vmode vm,
 			       const char *to, uint32_t chunk, char *why,
 			       size_t whylen)
@@ -1260,10 +1289,14 @@ static const char *verify_file(struct slot_store *s, char *line, enum vmode vm,
 	}
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	char lf[64];
+	char lf[SLOT_PATH_MAX + 1];
 	snprintf(lf, sizeof(lf), "lost+found/#%" PRIu64, oid);
 	const char *at = vm == V_LOSTFOUND ? lf : vm == V_RENAMED ? to : key;
 	int err = read_key(s, at, &buf, &len);
+	/* a file whose directory was lost keeps its name in that
+	 * directory's /lost+found/#N: the one whose bytes are the file's */
+	if (vm == V_LOSTFOUND && err == -ENOENT)
+		err = find_lost(s, key, size, hash, lf, sizeof(lf), &buf, &len);
 	const char *bad = NULL;
 	if (vm == V_MISSING) {
 		if (err != -ENOENT)
@@ -1429,7 +1462,8 @@ static void usage(FILE *f)
 "                               check every name of the manifest: same\n"
 "                               bytes, or -m missing, -z some chunks read\n"
 "                               zeros, -t cut at a chunk boundary, -l in\n"
-"                               lost+found as #OID, -x anything readable,\n"
+"                               lost+found as #OID or by name in a #N\n"
+"                               there, -x anything readable,\n"
 "                               -r OLD=NEW moved, with the same bytes\n"
 "  ls IMG                       list and read everything\n"
 "  unclean IMG MANIFEST KEY SIZE  put KEY, sync, crash (no close)\n"

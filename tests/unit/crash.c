@@ -685,6 +685,22 @@ struct cr_walk {
 	slot_ino_t dir;
 };
 
+/* Under /lost+found, at any depth (recovery puts what its header cannot
+ * name there: as #N, or by name in #D, D its lost directory). */
+static bool cr_in_lf(const struct cr_ent *e)
+{
+	return !strncmp(e->path, "lost+found/", 11);
+}
+
+/* The directories recovery makes, /lost+found and its #D: made with the
+ * next free numbers, which may be ones a crashed workload handed out and
+ * lost. */
+static bool cr_recovery_dir(const struct cr_ent *e, slot_ino_t lf)
+{
+	return lf && (e->ino == lf || (e->parent == lf && S_ISDIR(e->mode) &&
+				       e->name[0] == '#'));
+}
+
 static int cr_walk_fn(void *arg, const char *name, const struct slot_attr *a,
 		      uint64_t next)
 {
@@ -780,11 +796,9 @@ static void cr_check_named(struct cr_ctx *x, struct slot_store *s, cw_obj id,
 	bool in_lf = false;
 	for (size_t i = 0; i < wk->n; i++) {
 		const struct cr_ent *e = &wk->e[i];
-		/* recovery makes /lost+found with the next free oid, which
-		 * may be one a crashed workload handed out and lost */
-		if (e->ino != o->ino || (lf && e->ino == lf))
+		if (e->ino != o->ino || cr_recovery_dir(e, lf))
 			continue;
-		if (lf && e->parent == lf) {
+		if (cr_in_lf(e)) {
 			in_lf = true;
 			continue;
 		}
@@ -1044,7 +1058,7 @@ static void cr_check_image(struct cr_ctx *x, struct slot_emu *ce,
 	/* no file the workload never made, outside /lost+found */
 	for (size_t i = 0; i < wk.n; i++) {
 		const struct cr_ent *e = &wk.e[i];
-		if (!S_ISREG(e->mode) || (lf && e->parent == lf))
+		if (!S_ISREG(e->mode) || cr_in_lf(e))
 			continue;
 		bool known = false;
 		for (size_t j = 1; j < w->nobj && !known; j++) {
