@@ -55,6 +55,9 @@ struct sfs {
 	struct timespec mount_time;     /* times of the virtual nodes */
 	double attr_timeout;
 	double entry_timeout;
+	/* the polling loop (loop.c): requests its reading thread served
+	 * itself, and those it handed to another thread first; atomic */
+	uint64_t loop_in_place, loop_handed_on;
 };
 
 extern const struct fuse_lowlevel_ops sfs_ll_ops;

@@ -206,6 +206,8 @@ static void *sfs_loop_worker(void *arg)
 			__atomic_store_n(&lp->serving_since, mark,
 					 __ATOMIC_RELEASE);
 			fuse_session_process_buf(lp->se, &buf);
+			__atomic_fetch_add(&lp->fs->loop_in_place, 1,
+					   __ATOMIC_RELAXED);
 			/* stuck on the device, it was replaced meanwhile */
 			deposed = !__atomic_compare_exchange_n(
 				&lp->serving_since, &mark, 0, false,
@@ -225,6 +227,8 @@ static void *sfs_loop_worker(void *arg)
 		/* this one may wait: someone else reads meanwhile */
 		sfs_loop_hand_on(lp);
 		pthread_mutex_unlock(&lp->lock);
+		__atomic_fetch_add(&lp->fs->loop_handed_on, 1,
+				   __ATOMIC_RELAXED);
 
 		fuse_session_process_buf(lp->se, &buf);
 

@@ -10,7 +10,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +27,48 @@ struct sfs_render {
 	size_t len;
 	char buf[];
 };
+
+/* Text appended at buf[at] (cap in all): the new length, or -ENOSPC. */
+static int sfs_append(char *buf, size_t at, size_t cap, const char *fmt,
+		      uint64_t a, uint64_t b)
+{
+	int k = snprintf(buf + at, cap - at, fmt, a, b);
+	return k < 0 || (size_t)k >= cap - at ? -ENOSPC : (int)(at + k);
+}
+
+/*
+ * The front end's own figures, after the store's: how the polling loop
+ * served requests (both 0 under libfuse's loop, -o poll_us=0).  In the
+ * JSON they go inside the object, as "fuse".
+ */
+static int sfs_status_json_loop(struct sfs *fs, char *buf, size_t n,
+				size_t cap)
+{
+	if (!n || buf[n - 1] != '}')
+		return -EINVAL;
+	return sfs_append(buf, n - 1, cap, ",\"fuse\":{\"served_in_place\":"
+			  "%" PRIu64 ",\"handed_on\":%" PRIu64 "}}",
+			  __atomic_load_n(&fs->loop_in_place, __ATOMIC_RELAXED),
+			  __atomic_load_n(&fs->loop_handed_on,
+					  __ATOMIC_RELAXED));
+}
+
+static int sfs_status_prom_loop(struct sfs *fs, char *buf, size_t n,
+				size_t cap)
+{
+	return sfs_append(buf, n, cap,
+			  "# HELP slotfs_fuse_requests_total FUSE requests, "
+			  "by whether the reading thread served them itself "
+			  "or handed them on.\n"
+			  "# TYPE slotfs_fuse_requests_total counter\n"
+			  "slotfs_fuse_requests_total{served=\"in_place\"} "
+			  "%" PRIu64 "\n"
+			  "slotfs_fuse_requests_total{served=\"handed_on\"} "
+			  "%" PRIu64 "\n",
+			  __atomic_load_n(&fs->loop_in_place, __ATOMIC_RELAXED),
+			  __atomic_load_n(&fs->loop_handed_on,
+					  __ATOMIC_RELAXED));
+}
 
 static int sfs_status_render(struct sfs *fs, fuse_ino_t ino,
 			     struct sfs_render **out)
@@ -48,10 +92,16 @@ static int sfs_status_render(struct sfs *fs, fuse_ino_t ino,
 			/* a file of text ends with a newline; the
 			 * library's JSON is a value, without one */
 			n = slot_status_json(&st, r->buf, cap - 1);
+			if (n > 0)
+				n = sfs_status_json_loop(fs, r->buf, (size_t)n,
+							 cap - 1);
 			if (n >= 0)
 				r->buf[n++] = '\n';
 		} else {
 			n = slot_status_prometheus(&st, r->buf, cap);
+			if (n >= 0)
+				n = sfs_status_prom_loop(fs, r->buf, (size_t)n,
+							 cap);
 		}
 		if (n >= 0) {
 			r->len = (size_t)n < cap ? (size_t)n : cap;

@@ -107,4 +107,24 @@ check_fails "rm of status.json fails" 'read-only|permission|not permitted' \
 check_fails "mkdir .slotfs fails: it exists" 'exists' mkdir "$MNT/.slotfs"
 check "status.json is still there and parses" json_ok
 
+# The polling loop serves what needs no device on its reading thread and
+# counts it: creating small files (LOOKUP, CREATE, WRITE, RELEASE each)
+# must not hand each WRITE and close to another thread, as it once did
+# (two thread wake-ups a file).
+in_place() {
+	local h0 p0 h1 p1
+	h0=$(jget handed_on) p0=$(jget served_in_place)
+	mkdir "$MNT/small"
+	for i in $(seq 1 200); do
+		head -c 4096 /dev/urandom >"$MNT/small/f$i"
+	done
+	h1=$(jget handed_on) p1=$(jget served_in_place)
+	echo "200 files: $((p1 - p0)) requests in place, $((h1 - h0)) handed on"
+	expect_ge "requests served in place" 600 $((p1 - p0))
+	[ $((h1 - h0)) -lt 50 ] || { echo "too many handed on"; return 1; }
+	grep -q '^slotfs_fuse_requests_total{served="in_place"} [0-9]' \
+		"$MNT/.slotfs/metrics"
+}
+check "small files are created on the reading thread" in_place
+
 fuse_finish
