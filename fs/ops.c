@@ -161,6 +161,13 @@ static int sfs_write_killpriv(struct sfs *fs, fuse_req_t req, fuse_ino_t ino)
 	return slot_ns_setattr(fs->store, ino, &in, SLOT_SET_MODE, &out);
 }
 
+/* Whether a handle opened with flags can write: only such a handle has
+ * written anything to start writing out at its close. */
+static bool sfs_flags_write(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY;
+}
+
 #define SFS_READ_SMALL  (64u << 10)     /* larger reads keep a thread each */
 /* Threads serving small reads at once (sfs_op_read): while one replies
  * to a finished batch, the other's batch is at the device. */
@@ -239,7 +246,7 @@ enum sfs_wait sfs_op_wait(struct sfs *fs, const void *buf, size_t len)
 			return SFS_WAIT_LONG;
 		if (sfs_ino_virtual(in->nodeid))
 			return SFS_WAIT_NONE;   /* frees a rendering */
-		return (r->flags & O_ACCMODE) != O_RDONLY &&
+		return sfs_flags_write((int)r->flags) &&
 		       slot_ns_release_waits(fs->store, in->nodeid) ?
 		       SFS_WAIT_LONG : SFS_WAIT_NONE;
 	}
@@ -588,7 +595,7 @@ static void sfs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 /* A file handle remembers whether it was opened for writing (perm.c). */
 static uint64_t sfs_fh_of(int flags)
 {
-	return (flags & O_ACCMODE) != O_RDONLY ? SFS_FH_WRITES : 0;
+	return sfs_flags_write(flags) ? SFS_FH_WRITES : 0;
 }
 
 static void sfs_op_open(fuse_req_t req, fuse_ino_t ino,
@@ -610,7 +617,7 @@ static void sfs_op_open(fuse_req_t req, fuse_ino_t ino,
 	}
 	/* Without atomic_o_trunc the kernel truncates by setattr; a stray
 	   O_TRUNC is still honoured. */
-	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
+	if ((fi->flags & O_TRUNC) && sfs_flags_write(fi->flags)) {
 		struct slot_attr in = { .size = 0 }, out;
 
 		err = slot_ns_setattr(fs->store, ino, &in, SLOT_SET_SIZE,
@@ -784,13 +791,11 @@ static void sfs_op_release(fuse_req_t req, fuse_ino_t ino,
 		sfs_status_release(req, fi);
 		return;
 	}
-	/* The kernel ignores a release error; nothing to report it to.
-	   A handle that could not write has nothing to start writing out
-	   (and sfs_op_wait counts on that). */
-	if ((fi->flags & O_ACCMODE) == O_RDONLY)
-		slot_ns_unhold(sfs_of(req)->store, ino);
-	else
+	/* The kernel ignores a release error; nothing to report it to. */
+	if (sfs_flags_write(fi->flags))
 		slot_ns_release(sfs_of(req)->store, ino);
+	else
+		slot_ns_unhold(sfs_of(req)->store, ino);
 	fuse_reply_err(req, 0);
 }
 
