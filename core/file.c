@@ -1420,6 +1420,12 @@ void sl_wb_drop_all(struct slot_store *s, struct sl_obj *o)
  * nothing can be reserved, -EAGAIN when buffers are all taken (the caller
  * then writes through).
  */
+/* Lock held.  Whether o may have one more write buffer. */
+static bool fl_wb_room(const struct slot_store *s, const struct sl_obj *o)
+{
+	return fl_wb_count(o) < FL_WB_PER_FILE && s->wb_count < FL_WB_TOTAL;
+}
+
 static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 		      bool fill)
 {
@@ -1442,8 +1448,7 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 	for (int attempt = 0; !err && attempt < 2; attempt++) {
 		sl_lock(s);
 		struct sl_obj *o = fl_file(s, ino, &err);
-		if (o && (fl_wb_count(o) >= FL_WB_PER_FILE ||
-			  s->wb_count >= FL_WB_TOTAL))
+		if (o && !fl_wb_room(s, o))
 			err = -EAGAIN;
 		if (!err) {
 			unsigned top = s->ncls - 1;
@@ -1679,16 +1684,17 @@ static void fl_wb_flush_batch(struct slot_store *s,
 	bool locked[FL_BATCH], alone[FL_BATCH];
 	for (size_t i = 0; i < k; i++) {
 		pthread_rwlock_t *stripe = fl_stripe(s, q[i].ino);
+		pthread_mutex_t *cl;
+		held[i] = fl_chunk_stripe(q[i].ino, q[i].idx);
+		cl = &s->chunk_locks[held[i]];
 		alone[i] = false;
 		if (!i) {
 			pthread_rwlock_rdlock(stripe);
-			fl_chunks_lock(s, q[i].ino, q[i].idx, 1, &held[i]);
+			pthread_mutex_lock(cl);
 			locked[i] = true;
 		} else {
-			held[i] = fl_chunk_stripe(q[i].ino, q[i].idx);
 			locked[i] = !pthread_rwlock_tryrdlock(stripe);
-			if (locked[i] &&
-			    pthread_mutex_trylock(&s->chunk_locks[held[i]])) {
+			if (locked[i] && pthread_mutex_trylock(cl)) {
 				pthread_rwlock_unlock(stripe);
 				locked[i] = false;
 			}
@@ -1727,7 +1733,6 @@ static void fl_wb_flush_batch(struct slot_store *s,
  * per file cost a flusher's wake-up, a submission and a wait each, and
  * the CPU they took was the file system's own time.
  */
-
 #define FL_PLUG_NS 1000000
 
 /* fq_lock held.  Whether the next job in the queue joins q[0, k). */
@@ -1808,17 +1813,24 @@ void sl_flushers_stop(struct slot_store *s)
 	s->nflushers = 0;
 }
 
-/* Hand a job to the flushers; false when the queue is full.  Read-ahead
- * takes only the first half, so it never crowds out a write-out.  A
+/* fq_lock held.  How many more jobs the flushers take now.  Read-ahead
+ * takes only the first half, so it never crowds out a write-out. */
+static unsigned fl_queue_room(const struct slot_store *s, bool prefetch)
+{
+	unsigned cap = SL_ARRAY_SIZE(s->fq) / (prefetch ? 2 : 1);
+	return s->nflushers && !s->fq_stop && s->fq_len < cap ?
+	       cap - s->fq_len : 0;
+}
+
+/* Hand a job to the flushers; false when the queue is full.  A
  * closed file's write-out (plug) wakes a flusher only to start the wait
  * for company, or when the company is complete. */
 static bool fl_queue(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 		     bool prefetch, bool plug)
 {
 	bool queued = false;
-	unsigned room = SL_ARRAY_SIZE(s->fq) / (prefetch ? 2 : 1);
 	pthread_mutex_lock(&s->fq_lock);
-	if (s->nflushers && !s->fq_stop && s->fq_len < room) {
+	if (fl_queue_room(s, prefetch)) {
 		unsigned t = (s->fq_head + s->fq_len) % SL_ARRAY_SIZE(s->fq);
 		s->fq[t] = (struct sl_fq_job){ .ino = ino, .idx = idx,
 					       .prefetch = prefetch,
@@ -1888,8 +1900,7 @@ bool slot_file_write_waits(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		waits = off % chunk + len >= chunk;
 	} else {
 		const struct sl_chunk *c = sl_obj_chunk(o, idx);
-		waits = (c && c->len) || fl_wb_count(o) >= FL_WB_PER_FILE ||
-			s->wb_count >= FL_WB_TOTAL;
+		waits = (c && c->len) || !fl_wb_room(s, o);
 	}
 	sl_unlock(s);
 	return waits;
@@ -1906,7 +1917,7 @@ bool sl_file_flush_waits(struct slot_store *s, slot_ino_t ino)
 	if (!n)
 		return false;
 	pthread_mutex_lock(&s->fq_lock);
-	bool waits = !s->nflushers || s->fq_len + n > SL_ARRAY_SIZE(s->fq);
+	bool waits = n > fl_queue_room(s, false);
 	pthread_mutex_unlock(&s->fq_lock);
 	return waits;
 }

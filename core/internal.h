@@ -542,6 +542,8 @@ void sl_flushers_stop(struct slot_store *s);
 
 /* ns.c */
 int sl_ns_check_name(const char *name, size_t *len);
+/* Whether name[0, len) is "." or "..". */
+bool sl_ns_is_dot(const char *name, size_t len);
 /* Walk a key to its parent directory and final name; make parents if
  * create.  Lock held. */
 int sl_ns_resolve(struct slot_store *s, const char *key, bool create,

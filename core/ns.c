@@ -24,7 +24,7 @@ int sl_ns_check_name(const char *name, size_t *len)
 	return 0;
 }
 
-static bool ns_is_dot(const char *name, size_t len)
+bool sl_ns_is_dot(const char *name, size_t len)
 {
 	return (len == 1 && name[0] == '.') ||
 	       (len == 2 && name[0] == '.' && name[1] == '.');
@@ -169,7 +169,7 @@ int sl_ns_resolve(struct slot_store *s, const char *key, bool create,
 			return -EINVAL; /* empty key or trailing slash */
 		if (n > SLOT_NAME_MAX)
 			return -ENAMETOOLONG;
-		if (ns_is_dot(p, n))
+		if (sl_ns_is_dot(p, n))
 			return -EINVAL;
 		const char *q = e;
 		while (*q == '/')
@@ -299,7 +299,7 @@ static int ns_make(struct slot_store *s, slot_ino_t parent, const char *name,
 	int err = sl_ns_check_name(name, &len);
 	if (err)
 		return err;
-	if (ns_is_dot(name, len))
+	if (sl_ns_is_dot(name, len))
 		return -EEXIST;
 	if (s->read_only)
 		return -EROFS;
@@ -402,7 +402,7 @@ int slot_ns_link(struct slot_store *s, slot_ino_t ino, slot_ino_t newparent,
 	int err = sl_ns_check_name(newname, &len);
 	if (err)
 		return err;
-	if (ns_is_dot(newname, len))
+	if (sl_ns_is_dot(newname, len))
 		return -EEXIST;
 	if (s->read_only)
 		return -EROFS;
@@ -464,7 +464,7 @@ static int ns_remove(struct slot_store *s, slot_ino_t parent, const char *name,
 	int err = sl_ns_check_name(name, &len);
 	if (err)
 		return err;
-	if (ns_is_dot(name, len))
+	if (sl_ns_is_dot(name, len))
 		return want_dir ? -EINVAL : -EISDIR;
 	if (s->read_only)
 		return -EROFS;
@@ -534,7 +534,7 @@ int slot_ns_rename(struct slot_store *s, slot_ino_t parent, const char *name,
 		err = sl_ns_check_name(newname, &nlen);
 	if (err)
 		return err;
-	if (ns_is_dot(name, len) || ns_is_dot(newname, nlen))
+	if (sl_ns_is_dot(name, len) || sl_ns_is_dot(newname, nlen))
 		return -EINVAL;
 	if ((flags & SLOT_RENAME_NOREPLACE) && (flags & SLOT_RENAME_EXCHANGE))
 		return -EINVAL;

@@ -346,8 +346,7 @@ static bool rc_name_ok(const struct sl_slot_hdr *h)
 	return h->name_len && h->name_len <= SLOT_NAME_MAX &&
 	       !memchr(h->name, '/', h->name_len) &&
 	       !memchr(h->name, 0, h->name_len) &&
-	       !(h->name[0] == '.' && (h->name_len == 1 ||
-				       (h->name_len == 2 && h->name[1] == '.')));
+	       !sl_ns_is_dot(h->name, h->name_len);
 }
 
 /*

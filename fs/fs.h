@@ -83,6 +83,9 @@ void sfs_attr_to_stat(const struct slot_attr *a, struct stat *st);
  * each returns 0 or -EACCES/-EPERM (or the store's error). */
 #define SFS_FH_WRITES   1u      /* fi->fh of a handle opened for writing */
 bool sfs_in_group(fuse_req_t req, gid_t gid);
+/* Whether the daemon decides for this caller (not root, no
+ * default_permissions); every check below is 0 when not. */
+bool sfs_perm_ours(fuse_req_t req);
 int sfs_perm_attr(fuse_req_t req, const struct slot_attr *a, int mask);
 int sfs_perm_ino(fuse_req_t req, fuse_ino_t ino, int mask);
 int sfs_perm_remove(fuse_req_t req, fuse_ino_t dir, const char *name);

@@ -133,6 +133,16 @@ static int sfs_check_old_name(fuse_ino_t parent, const char *name)
 	return 0;
 }
 
+/* The set-id bits a write or a change of owner drops: set-user-ID, and
+ * set-group-ID when group-execute makes it meaningful. */
+static uint32_t sfs_setid_dropped(uint32_t mode)
+{
+	uint32_t drop = mode & S_ISUID;
+	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		drop |= S_ISGID;
+	return drop;
+}
+
 /*
  * A write by anyone but root drops set-user-ID, and set-group-ID when
  * group-execute makes it meaningful, as write(2) does.  The kernel does
@@ -151,9 +161,7 @@ static int sfs_write_killpriv(struct sfs *fs, fuse_req_t req, fuse_ino_t ino)
 	err = slot_ns_getattr(fs->store, ino, &a);
 	if (err < 0)
 		return err;
-	kill = a.mode & S_ISUID;
-	if ((a.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
-		kill |= S_ISGID;
+	kill = sfs_setid_dropped(a.mode);
 	if (!kill)
 		return 0;
 	memset(&in, 0, sizeof(in));
@@ -422,7 +430,7 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		    ((mask & (SLOT_SET_UID | SLOT_SET_GID)) ||
 		     (to_set & (FUSE_SET_ATTR_KILL_SUID |
 				FUSE_SET_ATTR_KILL_SGID)));
-	if (kill || (fs->check_perms && mask)) {
+	if (kill || (mask && sfs_perm_ours(req))) {
 		struct slot_attr cur;
 
 		err = slot_ns_getattr(fs->store, ino, &cur);
@@ -433,9 +441,7 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			fuse_reply_err(req, sfs_errno(err));
 			return;
 		}
-		uint32_t drop = cur.mode & S_ISUID;
-		if ((cur.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
-			drop |= S_ISGID;
+		uint32_t drop = sfs_setid_dropped(cur.mode);
 		if (kill && S_ISREG(cur.mode) && drop) {
 			mask |= SLOT_SET_MODE;
 			in.mode = cur.mode & ~drop;

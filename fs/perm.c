@@ -50,7 +50,7 @@ bool sfs_in_group(fuse_req_t req, gid_t gid)
 }
 
 /* The daemon, not the kernel, decides (see the top of this file). */
-static bool sfs_perm_ours(fuse_req_t req)
+bool sfs_perm_ours(fuse_req_t req)
 {
 	return sfs_of(req)->check_perms && fuse_req_ctx(req)->uid != 0;
 }

@@ -43,6 +43,13 @@ seed_as_root() {
 }
 check_here "mount as root" mount_fs "$IMG" "$MNT"
 check "files of root in the store" seed_as_root
+# root may do anything but execute what has no execute bit; access(2)
+# comes to the daemon (perm.c) on this mount
+root_access() {
+	python3 -c "import os, sys; sys.exit(os.access('$MNT/private', os.X_OK))"
+	python3 -c "import os, sys; sys.exit(not os.access('$MNT/private', os.R_OK | os.W_OK))"
+}
+check "root: access() grants r and w, x only with an execute bit" root_access
 check_unmount "unmount as root" "$MNT"
 
 chown $U "$IMG" "$MNT"
@@ -104,6 +111,11 @@ dir_write() {
 	refused 'mv $M/pub/f $M/pub/d/in'
 	u 'test -e $M/pub/d/a && test ! -e $M/pub/d/b && test ! -e $M/pub/moved'
 	u 'chmod 0755 $M/pub/d && rm $M/pub/d/a'
+	# a directory that moves to another parent rewrites its "..": it
+	# needs write permission itself, even with both parents writable
+	u 'mkdir $M/pub/ro $M/pub/to && chmod 0555 $M/pub/ro'
+	refused 'mv $M/pub/ro $M/pub/to/ro'
+	u 'mv $M/pub/ro $M/pub/ro2 && test -d $M/pub/ro2'   # same parent: fine
 }
 check "a directory without w: no create, mkdir, link, unlink, rename" dir_write
 

@@ -1329,6 +1329,10 @@ Test(file, write_and_release_say_when_they_wait)
 	cr_expect(slot_file_write_waits(env.s, f, 4096, chunk - 4096),
 		  "filling the buffer");
 	cr_expect(!slot_ns_release_waits(env.s, f), "a close that queues");
+	sl_flushers_stop(env.s);
+	cr_expect(slot_ns_release_waits(env.s, f),
+		  "no flushers: the close writes out itself");
+	cr_assert_eq(sl_flushers_start(env.s), 0);
 	cr_assert_eq(slot_file_fsync(env.s, f, true), 0);
 	cr_expect(slot_file_write_waits(env.s, f, 100, 10),
 		  "over bytes on the device");
