@@ -350,13 +350,14 @@ struct slot_store {
 	pthread_t flushers[4];
 	unsigned nflushers;
 
-	/* slot_get_many_start: batches waiting for a get worker */
-	pthread_mutex_t gq_lock;
-	pthread_cond_t gq_cond;
-	struct slot_get_op *gq_head, *gq_tail;
-	bool gq_stop;
-	pthread_t getters[SLOT_GET_RUNNING];
-	unsigned ngetters;          /* started on first use */
+	/* slot_get_many_start, slot_put_many_start: batches (struct
+	 * sl_batch) waiting for a worker, kv.c */
+	pthread_mutex_t bq_lock;
+	pthread_cond_t bq_cond;
+	struct sl_batch *bq_head, *bq_tail;
+	bool bq_stop;
+	pthread_t batch_workers[SLOT_BATCHES_RUNNING];
+	unsigned nbatch_workers;    /* started on first use */
 
 	/* Big I/O buffers (a slot of the largest class), carved from
 	 * arenas of huge pages and kept for reuse until close; past the
@@ -558,9 +559,9 @@ struct sl_obj *sl_ns_mkdir_locked(struct slot_store *s, struct sl_obj *parent,
 				  uint32_t uid, uint32_t gid);
 struct sl_obj *sl_lost_found(struct slot_store *s);
 void sl_dirty(struct slot_store *s);
-/* kv.c: let queued and running slot_get_many_start batches finish, and
- * stop the get workers. */
-void sl_getters_stop(struct slot_store *s);
+/* kv.c: let queued and running started batches finish, and stop their
+ * workers. */
+void sl_batch_workers_stop(struct slot_store *s);
 /* Lock held.  Data capacity in bytes (every region, assigned or not, at
  * the largest class) and what of it is free, as statfs reports them. */
 void sl_store_space(struct slot_store *s, uint64_t *total,

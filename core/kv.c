@@ -580,10 +580,12 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 /* Batches started now, waited for later                               */
 /* ------------------------------------------------------------------ */
 
-struct slot_get_op {
-	struct slot_get *items;
+/* A started put or get batch; the public op types wrap it. */
+struct sl_batch {
+	int (*run)(struct slot_store *s, void *items, size_t n);
+	void *items;
 	size_t n;
-	struct slot_get_op *next;
+	struct sl_batch *next;
 	/* its own lock: a wait never touches the store, which may be closed
 	 * by then */
 	pthread_mutex_t lock;
@@ -592,98 +594,152 @@ struct slot_get_op {
 	int result;
 };
 
-static void *kv_getter(void *arg)
+struct slot_get_op {
+	struct sl_batch b;
+};
+
+struct slot_put_op {
+	struct sl_batch b;
+};
+
+static void *kv_batch_worker(void *arg)
 {
 	struct slot_store *s = arg;
-	pthread_mutex_lock(&s->gq_lock);
+	pthread_mutex_lock(&s->bq_lock);
 	for (;;) {
-		while (!s->gq_head && !s->gq_stop)
-			pthread_cond_wait(&s->gq_cond, &s->gq_lock);
-		struct slot_get_op *op = s->gq_head;
-		if (!op)
+		while (!s->bq_head && !s->bq_stop)
+			pthread_cond_wait(&s->bq_cond, &s->bq_lock);
+		struct sl_batch *b = s->bq_head;
+		if (!b)
 			break;  /* stopping, and nothing is left queued */
-		s->gq_head = op->next;
-		if (!s->gq_head)
-			s->gq_tail = NULL;
-		pthread_mutex_unlock(&s->gq_lock);
-		int r = slot_get_many(s, op->items, op->n);
-		pthread_mutex_lock(&op->lock);
-		op->result = r;
-		op->done = true;
-		pthread_cond_signal(&op->cond);
-		pthread_mutex_unlock(&op->lock);
-		pthread_mutex_lock(&s->gq_lock);
+		s->bq_head = b->next;
+		if (!s->bq_head)
+			s->bq_tail = NULL;
+		pthread_mutex_unlock(&s->bq_lock);
+		int r = b->run(s, b->items, b->n);
+		pthread_mutex_lock(&b->lock);
+		b->result = r;
+		b->done = true;
+		pthread_cond_signal(&b->cond);
+		pthread_mutex_unlock(&b->lock);
+		pthread_mutex_lock(&s->bq_lock);
 	}
-	pthread_mutex_unlock(&s->gq_lock);
+	pthread_mutex_unlock(&s->bq_lock);
 	return NULL;
+}
+
+/* Queues a batch of n items for a worker to run through run(). */
+static int kv_batch_start(struct slot_store *s, struct sl_batch *b,
+			  int (*run)(struct slot_store *, void *, size_t),
+			  void *items, size_t n)
+{
+	*b = (struct sl_batch){ .run = run, .items = items, .n = n };
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->cond, NULL);
+	int err = 0;
+	pthread_mutex_lock(&s->bq_lock);
+	if (s->bq_stop)
+		err = -ESHUTDOWN;
+	/* the workers start on first use: most stores never need them */
+	while (!err && s->nbatch_workers < SLOT_BATCHES_RUNNING) {
+		int e = pthread_create(&s->batch_workers[s->nbatch_workers],
+				       NULL, kv_batch_worker, s);
+		if (e) {
+			if (!s->nbatch_workers)
+				err = -e;
+			break;
+		}
+		s->nbatch_workers++;
+	}
+	if (!err) {
+		if (s->bq_tail)
+			s->bq_tail->next = b;
+		else
+			s->bq_head = b;
+		s->bq_tail = b;
+		pthread_cond_signal(&s->bq_cond);
+	}
+	pthread_mutex_unlock(&s->bq_lock);
+	if (err) {
+		pthread_mutex_destroy(&b->lock);
+		pthread_cond_destroy(&b->cond);
+	}
+	return err;
+}
+
+/* The batch's result, once it has run; the caller frees what wraps b. */
+static int kv_batch_wait(struct sl_batch *b)
+{
+	pthread_mutex_lock(&b->lock);
+	while (!b->done)
+		pthread_cond_wait(&b->cond, &b->lock);
+	int r = b->result;
+	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_destroy(&b->lock);
+	pthread_cond_destroy(&b->cond);
+	return r;
+}
+
+static int kv_run_gets(struct slot_store *s, void *items, size_t n)
+{
+	return slot_get_many(s, items, n);
+}
+
+static int kv_run_puts(struct slot_store *s, void *items, size_t n)
+{
+	return slot_put_many(s, items, n);
 }
 
 int slot_get_many_start(struct slot_store *s, struct slot_get *items,
 			size_t n, struct slot_get_op **out)
 {
-	struct slot_get_op *op = calloc(1, sizeof(*op));
-	if (!op)
-		return -ENOMEM;
-	*op = (struct slot_get_op){ .items = items, .n = n };
-	pthread_mutex_init(&op->lock, NULL);
-	pthread_cond_init(&op->cond, NULL);
-	int err = 0;
-	pthread_mutex_lock(&s->gq_lock);
-	if (s->gq_stop)
-		err = -ESHUTDOWN;
-	/* the workers start on first use: most stores never need them */
-	while (!err && s->ngetters < SLOT_GET_RUNNING) {
-		int e = pthread_create(&s->getters[s->ngetters], NULL,
-				       kv_getter, s);
-		if (e) {
-			if (!s->ngetters)
-				err = -e;
-			break;
-		}
-		s->ngetters++;
-	}
-	if (!err) {
-		if (s->gq_tail)
-			s->gq_tail->next = op;
-		else
-			s->gq_head = op;
-		s->gq_tail = op;
-		pthread_cond_signal(&s->gq_cond);
-	}
-	pthread_mutex_unlock(&s->gq_lock);
-	if (err) {
-		pthread_mutex_destroy(&op->lock);
-		pthread_cond_destroy(&op->cond);
+	struct slot_get_op *op = malloc(sizeof(*op));
+	int err = op ? kv_batch_start(s, &op->b, kv_run_gets, items, n) :
+		  -ENOMEM;
+	if (err)
 		free(op);
-		return err;
-	}
-	*out = op;
-	return 0;
+	else
+		*out = op;
+	return err;
 }
 
 int slot_get_wait(struct slot_get_op *op)
 {
-	pthread_mutex_lock(&op->lock);
-	while (!op->done)
-		pthread_cond_wait(&op->cond, &op->lock);
-	int r = op->result;
-	pthread_mutex_unlock(&op->lock);
-	pthread_mutex_destroy(&op->lock);
-	pthread_cond_destroy(&op->cond);
+	int r = kv_batch_wait(&op->b);
 	free(op);
 	return r;
 }
 
-void sl_getters_stop(struct slot_store *s)
+int slot_put_many_start(struct slot_store *s, struct slot_put *items,
+			size_t n, struct slot_put_op **out)
 {
-	pthread_mutex_lock(&s->gq_lock);
-	s->gq_stop = true;
-	pthread_cond_broadcast(&s->gq_cond);
-	unsigned n = s->ngetters;
-	pthread_mutex_unlock(&s->gq_lock);
+	struct slot_put_op *op = malloc(sizeof(*op));
+	int err = op ? kv_batch_start(s, &op->b, kv_run_puts, items, n) :
+		  -ENOMEM;
+	if (err)
+		free(op);
+	else
+		*out = op;
+	return err;
+}
+
+int slot_put_wait(struct slot_put_op *op)
+{
+	int r = kv_batch_wait(&op->b);
+	free(op);
+	return r;
+}
+
+void sl_batch_workers_stop(struct slot_store *s)
+{
+	pthread_mutex_lock(&s->bq_lock);
+	s->bq_stop = true;
+	pthread_cond_broadcast(&s->bq_cond);
+	unsigned n = s->nbatch_workers;
+	pthread_mutex_unlock(&s->bq_lock);
 	for (unsigned i = 0; i < n; i++)
-		pthread_join(s->getters[i], NULL);
-	s->ngetters = 0;
+		pthread_join(s->batch_workers[i], NULL);
+	s->nbatch_workers = 0;
 }
 
 int slot_delete_many(struct slot_store *s, const char *const *keys, size_t n,

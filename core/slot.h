@@ -325,20 +325,29 @@ int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n);
 /* Read many whole objects into caller buffers, verifying checksums. */
 int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n);
 /*
- * slot_get_many, started and left to run while the caller goes on (a
- * model computing on one layer's KV chunks while the next ones load):
- * items and their buffers belong to the batch until slot_get_wait, which
- * returns what slot_get_many would have and frees *op.  Started batches
- * run side by side (up to SLOT_GET_RUNNING at once, then in turn), each
- * with the engine's queue depth, so while one drains at its end the next
- * keeps the device busy.  Every started batch must be waited for;
- * slot_close first lets those still queued or running finish.
+ * slot_get_many and slot_put_many, started and left to run while the
+ * caller goes on (a model computing on one layer's KV chunks while the
+ * next ones load, or while the last ones are written out): items, their
+ * keys and buffers belong to the batch until its wait, which returns what
+ * slot_get_many or slot_put_many would have and frees *op.  Started
+ * batches run side by side (up to SLOT_BATCHES_RUNNING at once, then in
+ * turn), each with the engine's queue depth, so while one drains at its
+ * end the next keeps the device busy.  Batches running side by side are
+ * as calls from separate threads: of two puts of one key, the one that
+ * commits last wins; wait for the first to order them.  A put is in
+ * slot_sync's reach once waited for.  Every started batch must be waited
+ * for; slot_close first lets those still queued or running finish.
  */
-#define SLOT_GET_RUNNING 4
+#define SLOT_BATCHES_RUNNING 4
+#define SLOT_GET_RUNNING SLOT_BATCHES_RUNNING   /* its older name */
 struct slot_get_op;
 int slot_get_many_start(struct slot_store *s, struct slot_get *items,
 			size_t n, struct slot_get_op **op);
 int slot_get_wait(struct slot_get_op *op);
+struct slot_put_op;
+int slot_put_many_start(struct slot_store *s, struct slot_put *items,
+			size_t n, struct slot_put_op **op);
+int slot_put_wait(struct slot_put_op *op);
 /*
  * Delete many keys.  A delete of a key whose put is in flight cancels that
  * put: it reports -ECANCELED, its slots are freed, and the key stays absent.

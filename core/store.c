@@ -487,8 +487,8 @@ static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->fq_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	pthread_mutex_init(&s->gq_lock, NULL);
-	pthread_cond_init(&s->gq_cond, NULL);
+	pthread_mutex_init(&s->bq_lock, NULL);
+	pthread_cond_init(&s->bq_cond, NULL);
 	s->txns.next = s->txns.prev = &s->txns;
 	s->owed_gen = 1;        /* what was loaded or recovered: look once */
 	atomic_store(&s->last_io_ns, sl_mono_ns());
@@ -529,8 +529,8 @@ static void store_free(struct slot_store *s)
 	pthread_mutex_destroy(&s->pool_lock);
 	pthread_mutex_destroy(&s->fq_lock);
 	pthread_cond_destroy(&s->fq_cond);
-	pthread_mutex_destroy(&s->gq_lock);
-	pthread_cond_destroy(&s->gq_cond);
+	pthread_mutex_destroy(&s->bq_lock);
+	pthread_cond_destroy(&s->bq_cond);
 	pthread_cond_destroy(&s->ckpt_cond);
 	pthread_mutex_destroy(&s->ckpt_lock);
 	pthread_mutex_destroy(&s->lock);
@@ -701,7 +701,7 @@ int slot_close(struct slot_store *s)
 	int err = 0;
 	if (!s)
 		return 0;
-	sl_getters_stop(s);
+	sl_batch_workers_stop(s);
 	sl_ckpt_thread_stop(s);
 	sl_flushers_stop(s);
 	if (!s->read_only && !s->broken) {
@@ -732,7 +732,7 @@ void slot_abandon(struct slot_store *s)
 {
 	if (!s)
 		return;
-	sl_getters_stop(s);
+	sl_batch_workers_stop(s);
 	sl_ckpt_thread_stop(s);
 	sl_flushers_stop(s);
 	store_free(s);

@@ -392,6 +392,7 @@ round_core() {
 		-b 32 >"$out" 2>>"$LOG"
 	cat "$out" >>"$LOG"
 	record "$r" core_put_1m slotfs "$(core_get "$out" put_many_1m MBps)"
+	record "$r" core_put_1m_2f slotfs "$(core_get "$out" put_many_1m_2inflight MBps)"
 	record "$r" core_get_1m slotfs "$(core_get "$out" get_many_1m MBps)"
 	record "$r" core_get_1m_2f slotfs "$(core_get "$out" get_many_1m_2inflight MBps)"
 	record "$r" core_get_4k slotfs "$(core_get "$out" get_many_4k_rand IOPS)"
@@ -565,6 +566,7 @@ rows = [
     ("read all, cold", "files/s", None, "read", "read"),
     ("delete all + sync", "files/s", None, "delete", "delete"),
     ("core put_many 1 MiB, 32/call, + slot_sync (raw: fio write + fsync)", "MB/s", "seq_write_sync", None, "core_put_1m"),
+    ("core put_many 1 MiB, 32/call, 2 calls in flight, + slot_sync (raw: same)", "MB/s", "seq_write_sync", None, "core_put_1m_2f"),
     ("core put_many 1 MiB, 128/call, + slot_sync (raw: same)", "MB/s", "seq_write_sync", None, "core_put_1m_b128"),
     ("core put_many 1 MiB, 32/call, + slot_sync, buffers in huge pages", "MB/s", "seq_write_sync", None, "core_put_1m_huge"),
     ("core get_many 1 MiB, 32/call (raw: fio seq read)", "MB/s", "seq_read", None, "core_get_1m"),
