@@ -166,7 +166,7 @@ int sl_ns_resolve(struct slot_store *s, const char *key, bool create,
 		const char *e = strchrnul(p, '/');
 		size_t n = (size_t)(e - p);
 		if (n == 0)
-			return -EINVAL; /* empty key or trailing slash */
+			return -EINVAL; /* empty key */
 		if (n > SLOT_NAME_MAX)
 			return -ENAMETOOLONG;
 		if (sl_ns_is_dot(p, n))
@@ -175,6 +175,8 @@ int sl_ns_resolve(struct slot_store *s, const char *key, bool create,
 		while (*q == '/')
 			q++;
 		if (*q == 0) {
+			if (*e)         /* "a/": names a directory, not a key */
+				return -EINVAL;
 			*parent = dir;
 			*name = p;
 			*len = n;

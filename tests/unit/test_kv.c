@@ -114,6 +114,18 @@ Test(kv, bad_keys)
 	cr_expect_eq(t_put1(env.s, "", "x", 1), -EINVAL);
 	cr_expect_eq(t_put1(env.s, "a/../b", "x", 1), -EINVAL);
 	cr_assert_eq(t_put1(env.s, "file", "x", 1), 0);
+	/* a trailing slash names a directory: not the key without it */
+	cr_expect_eq(t_put1(env.s, "file/", "y", 1), -EINVAL);
+	cr_expect_eq(t_put1(env.s, "d//f", "z", 1), 0);   /* as d/f */
+	char out[4];
+	struct slot_get g = { .key = "file/", .buf = out, .cap = sizeof(out) };
+	cr_expect_eq(slot_get_many(env.s, &g, 1), -EINVAL);
+	g.key = "d/f";
+	cr_expect_eq(slot_get_many(env.s, &g, 1), 0);
+	cr_expect_eq(g.len, 1);
+	cr_expect_eq(out[0], 'z');
+	uint64_t size;
+	cr_expect_eq(slot_lookup(env.s, "d/", &size), -EINVAL);
 	cr_expect_eq(t_put1(env.s, "file/under", "x", 1), -ENOTDIR);
 }
 
