@@ -1312,6 +1312,44 @@ Test(file, failed_batch_reports_to_each_file)
 
 /* What a front end serves in its reading thread: writes the store only
  * buffers, closes that only queue (slot_file_write_waits). */
+/*
+ * A close that only queues its write-out is served in place by the front
+ * end; when the flushers' queue is full it writes out itself, so it
+ * waits.  The queue is filled with write-outs of one file while no
+ * flusher takes them (nflushers set by hand; none runs), then the
+ * flushers start and clear it.
+ */
+Test(file, release_waits_when_the_flush_queue_is_full)
+{
+	slot_ino_t a = mkfile(SLOT_ROOT_INO, "a"), b = mkfile(SLOT_ROOT_INO, "b");
+	char data[4096];
+	t_fill(data, sizeof(data), 7);
+	cr_assert_eq(slot_ns_hold(env.s, a), 0);
+	cr_assert_eq(slot_ns_hold(env.s, b), 0);
+	cr_assert_eq(slot_file_write(env.s, a, 0, data, 4096), 4096);
+	cr_assert_eq(slot_file_write(env.s, b, 0, data, 4096), 4096);
+	sl_flushers_stop(env.s);
+	env.s->nflushers = 1;           /* flushers "run" but take nothing */
+	env.s->fq_stop = false;
+	size_t cap = SL_ARRAY_SIZE(env.s->fq);
+	for (size_t i = 0; i < cap - 1; i++)
+		sl_file_flush_async(env.s, a);
+	cr_expect(!slot_ns_release_waits(env.s, b), "one place left");
+	sl_file_flush_async(env.s, a);
+	cr_expect_eq(env.s->fq_len, cap);
+	cr_expect(slot_ns_release_waits(env.s, b), "the queue is full");
+	env.s->nflushers = 0;
+	cr_assert_eq(sl_flushers_start(env.s), 0);
+	cr_assert_eq(slot_ns_release(env.s, a), 0);
+	cr_assert_eq(slot_ns_release(env.s, b), 0);
+	cr_assert_eq(slot_sync(env.s), 0);
+	char got[4096];
+	cr_expect_eq(slot_file_read(env.s, b, 0, got, sizeof(got)), 4096);
+	cr_expect(!memcmp(got, data, sizeof(got)));
+	cr_expect_eq(slot_file_read(env.s, a, 0, got, sizeof(got)), 4096);
+	cr_expect(!memcmp(got, data, sizeof(got)));
+}
+
 Test(file, write_and_release_say_when_they_wait)
 {
 	size_t chunk = 1u << env.s->sb.chunk_shift;
