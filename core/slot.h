@@ -295,8 +295,8 @@ void slot_geometry_get(const struct slot_store *s, struct slot_geometry *geo);
 /* ------------------------------------------------------------------ */
 
 struct slot_put {
-	const char *key;        /* NUL-terminated path "dir/name" (rules:
-				   sl_ns_resolve, libslot(3)) */
+	const char *key;        /* NUL-terminated path "dir/name"; the
+				   rules for keys: libslot(3) */
 	const void *buf;
 	size_t len;
 	int result;             /* out: 0, -ECANCELED (a delete won), errno */
