@@ -36,7 +36,9 @@ Errors
 Threads
     A :class:`Store` may be used from many threads at once; ctypes drops the
     GIL during every library call.  :meth:`Store.close` waits for calls in
-    progress to finish.
+    progress to finish.  :meth:`Store.put_many_start` and
+    :meth:`Store.get_many_start` run a batch on the library's own workers
+    while the caller goes on; :meth:`Batch.wait` finishes it.
 """
 
 import contextlib
@@ -51,11 +53,12 @@ from . import _lib as _L
 from ._lib import LibraryNotFound  # noqa: F401  (re-exported)
 
 __all__ = [
-    "SlotError", "LibraryNotFound", "Store", "format", "plan", "probe",
+    "SlotError", "LibraryNotFound", "Store", "Batch", "format", "plan",
+    "probe",
     "aligned_buffer", "strerror", "NAME_MAX", "PATH_MAX", "LABEL_MAX",
 ]
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 NAME_MAX = _L.SLOT_NAME_MAX     #: bytes in one path component of a key
 PATH_MAX = _L.SLOT_PATH_MAX     #: bytes in a key (a key must be shorter)
@@ -358,6 +361,47 @@ def _render(fn, st):
         return buf.raw[:rc].decode("utf-8", "replace")
 
 
+class Batch:
+    """A batch left running by :meth:`Store.put_many_start` or
+    :meth:`Store.get_many_start`.  The keys and buffers belong to it until
+    :meth:`wait`, which returns what the blocking call would have (and
+    raises as it would); later calls return the same.  A batch dropped
+    without a wait is waited for when it is collected."""
+
+    def __init__(self, wait_fn, op, items, pins, finish):
+        self._wait_fn = wait_fn
+        self._op = op
+        self._items = items
+        self._pins = pins
+        self._finish = finish
+        self._done = None
+        self._lock = threading.Lock()   # one wait frees the op
+
+    def wait(self):
+        with self._lock:
+            if self._op is not None:
+                op, self._op = self._op, None
+                rc = self._wait_fn(op)
+                for p in self._pins:
+                    p.release()
+                self._pins = []
+                try:
+                    self._done = (self._finish(rc, self._items), None)
+                except SlotError as e:
+                    self._done = (None, e)
+            res, err = self._done
+        if err is not None:
+            raise err
+        return res
+
+    def __del__(self):
+        if getattr(self, "_op", None) is not None:
+            try:
+                self.wait()
+            except SlotError:
+                pass
+
+
 class Store:
     """An open slot store (``slot_open``).
 
@@ -461,9 +505,10 @@ class Store:
 
     # -- put --------------------------------------------------------------
 
-    def _batch(self, call, item_type, kb, bufs, pin, size_field):
-        """One batched call over encoded keys and buffers pinned with pin
-        (each buffer's size goes in size_field); returns (rc, items)."""
+    @staticmethod
+    def _items(item_type, kb, bufs, pin, size_field):
+        """Items over encoded keys and buffers pinned with pin (each
+        buffer's size goes in size_field); returns (items, pins)."""
         n = len(kb)
         items = (item_type * n)()
         pins = []
@@ -474,12 +519,48 @@ class Store:
                 items[i].key = kb[i]
                 items[i].buf = p.addr
                 setattr(items[i], size_field, p.nbytes)
+        except BaseException:
+            for p in pins:
+                p.release()
+            raise
+        return items, pins
+
+    def _batch(self, call, item_type, kb, bufs, pin, size_field):
+        """One batched call over encoded keys and pinned buffers; returns
+        (rc, items)."""
+        items, pins = self._items(item_type, kb, bufs, pin, size_field)
+        try:
             with self._use() as h:
-                rc = call(h, items, n)
+                rc = call(h, items, len(kb))
         finally:
             for p in pins:
                 p.release()
         return rc, items
+
+    def _start(self, start, wait, item_type, kb, bufs, pin, size_field,
+               finish):
+        """Start a batch on the library's workers; returns a Batch."""
+        items, pins = self._items(item_type, kb, bufs, pin, size_field)
+        op = ctypes.c_void_p()
+        try:
+            with self._use() as h:
+                rc = start(h, items, len(kb), ctypes.byref(op))
+            _check(rc)
+        except BaseException:
+            for p in pins:
+                p.release()
+            raise
+        return Batch(wait, op, items, pins, finish)
+
+    @staticmethod
+    def _put_results(rc, items):
+        """put_many's outcome: per-item results, or SlotError when the call
+        as a whole failed."""
+        results = [items[i].result for i in range(len(items))]
+        if rc in (-_errno.ENOMEM, -_errno.EROFS) and \
+                all(r == rc for r in results):
+            raise SlotError(rc)
+        return results
 
     def put_many(self, keys, values):
         """Store many whole objects in one batch (slot_put_many).
@@ -495,17 +576,29 @@ class Store:
         if len(keys) != len(values):
             raise ValueError("put_many: %d keys but %d values"
                              % (len(keys), len(values)))
-        n = len(keys)
-        if not n:
+        if not keys:
             return []
         rc, items = self._batch(self._lib.slot_put_many, _L.SlotPut,
                                 [_key(k) for k in keys], values,
                                 _pin_readable, "len")
-        results = [items[i].result for i in range(n)]
-        if rc in (-_errno.ENOMEM, -_errno.EROFS) and \
-                all(r == rc for r in results):
-            raise SlotError(rc)
-        return results
+        return self._put_results(rc, items)
+
+    def put_many_start(self, keys, values):
+        """put_many, started on the library's workers (slot_put_many_start):
+        returns a :class:`Batch` at once, whose ``wait()`` returns the
+        per-item results.  The values must not change until then.  Up to
+        four started batches run side by side, so starting the next one
+        before waiting for the last keeps the device busy; two running
+        puts of one key are as puts from two threads."""
+        keys = list(keys)
+        values = list(values)
+        if len(keys) != len(values):
+            raise ValueError("put_many_start: %d keys but %d values"
+                             % (len(keys), len(values)))
+        return self._start(self._lib.slot_put_many_start,
+                           self._lib.slot_put_wait, _L.SlotPut,
+                           [_key(k) for k in keys], values, _pin_readable,
+                           "len", self._put_results)
 
     def put(self, key, value):
         """Store one object; raises :class:`SlotError` on failure."""
@@ -518,10 +611,15 @@ class Store:
     def _get_raw(self, kb, bufs):
         """One slot_get_many over encoded keys and writable buffers;
         returns [(result, len)]."""
-        n = len(kb)
         rc, items = self._batch(self._lib.slot_get_many, _L.SlotGet, kb,
                                 bufs, _pin_writable, "cap")
-        out = [(items[i].result, items[i].len) for i in range(n)]
+        return self._get_results(rc, items)
+
+    @staticmethod
+    def _get_results(rc, items):
+        """get_many's outcome: [(result, len)] per item, or SlotError when
+        the call as a whole failed."""
+        out = [(items[i].result, items[i].len) for i in range(len(items))]
         if rc == -_errno.ENOMEM and all(r == rc for r, _ in out):
             raise SlotError(rc)
         return out
@@ -616,6 +714,27 @@ class Store:
             raise SlotError(_errno.EAGAIN, "objects kept growing while "
                             "being loaded", key=keys[todo[0]])
         return out
+
+    def get_many_start(self, keys, buffers, *, missing_ok=False):
+        """get_many into ``buffers``, started on the library's workers
+        (slot_get_many_start): returns a :class:`Batch` at once, whose
+        ``wait()`` returns the object sizes or raises as get_many would.
+        The buffers belong to the batch until then (a model computing on
+        one layer's blocks while the next ones load)."""
+        keys = list(keys)
+        buffers = list(buffers)
+        if len(buffers) != len(keys):
+            raise ValueError("get_many_start: %d keys but %d buffers"
+                             % (len(keys), len(buffers)))
+
+        def finish(rc, items):
+            return self._raise_first(keys, self._get_results(rc, items),
+                                     missing_ok)
+
+        return self._start(self._lib.slot_get_many_start,
+                           self._lib.slot_get_wait, _L.SlotGet,
+                           [_key(k) for k in keys], buffers, _pin_writable,
+                           "cap", finish)
 
     def load_many_into(self, keys, buffers, *, missing_ok=False):
         """LMCache-style name for ``get_many(keys, buffers)``: load objects

@@ -514,6 +514,87 @@ class TestLifecycle(StoreCase):
         self.assertEqual(self.store.status()["key_count"], 4 * 20 * 8)
 
 
+class TestStarted(StoreCase):
+    """put_many_start / get_many_start: batches run by the library's
+    workers while the caller goes on, finished by Batch.wait()."""
+
+    def test_put_and_get_started(self):
+        ka = ["s/a%d" % i for i in range(8)]
+        kb = ["s/b%d" % i for i in range(8)]
+        va = [os.urandom(4096 + i) for i in range(8)]
+        vb = [bytearray(os.urandom(200000)) for _ in range(8)]
+        ba = self.store.put_many_start(ka, va)
+        bb = self.store.put_many_start(kb, vb)
+        self.assertEqual(bb.wait(), [0] * 8)
+        self.assertEqual(ba.wait(), [0] * 8)
+        self.assertEqual(ba.wait(), [0] * 8)    # the same, again
+        self.assertEqual(self.store.get_many(ka + kb), va + vb)
+        bufs = [bytearray(200000) for _ in kb]
+        g = self.store.get_many_start(kb, bufs)
+        self.assertEqual(g.wait(), [200000] * 8)
+        self.assertEqual(bufs, vb)
+
+    def test_started_errors(self):
+        b = self.store.put_many_start(["ok", ""], [b"1", b"2"])
+        self.assertEqual(b.wait(), [0, -errno.EINVAL])
+        g = self.store.get_many_start(["ok", "gone"],
+                                      [bytearray(1), bytearray(1)])
+        with self.assertRaises(slotfs.SlotError) as cm:
+            g.wait()
+        self.assertEqual(cm.exception.errno, errno.ENOENT)
+        self.assertEqual(cm.exception.results, [1, -errno.ENOENT])
+        with self.assertRaises(slotfs.SlotError):
+            g.wait()                            # raises again, the same
+        g = self.store.get_many_start(["ok", "gone"],
+                                      [bytearray(1), bytearray(1)],
+                                      missing_ok=True)
+        self.assertEqual(g.wait(), [1, None])
+        with self.assertRaises(ValueError):
+            self.store.put_many_start(["a", "b"], [b"1"])
+        with self.assertRaises(ValueError):
+            self.store.get_many_start(["a"], [])
+
+    def test_waits_from_two_threads(self):
+        for round_ in range(20):
+            b = self.store.put_many_start(["w/%d" % round_], [b"x" * 5000])
+            got = []
+            ts = [threading.Thread(target=lambda: got.append(b.wait()))
+                  for _ in range(2)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            self.assertEqual(got, [[0], [0]])
+
+    def test_buffers_belong_to_the_batch_until_wait(self):
+        self.store.put("k", b"abcd")
+        buf = bytearray(4)
+        g = self.store.get_many_start(["k"], [buf])
+        with self.assertRaises(BufferError):
+            buf.extend(b"x")                    # pinned: may not move
+        self.assertEqual(g.wait(), [4])
+        buf.extend(b"x")
+        self.assertEqual(buf, b"abcdx")
+        val = bytearray(b"value")
+        p = self.store.put_many_start(["v"], [val])
+        with self.assertRaises(BufferError):
+            val.extend(b"!")
+        self.assertEqual(p.wait(), [0])
+        val.extend(b"!")
+
+    def test_close_finishes_started_batches(self):
+        keys = ["c/%d" % i for i in range(16)]
+        vals = [os.urandom(70000) for _ in keys]
+        p = self.store.put_many_start(keys, vals)
+        dropped = self.store.put_many_start(["c/dropped"], [b"d"])
+        del dropped                             # waited for when collected
+        self.store.close()
+        self.assertEqual(p.wait(), [0] * 16)
+        self.reopen()
+        self.assertEqual(self.store.get_many(keys), vals)
+        self.assertEqual(self.store.get("c/dropped"), b"d")
+
+
 @unittest.skipIf(np is None, NUMPY_MISSING)
 class TestNumpy(StoreCase):
 
