@@ -49,6 +49,7 @@ void sl_dev_count_submit(struct sl_dev_counters *c, unsigned n)
 	if (!n)
 		return;
 	atomic_fetch_add_explicit(&c->submitted, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->submit_calls, 1, memory_order_relaxed);
 	d = atomic_fetch_add_explicit(&c->sq_depth, n,
 				      memory_order_relaxed) + n;
 	count_hwm(&c->sq_depth_max, d);

@@ -28,6 +28,7 @@
 /* Counters every engine keeps; dev.c owns the accounting. */
 struct sl_dev_counters {
 	atomic_uint_fast64_t submitted, completed, errors, flushes;
+	atomic_uint_fast64_t submit_calls;      /* sends of >= 1 request */
 	atomic_uint_fast64_t bytes_read, bytes_written;
 	atomic_uint sq_depth, sq_depth_max, cq_depth_max;
 	unsigned queue_depth;
