@@ -5,9 +5,14 @@
  * FUSE calls in from many threads at once, so no lock is held across I/O:
  * the device keeps a pool of rings and each batch borrows one for its
  * whole run.  The pool grows on demand up to UR_RINGS_MAX rings; past that
- * callers wait for a ring to come back.  A ring has queue_depth entries and
- * a batch keeps at most that many requests in flight on it, refilling as
+ * callers wait for a ring to come back.  A batch refills its ring as
  * completions come in, so a batch of any size streams through.
+ *
+ * queue_depth bounds the requests in flight on the whole device, not per
+ * batch: each one holds a credit from the device's pool of queue_depth.
+ * Batches running side by side then share the depth instead of adding to
+ * it, and a batch that starts while another drains takes the credits the
+ * other gives back, so the device stays as full as one stream keeps it.
  */
 #include <limits.h>
 #include <liburing.h>
@@ -31,6 +36,9 @@ struct ur_ctx {
 	unsigned qd;
 	pthread_mutex_t lock;           /* the pool only, never across I/O */
 	pthread_cond_t cond;
+	pthread_cond_t credit_cond;     /* under lock: credits came back */
+	atomic_uint credits;            /* requests that may still go out */
+	atomic_uint credit_waiters;     /* batches with none, waiting */
 	struct ur_ring *pool;
 	unsigned nrings;                /* made, pooled or lent */
 	struct slot_dev dev;
@@ -125,6 +133,53 @@ static void ur_discard(struct ur_ctx *u, struct ur_ring *r)
 }
 
 /*
+ * Take up to want credits; returns how many.  While another batch waits
+ * with none, one that still has requests in flight takes none, so the
+ * credits it gives back go to the waiter.
+ */
+static unsigned ur_credit_take(struct ur_ctx *u, unsigned want, bool busy)
+{
+	unsigned have = atomic_load(&u->credits);
+
+	if (busy && atomic_load(&u->credit_waiters))
+		return 0;
+	while (have) {
+		unsigned take = have < want ? have : want;
+
+		if (atomic_compare_exchange_weak(&u->credits, &have,
+						 have - take))
+			return take;
+	}
+	return 0;
+}
+
+static void ur_credit_give(struct ur_ctx *u, unsigned n)
+{
+	if (!n)
+		return;
+	atomic_fetch_add(&u->credits, n);
+	/* seq_cst pairs with ur_credit_wait: a waiter counted before it saw
+	 * no credits is seen here, and woken under the lock */
+	if (atomic_load(&u->credit_waiters)) {
+		pthread_mutex_lock(&u->lock);
+		pthread_cond_broadcast(&u->credit_cond);
+		pthread_mutex_unlock(&u->lock);
+	}
+}
+
+/* Called with nothing of the caller's in flight: wait until a credit is
+ * free (the batches holding them give them back as they reap). */
+static void ur_credit_wait(struct ur_ctx *u)
+{
+	pthread_mutex_lock(&u->lock);
+	atomic_fetch_add(&u->credit_waiters, 1);
+	while (!atomic_load(&u->credits))
+		pthread_cond_wait(&u->credit_cond, &u->lock);
+	atomic_fetch_sub(&u->credit_waiters, 1);
+	pthread_mutex_unlock(&u->lock);
+}
+
+/*
  * One batch on one ring.  A request interrupted before it moved anything
  * is resubmitted; one that moved part of its bytes is finished with a
  * synchronous call.
@@ -137,6 +192,7 @@ struct ur_batch {
 	unsigned nretry, nfin;
 	unsigned inflight;      /* submitted, not reaped */
 	unsigned prepped;       /* in the SQ, not yet submitted */
+	unsigned credits;       /* taken, not yet used by a request */
 	bool write;
 	int err;
 	size_t err_idx;
@@ -193,11 +249,18 @@ static int ur_submit(struct ur_batch *b, unsigned wait)
  * still go at once: grouping them showed no gain. */
 #define UR_SUBMIT_GROUP 4u
 
-/* Fill the SQ up to the depth: retries first, then fresh requests. */
+/* Fill the SQ as far as the batch's credits go: retries first, then
+ * fresh requests. */
 static void ur_fill(struct ur_batch *b)
 {
-	while (b->inflight + b->prepped < b->u->qd) {
+	size_t left = b->nretry + (b->n - b->next);
+	unsigned room = b->u->qd - b->inflight - b->prepped;
+
+	b->credits = ur_credit_take(b->u, left < room ? (unsigned)left : room,
+				    b->inflight + b->prepped > 0);
+	while (b->credits) {
 		if (b->nretry) {
+			b->credits--;
 			ur_prep(b, b->r->retry[--b->nretry]);
 			continue;
 		}
@@ -219,11 +282,15 @@ static void ur_fill(struct ur_batch *b)
 			b->next++;
 			continue;
 		}
+		b->credits--;
 		ur_prep(b, b->next++);
 		/* errors here show again at the loop's own submit */
 		if ((io->prep || !b->write) && b->prepped >= UR_SUBMIT_GROUP)
 			ur_submit(b, 0);
 	}
+	/* requests that needed no I/O leave credits over */
+	ur_credit_give(b->u, b->credits);
+	b->credits = 0;
 }
 
 /* Run the done hooks of what has finished. */
@@ -282,6 +349,7 @@ static unsigned ur_reap(struct ur_batch *b, bool resubmit)
 		io_uring_cq_advance(&b->r->ring, got);
 		sl_dev_count_reap(&b->u->c, got);
 		b->inflight -= got;
+		ur_credit_give(b->u, got);
 		total += got;
 	}
 	return total;
@@ -308,6 +376,8 @@ static void ur_abort(struct ur_batch *b, int err)
 		if (i >= b->next || (io->res >= 0 && (uint32_t)io->res < io->len))
 			ur_fail(b, i, err);
 	}
+	/* what the kernel never took, or never answered */
+	ur_credit_give(b->u, b->inflight + b->prepped);
 	ur_discard(b->u, b->r);
 	b->r = NULL;
 }
@@ -332,7 +402,10 @@ static int ur_run(struct ur_ctx *u, struct slot_io *ios, size_t n, bool write)
 		ur_fill(&b);
 		if (!b.inflight && !b.prepped) {
 			ur_finish(&b);
-			break;
+			if (!b.nretry && b.next >= b.n)
+				break;
+			ur_credit_wait(u);      /* others hold the depth */
+			continue;
 		}
 		/* with hooks to run, send the refill first and run them
 		 * while the device works */
@@ -426,6 +499,7 @@ static void ur_close(void *ctx)
 	}
 	pthread_mutex_destroy(&u->lock);
 	pthread_cond_destroy(&u->cond);
+	pthread_cond_destroy(&u->credit_cond);
 	close(u->fd);
 	free(u);
 }
@@ -451,8 +525,10 @@ int sl_uring_create(int fd, unsigned queue_depth, uint64_t size,
 	u->fd = fd;
 	u->qd = queue_depth ? queue_depth : 32;
 	u->c.queue_depth = u->qd;
+	atomic_init(&u->credits, u->qd);
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_cond_init(&u->cond, NULL);
+	pthread_cond_init(&u->credit_cond, NULL);
 	memcpy(u->name, name, nl + 1);
 
 	/* one ring now, so a kernel without io_uring is found at open */
@@ -460,6 +536,7 @@ int sl_uring_create(int fd, unsigned queue_depth, uint64_t size,
 	if (err) {
 		pthread_mutex_destroy(&u->lock);
 		pthread_cond_destroy(&u->cond);
+		pthread_cond_destroy(&u->credit_cond);
 		free(u);
 		return err;
 	}

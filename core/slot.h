@@ -236,7 +236,7 @@ int slot_probe(struct slot_dev *dev, struct slot_geometry *geo);
 /* ------------------------------------------------------------------ */
 
 struct slot_opts {
-	unsigned queue_depth;           /* per engine ring; default 32 */
+	unsigned queue_depth;           /* in flight on the device; 32 */
 	bool direct_io;                 /* O_DIRECT; default true */
 	enum slot_engine engine;        /* default AUTO */
 	unsigned meta_idle_quiet_ms;    /* idle gate quiet period; 200 */
@@ -332,8 +332,8 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n);
  * keys and buffers belong to the batch until its wait, which returns what
  * slot_get_many or slot_put_many would have and frees *op.  Started
  * batches run side by side (up to SLOT_BATCHES_RUNNING at once, then in
- * turn), each with the engine's queue depth, so while one drains at its
- * end the next keeps the device busy.  Batches running side by side are
+ * turn) and share the engine's queue depth: as one drains at its end, the
+ * next takes up the depth it gives back, so the device stays busy.  Batches running side by side are
  * as calls from separate threads: of two puts of one key, the one that
  * commits last wins; wait for the first to order them.  A put is in
  * slot_sync's reach once waited for.  Every started batch must be waited

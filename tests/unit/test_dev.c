@@ -4,11 +4,13 @@
  * slot_io): plain and vectored requests, the prep hook before a request is
  * sent, the done hook after, and bad requests failed alone.  Each test runs
  * on io_uring and psync over an image file with O_DIRECT, and on the
- * emulated device.  One white-box test counts how the io_uring engine
- * sends a batch to the kernel.
+ * emulated device.  White-box tests count how the io_uring engine sends a
+ * batch to the kernel, and what it keeps in flight.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -237,6 +239,82 @@ Test(dev, uring_sends_reads_four_at_a_time)
 	cr_expect_eq(c->submit_calls - calls, 2, "reads: %llu sends",
 		     (unsigned long long)(c->submit_calls - calls));
 	cr_expect(!memcmp(a, back, 8 * BLK));
+	td_close(&t);
+	free(a);
+	free(back);
+}
+
+/*
+ * The queue depth bounds what the whole device has in flight, not what
+ * each batch has (dev_uring.c's credits).  Batch A (16 reads, queue depth
+ * 8) stops in the prep hook of its sixth read with four sent; batch B (8
+ * reads) runs from another thread meanwhile.  Bounded per batch, B sent
+ * all 8 beside A's 4; bounded per device, B waits for A's credits.  A
+ * waits for B to finish or 200 ms, whichever is first, so neither bound
+ * hangs.
+ */
+struct td_pair {
+	struct td *t;
+	struct slot_io *b;
+	atomic_bool a_held, b_done;
+	unsigned a_inflight;    /* A's requests in flight while it held */
+};
+
+static int td_hold(struct slot_io *io)
+{
+	struct td_pair *p = io->arg;
+	struct sl_dev_counters *c = sl_dev_counters(p->t->dev);
+
+	p->a_inflight = atomic_load(&c->sq_depth);
+	atomic_store(&p->a_held, true);
+	for (int i = 0; i < 200 && !atomic_load(&p->b_done); i++)
+		usleep(1000);
+	return 0;
+}
+
+static void *td_run_b(void *arg)
+{
+	struct td_pair *p = arg;
+
+	while (!atomic_load(&p->a_held))
+		usleep(100);
+	intptr_t r = p->t->dev->ops->read(p->t->dev->ctx, p->b, 8);
+	atomic_store(&p->b_done, true);
+	return (void *)r;
+}
+
+Test(dev, uring_depth_bounds_the_device_not_each_batch)
+{
+	struct td t;
+	uint8_t *a = td_buf(24 * BLK, 0), *back = td_buf(24 * BLK, 0);
+	struct slot_io w[24], r[24];
+	struct td_pair p = { .t = &t, .b = r + 16 };
+	pthread_t th;
+	void *bres;
+
+	td_open(&t, 0);
+	for (unsigned i = 0; i < 24; i++) {
+		memset(a + i * BLK, 0x20 + i, BLK);
+		w[i] = (struct slot_io){ .buf = a + i * BLK, .off = i * BLK,
+					 .len = BLK };
+		r[i] = (struct slot_io){ .buf = back + i * BLK, .off = i * BLK,
+					 .len = BLK };
+	}
+	r[5].prep = td_hold;
+	r[5].arg = &p;
+	cr_assert_eq(t.dev->ops->write(t.dev->ctx, w, 24), 0);
+	struct sl_dev_counters *c = sl_dev_counters(t.dev);
+	atomic_store(&c->sq_depth_max, 0);
+	cr_assert_eq(pthread_create(&th, NULL, td_run_b, &p), 0);
+	cr_expect_eq(t.dev->ops->read(t.dev->ctx, r, 16), 0);
+	pthread_join(th, &bres);
+	cr_expect_eq((intptr_t)bres, 0);
+	/* the premise: A had requests out while B ran (reads go four at a
+	 * time, see above) */
+	cr_expect_gt(p.a_inflight, 0);
+	cr_expect_leq(c->sq_depth_max, 8, "%u in flight at once, depth 8",
+		      (unsigned)c->sq_depth_max);
+	cr_expect(!memcmp(a, back, 24 * BLK));
 	td_close(&t);
 	free(a);
 	free(back);
