@@ -3,7 +3,7 @@
  * bench_core.c - benchmark of libslot alone, without FUSE, and the store
  * builder for the mount and fsck timings of tests/bench/run.sh.
  *
- *   bench_core run IMAGE [-t MIB] [-n SMALL] [-r SECONDS] [-q QD] [-b BATCH] [-H]
+ *   bench_core run IMAGE [-t MIB] [-n SMALL] [-r SECONDS] [-q QD] [-b BATCH] [-H] [-1]
  *       Format IMAGE, then time slot_put_many of 1 MiB objects (-t MiB in
  *       all, BATCH objects per call, slot_sync at the end; then as many
  *       under other keys, two calls in flight with slot_put_many_start),
@@ -12,6 +12,7 @@
  *       objects (SMALL of them are put first) picked at random, BATCH per
  *       call, for SECONDS (one call at a time, then two in flight).
  *       -H: the objects' buffers lie in huge pages (see libslot(3)).
+ *       -1: one call at a time only, no two-in-flight runs.
  *   bench_core populate IMAGE -n FILES [-s SIZE]
  *       Format IMAGE and put FILES objects of SIZE bytes (default 4096)
  *       under d000/f0000000 ... (1000 per directory); close cleanly.
@@ -42,6 +43,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,6 +85,58 @@ static void *xalloc(size_t n)
 		exit(1);
 	}
 	return p;
+}
+
+/*
+ * Requests the disk under an image completed, for the figure of device
+ * requests per MiB: a 1 MiB buffer in 4 KiB pages that are not
+ * physically contiguous can be more segments than a disk takes in one
+ * request (virtio's 254 here), and then it is two.
+ */
+struct dev_reqs {
+	char stat[64];          /* /sys/dev/block/M:m/stat, "" if none */
+	uint64_t rd, wr;
+};
+
+static bool dev_reqs_read(const struct dev_reqs *q, uint64_t *rd, uint64_t *wr)
+{
+	FILE *f = q->stat[0] ? fopen(q->stat, "r") : NULL;
+	unsigned long long v[5];
+	bool ok = f && fscanf(f, "%llu %llu %llu %llu %llu", &v[0], &v[1],
+			      &v[2], &v[3], &v[4]) == 5;
+
+	if (f)
+		fclose(f);
+	*rd = ok ? v[0] : 0;
+	*wr = ok ? v[4] : 0;
+	return ok;
+}
+
+static void dev_reqs_start(struct dev_reqs *q, const char *path)
+{
+	struct stat st;
+
+	q->stat[0] = 0;
+	if (!stat(path, &st))
+		snprintf(q->stat, sizeof(q->stat), "/sys/dev/block/%u:%u/stat",
+			 major(st.st_dev), minor(st.st_dev));
+	if (!dev_reqs_read(q, &q->rd, &q->wr))
+		q->stat[0] = 0;
+}
+
+/* " reqs_per_mib=X" for the requests since dev_reqs_start, or "". */
+static const char *dev_reqs_per_mib(const struct dev_reqs *q, bool write,
+				    size_t mib)
+{
+	static char out[48];
+	uint64_t rd, wr;
+
+	out[0] = 0;
+	if (dev_reqs_read(q, &rd, &wr) && mib)
+		snprintf(out, sizeof(out), " reqs_per_mib=%.2f",
+			 (double)(write ? wr - q->wr : rd - q->rd) /
+			 (double)mib);
+	return out;
 }
 
 /* xorshift64*: a repeatable stream for data and for random picks */
@@ -188,6 +243,7 @@ struct run_cfg {
 	double runtime;
 	unsigned qd;
 	unsigned batch;
+	bool one_call;          /* -1: skip the two-in-flight runs */
 };
 
 /* A stream of gets: objects of size bytes named by key(), count of them,
@@ -216,14 +272,14 @@ static void key_small(char *buf, size_t len, size_t id)
 }
 
 /*
- * The gets of w, two batches in flight (slot_get_many_start): while one
- * drains at its end the other keeps the device busy.  Sets *done and
- * *secs; returns how many came back wrong.
+ * The gets of w into buf (2 * batch objects), two batches in flight
+ * (slot_get_many_start): while one drains at its end the other keeps the
+ * device busy.  Sets *done and *secs; returns how many came back wrong.
  */
 static uint64_t get_two_in_flight(struct slot_store *s, const struct get_work *w,
-				  size_t batch, uint64_t *done, double *secs)
+				  uint8_t *buf, size_t batch, uint64_t *done,
+				  double *secs)
 {
-	uint8_t *buf = xalloc(2 * batch * w->size);
 	struct slot_get *g = calloc(2 * batch, sizeof(*g));
 	char (*keys)[48] = calloc(2 * batch, sizeof(*keys));
 	size_t *id = calloc(2 * batch, sizeof(*id));
@@ -271,18 +327,18 @@ static uint64_t get_two_in_flight(struct slot_store *s, const struct get_work *w
 	free(id);
 	free(keys);
 	free(g);
-	free(buf);
 	return bad;
 }
 
 /*
- * Put n objects of 1 MiB under big2/, batch per call, two batches in
- * flight (slot_put_many_start), then slot_sync: while one drains at its
- * end the other keeps the device busy.  Returns the seconds taken.
+ * Put n objects of 1 MiB under big2/ from buf (2 * batch of them), batch
+ * per call, two batches in flight (slot_put_many_start), then slot_sync:
+ * while one drains at its end the other keeps the device busy.  Returns
+ * the seconds taken.
  */
-static double put_two_in_flight(struct slot_store *s, size_t n, size_t batch)
+static double put_two_in_flight(struct slot_store *s, uint8_t *buf, size_t n,
+				size_t batch)
 {
-	uint8_t *buf = xalloc(2 * batch * (size_t)MIB);
 	struct slot_put *p = calloc(2 * batch, sizeof(*p));
 	char (*keys)[48] = calloc(2 * batch, sizeof(*keys));
 	struct slot_put_op *op[2] = { NULL, NULL };
@@ -291,7 +347,6 @@ static double put_two_in_flight(struct slot_store *s, size_t n, size_t batch)
 
 	if (!p || !keys)
 		die("put_two_in_flight", -ENOMEM);
-	randomize(buf, 2 * batch * (size_t)MIB);
 	double t0 = now();
 	for (size_t h = 0; i < n || op[0] || op[1]; h ^= 1) {
 		struct slot_put *ph = p + h * batch;
@@ -323,7 +378,6 @@ static double put_two_in_flight(struct slot_store *s, size_t n, size_t batch)
 	double t = now() - t0;
 	free(keys);
 	free(p);
-	free(buf);
 	return t;
 }
 
@@ -333,8 +387,14 @@ static int cmd_run(const char *path, const struct run_cfg *c)
 	struct slot_put *puts = calloc(batch, sizeof(*puts));
 	struct slot_get *gets = calloc(batch, sizeof(*gets));
 	char (*keys)[48] = calloc(batch, sizeof(*keys));
-	uint8_t *big = xalloc(batch * (size_t)MIB);
-	randomize(big, batch * (size_t)MIB);
+	/* every buffer up front, as fio allocates its own: where pages land
+	 * decides how many device requests a 1 MiB object takes (see
+	 * dev_reads), and a process that has run for a while has its free
+	 * memory in smaller pieces.  Touched before any clock starts. */
+	uint8_t *big = xalloc(2 * batch * (size_t)MIB);
+	uint8_t *sbuf = xalloc(2 * batch * (size_t)SMALL);
+	randomize(big, 2 * batch * (size_t)MIB);
+	randomize(sbuf, 2 * batch * (size_t)SMALL);
 	uint64_t locks = 0, calls = 0, bad = 0;
 	struct slot_status a, b;
 	struct slot_store *s;
@@ -349,6 +409,8 @@ static int cmd_run(const char *path, const struct run_cfg *c)
 	s = open_store(path, c->qd);
 
 	/* put_many of 1 MiB objects */
+	struct dev_reqs q;
+	dev_reqs_start(&q, path);
 	t0 = now();
 	for (size_t i = 0; i < nbig; i += batch) {
 		size_t n = nbig - i < batch ? nbig - i : batch;
@@ -371,15 +433,22 @@ static int cmd_run(const char *path, const struct run_cfg *c)
 	if (err < 0)
 		die("slot_sync", err);
 	t = now() - t0;
-	printf("core put_many_1m MBps=%.1f secs=%.3f objects=%zu batch=%zu\n",
-	       (double)nbig * MIB / 1e6 / t, t, nbig, batch);
+	printf("core put_many_1m MBps=%.1f secs=%.3f objects=%zu batch=%zu%s\n",
+	       (double)nbig * MIB / 1e6 / t, t, nbig, batch,
+	       dev_reqs_per_mib(&q, true, nbig));
 	printf("core lock_per_batch=%.2f batches=%" PRIu64 "\n",
 	       calls ? (double)locks / (double)calls : 0.0, calls);
-	t = put_two_in_flight(s, nbig, batch);
-	printf("core put_many_1m_2inflight MBps=%.1f secs=%.3f objects=%zu "
-	       "batch=%zu\n", (double)nbig * MIB / 1e6 / t, t, nbig, batch);
+	if (!c->one_call) {
+		dev_reqs_start(&q, path);
+		t = put_two_in_flight(s, big, nbig, batch);
+		printf("core put_many_1m_2inflight MBps=%.1f secs=%.3f "
+		       "objects=%zu batch=%zu%s\n",
+		       (double)nbig * MIB / 1e6 / t, t, nbig, batch,
+		       dev_reqs_per_mib(&q, true, nbig));
+	}
 
 	/* get_many of the same objects, in order */
+	dev_reqs_start(&q, path);
 	t0 = now();
 	for (size_t i = 0; i < nbig; i += batch) {
 		size_t n = nbig - i < batch ? nbig - i : batch;
@@ -398,18 +467,22 @@ static int cmd_run(const char *path, const struct run_cfg *c)
 				bad++;
 	}
 	t = now() - t0;
-	printf("core get_many_1m MBps=%.1f secs=%.3f objects=%zu batch=%zu\n",
-	       (double)nbig * MIB / 1e6 / t, t, nbig, batch);
+	printf("core get_many_1m MBps=%.1f secs=%.3f objects=%zu batch=%zu%s\n",
+	       (double)nbig * MIB / 1e6 / t, t, nbig, batch,
+	       dev_reqs_per_mib(&q, false, nbig));
 	struct get_work wbig = { .size = MIB, .count = nbig, .n = nbig,
 				 .key = key_big };
 	uint64_t got;
-	bad += get_two_in_flight(s, &wbig, batch, &got, &t);
-	printf("core get_many_1m_2inflight MBps=%.1f secs=%.3f objects=%zu "
-	       "batch=%zu\n", (double)got * MIB / 1e6 / t, t, nbig, batch);
+	if (!c->one_call) {
+		dev_reqs_start(&q, path);
+		bad += get_two_in_flight(s, &wbig, big, batch, &got, &t);
+		printf("core get_many_1m_2inflight MBps=%.1f secs=%.3f "
+		       "objects=%zu batch=%zu%s\n",
+		       (double)got * MIB / 1e6 / t, t, nbig, batch,
+		       dev_reqs_per_mib(&q, false, got));
+	}
 
 	/* 4 KiB objects: put them, then get them at random */
-	uint8_t *sbuf = xalloc(batch * (size_t)SMALL);
-	randomize(sbuf, batch * (size_t)SMALL);
 	size_t ns = c->nsmall;
 	t0 = now();
 	for (size_t i = 0; i < ns; i += batch) {
@@ -456,9 +529,12 @@ static int cmd_run(const char *path, const struct run_cfg *c)
 	       " batch=%zu\n", (double)done / t, t, done, batch);
 	struct get_work wsmall = { .size = SMALL, .count = ns, .random = true,
 				   .runtime = c->runtime, .key = key_small };
-	bad += get_two_in_flight(s, &wsmall, batch, &got, &t);
-	printf("core get_many_4k_rand_2inflight IOPS=%.0f secs=%.3f gets=%" PRIu64
-	       " batch=%zu\n", (double)got / t, t, got, batch);
+	if (!c->one_call) {
+		bad += get_two_in_flight(s, &wsmall, sbuf, batch, &got, &t);
+		printf("core get_many_4k_rand_2inflight IOPS=%.0f secs=%.3f "
+		       "gets=%" PRIu64 " batch=%zu\n", (double)got / t, t,
+		       got, batch);
+	}
 	print_status("status", s);
 	close_store(s);
 	free(sbuf);
@@ -684,7 +760,7 @@ static int cmd_hdrlog(const char *path, const char *out)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: %s run IMAGE [-t MIB] [-n SMALL] [-r SECONDS] [-q QD] [-b BATCH] [-H]\n"
+		"usage: %s run IMAGE [-t MIB] [-n SMALL] [-r SECONDS] [-q QD] [-b BATCH] [-H] [-1]\n"
 		"       %s populate IMAGE -n FILES [-s SIZE] [-q QD] [-b BATCH]\n"
 		"       %s fill IMAGE [-p PERCENT] [-q QD] [-b BATCH]\n"
 		"       %s memory IMAGE\n"
@@ -718,7 +794,7 @@ int main(int argc, char **argv)
 		return cmd_hdrlog(image, argv[3]);
 	}
 	optind = 3;
-	while ((opt = getopt(argc, argv, "t:n:r:q:b:s:p:H")) != -1) {
+	while ((opt = getopt(argc, argv, "t:n:r:q:b:s:p:H1")) != -1) {
 		switch (opt) {
 		case 't': c.total_mib = num(optarg); break;
 		case 'n': c.nsmall = files = num(optarg); break;
@@ -728,6 +804,7 @@ int main(int argc, char **argv)
 		case 's': size = num(optarg); break;
 		case 'p': percent = num(optarg); break;
 		case 'H': huge = true; break;
+		case '1': c.one_call = true; break;
 		default: usage();
 		}
 	}
