@@ -148,10 +148,13 @@ record() {
 	printf '  %-14s %-8s %s\n' "$2" "$3" "$4"
 }
 
-# new_image PATH SIZE: a fresh sparse image, so every round starts alike
+# new_image PATH SIZE: a fresh image, so every round starts alike.  Its
+# blocks are allocated, as a disk's are: a write into a hole of a sparse
+# image allocates in the host file system, which io_uring does on a worker
+# thread (10,000 small-file creates ran about 10% slower on sparse images)
 new_image() {
 	rm -f "$1"
-	truncate -s "$2" "$1"
+	fallocate -l "$2" "$1" 2>/dev/null || truncate -s "$2" "$1"
 }
 
 # fio_run JSON_OUT FIO_ARGS...: io_uring and O_DIRECT always
