@@ -192,7 +192,6 @@ struct ur_batch {
 	unsigned nretry, nfin;
 	unsigned inflight;      /* submitted, not reaped */
 	unsigned prepped;       /* in the SQ, not yet submitted */
-	unsigned credits;       /* taken, not yet used by a request */
 	bool write;
 	int err;
 	size_t err_idx;
@@ -249,18 +248,19 @@ static int ur_submit(struct ur_batch *b, unsigned wait)
  * still go at once: grouping them showed no gain. */
 #define UR_SUBMIT_GROUP 4u
 
-/* Fill the SQ as far as the batch's credits go: retries first, then
- * fresh requests. */
+/* Fill the SQ as far as the credits the batch can take go: retries first,
+ * then fresh requests. */
 static void ur_fill(struct ur_batch *b)
 {
 	size_t left = b->nretry + (b->n - b->next);
 	unsigned room = b->u->qd - b->inflight - b->prepped;
 
-	b->credits = ur_credit_take(b->u, left < room ? (unsigned)left : room,
-				    b->inflight + b->prepped > 0);
-	while (b->credits) {
+	unsigned credits = ur_credit_take(b->u,
+					  left < room ? (unsigned)left : room,
+					  b->inflight + b->prepped > 0);
+	while (credits) {
 		if (b->nretry) {
-			b->credits--;
+			credits--;
 			ur_prep(b, b->r->retry[--b->nretry]);
 			continue;
 		}
@@ -282,15 +282,14 @@ static void ur_fill(struct ur_batch *b)
 			b->next++;
 			continue;
 		}
-		b->credits--;
+		credits--;
 		ur_prep(b, b->next++);
 		/* errors here show again at the loop's own submit */
 		if ((io->prep || !b->write) && b->prepped >= UR_SUBMIT_GROUP)
 			ur_submit(b, 0);
 	}
 	/* requests that needed no I/O leave credits over */
-	ur_credit_give(b->u, b->credits);
-	b->credits = 0;
+	ur_credit_give(b->u, credits);
 }
 
 /* Run the done hooks of what has finished. */
