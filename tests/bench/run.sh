@@ -3,7 +3,7 @@
 # tests/bench/run.sh - the slotfs benchmark (issue 6).  See README.md.
 #
 #   sudo tests/bench/run.sh [--tiny] [--rounds N] [--size SIZE] [--dir DIR]
-#                           [--build BUILDDIR] [--keep]
+#                           [--build BUILDDIR] [--keep] [--wake-here Y|N]
 #
 # One run, on backing images of the same size in the same directory (so on
 # the same disk), repeats these rounds interleaved, A B C D, A B C D, ...:
@@ -17,6 +17,10 @@
 # beside the time fio takes to read the slot headers that open or check
 # has to read.
 #
+# --wake-here sets the kernel's fuse module parameter wake_here for the
+# run (where the kernel has it) and puts the old value back at exit; the
+# table says which value the run had.  See README.md, "Where the time goes".
+#
 # Exit status: 0 when every step ran (timings are never judged), 1 when a
 # step failed (a mount, a data check, a tool), 2 on bad arguments, 77 in
 # --tiny mode when the machine cannot run it (not root, no /dev/fuse, no
@@ -25,7 +29,8 @@ set -Eeuo pipefail
 export LC_ALL=C
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-TINY=0 ROUNDS= SIZE= DIR=/var/tmp BUILD= KEEP=0
+TINY=0 ROUNDS= SIZE= DIR=/var/tmp BUILD= KEEP=0 WAKE_HERE=
+WAKE_PARAM=/sys/module/fuse/parameters/wake_here WAKE_SAVED=
 
 usage() {
 	sed -n '4,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
@@ -40,6 +45,7 @@ while [ $# -gt 0 ]; do
 	--dir) DIR=${2:?}; shift ;;
 	--build) BUILD=${2:?}; shift ;;
 	--keep) KEEP=1 ;;
+	--wake-here) WAKE_HERE=${2:?}; shift ;;
 	-h|--help) usage ;;
 	*) echo "run.sh: unknown argument $1" >&2; usage ;;
 	esac
@@ -56,6 +62,11 @@ else
 	MOUNT_FILES=100000 FSCK_SIZE=4G CRASH_FILES=100
 fi
 case $ROUNDS in ''|*[!0-9]*|0) echo "run.sh: --rounds needs a number >= 1" >&2; exit 2 ;; esac
+case $WAKE_HERE in ''|Y|N) ;; *) echo "run.sh: --wake-here takes Y or N" >&2; exit 2 ;; esac
+if [ -n "$WAKE_HERE" ] && [ ! -w "$WAKE_PARAM" ]; then
+	echo "run.sh: --wake-here: this kernel's fuse has no wake_here parameter" >&2
+	exit 2
+fi
 
 skip_or_fail() {
 	echo "run.sh: $*" >&2
@@ -117,6 +128,7 @@ on_exit() {
 	for p in "${LOOPS[@]}"; do
 		losetup -d "$p" 2>/dev/null
 	done
+	[ -n "$WAKE_SAVED" ] && echo "$WAKE_SAVED" >"$WAKE_PARAM"
 	if [ "$rc" -ne 0 ] && [ -s "$LOG" ]; then
 		echo "run.sh: failed (exit $rc); last lines of the log:" >&2
 		tail -n 30 "$LOG" >&2
@@ -132,6 +144,13 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'echo "run.sh: step failed: line $LINENO: $BASH_COMMAND" >&2' ERR
+
+# where a FUSE reply wakes its caller, on kernels that let it be chosen
+if [ -n "$WAKE_HERE" ]; then
+	WAKE_SAVED=$(cat "$WAKE_PARAM")
+	echo "$WAKE_HERE" >"$WAKE_PARAM"
+fi
+WAKE_NOW=$(cat "$WAKE_PARAM" 2>/dev/null || echo "(none)")
 
 now() { date +%s.%N; }
 elapsed() { python3 -c "import sys; print('%.6f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
@@ -427,7 +446,7 @@ round_core() {
 }
 
 echo "== slotfs benchmark: $ROUNDS round(s), images of $SIZE in $W"
-echo "   (fio $(fio --version), kernel $(uname -r), $(nproc) CPUs)"
+echo "   (fio $(fio --version), kernel $(uname -r), $(nproc) CPUs, fuse wake_here $WAKE_NOW)"
 for ((r = 1; r <= ROUNDS; r++)); do
 	echo "-- [${SECONDS}s] round $r/$ROUNDS: raw"
 	round_raw "$r"
@@ -524,11 +543,11 @@ rm -f "$img"
 
 # ---------------------------------------------------------------- table
 echo
-python3 - "$RES" "$ROUNDS" "$SIZE" "$DD_MIB" "$NFILES" "$MOUNT_FILES" "$FSCK_SIZE" <<'PY'
+python3 - "$RES" "$ROUNDS" "$SIZE" "$DD_MIB" "$NFILES" "$MOUNT_FILES" "$FSCK_SIZE" "$WAKE_NOW" <<'PY'
 import statistics, sys
 from collections import defaultdict
 
-res, rounds, size, dd_mib, nfiles, mount_files, fsck_size = sys.argv[1:8]
+res, rounds, size, dd_mib, nfiles, mount_files, fsck_size, wake = sys.argv[1:9]
 vals = defaultdict(list)
 for line in open(res):
     r, w, t, v = line.split()
@@ -592,8 +611,9 @@ for name, unit, rw, ew, sw in rows:
     ss = stats(sw, "slotfs")
     table.append((name, unit, cell(rs), cell(es), cell(ss), rat(ss, es), rat(ss, rs)))
 widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-print("slotfs benchmark: %s round(s), images of %s; median [min-max]; "
-      "higher is better, ratios of medians" % (rounds, size))
+print("slotfs benchmark: %s round(s), images of %s, fuse wake_here %s; "
+      "median [min-max]; higher is better, ratios of medians"
+      % (rounds, size, wake))
 for i, row in enumerate(table):
     print(" | ".join(c.ljust(widths[k]) if k < 2 else c.rjust(widths[k])
                      for k, c in enumerate(row)).rstrip())
