@@ -447,6 +447,10 @@ round_core() {
 
 echo "== slotfs benchmark: $ROUNDS round(s), images of $SIZE in $W"
 echo "   (fio $(fio --version), kernel $(uname -r), $(nproc) CPUs, fuse wake_here $WAKE_NOW)"
+# an idle CPU that halts at once makes every FUSE reply wake it through
+# the host (README.md, "Where the time goes")
+echo "   (cpuidle $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo -)," \
+	"guest_halt_poll_ns $(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || echo -))"
 for ((r = 1; r <= ROUNDS; r++)); do
 	echo "-- [${SECONDS}s] round $r/$ROUNDS: raw"
 	round_raw "$r"
