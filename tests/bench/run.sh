@@ -4,6 +4,7 @@
 #
 #   sudo tests/bench/run.sh [--tiny] [--rounds N] [--size SIZE] [--dir DIR]
 #                           [--build BUILDDIR] [--keep] [--wake-here Y|N]
+#                           [--halt-poll-ns NS]
 #
 # One run, on backing images of the same size in the same directory (so on
 # the same disk), repeats these rounds interleaved, A B C D, A B C D, ...:
@@ -17,9 +18,10 @@
 # beside the time fio takes to read the slot headers that open or check
 # has to read.
 #
-# --wake-here sets the kernel's fuse module parameter wake_here for the
-# run (where the kernel has it) and puts the old value back at exit; the
-# table says which value the run had.  See README.md, "Where the time goes".
+# --wake-here sets the kernel's fuse module parameter wake_here, and
+# --halt-poll-ns the guest's haltpoll guest_halt_poll_ns, for the run (on
+# kernels that have them), and the old values go back at exit; the table
+# says which values the run had.  See README.md, "Where the time goes".
 #
 # Exit status: 0 when every step ran (timings are never judged), 1 when a
 # step failed (a mount, a data check, a tool), 2 on bad arguments, 77 in
@@ -29,8 +31,10 @@ set -Eeuo pipefail
 export LC_ALL=C
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-TINY=0 ROUNDS= SIZE= DIR=/var/tmp BUILD= KEEP=0 WAKE_HERE=
-WAKE_PARAM=/sys/module/fuse/parameters/wake_here WAKE_SAVED=
+TINY=0 ROUNDS= SIZE= DIR=/var/tmp BUILD= KEEP=0 WAKE_HERE= HALT_POLL=
+WAKE_PARAM=/sys/module/fuse/parameters/wake_here
+HALT_PARAM=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+SAVED_PARAMS=()         # PATH=VALUE of the kernel parameters set for the run
 
 usage() {
 	sed -n '4,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
@@ -46,6 +50,7 @@ while [ $# -gt 0 ]; do
 	--build) BUILD=${2:?}; shift ;;
 	--keep) KEEP=1 ;;
 	--wake-here) WAKE_HERE=${2:?}; shift ;;
+	--halt-poll-ns) HALT_POLL=${2:?}; shift ;;
 	-h|--help) usage ;;
 	*) echo "run.sh: unknown argument $1" >&2; usage ;;
 	esac
@@ -63,8 +68,13 @@ else
 fi
 case $ROUNDS in ''|*[!0-9]*|0) echo "run.sh: --rounds needs a number >= 1" >&2; exit 2 ;; esac
 case $WAKE_HERE in ''|Y|N) ;; *) echo "run.sh: --wake-here takes Y or N" >&2; exit 2 ;; esac
+case $HALT_POLL in *[!0-9]*) echo "run.sh: --halt-poll-ns takes a number" >&2; exit 2 ;; esac
 if [ -n "$WAKE_HERE" ] && [ ! -w "$WAKE_PARAM" ]; then
 	echo "run.sh: --wake-here: this kernel's fuse has no wake_here parameter" >&2
+	exit 2
+fi
+if [ -n "$HALT_POLL" ] && [ ! -w "$HALT_PARAM" ]; then
+	echo "run.sh: --halt-poll-ns: this kernel has no haltpoll guest_halt_poll_ns" >&2
 	exit 2
 fi
 
@@ -128,7 +138,10 @@ on_exit() {
 	for p in "${LOOPS[@]}"; do
 		losetup -d "$p" 2>/dev/null
 	done
-	[ -n "$WAKE_SAVED" ] && echo "$WAKE_SAVED" >"$WAKE_PARAM"
+	for ((i = ${#SAVED_PARAMS[@]} - 1; i >= 0; i--)); do
+		p=${SAVED_PARAMS[i]}
+		echo "${p#*=}" >"${p%%=*}"
+	done
 	if [ "$rc" -ne 0 ] && [ -s "$LOG" ]; then
 		echo "run.sh: failed (exit $rc); last lines of the log:" >&2
 		tail -n 30 "$LOG" >&2
@@ -145,12 +158,17 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'echo "run.sh: step failed: line $LINENO: $BASH_COMMAND" >&2' ERR
 
-# where a FUSE reply wakes its caller, on kernels that let it be chosen
-if [ -n "$WAKE_HERE" ]; then
-	WAKE_SAVED=$(cat "$WAKE_PARAM")
-	echo "$WAKE_HERE" >"$WAKE_PARAM"
-fi
+# param_set PATH VALUE: a kernel parameter for the run; on_exit restores it
+param_set() {
+	SAVED_PARAMS+=("$1=$(cat "$1")")
+	echo "$2" >"$1"
+}
+# where a FUSE reply wakes its caller, and how long an idle virtual CPU
+# polls before it halts, on kernels that let them be chosen
+[ -z "$WAKE_HERE" ] || param_set "$WAKE_PARAM" "$WAKE_HERE"
+[ -z "$HALT_POLL" ] || param_set "$HALT_PARAM" "$HALT_POLL"
 WAKE_NOW=$(cat "$WAKE_PARAM" 2>/dev/null || echo "(none)")
+HALT_NOW=$(cat "$HALT_PARAM" 2>/dev/null || echo "(none)")
 
 now() { date +%s.%N; }
 elapsed() { python3 -c "import sys; print('%.6f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
@@ -450,7 +468,7 @@ echo "   (fio $(fio --version), kernel $(uname -r), $(nproc) CPUs, fuse wake_her
 # an idle CPU that halts at once makes every FUSE reply wake it through
 # the host (README.md, "Where the time goes")
 echo "   (cpuidle $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo -)," \
-	"guest_halt_poll_ns $(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || echo -))"
+	"guest_halt_poll_ns $HALT_NOW)"
 for ((r = 1; r <= ROUNDS; r++)); do
 	echo "-- [${SECONDS}s] round $r/$ROUNDS: raw"
 	round_raw "$r"
@@ -547,11 +565,11 @@ rm -f "$img"
 
 # ---------------------------------------------------------------- table
 echo
-python3 - "$RES" "$ROUNDS" "$SIZE" "$DD_MIB" "$NFILES" "$MOUNT_FILES" "$FSCK_SIZE" "$WAKE_NOW" <<'PY'
+python3 - "$RES" "$ROUNDS" "$SIZE" "$DD_MIB" "$NFILES" "$MOUNT_FILES" "$FSCK_SIZE" "$WAKE_NOW" "$HALT_NOW" <<'PY'
 import statistics, sys
 from collections import defaultdict
 
-res, rounds, size, dd_mib, nfiles, mount_files, fsck_size, wake = sys.argv[1:9]
+res, rounds, size, dd_mib, nfiles, mount_files, fsck_size, wake, halt = sys.argv[1:10]
 vals = defaultdict(list)
 for line in open(res):
     r, w, t, v = line.split()
@@ -615,9 +633,9 @@ for name, unit, rw, ew, sw in rows:
     ss = stats(sw, "slotfs")
     table.append((name, unit, cell(rs), cell(es), cell(ss), rat(ss, es), rat(ss, rs)))
 widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-print("slotfs benchmark: %s round(s), images of %s, fuse wake_here %s; "
-      "median [min-max]; higher is better, ratios of medians"
-      % (rounds, size, wake))
+print("slotfs benchmark: %s round(s), images of %s, fuse wake_here %s, "
+      "guest_halt_poll_ns %s; median [min-max]; higher is better, "
+      "ratios of medians" % (rounds, size, wake, halt))
 for i, row in enumerate(table):
     print(" | ".join(c.ljust(widths[k]) if k < 2 else c.rjust(widths[k])
                      for k, c in enumerate(row)).rstrip())
