@@ -333,11 +333,12 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n);
  * slot_get_many or slot_put_many would have and frees *op.  Started
  * batches run side by side (up to SLOT_BATCHES_RUNNING at once, then in
  * turn) and share the engine's queue depth: as one drains at its end, the
- * next takes up the depth it gives back, so the device stays busy.  Batches running side by side are
- * as calls from separate threads: of two puts of one key, the one that
- * commits last wins; wait for the first to order them.  A put is in
- * slot_sync's reach once waited for.  Every started batch must be waited
- * for; slot_close first lets those still queued or running finish.
+ * next takes up the depth it gives back, so the device stays busy.
+ * Batches running side by side are as calls from separate threads: of
+ * two puts of one key, the one that commits last wins; wait for the
+ * first to order them.  A put is in slot_sync's reach once waited for.
+ * Every started batch must be waited for; slot_close first lets those
+ * still queued or running finish.
  */
 #define SLOT_BATCHES_RUNNING 4
 #define SLOT_GET_RUNNING SLOT_BATCHES_RUNNING   /* its older name */

@@ -389,12 +389,14 @@ static int cmd_run(const char *path, const struct run_cfg *c)
 	char (*keys)[48] = calloc(batch, sizeof(*keys));
 	/* every buffer up front, as fio allocates its own: where pages land
 	 * decides how many device requests a 1 MiB object takes (see
-	 * dev_reads), and a process that has run for a while has its free
-	 * memory in smaller pieces.  Touched before any clock starts. */
-	uint8_t *big = xalloc(2 * batch * (size_t)MIB);
-	uint8_t *sbuf = xalloc(2 * batch * (size_t)SMALL);
-	randomize(big, 2 * batch * (size_t)MIB);
-	randomize(sbuf, 2 * batch * (size_t)SMALL);
+	 * dev_reqs), and a process that has run for a while has its free
+	 * memory in smaller pieces.  Touched before any clock starts; two
+	 * batches' worth for the two-in-flight runs. */
+	size_t nbuf = (c->one_call ? 1 : 2) * batch;
+	uint8_t *big = xalloc(nbuf * (size_t)MIB);
+	uint8_t *sbuf = xalloc(nbuf * (size_t)SMALL);
+	randomize(big, nbuf * (size_t)MIB);
+	randomize(sbuf, nbuf * (size_t)SMALL);
 	uint64_t locks = 0, calls = 0, bad = 0;
 	struct slot_status a, b;
 	struct slot_store *s;

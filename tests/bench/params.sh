@@ -13,6 +13,8 @@ check_fails "--wake-here refuses a value other than Y or N" \
 	'takes Y or N' "$RUN" --tiny --build "$BUILD" --wake-here yes
 check_fails "--halt-poll-ns refuses a value that is not a number" \
 	'takes a number' "$RUN" --tiny --build "$BUILD" --halt-poll-ns 10us
+check_fails "an unknown argument prints the whole synopsis, the last option too" \
+	'\[--halt-poll-ns NS\]' "$RUN" --no-such-option
 
 # the options this kernel can take, each with a value other than its own
 ARGS=() SHOWN=()
@@ -23,7 +25,7 @@ if [ -e "$WAKE" ]; then
 	SHOWN+=("fuse wake_here $NEW_WAKE)")
 else
 	check_fails "--wake-here on a kernel without the parameter says so" \
-		'no wake_here parameter' "$RUN" --tiny --build "$BUILD" --wake-here Y
+		"has no $WAKE" "$RUN" --tiny --build "$BUILD" --wake-here Y
 fi
 if [ -e "$HALT" ]; then
 	OLD_HALT=$(cat "$HALT")
@@ -32,7 +34,7 @@ if [ -e "$HALT" ]; then
 	SHOWN+=("guest_halt_poll_ns $NEW_HALT)")
 else
 	check_fails "--halt-poll-ns on a kernel without haltpoll says so" \
-		'no haltpoll' "$RUN" --tiny --build "$BUILD" --halt-poll-ns 1000
+		"has no $HALT" "$RUN" --tiny --build "$BUILD" --halt-poll-ns 1000
 fi
 [ "${#ARGS[@]}" -gt 0 ] || t_done
 [ "$(id -u)" -eq 0 ] || t_skip_all "needs root to set kernel parameters"

@@ -36,8 +36,9 @@ WAKE_PARAM=/sys/module/fuse/parameters/wake_here
 HALT_PARAM=/sys/module/haltpoll/parameters/guest_halt_poll_ns
 SAVED_PARAMS=()         # PATH=VALUE of the kernel parameters set for the run
 
+# the synopsis at the top of this file, up to its closing "#" line
 usage() {
-	sed -n '4,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '5,/^#$/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -69,14 +70,15 @@ fi
 case $ROUNDS in ''|*[!0-9]*|0) echo "run.sh: --rounds needs a number >= 1" >&2; exit 2 ;; esac
 case $WAKE_HERE in ''|Y|N) ;; *) echo "run.sh: --wake-here takes Y or N" >&2; exit 2 ;; esac
 case $HALT_POLL in *[!0-9]*) echo "run.sh: --halt-poll-ns takes a number" >&2; exit 2 ;; esac
-if [ -n "$WAKE_HERE" ] && [ ! -w "$WAKE_PARAM" ]; then
-	echo "run.sh: --wake-here: this kernel's fuse has no wake_here parameter" >&2
-	exit 2
-fi
-if [ -n "$HALT_POLL" ] && [ ! -w "$HALT_PARAM" ]; then
-	echo "run.sh: --halt-poll-ns: this kernel has no haltpoll guest_halt_poll_ns" >&2
-	exit 2
-fi
+# param_need OPTION VALUE PATH: an option given must find its parameter
+param_need() {
+	if [ -n "$2" ] && [ ! -w "$3" ]; then
+		echo "run.sh: $1: this kernel has no $3" >&2
+		exit 2
+	fi
+}
+param_need --wake-here "$WAKE_HERE" "$WAKE_PARAM"
+param_need --halt-poll-ns "$HALT_POLL" "$HALT_PARAM"
 
 skip_or_fail() {
 	echo "run.sh: $*" >&2
