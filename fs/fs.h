@@ -58,6 +58,10 @@ struct sfs {
 	/* the polling loop (loop.c): requests its reading thread served
 	 * itself, and those it handed to another thread first; atomic */
 	uint64_t loop_in_place, loop_handed_on;
+	/* FUSE over io_uring (ring.c), when the kernel offered it; requests
+	 * that came through it (atomic) */
+	struct sfs_ring *ring;
+	uint64_t ring_requests;
 };
 
 extern const struct fuse_lowlevel_ops sfs_ll_ops;
@@ -77,6 +81,15 @@ enum sfs_wait {
 enum sfs_wait sfs_op_wait(struct sfs *fs, const void *buf, size_t len);
 int sfs_loop_polling(struct fuse_session *se, struct sfs *fs, unsigned poll_us,
 		     unsigned max_threads, unsigned max_idle);
+/* A detached thread running fn(arg): 0 or a negative errno. */
+int sfs_thread_detached(void *(*fn)(void *), void *arg);
+/* ring.c: FUSE over io_uring.  attach stands between the session and
+ * /dev/fuse, to take the ring if the kernel offers it at INIT; detach,
+ * after the loop has ended, stops its threads. */
+int sfs_ring_attach(struct fuse_session *se, struct sfs *fs, unsigned depth,
+		    unsigned max_threads, unsigned max_idle);
+bool sfs_ring_running(const struct sfs *fs);
+void sfs_ring_detach(struct sfs *fs);
 void sfs_attr_to_stat(const struct slot_attr *a, struct stat *st);
 
 /* perm.c: permission checks when the kernel leaves them to the daemon;

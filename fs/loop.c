@@ -157,18 +157,26 @@ static void sfs_loop_end(struct sfs_loop *lp, int err)
 	sem_post(&lp->finished);
 }
 
-/* Lock held.  A new thread, which starts out wanting to read. */
-static void sfs_loop_spawn(struct sfs_loop *lp)
+int sfs_thread_detached(void *(*fn)(void *), void *arg)
 {
 	pthread_attr_t at;
 	pthread_t t;
+	int err = pthread_attr_init(&at);
 
-	if (lp->threads >= lp->max_threads || pthread_attr_init(&at))
-		return;
+	if (err)
+		return -err;
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	if (!pthread_create(&t, &at, sfs_loop_worker, lp))
-		lp->threads++;
+	err = pthread_create(&t, &at, fn, arg);
 	pthread_attr_destroy(&at);
+	return -err;
+}
+
+/* Lock held.  A new thread, which starts out wanting to read. */
+static void sfs_loop_spawn(struct sfs_loop *lp)
+{
+	if (lp->threads < lp->max_threads &&
+	    !sfs_thread_detached(sfs_loop_worker, lp))
+		lp->threads++;
 }
 
 static void *sfs_loop_worker(void *arg)

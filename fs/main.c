@@ -55,6 +55,8 @@ struct sfs_cfg {
 	unsigned max_idle_threads;
 	unsigned poll_us;
 	int clone_fd;
+	int uring;
+	unsigned uring_depth;
 	int writeback_cache;
 	int read_ahead_kb;
 	unsigned max_background;
@@ -90,6 +92,9 @@ static const struct fuse_opt sfs_opt_spec[] = {
 	SFS_OPT("max_idle_threads=%u", max_idle_threads, 0),
 	SFS_OPT("poll_us=%u", poll_us, 0),
 	SFS_OPT("clone_fd", clone_fd, 1),
+	SFS_OPT("io_uring", uring, 1),
+	SFS_OPT("io_uring=%d", uring, 0),
+	SFS_OPT("io_uring_depth=%u", uring_depth, 0),
 	SFS_OPT("writeback_cache", writeback_cache, 1),
 	SFS_OPT("writeback_cache=%d", writeback_cache, 0),
 	SFS_OPT("read_ahead_kb=%d", read_ahead_kb, 0),
@@ -158,6 +163,12 @@ static void sfs_usage(const char *prog)
 	       "                           at once, in libfuse's loop (20)\n"
 	       "    -o clone_fd            one /dev/fuse descriptor per thread\n"
 	       "                           (with poll_us=0)\n"
+	       "    -o io_uring            take requests through io_uring where\n"
+	       "                           the kernel offers it (fuse module\n"
+	       "                           enable_uring=Y), each CPU's on that\n"
+	       "                           CPU: faster name operations, slower\n"
+	       "                           random reads; see slotfs(8) (off)\n"
+	       "    -o io_uring_depth=N    requests in flight per CPU then (32)\n"
 	       "    -o writeback_cache     let the kernel cache writes; faster small\n"
 	       "                           writes, but ENOSPC and I/O errors show\n"
 	       "                           only at fsync/close (off)\n"
@@ -428,6 +439,7 @@ int main(int argc, char *argv[])
 		.max_threads = 64,
 		.max_idle_threads = 16,
 		.poll_us = 20,
+		.uring_depth = 32,
 		.attr_timeout = 1.0,
 		.entry_timeout = 1.0,
 		.read_ahead_kb = 4096,
@@ -530,6 +542,16 @@ int main(int argc, char *argv[])
 		goto out_signals;
 	}
 	sfs_set_read_ahead(mnt, cfg.read_ahead_kb);
+	/* -s serves one request at a time, which the ring's threads would
+	 * not; without the ring all goes through /dev/fuse as before */
+	if (cfg.uring && cfg.singlethread)
+		fprintf(stderr, "slotfs: -o io_uring is not used with -s\n");
+	else if (cfg.uring &&
+		 (err = sfs_ring_attach(se, &fs, cfg.uring_depth,
+					cfg.max_threads,
+					cfg.max_idle_threads)) < 0)
+		fprintf(stderr, "slotfs: FUSE over io_uring not used: %s\n",
+			strerror(-err));
 	if (notify_fd >= 0) {
 		sfs_detach(notify_fd);
 		notify_fd = -1;
@@ -541,6 +563,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "slotfs: serving requests: %s\n",
 			strerror(-err));
 	fuse_session_unmount(se);
+	sfs_ring_detach(&fs);
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_store:

@@ -38,25 +38,34 @@ static int sfs_append(char *buf, size_t at, size_t cap, const char *fmt,
 
 /*
  * The front end's own figures, after the store's: how the polling loop
- * served requests (both 0 under libfuse's loop, -o poll_us=0).  In the
- * JSON they go inside the object, as "fuse".
+ * served requests (both 0 under libfuse's loop, -o poll_us=0), and
+ * whether requests come through io_uring (ring.c) and how many did.  In
+ * the JSON they go inside the object, as "fuse".
  */
 static int sfs_status_json_loop(struct sfs *fs, char *buf, size_t n,
 				size_t cap)
 {
 	if (!n || buf[n - 1] != '}')
 		return -EINVAL;
-	return sfs_append(buf, n - 1, cap, ",\"fuse\":{\"served_in_place\":"
-			  "%" PRIu64 ",\"handed_on\":%" PRIu64 "}}",
-			  __atomic_load_n(&fs->loop_in_place, __ATOMIC_RELAXED),
-			  __atomic_load_n(&fs->loop_handed_on,
+	int at = sfs_append(buf, n - 1, cap, ",\"fuse\":{\"served_in_place\":"
+			    "%" PRIu64 ",\"handed_on\":%" PRIu64,
+			    __atomic_load_n(&fs->loop_in_place,
+					    __ATOMIC_RELAXED),
+			    __atomic_load_n(&fs->loop_handed_on,
+					    __ATOMIC_RELAXED));
+	if (at < 0)
+		return at;
+	return sfs_append(buf, (size_t)at, cap, ",\"io_uring\":%" PRIu64
+			  ",\"io_uring_requests\":%" PRIu64 "}}",
+			  (uint64_t)sfs_ring_running(fs),
+			  __atomic_load_n(&fs->ring_requests,
 					  __ATOMIC_RELAXED));
 }
 
 static int sfs_status_prom_loop(struct sfs *fs, char *buf, size_t n,
 				size_t cap)
 {
-	return sfs_append(buf, n, cap,
+	int at = sfs_append(buf, n, cap,
 			  "# HELP slotfs_fuse_requests_total FUSE requests, "
 			  "by whether the reading thread served them itself "
 			  "or handed them on.\n"
@@ -67,6 +76,20 @@ static int sfs_status_prom_loop(struct sfs *fs, char *buf, size_t n,
 			  "%" PRIu64 "\n",
 			  __atomic_load_n(&fs->loop_in_place, __ATOMIC_RELAXED),
 			  __atomic_load_n(&fs->loop_handed_on,
+					  __ATOMIC_RELAXED));
+	if (at < 0)
+		return at;
+	return sfs_append(buf, (size_t)at, cap,
+			  "# HELP slotfs_fuse_io_uring Whether the mount takes "
+			  "FUSE requests through io_uring.\n"
+			  "# TYPE slotfs_fuse_io_uring gauge\n"
+			  "slotfs_fuse_io_uring %" PRIu64 "\n"
+			  "# HELP slotfs_fuse_io_uring_requests_total FUSE "
+			  "requests that came through io_uring.\n"
+			  "# TYPE slotfs_fuse_io_uring_requests_total counter\n"
+			  "slotfs_fuse_io_uring_requests_total %" PRIu64 "\n",
+			  (uint64_t)sfs_ring_running(fs),
+			  __atomic_load_n(&fs->ring_requests,
 					  __ATOMIC_RELAXED));
 }
 

@@ -4,7 +4,7 @@
 #
 #   sudo tests/bench/run.sh [--tiny] [--rounds N] [--size SIZE] [--dir DIR]
 #                           [--build BUILDDIR] [--keep] [--wake-here Y|N]
-#                           [--halt-poll-ns NS]
+#                           [--halt-poll-ns NS] [--io-uring]
 #
 # One run, on backing images of the same size in the same directory (so on
 # the same disk), repeats these rounds interleaved, A B C D, A B C D, ...:
@@ -22,6 +22,9 @@
 # --halt-poll-ns the guest's haltpoll guest_halt_poll_ns, for the run (on
 # kernels that have them), and the old values go back at exit; the table
 # says which values the run had.  See README.md, "Where the time goes".
+# --io-uring sets the fuse module's enable_uring and mounts slotfs with
+# -o io_uring, so that its FUSE requests come through io_uring (checked
+# at every mount).
 #
 # Exit status: 0 when every step ran (timings are never judged), 1 when a
 # step failed (a mount, a data check, a tool), 2 on bad arguments, 77 in
@@ -31,8 +34,9 @@ set -Eeuo pipefail
 export LC_ALL=C
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-TINY=0 ROUNDS= SIZE= DIR=/var/tmp BUILD= KEEP=0 WAKE_HERE= HALT_POLL=
+TINY=0 ROUNDS= SIZE= DIR=/var/tmp BUILD= KEEP=0 WAKE_HERE= HALT_POLL= IO_URING=
 WAKE_PARAM=/sys/module/fuse/parameters/wake_here
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
 HALT_PARAM=/sys/module/haltpoll/parameters/guest_halt_poll_ns
 SAVED_PARAMS=()         # PATH=VALUE of the kernel parameters set for the run
 
@@ -52,6 +56,7 @@ while [ $# -gt 0 ]; do
 	--keep) KEEP=1 ;;
 	--wake-here) WAKE_HERE=${2:?}; shift ;;
 	--halt-poll-ns) HALT_POLL=${2:?}; shift ;;
+	--io-uring) IO_URING=Y ;;
 	-h|--help) usage ;;
 	*) echo "run.sh: unknown argument $1" >&2; usage ;;
 	esac
@@ -79,6 +84,7 @@ param_need() {
 }
 param_need --wake-here "$WAKE_HERE" "$WAKE_PARAM"
 param_need --halt-poll-ns "$HALT_POLL" "$HALT_PARAM"
+param_need --io-uring "$IO_URING" "$URING_PARAM"
 
 skip_or_fail() {
 	echo "run.sh: $*" >&2
@@ -171,6 +177,12 @@ param_set() {
 [ -z "$HALT_POLL" ] || param_set "$HALT_PARAM" "$HALT_POLL"
 WAKE_NOW=$(cat "$WAKE_PARAM" 2>/dev/null || echo "(none)")
 HALT_NOW=$(cat "$HALT_PARAM" 2>/dev/null || echo "(none)")
+# which way slotfs's FUSE requests come (fs/ring.c)
+SLOTFS_OPTS=() VIA=/dev/fuse
+if [ -n "$IO_URING" ]; then
+	param_set "$URING_PARAM" Y
+	SLOTFS_OPTS=(-o io_uring) VIA=io_uring
+fi
 
 now() { date +%s.%N; }
 elapsed() { python3 -c "import sys; print('%.6f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
@@ -388,10 +400,17 @@ round_ext4() {
 slotfs_up() {
 	local img=$1 mnt=$2
 	shift 2
-	"$SLOTFS" -f "$@" "$img" "$mnt" >>"$LOG" 2>&1 </dev/null &
+	"$SLOTFS" -f "${SLOTFS_OPTS[@]}" "$@" "$img" "$mnt" >>"$LOG" 2>&1 </dev/null &
 	SLOTFS_PID=$!
 	DAEMONS+=("$SLOTFS_PID")
 	wait_mounted "$mnt" "$SLOTFS_PID" || { echo "slotfs did not mount $img" >>"$LOG"; return 1; }
+	via_check "$mnt"
+}
+
+# via_check MNT: with --io-uring, the mount must have taken the ring
+via_check() {
+	[ -z "$IO_URING" ] || grep -q '"io_uring":1' "$1/.slotfs/status.json" ||
+		{ echo "slotfs on $1 does not take FUSE requests through io_uring" | tee -a "$LOG" >&2; return 1; }
 }
 
 # slotfs_down MNT PID: unmount; the daemon must exit with status 0
@@ -466,7 +485,8 @@ round_core() {
 }
 
 echo "== slotfs benchmark: $ROUNDS round(s), images of $SIZE in $W"
-echo "   (fio $(fio --version), kernel $(uname -r), $(nproc) CPUs, fuse wake_here $WAKE_NOW)"
+echo "   (fio $(fio --version), kernel $(uname -r), $(nproc) CPUs, fuse wake_here $WAKE_NOW," \
+	"slotfs's FUSE requests through $VIA)"
 # an idle CPU that halts at once makes every FUSE reply wake it through
 # the host (README.md, "Where the time goes")
 echo "   (cpuidle $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo -)," \
@@ -511,9 +531,10 @@ timed_mount() {
 	local t0 t1
 	drop_caches
 	t0=$(now)
-	"$SLOTFS" "$img" "$mnt" >>"$LOG" 2>&1 </dev/null
+	"$SLOTFS" "${SLOTFS_OPTS[@]}" "$img" "$mnt" >>"$LOG" 2>&1 </dev/null
 	until mountpoint -q "$mnt"; do sleep 0.001; done
 	t1=$(now)
+	via_check "$mnt" || exit 1
 	record "$1" "$2" - "$(elapsed "$t0" "$t1")"
 	MOUNT_PID=$(holder "$img")
 	[ -n "$MOUNT_PID" ] || { echo "no slotfs daemon holds $img" >>"$LOG"; exit 1; }
@@ -567,11 +588,11 @@ rm -f "$img"
 
 # ---------------------------------------------------------------- table
 echo
-python3 - "$RES" "$ROUNDS" "$SIZE" "$DD_MIB" "$NFILES" "$MOUNT_FILES" "$FSCK_SIZE" "$WAKE_NOW" "$HALT_NOW" <<'PY'
+python3 - "$RES" "$ROUNDS" "$SIZE" "$DD_MIB" "$NFILES" "$MOUNT_FILES" "$FSCK_SIZE" "$WAKE_NOW" "$HALT_NOW" "$VIA" <<'PY'
 import statistics, sys
 from collections import defaultdict
 
-res, rounds, size, dd_mib, nfiles, mount_files, fsck_size, wake, halt = sys.argv[1:10]
+res, rounds, size, dd_mib, nfiles, mount_files, fsck_size, wake, halt, via = sys.argv[1:11]
 vals = defaultdict(list)
 for line in open(res):
     r, w, t, v = line.split()
@@ -636,8 +657,8 @@ for name, unit, rw, ew, sw in rows:
     table.append((name, unit, cell(rs), cell(es), cell(ss), rat(ss, es), rat(ss, rs)))
 widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
 print("slotfs benchmark: %s round(s), images of %s, fuse wake_here %s, "
-      "guest_halt_poll_ns %s; median [min-max]; higher is better, "
-      "ratios of medians" % (rounds, size, wake, halt))
+      "guest_halt_poll_ns %s, slotfs through %s; median [min-max]; higher "
+      "is better, ratios of medians" % (rounds, size, wake, halt, via))
 for i, row in enumerate(table):
     print(" | ".join(c.ljust(widths[k]) if k < 2 else c.rjust(widths[k])
                      for k, c in enumerate(row)).rstrip())

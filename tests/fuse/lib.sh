@@ -29,6 +29,18 @@
 [ -e /dev/fuse ] || t_skip_all "no /dev/fuse"
 t_need slotfs mkfs.slotfs fsck.slotfs fusermount3
 
+# SLOTFS_TEST_FUSE_VIA=uring mounts with -o io_uring, which needs the
+# kernel to offer FUSE over io_uring (the fuse module's enable_uring,
+# which scripts/test.sh sets for its run), and checks that every mount
+# took it.  Otherwise requests go through /dev/fuse.
+T_VIA=${SLOTFS_TEST_FUSE_VIA:-dev}
+T_VIA_OPTS=()
+if [ "$T_VIA" = uring ]; then
+	[ "$(cat /sys/module/fuse/parameters/enable_uring 2>/dev/null)" = Y ] ||
+		t_skip_all "the kernel does not offer FUSE over io_uring (fuse enable_uring)"
+	T_VIA_OPTS=(-o io_uring)
+fi
+
 IMG=$W/img
 MNT=$W/mnt
 T_MOUNT_AS=()
@@ -115,7 +127,8 @@ mount_fs() {
 	mkdir -p "$mnt"
 	T_NLOG=$((T_NLOG + 1))
 	log=$W/slotfs.$T_NLOG.log
-	"${T_MOUNT_AS[@]}" slotfs -f "$@" "$img" "$mnt" >"$log" 2>&1 </dev/null &
+	"${T_MOUNT_AS[@]}" slotfs -f "${T_VIA_OPTS[@]}" "$@" "$img" "$mnt" \
+		>"$log" 2>&1 </dev/null &
 	pid=$!
 	T_PID_OF[$mnt]=$pid
 	T_LOG_OF[$mnt]=$log
@@ -126,6 +139,21 @@ mount_fs() {
 		sed 's/^/#   /' "$log"
 		return 1
 	fi
+	_via_check "$mnt" "$@"
+}
+
+# _via_check MNT OPT...: under SLOTFS_TEST_FUSE_VIA=uring, that the mount
+# took the ring (unless OPT refused it, or another user's mount hides its
+# status from us).
+_via_check() {
+	local mnt=$1 st
+	shift
+	[ "$T_VIA" = uring ] && [ ${#T_MOUNT_AS[@]} -eq 0 ] || return 0
+	case " $* " in *io_uring=0*) return 0 ;; esac
+	st=$(cat "$mnt/.slotfs/status.json" 2>&1) || true
+	case $st in *'"io_uring":1'*) return 0 ;; esac
+	echo "# $mnt does not take FUSE over io_uring: $st"
+	return 1
 }
 
 # mount_daemonized IMG MNT [OPT...]: plain `slotfs IMG MNT`, which must
@@ -135,8 +163,9 @@ mount_daemonized() {
 	shift 2
 	mkdir -p "$mnt"
 	T_IMG_OF[$mnt]=$img
-	slotfs "$@" "$img" "$mnt" </dev/null || return 1
+	slotfs "${T_VIA_OPTS[@]}" "$@" "$img" "$mnt" </dev/null || return 1
 	is_mounted "$mnt" || { echo "slotfs returned 0 but $mnt is not mounted"; return 1; }
+	_via_check "$mnt" "$@"
 }
 
 # unmount_fs MNT: clean unmount; waits until the daemon has exited (so the
