@@ -539,9 +539,28 @@ int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *out)
 /* The periodic thread                                                 */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The idle gate keeps checkpoints out of a busy writer's way, but not for
+ * ever: under steady I/O the device is never quiet, and the namespace
+ * changed since the last checkpoint (a directory made, a rename) would
+ * wait for the unmount.  After this many periods with changes waiting the
+ * thread writes one anyway (30 s at the default period; ext4 commits its
+ * journal every 5 s, busy or not).
+ */
+#define CK_MAX_DEFERRED 6
+
+static bool ck_owed(struct slot_store *s)
+{
+	sl_lock(s);
+	bool owed = s->dirty_total > s->persisted;
+	sl_unlock(s);
+	return owed;
+}
+
 static void *ck_thread(void *arg)
 {
 	struct slot_store *s = arg;
+	unsigned deferred = 0;  /* periods the gate said no with changes */
 	pthread_mutex_lock(&s->ckpt_lock);
 	while (!s->stopping) {
 		struct timespec ts;
@@ -560,7 +579,8 @@ static void *ck_thread(void *arg)
 		pthread_mutex_unlock(&s->ckpt_lock);
 		/* buffers left alone for a while go out, as dirty pages do */
 		sl_file_flush_every(s, 2000000000ll);
-		slot_checkpoint(s, false);
+		int wrote = slot_checkpoint(s, deferred >= CK_MAX_DEFERRED);
+		deferred = wrote == 0 && ck_owed(s) ? deferred + 1 : 0;
 		pthread_mutex_lock(&s->ckpt_lock);
 	}
 	pthread_mutex_unlock(&s->ckpt_lock);

@@ -240,7 +240,9 @@ struct slot_opts {
 	bool direct_io;                 /* O_DIRECT; default true */
 	enum slot_engine engine;        /* default AUTO */
 	unsigned meta_idle_quiet_ms;    /* idle gate quiet period; 200 */
-	unsigned checkpoint_interval_ms;/* periodic thread period; 5000 */
+	unsigned checkpoint_interval_ms;/* periodic thread period; 5000.
+					   After 6 periods deferred by the
+					   idle gate it forces one. */
 	bool periodic_checkpoint;       /* start the thread; default true */
 	bool read_only;
 	bool validate;                  /* check every checkpoint entry

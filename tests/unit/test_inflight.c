@@ -192,6 +192,33 @@ Test(inflight, checkpoint_idle_gate)
 	cr_expect_eq(slot_emu_writes(env.emu), writes);
 }
 
+/* The periodic thread: the gate defers a checkpoint, but not for ever.
+ * The quiet period outlasts the test, so the gate never opens; the store
+ * is dirty, so only the bound on deferring can write one. */
+Test(inflight, periodic_checkpoint_deferred_at_most_six_periods)
+{
+	slot_close(env.s);
+	env.opts.periodic_checkpoint = true;
+	env.opts.checkpoint_interval_ms = 20;
+	env.opts.meta_idle_quiet_ms = 600000;
+	t_reopen(&env);
+	prime();
+	struct slot_status st = t_status(env.s);
+	cr_assert_gt(st.metadata_dirty_total, st.metadata_persisted,
+		     "precondition: the store must be dirty");
+	uint64_t seq = st.metadata_seq;
+	/* six periods are 120 ms: nothing before, whatever the scheduler */
+	usleep(50 * 1000);
+	cr_expect_eq(t_status(env.s).metadata_seq, seq,
+		     "the gate let a checkpoint through");
+	for (int i = 0; i < 200 && t_status(env.s).metadata_seq == seq; i++)
+		usleep(10 * 1000);
+	st = t_status(env.s);
+	cr_expect_gt(st.metadata_seq, seq,
+		     "no checkpoint in 2 s of a gate that never opens");
+	cr_expect_eq(st.metadata_persisted, st.metadata_dirty_total);
+}
+
 Test(inflight, forced_checkpoint_bypasses_gate)
 {
 	prime();
