@@ -87,7 +87,8 @@ int sfs_thread_detached(void *(*fn)(void *), void *arg);
  * /dev/fuse, to take the ring if the kernel offers it at INIT; detach,
  * after the loop has ended, stops its threads. */
 int sfs_ring_attach(struct fuse_session *se, struct sfs *fs, unsigned depth,
-		    unsigned max_threads, unsigned max_idle);
+		    unsigned max_threads, unsigned max_idle,
+		    void (*log)(void *arg, const char *msg));
 bool sfs_ring_running(const struct sfs *fs);
 void sfs_ring_detach(struct sfs *fs);
 void sfs_attr_to_stat(const struct slot_attr *a, struct stat *st);

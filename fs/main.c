@@ -548,8 +548,8 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "slotfs: -o io_uring is not used with -s\n");
 	else if (cfg.uring &&
 		 (err = sfs_ring_attach(se, &fs, cfg.uring_depth,
-					cfg.max_threads,
-					cfg.max_idle_threads)) < 0)
+					cfg.max_threads, cfg.max_idle_threads,
+					sfs_log)) < 0)
 		fprintf(stderr, "slotfs: FUSE over io_uring not used: %s\n",
 			strerror(-err));
 	if (notify_fd >= 0) {

@@ -40,6 +40,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -125,8 +126,10 @@ struct sfs_ring {
 	struct sfs_ring_queue *qs;
 	struct sfs_ring_ent *ents;      /* nq * depth */
 	struct sfs_ring_hdr *hdrs;
+	void (*log)(void *arg, const char *msg);
 	uint64_t init_unique;           /* the INIT request */
 	bool offered;                   /* the kernel offered the ring */
+	bool told;                      /* that it did not, logged */
 	bool running;                   /* accepted: replies may be ours;
 					   atomic */
 	bool stop;                      /* atomic */
@@ -607,8 +610,15 @@ static void sfs_ring_accept(struct sfs_ring *r, struct iovec *iov, int count)
 		r->payload = out->max_write;
 	if (r->payload < 8192)          /* the kernel's least read buffer */
 		r->payload = 8192;
-	if (sfs_ring_prepare(r) < 0)
+	int err = sfs_ring_prepare(r);
+	if (err < 0) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "FUSE over io_uring: cannot set up "
+			 "the rings (%s); requests go through /dev/fuse",
+			 strerror(-err));
+		r->log(NULL, msg);
 		return;
+	}
 	out->flags2 |= (uint32_t)(SFS_FUSE_OVER_IO_URING >> 32);
 	/* sfs_ring_start once the kernel has it */
 	__atomic_store_n(&r->running, true, __ATOMIC_RELEASE);
@@ -654,6 +664,13 @@ static ssize_t sfs_ring_io_writev(int fd, struct iovec *iov, int count,
 		if (e)
 			return sfs_ring_reply(r, e, iov, count);
 	}
+	if (!r->offered && !r->told) {
+		/* the first reply is INIT's: the kernel did not offer it */
+		r->told = true;
+		r->log(NULL, "FUSE over io_uring: the kernel does not offer it "
+		       "(fuse module parameter enable_uring); requests go "
+		       "through /dev/fuse");
+	}
 	bool init = r->offered && !r->running && r->qs == NULL &&
 		    oh->unique == r->init_unique && !oh->error;
 	if (init)
@@ -671,7 +688,8 @@ static ssize_t sfs_ring_io_writev(int fd, struct iovec *iov, int count,
 }
 
 int sfs_ring_attach(struct fuse_session *se, struct sfs *fs,
-		    unsigned depth, unsigned max_threads, unsigned max_idle)
+		    unsigned depth, unsigned max_threads, unsigned max_idle,
+		    void (*log)(void *arg, const char *msg))
 {
 	static const struct fuse_custom_io io = {
 		.read = sfs_ring_io_read,
@@ -687,6 +705,7 @@ int sfs_ring_attach(struct fuse_session *se, struct sfs *fs,
 		.depth = depth ? depth : 1,
 		.max_threads = max_threads ? max_threads : 1,
 		.max_idle = max_idle,
+		.log = log,
 		.lock = PTHREAD_MUTEX_INITIALIZER,
 		.work = PTHREAD_COND_INITIALIZER,
 		.gone = PTHREAD_COND_INITIALIZER,
