@@ -501,25 +501,63 @@ static void sfs_ring_free(struct sfs_ring *r)
 	r->qs = NULL;
 }
 
+/*
+ * The kernel keeps a queue for every possible CPU, and uses the ring only
+ * once each has an entry: so as many queues as /sys says are possible
+ * (which can be more than are present), not a count of CPUs online.
+ */
+static int sfs_ring_possible_cpus(void)
+{
+	char buf[256];
+	int fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	int err = n < 0 ? -errno : -EINVAL;
+	close(fd);
+	if (n <= 0)
+		return err;
+	buf[n] = 0;
+	/* "0-3,8-11": the highest CPU, plus one */
+	int last = -1;
+	for (char *p = buf; *p;) {
+		char *end;
+		long v = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (v > last)
+			last = (int)v;
+		p = *end ? end + 1 : end;
+	}
+	return last < 0 || last >= 4096 ? -EINVAL : last + 1;
+}
+
 /* Everything the ring needs but the threads; 0 or a negative errno. */
 static int sfs_ring_prepare(struct sfs_ring *r)
 {
-	long n = sysconf(_SC_NPROCESSORS_CONF);
-	if (n < 1 || n > 4096)
-		return -EINVAL;
+	int n = sfs_ring_possible_cpus();
+	if (n < 0)
+		return n;
 	r->nq = (unsigned)n;
 	size_t ne = (size_t)r->nq * r->depth;
 	r->qs = calloc(r->nq, sizeof(*r->qs));
 	r->ents = calloc(ne, sizeof(*r->ents));
 	r->hdrs = calloc(ne, sizeof(*r->hdrs));
-	if (!r->qs || !r->ents || !r->hdrs)
+	if (!r->qs || !r->ents || !r->hdrs) {
+		free(r->qs);    /* sfs_ring_free would walk the queues */
+		r->qs = NULL;
 		goto nomem;
+	}
+	/* all of them first: sfs_ring_free undoes any */
 	for (unsigned i = 0; i < r->nq; i++) {
 		struct sfs_ring_queue *q = &r->qs[i];
 		*q = (struct sfs_ring_queue){ .r = r, .qid = i, .efd = -1,
 					      .live = r->depth };
 		pthread_mutex_init(&q->lock, NULL);
 		pthread_cond_init(&q->lone_cv, NULL);
+	}
+	for (unsigned i = 0; i < r->nq; i++) {
+		struct sfs_ring_queue *q = &r->qs[i];
 		q->efd = eventfd(0, EFD_CLOEXEC);
 		if (q->efd < 0)
 			goto err;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # FUSE over io_uring (fs/ring.c): where the kernel offers it, a mount takes
 # it, requests made on every CPU are served through it, data of every size
-# goes both ways intact, and a mount without -o io_uring stays on
-# /dev/fuse.  Runs with SLOTFS_TEST_FUSE_VIA=uring (the test "fuse-uring"):
+# goes both ways intact, a mount without -o io_uring stays on /dev/fuse,
+# and one whose rings cannot be set up says so and serves without them.  Runs with SLOTFS_TEST_FUSE_VIA=uring (the test "fuse-uring"):
 # tests/fuse/lib.sh mounts with -o io_uring, and skips it all where the
 # kernel does not offer the ring.
 . "$(dirname "$0")/lib.sh"
@@ -94,5 +94,46 @@ refused() {
 }
 check "takes its requests through /dev/fuse" refused
 check_unmount "it unmounts cleanly" "$MNT2"
+
+# The rings need descriptors (an eventfd and an io_uring a CPU): a daemon
+# with none to spare says why it does without and serves through
+# /dev/fuse.  The fewest descriptors a mount without the ring works with
+# are found first, so that the check does not depend on the machine.
+IMG3=$W/img3
+MNT3=$W/mnt3
+new_image "$IMG3"
+works() {
+	echo "$1" >"$MNT3/f" && [ "$(cat "$MNT3/f")" = "$1" ]
+}
+fewest_fds() {
+	local n
+	for ((n = 4; n <= 64; n++)); do
+		T_MOUNT_AS=(prlimit "--nofile=$n")
+		if mount_fs "$IMG3" "$MNT3" -o io_uring=0 >/dev/null &&
+			works plain; then
+			FEWEST=$n
+			unmount_fs "$MNT3"
+			return
+		fi
+		! is_mounted "$MNT3" || unmount_fs "$MNT3" >/dev/null 2>&1 ||
+			true
+	done
+	return 1
+}
+check_here "a mount without the ring works with some number of descriptors" \
+	fewest_fds
+no_fds() {
+	T_MOUNT_AS=(prlimit "--nofile=$FEWEST")
+	mount_fs "$IMG3" "$MNT3" -o io_uring || return 1
+	T_MOUNT_AS=()
+	works ring-less
+	expect_eq "io_uring" 0 "$(fuse io_uring "$MNT3")"
+	grep -q "FUSE over io_uring: cannot set up the rings" \
+		"${T_LOG_OF[$MNT3]}"
+}
+check_here "with no descriptor to spare, -o io_uring says why and goes through /dev/fuse" \
+	no_fds
+T_MOUNT_AS=()
+check_unmount "it unmounts cleanly" "$MNT3"
 
 fuse_finish
