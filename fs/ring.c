@@ -770,19 +770,13 @@ void sfs_ring_detach(struct sfs *fs)
 	struct sfs_ring *r = fs->ring;
 	if (!r)
 		return;
-	/* workers first: their replies go to the queues' threads */
+	/* the queues' threads first, so that no request is handed to a new
+	 * worker after the workers are counted out; replies still coming
+	 * are not committed then, and the kernel ends those requests when
+	 * the session closes /dev/fuse */
 	pthread_mutex_lock(&r->lock);
 	__atomic_store_n(&r->stop, true, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&r->work);
-	pthread_mutex_unlock(&r->lock);
-	for (unsigned i = 0; r->qs && i < r->nq; i++) {
-		pthread_mutex_lock(&r->qs[i].lock);
-		pthread_cond_broadcast(&r->qs[i].lone_cv);
-		pthread_mutex_unlock(&r->qs[i].lock);
-	}
-	pthread_mutex_lock(&r->lock);
-	while (r->threads)
-		pthread_cond_wait(&r->gone, &r->lock);
 	pthread_mutex_unlock(&r->lock);
 	for (unsigned i = 0; r->qs && i < r->nq; i++) {
 		struct sfs_ring_queue *q = &r->qs[i];
@@ -793,6 +787,15 @@ void sfs_ring_detach(struct sfs *fs)
 			pthread_cancel(q->thread);
 		pthread_join(q->thread, NULL);
 	}
+	for (unsigned i = 0; r->qs && i < r->nq; i++) {
+		pthread_mutex_lock(&r->qs[i].lock);
+		pthread_cond_broadcast(&r->qs[i].lone_cv);
+		pthread_mutex_unlock(&r->qs[i].lock);
+	}
+	pthread_mutex_lock(&r->lock);
+	while (r->threads)
+		pthread_cond_wait(&r->gone, &r->lock);
+	pthread_mutex_unlock(&r->lock);
 	sfs_ring_free(r);
 	/* the loop has ended, no more I/O passes the hooks; if it did, it
 	 * would go to /dev/fuse */
