@@ -241,14 +241,21 @@ int sl_ckpt_write(struct slot_store *s)
 	return err;
 }
 
+/* Changes not in a checkpoint yet? */
+static bool ck_owed(struct slot_store *s)
+{
+	sl_lock(s);
+	bool owed = s->dirty_total > s->persisted;
+	sl_unlock(s);
+	return owed;
+}
+
 int slot_checkpoint(struct slot_store *s, bool force)
 {
 	if (s->read_only)
 		return -EROFS;
 	pthread_mutex_lock(&s->ckpt_lock);
-	sl_lock(s);
-	bool dirty = s->dirty_total > s->persisted;
-	sl_unlock(s);
+	bool dirty = ck_owed(s);
 	bool idle = atomic_load(&s->inflight) == 0 &&
 		    sl_mono_ns() - atomic_load(&s->last_io_ns) >=
 			    (int64_t)s->opts.meta_idle_quiet_ms * 1000000;
@@ -549,13 +556,6 @@ int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *out)
  */
 #define CK_MAX_DEFERRED 6
 
-static bool ck_owed(struct slot_store *s)
-{
-	sl_lock(s);
-	bool owed = s->dirty_total > s->persisted;
-	sl_unlock(s);
-	return owed;
-}
 
 static void *ck_thread(void *arg)
 {

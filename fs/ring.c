@@ -85,13 +85,12 @@ struct sfs_ring_cmd {                   /* in the SQE's command area */
 struct sfs_ring_queue;
 
 struct sfs_ring_ent {
+	struct sfs_ring_hdr hdr;        /* the kernel's header buffer */
 	struct sfs_ring_queue *q;
-	struct sfs_ring_hdr *hdr;
 	uint8_t *area;                  /* SFS_RING_PRE, then the payload */
 	struct iovec iov[2];            /* what REGISTER hands the kernel */
 	uint64_t unique;                /* the request it holds (0: none);
 					   atomic, replies look it up */
-	uint64_t commit_id;
 	struct fuse_buf buf;            /* the request, for a worker */
 	struct sfs_ring_ent *next;      /* on a commit or work list */
 };
@@ -125,7 +124,6 @@ struct sfs_ring {
 	size_t payload;
 	struct sfs_ring_queue *qs;
 	struct sfs_ring_ent *ents;      /* nq * depth */
-	struct sfs_ring_hdr *hdrs;
 	void (*log)(void *arg, const char *msg);
 	uint64_t init_unique;           /* the INIT request */
 	bool offered;                   /* the kernel offered the ring */
@@ -144,6 +142,17 @@ struct sfs_ring {
 static __thread struct sfs_ring_queue *sfs_ring_self;   /* queue threads */
 /* the entry whose request this thread serves: most replies are its */
 static __thread struct sfs_ring_ent *sfs_ring_cur;
+
+/* The calling thread to q's CPU (best effort: a possible CPU may be
+ * offline). */
+static void sfs_ring_pin(struct sfs_ring_queue *q)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(q->qid, &one);
+	pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+}
 
 static void sfs_ring_prep(struct sfs_ring_queue *q, struct sfs_ring_ent *e,
 			  unsigned op, unsigned qid)
@@ -165,7 +174,7 @@ static void sfs_ring_prep(struct sfs_ring_queue *q, struct sfs_ring_ent *e,
 	sqe->addr = (uintptr_t)e->iov;
 	sqe->len = 2;
 	struct sfs_ring_cmd *c = (struct sfs_ring_cmd *)sqe->cmd;
-	c->commit_id = e->commit_id;
+	c->commit_id = e->hdr.io.commit_id;     /* 0 until a request came */
 	c->qid = (uint16_t)qid;
 	io_uring_sqe_set_data(sqe, e);
 }
@@ -230,8 +239,8 @@ static ssize_t sfs_ring_reply(struct sfs_ring *r, struct sfs_ring_ent *e,
 		at += iov[i].iov_len;
 	}
 	oh.len = (uint32_t)(sizeof(oh) + at);
-	memcpy(e->hdr->in_out, &oh, sizeof(oh));
-	e->hdr->io.payload_sz = (uint32_t)at;
+	memcpy(e->hdr.in_out, &oh, sizeof(oh));
+	e->hdr.io.payload_sz = (uint32_t)at;
 	struct sfs_ring_queue *q = e->q;
 	if (__atomic_exchange_n(&e->unique, 0, __ATOMIC_ACQ_REL))
 		__atomic_fetch_sub(&q->busy, 1, __ATOMIC_RELAXED);
@@ -303,11 +312,8 @@ static void *sfs_ring_lone_main(void *arg)
 {
 	struct sfs_ring_queue *q = arg;
 	struct sfs_ring *r = q->r;
-	cpu_set_t one;
 
-	CPU_ZERO(&one);
-	CPU_SET(q->qid, &one);
-	pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+	sfs_ring_pin(q);
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
 		while (!q->lone && !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE))
@@ -392,9 +398,8 @@ static void sfs_ring_serve(struct sfs_ring_queue *q, struct sfs_ring_ent *e)
 	struct sfs_ring *r = q->r;
 	struct fuse_in_header in;
 
-	memcpy(&in, e->hdr->in_out, sizeof(in));
-	uint32_t pl = e->hdr->io.payload_sz;
-	e->commit_id = e->hdr->io.commit_id;
+	memcpy(&in, e->hdr.in_out, sizeof(in));
+	uint32_t pl = e->hdr.io.payload_sz;
 	if (pl > r->payload || in.len < sizeof(in) + pl ||
 	    in.len - sizeof(in) - pl > SFS_RING_HDR_SZ) {
 		/* not what the ABI promises: refuse it, keep the entry */
@@ -407,7 +412,7 @@ static void sfs_ring_serve(struct sfs_ring_queue *q, struct sfs_ring_ent *e)
 	size_t op = in.len - sizeof(in) - pl;
 	uint8_t *req = e->area + SFS_RING_PRE - op - sizeof(in);
 	memcpy(req, &in, sizeof(in));
-	memcpy(req + sizeof(in), e->hdr->op_in, op);
+	memcpy(req + sizeof(in), e->hdr.op_in, op);
 	e->buf = (struct fuse_buf){ .mem = req, .size = in.len };
 	unsigned others = __atomic_fetch_add(&q->busy, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->unique, in.unique, __ATOMIC_RELEASE);
@@ -434,14 +439,9 @@ static void *sfs_ring_queue_main(void *arg)
 {
 	struct sfs_ring_queue *q = arg;
 	struct sfs_ring *r = q->r;
-	cpu_set_t one;
 
 	sfs_ring_self = q;
-	/* requests of CPU qid come here: serve them there (best effort, a
-	 * CPU may be offline) */
-	CPU_ZERO(&one);
-	CPU_SET(q->qid, &one);
-	pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+	sfs_ring_pin(q);        /* CPU qid's requests come here */
 
 	for (unsigned i = 0; i < r->depth; i++)
 		sfs_ring_prep(q, &r->ents[q->qid * r->depth + i],
@@ -494,10 +494,8 @@ static void sfs_ring_free(struct sfs_ring *r)
 		if (r->ents[i].area)
 			munmap(r->ents[i].area, SFS_RING_PRE + r->payload);
 	free(r->ents);
-	free(r->hdrs);
 	free(r->qs);
 	r->ents = NULL;
-	r->hdrs = NULL;
 	r->qs = NULL;
 }
 
@@ -542,8 +540,7 @@ static int sfs_ring_prepare(struct sfs_ring *r)
 	size_t ne = (size_t)r->nq * r->depth;
 	r->qs = calloc(r->nq, sizeof(*r->qs));
 	r->ents = calloc(ne, sizeof(*r->ents));
-	r->hdrs = calloc(ne, sizeof(*r->hdrs));
-	if (!r->qs || !r->ents || !r->hdrs) {
+	if (!r->qs || !r->ents) {
 		free(r->qs);    /* sfs_ring_free would walk the queues */
 		r->qs = NULL;
 		goto nomem;
@@ -572,7 +569,6 @@ static int sfs_ring_prepare(struct sfs_ring *r)
 	for (size_t i = 0; i < ne; i++) {
 		struct sfs_ring_ent *e = &r->ents[i];
 		e->q = &r->qs[i / r->depth];
-		e->hdr = &r->hdrs[i];
 		/* untouched pages cost nothing: most requests are small */
 		e->area = mmap(NULL, SFS_RING_PRE + r->payload,
 			       PROT_READ | PROT_WRITE,
@@ -582,7 +578,7 @@ static int sfs_ring_prepare(struct sfs_ring *r)
 			e->area = NULL;
 			goto nomem;
 		}
-		e->iov[0] = (struct iovec){ e->hdr, sizeof(*e->hdr) };
+		e->iov[0] = (struct iovec){ &e->hdr, sizeof(e->hdr) };
 		e->iov[1] = (struct iovec){ e->area + SFS_RING_PRE,
 					    r->payload };
 	}
