@@ -1029,6 +1029,17 @@ static void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		slot_ns_release(fs->store, a.ino);
 }
 
+/* 0, or -ENOSPC when BYTES more than the free space would hold. */
+static int sfs_space_check(struct sfs *fs, uint64_t bytes)
+{
+	struct slot_statfs sf;
+	int err = slot_statfs(fs->store, &sf);
+
+	if (err < 0)
+		return err;
+	return bytes / sf.block_size > sf.blocks_free ? -ENOSPC : 0;
+}
+
 static void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			     off_t offset, off_t length,
 			     struct fuse_file_info *fi)
@@ -1042,8 +1053,10 @@ static void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	/* Slots are written whole when data comes, so space cannot be
-	   reserved ahead; only the size-extending mode is honoured.  The
+	/* Slots are written whole when data comes, and every write takes a
+	   fresh slot (copy on write), so space cannot be reserved ahead;
+	   only the size-extending mode is honoured.  A range that cannot
+	   fit in the free space now is refused, as ext4 refuses it.  The
 	   kernel holds the inode lock, so no write races the extension. */
 	if (mode != 0) {
 		fuse_reply_err(req, EOPNOTSUPP);
@@ -1059,6 +1072,9 @@ static void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	err = slot_ns_getattr(fs->store, ino, &a);
 	if (!err && !S_ISREG(a.mode))
 		err = -ENODEV;
+	if (!err && end > a.size)
+		err = sfs_space_check(fs, end - (a.size > (uint64_t)offset ?
+						   a.size : (uint64_t)offset));
 	if (!err && end > a.size) {
 		memset(&in, 0, sizeof(in));
 		in.size = end;

@@ -216,6 +216,17 @@ expect_eq() {
 	fi
 }
 
+# expect_fail WHAT CMD [ARG...]: CMD must fail; its output is dropped.
+# A bare `! CMD` is no check: set -e ignores it unless it ends the function.
+expect_fail() {
+	local what=$1
+	shift
+	if "$@" >/dev/null 2>&1; then
+		echo "$what: expected to fail: $*"
+		return 1
+	fi
+}
+
 # expect_ge WHAT MIN ACTUAL (integers)
 expect_ge() {
 	if [ "$3" -lt "$2" ]; then

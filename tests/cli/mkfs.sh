@@ -130,8 +130,8 @@ small() {
 	grep -qi 'too small' out
 	expect_eq "sha256" "$before" "$(sha tiny)"
 	truncate -s 0 empty
-	! mkfs.slotfs empty >/dev/null 2>&1
-	! mkfs.slotfs -f tiny >/dev/null 2>&1
+	expect_fail "an empty image formatted" mkfs.slotfs empty
+	expect_fail "a 1 MiB image formatted with -f" mkfs.slotfs -f tiny
 }
 check "an image too small for the layout is refused, saying so" small
 
