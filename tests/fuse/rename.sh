@@ -85,7 +85,8 @@ check_fails "mv a directory into itself fails" \
 	'itself|invalid' mv "$MNT/full" "$MNT/full/x/y"
 
 still_there() {
-	[ -d "$MNT/full/x" ] && [ -d "$MNT/other" ]
+	[ -d "$MNT/full/x" ]
+	[ -d "$MNT/other" ]
 	cmp "$W/a" "$MNT/b"
 }
 check "failed renames changed nothing" still_there
