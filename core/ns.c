@@ -30,6 +30,30 @@ bool sl_ns_is_dot(const char *name, size_t len)
 	       (len == 2 && name[0] == '.' && name[1] == '.');
 }
 
+/*
+ * 512-byte units a file holds: its chunks' slots, and the chunks still
+ * gathered in memory (as ext4 counts its delayed allocations).  A file
+ * with data and no blocks is taken for all holes: GNU tar --sparse then
+ * archives it as zeros.  A buffer holds its chunk from byte 0, what the
+ * slot held included.  Lock held.
+ */
+static uint64_t ns_blocks(const struct sl_obj *o)
+{
+	uint64_t bytes = 0;
+
+	for (uint32_t i = 0; i < o->nchunks; i++)
+		bytes += SL_ALIGN_UP((uint64_t)o->chunks[i].len, 4096);
+	for (const struct sl_wbuf *w = o->wb; w; w = w->next) {
+		const struct sl_chunk *c =
+			sl_obj_chunk((struct sl_obj *)o, w->idx);
+		uint64_t have = c ? SL_ALIGN_UP((uint64_t)c->len, 4096) : 0;
+		uint64_t want = SL_ALIGN_UP((uint64_t)w->len, 4096);
+		if (want > have)
+			bytes += want - have;
+	}
+	return bytes / 512;
+}
+
 void sl_attr_fill(const struct slot_store *s, const struct sl_obj *o,
 		  struct slot_attr *a)
 {
@@ -41,10 +65,7 @@ void sl_attr_fill(const struct slot_store *s, const struct sl_obj *o,
 	a->gid = o->gid;
 	a->rdev = sl_obj_rdev(o);
 	a->size = S_ISLNK(o->mode) && o->target ? strlen(o->target) : o->size;
-	uint64_t bytes = 0;
-	for (uint32_t i = 0; i < o->nchunks; i++)
-		bytes += SL_ALIGN_UP((uint64_t)o->chunks[i].len, 4096);
-	a->blocks = bytes / 512;
+	a->blocks = ns_blocks(o);
 	a->atime.tv_sec = o->atime / 1000000000;
 	a->atime.tv_nsec = o->atime % 1000000000;
 	a->mtime.tv_sec = o->mtime / 1000000000;

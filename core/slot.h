@@ -390,7 +390,8 @@ struct slot_attr {
 	uint32_t uid, gid;
 	uint64_t rdev;
 	uint64_t size;
-	uint64_t blocks;        /* 512-byte units held on the device */
+	uint64_t blocks;        /* 512-byte units held on the device, or
+				   buffered to be written there */
 	struct timespec atime, mtime, ctime;
 };
 
