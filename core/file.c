@@ -2110,6 +2110,75 @@ static bool fl_needs_ckpt(struct slot_store *s, struct sl_obj *o)
 	return true;
 }
 
+/* Lock held.  Bytes of chunk idx that hold data, from its start, in whole
+ * blocks: what its slot (c, when it is idx's) or its buffer holds,
+ * whichever is more (a buffer starts with what the slot held). */
+uint64_t sl_file_data_len(struct sl_obj *o, const struct sl_chunk *c,
+			  uint64_t idx)
+{
+	uint32_t len = c && c->idx == idx ? c->len : 0;
+	const struct sl_wbuf *w = o->wb ? fl_wb_find(o, (uint32_t)idx) : NULL;
+	if (w && w->len > len)
+		len = w->len;
+	return SL_ALIGN_UP((uint64_t)len, SL_BLOCK);
+}
+
+int slot_file_seek(struct slot_store *s, slot_ino_t ino, uint64_t off,
+		   bool hole, uint64_t *out)
+{
+	const uint64_t chunk = (uint64_t)1 << s->sb.chunk_shift;
+	int err = 0;
+
+	sl_lock(s);
+	struct sl_obj *o = fl_file(s, ino, &err);
+	if (o && off >= o->size)
+		err = -ENXIO;
+	if (err)
+		goto out;
+	/* off < size < 2^32 chunks: chunk numbers fit in 32 bits */
+	uint64_t idx = off / chunk;
+	const struct sl_chunk *c = sl_obj_chunk_from(o, (uint32_t)idx);
+	const struct sl_chunk *last = o->nchunks ? &o->chunks[o->nchunks - 1] :
+						   NULL;
+	/* chunk by chunk from off, c kept at the first slot at or after
+	 * idx (the array is sorted): a dense file costs no search a chunk */
+	for (uint64_t pos = off; pos < o->size; idx++, pos = idx * chunk) {
+		if (c && c->idx < idx)
+			c = c < last ? c + 1 : NULL;
+		if (!hole && (!c || c->idx > idx) && !fl_wb_find(o, (uint32_t)idx)) {
+			/* a chunk with nothing: on to the next that has */
+			uint64_t next = c ? c->idx : UINT64_MAX;
+			for (const struct sl_wbuf *w = o->wb; w; w = w->next)
+				if (w->idx > idx && w->idx < next)
+					next = w->idx;
+			if (next == UINT64_MAX || next * chunk >= o->size)
+				break;          /* no data after off */
+			idx = next;
+			pos = idx * chunk;
+		}
+		uint64_t end = idx * chunk + sl_file_data_len(o, c, idx);
+		if (hole && pos >= end) {
+			*out = pos;
+			goto out;
+		}
+		if (!hole && pos < end) {
+			*out = pos;
+			goto out;
+		}
+		if (hole && end < (idx + 1) * chunk) {
+			*out = SL_MIN(end, o->size);
+			goto out;
+		}
+	}
+	if (hole)
+		*out = o->size;
+	else
+		err = -ENXIO;
+out:
+	sl_unlock(s);
+	return err;
+}
+
 int slot_file_fsync(struct slot_store *s, slot_ino_t ino, bool datasync)
 {
 	if (s->read_only)

@@ -321,10 +321,14 @@ static uint32_t ix_chunk_pos(const struct sl_obj *o, uint32_t idx)
 
 struct sl_chunk *sl_obj_chunk(struct sl_obj *o, uint32_t idx)
 {
+	struct sl_chunk *c = sl_obj_chunk_from(o, idx);
+	return c && c->idx == idx ? c : NULL;
+}
+
+struct sl_chunk *sl_obj_chunk_from(struct sl_obj *o, uint32_t idx)
+{
 	uint32_t p = ix_chunk_pos(o, idx);
-	if (p < o->nchunks && o->chunks[p].idx == idx)
-		return &o->chunks[p];
-	return NULL;
+	return p < o->nchunks ? &o->chunks[p] : NULL;
 }
 
 /*

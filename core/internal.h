@@ -205,6 +205,8 @@ struct sl_dirent *sl_dir_next(struct sl_obj *dir, uint64_t after);
 int sl_obj_set_chunk(struct sl_obj *o, const struct sl_chunk *c,
 		     struct sl_chunk *old, bool *had_old);
 struct sl_chunk *sl_obj_chunk(struct sl_obj *o, uint32_t idx);
+/* The first chunk at or after idx, or NULL. */
+struct sl_chunk *sl_obj_chunk_from(struct sl_obj *o, uint32_t idx);
 void sl_obj_drop_chunk(struct sl_obj *o, uint32_t idx);
 /* Object oid's chunk c, if it is still that write (slot and gen), takes
  * csum, its header's payload checksum. */
@@ -530,6 +532,8 @@ void sl_buf_pool_free(struct slot_store *s);
 
 /* file.c: write buffers.  Lock held for drop. */
 void sl_wb_drop_all(struct slot_store *s, struct sl_obj *o);
+uint64_t sl_file_data_len(struct sl_obj *o, const struct sl_chunk *c,
+			  uint64_t idx);
 /* Write out ino's buffered chunks (no locks held). */
 int sl_file_flush(struct slot_store *s, slot_ino_t ino);
 /* Start writing them out in the background (close(2) needs no more). */

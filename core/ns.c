@@ -34,23 +34,18 @@ bool sl_ns_is_dot(const char *name, size_t len)
  * 512-byte units a file holds: its chunks' slots, and the chunks still
  * gathered in memory (as ext4 counts its delayed allocations).  A file
  * with data and no blocks is taken for all holes: GNU tar --sparse then
- * archives it as zeros.  A buffer holds its chunk from byte 0, what the
- * slot held included.  Lock held.
+ * archives it as zeros.  Lock held.
  */
-static uint64_t ns_blocks(const struct sl_obj *o)
+static uint64_t ns_blocks(const struct sl_obj *co)
 {
+	struct sl_obj *o = (struct sl_obj *)co;   /* only looked at */
 	uint64_t bytes = 0;
 
 	for (uint32_t i = 0; i < o->nchunks; i++)
-		bytes += SL_ALIGN_UP((uint64_t)o->chunks[i].len, 4096);
-	for (const struct sl_wbuf *w = o->wb; w; w = w->next) {
-		const struct sl_chunk *c =
-			sl_obj_chunk((struct sl_obj *)o, w->idx);
-		uint64_t have = c ? SL_ALIGN_UP((uint64_t)c->len, 4096) : 0;
-		uint64_t want = SL_ALIGN_UP((uint64_t)w->len, 4096);
-		if (want > have)
-			bytes += want - have;
-	}
+		bytes += sl_file_data_len(o, &o->chunks[i], o->chunks[i].idx);
+	for (const struct sl_wbuf *w = o->wb; w; w = w->next)
+		if (!sl_obj_chunk(o, w->idx))
+			bytes += sl_file_data_len(o, NULL, w->idx);
 	return bytes / 512;
 }
 

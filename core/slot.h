@@ -508,6 +508,15 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 bool slot_file_write_waits(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			   size_t len);
 bool slot_ns_release_waits(struct slot_store *s, slot_ino_t ino);
+/*
+ * lseek(2)'s SEEK_DATA (hole false) and SEEK_HOLE (hole true): into *out,
+ * the first offset at or after off that holds data, or that is in a hole
+ * (the end of the file counts as one).  Data is tracked a 4 KiB block at
+ * a time within a chunk, and chunks still buffered in memory are data.
+ * -ENXIO when off is at or past the end of the file, or no data follows.
+ */
+int slot_file_seek(struct slot_store *s, slot_ino_t ino, uint64_t off,
+		   bool hole, uint64_t *out);
 /* Make the file's data, size and name durable. */
 int slot_file_fsync(struct slot_store *s, slot_ino_t ino, bool datasync);
 /* Make the directory's entries durable (forces a checkpoint). */

@@ -225,6 +225,7 @@ enum sfs_wait sfs_op_wait(struct sfs *fs, const void *buf, size_t len)
 	case FUSE_GETXATTR:
 	case FUSE_LISTXATTR:
 	case FUSE_ACCESS:
+	case FUSE_LSEEK:
 	case FUSE_INTERRUPT:
 		return SFS_WAIT_NONE;
 	case FUSE_READ:
@@ -1084,6 +1085,36 @@ static void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	fuse_reply_err(req, sfs_errno(err));
 }
 
+/* SEEK_DATA and SEEK_HOLE; the kernel answers the other whences.  Never
+ * ENOSYS: the kernel would stop asking for the whole mount. */
+static void sfs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off,
+			 int whence, struct fuse_file_info *fi)
+{
+	uint64_t out;
+	int err;
+
+	(void)fi;
+	if (off < 0 || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (sfs_ino_virtual(ino)) {     /* no holes: data up to its size */
+		struct stat st;
+		err = sfs_status_stat(sfs_of(req), ino, &st);
+		if (!err && (S_ISDIR(st.st_mode) || off >= st.st_size))
+			err = S_ISDIR(st.st_mode) ? -EISDIR : -ENXIO;
+		out = whence == SEEK_HOLE ? (uint64_t)st.st_size :
+					    (uint64_t)off;
+	} else {
+		err = slot_file_seek(sfs_of(req)->store, ino, (uint64_t)off,
+				     whence == SEEK_HOLE, &out);
+	}
+	if (err < 0)
+		fuse_reply_err(req, sfs_errno(err));
+	else
+		fuse_reply_lseek(req, (off_t)out);
+}
+
 const struct fuse_lowlevel_ops sfs_ll_ops = {
 	.init           = sfs_op_init,
 	.lookup         = sfs_op_lookup,
@@ -1116,4 +1147,5 @@ const struct fuse_lowlevel_ops sfs_ll_ops = {
 	.create         = sfs_op_create,
 	.fallocate      = sfs_op_fallocate,
 	.access         = sfs_op_access,
+	.lseek          = sfs_op_lseek,
 };

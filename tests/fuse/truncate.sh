@@ -72,4 +72,51 @@ truncate_new() {
 }
 check "truncate -s on a new name makes a zero-filled file" truncate_new
 
+# seek_map FILE: lseek SEEK_DATA and SEEK_HOLE from offsets around the
+# data seek_holes writes, one line each ("ENXIO" where there is none)
+seek_map() {
+	python3 - "$1" <<'PY'
+import errno, os, sys
+M = 1 << 20
+fd = os.open(sys.argv[1], os.O_RDONLY)
+for off in (0, 3*M, 3*M + 9000, 4*M, 5*M + 5, 6*M + 4095, 6*M + 4096,
+            10*M - 1, 10*M):
+    r = []
+    for whence in (os.SEEK_DATA, os.SEEK_HOLE):
+        try:
+            r.append(str(os.lseek(fd, off, whence)))
+        except OSError as e:
+            r.append(errno.errorcode[e.errno])
+    print(off, *r)
+PY
+}
+
+seek_holes() {
+	local M=1048576 want
+	truncate -s 10M "$MNT/holes"
+	# chunk 3: 5000 bytes at +100 (data: its first two blocks); chunk 5
+	# whole; chunk 6: one block
+	head -c 5000 /dev/urandom | dd of="$MNT/holes" bs=1 seek=$((3 * M + 100)) conv=notrunc status=none
+	head -c $M /dev/urandom | dd of="$MNT/holes" bs=1M seek=5 conv=notrunc status=none
+	printf 0123456789 | dd of="$MNT/holes" bs=1 seek=$((6 * M)) conv=notrunc status=none
+	want="0 3145728 0
+3145728 3145728 3153920
+3154728 5242880 3154728
+4194304 5242880 4194304
+5242885 5242885 6295552
+6295551 6295551 6295552
+6295552 ENXIO 6295552
+10485759 ENXIO 10485759
+10485760 ENXIO ENXIO"
+	# while the bytes are buffered in the daemon, then once written
+	expect_eq "SEEK_DATA and SEEK_HOLE, buffered" "$want" "$(seek_map "$MNT/holes")"
+	sync "$MNT/holes"
+	expect_eq "SEEK_DATA and SEEK_HOLE, written" "$want" "$(seek_map "$MNT/holes")"
+	# cp finds the data by them; the copy is the same bytes
+	cp "$MNT/holes" "$W/holes.copy"
+	cmp "$MNT/holes" "$W/holes.copy"
+	rm "$MNT/holes"
+}
+check "lseek SEEK_DATA and SEEK_HOLE find the data and the holes" seek_holes
+
 fuse_finish

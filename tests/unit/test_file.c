@@ -91,6 +91,107 @@ Test(file, truncate_down_then_up_reads_zeros)
 		cr_assert_eq(out[i], 0, "byte %d not zero", i);
 }
 
+static uint64_t seek(slot_ino_t f, uint64_t off, bool hole)
+{
+	uint64_t out = UINT64_MAX;
+	int err = slot_file_seek(env.s, f, off, hole, &out);
+	return err ? (uint64_t)err : out;
+}
+
+Test(file, seek_data_and_hole_buffered_and_written)
+{
+	const uint64_t M = 1 << 20;
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "holes");
+	static char b[1 << 20];
+	t_fill(b, sizeof(b), 9);
+	struct slot_attr in = { .size = 10 * M }, a;
+	cr_assert_eq(slot_ns_setattr(env.s, f, &in, SLOT_SET_SIZE, &a), 0);
+	cr_assert_eq(slot_file_write(env.s, f, 3 * M + 100, b, 5000), 5000);
+	cr_assert_eq(slot_file_write(env.s, f, 5 * M, b, M), (ssize_t)M);
+	for (int pass = 0; pass < 2; pass++) {
+		/* pass 0: bytes still buffered; pass 1: written out */
+		cr_expect_eq(seek(f, 0, false), 3 * M, "pass %d", pass);
+		cr_expect_eq(seek(f, 0, true), 0);
+		cr_expect_eq(seek(f, 3 * M + 5, true), 3 * M + 8192,
+			     "pass %d", pass);
+		cr_expect_eq(seek(f, 3 * M + 8192, false), 5 * M);
+		cr_expect_eq(seek(f, 5 * M + 1, false), 5 * M + 1);
+		cr_expect_eq(seek(f, 5 * M + 1, true), 6 * M);
+		cr_expect_eq(seek(f, 6 * M, false), (uint64_t)-ENXIO);
+		cr_expect_eq(seek(f, 10 * M - 1, true), 10 * M - 1);
+		cr_expect_eq(seek(f, 10 * M, true), (uint64_t)-ENXIO);
+		cr_assert_eq(slot_ns_getattr(env.s, f, &a), 0);
+		cr_expect_eq(a.blocks, (8192 + M) / 512, "pass %d", pass);
+		cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	}
+	/* cut inside the full chunk: no data past the end */
+	in.size = 5 * M + 10;
+	cr_assert_eq(slot_ns_setattr(env.s, f, &in, SLOT_SET_SIZE, &a), 0);
+	cr_expect_eq(seek(f, 5 * M, true), 5 * M + 10);
+	cr_expect_eq(seek(f, 5 * M + 10, false), (uint64_t)-ENXIO);
+	cr_expect_eq(seek(SLOT_ROOT_INO, 0, false), (uint64_t)-EISDIR);
+	/* a buffered chunk after written ones */
+	cr_assert_eq(slot_file_write(env.s, f, 8 * M, b, 10), 10);
+	cr_expect_eq(seek(f, 5 * M + 10, false), 5 * M + 10); /* its block */
+	cr_expect_eq(seek(f, 5 * M + 4096, false), 8 * M);
+	cr_expect_eq(seek(f, 8 * M, true), 8 * M + 10);
+}
+
+/* Random writes, truncates and syncs against a model: chunk i holds data
+ * in [0, len[i]) of itself, in whole blocks, below the size. */
+Test(file, seek_matches_a_model)
+{
+	const uint64_t M = 1 << 20, N = 12;
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "model");
+	uint64_t len[12] = { 0 }, size = 0;
+	static char b[300000];
+	t_fill(b, sizeof(b), 4);
+	srandom(77);
+	for (int op = 0; op < 300; op++) {
+		int what = (int)(random() % 10);
+		if (what < 6) {
+			uint64_t off = (uint64_t)random() % (N * M - sizeof(b));
+			size_t n = 1 + (size_t)random() % sizeof(b);
+			cr_assert_eq(slot_file_write(env.s, f, off, b, n),
+				     (ssize_t)n);
+			for (uint64_t i = off / M; i * M < off + n; i++)
+				len[i] = SL_MAX(len[i],
+						SL_MIN(off + n, (i + 1) * M) - i * M);
+			size = SL_MAX(size, off + n);
+		} else if (what < 8) {
+			struct slot_attr in = { .size = (uint64_t)random() %
+							(N * M) }, a;
+			cr_assert_eq(slot_ns_setattr(env.s, f, &in,
+						     SLOT_SET_SIZE, &a), 0);
+			for (uint64_t i = 0; i < N; i++)
+				if (i * M >= in.size)
+					len[i] = 0;
+				else if (in.size < (i + 1) * M)
+					len[i] = SL_MIN(len[i], in.size - i * M);
+			size = in.size;
+		} else {
+			cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+		}
+		for (int k = 0; k < 20 && size; k++) {
+			uint64_t off = (uint64_t)random() % size;
+			uint64_t want_d = (uint64_t)-ENXIO, want_h = size;
+			for (uint64_t p = off / 4096 * 4096; p < size; p += 4096) {
+				uint64_t i = p / M;
+				bool data = p - i * M <
+					    SL_ALIGN_UP(len[i], (uint64_t)4096);
+				if (data && want_d == (uint64_t)-ENXIO)
+					want_d = SL_MAX(p, off);
+				if (!data && want_h == size)
+					want_h = SL_MAX(p, off);
+			}
+			cr_assert_eq(seek(f, off, false), want_d,
+				     "op %d: SEEK_DATA from %" PRIu64, op, off);
+			cr_assert_eq(seek(f, off, true), SL_MIN(want_h, size),
+				     "op %d: SEEK_HOLE from %" PRIu64, op, off);
+		}
+	}
+}
+
 Test(file, names_links_and_rename)
 {
 	struct slot_attr a, d;
