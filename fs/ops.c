@@ -1085,8 +1085,7 @@ static void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	fuse_reply_err(req, sfs_errno(err));
 }
 
-/* SEEK_DATA and SEEK_HOLE; the kernel answers the other whences.  Never
- * ENOSYS: the kernel would stop asking for the whole mount. */
+/* SEEK_DATA and SEEK_HOLE; the kernel answers the other whences. */
 static void sfs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off,
 			 int whence, struct fuse_file_info *fi)
 {
@@ -1094,6 +1093,14 @@ static void sfs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off,
 	int err;
 
 	(void)fi;
+	/* With writeback_cache the kernel holds written pages the store has
+	 * not seen, and does not send them before asking: data would look
+	 * like a hole.  ENOSYS makes the kernel stop asking for the whole
+	 * mount, and take every byte below the size for data. */
+	if (sfs_of(req)->writeback_cache) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (off < 0 || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
 		fuse_reply_err(req, EINVAL);
 		return;

@@ -4,8 +4,8 @@
  * in memory, in the manner of the file system exerciser of xfstests.
  *
  * Writes, reads, truncates, size extensions, reads and writes through
- * mmap and with O_DIRECT, fsyncs and reopens, at offsets drawn to land on
- * and across chunk boundaries.  Every read is compared byte for byte and
+ * mmap and with O_DIRECT, fsyncs, reopens and SEEK_DATA / SEEK_HOLE, at
+ * offsets drawn to land on and across chunk boundaries.  Every read is compared byte for byte and
  * the size after every operation.  On a mismatch it prints the operations
  * that led there and the first bytes that differ, and exits 1; the same
  * seed replays the same operations.
@@ -44,12 +44,12 @@
 
 enum fsx_op {
 	OP_WRITE, OP_READ, OP_TRUNCATE, OP_EXTEND, OP_MAPREAD, OP_MAPWRITE,
-	OP_DREAD, OP_DWRITE, OP_FSYNC, OP_REOPEN, OP_NOPS
+	OP_DREAD, OP_DWRITE, OP_FSYNC, OP_REOPEN, OP_SEEK, OP_NOPS
 };
 
 static const char *const fsx_op_name[OP_NOPS] = {
 	"write", "read", "truncate", "fallocate", "mapread", "mapwrite",
-	"dread", "dwrite", "fsync", "reopen",
+	"dread", "dwrite", "fsync", "reopen", "seek",
 };
 
 struct fsx_rec {
@@ -289,12 +289,50 @@ static void fsx_check_size(struct fsx *f)
 	}
 }
 
+/* Bytes [a, b) of the file must all be zero (a hole, or zeros written). */
+static void fsx_zeros(const struct fsx *f, uint64_t a, uint64_t b,
+		      const char *what)
+{
+	for (uint64_t i = a; i < b; i++)
+		if (f->good[i]) {
+			char msg[160];
+			snprintf(msg, sizeof(msg), "%s skipped data: byte "
+				 "0x%" PRIx64 " is 0x%02x", what, i, f->good[i]);
+			fsx_fail(f, msg);
+		}
+}
+
+/*
+ * SEEK_DATA and SEEK_HOLE from off may be coarse (data may be zeros) but
+ * never wrong: no data before what SEEK_DATA finds, none where SEEK_HOLE
+ * lands (up to the next block), ENXIO at or past the end.
+ */
+static void fsx_seek(struct fsx *f, uint64_t off)
+{
+	off_t d = lseek(f->fd, (off_t)off, SEEK_DATA);
+	off_t h = lseek(f->fd, (off_t)off, SEEK_HOLE);
+	if (off >= f->size) {
+		if (d >= 0 || h >= 0)
+			fsx_fail(f, "lseek past the end did not fail");
+		return;
+	}
+	if (h < 0 || (d < 0 && errno != ENXIO))
+		fsx_fail_errno(f, "lseek");
+	if ((d >= 0 && ((uint64_t)d < off || (uint64_t)d >= f->size)) ||
+	    (uint64_t)h < off || (uint64_t)h > f->size)
+		fsx_fail(f, "lseek answered outside the file");
+	fsx_zeros(f, off, d < 0 ? f->size : (uint64_t)d, "SEEK_DATA");
+	uint64_t hb = ((uint64_t)h / FSX_ALIGN + 1) * FSX_ALIGN;
+	fsx_zeros(f, (uint64_t)h, hb < f->size ? hb : f->size, "SEEK_HOLE");
+}
+
 static enum fsx_op fsx_pick(struct fsx *f)
 {
 	for (;;) {
 		/* weights: mostly writes and reads */
 		uint64_t r = fsx_below(f, 100);
-		enum fsx_op op = r < 30 ? OP_WRITE : r < 60 ? OP_READ :
+		enum fsx_op op = r < 30 ? OP_WRITE : r < 56 ? OP_READ :
+				 r < 60 ? OP_SEEK :
 				 r < 66 ? OP_TRUNCATE : r < 69 ? OP_EXTEND :
 				 r < 76 ? OP_MAPREAD : r < 83 ? OP_MAPWRITE :
 				 r < 89 ? OP_DREAD : r < 95 ? OP_DWRITE :
@@ -324,6 +362,7 @@ static void fsx_step(struct fsx *f)
 		break;
 	case OP_READ:
 	case OP_MAPREAD:
+	case OP_SEEK:
 		off = fsx_offset(f, f->size + FSX_ALIGN);
 		len = fsx_length(f);
 		break;
@@ -399,6 +438,9 @@ static void fsx_step(struct fsx *f)
 	case OP_REOPEN:
 		fsx_close(f);
 		fsx_open(f, 0);
+		break;
+	case OP_SEEK:
+		fsx_seek(f, off);
 		break;
 	default:
 		break;
