@@ -79,6 +79,26 @@ many_at_once() {
 }
 check "16 readers and writers at once" many_at_once
 
+# Four exercisers at once, two with O_DIRECT and mmap: bursts of requests
+# on both CPUs, served in place, by the queue's own worker and by the
+# pool, their replies committed in batches.  A request lost on the way
+# (a commit left out) never gets its reply, so each must finish in time.
+four_fsx() {
+	local k p=()
+	for k in 1 2 3 4; do
+		# shellcheck disable=SC2046
+		timeout -k 5 60 fsx -N 8000 -S $((40 + k)) \
+			$([ $k -le 2 ] || echo -D -M) "$MNT/fsx$k" \
+			>"$W/fsx$k.log" 2>&1 &
+		p+=($!)
+	done
+	for k in 0 1 2 3; do
+		wait "${p[k]}" || { tail -n 5 "$W"/fsx*.log; return 1; }
+	done
+	rm -f "$MNT"/fsx*
+}
+check "4 fsx at once, 2 with O_DIRECT and mmap: all matched, none hung" four_fsx
+
 # Without -o io_uring (io_uring=0 here, as lib.sh adds -o io_uring) the
 # mount stays on /dev/fuse though the kernel offers the ring.
 IMG2=$W/img2
