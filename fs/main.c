@@ -46,6 +46,7 @@ struct sfs_cfg {
 	int help;
 	int version;
 	int read_only;
+	int rw_asked;           /* -o rw: no read-only fallback */
 	unsigned queue_depth;
 	unsigned meta_idle_quiet_ms;
 	unsigned checkpoint_interval_ms;
@@ -149,6 +150,8 @@ static void sfs_usage(const char *prog)
 	       "\n"
 	       "slotfs options:\n"
 	       "    -o ro                  open the store and mount read-only\n"
+	       "                           (a write-protected device: anyway)\n"
+	       "    -o rw                  read-write or fail\n"
 	       "    -o allow_other         let other users in (see fuse.conf)\n"
 	       "    -o queue_depth=N       I/O ring depth per engine (32)\n"
 	       "    -o direct_io=0|1       O_DIRECT on the device (1)\n"
@@ -231,6 +234,7 @@ static int sfs_opt_proc(void *data, const char *arg, int key,
 		return 1;       /* and the kernel mounts read-only */
 	case SFS_KEY_RW:
 		c->read_only = 0;
+		c->rw_asked = 1;
 		return 1;
 	case SFS_KEY_DROP:
 		return 0;
@@ -336,6 +340,13 @@ static void sfs_detach(int fd)
 	close(fd);
 }
 
+/* A write-protected image or device: a read-only loop device or disk,
+ * an immutable or unwritable file. */
+static bool sfs_write_protected(int err)
+{
+	return err == -EROFS || err == -EACCES || err == -EPERM;
+}
+
 static int sfs_open_store(const struct sfs_cfg *c, struct slot_store **out)
 {
 	struct slot_recovery rec;
@@ -362,6 +373,9 @@ static int sfs_open_store(const struct sfs_cfg *c, struct slot_store **out)
 			c->image);
 		return err;
 	}
+	if (err < 0 && !c->read_only && !c->rw_asked &&
+	    sfs_write_protected(err))
+		return err;     /* the caller falls back to read-only */
 	if (err < 0) {
 		fprintf(stderr, "slotfs: %s: %s\n", c->image,
 			slot_strerror(err));
@@ -446,6 +460,7 @@ int main(int argc, char *argv[])
 		.max_background = 64,
 	};
 	struct fuse_session *se = NULL;
+	struct fuse_args ro_args = FUSE_ARGS_INIT(0, NULL);
 	struct sfs fs = { .rq_lock = PTHREAD_MUTEX_INITIALIZER };
 	char mnt[PATH_MAX];
 	struct stat st;
@@ -519,7 +534,14 @@ int main(int argc, char *argv[])
 
 	/* First, so a bad FUSE option is refused before the store is opened
 	   (and maybe recovered); fs.store is filled in below, before any
-	   request can come. */
+	   request can come.  It takes the mount options out of args: a copy
+	   makes a read-only session if the store must fall back to one. */
+	for (int i = 0; i <= args.argc; i++)
+		if (fuse_opt_add_arg(&ro_args, i < args.argc ? args.argv[i] :
+				     "-oro") < 0) {
+			fprintf(stderr, "slotfs: out of memory\n");
+			goto out_args;
+		}
 	se = fuse_session_new(&args, &sfs_ll_ops, sizeof(sfs_ll_ops), &fs);
 	if (!se) {
 		/* libfuse has said which option it did not like */
@@ -530,7 +552,26 @@ int main(int argc, char *argv[])
 	if (!cfg.foreground)
 		notify_fd = sfs_fork();
 
-	if (sfs_open_store(&cfg, &fs.store) < 0)
+	err = sfs_open_store(&cfg, &fs.store);
+	if (sfs_write_protected(err) && !cfg.read_only && !cfg.rw_asked) {
+		/* as mount(8) and ntfs-3g do; -o rw asks for writing and
+		 * fails instead.  The session holds the mount options: a new
+		 * one, read-only. */
+		fprintf(stderr, "slotfs: %s is write-protected; mounting "
+			"read-only\n", cfg.image);
+		cfg.read_only = 1;
+		fs.read_only = true;
+		fuse_session_destroy(se);
+		se = fuse_session_new(&ro_args, &sfs_ll_ops,
+				      sizeof(sfs_ll_ops), &fs);
+		if (!se) {
+			fprintf(stderr, "slotfs: cannot start the FUSE "
+				"session\n");
+			goto out_args;
+		}
+		err = sfs_open_store(&cfg, &fs.store);
+	}
+	if (err < 0)
 		goto out_session;
 	if (fuse_set_signal_handlers(se) < 0) {
 		fprintf(stderr, "slotfs: cannot set signal handlers\n");
@@ -582,6 +623,7 @@ out_session:
 	fuse_session_destroy(se);
 out_args:
 	fuse_opt_free_args(&args);
+	fuse_opt_free_args(&ro_args);
 	free(cfg.image);
 	free(cfg.mountpoint);
 	return ret;

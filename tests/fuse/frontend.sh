@@ -238,6 +238,41 @@ readonly_checks() {
 check "-o ro mounts read-only and refuses writes" readonly_checks
 check_unmount "unmount the read-only mount" "$MNT"
 
+# A write-protected device (a read-only loop device here) mounts
+# read-only, saying so, as mount(8) and ntfs-3g do; -o rw refuses it.
+RO_LOOP=
+_ro_loop_cleanup() {
+	# after the mounts' cleanup (registered later, run first)
+	[ -z "$RO_LOOP" ] || losetup -d "$RO_LOOP" 2>/dev/null
+}
+at_exit _ro_loop_cleanup
+if command -v losetup >/dev/null && RO_LOOP=$(losetup -r -f --show "$IMG"); then
+	check_here "a write-protected device mounts without -o ro" \
+		mount_fs "$RO_LOOP" "$MNT"
+	write_protected() {
+		grep -q "is write-protected; mounting read-only" "$T_DAEMON_LOG"
+		findmnt -n -o OPTIONS "$MNT" | grep -q '^ro'
+		grep -q '"read_only":true' "$MNT/.slotfs/status.json"
+		expect_fail "touch on the write-protected device" touch "$MNT/new"
+		ls "$MNT" >/dev/null
+	}
+	check "it says so, and is read-only" write_protected
+	check_unmount "unmount the write-protected device" "$MNT"
+	rw_refused() {
+		local out rc=0
+		mkdir -p "$W/mnt3"
+		out=$(timeout 30 slotfs -f -o rw "$RO_LOOP" "$W/mnt3" 2>&1) || rc=$?
+		expect_eq "exit status" 1 "$rc"
+		echo "$out" | grep -q "read-only file system or device"
+		expect_fail "mounted despite -o rw" is_mounted "$W/mnt3"
+	}
+	check "-o rw on a write-protected device is refused" rw_refused
+	losetup -d "$RO_LOOP"
+	RO_LOOP=
+else
+	echo "# no loop device: the write-protected case is not run"
+fi
+
 check "plain slotfs daemonizes, returns 0 once mounted" \
 	mount_daemonized "$IMG" "$MNT" -o queue_depth=8,direct_io=0
 check "write through the daemon" sh -c "echo daemon >'$MNT/dmn'"
