@@ -379,6 +379,12 @@ static int sfs_open_store(const struct sfs_cfg *c, struct slot_store **out)
 	if (err < 0) {
 		fprintf(stderr, "slotfs: %s: %s\n", c->image,
 			slot_strerror(err));
+		/* the store is not full (it would open): its device is */
+		if (err == -ENOSPC)
+			fprintf(stderr, "slotfs: writing %s failed: a sparse "
+				"image cannot grow on a full file system; free "
+				"space there, or mount with -o ro\n",
+				c->image);
 		return err;
 	}
 	memset(&rec, 0, sizeof(rec));

@@ -86,4 +86,59 @@ kept() {
 }
 check "after a remount the kept files are intact and fill is gone" kept
 
+# A sparse image whose own file system fills: its writes fail with ENOSPC,
+# a mount that cannot write its checkpoint says why and what to do,
+# -o ro still shows the files, and once space is freed it mounts again.
+if command -v mkfs.ext4 >/dev/null; then
+	HOST=$W/host
+	SP=$HOST/sp.img
+	M4=$W/mnt4
+	_host_cleanup() {
+		is_mounted "$M4" && { fusermount3 -u "$M4" || fusermount3 -u -z "$M4"; }
+		wait_image_free "$SP" >/dev/null 2>&1
+		umount "$HOST" 2>/dev/null || umount -l "$HOST"
+	}
+	at_exit _host_cleanup
+	truncate -s 48M "$W/host.img"
+	mkfs.ext4 -q -F "$W/host.img"
+	mkdir -p "$HOST" "$M4"
+	mount -o loop "$W/host.img" "$HOST"
+	fallocate -l 8M "$HOST/spare"
+	mkfs.slotfs -q -C 256M "$SP"
+	host_fills() {
+		slotfs "$SP" "$M4"
+		local out
+		if out=$(dd if=/dev/urandom of="$M4/big" bs=1M count=100 \
+			conv=fsync 2>&1); then
+			echo "100 MiB fit on a 48 MiB file system"
+			return 1
+		fi
+		echo "$out" | grep -q "No space left on device"
+		fusermount3 -u "$M4"
+		wait_image_free "$SP"
+	}
+	check "a sparse image on a full file system: writes get ENOSPC" host_fills
+	says_why() {
+		local out rc=0
+		out=$(slotfs "$SP" "$M4" 2>&1) || rc=$?
+		expect_eq "exit status" 1 "$rc"
+		echo "$out" | grep -q "cannot grow on a full file system"
+		expect_fail "mounted on a full file system" is_mounted "$M4"
+		slotfs -o ro "$SP" "$M4"
+		[ -s "$M4/big" ]
+		fusermount3 -u "$M4"
+		wait_image_free "$SP"
+	}
+	check "its mount says why and what to do; -o ro shows the files" says_why
+	space_again() {
+		rm "$HOST/spare"
+		slotfs "$SP" "$M4"
+		[ -s "$M4/big" ]
+		fusermount3 -u "$M4"
+		wait_image_free "$SP"
+		fsck.slotfs -f -n "$SP"
+	}
+	check "with space freed it mounts again and is clean after" space_again
+fi
+
 fuse_finish
