@@ -2145,7 +2145,8 @@ int slot_file_seek(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	for (uint64_t pos = off; pos < o->size; idx++, pos = idx * chunk) {
 		if (c && c->idx < idx)
 			c = c < last ? c + 1 : NULL;
-		if (!hole && (!c || c->idx > idx) && !fl_wb_find(o, (uint32_t)idx)) {
+		if (!hole && (!c || c->idx > idx) &&
+		    !fl_wb_find(o, (uint32_t)idx)) {
 			/* a chunk with nothing: on to the next that has */
 			uint64_t next = c ? c->idx : UINT64_MAX;
 			for (const struct sl_wbuf *w = o->wb; w; w = w->next)

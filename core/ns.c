@@ -42,10 +42,14 @@ static uint64_t ns_blocks(const struct sl_obj *co)
 	uint64_t bytes = 0;
 
 	for (uint32_t i = 0; i < o->nchunks; i++)
-		bytes += sl_file_data_len(o, &o->chunks[i], o->chunks[i].idx);
-	for (const struct sl_wbuf *w = o->wb; w; w = w->next)
-		if (!sl_obj_chunk(o, w->idx))
-			bytes += sl_file_data_len(o, NULL, w->idx);
+		bytes += SL_ALIGN_UP((uint64_t)o->chunks[i].len, SL_BLOCK);
+	/* what a buffer holds beyond its slot: a walk of the buffers (at
+	 * most 32), not of every chunk of a big file */
+	for (const struct sl_wbuf *w = o->wb; w; w = w->next) {
+		const struct sl_chunk *c = sl_obj_chunk(o, w->idx);
+		bytes += sl_file_data_len(o, c, w->idx) -
+			 (c ? SL_ALIGN_UP((uint64_t)c->len, SL_BLOCK) : 0);
+	}
 	return bytes / 512;
 }
 
