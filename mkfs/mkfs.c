@@ -663,17 +663,18 @@ static int mkfs_run(struct mkfs_args *a)
 		goto out;
 	}
 
-	if (!a->quiet) {
-		printf(PROG " %s\n", SLOTFS_VERSION);
-		mkfs_print_geometry(a, &geo);
-	}
 	if (a->dry_run) {
-		if (!a->quiet)
+		if (!a->quiet) {
+			printf(PROG " %s\n", SLOTFS_VERSION);
+			mkfs_print_geometry(a, &geo);
 			printf("Dry run (-n): nothing written\n");
+		}
 		r = 0;
 		goto out;
 	}
 
+	/* before the plan is printed: an image that cannot be made (no such
+	 * directory, a full file system) is reported alone */
 	if (!dev || dev->size < size) {
 		/* Reopen after growing: the device size is read at open. */
 		if (dev) {
@@ -690,6 +691,10 @@ static int mkfs_run(struct mkfs_args *a)
 		r = mkfs_open(a, &dev);
 		if (r < 0)
 			return r;
+	}
+	if (!a->quiet) {
+		printf(PROG " %s\n", SLOTFS_VERSION);
+		mkfs_print_geometry(a, &geo);
 	}
 	/* Old signatures elsewhere on the device would still show in blkid. */
 	if (foreign > 0) {

@@ -84,6 +84,16 @@ create() {
 }
 check "-C creates an image file of the given size" create
 
+create_fails() {
+	local out rc=0
+	out=$(mkfs.slotfs -C 64M nodir/x.img 2>&1) || rc=$?
+	expect_eq "exit status" 1 "$rc"
+	echo "$out" | grep -q "cannot create nodir/x.img"
+	# the failure alone: no layout printed as if it were being made
+	expect_fail "a layout printed" grep -q "Creating slotfs" <<<"$out"
+}
+check "-C into a missing directory fails alone, no layout printed" create_fails
+
 ext4_refused() {
 	truncate -s 64M e4
 	mkfs.ext4 -F -q e4 >/dev/null 2>&1
