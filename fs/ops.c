@@ -1055,11 +1055,12 @@ static void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 		return;
 	}
 	/* Slots are written whole when data comes, and every write takes a
-	   fresh slot (copy on write), so space cannot be reserved ahead;
-	   only the size-extending mode is honoured.  A range that cannot
-	   fit in the free space now is refused, as ext4 refuses it.  The
-	   kernel holds the inode lock, so no write races the extension. */
-	if (mode != 0) {
+	   fresh slot (copy on write), so space cannot be reserved ahead:
+	   mode 0 extends the size, FALLOC_FL_KEEP_SIZE (rsync --preallocate)
+	   does nothing more, and a range that cannot fit in the free space
+	   now is refused, as ext4 refuses it.  The kernel holds the inode
+	   lock, so no write races the extension. */
+	if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
@@ -1076,7 +1077,7 @@ static void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	if (!err && end > a.size)
 		err = sfs_space_check(fs, end - (a.size > (uint64_t)offset ?
 						   a.size : (uint64_t)offset));
-	if (!err && end > a.size) {
+	if (!err && end > a.size && mode == 0) {
 		memset(&in, 0, sizeof(in));
 		in.size = end;
 		err = slot_ns_setattr(fs->store, ino, &in, SLOT_SET_SIZE,

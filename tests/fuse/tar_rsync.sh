@@ -80,6 +80,16 @@ rsync_again() {
 }
 check "a second rsync -a has nothing to transfer" rsync_again
 
+rsync_prealloc() {
+	# --preallocate asks fallocate(FALLOC_FL_KEEP_SIZE) of every file
+	local out
+	out=$(rsync -a --preallocate "$W/src/" "$MNT/pre/" 2>&1)
+	expect_eq "rsync --preallocate messages" "" "$out"
+	diff -r "$W/src" "$MNT/pre"
+	rm -r "$MNT/pre"
+}
+check "rsync -a --preallocate: no complaint, the same files" rsync_prealloc
+
 rsync_update() {
 	rand_file "$W/src/a/f4095" 4095
 	echo new >"$W/src/newfile"
