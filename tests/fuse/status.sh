@@ -46,6 +46,26 @@ ends_in_newline() {
 }
 check "status.json and metrics end with a newline" ends_in_newline
 
+# lseek: all data up to its size, no hole before it (cp and tar use them)
+status_seek() {
+	python3 - "$MNT/.slotfs/status.json" <<'PY'
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+size = os.fstat(fd).st_size
+assert size > 0, size
+assert os.lseek(fd, 5, os.SEEK_DATA) == 5
+# rendered afresh each time: its counters may have gained a digit
+hole = os.lseek(fd, 5, os.SEEK_HOLE)
+assert abs(hole - size) < 100, (hole, size)
+try:
+    os.lseek(fd, size + 10000, os.SEEK_DATA)
+    sys.exit("SEEK_DATA at the end did not fail")
+except OSError as e:
+    assert e.errno == errno.ENXIO, e
+PY
+}
+check "status.json: SEEK_DATA and SEEK_HOLE see data up to its size" status_seek
+
 json_keys() {
 	local k
 	for k in inflight_io_count metadata_dirty_total metadata_persisted key_count; do
