@@ -245,7 +245,8 @@ check_unmount "unmount the read-only mount" "$MNT"
 # read-only, saying so, as mount(8) and ntfs-3g do; -o rw refuses it.
 RO_LOOP=
 _ro_loop_cleanup() {
-	# after the mounts' cleanup (registered later, run first)
+	# before the mounts' cleanup (registered first, run last): a device
+	# still mounted is only marked to go once it is let go
 	[ -z "$RO_LOOP" ] || losetup -d "$RO_LOOP" 2>/dev/null
 }
 at_exit _ro_loop_cleanup
