@@ -347,7 +347,13 @@ static bool sfs_write_protected(int err)
 	return err == -EROFS || err == -EACCES || err == -EPERM;
 }
 
-static int sfs_open_store(const struct sfs_cfg *c, struct slot_store **out)
+/*
+ * Opens and maybe recovers the store, saying what went wrong.  A
+ * write-protected device or image is opened read-only instead, with a
+ * warning, as mount(8) and ntfs-3g do (c->read_only is then set), unless
+ * -o rw asked for writing.
+ */
+static int sfs_open_store(struct sfs_cfg *c, struct slot_store **out)
 {
 	struct slot_recovery rec;
 	struct slot_opts o;
@@ -368,14 +374,18 @@ static int sfs_open_store(const struct sfs_cfg *c, struct slot_store **out)
 	o.log_arg = NULL;
 
 	err = slot_open(c->image, &o, out);
+	if (sfs_write_protected(err) && !c->read_only && !c->rw_asked) {
+		fprintf(stderr, "slotfs: %s is write-protected; mounting "
+			"read-only\n", c->image);
+		c->read_only = 1;
+		o.read_only = true;
+		err = slot_open(c->image, &o, out);
+	}
 	if (err == -EBUSY) {
 		fprintf(stderr, "slotfs: %s is already in use (mounted?)\n",
 			c->image);
 		return err;
 	}
-	if (err < 0 && !c->read_only && !c->rw_asked &&
-	    sfs_write_protected(err))
-		return err;     /* the caller falls back to read-only */
 	if (err < 0) {
 		fprintf(stderr, "slotfs: %s: %s\n", c->image,
 			slot_strerror(err));
@@ -449,6 +459,16 @@ static void sfs_set_read_ahead(const char *mnt, int kb)
 		fprintf(f, "%d\n", kb);
 		fclose(f);
 	}
+}
+
+static struct fuse_session *sfs_session_new(struct fuse_args *args,
+					    struct sfs *fs)
+{
+	struct fuse_session *se = fuse_session_new(args, &sfs_ll_ops,
+						   sizeof(sfs_ll_ops), fs);
+	if (!se)        /* libfuse has said which option it did not like */
+		fprintf(stderr, "slotfs: cannot start the FUSE session\n");
+	return se;
 }
 
 int main(int argc, char *argv[])
@@ -548,37 +568,26 @@ int main(int argc, char *argv[])
 			fprintf(stderr, "slotfs: out of memory\n");
 			goto out_args;
 		}
-	se = fuse_session_new(&args, &sfs_ll_ops, sizeof(sfs_ll_ops), &fs);
-	if (!se) {
-		/* libfuse has said which option it did not like */
-		fprintf(stderr, "slotfs: cannot start the FUSE session\n");
+	se = sfs_session_new(&args, &fs);
+	if (!se)
 		goto out_args;
-	}
 
 	if (!cfg.foreground)
 		notify_fd = sfs_fork();
 
-	err = sfs_open_store(&cfg, &fs.store);
-	if (sfs_write_protected(err) && !cfg.read_only && !cfg.rw_asked) {
-		/* as mount(8) and ntfs-3g do; -o rw asks for writing and
-		 * fails instead.  The session holds the mount options: a new
-		 * one, read-only. */
-		fprintf(stderr, "slotfs: %s is write-protected; mounting "
-			"read-only\n", cfg.image);
-		cfg.read_only = 1;
+	if (sfs_open_store(&cfg, &fs.store) < 0)
+		goto out_session;
+	if (cfg.read_only && !fs.read_only) {
+		/* fell back to read-only: the session holds the mount
+		 * options, so a new one mounts read-only */
 		fs.read_only = true;
 		fuse_session_destroy(se);
-		se = fuse_session_new(&ro_args, &sfs_ll_ops,
-				      sizeof(sfs_ll_ops), &fs);
+		se = sfs_session_new(&ro_args, &fs);
 		if (!se) {
-			fprintf(stderr, "slotfs: cannot start the FUSE "
-				"session\n");
+			slot_close(fs.store);
 			goto out_args;
 		}
-		err = sfs_open_store(&cfg, &fs.store);
 	}
-	if (err < 0)
-		goto out_session;
 	if (fuse_set_signal_handlers(se) < 0) {
 		fprintf(stderr, "slotfs: cannot set signal handlers\n");
 		goto out_store;

@@ -94,8 +94,8 @@ if command -v mkfs.ext4 >/dev/null; then
 	SP=$HOST/sp.img
 	M4=$W/mnt4
 	_host_cleanup() {
-		is_mounted "$M4" && { fusermount3 -u "$M4" || fusermount3 -u -z "$M4"; }
-		wait_image_free "$SP" >/dev/null 2>&1
+		# before the mounts' cleanup (registered first, run last),
+		# which unmounts a slotfs still on M4: lazily, then
 		umount "$HOST" 2>/dev/null || umount -l "$HOST"
 	}
 	at_exit _host_cleanup
