@@ -66,6 +66,10 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 	 * a 1.0 reader stops before them */
 	size_t csum_off = plen;
 	plen += (size_t)nck * 8;
+	/* then the extended attributes (ro_compat XATTR) */
+	size_t xattr_off = plen;
+	uint64_t nxa;
+	plen += sl_xattr_ckpt_size(s, ck_obj_wanted, &nxa);
 	uint64_t room = s->sb.meta_size / 2 - SL_BLOCK;
 	if (plen > room) {
 		sl_log(s, "checkpoint needs %zu bytes but a container holds "
@@ -92,6 +96,12 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 			o->flags |= SL_OBJ_NEWCKPT;
 			if (o->name)
 				o->flags |= SL_OBJ_SNAP_NAMED;
+			/* the checkpoint carries what no header does */
+			if (o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_XA_DIRTY))
+				o->flags = (uint16_t)((o->flags &
+						       ~(SL_OBJ_ATTR_DIRTY |
+							 SL_OBJ_XA_DIRTY)) |
+						      SL_OBJ_SNAP_DIRTY);
 			uint8_t *start = p;
 			size_t tl = S_ISLNK(o->mode) && o->target ?
 					    strlen(o->target) : 0;
@@ -138,6 +148,7 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 			p = start + ck_pad8(SL_DIRENT_REC_FIXED + d->len);
 		}
 	}
+	sl_xattr_ckpt_encode(s, ck_obj_wanted, buf + SL_BLOCK + xattr_off);
 
 	struct sl_ckpt_hdr *h = &sn->hdr;
 	memset(h, 0, sizeof(*h));
@@ -154,6 +165,8 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 	h->region_count = s->nregions;
 	h->csum_off = csum_off;
 	h->csum_count = nck;
+	h->xattr_off = nxa ? xattr_off : 0;
+	h->xattr_count = nxa;
 	h->time_ns = (uint64_t)sl_now_ns();
 	sl_ckpt_hdr_encode(h, buf);
 
@@ -187,7 +200,10 @@ static void ck_commit(struct slot_store *s, struct ck_snap *sn, bool ok)
 				o->flags |= SL_OBJ_IN_CKPT;
 			if (ok && (o->flags & SL_OBJ_SNAP_NAMED))
 				o->flags |= SL_OBJ_NAMED;
-			o->flags &= ~(SL_OBJ_NEWCKPT | SL_OBJ_SNAP_NAMED);
+			if (!ok && (o->flags & SL_OBJ_SNAP_DIRTY))
+				o->flags |= SL_OBJ_ATTR_DIRTY | SL_OBJ_XA_DIRTY;
+			o->flags &= ~(SL_OBJ_NEWCKPT | SL_OBJ_SNAP_NAMED |
+				      SL_OBJ_SNAP_DIRTY);
 		}
 	}
 	if (ok) {
@@ -327,7 +343,7 @@ int sl_ckpt_read_payload(struct slot_store *s, const struct sl_ckpt_hdr *h,
 int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 		  const uint8_t *p)
 {
-	const uint8_t *end = p + h->payload_len;
+	const uint8_t *payload = p, *end = p + h->payload_len;
 	/* the chunk checksums, if this checkpoint has them where they fit;
 	 * they only spare gets a header read, so wrong ones cost a re-read
 	 * (a get checks the header then), never data */
@@ -473,6 +489,9 @@ int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 		}
 		p += SL_MIN(used, (size_t)(end - p));
 	}
+	int err = sl_xattr_ckpt_parse(s, h, payload);
+	if (err)
+		return err;
 	struct sl_obj *root = sl_obj_find(&s->ix, SLOT_ROOT_INO);
 	if (!root || !S_ISDIR(root->mode))
 		return -EUCLEAN;
@@ -492,7 +511,7 @@ void sl_ckpt_reset(struct slot_store *s)
 	sl_alloc_init(s);
 	s->slots_total = s->slots_used = 0;
 	s->rec.entries_loaded = s->rec.entries_dropped = 0;
-	s->load_badrefs = s->load_dups = 0;
+	s->load_badrefs = s->load_dups = s->load_bad_xattrs = 0;
 	free(s->dup_recs);
 	s->dup_recs = NULL;
 	s->ndup_recs = 0;

@@ -319,7 +319,8 @@ static void dm_ckpt_hdr_print(struct dm *d, unsigned i,
 			" next_oid=%" PRIu64 " obj_count=%" PRIu64
 			" dirent_count=%" PRIu64 " region_count=%" PRIu32
 			" pad=%" PRIu32 " time_ns=%" PRIu64 " csum_off=%" PRIu64
-			" csum_count=%" PRIu64 " reserved=%s"
+			" csum_count=%" PRIu64 " xattr_off=%" PRIu64
+			" xattr_count=%" PRIu64 " reserved=%s"
 			" checksum=0x%016" PRIx64,
 			c->h.payload_len, c->h.payload_csum,
 			c->pres == 0 ? "OK" : c->pres == -EBADMSG ? "BAD" :
@@ -327,6 +328,7 @@ static void dm_ckpt_hdr_print(struct dm *d, unsigned i,
 			c->h.scan_gen, c->h.next_gen, c->h.next_oid,
 			c->h.obj_count, c->h.dirent_count, c->h.region_count,
 			c->h.pad, c->h.time_ns, c->h.csum_off, c->h.csum_count,
+			c->h.xattr_off, c->h.xattr_count,
 			dm_zero(c->h.reserved, sizeof(c->h.reserved)) ?
 				"zero" : "nonzero",
 			c->h.checksum);
@@ -482,6 +484,31 @@ bad_at:
 		fputc('\n', f);
 		dents++;
 		p += SL_MIN(used, (size_t)(end - p));
+	}
+	uint64_t xa_off;
+	if (sl_ckpt_xattrs(h, &xa_off)) {
+		fprintf(f, "ckpt-error xattrs=%" PRIu64 " reason=%s\n",
+			h->xattr_count, "xattr-section-outside-payload");
+		return -EUCLEAN;
+	}
+	const uint8_t *xp = base + xa_off;
+	for (uint64_t i = 0; i < h->xattr_count; i++) {
+		size_t left = (size_t)(end - xp);
+		uint32_t vlen = left >= SL_XATTR_REC_FIXED ? sl_get32(xp + 8) : 0;
+		uint8_t nlen = left >= SL_XATTR_REC_FIXED ? xp[12] : 0;
+		size_t used = SL_ALIGN_UP(SL_XATTR_REC_FIXED + (size_t)nlen +
+					  vlen, 8);
+		if (left < SL_XATTR_REC_FIXED || left < used) {
+			fprintf(f, "ckpt-error at=%zu xattr=%" PRIu64
+				" reason=xattr-truncated\n",
+				(size_t)(xp - base), i);
+			return -EUCLEAN;
+		}
+		fprintf(f, "xattr oid=%" PRIu64 " value_len=%" PRIu32 " name=",
+			sl_get64(xp), vlen);
+		dm_str(f, (const char *)xp + SL_XATTR_REC_FIXED, nlen);
+		fputc('\n', f);
+		xp += used;
 	}
 	fprintf(f, "ckpt-summary seq=%" PRIu64 " objects=%" PRIu64
 		" files=%" PRIu64 " dirs=%" PRIu64 " symlinks=%" PRIu64

@@ -2097,7 +2097,8 @@ int sl_file_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size)
 /* Lock held.  Does recovery need a checkpoint to find o under its name? */
 static bool fl_needs_ckpt(struct slot_store *s, struct sl_obj *o)
 {
-	if (!(o->flags & SL_OBJ_NAMED) || (o->flags & SL_OBJ_ATTR_DIRTY))
+	if (!(o->flags & SL_OBJ_NAMED) ||
+	    (o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_XA_DIRTY)))
 		return true;
 	struct sl_obj *d = o->name ? sl_obj_find(&s->ix, o->name->parent) : NULL;
 	for (unsigned depth = 0; d && depth < 4096; depth++) {

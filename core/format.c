@@ -180,6 +180,8 @@ void sl_ckpt_hdr_encode(const struct sl_ckpt_hdr *h, uint8_t *buf)
 	sl_put64(buf + 0x060, h->time_ns);
 	sl_put64(buf + 0x068, h->csum_off);
 	sl_put64(buf + 0x070, h->csum_count);
+	sl_put64(buf + 0x078, h->xattr_off);
+	sl_put64(buf + 0x080, h->xattr_count);
 	hdr_seal(buf);
 }
 
@@ -205,7 +207,9 @@ int sl_ckpt_hdr_decode(const uint8_t *buf, struct sl_ckpt_hdr *h)
 	h->time_ns = sl_get64(buf + 0x060);
 	h->csum_off = sl_get64(buf + 0x068);
 	h->csum_count = sl_get64(buf + 0x070);
-	memcpy(h->reserved, buf + 0x078, sizeof(h->reserved));
+	h->xattr_off = sl_get64(buf + 0x078);
+	h->xattr_count = sl_get64(buf + 0x080);
+	memcpy(h->reserved, buf + 0x088, sizeof(h->reserved));
 	h->checksum = sl_get64(buf + 0x1f8);
 	/* the loader checks it against the container size; this keeps
 	 * later offset arithmetic far from overflow */
@@ -393,6 +397,19 @@ uint64_t sl_ckpt_csums(const struct sl_ckpt_hdr *h, uint64_t *off)
 		return 0;
 	*off = h->csum_off;
 	return h->csum_count;
+}
+
+int sl_ckpt_xattrs(const struct sl_ckpt_hdr *h, uint64_t *off)
+{
+	*off = 0;
+	if (!h->xattr_count)
+		return 0;
+	if (h->xattr_off % 8 || h->xattr_off > h->payload_len ||
+	    h->xattr_count > (h->payload_len - h->xattr_off) /
+				     SL_XATTR_REC_FIXED)
+		return -EUCLEAN;
+	*off = h->xattr_off;
+	return 0;
 }
 
 void sl_chunk_rec_decode(const uint8_t *buf, struct sl_chunk_rec *r)

@@ -30,7 +30,10 @@
 
 /* feature masks; unknown incompat refuses open, unknown ro_compat forces ro */
 #define SL_FEAT_COMPAT_SUPP     0u
-#define SL_FEAT_RO_COMPAT_SUPP  0u
+#define SL_FEAT_RO_COMPAT_XATTR (1u << 0) /* checkpoints may hold xattrs:
+					     a writer that drops them must
+					     not write one */
+#define SL_FEAT_RO_COMPAT_SUPP  SL_FEAT_RO_COMPAT_XATTR
 #define SL_FEAT_INCOMPAT_SUPP   0u
 
 /* superblock flags */
@@ -99,7 +102,10 @@ struct sl_ckpt_hdr {
 	/*068*/ uint64_t csum_off;            /* payload offset of the chunk
 						 checksums (1.1) */
 	/*070*/ uint64_t csum_count;          /* checksums there; 0: none */
-	/*078*/ uint8_t reserved[0x1f8 - 0x78];
+	/*078*/ uint64_t xattr_off;           /* payload offset of the
+						 extended attributes */
+	/*080*/ uint64_t xattr_count;         /* records there; 0: none */
+	/*088*/ uint8_t reserved[0x1f8 - 0x88];
 	/*1f8*/ uint64_t checksum;
 };
 #define SL_CKPT_HDR_SIZE 0x200u
@@ -113,6 +119,10 @@ struct sl_ckpt_hdr {
  *                 (symlink target), padded to 8
  *   dirents:      dirent_count x { u64 parent, u64 child, u16 name_len,
  *                 name bytes }, padded to 8
+ *   checksums:    csum_count x u64 (1.1), at csum_off
+ *   xattrs:       xattr_count x { u64 oid, u32 value_len, u8 name_len,
+ *                 u8[3] pad, name, value }, padded to 8, at xattr_off
+ *                 (ro_compat XATTR)
  */
 struct sl_rgn_rec {
 	/*00*/ uint8_t cls;
@@ -148,6 +158,7 @@ struct sl_chunk_rec {
 #define SL_CHUNK_REC_SIZE 0x18u
 
 #define SL_DIRENT_REC_FIXED 18u           /* parent, child, name_len */
+#define SL_XATTR_REC_FIXED 16u            /* oid, value_len, name_len, pad */
 
 /*
  * Region header: first 512 bytes of the first block of each region.  The
@@ -230,6 +241,10 @@ void sl_chunk_rec_decode(const uint8_t *buf, struct sl_chunk_rec *r);
  * offset *off: 0 when it has none or they do not fit in the payload (then
  * every checksum is unknown). */
 uint64_t sl_ckpt_csums(const struct sl_ckpt_hdr *h, uint64_t *off);
+/* Where a checkpoint's extended attribute records start: 0 and *off set
+ * when xattr_off is a multiple of 8 within the payload, -EUCLEAN when
+ * records are claimed that cannot be there. */
+int sl_ckpt_xattrs(const struct sl_ckpt_hdr *h, uint64_t *off);
 
 /* Little-endian helpers */
 static inline void sl_put16(uint8_t *p, uint16_t v)

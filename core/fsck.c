@@ -44,6 +44,8 @@ enum fk_code {
 	PR_DIR_PARENT,
 	PR_NLINK,
 	PR_RGN_HDR_BAD,
+	PR_XATTR_BAD,
+	PR_SB_FEATURE_XATTR,
 	PR_COUNT
 };
 
@@ -105,6 +107,12 @@ static const struct fk_problem {
 		"inode %llu link count is %u, should be %u; fix" },
 	[PR_RGN_HDR_BAD] = { "PR_RGN_HDR_BAD",
 		"region %u header missing or wrong; rewrite" },
+	[PR_XATTR_BAD] = { "PR_XATTR_BAD",
+		"%llu extended attribute records are damaged or name no "
+		"file; clear them" },
+	[PR_SB_FEATURE_XATTR] = { "PR_SB_FEATURE_XATTR",
+		"files have extended attributes but the superblock lacks "
+		"the xattr feature; set it" },
 };
 
 struct fk {
@@ -383,6 +391,9 @@ static int fk_pass_entries(struct fk *f)
 		fk_report(f, PR_INDEX_BAD_REF, (unsigned long long)s->load_badrefs);
 	if (s->load_dups)
 		fk_report(f, PR_INDEX_DUP_SLOT, (unsigned long long)s->load_dups);
+	if (s->load_bad_xattrs)
+		fk_report(f, PR_XATTR_BAD,
+			  (unsigned long long)s->load_bad_xattrs);
 	size_t total = 0, n = 0;
 	for (size_t b = 0; b <= ix->obj_mask; b++)
 		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext)
@@ -873,6 +884,12 @@ int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
 	err = fk_pass_ckpt(&f, &hdr, &have, &fell_back);
 	if (err)
 		goto out;
+	/* a reader that does not know xattrs would write them away */
+	if (s->ix.xa_count && !(sb.feature_ro_compat & SL_FEAT_RO_COMPAT_XATTR)) {
+		fk_report(&f, PR_SB_FEATURE_XATTR);
+		sb.feature_ro_compat |= SL_FEAT_RO_COMPAT_XATTR;
+		sb_write = true;
+	}
 	if (r->was_clean_skip && have && !r->problems) {
 		/* clean and not forced: count, do not check */
 		struct sl_index *ix = &s->ix;

@@ -85,8 +85,16 @@ void sl_index_free(struct sl_index *ix)
 			}
 		}
 	}
+	for (size_t i = 0; ix->xa_tab && i <= ix->xa_mask; i++) {
+		struct sl_xattrs *x = ix->xa_tab[i], *n;
+		for (; x; x = n) {
+			n = x->hnext;
+			free(x);
+		}
+	}
 	free(ix->obj_tab);
 	free(ix->de_tab);
+	free(ix->xa_tab);
 	memset(ix, 0, sizeof(*ix));
 }
 
@@ -175,7 +183,70 @@ void sl_obj_remove(struct sl_index *ix, struct sl_obj *o)
 		if (S_ISREG(o->mode))
 			ix->files--;
 	}
+	if (ix->xa_count)
+		sl_xa_set(ix, o->oid, NULL);
 	ix_obj_destroy(o);
+}
+
+struct sl_xattrs *sl_xa_find(struct sl_index *ix, uint64_t oid)
+{
+	if (!ix->xa_tab)
+		return NULL;
+	struct sl_xattrs *x = ix->xa_tab[ix_mix(oid) & ix->xa_mask];
+	while (x && x->oid != oid)
+		x = x->hnext;
+	return x;
+}
+
+static int ix_xa_grow(struct sl_index *ix)
+{
+	size_t nmask = ix->xa_tab ? ix->xa_mask * 2 + 1 : 63;
+	struct sl_xattrs **nt = calloc(nmask + 1, sizeof(*nt));
+	if (!nt)
+		return ix->xa_tab ? 0 : -ENOMEM;  /* longer chains will do */
+	for (size_t i = 0; ix->xa_tab && i <= ix->xa_mask; i++) {
+		struct sl_xattrs *x = ix->xa_tab[i], *n;
+		for (; x; x = n) {
+			n = x->hnext;
+			size_t b = ix_mix(x->oid) & nmask;
+			x->hnext = nt[b];
+			nt[b] = x;
+		}
+	}
+	free(ix->xa_tab);
+	ix->xa_tab = nt;
+	ix->xa_mask = nmask;
+	return 0;
+}
+
+int sl_xa_set(struct sl_index *ix, uint64_t oid, struct sl_xattrs *x)
+{
+	if (x && (!ix->xa_tab || ix->xa_count + 1 > ix->xa_mask)) {
+		int err = ix_xa_grow(ix);
+		if (err)
+			return err;
+	}
+	struct sl_xattrs **pp = NULL;
+	if (ix->xa_tab) {
+		pp = &ix->xa_tab[ix_mix(oid) & ix->xa_mask];
+		while (*pp && (*pp)->oid != oid)
+			pp = &(*pp)->hnext;
+	}
+	if (pp && *pp) {
+		struct sl_xattrs *old = *pp;
+		*pp = old->hnext;
+		ix->xa_count--;
+		ix->xa_ck -= old->ck;
+		free(old);
+	}
+	if (x) {
+		x->oid = oid;
+		x->hnext = *pp;
+		*pp = x;
+		ix->xa_count++;
+		ix->xa_ck += x->ck;
+	}
+	return 0;
 }
 
 void sl_de_prefetch(struct sl_index *ix, uint64_t parent, const char *name,

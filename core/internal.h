@@ -113,6 +113,11 @@ struct sl_dir {
 #define SL_OBJ_NEWCKPT   (1u << 5)  /* in the checkpoint being written */
 #define SL_OBJ_SNAP_NAMED (1u << 6) /* its name is in the checkpoint being
 				       written (a rename clears it) */
+#define SL_OBJ_XA_DIRTY  (1u << 7)  /* xattrs newer than any checkpoint
+				       (no slot header carries them) */
+#define SL_OBJ_SNAP_DIRTY (1u << 8) /* the checkpoint being written took
+				       its ATTR_DIRTY or XA_DIRTY away:
+				       they come back if it fails */
 /*
  * SL_OBJ_NAMED says recovery will find the object under its current name:
  * the durable checkpoint has that name, or (for an object the checkpoint
@@ -170,12 +175,28 @@ struct sl_obj {
 };
 _Static_assert(sizeof(struct sl_obj) <= 152, "sl_obj outgrew its malloc size");
 
+/* One object's extended attributes, kept beside the index (few objects
+ * have any, and sl_obj has no room to spare).  ents holds count entries
+ * back to back: u8 name_len, u32 value_len (host order), name, value. */
+struct sl_xattrs {
+	struct sl_xattrs *hnext;
+	uint64_t oid;
+	uint32_t len;                   /* bytes of ents */
+	uint32_t count;
+	uint32_t ck;                    /* bytes of its checkpoint records */
+	uint8_t ents[];
+};
+#define SL_XA_ENT_FIXED 5u              /* name_len, value_len */
+
 struct sl_index {
 	struct sl_obj **obj_tab;
 	size_t obj_mask, obj_count;
 	struct sl_dirent **de_tab;
 	size_t de_mask, de_count;
 	uint64_t files;                 /* regular files with a name */
+	struct sl_xattrs **xa_tab;      /* NULL until an object has one */
+	size_t xa_mask, xa_count;
+	uint64_t xa_ck;                 /* bytes of all their records */
 };
 
 int sl_index_init(struct sl_index *ix);
@@ -201,6 +222,10 @@ void sl_de_remove(struct sl_index *ix, struct sl_obj *dir,
 		  struct sl_dirent *de);
 /* First live entry with cookie > after, or NULL. */
 struct sl_dirent *sl_dir_next(struct sl_obj *dir, uint64_t after);
+/* The xattrs of oid, or NULL. */
+struct sl_xattrs *sl_xa_find(struct sl_index *ix, uint64_t oid);
+/* Install x for x->oid, freeing what it replaces; x NULL: drop oid's. */
+int sl_xa_set(struct sl_index *ix, uint64_t oid, struct sl_xattrs *x);
 /* Set or replace chunk c (kept sorted); returns the old one in *old. */
 int sl_obj_set_chunk(struct sl_obj *o, const struct sl_chunk *c,
 		     struct sl_chunk *old, bool *had_old);
@@ -330,6 +355,7 @@ struct slot_store {
 	pthread_cond_t ckpt_cond;
 
 	uint64_t load_badrefs, load_dups;  /* chunk records dropped at load */
+	uint64_t load_bad_xattrs;       /* xattr records dropped at load */
 	/* the records dropped for a slot another record claimed first:
 	 * fsck gives the slot to whichever its header names */
 	struct sl_dup { uint64_t oid; struct sl_chunk c; } *dup_recs;
@@ -577,6 +603,19 @@ void sl_ns_dirty(struct slot_store *s);
  * header now carries its name and attributes, sync must look for it. */
 void sl_owed_check(struct slot_store *s, const struct sl_obj *o);
 
+/* xattr.c: the checkpoint's xattr section.  Lock held for both. */
+/* Bytes and records of the xattrs of objects ck_wanted(o) says go in. */
+uint64_t sl_xattr_ckpt_size(struct slot_store *s,
+			    bool (*wanted)(const struct sl_obj *),
+			    uint64_t *records);
+/* Write them at p; marks their objects SL_OBJ_SNAP_XA. */
+void sl_xattr_ckpt_encode(struct slot_store *s,
+			  bool (*wanted)(const struct sl_obj *), uint8_t *p);
+/* Load the section into the index (objects loaded); damaged records are
+ * dropped and counted in load_bad_xattrs. */
+int sl_xattr_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
+			const uint8_t *payload);
+
 /* ckpt.c */
 int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *hdr);
 int sl_ckpt_write(struct slot_store *s);
@@ -616,6 +655,8 @@ int sl_store_raw(struct slot_dev *dev, const struct sl_sb *sb,
 void sl_store_raw_free(struct slot_store *s);
 int sl_sb_read(struct slot_dev *dev, struct sl_sb *sb, bool *used_backup);
 int sl_sb_write(struct slot_dev *dev, const struct sl_sb *sb, bool backup);
+/* Set a ro_compat feature in both superblocks, durably (ckpt_lock held). */
+int sl_sb_ro_compat_add(struct slot_store *s, uint32_t bit);
 void sl_geo_from_sb(const struct sl_sb *sb, struct slot_geometry *geo);
 
 #endif /* SLOT_INTERNAL_H */

@@ -306,6 +306,12 @@ int slot_ns_setattr(struct slot_store *s, slot_ino_t ino,
 			   in->ctime.tv_nsec;
 	else if (mask)
 		o->ctime = now;
+	/* no slot header has these yet: fsync and sync need a checkpoint
+	 * (truncation marked the object itself) */
+	if (mask & ~SLOT_SET_SIZE) {
+		o->flags |= SL_OBJ_ATTR_DIRTY;
+		sl_owed_check(s, o);
+	}
 	sl_dirty(s);
 	if (out)
 		sl_attr_fill(s, o, out);

@@ -456,6 +456,37 @@ int slot_ns_release(struct slot_store *s, slot_ino_t ino);
 /* Drop a hold only, touching no device: for a handle that wrote nothing. */
 int slot_ns_unhold(struct slot_store *s, slot_ino_t ino);
 
+/*
+ * Extended attributes of an object of any type.  A name is 1 to
+ * SLOT_XATTR_NAME_MAX bytes with no NUL, a value at most
+ * SLOT_XATTR_SIZE_MAX bytes, and one object's names and values together at
+ * most SLOT_XATTR_OBJ_MAX bytes.  What a name means (user., trusted.,
+ * security.) is the caller's business.  A change moves ctime and becomes
+ * durable with the next checkpoint: slot_file_fsync of the object, or
+ * slot_sync, takes one.
+ */
+#define SLOT_XATTR_NAME_MAX 255
+#define SLOT_XATTR_SIZE_MAX 65536
+#define SLOT_XATTR_OBJ_MAX  65536
+#define SLOT_XATTR_CREATE   (1u << 0)  /* -EEXIST if it exists */
+#define SLOT_XATTR_REPLACE  (1u << 1)  /* -ENODATA unless it exists */
+
+/* Set name to value[0, len).  -ERANGE for a bad name, -E2BIG for a value
+ * too long, -ENOSPC when the object's or the store's attribute room is
+ * full. */
+int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
+		   const void *value, size_t len, unsigned flags);
+/* Copy name's value to buf and return its length; cap 0 only asks the
+ * length.  -ENODATA when there is no such name, -ERANGE when cap is too
+ * small. */
+ssize_t slot_xattr_get(struct slot_store *s, slot_ino_t ino,
+		       const char *name, void *buf, size_t cap);
+/* The names, each followed by a NUL, into buf; returns their bytes.  cap
+ * 0 only asks the length; -ERANGE when cap is too small. */
+ssize_t slot_xattr_list(struct slot_store *s, slot_ino_t ino, char *buf,
+			size_t cap);
+int slot_xattr_remove(struct slot_store *s, slot_ino_t ino, const char *name);
+
 /* Read up to len bytes at off; holes read as zeros.  Returns bytes read. */
 ssize_t slot_file_read(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		       void *buf, size_t len);

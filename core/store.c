@@ -208,6 +208,39 @@ int sl_sb_read(struct slot_dev *dev, struct sl_sb *sb, bool *used_backup)
 	return -EUCLEAN;
 }
 
+int sl_sb_ro_compat_add(struct slot_store *s, uint32_t bit)
+{
+	/* the backup keeps what it says of the rest (its flags are those
+	 * of the last time it was written whole) */
+	struct sl_sb b;
+	if (sb_read_at(s->dev, SL_SB_BACKUP_OFF, &b) ||
+	    memcmp(b.uuid, s->sb.uuid, sizeof(b.uuid)))
+		b = s->sb;
+	struct sl_sb p = s->sb;
+	b.feature_ro_compat |= bit;
+	p.feature_ro_compat |= bit;
+	p.write_time = (uint64_t)time(NULL);
+	uint8_t *buf = sl_alloc_aligned(2 * SL_BLOCK);
+	if (!buf)
+		return -ENOMEM;
+	sl_sb_encode(&p, buf);
+	sl_sb_encode(&b, buf + SL_BLOCK);
+	struct slot_io ios[2] = {
+		{ .buf = buf, .off = SL_SB_PRIMARY_OFF, .len = SL_BLOCK },
+		{ .buf = buf + SL_BLOCK, .off = SL_SB_BACKUP_OFF,
+		  .len = SL_BLOCK },
+	};
+	int err = s->dev->ops->write(s->dev->ctx, ios, 2);
+	if (!err)
+		err = s->dev->ops->flush(s->dev->ctx);
+	free(buf);
+	if (!err) {
+		s->sb.feature_ro_compat = p.feature_ro_compat;
+		s->sb.write_time = p.write_time;
+	}
+	return err;
+}
+
 int sl_sb_write(struct slot_dev *dev, const struct sl_sb *sb, bool backup)
 {
 	uint8_t *buf = sl_alloc_aligned(SL_BLOCK);

@@ -85,6 +85,9 @@ struct cr_ckpt {
 	size_t nobj;
 	struct cr_de *de;
 	size_t nde, cap_de;
+	uint8_t *xa;            /* the xattr records, as they were */
+	size_t xa_len;
+	uint64_t nxa;
 };
 /* Container i's header, checked as open checks it, payload included. */
 int cr_ckpt_hdr(struct cr_img *im, unsigned i, struct sl_ckpt_hdr *h);

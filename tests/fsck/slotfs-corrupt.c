@@ -14,6 +14,7 @@
  *   D PATH OID
  *   L PATH OID TARGET
  *   F PATH OID SIZE XXH3 NCHUNKS XXH3-OF-CHUNK-0 ...
+ *   X PATH NAME VALUE        (an extended attribute of PATH)
  * (XXH3-64 in hex, the checksum slotfs itself uses.)
  *
  * Damage is made with raw reads and writes of the image and the format.h
@@ -139,6 +140,19 @@ static int mf_dir(struct slot_store *s, FILE *mf, const char *path)
 	return err;
 }
 
+/* Give path the xattr name = value (no spaces) and note it. */
+static int mf_xattr(struct slot_store *s, FILE *mf, const char *path,
+		    const char *name, const char *value)
+{
+	struct slot_attr a;
+	int err = key_attr(s, path, &a);
+	if (!err)
+		err = slot_xattr_set(s, a.ino, name, value, strlen(value), 0);
+	if (!err && mf)
+		fprintf(mf, "X %s %s %s\n", path, name, value);
+	return err;
+}
+
 int cr_populate(struct slot_store *s, FILE *mf)
 {
 	static const struct { const char *key; size_t len; } batch1[] = {
@@ -181,6 +195,11 @@ int cr_populate(struct slot_store *s, FILE *mf)
 	if ((err = mf_dir(s, mf, "a")) || (err = mf_dir(s, mf, "b")) ||
 	    (err = mf_dir(s, mf, "b/c")))
 		return err;
+	/* extended attributes, in both checkpoints */
+	if ((err = mf_xattr(s, mf, "a/small", "user.mime_type", "text/plain")) ||
+	    (err = mf_xattr(s, mf, "a/small", "security.label", "s0")) ||
+	    (err = mf_xattr(s, mf, "b/c", "trusted.dir", "c")))
+		return err;
 	err = slot_checkpoint(s, true);
 	if (err < 0)
 		return err;
@@ -219,6 +238,8 @@ int cr_populate(struct slot_store *s, FILE *mf)
 				      0, 0, &a);
 	if (!err && mf)
 		fprintf(mf, "L sym %" PRIu64 " docs/note.txt\n", a.ino);
+	if (!err)
+		err = mf_xattr(s, mf, "sym", "user.link", "yes");
 	if (!err)
 		err = slot_ns_mkdir(s, docs.ino, "sub", 0755, 0, 0, &sub);
 	if (!err)
@@ -437,6 +458,7 @@ void cr_ckpt_free(struct cr_ckpt *m)
 	free(m->obj);
 	free(m->de);
 	free(m->rg);
+	free(m->xa);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -505,6 +527,14 @@ static int ckpt_parse(struct cr_ckpt *m, const uint8_t *p, size_t len)
 		m->nde++;
 		p += SL_MIN(pad8(SL_DIRENT_REC_FIXED + d->len), (size_t)(end - p));
 	}
+	/* the extended attributes are carried over as they are */
+	uint64_t xa_off;
+	if (m->hdr.xattr_count && !sl_ckpt_xattrs(&m->hdr, &xa_off)) {
+		m->xa_len = len - (size_t)xa_off;
+		m->xa = xmalloc(m->xa_len);
+		memcpy(m->xa, end - m->xa_len, m->xa_len);
+		m->nxa = m->hdr.xattr_count;
+	}
 	return 0;
 }
 
@@ -553,6 +583,8 @@ int cr_ckpt_store(struct cr_img *im, struct cr_ckpt *m)
 	for (size_t i = 0; i < m->nobj; i++)
 		nck += m->obj[i].rec.nchunks;
 	len += (size_t)nck * 8;
+	size_t xa_off = len;
+	len += m->xa_len;
 	if (len > im->sb.meta_size / 2 - SL_BLOCK)
 		return -ENOSPC;
 	uint8_t *buf = xmalloc(SL_BLOCK + len);
@@ -582,6 +614,8 @@ int cr_ckpt_store(struct cr_img *im, struct cr_ckpt *m)
 		memcpy(p + 18, d->name, d->len);
 		p += pad8(SL_DIRENT_REC_FIXED + d->len);
 	}
+	if (m->xa_len)
+		memcpy(buf + SL_BLOCK + xa_off, m->xa, m->xa_len);
 	m->hdr.payload_len = len;
 	m->hdr.payload_csum = sl_csum(buf + SL_BLOCK, len);
 	m->hdr.obj_count = m->nobj;
@@ -589,6 +623,8 @@ int cr_ckpt_store(struct cr_img *im, struct cr_ckpt *m)
 	m->hdr.region_count = m->nrg;
 	m->hdr.csum_off = csum_off;
 	m->hdr.csum_count = nck;
+	m->hdr.xattr_off = m->nxa ? xa_off : 0;
+	m->hdr.xattr_count = m->nxa;
 	sl_ckpt_hdr_encode(&m->hdr, buf);
 	int err = cr_img_write(im, cr_ckpt_off(im, m->cont), buf, SL_BLOCK + len);
 	free(buf);
@@ -829,6 +865,18 @@ static int cmd_sb_unclean(struct cr_img *im, char **av, int ac)
 	return 0;
 }
 
+/* sb-no-xattr IMG: both superblocks lose the ro_compat XATTR bit */
+static int cmd_sb_no_xattr(struct cr_img *im, char **av, int ac)
+{
+	(void)av;
+	(void)ac;
+	struct sl_sb sb = im->sb;
+	sb.feature_ro_compat &= ~SL_FEAT_RO_COMPAT_XATTR;
+	sb_write(im, &sb, SL_SB_PRIMARY_OFF);
+	sb_write(im, &sb, SL_SB_BACKUP_OFF);
+	return 0;
+}
+
 static int newest_cont(struct cr_img *im)
 {
 	struct sl_ckpt_hdr h[2];
@@ -1036,6 +1084,40 @@ static int cmd_missing_chunk(struct cr_img *im, char **av, int ac)
 	memmove(&o->csum[i], &o->csum[i + 1],
 		(o->rec.nchunks - i - 1) * sizeof(*o->csum));
 	o->rec.nchunks--;
+	ck_store(im, &m);
+	cr_ckpt_free(&m);
+	return 0;
+}
+
+/* xattr-bad IMG: two more xattr records in the newest checkpoint, one
+ * for an object it does not hold and one with a NUL in its name */
+static int cmd_xattr_bad(struct cr_img *im, char **av, int ac)
+{
+	(void)av;
+	(void)ac;
+	struct cr_ckpt m;
+	ck_load(im, &m);
+	uint64_t oid = 1;
+	for (size_t i = 0; i < m.nobj; i++)
+		oid = SL_MAX(oid, m.obj[i].rec.oid + 1);
+	static const struct { const char *name; size_t nlen; } bad[] = {
+		{ "user.orphan", 11 }, { "user.n\0l", 8 },
+	};
+	for (size_t i = 0; i < SL_ARRAY_SIZE(bad); i++) {
+		size_t rec = pad8(SL_XATTR_REC_FIXED + bad[i].nlen + 1);
+		m.xa = realloc(m.xa, m.xa_len + rec);
+		if (!m.xa)
+			die("out of memory");
+		uint8_t *p = m.xa + m.xa_len;
+		memset(p, 0, rec);
+		sl_put64(p, i == 0 ? oid : SLOT_ROOT_INO);
+		sl_put32(p + 8, 1);
+		p[12] = (uint8_t)bad[i].nlen;
+		memcpy(p + SL_XATTR_REC_FIXED, bad[i].name, bad[i].nlen);
+		p[SL_XATTR_REC_FIXED + bad[i].nlen] = 'v';
+		m.xa_len += rec;
+		m.nxa++;
+	}
 	ck_store(im, &m);
 	cr_ckpt_free(&m);
 	return 0;
@@ -1411,6 +1493,26 @@ static int cmd_verify(char **av, int ac)
 				bad = err == -EBADMSG ? "target differs" :
 							slot_strerror(err);
 			break;
+		case 'X': {
+			/* the object's own attributes: where its name is
+			 * known and it is not expected gone */
+			char name[SLOT_XATTR_NAME_MAX + 1], val[256], got[256];
+			if (sscanf(line, "X %*s %255s %255s", name, val) != 2)
+				die("bad manifest line: %s", line);
+			if (vm == V_MISSING || vm == V_LOSTFOUND || vm == V_ANY)
+				break;
+			ssize_t r = key_attr(s, to, &a);
+			if (!r)
+				r = slot_xattr_get(s, a.ino, name, got,
+						   sizeof(got) - 1);
+			if (r >= 0)
+				got[r] = 0;
+			if (r < 0)
+				bad = slot_strerror((int)r);
+			else if (strcmp(got, val))
+				bad = "extended attribute differs";
+			break;
+		}
 		default:
 			die("bad manifest line: %s", line);
 		}
@@ -1490,6 +1592,8 @@ static void usage(FILE *f)
 "  bad-mode IMG PATH            give PATH's object mode 0 (no such type)\n"
 "  recheckpoint IMG             open, touch the root, checkpoint, close\n"
 "  rgn-hdr IMG KEY              zero the header of KEY's region\n"
+"  xattr-bad IMG                two damaged xattr records, resealed\n"
+"  sb-no-xattr IMG              clear the xattr feature bit, resealed\n"
 "  fuzz [SECONDS [SEED]]        fuzz slot_fsck in-process (fuzz_fsck.c)\n"
 "  fuzz-one SEED [IMAGE_OUT]    one iteration; save its damaged image\n");
 }
@@ -1546,6 +1650,8 @@ int main(int argc, char **argv)
 		{ "chunk-csum", cmd_chunk_csum },
 		{ "bad-mode", cmd_bad_mode },
 		{ "rgn-hdr", cmd_rgn_hdr },
+		{ "xattr-bad", cmd_xattr_bad },
+		{ "sb-no-xattr", cmd_sb_no_xattr },
 	};
 	if (ac < 1) {
 		usage(stderr);

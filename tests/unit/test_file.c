@@ -393,6 +393,41 @@ Test(file, fsync_makes_data_and_name_durable)
 	cr_expect_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "second", &a), 0);
 }
 
+/* chmod, chown and utimes reach no slot header: fsync must checkpoint them,
+ * even for a file whose data is already durable. */
+Test(file, fsync_makes_attribute_changes_durable)
+{
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "f");
+	cr_assert_eq(slot_file_write(env.s, f, 0, "x", 1), 1);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_eq(slot_checkpoint(env.s, true), 1);
+	struct slot_attr in = { .mode = 0600, .uid = 7, .gid = 8 };
+	in.mtime.tv_sec = 1000000000;
+	cr_assert_eq(slot_ns_setattr(env.s, f, &in, SLOT_SET_MODE | SLOT_SET_UID |
+				     SLOT_SET_GID | SLOT_SET_MTIME, NULL), 0);
+	struct slot_status st;
+	cr_assert_eq(slot_status_get(env.s, &st), 0);
+	uint64_t before = st.checkpoints;
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_eq(slot_status_get(env.s, &st), 0);
+	cr_expect_eq(st.checkpoints, before + 1, "fsync wrote no checkpoint");
+	/* the checkpoint holds them now: another fsync has nothing to do,
+	 * whatever else waits for a checkpoint */
+	mkfile(SLOT_ROOT_INO, "other");
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_eq(slot_status_get(env.s, &st), 0);
+	cr_expect_eq(st.checkpoints, before + 1, "a clean file's fsync "
+		     "checkpointed again");
+	slot_abandon(env.s);
+	t_reopen(&env);
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "f", &a), 0);
+	cr_expect_eq(a.mode & 07777, 0600, "mode %o", a.mode & 07777);
+	cr_expect_eq(a.uid, 7);
+	cr_expect_eq(a.gid, 8);
+	cr_expect_eq(a.mtime.tv_sec, 1000000000);
+}
+
 Test(file, statfs_tracks_use)
 {
 	struct slot_statfs a, b;

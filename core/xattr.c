@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xattr.c - extended attributes: an object's names and values, kept in RAM
+ * beside the index and written as the checkpoint's last section.
+ *
+ * No slot header carries them, so a change is durable when a checkpoint
+ * is: fsync and sync take one for an object whose xattrs changed.  The
+ * store's first xattr sets the superblock's ro_compat XATTR bit, durably
+ * and before any checkpoint can hold one, so a reader that does not know
+ * the section opens the store read-only instead of writing checkpoints
+ * without it.
+ */
+#include "internal.h"
+
+/* One entry of a struct sl_xattrs, decoded in place. */
+struct xa_ent {
+	const char *name;
+	const uint8_t *value;
+	uint32_t vlen;
+	uint8_t nlen;
+	size_t off, size;       /* where it starts in ents, its bytes there */
+};
+
+static bool xa_ent_at(const struct sl_xattrs *x, size_t off, struct xa_ent *e)
+{
+	if (!x || off >= x->len)
+		return false;
+	const uint8_t *p = x->ents + off;
+	e->nlen = p[0];
+	memcpy(&e->vlen, p + 1, sizeof(e->vlen));
+	e->name = (const char *)p + SL_XA_ENT_FIXED;
+	e->value = p + SL_XA_ENT_FIXED + e->nlen;
+	e->off = off;
+	e->size = SL_XA_ENT_FIXED + (size_t)e->nlen + e->vlen;
+	return true;
+}
+
+#define XA_EACH(x, e) \
+	for (bool ok_ = xa_ent_at((x), 0, &(e)); ok_; \
+	     ok_ = xa_ent_at((x), (e).off + (e).size, &(e)))
+
+static bool xa_lookup(const struct sl_xattrs *x, const char *name,
+		      size_t nlen, struct xa_ent *out)
+{
+	struct xa_ent e;
+	XA_EACH(x, e) {
+		if (e.nlen == nlen && !memcmp(e.name, name, nlen)) {
+			*out = e;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Bytes of names and values: what SLOT_XATTR_OBJ_MAX bounds. */
+static size_t xa_bytes(const struct sl_xattrs *x)
+{
+	return x ? x->len - (size_t)x->count * SL_XA_ENT_FIXED : 0;
+}
+
+static size_t xa_rec_size(size_t nlen, size_t vlen)
+{
+	return SL_ALIGN_UP(SL_XATTR_REC_FIXED + nlen + vlen, 8);
+}
+
+/*
+ * The checkpoint room all xattrs may take together: a quarter of a
+ * container, so that files, names and chunks keep the rest (a full store
+ * of small files fills about half; see mkfs's metadata sizing).
+ */
+static uint64_t xa_room(const struct slot_store *s)
+{
+	return (s->sb.meta_size / 2 - SL_BLOCK) / 4;
+}
+
+/* A copy of x without skip (NULL: none) and with name = value appended
+ * (name NULL: none); NULL when out of memory. */
+static struct sl_xattrs *xa_rebuild(const struct sl_xattrs *x,
+				    const struct xa_ent *skip,
+				    const char *name, size_t nlen,
+				    const void *value, uint32_t vlen)
+{
+	size_t len = (x ? x->len : 0) - (skip ? skip->size : 0) +
+		     (name ? SL_XA_ENT_FIXED + nlen + vlen : 0);
+	struct sl_xattrs *n = malloc(sizeof(*n) + len);
+	if (!n)
+		return NULL;
+	memset(n, 0, sizeof(*n));
+	struct xa_ent e;
+	XA_EACH(x, e) {
+		if (skip && e.off == skip->off)
+			continue;
+		memcpy(n->ents + n->len, x->ents + e.off, e.size);
+		n->len += (uint32_t)e.size;
+		n->count++;
+		n->ck += (uint32_t)xa_rec_size(e.nlen, e.vlen);
+	}
+	if (name) {
+		uint8_t *p = n->ents + n->len;
+		p[0] = (uint8_t)nlen;
+		memcpy(p + 1, &vlen, sizeof(vlen));
+		memcpy(p + SL_XA_ENT_FIXED, name, nlen);
+		if (vlen)
+			memcpy(p + SL_XA_ENT_FIXED + nlen, value, vlen);
+		n->len += (uint32_t)(SL_XA_ENT_FIXED + nlen + vlen);
+		n->count++;
+		n->ck += (uint32_t)xa_rec_size(nlen, vlen);
+	}
+	return n;
+}
+
+static int xa_name_check(const char *name, size_t *nlen)
+{
+	size_t n = name ? strnlen(name, SLOT_XATTR_NAME_MAX + 1) : 0;
+	if (n == 0 || n > SLOT_XATTR_NAME_MAX)
+		return -ERANGE;
+	*nlen = n;
+	return 0;
+}
+
+/* Lock held.  The object, unless a put still in flight makes it. */
+static struct sl_obj *xa_obj(struct slot_store *s, slot_ino_t ino)
+{
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	return o && !(o->flags & SL_OBJ_PENDING) ? o : NULL;
+}
+
+/* Lock held.  o's xattrs changed: only a checkpoint makes that durable. */
+static void xa_changed(struct slot_store *s, struct sl_obj *o)
+{
+	o->ctime = sl_now_ns();
+	o->flags |= SL_OBJ_XA_DIRTY;
+	sl_ns_dirty(s);
+}
+
+/* Lock held.  Unless err says the change failed, n (NULL: none) becomes
+ * o's xattrs; else n is freed.  Returns err or the install's error. */
+static int xa_commit(struct slot_store *s, struct sl_obj *o,
+		     struct sl_xattrs *n, int err)
+{
+	if (!err)
+		err = sl_xa_set(&s->ix, o->oid, n);
+	if (!err)
+		xa_changed(s, o);
+	else
+		free(n);
+	return err;
+}
+
+/* The superblock says the checkpoints may hold xattrs, durably, before
+ * the first one goes in. */
+static int xa_feature_on(struct slot_store *s)
+{
+	int err = 0;
+	pthread_mutex_lock(&s->ckpt_lock);
+	if (!(s->sb.feature_ro_compat & SL_FEAT_RO_COMPAT_XATTR)) {
+		err = sl_sb_ro_compat_add(s, SL_FEAT_RO_COMPAT_XATTR);
+		if (err)
+			sl_log(s, "writing the superblock's xattr feature: %s",
+			       slot_strerror(err));
+	}
+	pthread_mutex_unlock(&s->ckpt_lock);
+	return err;
+}
+
+int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
+		   const void *value, size_t len, unsigned flags)
+{
+	size_t nlen;
+	int err = xa_name_check(name, &nlen);
+	if (err)
+		return err;
+	if (len > SLOT_XATTR_SIZE_MAX)
+		return -E2BIG;
+	if ((len && !value) || (flags & ~(SLOT_XATTR_CREATE | SLOT_XATTR_REPLACE)))
+		return -EINVAL;
+	if (s->read_only)
+		return -EROFS;
+	err = xa_feature_on(s);
+	if (err)
+		return err;
+
+	sl_lock(s);
+	struct sl_obj *o = xa_obj(s, ino);
+	struct sl_xattrs *x = o ? sl_xa_find(&s->ix, ino) : NULL;
+	struct xa_ent old;
+	bool had = xa_lookup(x, name, nlen, &old);
+	if (!o)
+		err = -ENOENT;
+	else if (had && (flags & SLOT_XATTR_CREATE))
+		err = -EEXIST;
+	else if (!had && (flags & SLOT_XATTR_REPLACE))
+		err = -ENODATA;
+	else if (xa_bytes(x) - (had ? old.nlen + (size_t)old.vlen : 0) + nlen +
+		 len > SLOT_XATTR_OBJ_MAX)
+		err = -ENOSPC;
+	struct sl_xattrs *n = NULL;
+	if (!err) {
+		n = xa_rebuild(x, had ? &old : NULL, name, nlen, value,
+			       (uint32_t)len);
+		if (!n)
+			err = -ENOMEM;
+	}
+	if (!err && s->ix.xa_ck - (x ? x->ck : 0) + n->ck > xa_room(s))
+		err = -ENOSPC;
+	err = xa_commit(s, o, n, err);
+	sl_unlock(s);
+	return err;
+}
+
+ssize_t slot_xattr_get(struct slot_store *s, slot_ino_t ino,
+		       const char *name, void *buf, size_t cap)
+{
+	size_t nlen;
+	int err = xa_name_check(name, &nlen);
+	if (err)
+		return err;
+	ssize_t ret;
+	struct xa_ent e;
+	sl_lock(s);
+	struct sl_obj *o = xa_obj(s, ino);
+	if (!o)
+		ret = -ENOENT;
+	else if (!xa_lookup(sl_xa_find(&s->ix, ino), name, nlen, &e))
+		ret = -ENODATA;
+	else if (cap && cap < e.vlen)
+		ret = -ERANGE;
+	else {
+		if (cap && e.vlen)
+			memcpy(buf, e.value, e.vlen);
+		ret = (ssize_t)e.vlen;
+	}
+	sl_unlock(s);
+	return ret;
+}
+
+ssize_t slot_xattr_list(struct slot_store *s, slot_ino_t ino, char *buf,
+			size_t cap)
+{
+	ssize_t ret = 0;
+	struct xa_ent e;
+	sl_lock(s);
+	struct sl_xattrs *x = NULL;
+	if (!xa_obj(s, ino))
+		ret = -ENOENT;
+	else
+		x = sl_xa_find(&s->ix, ino);
+	size_t need = 0;
+	XA_EACH(x, e)
+		need += (size_t)e.nlen + 1;
+	if (!ret && cap && cap < need)
+		ret = -ERANGE;
+	if (!ret && cap) {
+		char *p = buf;
+		XA_EACH(x, e) {
+			memcpy(p, e.name, e.nlen);
+			p[e.nlen] = 0;
+			p += e.nlen + 1;
+		}
+	}
+	if (!ret)
+		ret = (ssize_t)need;
+	sl_unlock(s);
+	return ret;
+}
+
+int slot_xattr_remove(struct slot_store *s, slot_ino_t ino, const char *name)
+{
+	size_t nlen;
+	int err = xa_name_check(name, &nlen);
+	if (err)
+		return err;
+	if (s->read_only)
+		return -EROFS;
+	struct xa_ent e;
+	sl_lock(s);
+	struct sl_obj *o = xa_obj(s, ino);
+	struct sl_xattrs *x = o ? sl_xa_find(&s->ix, ino) : NULL;
+	if (!o)
+		err = -ENOENT;
+	else if (!xa_lookup(x, name, nlen, &e))
+		err = -ENODATA;
+	struct sl_xattrs *n = NULL;
+	if (!err && x->count > 1) {
+		n = xa_rebuild(x, &e, NULL, 0, NULL, 0);
+		if (!n)
+			err = -ENOMEM;
+	}
+	err = xa_commit(s, o, n, err);
+	sl_unlock(s);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* The checkpoint section                                              */
+/* ------------------------------------------------------------------ */
+
+/* Lock held.  Each object whose xattrs go in, once: fn(arg, x). */
+static void xa_each_wanted(struct slot_store *s,
+			   bool (*wanted)(const struct sl_obj *),
+			   void (*fn)(void *arg, const struct sl_xattrs *x),
+			   void *arg)
+{
+	struct sl_index *ix = &s->ix;
+	for (size_t b = 0; ix->xa_tab && b <= ix->xa_mask; b++)
+		for (struct sl_xattrs *x = ix->xa_tab[b]; x; x = x->hnext) {
+			struct sl_obj *o = sl_obj_find(ix, x->oid);
+			if (o && wanted(o))
+				fn(arg, x);
+		}
+}
+
+struct xa_sum {
+	uint64_t bytes, records;
+	uint8_t *p;
+};
+
+static void xa_sum_one(void *arg, const struct sl_xattrs *x)
+{
+	struct xa_sum *sum = arg;
+	sum->bytes += x->ck;
+	sum->records += x->count;
+}
+
+uint64_t sl_xattr_ckpt_size(struct slot_store *s,
+			    bool (*wanted)(const struct sl_obj *),
+			    uint64_t *records)
+{
+	struct xa_sum sum = { 0 };
+	xa_each_wanted(s, wanted, xa_sum_one, &sum);
+	*records = sum.records;
+	return sum.bytes;
+}
+
+/* Record layout: FORMAT.md, "Extended attributes". */
+static void xa_encode_one(void *arg, const struct sl_xattrs *x)
+{
+	struct xa_sum *sum = arg;
+	struct xa_ent e;
+	XA_EACH(x, e) {
+		uint8_t *p = sum->p;
+		size_t size = xa_rec_size(e.nlen, e.vlen);
+		memset(p, 0, size);
+		sl_put64(p, x->oid);
+		sl_put32(p + 8, e.vlen);
+		p[12] = e.nlen;
+		memcpy(p + SL_XATTR_REC_FIXED, e.name, e.nlen);
+		if (e.vlen)
+			memcpy(p + SL_XATTR_REC_FIXED + e.nlen, e.value, e.vlen);
+		sum->p += size;
+	}
+}
+
+void sl_xattr_ckpt_encode(struct slot_store *s,
+			  bool (*wanted)(const struct sl_obj *), uint8_t *p)
+{
+	struct xa_sum sum = { .p = p };
+	xa_each_wanted(s, wanted, xa_encode_one, &sum);
+}
+
+/* One record: -EUCLEAN when it cannot be loaded as it is. */
+static int xa_load_one(struct slot_store *s, uint64_t oid, const char *name,
+		       size_t nlen, const uint8_t *value, uint32_t vlen)
+{
+	struct sl_obj *o = sl_obj_find(&s->ix, oid);
+	if (!o || !nlen || memchr(name, 0, nlen) || vlen > SLOT_XATTR_SIZE_MAX)
+		return -EUCLEAN;
+	struct sl_xattrs *x = sl_xa_find(&s->ix, oid);
+	struct xa_ent e;
+	if (xa_lookup(x, name, nlen, &e) ||
+	    xa_bytes(x) + nlen + vlen > SLOT_XATTR_OBJ_MAX)
+		return -EUCLEAN;
+	struct sl_xattrs *n = xa_rebuild(x, NULL, name, nlen, value, vlen);
+	if (!n)
+		return -ENOMEM;
+	int err = sl_xa_set(&s->ix, oid, n);
+	if (err)
+		free(n);
+	return err;
+}
+
+int sl_xattr_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
+			const uint8_t *payload)
+{
+	uint64_t off;
+	if (sl_ckpt_xattrs(h, &off)) {
+		s->load_bad_xattrs += h->xattr_count;
+		return 0;
+	}
+	const uint8_t *p = payload + off, *end = payload + h->payload_len;
+	for (uint64_t i = 0; i < h->xattr_count; i++) {
+		size_t left = (size_t)(end - p);
+		uint32_t vlen = left >= SL_XATTR_REC_FIXED ? sl_get32(p + 8) : 0;
+		uint8_t nlen = left >= SL_XATTR_REC_FIXED ? p[12] : 0;
+		size_t size = xa_rec_size(nlen, vlen);
+		if (left < SL_XATTR_REC_FIXED || left < size) {
+			/* the rest cannot be found: all of it is lost */
+			s->load_bad_xattrs += h->xattr_count - i;
+			break;
+		}
+		int err = xa_load_one(s, sl_get64(p),
+				      (const char *)p + SL_XATTR_REC_FIXED, nlen,
+				      p + SL_XATTR_REC_FIXED + nlen, vlen);
+		if (err == -ENOMEM)
+			return err;
+		if (err)
+			s->load_bad_xattrs++;
+		p += size;
+	}
+	return 0;
+}

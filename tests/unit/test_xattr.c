@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/* test_xattr.c - extended attributes: semantics, limits, durability. */
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "helpers.h"
+#include "internal.h"     /* the side table and the superblock, white-box */
+
+static struct t_env env;
+static void setup(void) { t_setup(&env, 128ull << 20); }
+static void teardown(void) { t_teardown(&env); }
+TestSuite(xattr, .init = setup, .fini = teardown, .timeout = 60);
+
+static slot_ino_t mkfile(const char *name)
+{
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_mknod(env.s, SLOT_ROOT_INO, name, S_IFREG | 0644,
+				   0, 0, 0, &a), 0);
+	return a.ino;
+}
+
+/* name's value, NUL-terminated in a static buffer, or NULL and *err */
+static const char *getx(slot_ino_t ino, const char *name, ssize_t *err)
+{
+	static char buf[SLOT_XATTR_SIZE_MAX + 1];
+	ssize_t n = slot_xattr_get(env.s, ino, name, buf, sizeof(buf) - 1);
+	*err = n < 0 ? n : 0;
+	if (n < 0)
+		return NULL;
+	buf[n] = 0;
+	return buf;
+}
+
+static void expect_value(slot_ino_t ino, const char *name, const char *want)
+{
+	ssize_t err;
+	const char *v = getx(ino, name, &err);
+	cr_expect_not_null(v, "%s: %zd", name, err);
+	if (v)
+		cr_expect_str_eq(v, want, "%s", name);
+}
+
+static size_t list_names(slot_ino_t ino, char *buf, size_t cap)
+{
+	ssize_t n = slot_xattr_list(env.s, ino, buf, cap);
+	cr_assert_geq(n, 0, "list: %zd", n);
+	return (size_t)n;
+}
+
+Test(xattr, set_get_list_remove)
+{
+	slot_ino_t f = mkfile("f");
+	char buf[256];
+	cr_expect_eq(slot_xattr_list(env.s, f, buf, sizeof(buf)), 0);
+	cr_expect_eq(slot_xattr_get(env.s, f, "user.a", buf, sizeof(buf)),
+		     -ENODATA);
+	cr_assert_eq(slot_xattr_set(env.s, f, "user.a", "one", 3, 0), 0);
+	cr_assert_eq(slot_xattr_set(env.s, f, "user.b", "", 0, 0), 0);
+	cr_assert_eq(slot_xattr_set(env.s, f, "security.c", "three", 5, 0), 0);
+	expect_value(f, "user.a", "one");
+	expect_value(f, "user.b", "");
+	/* cap 0 asks the size; a buffer too small is ERANGE */
+	cr_expect_eq(slot_xattr_get(env.s, f, "security.c", NULL, 0), 5);
+	cr_expect_eq(slot_xattr_get(env.s, f, "security.c", buf, 4), -ERANGE);
+	/* replace keeps the others */
+	cr_assert_eq(slot_xattr_set(env.s, f, "user.a", "uno!", 4, 0), 0);
+	expect_value(f, "user.a", "uno!");
+	expect_value(f, "security.c", "three");
+	static const char names[] = "user.b\0security.c\0user.a";
+	cr_expect_eq(slot_xattr_list(env.s, f, NULL, 0), (ssize_t)sizeof(names));
+	cr_expect_eq(slot_xattr_list(env.s, f, buf, 10), -ERANGE);
+	cr_assert_eq(list_names(f, buf, sizeof(buf)), sizeof(names));
+	cr_expect(memcmp(buf, names, sizeof(names)) == 0, "names: %.*s",
+		  (int)sizeof(names), buf);
+	cr_assert_eq(slot_xattr_remove(env.s, f, "user.b"), 0);
+	cr_expect_eq(slot_xattr_remove(env.s, f, "user.b"), -ENODATA);
+	cr_expect_eq(slot_xattr_get(env.s, f, "user.b", buf, sizeof(buf)),
+		     -ENODATA);
+	cr_assert_eq(slot_xattr_remove(env.s, f, "user.a"), 0);
+	cr_assert_eq(slot_xattr_remove(env.s, f, "security.c"), 0);
+	cr_expect_eq(slot_xattr_list(env.s, f, buf, sizeof(buf)), 0);
+	cr_expect_eq(env.s->ix.xa_count, 0, "the last removal left an entry");
+	cr_expect_eq(env.s->ix.xa_ck, 0);
+}
+
+Test(xattr, create_and_replace_flags)
+{
+	slot_ino_t f = mkfile("f");
+	cr_expect_eq(slot_xattr_set(env.s, f, "user.x", "1", 1,
+				    SLOT_XATTR_REPLACE), -ENODATA);
+	cr_assert_eq(slot_xattr_set(env.s, f, "user.x", "1", 1,
+				    SLOT_XATTR_CREATE), 0);
+	cr_expect_eq(slot_xattr_set(env.s, f, "user.x", "2", 1,
+				    SLOT_XATTR_CREATE), -EEXIST);
+	cr_assert_eq(slot_xattr_set(env.s, f, "user.x", "3", 1,
+				    SLOT_XATTR_REPLACE), 0);
+	expect_value(f, "user.x", "3");
+}
+
+Test(xattr, names_and_sizes_at_their_limits)
+{
+	slot_ino_t f = mkfile("f");
+	char name[SLOT_XATTR_NAME_MAX + 2];
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = 0;
+	cr_expect_eq(slot_xattr_set(env.s, f, name, "v", 1, 0), -ERANGE);
+	cr_expect_eq(slot_xattr_set(env.s, f, "", "v", 1, 0), -ERANGE);
+	name[SLOT_XATTR_NAME_MAX] = 0;
+	cr_expect_eq(slot_xattr_set(env.s, f, name, "v", 1, 0), 0);
+	cr_expect_eq(slot_xattr_remove(env.s, f, name), 0);
+
+	static char big[SLOT_XATTR_SIZE_MAX + 1];
+	t_fill(big, sizeof(big), 3);
+	cr_expect_eq(slot_xattr_set(env.s, f, "user.big", big, sizeof(big), 0),
+		     -E2BIG);
+	/* one object's names and values: SLOT_XATTR_OBJ_MAX bytes */
+	size_t v = SLOT_XATTR_OBJ_MAX - strlen("user.big");
+	cr_expect_eq(slot_xattr_set(env.s, f, "user.big", big, v + 1, 0),
+		     -ENOSPC);
+	cr_assert_eq(slot_xattr_set(env.s, f, "user.big", big, v, 0), 0);
+	cr_expect_eq(slot_xattr_set(env.s, f, "user.c", "", 0, 0), -ENOSPC);
+	char *out = malloc(v);
+	cr_assert_eq(slot_xattr_get(env.s, f, "user.big", out, v), (ssize_t)v);
+	cr_expect(memcmp(out, big, v) == 0);
+	free(out);
+	/* replacing it by a smaller value is always possible */
+	cr_expect_eq(slot_xattr_set(env.s, f, "user.big", "s", 1, 0), 0);
+	cr_expect_eq(slot_xattr_set(env.s, f, "user.c", "", 0, 0), 0);
+}
+
+/* All xattrs together take at most a quarter of a checkpoint container;
+ * past that the store says ENOSPC, and nothing set before is lost. */
+Test(xattr, the_store_room_is_bounded)
+{
+	static char big[60000];
+	t_fill(big, sizeof(big), 5);
+	uint64_t room = (env.s->sb.meta_size / 2 - 4096) / 4;
+	int err = 0, n;
+	char name[32];
+	for (n = 0; n < 1000 && !err; n++) {
+		snprintf(name, sizeof(name), "f%d", n);
+		err = slot_xattr_set(env.s, mkfile(name), "user.v", big,
+				     sizeof(big), 0);
+	}
+	cr_assert_eq(err, -ENOSPC, "the %dth set: %d", n, err);
+	cr_expect_leq(env.s->ix.xa_ck, room);
+	cr_expect_gt(env.s->ix.xa_ck + sizeof(big), room);
+	/* a checkpoint with all of them fits, and they come back */
+	cr_assert_eq(slot_close(env.s), 0);
+	t_reopen(&env);
+	cr_expect_eq(env.s->ix.xa_count, (size_t)n - 1);
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "f0", &a), 0);
+	char *out = malloc(sizeof(big));
+	cr_expect_eq(slot_xattr_get(env.s, a.ino, "user.v", out, sizeof(big)),
+		     (ssize_t)sizeof(big));
+	cr_expect(memcmp(out, big, sizeof(big)) == 0);
+	free(out);
+}
+
+Test(xattr, any_object_type_and_not_inherited_by_a_new_file)
+{
+	struct slot_attr d, l;
+	cr_assert_eq(slot_ns_mkdir(env.s, SLOT_ROOT_INO, "d", 0755, 0, 0, &d), 0);
+	cr_assert_eq(slot_ns_symlink(env.s, SLOT_ROOT_INO, "l", "d", 0, 0, &l), 0);
+	cr_assert_eq(slot_xattr_set(env.s, d.ino, "user.dir", "D", 1, 0), 0);
+	cr_assert_eq(slot_xattr_set(env.s, l.ino, "trusted.l", "L", 1, 0), 0);
+	slot_ino_t f = mkfile("f");
+	cr_assert_eq(slot_xattr_set(env.s, f, "user.f", "F", 1, 0), 0);
+	cr_expect_eq(slot_xattr_get(env.s, 999999, "user.f", NULL, 0), -ENOENT);
+	cr_expect_eq(slot_xattr_set(env.s, 999999, "user.f", "F", 1, 0),
+		     -ENOENT);
+	/* unlinking frees them; rename over a file drops the target's */
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "f"), 0);
+	cr_expect_null(sl_xa_find(&env.s->ix, f));
+	slot_ino_t g = mkfile("g"), h = mkfile("h");
+	cr_assert_eq(slot_xattr_set(env.s, h, "user.h", "H", 1, 0), 0);
+	cr_assert_eq(slot_ns_rename(env.s, SLOT_ROOT_INO, "g", SLOT_ROOT_INO,
+				    "h", 0), 0);
+	cr_expect_null(sl_xa_find(&env.s->ix, h));
+	cr_expect_eq(slot_xattr_list(env.s, g, NULL, 0), 0);
+	cr_expect_eq(env.s->ix.xa_count, 2);
+	cr_assert_eq(slot_close(env.s), 0);
+	t_reopen(&env);
+	expect_value(d.ino, "user.dir", "D");
+	expect_value(l.ino, "trusted.l", "L");
+	cr_expect_eq(env.s->ix.xa_count, 2);
+}
+
+/* An unlinked file still open keeps its xattrs, as its data. */
+Test(xattr, an_open_unlinked_file_keeps_them)
+{
+	slot_ino_t f = mkfile("f");
+	cr_assert_eq(slot_xattr_set(env.s, f, "user.a", "A", 1, 0), 0);
+	cr_assert_eq(slot_ns_hold(env.s, f), 0);
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "f"), 0);
+	expect_value(f, "user.a", "A");
+	cr_expect_eq(slot_xattr_set(env.s, f, "user.b", "B", 1, 0), 0);
+	cr_assert_eq(slot_ns_release(env.s, f), 0);
+	cr_expect_null(sl_xa_find(&env.s->ix, f));
+}
+
+Test(xattr, the_first_one_sets_the_superblock_feature)
+{
+	struct sl_sb sb;
+	bool backup;
+	cr_assert_eq(sl_sb_read(env.dev, &sb, &backup), 0);
+	cr_expect_eq(sb.feature_ro_compat & SL_FEAT_RO_COMPAT_XATTR, 0,
+		     "a fresh store says it has xattrs");
+	slot_ino_t f = mkfile("f");
+	cr_assert_eq(slot_xattr_set(env.s, f, "user.a", "A", 1, 0), 0);
+	cr_assert_eq(sl_sb_read(env.dev, &sb, &backup), 0);
+	cr_expect_neq(sb.feature_ro_compat & SL_FEAT_RO_COMPAT_XATTR, 0,
+		      "the first xattr did not set the feature");
+	/* and it survives the close's superblock write */
+	cr_assert_eq(slot_close(env.s), 0);
+	env.s = NULL;
+	cr_assert_eq(sl_sb_read(env.dev, &sb, &backup), 0);
+	cr_expect_neq(sb.feature_ro_compat & SL_FEAT_RO_COMPAT_XATTR, 0);
+	cr_expect(!backup);
+	t_reopen(&env);
+	cr_expect(!env.s->read_only);
+}
+
+/* The superblock write fails: nothing is set. */
+Test(xattr, a_failed_feature_write_sets_nothing)
+{
+	slot_ino_t f = mkfile("f");
+	slot_emu_fail_writes(env.emu, -EIO);
+	cr_expect_eq(slot_xattr_set(env.s, f, "user.a", "A", 1, 0), -EIO);
+	slot_emu_fail_writes(env.emu, 0);
+	cr_expect_eq(slot_xattr_get(env.s, f, "user.a", NULL, 0), -ENODATA);
+	cr_expect_eq(slot_xattr_set(env.s, f, "user.a", "A", 1, 0), 0);
+}
+
+/* No slot header carries xattrs: fsync of their file takes a checkpoint,
+ * even after a data write made the file's attributes clean. */
+Test(xattr, fsync_makes_them_durable)
+{
+	slot_ino_t f = mkfile("f");
+	cr_assert_eq(slot_file_write(env.s, f, 0, "data", 4), 4);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_eq(slot_xattr_set(env.s, f, "user.a", "A", 1, 0), 0);
+	cr_assert_eq(slot_file_write(env.s, f, 4, "more", 4), 4);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	slot_ino_t g = mkfile("g");
+	cr_assert_eq(slot_file_fsync(env.s, g, false), 0);
+	cr_assert_eq(slot_xattr_set(env.s, g, "user.g", "G", 1, 0), 0);
+	cr_assert_eq(slot_file_fsync(env.s, g, false), 0);
+	slot_abandon(env.s);
+	t_reopen(&env);
+	expect_value(f, "user.a", "A");
+	expect_value(g, "user.g", "G");
+	/* a removal too */
+	cr_assert_eq(slot_xattr_remove(env.s, f, "user.a"), 0);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	slot_abandon(env.s);
+	t_reopen(&env);
+	cr_expect_eq(slot_xattr_get(env.s, f, "user.a", NULL, 0), -ENODATA);
+}
+
+/* A checkpoint that fails leaves the change owed: the next fsync writes
+ * it. */
+Test(xattr, a_failed_checkpoint_leaves_them_owed)
+{
+	slot_ino_t f = mkfile("f");
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_eq(slot_xattr_set(env.s, f, "user.a", "A", 1, 0), 0);
+	slot_emu_fail_writes(env.emu, -EIO);
+	cr_expect_eq(slot_file_fsync(env.s, f, false), -EIO);
+	slot_emu_fail_writes(env.emu, 0);
+	/* the failed checkpoint had taken f's mark: it must be back, or
+	 * this fsync sees nothing to do */
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	slot_abandon(env.s);
+	t_reopen(&env);
+	expect_value(f, "user.a", "A");
+}
+
+/* Without fsync or sync, the change waits for a checkpoint; a crash
+ * before it leaves the previous state, whole. */
+Test(xattr, a_crash_before_the_checkpoint_keeps_the_old_state)
+{
+	slot_ino_t f = mkfile("f");
+	cr_assert_eq(slot_xattr_set(env.s, f, "user.a", "old", 3, 0), 0);
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_assert_eq(slot_xattr_set(env.s, f, "user.a", "new", 3, 0), 0);
+	cr_assert_eq(slot_xattr_set(env.s, f, "user.b", "B", 1, 0), 0);
+	slot_abandon(env.s);
+	t_reopen(&env);
+	expect_value(f, "user.a", "old");
+	cr_expect_eq(slot_xattr_get(env.s, f, "user.b", NULL, 0), -ENODATA);
+}
+
+Test(xattr, read_only_store_refuses_changes)
+{
+	slot_ino_t f = mkfile("f");
+	cr_assert_eq(slot_xattr_set(env.s, f, "user.a", "A", 1, 0), 0);
+	cr_assert_eq(slot_close(env.s), 0);
+	env.opts.read_only = true;
+	t_reopen(&env);
+	expect_value(f, "user.a", "A");
+	cr_expect_eq(slot_xattr_set(env.s, f, "user.b", "B", 1, 0), -EROFS);
+	cr_expect_eq(slot_xattr_remove(env.s, f, "user.a"), -EROFS);
+}
