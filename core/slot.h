@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define SLOT_VERSION_MAJOR 1
-#define SLOT_VERSION_MINOR 2
+#define SLOT_VERSION_MINOR 3
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
 #define SLOT_PATH_MAX 4096    /* bytes in a key, with its slashes */
@@ -200,6 +200,8 @@ struct slot_geometry {
 	uint8_t uuid[16];
 	char label[SLOT_LABEL_MAX + 1];
 	uint32_t class_size[8]; /* payload of each slot class, ascending */
+	bool xattrs;            /* extended attributes have been set here
+				   (the ro_compat XATTR feature) */
 };
 
 struct slot_format_opts {

@@ -166,6 +166,7 @@ void sl_geo_from_sb(const struct sl_sb *sb, struct slot_geometry *geo)
 			     (sb->block_size + geo->min_slot);
 	geo->capacity = per_chunk * geo->chunk_size * sb->region_count;
 	geo->max_small_files = per_small * sb->region_count;
+	geo->xattrs = sb->feature_ro_compat & SL_FEAT_RO_COMPAT_XATTR;
 	for (unsigned i = 0; i < sb->class_count && i < 8; i++)
 		geo->class_size[i] = 1u << sl_class_shift(sb->min_shift,
 							  sb->chunk_shift, i);
@@ -237,6 +238,7 @@ int sl_sb_ro_compat_add(struct slot_store *s, uint32_t bit)
 	if (!err) {
 		s->sb.feature_ro_compat = p.feature_ro_compat;
 		s->sb.write_time = p.write_time;
+		sl_geo_from_sb(&s->sb, &s->geo);
 	}
 	return err;
 }

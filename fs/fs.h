@@ -49,6 +49,7 @@ struct sfs {
 	bool read_only;
 	bool debug;
 	bool writeback_cache;            /* -o writeback_cache */
+	bool xattr;                     /* extended attributes served */
 	bool check_perms;               /* the daemon checks permissions,
 					   not the kernel (perm.c) */
 	unsigned max_background;        /* -o max_background */

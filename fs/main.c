@@ -59,6 +59,7 @@ struct sfs_cfg {
 	int uring;
 	unsigned uring_depth;
 	int writeback_cache;
+	int xattr;              /* -1: if the store has some */
 	int read_ahead_kb;
 	unsigned max_background;
 	double attr_timeout;
@@ -98,6 +99,10 @@ static const struct fuse_opt sfs_opt_spec[] = {
 	SFS_OPT("io_uring_depth=%u", uring_depth, 0),
 	SFS_OPT("writeback_cache", writeback_cache, 1),
 	SFS_OPT("writeback_cache=%d", writeback_cache, 0),
+	SFS_OPT("xattr", xattr, 1),
+	SFS_OPT("noxattr", xattr, 0),
+	SFS_OPT("user_xattr", xattr, 1),
+	SFS_OPT("nouser_xattr", xattr, 0),
 	SFS_OPT("read_ahead_kb=%d", read_ahead_kb, 0),
 	SFS_OPT("max_background=%u", max_background, 0),
 	SFS_OPT("attr_timeout=%lf", attr_timeout, 0),
@@ -175,6 +180,11 @@ static void sfs_usage(const char *prog)
 	       "    -o writeback_cache     let the kernel cache writes; faster small\n"
 	       "                           writes, but ENOSPC and I/O errors show\n"
 	       "                           only at fsync/close (off)\n"
+	       "    -o xattr, -o noxattr   serve extended attributes (user.,\n"
+	       "                           trusted., security.) or not; each\n"
+	       "                           write then costs the kernel a lookup\n"
+	       "                           of security.capability (on when the\n"
+	       "                           store has any, else off)\n"
 	       "    -o read_ahead_kb=N     the mount's read-ahead; 0 leaves the\n"
 	       "                           kernel's 128 KiB (4096)\n"
 	       "    -o max_background=N    requests the kernel keeps in flight in\n"
@@ -484,6 +494,7 @@ int main(int argc, char *argv[])
 		.entry_timeout = 1.0,
 		.read_ahead_kb = 4096,
 		.max_background = 64,
+		.xattr = -1,
 	};
 	struct fuse_session *se = NULL;
 	struct fuse_args ro_args = FUSE_ARGS_INIT(0, NULL);
@@ -588,6 +599,13 @@ int main(int argc, char *argv[])
 			goto out_args;
 		}
 	}
+	/* off unless asked or the store has some: ops.c says why */
+	if (cfg.xattr < 0) {
+		struct slot_geometry geo;
+		slot_geometry_get(fs.store, &geo);
+		cfg.xattr = geo.xattrs;
+	}
+	fs.xattr = cfg.xattr;
 	if (fuse_set_signal_handlers(se) < 0) {
 		fprintf(stderr, "slotfs: cannot set signal handlers\n");
 		goto out_store;

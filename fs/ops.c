@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -1123,6 +1124,126 @@ static void sfs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off,
 		fuse_reply_lseek(req, (off_t)out);
 }
 
+/*
+ * Extended attributes, when the mount serves them (fs->xattr; main.c).
+ * Off, each op answers ENOSYS, and the kernel stops sending any for the
+ * mount.  That is worth having: with getxattr answered, the kernel asks
+ * for security.capability before every write(2) that could drop
+ * privileges (file_remove_privs), one round trip each, since FUSE keeps
+ * no "no security xattrs" mark on its inodes.
+ *
+ * The namespaces ext4 has without ACLs: user., trusted. and security.
+ * (system.posix_acl_* would need the ACLs enforced, so system. is not
+ * supported).  The kernel checks the rest of what the VFS asks
+ * (capabilities for trusted. and security., user. only on files and
+ * directories, sticky directories); a user. name also needs read or
+ * write permission on the object, which the daemon checks where the
+ * kernel does not (perm.c).
+ */
+static int sfs_xattr_check(fuse_req_t req, fuse_ino_t ino, const char *name,
+			   int mask)
+{
+	static const char *const spaces[] = { "user.", "trusted.",
+					      "security." };
+	bool known = name == NULL;
+
+	if (!sfs_of(req)->xattr)
+		return -ENOSYS;
+	for (size_t i = 0; name && i < sizeof(spaces) / sizeof(spaces[0]); i++)
+		known |= !strncmp(name, spaces[i], strlen(spaces[i]));
+	if (!known)
+		return -EOPNOTSUPP;
+	if (sfs_ino_virtual(ino))       /* the status files have none */
+		return mask == W_OK ? -EPERM : 0;
+	if (name && !strncmp(name, "user.", 5))
+		return sfs_perm_ino(req, ino, mask);
+	return 0;
+}
+
+/* A value or a list: its size when asked for 0 bytes, else its bytes. */
+static void sfs_reply_sized(fuse_req_t req, const void *buf, ssize_t len,
+			    size_t size)
+{
+	if (len < 0)
+		fuse_reply_err(req, sfs_errno((int)len));
+	else if (!size)
+		fuse_reply_xattr(req, (size_t)len);
+	else if ((size_t)len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, (size_t)len);
+}
+
+static void sfs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			    const char *value, size_t size, int flags)
+{
+	int err = sfs_xattr_check(req, ino, name, W_OK);
+
+	if (!err && (flags & ~(XATTR_CREATE | XATTR_REPLACE)))
+		err = -EINVAL;
+	if (!err)
+		err = slot_xattr_set(sfs_of(req)->store, ino, name, value, size,
+				     ((flags & XATTR_CREATE) ?
+				      SLOT_XATTR_CREATE : 0) |
+				     ((flags & XATTR_REPLACE) ?
+				      SLOT_XATTR_REPLACE : 0));
+	fuse_reply_err(req, sfs_errno(err));
+}
+
+static void sfs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			    size_t size)
+{
+	char *buf = NULL;
+	ssize_t len = sfs_xattr_check(req, ino, name, R_OK);
+
+	if (!len && sfs_ino_virtual(ino))
+		len = -ENODATA;
+	if (!len && size && !(buf = malloc(size)))
+		len = -ENOMEM;
+	if (!len)
+		len = slot_xattr_get(sfs_of(req)->store, ino, name, buf, size);
+	sfs_reply_sized(req, buf, len, size);
+	free(buf);
+}
+
+/* The names a caller may see: trusted. ones only for root, as ext4
+ * lists them only to CAP_SYS_ADMIN. */
+static void sfs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct slot_store *st = sfs_of(req)->store;
+	char *buf = NULL;
+	ssize_t len = sfs_xattr_check(req, ino, NULL, R_OK);
+
+	if (!len && !sfs_ino_virtual(ino))
+		len = slot_xattr_list(st, ino, NULL, 0);
+	if (len > 0 && !(buf = malloc((size_t)len)))
+		len = -ENOMEM;
+	if (len > 0)
+		len = slot_xattr_list(st, ino, buf, (size_t)len);
+	if (len > 0 && fuse_req_ctx(req)->uid != 0) {
+		size_t keep = 0;
+		for (size_t at = 0; at < (size_t)len; at += strlen(buf + at) + 1)
+			if (strncmp(buf + at, "trusted.", 8)) {
+				size_t n = strlen(buf + at) + 1;
+				memmove(buf + keep, buf + at, n);
+				keep += n;
+			}
+		len = (ssize_t)keep;
+	}
+	sfs_reply_sized(req, buf, len, size);
+	free(buf);
+}
+
+static void sfs_op_removexattr(fuse_req_t req, fuse_ino_t ino,
+			       const char *name)
+{
+	int err = sfs_xattr_check(req, ino, name, W_OK);
+
+	if (!err)
+		err = slot_xattr_remove(sfs_of(req)->store, ino, name);
+	fuse_reply_err(req, sfs_errno(err));
+}
+
 const struct fuse_lowlevel_ops sfs_ll_ops = {
 	.init           = sfs_op_init,
 	.lookup         = sfs_op_lookup,
@@ -1156,4 +1277,8 @@ const struct fuse_lowlevel_ops sfs_ll_ops = {
 	.fallocate      = sfs_op_fallocate,
 	.access         = sfs_op_access,
 	.lseek          = sfs_op_lseek,
+	.setxattr       = sfs_op_setxattr,
+	.getxattr       = sfs_op_getxattr,
+	.listxattr      = sfs_op_listxattr,
+	.removexattr    = sfs_op_removexattr,
 };

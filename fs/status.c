@@ -55,11 +55,14 @@ static int sfs_status_json_loop(struct sfs *fs, char *buf, size_t n,
 					    __ATOMIC_RELAXED));
 	if (at < 0)
 		return at;
-	return sfs_append(buf, (size_t)at, cap, ",\"io_uring\":%" PRIu64
-			  ",\"io_uring_requests\":%" PRIu64 "}}",
-			  (uint64_t)sfs_ring_running(fs),
-			  __atomic_load_n(&fs->ring_requests,
-					  __ATOMIC_RELAXED));
+	at = sfs_append(buf, (size_t)at, cap, ",\"io_uring\":%" PRIu64
+			",\"io_uring_requests\":%" PRIu64,
+			(uint64_t)sfs_ring_running(fs),
+			__atomic_load_n(&fs->ring_requests, __ATOMIC_RELAXED));
+	if (at < 0)
+		return at;
+	return sfs_append(buf, (size_t)at, cap, ",\"xattr\":%" PRIu64 "}}",
+			  (uint64_t)fs->xattr, 0);
 }
 
 static int sfs_status_prom_loop(struct sfs *fs, char *buf, size_t n,
@@ -79,7 +82,7 @@ static int sfs_status_prom_loop(struct sfs *fs, char *buf, size_t n,
 					  __ATOMIC_RELAXED));
 	if (at < 0)
 		return at;
-	return sfs_append(buf, (size_t)at, cap,
+	at = sfs_append(buf, (size_t)at, cap,
 			  "# HELP slotfs_fuse_io_uring Whether the mount takes "
 			  "FUSE requests through io_uring.\n"
 			  "# TYPE slotfs_fuse_io_uring gauge\n"
@@ -91,6 +94,14 @@ static int sfs_status_prom_loop(struct sfs *fs, char *buf, size_t n,
 			  (uint64_t)sfs_ring_running(fs),
 			  __atomic_load_n(&fs->ring_requests,
 					  __ATOMIC_RELAXED));
+	if (at < 0)
+		return at;
+	return sfs_append(buf, (size_t)at, cap,
+			  "# HELP slotfs_fuse_xattr Whether the mount serves "
+			  "extended attributes.\n"
+			  "# TYPE slotfs_fuse_xattr gauge\n"
+			  "slotfs_fuse_xattr %" PRIu64 "\n",
+			  (uint64_t)fs->xattr, 0);
 }
 
 static int sfs_status_render(struct sfs *fs, fuse_ino_t ino,

@@ -86,6 +86,7 @@ class SlotGeometry(ctypes.Structure):
         ("uuid", c_uint8 * 16),
         ("label", ctypes.c_char * (SLOT_LABEL_MAX + 1)),
         ("class_size", c_uint32 * 8),
+        ("xattrs", ctypes.c_bool),
     ]
 
 

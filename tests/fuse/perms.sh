@@ -8,7 +8,7 @@
 
 U=65534
 as_user() { setpriv --reuid=$U --regid=$U --clear-groups "$@"; }
-t_need setpriv python3
+t_need setpriv python3 setfattr getfattr
 
 # The user must reach the image and the mount point, and the work
 # directory may lie below one he cannot enter (root's home): both go to
@@ -40,8 +40,11 @@ seed_as_root() {
 	chmod 0701 "$MNT/pub/xonly"
 	cp "$(type -P true)" "$MNT/pub/ronly"
 	chmod 0704 "$MNT/pub/ronly"
+	setfattr -n user.s -v secret "$MNT/private"
+	setfattr -n user.s -v other "$MNT/otherfile"
+	setfattr -n trusted.t -v root "$MNT/otherfile"
 }
-check_here "mount as root" mount_fs "$IMG" "$MNT"
+check_here "mount as root" mount_fs "$IMG" "$MNT" -o xattr
 check "files of root in the store" seed_as_root
 # root may do anything but execute what has no execute bit; access(2)
 # comes to the daemon (perm.c) on this mount
@@ -180,6 +183,24 @@ others_write() {
 	expect_eq "the write landed" "x more" "$(u 'cat $M/pub/suw' | tr '\n' ' ' | sed 's/ $//')"
 }
 check "a write to another's set-id file drops the bits and lands" others_write
+
+# user. attributes need read or write permission on the file, which the
+# daemon checks; trusted. ones are root's, and not even listed to others
+# (the mount serves attributes by itself: the store has some)
+xattrs() {
+	refused 'getfattr -n user.s $M/private'
+	expect_eq "other-readable" other \
+		"$(u 'getfattr --only-values -n user.s $M/otherfile')"
+	refused 'setfattr -n user.t -v x $M/otherfile'
+	refused 'setfattr -x user.s $M/otherfile'
+	expect_eq "names listed to nobody" user.s \
+		"$(u 'getfattr -m - --absolute-names $M/otherfile' | grep -v '^#' | grep .)"
+	refused 'setfattr -n trusted.x -v 1 $M/pub/f'
+	u 'setfattr -n user.mine -v y $M/pub/f && chmod 0444 $M/pub/f'
+	refused 'setfattr -n user.more -v y $M/pub/f'
+	expect_eq "read back" y "$(u 'getfattr --only-values -n user.mine $M/pub/f')"
+}
+check "extended attributes: file permissions for user., trusted. hidden" xattrs
 
 check_unmount "unmount as nobody" "$MNT"
 check_rc "fsck.slotfs -f exits 0" 0 fsck.slotfs -f "$IMG"
