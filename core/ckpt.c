@@ -257,6 +257,23 @@ int sl_ckpt_write(struct slot_store *s)
 	return err;
 }
 
+uint64_t sl_ckpt_left(struct slot_store *s)
+{
+	/* every slot counted as a chunk record with its checksum: chunks
+	 * come and go with every write, which cannot ask for room */
+	uint64_t need = (uint64_t)s->nregions * SL_RGN_REC_SIZE +
+			s->geo.max_small_files * (SL_CHUNK_REC_SIZE + 8) +
+			(uint64_t)s->ix.obj_count * SL_CKPT_OBJ_SIZE +
+			s->ix.names_ck + s->ix.xa_ck;
+	uint64_t room = s->sb.meta_size / 2 - SL_BLOCK;
+	return need < room ? room - need : 0;
+}
+
+int sl_ckpt_room(struct slot_store *s, uint64_t more)
+{
+	return more <= sl_ckpt_left(s) ? 0 : -ENOSPC;
+}
+
 /* Changes not in a checkpoint yet? */
 static bool ck_owed(struct slot_store *s)
 {
@@ -448,6 +465,7 @@ int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 				return -ENOMEM;
 			memcpy(o->target, p, rec.target_len);
 			o->target[rec.target_len] = 0;
+			s->ix.names_ck += strlen(o->target);
 		} else if (S_ISLNK(o->mode)) {
 			o->target = strdup("");
 			if (!o->target)

@@ -185,6 +185,8 @@ void sl_obj_remove(struct sl_index *ix, struct sl_obj *o)
 	}
 	if (ix->xa_count)
 		sl_xa_set(ix, o->oid, NULL);
+	if (S_ISLNK(o->mode) && o->target)
+		ix->names_ck -= strlen(o->target);
 	ix_obj_destroy(o);
 }
 
@@ -335,6 +337,7 @@ struct sl_dirent *sl_de_add(struct sl_index *ix, struct sl_obj *dir,
 	de->hnext = ix->de_tab[b];
 	ix->de_tab[b] = de;
 	ix->de_count++;
+	ix->names_ck += sl_ckpt_name_size(len);
 	return de;
 }
 
@@ -352,6 +355,7 @@ void sl_de_remove(struct sl_index *ix, struct sl_obj *dir,
 	if (*pp) {
 		*pp = de->hnext;
 		ix->de_count--;
+		ix->names_ck -= sl_ckpt_name_size(de->len);
 	}
 	de->hnext = NULL;
 	de->flags |= SL_DE_DEAD;

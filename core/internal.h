@@ -197,6 +197,8 @@ struct sl_index {
 	struct sl_xattrs **xa_tab;      /* NULL until an object has one */
 	size_t xa_mask, xa_count;
 	uint64_t xa_ck;                 /* bytes of all their records */
+	uint64_t names_ck;              /* checkpoint bytes of the names and
+					   symlink targets (sl_ckpt_room) */
 };
 
 int sl_index_init(struct sl_index *ix);
@@ -624,6 +626,22 @@ int sl_ckpt_read_payload(struct slot_store *s, const struct sl_ckpt_hdr *h,
 			 uint8_t **out);
 int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 		  const uint8_t *p);
+/*
+ * Lock held.  0 if a checkpoint of the index, with more bytes of records
+ * added, still fits in a container; else -ENOSPC.  What creates an object,
+ * a name, a symlink target or an extended attribute asks first, so that a
+ * store full of names gets ENOSPC where it can still be checkpointed.
+ */
+int sl_ckpt_room(struct slot_store *s, uint64_t more);
+/* Lock held.  The bytes of records a checkpoint still has room for. */
+uint64_t sl_ckpt_left(struct slot_store *s);
+/* Checkpoint bytes a name of len bytes takes. */
+static inline uint64_t sl_ckpt_name_size(size_t len)
+{
+	return SL_ALIGN_UP(SL_DIRENT_REC_FIXED + (uint64_t)len, 8);
+}
+/* ... and a new object, with no chunks and no target (padding included). */
+#define SL_CKPT_OBJ_SIZE (SL_OBJ_REC_SIZE + 8)
 /* Empty the index and allocator, to load again. */
 void sl_ckpt_reset(struct slot_store *s);
 int sl_ckpt_thread_start(struct slot_store *s);

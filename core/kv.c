@@ -44,6 +44,9 @@ static int kv_target(struct slot_store *s, const char *key, struct kv_item *it)
 		it->o = o;
 		return 0;
 	}
+	err = sl_ckpt_room(s, SL_CKPT_OBJ_SIZE + sl_ckpt_name_size(len));
+	if (err)
+		return err;
 	struct sl_obj *o = sl_obj_new(&s->ix, s->next_oid, S_IFREG | 0644);
 	if (!o)
 		return -ENOMEM;

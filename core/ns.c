@@ -209,6 +209,10 @@ int sl_ns_resolve(struct slot_store *s, const char *key, bool create,
 		if (!next) {
 			if (!create || de)
 				return -ENOENT;
+			int err = sl_ckpt_room(s, SL_CKPT_OBJ_SIZE +
+					       sl_ckpt_name_size(n));
+			if (err)
+				return err;
 			next = sl_ns_mkdir_locked(s, dir, p, n, 0755,
 						  (uint32_t)geteuid(),
 						  (uint32_t)getegid());
@@ -347,13 +351,16 @@ static int ns_make(struct slot_store *s, slot_ino_t parent, const char *name,
 		struct sl_dirent *de = sl_de_find(&s->ix, parent, name, len);
 		if (de)
 			err = -EEXIST;
-		else
+		else if (!(err = sl_ckpt_room(s, SL_CKPT_OBJ_SIZE +
+					      sl_ckpt_name_size(len) +
+					      (t ? strlen(t) : 0))))
 			o = ns_create(s, d, name, len, mode, uid, gid, &err);
 	}
 	if (o) {
 		if (S_ISCHR(mode) || S_ISBLK(mode))
 			o->rdev = rdev;
 		if (t) {
+			s->ix.names_ck += strlen(t);
 			o->target = t;
 			t = NULL;
 		}
@@ -446,6 +453,8 @@ int slot_ns_link(struct slot_store *s, slot_ino_t ino, slot_ino_t newparent,
 			err = -EMLINK;
 		else if (sl_de_find(&s->ix, newparent, newname, len))
 			err = -EEXIST;
+		else if ((err = sl_ckpt_room(s, sl_ckpt_name_size(len))))
+			;
 		else if (!sl_de_add(&s->ix, d, newname, len, o->oid))
 			err = -ENOMEM;
 		else {
@@ -644,6 +653,10 @@ int slot_ns_rename(struct slot_store *s, slot_ino_t parent, const char *name,
 			goto out;
 		}
 	}
+	/* a longer name must fit in the checkpoint too */
+	if (nlen > len && (err = sl_ckpt_room(s, sl_ckpt_name_size(nlen) -
+					      sl_ckpt_name_size(len))))
+		goto out;
 	/* Everything is checked: from here nothing fails but allocation,
 	 * which we do first so the switch itself cannot half-happen. */
 	struct sl_dirent *nde = sl_de_add(&s->ix, dd, newname, nlen, so->oid);

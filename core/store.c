@@ -828,6 +828,9 @@ int slot_statfs(struct slot_store *s, struct slot_statfs *out)
 	sl_store_space(s, &total, &fb, &fr);
 	uint64_t objs = s->ix.obj_count;
 	uint64_t per_small = s->cls[0].per_region;
+	/* files the checkpoint has room for, at a name of 24 bytes */
+	uint64_t meta_free = sl_ckpt_left(s) /
+			     (SL_CKPT_OBJ_SIZE + sl_ckpt_name_size(24));
 	sl_unlock(s);
 	memset(out, 0, sizeof(*out));
 	out->block_size = 4096;
@@ -837,6 +840,10 @@ int slot_statfs(struct slot_store *s, struct slot_statfs *out)
 	uint64_t files = per_small * s->nregions;
 	out->files = SL_MAX(files, objs);
 	out->files_free = out->files - SL_MIN(objs, out->files);
+	if (out->files_free > meta_free) {
+		out->files_free = meta_free;
+		out->files = objs + meta_free;
+	}
 	out->name_max = SLOT_NAME_MAX;
 	return 0;
 }

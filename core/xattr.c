@@ -63,16 +63,6 @@ static size_t xa_rec_size(size_t nlen, size_t vlen)
 	return SL_ALIGN_UP(SL_XATTR_REC_FIXED + nlen + vlen, 8);
 }
 
-/*
- * The checkpoint room all xattrs may take together: a quarter of a
- * container, so that files, names and chunks keep the rest (a full store
- * of small files fills about half; see mkfs's metadata sizing).
- */
-static uint64_t xa_room(const struct slot_store *s)
-{
-	return (s->sb.meta_size / 2 - SL_BLOCK) / 4;
-}
-
 /* A copy of x without skip (NULL: none) and with name = value appended
  * (name NULL: none); NULL when out of memory. */
 static struct sl_xattrs *xa_rebuild(const struct sl_xattrs *x,
@@ -201,8 +191,8 @@ int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
 		if (!n)
 			err = -ENOMEM;
 	}
-	if (!err && s->ix.xa_ck - (x ? x->ck : 0) + n->ck > xa_room(s))
-		err = -ENOSPC;
+	if (!err && n->ck > (x ? x->ck : 0))
+		err = sl_ckpt_room(s, n->ck - (x ? x->ck : 0));
 	err = xa_commit(s, o, n, err);
 	sl_unlock(s);
 	return err;

@@ -428,6 +428,87 @@ Test(file, fsync_makes_attribute_changes_durable)
 	cr_expect_eq(a.mtime.tv_sec, 1000000000);
 }
 
+/* Names, links, symlink targets and renames to longer names stop with
+ * ENOSPC where the checkpoint would outgrow its container. */
+Test(file, names_fill_the_checkpoint_not_past_it)
+{
+	char name[SLOT_NAME_MAX + 1], target[200];
+	int err = 0, n;
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "short");
+	/* symlinks count their targets */
+	memset(target, 't', sizeof(target) - 1);
+	target[sizeof(target) - 1] = 0;
+	for (n = 0; n < 100000 && !err; n++) {
+		snprintf(name, sizeof(name), "l%d", n);
+		err = slot_ns_symlink(env.s, SLOT_ROOT_INO, name, target, 0, 0,
+				      NULL);
+	}
+	cr_assert_eq(err, -ENOSPC, "symlink %d: %d", n, err);
+	sl_lock(env.s);
+	cr_expect_eq(sl_ckpt_room(env.s, 0), 0, "the estimate passed the room");
+	sl_unlock(env.s);
+	err = 0;
+	for (n = 0; n < 100000 && !err; n++) {
+		snprintf(name, sizeof(name), "%0255d", n);
+		err = slot_ns_mknod(env.s, SLOT_ROOT_INO, name, S_IFREG | 0644,
+				    0, 0, 0, NULL);
+	}
+	cr_assert_eq(err, -ENOSPC, "create %d: %d", n, err);
+	/* the last bytes, with short names: then none of these fits */
+	err = 0;
+	for (int i = 0; i < 100 && !err; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		err = slot_ns_mknod(env.s, SLOT_ROOT_INO, name, S_IFREG | 0644,
+				    0, 0, 0, NULL);
+	}
+	cr_assert_eq(err, -ENOSPC, "short creates: %d", err);
+	struct slot_statfs sf;
+	cr_assert_eq(slot_statfs(env.s, &sf), 0);
+	cr_expect_eq(sf.files_free, 0, "df -i: %llu files free",
+		     (unsigned long long)sf.files_free);
+	cr_expect_gt(sf.blocks_free, 0);
+	cr_expect_eq(slot_ns_symlink(env.s, SLOT_ROOT_INO, "l", target, 0, 0,
+				     NULL), -ENOSPC);
+	snprintf(name, sizeof(name), "%0255d", -1);
+	cr_expect_eq(slot_ns_link(env.s, f, SLOT_ROOT_INO, name, NULL),
+		     -ENOSPC);
+	cr_expect_eq(slot_ns_mkdir(env.s, SLOT_ROOT_INO, "d", 0755, 0, 0,
+				   NULL), -ENOSPC);
+	cr_expect_eq(slot_ns_rename(env.s, SLOT_ROOT_INO, "short",
+				    SLOT_ROOT_INO, name, 0), -ENOSPC);
+	sl_lock(env.s);
+	cr_expect_eq(sl_ckpt_room(env.s, 0), 0, "the estimate passed the room");
+	sl_unlock(env.s);
+	/* room for a symlink's name is not room for its target */
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "l5"), 0);
+	uint64_t left = 0;
+	sl_lock(env.s);
+	for (uint64_t step = 1u << 20; step; step >>= 1)
+		if (!sl_ckpt_room(env.s, left + step))
+			left += step;
+	sl_unlock(env.s);
+	cr_assert_gt(left, SL_CKPT_OBJ_SIZE + sl_ckpt_name_size(1) + 100);
+	char *t = malloc(left);
+	memset(t, 'u', left - 100);
+	t[left - 100] = 0;
+	cr_expect_eq(slot_ns_symlink(env.s, SLOT_ROOT_INO, "m", t, 0, 0, NULL),
+		     -ENOSPC);
+	free(t);
+	uint64_t counted = env.s->ix.names_ck;
+	cr_assert_eq(slot_checkpoint(env.s, true), 1);
+	cr_assert_eq(slot_close(env.s), 0, "close could not checkpoint");
+	t_reopen(&env);
+	cr_expect_eq(env.s->ix.names_ck, counted, "a reopened store counts "
+		     "its names and targets otherwise");
+	/* an unlinked symlink gives its name and target back */
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "l0"), 0);
+	cr_expect_eq(counted - env.s->ix.names_ck,
+		     sl_ckpt_name_size(2) + strlen(target));
+	/* and makes room for a directory */
+	cr_expect_eq(slot_ns_mkdir(env.s, SLOT_ROOT_INO, "d", 0755, 0, 0,
+				   NULL), 0);
+}
+
 Test(file, statfs_tracks_use)
 {
 	struct slot_statfs a, b;

@@ -944,3 +944,52 @@ Test(kv, validating_open_takes_checksums_from_headers)
 	cr_expect_eq(t_get_cmp(env.s, "a", buf, sizeof(buf)), 0);
 	cr_expect_eq(t_status(env.s).io.bytes_read - before, 4096);
 }
+
+/*
+ * A store filled with objects of long names would need a checkpoint
+ * larger than its container: puts get ENOSPC first, and what they stored
+ * can still be checkpointed, closed cleanly and found again.
+ */
+Test(kv, long_names_fill_the_checkpoint_not_past_it)
+{
+	char key[SLOT_NAME_MAX + 1];
+	int err = 0, n;
+	for (n = 0; n < 100000 && !err; n++) {
+		snprintf(key, sizeof(key), "%0255d", n);
+		err = t_put1(env.s, key, "x", 1);
+	}
+	cr_assert_eq(err, -ENOSPC, "put %d: %d", n, err);
+	n--;                    /* stored */
+	cr_expect_lt(env.s->slots_used, env.s->slots_total,
+		     "the slots ran out first: the names were not the limit");
+	/* the last bytes with short keys; then not even a directory fits */
+	err = 0;
+	for (int i = 0; i < 100 && !err; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "s%d", i);
+		err = t_put1(env.s, k, "x", 1);
+	}
+	cr_assert_eq(err, -ENOSPC, "short puts: %d", err);
+	cr_expect_eq(t_put1(env.s, "dd/k", "x", 1), -ENOSPC);
+	cr_expect_eq(slot_lookup(env.s, "dd/k", &(uint64_t){ 0 }), -ENOENT);
+	sl_lock(env.s);
+	cr_expect_eq(sl_ckpt_room(env.s, 0), 0, "the estimate passed the room");
+	sl_unlock(env.s);
+	cr_assert_eq(slot_checkpoint(env.s, true), 1);
+	cr_assert_eq(slot_close(env.s), 0, "close could not checkpoint");
+	t_reopen(&env);
+	struct slot_recovery r;
+	slot_recovery_report(env.s, &r);
+	cr_expect(r.was_clean);
+	uint64_t size;
+	for (int i = 0; i < n; i += 97) {
+		snprintf(key, sizeof(key), "%0255d", i);
+		cr_expect_eq(slot_lookup(env.s, key, &size), 0, "%d", i);
+	}
+	/* a delete makes room again */
+	snprintf(key, sizeof(key), "%0255d", 0);
+	const char *del[] = { key };
+	cr_assert_eq(slot_delete_many(env.s, del, 1, NULL), 0);
+	snprintf(key, sizeof(key), "%0255d", n);
+	cr_expect_eq(t_put1(env.s, key, "y", 1), 0);
+}
