@@ -2,7 +2,8 @@
 # A full device: on a 64 MiB image dd runs until "No space left on device";
 # the files written before are intact; a small file still fits in free
 # small slots; removing a file frees its space; and the file system is
-# still whole after a remount.
+# still whole after a remount.  A store full of names gets ENOSPC before
+# its checkpoint outgrows the metadata region.
 . "$(dirname "$0")/lib.sh"
 
 fuse_setup 64M
@@ -140,5 +141,45 @@ if command -v mkfs.ext4 >/dev/null; then
 	}
 	check "with space freed it mounts again and is clean after" space_again
 fi
+
+# A store full of names: its checkpoint must still fit, so creates get
+# ENOSPC before the metadata region overflows, and the store unmounts
+# clean.  Empty files take no slot: only the names fill it.
+NI=$W/names.img
+NM=$W/mnt5
+new_image "$NI" 24M
+check_here "mount a 24 MiB store" mount_fs "$NI" "$NM"
+names_fill() {
+	local n
+	n=$(python3 - "$NM" <<'EOF'
+import errno, os, sys
+n = 0
+try:
+    while n < 100000:
+        open(os.path.join(sys.argv[1], "%0255d" % n), "w").close()
+        n += 1
+except OSError as e:
+    assert e.errno == errno.ENOSPC, e
+else:
+    raise AssertionError("100000 names of 255 bytes fit")
+print(n)
+EOF
+	)
+	echo "$n" >"$W/names.n"
+	expect_between "files of 255-byte names" 1000 100000 "$n"
+	expect_between "df -i: files free" 0 2 \
+		"$(df --output=ifree "$NM" | tail -n 1 | tr -d ' ')"
+	rm "$NM/$(printf %0255d 7)"
+	touch "$NM/$(printf %0255d -1)"
+}
+check "a store full of names: ENOSPC; an rm makes room" names_fill
+check_unmount "it unmounts clean (its checkpoint fits)" "$NM"
+check_rc "and fsck.slotfs -f finds it clean" 0 fsck.slotfs -f "$NI"
+check_here "mount it again" mount_fs "$NI" "$NM"
+names_kept() {
+	expect_eq "names" "$(cat "$W/names.n")" "$(ls "$NM" | wc -l)"
+}
+check "every name is there" names_kept
+check_unmount "unmount" "$NM"
 
 fuse_finish
