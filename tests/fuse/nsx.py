@@ -5,14 +5,15 @@
 Every operation (create, write, append, truncate, mkdir, rmdir, unlink,
 rename of files and directories over names that may exist, hard links,
 symlinks, chmod, and reads and writes through descriptors whose file was
-unlinked or renamed) runs on the tree under test and on a reference tree
-on another file system; both must succeed, or both fail with the same
-errno.  Every so often, and at the end, the trees are compared whole:
-names, types, modes, sizes, bytes, link counts, symlink targets and which
-names share an inode.
+unlinked or renamed; with --xattr also setxattr, getxattr, listxattr and
+removexattr of user. names) runs on the tree under test and on a
+reference tree on another file system; both must succeed, or both fail
+with the same errno.  Every so often, and at the end, the trees are
+compared whole: names, types, modes, sizes, bytes, link counts, symlink
+targets, which names share an inode, and (--xattr) the user. attributes.
 
-    nsx.py [-n OPS] [-s SEED] TEST_DIR REF_DIR
-    nsx.py --compare TEST_DIR REF_DIR      (after a remount)
+    nsx.py [-n OPS] [-s SEED] [--xattr] TEST_DIR REF_DIR
+    nsx.py --compare [--xattr] TEST_DIR REF_DIR      (after a remount)
 
 Exit 0 when everything matched, 1 at the first difference (the operations
 that led there are printed; the seed replays them).
@@ -26,6 +27,7 @@ import stat
 import sys
 
 NAMES = ["a", "b", "c", "dir", "d2", "long" + "x" * 60, "sp ace", "ünï"]
+XNAMES = ["user.a", "user.b", "user.mime_type", "user." + "x" * 60]
 
 
 class Mismatch(Exception):
@@ -41,7 +43,14 @@ def outcome(fn, *args):
         return ("errno", errno.errorcode.get(e.errno, e.errno))
 
 
-def tree(root):
+def user_xattrs(p):
+    """The user. attributes of p itself, sorted, with their values."""
+    return sorted((n, os.getxattr(p, n, follow_symlinks=False))
+                  for n in os.listxattr(p, follow_symlinks=False)
+                  if n.startswith("user."))
+
+
+def tree(root, xattrs=False):
     """Everything comparable about the tree under root."""
     out, inodes = {}, {}
     for dirpath, dirnames, filenames in os.walk(root):
@@ -63,14 +72,16 @@ def tree(root):
                 inodes.setdefault(st.st_ino, []).append(rel)
             if stat.S_ISLNK(st.st_mode):
                 e["target"] = os.readlink(p)
+            elif xattrs:
+                e["xattrs"] = user_xattrs(p)
             out[rel] = e
     links = sorted(sorted(v) for v in inodes.values() if len(v) > 1)
     return out, links
 
 
-def compare_trees(test, ref):
-    t, tl = tree(test)
-    r, rl = tree(ref)
+def compare_trees(test, ref, xattrs=False):
+    t, tl = tree(test, xattrs)
+    r, rl = tree(ref, xattrs)
     for k in sorted(set(t) | set(r)):
         if t.get(k) != r.get(k):
             raise Mismatch("%r: %s here, %s in the reference"
@@ -82,8 +93,9 @@ def compare_trees(test, ref):
 
 
 class Runner:
-    def __init__(self, test, ref, seed):
+    def __init__(self, test, ref, seed, xattrs=False):
         self.roots = (test, ref)
+        self.xattrs = xattrs
         self.rng = random.Random(seed)
         self.log = []
         self.fds = []       # (test fd, ref fd, what) kept open across ops
@@ -139,10 +151,12 @@ class Runner:
 
     def step(self):
         r = self.rng
-        op = r.randrange(100)
+        op = r.randrange(115 if self.xattrs else 100)
         a, b = self.path(), self.path()
         j = os.path.join
-        if op < 18:
+        if op >= 100:
+            self.xattr_op(a)
+        elif op < 18:
             d = self.data()
             excl = r.random() < 0.5
 
@@ -191,6 +205,32 @@ class Runner:
             self.open_op(a, b)
         else:
             self.fd_op()
+
+    def xattr_op(self, a):
+        """An extended attribute of a (itself, if a symlink)."""
+        r = self.rng
+        name = r.choice(XNAMES)
+        k = r.randrange(5)
+        if k < 2:
+            v = r.randbytes(r.choice([0, 1, 50, 300]))
+            fl = r.choice([0, 0, os.XATTR_CREATE, os.XATTR_REPLACE])
+            self.both("setxattr %s %s (%d bytes, flags %d)"
+                      % (a, name, len(v), fl),
+                      lambda root: os.setxattr(os.path.join(root, a), name,
+                                               v, fl, follow_symlinks=False))
+        elif k == 2:
+            self.both("removexattr %s %s" % (a, name),
+                      lambda root: os.removexattr(os.path.join(root, a), name,
+                                                  follow_symlinks=False))
+        elif k == 3:
+            self.both("getxattr %s %s" % (a, name),
+                      lambda root: os.getxattr(os.path.join(root, a), name,
+                                               follow_symlinks=False))
+        else:
+            self.both("listxattr " + a, lambda root: sorted(
+                n for n in os.listxattr(os.path.join(root, a),
+                                        follow_symlinks=False)
+                if n.startswith("user.")))
 
     def open_op(self, a, b):
         """Open a, then unlink or rename it away while it is open."""
@@ -246,27 +286,28 @@ def main():
     ap.add_argument("-n", type=int, default=2000)
     ap.add_argument("-s", type=int, default=1)
     ap.add_argument("--compare", action="store_true")
+    ap.add_argument("--xattr", action="store_true")
     ap.add_argument("test")
     ap.add_argument("ref")
     o = ap.parse_args()
     if o.compare:
         try:
-            n = compare_trees(o.test, o.ref)
+            n = compare_trees(o.test, o.ref, o.xattr)
         except Mismatch as e:
             print("nsx: after the remount: %s" % e, file=sys.stderr)
             return 1
         print("nsx: %d names match the reference" % n)
         return 0
-    run = Runner(o.test, o.ref, o.s)
+    run = Runner(o.test, o.ref, o.s, o.xattr)
     try:
         for i in range(o.n):
             run.step()
             if i % 200 == 199:
                 run.log.append("(trees compared)")
-                compare_trees(o.test, o.ref)
+                compare_trees(o.test, o.ref, o.xattr)
         run.close_all()
         run.log.append("(trees compared, descriptors closed)")
-        n = compare_trees(o.test, o.ref)
+        n = compare_trees(o.test, o.ref, o.xattr)
     except Mismatch as e:
         for line in run.log[-25:]:
             print("  " + line, file=sys.stderr)
