@@ -28,6 +28,8 @@
  *     mix of versions, never a read error;
  *   - a file reads without error, has a size it had in an allowed state,
  *     and each chunk holds that chunk of an allowed state;
+ *   - a file or directory found has a mode and an extended attribute
+ *     "user.v" (value or absence) of an allowed state;
  *   - a file or directory has at most one name outside /lost+found, and
  *     that name (or its absence) is one an allowed state gives it: a
  *     durable name is present, a rename shows the old name or the new;
@@ -63,6 +65,8 @@ struct cm_state {
 	bool exists;
 	cw_obj parent;          /* file and directory: its name */
 	char name[CR_NAME];
+	uint32_t mode;          /* file and directory: permission bits */
+	char xattr[16];         /* ... and "user.v", "" when absent */
 	uint8_t *data;          /* owned; key or file bytes */
 	size_t len;
 };
@@ -366,7 +370,8 @@ static cw_obj cw_make(struct cw *w, cw_obj dir, const char *name, bool isdir)
 	cr_assert_eq(r, 0, "workload: make %s: %s", name, slot_strerror(r));
 	cw_obj id = cw_new_obj(w, isdir ? CM_DIR : CM_FILE);
 	w->obj[id].ino = a.ino;
-	struct cm_state st = { .exists = true, .parent = dir };
+	struct cm_state st = { .exists = true, .parent = dir,
+			       .mode = isdir ? 0755 : 0644 };
 	snprintf(st.name, sizeof(st.name), "%s", name);
 	cw_event(w, id, t0, t1, true, &st);
 	return id;
@@ -399,6 +404,18 @@ void cw_write(struct cw *w, cw_obj f, uint64_t off, size_t len)
 	free(st.data);
 }
 
+/* slot_ns_setattr(in, mask) on f, whose state is then st. */
+static void cw_setattr(struct cw *w, cw_obj f, const struct slot_attr *in,
+		       unsigned mask, const struct cm_state *st)
+{
+	uint64_t a = cw_now(w);
+	int r = slot_ns_setattr(w->s, w->obj[f].ino, in, mask, NULL);
+	uint64_t b = cw_now(w);
+	cr_assert_eq(r, 0, "workload: setattr 0x%x: %s", mask,
+		     slot_strerror(r));
+	cw_event(w, f, a, b, true, st);
+}
+
 void cw_truncate(struct cw *w, cw_obj f, uint64_t size)
 {
 	struct cm_obj *o = &w->obj[f];
@@ -406,13 +423,31 @@ void cw_truncate(struct cw *w, cw_obj f, uint64_t size)
 	st.data = cr_xalloc(size);
 	memcpy(st.data, o->cur.data, SL_MIN(o->cur.len, (size_t)size));
 	st.len = size;
-	struct slot_attr in = { .size = size };
-	uint64_t a = cw_now(w);
-	int r = slot_ns_setattr(w->s, o->ino, &in, SLOT_SET_SIZE, NULL);
-	uint64_t b = cw_now(w);
-	cr_assert_eq(r, 0, "workload: truncate: %s", slot_strerror(r));
-	cw_event(w, f, a, b, true, &st);
+	cw_setattr(w, f, &(struct slot_attr){ .size = size }, SLOT_SET_SIZE,
+		   &st);
 	free(st.data);
+}
+
+void cw_chmod(struct cw *w, cw_obj f, uint32_t mode)
+{
+	struct cm_state st = w->obj[f].cur;
+	st.mode = mode;
+	cw_setattr(w, f, &(struct slot_attr){ .mode = mode }, SLOT_SET_MODE,
+		   &st);
+}
+
+void cw_setxattr(struct cw *w, cw_obj f, const char *value)
+{
+	struct cm_obj *o = &w->obj[f];
+	struct cm_state st = o->cur;
+	snprintf(st.xattr, sizeof(st.xattr), "%s", value ? value : "");
+	uint64_t a = cw_now(w);
+	int r = value ? slot_xattr_set(w->s, o->ino, "user.v", value,
+				       strlen(value), 0) :
+			slot_xattr_remove(w->s, o->ino, "user.v");
+	uint64_t b = cw_now(w);
+	cr_assert_eq(r, 0, "workload: xattr: %s", slot_strerror(r));
+	cw_event(w, f, a, b, true, &st);
 }
 
 void cw_fsync(struct cw *w, cw_obj f)
@@ -785,6 +820,38 @@ static bool cr_chunk_eq(const uint8_t *got, uint64_t size, uint64_t i,
 	return true;
 }
 
+/* The mode and "user.v" of an object found: each that of an allowed
+ * state. */
+static void cr_check_attrs(struct cr_ctx *x, struct slot_store *s,
+			   const struct cm_obj *o,
+			   const struct cm_state **al, size_t nal)
+{
+	struct slot_attr a;
+	char v[16] = "";
+	if (slot_ns_getattr(s, o->ino, &a))
+		return;         /* the callers say what is missing */
+	ssize_t n = slot_xattr_get(s, o->ino, "user.v", v, sizeof(v) - 1);
+	if (n < 0 && n != -ENODATA) {
+		cr_violation(x, "ino %" PRIu64 ": getxattr: %s", o->ino,
+			     slot_strerror((int)n));
+		return;
+	}
+	v[n > 0 ? n : 0] = 0;
+	bool mode_ok = false, xattr_ok = false;
+	for (size_t i = 0; i < nal; i++) {
+		if (!al[i]->exists)
+			continue;
+		mode_ok |= al[i]->mode == (a.mode & 07777);
+		xattr_ok |= !strcmp(al[i]->xattr, v);
+	}
+	if (!mode_ok)
+		cr_violation(x, "ino %" PRIu64 " has mode %o, never one it had",
+			     o->ino, a.mode & 07777);
+	if (!xattr_ok)
+		cr_violation(x, "ino %" PRIu64 " has user.v \"%s\", never one "
+			     "it had", o->ino, v);
+}
+
 static void cr_check_named(struct cr_ctx *x, struct slot_store *s, cw_obj id,
 			   const struct cm_state **al, size_t nal,
 			   const struct cr_walk *wk, slot_ino_t lf)
@@ -827,6 +894,8 @@ static void cr_check_named(struct cr_ctx *x, struct slot_store *s, cw_obj id,
 		cr_violation(x, "%s ino %" PRIu64 " is %s%s (allowed: %s)", kind,
 			     o->ino, found ? "named " : "not named",
 			     found ? found->path : "", d);
+	if (found)
+		cr_check_attrs(x, s, o, al, nal);
 	/* the content of a file no name reaches is not checked: it is
 	 * gone, or its inode number went to another object */
 	if (o->kind != CM_FILE || (!found && !in_lf))

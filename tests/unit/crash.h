@@ -63,6 +63,9 @@ void cw_dir_fsync(struct cw *w, cw_obj d);
 void cw_rename(struct cw *w, cw_obj from, const char *name, cw_obj to,
 	       const char *newname);
 void cw_unlink(struct cw *w, cw_obj dir, const char *name);
+void cw_chmod(struct cw *w, cw_obj f, uint32_t mode);
+/* Set "user.v" to value, or remove it (NULL). */
+void cw_setxattr(struct cw *w, cw_obj f, const char *value);
 
 struct crash_workload {
 	const char *name;

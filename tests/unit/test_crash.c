@@ -295,6 +295,46 @@ Test(crash, fs_sequence)
 	run_clean(&wl);
 }
 
+/* Modes and extended attributes, which no slot header or only some carry:
+ * set before a write, after it, before and after an fsync, on files and
+ * a directory, changed again without a sync. */
+static void wl_attrs(struct cw *w)
+{
+	cw_obj d = cw_mkdir(w, CW_ROOT, "d");
+	cw_obj a = cw_create(w, d, "a");
+	cw_setxattr(w, a, "one");
+	cw_write(w, a, 0, 3000);
+	cw_chmod(w, a, 0600);
+	cw_fsync(w, a);
+	cw_obj b = cw_create(w, CW_ROOT, "b");
+	cw_write(w, b, 0, 70000);
+	cw_fsync(w, b);
+	cw_chmod(w, b, 0640);
+	cw_setxattr(w, b, "two");
+	cw_fsync(w, b);
+	cw_obj c = cw_create(w, d, "c");
+	cw_write(w, c, 0, 100);
+	cw_fsync(w, c);
+	cw_chmod(w, c, 0600);           /* alone: only a checkpoint has it */
+	cw_fsync(w, c);
+	cw_setxattr(w, d, "dir");
+	cw_dir_fsync(w, d);
+	cw_setxattr(w, a, "three");
+	cw_write(w, a, 3000, 100);
+	cw_fsync(w, a);
+	cw_setxattr(w, b, NULL);
+	cw_chmod(w, b, 0444);
+	cw_setxattr(w, d, "dir2");
+	cw_write(w, b, 0, 5000);
+}
+
+Test(crash, attrs)
+{
+	static const struct crash_workload wl = { .name = "attrs",
+						  .run = wl_attrs };
+	run_clean(&wl);
+}
+
 /* ------------------------------------------------------------------ */
 /* The harness checks itself                                           */
 /* ------------------------------------------------------------------ */
