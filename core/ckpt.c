@@ -97,10 +97,10 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 			if (o->name)
 				o->flags |= SL_OBJ_SNAP_NAMED;
 			/* the checkpoint carries what no header does */
-			if (o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_XA_DIRTY))
+			if (o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED))
 				o->flags = (uint16_t)((o->flags &
 						       ~(SL_OBJ_ATTR_DIRTY |
-							 SL_OBJ_XA_DIRTY)) |
+							 SL_OBJ_CKPT_OWED)) |
 						      SL_OBJ_SNAP_DIRTY);
 			uint8_t *start = p;
 			size_t tl = S_ISLNK(o->mode) && o->target ?
@@ -201,7 +201,7 @@ static void ck_commit(struct slot_store *s, struct ck_snap *sn, bool ok)
 			if (ok && (o->flags & SL_OBJ_SNAP_NAMED))
 				o->flags |= SL_OBJ_NAMED;
 			if (!ok && (o->flags & SL_OBJ_SNAP_DIRTY))
-				o->flags |= SL_OBJ_ATTR_DIRTY | SL_OBJ_XA_DIRTY;
+				o->flags |= SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED;
 			o->flags &= ~(SL_OBJ_NEWCKPT | SL_OBJ_SNAP_NAMED |
 				      SL_OBJ_SNAP_DIRTY);
 		}

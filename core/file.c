@@ -2042,6 +2042,31 @@ next:;
 	return done > off ? (ssize_t)(done - off) : err;
 }
 
+/*
+ * Take ino's stripe alone (no write runs), write out its buffered chunks
+ * and take the store lock, for a change that applies to what was
+ * written: truncation, a punched hole.  Returns the stripe, held, with
+ * the store lock and *o the file (NULL and *err if ino is none); or NULL
+ * and *err, holding neither.
+ */
+static pthread_rwlock_t *fl_file_quiesce(struct slot_store *s,
+					 slot_ino_t ino, struct sl_obj **o,
+					 int *err)
+{
+	pthread_rwlock_t *stripe = fl_stripe(s, ino);
+	pthread_rwlock_wrlock(stripe);
+	*err = fl_wb_flush_file(s, ino);
+	if (*err == -ENOENT || *err == -EISDIR || *err == -EINVAL)
+		*err = 0; /* the lookup below reports them */
+	if (*err) {
+		pthread_rwlock_unlock(stripe);
+		return NULL;
+	}
+	sl_lock(s);
+	*o = fl_file(s, ino, err);
+	return stripe;
+}
+
 int sl_file_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size)
 {
 	if (s->read_only)
@@ -2049,20 +2074,13 @@ int sl_file_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size)
 	uint64_t chunk = 1ull << s->sb.chunk_shift;
 	if (size > sl_file_max(s))
 		return -EFBIG;
-	pthread_rwlock_t *stripe = fl_stripe(s, ino);
-	pthread_rwlock_wrlock(stripe);
 	struct fl_change ch = { 0 };
 	bool rewrite = false;
-	/* buffered chunks first: the cut applies to what was written */
-	int err = fl_wb_flush_file(s, ino);
-	if (err == -ENOENT || err == -EISDIR || err == -EINVAL)
-		err = 0; /* reported by the lookup below */
-	if (err) {
-		pthread_rwlock_unlock(stripe);
+	struct sl_obj *o;
+	int err;
+	pthread_rwlock_t *stripe = fl_file_quiesce(s, ino, &o, &err);
+	if (!stripe)
 		return err;
-	}
-	sl_lock(s);
-	struct sl_obj *o = fl_file(s, ino, &err);
 	if (o) {
 		/* drop whole chunks past the end */
 		uint32_t keep = (uint32_t)((size + chunk - 1) / chunk);
@@ -2094,11 +2112,75 @@ int sl_file_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size)
 	return err;
 }
 
+int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
+		   uint64_t len, bool keep_size)
+{
+	if (s->read_only)
+		return -EROFS;
+	if (!len)
+		return -EINVAL;
+	if (off + len < off || off + len > sl_file_max(s))
+		return -EFBIG;
+	const uint64_t chunk = 1ull << s->sb.chunk_shift;
+	const uint8_t *zeros = fl_zeros(s);
+	if (!zeros)
+		return -ENOMEM;
+	struct fl_change ch[2];
+	size_t nch = 0;
+	struct sl_obj *o;
+	int err;
+	pthread_rwlock_t *stripe = fl_file_quiesce(s, ino, &o, &err);
+	if (!stripe)
+		return err;
+	uint64_t end = o ? SL_MIN(off + len, o->size) : 0;
+	/* every chunk with data in [off, end): all of its data in the range,
+	 * it goes (a hole, its slot freed); only some, it is rewritten with
+	 * zeros there, or cut short where the range takes its tail.  Chunks
+	 * between the first and the last are wholly inside: at most two are
+	 * rewritten. */
+	for (uint64_t pos = off; o && pos < end;) {
+		struct sl_chunk *c = sl_obj_chunk_from(o, (uint32_t)(pos / chunk));
+		uint64_t cs = c ? (uint64_t)c->idx * chunk : end;
+		if (cs >= end)
+			break;
+		uint64_t a = SL_MAX(off, cs), b = SL_MIN(end, cs + c->len);
+		pos = cs + chunk;
+		if (a >= b)
+			continue;       /* the range lies past its data */
+		if (a == cs && b == cs + c->len) {
+			sl_slot_free(s, c->slot);
+			sl_obj_drop_chunk(o, c->idx);
+			continue;
+		}
+		bool tail = b == cs + c->len;
+		ch[nch++] = (struct fl_change){
+			.idx = c->idx, .need_old = true,
+			.new_len = tail ? (uint32_t)(a - cs) : c->len,
+			.da = (uint32_t)(a - cs),
+			.dl = tail ? 0 : (uint32_t)(b - a), .data = zeros };
+	}
+	if (o) {
+		if (!keep_size && off + len > o->size)
+			o->size = off + len;
+		o->mtime = o->ctime = sl_now_ns();
+		/* dropped chunks come back from their slot headers unless a
+		 * checkpoint says they went: fsync takes one (the rewrite's
+		 * headers carry the size and times, not the holes) */
+		o->flags |= SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED;
+		sl_ns_dirty(s);
+	}
+	sl_unlock(s);
+	if (!err && nch)
+		err = fl_rewrite(s, ino, ch, nch, 0, false);
+	pthread_rwlock_unlock(stripe);
+	return err;
+}
+
 /* Lock held.  Does recovery need a checkpoint to find o under its name? */
 static bool fl_needs_ckpt(struct slot_store *s, struct sl_obj *o)
 {
 	if (!(o->flags & SL_OBJ_NAMED) ||
-	    (o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_XA_DIRTY)))
+	    (o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED)))
 		return true;
 	struct sl_obj *d = o->name ? sl_obj_find(&s->ix, o->name->parent) : NULL;
 	for (unsigned depth = 0; d && depth < 4096; depth++) {
@@ -2194,8 +2276,9 @@ int slot_file_fsync(struct slot_store *s, slot_ino_t ino, bool datasync)
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
 	bool need = o && !S_ISDIR(o->mode) &&
 		    (!S_ISREG(o->mode) || fl_needs_ckpt(s, o));
+	/* fdatasync: the size, and holes punched, are part of the data */
 	if (o && datasync && S_ISREG(o->mode) && (o->flags & SL_OBJ_NAMED) &&
-	    !(o->flags & SL_OBJ_ATTR_DIRTY))
+	    !(o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED)))
 		need = false;
 	sl_unlock(s);
 	if (!o)

@@ -113,10 +113,12 @@ struct sl_dir {
 #define SL_OBJ_NEWCKPT   (1u << 5)  /* in the checkpoint being written */
 #define SL_OBJ_SNAP_NAMED (1u << 6) /* its name is in the checkpoint being
 				       written (a rename clears it) */
-#define SL_OBJ_XA_DIRTY  (1u << 7)  /* xattrs newer than any checkpoint
-				       (no slot header carries them) */
+#define SL_OBJ_CKPT_OWED (1u << 7)  /* changes no slot header carries, so
+				       only a checkpoint makes them durable:
+				       xattrs, punched holes (a write after
+				       them does not clear it) */
 #define SL_OBJ_SNAP_DIRTY (1u << 8) /* the checkpoint being written took
-				       its ATTR_DIRTY or XA_DIRTY away:
+				       its ATTR_DIRTY or CKPT_OWED away:
 				       they come back if it fails */
 /*
  * SL_OBJ_NAMED says recovery will find the object under its current name:

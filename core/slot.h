@@ -542,6 +542,15 @@ bool slot_file_write_waits(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			   size_t len);
 bool slot_ns_release_waits(struct slot_store *s, slot_ino_t ino);
 /*
+ * Bytes [off, off + len) of ino read as zeros afterwards (fallocate's
+ * PUNCH_HOLE and ZERO_RANGE): chunks whose data lies wholly in the range
+ * become holes and give their slots back; the chunks at its ends are
+ * rewritten.  keep_size: the size stays; else a shorter file grows to
+ * off + len.  Durable, as truncation, with the next checkpoint (fsync).
+ */
+int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
+		   uint64_t len, bool keep_size);
+/*
  * lseek(2)'s SEEK_DATA (hole false) and SEEK_HOLE (hole true): into *out,
  * the first offset at or after off that holds data, or that is in a hole
  * (the end of the file counts as one).  Data is tracked a 4 KiB block at

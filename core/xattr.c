@@ -119,7 +119,7 @@ static struct sl_obj *xa_obj(struct slot_store *s, slot_ino_t ino)
 static void xa_changed(struct slot_store *s, struct sl_obj *o)
 {
 	o->ctime = sl_now_ns();
-	o->flags |= SL_OBJ_XA_DIRTY;
+	o->flags |= SL_OBJ_CKPT_OWED;
 	sl_ns_dirty(s);
 }
 

@@ -1059,9 +1059,12 @@ static void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	   fresh slot (copy on write), so space cannot be reserved ahead:
 	   mode 0 extends the size, FALLOC_FL_KEEP_SIZE (rsync --preallocate)
 	   does nothing more, and a range that cannot fit in the free space
-	   now is refused, as ext4 refuses it.  The kernel holds the inode
-	   lock, so no write races the extension. */
-	if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE) {
+	   now is refused, as ext4 refuses it.  PUNCH_HOLE and ZERO_RANGE
+	   drop the chunks in the range and zero the ends (slot_file_zero).
+	   The kernel holds the inode lock, so no write races them. */
+	bool zero = (mode & ~FALLOC_FL_KEEP_SIZE) == FALLOC_FL_ZERO_RANGE ||
+		    mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
+	if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE && !zero) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
@@ -1075,6 +1078,13 @@ static void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	err = slot_ns_getattr(fs->store, ino, &a);
 	if (!err && !S_ISREG(a.mode))
 		err = -ENODEV;
+	if (!err && zero) {
+		err = slot_file_zero(fs->store, ino, (uint64_t)offset,
+				     (uint64_t)length,
+				     mode & FALLOC_FL_KEEP_SIZE);
+		fuse_reply_err(req, sfs_errno(err));
+		return;
+	}
 	if (!err && end > a.size)
 		err = sfs_space_check(fs, end - (a.size > (uint64_t)offset ?
 						   a.size : (uint64_t)offset));

@@ -156,8 +156,9 @@ fallocate_cases() {
 	# keep-size (rsync --preallocate) reserves nothing either: the size
 	# stays
 	fallocate -n -l 200000 "$MNT/fa"
-	expect_fail "fallocate punch-hole" fallocate -p -o 0 -l 10 "$MNT/fa"
 	expect_eq "size unchanged" 100000 "$(stat -c %s "$MNT/fa")"
+	expect_fail "fallocate collapse-range" \
+		fallocate -c -o 0 -l 1048576 "$MNT/fa"
 	# more than the store holds: ENOSPC, as on ext4, and no new size
 	local free err
 	free=$(($(stat -f -c '%a * %S' "$MNT")))
@@ -171,7 +172,48 @@ fallocate_cases() {
 		"$(stat -c %s "$MNT/fa")"
 	rm "$MNT/fa"
 }
-check "fallocate extends, keep-size keeps the size; punch-hole and more than the free space are refused" fallocate_cases
+check "fallocate extends, keep-size keeps the size; collapse-range and more than the free space are refused" fallocate_cases
+# PUNCH_HOLE and ZERO_RANGE, and fallocate --dig-holes, which finds the
+# zeros and punches them: the bytes read as zeros, whole chunks give their
+# blocks back and read as holes
+holes_case() {
+	local M=1048576 before after
+	head -c $((3 * M)) /dev/urandom >"$W/h"
+	cp "$W/h" "$MNT/h"
+	sync "$MNT/h"
+	before=$(stat -c %b "$MNT/h")
+	fallocate -p -o $M -l $M "$MNT/h"
+	fallocate -p -o $((2 * M + 100)) -l 50 "$MNT/h"
+	fallocate -z -o 10 -l 20 "$MNT/h"
+	python3 - "$W/h" <<'EOF'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+M = 1 << 20
+b[M:2 * M] = bytes(M)
+b[2 * M + 100:2 * M + 150] = bytes(50)
+b[10:30] = bytes(20)
+open(sys.argv[1], "wb").write(b)
+EOF
+	cmp "$W/h" "$MNT/h"
+	expect_eq "PUNCH_HOLE keeps the size" $((3 * M)) "$(stat -c %s "$MNT/h")"
+	after=$(stat -c %b "$MNT/h")
+	expect_ge "blocks given back" $((before - after)) 2048
+	expect_eq "SEEK_DATA from the hole" $((2 * M)) "$(python3 -c "
+import os; fd = os.open('$MNT/h', os.O_RDONLY)
+print(os.lseek(fd, $M, os.SEEK_DATA))")"
+	fallocate -z -o $((3 * M - 10)) -l 4096 "$MNT/h"
+	expect_eq "ZERO_RANGE past the end grows the file" $((3 * M + 4086)) \
+		"$(stat -c %s "$MNT/h")"
+	{ head -c $M /dev/urandom; head -c $M /dev/zero
+	  head -c $M /dev/urandom; } >"$W/dig"
+	cp "$W/dig" "$MNT/dig"
+	fallocate -d "$MNT/dig"
+	cmp "$W/dig" "$MNT/dig"
+	expect_ge "blocks given back by --dig-holes" \
+		$((6144 - $(stat -c %b "$MNT/dig"))) 2048
+	rm "$MNT/h" "$MNT/dig"
+}
+check "fallocate punches holes, zeroes ranges and digs holes" holes_case
 
 statfs_case() {
 	expect_eq "namemax" 255 "$(stat -f -c %l "$MNT")"

@@ -3,7 +3,8 @@
  * fsx.c - random operations on one file, each checked against a copy kept
  * in memory, in the manner of the file system exerciser of xfstests.
  *
- * Writes, reads, truncates, size extensions, reads and writes through
+ * Writes, reads, truncates, size extensions, holes punched and ranges
+ * zeroed (fallocate PUNCH_HOLE, ZERO_RANGE), reads and writes through
  * mmap and with O_DIRECT, fsyncs, reopens and SEEK_DATA / SEEK_HOLE, at
  * offsets drawn to land on and across chunk boundaries.  Every read is compared byte for byte and
  * the size after every operation.  On a mismatch it prints the operations
@@ -29,6 +30,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,12 +46,13 @@
 
 enum fsx_op {
 	OP_WRITE, OP_READ, OP_TRUNCATE, OP_EXTEND, OP_MAPREAD, OP_MAPWRITE,
-	OP_DREAD, OP_DWRITE, OP_FSYNC, OP_REOPEN, OP_SEEK, OP_NOPS
+	OP_DREAD, OP_DWRITE, OP_FSYNC, OP_REOPEN, OP_SEEK, OP_PUNCH, OP_ZERO,
+	OP_NOPS
 };
 
 static const char *const fsx_op_name[OP_NOPS] = {
 	"write", "read", "truncate", "fallocate", "mapread", "mapwrite",
-	"dread", "dwrite", "fsync", "reopen", "seek",
+	"dread", "dwrite", "fsync", "reopen", "seek", "punch", "zero",
 };
 
 struct fsx_rec {
@@ -331,7 +334,8 @@ static enum fsx_op fsx_pick(struct fsx *f)
 	for (;;) {
 		/* weights: mostly writes and reads */
 		uint64_t r = fsx_below(f, 100);
-		enum fsx_op op = r < 30 ? OP_WRITE : r < 56 ? OP_READ :
+		enum fsx_op op = r < 30 ? OP_WRITE : r < 52 ? OP_READ :
+				 r < 54 ? OP_PUNCH : r < 56 ? OP_ZERO :
 				 r < 60 ? OP_SEEK :
 				 r < 66 ? OP_TRUNCATE : r < 69 ? OP_EXTEND :
 				 r < 76 ? OP_MAPREAD : r < 83 ? OP_MAPWRITE :
@@ -368,6 +372,8 @@ static void fsx_step(struct fsx *f)
 		break;
 	case OP_TRUNCATE:
 	case OP_EXTEND:
+	case OP_PUNCH:
+	case OP_ZERO:
 		off = fsx_offset(f, f->maxsize + 1);
 		len = fsx_below(f, 2 * f->chunk) + 1;
 		break;
@@ -413,6 +419,26 @@ static void fsx_step(struct fsx *f)
 		if (off + len > f->size)
 			f->size = off + len;
 		break;
+	case OP_PUNCH:
+	case OP_ZERO: {
+		/* PUNCH_HOLE keeps the size; ZERO_RANGE does half the time */
+		int mode = op == OP_PUNCH ?
+			   FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE :
+			   FALLOC_FL_ZERO_RANGE |
+			   (fsx_below(f, 2) ? FALLOC_FL_KEEP_SIZE : 0);
+		if (len > f->maxsize - off)
+			len = r->len = f->maxsize - off;
+		if (!len)
+			break;
+		if (fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0)
+			fsx_fail_errno(f, fsx_op_name[op]);
+		if (off < f->size)
+			memset(f->good + off, 0,
+			       (off + len < f->size ? off + len : f->size) - off);
+		if (!(mode & FALLOC_FL_KEEP_SIZE) && off + len > f->size)
+			f->size = off + len;
+		break;
+	}
 	case OP_MAPWRITE:
 		/* a mapping cannot grow the file: extend it first */
 		if (!len)

@@ -192,6 +192,124 @@ Test(file, seek_matches_a_model)
 	}
 }
 
+/* Punching: a chunk wholly in the range becomes a hole, the ends are cut
+ * or zeroed; buffered bytes are punched too; ZERO_RANGE past the end grows
+ * the file. */
+Test(file, zero_punches_holes_and_zeroes_ranges)
+{
+	const uint64_t M = 1 << 20;
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "p");
+	size_t n = 3 * M + M / 2;
+	uint8_t *b = malloc(n), *out = malloc(n), *want = malloc(n);
+	t_fill(b, n, 11);
+	cr_assert_eq(slot_file_write(env.s, f, 0, b, n), (ssize_t)n);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	struct slot_attr a0, a1;
+	cr_assert_eq(slot_ns_getattr(env.s, f, &a0), 0);
+	/* the tail of chunk 0, all of chunk 1, the head of chunk 2 */
+	cr_assert_eq(slot_file_zero(env.s, f, M / 2, 2 * M + M / 4, true), 0);
+	memcpy(want, b, n);
+	memset(want + M / 2, 0, 2 * M + M / 4);
+	cr_assert_eq(slot_file_read(env.s, f, 0, out, n), (ssize_t)n);
+	cr_expect(memcmp(out, want, n) == 0, "punched bytes differ");
+	cr_assert_eq(slot_ns_getattr(env.s, f, &a1), 0);
+	cr_expect_eq(a1.size, n, "PUNCH_HOLE keeps the size");
+	cr_expect_lt(a1.blocks, a0.blocks - M / 512, "blocks %" PRIu64
+		     " after, %" PRIu64 " before", a1.blocks, a0.blocks);
+	cr_expect_eq(seek(f, M / 2, false), 2 * M, "SEEK_DATA past the hole");
+	cr_expect_eq(seek(f, 0, true), M / 2, "SEEK_HOLE at the cut");
+	/* bytes still in a write buffer */
+	cr_assert_eq(slot_file_write(env.s, f, 3 * M, "abcdefgh", 8), 8);
+	cr_assert_eq(slot_file_zero(env.s, f, 3 * M + 2, 4, true), 0);
+	memcpy(want + 3 * M, "ab\0\0\0\0gh", 8);
+	/* a range in a hole, and one past the end, keeping the size */
+	cr_assert_eq(slot_file_zero(env.s, f, M + 5, 100, true), 0);
+	cr_assert_eq(slot_file_zero(env.s, f, n + 100, 100, true), 0);
+	cr_assert_eq(slot_file_read(env.s, f, 0, out, n), (ssize_t)n);
+	cr_expect(memcmp(out, want, n) == 0, "bytes differ after the rest");
+	cr_assert_eq(slot_ns_getattr(env.s, f, &a1), 0);
+	cr_expect_eq(a1.size, n);
+	/* ZERO_RANGE without KEEP_SIZE grows the file, with zeros */
+	cr_assert_eq(slot_file_zero(env.s, f, n - 10, 5000, false), 0);
+	cr_assert_eq(slot_ns_getattr(env.s, f, &a1), 0);
+	cr_expect_eq(a1.size, n - 10 + 5000);
+	cr_expect_eq(slot_file_zero(env.s, f, 0, 0, true), -EINVAL);
+	/* durable with fdatasync */
+	cr_assert_eq(slot_file_fsync(env.s, f, true), 0);
+	slot_abandon(env.s);
+	t_reopen(&env);
+	memset(want + n - 10, 0, 10);
+	cr_assert_eq(slot_file_read(env.s, f, 0, out, n), (ssize_t)n);
+	cr_expect(memcmp(out, want, n) == 0, "bytes differ after a crash");
+	free(b);
+	free(out);
+	free(want);
+}
+
+/* Random writes, punches, zeroed ranges and truncations against a copy
+ * in memory; after an fsync, a crash changes nothing. */
+Test(file, zero_matches_a_model)
+{
+	const size_t MAX = 6u << 20;
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "zm");
+	uint8_t *model = calloc(1, MAX + (1 << 20)), *out = malloc(MAX + (1 << 20));
+	static uint8_t b[300000];
+	size_t size = 0;
+	srandom(99);
+	for (int op = 0; op < 400; op++) {
+		int what = (int)(random() % 10);
+		uint64_t off = (uint64_t)random() % MAX;
+		size_t n = 1 + (size_t)random() % sizeof(b);
+		if (off + n > MAX)
+			n = MAX - off;
+		if (what < 4) {
+			t_fill(b, n, (unsigned)op);
+			cr_assert_eq(slot_file_write(env.s, f, off, b, n),
+				     (ssize_t)n);
+			memcpy(model + off, b, n);
+			size = SL_MAX(size, off + n);
+		} else if (what < 8) {
+			if (random() % 3 == 0)
+				n = (size_t)random() % (3u << 20) + 1;
+			if (off + n > MAX)
+				n = MAX - off;
+			bool keep = what < 7;
+			cr_assert_eq(slot_file_zero(env.s, f, off, n, keep), 0,
+				     "op %d", op);
+			if (off < size)
+				memset(model + off, 0, SL_MIN(off + n, size) - off);
+			if (!keep)
+				size = SL_MAX(size, off + n);
+		} else if (what < 9) {
+			size_t ns = (size_t)random() % MAX;
+			struct slot_attr in = { .size = ns };
+			cr_assert_eq(slot_ns_setattr(env.s, f, &in,
+						     SLOT_SET_SIZE, NULL), 0);
+			if (ns < size)
+				memset(model + ns, 0, size - ns);
+			size = ns;
+		} else {
+			cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+		}
+		struct slot_attr a;
+		cr_assert_eq(slot_ns_getattr(env.s, f, &a), 0);
+		cr_assert_eq(a.size, size, "op %d: size", op);
+		if (op % 20 == 19 || op == 399) {
+			cr_assert_eq(slot_file_read(env.s, f, 0, out, size),
+				     (ssize_t)size);
+			cr_assert(memcmp(out, model, size) == 0,
+				  "op %d: bytes differ", op);
+		}
+	}
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	slot_abandon(env.s);
+	t_reopen(&env);
+	cr_assert_eq(slot_file_read(env.s, f, 0, out, size), (ssize_t)size);
+	cr_expect(memcmp(out, model, size) == 0, "bytes differ after a crash");
+	free(model);
+	free(out);
+}
+
 Test(file, names_links_and_rename)
 {
 	struct slot_attr a, d;
