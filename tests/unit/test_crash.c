@@ -328,6 +328,36 @@ static void wl_attrs(struct cw *w)
 	cw_write(w, b, 0, 5000);
 }
 
+/* Holes punched through whole chunks and parts of them (64 KiB chunks
+ * here), synced and not, and a range zeroed past the end. */
+static void wl_punch(struct cw *w)
+{
+	cw_obj f = cw_create(w, CW_ROOT, "f");
+	cw_write(w, f, 0, 300000);
+	cw_fsync(w, f);
+	cw_zero(w, f, 50000, 150000, true);     /* a tail, two whole, a head */
+	cw_fsync(w, f);
+	cw_zero(w, f, 250000, 30000, true);     /* inside one chunk */
+	cw_write(w, f, 70000, 1000);            /* into the hole */
+	cw_fsync(w, f);
+	/* chunk 2 anew, durable by its header alone, then dropped: only a
+	 * checkpoint, here slot_sync's, keeps it from coming back */
+	cw_write(w, f, 131072, 65536);
+	cw_fsync(w, f);
+	cw_zero(w, f, 100000, 100000, true);
+	cw_sync(w);
+	cw_zero(w, f, 0, 65536, true);          /* chunk 0 whole, unsynced */
+	cw_zero(w, f, 290000, 50000, false);    /* past the end: it grows */
+	cw_write(w, f, 400000, 100);
+}
+
+Test(crash, punch)
+{
+	static const struct crash_workload wl = { .name = "punch",
+						  .run = wl_punch };
+	run_clean(&wl);
+}
+
 Test(crash, attrs)
 {
 	static const struct crash_workload wl = { .name = "attrs",
