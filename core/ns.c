@@ -454,7 +454,7 @@ int slot_ns_link(struct slot_store *s, slot_ino_t ino, slot_ino_t newparent,
 		else if (sl_de_find(&s->ix, newparent, newname, len))
 			err = -EEXIST;
 		else if ((err = sl_ckpt_room(s, sl_ckpt_name_size(len))))
-			;
+			;       /* no room in the checkpoint for the name */
 		else if (!sl_de_add(&s->ix, d, newname, len, o->oid))
 			err = -ENOMEM;
 		else {
