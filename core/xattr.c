@@ -348,24 +348,81 @@ void sl_xattr_ckpt_encode(struct slot_store *s,
 	xa_each_wanted(s, wanted, xa_encode_one, &sum);
 }
 
-/* One record: -EUCLEAN when it cannot be loaded as it is. */
-static int xa_load_one(struct slot_store *s, uint64_t oid, const char *name,
-		       size_t nlen, const uint8_t *value, uint32_t vlen)
+/* A record of the section, found and checked on its own. */
+struct xa_rec {
+	uint64_t oid;
+	uint64_t seq;           /* its place in the section */
+	const char *name;
+	const uint8_t *value;
+	uint32_t vlen;
+	uint8_t nlen;
+};
+
+static bool xa_rec_same(const struct xa_rec *x, const struct xa_rec *y)
 {
-	struct sl_obj *o = sl_obj_find(&s->ix, oid);
-	if (!o || !nlen || memchr(name, 0, nlen) || vlen > SLOT_XATTR_SIZE_MAX)
-		return -EUCLEAN;
-	struct sl_xattrs *x = sl_xa_find(&s->ix, oid);
-	struct xa_ent e;
-	if (xa_lookup(x, name, nlen, &e) ||
-	    xa_bytes(x) + nlen + vlen > SLOT_XATTR_OBJ_MAX)
-		return -EUCLEAN;
-	struct sl_xattrs *n = xa_rebuild(x, NULL, name, nlen, value, vlen);
-	if (!n)
+	return x->oid == y->oid && x->nlen == y->nlen &&
+	       !memcmp(x->name, y->name, x->nlen);
+}
+
+/* By object, then name, then place: of two records of one name, the
+ * first in the section comes first. */
+static int xa_rec_cmp(const void *a, const void *b)
+{
+	const struct xa_rec *x = a, *y = b;
+	if (x->oid != y->oid)
+		return x->oid < y->oid ? -1 : 1;
+	int c = memcmp(x->name, y->name, SL_MIN(x->nlen, y->nlen));
+	if (!c)
+		c = (int)x->nlen - (int)y->nlen;
+	return c ? c : x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The records of one object, r[0, n), sorted (xa_rec_cmp): its xattrs,
+ * the first record of a name kept and the object's bytes bounded, the
+ * rest counted as damage.  Sorted, then built in one allocation: loading
+ * costs n log n however the records lie. */
+static int xa_load_object(struct slot_store *s, const struct xa_rec *r,
+			  size_t n)
+{
+	size_t len = 0, bytes = 0, keep = 0;
+	bool *ok = calloc(n, sizeof(*ok));
+	if (!ok)
 		return -ENOMEM;
-	int err = sl_xa_set(&s->ix, oid, n);
-	if (err)
-		free(n);
+	for (size_t i = 0; i < n; i++) {
+		bool dup = i && xa_rec_same(&r[i - 1], &r[i]);
+		if (dup || bytes + r[i].nlen + r[i].vlen > SLOT_XATTR_OBJ_MAX) {
+			s->load_bad_xattrs++;
+			continue;
+		}
+		ok[i] = true;
+		keep++;
+		bytes += r[i].nlen + (size_t)r[i].vlen;
+		len += SL_XA_ENT_FIXED + r[i].nlen + (size_t)r[i].vlen;
+	}
+	struct sl_xattrs *x = keep ? malloc(sizeof(*x) + len) : NULL;
+	int err = keep && !x ? -ENOMEM : 0;
+	if (x) {
+		memset(x, 0, sizeof(*x));
+		for (size_t i = 0; i < n; i++) {
+			if (!ok[i])
+				continue;
+			uint8_t *p = x->ents + x->len;
+			p[0] = r[i].nlen;
+			memcpy(p + 1, &r[i].vlen, sizeof(r[i].vlen));
+			memcpy(p + SL_XA_ENT_FIXED, r[i].name, r[i].nlen);
+			if (r[i].vlen)
+				memcpy(p + SL_XA_ENT_FIXED + r[i].nlen,
+				       r[i].value, r[i].vlen);
+			x->len += (uint32_t)(SL_XA_ENT_FIXED + r[i].nlen +
+					     r[i].vlen);
+			x->count++;
+			x->ck += (uint32_t)xa_rec_size(r[i].nlen, r[i].vlen);
+		}
+		err = sl_xa_set(&s->ix, r[0].oid, x);
+		if (err)
+			free(x);
+	}
+	free(ok);
 	return err;
 }
 
@@ -377,6 +434,13 @@ int sl_xattr_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 		s->load_bad_xattrs += h->xattr_count;
 		return 0;
 	}
+	if (!h->xattr_count)
+		return 0;
+	/* xattr_count records of 16 bytes fit in the payload: bounded */
+	struct xa_rec *r = malloc((size_t)h->xattr_count * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	size_t n = 0;
 	const uint8_t *p = payload + off, *end = payload + h->payload_len;
 	for (uint64_t i = 0; i < h->xattr_count; i++) {
 		size_t left = (size_t)(end - p);
@@ -388,14 +452,25 @@ int sl_xattr_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 			s->load_bad_xattrs += h->xattr_count - i;
 			break;
 		}
-		int err = xa_load_one(s, sl_get64(p),
-				      (const char *)p + SL_XATTR_REC_FIXED, nlen,
-				      p + SL_XATTR_REC_FIXED + nlen, vlen);
-		if (err == -ENOMEM)
-			return err;
-		if (err)
-			s->load_bad_xattrs++;
+		struct xa_rec x = { .oid = sl_get64(p), .seq = i, .nlen = nlen,
+				    .vlen = vlen,
+				    .name = (const char *)p + SL_XATTR_REC_FIXED,
+				    .value = p + SL_XATTR_REC_FIXED + nlen };
 		p += size;
+		if (!nlen || memchr(x.name, 0, nlen) ||
+		    vlen > SLOT_XATTR_SIZE_MAX || !sl_obj_find(&s->ix, x.oid)) {
+			s->load_bad_xattrs++;
+			continue;
+		}
+		r[n++] = x;
 	}
-	return 0;
+	qsort(r, n, sizeof(*r), xa_rec_cmp);
+	int err = 0;
+	for (size_t i = 0, j; !err && i < n; i = j) {
+		for (j = i + 1; j < n && r[j].oid == r[i].oid; j++)
+			;
+		err = xa_load_object(s, &r[i], j - i);
+	}
+	free(r);
+	return err;
 }

@@ -1089,8 +1089,9 @@ static int cmd_missing_chunk(struct cr_img *im, char **av, int ac)
 	return 0;
 }
 
-/* xattr-bad IMG: two more xattr records in the newest checkpoint, one
- * for an object it does not hold and one with a NUL in its name */
+/* xattr-bad IMG: three more xattr records in the newest checkpoint: one
+ * for an object it does not hold, one with a NUL in its name, and a second
+ * value for a name the first record already gives its object */
 static int cmd_xattr_bad(struct cr_img *im, char **av, int ac)
 {
 	(void)av;
@@ -1100,8 +1101,14 @@ static int cmd_xattr_bad(struct cr_img *im, char **av, int ac)
 	uint64_t oid = 1;
 	for (size_t i = 0; i < m.nobj; i++)
 		oid = SL_MAX(oid, m.obj[i].rec.oid + 1);
-	static const struct { const char *name; size_t nlen; } bad[] = {
-		{ "user.orphan", 11 }, { "user.n\0l", 8 },
+	if (m.xa_len < SL_XATTR_REC_FIXED)
+		die("xattr-bad: the checkpoint has no xattr to repeat");
+	uint64_t first = sl_get64(m.xa);
+	char dup[256];
+	memcpy(dup, m.xa + SL_XATTR_REC_FIXED, m.xa[12]);
+	struct { const char *name; size_t nlen; uint64_t oid; } bad[] = {
+		{ "user.orphan", 11, oid }, { "user.n\0l", 8, SLOT_ROOT_INO },
+		{ dup, m.xa[12], first },
 	};
 	for (size_t i = 0; i < SL_ARRAY_SIZE(bad); i++) {
 		size_t rec = pad8(SL_XATTR_REC_FIXED + bad[i].nlen + 1);
@@ -1110,7 +1117,7 @@ static int cmd_xattr_bad(struct cr_img *im, char **av, int ac)
 			die("out of memory");
 		uint8_t *p = m.xa + m.xa_len;
 		memset(p, 0, rec);
-		sl_put64(p, i == 0 ? oid : SLOT_ROOT_INO);
+		sl_put64(p, bad[i].oid);
 		sl_put32(p + 8, 1);
 		p[12] = (uint8_t)bad[i].nlen;
 		memcpy(p + SL_XATTR_REC_FIXED, bad[i].name, bad[i].nlen);
@@ -1592,7 +1599,7 @@ static void usage(FILE *f)
 "  bad-mode IMG PATH            give PATH's object mode 0 (no such type)\n"
 "  recheckpoint IMG             open, touch the root, checkpoint, close\n"
 "  rgn-hdr IMG KEY              zero the header of KEY's region\n"
-"  xattr-bad IMG                two damaged xattr records, resealed\n"
+"  xattr-bad IMG                three damaged xattr records, resealed\n"
 "  sb-no-xattr IMG              clear the xattr feature bit, resealed\n"
 "  fuzz [SECONDS [SEED]]        fuzz slot_fsck in-process (fuzz_fsck.c)\n"
 "  fuzz-one SEED [IMAGE_OUT]    one iteration; save its damaged image\n");

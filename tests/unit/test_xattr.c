@@ -160,6 +160,36 @@ Test(xattr, the_store_room_is_bounded)
 	free(out);
 }
 
+/* Many small ones on two objects, set alternately so their records
+ * interleave in the checkpoint: all come back, each with its value. */
+Test(xattr, many_on_one_object_load_back)
+{
+	slot_ino_t f = mkfile("f"), g = mkfile("g");
+	char name[32], val[32];
+	for (int i = 0; i < 2000; i++) {
+		snprintf(name, sizeof(name), "user.k%d", i);
+		snprintf(val, sizeof(val), "v%d", i * 7);
+		cr_assert_eq(slot_xattr_set(env.s, i % 3 ? f : g, name, val,
+					    strlen(val), 0), 0, "%s", name);
+	}
+	cr_assert_eq(slot_close(env.s), 0);
+	t_reopen(&env);
+	cr_expect_eq(env.s->load_bad_xattrs, 0);
+	for (int i = 0; i < 2000; i++) {
+		snprintf(name, sizeof(name), "user.k%d", i);
+		snprintf(val, sizeof(val), "v%d", i * 7);
+		expect_value(i % 3 ? f : g, name, val);
+	}
+	ssize_t nf = slot_xattr_list(env.s, f, NULL, 0);
+	ssize_t ng = slot_xattr_list(env.s, g, NULL, 0);
+	cr_expect_gt(nf, 0);
+	cr_expect_gt(ng, 0);
+	struct sl_xattrs *xf = sl_xa_find(&env.s->ix, f);
+	struct sl_xattrs *xg = sl_xa_find(&env.s->ix, g);
+	cr_assert(xf && xg);
+	cr_expect_eq(xf->count + xg->count, 2000);
+}
+
 Test(xattr, any_object_type_and_not_inherited_by_a_new_file)
 {
 	struct slot_attr d, l;
