@@ -194,7 +194,9 @@ class Runner:
             self.both("link %s %s" % (a, b),
                       lambda root: os.link(j(root, a), j(root, b)))
         elif op < 83:
-            t = r.choice(["a", "../b", "/nowhere", "x" * 300])
+            # an absolute target that nothing can create through: one
+            # that could would let a create write outside both trees
+            t = r.choice(["a", "../b", "/dev/null/nowhere", "x" * 300])
             self.both("symlink %s -> %s" % (b, t[:20]),
                       lambda root: os.symlink(t, j(root, b)))
         elif op < 86:
