@@ -493,20 +493,17 @@ bad_at:
 	}
 	const uint8_t *xp = base + xa_off;
 	for (uint64_t i = 0; i < h->xattr_count; i++) {
-		size_t left = (size_t)(end - xp);
-		uint32_t vlen = left >= SL_XATTR_REC_FIXED ? sl_get32(xp + 8) : 0;
-		uint8_t nlen = left >= SL_XATTR_REC_FIXED ? xp[12] : 0;
-		size_t used = SL_ALIGN_UP(SL_XATTR_REC_FIXED + (size_t)nlen +
-					  vlen, 8);
-		if (left < SL_XATTR_REC_FIXED || left < used) {
+		struct sl_xattr_rec r;
+		int64_t used = sl_xattr_rec_decode(xp, (size_t)(end - xp), &r);
+		if (used < 0) {
 			fprintf(f, "ckpt-error at=%zu xattr=%" PRIu64
 				" reason=xattr-truncated\n",
 				(size_t)(xp - base), i);
 			return -EUCLEAN;
 		}
 		fprintf(f, "xattr oid=%" PRIu64 " value_len=%" PRIu32 " name=",
-			sl_get64(xp), vlen);
-		dm_str(f, (const char *)xp + SL_XATTR_REC_FIXED, nlen);
+			r.oid, r.value_len);
+		dm_str(f, r.name, r.name_len);
 		fputc('\n', f);
 		xp += used;
 	}

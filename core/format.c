@@ -412,6 +412,39 @@ int sl_ckpt_xattrs(const struct sl_ckpt_hdr *h, uint64_t *off)
 	return 0;
 }
 
+size_t sl_xattr_rec_size(size_t name_len, size_t value_len)
+{
+	return (SL_XATTR_REC_FIXED + name_len + value_len + 7) & ~(size_t)7;
+}
+
+size_t sl_xattr_rec_encode(const struct sl_xattr_rec *r, uint8_t *buf)
+{
+	size_t size = sl_xattr_rec_size(r->name_len, r->value_len);
+	memset(buf, 0, size);
+	sl_put64(buf + 0x00, r->oid);
+	sl_put32(buf + 0x08, r->value_len);
+	buf[0x0c] = r->name_len;
+	memcpy(buf + SL_XATTR_REC_FIXED, r->name, r->name_len);
+	if (r->value_len)
+		memcpy(buf + SL_XATTR_REC_FIXED + r->name_len, r->value,
+		       r->value_len);
+	return size;
+}
+
+int64_t sl_xattr_rec_decode(const uint8_t *buf, size_t left,
+			    struct sl_xattr_rec *r)
+{
+	if (left < SL_XATTR_REC_FIXED)
+		return -EUCLEAN;
+	r->oid = sl_get64(buf + 0x00);
+	r->value_len = sl_get32(buf + 0x08);
+	r->name_len = buf[0x0c];
+	r->name = (const char *)buf + SL_XATTR_REC_FIXED;
+	r->value = buf + SL_XATTR_REC_FIXED + r->name_len;
+	size_t size = sl_xattr_rec_size(r->name_len, r->value_len);
+	return size <= left ? (int64_t)size : -EUCLEAN;
+}
+
 void sl_chunk_rec_decode(const uint8_t *buf, struct sl_chunk_rec *r)
 {
 	r->idx = sl_get32(buf + 0x00);

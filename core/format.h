@@ -159,6 +159,15 @@ struct sl_chunk_rec {
 
 #define SL_DIRENT_REC_FIXED 18u           /* parent, child, name_len */
 #define SL_XATTR_REC_FIXED 16u            /* oid, value_len, name_len, pad */
+/* An extended attribute record, its name and value pointing into the
+ * payload it was decoded from (or to be encoded from). */
+struct sl_xattr_rec {
+	uint64_t oid;
+	uint32_t value_len;
+	uint8_t name_len;
+	const char *name;
+	const uint8_t *value;
+};
 
 /*
  * Region header: first 512 bytes of the first block of each region.  The
@@ -245,6 +254,14 @@ uint64_t sl_ckpt_csums(const struct sl_ckpt_hdr *h, uint64_t *off);
  * when xattr_off is a multiple of 8 within the payload, -EUCLEAN when
  * records are claimed that cannot be there. */
 int sl_ckpt_xattrs(const struct sl_ckpt_hdr *h, uint64_t *off);
+/* Bytes a record takes, padding included. */
+size_t sl_xattr_rec_size(size_t name_len, size_t value_len);
+/* encode writes the record (zero-padded) and returns its bytes; decode
+ * reads one from the left bytes at buf and returns its bytes, or
+ * -EUCLEAN when it runs past them.  Its fields are not judged here. */
+size_t sl_xattr_rec_encode(const struct sl_xattr_rec *r, uint8_t *buf);
+int64_t sl_xattr_rec_decode(const uint8_t *buf, size_t left,
+			    struct sl_xattr_rec *r);
 
 /* Little-endian helpers */
 static inline void sl_put16(uint8_t *p, uint16_t v)

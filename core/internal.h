@@ -578,6 +578,8 @@ void sl_flushers_stop(struct slot_store *s);
 
 /* ns.c */
 int sl_ns_check_name(const char *name, size_t *len);
+/* Lock held.  Object ino, unless a put still in flight is making it. */
+struct sl_obj *sl_ns_obj(struct slot_store *s, slot_ino_t ino);
 /* Whether name[0, len) is "." or "..". */
 bool sl_ns_is_dot(const char *name, size_t len);
 /* Walk a key to its parent directory and final name; make parents if
@@ -612,7 +614,7 @@ void sl_owed_check(struct slot_store *s, const struct sl_obj *o);
 uint64_t sl_xattr_ckpt_size(struct slot_store *s,
 			    bool (*wanted)(const struct sl_obj *),
 			    uint64_t *records);
-/* Write them at p; marks their objects SL_OBJ_SNAP_XA. */
+/* Write those records at p. */
 void sl_xattr_ckpt_encode(struct slot_store *s,
 			  bool (*wanted)(const struct sl_obj *), uint8_t *p);
 /* Load the section into the index (objects loaded); damaged records are

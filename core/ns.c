@@ -105,7 +105,7 @@ static struct sl_obj *ns_dir(struct slot_store *s, slot_ino_t ino, int *err)
 	return d;
 }
 
-static struct sl_obj *ns_obj(struct slot_store *s, slot_ino_t ino)
+struct sl_obj *sl_ns_obj(struct slot_store *s, slot_ino_t ino)
 {
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
 	if (o && (o->flags & SL_OBJ_PENDING))
@@ -262,7 +262,7 @@ int slot_ns_getattr(struct slot_store *s, slot_ino_t ino,
 		    struct slot_attr *out)
 {
 	sl_lock(s);
-	struct sl_obj *o = ns_obj(s, ino);
+	struct sl_obj *o = sl_ns_obj(s, ino);
 	if (o)
 		sl_attr_fill(s, o, out);
 	sl_unlock(s);
@@ -283,7 +283,7 @@ int slot_ns_setattr(struct slot_store *s, slot_ino_t ino,
 			return err;
 	}
 	sl_lock(s);
-	struct sl_obj *o = ns_obj(s, ino);
+	struct sl_obj *o = sl_ns_obj(s, ino);
 	if (!o) {
 		sl_unlock(s);
 		return -ENOENT;
@@ -412,7 +412,7 @@ int slot_ns_readlink(struct slot_store *s, slot_ino_t ino, char *buf,
 {
 	int ret;
 	sl_lock(s);
-	struct sl_obj *o = ns_obj(s, ino);
+	struct sl_obj *o = sl_ns_obj(s, ino);
 	if (!o)
 		ret = -ENOENT;
 	else if (!S_ISLNK(o->mode))
@@ -443,7 +443,7 @@ int slot_ns_link(struct slot_store *s, slot_ino_t ino, slot_ino_t newparent,
 		return -EROFS;
 	sl_lock(s);
 	struct sl_obj *d = ns_dir(s, newparent, &err);
-	struct sl_obj *o = ns_obj(s, ino);
+	struct sl_obj *o = sl_ns_obj(s, ino);
 	if (d) {
 		if (!o || o->nlink == 0)
 			err = -ENOENT;
@@ -713,7 +713,7 @@ int slot_ns_readdir(struct slot_store *s, slot_ino_t dir, uint64_t cookie,
 int slot_ns_hold(struct slot_store *s, slot_ino_t ino)
 {
 	sl_lock(s);
-	struct sl_obj *o = ns_obj(s, ino);
+	struct sl_obj *o = sl_ns_obj(s, ino);
 	if (o)
 		o->holds++;
 	sl_unlock(s);

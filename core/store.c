@@ -209,6 +209,29 @@ int sl_sb_read(struct slot_dev *dev, struct sl_sb *sb, bool *used_backup)
 	return -EUCLEAN;
 }
 
+/* Write the primary superblock p, and the backup b (NULL: not), then
+ * flush. */
+static int sb_write_copies(struct slot_dev *dev, const struct sl_sb *p,
+			   const struct sl_sb *b)
+{
+	uint8_t *buf = sl_alloc_aligned(2 * SL_BLOCK);
+	if (!buf)
+		return -ENOMEM;
+	sl_sb_encode(p, buf);
+	if (b)
+		sl_sb_encode(b, buf + SL_BLOCK);
+	struct slot_io ios[2] = {
+		{ .buf = buf, .off = SL_SB_PRIMARY_OFF, .len = SL_BLOCK },
+		{ .buf = buf + SL_BLOCK, .off = SL_SB_BACKUP_OFF,
+		  .len = SL_BLOCK },
+	};
+	int err = dev->ops->write(dev->ctx, ios, b ? 2 : 1);
+	if (!err)
+		err = dev->ops->flush(dev->ctx);
+	free(buf);
+	return err;
+}
+
 int sl_sb_ro_compat_add(struct slot_store *s, uint32_t bit)
 {
 	/* the backup keeps what it says of the rest (its flags are those
@@ -221,23 +244,12 @@ int sl_sb_ro_compat_add(struct slot_store *s, uint32_t bit)
 	b.feature_ro_compat |= bit;
 	p.feature_ro_compat |= bit;
 	p.write_time = (uint64_t)time(NULL);
-	uint8_t *buf = sl_alloc_aligned(2 * SL_BLOCK);
-	if (!buf)
-		return -ENOMEM;
-	sl_sb_encode(&p, buf);
-	sl_sb_encode(&b, buf + SL_BLOCK);
-	struct slot_io ios[2] = {
-		{ .buf = buf, .off = SL_SB_PRIMARY_OFF, .len = SL_BLOCK },
-		{ .buf = buf + SL_BLOCK, .off = SL_SB_BACKUP_OFF,
-		  .len = SL_BLOCK },
-	};
-	int err = s->dev->ops->write(s->dev->ctx, ios, 2);
-	if (!err)
-		err = s->dev->ops->flush(s->dev->ctx);
-	free(buf);
+	int err = sb_write_copies(s->dev, &p, &b);
 	if (!err) {
-		s->sb.feature_ro_compat = p.feature_ro_compat;
 		s->sb.write_time = p.write_time;
+		/* read without the lock by those who only test the bit */
+		__atomic_store_n(&s->sb.feature_ro_compat, p.feature_ro_compat,
+				 __ATOMIC_RELEASE);
 		sl_geo_from_sb(&s->sb, &s->geo);
 	}
 	return err;
@@ -245,19 +257,7 @@ int sl_sb_ro_compat_add(struct slot_store *s, uint32_t bit)
 
 int sl_sb_write(struct slot_dev *dev, const struct sl_sb *sb, bool backup)
 {
-	uint8_t *buf = sl_alloc_aligned(SL_BLOCK);
-	if (!buf)
-		return -ENOMEM;
-	sl_sb_encode(sb, buf);
-	struct slot_io ios[2] = {
-		{ .buf = buf, .off = SL_SB_PRIMARY_OFF, .len = SL_BLOCK },
-		{ .buf = buf, .off = SL_SB_BACKUP_OFF, .len = SL_BLOCK },
-	};
-	int err = dev->ops->write(dev->ctx, ios, backup ? 2 : 1);
-	if (!err)
-		err = dev->ops->flush(dev->ctx);
-	free(buf);
-	return err;
+	return sb_write_copies(dev, sb, backup ? sb : NULL);
 }
 
 /* ------------------------------------------------------------------ */

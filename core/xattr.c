@@ -58,9 +58,19 @@ static size_t xa_bytes(const struct sl_xattrs *x)
 	return x ? x->len - (size_t)x->count * SL_XA_ENT_FIXED : 0;
 }
 
-static size_t xa_rec_size(size_t nlen, size_t vlen)
+/* Append name = value to n, which has room for it. */
+static void xa_ent_append(struct sl_xattrs *n, const char *name, size_t nlen,
+			  const void *value, uint32_t vlen)
 {
-	return SL_ALIGN_UP(SL_XATTR_REC_FIXED + nlen + vlen, 8);
+	uint8_t *p = n->ents + n->len;
+	p[0] = (uint8_t)nlen;
+	memcpy(p + 1, &vlen, sizeof(vlen));
+	memcpy(p + SL_XA_ENT_FIXED, name, nlen);
+	if (vlen)
+		memcpy(p + SL_XA_ENT_FIXED + nlen, value, vlen);
+	n->len += (uint32_t)(SL_XA_ENT_FIXED + nlen + vlen);
+	n->count++;
+	n->ck += (uint32_t)sl_xattr_rec_size(nlen, vlen);
 }
 
 /* A copy of x without skip (NULL: none) and with name = value appended
@@ -80,22 +90,10 @@ static struct sl_xattrs *xa_rebuild(const struct sl_xattrs *x,
 	XA_EACH(x, e) {
 		if (skip && e.off == skip->off)
 			continue;
-		memcpy(n->ents + n->len, x->ents + e.off, e.size);
-		n->len += (uint32_t)e.size;
-		n->count++;
-		n->ck += (uint32_t)xa_rec_size(e.nlen, e.vlen);
+		xa_ent_append(n, e.name, e.nlen, e.value, e.vlen);
 	}
-	if (name) {
-		uint8_t *p = n->ents + n->len;
-		p[0] = (uint8_t)nlen;
-		memcpy(p + 1, &vlen, sizeof(vlen));
-		memcpy(p + SL_XA_ENT_FIXED, name, nlen);
-		if (vlen)
-			memcpy(p + SL_XA_ENT_FIXED + nlen, value, vlen);
-		n->len += (uint32_t)(SL_XA_ENT_FIXED + nlen + vlen);
-		n->count++;
-		n->ck += (uint32_t)xa_rec_size(nlen, vlen);
-	}
+	if (name)
+		xa_ent_append(n, name, nlen, value, vlen);
 	return n;
 }
 
@@ -106,13 +104,6 @@ static int xa_name_check(const char *name, size_t *nlen)
 		return -ERANGE;
 	*nlen = n;
 	return 0;
-}
-
-/* Lock held.  The object, unless a put still in flight makes it. */
-static struct sl_obj *xa_obj(struct slot_store *s, slot_ino_t ino)
-{
-	struct sl_obj *o = sl_obj_find(&s->ix, ino);
-	return o && !(o->flags & SL_OBJ_PENDING) ? o : NULL;
 }
 
 /* Lock held.  o's xattrs changed: only a checkpoint makes that durable. */
@@ -142,6 +133,10 @@ static int xa_commit(struct slot_store *s, struct sl_obj *o,
 static int xa_feature_on(struct slot_store *s)
 {
 	int err = 0;
+	/* once set, it stays: no wait for a checkpoint that holds the lock */
+	if (__atomic_load_n(&s->sb.feature_ro_compat, __ATOMIC_ACQUIRE) &
+	    SL_FEAT_RO_COMPAT_XATTR)
+		return 0;
 	pthread_mutex_lock(&s->ckpt_lock);
 	if (!(s->sb.feature_ro_compat & SL_FEAT_RO_COMPAT_XATTR)) {
 		err = sl_sb_ro_compat_add(s, SL_FEAT_RO_COMPAT_XATTR);
@@ -171,7 +166,7 @@ int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
 		return err;
 
 	sl_lock(s);
-	struct sl_obj *o = xa_obj(s, ino);
+	struct sl_obj *o = sl_ns_obj(s, ino);
 	struct sl_xattrs *x = o ? sl_xa_find(&s->ix, ino) : NULL;
 	struct xa_ent old;
 	bool had = xa_lookup(x, name, nlen, &old);
@@ -208,7 +203,7 @@ ssize_t slot_xattr_get(struct slot_store *s, slot_ino_t ino,
 	ssize_t ret;
 	struct xa_ent e;
 	sl_lock(s);
-	struct sl_obj *o = xa_obj(s, ino);
+	struct sl_obj *o = sl_ns_obj(s, ino);
 	if (!o)
 		ret = -ENOENT;
 	else if (!xa_lookup(sl_xa_find(&s->ix, ino), name, nlen, &e))
@@ -231,7 +226,7 @@ ssize_t slot_xattr_list(struct slot_store *s, slot_ino_t ino, char *buf,
 	struct xa_ent e;
 	sl_lock(s);
 	struct sl_xattrs *x = NULL;
-	if (!xa_obj(s, ino))
+	if (!sl_ns_obj(s, ino))
 		ret = -ENOENT;
 	else
 		x = sl_xa_find(&s->ix, ino);
@@ -264,7 +259,7 @@ int slot_xattr_remove(struct slot_store *s, slot_ino_t ino, const char *name)
 		return -EROFS;
 	struct xa_ent e;
 	sl_lock(s);
-	struct sl_obj *o = xa_obj(s, ino);
+	struct sl_obj *o = sl_ns_obj(s, ino);
 	struct sl_xattrs *x = o ? sl_xa_find(&s->ix, ino) : NULL;
 	if (!o)
 		err = -ENOENT;
@@ -328,16 +323,10 @@ static void xa_encode_one(void *arg, const struct sl_xattrs *x)
 	struct xa_sum *sum = arg;
 	struct xa_ent e;
 	XA_EACH(x, e) {
-		uint8_t *p = sum->p;
-		size_t size = xa_rec_size(e.nlen, e.vlen);
-		memset(p, 0, size);
-		sl_put64(p, x->oid);
-		sl_put32(p + 8, e.vlen);
-		p[12] = e.nlen;
-		memcpy(p + SL_XATTR_REC_FIXED, e.name, e.nlen);
-		if (e.vlen)
-			memcpy(p + SL_XATTR_REC_FIXED + e.nlen, e.value, e.vlen);
-		sum->p += size;
+		struct sl_xattr_rec r = { .oid = x->oid, .value_len = e.vlen,
+					  .name_len = e.nlen, .name = e.name,
+					  .value = e.value };
+		sum->p += sl_xattr_rec_encode(&r, sum->p);
 	}
 }
 
@@ -348,40 +337,38 @@ void sl_xattr_ckpt_encode(struct slot_store *s,
 	xa_each_wanted(s, wanted, xa_encode_one, &sum);
 }
 
-/* A record of the section, found and checked on its own. */
+/* A record of the section, and its place there. */
 struct xa_rec {
-	uint64_t oid;
-	uint64_t seq;           /* its place in the section */
-	const char *name;
-	const uint8_t *value;
-	uint32_t vlen;
-	uint8_t nlen;
+	struct sl_xattr_rec r;
+	uint64_t seq;
 };
 
-static bool xa_rec_same(const struct xa_rec *x, const struct xa_rec *y)
+static bool xa_rec_same(const struct sl_xattr_rec *x,
+			const struct sl_xattr_rec *y)
 {
-	return x->oid == y->oid && x->nlen == y->nlen &&
-	       !memcmp(x->name, y->name, x->nlen);
+	return x->oid == y->oid && x->name_len == y->name_len &&
+	       !memcmp(x->name, y->name, x->name_len);
 }
 
 /* By object, then name, then place: of two records of one name, the
  * first in the section comes first. */
 static int xa_rec_cmp(const void *a, const void *b)
 {
-	const struct xa_rec *x = a, *y = b;
+	const struct xa_rec *xs = a, *ys = b;
+	const struct sl_xattr_rec *x = &xs->r, *y = &ys->r;
 	if (x->oid != y->oid)
 		return x->oid < y->oid ? -1 : 1;
-	int c = memcmp(x->name, y->name, SL_MIN(x->nlen, y->nlen));
+	int c = memcmp(x->name, y->name, SL_MIN(x->name_len, y->name_len));
 	if (!c)
-		c = (int)x->nlen - (int)y->nlen;
-	return c ? c : x->seq < y->seq ? -1 : x->seq > y->seq;
+		c = (int)x->name_len - (int)y->name_len;
+	return c ? c : xs->seq < ys->seq ? -1 : xs->seq > ys->seq;
 }
 
 /* The records of one object, r[0, n), sorted (xa_rec_cmp): its xattrs,
  * the first record of a name kept and the object's bytes bounded, the
  * rest counted as damage.  Sorted, then built in one allocation: loading
  * costs n log n however the records lie. */
-static int xa_load_object(struct slot_store *s, const struct xa_rec *r,
+static int xa_load_object(struct slot_store *s, const struct xa_rec *rs,
 			  size_t n)
 {
 	size_t len = 0, bytes = 0, keep = 0;
@@ -389,36 +376,27 @@ static int xa_load_object(struct slot_store *s, const struct xa_rec *r,
 	if (!ok)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		bool dup = i && xa_rec_same(&r[i - 1], &r[i]);
-		if (dup || bytes + r[i].nlen + r[i].vlen > SLOT_XATTR_OBJ_MAX) {
+		const struct sl_xattr_rec *r = &rs[i].r;
+		bool dup = i && xa_rec_same(&rs[i - 1].r, r);
+		if (dup || bytes + r->name_len + r->value_len >
+				   SLOT_XATTR_OBJ_MAX) {
 			s->load_bad_xattrs++;
 			continue;
 		}
 		ok[i] = true;
 		keep++;
-		bytes += r[i].nlen + (size_t)r[i].vlen;
-		len += SL_XA_ENT_FIXED + r[i].nlen + (size_t)r[i].vlen;
+		bytes += r->name_len + (size_t)r->value_len;
+		len += SL_XA_ENT_FIXED + r->name_len + (size_t)r->value_len;
 	}
 	struct sl_xattrs *x = keep ? malloc(sizeof(*x) + len) : NULL;
 	int err = keep && !x ? -ENOMEM : 0;
 	if (x) {
 		memset(x, 0, sizeof(*x));
-		for (size_t i = 0; i < n; i++) {
-			if (!ok[i])
-				continue;
-			uint8_t *p = x->ents + x->len;
-			p[0] = r[i].nlen;
-			memcpy(p + 1, &r[i].vlen, sizeof(r[i].vlen));
-			memcpy(p + SL_XA_ENT_FIXED, r[i].name, r[i].nlen);
-			if (r[i].vlen)
-				memcpy(p + SL_XA_ENT_FIXED + r[i].nlen,
-				       r[i].value, r[i].vlen);
-			x->len += (uint32_t)(SL_XA_ENT_FIXED + r[i].nlen +
-					     r[i].vlen);
-			x->count++;
-			x->ck += (uint32_t)xa_rec_size(r[i].nlen, r[i].vlen);
-		}
-		err = sl_xa_set(&s->ix, r[0].oid, x);
+		for (size_t i = 0; i < n; i++)
+			if (ok[i])
+				xa_ent_append(x, rs[i].r.name, rs[i].r.name_len,
+					      rs[i].r.value, rs[i].r.value_len);
+		err = sl_xa_set(&s->ix, rs[0].r.oid, x);
 		if (err)
 			free(x);
 	}
@@ -443,22 +421,17 @@ int sl_xattr_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 	size_t n = 0;
 	const uint8_t *p = payload + off, *end = payload + h->payload_len;
 	for (uint64_t i = 0; i < h->xattr_count; i++) {
-		size_t left = (size_t)(end - p);
-		uint32_t vlen = left >= SL_XATTR_REC_FIXED ? sl_get32(p + 8) : 0;
-		uint8_t nlen = left >= SL_XATTR_REC_FIXED ? p[12] : 0;
-		size_t size = xa_rec_size(nlen, vlen);
-		if (left < SL_XATTR_REC_FIXED || left < size) {
+		struct xa_rec x = { .seq = i };
+		int64_t size = sl_xattr_rec_decode(p, (size_t)(end - p), &x.r);
+		if (size < 0) {
 			/* the rest cannot be found: all of it is lost */
 			s->load_bad_xattrs += h->xattr_count - i;
 			break;
 		}
-		struct xa_rec x = { .oid = sl_get64(p), .seq = i, .nlen = nlen,
-				    .vlen = vlen,
-				    .name = (const char *)p + SL_XATTR_REC_FIXED,
-				    .value = p + SL_XATTR_REC_FIXED + nlen };
 		p += size;
-		if (!nlen || memchr(x.name, 0, nlen) ||
-		    vlen > SLOT_XATTR_SIZE_MAX || !sl_obj_find(&s->ix, x.oid)) {
+		if (!x.r.name_len || memchr(x.r.name, 0, x.r.name_len) ||
+		    x.r.value_len > SLOT_XATTR_SIZE_MAX ||
+		    !sl_obj_find(&s->ix, x.r.oid)) {
 			s->load_bad_xattrs++;
 			continue;
 		}
@@ -467,7 +440,7 @@ int sl_xattr_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 	qsort(r, n, sizeof(*r), xa_rec_cmp);
 	int err = 0;
 	for (size_t i = 0, j; !err && i < n; i = j) {
-		for (j = i + 1; j < n && r[j].oid == r[i].oid; j++)
+		for (j = i + 1; j < n && r[j].r.oid == r[i].r.oid; j++)
 			;
 		err = xa_load_object(s, &r[i], j - i);
 	}

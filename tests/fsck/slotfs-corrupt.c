@@ -1101,28 +1101,24 @@ static int cmd_xattr_bad(struct cr_img *im, char **av, int ac)
 	uint64_t oid = 1;
 	for (size_t i = 0; i < m.nobj; i++)
 		oid = SL_MAX(oid, m.obj[i].rec.oid + 1);
-	if (m.xa_len < SL_XATTR_REC_FIXED)
+	struct sl_xattr_rec first;
+	if (sl_xattr_rec_decode(m.xa, m.xa_len, &first) < 0)
 		die("xattr-bad: the checkpoint has no xattr to repeat");
-	uint64_t first = sl_get64(m.xa);
 	char dup[256];
-	memcpy(dup, m.xa + SL_XATTR_REC_FIXED, m.xa[12]);
-	struct { const char *name; size_t nlen; uint64_t oid; } bad[] = {
-		{ "user.orphan", 11, oid }, { "user.n\0l", 8, SLOT_ROOT_INO },
-		{ dup, m.xa[12], first },
+	memcpy(dup, first.name, first.name_len);
+	struct sl_xattr_rec bad[] = {
+		{ .oid = oid, .name = "user.orphan", .name_len = 11 },
+		{ .oid = SLOT_ROOT_INO, .name = "user.n\0l", .name_len = 8 },
+		{ .oid = first.oid, .name = dup, .name_len = first.name_len },
 	};
 	for (size_t i = 0; i < SL_ARRAY_SIZE(bad); i++) {
-		size_t rec = pad8(SL_XATTR_REC_FIXED + bad[i].nlen + 1);
+		bad[i].value = (const uint8_t *)"v";
+		bad[i].value_len = 1;
+		size_t rec = sl_xattr_rec_size(bad[i].name_len, 1);
 		m.xa = realloc(m.xa, m.xa_len + rec);
 		if (!m.xa)
 			die("out of memory");
-		uint8_t *p = m.xa + m.xa_len;
-		memset(p, 0, rec);
-		sl_put64(p, bad[i].oid);
-		sl_put32(p + 8, 1);
-		p[12] = (uint8_t)bad[i].nlen;
-		memcpy(p + SL_XATTR_REC_FIXED, bad[i].name, bad[i].nlen);
-		p[SL_XATTR_REC_FIXED + bad[i].nlen] = 'v';
-		m.xa_len += rec;
+		m.xa_len += sl_xattr_rec_encode(&bad[i], m.xa + m.xa_len);
 		m.nxa++;
 	}
 	ck_store(im, &m);

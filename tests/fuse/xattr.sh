@@ -105,7 +105,8 @@ EOF
 check "XATTR_CREATE, XATTR_REPLACE, namespaces, name and size limits" semantics
 
 status_files() {
-	getfattr -d -m - "$MNT/.slotfs/status.json" >/dev/null
+	expect_eq "attributes of status.json" "" \
+		"$(getfattr -d -m - --absolute-names "$MNT/.slotfs/status.json" 2>&1)"
 	expect_fail "setfattr on status.json" \
 		setfattr -n user.x -v 1 "$MNT/.slotfs/status.json"
 }

@@ -146,6 +146,26 @@ static void roundtrip(const uint8_t *buf)
 		    memcmp(&o, &o2, sizeof(o)) || memcmp(&c, &c2, sizeof(c)))
 			die("payload record round trip");
 	}
+	/* an xattr record at every 64th byte, with what follows it in the
+	 * block: accepted only when it fits, and it re-encodes as read */
+	for (size_t off = 0; off < BLK; off += 64) {
+		struct sl_xattr_rec x, y;
+		int64_t size = sl_xattr_rec_decode(buf + off, BLK - off, &x);
+
+		if (size < 0)
+			continue;
+		if ((size_t)size > BLK - off || size % 8 ||
+		    (size_t)size < SL_XATTR_REC_FIXED + x.name_len + x.value_len)
+			die("xattr record size");
+		static uint8_t xout[BLK];
+		if (sl_xattr_rec_encode(&x, xout) != (size_t)size ||
+		    sl_xattr_rec_decode(xout, (size_t)size, &y) != size ||
+		    x.oid != y.oid || x.name_len != y.name_len ||
+		    x.value_len != y.value_len ||
+		    memcmp(x.name, y.name, x.name_len) ||
+		    memcmp(x.value, y.value, x.value_len))
+			die("xattr record round trip");
+	}
 }
 
 static const uint64_t magics[4] = {
