@@ -263,6 +263,22 @@ size_t sl_xattr_rec_encode(const struct sl_xattr_rec *r, uint8_t *buf);
 int64_t sl_xattr_rec_decode(const uint8_t *buf, size_t left,
 			    struct sl_xattr_rec *r);
 
+/* acl.c: POSIX ACLs, the values of the records named SLOT_XATTR_ACL_*
+ * (FORMAT.md, "ACLs").  n is the entry count sl_acl_check returned. */
+enum { SL_ACL_NOT, SL_ACL_ACCESS, SL_ACL_DEFAULT };
+/* Which ACL a name is, or -EOPNOTSUPP for another system. name. */
+int sl_acl_kind(const char *name, size_t nlen);
+/* The entries of a valid ACL value, or -EINVAL. */
+int sl_acl_check(const void *value, size_t len);
+/* The mode's permission bits from an access ACL; true when the ACL says
+ * more than they can, and must be kept. */
+bool sl_acl_mode(const void *value, size_t n, uint32_t *mode);
+/* The ACL as chmod to mode leaves it. */
+void sl_acl_chmod(void *value, size_t n, uint32_t mode);
+/* A default ACL made a new object's access ACL, masked by its create
+ * mode; mode takes the result.  True when it must be kept. */
+bool sl_acl_create_mask(void *value, size_t n, uint32_t *mode);
+
 /* Little-endian helpers */
 static inline void sl_put16(uint8_t *p, uint16_t v)
 {

@@ -360,6 +360,7 @@ struct slot_store {
 
 	uint64_t load_badrefs, load_dups;  /* chunk records dropped at load */
 	uint64_t load_bad_xattrs;       /* xattr records dropped at load */
+	bool acl_seen;                  /* an ACL was loaded or set (atomic) */
 	/* the records dropped for a slot another record claimed first:
 	 * fsck gives the slot to whichever its header names */
 	struct sl_dup { uint64_t oid; struct sl_chunk c; } *dup_recs;
@@ -608,6 +609,15 @@ void sl_ns_dirty(struct slot_store *s);
 /* Lock held.  o was just written, or its attributes changed: if no slot
  * header now carries its name and attributes, sync must look for it. */
 void sl_owed_check(struct slot_store *s, const struct sl_obj *o);
+
+/* xattr.c: ACLs on objects.  Lock held. */
+/* Before a chmod of o to mode: its access ACL, if any, made to match. */
+int sl_xa_acl_chmod(struct slot_store *s, struct sl_obj *o, uint32_t mode);
+/* What a new object of *mode in dir inherits from dir's default ACL:
+ * 1 with *out its xattrs (NULL: none to keep) and *mode masked, 0 when
+ * dir has none, or a negative errno. */
+int sl_xa_inherit(struct slot_store *s, uint64_t dir, uint32_t *mode,
+		  struct sl_xattrs **out);
 
 /* xattr.c: the checkpoint's xattr section.  Lock held for both. */
 /* Bytes and records of the xattrs of objects ck_wanted(o) says go in. */

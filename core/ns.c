@@ -288,6 +288,13 @@ int slot_ns_setattr(struct slot_store *s, slot_ino_t ino,
 		sl_unlock(s);
 		return -ENOENT;
 	}
+	int err = 0;
+	if (mask & SLOT_SET_MODE)
+		err = sl_xa_acl_chmod(s, o, in->mode);
+	if (err) {
+		sl_unlock(s);
+		return err;
+	}
 	int64_t now = sl_now_ns();
 	if (mask & SLOT_SET_MODE)
 		o->mode = (o->mode & S_IFMT) | (in->mode & 07777);
@@ -323,50 +330,87 @@ int slot_ns_setattr(struct slot_store *s, slot_ino_t ino,
 	return 0;
 }
 
-static int ns_make(struct slot_store *s, slot_ino_t parent, const char *name,
-		   uint32_t mode, uint64_t rdev, const char *target,
-		   uint32_t uid, uint32_t gid, struct slot_attr *out)
+/* The type and bits a new object gets: -EINVAL for an unknown type or
+ * a target given to anything but a symlink (and only to it). */
+static int ns_new_mode(const struct slot_ns_new *nw, uint32_t *mode)
+{
+	uint32_t m = nw->mode, type = m & S_IFMT;
+	if (!type)
+		type = S_IFREG;
+	if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK &&
+	    type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR &&
+	    type != S_IFBLK)
+		return -EINVAL;
+	if ((type == S_IFLNK) != (nw->target != NULL))
+		return -EINVAL;
+	*mode = type | (type == S_IFLNK ? 0777 : m & 07777);
+	return 0;
+}
+
+int slot_ns_make(struct slot_store *s, slot_ino_t parent, const char *name,
+		 const struct slot_ns_new *nw, struct slot_attr *out)
 {
 	size_t len;
+	uint32_t mode;
 	int err = sl_ns_check_name(name, &len);
 	if (err)
 		return err;
 	if (sl_ns_is_dot(name, len))
 		return -EEXIST;
+	if ((err = ns_new_mode(nw, &mode)))
+		return err;
 	if (s->read_only)
 		return -EROFS;
 	char *t = NULL;
-	if (target) {
-		size_t tl = strnlen(target, SLOT_PATH_MAX);
+	if (nw->target) {
+		size_t tl = strnlen(nw->target, SLOT_PATH_MAX);
 		if (tl >= SLOT_PATH_MAX)
 			return -ENAMETOOLONG;
-		t = strdup(target);
+		t = strdup(nw->target);
 		if (!t)
 			return -ENOMEM;
 	}
 	sl_lock(s);
 	struct sl_obj *d = ns_dir(s, parent, &err);
 	struct sl_obj *o = NULL;
-	if (d) {
-		struct sl_dirent *de = sl_de_find(&s->ix, parent, name, len);
-		if (de)
-			err = -EEXIST;
-		else if (!(err = sl_ckpt_room(s, SL_CKPT_OBJ_SIZE +
-					      sl_ckpt_name_size(len) +
-					      (t ? strlen(t) : 0))))
-			o = ns_create(s, d, name, len, mode, uid, gid, &err);
+	struct sl_xattrs *xa = NULL;
+	int inherit = 0;
+	if (d && sl_de_find(&s->ix, parent, name, len))
+		err = -EEXIST;
+	else if (d && (nw->flags & SLOT_NS_ACL))
+		err = inherit = sl_xa_inherit(s, parent, &mode, &xa);
+	if (d && err >= 0) {
+		/* a default ACL takes the umask's place (POSIX.1e) */
+		if (!inherit && !S_ISLNK(mode))
+			mode &= ~(nw->umask & 0777);
+		err = sl_ckpt_room(s, SL_CKPT_OBJ_SIZE + sl_ckpt_name_size(len) +
+				   (t ? strlen(t) : 0) + (xa ? xa->ck : 0));
+		/* the xattrs go in under the oid ns_create is about to give */
+		if (!err && xa)
+			err = sl_xa_set(&s->ix, s->next_oid, xa);
+		if (err) {
+			free(xa);
+			xa = NULL;
+		} else if (!(o = ns_create(s, d, name, len, mode, nw->uid,
+					   nw->gid, &err)) && xa) {
+			sl_xa_set(&s->ix, s->next_oid, NULL);   /* frees xa */
+			xa = NULL;
+		}
 	}
 	if (o) {
 		if (S_ISCHR(mode) || S_ISBLK(mode))
-			o->rdev = rdev;
+			o->rdev = nw->rdev;
 		if (t) {
 			s->ix.names_ck += strlen(t);
 			o->target = t;
 			t = NULL;
 		}
 		/* a new regular file's name rides in its first slot header;
-		 * anything else needs a checkpoint to be durable */
-		if (S_ISREG(mode))
+		 * anything else, or an inherited ACL, needs a checkpoint to
+		 * be durable (recovery inherits again what one lost) */
+		if (xa)
+			o->flags |= SL_OBJ_CKPT_OWED;
+		if (S_ISREG(mode) && !xa)
 			sl_dirty(s);
 		else
 			sl_ns_dirty(s);
@@ -383,28 +427,31 @@ int slot_ns_mknod(struct slot_store *s, slot_ino_t parent, const char *name,
 		  struct slot_attr *out)
 {
 	uint32_t type = mode & S_IFMT;
-	if (type == 0)
-		mode |= S_IFREG;
-	else if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK &&
-		 type != S_IFCHR && type != S_IFBLK)
+	if (type == S_IFDIR || type == S_IFLNK)
 		return -EINVAL;
-	return ns_make(s, parent, name, mode, rdev, NULL, uid, gid, out);
+	struct slot_ns_new nw = { .mode = mode, .rdev = rdev, .uid = uid,
+				  .gid = gid };
+	return slot_ns_make(s, parent, name, &nw, out);
 }
 
 int slot_ns_mkdir(struct slot_store *s, slot_ino_t parent, const char *name,
 		  uint32_t mode, uint32_t uid, uint32_t gid,
 		  struct slot_attr *out)
 {
-	return ns_make(s, parent, name, S_IFDIR | (mode & 07777), 0, NULL, uid,
-		       gid, out);
+	struct slot_ns_new nw = { .mode = S_IFDIR | (mode & 07777),
+				  .uid = uid, .gid = gid };
+	return slot_ns_make(s, parent, name, &nw, out);
 }
 
 int slot_ns_symlink(struct slot_store *s, slot_ino_t parent, const char *name,
 		    const char *target, uint32_t uid, uint32_t gid,
 		    struct slot_attr *out)
 {
-	return ns_make(s, parent, name, S_IFLNK | 0777, 0, target, uid, gid,
-		       out);
+	struct slot_ns_new nw = { .mode = S_IFLNK, .target = target,
+				  .uid = uid, .gid = gid };
+	if (!target)
+		return -EINVAL;
+	return slot_ns_make(s, parent, name, &nw, out);
 }
 
 int slot_ns_readlink(struct slot_store *s, slot_ino_t ino, char *buf,

@@ -323,6 +323,10 @@ static int rc_apply(struct slot_store *s, struct rc_cand *c, size_t n,
 		s->rec.slots_recovered++;
 	}
 	o->size = h->obj_size;
+	/* a chmod the header saw: the access ACL follows, as it did */
+	if ((o->mode & 0777) != (h->mode & 0777) &&
+	    sl_xa_acl_chmod(s, o, h->mode))
+		return -ENOMEM;
 	o->mode = S_IFREG | (h->mode & 07777);
 	o->uid = h->uid;
 	o->gid = h->gid;
@@ -383,6 +387,27 @@ static struct sl_dirent *rc_orphan(struct slot_store *s,
 	return sl_de_add(&s->ix, lf, nm, (size_t)len, oid);
 }
 
+/*
+ * A file made after the checkpoint in a directory with a default ACL had
+ * it inherited; the checkpoint that would have carried the result was
+ * not written, so inherit it again from the create mode the header kept.
+ */
+static int rc_inherit(struct slot_store *s, const struct sl_obj *dir,
+		      struct sl_obj *o)
+{
+	uint32_t mode = o->mode;
+	struct sl_xattrs *x;
+	int err = sl_xa_inherit(s, dir->oid, &mode, &x);
+	if (err <= 0)
+		return err;
+	if (x && (err = sl_xa_set(&s->ix, o->oid, x))) {
+		free(x);
+		return err;
+	}
+	o->mode = mode;
+	return 0;
+}
+
 /* Give recovered new objects their names, or a place in /lost+found. */
 static int rc_name(struct slot_store *s, const struct rc_scan *sc,
 		   const struct sl_vec *named)
@@ -404,6 +429,8 @@ static int rc_name(struct slot_store *s, const struct rc_scan *sc,
 		if (dir && S_ISDIR(dir->mode) &&
 		    !sl_de_find(&s->ix, dir->oid, best->name, best->name_len))
 			de = sl_de_add(&s->ix, dir, best->name, best->name_len, oid);
+		if (de && rc_inherit(s, dir, o))
+			return -ENOMEM;
 		if (!de) {
 			de = rc_orphan(s, best, oid);
 			if (!de)

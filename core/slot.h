@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define SLOT_VERSION_MAJOR 1
-#define SLOT_VERSION_MINOR 3
+#define SLOT_VERSION_MINOR 4
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
 #define SLOT_PATH_MAX 4096    /* bytes in a key, with its slashes */
@@ -202,6 +202,8 @@ struct slot_geometry {
 	uint32_t class_size[8]; /* payload of each slot class, ascending */
 	bool xattrs;            /* extended attributes have been set here
 				   (the ro_compat XATTR feature) */
+	bool acls;              /* an object holds a POSIX ACL (store
+				   open: since it was opened) */
 };
 
 struct slot_format_opts {
@@ -420,6 +422,24 @@ int slot_ns_getattr(struct slot_store *s, slot_ino_t ino,
 int slot_ns_setattr(struct slot_store *s, slot_ino_t ino,
 		    const struct slot_attr *in, unsigned mask,
 		    struct slot_attr *out);
+/*
+ * Make any kind of object, as a POSIX file system with ACLs does: when
+ * SLOT_NS_ACL is given and parent has a default ACL, the new object (not a
+ * symlink) takes it as its access ACL masked by the create mode, and a
+ * directory takes it as its default ACL too (POSIX.1e); otherwise the
+ * permission bits lose those in umask.
+ */
+struct slot_ns_new {
+	uint32_t mode;          /* type (none: a regular file) and bits */
+	uint32_t umask;
+	uint32_t uid, gid;
+	uint64_t rdev;          /* character and block devices */
+	const char *target;     /* symlinks: required, and only for them */
+	unsigned flags;
+};
+#define SLOT_NS_ACL (1u << 0)   /* inherit the parent's default ACL */
+int slot_ns_make(struct slot_store *s, slot_ino_t parent, const char *name,
+		 const struct slot_ns_new *nw, struct slot_attr *out);
 /* Make a regular file, FIFO, socket or device node (mode says which). */
 int slot_ns_mknod(struct slot_store *s, slot_ino_t parent, const char *name,
 		  uint32_t mode, uint64_t rdev, uint32_t uid, uint32_t gid,
@@ -470,6 +490,18 @@ int slot_ns_unhold(struct slot_store *s, slot_ino_t ino);
 #define SLOT_XATTR_NAME_MAX 255
 #define SLOT_XATTR_SIZE_MAX 65536
 #define SLOT_XATTR_OBJ_MAX  65536
+/*
+ * The one system. namespace the store knows (others: -EOPNOTSUPP): POSIX
+ * ACLs in the Linux xattr form (FORMAT.md, "ACLs").  A value is checked
+ * (-EINVAL); one with no entries removes the ACL, and removing one that
+ * is not there is no error, as on ext4.  Setting an access ACL
+ * sets the mode's permission bits from it, and stores nothing when the
+ * bits say all it says; slot_ns_setattr of the mode rewrites the ACL to
+ * match.  A default ACL belongs to a directory only (-EACCES).  Who may
+ * set them is the caller's business.
+ */
+#define SLOT_XATTR_ACL_ACCESS  "system.posix_acl_access"
+#define SLOT_XATTR_ACL_DEFAULT "system.posix_acl_default"
 #define SLOT_XATTR_CREATE   (1u << 0)  /* -EEXIST if it exists */
 #define SLOT_XATTR_REPLACE  (1u << 1)  /* -ENODATA unless it exists */
 

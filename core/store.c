@@ -781,6 +781,7 @@ void slot_recovery_report(const struct slot_store *s, struct slot_recovery *r)
 void slot_geometry_get(const struct slot_store *s, struct slot_geometry *geo)
 {
 	*geo = s->geo;
+	geo->acls = __atomic_load_n(&s->acl_seen, __ATOMIC_RELAXED);
 }
 
 /* ------------------------------------------------------------------ */

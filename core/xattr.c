@@ -148,6 +148,16 @@ static int xa_feature_on(struct slot_store *s)
 	return err;
 }
 
+/* Lock held.  o's mode bits changed: the checkpoint and the next slot
+ * header must carry them. */
+static void xa_mode_changed(struct slot_store *s, struct sl_obj *o,
+			    uint32_t mode)
+{
+	o->mode = (o->mode & S_IFMT) | (mode & 07777);
+	o->flags |= SL_OBJ_ATTR_DIRTY;
+	sl_owed_check(s, o);
+}
+
 int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
 		   const void *value, size_t len, unsigned flags)
 {
@@ -155,10 +165,17 @@ int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
 	int err = xa_name_check(name, &nlen);
 	if (err)
 		return err;
+	int kind = sl_acl_kind(name, nlen), acl_n = 0;
+	if (kind < 0)
+		return kind;
 	if (len > SLOT_XATTR_SIZE_MAX)
 		return -E2BIG;
 	if ((len && !value) || (flags & ~(SLOT_XATTR_CREATE | SLOT_XATTR_REPLACE)))
 		return -EINVAL;
+	if (kind && (acl_n = sl_acl_check(value, len)) < 0)
+		return acl_n;
+	if (kind && !acl_n)     /* an empty ACL is none */
+		return slot_xattr_remove(s, ino, name);
 	if (s->read_only)
 		return -EROFS;
 	err = xa_feature_on(s);
@@ -170,8 +187,15 @@ int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
 	struct sl_xattrs *x = o ? sl_xa_find(&s->ix, ino) : NULL;
 	struct xa_ent old;
 	bool had = xa_lookup(x, name, nlen, &old);
+	uint32_t mode = o ? o->mode : 0;
+	/* an access ACL the mode bits say all of is kept as those bits */
+	bool keep = kind != SL_ACL_ACCESS || sl_acl_mode(value, acl_n, &mode);
 	if (!o)
 		err = -ENOENT;
+	else if (kind == SL_ACL_DEFAULT && !S_ISDIR(o->mode))
+		err = -EACCES;
+	else if (kind == SL_ACL_ACCESS && S_ISLNK(o->mode))
+		err = -EOPNOTSUPP;
 	else if (had && (flags & SLOT_XATTR_CREATE))
 		err = -EEXIST;
 	else if (!had && (flags & SLOT_XATTR_REPLACE))
@@ -180,15 +204,27 @@ int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
 		 len > SLOT_XATTR_OBJ_MAX)
 		err = -ENOSPC;
 	struct sl_xattrs *n = NULL;
-	if (!err) {
-		n = xa_rebuild(x, had ? &old : NULL, name, nlen, value,
-			       (uint32_t)len);
+	if (!err && (keep || had)) {
+		n = xa_rebuild(x, had ? &old : NULL, keep ? name : NULL, nlen,
+			       value, (uint32_t)len);
 		if (!n)
 			err = -ENOMEM;
+		else if (!n->count) {
+			free(n);
+			n = NULL;
+		}
 	}
-	if (!err && n->ck > (x ? x->ck : 0))
-		err = sl_ckpt_room(s, n->ck - (x ? x->ck : 0));
-	err = xa_commit(s, o, n, err);
+	uint32_t ck = n ? n->ck : 0;
+	if (!err && ck > (x ? x->ck : 0))
+		err = sl_ckpt_room(s, ck - (x ? x->ck : 0));
+	if (keep || had || err)
+		err = xa_commit(s, o, n, err);
+	if (!err && kind == SL_ACL_ACCESS) {
+		xa_mode_changed(s, o, mode);
+		xa_changed(s, o);
+	}
+	if (!err && kind && keep)
+		__atomic_store_n(&s->acl_seen, true, __ATOMIC_RELAXED);
 	sl_unlock(s);
 	return err;
 }
@@ -252,7 +288,9 @@ ssize_t slot_xattr_list(struct slot_store *s, slot_ino_t ino, char *buf,
 int slot_xattr_remove(struct slot_store *s, slot_ino_t ino, const char *name)
 {
 	size_t nlen;
-	int err = xa_name_check(name, &nlen);
+	int err = xa_name_check(name, &nlen), kind = 0;
+	if (!err && (kind = sl_acl_kind(name, nlen)) < 0)
+		err = kind;
 	if (err)
 		return err;
 	if (s->read_only)
@@ -264,8 +302,12 @@ int slot_xattr_remove(struct slot_store *s, slot_ino_t ino, const char *name)
 	if (!o)
 		err = -ENOENT;
 	else if (!xa_lookup(x, name, nlen, &e))
-		err = -ENODATA;
+		err = kind ? 1 : -ENODATA;  /* no ACL to remove: done */
 	struct sl_xattrs *n = NULL;
+	if (err > 0) {
+		sl_unlock(s);
+		return 0;
+	}
 	if (!err && x->count > 1) {
 		n = xa_rebuild(x, &e, NULL, 0, NULL, 0);
 		if (!n)
@@ -274,6 +316,78 @@ int slot_xattr_remove(struct slot_store *s, slot_ino_t ino, const char *name)
 	err = xa_commit(s, o, n, err);
 	sl_unlock(s);
 	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* ACLs                                                                */
+/* ------------------------------------------------------------------ */
+
+static bool xa_acl_find(const struct sl_xattrs *x, const char *name,
+			struct xa_ent *e)
+{
+	return xa_lookup(x, name, strlen(name), e);
+}
+
+int sl_xa_acl_chmod(struct slot_store *s, struct sl_obj *o, uint32_t mode)
+{
+	struct sl_xattrs *x = sl_xa_find(&s->ix, o->oid);
+	struct xa_ent e;
+	if (!xa_acl_find(x, SLOT_XATTR_ACL_ACCESS, &e))
+		return 0;
+	uint8_t *v = malloc(e.vlen);
+	if (!v)
+		return -ENOMEM;
+	memcpy(v, e.value, e.vlen);
+	/* loaded and set values were checked */
+	sl_acl_chmod(v, (size_t)sl_acl_check(v, e.vlen), mode);
+	struct sl_xattrs *n = NULL;
+	if (memcmp(v, e.value, e.vlen))
+		n = xa_rebuild(x, &e, e.name, e.nlen, v, e.vlen);
+	else
+		e.vlen = 0;     /* already in step: nothing to change */
+	free(v);
+	if (!e.vlen)
+		return 0;
+	if (!n)
+		return -ENOMEM;
+	return xa_commit(s, o, n, 0);
+}
+
+int sl_xa_inherit(struct slot_store *s, uint64_t dir, uint32_t *mode,
+		  struct sl_xattrs **out)
+{
+	struct xa_ent d;
+	*out = NULL;
+	if (S_ISLNK(*mode) ||
+	    !xa_acl_find(sl_xa_find(&s->ix, dir), SLOT_XATTR_ACL_DEFAULT, &d))
+		return 0;
+	int n = sl_acl_check(d.value, d.vlen);
+	if (n <= 0)
+		return 0;
+	uint8_t *acc = malloc(d.vlen);
+	if (!acc)
+		return -ENOMEM;
+	memcpy(acc, d.value, d.vlen);
+	bool keep = sl_acl_create_mask(acc, (size_t)n, mode);
+	size_t alen = strlen(SLOT_XATTR_ACL_ACCESS);
+	size_t len = (keep ? SL_XA_ENT_FIXED + alen + d.vlen : 0) +
+		     (S_ISDIR(*mode) ? SL_XA_ENT_FIXED + d.nlen + d.vlen : 0);
+	struct sl_xattrs *x = len ? malloc(sizeof(*x) + len) : NULL;
+	if (len && !x) {
+		free(acc);
+		return -ENOMEM;
+	}
+	if (x) {
+		memset(x, 0, sizeof(*x));
+		if (keep)
+			xa_ent_append(x, SLOT_XATTR_ACL_ACCESS, alen, acc,
+				      d.vlen);
+		if (S_ISDIR(*mode))
+			xa_ent_append(x, d.name, d.nlen, d.value, d.vlen);
+	}
+	free(acc);
+	*out = x;
+	return 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -404,6 +518,22 @@ static int xa_load_object(struct slot_store *s, const struct xa_rec *rs,
 	return err;
 }
 
+/* A record's name in the system. namespace is an ACL the object may
+ * have, with a value that is one (FORMAT.md, "ACLs"). */
+static bool xa_rec_acl_ok(struct slot_store *s, const struct sl_xattr_rec *r)
+{
+	int kind = sl_acl_kind(r->name, r->name_len);
+	if (!kind)
+		return true;
+	const struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
+	if (kind < 0 || sl_acl_check(r->value, r->value_len) <= 0 ||
+	    (kind == SL_ACL_DEFAULT && !S_ISDIR(o->mode)) ||
+	    (kind == SL_ACL_ACCESS && S_ISLNK(o->mode)))
+		return false;
+	s->acl_seen = true;
+	return true;
+}
+
 int sl_xattr_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 			const uint8_t *payload)
 {
@@ -431,7 +561,7 @@ int sl_xattr_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 		p += size;
 		if (!x.r.name_len || memchr(x.r.name, 0, x.r.name_len) ||
 		    x.r.value_len > SLOT_XATTR_SIZE_MAX ||
-		    !sl_obj_find(&s->ix, x.r.oid)) {
+		    !sl_obj_find(&s->ix, x.r.oid) || !xa_rec_acl_ok(s, &x.r)) {
 			s->load_bad_xattrs++;
 			continue;
 		}

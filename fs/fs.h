@@ -50,8 +50,10 @@ struct sfs {
 	bool debug;
 	bool writeback_cache;            /* -o writeback_cache */
 	bool xattr;                     /* extended attributes served */
+	bool acl;                       /* POSIX ACLs served and enforced */
 	bool check_perms;               /* the daemon checks permissions,
 					   not the kernel (perm.c) */
+	bool kernel_perms;              /* default_permissions was given */
 	unsigned max_background;        /* -o max_background */
 	struct timespec mount_time;     /* times of the virtual nodes */
 	double attr_timeout;

@@ -60,6 +60,7 @@ struct sfs_cfg {
 	unsigned uring_depth;
 	int writeback_cache;
 	int xattr;              /* -1: if the store has some */
+	int acl;                /* -1: if the store has some */
 	int read_ahead_kb;
 	unsigned max_background;
 	double attr_timeout;
@@ -103,6 +104,8 @@ static const struct fuse_opt sfs_opt_spec[] = {
 	SFS_OPT("noxattr", xattr, 0),
 	SFS_OPT("user_xattr", xattr, 1),
 	SFS_OPT("nouser_xattr", xattr, 0),
+	SFS_OPT("acl", acl, 1),
+	SFS_OPT("noacl", acl, 0),
 	SFS_OPT("read_ahead_kb=%d", read_ahead_kb, 0),
 	SFS_OPT("max_background=%u", max_background, 0),
 	SFS_OPT("attr_timeout=%lf", attr_timeout, 0),
@@ -185,6 +188,10 @@ static void sfs_usage(const char *prog)
 	       "                           write then costs the kernel a lookup\n"
 	       "                           of security.capability (on when the\n"
 	       "                           store has any, else off)\n"
+	       "    -o acl, -o noacl       POSIX ACLs (setfacl, getfacl), which\n"
+	       "                           the kernel then enforces; implies\n"
+	       "                           -o xattr (on when the store has any,\n"
+	       "                           else off)\n"
 	       "    -o read_ahead_kb=N     the mount's read-ahead; 0 leaves the\n"
 	       "                           kernel's 128 KiB (4096)\n"
 	       "    -o max_background=N    requests the kernel keeps in flight in\n"
@@ -495,6 +502,7 @@ int main(int argc, char *argv[])
 		.read_ahead_kb = 4096,
 		.max_background = 64,
 		.xattr = -1,
+		.acl = -1,
 	};
 	struct fuse_session *se = NULL;
 	struct fuse_args ro_args = FUSE_ARGS_INIT(0, NULL);
@@ -552,6 +560,7 @@ int main(int argc, char *argv[])
 	 * it set itself as explicit ones, which perm.c cannot tell apart.
 	 */
 	fs.check_perms = !cfg.shared && !cfg.writeback_cache;
+	fs.kernel_perms = !fs.check_perms;
 	if ((!fs.check_perms &&
 	     fuse_opt_add_arg(&args, "-odefault_permissions") < 0) ||
 	    fuse_opt_add_arg(&args, "-osubtype=slotfs") < 0 ||
@@ -600,12 +609,22 @@ int main(int argc, char *argv[])
 		}
 	}
 	/* off unless asked or the store has some: ops.c says why */
-	if (cfg.xattr < 0) {
-		struct slot_geometry geo;
-		slot_geometry_get(fs.store, &geo);
-		cfg.xattr = geo.xattrs;
+	struct slot_geometry geo;
+	slot_geometry_get(fs.store, &geo);
+	if (cfg.acl < 0)
+		cfg.acl = geo.acls && cfg.xattr != 0;
+	if (cfg.acl && !cfg.xattr) {
+		fprintf(stderr, "slotfs: -o acl needs extended attributes; "
+			"drop -o noxattr\n");
+		goto out_store;
 	}
+	if (cfg.xattr < 0)
+		cfg.xattr = geo.xattrs || cfg.acl;
 	fs.xattr = cfg.xattr;
+	/* with ACLs the kernel checks permissions: perm.c knows modes only */
+	fs.acl = cfg.acl;
+	if (fs.acl)
+		fs.check_perms = false;
 	if (fuse_set_signal_handlers(se) < 0) {
 		fprintf(stderr, "slotfs: cannot set signal handlers\n");
 		goto out_store;

@@ -134,6 +134,31 @@ static int sfs_check_old_name(fuse_ino_t parent, const char *name)
 	return 0;
 }
 
+/*
+ * Make parent/name as the caller asked: owner and set-gid as
+ * sfs_new_owner says, then, on an ACL mount, the parent's default ACL or
+ * else the caller's umask (the kernel leaves both to us there).
+ */
+static int sfs_make(fuse_req_t req, fuse_ino_t parent, const char *name,
+		    uint32_t mode, uint64_t rdev, const char *target,
+		    struct slot_attr *a)
+{
+	struct sfs *fs = sfs_of(req);
+	struct slot_ns_new nw = { .mode = mode, .rdev = rdev,
+				  .target = target };
+	int err = sfs_check_new_name(parent, name);
+
+	if (!err)
+		err = sfs_new_owner(req, parent, &nw.mode, &nw.uid, &nw.gid);
+	if (err)
+		return err;
+	if (fs->acl) {
+		nw.flags = SLOT_NS_ACL;
+		nw.umask = fuse_req_ctx(req)->umask;
+	}
+	return slot_ns_make(fs->store, parent, name, &nw, a);
+}
+
 /* The set-id bits a write or a change of owner drops: set-user-ID, and
  * set-group-ID when group-execute makes it meaningful. */
 static uint32_t sfs_setid_dropped(uint32_t mode)
@@ -306,6 +331,24 @@ static void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
 			FUSE_CAP_SPLICE_MOVE);
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/*
+	 * ACLs: the kernel enforces them (it turns default_permissions on)
+	 * and asks us for them as xattrs; we keep the mode in step and do
+	 * the inheritance, which needs the umask left to us (DONT_MASK):
+	 * a default ACL takes its place.
+	 */
+	if (fs->acl) {
+		const uint64_t need = FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+		if ((conn->capable & need) == need) {
+			conn->want |= need;
+		} else {
+			fuse_log(FUSE_LOG_ERR, "slotfs: the kernel offers no "
+				 "POSIX ACLs; serving none\n");
+			fs->acl = false;
+			/* someone must check the modes */
+			fs->check_perms = !fs->kernel_perms;
+		}
+	}
 }
 
 static void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -483,53 +526,30 @@ static void sfs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 static void sfs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 mode_t mode, dev_t rdev)
 {
-	struct sfs *fs = sfs_of(req);
-	uint32_t m = mode, uid, gid;
 	struct slot_attr a;
-	int err;
+	/* mknod(2) with type 0 is a file */
+	int err = sfs_make(req, parent, name, (mode & S_IFMT) ? mode :
+			   S_IFREG | mode, rdev, NULL, &a);
 
-	err = sfs_check_new_name(parent, name);
-	if (!err) {
-		if (!(m & S_IFMT))
-			m |= S_IFREG;   /* mknod(2) with type 0 is a file */
-		err = sfs_new_owner(req, parent, &m, &uid, &gid);
-	}
-	if (!err)
-		err = slot_ns_mknod(fs->store, parent, name, m, rdev, uid,
-				    gid, &a);
 	sfs_reply_entry(req, err, &a);
 }
 
 static void sfs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 mode_t mode)
 {
-	struct sfs *fs = sfs_of(req);
-	uint32_t m = S_IFDIR | (mode & 07777), uid, gid;
 	struct slot_attr a;
-	int err;
+	int err = sfs_make(req, parent, name, S_IFDIR | (mode & 07777), 0,
+			   NULL, &a);
 
-	err = sfs_check_new_name(parent, name);
-	if (!err)
-		err = sfs_new_owner(req, parent, &m, &uid, &gid);
-	if (!err)
-		err = slot_ns_mkdir(fs->store, parent, name, m, uid, gid, &a);
 	sfs_reply_entry(req, err, &a);
 }
 
 static void sfs_op_symlink(fuse_req_t req, const char *link,
 			   fuse_ino_t parent, const char *name)
 {
-	struct sfs *fs = sfs_of(req);
-	uint32_t m = S_IFLNK | 0777, uid, gid;
 	struct slot_attr a;
-	int err;
+	int err = sfs_make(req, parent, name, S_IFLNK | 0777, 0, link, &a);
 
-	err = sfs_check_new_name(parent, name);
-	if (!err)
-		err = sfs_new_owner(req, parent, &m, &uid, &gid);
-	if (!err)
-		err = slot_ns_symlink(fs->store, parent, name, link, uid, gid,
-				      &a);
 	sfs_reply_entry(req, err, &a);
 }
 
@@ -1007,17 +1027,11 @@ static void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			  mode_t mode, struct fuse_file_info *fi)
 {
 	struct sfs *fs = sfs_of(req);
-	uint32_t m = S_IFREG | (mode & 07777), uid, gid;
 	struct fuse_entry_param e;
 	struct slot_attr a;
-	int err;
+	int err = sfs_make(req, parent, name, S_IFREG | (mode & 07777), 0,
+			   NULL, &a);
 
-	err = sfs_check_new_name(parent, name);
-	if (!err)
-		err = sfs_new_owner(req, parent, &m, &uid, &gid);
-	if (!err)
-		err = slot_ns_mknod(fs->store, parent, name, m, 0, uid, gid,
-				    &a);
 	if (!err)
 		err = slot_ns_hold(fs->store, a.ino);
 	if (err < 0) {
@@ -1142,20 +1156,27 @@ static void sfs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off,
  * privileges (file_remove_privs), one round trip each, since FUSE keeps
  * no "no security xattrs" mark on its inodes.
  *
- * The namespaces ext4 has without ACLs: user., trusted. and security.
- * (system.posix_acl_* would need the ACLs enforced, so system. is not
- * supported).  The kernel checks the rest of what the VFS asks
- * (capabilities for trusted. and security., user. only on files and
- * directories, sticky directories); a user. name also needs read or
+ * The namespaces ext4 has: user., trusted., security., and, on an ACL
+ * mount (-o acl), system.posix_acl_access and _default, whose meaning
+ * the store keeps (slot.h) and whose checks the kernel makes (owner or
+ * CAP_FOWNER, a valid ACL).  The kernel checks the rest of what the VFS
+ * asks (capabilities for trusted. and security., user. only on files
+ * and directories, sticky directories); a user. name also needs read or
  * write permission on the object, which the daemon checks where the
  * kernel does not (perm.c).
  */
+static bool sfs_xattr_acl(const char *name)
+{
+	return !strcmp(name, SLOT_XATTR_ACL_ACCESS) ||
+	       !strcmp(name, SLOT_XATTR_ACL_DEFAULT);
+}
+
 static int sfs_xattr_check(fuse_req_t req, fuse_ino_t ino, const char *name,
 			   int mask)
 {
 	static const char *const spaces[] = { "user.", "trusted.",
 					      "security." };
-	bool known = name == NULL;
+	bool known = name == NULL || (sfs_of(req)->acl && sfs_xattr_acl(name));
 
 	if (!sfs_of(req)->xattr)
 		return -ENOSYS;
@@ -1184,6 +1205,24 @@ static void sfs_reply_sized(fuse_req_t req, const void *buf, ssize_t len,
 		fuse_reply_buf(req, buf, (size_t)len);
 }
 
+/*
+ * Setting an access ACL drops set-group-ID when the caller is neither in
+ * the file's group nor root, as chmod(2) would (the kernel asks for it
+ * with a flag libfuse does not pass on).
+ */
+static int sfs_acl_killsgid(fuse_req_t req, fuse_ino_t ino)
+{
+	struct slot_store *st = sfs_of(req)->store;
+	struct slot_attr a;
+	int err = slot_ns_getattr(st, ino, &a);
+
+	if (err || !(a.mode & S_ISGID) || fuse_req_ctx(req)->uid == 0 ||
+	    sfs_in_group(req, a.gid))
+		return err;
+	a.mode &= ~S_ISGID;
+	return slot_ns_setattr(st, ino, &a, SLOT_SET_MODE, NULL);
+}
+
 static void sfs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			    const char *value, size_t size, int flags)
 {
@@ -1197,6 +1236,8 @@ static void sfs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 				      SLOT_XATTR_CREATE : 0) |
 				     ((flags & XATTR_REPLACE) ?
 				      SLOT_XATTR_REPLACE : 0));
+	if (!err && !strcmp(name, SLOT_XATTR_ACL_ACCESS))
+		err = sfs_acl_killsgid(req, ino);
 	fuse_reply_err(req, sfs_errno(err));
 }
 
@@ -1217,7 +1258,7 @@ static void sfs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 }
 
 /* The names a caller may see: trusted. ones only for root, as ext4
- * lists them only to CAP_SYS_ADMIN. */
+ * lists them only to CAP_SYS_ADMIN, and ACLs only on an ACL mount. */
 static void sfs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct slot_store *st = sfs_of(req)->store;
@@ -1230,10 +1271,12 @@ static void sfs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		len = -ENOMEM;
 	if (len > 0)
 		len = slot_xattr_list(st, ino, buf, (size_t)len);
-	if (len > 0 && fuse_req_ctx(req)->uid != 0) {
+	bool root = fuse_req_ctx(req)->uid == 0, acl = sfs_of(req)->acl;
+	if (len > 0 && (!root || !acl)) {
 		size_t keep = 0;
 		for (size_t at = 0; at < (size_t)len; at += strlen(buf + at) + 1)
-			if (strncmp(buf + at, "trusted.", 8)) {
+			if ((root || strncmp(buf + at, "trusted.", 8)) &&
+			    (acl || !sfs_xattr_acl(buf + at))) {
 				size_t n = strlen(buf + at) + 1;
 				memmove(buf + keep, buf + at, n);
 				keep += n;

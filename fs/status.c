@@ -61,8 +61,9 @@ static int sfs_status_json_loop(struct sfs *fs, char *buf, size_t n,
 			__atomic_load_n(&fs->ring_requests, __ATOMIC_RELAXED));
 	if (at < 0)
 		return at;
-	return sfs_append(buf, (size_t)at, cap, ",\"xattr\":%" PRIu64 "}}",
-			  (uint64_t)fs->xattr, 0);
+	return sfs_append(buf, (size_t)at, cap, ",\"xattr\":%" PRIu64
+			  ",\"acl\":%" PRIu64 "}}", (uint64_t)fs->xattr,
+			  (uint64_t)fs->acl);
 }
 
 static int sfs_status_prom_loop(struct sfs *fs, char *buf, size_t n,
@@ -100,8 +101,12 @@ static int sfs_status_prom_loop(struct sfs *fs, char *buf, size_t n,
 			  "# HELP slotfs_fuse_xattr Whether the mount serves "
 			  "extended attributes.\n"
 			  "# TYPE slotfs_fuse_xattr gauge\n"
-			  "slotfs_fuse_xattr %" PRIu64 "\n",
-			  (uint64_t)fs->xattr, 0);
+			  "slotfs_fuse_xattr %" PRIu64 "\n"
+			  "# HELP slotfs_fuse_acl Whether the mount serves "
+			  "and enforces POSIX ACLs.\n"
+			  "# TYPE slotfs_fuse_acl gauge\n"
+			  "slotfs_fuse_acl %" PRIu64 "\n",
+			  (uint64_t)fs->xattr, (uint64_t)fs->acl);
 }
 
 static int sfs_status_render(struct sfs *fs, fuse_ino_t ino,

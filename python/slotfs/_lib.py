@@ -87,6 +87,7 @@ class SlotGeometry(ctypes.Structure):
         ("label", ctypes.c_char * (SLOT_LABEL_MAX + 1)),
         ("class_size", c_uint32 * 8),
         ("xattrs", ctypes.c_bool),
+        ("acls", ctypes.c_bool),
     ]
 
 

@@ -1089,6 +1089,20 @@ static int cmd_missing_chunk(struct cr_img *im, char **av, int ac)
 	return 0;
 }
 
+/* Append n records to the checkpoint's xattr section. */
+static void ck_xa_append(struct cr_ckpt *m, const struct sl_xattr_rec *r,
+			 size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t rec = sl_xattr_rec_size(r[i].name_len, r[i].value_len);
+		m->xa = realloc(m->xa, m->xa_len + rec);
+		if (!m->xa)
+			die("out of memory");
+		m->xa_len += sl_xattr_rec_encode(&r[i], m->xa + m->xa_len);
+		m->nxa++;
+	}
+}
+
 /* xattr-bad IMG: three more xattr records in the newest checkpoint: one
  * for an object it does not hold, one with a NUL in its name, and a second
  * value for a name the first record already gives its object */
@@ -1114,13 +1128,52 @@ static int cmd_xattr_bad(struct cr_img *im, char **av, int ac)
 	for (size_t i = 0; i < SL_ARRAY_SIZE(bad); i++) {
 		bad[i].value = (const uint8_t *)"v";
 		bad[i].value_len = 1;
-		size_t rec = sl_xattr_rec_size(bad[i].name_len, 1);
-		m.xa = realloc(m.xa, m.xa_len + rec);
-		if (!m.xa)
-			die("out of memory");
-		m.xa_len += sl_xattr_rec_encode(&bad[i], m.xa + m.xa_len);
-		m.nxa++;
 	}
+	ck_xa_append(&m, bad, SL_ARRAY_SIZE(bad));
+	ck_store(im, &m);
+	cr_ckpt_free(&m);
+	return 0;
+}
+
+/* acl-bad IMG: four ACL records in the newest checkpoint: the root's
+ * access ACL, valid (it stays), a default ACL of a regular file, an
+ * access ACL of version 1, and a system. name that is no ACL */
+static int cmd_acl_bad(struct cr_img *im, char **av, int ac)
+{
+	(void)av;
+	(void)ac;
+	struct cr_ckpt m;
+	ck_load(im, &m);
+	uint64_t file = 0;
+	for (size_t i = 0; i < m.nobj && !file; i++)
+		if (S_ISREG(m.obj[i].rec.mode))
+			file = m.obj[i].rec.oid;
+	if (!file)
+		die("acl-bad: the checkpoint has no regular file");
+	/* owner rwx, user 1000 r-x, group r-x, mask r-x, others r-x */
+	static const uint8_t good[] = {
+		2, 0, 0, 0,
+		0x01, 0, 7, 0, 0xff, 0xff, 0xff, 0xff,
+		0x02, 0, 5, 0, 0xe8, 0x03, 0, 0,
+		0x04, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,
+		0x10, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,
+		0x20, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,
+	};
+	uint8_t v1[sizeof(good)];
+	memcpy(v1, good, sizeof(good));
+	v1[0] = 1;
+	const char *acc = SLOT_XATTR_ACL_ACCESS, *dfl = SLOT_XATTR_ACL_DEFAULT;
+	struct sl_xattr_rec recs[] = {
+		{ .oid = SLOT_ROOT_INO, .name = acc, .name_len = strlen(acc),
+		  .value = good, .value_len = sizeof(good) },
+		{ .oid = file, .name = dfl, .name_len = strlen(dfl),
+		  .value = good, .value_len = sizeof(good) },
+		{ .oid = file, .name = acc, .name_len = strlen(acc),
+		  .value = v1, .value_len = sizeof(v1) },
+		{ .oid = SLOT_ROOT_INO, .name = "system.foo", .name_len = 10,
+		  .value = (const uint8_t *)"v", .value_len = 1 },
+	};
+	ck_xa_append(&m, recs, SL_ARRAY_SIZE(recs));
 	ck_store(im, &m);
 	cr_ckpt_free(&m);
 	return 0;
@@ -1596,6 +1649,7 @@ static void usage(FILE *f)
 "  recheckpoint IMG             open, touch the root, checkpoint, close\n"
 "  rgn-hdr IMG KEY              zero the header of KEY's region\n"
 "  xattr-bad IMG                three damaged xattr records, resealed\n"
+"  acl-bad IMG                  three bad ACL records and a good one, resealed\n"
 "  sb-no-xattr IMG              clear the xattr feature bit, resealed\n"
 "  fuzz [SECONDS [SEED]]        fuzz slot_fsck in-process (fuzz_fsck.c)\n"
 "  fuzz-one SEED [IMAGE_OUT]    one iteration; save its damaged image\n");
@@ -1654,6 +1708,7 @@ int main(int argc, char **argv)
 		{ "bad-mode", cmd_bad_mode },
 		{ "rgn-hdr", cmd_rgn_hdr },
 		{ "xattr-bad", cmd_xattr_bad },
+		{ "acl-bad", cmd_acl_bad },
 		{ "sb-no-xattr", cmd_sb_no_xattr },
 	};
 	if (ac < 1) {

@@ -6,14 +6,18 @@ Every operation (create, write, append, truncate, mkdir, rmdir, unlink,
 rename of files and directories over names that may exist, hard links,
 symlinks, chmod, and reads and writes through descriptors whose file was
 unlinked or renamed; with --xattr also setxattr, getxattr, listxattr and
-removexattr of user. names) runs on the tree under test and on a
+removexattr of user. names; with --acl also POSIX ACLs set, read and
+removed as raw values, creates under random umasks and modes, chown, and
+opens and searches as the user nobody) runs on the tree under test and on a
 reference tree on another file system; both must succeed, or both fail
 with the same errno.  Every so often, and at the end, the trees are
 compared whole: names, types, modes, sizes, bytes, link counts, symlink
-targets, which names share an inode, and (--xattr) the user. attributes.
+targets, which names share an inode, (--xattr) the user. attributes, and
+(--acl) the owners and both ACLs.  --acl wants root, and a reference file
+system with ACLs (ext4).
 
-    nsx.py [-n OPS] [-s SEED] [--xattr] TEST_DIR REF_DIR
-    nsx.py --compare [--xattr] TEST_DIR REF_DIR      (after a remount)
+    nsx.py [-n OPS] [-s SEED] [--xattr] [--acl] TEST_DIR REF_DIR
+    nsx.py --compare [--xattr] [--acl] TEST_DIR REF_DIR  (after a remount)
 
 Exit 0 when everything matched, 1 at the first difference (the operations
 that led there are printed; the seed replays them).
@@ -24,10 +28,73 @@ import hashlib
 import os
 import random
 import stat
+import struct
 import sys
 
 NAMES = ["a", "b", "c", "dir", "d2", "long" + "x" * 60, "sp ace", "ünï"]
 XNAMES = ["user.a", "user.b", "user.mime_type", "user." + "x" * 60]
+ACL_ACCESS, ACL_DEFAULT = "system.posix_acl_access", "system.posix_acl_default"
+NOBODY = 65534      # the user, and the group, the access checks run as
+ACL_UIDS, ACL_GIDS = [NOBODY, 1000, 1001], [NOBODY, 100, 1000]
+
+
+def acl_value(r):
+    """A random ACL in the xattr form; now and then one the kernel must
+    refuse (out of order, or named entries without a mask)."""
+    undef = 0xFFFFFFFF
+    users = sorted(r.sample(ACL_UIDS, r.randrange(3)))
+    groups = sorted(r.sample(ACL_GIDS, r.randrange(3)))
+    ents = [(1, r.randrange(8), undef)]
+    ents += [(2, r.randrange(8), u) for u in users]
+    ents.append((4, r.randrange(8), undef))
+    ents += [(8, r.randrange(8), g) for g in groups]
+    if users or groups or r.random() < 0.3:
+        ents.append((0x10, r.randrange(8), undef))
+    ents.append((0x20, r.randrange(8), undef))
+    if r.random() < 0.1:
+        i = r.randrange(len(ents))
+        ents.insert(r.randrange(len(ents)), ents.pop(i))
+    if r.random() < 0.05 and (users or groups):
+        ents = [e for e in ents if e[0] != 0x10]
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e)
+                                           for e in ents)
+
+
+def acls(p):
+    """p's access and default ACLs, raw (None where it has none)."""
+    out = []
+    for name in (ACL_ACCESS, ACL_DEFAULT):
+        try:
+            out.append(os.getxattr(p, name, follow_symlinks=False).hex())
+        except OSError as e:
+            if e.errno != errno.ENODATA:
+                raise
+            out.append(None)
+    return out
+
+
+def as_nobody(path, how):
+    """Open path for reading or writing, or search it, as nobody (no
+    supplementary groups): 0, or the errno."""
+    pid = os.fork()
+    if pid == 0:
+        code = 255
+        try:
+            os.setgroups([])
+            os.setresgid(NOBODY, NOBODY, NOBODY)
+            os.setresuid(NOBODY, NOBODY, NOBODY)
+            if how == "x":
+                code = 0 if os.access(path, os.X_OK) else 1
+            else:
+                fd = os.open(path, (os.O_RDONLY if how == "r" else
+                                    os.O_WRONLY) | os.O_NONBLOCK)
+                os.close(fd)
+                code = 0
+        except OSError as e:
+            code = min(e.errno, 200)
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
 class Mismatch(Exception):
@@ -50,7 +117,7 @@ def user_xattrs(p):
                   if n.startswith("user."))
 
 
-def tree(root, xattrs=False):
+def tree(root, xattrs=False, acl=False):
     """Everything comparable about the tree under root."""
     out, inodes = {}, {}
     for dirpath, dirnames, filenames in os.walk(root):
@@ -74,14 +141,18 @@ def tree(root, xattrs=False):
                 e["target"] = os.readlink(p)
             elif xattrs:
                 e["xattrs"] = user_xattrs(p)
+            if acl:
+                e["owner"] = (st.st_uid, st.st_gid)
+                if not stat.S_ISLNK(st.st_mode):
+                    e["acl"] = acls(p)
             out[rel] = e
     links = sorted(sorted(v) for v in inodes.values() if len(v) > 1)
     return out, links
 
 
-def compare_trees(test, ref, xattrs=False):
-    t, tl = tree(test, xattrs)
-    r, rl = tree(ref, xattrs)
+def compare_trees(test, ref, xattrs=False, acl=False):
+    t, tl = tree(test, xattrs, acl)
+    r, rl = tree(ref, xattrs, acl)
     for k in sorted(set(t) | set(r)):
         if t.get(k) != r.get(k):
             raise Mismatch("%r: %s here, %s in the reference"
@@ -93,9 +164,10 @@ def compare_trees(test, ref, xattrs=False):
 
 
 class Runner:
-    def __init__(self, test, ref, seed, xattrs=False):
+    def __init__(self, test, ref, seed, xattrs=False, acl=False):
         self.roots = (test, ref)
         self.xattrs = xattrs
+        self.acl = acl
         self.rng = random.Random(seed)
         self.log = []
         self.fds = []       # (test fd, ref fd, what) kept open across ops
@@ -151,10 +223,16 @@ class Runner:
 
     def step(self):
         r = self.rng
-        op = r.randrange(115 if self.xattrs else 100)
+        op = r.randrange(135 if self.acl else 115 if self.xattrs else 100)
         a, b = self.path(), self.path()
         j = os.path.join
-        if op >= 100:
+        mode = 0o644
+        if self.acl:
+            os.umask(r.choice([0o022, 0o077, 0o002, 0o000, 0o027]))
+            mode = r.choice([0o644, 0o666, 0o600, 0o755, 0o640, 0o2775])
+        if op >= 115:
+            self.acl_op(a)
+        elif op >= 100:
             self.xattr_op(a)
         elif op < 18:
             d = self.data()
@@ -163,7 +241,7 @@ class Runner:
             def create(root):
                 fl = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
                 fd = os.open(j(root, a), fl | (os.O_EXCL if excl else 0),
-                             0o644)
+                             mode)
                 try:
                     os.write(fd, d)
                 finally:
@@ -182,7 +260,9 @@ class Runner:
             self.both("truncate %s to %d" % (a, n),
                       lambda root: os.truncate(j(root, a), n))
         elif op < 43:
-            self.both("mkdir " + a, lambda root: os.mkdir(j(root, a)))
+            dm = mode | 0o111 if self.acl else 0o777
+            self.both("mkdir %s %o" % (a, dm),
+                      lambda root: os.mkdir(j(root, a), dm))
         elif op < 50:
             self.both("rmdir " + a, lambda root: os.rmdir(j(root, a)))
         elif op < 58:
@@ -233,6 +313,35 @@ class Runner:
                 n for n in os.listxattr(os.path.join(root, a),
                                         follow_symlinks=False)
                 if n.startswith("user.")))
+
+    def acl_op(self, a):
+        """An ACL of a (its target, if a symlink), an owner, or an
+        access check that the ACLs decide."""
+        r = self.rng
+        j = os.path.join
+        k = r.randrange(10)
+        name = ACL_DEFAULT if k in (2, 3) else ACL_ACCESS
+        if k < 4:
+            v = acl_value(r)
+            self.both("set %s of %s (%s)" % (name, a, v.hex()),
+                      lambda root: os.setxattr(j(root, a), name, v))
+        elif k == 4:
+            name = r.choice([ACL_ACCESS, ACL_DEFAULT])
+            self.both("remove %s of %s" % (name, a),
+                      lambda root: os.removexattr(j(root, a), name))
+        elif k == 5:
+            name = r.choice([ACL_ACCESS, ACL_DEFAULT])
+            self.both("get %s of %s" % (name, a),
+                      lambda root: os.getxattr(j(root, a), name).hex())
+        elif k == 6:
+            u, g = r.choice([(NOBODY, NOBODY), (0, 0), (NOBODY, 0),
+                             (1000, 100)])
+            self.both("chown %d:%d %s" % (u, g, a), lambda root: os.chown(
+                j(root, a), u, g, follow_symlinks=False))
+        else:
+            how = "rwx"[k - 7]
+            self.both("as nobody, %s %s" % (how, a),
+                      lambda root: as_nobody(j(root, a), how))
 
     def open_op(self, a, b):
         """Open a, then unlink or rename it away while it is open."""
@@ -289,27 +398,28 @@ def main():
     ap.add_argument("-s", type=int, default=1)
     ap.add_argument("--compare", action="store_true")
     ap.add_argument("--xattr", action="store_true")
+    ap.add_argument("--acl", action="store_true")
     ap.add_argument("test")
     ap.add_argument("ref")
     o = ap.parse_args()
     if o.compare:
         try:
-            n = compare_trees(o.test, o.ref, o.xattr)
+            n = compare_trees(o.test, o.ref, o.xattr, o.acl)
         except Mismatch as e:
             print("nsx: after the remount: %s" % e, file=sys.stderr)
             return 1
         print("nsx: %d names match the reference" % n)
         return 0
-    run = Runner(o.test, o.ref, o.s, o.xattr)
+    run = Runner(o.test, o.ref, o.s, o.xattr, o.acl)
     try:
         for i in range(o.n):
             run.step()
             if i % 200 == 199:
                 run.log.append("(trees compared)")
-                compare_trees(o.test, o.ref, o.xattr)
+                compare_trees(o.test, o.ref, o.xattr, o.acl)
         run.close_all()
         run.log.append("(trees compared, descriptors closed)")
-        n = compare_trees(o.test, o.ref, o.xattr)
+        n = compare_trees(o.test, o.ref, o.xattr, o.acl)
     except Mismatch as e:
         for line in run.log[-25:]:
             print("  " + line, file=sys.stderr)

@@ -4,7 +4,8 @@
  *
  * With -DSLOT_FUZZ_LIBFUZZER this is a libFuzzer target:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DSLOT_FUZZ_LIBFUZZER \
- *     -D_GNU_SOURCE -Icore tests/fuzz/fuzz_decode.c core/format.c -lxxhash
+ *     -D_GNU_SOURCE -Icore tests/fuzz/fuzz_decode.c core/format.c \
+ *     core/acl.c -lxxhash
  * Without it, main() runs the decoders over seeded random buffers and
  * bit-flipped valid ones:
  *   fuzz_decode [iterations [seed]]
@@ -15,7 +16,10 @@
  * slot), then bit 0 re-seals the checksum.
  *
  * Besides "no crash, no UB", it checks one property: whatever a decoder
- * accepts, encode then decode gives back unchanged.
+ * accepts, encode then decode gives back unchanged; and of an ACL value
+ * (the block's start, at each length an ACL can have), that what the
+ * check accepts stays valid through chmod and inheritance, which give
+ * the mode bits asked for.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -168,6 +172,39 @@ static void roundtrip(const uint8_t *buf)
 	}
 }
 
+/* ACLs: the block's first 4 + 8n bytes, n up to 40. */
+static void acl_props(const uint8_t *buf)
+{
+	static uint8_t v[4 + 8 * 40];
+
+	for (size_t n = 0; n <= 40; n++) {
+		size_t len = 4 + 8 * n;
+		int k = sl_acl_check(buf, len);
+
+		if (k < 0) {
+			if (k != -EINVAL)
+				die("acl check returned an unexpected error");
+			continue;
+		}
+		if ((size_t)k != n)
+			die("acl entry count");
+		uint32_t mode = buf[len - 1] & 0777, got = 0;
+
+		memcpy(v, buf, len);
+		sl_acl_chmod(v, n, mode);
+		if (n && (sl_acl_check(v, len) != k ||
+			  (sl_acl_mode(v, n, &got), got != mode)))
+			die("acl chmod");
+		memcpy(v, buf, len);
+		got = mode;
+		sl_acl_create_mask(v, n, &got);
+		uint32_t back = 0;
+		if (n && (sl_acl_check(v, len) != k || (got & ~mode) ||
+			  (sl_acl_mode(v, n, &back), back != got)))
+			die("acl inheritance");
+	}
+}
+
 static const uint64_t magics[4] = {
 	SL_MAGIC_SB, SL_MAGIC_CKPT, SL_MAGIC_RGN, SL_MAGIC_SLOT,
 };
@@ -193,6 +230,7 @@ static void run(const uint8_t *data, size_t size)
 	if (ctl & 1)
 		sl_put64(buf + 0x1f8, sl_csum(buf, 0x1f8));
 	roundtrip(buf);
+	acl_props(buf);
 }
 
 #ifdef SLOT_FUZZ_LIBFUZZER
@@ -217,8 +255,8 @@ static uint64_t rnd(void)
 	return z ^ (z >> 31);
 }
 
-/* A valid record of kind k (0 sb, 1 ckpt, 2 rgn, 3 slot), fields random
- * within what decode accepts, so flips land near the edges. */
+/* A valid record of kind k (0 sb, 1 ckpt, 2 rgn, 3 slot, 4 ACL), fields
+ * random within what decode accepts, so flips land near the edges. */
 static void make_valid(unsigned k, uint8_t *buf)
 {
 	memset(buf, 0, BLK);
@@ -269,6 +307,26 @@ static void make_valid(unsigned k, uint8_t *buf)
 		sl_rgn_hdr_encode(&h, buf);
 		break;
 	}
+	case 4: {
+		/* owner, named users, group, named groups, mask, others */
+		static const uint16_t tags[] = { 1, 2, 4, 8, 0x10, 0x20 };
+		size_t n = 0;
+
+		sl_put32(buf, 2);
+		for (size_t t = 0; t < 6; t++) {
+			unsigned reps = tags[t] == 2 || tags[t] == 8 ?
+					(unsigned)(rnd() % 4) : 1;
+
+			for (unsigned r = 0; r < reps && n < 40; r++, n++) {
+				uint8_t *e = buf + 4 + 8 * n;
+
+				sl_put16(e, tags[t]);
+				sl_put16(e + 2, (uint16_t)(rnd() % 8));
+				sl_put32(e + 4, (uint32_t)rnd());
+			}
+		}
+		break;
+	}
 	default: {
 		struct sl_slot_hdr h = {
 			.oid = rnd(), .gen = rnd(), .txn = rnd(),
@@ -315,9 +373,11 @@ int main(int argc, char **argv)
 				   field checks */
 			unsigned flips = (unsigned)(1 + rnd() % 4);
 
-			make_valid((unsigned)(rnd() % 4), blk);
+			unsigned k = (unsigned)(rnd() % 5);
+
+			make_valid(k, blk);
 			for (unsigned f = 0; f < flips; f++) {
-				size_t bit = rnd() % (0x200 * 8);
+				size_t bit = rnd() % ((k == 4 ? 0x40 : 0x200) * 8);
 
 				blk[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 			}
