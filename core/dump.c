@@ -559,14 +559,17 @@ static void dm_slot_print(struct dm *d, uint32_t r, uint32_t j,
 		" txn=%" PRIu64 " idx=%" PRIu32 "/%" PRIu32 " len=%" PRIu32
 		" flags=", r, j, h->oid, h->gen, h->txn, h->idx, h->txn_chunks,
 		h->payload_len);
-	if (!h->flags)
+	static const char *const names[] = { "WHOLE", "MODE_CKPT" };
+	uint32_t left = h->flags;
+	if (!left)
 		fputs("none", f);
-	else if (h->flags == SL_SLOT_WHOLE)
-		fputs("WHOLE", f);
-	else if (h->flags & SL_SLOT_WHOLE)
-		fprintf(f, "WHOLE|0x%" PRIx32, h->flags & ~SL_SLOT_WHOLE);
-	else
-		fprintf(f, "0x%" PRIx32, h->flags);
+	for (unsigned b = 0; b < SL_ARRAY_SIZE(names); b++)
+		if (left & (1u << b)) {
+			left &= ~(1u << b);
+			fprintf(f, "%s%s", names[b], left ? "|" : "");
+		}
+	if (left)
+		fprintf(f, "0x%" PRIx32, left);
 	fprintf(f, " csum=0x%016" PRIx64 " size=%" PRIu64 " mode=0%" PRIo32
 		" uid=%" PRIu32 " gid=%" PRIu32 " cls=%u mtime_ns=%" PRId64
 		" ctime_ns=%" PRId64 " name=", h->payload_csum, h->obj_size,

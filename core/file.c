@@ -202,6 +202,10 @@ int sl_wslots_alloc(struct slot_store *s, struct sl_wslot *w, size_t n,
 		h->txn_chunks = x->txn_chunks ? x->txn_chunks : 1;
 		h->payload_len = x->len;
 		h->flags = x->flags;
+		/* an ACL changed with this mode: recovery must not take the
+		 * mode without it */
+		if (x->o->flags & SL_OBJ_CKPT_OWED)
+			h->flags |= SL_SLOT_MODE_CKPT;
 		h->cls = (uint8_t)sl_slot_cls(s, x->ref);
 		x->o->busy++;
 		x->o->flags &= ~SL_OBJ_ATTR_DIRTY;

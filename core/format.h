@@ -192,6 +192,8 @@ struct sl_rgn_hdr {
  * checkpoint, and for fsck to name orphans.
  */
 #define SL_SLOT_WHOLE  (1u << 0)   /* txn replaces every chunk of the object */
+#define SL_SLOT_MODE_CKPT (1u << 1) /* the mode goes with changes only a
+				       checkpoint carries (an ACL) */
 struct sl_slot_hdr {
 	/*000*/ uint64_t magic;
 	/*008*/ uint8_t uuid[16];

@@ -289,6 +289,7 @@ static int rc_apply(struct slot_store *s, struct rc_cand *c, size_t n,
 	struct sl_obj *o = sl_obj_find(&s->ix, h->oid);
 	if (o && !S_ISREG(o->mode))
 		return 0; /* an oid reused by a directory: not ours */
+	bool fresh = !o;        /* the checkpoint lacks it */
 	if (!o) {
 		o = sl_obj_new(&s->ix, h->oid, S_IFREG | (h->mode & 07777));
 		if (!o)
@@ -323,11 +324,11 @@ static int rc_apply(struct slot_store *s, struct rc_cand *c, size_t n,
 		s->rec.slots_recovered++;
 	}
 	o->size = h->obj_size;
-	/* a chmod the header saw: the access ACL follows, as it did */
-	if ((o->mode & 0777) != (h->mode & 0777) &&
-	    sl_xa_acl_chmod(s, o, h->mode))
-		return -ENOMEM;
-	o->mode = S_IFREG | (h->mode & 07777);
+	/* a mode that went with an ACL change the checkpoint lacks would
+	 * come back without it: the checkpoint's mode and ACL stay, together
+	 * (a new object inherits again, rc_inherit) */
+	if (fresh || !(h->flags & SL_SLOT_MODE_CKPT))
+		o->mode = S_IFREG | (h->mode & 07777);
 	o->uid = h->uid;
 	o->gid = h->gid;
 	o->mtime = h->mtime_ns;

@@ -29,7 +29,8 @@
  *   - a file reads without error, has a size it had in an allowed state,
  *     and each chunk holds that chunk of an allowed state;
  *   - a file or directory found has a mode and an extended attribute
- *     "user.v" (value or absence) of an allowed state;
+ *     "user.v" (value or absence) of an allowed state, and its mode and
+ *     both ACLs are those of one allowed state, together;
  *   - a file or directory has at most one name outside /lost+found, and
  *     that name (or its absence) is one an allowed state gives it: a
  *     durable name is present, a rename shows the old name or the new;
@@ -67,6 +68,8 @@ struct cm_state {
 	char name[CR_NAME];
 	uint32_t mode;          /* file and directory: permission bits */
 	char xattr[16];         /* ... and "user.v", "" when absent */
+	uint8_t acl[2][72];     /* ... and the access and default ACLs */
+	uint8_t acl_len[2];     /* (0: none) */
 	uint8_t *data;          /* owned; key or file bytes */
 	size_t len;
 };
@@ -201,6 +204,29 @@ static void cw_event(struct cw *w, cw_obj id, uint64_t op_start,
 		cm_state_copy(&o->cur, st);
 		free(old.data);
 	}
+}
+
+/* The object's mode and ACLs as the store has them now, into its state
+ * and the event just recorded (an operation's effect on them, which the
+ * model does not compute itself). */
+static void cw_acl_refresh(struct cw *w, cw_obj id)
+{
+	static const char *const names[2] = { SLOT_XATTR_ACL_ACCESS,
+					      SLOT_XATTR_ACL_DEFAULT };
+	struct cm_obj *o = &w->obj[id];
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_getattr(w->s, o->ino, &a), 0);
+	o->cur.mode = a.mode & 07777;
+	for (int k = 0; k < 2; k++) {
+		ssize_t n = slot_xattr_get(w->s, o->ino, names[k], o->cur.acl[k],
+					   sizeof(o->cur.acl[k]));
+		cr_assert(n >= 0 || n == -ENODATA, "workload: ACL: %zd", n);
+		o->cur.acl_len[k] = (uint8_t)(n > 0 ? n : 0);
+	}
+	struct cm_state *e = &o->ev[o->nev - 1].st;
+	e->mode = o->cur.mode;
+	memcpy(e->acl, o->cur.acl, sizeof(e->acl));
+	memcpy(e->acl_len, o->cur.acl_len, sizeof(e->acl_len));
 }
 
 static void cw_barrier(struct cw *w, int64_t obj)
@@ -358,33 +384,42 @@ void cw_ckpt(struct cw *w)
 	cw_barrier(w, -1);
 }
 
-static cw_obj cw_make(struct cw *w, cw_obj dir, const char *name, bool isdir)
+/* Make name in dir with mode (its type included), inheriting dir's
+ * default ACL when acl says so. */
+static cw_obj cw_make(struct cw *w, cw_obj dir, const char *name,
+		      uint32_t mode, bool acl)
 {
 	struct slot_attr a;
+	struct slot_ns_new nw = { .mode = mode,
+				  .flags = acl ? SLOT_NS_ACL : 0 };
 	uint64_t t0 = cw_now(w);
-	int r = isdir ? slot_ns_mkdir(w->s, w->obj[dir].ino, name, 0755, 0, 0,
-				      &a) :
-			slot_ns_mknod(w->s, w->obj[dir].ino, name,
-				      S_IFREG | 0644, 0, 0, 0, &a);
+	int r = slot_ns_make(w->s, w->obj[dir].ino, name, &nw, &a);
 	uint64_t t1 = cw_now(w);
 	cr_assert_eq(r, 0, "workload: make %s: %s", name, slot_strerror(r));
-	cw_obj id = cw_new_obj(w, isdir ? CM_DIR : CM_FILE);
+	cw_obj id = cw_new_obj(w, S_ISDIR(mode) ? CM_DIR : CM_FILE);
 	w->obj[id].ino = a.ino;
 	struct cm_state st = { .exists = true, .parent = dir,
-			       .mode = isdir ? 0755 : 0644 };
+			       .mode = mode & 07777 };
 	snprintf(st.name, sizeof(st.name), "%s", name);
 	cw_event(w, id, t0, t1, true, &st);
+	if (acl)
+		cw_acl_refresh(w, id);
 	return id;
 }
 
 cw_obj cw_mkdir(struct cw *w, cw_obj dir, const char *name)
 {
-	return cw_make(w, dir, name, true);
+	return cw_make(w, dir, name, S_IFDIR | 0755, false);
 }
 
 cw_obj cw_create(struct cw *w, cw_obj dir, const char *name)
 {
-	return cw_make(w, dir, name, false);
+	return cw_make(w, dir, name, S_IFREG | 0644, false);
+}
+
+cw_obj cw_make_acl(struct cw *w, cw_obj dir, const char *name, uint32_t mode)
+{
+	return cw_make(w, dir, name, mode, true);
 }
 
 void cw_write(struct cw *w, cw_obj f, uint64_t off, size_t len)
@@ -455,6 +490,21 @@ void cw_chmod(struct cw *w, cw_obj f, uint32_t mode)
 	st.mode = mode;
 	cw_setattr(w, f, &(struct slot_attr){ .mode = mode }, SLOT_SET_MODE,
 		   &st);
+	cw_acl_refresh(w, f);   /* chmod rewrites an access ACL */
+}
+
+void cw_setacl(struct cw *w, cw_obj f, bool dflt, const void *value,
+	       size_t len)
+{
+	struct cm_obj *o = &w->obj[f];
+	uint64_t a = cw_now(w);
+	int r = slot_xattr_set(w->s, o->ino, dflt ? SLOT_XATTR_ACL_DEFAULT :
+			       SLOT_XATTR_ACL_ACCESS, value, len, 0);
+	uint64_t b = cw_now(w);
+	cr_assert_eq(r, 0, "workload: ACL: %s", slot_strerror(r));
+	struct cm_state st = o->cur;
+	cw_event(w, f, a, b, true, &st);
+	cw_acl_refresh(w, f);
 }
 
 void cw_setxattr(struct cw *w, cw_obj f, const char *value)
@@ -858,13 +908,31 @@ static void cr_check_attrs(struct cr_ctx *x, struct slot_store *s,
 		return;
 	}
 	v[n > 0 ? n : 0] = 0;
-	bool mode_ok = false, xattr_ok = false;
+	uint8_t acl[2][72];
+	size_t acl_len[2];
+	for (int k = 0; k < 2; k++) {
+		ssize_t m = slot_xattr_get(s, o->ino, k ? SLOT_XATTR_ACL_DEFAULT :
+					   SLOT_XATTR_ACL_ACCESS, acl[k],
+					   sizeof(acl[k]));
+		acl_len[k] = m > 0 ? (size_t)m : 0;
+	}
+	bool mode_ok = false, xattr_ok = false, acl_ok = false;
 	for (size_t i = 0; i < nal; i++) {
 		if (!al[i]->exists)
 			continue;
-		mode_ok |= al[i]->mode == (a.mode & 07777);
+		bool mode = al[i]->mode == (a.mode & 07777);
+		mode_ok |= mode;
 		xattr_ok |= !strcmp(al[i]->xattr, v);
+		bool same = mode;
+		for (int k = 0; k < 2; k++)
+			same &= al[i]->acl_len[k] == acl_len[k] &&
+				!memcmp(al[i]->acl[k], acl[k], acl_len[k]);
+		acl_ok |= same;
 	}
+	if (mode_ok && !acl_ok)
+		cr_violation(x, "ino %" PRIu64 " has mode %o with ACLs of %zu "
+			     "and %zu bytes: no one state had them together",
+			     o->ino, a.mode & 07777, acl_len[0], acl_len[1]);
 	if (!mode_ok)
 		cr_violation(x, "ino %" PRIu64 " has mode %o, never one it had",
 			     o->ino, a.mode & 07777);

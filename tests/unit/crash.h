@@ -59,6 +59,8 @@ cw_obj cw_create(struct cw *w, cw_obj dir, const char *name);
 void cw_write(struct cw *w, cw_obj f, uint64_t off, size_t len);
 void cw_truncate(struct cw *w, cw_obj f, uint64_t size);
 void cw_fsync(struct cw *w, cw_obj f);
+/* A barrier for every object, but slot_dir_fsync writes a checkpoint,
+ * not the data files buffered: fsync those first. */
 void cw_dir_fsync(struct cw *w, cw_obj d);
 void cw_rename(struct cw *w, cw_obj from, const char *name, cw_obj to,
 	       const char *newname);
@@ -69,6 +71,12 @@ void cw_zero(struct cw *w, cw_obj f, uint64_t off, uint64_t len,
 	     bool keep_size);
 /* Set "user.v" to value, or remove it (NULL). */
 void cw_setxattr(struct cw *w, cw_obj f, const char *value);
+/* POSIX ACLs: make name with mode (type included), inheriting dir's
+ * default ACL; set f's access or default ACL (value in the xattr form;
+ * the mode and ACLs that result are read back into the model). */
+cw_obj cw_make_acl(struct cw *w, cw_obj dir, const char *name, uint32_t mode);
+void cw_setacl(struct cw *w, cw_obj f, bool dflt, const void *value,
+	       size_t len);
 
 struct crash_workload {
 	const char *name;

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "crash.h"
 
@@ -362,6 +363,75 @@ Test(crash, attrs)
 {
 	static const struct crash_workload wl = { .name = "attrs",
 						  .run = wl_attrs };
+	run_clean(&wl);
+}
+
+/* An ACL in the xattr form: version 2, then (tag, perm) pairs, each
+ * named entry's id following its pair; 0 ends the list. */
+static size_t acl_bytes(uint8_t *buf, const unsigned *e)
+{
+	size_t n = 4;
+	memcpy(buf, "\2\0\0\0", 4);
+	for (; *e; e += 2) {
+		unsigned tag = e[0], id = 0xffffffffu;
+		if (tag == 2 || tag == 8)
+			id = *++e;
+		uint8_t *p = buf + n;
+		p[0] = (uint8_t)tag;
+		p[1] = 0;
+		p[2] = (uint8_t)e[1];
+		p[3] = 0;
+		for (int i = 0; i < 4; i++)
+			p[4 + i] = (uint8_t)(id >> (8 * i));
+		n += 8;
+	}
+	return n;
+}
+
+/* POSIX ACLs, which only a checkpoint carries while slot headers carry
+ * the mode they set: a default ACL inherited by files synced and not,
+ * an access ACL set on a file that had none and on one that had one, a
+ * chmod between, an ACL the mode says whole (which removes it), and a
+ * directory inheriting both. */
+static void wl_acl(struct cw *w)
+{
+	static const unsigned dflt[] = { 1, 7, 2, 1000, 7, 4, 0, 0x10, 7,
+					 0x20, 0, 0 };
+	static const unsigned wide[] = { 1, 6, 2, 9, 6, 4, 4, 0x10, 6,
+					 0x20, 0, 0 };
+	static const unsigned equiv[] = { 1, 6, 4, 4, 0x20, 4, 0 };
+	uint8_t b[72];
+	cw_obj d = cw_mkdir(w, CW_ROOT, "d");
+	cw_setacl(w, d, true, b, acl_bytes(b, dflt));
+	cw_dir_fsync(w, d);
+	cw_obj a = cw_make_acl(w, d, "a", S_IFREG | 0660);
+	cw_write(w, a, 0, 3000);
+	cw_fsync(w, a);
+	cw_obj u = cw_make_acl(w, d, "unsynced", S_IFREG | 0640);
+	cw_write(w, u, 0, 70000);
+	cw_obj c = cw_create(w, CW_ROOT, "c");
+	cw_write(w, c, 0, 100);
+	cw_fsync(w, c);
+	cw_setacl(w, c, false, b, acl_bytes(b, wide)); /* widens its mode */
+	cw_write(w, c, 100, 100);
+	cw_setacl(w, a, false, b, acl_bytes(b, wide));
+	cw_write(w, a, 3000, 100);
+	cw_chmod(w, a, 0600);
+	cw_fsync(w, a);
+	cw_make_acl(w, d, "sub", S_IFDIR | 0777);
+	cw_fsync(w, u);         /* the data: a directory's fsync takes none */
+	cw_fsync(w, c);
+	cw_dir_fsync(w, d);
+	cw_chmod(w, u, 0604);
+	cw_write(w, u, 0, 5000);
+	cw_setacl(w, a, false, b, acl_bytes(b, equiv));
+	cw_write(w, a, 0, 10);
+}
+
+Test(crash, acl)
+{
+	static const struct crash_workload wl = { .name = "acl",
+						  .run = wl_acl };
 	run_clean(&wl);
 }
 
