@@ -341,6 +341,29 @@ static void dm_ckpt_hdr_print(struct dm *d, unsigned i,
  * payload whose checksum holds may still say anything.  Returns 0 or the
  * -EUCLEAN at which parsing stopped (after a "ckpt-error" line).
  */
+/* An ACL value in getfacl's short form (u::rwx,u:1000:r-x,...), or
+ * acl=invalid. */
+static void dm_acl(FILE *f, const uint8_t *v, size_t len)
+{
+	static const struct { uint16_t tag; const char *name; } tags[] = {
+		{ 0x01, "u:" }, { 0x02, "u:" }, { 0x04, "g:" },
+		{ 0x08, "g:" }, { 0x10, "m:" }, { 0x20, "o:" },
+	};
+	int n = sl_acl_check(v, len);
+	fputs(n < 0 ? " acl=invalid" : " acl=", f);
+	for (int i = 0; i < n; i++) {
+		const uint8_t *e = v + 4 + 8 * (size_t)i;
+		uint16_t tag = sl_get16(e), perm = sl_get16(e + 2);
+		for (size_t t = 0; t < SL_ARRAY_SIZE(tags); t++)
+			if (tags[t].tag == tag)
+				fprintf(f, "%s%s", i ? "," : "", tags[t].name);
+		if (tag == 0x02 || tag == 0x08)
+			fprintf(f, "%" PRIu32, sl_get32(e + 4));
+		fprintf(f, ":%c%c%c", perm & 4 ? 'r' : '-', perm & 2 ? 'w' : '-',
+			perm & 1 ? 'x' : '-');
+	}
+}
+
 static int dm_ckpt_payload(struct dm *d, const struct dm_ckpt *c)
 {
 	FILE *f = d->out;
@@ -504,6 +527,8 @@ bad_at:
 		fprintf(f, "xattr oid=%" PRIu64 " value_len=%" PRIu32 " name=",
 			r.oid, r.value_len);
 		dm_str(f, r.name, r.name_len);
+		if (sl_acl_kind(r.name, r.name_len) > 0)
+			dm_acl(f, r.value, r.value_len);
 		fputc('\n', f);
 		xp += used;
 	}

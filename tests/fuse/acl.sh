@@ -8,7 +8,7 @@
 # rsync -A keep them; fsync before a crash keeps an inherited ACL; a store
 # that has some turns them on by itself; -o noacl hides them.
 . "$(dirname "$0")/lib.sh"
-t_need setfacl getfacl setpriv python3 mkfs.ext4 rsync tar
+t_need setfacl getfacl setpriv python3 mkfs.ext4 rsync tar slotfs-dump
 
 U=65534
 as_nobody() { setpriv --reuid=$U --regid=$U --clear-groups "$@"; }
@@ -211,6 +211,13 @@ refused() {
 	! is_mounted "$MNT"
 }
 check "-o acl with -o noxattr is refused, saying why" refused
+
+dumped() {
+	slotfs-dump "$IMG" >"$AW/dump" || return 1
+	grep -q 'name="system.posix_acl_default" acl=u::rwx,u:65534:rwx,g::r-x,g:100:r-x,m::rwx,o::---$' "$AW/dump"
+	grep -q 'name="system.posix_acl_access" acl=u::rw-,u:65534:rw-,g::r--,g:100:r--,m::rw-,o::r--$' "$AW/dump"
+}
+check "slotfs-dump shows the ACLs as getfacl's short form" dumped
 check_here "mount" mount_fs "$IMG" "$MNT"
 
 fuse_finish
