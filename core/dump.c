@@ -27,6 +27,8 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include <time.h>
+
 #include "internal.h"
 
 #define DM_BATCH 256u           /* header reads per request batch */
@@ -800,6 +802,88 @@ out:
 	free(buf);
 	free(ios);
 	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* The superblock in words (tune.slotfs -l)                            */
+/* ------------------------------------------------------------------ */
+
+static void ds_time(FILE *f, const char *what, uint64_t t, const char *none)
+{
+	char buf[64];
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!t || !localtime_r(&tt, &tm) ||
+	    !strftime(buf, sizeof(buf), "%a %b %e %H:%M:%S %Y", &tm))
+		snprintf(buf, sizeof(buf), "%s", none);
+	fprintf(f, "%-26s%s\n", what, buf);
+}
+
+static void ds_size(char *buf, size_t cap, uint64_t v)
+{
+	static const char units[] = "KMGTP";
+	int u = -1;
+	while (v >= 1024 && !(v % 1024) && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, cap, "%" PRIu64, v);
+	else
+		snprintf(buf, cap, "%" PRIu64 "%c", v, units[u]);
+}
+
+int slot_describe(struct slot_dev *dev, FILE *out)
+{
+	struct sl_sb sb;
+	bool backup;
+	int err = sl_sb_read(dev, &sb, &backup);
+	if (err)
+		return err;
+	char label[sizeof(sb.label) + 1] = { 0 }, sz[32];
+	memcpy(label, sb.label, strnlen(sb.label, sizeof(sb.label)));
+	fprintf(out, "%-26s%u.%u\n", "slotfs format version:",
+		sb.version_major, sb.version_minor);
+	fprintf(out, "%-26s%s\n", "Filesystem volume name:",
+		label[0] ? label : "<none>");
+	fprintf(out, "%-26s", "Filesystem UUID:");
+	dm_uuid(out, sb.uuid);
+	fprintf(out, "\n%-26s", "Filesystem features:");
+	uint32_t ro = sb.feature_ro_compat;
+	if (ro & SL_FEAT_RO_COMPAT_XATTR)
+		fputs("xattr", out);
+	else if (!ro && !sb.feature_compat && !sb.feature_incompat)
+		fputs("(none)", out);
+	ro &= ~SL_FEAT_RO_COMPAT_XATTR;
+	if (sb.feature_compat || ro || sb.feature_incompat)
+		fprintf(out, " compat=0x%" PRIx32 " ro_compat=0x%" PRIx32
+			" incompat=0x%" PRIx32, sb.feature_compat, ro,
+			sb.feature_incompat);
+	fprintf(out, "\n%-26s%s%s\n", "Filesystem state:",
+		sb.flags & SL_SB_CLEAN ? "clean" : "not clean",
+		sb.flags & SL_SB_ERRORS ? " with errors" : "");
+	fprintf(out, "%-26s%s\n", "Superblock in use:", backup ?
+		"backup (the primary is damaged: run fsck.slotfs)" : "primary");
+	fprintf(out, "%-26s%" PRIu64 "\n", "Device size (bytes):",
+		sb.device_size);
+	fprintf(out, "%-26s%" PRIu32 "\n", "Block size:", sb.block_size);
+	fprintf(out, "%-26s", "Slot payload sizes:");
+	for (unsigned c = 0; c < sb.class_count; c++) {
+		ds_size(sz, sizeof(sz), dm_class_payload(&sb, c));
+		fprintf(out, "%s%s", c ? " " : "", sz);
+	}
+	ds_size(sz, sizeof(sz), sb.region_size);
+	fprintf(out, "\n%-26s%" PRIu32 " of %s each\n", "Regions:",
+		sb.region_count, sz);
+	ds_size(sz, sizeof(sz), sb.meta_size);
+	fprintf(out, "%-26s%s (two checkpoint containers)\n",
+		"Metadata size:", sz);
+	ds_time(out, "Filesystem created:", sb.create_time, "unknown");
+	ds_time(out, "Last mount time:", sb.mount_time, "n/a");
+	ds_time(out, "Last write time:", sb.write_time, "n/a");
+	fprintf(out, "%-26s%" PRIu32 "\n", "Mount count:", sb.mount_count);
+	ds_time(out, "Last checked:", sb.fsck_time, "never");
+	return 0;
 }
 
 int slot_dump(struct slot_dev *dev, FILE *out, bool slots)

@@ -686,6 +686,17 @@ int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
 	      struct slot_fsck_result *r);
 /* Decode every on-disk structure and print it (slotfs-dump). */
 int slot_dump(struct slot_dev *dev, FILE *out, bool slots);
+/* The superblock in words, as tune2fs -l lists ext4's (tune.slotfs -l):
+ * -EINVAL when dev holds no slotfs, -EUCLEAN when both copies are
+ * damaged. */
+int slot_describe(struct slot_dev *dev, FILE *out);
+/*
+ * A new label (at most SLOT_LABEL_MAX bytes) in both superblocks.  Open
+ * dev exclusive: a store open on it would write its own superblock back.
+ * -EINVAL: no slotfs, or a label too long; -EUCLEAN: the primary
+ * superblock is damaged (fsck mends it).
+ */
+int slot_set_label(struct slot_dev *dev, const char *label);
 
 #ifdef __cplusplus
 }

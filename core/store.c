@@ -232,14 +232,21 @@ static int sb_write_copies(struct slot_dev *dev, const struct sl_sb *p,
 	return err;
 }
 
+/* The backup superblock to write beside primary p: the backup as it is
+ * (its flags are those of the last time it was written whole), or p when
+ * it is unreadable or another file system's. */
+static void sb_backup_of(struct slot_dev *dev, const struct sl_sb *p,
+			 struct sl_sb *b)
+{
+	if (sb_read_at(dev, SL_SB_BACKUP_OFF, b) ||
+	    memcmp(b->uuid, p->uuid, sizeof(b->uuid)))
+		*b = *p;
+}
+
 int sl_sb_ro_compat_add(struct slot_store *s, uint32_t bit)
 {
-	/* the backup keeps what it says of the rest (its flags are those
-	 * of the last time it was written whole) */
 	struct sl_sb b;
-	if (sb_read_at(s->dev, SL_SB_BACKUP_OFF, &b) ||
-	    memcmp(b.uuid, s->sb.uuid, sizeof(b.uuid)))
-		b = s->sb;
+	sb_backup_of(s->dev, &s->sb, &b);
 	struct sl_sb p = s->sb;
 	b.feature_ro_compat |= bit;
 	p.feature_ro_compat |= bit;
@@ -258,6 +265,26 @@ int sl_sb_ro_compat_add(struct slot_store *s, uint32_t bit)
 int sl_sb_write(struct slot_dev *dev, const struct sl_sb *sb, bool backup)
 {
 	return sb_write_copies(dev, sb, backup ? sb : NULL);
+}
+
+int slot_set_label(struct slot_dev *dev, const char *label)
+{
+	size_t n = label ? strnlen(label, SLOT_LABEL_MAX + 1) : 0;
+	if (!label || n > SLOT_LABEL_MAX)
+		return -EINVAL;
+	struct sl_sb p, b;
+	if (dev->size < SL_SB_BACKUP_OFF + SL_BLOCK)
+		return -EINVAL;
+	/* a damaged primary is fsck's to mend, from the backup */
+	int err = sb_read_at(dev, SL_SB_PRIMARY_OFF, &p);
+	if (err)
+		return err == -EINVAL ? -EINVAL : -EUCLEAN;
+	sb_backup_of(dev, &p, &b);
+	memset(p.label, 0, sizeof(p.label));
+	memcpy(p.label, label, n);
+	memcpy(b.label, p.label, sizeof(b.label));
+	p.write_time = (uint64_t)time(NULL);
+	return sb_write_copies(dev, &p, &b);
 }
 
 /* ------------------------------------------------------------------ */

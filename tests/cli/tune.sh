@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# tune.slotfs: -l lists the superblock (also while the image is in use);
+# -L writes a new label to both superblocks, and refuses an image in
+# use, a label too long, a foreign file and a damaged primary superblock,
+# changing nothing.
+. "$(dirname "$0")/../lib.sh"
+t_need mkfs.slotfs fsck.slotfs tune.slotfs flock
+cd "$W"
+
+U=01234567-89ab-cdef-0123-456789abcdef
+truncate -s 256M img
+mkfs.slotfs -q -L first -U $U img
+
+listed() {
+	tune.slotfs -l img >out
+	grep -qx 'Filesystem volume name:   first' out
+	grep -qx "Filesystem UUID:          $U" out
+	grep -qx 'Filesystem state:         clean' out
+	grep -qx 'Filesystem features:      (none)' out
+	grep -qx 'Superblock in use:        primary' out
+	grep -qx 'Slot payload sizes:       4K 16K 64K 256K 1M' out
+	grep -qx 'Device size (bytes):      268435456' out
+	grep -qx 'Last checked:             never' out
+}
+check "-l lists the superblock" listed
+
+label_of() {	# IMAGE OFFSET: the label bytes of the superblock at OFFSET
+	bytes "$1" $(($2 + 0x30)) 64 | tr -d '\0'
+}
+
+relabel() {
+	tune.slotfs -L "a new label" img
+	expect_eq "label, primary" "a new label" "$(label_of img 0)"
+	expect_eq "label, backup" "a new label" "$(label_of img 65536)"
+	tune.slotfs -l img | grep -qx 'Filesystem volume name:   a new label'
+	tune.slotfs -l img | grep -qx "Filesystem UUID:          $U"
+	fsck.slotfs -f -n img >/dev/null
+	tune.slotfs -L "" img
+	tune.slotfs -l img | grep -qx 'Filesystem volume name:   <none>'
+	expect_eq "cleared, backup" "" "$(label_of img 65536)"
+}
+check "-L writes both superblocks; fsck finds them clean" relabel
+
+# refused IMAGE WHY ARGS...: tune.slotfs ARGS fails saying WHY and leaves
+# IMAGE as it was
+refused() {
+	local img=$1 why=$2 before out rc=0
+	shift 2
+	before=$(sha "$img")
+	out=$(tune.slotfs "$@" 2>&1) || rc=$?
+	expect_eq "exit status" 1 "$rc"
+	case $out in *"$why"*) ;; *) echo "$out"; return 1 ;; esac
+	expect_eq "the image after" "$before" "$(sha "$img")"
+}
+
+# the lock a mount holds on its image, held here
+in_use() {
+	local fd
+	exec {fd}<img
+	flock -x "$fd"
+	refused img "is in use" -L busy img
+	tune.slotfs -l img | grep -qx 'Filesystem volume name:   <none>'
+	exec {fd}<&-
+}
+check "-L on an image in use is refused; -l still lists it" in_use
+check "a label of 64 bytes is refused" \
+	refused img "at most 63 bytes" -L "$(printf 'x%.0s' {1..64})" img
+foreign() {
+	truncate -s 64M zero
+	refused zero "holds no slotfs" -l zero
+	refused zero "holds no slotfs" -L x zero
+}
+check "a file with no slotfs is refused" foreign
+
+damaged() {
+	cp img dmg
+	printf 'garbage' | dd of=dmg bs=1 seek=$((0x40)) conv=notrunc status=none
+	refused dmg "run fsck.slotfs first" -L x dmg
+	tune.slotfs -l dmg >out
+	grep -q 'Superblock in use:        backup' out
+}
+check "a damaged primary: -L refused, -l reads the backup" damaged
+
+t_done

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tune.slotfs - list or change what a slotfs superblock says, as tune2fs
+ * and e2label do for ext4: -l lists it (also while mounted), -L gives the
+ * file system a new label (not while mounted: the store would write its
+ * own superblock back at unmount).  A front end over slot.h.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "slot.h"
+
+#define PROG "tune.slotfs"
+
+static void tune_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: " PROG " [-l] [-L LABEL] [-V] DEVICE_OR_IMAGE\n"
+		"\n"
+		"  -l        list the superblock's contents\n"
+		"  -L LABEL  set the volume label (at most %d bytes; \"\" clears"
+		" it);\n"
+		"            the file system must not be mounted\n"
+		"  -V        print the version and exit\n", SLOT_LABEL_MAX);
+}
+
+/* Open path; exclusive for a change, so that a mount is refused. */
+static int tune_open(const char *path, bool change, struct slot_dev **dev)
+{
+	int r = slot_dev_open(path, SLOT_ENGINE_PSYNC, 4, false, !change,
+			      change, dev);
+	if (r == -EBUSY)
+		fprintf(stderr, PROG ": %s is in use (mounted?); unmount it "
+			"first\n", path);
+	else if (r < 0)
+		fprintf(stderr, PROG ": cannot open %s: %s\n", path,
+			slot_strerror(r));
+	return r;
+}
+
+static void tune_error(const char *path, int r)
+{
+	if (r == -EINVAL)
+		fprintf(stderr, PROG ": %s holds no slotfs file system\n", path);
+	else if (r == -EUCLEAN)
+		fprintf(stderr, PROG ": %s: the superblock is damaged; run "
+			"fsck.slotfs first\n", path);
+	else
+		fprintf(stderr, PROG ": %s: %s\n", path, slot_strerror(r));
+}
+
+int main(int argc, char **argv)
+{
+	const char *label = NULL;
+	bool list = false;
+	int c;
+
+	while ((c = getopt(argc, argv, "lL:Vh")) != -1) {
+		switch (c) {
+		case 'l':
+			list = true;
+			break;
+		case 'L':
+			label = optarg;
+			break;
+		case 'V':
+			printf(PROG " %s\n", SLOTFS_VERSION);
+			return 0;
+		case 'h':
+			tune_usage(stdout);
+			return 0;
+		default:
+			tune_usage(stderr);
+			return 1;
+		}
+	}
+	if (optind != argc - 1 || (!list && !label)) {
+		tune_usage(stderr);
+		return 1;
+	}
+	const char *path = argv[optind];
+	if (label && strlen(label) > SLOT_LABEL_MAX) {
+		fprintf(stderr, PROG ": a label is at most %d bytes\n",
+			SLOT_LABEL_MAX);
+		return 1;
+	}
+
+	struct slot_dev *dev;
+	if (tune_open(path, label != NULL, &dev) < 0)
+		return 1;
+	int r = 0;
+	if (label)
+		r = slot_set_label(dev, label);
+	if (!r && list)
+		r = slot_describe(dev, stdout);
+	slot_dev_close(dev);
+	if (r) {
+		tune_error(path, r);
+		return 1;
+	}
+	return 0;
+}
