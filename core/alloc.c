@@ -167,10 +167,17 @@ void sl_region_unassign(struct slot_store *s, uint32_t r)
 #define AL_SPARE_REGIONS 8u
 #define AL_SPARE_BATCHES 8u
 
+/* Unassigned, and not being discarded. */
+static bool al_region_free(const struct slot_store *s, uint32_t r)
+{
+	return s->regions[r].cls == SL_RGN_FREE &&
+	       !(s->trimming && s->trim_region == r);
+}
+
 static bool al_free_region(const struct slot_store *s, uint32_t *out)
 {
 	for (uint32_t r = 0; r < s->nregions; r++) {
-		if (s->regions[r].cls == SL_RGN_FREE) {
+		if (al_region_free(s, r)) {
 			*out = r;
 			return true;
 		}
@@ -229,7 +236,7 @@ static bool al_fits(const struct slot_store *s, const size_t *need)
 		keep[c] = need[c];
 	for (uint32_t r = 0; r < s->nregions && avail < regions_needed; r++) {
 		const struct sl_region *rg = &s->regions[r];
-		if (rg->cls == SL_RGN_FREE) {
+		if (al_region_free(s, r)) {
 			avail++;
 		} else if (al_region_movable(s, rg, keep)) {
 			/* count its slots as gone from its class */
@@ -264,16 +271,24 @@ static bool al_fits_borrowing(const struct slot_store *s, size_t *need)
 int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
 		   uint64_t *refs, uint32_t *new_regions, size_t *nnew)
 {
-	size_t need[SL_CLASS_MAX] = { 0 };
+	size_t need[SL_CLASS_MAX];
 	unsigned *moved = NULL;
 	int err = 0;
 	*nnew = 0;
+again:
+	memset(need, 0, sizeof(need));
 	for (size_t i = 0; i < n; i++)
 		need[cls[i]]++;
 	/* check it all fits before changing anything: all or nothing */
 	if (!al_fits(s, need)) {
-		if (!al_fits_borrowing(s, need))
+		if (!al_fits_borrowing(s, need)) {
+			/* what a discard holds comes back when it is done */
+			if (s->trimming) {
+				pthread_cond_wait(&s->trim_cond, &s->lock);
+				goto again;
+			}
 			return -ENOSPC;
+		}
 		/* each item takes the smallest class at or above its own
 		 * that still has room in the plan */
 		size_t left[SL_CLASS_MAX];
@@ -546,4 +561,133 @@ int sl_reclaim(struct slot_store *s)
 			return err;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Discard (fstrim)                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Lock held.  Region r's free slots, off their class's free stack and
+ * marked used, so that no write is given one while it is discarded. */
+static void al_trim_take(struct slot_store *s, uint32_t r, struct sl_vec *v)
+{
+	struct sl_region *rg = &s->regions[r];
+	struct sl_class *c = &s->cls[rg->cls];
+	size_t j = 0;
+	for (size_t i = 0; i < c->nfree; i++) {
+		uint64_t ref = c->free[i];
+		if (sl_slot_region(ref) != r || sl_vec_push(v, ref)) {
+			c->free[j++] = ref;
+			continue;
+		}
+		uint8_t *st = &rg->state[sl_slot_index(ref)];
+		*st = (uint8_t)((*st & ~SL_SLOT_STATE) | SL_SLOT_USED);
+		rg->nused++;
+		s->slots_used++;
+	}
+	c->nfree = j;
+}
+
+static int al_ref_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct al_trim {
+	uint64_t start, end, minlen;    /* what was asked */
+	uint64_t trimmed;
+};
+
+/* Discard [a, b) clipped to the range asked, in whole blocks, if at
+ * least minlen remains. */
+static int al_trim_range(struct slot_store *s, struct al_trim *t, uint64_t a,
+			 uint64_t b)
+{
+	uint64_t bs = s->sb.block_size;
+	a = SL_ALIGN_UP(SL_MAX(a, t->start), bs);
+	b = SL_MIN(b, t->end) / bs * bs;
+	if (b <= a || b - a < t->minlen)
+		return 0;
+	int err = s->dev->ops->discard(s->dev->ctx, a, b - a);
+	if (!err)
+		t->trimmed += b - a;
+	return err;
+}
+
+/* Discard the free space of region r: all but its header when it is
+ * unassigned, else each run of adjacent free slots. */
+static int al_trim_region(struct slot_store *s, struct al_trim *t, uint32_t r)
+{
+	uint64_t roff = sl_region_off(s, r), bs = s->sb.block_size;
+	struct sl_vec v = { 0 };
+	sl_lock(s);
+	struct sl_region *rg = &s->regions[r];
+	bool whole = rg->cls == SL_RGN_FREE;
+	uint64_t stride = whole ? 0 : s->cls[rg->cls].stride;
+	if (!whole)
+		al_trim_take(s, r, &v);
+	s->trimming = true;
+	s->trim_region = r;
+	sl_unlock(s);
+
+	int err = 0;
+	if (whole) {
+		err = al_trim_range(s, t, roff + bs, roff + s->sb.region_size);
+	} else {
+		if (v.n)
+			qsort(v.v, v.n, sizeof(*v.v), al_ref_cmp);
+		for (size_t i = 0, k; !err && i < v.n; i = k) {
+			for (k = i + 1; k < v.n && sl_slot_index(v.v[k]) ==
+			     sl_slot_index(v.v[k - 1]) + 1; k++)
+				;
+			uint64_t a = roff + bs + sl_slot_index(v.v[i]) * stride;
+			err = al_trim_range(s, t, a, a + (k - i) * stride);
+		}
+	}
+
+	sl_lock(s);
+	for (size_t i = 0; i < v.n; i++)
+		sl_slot_unclaim(s, v.v[i]);
+	s->trimming = false;
+	pthread_cond_broadcast(&s->trim_cond);
+	sl_unlock(s);
+	free(v.v);
+	return err;
+}
+
+int sl_trim_free(struct slot_store *s, uint64_t start, uint64_t len,
+		 uint64_t minlen, uint64_t *trimmed)
+{
+	struct al_trim t = { .start = start, .minlen = minlen,
+			     .end = len > UINT64_MAX - start ? UINT64_MAX :
+			     start + len };
+	int err = 0;
+	*trimmed = 0;
+	if (!s->dev->ops->discard)
+		return -EOPNOTSUPP;
+	/* one region at a time, so writes wait for little of the space */
+	pthread_mutex_lock(&s->trim_lock);
+	for (uint32_t r = 0; !err && r < s->nregions; r++) {
+		uint64_t roff = sl_region_off(s, r);
+		if (roff < t.end && roff + s->sb.region_size > t.start)
+			err = al_trim_region(s, &t, r);
+	}
+	pthread_mutex_unlock(&s->trim_lock);
+	*trimmed = t.trimmed;
+	return err;
+}
+
+int slot_trim(struct slot_store *s, uint64_t start, uint64_t len,
+	      uint64_t minlen, uint64_t *trimmed)
+{
+	*trimmed = 0;
+	if (s->read_only)
+		return -EROFS;
+	/* slots freed since the last checkpoint, or the last flush, are
+	 * not free yet: a checkpoint and a flush make them so */
+	int err = sl_reclaim(s);
+	if (err && err != -ENOSPC)
+		return err;
+	return sl_trim_free(s, start, len, minlen, trimmed);
 }

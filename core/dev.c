@@ -291,6 +291,23 @@ void slot_dev_close(struct slot_dev *dev)
 		dev->ops->close(dev->ctx);
 }
 
+int sl_fd_discard(int fd, uint64_t off, uint64_t len)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode)) {
+		uint64_t range[2] = { off, len };
+		if (ioctl(fd, BLKDISCARD, range) < 0)
+			return errno == ENOTTY ? -EOPNOTSUPP : -errno;
+		return 0;
+	}
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len) < 0)
+		return errno == ENOSYS ? -EOPNOTSUPP : -errno;
+	return 0;
+}
+
 int sl_dev_span(struct slot_dev *dev, bool write, uint64_t off, void *buf,
 		size_t len)
 {

@@ -20,6 +20,7 @@ struct slot_emu {
 	uint64_t size;
 
 	uint64_t nreads, nwrites, nflushes;     /* requests seen */
+	uint64_t discarded;                     /* bytes */
 	uint64_t fail_read_at, fail_write_at;   /* request number, 0 off */
 	int fail_read_err, fail_write_err;
 	int fail_reads_err, fail_writes_err;    /* all, while non-zero */
@@ -214,11 +215,32 @@ static void emu_close(void *ctx)
 	 * image for the test to inspect or reopen */
 }
 
+static int emu_discard(void *ctx, uint64_t off, uint64_t len)
+{
+	struct slot_emu *e = ctx;
+	int err = 0;
+
+	pthread_mutex_lock(&e->lock);
+	if (e->cut)
+		err = -EIO;
+	else if (e->logging)
+		err = -EOPNOTSUPP;      /* the crash log has no discards */
+	else if (off > e->size || len > e->size - off)
+		err = -EINVAL;
+	if (!err) {
+		memset(e->img + off, 0, len);
+		e->discarded += len;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return err;
+}
+
 const struct slot_dev_ops sl_emu_ops = {
 	.read = emu_read,
 	.write = emu_write,
 	.flush = emu_flush,
 	.close = emu_close,
+	.discard = emu_discard,
 };
 
 int slot_emu_create(uint64_t size, struct slot_emu **out)
@@ -415,4 +437,9 @@ uint64_t slot_emu_writes(const struct slot_emu *emu)
 uint64_t slot_emu_flushes(const struct slot_emu *emu)
 {
 	return emu_get(emu, &emu->nflushes);
+}
+
+uint64_t slot_emu_discarded(const struct slot_emu *emu)
+{
+	return emu_get(emu, &emu->discarded);
 }

@@ -66,11 +66,17 @@ static void ps_close(void *ctx)
 	free(p);
 }
 
+static int ps_discard(void *ctx, uint64_t off, uint64_t len)
+{
+	return sl_fd_discard(((struct ps_ctx *)ctx)->fd, off, len);
+}
+
 const struct slot_dev_ops sl_psync_ops = {
 	.read = ps_read,
 	.write = ps_write,
 	.flush = ps_flush,
 	.close = ps_close,
+	.discard = ps_discard,
 };
 
 int sl_psync_create(int fd, unsigned queue_depth, uint64_t size,

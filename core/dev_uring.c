@@ -503,11 +503,17 @@ static void ur_close(void *ctx)
 	free(u);
 }
 
+static int ur_trim(void *ctx, uint64_t off, uint64_t len)
+{
+	return sl_fd_discard(((struct ur_ctx *)ctx)->fd, off, len);
+}
+
 const struct slot_dev_ops sl_uring_ops = {
 	.read = ur_read,
 	.write = ur_write,
 	.flush = ur_flush,
 	.close = ur_close,
+	.discard = ur_trim,
 };
 
 int sl_uring_create(int fd, unsigned queue_depth, uint64_t size,

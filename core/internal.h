@@ -52,6 +52,10 @@ void sl_io_copy(const struct slot_io *io, uint8_t *mem, bool to_io);
 int sl_dev_io_sync(int fd, struct sl_dev_counters *c, struct slot_io *io,
 		   uint32_t done, bool write);
 
+/* Discard [off, off + len) of the open file or block device fd: a hole
+ * punched in a file, BLKDISCARD on a device.  -EOPNOTSUPP where neither
+ * works. */
+int sl_fd_discard(int fd, uint64_t off, uint64_t len);
 /* Read or write len bytes at off as one batch of requests of <= 1 MiB. */
 int sl_dev_span(struct slot_dev *dev, bool write, uint64_t off, void *buf,
 		size_t len);
@@ -331,6 +335,12 @@ struct slot_store {
 	uint64_t slots_total, slots_used;
 	bool loading;           /* open or fsck: claims touch states only;
 				   sl_alloc_rebuild() makes the free stacks */
+	/* slot_trim holds a region's free space (trim_region's, when it
+	 * is unassigned): an allocation short of room waits on trim_cond */
+	bool trimming;
+	uint32_t trim_region;
+	pthread_cond_t trim_cond;
+	pthread_mutex_t trim_lock;      /* one slot_trim at a time */
 
 	/* index */
 	struct sl_index ix;
@@ -499,6 +509,9 @@ int sl_regions_write(struct slot_store *s, const uint32_t *r, size_t n);
 int sl_flush(struct slot_store *s);
 /* Make room: flush, and if that is not enough, checkpoint. No lock held. */
 int sl_reclaim(struct slot_store *s);
+/* slot_trim without sl_reclaim first: the space free now. */
+int sl_trim_free(struct slot_store *s, uint64_t start, uint64_t len,
+		 uint64_t minlen, uint64_t *trimmed);
 
 /* Slot I/O: build a header for a chunk of o (lock held, snapshot). */
 void sl_slot_hdr_fill(struct slot_store *s, const struct sl_obj *o,

@@ -92,6 +92,9 @@ struct slot_dev_ops {
 	int (*write)(void *ctx, struct slot_io *ios, size_t n);
 	int (*flush)(void *ctx);
 	void (*close)(void *ctx);
+	/* Give [off, off + len) back to the device (TRIM; a hole in an image
+	 * file); NULL or -EOPNOTSUPP: it cannot. */
+	int (*discard)(void *ctx, uint64_t off, uint64_t len);
 };
 
 struct slot_dev {
@@ -180,6 +183,8 @@ void slot_emu_power_cut(struct slot_emu *emu);
 uint64_t slot_emu_reads(const struct slot_emu *emu);
 uint64_t slot_emu_writes(const struct slot_emu *emu);
 uint64_t slot_emu_flushes(const struct slot_emu *emu);
+/* Bytes discarded (they read as zeros); a logging device discards none. */
+uint64_t slot_emu_discarded(const struct slot_emu *emu);
 
 /* ------------------------------------------------------------------ */
 /* Format                                                              */
@@ -603,6 +608,19 @@ struct slot_statfs {
 	uint32_t name_max;
 };
 int slot_statfs(struct slot_store *s, struct slot_statfs *out);
+/*
+ * Discard (TRIM) the free space of the device range [start, start + len)
+ * in runs of at least minlen bytes, as FITRIM (fstrim) asks of a file
+ * system: free slots and unassigned regions, never a slot the durable
+ * checkpoint may still point at, nor a region or superblock header.  It
+ * takes a checkpoint first when deletions wait for one, so that their
+ * slots go too.  On an image file the space becomes holes the host gets
+ * back.  *trimmed: bytes discarded.  -EOPNOTSUPP when the device cannot
+ * discard.  A write short of room meanwhile waits for the region being
+ * discarded.
+ */
+int slot_trim(struct slot_store *s, uint64_t start, uint64_t len,
+	      uint64_t minlen, uint64_t *trimmed);
 
 /* ------------------------------------------------------------------ */
 /* Status                                                              */

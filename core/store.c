@@ -529,6 +529,8 @@ static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->ckpt_lock, NULL);
 	pthread_cond_init(&s->ckpt_cond, NULL);
+	pthread_cond_init(&s->trim_cond, NULL);
+	pthread_mutex_init(&s->trim_lock, NULL);
 	for (int i = 0; i < SL_STRIPES; i++)
 		pthread_rwlock_init(&s->stripes[i], NULL);
 	for (int i = 0; i < SL_CHUNK_STRIPES; i++)
@@ -594,6 +596,8 @@ static void store_free(struct slot_store *s)
 	pthread_mutex_destroy(&s->bq_lock);
 	pthread_cond_destroy(&s->bq_cond);
 	pthread_cond_destroy(&s->ckpt_cond);
+	pthread_cond_destroy(&s->trim_cond);
+	pthread_mutex_destroy(&s->trim_lock);
 	pthread_mutex_destroy(&s->ckpt_lock);
 	pthread_mutex_destroy(&s->lock);
 	if (s->own_dev)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <linux/fs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -331,6 +332,9 @@ static void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
 			FUSE_CAP_SPLICE_MOVE);
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* fstrim asks the mount point, a directory */
+	if (conn->capable & FUSE_CAP_IOCTL_DIR)
+		conn->want |= FUSE_CAP_IOCTL_DIR;
 	/*
 	 * ACLs: the kernel enforces them (it turns default_permissions on)
 	 * and asks us for them as xattrs; we keep the mode in step and do
@@ -1297,6 +1301,41 @@ static void sfs_op_removexattr(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, sfs_errno(err));
 }
 
+/*
+ * ioctl: FITRIM (fstrim) only, root's as on ext4 (CAP_SYS_ADMIN); the
+ * range is in bytes of the device, and the reply says how many were
+ * discarded.  Anything else is not ours (ENOTTY).
+ */
+static void sfs_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd,
+			 void *arg, struct fuse_file_info *fi, unsigned flags,
+			 const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	struct sfs *fs = sfs_of(req);
+	struct fstrim_range r;
+	uint64_t trimmed;
+	int err = 0;
+
+	(void)ino;
+	(void)arg;
+	(void)fi;
+	if (cmd != FITRIM || (flags & FUSE_IOCTL_COMPAT))
+		err = -ENOTTY;
+	else if (fuse_req_ctx(req)->uid != 0)
+		err = -EPERM;
+	else if (in_bufsz < sizeof(r) || out_bufsz < sizeof(r))
+		err = -EINVAL;
+	if (!err) {
+		memcpy(&r, in_buf, sizeof(r));
+		err = slot_trim(fs->store, r.start, r.len, r.minlen, &trimmed);
+	}
+	if (err) {
+		fuse_reply_err(req, sfs_errno(err));
+		return;
+	}
+	r.len = trimmed;
+	fuse_reply_ioctl(req, 0, &r, sizeof(r));
+}
+
 const struct fuse_lowlevel_ops sfs_ll_ops = {
 	.init           = sfs_op_init,
 	.lookup         = sfs_op_lookup,
@@ -1334,4 +1373,5 @@ const struct fuse_lowlevel_ops sfs_ll_ops = {
 	.getxattr       = sfs_op_getxattr,
 	.listxattr      = sfs_op_listxattr,
 	.removexattr    = sfs_op_removexattr,
+	.ioctl          = sfs_op_ioctl,
 };
