@@ -132,6 +132,7 @@ int sl_region_assign(struct slot_store *s, uint32_t r, unsigned cls,
 	if (!rg->state)
 		return -ENOMEM;
 	rg->cls = (uint8_t)cls;
+	rg->trimmed = false;
 	rg->nslots = c->per_region;
 	rg->nused = 0;
 	rg->assign_gen = assign_gen;
@@ -158,6 +159,7 @@ void sl_region_unassign(struct slot_store *s, uint32_t r)
 	free(rg->state);
 	rg->state = NULL;
 	rg->cls = SL_RGN_FREE;
+	rg->trimmed = false;
 	rg->nslots = 0;
 }
 
@@ -365,6 +367,7 @@ static void al_make_free(struct slot_store *s, uint64_t ref)
 	uint8_t *st = &rg->state[sl_slot_index(ref)];
 	*st = (uint8_t)(*st & ~SL_SLOT_STATE);
 	rg->nused--;
+	rg->trimmed = false;
 	al_push_free(&s->cls[rg->cls], ref);
 }
 
@@ -623,6 +626,10 @@ static int al_trim_region(struct slot_store *s, struct al_trim *t, uint32_t r)
 	struct sl_vec v = { 0 };
 	sl_lock(s);
 	struct sl_region *rg = &s->regions[r];
+	if (rg->trimmed) {
+		sl_unlock(s);
+		return 0;
+	}
 	bool whole = rg->cls == SL_RGN_FREE;
 	uint64_t stride = whole ? 0 : s->cls[rg->cls].stride;
 	if (!whole)
@@ -649,6 +656,10 @@ static int al_trim_region(struct slot_store *s, struct al_trim *t, uint32_t r)
 	sl_lock(s);
 	for (size_t i = 0; i < v.n; i++)
 		sl_slot_unclaim(s, v.v[i]);
+	/* all of it went: the next trim can pass it by until a slot in it
+	 * is freed (the unclaims above made it look so) */
+	rg->trimmed = !err && t->start <= roff && t->end >= roff +
+		      s->sb.region_size && t->minlen <= bs;
 	s->trimming = false;
 	pthread_cond_broadcast(&s->trim_cond);
 	sl_unlock(s);

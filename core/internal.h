@@ -268,6 +268,8 @@ enum {
 
 struct sl_region {
 	uint8_t cls;            /* SL_RGN_FREE when unassigned */
+	bool trimmed;           /* its free space is discarded: none freed
+				   since (fstrim skips it, as ext4 does) */
 	uint8_t *state;         /* per slot */
 	uint32_t nslots, nused;
 	uint64_t assign_gen;

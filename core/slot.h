@@ -615,9 +615,10 @@ int slot_statfs(struct slot_store *s, struct slot_statfs *out);
  * checkpoint may still point at, nor a region or superblock header.  It
  * takes a checkpoint first when deletions wait for one, so that their
  * slots go too.  On an image file the space becomes holes the host gets
- * back.  *trimmed: bytes discarded.  -EOPNOTSUPP when the device cannot
- * discard.  A write short of room meanwhile waits for the region being
- * discarded.
+ * back.  *trimmed: bytes discarded; a region all of whose free space a
+ * trim discarded is passed by until a slot in it is freed, as ext4
+ * passes by groups.  -EOPNOTSUPP when the device cannot discard.  A
+ * write short of room meanwhile waits for the region being discarded.
  */
 int slot_trim(struct slot_store *s, uint64_t start, uint64_t len,
 	      uint64_t minlen, uint64_t *trimmed);
