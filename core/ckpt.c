@@ -262,7 +262,7 @@ uint64_t sl_ckpt_left(struct slot_store *s)
 	/* every slot counted as a chunk record with its checksum: chunks
 	 * come and go with every write, which cannot ask for room */
 	uint64_t need = (uint64_t)s->nregions * SL_RGN_REC_SIZE +
-			s->geo.max_small_files * (SL_CHUNK_REC_SIZE + 8) +
+			s->geo.max_small_files * SL_CKPT_SLOT_SIZE +
 			(uint64_t)s->ix.obj_count * SL_CKPT_OBJ_SIZE +
 			s->ix.names_ck + s->ix.xa_ck;
 	uint64_t room = s->sb.meta_size / 2 - SL_BLOCK;

@@ -222,6 +222,9 @@ struct slot_format_opts {
 };
 
 void slot_format_opts_init(struct slot_format_opts *o);
+/* A size as the tools take it: "4096", "64K", "1M", "1MiB", "2GB" (powers
+ * of 1024).  -EINVAL: not one; -ERANGE: past 2^64. */
+int slot_parse_size(const char *s, uint64_t *bytes);
 /*
  * Compute the layout for a device of size bytes (rounded down to whole
  * MiB), without writing.  -EFBIG: too small for the layout; -EINVAL: a
@@ -280,6 +283,17 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		  struct slot_store **out);
 /* Force a checkpoint, flush, mark clean, free everything. */
 int slot_close(struct slot_store *s);
+/*
+ * Grow the file system to size bytes of its device (0: all of it; whole
+ * MiB), in new regions after the last: resize.slotfs.  Only on a store
+ * nothing else uses (not a mounted one).  The checkpoint containers
+ * bound how far: -ENOSPC beyond what they can index, and *limit gets the
+ * largest size they can (always set).  -EFBIG: the device is smaller
+ * than size; -EINVAL: smaller than the file system (no shrinking).
+ * Durable when it returns 0; a crash on the way leaves the old size or
+ * the new, whole.
+ */
+int slot_grow(struct slot_store *s, uint64_t size, uint64_t *limit);
 /* Drop the store as a crash would: no checkpoint, no flush, no clean flag. */
 void slot_abandon(struct slot_store *s);
 

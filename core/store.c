@@ -3,12 +3,14 @@
  * store.c - superblock, format, open and close, and the store-wide helpers
  * (lock, in-flight accounting, write batches, messages).
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
 
 #include "internal.h"
 
@@ -267,6 +269,88 @@ int sl_sb_write(struct slot_dev *dev, const struct sl_sb *sb, bool backup)
 	return sb_write_copies(dev, sb, backup ? sb : NULL);
 }
 
+/* Lock held.  The regions a checkpoint container can index at most: to
+ * those it has, as many as the room sl_ckpt_left leaves takes. */
+static uint64_t st_max_regions(struct slot_store *s)
+{
+	uint64_t per_small = s->geo.max_small_files / s->nregions;
+	uint64_t per_region = SL_RGN_REC_SIZE + per_small * SL_CKPT_SLOT_SIZE;
+	uint64_t n = s->nregions + sl_ckpt_left(s) / per_region;
+	return SL_MIN(n, (uint64_t)UINT32_MAX);
+}
+
+int slot_grow(struct slot_store *s, uint64_t size, uint64_t *limit)
+{
+	if (s->read_only)
+		return -EROFS;
+	if (!size)
+		size = s->dev->size;
+	size &= ~((1ull << 20) - 1);    /* whole MiB, as mkfs */
+	sl_lock(s);
+	struct sl_sb sb = s->sb;
+	uint64_t max = st_max_regions(s);
+	*limit = sb.slot_area_offset + SL_MAX(max, s->nregions) *
+		 sb.region_size;
+	uint64_t nreg = size > sb.slot_area_offset ?
+			(size - sb.slot_area_offset) / sb.region_size : 0;
+	int err = 0;
+	if (size > s->dev->size)
+		err = -EFBIG;
+	else if (size < sb.device_size)
+		err = -EINVAL;          /* shrinking is not supported */
+	else if (nreg > max)
+		err = -ENOSPC;
+	struct sl_region *nr = NULL;
+	if (!err && nreg > s->nregions &&
+	    !(nr = realloc(s->regions, nreg * sizeof(*nr))))
+		err = -ENOMEM;
+	uint32_t old = s->nregions;
+	if (nr) {
+		memset(nr + old, 0, (nreg - old) * sizeof(*nr));
+		for (uint64_t r = old; r < nreg; r++)
+			nr[r].cls = SL_RGN_FREE;
+		s->regions = nr;
+		s->nregions = (uint32_t)nreg;
+		sl_ns_dirty(s);
+	}
+	sl_unlock(s);
+	if (err || !nr)
+		return err;
+	/*
+	 * A checkpoint that indexes more regions than the superblock says
+	 * is valid; one that indexes fewer is not.  So: a checkpoint of
+	 * them all, then the superblocks, then a second checkpoint, so
+	 * that both containers hold them.  A crash anywhere leaves a
+	 * valid checkpoint for the superblock on the device.
+	 */
+	err = slot_checkpoint(s, true);
+	if (err < 0) {
+		sl_lock(s);
+		s->nregions = old;      /* nothing is in them yet */
+		sl_unlock(s);
+		return err;
+	}
+	sb.region_count = (uint32_t)nreg;
+	sb.device_size = size;
+	struct sl_sb b;
+	sb_backup_of(s->dev, &sb, &b);
+	b.region_count = sb.region_count;
+	b.device_size = sb.device_size;
+	sb.write_time = (uint64_t)time(NULL);
+	err = sb_write_copies(s->dev, &sb, &b);
+	if (err)
+		return err;
+	sl_lock(s);
+	s->sb.region_count = sb.region_count;
+	s->sb.device_size = sb.device_size;
+	s->sb.write_time = sb.write_time;
+	sl_geo_from_sb(&s->sb, &s->geo);
+	sl_ns_dirty(s);
+	sl_unlock(s);
+	err = slot_checkpoint(s, true);
+	return err < 0 ? err : 0;
+}
+
 int slot_set_label(struct slot_dev *dev, const char *label)
 {
 	size_t n = label ? strnlen(label, SLOT_LABEL_MAX + 1) : 0;
@@ -390,6 +474,40 @@ static int fmt_plan_sb(uint64_t size, const struct slot_format_opts *o,
 	}
 	sb->create_time = (uint64_t)time(NULL);
 	sb->write_time = sb->create_time;
+	return 0;
+}
+
+int slot_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned shift = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -errno;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+		break;
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	default:
+		return -EINVAL;
+	}
+	/* Accept "KiB" and "KB" too: people type what df prints. */
+	if (shift && (*end == 'i' || *end == 'I'))
+		end++;
+	if (shift && (*end == 'b' || *end == 'B'))
+		end++;
+	if (*end)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
 	return 0;
 }
 

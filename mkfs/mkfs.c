@@ -67,41 +67,6 @@ static void mkfs_usage(FILE *f)
 		SLOT_LABEL_MAX);
 }
 
-/* "64K", "1M", "1MiB", "4096": a byte count with a binary suffix. */
-static int mkfs_parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned shift = 0;
-
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno)
-		return -errno;
-	switch (toupper((unsigned char)*end)) {
-	case '\0':
-		break;
-	case 'K': shift = 10; end++; break;
-	case 'M': shift = 20; end++; break;
-	case 'G': shift = 30; end++; break;
-	case 'T': shift = 40; end++; break;
-	default:
-		return -EINVAL;
-	}
-	/* Accept "KiB" and "KB" too: people type what df prints. */
-	if (shift && (*end == 'i' || *end == 'I'))
-		end++;
-	if (shift && (*end == 'b' || *end == 'B'))
-		end++;
-	if (*end)
-		return -EINVAL;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -ERANGE;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
 static int mkfs_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -298,7 +263,7 @@ static int mkfs_parse_args(int argc, char **argv, struct mkfs_args *a)
 			return -EINVAL;
 		}
 		if (dst) {
-			r = mkfs_parse_size(optarg, dst);
+			r = slot_parse_size(optarg, dst);
 			if (r < 0) {
 				fprintf(stderr, PROG ": invalid size '%s' for "
 					"-%c\n", optarg, c);

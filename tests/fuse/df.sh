@@ -67,4 +67,26 @@ inodes() {
 }
 check "df -i counts the new inodes" inodes
 
+# resize.slotfs: the image grown to 512 MiB, the file system after it;
+# df sees the new size, the files are there, and 300 MiB more fit
+if command -v resize.slotfs >/dev/null; then
+	cp "$W/big" "$MNT/kept"
+	check_unmount "unmount to grow" "$MNT"
+	grown() {
+		truncate -s 512M "$IMG"
+		resize.slotfs "$IMG" | grep -q 'grown from 256.0 MiB to 512.0 MiB'
+	}
+	check "resize.slotfs grows the file system into the grown image" grown
+	check_here "mount the grown store" mount_fs "$IMG" "$MNT"
+	after_grow() {
+		expect_ge "size after growing" $((SIZE0 + 200 * MiB)) \
+			"$(df_field size)"
+		cmp "$W/big" "$MNT/kept"
+		expect_eq "files kept" 100 "$(ls "$MNT/many" | wc -l)"
+		dd if=/dev/zero of="$MNT/more" bs=1M count=300 conv=fsync \
+			status=none
+	}
+	check "df shows the new size; the files stay; 300 MiB more fit" after_grow
+fi
+
 fuse_finish

@@ -17,7 +17,7 @@ check "meson install into a temporary prefix" \
 inst=$(meson introspect "$BUILD" --buildoptions |
 	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
 ln -s "$W/dest$inst" "$PREFIX"
-for p in sbin/slotfs sbin/mkfs.slotfs sbin/fsck.slotfs sbin/slotfs-dump sbin/tune.slotfs \
+for p in sbin/slotfs sbin/mkfs.slotfs sbin/fsck.slotfs sbin/slotfs-dump sbin/tune.slotfs sbin/resize.slotfs \
 	 include/slot.h; do
 	check "installed $p" test -e "$PREFIX/$p"
 done

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# resize.slotfs: grows a file system into the rest of its image, to all
+# of it or to a size; says there is nothing to do when there is not; and
+# refuses a size past the device, a smaller size, an image in use, a file
+# with no slotfs, and a growth its metadata area cannot index, leaving
+# the size as it was.
+. "$(dirname "$0")/../lib.sh"
+t_need mkfs.slotfs fsck.slotfs tune.slotfs resize.slotfs flock
+cd "$W"
+MiB=1048576
+
+size_of() {	# IMAGE: the file system's size, from its superblock
+	tune.slotfs -l "$1" | sed -n 's/^Device size (bytes): *//p'
+}
+
+truncate -s 256M img
+mkfs.slotfs -q img
+
+grow_all() {
+	truncate -s 512M img
+	resize.slotfs img >out
+	grep -q 'grown from 256.0 MiB to 512.0 MiB' out || { cat out; return 1; }
+	expect_eq "size in the superblock" $((512 * MiB)) "$(size_of img)"
+	fsck.slotfs -f -n img >/dev/null
+	resize.slotfs img | grep -q 'nothing to do'
+}
+check "grown to the whole image; fsck clean; again: nothing to do" grow_all
+
+grow_to() {
+	truncate -s 1G img
+	resize.slotfs img 768M >out
+	grep -q 'to 768.0 MiB' out || { cat out; return 1; }
+	expect_eq "size in the superblock" $((768 * MiB)) "$(size_of img)"
+	fsck.slotfs -f -n img >/dev/null
+}
+check "grown to a size given" grow_to
+
+# refused WHY ARGS...: resize.slotfs ARGS fails saying WHY; the size stays
+refused() {
+	local why=$1 before out rc=0
+	shift
+	before=$(size_of img)
+	out=$(resize.slotfs "$@" 2>&1) || rc=$?
+	expect_eq "exit status" 1 "$rc"
+	case $out in *"$why"*) ;; *) echo "$out"; return 1 ;; esac
+	expect_eq "size after" "$before" "$(size_of img)"
+}
+check "a size past the device is refused" \
+	refused "smaller than the size asked" img 2G
+check "a size below the file system is refused" \
+	refused "cannot shrink" img 300M
+in_use() {
+	local fd
+	exec {fd}<img
+	flock -x "$fd"
+	refused "is in use" img
+}
+check "an image in use is refused" in_use
+check "a file with no slotfs is refused" sh -c \
+	'truncate -s 64M zero && ! resize.slotfs zero 2>err && grep -q "not a slotfs" err'
+
+limit() {
+	truncate -s 256M small
+	mkfs.slotfs -q -m 2M small
+	truncate -s 8G small
+	local out rc=0
+	out=$(resize.slotfs small 2>&1) || rc=$?
+	expect_eq "exit status" 1 "$rc"
+	case $out in *"metadata area indexes at most"*) ;; *) echo "$out"; return 1 ;; esac
+	expect_eq "size after" $((256 * MiB)) "$(size_of small)"
+	fsck.slotfs -f -n small >/dev/null
+}
+check "a growth the metadata area cannot index is refused" limit
+
+t_done
