@@ -658,8 +658,9 @@ static int al_trim_region(struct slot_store *s, struct al_trim *t, uint32_t r)
 		sl_slot_unclaim(s, v.v[i]);
 	/* all of it went: the next trim can pass it by until a slot in it
 	 * is freed (the unclaims above made it look so) */
-	rg->trimmed = !err && t->start <= roff && t->end >= roff +
-		      s->sb.region_size && t->minlen <= bs;
+	s->regions[r].trimmed = !err && t->start <= roff &&
+				t->end >= roff + s->sb.region_size &&
+				t->minlen <= bs;
 	s->trimming = false;
 	pthread_cond_broadcast(&s->trim_cond);
 	sl_unlock(s);
