@@ -46,6 +46,7 @@ enum fk_code {
 	PR_RGN_HDR_BAD,
 	PR_XATTR_BAD,
 	PR_SB_FEATURE_XATTR,
+	PR_ACL_MODE,
 	PR_COUNT
 };
 
@@ -113,6 +114,9 @@ static const struct fk_problem {
 	[PR_SB_FEATURE_XATTR] = { "PR_SB_FEATURE_XATTR",
 		"files have extended attributes but the superblock lacks "
 		"the xattr feature; set it" },
+	[PR_ACL_MODE] = { "PR_ACL_MODE",
+		"inode %llu mode %03o disagrees with its ACL (%03o); set it "
+		"from the ACL" },
 };
 
 struct fk {
@@ -534,6 +538,17 @@ static void fk_pass_objects(struct fk *f)
 	uint64_t chunk = 1ull << s->sb.chunk_shift;
 	for (size_t b = 0; b <= ix->obj_mask; b++) {
 		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext) {
+			/* the mode holds an access ACL's owner, mask and
+			 * others; the ACL says more, so it wins */
+			uint32_t bits;
+			if (sl_xa_acl_bits(s, o, &bits) &&
+			    (o->mode & 0777) != bits) {
+				fk_report(f, PR_ACL_MODE,
+					  (unsigned long long)o->oid,
+					  o->mode & 0777, bits);
+				o->mode = (o->mode & ~0777u) | bits;
+				sl_ns_dirty(s);
+			}
 			if (!S_ISREG(o->mode))
 				continue;
 			if (o->size > sl_file_max(s)) {

@@ -628,6 +628,9 @@ void sl_owed_check(struct slot_store *s, const struct sl_obj *o);
 /* xattr.c: ACLs on objects.  Lock held. */
 /* Before a chmod of o to mode: its access ACL, if any, made to match. */
 int sl_xa_acl_chmod(struct slot_store *s, struct sl_obj *o, uint32_t mode);
+/* Whether o has an access ACL; *bits: the permission bits it gives. */
+bool sl_xa_acl_bits(struct slot_store *s, const struct sl_obj *o,
+		    uint32_t *bits);
 /* What a new object of *mode in dir inherits from dir's default ACL:
  * 1 with *out its xattrs (NULL: none to keep) and *mode masked, 0 when
  * dir has none, or a negative errno. */

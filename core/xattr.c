@@ -353,6 +353,20 @@ int sl_xa_acl_chmod(struct slot_store *s, struct sl_obj *o, uint32_t mode)
 	return xa_commit(s, o, n, 0);
 }
 
+bool sl_xa_acl_bits(struct slot_store *s, const struct sl_obj *o,
+		    uint32_t *bits)
+{
+	struct xa_ent e;
+	if (!xa_acl_find(sl_xa_find(&s->ix, o->oid), SLOT_XATTR_ACL_ACCESS,
+			 &e))
+		return false;
+	int n = sl_acl_check(e.value, e.vlen);
+	*bits = 0;
+	if (n > 0)
+		sl_acl_mode(e.value, (size_t)n, bits);
+	return n > 0;
+}
+
 int sl_xa_inherit(struct slot_store *s, uint64_t dir, uint32_t *mode,
 		  struct sl_xattrs **out)
 {

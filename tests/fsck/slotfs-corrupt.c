@@ -1179,6 +1179,33 @@ static int cmd_acl_bad(struct cr_img *im, char **av, int ac)
 	return 0;
 }
 
+/* acl-mode IMG: the root gets an access ACL (resealed) whose mask, rwx,
+ * its mode (0755) disagrees with */
+static int cmd_acl_mode(struct cr_img *im, char **av, int ac)
+{
+	(void)av;
+	(void)ac;
+	struct cr_ckpt m;
+	ck_load(im, &m);
+	/* owner rwx, user 1000 r-x, group r-x, mask rwx, others r-x */
+	static const uint8_t acl[] = {
+		2, 0, 0, 0,
+		0x01, 0, 7, 0, 0xff, 0xff, 0xff, 0xff,
+		0x02, 0, 5, 0, 0xe8, 0x03, 0, 0,
+		0x04, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,
+		0x10, 0, 7, 0, 0xff, 0xff, 0xff, 0xff,
+		0x20, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,
+	};
+	const char *acc = SLOT_XATTR_ACL_ACCESS;
+	struct sl_xattr_rec r = { .oid = SLOT_ROOT_INO, .name = acc,
+				  .name_len = strlen(acc), .value = acl,
+				  .value_len = sizeof(acl) };
+	ck_xa_append(&m, &r, 1);
+	ck_store(im, &m);
+	cr_ckpt_free(&m);
+	return 0;
+}
+
 static int cmd_rgn_hdr(struct cr_img *im, char **av, int ac)
 {
 	if (ac < 1)
@@ -1650,6 +1677,7 @@ static void usage(FILE *f)
 "  rgn-hdr IMG KEY              zero the header of KEY's region\n"
 "  xattr-bad IMG                three damaged xattr records, resealed\n"
 "  acl-bad IMG                  three bad ACL records and a good one, resealed\n"
+"  acl-mode IMG                 the root's ACL disagrees with its mode, resealed\n"
 "  sb-no-xattr IMG              clear the xattr feature bit, resealed\n"
 "  fuzz [SECONDS [SEED]]        fuzz slot_fsck in-process (fuzz_fsck.c)\n"
 "  fuzz-one SEED [IMAGE_OUT]    one iteration; save its damaged image\n");
@@ -1709,6 +1737,7 @@ int main(int argc, char **argv)
 		{ "rgn-hdr", cmd_rgn_hdr },
 		{ "xattr-bad", cmd_xattr_bad },
 		{ "acl-bad", cmd_acl_bad },
+		{ "acl-mode", cmd_acl_mode },
 		{ "sb-no-xattr", cmd_sb_no_xattr },
 	};
 	if (ac < 1) {
