@@ -1135,6 +1135,25 @@ static int cmd_xattr_bad(struct cr_img *im, char **av, int ac)
 	return 0;
 }
 
+/* An access ACL in the xattr form: owner rwx, user 1000 r-x, group r-x,
+ * the mask given, others r-x. */
+#define CR_ACL_LEN (4 + 5 * 8)
+static void cr_acl(uint8_t *v, uint16_t mask)
+{
+	static const struct { uint16_t tag, perm; uint32_t id; } e[] = {
+		{ 0x01, 7, 0xffffffffu }, { 0x02, 5, 1000 },
+		{ 0x04, 5, 0xffffffffu }, { 0x10, 0, 0xffffffffu },
+		{ 0x20, 5, 0xffffffffu },
+	};
+	sl_put32(v, 2);
+	for (size_t i = 0; i < SL_ARRAY_SIZE(e); i++) {
+		uint8_t *p = v + 4 + 8 * i;
+		sl_put16(p, e[i].tag);
+		sl_put16(p + 2, e[i].tag == 0x10 ? mask : e[i].perm);
+		sl_put32(p + 4, e[i].id);
+	}
+}
+
 /* acl-bad IMG: four ACL records in the newest checkpoint: the root's
  * access ACL, valid (it stays), a default ACL of a regular file, an
  * access ACL of version 1, and a system. name that is no ACL */
@@ -1150,16 +1169,8 @@ static int cmd_acl_bad(struct cr_img *im, char **av, int ac)
 			file = m.obj[i].rec.oid;
 	if (!file)
 		die("acl-bad: the checkpoint has no regular file");
-	/* owner rwx, user 1000 r-x, group r-x, mask r-x, others r-x */
-	static const uint8_t good[] = {
-		2, 0, 0, 0,
-		0x01, 0, 7, 0, 0xff, 0xff, 0xff, 0xff,
-		0x02, 0, 5, 0, 0xe8, 0x03, 0, 0,
-		0x04, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,
-		0x10, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,
-		0x20, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,
-	};
-	uint8_t v1[sizeof(good)];
+	uint8_t good[CR_ACL_LEN], v1[CR_ACL_LEN];
+	cr_acl(good, 5);        /* mode 0755's: the root's, kept */
 	memcpy(v1, good, sizeof(good));
 	v1[0] = 1;
 	const char *acc = SLOT_XATTR_ACL_ACCESS, *dfl = SLOT_XATTR_ACL_DEFAULT;
@@ -1187,15 +1198,8 @@ static int cmd_acl_mode(struct cr_img *im, char **av, int ac)
 	(void)ac;
 	struct cr_ckpt m;
 	ck_load(im, &m);
-	/* owner rwx, user 1000 r-x, group r-x, mask rwx, others r-x */
-	static const uint8_t acl[] = {
-		2, 0, 0, 0,
-		0x01, 0, 7, 0, 0xff, 0xff, 0xff, 0xff,
-		0x02, 0, 5, 0, 0xe8, 0x03, 0, 0,
-		0x04, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,
-		0x10, 0, 7, 0, 0xff, 0xff, 0xff, 0xff,
-		0x20, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,
-	};
+	uint8_t acl[CR_ACL_LEN];
+	cr_acl(acl, 7);
 	const char *acc = SLOT_XATTR_ACL_ACCESS;
 	struct sl_xattr_rec r = { .oid = SLOT_ROOT_INO, .name = acc,
 				  .name_len = strlen(acc), .value = acl,
