@@ -830,6 +830,19 @@ class Store:
         with self._use() as h:
             return _check(self._lib.slot_checkpoint(h, bool(force))) == 1
 
+    def trim(self, start=0, length=None, minlen=0):
+        """Discard the free space of the device range [start, start +
+        length) in runs of at least minlen bytes (slot_trim, as fstrim):
+        on an NVMe drive the blocks go back to it, on an image file they
+        become holes.  Returns the bytes discarded."""
+        trimmed = ctypes.c_uint64(0)
+        if length is None:
+            length = 2**64 - 1
+        with self._use() as h:
+            _check(self._lib.slot_trim(h, start, length, minlen,
+                                       ctypes.byref(trimmed)))
+        return trimmed.value
+
     # -- status -----------------------------------------------------------
 
     def _status_struct(self):

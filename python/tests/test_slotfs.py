@@ -425,6 +425,20 @@ class TestStatus(StoreCase):
         self.assertFalse(self.store.checkpoint(force=True))   # nothing dirty
 
 
+    def test_trim(self):
+        keep = {"t/k%d" % i: os.urandom(70000 + i) for i in range(5)}
+        self.store.put_many(list(keep), list(keep.values()))
+        self.store.put("t/gone", os.urandom(3 << 20))
+        self.store.sync()
+        self.store.delete("t/gone")
+        self.assertGreaterEqual(self.store.trim(), 3 << 20)
+        self.assertEqual(self.store.trim(), 0)      # nothing new to discard
+        self.assertEqual(self.store.get_many(list(keep)), list(keep.values()))
+        self.reopen()
+        self.assertEqual(self.store.get_many(list(keep)), list(keep.values()))
+        self.assertFalse(self.store.contains("t/gone"))
+
+
 class TestLifecycle(StoreCase):
 
     def test_reopen_keeps_data(self):
