@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "slot.h"
@@ -51,6 +52,11 @@ struct sfs {
 	bool writeback_cache;            /* -o writeback_cache */
 	bool xattr;                     /* extended attributes served */
 	bool acl;                       /* POSIX ACLs served and enforced */
+	bool killpriv_v2;               /* asked at INIT, and granted (init.c) */
+	struct fuse_session *se;        /* for notifications to the kernel */
+	bool init_seen, init_done;      /* the INIT exchange (init.c) */
+	uint64_t init_unique;
+	uint32_t init_flags;            /* what the kernel offered */
 	bool check_perms;               /* the daemon checks permissions,
 					   not the kernel (perm.c) */
 	bool kernel_perms;              /* default_permissions was given */
@@ -65,6 +71,7 @@ struct sfs {
 	 * that came through it (atomic) */
 	struct sfs_ring *ring;
 	uint64_t ring_requests;
+	uint64_t getxattr_requests;     /* answered (atomic) */
 };
 
 extern const struct fuse_lowlevel_ops sfs_ll_ops;
@@ -94,6 +101,12 @@ int sfs_ring_attach(struct fuse_session *se, struct sfs *fs, unsigned depth,
 		    void (*log)(void *arg, const char *msg));
 bool sfs_ring_running(const struct sfs *fs);
 void sfs_ring_detach(struct sfs *fs);
+/* init.c: FUSE_HANDLE_KILLPRIV_V2 asked for at INIT (fs->killpriv_v2).
+ * The session's I/O shows each request and reply to these; attach makes
+ * a pass-through one where the ring has not. */
+void sfs_init_request(struct sfs *fs, const void *buf, ssize_t n);
+void sfs_init_reply(struct sfs *fs, struct iovec *iov, int count);
+int sfs_init_attach(struct fuse_session *se, struct sfs *fs);
 void sfs_attr_to_stat(const struct slot_attr *a, struct stat *st);
 
 /* perm.c: permission checks when the kernel leaves them to the daemon;

@@ -185,9 +185,9 @@ static void sfs_usage(const char *prog)
 	       "                           only at fsync/close (off)\n"
 	       "    -o xattr, -o noxattr   serve extended attributes (user.,\n"
 	       "                           trusted., security.) or not; each\n"
-	       "                           write then costs the kernel a lookup\n"
-	       "                           of security.capability (on when the\n"
-	       "                           store has any, else off)\n"
+	       "                           file's first write then costs the\n"
+	       "                           kernel a lookup of security.capability\n"
+	       "                           (on when the store has any, else off)\n"
 	       "    -o acl, -o noacl       POSIX ACLs (setfacl, getfacl), which\n"
 	       "                           the kernel then enforces; implies\n"
 	       "                           -o xattr (on when the store has any,\n"
@@ -621,6 +621,10 @@ int main(int argc, char *argv[])
 	if (cfg.xattr < 0)
 		cfg.xattr = geo.xattrs || cfg.acl;
 	fs.xattr = cfg.xattr;
+	/* with xattrs served, ask the kernel not to ask for
+	 * security.capability at every write (init.c); with writeback_cache
+	 * the kernel writes pages we could not kill set-id bits for */
+	fs.killpriv_v2 = fs.xattr && !fs.writeback_cache && !fs.read_only;
 	/* with ACLs the kernel checks permissions: perm.c knows modes only */
 	fs.acl = cfg.acl;
 	if (fs.acl)
@@ -645,6 +649,13 @@ int main(int argc, char *argv[])
 					sfs_log)) < 0)
 		fprintf(stderr, "slotfs: FUSE over io_uring not used: %s\n",
 			strerror(-err));
+	fs.se = se;
+	/* the INIT exchange passes through the ring's I/O, or this */
+	if (fs.killpriv_v2 && !fs.ring && (err = sfs_init_attach(se, &fs)) < 0) {
+		fprintf(stderr, "slotfs: cannot watch INIT: %s\n",
+			strerror(-err));
+		fs.killpriv_v2 = false;
+	}
 	if (notify_fd >= 0) {
 		sfs_detach(notify_fd);
 		notify_fd = -1;

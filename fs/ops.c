@@ -193,7 +193,12 @@ static int sfs_write_killpriv(struct sfs *fs, fuse_req_t req, fuse_ino_t ino)
 		return 0;
 	memset(&in, 0, sizeof(in));
 	in.mode = a.mode & ~kill;
-	return slot_ns_setattr(fs->store, ino, &in, SLOT_SET_MODE, &out);
+	err = slot_ns_setattr(fs->store, ino, &in, SLOT_SET_MODE, &out);
+	/* with KILLPRIV_V2 the kernel left it to us and still holds the
+	 * old mode: it must ask again (attributes only) */
+	if (!err && fs->killpriv_v2 && fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+	return err;
 }
 
 /* Whether a handle opened with flags can write: only such a handle has
@@ -1156,9 +1161,9 @@ static void sfs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off,
  * Extended attributes, when the mount serves them (fs->xattr; main.c).
  * Off, each op answers ENOSYS, and the kernel stops sending any for the
  * mount.  That is worth having: with getxattr answered, the kernel asks
- * for security.capability before every write(2) that could drop
- * privileges (file_remove_privs), one round trip each, since FUSE keeps
- * no "no security xattrs" mark on its inodes.
+ * for security.capability before a file's first write(2)
+ * (file_remove_privs), a round trip a file; not before every write, as
+ * it would without KILLPRIV_V2 (init.c).
  *
  * The namespaces ext4 has: user., trusted., security., and, on an ACL
  * mount (-o acl), system.posix_acl_access and _default, whose meaning
@@ -1251,6 +1256,8 @@ static void sfs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	char *buf = NULL;
 	ssize_t len = sfs_xattr_check(req, ino, name, R_OK);
 
+	__atomic_fetch_add(&sfs_of(req)->getxattr_requests, 1,
+			   __ATOMIC_RELAXED);
 	if (!len && sfs_ino_virtual(ino))
 		len = -ENODATA;
 	if (!len && size && !(buf = malloc(size)))

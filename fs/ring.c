@@ -667,6 +667,7 @@ static ssize_t sfs_ring_io_read(int fd, void *buf, size_t len, void *ud)
 	struct sfs *fs = ud;
 	struct sfs_ring *r = fs->ring;
 	ssize_t n = read(fd, buf, len);
+	sfs_init_request(fs, buf, n);
 	if (!r)
 		return n;
 	const struct fuse_in_header *in = buf;
@@ -691,6 +692,7 @@ static ssize_t sfs_ring_io_writev(int fd, struct iovec *iov, int count,
 	struct sfs_ring *r = fs->ring;
 	const struct fuse_out_header *oh = iov[0].iov_base;
 
+	sfs_init_reply(fs, iov, count);
 	if (!r)
 		return writev(fd, iov, count);
 	if (__atomic_load_n(&r->running, __ATOMIC_ACQUIRE) && oh->unique) {

@@ -61,9 +61,16 @@ static int sfs_status_json_loop(struct sfs *fs, char *buf, size_t n,
 			__atomic_load_n(&fs->ring_requests, __ATOMIC_RELAXED));
 	if (at < 0)
 		return at;
-	return sfs_append(buf, (size_t)at, cap, ",\"xattr\":%" PRIu64
-			  ",\"acl\":%" PRIu64 "}}", (uint64_t)fs->xattr,
-			  (uint64_t)fs->acl);
+	at = sfs_append(buf, (size_t)at, cap, ",\"xattr\":%" PRIu64
+			",\"acl\":%" PRIu64, (uint64_t)fs->xattr,
+			(uint64_t)fs->acl);
+	if (at < 0)
+		return at;
+	return sfs_append(buf, (size_t)at, cap, ",\"getxattr_requests\":%"
+			  PRIu64 ",\"killpriv_v2\":%" PRIu64 "}}",
+			  __atomic_load_n(&fs->getxattr_requests,
+					  __ATOMIC_RELAXED),
+			  (uint64_t)fs->killpriv_v2);
 }
 
 static int sfs_status_prom_loop(struct sfs *fs, char *buf, size_t n,
@@ -97,7 +104,7 @@ static int sfs_status_prom_loop(struct sfs *fs, char *buf, size_t n,
 					  __ATOMIC_RELAXED));
 	if (at < 0)
 		return at;
-	return sfs_append(buf, (size_t)at, cap,
+	at = sfs_append(buf, (size_t)at, cap,
 			  "# HELP slotfs_fuse_xattr Whether the mount serves "
 			  "extended attributes.\n"
 			  "# TYPE slotfs_fuse_xattr gauge\n"
@@ -107,6 +114,21 @@ static int sfs_status_prom_loop(struct sfs *fs, char *buf, size_t n,
 			  "# TYPE slotfs_fuse_acl gauge\n"
 			  "slotfs_fuse_acl %" PRIu64 "\n",
 			  (uint64_t)fs->xattr, (uint64_t)fs->acl);
+	if (at < 0)
+		return at;
+	return sfs_append(buf, (size_t)at, cap,
+			  "# HELP slotfs_fuse_getxattr_requests_total GETXATTR "
+			  "requests answered (the kernel's security.capability "
+			  "checks among them).\n"
+			  "# TYPE slotfs_fuse_getxattr_requests_total counter\n"
+			  "slotfs_fuse_getxattr_requests_total %" PRIu64 "\n"
+			  "# HELP slotfs_fuse_killpriv_v2 Whether the kernel "
+			  "left killing set-id bits at a write to slotfs.\n"
+			  "# TYPE slotfs_fuse_killpriv_v2 gauge\n"
+			  "slotfs_fuse_killpriv_v2 %" PRIu64 "\n",
+			  __atomic_load_n(&fs->getxattr_requests,
+					  __ATOMIC_RELAXED),
+			  (uint64_t)fs->killpriv_v2);
 }
 
 static int sfs_status_render(struct sfs *fs, fuse_ino_t ino,

@@ -129,6 +129,39 @@ EOF
 }
 check "a write drops the file capability" capability
 
+# KILLPRIV_V2 (fs/init.c): the kernel asks for security.capability once
+# for a file, not before every write; a capability set later is still
+# dropped at the next write, and so are set-id bits
+getxattrs() {
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fuse"]["getxattr_requests"])' \
+		"$MNT/.slotfs/status.json"
+}
+once_a_file() {
+	grep -q '"killpriv_v2":1' "$MNT/.slotfs/status.json"
+	grep -q '^slotfs_fuse_killpriv_v2 1$' "$MNT/.slotfs/metrics"
+	echo x >"$MNT/many_writes"
+	local n0 n1
+	n0=$(getxattrs)
+	python3 - "$MNT/many_writes" <<'EOF'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+for i in range(100):
+    os.write(fd, b"y" * 4096)
+os.close(fd)
+EOF
+	n1=$(getxattrs)
+	expect_between "GETXATTRs for 100 writes" 0 2 $((n1 - n0))
+	python3 - "$MNT/many_writes" <<'EOF'
+import os, struct, sys
+os.setxattr(sys.argv[1], "security.capability",
+            struct.pack("<IIIII", 0x02000000, 1 << 13, 0, 0, 0))
+EOF
+	echo more >>"$MNT/many_writes"
+	expect_fail "security.capability set later, after a write" \
+		getfattr -n security.capability "$MNT/many_writes"
+}
+check "a file is asked for its capability once, not at every write" once_a_file
+
 tools() {
 	mkdir -p "$MNT/src/sub"
 	echo one >"$MNT/src/one"
