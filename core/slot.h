@@ -502,7 +502,8 @@ int slot_ns_unhold(struct slot_store *s, slot_ino_t ino);
  * SLOT_XATTR_NAME_MAX bytes with no NUL, a value at most
  * SLOT_XATTR_SIZE_MAX bytes, and one object's names and values together at
  * most SLOT_XATTR_OBJ_MAX bytes.  What a name means (user., trusted.,
- * security.) is the caller's business.  A change moves ctime and becomes
+ * security.) is the caller's business, but for the ACLs below.  A change
+ * moves ctime and becomes
  * durable with the next checkpoint: slot_file_fsync of the object, or
  * slot_sync, takes one.
  */
