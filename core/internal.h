@@ -674,8 +674,8 @@ static inline uint64_t sl_ckpt_name_size(size_t len)
 }
 /* ... and a new object, with no chunks and no target (padding included). */
 #define SL_CKPT_OBJ_SIZE (SL_OBJ_REC_SIZE + 8)
-/* What a checkpoint sets aside for each slot a region could hold, and
- * for the region: a chunk record and its checksum, the region record. */
+/* What a checkpoint sets aside for each slot a region could hold: a
+ * chunk record and its checksum. */
 #define SL_CKPT_SLOT_SIZE (SL_CHUNK_REC_SIZE + 8)
 /* Empty the index and allocator, to load again. */
 void sl_ckpt_reset(struct slot_store *s);

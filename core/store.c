@@ -324,22 +324,27 @@ int slot_grow(struct slot_store *s, uint64_t size, uint64_t *limit)
 	 * valid checkpoint for the superblock on the device.
 	 */
 	err = slot_checkpoint(s, true);
-	if (err < 0) {
+	if (err >= 0) {
 		sl_lock(s);
-		s->nregions = old;      /* nothing is in them yet */
+		sb = s->sb;     /* as the checkpoint left it */
+		sl_unlock(s);
+		sb.region_count = (uint32_t)nreg;
+		sb.device_size = size;
+		struct sl_sb b;
+		sb_backup_of(s->dev, &sb, &b);
+		b.region_count = sb.region_count;
+		b.device_size = sb.device_size;
+		sb.write_time = (uint64_t)time(NULL);
+		err = sb_write_copies(s->dev, &sb, &b);
+	}
+	if (err < 0) {
+		/* the superblock still says the old size: nothing may go
+		 * into the new regions (nothing has: the store is ours) */
+		sl_lock(s);
+		s->nregions = old;
 		sl_unlock(s);
 		return err;
 	}
-	sb.region_count = (uint32_t)nreg;
-	sb.device_size = size;
-	struct sl_sb b;
-	sb_backup_of(s->dev, &sb, &b);
-	b.region_count = sb.region_count;
-	b.device_size = sb.device_size;
-	sb.write_time = (uint64_t)time(NULL);
-	err = sb_write_copies(s->dev, &sb, &b);
-	if (err)
-		return err;
 	sl_lock(s);
 	s->sb.region_count = sb.region_count;
 	s->sb.device_size = sb.device_size;
