@@ -340,17 +340,13 @@ int sl_xa_acl_chmod(struct slot_store *s, struct sl_obj *o, uint32_t mode)
 	memcpy(v, e.value, e.vlen);
 	/* loaded and set values were checked */
 	sl_acl_chmod(v, (size_t)sl_acl_check(v, e.vlen), mode);
-	struct sl_xattrs *n = NULL;
-	if (memcmp(v, e.value, e.vlen))
-		n = xa_rebuild(x, &e, e.name, e.nlen, v, e.vlen);
-	else
-		e.vlen = 0;     /* already in step: nothing to change */
+	bool same = !memcmp(v, e.value, e.vlen);     /* already in step */
+	struct sl_xattrs *n = same ? NULL :
+			      xa_rebuild(x, &e, e.name, e.nlen, v, e.vlen);
 	free(v);
-	if (!e.vlen)
+	if (same)
 		return 0;
-	if (!n)
-		return -ENOMEM;
-	return xa_commit(s, o, n, 0);
+	return n ? xa_commit(s, o, n, 0) : -ENOMEM;
 }
 
 bool sl_xa_acl_bits(struct slot_store *s, const struct sl_obj *o,
