@@ -13,19 +13,6 @@
 #include "format.h"
 #include "slot.h"
 
-#define ACL_VERSION     2
-#define ACL_HDR         4
-#define ACL_ENT         8
-
-enum {
-	ACL_USER_OBJ  = 0x01,
-	ACL_USER      = 0x02,
-	ACL_GROUP_OBJ = 0x04,
-	ACL_GROUP     = 0x08,
-	ACL_MASK      = 0x10,
-	ACL_OTHER     = 0x20,
-};
-
 int sl_acl_kind(const char *name, size_t nlen)
 {
 	static const char sys[] = "system.";
@@ -48,42 +35,43 @@ int sl_acl_kind(const char *name, size_t nlen)
 int sl_acl_check(const void *value, size_t len)
 {
 	const uint8_t *p = value;
-	if (len < ACL_HDR || len > SLOT_XATTR_SIZE_MAX ||
-	    (len - ACL_HDR) % ACL_ENT ||
-	    sl_get32(p) != ACL_VERSION)
+	if (len < SL_ACL_HDR || len > SLOT_XATTR_SIZE_MAX ||
+	    (len - SL_ACL_HDR) % SL_ACL_ENT ||
+	    sl_get32(p) != SL_ACL_VERSION)
 		return -EINVAL;
-	size_t n = (len - ACL_HDR) / ACL_ENT;
-	int state = ACL_USER_OBJ;
+	size_t n = (len - SL_ACL_HDR) / SL_ACL_ENT;
+	int state = SL_ACL_TAG_USER_OBJ;
 	bool named = false;
 	for (size_t i = 0; i < n; i++) {
-		const uint8_t *e = p + ACL_HDR + i * ACL_ENT;
+		const uint8_t *e = p + SL_ACL_HDR + i * SL_ACL_ENT;
 		uint16_t tag = sl_get16(e);
 		if (sl_get16(e + 2) & ~7u)
 			return -EINVAL;
 		switch (tag) {
-		case ACL_USER_OBJ:
-			if (state != ACL_USER_OBJ)
+		case SL_ACL_TAG_USER_OBJ:
+			if (state != SL_ACL_TAG_USER_OBJ)
 				return -EINVAL;
-			state = ACL_USER;
+			state = SL_ACL_TAG_USER;
 			break;
-		case ACL_USER:
-		case ACL_GROUP:
-			if (state != (tag == ACL_USER ? ACL_USER : ACL_GROUP))
+		case SL_ACL_TAG_USER:
+		case SL_ACL_TAG_GROUP:
+			if (state != tag)       /* in their own part */
 				return -EINVAL;
 			named = true;
 			break;
-		case ACL_GROUP_OBJ:
-			if (state != ACL_USER)
+		case SL_ACL_TAG_GROUP_OBJ:
+			if (state != SL_ACL_TAG_USER)
 				return -EINVAL;
-			state = ACL_GROUP;
+			state = SL_ACL_TAG_GROUP;
 			break;
-		case ACL_MASK:
-			if (state != ACL_GROUP)
+		case SL_ACL_TAG_MASK:
+			if (state != SL_ACL_TAG_GROUP)
 				return -EINVAL;
-			state = ACL_OTHER;
+			state = SL_ACL_TAG_OTHER;
 			break;
-		case ACL_OTHER:
-			if (state != ACL_OTHER && (state != ACL_GROUP || named))
+		case SL_ACL_TAG_OTHER:
+			if (state != SL_ACL_TAG_OTHER &&
+			    (state != SL_ACL_TAG_GROUP || named))
 				return -EINVAL;
 			state = 0;
 			break;
@@ -104,12 +92,12 @@ static void acl_objs(uint8_t *v, size_t n, struct acl_objs *o)
 {
 	memset(o, 0, sizeof(*o));
 	for (size_t i = 0; i < n; i++) {
-		uint8_t *e = v + ACL_HDR + i * ACL_ENT;
+		uint8_t *e = v + SL_ACL_HDR + i * SL_ACL_ENT;
 		switch (sl_get16(e)) {
-		case ACL_USER_OBJ:  o->user = e; break;
-		case ACL_GROUP_OBJ: o->group = e; break;
-		case ACL_MASK:      o->mask = e; break;
-		case ACL_OTHER:     o->other = e; break;
+		case SL_ACL_TAG_USER_OBJ:  o->user = e; break;
+		case SL_ACL_TAG_GROUP_OBJ: o->group = e; break;
+		case SL_ACL_TAG_MASK:      o->mask = e; break;
+		case SL_ACL_TAG_OTHER:     o->other = e; break;
 		default:            o->named = true; break;
 		}
 	}

@@ -391,6 +391,16 @@ void sl_slot_free(struct slot_store *s, uint64_t ref)
 	}
 }
 
+/* A free slot, already off its class's free stack, becomes used. */
+static void al_mark_used(struct slot_store *s, struct sl_region *rg,
+			 uint64_t ref)
+{
+	uint8_t *st = &rg->state[sl_slot_index(ref)];
+	*st = (uint8_t)((*st & ~SL_SLOT_STATE) | SL_SLOT_USED);
+	rg->nused++;
+	s->slots_used++;
+}
+
 int sl_slot_claim(struct slot_store *s, uint64_t ref)
 {
 	if (!sl_slot_valid(s, ref))
@@ -407,9 +417,7 @@ int sl_slot_claim(struct slot_store *s, uint64_t ref)
 			break;
 		}
 	}
-	*st = (uint8_t)((*st & ~SL_SLOT_STATE) | SL_SLOT_USED);
-	rg->nused++;
-	s->slots_used++;
+	al_mark_used(s, rg, ref);
 	return 0;
 }
 
@@ -570,8 +578,9 @@ int sl_reclaim(struct slot_store *s)
 /* Discard (fstrim)                                                    */
 /* ------------------------------------------------------------------ */
 
-/* Lock held.  Region r's free slots, off their class's free stack and
- * marked used, so that no write is given one while it is discarded. */
+/* Lock held.  Region r's free slots claimed in one pass over their
+ * class's free stack (sl_slot_claim searches it for each), so that no
+ * write is given one while it is discarded. */
 static void al_trim_take(struct slot_store *s, uint32_t r, struct sl_vec *v)
 {
 	struct sl_region *rg = &s->regions[r];
@@ -579,14 +588,10 @@ static void al_trim_take(struct slot_store *s, uint32_t r, struct sl_vec *v)
 	size_t j = 0;
 	for (size_t i = 0; i < c->nfree; i++) {
 		uint64_t ref = c->free[i];
-		if (sl_slot_region(ref) != r || sl_vec_push(v, ref)) {
+		if (sl_slot_region(ref) != r || sl_vec_push(v, ref))
 			c->free[j++] = ref;
-			continue;
-		}
-		uint8_t *st = &rg->state[sl_slot_index(ref)];
-		*st = (uint8_t)((*st & ~SL_SLOT_STATE) | SL_SLOT_USED);
-		rg->nused++;
-		s->slots_used++;
+		else
+			al_mark_used(s, rg, ref);
 	}
 	c->nfree = j;
 }

@@ -348,18 +348,19 @@ static void dm_ckpt_hdr_print(struct dm *d, unsigned i,
 static void dm_acl(FILE *f, const uint8_t *v, size_t len)
 {
 	static const struct { uint16_t tag; const char *name; } tags[] = {
-		{ 0x01, "u:" }, { 0x02, "u:" }, { 0x04, "g:" },
-		{ 0x08, "g:" }, { 0x10, "m:" }, { 0x20, "o:" },
+		{ SL_ACL_TAG_USER_OBJ, "u:" }, { SL_ACL_TAG_USER, "u:" },
+		{ SL_ACL_TAG_GROUP_OBJ, "g:" }, { SL_ACL_TAG_GROUP, "g:" },
+		{ SL_ACL_TAG_MASK, "m:" }, { SL_ACL_TAG_OTHER, "o:" },
 	};
 	int n = sl_acl_check(v, len);
 	fputs(n < 0 ? " acl=invalid" : " acl=", f);
 	for (int i = 0; i < n; i++) {
-		const uint8_t *e = v + 4 + 8 * (size_t)i;
+		const uint8_t *e = v + SL_ACL_HDR + SL_ACL_ENT * (size_t)i;
 		uint16_t tag = sl_get16(e), perm = sl_get16(e + 2);
 		for (size_t t = 0; t < SL_ARRAY_SIZE(tags); t++)
 			if (tags[t].tag == tag)
 				fprintf(f, "%s%s", i ? "," : "", tags[t].name);
-		if (tag == 0x02 || tag == 0x08)
+		if (tag == SL_ACL_TAG_USER || tag == SL_ACL_TAG_GROUP)
 			fprintf(f, "%" PRIu32, sl_get32(e + 4));
 		fprintf(f, ":%c%c%c", perm & 4 ? 'r' : '-', perm & 2 ? 'w' : '-',
 			perm & 1 ? 'x' : '-');
@@ -819,20 +820,6 @@ static void ds_time(FILE *f, const char *what, uint64_t t, const char *none)
 	fprintf(f, "%-26s%s\n", what, buf);
 }
 
-static void ds_size(char *buf, size_t cap, uint64_t v)
-{
-	static const char units[] = "KMGTP";
-	int u = -1;
-	while (v >= 1024 && !(v % 1024) && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	if (u < 0)
-		snprintf(buf, cap, "%" PRIu64, v);
-	else
-		snprintf(buf, cap, "%" PRIu64 "%c", v, units[u]);
-}
-
 int slot_describe(struct slot_dev *dev, FILE *out)
 {
 	struct sl_sb sb;
@@ -869,13 +856,13 @@ int slot_describe(struct slot_dev *dev, FILE *out)
 	fprintf(out, "%-26s%" PRIu32 "\n", "Block size:", sb.block_size);
 	fprintf(out, "%-26s", "Slot payload sizes:");
 	for (unsigned c = 0; c < sb.class_count; c++) {
-		ds_size(sz, sizeof(sz), dm_class_payload(&sb, c));
+		slot_format_size(dm_class_payload(&sb, c), sz, sizeof(sz));
 		fprintf(out, "%s%s", c ? " " : "", sz);
 	}
-	ds_size(sz, sizeof(sz), sb.region_size);
+	slot_format_size(sb.region_size, sz, sizeof(sz));
 	fprintf(out, "\n%-26s%" PRIu32 " of %s each\n", "Regions:",
 		sb.region_count, sz);
-	ds_size(sz, sizeof(sz), sb.meta_size);
+	slot_format_size(sb.meta_size, sz, sizeof(sz));
 	fprintf(out, "%-26s%s (two checkpoint containers)\n",
 		"Metadata size:", sz);
 	ds_time(out, "Filesystem created:", sb.create_time, "unknown");

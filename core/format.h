@@ -265,6 +265,19 @@ size_t sl_xattr_rec_encode(const struct sl_xattr_rec *r, uint8_t *buf);
 int64_t sl_xattr_rec_decode(const uint8_t *buf, size_t left,
 			    struct sl_xattr_rec *r);
 
+/* An ACL value (FORMAT.md, "ACLs"): a version, then entries of tag, perm
+ * and id. */
+#define SL_ACL_VERSION  2
+#define SL_ACL_HDR      4
+#define SL_ACL_ENT      8
+enum {
+	SL_ACL_TAG_USER_OBJ  = 0x01,
+	SL_ACL_TAG_USER      = 0x02,
+	SL_ACL_TAG_GROUP_OBJ = 0x04,
+	SL_ACL_TAG_GROUP     = 0x08,
+	SL_ACL_TAG_MASK      = 0x10,
+	SL_ACL_TAG_OTHER     = 0x20,
+};
 /* acl.c: POSIX ACLs, the values of the records named SLOT_XATTR_ACL_*
  * (FORMAT.md, "ACLs").  n is the entry count sl_acl_check returned. */
 enum { SL_ACL_NOT, SL_ACL_ACCESS, SL_ACL_DEFAULT };

@@ -449,8 +449,6 @@ int slot_ns_symlink(struct slot_store *s, slot_ino_t parent, const char *name,
 {
 	struct slot_ns_new nw = { .mode = S_IFLNK, .target = target,
 				  .uid = uid, .gid = gid };
-	if (!target)
-		return -EINVAL;
 	return slot_ns_make(s, parent, name, &nw, out);
 }
 

@@ -225,6 +225,9 @@ void slot_format_opts_init(struct slot_format_opts *o);
 /* A size as the tools take it: "4096", "64K", "1M", "1MiB", "2GB" (powers
  * of 1024).  -EINVAL: not one; -ERANGE: past 2^64. */
 int slot_parse_size(const char *s, uint64_t *bytes);
+/* A size as the tools print it, into buf: "4 KiB" when exact, else
+ * "1.50 GiB".  Returns buf. */
+const char *slot_format_size(uint64_t bytes, char *buf, size_t cap);
 /*
  * Compute the layout for a device of size bytes (rounded down to whole
  * MiB), without writing.  -EFBIG: too small for the layout; -EINVAL: a

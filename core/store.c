@@ -4,6 +4,7 @@
  * (lock, in-flight accounting, write batches, messages).
  */
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/random.h>
@@ -514,6 +515,27 @@ int slot_parse_size(const char *s, uint64_t *out)
 		return -ERANGE;
 	*out = (uint64_t)v << shift;
 	return 0;
+}
+
+const char *slot_format_size(uint64_t v, char *buf, size_t cap)
+{
+	static const char *const unit[] = { "bytes", "KiB", "MiB", "GiB",
+					    "TiB", "PiB", "EiB" };
+	unsigned u = 0;
+	uint64_t whole = v;
+
+	while (whole >= 1024 && u < 6) {
+		whole >>= 10;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, cap, "%" PRIu64 " bytes", v);
+	else if ((whole << (10 * u)) == v)
+		snprintf(buf, cap, "%" PRIu64 " %s", whole, unit[u]);
+	else
+		snprintf(buf, cap, "%.2f %s", (double)v / (double)(1ull << (10 * u)),
+			 unit[u]);
+	return buf;
 }
 
 int slot_format_plan(uint64_t size, const struct slot_format_opts *o,

@@ -219,10 +219,10 @@ int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
 		err = sl_ckpt_room(s, ck - (x ? x->ck : 0));
 	if (keep || had || err)
 		err = xa_commit(s, o, n, err);
-	if (!err && kind == SL_ACL_ACCESS) {
+	else
+		xa_changed(s, o);       /* no ACL to keep: the mode says it */
+	if (!err && kind == SL_ACL_ACCESS)
 		xa_mode_changed(s, o, mode);
-		xa_changed(s, o);
-	}
 	if (!err && kind && keep)
 		__atomic_store_n(&s->acl_seen, true, __ATOMIC_RELAXED);
 	sl_unlock(s);

@@ -131,28 +131,6 @@ static int mkfs_random_uuid(uint8_t u[16])
 	return 0;
 }
 
-/* "4 KiB" when exact, else "1.50 GiB". */
-static const char *mkfs_human(uint64_t v, char *buf, size_t cap)
-{
-	static const char *const unit[] = { "bytes", "KiB", "MiB", "GiB",
-					    "TiB", "PiB", "EiB" };
-	unsigned u = 0;
-	uint64_t whole = v;
-
-	while (whole >= 1024 && u < 6) {
-		whole >>= 10;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, cap, "%" PRIu64 " bytes", v);
-	else if ((whole << (10 * u)) == v)
-		snprintf(buf, cap, "%" PRIu64 " %s", whole, unit[u]);
-	else
-		snprintf(buf, cap, "%.2f %s", (double)v / (double)(1ull << (10 * u)),
-			 unit[u]);
-	return buf;
-}
-
 /* "1.00 GiB": the device size line, as mke2fs-like tools print it. */
 static const char *mkfs_human2(uint64_t v, char *buf, size_t cap)
 {
@@ -206,16 +184,16 @@ static void mkfs_print_geometry(const struct mkfs_args *a,
 	printf("Slot sizes:         ");
 	for (unsigned i = 0; i < g->class_count; i++)
 		printf("%s%s", i ? ", " : "",
-		       mkfs_human(mkfs_class_size(g, i), b1, sizeof b1));
+		       slot_format_size(mkfs_class_size(g, i), b1, sizeof b1));
 	printf("\n");
 	printf("Regions:            %" PRIu32 " of %s\n", g->region_count,
-	       mkfs_human(g->region_size, b1, sizeof b1));
+	       slot_format_size(g->region_size, b1, sizeof b1));
 	/* meta_size counts both containers; one checkpoint fits each. */
 	printf("Metadata region:    2 x %s checkpoints\n",
-	       mkfs_human(g->meta_size / 2, b1, sizeof b1));
+	       slot_format_size(g->meta_size / 2, b1, sizeof b1));
 	printf("Capacity:           %s  (up to %" PRIu64 " files of %s)\n",
-	       mkfs_human(g->capacity, b1, sizeof b1), g->max_small_files,
-	       mkfs_human(g->min_slot, b2, sizeof b2));
+	       slot_format_size(g->capacity, b1, sizeof b1), g->max_small_files,
+	       slot_format_size(g->min_slot, b2, sizeof b2));
 }
 
 static int mkfs_parse_args(int argc, char **argv, struct mkfs_args *a)
@@ -616,7 +594,7 @@ static int mkfs_run(struct mkfs_args *a)
 			fprintf(stderr, PROG ": %s is too small: %" PRIu64
 				" bytes; slotfs needs at least %" PRIu64
 				" bytes (%s) with these options\n", a->path,
-				size, need, mkfs_human(need, b1, sizeof b1));
+				size, need, slot_format_size(need, b1, sizeof b1));
 		else
 			fprintf(stderr, PROG ": %s is too small: %" PRIu64
 				" bytes (%s)\n", a->path, size,

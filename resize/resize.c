@@ -30,18 +30,6 @@ static void resize_usage(FILE *f)
 		"  -V        print the version and exit\n");
 }
 
-static void resize_human(char *buf, size_t cap, uint64_t v)
-{
-	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	unsigned i = 0;
-	double d = (double)v;
-	while (d >= 1024 && i < 4) {
-		d /= 1024;
-		i++;
-	}
-	snprintf(buf, cap, "%.1f %s", d, u[i]);
-}
-
 int main(int argc, char **argv)
 {
 	int c;
@@ -90,9 +78,9 @@ int main(int argc, char **argv)
 	slot_geometry_get(s, &after);
 	int cr = slot_close(s);
 	char a[32], b[32], l[32];
-	resize_human(a, sizeof(a), before.device_size);
-	resize_human(b, sizeof(b), after.device_size);
-	resize_human(l, sizeof(l), limit);
+	slot_format_size(before.device_size, a, sizeof(a));
+	slot_format_size(after.device_size, b, sizeof(b));
+	slot_format_size(limit, l, sizeof(l));
 	if (r == -ENOSPC) {
 		fprintf(stderr, PROG ": %s: its metadata area indexes at most "
 			"%s (%" PRIu64 " bytes); a store made with a larger "

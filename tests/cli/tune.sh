@@ -18,7 +18,7 @@ listed() {
 	grep -qx 'Filesystem state:         clean' out
 	grep -qx 'Filesystem features:      (none)' out
 	grep -qx 'Superblock in use:        primary' out
-	grep -qx 'Slot payload sizes:       4K 16K 64K 256K 1M' out
+	grep -qx 'Slot payload sizes:       4 KiB 16 KiB 64 KiB 256 KiB 1 MiB' out
 	grep -qx 'Device size (bytes):      268435456' out
 	grep -qx 'Last checked:             never' out
 }

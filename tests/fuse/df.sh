@@ -74,7 +74,7 @@ if command -v resize.slotfs >/dev/null; then
 	check_unmount "unmount to grow" "$MNT"
 	grown() {
 		truncate -s 512M "$IMG"
-		resize.slotfs "$IMG" | grep -q 'grown from 256.0 MiB to 512.0 MiB'
+		resize.slotfs "$IMG" | grep -q 'grown from 256 MiB to 512 MiB'
 	}
 	check "resize.slotfs grows the file system into the grown image" grown
 	check_here "mount the grown store" mount_fs "$IMG" "$MNT"
