@@ -97,10 +97,12 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 			if (o->name)
 				o->flags |= SL_OBJ_SNAP_NAMED;
 			/* the checkpoint carries what no header does */
-			if (o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED))
+			if (o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED |
+					SL_OBJ_CUT))
 				o->flags = (uint16_t)((o->flags &
 						       ~(SL_OBJ_ATTR_DIRTY |
-							 SL_OBJ_CKPT_OWED)) |
+							 SL_OBJ_CKPT_OWED |
+							 SL_OBJ_CUT)) |
 						      SL_OBJ_SNAP_DIRTY);
 			uint8_t *start = p;
 			size_t tl = S_ISLNK(o->mode) && o->target ?

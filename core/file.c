@@ -2091,6 +2091,7 @@ int sl_file_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size)
 		while (o->nchunks && o->chunks[o->nchunks - 1].idx >= keep) {
 			sl_slot_free(s, o->chunks[o->nchunks - 1].slot);
 			o->nchunks--;
+			o->flags |= SL_OBJ_CUT;
 		}
 		/* a chunk cut in the middle is rewritten shorter, so bytes
 		 * past the new end read as zeros if the file grows again */
@@ -2180,11 +2181,22 @@ int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	return err;
 }
 
+/* Lock held.  Whether o's data needs a checkpoint to be durable: changes
+ * no header carries, or chunks a truncation dropped that a hole below the
+ * size leaves to come back from their old headers. */
+static bool fl_data_needs_ckpt(struct slot_store *s, const struct sl_obj *o)
+{
+	if (o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED))
+		return true;
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	return (o->flags & SL_OBJ_CUT) &&
+	       o->nchunks < (o->size + chunk - 1) / chunk;
+}
+
 /* Lock held.  Does recovery need a checkpoint to find o under its name? */
 static bool fl_needs_ckpt(struct slot_store *s, struct sl_obj *o)
 {
-	if (!(o->flags & SL_OBJ_NAMED) ||
-	    (o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED)))
+	if (!(o->flags & SL_OBJ_NAMED) || fl_data_needs_ckpt(s, o))
 		return true;
 	struct sl_obj *d = o->name ? sl_obj_find(&s->ix, o->name->parent) : NULL;
 	for (unsigned depth = 0; d && depth < 4096; depth++) {
@@ -2282,7 +2294,7 @@ int slot_file_fsync(struct slot_store *s, slot_ino_t ino, bool datasync)
 		    (!S_ISREG(o->mode) || fl_needs_ckpt(s, o));
 	/* fdatasync: the size, and holes punched, are part of the data */
 	if (o && datasync && S_ISREG(o->mode) && (o->flags & SL_OBJ_NAMED) &&
-	    !(o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED)))
+	    !fl_data_needs_ckpt(s, o))
 		need = false;
 	sl_unlock(s);
 	if (!o)

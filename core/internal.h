@@ -122,8 +122,13 @@ struct sl_dir {
 				       xattrs, punched holes (a write after
 				       them does not clear it) */
 #define SL_OBJ_SNAP_DIRTY (1u << 8) /* the checkpoint being written took
-				       its ATTR_DIRTY or CKPT_OWED away:
-				       they come back if it fails */
+				       its ATTR_DIRTY, CKPT_OWED or CUT away:
+				       they come back (CUT as CKPT_OWED) if
+				       it fails */
+#define SL_OBJ_CUT       (1u << 9)  /* a truncation dropped chunks, which
+				       recovery drops only past a later
+				       header's size: a hole left below the
+				       size needs a checkpoint (file.c) */
 /*
  * SL_OBJ_NAMED says recovery will find the object under its current name:
  * the durable checkpoint has that name, or (for an object the checkpoint

@@ -225,6 +225,28 @@ Test(crash, truncate)
 	run_clean(&wl);
 }
 
+/* A truncation on a chunk edge drops chunks with no header of its own;
+ * the write past the end that follows leaves them a hole below the size,
+ * where recovery would bring the old chunks back: fsync must say they
+ * went (a checkpoint). */
+static void wl_truncate_hole(struct cw *w)
+{
+	cw_truncate(w, big, 65536);
+	cw_write(w, big, 200000, 1000);
+	cw_fsync(w, big);
+	cw_truncate(w, big, 0);
+	cw_write(w, big, 0, 140000);            /* dense again: no hole */
+	cw_fsync(w, big);
+}
+
+Test(crash, truncate_hole)
+{
+	static const struct crash_workload wl = { .name = "truncate_hole",
+						  .setup = setup_big,
+						  .run = wl_truncate_hole };
+	run_clean(&wl);
+}
+
 static cw_obj d1, d2, fa, fb, fc;
 
 static void setup_rename(struct cw *w)

@@ -511,6 +511,46 @@ Test(file, fsync_makes_data_and_name_durable)
 	cr_expect_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "second", &a), 0);
 }
 
+/* Saving a file over itself (truncate to 0, write it all, fsync) costs no
+ * checkpoint: the new headers' size drops the old chunks.  A truncation
+ * that leaves a hole below the size does: nothing else says the chunks
+ * there went. */
+Test(file, fsync_after_truncate_checkpoints_only_for_a_hole)
+{
+	static char b[3 << 20];
+	memset(b, 'a', sizeof(b));
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "f");
+	cr_assert_eq(slot_file_write(env.s, f, 0, b, sizeof(b)), (ssize_t)sizeof(b));
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_geq(slot_checkpoint(env.s, true), 0);
+	struct slot_status st;
+	cr_assert_eq(slot_status_get(env.s, &st), 0);
+	uint64_t before = st.checkpoints;
+	struct slot_attr in = { .size = 0 };
+	cr_assert_eq(slot_ns_setattr(env.s, f, &in, SLOT_SET_SIZE, NULL), 0);
+	memset(b, 'b', sizeof(b));
+	cr_assert_eq(slot_file_write(env.s, f, 0, b, 2 << 20), 2 << 20);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_eq(slot_status_get(env.s, &st), 0);
+	cr_expect_eq(st.checkpoints, before, "a dense rewrite checkpointed");
+
+	in.size = 1 << 20;
+	cr_assert_eq(slot_ns_setattr(env.s, f, &in, SLOT_SET_SIZE, NULL), 0);
+	cr_assert_eq(slot_file_write(env.s, f, (3 << 20) - 1, "c", 1), 1);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_eq(slot_status_get(env.s, &st), 0);
+	cr_expect_eq(st.checkpoints, before + 1, "a hole's fsync took no "
+		     "checkpoint");
+	slot_abandon(env.s);
+	t_reopen(&env);
+	static char out[3 << 20];
+	cr_assert_eq(slot_file_read(env.s, f, 0, out, sizeof(out)), (ssize_t)sizeof(out));
+	cr_expect_eq(out[0], 'b');
+	cr_expect_eq(out[(1 << 20) + 5], 0, "an old chunk came back in the hole");
+	cr_expect_eq(out[(2 << 20) + 5], 0, "an old chunk came back in the hole");
+	cr_expect_eq(out[(3 << 20) - 1], 'c');
+}
+
 /* chmod, chown and utimes reach no slot header: fsync must checkpoint them,
  * even for a file whose data is already durable. */
 Test(file, fsync_makes_attribute_changes_durable)
