@@ -536,7 +536,7 @@ int sl_flush(struct slot_store *s)
 	sl_lock(s);
 	sl_quar_take(s, &taken);
 	sl_unlock(s);
-	int err = s->dev->ops->flush(s->dev->ctx);
+	int err = sl_ext_flush(s);
 	/* wait out reads that may still hold a quarantined slot */
 	bool gate = !err && taken.n;
 	if (gate)

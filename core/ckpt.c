@@ -110,7 +110,11 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 			struct sl_obj_rec rec = {
 				.oid = o->oid, .mode = o->mode, .uid = o->uid,
 				.gid = o->gid, .nlink = o->nlink,
-				.rdev = sl_obj_rdev(o), .size = o->size,
+				.rdev = sl_obj_rdev(o),
+				/* not past an extension still on its way:
+				 * the flush below covers only what is down
+				 * (chunks past it stay, for its header) */
+				.size = sl_ext_size(s, o, -1, true),
 				.atime_ns = o->atime, .mtime_ns = o->mtime,
 				.ctime_ns = o->ctime, .txn = o->txn,
 				.nchunks = o->nchunks,
@@ -236,13 +240,13 @@ int sl_ckpt_write(struct slot_store *s)
 	uint64_t base = s->sb.meta_offset +
 			(sn.hdr.seq % 2) * (s->sb.meta_size / 2);
 	/* every slot the snapshot names must be durable before it is */
-	err = s->dev->ops->flush(s->dev->ctx);
+	err = sl_ext_flush(s);
 	/* one batch: a torn write fails the payload csum, and the other
 	 * container stays in force */
 	if (!err)
 		err = sl_dev_span(s->dev, true, base, sn.buf, sn.len);
 	if (!err)
-		err = s->dev->ops->flush(s->dev->ctx);
+		err = sl_ext_flush(s);
 	/* pins go back to use: wait out reads that may hold one */
 	bool gate = !err && sn.pins.n;
 	if (gate)
@@ -419,7 +423,10 @@ int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 		o->ctime = rec.ctime_ns;
 		o->txn = rec.txn;
 		o->flags |= SL_OBJ_IN_CKPT | SL_OBJ_NAMED;
-		uint64_t chunk_max = (rec.size >> s->sb.chunk_shift) + 1;
+		/* past the size: damage, unless a crash cut short the
+		 * extension it belongs to (recovery decides) */
+		uint64_t chunk_max = (s->sb.flags & SL_SB_CLEAN) ?
+			(rec.size >> s->sb.chunk_shift) + 1 : UINT64_MAX;
 		for (uint32_t c = 0; c < rec.nchunks; c++) {
 			struct sl_chunk_rec cr;
 			sl_chunk_rec_decode(p, &cr);
@@ -620,6 +627,11 @@ static void *ck_thread(void *arg)
 		sl_file_flush_every(s, 2000000000ll);
 		int wrote = slot_checkpoint(s, deferred >= CK_MAX_DEFERRED);
 		deferred = wrote == 0 && ck_owed(s) ? deferred + 1 : 0;
+		/* files extended since the last flush: a flush lets the
+		 * next header record their size (ext.c), as ext4's commit
+		 * does every 5 s, busy or not */
+		if (wrote == 0 && sl_ext_due(s))
+			sl_flush(s);
 		pthread_mutex_lock(&s->ckpt_lock);
 	}
 	pthread_mutex_unlock(&s->ckpt_lock);

@@ -587,7 +587,8 @@ static void dm_slot_print(struct dm *d, uint32_t r, uint32_t j,
 		" txn=%" PRIu64 " idx=%" PRIu32 "/%" PRIu32 " len=%" PRIu32
 		" flags=", r, j, h->oid, h->gen, h->txn, h->idx, h->txn_chunks,
 		h->payload_len);
-	static const char *const names[] = { "WHOLE", "MODE_CKPT" };
+	static const char *const names[] = { "WHOLE", "MODE_CKPT",
+					     "SIZE_LAGS" };
 	uint32_t left = h->flags;
 	if (!left)
 		fputs("none", f);

@@ -208,7 +208,19 @@ int sl_wslots_alloc(struct slot_store *s, struct sl_wslot *w, size_t n,
 			h->flags |= SL_SLOT_MODE_CKPT;
 		h->cls = (uint8_t)sl_slot_cls(s, x->ref);
 		x->o->busy++;
-		x->o->flags &= ~SL_OBJ_ATTR_DIRTY;
+		/* a file's size waits for the extensions below it to be
+		 * durable (ext.c); a whole put writes every chunk itself */
+		h->safe_size = h->obj_size;
+		if (!(x->flags & SL_SLOT_WHOLE))
+			h->safe_size = sl_ext_size(s, x->o, x->idx, false);
+		if (h->safe_size == h->obj_size) {
+			x->o->flags &= ~SL_OBJ_ATTR_DIRTY;
+		} else {
+			/* recovery may need to stop short of obj_size: an
+			 * fsync must not count on it (a checkpoint does) */
+			h->flags |= SL_SLOT_SIZE_LAGS;
+			x->o->flags |= SL_OBJ_ATTR_DIRTY;
+		}
 	}
 	sl_inflight_enter(s, (unsigned)n);
 out:
@@ -1122,6 +1134,7 @@ struct fl_change {
 				   slot image: written as it is */
 	const struct sl_wbuf *wb;       /* that buffer: dropped by the time
 					   of the commit, nothing is kept */
+	struct sl_ext *ext;     /* not a buffer's: it extends the file */
 };
 
 /* One file's part of a batched rewrite. */
@@ -1134,7 +1147,34 @@ struct fl_job {
 	int err;                /* out: this file's result */
 	struct sl_obj *o;       /* private to fl_rewrite_many */
 	uint64_t old_size;
+	uint64_t safe;          /* the size a crash could show before */
 };
+
+/* Lock held.  The entries (ext.c) of J's chunks that take the file past
+ * what a crash could show; a buffer's has its own.  -ENOMEM: none. */
+static int fl_ext_begin(struct slot_store *s, struct fl_job *J)
+{
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	for (size_t i = 0; !J->set_size && i < J->n; i++) {
+		struct fl_change *c = &J->ch[i];
+		if (c->own_buf || (uint64_t)c->idx * chunk + c->new_len <= J->safe)
+			continue;
+		c->ext = sl_ext_add(s, J->o, c->idx, J->safe);
+		if (!c->ext)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Lock held.  ... and their writes completed, or not (the entries go). */
+static void fl_ext_end(struct slot_store *s, struct fl_job *J, bool ok)
+{
+	for (size_t i = 0; i < J->n; i++)
+		if (J->ch[i].ext) {
+			sl_ext_done(s, J->ch[i].ext, ok);
+			J->ch[i].ext = NULL;
+		}
+}
 
 /*
  * fl_rewrite for several files at once (distinct inos, each with its
@@ -1200,6 +1240,7 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 				w[k].o = o;
 			}
 			J->old_size = o->size;
+			J->safe = sl_ext_size(s, o, -1, false);
 			if (J->set_size)
 				o->size = J->new_size;
 			else if (J->new_size > o->size)
@@ -1209,6 +1250,9 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 			if (!J->ch[0].own_buf)
 				o->mtime = o->ctime = sl_now_ns();
 		}
+		bool bumped = !err;
+		for (size_t j = 0; !err && j < nj; j++)
+			err = fl_ext_begin(s, &jb[j]);
 		if (!err) {
 			/* a reservation is given up for a slot that fits,
 			 * and taken back when nothing else is left */
@@ -1236,10 +1280,12 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 			for (size_t k = 0; k < n; k++)
 				if (!err || !w[k].preset)
 					cx[k]->reserved = false;
-			/* backwards: the first size is the one to restore */
-			for (size_t j = nj; err && j-- > 0;)
-				jb[j].o->size = jb[j].old_size;
 			allocated = !err;
+		}
+		/* backwards: the first size is the one to restore */
+		for (size_t j = nj; err && bumped && j-- > 0;) {
+			jb[j].o->size = jb[j].old_size;
+			fl_ext_end(s, &jb[j], false);
 		}
 		sl_unlock(s);
 		if (err != -ENOSPC || attempt)
@@ -1317,6 +1363,7 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 				if (had)
 					sl_slot_free(s, old.slot);
 			}
+			fl_ext_end(s, J, e == 0);
 			if (e) {
 				if (o->size == J->new_size && !J->set_size)
 					o->size = J->old_size;
@@ -1406,6 +1453,8 @@ static void fl_wb_free(struct slot_store *s, struct sl_obj *o,
 		b->dropped = true;
 		return;
 	}
+	if (b->ext)
+		sl_ext_drop(s, b->ext);
 	if (b->reserved)
 		sl_slot_unclaim(s, b->reserve);
 	sl_buf_put(s, b->buf);
@@ -1549,6 +1598,8 @@ static int fl_wb_end(struct slot_store *s, slot_ino_t ino, struct sl_wbuf *b,
 	sl_lock(s);
 	b->flushing = false;
 	if (b->dropped) {
+		if (b->ext)
+			sl_ext_drop(s, b->ext);
 		if (ch->reserved)
 			sl_slot_unclaim(s, ch->reserve);
 		sl_buf_put(s, b->buf);
@@ -1557,6 +1608,10 @@ static int fl_wb_end(struct slot_store *s, slot_ino_t ino, struct sl_wbuf *b,
 	} else {
 		/* still held after a failure: the buffer keeps it */
 		b->reserved = ch->reserved;
+		if (!err && b->ext) {
+			sl_ext_done(s, b->ext, true);
+			b->ext = NULL;
+		}
 		if (!err)
 			fl_wb_free(s, sl_obj_find(&s->ix, ino), b);
 	}
@@ -1978,6 +2033,19 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 				pass--;
 				continue;
 			}
+			if (wb && b > sl_ext_size(s, o, -1, false)) {
+				/* past what a crash could show: until it is
+				 * durable, the size recorded stays below it */
+				uint64_t safe = sl_ext_size(s, o, -1, false);
+				if (!wb->ext)
+					wb->ext = sl_ext_add(s, o, idx, safe);
+				else if (safe < wb->ext->floor)
+					wb->ext->floor = safe;
+				if (!wb->ext) {
+					err = -ENOMEM;
+					wb = NULL;
+				}
+			}
 			if (wb) {
 				uint32_t bs = s->sb.block_size;
 				if (da > wb->len) /* a hole inside the chunk */
@@ -2114,6 +2182,45 @@ int sl_file_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size)
 	if (!err && rewrite)
 		err = fl_rewrite(s, ino, &ch, 1, size, true);
 	pthread_rwlock_unlock(stripe);
+	return err;
+}
+
+int sl_file_cut_tails(struct slot_store *s)
+{
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	struct sl_vec v = { 0 };
+	int err = 0;
+	sl_lock(s);
+	for (size_t b = 0; !err && b <= s->ix.obj_mask; b++)
+		for (struct sl_obj *o = s->ix.obj_tab[b]; o; o = o->hnext) {
+			const struct sl_chunk *c = o->nchunks ?
+				&o->chunks[o->nchunks - 1] : NULL;
+			if (S_ISREG(o->mode) && c &&
+			    (uint64_t)c->idx * chunk + c->len > o->size &&
+			    (err = sl_vec_push(&v, o->oid)))
+				break;
+		}
+	sl_unlock(s);
+	for (size_t i = 0; !err && i < v.n; i++) {
+		sl_lock(s);
+		struct sl_obj *o = sl_obj_find(&s->ix, v.v[i]);
+		uint64_t size = o ? o->size : 0;
+		int64_t mtime = o ? o->mtime : 0, ctime = o ? o->ctime : 0;
+		sl_unlock(s);
+		if (!o)
+			continue;
+		err = sl_file_truncate(s, v.v[i], size);
+		/* a repair, not a change of the file's */
+		sl_lock(s);
+		o = sl_obj_find(&s->ix, v.v[i]);
+		if (o) {
+			o->mtime = mtime;
+			o->ctime = ctime;
+			o->flags |= SL_OBJ_ATTR_DIRTY;
+		}
+		sl_unlock(s);
+	}
+	free(v.v);
 	return err;
 }
 

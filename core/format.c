@@ -282,6 +282,7 @@ void sl_slot_hdr_encode(const struct sl_slot_hdr *h, uint8_t *buf)
 	buf[0x066] = h->cls;
 	sl_put64(buf + 0x068, (uint64_t)h->mtime_ns);
 	sl_put64(buf + 0x070, (uint64_t)h->ctime_ns);
+	sl_put64(buf + 0x078, h->safe_size);
 	/* name bytes only; the rest of the 256-byte field stays zero */
 	memcpy(buf + 0x080, h->name, nl);
 	hdr_seal(buf);
@@ -314,7 +315,7 @@ int sl_slot_hdr_decode(const uint8_t *buf, struct sl_slot_hdr *h)
 	h->pad = buf[0x067];
 	h->mtime_ns = (int64_t)sl_get64(buf + 0x068);
 	h->ctime_ns = (int64_t)sl_get64(buf + 0x070);
-	memcpy(h->reserved0, buf + 0x078, sizeof(h->reserved0));
+	h->safe_size = sl_get64(buf + 0x078);
 	memcpy(h->reserved1, buf + 0x180, sizeof(h->reserved1));
 	h->checksum = sl_get64(buf + 0x1f8);
 	if (h->name_len > 255 || h->payload_len > 1u << 26)

@@ -194,6 +194,9 @@ struct sl_rgn_hdr {
 #define SL_SLOT_WHOLE  (1u << 0)   /* txn replaces every chunk of the object */
 #define SL_SLOT_MODE_CKPT (1u << 1) /* the mode goes with changes only a
 				       checkpoint carries (an ACL) */
+#define SL_SLOT_SIZE_LAGS (1u << 2) /* chunks that took the object past
+				       safe_size were not known durable when
+				       this was written (ext.c) */
 struct sl_slot_hdr {
 	/*000*/ uint64_t magic;
 	/*008*/ uint8_t uuid[16];
@@ -216,7 +219,7 @@ struct sl_slot_hdr {
 	/*067*/ uint8_t pad;
 	/*068*/ int64_t mtime_ns;
 	/*070*/ int64_t ctime_ns;
-	/*078*/ uint8_t reserved0[8];
+	/*078*/ uint64_t safe_size;    /* SIZE_LAGS: what is surely down */
 	/*080*/ char name[256];
 	/*180*/ uint8_t reserved1[0x1f8 - 0x180];
 	/*1f8*/ uint64_t checksum;

@@ -125,6 +125,7 @@ struct sl_dir {
 				       its ATTR_DIRTY, CKPT_OWED or CUT away:
 				       they come back (CUT as CKPT_OWED) if
 				       it fails */
+#define SL_OBJ_EXT       (1u << 10) /* may have entries in ext.c's table */
 #define SL_OBJ_CUT       (1u << 9)  /* a truncation dropped chunks, which
 				       recovery drops only past a later
 				       header's size: a hole left below the
@@ -156,6 +157,17 @@ struct sl_wbuf {
 	 * nothing */
 	bool flushing, dropped;
 	int64_t born;           /* mono ns: the periodic flush ages it */
+	struct sl_ext *ext;     /* it takes the file past its safe size */
+};
+
+/* A chunk that took its file past the size a crash would show, until a
+ * device flush covers it (ext.c). */
+struct sl_ext {
+	struct sl_ext *next;
+	uint64_t oid;
+	uint64_t floor;         /* the size the file could show before it */
+	uint64_t epoch;         /* flush_begun when written; ~0: not yet */
+	uint32_t idx;
 };
 
 /* 152 bytes, malloc's 160-byte size: a file of one chunk and its name cost
@@ -383,6 +395,12 @@ struct slot_store {
 	struct sl_dup { uint64_t oid; struct sl_chunk c; } *dup_recs;
 	size_t ndup_recs;
 
+	/* extensions not yet durable (ext.c); device flushes begun and the
+	 * newest completed, which date them */
+	struct sl_ext **ext_tab;
+	size_t ext_mask, ext_count;
+	uint64_t flush_begun, flush_done;
+
 	/* write buffers (file.c), and the threads that write full ones out
 	 * while the writer goes on: a bounded queue, as a device's
 	 * submission queue is; when it is full the writer does it itself */
@@ -581,10 +599,31 @@ void *sl_buf_get(struct slot_store *s, size_t bytes);
 void sl_buf_put(struct slot_store *s, void *p);
 void sl_buf_pool_free(struct slot_store *s);
 
+/* ext.c.  Lock held, but for sl_ext_flush and sl_ext_free.  add: a
+ * pending entry for chunk idx of o (NULL: no memory); done: its write
+ * completed (ok) or failed (the entry goes); size: o's size capped at the
+ * floors of entries of chunks other than own (-1: none), only the pending
+ * ones if pending_only; flush: flush the device, and forget the entries
+ * it made durable. */
+struct sl_ext *sl_ext_add(struct slot_store *s, struct sl_obj *o,
+			  uint32_t idx, uint64_t floor);
+void sl_ext_done(struct slot_store *s, struct sl_ext *e, bool ok);
+void sl_ext_drop(struct slot_store *s, struct sl_ext *e);
+uint64_t sl_ext_size(struct slot_store *s, struct sl_obj *o, int64_t own,
+		     bool pending_only);
+int sl_ext_flush(struct slot_store *s);
+/* Whether any extension waits for a flush (no lock held). */
+bool sl_ext_due(struct slot_store *s);
+void sl_ext_free(struct slot_store *s);
+
 /* file.c: write buffers.  Lock held for drop. */
 void sl_wb_drop_all(struct slot_store *s, struct sl_obj *o);
 uint64_t sl_file_data_len(struct sl_obj *o, const struct sl_chunk *c,
 			  uint64_t idx);
+/* Rewrite shorter every file whose last chunk holds bytes past its size
+ * (recovery brought back a size from before an extension that landed):
+ * they would show if the file grew.  At open, before writes. */
+int sl_file_cut_tails(struct slot_store *s);
 /* Write out ino's buffered chunks (no locks held). */
 int sl_file_flush(struct slot_store *s, slot_ino_t ino);
 /* Start writing them out in the background (close(2) needs no more). */

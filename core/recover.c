@@ -281,9 +281,16 @@ static void rc_check_payloads(struct slot_store *s, struct rc_scan *sc)
 	sc->n = keep;
 }
 
+/* The newest transaction applied to an object, while its oid's are. */
+struct rc_last {
+	uint64_t oid;
+	bool applied, lags;
+	uint64_t safe;
+};
+
 /* Lock not needed: open is single-threaded.  Apply one complete txn. */
 static int rc_apply(struct slot_store *s, struct rc_cand *c, size_t n,
-		    struct sl_vec *named)
+		    struct sl_vec *named, struct rc_last *last)
 {
 	const struct sl_slot_hdr *h = &c[n - 1].h;
 	struct sl_obj *o = sl_obj_find(&s->ix, h->oid);
@@ -334,7 +341,11 @@ static int rc_apply(struct slot_store *s, struct rc_cand *c, size_t n,
 	o->mtime = h->mtime_ns;
 	o->ctime = h->ctime_ns;
 	o->flags |= SL_OBJ_NAMED;
-	/* chunks past the size are from before a truncate */
+	*last = (struct rc_last){ .oid = h->oid, .applied = true,
+				  .lags = (h->flags & SL_SLOT_SIZE_LAGS) &&
+					  h->safe_size < h->obj_size,
+				  .safe = h->safe_size };
+	/* chunks past the size are from before a truncation */
 	uint64_t chunk = 1ull << s->sb.chunk_shift;
 	while (o->nchunks &&
 	       (uint64_t)o->chunks[o->nchunks - 1].idx * chunk >= o->size &&
@@ -343,6 +354,57 @@ static int rc_apply(struct slot_store *s, struct rc_cand *c, size_t n,
 		o->nchunks--;
 	}
 	return 0;
+}
+
+/*
+ * An object's transactions are applied: when the newest said its size
+ * lags (SIZE_LAGS), the size is safe_size and as much past it as the
+ * chunks recovered cover without a gap, up to obj_size: a chunk the
+ * crash lost ends it, so no zeros stand for written bytes.  An image
+ * unmounted cleanly had everything down: obj_size holds.
+ */
+static void rc_settle(struct slot_store *s, struct rc_last *last)
+{
+	struct sl_obj *o = last->applied && last->lags &&
+				   !(s->sb.flags & SL_SB_CLEAN) ?
+			   sl_obj_find(&s->ix, last->oid) : NULL;
+	uint64_t pos = last->safe;
+	*last = (struct rc_last){ 0 };
+	if (!o || !S_ISREG(o->mode))
+		return;
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	while (pos < o->size) {
+		const struct sl_chunk *c = sl_obj_chunk(o, (uint32_t)(pos / chunk));
+		uint64_t end = pos / chunk * chunk + (c ? c->len : 0);
+		if (end <= pos)
+			break;  /* a gap: a hole, or bytes the crash lost */
+		pos = end;
+	}
+	if (pos < o->size)
+		o->size = pos;
+}
+
+/*
+ * After every transaction: drop the chunks past each file's size: from
+ * an extension the crash cut short (rc_settle), or kept by a checkpoint
+ * whose size lagged.
+ */
+static void rc_trim(struct slot_store *s)
+{
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	for (size_t b = 0; b <= s->ix.obj_mask; b++)
+		for (struct sl_obj *o = s->ix.obj_tab[b]; o; o = o->hnext) {
+			if (!S_ISREG(o->mode))
+				continue;
+			while (o->nchunks) {
+				struct sl_chunk *c = &o->chunks[o->nchunks - 1];
+				if ((uint64_t)c->idx * chunk < o->size ||
+				    (o->size == 0 && c->idx == 0 && !c->len))
+					break;
+				sl_slot_free(s, c->slot);
+				o->nchunks--;
+			}
+		}
 }
 
 /* Whether a header's name can be a directory entry. */
@@ -485,6 +547,7 @@ int sl_recover_scan(struct slot_store *s, uint64_t scan_gen)
 	if (!err && sc.n)
 		qsort(sc.c, sc.n, sizeof(*sc.c), rc_cand_cmp);
 	struct sl_vec named = { 0 };
+	struct rc_last last = { 0 };
 	for (size_t i = 0; !err && i < sc.n;) {
 		size_t j = i;
 		while (j < sc.n && sc.c[j].h.oid == sc.c[i].h.oid &&
@@ -496,7 +559,9 @@ int sl_recover_scan(struct slot_store *s, uint64_t scan_gen)
 			if (k == i || sc.c[k].h.idx != sc.c[k - 1].h.idx)
 				distinct++;
 		if (distinct == sc.c[i].h.txn_chunks && distinct == j - i)
-			err = rc_apply(s, &sc.c[i], j - i, &named);
+			err = rc_apply(s, &sc.c[i], j - i, &named, &last);
+		if (j == sc.n || sc.c[j].h.oid != sc.c[i].h.oid)
+			rc_settle(s, &last);
 		for (size_t k = i; k < j; k++) {
 			if (sc.c[k].h.gen + 1 > s->next_gen)
 				s->next_gen = sc.c[k].h.gen + 1;
@@ -505,6 +570,8 @@ int sl_recover_scan(struct slot_store *s, uint64_t scan_gen)
 		}
 		i = j;
 	}
+	if (!err)
+		rc_trim(s);
 	if (!err)
 		err = rc_name(s, &sc, &named);
 	if (!err && s->rec.slots_recovered)

@@ -723,6 +723,7 @@ static void store_free(struct slot_store *s)
 			}
 	sl_index_free(&s->ix);
 	sl_alloc_free(s);
+	sl_ext_free(s);
 	free(s->dup_recs);
 	for (int i = 0; i < SL_STRIPES; i++)
 		pthread_rwlock_destroy(&s->stripes[i]);
@@ -856,6 +857,9 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		s->sb.write_time = s->sb.mount_time;
 		s->sb.mount_count++;
 		err = sl_sb_write(dev, &s->sb, false);
+		if (err)
+			goto fail;
+		err = sl_file_cut_tails(s);
 		if (err)
 			goto fail;
 		/* what recovery changed is durable before new writes */

@@ -51,6 +51,8 @@ void cw_del(struct cw *w, const char *const *keys, size_t n);
 void cw_put_delete_inflight(struct cw *w, const char *const *keys,
 			    const size_t *lens, size_t n);
 void cw_sync(struct cw *w);
+/* A barrier, but a checkpoint does not write files' buffered chunks out:
+ * fsync those first (as for cw_dir_fsync). */
 void cw_ckpt(struct cw *w);
 
 /* File face, as fs/ drives it. */

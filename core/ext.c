@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ext.c - extensions of files not yet durable, and the sizes that may be
+ * recorded meanwhile.
+ *
+ * A write that takes a file past the size a crash would show leaves, until
+ * a device flush covers it, a chunk whose new bytes may never reach the
+ * disk.  A slot header or checkpoint that recorded the new size then would
+ * bring the size back after a crash with zeros where those bytes were.  So
+ * each such chunk keeps an entry here: the size the file could show before
+ * the write (its floor).  A header records the file's size capped at the
+ * floors of the other chunks still at risk (its own chunk travels with it);
+ * a checkpoint, which flushes before it is written, caps at the floors of
+ * chunks still buffered or in flight.  A floor is always a size the file
+ * had, so what a crash shows is a state the file was in: as ext4's
+ * i_disksize, the size lags the data until the data is down.
+ *
+ * Durability is counted in device flushes: a chunk whose write completed
+ * while flush n was the last begun is durable once a flush numbered above
+ * n has completed (it was issued after the write).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define EXT_PENDING UINT64_MAX  /* buffered or in flight */
+
+static size_t ext_bucket(const struct slot_store *s, uint64_t oid)
+{
+	return (size_t)(oid * 0x9e3779b97f4a7c15ull >> 20) & s->ext_mask;
+}
+
+static int ext_grow(struct slot_store *s)
+{
+	size_t n = s->ext_tab ? (s->ext_mask + 1) * 2 : 256;
+	struct sl_ext **t = calloc(n, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	size_t old = s->ext_tab ? s->ext_mask + 1 : 0;
+	s->ext_mask = n - 1;
+	for (size_t b = 0; b < old; b++)
+		for (struct sl_ext *e = s->ext_tab[b], *nx; e; e = nx) {
+			nx = e->next;
+			size_t h = ext_bucket(s, e->oid);
+			e->next = t[h];
+			t[h] = e;
+		}
+	free(s->ext_tab);
+	s->ext_tab = t;
+	return 0;
+}
+
+struct sl_ext *sl_ext_add(struct slot_store *s, struct sl_obj *o,
+			  uint32_t idx, uint64_t floor)
+{
+	if ((!s->ext_tab || s->ext_count > s->ext_mask) && ext_grow(s) &&
+	    !s->ext_tab)
+		return NULL;
+	struct sl_ext *e = malloc(sizeof(*e));
+	if (!e)
+		return NULL;
+	*e = (struct sl_ext){ .oid = o->oid, .floor = floor,
+			      .epoch = EXT_PENDING, .idx = idx };
+	size_t h = ext_bucket(s, o->oid);
+	e->next = s->ext_tab[h];
+	s->ext_tab[h] = e;
+	s->ext_count++;
+	o->flags |= SL_OBJ_EXT;
+	return e;
+}
+
+void sl_ext_drop(struct slot_store *s, struct sl_ext *e)
+{
+	struct sl_ext **pp = &s->ext_tab[ext_bucket(s, e->oid)];
+	while (*pp && *pp != e)
+		pp = &(*pp)->next;
+	if (*pp) {
+		*pp = e->next;
+		s->ext_count--;
+	}
+	free(e);
+}
+
+void sl_ext_done(struct slot_store *s, struct sl_ext *e, bool ok)
+{
+	if (!ok) {
+		sl_ext_drop(s, e);
+		return;
+	}
+	/* a flush begun from now on covers it */
+	e->epoch = s->flush_begun;
+	if (s->flush_done > e->epoch)
+		sl_ext_drop(s, e);
+}
+
+uint64_t sl_ext_size(struct slot_store *s, struct sl_obj *o, int64_t own,
+		     bool pending_only)
+{
+	if (!(o->flags & SL_OBJ_EXT))
+		return o->size;
+	uint64_t size = o->size;
+	bool any = false;
+	for (struct sl_ext *e = s->ext_tab[ext_bucket(s, o->oid)]; e;
+	     e = e->next) {
+		if (e->oid != o->oid)
+			continue;
+		any = true;
+		if ((int64_t)e->idx == own ||
+		    (pending_only && e->epoch != EXT_PENDING))
+			continue;
+		if (e->floor < size)
+			size = e->floor;
+	}
+	if (!any)
+		o->flags &= ~SL_OBJ_EXT;
+	return size;
+}
+
+int sl_ext_flush(struct slot_store *s)
+{
+	sl_lock(s);
+	uint64_t n = ++s->flush_begun;
+	sl_unlock(s);
+	int err = s->dev->ops->flush(s->dev->ctx);
+	if (err)
+		return err;
+	sl_lock(s);
+	if (n > s->flush_done)
+		s->flush_done = n;
+	for (size_t b = 0; s->ext_count && b <= s->ext_mask; b++) {
+		struct sl_ext **pp = &s->ext_tab[b];
+		while (*pp) {
+			struct sl_ext *e = *pp;
+			if (e->epoch != EXT_PENDING && e->epoch < s->flush_done) {
+				*pp = e->next;
+				s->ext_count--;
+				free(e);
+			} else {
+				pp = &e->next;
+			}
+		}
+	}
+	sl_unlock(s);
+	return 0;
+}
+
+bool sl_ext_due(struct slot_store *s)
+{
+	sl_lock(s);
+	bool due = s->ext_count > 0;
+	sl_unlock(s);
+	return due;
+}
+
+void sl_ext_free(struct slot_store *s)
+{
+	for (size_t b = 0; s->ext_tab && b <= s->ext_mask; b++)
+		for (struct sl_ext *e = s->ext_tab[b], *nx; e; e = nx) {
+			nx = e->next;
+			free(e);
+		}
+	free(s->ext_tab);
+	s->ext_tab = NULL;
+	s->ext_count = 0;
+}
