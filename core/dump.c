@@ -599,9 +599,12 @@ static void dm_slot_print(struct dm *d, uint32_t r, uint32_t j,
 		}
 	if (left)
 		fprintf(f, "0x%" PRIx32, left);
-	fprintf(f, " csum=0x%016" PRIx64 " size=%" PRIu64 " mode=0%" PRIo32
-		" uid=%" PRIu32 " gid=%" PRIu32 " cls=%u mtime_ns=%" PRId64
-		" ctime_ns=%" PRId64 " name=", h->payload_csum, h->obj_size,
+	fprintf(f, " csum=0x%016" PRIx64 " size=%" PRIu64, h->payload_csum,
+		h->obj_size);
+	if (h->flags & SL_SLOT_SIZE_LAGS)
+		fprintf(f, " safe=%" PRIu64, h->safe_size);
+	fprintf(f, " mode=0%" PRIo32 " uid=%" PRIu32 " gid=%" PRIu32
+		" cls=%u mtime_ns=%" PRId64 " ctime_ns=%" PRId64 " name=",
 		h->mode, h->uid, h->gid, h->cls, h->mtime_ns, h->ctime_ns);
 	dm_str(f, h->name, h->name_len);
 	fprintf(f, " parent=%" PRIu64 "\n", h->parent);

@@ -90,8 +90,6 @@ void sl_ext_done(struct slot_store *s, struct sl_ext *e, bool ok)
 	}
 	/* a flush begun from now on covers it */
 	e->epoch = s->flush_begun;
-	if (s->flush_done > e->epoch)
-		sl_ext_drop(s, e);
 }
 
 uint64_t sl_ext_size(struct slot_store *s, struct sl_obj *o, int64_t own,

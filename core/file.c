@@ -2033,10 +2033,10 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 				pass--;
 				continue;
 			}
-			if (wb && b > sl_ext_size(s, o, -1, false)) {
+			uint64_t safe = wb ? sl_ext_size(s, o, -1, false) : 0;
+			if (wb && b > safe) {
 				/* past what a crash could show: until it is
 				 * durable, the size recorded stays below it */
-				uint64_t safe = sl_ext_size(s, o, -1, false);
 				if (!wb->ext)
 					wb->ext = sl_ext_add(s, o, idx, safe);
 				else if (safe < wb->ext->floor)
