@@ -214,8 +214,9 @@ int sl_wslots_alloc(struct slot_store *s, struct sl_wslot *w, size_t n,
 		if (!(x->flags & SL_SLOT_WHOLE))
 			h->safe_size = sl_ext_size(s, x->o, x->idx, false);
 		if (h->safe_size == h->obj_size) {
-			x->o->flags &= ~SL_OBJ_ATTR_DIRTY;
+			x->o->flags &= ~(SL_OBJ_ATTR_DIRTY | SL_OBJ_LAGS);
 		} else {
+			x->o->flags |= SL_OBJ_LAGS;
 			/* recovery may need to stop short of obj_size: an
 			 * fsync must not count on it (a checkpoint does) */
 			h->flags |= SL_SLOT_SIZE_LAGS;
@@ -1148,6 +1149,7 @@ struct fl_job {
 	struct sl_obj *o;       /* private to fl_rewrite_many */
 	uint64_t old_size;
 	uint64_t safe;          /* the size a crash could show before */
+	bool keep_times;        /* a copy, not a change of the file's */
 };
 
 /* Lock held.  The entries (ext.c) of J's chunks that take the file past
@@ -1247,7 +1249,7 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 				o->size = J->new_size;
 			/* a buffer going out is not a new write: its time was
 			 * set when it was written, and a utimens since wins */
-			if (!J->ch[0].own_buf)
+			if (!J->ch[0].own_buf && !J->keep_times)
 				o->mtime = o->ctime = sl_now_ns();
 		}
 		bool bumped = !err;
@@ -1629,8 +1631,10 @@ static int fl_wb_flush(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 	return fl_wb_end(s, ino, b, &ch, fl_rewrite(s, ino, &ch, 1, 0, false));
 }
 
-/* Flush every buffer of ino; the caller holds ino's stripe. */
-static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino)
+/* Flush every buffer of ino, or all but the last chunk's (hold_last);
+ * the caller holds ino's stripe. */
+static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino,
+			    bool hold_last)
 {
 	int err = 0;
 	for (;;) {
@@ -1638,6 +1642,19 @@ static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino)
 		struct sl_obj *o = sl_obj_find(&s->ix, ino);
 		bool any = o && o->wb;
 		uint32_t idx = any ? o->wb->idx : 0;
+		if (any && hold_last) {
+			uint32_t top = 0;
+			for (const struct sl_wbuf *w = o->wb; w; w = w->next)
+				top = SL_MAX(top, w->idx);
+			const struct sl_wbuf *w = o->wb;
+			while (w && w->idx == top)
+				w = w->next;
+			if (!w) {
+				sl_unlock(s);
+				return 0;
+			}
+			idx = w->idx;
+		}
 		sl_unlock(s);
 		if (!any) {
 			/* a background write-out of this file that failed */
@@ -1694,7 +1711,7 @@ int sl_file_flush(struct slot_store *s, slot_ino_t ino)
 {
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
 	pthread_rwlock_rdlock(stripe);
-	int err = fl_wb_flush_file(s, ino);
+	int err = fl_wb_flush_file(s, ino, false);
 	pthread_rwlock_unlock(stripe);
 	return err;
 }
@@ -2127,7 +2144,7 @@ static pthread_rwlock_t *fl_file_quiesce(struct slot_store *s,
 {
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
 	pthread_rwlock_wrlock(stripe);
-	*err = fl_wb_flush_file(s, ino);
+	*err = fl_wb_flush_file(s, ino, false);
 	if (*err == -ENOENT || *err == -EISDIR || *err == -EINVAL)
 		*err = 0; /* the lookup below reports them */
 	if (*err) {
@@ -2291,19 +2308,22 @@ int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 /* Lock held.  Whether o's data needs a checkpoint to be durable: changes
  * no header carries, or chunks a truncation dropped that a hole below the
  * size leaves to come back from their old headers. */
-static bool fl_data_needs_ckpt(struct slot_store *s, const struct sl_obj *o)
+static bool fl_data_needs_ckpt(struct slot_store *s, const struct sl_obj *o,
+			       unsigned ignore)
 {
-	if (o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED))
+	if (o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED) & ~ignore)
 		return true;
 	uint64_t chunk = 1ull << s->sb.chunk_shift;
 	return (o->flags & SL_OBJ_CUT) &&
 	       o->nchunks < (o->size + chunk - 1) / chunk;
 }
 
-/* Lock held.  Does recovery need a checkpoint to find o under its name? */
-static bool fl_needs_ckpt(struct slot_store *s, struct sl_obj *o)
+/* Lock held.  Does recovery need a checkpoint to find o under its name?
+ * (ignore: flags a header about to be written will settle) */
+static bool fl_needs_ckpt(struct slot_store *s, struct sl_obj *o,
+			  unsigned ignore)
 {
-	if (!(o->flags & SL_OBJ_NAMED) || fl_data_needs_ckpt(s, o))
+	if (!(o->flags & SL_OBJ_NAMED) || fl_data_needs_ckpt(s, o, ignore))
 		return true;
 	struct sl_obj *d = o->name ? sl_obj_find(&s->ix, o->name->parent) : NULL;
 	for (unsigned depth = 0; d && depth < 4096; depth++) {
@@ -2386,22 +2406,99 @@ out:
 	return err;
 }
 
+/*
+ * The newest header of ino lagged its size (ext.c) and its buffers are
+ * out and flushed: write its last chunk again, so that a header records
+ * the whole size, when that costs less than the checkpoint which would
+ * otherwise record it.  Returns 1 when it wrote.
+ */
+static int fl_fsync_tail(struct slot_store *s, slot_ino_t ino)
+{
+	pthread_rwlock_t *stripe = fl_stripe(s, ino);
+	pthread_rwlock_rdlock(stripe);
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	const struct sl_chunk *c = o && S_ISREG(o->mode) &&
+				   (o->flags & SL_OBJ_LAGS) && o->nchunks ?
+				   &o->chunks[o->nchunks - 1] : NULL;
+	uint32_t idx = c ? c->idx : 0;
+	/* not when a checkpoint is due anyway */
+	bool go = c && c->len < s->ix.obj_count * SL_CKPT_OBJ_SIZE &&
+		  !fl_needs_ckpt(s, o, SL_OBJ_ATTR_DIRTY);
+	sl_unlock(s);
+	int err = 0;
+	if (go) {
+		unsigned held[1];
+		size_t nh = fl_chunks_lock(s, ino, idx, 1, held);
+		struct fl_change ch = { .idx = idx };
+		sl_lock(s);
+		o = sl_obj_find(&s->ix, ino);
+		c = o ? sl_obj_chunk(o, idx) : NULL;
+		/* a writer came meanwhile: its fsync is its own */
+		go = c && (o->flags & SL_OBJ_LAGS) && !fl_wb_find(o, idx);
+		if (go) {
+			ch.new_len = c->len;
+			ch.need_old = true;
+		}
+		sl_unlock(s);
+		struct fl_job j = { .ino = ino, .ch = &ch, .n = 1,
+				    .keep_times = true };
+		if (go)
+			err = fl_rewrite_many(s, &j, 1);
+		fl_chunks_unlock(s, held, nh);
+	}
+	pthread_rwlock_unlock(stripe);
+	return err ? err : go;
+}
+
+/*
+ * fsync's data: ino's buffers out and the device flushed.  While chunks
+ * that extended the file are not known durable its headers' size lags
+ * (ext.c), so the last chunk's buffer goes out after a flush that covers
+ * the others: its header then records the whole size, and no checkpoint
+ * is needed for it.
+ */
+static int fl_fsync_data(struct slot_store *s, slot_ino_t ino)
+{
+	pthread_rwlock_t *stripe = fl_stripe(s, ino);
+	pthread_rwlock_rdlock(stripe);
+	int err = fl_wb_flush_file(s, ino, true);
+	bool lags = false;
+	if (!err) {
+		sl_lock(s);
+		struct sl_obj *o = sl_obj_find(&s->ix, ino);
+		int64_t top = -1;
+		for (const struct sl_wbuf *w = o ? o->wb : NULL; w; w = w->next)
+			top = SL_MAX(top, (int64_t)w->idx);
+		lags = top >= 0 && sl_ext_size(s, o, top, false) < o->size;
+		sl_unlock(s);
+	}
+	if (!err && lags)
+		err = sl_flush(s);
+	if (!err)
+		err = fl_wb_flush_file(s, ino, false);
+	pthread_rwlock_unlock(stripe);
+	if (!err)
+		err = sl_flush(s);
+	if (!err && (err = fl_fsync_tail(s, ino)) == 1)
+		err = sl_flush(s);
+	return err;
+}
+
 int slot_file_fsync(struct slot_store *s, slot_ino_t ino, bool datasync)
 {
 	if (s->read_only)
 		return 0;
-	int err = sl_file_flush(s, ino);
-	if (!err)
-		err = sl_flush(s);
+	int err = fl_fsync_data(s, ino);
 	if (err)
 		return err;
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
 	bool need = o && !S_ISDIR(o->mode) &&
-		    (!S_ISREG(o->mode) || fl_needs_ckpt(s, o));
+		    (!S_ISREG(o->mode) || fl_needs_ckpt(s, o, 0));
 	/* fdatasync: the size, and holes punched, are part of the data */
 	if (o && datasync && S_ISREG(o->mode) && (o->flags & SL_OBJ_NAMED) &&
-	    !fl_data_needs_ckpt(s, o))
+	    !fl_data_needs_ckpt(s, o, 0))
 		need = false;
 	sl_unlock(s);
 	if (!o)

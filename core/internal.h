@@ -126,6 +126,7 @@ struct sl_dir {
 				       they come back (CUT as CKPT_OWED) if
 				       it fails */
 #define SL_OBJ_EXT       (1u << 10) /* may have entries in ext.c's table */
+#define SL_OBJ_LAGS      (1u << 11) /* its newest header's size lags */
 #define SL_OBJ_CUT       (1u << 9)  /* a truncation dropped chunks, which
 				       recovery drops only past a later
 				       header's size: a hole left below the

@@ -552,6 +552,74 @@ Test(file, fsync_after_truncate_checkpoints_only_for_a_hole)
 	cr_expect_eq(out[(3 << 20) - 1], 'c');
 }
 
+/* A file extended over several chunks has headers whose size lags until
+ * a flush (FORMAT.md, "Sizes that lag"); fsync still records the whole
+ * size without a checkpoint: the last buffered chunk goes out after a
+ * flush that covers the others, or, with nothing buffered, the last
+ * chunk is written again (cheaper than a checkpoint of this index). */
+static uint64_t checkpoints(void)
+{
+	struct slot_status st;
+	cr_assert_eq(slot_status_get(env.s, &st), 0);
+	return st.checkpoints;
+}
+
+static uint64_t bytes_written(void)
+{
+	struct slot_status st;
+	cr_assert_eq(slot_status_get(env.s, &st), 0);
+	return st.io.bytes_written;
+}
+
+Test(file, fsync_of_an_extension_records_its_size_without_a_checkpoint)
+{
+	static char b[(2 << 20) + 1000];
+	t_fill(b, sizeof(b), 3);
+	for (int i = 0; i < 40; i++) {  /* an index a checkpoint costs */
+		char nm[16];
+		snprintf(nm, sizeof(nm), "o%d", i);
+		mkfile(SLOT_ROOT_INO, nm);
+	}
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "f"), g = mkfile(SLOT_ROOT_INO, "g");
+	cr_assert_geq(slot_checkpoint(env.s, true), 0);
+	uint64_t before = checkpoints();
+	/* nothing buffered: every chunk went out with a lagging size, and
+	 * fsync writes the last again */
+	cr_assert_eq(slot_file_write(env.s, g, 0, b, sizeof(b)), (ssize_t)sizeof(b));
+	cr_assert_eq(sl_file_flush(env.s, g), 0);
+	sl_lock(env.s);
+	bool lags = sl_obj_find(&env.s->ix, g)->flags & SL_OBJ_LAGS;
+	sl_unlock(env.s);
+	cr_assert(lags, "the written-out extension's last header did not lag");
+	cr_assert_eq(slot_file_fsync(env.s, g, false), 0);
+	cr_expect_eq(checkpoints(), before, "a written-out extension's fsync "
+		     "checkpointed");
+	/* the last chunk still buffered at the fsync: it goes out last,
+	 * with the whole size, and nothing is written twice (the slots'
+	 * regions are assigned by now: 3 headers and the payloads) */
+	uint64_t w0 = bytes_written();
+	cr_assert_eq(slot_file_write(env.s, f, 0, b, sizeof(b)), (ssize_t)sizeof(b));
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_expect_eq(checkpoints(), before, "a buffered extension's fsync "
+		     "checkpointed");
+	cr_expect_leq(bytes_written() - w0, (2u << 20) + 4 * 4096,
+		      "the fsync wrote a chunk twice");
+	slot_abandon(env.s);
+	t_reopen(&env);
+	static char out[sizeof(b)];
+	slot_ino_t fs[2] = { f, g };
+	for (int i = 0; i < 2; i++) {
+		struct slot_attr a;
+		cr_assert_eq(slot_ns_getattr(env.s, fs[i], &a), 0);
+		cr_expect_eq(a.size, sizeof(b), "file %d came back with %llu "
+			     "bytes", i, (unsigned long long)a.size);
+		memset(out, 0, sizeof(out));
+		cr_expect_eq(slot_file_read(env.s, fs[i], 0, out, sizeof(out)),
+			     (ssize_t)sizeof(out));
+		cr_expect(memcmp(out, b, sizeof(b)) == 0, "file %d differs", i);
+	}
+}
+
 /* chmod, chown and utimes reach no slot header: fsync must checkpoint them,
  * even for a file whose data is already durable. */
 Test(file, fsync_makes_attribute_changes_durable)
