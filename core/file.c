@@ -1369,12 +1369,12 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 			if (e) {
 				if (o->size == J->new_size && !J->set_size)
 					o->size = J->old_size;
-				o->flags |= SL_OBJ_ATTR_DIRTY;
 				/* slots of this batch that did land carry
 				 * newer headers than what the index kept, and
 				 * a later header write of the file does not
 				 * outdate them: only a checkpoint makes the
 				 * undo durable */
+				o->flags |= SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED;
 				sl_ns_dirty(s);
 			} else if (!(o->flags & SL_OBJ_IN_CKPT) && o->name &&
 				   !(J->ch[0].wb && J->ch[0].wb->dropped) &&
@@ -2407,10 +2407,11 @@ out:
 }
 
 /*
- * The newest header of ino lagged its size (ext.c) and its buffers are
- * out and flushed: write its last chunk again, so that a header records
- * the whole size, when that costs less than the checkpoint which would
- * otherwise record it.  Returns 1 when it wrote.
+ * ino's buffers are out and flushed, but its newest header lags: its
+ * size (SL_OBJ_LAGS, ext.c) or its mode, owner or times (ATTR_DIRTY:
+ * chmod, chown, utimes, a truncation).  Write its last chunk again, so
+ * that a header records them, when that costs less than the checkpoint
+ * which would otherwise.  Returns 1 when it wrote.
  */
 static int fl_fsync_tail(struct slot_store *s, slot_ino_t ino)
 {
@@ -2418,8 +2419,9 @@ static int fl_fsync_tail(struct slot_store *s, slot_ino_t ino)
 	pthread_rwlock_rdlock(stripe);
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	const unsigned lag = SL_OBJ_LAGS | SL_OBJ_ATTR_DIRTY;
 	const struct sl_chunk *c = o && S_ISREG(o->mode) &&
-				   (o->flags & SL_OBJ_LAGS) && o->nchunks ?
+				   (o->flags & lag) && o->nchunks ?
 				   &o->chunks[o->nchunks - 1] : NULL;
 	uint32_t idx = c ? c->idx : 0;
 	/* not when a checkpoint is due anyway */
@@ -2435,7 +2437,7 @@ static int fl_fsync_tail(struct slot_store *s, slot_ino_t ino)
 		o = sl_obj_find(&s->ix, ino);
 		c = o ? sl_obj_chunk(o, idx) : NULL;
 		/* a writer came meanwhile: its fsync is its own */
-		go = c && (o->flags & SL_OBJ_LAGS) && !fl_wb_find(o, idx);
+		go = c && (o->flags & lag) && !fl_wb_find(o, idx);
 		if (go) {
 			ch.new_len = c->len;
 			ch.need_old = true;

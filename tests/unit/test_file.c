@@ -516,14 +516,21 @@ Test(file, fsync_makes_data_and_name_durable)
  * chunk; a longer one's headers lag its size until a flush, ext.c).  A
  * truncation that leaves a hole below the size does: nothing else says
  * the chunks there went. */
+/* A file "f" of len bytes of b, durable in a checkpoint. */
+static slot_ino_t durable_file(const char *b, size_t len)
+{
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "f");
+	cr_assert_eq(slot_file_write(env.s, f, 0, b, len), (ssize_t)len);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_geq(slot_checkpoint(env.s, true), 0);
+	return f;
+}
+
 Test(file, fsync_after_truncate_checkpoints_only_for_a_hole)
 {
 	static char b[3 << 20];
 	memset(b, 'a', sizeof(b));
-	slot_ino_t f = mkfile(SLOT_ROOT_INO, "f");
-	cr_assert_eq(slot_file_write(env.s, f, 0, b, sizeof(b)), (ssize_t)sizeof(b));
-	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
-	cr_assert_geq(slot_checkpoint(env.s, true), 0);
+	slot_ino_t f = durable_file(b, sizeof(b));
 	struct slot_status st;
 	cr_assert_eq(slot_status_get(env.s, &st), 0);
 	uint64_t before = st.checkpoints;
@@ -620,8 +627,11 @@ Test(file, fsync_of_an_extension_records_its_size_without_a_checkpoint)
 	}
 }
 
-/* chmod, chown and utimes reach no slot header: fsync must checkpoint them,
- * even for a file whose data is already durable. */
+/* chmod, chown and utimes reach no slot header: fsync must make them
+ * durable even for a file whose data already is.  Here the file's last
+ * chunk (one byte) is written again, which costs less than a checkpoint
+ * of the index; a last chunk larger than the index takes the checkpoint
+ * (the next test). */
 Test(file, fsync_makes_attribute_changes_durable)
 {
 	slot_ino_t f = mkfile(SLOT_ROOT_INO, "f");
@@ -637,14 +647,15 @@ Test(file, fsync_makes_attribute_changes_durable)
 	uint64_t before = st.checkpoints;
 	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
 	cr_assert_eq(slot_status_get(env.s, &st), 0);
-	cr_expect_eq(st.checkpoints, before + 1, "fsync wrote no checkpoint");
-	/* the checkpoint holds them now: another fsync has nothing to do,
+	cr_expect_eq(st.checkpoints, before, "fsync wrote a checkpoint for a "
+		     "one-byte file");
+	/* a header holds them now: another fsync has nothing to do,
 	 * whatever else waits for a checkpoint */
 	mkfile(SLOT_ROOT_INO, "other");
 	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
 	cr_assert_eq(slot_status_get(env.s, &st), 0);
-	cr_expect_eq(st.checkpoints, before + 1, "a clean file's fsync "
-		     "checkpointed again");
+	cr_expect_eq(st.checkpoints, before, "a clean file's fsync "
+		     "checkpointed");
 	slot_abandon(env.s);
 	t_reopen(&env);
 	struct slot_attr a;
@@ -653,6 +664,26 @@ Test(file, fsync_makes_attribute_changes_durable)
 	cr_expect_eq(a.uid, 7);
 	cr_expect_eq(a.gid, 8);
 	cr_expect_eq(a.mtime.tv_sec, 1000000000);
+}
+
+/* ... and a file whose last chunk outweighs the index gets the checkpoint,
+ * with the same result after a crash. */
+Test(file, fsync_after_chmod_checkpoints_when_that_is_cheaper)
+{
+	static char b[1 << 20];
+	memset(b, 'q', sizeof(b));
+	slot_ino_t f = durable_file(b, sizeof(b));
+	struct slot_attr in = { .mode = 0604 };
+	cr_assert_eq(slot_ns_setattr(env.s, f, &in, SLOT_SET_MODE, NULL), 0);
+	uint64_t before = checkpoints();
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_expect_eq(checkpoints(), before + 1, "1 MiB rewritten rather than "
+		     "a checkpoint of three objects");
+	slot_abandon(env.s);
+	t_reopen(&env);
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_getattr(env.s, f, &a), 0);
+	cr_expect_eq(a.mode & 07777, 0604, "mode %o", a.mode & 07777);
 }
 
 /* Names, links, symlink targets and renames to longer names stop with
@@ -1405,10 +1436,11 @@ Test(file, read_many_sends_one_batch_and_fails_only_the_failed_read)
 /*
  * A rewrite of two chunks that the device failed half of is undone in
  * memory, but the half that landed carries a newer slot header than the
- * checkpoint: the file now owes the checkpoint its state, so sync must
- * write one (slot_sync's walk finds it), or a crash replays the half.
+ * checkpoint: the file now owes the checkpoint its state, so sync (whose
+ * walk finds it) or fsync of the file must write one, or a crash replays
+ * the half.  Writing another header of the file would not do.
  */
-Test(file, sync_after_a_half_failed_rewrite_keeps_it_undone)
+static void half_failed_rewrite(bool fsync)
 {
 	size_t chunk = 1u << 20;
 	char *old = malloc(2 * chunk), *new = malloc(2 * chunk);
@@ -1432,7 +1464,10 @@ Test(file, sync_after_a_half_failed_rewrite_keeps_it_undone)
 	cr_assert_eq(slot_file_read(env.s, f, at, out, 2 * chunk),
 		     (ssize_t)(2 * chunk));
 	cr_assert(!memcmp(out, old, 2 * chunk), "undone in memory");
-	cr_assert_eq(slot_sync(env.s), 0);
+	if (fsync)
+		cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	else
+		cr_assert_eq(slot_sync(env.s), 0);
 
 	slot_abandon(env.s);
 	t_reopen(&env);
@@ -1443,6 +1478,16 @@ Test(file, sync_after_a_half_failed_rewrite_keeps_it_undone)
 	free(old);
 	free(new);
 	free(out);
+}
+
+Test(file, sync_after_a_half_failed_rewrite_keeps_it_undone)
+{
+	half_failed_rewrite(false);
+}
+
+Test(file, fsync_after_a_half_failed_rewrite_keeps_it_undone)
+{
+	half_failed_rewrite(true);
 }
 
 /*
