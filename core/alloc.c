@@ -160,6 +160,7 @@ void sl_region_unassign(struct slot_store *s, uint32_t r)
 	rg->state = NULL;
 	rg->cls = SL_RGN_FREE;
 	rg->trimmed = false;
+	s->freed_gen++;
 	rg->nslots = 0;
 }
 
@@ -368,6 +369,7 @@ static void al_make_free(struct slot_store *s, uint64_t ref)
 	*st = (uint8_t)(*st & ~SL_SLOT_STATE);
 	rg->nused--;
 	rg->trimmed = false;
+	s->freed_gen++;
 	al_push_free(&s->cls[rg->cls], ref);
 }
 
@@ -693,6 +695,22 @@ int sl_trim_free(struct slot_store *s, uint64_t start, uint64_t len,
 	pthread_mutex_unlock(&s->trim_lock);
 	*trimmed = t.trimmed;
 	return err;
+}
+
+void sl_discard_freed(struct slot_store *s)
+{
+	sl_lock(s);
+	bool due = s->opts.discard && s->freed_gen != s->discard_seen;
+	s->discard_seen = s->freed_gen;
+	sl_unlock(s);
+	uint64_t n;
+	int err = due ? slot_trim(s, 0, UINT64_MAX, 0, &n) : 0;
+	if (err == -EOPNOTSUPP) {
+		sl_log(s, "-o discard: the device cannot discard; off");
+		s->opts.discard = false;
+	} else if (err) {
+		sl_log(s, "-o discard: %s", slot_strerror(err));
+	}
 }
 
 int slot_trim(struct slot_store *s, uint64_t start, uint64_t len,

@@ -632,6 +632,7 @@ static void *ck_thread(void *arg)
 		 * does every 5 s, busy or not */
 		if (wrote == 0 && sl_ext_due(s))
 			sl_flush(s);
+		sl_discard_freed(s);
 		pthread_mutex_lock(&s->ckpt_lock);
 	}
 	pthread_mutex_unlock(&s->ckpt_lock);

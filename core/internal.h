@@ -398,6 +398,8 @@ struct slot_store {
 
 	/* extensions not yet durable (ext.c); device flushes begun and the
 	 * newest completed, which date them */
+	/* slots freed (alloc.c), and as of the last online discard */
+	uint64_t freed_gen, discard_seen;
 	struct sl_ext **ext_tab;
 	size_t ext_mask, ext_count;
 	uint64_t flush_begun, flush_done;
@@ -613,6 +615,9 @@ void sl_ext_drop(struct slot_store *s, struct sl_ext *e);
 uint64_t sl_ext_size(struct slot_store *s, struct sl_obj *o, int64_t own,
 		     bool pending_only);
 int sl_ext_flush(struct slot_store *s);
+/* alloc.c: -o discard's period: slot_trim when slots were freed since the
+ * last (no lock held). */
+void sl_discard_freed(struct slot_store *s);
 /* Whether any extension waits for a flush (no lock held). */
 bool sl_ext_due(struct slot_store *s);
 void sl_ext_free(struct slot_store *s);

@@ -265,6 +265,10 @@ struct slot_opts {
 					   clean open; default false (a dirty
 					   open always does) */
 	bool force_scan;                /* scan slot headers even if clean */
+	bool discard;                   /* the periodic thread discards the
+					   space freed in each period, as a
+					   slot_trim of it (ext4's -o
+					   discard); default false */
 	/* Messages (recovery, warnings) go here; NULL means stderr. */
 	void (*log)(void *arg, const char *msg);
 	void *log_arg;

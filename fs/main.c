@@ -52,6 +52,7 @@ struct sfs_cfg {
 	unsigned checkpoint_interval_ms;
 	int direct_io;
 	int validate;
+	int discard;
 	unsigned max_threads;
 	unsigned max_idle_threads;
 	unsigned poll_us;
@@ -91,6 +92,8 @@ static const struct fuse_opt sfs_opt_spec[] = {
 	SFS_OPT("direct_io", direct_io, 1),
 	SFS_OPT("nodirect_io", direct_io, 0),
 	SFS_OPT("validate", validate, 1),
+	SFS_OPT("discard", discard, 1),
+	SFS_OPT("nodiscard", discard, 0),
 	SFS_OPT("max_threads=%u", max_threads, 0),
 	SFS_OPT("max_idle_threads=%u", max_idle_threads, 0),
 	SFS_OPT("poll_us=%u", poll_us, 0),
@@ -167,6 +170,8 @@ static void sfs_usage(const char *prog)
 	       "    -o checkpoint_interval_ms=N  periodic checkpoint period (5000)\n"
 	       "    -o validate            check checkpoint entries against slot\n"
 	       "                           headers even after a clean unmount\n"
+	       "    -o discard             give freed space back to the device\n"
+	       "                           every checkpoint period, as fstrim\n"
 	       "    -o max_threads=N       most FUSE worker threads (64)\n"
 	       "    -o max_idle_threads=N  idle FUSE worker threads kept (16)\n"
 	       "    -o poll_us=N           after a request, poll for the next one\n"
@@ -387,6 +392,7 @@ static int sfs_open_store(struct sfs_cfg *c, struct slot_store **out)
 		o.checkpoint_interval_ms = c->checkpoint_interval_ms;
 	o.read_only = c->read_only;
 	o.validate = c->validate;
+	o.discard = c->discard;
 	o.log = sfs_log;
 	o.log_arg = NULL;
 

@@ -3,7 +3,7 @@
 # (holes its host file system gets back) and, on a loop device, to the
 # device; nothing stored changes, also with writes going on meanwhile;
 # the range and the minimum fstrim gives are kept; only root may trim;
-# fsck finds the store clean after.
+# -o discard does it by itself; fsck finds the store clean after.
 . "$(dirname "$0")/lib.sh"
 t_need fstrim losetup python3
 
@@ -114,6 +114,27 @@ check "fstrim while files are written and renamed: nothing changes" busy
 
 check_unmount "unmount" "$MNT"
 check_rc "fsck.slotfs -f after the trims" 0 fsck.slotfs -f "$IMG"
+
+# -o discard: the space of removed files goes back within a few
+# checkpoint periods, with no fstrim
+check_here "mount -o discard" mount_fs "$IMG" "$MNT" -o discard,checkpoint_interval_ms=300
+online() {
+	cp "$W/big" "$MNT/od"
+	sync "$MNT/od"
+	local full i freed=0
+	full=$(alloc)
+	rm "$MNT/od"
+	for ((i = 0; i < 100 && freed < 90 * MiB; i++)); do
+		sleep 0.1
+		freed=$((full - $(alloc)))
+	done
+	expect_ge "bytes the image gave back without fstrim" $((90 * MiB)) \
+		"$freed"
+	cmp <(head -c $((30 * 70000)) "$W/big") "$MNT/w1"
+}
+check "-o discard: rm gives the space back by itself" online
+check_unmount "unmount" "$MNT"
+check_rc "fsck.slotfs -f after -o discard" 0 fsck.slotfs -f "$IMG"
 
 # A loop device: the discards go to the block device (BLKDISCARD).
 LOOP=
