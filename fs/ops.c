@@ -1309,9 +1309,48 @@ static void sfs_op_removexattr(fuse_req_t req, fuse_ino_t ino,
 }
 
 /*
- * ioctl: FITRIM (fstrim) only, root's as on ext4 (CAP_SYS_ADMIN); the
- * range is in bytes of the device, and the reply says how many were
- * discarded.  Anything else is not ours (ENOTTY).
+ * lsattr and chattr: the inode flags (FS_IOC_GETFLAGS, or the fsxattr the
+ * kernel may ask for instead; the kernel checks the caller owns the file
+ * before a set).  slotfs keeps none: every file shows none, setting none
+ * is no change, and setting any is EOPNOTSUPP ("Operation not supported
+ * while setting flags"), as on a file system without them.  Returns 1
+ * when cmd is none of these.
+ */
+static int sfs_ioctl_flags(fuse_req_t req, unsigned cmd, const void *in_buf,
+			   size_t in_bufsz, size_t out_bufsz)
+{
+	static const struct fsxattr none_x;
+	static const uint32_t none_f;
+	const void *none = &none_f;
+	size_t size = sizeof(none_f);
+	bool set;
+
+	switch (cmd) {
+	case FS_IOC_FSGETXATTR:
+	case FS_IOC_FSSETXATTR:
+		none = &none_x;
+		size = sizeof(none_x);
+		/* fall through */
+	case FS_IOC_GETFLAGS:
+	case FS_IOC_SETFLAGS:
+		set = cmd == FS_IOC_SETFLAGS || cmd == FS_IOC_FSSETXATTR;
+		break;
+	default:
+		return 1;
+	}
+	if ((set ? in_bufsz : out_bufsz) < size)
+		return -EINVAL;
+	if (set && memcmp(in_buf, none, size))
+		return -EOPNOTSUPP;
+	return fuse_reply_ioctl(req, 0, set ? NULL : none, set ? 0 : size) ?
+		       -EIO : 0;
+}
+
+/*
+ * ioctl: FITRIM (fstrim), root's as on ext4 (CAP_SYS_ADMIN); the range is
+ * in bytes of the device, and the reply says how many were discarded.
+ * The inode flags of lsattr and chattr (sfs_ioctl_flags).  Anything else
+ * is not ours (ENOTTY).
  */
 static void sfs_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd,
 			 void *arg, struct fuse_file_info *fi, unsigned flags,
@@ -1325,6 +1364,15 @@ static void sfs_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd,
 	(void)ino;
 	(void)arg;
 	(void)fi;
+	if (!(flags & FUSE_IOCTL_COMPAT)) {
+		err = sfs_ioctl_flags(req, cmd, in_buf, in_bufsz, out_bufsz);
+		if (err <= 0) {
+			if (err)
+				fuse_reply_err(req, sfs_errno(err));
+			return;
+		}
+		err = 0;
+	}
 	if (cmd != FITRIM || (flags & FUSE_IOCTL_COMPAT))
 		err = -ENOTTY;
 	else if (fuse_req_ctx(req)->uid != 0)

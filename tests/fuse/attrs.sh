@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # chmod, chown and touch -d, checked with stat; nanosecond timestamps; the
-# times that writes and renames move; all of it kept across a remount.
+# times that writes and renames move; all of it kept across a remount;
+# lsattr and chattr, which find no inode flags.
 . "$(dirname "$0")/lib.sh"
 
 fuse_setup
@@ -102,5 +103,26 @@ kept() {
 	expect_eq "dir owner" 4321:0 "$(stat -c %u:%g "$MNT/d")"
 }
 check "mode, owner and mtime persist across a remount" kept
+
+# lsattr and chattr: no inode flags are kept; lsattr shows none, chattr
+# of none is no change, and setting one is refused as not supported
+if command -v lsattr >/dev/null && command -v chattr >/dev/null; then
+	inode_flags() {
+		expect_eq "lsattr of a file" "---------------------- $MNT/f" \
+			"$(lsattr "$MNT/f")"
+		expect_eq "lsattr -d of a directory" \
+			"---------------------- $MNT/d" "$(lsattr -d "$MNT/d")"
+		chattr -i "$MNT/f"
+		local out
+		out=$(chattr +i "$MNT/f" 2>&1) && return 1
+		case $out in
+		*"Operation not supported"*) ;;
+		*) echo "chattr +i said: $out"; return 1 ;;
+		esac
+		echo more >>"$MNT/f"        # still writable: nothing was set
+	}
+	check "lsattr shows no flags; chattr +i is refused, -i is no change" \
+		inode_flags
+fi
 
 fuse_finish
