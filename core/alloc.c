@@ -700,17 +700,28 @@ int sl_trim_free(struct slot_store *s, uint64_t start, uint64_t len,
 void sl_discard_freed(struct slot_store *s)
 {
 	sl_lock(s);
-	bool due = s->opts.discard && s->freed_gen != s->discard_seen;
+	bool due = atomic_load(&s->discard) &&
+		   s->freed_gen != s->discard_seen;
 	s->discard_seen = s->freed_gen;
 	sl_unlock(s);
 	uint64_t n;
 	int err = due ? slot_trim(s, 0, UINT64_MAX, 0, &n) : 0;
 	if (err == -EOPNOTSUPP) {
-		sl_log(s, "-o discard: the device cannot discard; off");
-		s->opts.discard = false;
+		sl_log(s, "online discard: the device cannot discard; off");
+		atomic_store(&s->discard, false);
 	} else if (err) {
-		sl_log(s, "-o discard: %s", slot_strerror(err));
+		sl_log(s, "online discard: %s", slot_strerror(err));
 	}
+}
+
+int slot_set_discard(struct slot_store *s, bool on)
+{
+	if (s->read_only)
+		return -EROFS;
+	if (on && !s->dev->ops->discard)
+		return -EOPNOTSUPP;
+	atomic_store(&s->discard, on);
+	return 0;
 }
 
 int slot_trim(struct slot_store *s, uint64_t start, uint64_t len,

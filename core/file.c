@@ -2482,7 +2482,9 @@ static int fl_fsync_data(struct slot_store *s, slot_ino_t ino)
 	pthread_rwlock_unlock(stripe);
 	if (!err)
 		err = sl_flush(s);
-	if (!err && (err = fl_fsync_tail(s, ino)) == 1)
+	/* a rewrite that failed (a bad old chunk, say) leaves its file
+	 * owing the checkpoint, which fsync then takes */
+	if (!err && fl_fsync_tail(s, ino) == 1)
 		err = sl_flush(s);
 	return err;
 }

@@ -400,6 +400,7 @@ struct slot_store {
 	 * newest completed, which date them */
 	/* slots freed (alloc.c), and as of the last online discard */
 	uint64_t freed_gen, discard_seen;
+	atomic_bool discard;            /* slot_set_discard */
 	struct sl_ext **ext_tab;
 	size_t ext_mask, ext_count;
 	uint64_t flush_begun, flush_done;

@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define SLOT_VERSION_MAJOR 1
-#define SLOT_VERSION_MINOR 4
+#define SLOT_VERSION_MINOR 5
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
 #define SLOT_PATH_MAX 4096    /* bytes in a key, with its slashes */
@@ -265,10 +265,6 @@ struct slot_opts {
 					   clean open; default false (a dirty
 					   open always does) */
 	bool force_scan;                /* scan slot headers even if clean */
-	bool discard;                   /* the periodic thread discards the
-					   space freed in each period, as a
-					   slot_trim of it (ext4's -o
-					   discard); default false */
 	/* Messages (recovery, warnings) go here; NULL means stderr. */
 	void (*log)(void *arg, const char *msg);
 	void *log_arg;
@@ -644,6 +640,14 @@ int slot_statfs(struct slot_store *s, struct slot_statfs *out);
  */
 int slot_trim(struct slot_store *s, uint64_t start, uint64_t len,
 	      uint64_t minlen, uint64_t *trimmed);
+/*
+ * Online discard (ext4's -o discard), off at open: the periodic checkpoint
+ * thread then trims the whole device (as slot_trim) in each period in
+ * which slots were freed, so their space goes back within a period.
+ * -EROFS on a read-only store, -EOPNOTSUPP when the device cannot
+ * discard.  (A setter, not a slot_opts field: the struct's size is ABI.)
+ */
+int slot_set_discard(struct slot_store *s, bool on);
 
 /* ------------------------------------------------------------------ */
 /* Status                                                              */

@@ -392,7 +392,6 @@ static int sfs_open_store(struct sfs_cfg *c, struct slot_store **out)
 		o.checkpoint_interval_ms = c->checkpoint_interval_ms;
 	o.read_only = c->read_only;
 	o.validate = c->validate;
-	o.discard = c->discard;
 	o.log = sfs_log;
 	o.log_arg = NULL;
 
@@ -420,6 +419,11 @@ static int sfs_open_store(struct sfs_cfg *c, struct slot_store **out)
 				c->image);
 		return err;
 	}
+	if (c->discard && !c->read_only &&
+	    (err = slot_set_discard(*out, true)))
+		fprintf(stderr, "slotfs: -o discard: %s; mounting without\n",
+			slot_strerror(err));
+	err = 0;
 	memset(&rec, 0, sizeof(rec));
 	slot_recovery_report(*out, &rec);
 	if (!rec.was_clean)

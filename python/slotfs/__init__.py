@@ -843,6 +843,13 @@ class Store:
                                        ctypes.byref(trimmed)))
         return trimmed.value
 
+    def set_discard(self, on=True):
+        """Online discard (slot_set_discard, ext4's -o discard): the
+        periodic checkpoint thread trims the space freed in each of its
+        periods, with no trim() call."""
+        with self._use() as h:
+            _check(self._lib.slot_set_discard(h, bool(on)))
+
     # -- status -----------------------------------------------------------
 
     def _status_struct(self):

@@ -20,6 +20,7 @@ import re
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -437,6 +438,24 @@ class TestStatus(StoreCase):
         self.reopen()
         self.assertEqual(self.store.get_many(list(keep)), list(keep.values()))
         self.assertFalse(self.store.contains("t/gone"))
+
+    def test_set_discard(self):
+        s = self.reopen(checkpoint_interval_ms=100)
+        s.put("d/keep", b"k" * 5000)
+        s.put("d/gone", os.urandom(8 << 20))
+        s.sync()
+        full = os.stat(self.path).st_blocks * 512
+        s.set_discard(True)
+        s.delete("d/gone")
+        freed = 0
+        for _ in range(100):
+            time.sleep(0.05)
+            freed = full - os.stat(self.path).st_blocks * 512
+            if freed >= 8 << 20:
+                break
+        self.assertGreaterEqual(freed, 8 << 20, "no space came back")
+        self.assertEqual(s.get("d/keep"), b"k" * 5000)
+        s.set_discard(False)
 
 
 class TestLifecycle(StoreCase):

@@ -686,6 +686,35 @@ Test(file, fsync_after_chmod_checkpoints_when_that_is_cheaper)
 	cr_expect_eq(a.mode & 07777, 0604, "mode %o", a.mode & 07777);
 }
 
+/* ... and when the last chunk cannot be read back to be written again, the
+ * checkpoint does it: fsync still succeeds and the mode is durable. */
+Test(file, fsync_after_chmod_of_a_damaged_last_chunk_checkpoints)
+{
+	char b[3000];
+	memset(b, 'd', sizeof(b));
+	for (int i = 0; i < 60; i++) {  /* a checkpoint costs more */
+		char nm[16];
+		snprintf(nm, sizeof(nm), "o%d", i);
+		mkfile(SLOT_ROOT_INO, nm);
+	}
+	slot_ino_t f = durable_file(b, sizeof(b));
+	sl_lock(env.s);
+	uint64_t ref = sl_obj_find(&env.s->ix, f)->chunks[0].slot;
+	uint64_t off = sl_slot_off(env.s, ref) + env.s->sb.block_size;
+	sl_unlock(env.s);
+	slot_emu_image(env.emu)[off + 10] ^= 0x40;
+	struct slot_attr in = { .mode = 0611 };
+	cr_assert_eq(slot_ns_setattr(env.s, f, &in, SLOT_SET_MODE, NULL), 0);
+	uint64_t before = checkpoints();
+	cr_expect_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_expect_eq(checkpoints(), before + 1, "no checkpoint took the mode");
+	slot_abandon(env.s);
+	t_reopen(&env);
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_getattr(env.s, f, &a), 0);
+	cr_expect_eq(a.mode & 07777, 0611, "mode %o", a.mode & 07777);
+}
+
 /* Names, links, symlink targets and renames to longer names stop with
  * ENOSPC where the checkpoint would outgrow its container. */
 Test(file, names_fill_the_checkpoint_not_past_it)
