@@ -217,6 +217,7 @@ static void ck_commit(struct slot_store *s, struct ck_snap *sn, bool ok)
 		s->persisted = sn->dirty_at;
 		s->ns_persisted = sn->ns_at;
 		s->ckpt_seq = sn->hdr.seq;
+		s->ckpt_bytes = sn->len;
 		s->ckpt_count++;
 		s->last_ckpt_ms = sl_now_ns() / 1000000;
 	} else {
@@ -526,6 +527,7 @@ int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 	s->next_gen = h->next_gen;
 	s->next_oid = SL_MAX(h->next_oid, (uint64_t)SLOT_ROOT_INO + 1);
 	s->ckpt_seq = h->seq;
+	s->ckpt_bytes = h->payload_len + SL_BLOCK;
 	return 0;
 }
 

@@ -2424,8 +2424,8 @@ static int fl_fsync_tail(struct slot_store *s, slot_ino_t ino)
 				   (o->flags & lag) && o->nchunks ?
 				   &o->chunks[o->nchunks - 1] : NULL;
 	uint32_t idx = c ? c->idx : 0;
-	/* not when a checkpoint is due anyway */
-	bool go = c && c->len < s->ix.obj_count * SL_CKPT_OBJ_SIZE &&
+	/* not when a checkpoint is due anyway, nor bigger than the last */
+	bool go = c && c->len < s->ckpt_bytes &&
 		  !fl_needs_ckpt(s, o, SL_OBJ_ATTR_DIRTY);
 	sl_unlock(s);
 	int err = 0;

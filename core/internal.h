@@ -375,6 +375,7 @@ struct slot_store {
 	pthread_mutex_t ckpt_lock;      /* one checkpoint at a time */
 	uint64_t dirty_total, persisted;
 	uint64_t ckpt_seq;
+	uint64_t ckpt_bytes;            /* the last one's size, written */
 	uint64_t ckpt_count;
 	int64_t last_ckpt_ms;
 	/* changes slot headers cannot replay (directories, links, symlinks,
