@@ -8,12 +8,14 @@
  * disk.  A slot header or checkpoint that recorded the new size then would
  * bring the size back after a crash with zeros where those bytes were.  So
  * each such chunk keeps an entry here: the size the file could show before
- * the write (its floor).  A header records the file's size capped at the
- * floors of the other chunks still at risk (its own chunk travels with it);
- * a checkpoint, which flushes before it is written, caps at the floors of
- * chunks still buffered or in flight.  A floor is always a size the file
- * had, so what a crash shows is a state the file was in: as ext4's
- * i_disksize, the size lags the data until the data is down.
+ * the write (its floor).  A header keeps the file's size and adds its
+ * safe_size: the size capped at the floors of the other chunks still at
+ * risk (its own chunk travels with it), SIZE_LAGS when lower; recovery
+ * goes past safe_size only as far as the chunks it finds reach.  A
+ * checkpoint, which flushes before it is written, records the size capped
+ * at the floors of chunks still buffered or in flight.  A floor is always
+ * a size the file had: as ext4's i_disksize, the size a crash can show
+ * lags the data until the data is down (FORMAT.md, "Sizes that lag").
  *
  * Durability is counted in device flushes: a chunk whose write completed
  * while flush n was the last begun is durable once a flush numbered above

@@ -113,7 +113,8 @@ struct sl_dir {
 #define SL_OBJ_NAMED     (1u << 1)  /* a slot header carries its current name */
 #define SL_OBJ_IN_CKPT   (1u << 2)  /* the durable checkpoint has it */
 #define SL_OBJ_PENDING   (1u << 3)  /* created by a put still in flight */
-#define SL_OBJ_ATTR_DIRTY (1u << 4) /* attributes newer than any slot header */
+#define SL_OBJ_ATTR_DIRTY (1u << 4) /* attributes (or, LAGS, the size)
+				       newer than any slot header */
 #define SL_OBJ_NEWCKPT   (1u << 5)  /* in the checkpoint being written */
 #define SL_OBJ_SNAP_NAMED (1u << 6) /* its name is in the checkpoint being
 				       written (a rename clears it) */

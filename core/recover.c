@@ -373,7 +373,8 @@ static void rc_settle(struct slot_store *s, struct rc_last *last)
 	if (!o || !S_ISREG(o->mode))
 		return;
 	uint64_t chunk = 1ull << s->sb.chunk_shift;
-	while (pos < o->size) {
+	/* chunk numbers fit 32 bits; a larger size is damage fsck mends */
+	while (pos < o->size && pos / chunk <= UINT32_MAX) {
 		const struct sl_chunk *c = sl_obj_chunk(o, (uint32_t)(pos / chunk));
 		uint64_t end = pos / chunk * chunk + (c ? c->len : 0);
 		if (end <= pos)
