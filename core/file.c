@@ -214,9 +214,8 @@ int sl_wslots_alloc(struct slot_store *s, struct sl_wslot *w, size_t n,
 		if (!(x->flags & SL_SLOT_WHOLE))
 			h->safe_size = sl_ext_size(s, x->o, x->idx, false);
 		if (h->safe_size == h->obj_size) {
-			x->o->flags &= ~(SL_OBJ_ATTR_DIRTY | SL_OBJ_LAGS);
+			x->o->flags &= ~SL_OBJ_ATTR_DIRTY;
 		} else {
-			x->o->flags |= SL_OBJ_LAGS;
 			/* recovery may need to stop short of obj_size: an
 			 * fsync must not count on it (a checkpoint does) */
 			h->flags |= SL_SLOT_SIZE_LAGS;
@@ -1407,12 +1406,15 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 	return err;
 }
 
+/* keep_times: a copy (a repair, fsync's rewrite), not a change of the
+ * file's, leaves its mtime and ctime */
 static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 		      struct fl_change *ch, size_t n, uint64_t new_size,
-		      bool set_size)
+		      bool set_size, bool keep_times)
 {
 	struct fl_job j = { .ino = ino, .ch = ch, .n = n,
-			    .new_size = new_size, .set_size = set_size };
+			    .new_size = new_size, .set_size = set_size,
+			    .keep_times = keep_times };
 	return fl_rewrite_many(s, &j, 1);
 }
 
@@ -1628,7 +1630,17 @@ static int fl_wb_flush(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 	struct sl_wbuf *b = fl_wb_begin(s, ino, idx, &ch);
 	if (!b)
 		return 0;
-	return fl_wb_end(s, ino, b, &ch, fl_rewrite(s, ino, &ch, 1, 0, false));
+	return fl_wb_end(s, ino, b, &ch, fl_rewrite(s, ino, &ch, 1, 0, false,
+							    false));
+}
+
+/* Lock held.  The highest chunk number o has a buffer for; -1: none. */
+static int64_t fl_wb_top(const struct sl_obj *o)
+{
+	int64_t top = -1;
+	for (const struct sl_wbuf *w = o ? o->wb : NULL; w; w = w->next)
+		top = SL_MAX(top, (int64_t)w->idx);
+	return top;
 }
 
 /* Flush every buffer of ino, or all but the last chunk's (hold_last);
@@ -1643,9 +1655,7 @@ static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino,
 		bool any = o && o->wb;
 		uint32_t idx = any ? o->wb->idx : 0;
 		if (any && hold_last) {
-			uint32_t top = 0;
-			for (const struct sl_wbuf *w = o->wb; w; w = w->next)
-				top = SL_MAX(top, w->idx);
+			int64_t top = fl_wb_top(o);
 			const struct sl_wbuf *w = o->wb;
 			while (w && w->idx == top)
 				w = w->next;
@@ -2042,7 +2052,8 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 				 * leaves a short write: what is due before
 				 * this chunk goes to the device first */
 				sl_unlock(s);
-				err = fl_rewrite(s, ino, ch, direct, cs, false);
+				err = fl_rewrite(s, ino, ch, direct, cs, false,
+						 false);
 				if (err)
 					goto next;
 				done = cs;
@@ -2121,7 +2132,7 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 next:;
 	}
 	if (!err && direct)
-		err = fl_rewrite(s, ino, ch, direct, off + len, false);
+		err = fl_rewrite(s, ino, ch, direct, off + len, false, false);
 	if (!err)
 		done = off + len;
 	fl_chunks_unlock(s, held, nheld);
@@ -2156,7 +2167,8 @@ static pthread_rwlock_t *fl_file_quiesce(struct slot_store *s,
 	return stripe;
 }
 
-int sl_file_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size)
+static int fl_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size,
+		       bool keep_times)
 {
 	if (s->read_only)
 		return -EROFS;
@@ -2191,15 +2203,21 @@ int sl_file_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size)
 		}
 		if (!rewrite)
 			o->size = size;
-		o->mtime = o->ctime = sl_now_ns();
+		if (!keep_times)
+			o->mtime = o->ctime = sl_now_ns();
 		o->flags |= SL_OBJ_ATTR_DIRTY;
 		sl_ns_dirty(s);
 	}
 	sl_unlock(s);
 	if (!err && rewrite)
-		err = fl_rewrite(s, ino, &ch, 1, size, true);
+		err = fl_rewrite(s, ino, &ch, 1, size, true, keep_times);
 	pthread_rwlock_unlock(stripe);
 	return err;
+}
+
+int sl_file_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size)
+{
+	return fl_truncate(s, ino, size, false);
 }
 
 int sl_file_cut_tails(struct slot_store *s)
@@ -2222,20 +2240,9 @@ int sl_file_cut_tails(struct slot_store *s)
 		sl_lock(s);
 		struct sl_obj *o = sl_obj_find(&s->ix, v.v[i]);
 		uint64_t size = o ? o->size : 0;
-		int64_t mtime = o ? o->mtime : 0, ctime = o ? o->ctime : 0;
 		sl_unlock(s);
-		if (!o)
-			continue;
-		err = sl_file_truncate(s, v.v[i], size);
-		/* a repair, not a change of the file's */
-		sl_lock(s);
-		o = sl_obj_find(&s->ix, v.v[i]);
-		if (o) {
-			o->mtime = mtime;
-			o->ctime = ctime;
-			o->flags |= SL_OBJ_ATTR_DIRTY;
-		}
-		sl_unlock(s);
+		if (o)  /* a repair, not a change of the file's */
+			err = fl_truncate(s, v.v[i], size, true);
 	}
 	free(v.v);
 	return err;
@@ -2300,7 +2307,7 @@ int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	}
 	sl_unlock(s);
 	if (!err && nch)
-		err = fl_rewrite(s, ino, ch, nch, 0, false);
+		err = fl_rewrite(s, ino, ch, nch, 0, false, false);
 	pthread_rwlock_unlock(stripe);
 	return err;
 }
@@ -2407,9 +2414,9 @@ out:
 }
 
 /*
- * ino's buffers are out and flushed, but its newest header lags: its
- * size (SL_OBJ_LAGS, ext.c) or its mode, owner or times (ATTR_DIRTY:
- * chmod, chown, utimes, a truncation).  Write its last chunk again, so
+ * ino's buffers are out and flushed, but its newest header lags
+ * (ATTR_DIRTY): its size (SIZE_LAGS, ext.c) or its mode, owner or times
+ * (chmod, chown, utimes, a truncation).  Write its last chunk again, so
  * that a header records them, when that costs less than the checkpoint
  * which would otherwise.  Returns 1 when it wrote.
  */
@@ -2419,9 +2426,8 @@ static int fl_fsync_tail(struct slot_store *s, slot_ino_t ino)
 	pthread_rwlock_rdlock(stripe);
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
-	const unsigned lag = SL_OBJ_LAGS | SL_OBJ_ATTR_DIRTY;
 	const struct sl_chunk *c = o && S_ISREG(o->mode) &&
-				   (o->flags & lag) && o->nchunks ?
+				   (o->flags & SL_OBJ_ATTR_DIRTY) && o->nchunks ?
 				   &o->chunks[o->nchunks - 1] : NULL;
 	uint32_t idx = c ? c->idx : 0;
 	/* not when a checkpoint is due anyway, nor bigger than the last */
@@ -2437,16 +2443,14 @@ static int fl_fsync_tail(struct slot_store *s, slot_ino_t ino)
 		o = sl_obj_find(&s->ix, ino);
 		c = o ? sl_obj_chunk(o, idx) : NULL;
 		/* a writer came meanwhile: its fsync is its own */
-		go = c && (o->flags & lag) && !fl_wb_find(o, idx);
+		go = c && (o->flags & SL_OBJ_ATTR_DIRTY) && !fl_wb_find(o, idx);
 		if (go) {
 			ch.new_len = c->len;
 			ch.need_old = true;
 		}
 		sl_unlock(s);
-		struct fl_job j = { .ino = ino, .ch = &ch, .n = 1,
-				    .keep_times = true };
 		if (go)
-			err = fl_rewrite_many(s, &j, 1);
+			err = fl_rewrite(s, ino, &ch, 1, 0, false, true);
 		fl_chunks_unlock(s, held, nh);
 	}
 	pthread_rwlock_unlock(stripe);
@@ -2469,9 +2473,7 @@ static int fl_fsync_data(struct slot_store *s, slot_ino_t ino)
 	if (!err) {
 		sl_lock(s);
 		struct sl_obj *o = sl_obj_find(&s->ix, ino);
-		int64_t top = -1;
-		for (const struct sl_wbuf *w = o ? o->wb : NULL; w; w = w->next)
-			top = SL_MAX(top, (int64_t)w->idx);
+		int64_t top = fl_wb_top(o);
 		lags = top >= 0 && sl_ext_size(s, o, top, false) < o->size;
 		sl_unlock(s);
 	}

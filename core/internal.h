@@ -113,8 +113,9 @@ struct sl_dir {
 #define SL_OBJ_NAMED     (1u << 1)  /* a slot header carries its current name */
 #define SL_OBJ_IN_CKPT   (1u << 2)  /* the durable checkpoint has it */
 #define SL_OBJ_PENDING   (1u << 3)  /* created by a put still in flight */
-#define SL_OBJ_ATTR_DIRTY (1u << 4) /* attributes (or, LAGS, the size)
-				       newer than any slot header */
+#define SL_OBJ_ATTR_DIRTY (1u << 4) /* attributes (or the size, when the
+				       newest header's lagged: ext.c) newer
+				       than any slot header */
 #define SL_OBJ_NEWCKPT   (1u << 5)  /* in the checkpoint being written */
 #define SL_OBJ_SNAP_NAMED (1u << 6) /* its name is in the checkpoint being
 				       written (a rename clears it) */
@@ -127,7 +128,6 @@ struct sl_dir {
 				       they come back (CUT as CKPT_OWED) if
 				       it fails */
 #define SL_OBJ_EXT       (1u << 10) /* may have entries in ext.c's table */
-#define SL_OBJ_LAGS      (1u << 11) /* its newest header's size lags */
 #define SL_OBJ_CUT       (1u << 9)  /* a truncation dropped chunks, which
 				       recovery drops only past a later
 				       header's size: a hole left below the

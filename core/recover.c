@@ -284,7 +284,7 @@ static void rc_check_payloads(struct slot_store *s, struct rc_scan *sc)
 /* The newest transaction applied to an object, while its oid's are. */
 struct rc_last {
 	uint64_t oid;
-	bool applied, lags;
+	bool lags;              /* SIZE_LAGS: safe is its safe_size */
 	uint64_t safe;
 };
 
@@ -341,7 +341,7 @@ static int rc_apply(struct slot_store *s, struct rc_cand *c, size_t n,
 	o->mtime = h->mtime_ns;
 	o->ctime = h->ctime_ns;
 	o->flags |= SL_OBJ_NAMED;
-	*last = (struct rc_last){ .oid = h->oid, .applied = true,
+	*last = (struct rc_last){ .oid = h->oid,
 				  .lags = (h->flags & SL_SLOT_SIZE_LAGS) &&
 					  h->safe_size < h->obj_size,
 				  .safe = h->safe_size };
@@ -365,8 +365,7 @@ static int rc_apply(struct slot_store *s, struct rc_cand *c, size_t n,
  */
 static void rc_settle(struct slot_store *s, struct rc_last *last)
 {
-	struct sl_obj *o = last->applied && last->lags &&
-				   !(s->sb.flags & SL_SB_CLEAN) ?
+	struct sl_obj *o = last->lags && !(s->sb.flags & SL_SB_CLEAN) ?
 			   sl_obj_find(&s->ix, last->oid) : NULL;
 	uint64_t pos = last->safe;
 	*last = (struct rc_last){ 0 };

@@ -582,11 +582,6 @@ Test(file, fsync_of_an_extension_records_its_size_without_a_checkpoint)
 {
 	static char b[(2 << 20) + 1000];
 	t_fill(b, sizeof(b), 3);
-	for (int i = 0; i < 40; i++) {  /* an index a checkpoint costs */
-		char nm[16];
-		snprintf(nm, sizeof(nm), "o%d", i);
-		mkfile(SLOT_ROOT_INO, nm);
-	}
 	slot_ino_t f = mkfile(SLOT_ROOT_INO, "f"), g = mkfile(SLOT_ROOT_INO, "g");
 	cr_assert_geq(slot_checkpoint(env.s, true), 0);
 	uint64_t before = checkpoints();
@@ -595,7 +590,7 @@ Test(file, fsync_of_an_extension_records_its_size_without_a_checkpoint)
 	cr_assert_eq(slot_file_write(env.s, g, 0, b, sizeof(b)), (ssize_t)sizeof(b));
 	cr_assert_eq(sl_file_flush(env.s, g), 0);
 	sl_lock(env.s);
-	bool lags = sl_obj_find(&env.s->ix, g)->flags & SL_OBJ_LAGS;
+	bool lags = sl_obj_find(&env.s->ix, g)->flags & SL_OBJ_ATTR_DIRTY;
 	sl_unlock(env.s);
 	cr_assert(lags, "the written-out extension's last header did not lag");
 	cr_assert_eq(slot_file_fsync(env.s, g, false), 0);
@@ -666,6 +661,16 @@ Test(file, fsync_makes_attribute_changes_durable)
 	cr_expect_eq(a.mtime.tv_sec, 1000000000);
 }
 
+/* After a crash, f has mode (its permission bits). */
+static void expect_mode_after_crash(slot_ino_t f, uint32_t mode)
+{
+	slot_abandon(env.s);
+	t_reopen(&env);
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_getattr(env.s, f, &a), 0);
+	cr_expect_eq(a.mode & 07777, mode, "mode %o", a.mode & 07777);
+}
+
 /* ... and a file whose last chunk outweighs the index gets the checkpoint,
  * with the same result after a crash. */
 Test(file, fsync_after_chmod_checkpoints_when_that_is_cheaper)
@@ -679,11 +684,7 @@ Test(file, fsync_after_chmod_checkpoints_when_that_is_cheaper)
 	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
 	cr_expect_eq(checkpoints(), before + 1, "1 MiB rewritten rather than "
 		     "a checkpoint of three objects");
-	slot_abandon(env.s);
-	t_reopen(&env);
-	struct slot_attr a;
-	cr_assert_eq(slot_ns_getattr(env.s, f, &a), 0);
-	cr_expect_eq(a.mode & 07777, 0604, "mode %o", a.mode & 07777);
+	expect_mode_after_crash(f, 0604);
 }
 
 /* ... and when the last chunk cannot be read back to be written again, the
@@ -692,11 +693,6 @@ Test(file, fsync_after_chmod_of_a_damaged_last_chunk_checkpoints)
 {
 	char b[3000];
 	memset(b, 'd', sizeof(b));
-	for (int i = 0; i < 60; i++) {  /* a checkpoint costs more */
-		char nm[16];
-		snprintf(nm, sizeof(nm), "o%d", i);
-		mkfile(SLOT_ROOT_INO, nm);
-	}
 	slot_ino_t f = durable_file(b, sizeof(b));
 	sl_lock(env.s);
 	uint64_t ref = sl_obj_find(&env.s->ix, f)->chunks[0].slot;
@@ -708,11 +704,7 @@ Test(file, fsync_after_chmod_of_a_damaged_last_chunk_checkpoints)
 	uint64_t before = checkpoints();
 	cr_expect_eq(slot_file_fsync(env.s, f, false), 0);
 	cr_expect_eq(checkpoints(), before + 1, "no checkpoint took the mode");
-	slot_abandon(env.s);
-	t_reopen(&env);
-	struct slot_attr a;
-	cr_assert_eq(slot_ns_getattr(env.s, f, &a), 0);
-	cr_expect_eq(a.mode & 07777, 0611, "mode %o", a.mode & 07777);
+	expect_mode_after_crash(f, 0611);
 }
 
 /* Names, links, symlink targets and renames to longer names stop with
