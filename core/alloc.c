@@ -54,12 +54,40 @@ int sl_alloc_init(struct slot_store *s)
 	return 0;
 }
 
+/*
+ * Lock held.  Room for n regions, the new ones unassigned (slot_grow).
+ * Readers of a slot's place hold no lock (sl_slot_off), so the old table
+ * stays until close: a reader that still has it reads a region assigned
+ * before the copy (a slot reference is had under the lock, and the new
+ * table is published under it), whose class the copy shares.
+ */
+int sl_regions_extend(struct slot_store *s, uint32_t n)
+{
+	if (n <= s->nregions)
+		return 0;
+	struct sl_region *nr = calloc(n, sizeof(*nr));
+	if (!nr || sl_vec_push(&s->regions_old, (uintptr_t)s->regions)) {
+		free(nr);
+		return -ENOMEM;
+	}
+	memcpy(nr, s->regions, s->nregions * sizeof(*nr));
+	for (uint32_t r = s->nregions; r < n; r++)
+		nr[r].cls = SL_RGN_FREE;
+	__atomic_store_n(&s->regions, nr, __ATOMIC_RELEASE);
+	s->nregions = n;
+	return 0;
+}
+
 void sl_alloc_free(struct slot_store *s)
 {
 	for (uint32_t r = 0; r < s->nregions; r++)
 		free(s->regions[r].state);
 	free(s->regions);
 	s->regions = NULL;
+	for (size_t i = 0; i < s->regions_old.n; i++)
+		free((void *)(uintptr_t)s->regions_old.v[i]);
+	free(s->regions_old.v);
+	s->regions_old = (struct sl_vec){ 0 };
 	for (unsigned i = 0; i < s->ncls; i++) {
 		free(s->cls[i].free);
 		s->cls[i].free = NULL;
@@ -92,15 +120,21 @@ bool sl_slot_valid(const struct slot_store *s, uint64_t ref)
 	return j < s->regions[r].nslots;
 }
 
+/* The region table for readers without the lock (sl_regions_extend). */
+static const struct sl_region *al_regions(const struct slot_store *s)
+{
+	return __atomic_load_n(&s->regions, __ATOMIC_ACQUIRE);
+}
+
 unsigned sl_slot_cls(const struct slot_store *s, uint64_t ref)
 {
-	return s->regions[sl_slot_region(ref)].cls;
+	return al_regions(s)[sl_slot_region(ref)].cls;
 }
 
 uint64_t sl_slot_off(const struct slot_store *s, uint64_t ref)
 {
 	uint32_t r = sl_slot_region(ref);
-	const struct sl_class *c = &s->cls[s->regions[r].cls];
+	const struct sl_class *c = &s->cls[al_regions(s)[r].cls];
 	return sl_region_off(s, r) + s->sb.block_size +
 	       (uint64_t)sl_slot_index(ref) * c->stride;
 }
@@ -170,10 +204,19 @@ void sl_region_unassign(struct slot_store *s, uint32_t r)
 #define AL_SPARE_REGIONS 8u
 #define AL_SPARE_BATCHES 8u
 
-/* Unassigned, and not being discarded. */
+size_t sl_new_regions_max(const struct slot_store *s, size_t n)
+{
+	/* a class short of slots takes a region per slot at most, and
+	 * its spares; never more than the table holds, however it grows */
+	return n + (size_t)s->ncls * AL_SPARE_REGIONS;
+}
+
+/* Unassigned, not being discarded, and inside the file system the
+ * superblock on the device describes (slot_grow adds regions before it
+ * says so). */
 static bool al_region_free(const struct slot_store *s, uint32_t r)
 {
-	return s->regions[r].cls == SL_RGN_FREE &&
+	return r < s->sb.region_count && s->regions[r].cls == SL_RGN_FREE &&
 	       !(s->trimming && s->trim_region == r);
 }
 

@@ -197,6 +197,23 @@ static int dev_geometry(int fd, const struct stat *st, uint64_t *size,
 	return 0;
 }
 
+int sl_dev_size_refresh(struct slot_dev *dev)
+{
+	int fd = dev->ops == &sl_uring_ops ? sl_uring_fd(dev->ctx) :
+		 dev->ops == &sl_psync_ops ? sl_psync_fd(dev->ctx) : -1;
+	struct stat st;
+	uint64_t size;
+	uint32_t bs;
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	int err = dev_geometry(fd, &st, &size, &bs);
+	if (!err)
+		dev->size = size;
+	return err;
+}
+
 int slot_dev_open(const char *path, enum slot_engine engine,
 		  unsigned queue_depth, bool direct, bool read_only,
 		  bool exclusive, struct slot_dev **out)

@@ -71,6 +71,11 @@ static int ps_discard(void *ctx, uint64_t off, uint64_t len)
 	return sl_fd_discard(((struct ps_ctx *)ctx)->fd, off, len);
 }
 
+int sl_psync_fd(void *ctx)
+{
+	return ((struct ps_ctx *)ctx)->fd;
+}
+
 const struct slot_dev_ops sl_psync_ops = {
 	.read = ps_read,
 	.write = ps_write,

@@ -508,6 +508,11 @@ static int ur_trim(void *ctx, uint64_t off, uint64_t len)
 	return sl_fd_discard(((struct ur_ctx *)ctx)->fd, off, len);
 }
 
+int sl_uring_fd(void *ctx)
+{
+	return ((struct ur_ctx *)ctx)->fd;
+}
+
 const struct slot_dev_ops sl_uring_ops = {
 	.read = ur_read,
 	.write = ur_write,

@@ -1194,7 +1194,7 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 	}
 	struct sl_wslot *w = calloc(n, sizeof(*w));
 	struct fl_change **cx = calloc(n, sizeof(*cx));
-	uint32_t *nr = calloc(s->nregions ? s->nregions : 1, sizeof(*nr));
+	uint32_t *nr = calloc(sl_new_regions_max(s, n), sizeof(*nr));
 	size_t nnew = 0;
 	int err = 0;
 	if (!w || !cx || !nr) {
@@ -1489,7 +1489,7 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 	uint32_t bs = s->sb.block_size;
 	uint32_t chunk = 1u << s->sb.chunk_shift;
 	struct sl_wbuf *b = calloc(1, sizeof(*b));
-	uint32_t *nr = calloc(s->nregions ? s->nregions : 1, sizeof(*nr));
+	uint32_t *nr = calloc(sl_new_regions_max(s, 1), sizeof(*nr));
 	int err = (b && nr) ? 0 : -ENOMEM;
 	if (!err) {
 		b->buf = sl_wslot_buf(s, chunk);

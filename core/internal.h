@@ -75,6 +75,12 @@ int sl_psync_create(int fd, unsigned queue_depth, uint64_t size,
 		    uint32_t block_size, const char *name,
 		    struct slot_dev **out);
 extern const struct slot_dev_ops sl_uring_ops, sl_psync_ops, sl_emu_ops;
+/* The fd an engine's device owns. */
+int sl_uring_fd(void *ctx);
+int sl_psync_fd(void *ctx);
+/* Read again the size of a device core opened (an image or a block device
+ * grown while in use); another device keeps the size it came with. */
+int sl_dev_size_refresh(struct slot_dev *dev);
 
 /* ------------------------------------------------------------------ */
 /* Index: objects, directories, names (index.c)                        */
@@ -349,6 +355,8 @@ struct slot_store {
 	/* allocator */
 	struct sl_region *regions;
 	uint32_t nregions;
+	struct sl_vec regions_old;      /* tables slot_grow replaced */
+	bool growing;                   /* a slot_grow is under way */
 	struct sl_class cls[SL_CLASS_MAX];
 	unsigned ncls;
 	struct sl_vec quar;     /* freed since the last flush began */
@@ -511,6 +519,8 @@ unsigned sl_class_for(const struct slot_store *s, uint64_t len);
 /* Allocate n slots of the given classes; all or nothing. */
 int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
 		   uint64_t *refs, uint32_t *new_regions, size_t *nnew);
+/* Room new_regions needs for an allocation of n slots. */
+size_t sl_new_regions_max(const struct slot_store *s, size_t n);
 void sl_slot_free(struct slot_store *s, uint64_t ref);
 /* Mark a slot used (loading the index); -EUCLEAN if already used. */
 int sl_slot_claim(struct slot_store *s, uint64_t ref);
@@ -527,6 +537,7 @@ uint64_t sl_slot_off(const struct slot_store *s, uint64_t ref);
 unsigned sl_slot_cls(const struct slot_store *s, uint64_t ref);
 bool sl_slot_valid(const struct slot_store *s, uint64_t ref);
 uint64_t sl_region_off(const struct slot_store *s, uint32_t r);
+int sl_regions_extend(struct slot_store *s, uint32_t n);
 /* Take the quarantine list (before a flush) and free it (after). */
 void sl_quar_take(struct slot_store *s, struct sl_vec *out);
 void sl_quar_release(struct slot_store *s, struct sl_vec *taken);

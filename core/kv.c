@@ -115,7 +115,7 @@ int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n)
 	}
 	size_t nbufs = total;   /* every slot buffer, for the final free */
 	struct sl_wslot *w = calloc(total ? total : 1, sizeof(*w));
-	uint32_t *nr = calloc(s->nregions ? s->nregions : 1, sizeof(*nr));
+	uint32_t *nr = calloc(sl_new_regions_max(s, total), sizeof(*nr));
 	int err = (w && nr) ? 0 : -ENOMEM;
 
 	/* payload buffers, before the lock: copies only where the caller's

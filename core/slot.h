@@ -287,14 +287,15 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 /* Force a checkpoint, flush, mark clean, free everything. */
 int slot_close(struct slot_store *s);
 /*
- * Grow the file system to size bytes of its device (0: all of it; whole
- * MiB), in new regions after the last: resize.slotfs.  Only on a store
- * nothing else uses (not a mounted one).  The checkpoint containers
- * bound how far: -ENOSPC beyond what they can index, and *limit gets the
- * largest size they can (always set).  -EFBIG: the device is smaller
- * than size; -EINVAL: smaller than the file system (no shrinking).
- * Durable when it returns 0; a crash on the way leaves the old size or
- * the new, whole.
+ * Grow the file system to size bytes of its device (0: all of it, as the
+ * device is now; whole MiB), in new regions after the last:
+ * resize.slotfs.  Works while the store is in use (a mounted one grows
+ * through the mount's SLOTFS_IOC_GROW); writers go on meanwhile.  The
+ * checkpoint containers bound how far: -ENOSPC beyond what they can
+ * index, and *limit gets the largest size they can.  -EFBIG: the device
+ * is smaller than size; -EINVAL: smaller than the file system (no
+ * shrinking); -EBUSY: another grow is under way.  Durable when it
+ * returns 0; a crash on the way leaves the old size or the new, whole.
  */
 int slot_grow(struct slot_store *s, uint64_t size, uint64_t *limit);
 /* Drop the store as a crash would: no checkpoint, no flush, no clean flag. */

@@ -280,81 +280,116 @@ static uint64_t st_max_regions(struct slot_store *s)
 	return SL_MIN(n, (uint64_t)UINT32_MAX);
 }
 
-int slot_grow(struct slot_store *s, uint64_t size, uint64_t *limit)
+/* Lock held.  Regions to grow to for size (0: all of the device), or a
+ * negative errno; *limit as slot_grow's. */
+static int64_t st_grow_plan(struct slot_store *s, uint64_t *size,
+			    uint64_t *limit)
 {
-	if (s->read_only)
-		return -EROFS;
-	if (!size)
-		size = s->dev->size;
-	size &= ~((1ull << 20) - 1);    /* whole MiB, as mkfs */
-	sl_lock(s);
-	struct sl_sb sb = s->sb;
+	/* the device may have grown under a mounted store */
+	int err = sl_dev_size_refresh(s->dev);
+	const struct sl_sb *sb = &s->sb;
 	uint64_t max = st_max_regions(s);
-	*limit = sb.slot_area_offset + SL_MAX(max, s->nregions) *
-		 sb.region_size;
-	uint64_t nreg = size > sb.slot_area_offset ?
-			(size - sb.slot_area_offset) / sb.region_size : 0;
-	int err = 0;
-	if (size > s->dev->size)
-		err = -EFBIG;
-	else if (size < sb.device_size)
-		err = -EINVAL;          /* shrinking is not supported */
-	else if (nreg > max)
-		err = -ENOSPC;
-	struct sl_region *nr = NULL;
-	if (!err && nreg > s->nregions &&
-	    !(nr = realloc(s->regions, nreg * sizeof(*nr))))
-		err = -ENOMEM;
-	uint32_t old = s->nregions;
-	if (nr) {
-		memset(nr + old, 0, (nreg - old) * sizeof(*nr));
-		for (uint64_t r = old; r < nreg; r++)
-			nr[r].cls = SL_RGN_FREE;
-		s->regions = nr;
-		s->nregions = (uint32_t)nreg;
-		sl_ns_dirty(s);
-	}
-	sl_unlock(s);
-	if (err || !nr)
+	*limit = sb->slot_area_offset + SL_MAX(max, s->nregions) *
+		 sb->region_size;
+	if (err)
 		return err;
-	/*
-	 * A checkpoint that indexes more regions than the superblock says
-	 * is valid; one that indexes fewer is not.  So: a checkpoint of
-	 * them all, then the superblocks, then a second checkpoint, so
-	 * that both containers hold them.  A crash anywhere leaves a
-	 * valid checkpoint for the superblock on the device.
-	 */
-	err = slot_checkpoint(s, true);
-	if (err >= 0) {
-		sl_lock(s);
-		sb = s->sb;     /* as the checkpoint left it */
-		sl_unlock(s);
-		sb.region_count = (uint32_t)nreg;
-		sb.device_size = size;
-		struct sl_sb b;
-		sb_backup_of(s->dev, &sb, &b);
-		b.region_count = sb.region_count;
-		b.device_size = sb.device_size;
-		sb.write_time = (uint64_t)time(NULL);
-		err = sb_write_copies(s->dev, &sb, &b);
-	}
-	if (err < 0) {
-		/* the superblock still says the old size: nothing may go
-		 * into the new regions (nothing has: the store is ours) */
-		sl_lock(s);
-		s->nregions = old;
-		sl_unlock(s);
-		return err;
-	}
+	if (!*size)
+		*size = s->dev->size;
+	*size &= ~((1ull << 20) - 1);   /* whole MiB, as mkfs */
+	uint64_t nreg = *size > sb->slot_area_offset ?
+			(*size - sb->slot_area_offset) / sb->region_size : 0;
+	if (*size > s->dev->size)
+		return -EFBIG;
+	if (*size < sb->device_size)
+		return -EINVAL;         /* shrinking is not supported */
+	if (nreg > max)
+		return -ENOSPC;
+	return (int64_t)nreg;
+}
+
+/* The superblocks say nreg regions and size bytes (ckpt_lock held, so
+ * that no other superblock write interleaves). */
+static int st_grow_sb(struct slot_store *s, uint32_t nreg, uint64_t size)
+{
 	sl_lock(s);
+	struct sl_sb sb = s->sb;        /* as the checkpoint left it */
+	sl_unlock(s);
+	sb.region_count = nreg;
+	sb.device_size = size;
+	struct sl_sb b;
+	sb_backup_of(s->dev, &sb, &b);
+	b.region_count = sb.region_count;
+	b.device_size = sb.device_size;
+	sb.write_time = (uint64_t)time(NULL);
+	int err = sb_write_copies(s->dev, &sb, &b);
+	if (err)
+		return err;
+	sl_lock(s);
+	/* from here the allocator may hand out the new regions */
 	s->sb.region_count = sb.region_count;
 	s->sb.device_size = sb.device_size;
 	s->sb.write_time = sb.write_time;
 	sl_geo_from_sb(&s->sb, &s->geo);
 	sl_ns_dirty(s);
 	sl_unlock(s);
+	return 0;
+}
+
+static int st_grow(struct slot_store *s, uint64_t size, uint64_t *limit)
+{
+	sl_lock(s);
+	int64_t nreg = st_grow_plan(s, &size, limit);
+	uint32_t old = s->nregions;
+	int err = nreg < 0 ? (int)nreg :
+		  sl_regions_extend(s, (uint32_t)nreg);
+	if (!err && (uint64_t)nreg > old)
+		sl_ns_dirty(s);
+	sl_unlock(s);
+	if (err || (uint64_t)nreg <= old)
+		return err;
+	/*
+	 * A checkpoint that indexes more regions than the superblock says
+	 * is valid; one that indexes fewer is not.  So: a checkpoint of
+	 * them all, then the superblocks, then a second checkpoint, so
+	 * that both containers hold them.  A crash anywhere leaves a
+	 * valid checkpoint for the superblock on the device.  Writers go
+	 * on meanwhile; the new regions are theirs once the superblocks
+	 * on the device hold them (al_region_free).
+	 */
+	err = slot_checkpoint(s, true);
+	if (err >= 0) {
+		pthread_mutex_lock(&s->ckpt_lock);
+		err = st_grow_sb(s, (uint32_t)nreg, size);
+		pthread_mutex_unlock(&s->ckpt_lock);
+	}
+	if (err < 0) {
+		/* the superblock still says the old size, so nothing went
+		 * into the new regions */
+		sl_lock(s);
+		s->nregions = old;
+		sl_unlock(s);
+		return err;
+	}
 	err = slot_checkpoint(s, true);
 	return err < 0 ? err : 0;
+}
+
+int slot_grow(struct slot_store *s, uint64_t size, uint64_t *limit)
+{
+	*limit = 0;
+	if (s->read_only)
+		return -EROFS;
+	sl_lock(s);
+	bool busy = s->growing;
+	s->growing = true;
+	sl_unlock(s);
+	if (busy)
+		return -EBUSY;
+	int err = st_grow(s, size, limit);
+	sl_lock(s);
+	s->growing = false;
+	sl_unlock(s);
+	return err;
 }
 
 int slot_set_label(struct slot_dev *dev, const char *label)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "ioctl.h"
 
 #define SFS_MAX_WRITE   (1u << 20)
 #define SFS_READAHEAD   (4u << 20)  /* with -o read_ahead_kb, see main.c */
@@ -1346,11 +1347,29 @@ static int sfs_ioctl_flags(fuse_req_t req, unsigned cmd, const void *in_buf,
 		       -EIO : 0;
 }
 
+/* SLOTFS_IOC_GROW (resize.slotfs on a mounted store): the struct goes
+ * back with the ioctl's result, a refusal's too. */
+static void sfs_ioctl_grow(struct sfs *fs, fuse_req_t req,
+			   const void *in_buf)
+{
+	struct slotfs_grow g;
+	struct slot_geometry before, after;
+	memcpy(&g, in_buf, sizeof(g));
+	slot_geometry_get(fs->store, &before);
+	int err = slot_grow(fs->store, g.size, &g.limit);
+	slot_geometry_get(fs->store, &after);
+	g.old_size = before.device_size;
+	g.new_size = after.device_size;
+	g.old_regions = before.region_count;
+	g.new_regions = after.region_count;
+	fuse_reply_ioctl(req, err ? -sfs_errno(err) : 0, &g, sizeof(g));
+}
+
 /*
  * ioctl: FITRIM (fstrim), root's as on ext4 (CAP_SYS_ADMIN); the range is
  * in bytes of the device, and the reply says how many were discarded.
- * The inode flags of lsattr and chattr (sfs_ioctl_flags).  Anything else
- * is not ours (ENOTTY).
+ * SLOTFS_IOC_GROW, root's too.  The inode flags of lsattr and chattr
+ * (sfs_ioctl_flags).  Anything else is not ours (ENOTTY).
  */
 static void sfs_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd,
 			 void *arg, struct fuse_file_info *fi, unsigned flags,
@@ -1360,6 +1379,8 @@ static void sfs_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd,
 	struct fstrim_range r;
 	uint64_t trimmed;
 	int err = 0;
+	size_t need = cmd == SLOTFS_IOC_GROW ? sizeof(struct slotfs_grow) :
+		      sizeof(r);
 
 	(void)ino;
 	(void)arg;
@@ -1373,12 +1394,17 @@ static void sfs_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd,
 		}
 		err = 0;
 	}
-	if (cmd != FITRIM || (flags & FUSE_IOCTL_COMPAT))
+	if ((cmd != FITRIM && cmd != SLOTFS_IOC_GROW) ||
+	    (flags & FUSE_IOCTL_COMPAT))
 		err = -ENOTTY;
 	else if (fuse_req_ctx(req)->uid != 0)
 		err = -EPERM;
-	else if (in_bufsz < sizeof(r) || out_bufsz < sizeof(r))
+	else if (in_bufsz < need || out_bufsz < need)
 		err = -EINVAL;
+	if (!err && cmd == SLOTFS_IOC_GROW) {
+		sfs_ioctl_grow(fs, req, in_buf);
+		return;
+	}
 	if (!err) {
 		memcpy(&r, in_buf, sizeof(r));
 		err = slot_trim(fs->store, r.start, r.len, r.minlen, &trimmed);

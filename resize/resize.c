@@ -1,19 +1,25 @@
 // SPDX-License-Identifier: MIT
 /*
  * resize.slotfs - grow a slotfs file system into the rest of its device,
- * as resize2fs grows ext4: offline (not while mounted), never shrinking.
- * A front end over slot.h (slot_grow).
+ * as resize2fs grows ext4: offline, or on-line through the mount
+ * (SLOTFS_IOC_GROW); never shrinking.  A front end over slot.h
+ * (slot_grow).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "ioctl.h"
 #include "slot.h"
 
 #define PROG "resize.slotfs"
@@ -23,11 +29,106 @@ static void resize_usage(FILE *f)
 	fprintf(f,
 		"Usage: " PROG " [-V] DEVICE_OR_IMAGE [SIZE]\n"
 		"\n"
-		"Grow the file system to SIZE (default: all of the device); the\n"
-		"file system must not be mounted.  Grow an image file first\n"
+		"Grow the file system to SIZE (default: all of the device),\n"
+		"mounted (on-line, as root) or not.  Grow an image file first\n"
 		"(truncate -s), a partition or LV with its own tools.\n"
 		"SIZE takes a K, M, G or T suffix (powers of 1024).\n"
 		"  -V        print the version and exit\n");
+}
+
+/* Undo mountinfo's octal escapes (\040 for a space) in place. */
+static void resize_unescape(char *p)
+{
+	char *q = p;
+	for (; *p; p++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' &&
+		    p[2] >= '0' && p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
+			*q++ = (char)((p[1] - '0') << 6 | (p[2] - '0') << 3 |
+				      (p[3] - '0'));
+			p += 3;
+		} else {
+			*q++ = *p;
+		}
+	}
+	*q = 0;
+}
+
+static bool resize_same_file(const struct stat *a, const char *path)
+{
+	struct stat b;
+	if (stat(path, &b) < 0)
+		return false;
+	if (S_ISBLK(a->st_mode))
+		return S_ISBLK(b.st_mode) && a->st_rdev == b.st_rdev;
+	return a->st_dev == b.st_dev && a->st_ino == b.st_ino;
+}
+
+/* Where the slotfs of path (image or device) is mounted: 0 and the
+ * mount point in mnt, or -ENOENT. */
+static int resize_find_mount(const char *path, char *mnt, size_t len)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -errno;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	char *line = NULL;
+	size_t cap = 0;
+	int err = -ENOENT;
+	while (err && getline(&line, &cap, f) > 0) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS... - TYPE SOURCE ... */
+		char *dash = strstr(line, " - ");
+		char point[4096], type[64], source[4096];
+		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 ||
+		    sscanf(dash, " - %63s %4095s", type, source) != 2 ||
+		    strcmp(type, "fuse.slotfs"))
+			continue;
+		resize_unescape(point);
+		resize_unescape(source);
+		if (resize_same_file(&st, source) &&
+		    strlen(point) < len) {
+			strcpy(mnt, point);
+			err = 0;
+		}
+	}
+	free(line);
+	fclose(f);
+	return err;
+}
+
+/* Grow the store mounted on mnt: 0 or a negative errno, *g filled. */
+static int resize_mounted(const char *mnt, struct slotfs_grow *g)
+{
+	int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = ioctl(fd, SLOTFS_IOC_GROW, g) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+/* Grow the store at path, which nothing has open: 0 or a negative errno
+ * (open's, -EBUSY when in use), *g filled. */
+static int resize_offline(const char *path, struct slotfs_grow *g)
+{
+	struct slot_opts o;
+	slot_opts_init(&o);
+	o.periodic_checkpoint = false;
+	struct slot_store *s;
+	int r = slot_open(path, &o, &s);
+	if (r < 0)
+		return r;
+	struct slot_geometry before, after;
+	slot_geometry_get(s, &before);
+	r = slot_grow(s, g->size, &g->limit);
+	slot_geometry_get(s, &after);
+	int cr = slot_close(s);
+	g->old_size = before.device_size;
+	g->new_size = after.device_size;
+	g->old_regions = before.region_count;
+	g->new_regions = after.region_count;
+	return r < 0 ? r : cr;
 }
 
 int main(int argc, char **argv)
@@ -51,40 +152,39 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	const char *path = argv[optind];
-	uint64_t size = 0;
-	if (optind == argc - 2 && slot_parse_size(argv[optind + 1], &size)) {
+	struct slotfs_grow g = { 0 };
+	if (optind == argc - 2 && slot_parse_size(argv[optind + 1], &g.size)) {
 		fprintf(stderr, PROG ": bad size: %s\n", argv[optind + 1]);
 		return 1;
 	}
 
-	struct slot_opts o;
-	slot_opts_init(&o);
-	o.periodic_checkpoint = false;
-	struct slot_store *s;
-	int r = slot_open(path, &o, &s);
-	if (r == -EBUSY) {
-		fprintf(stderr, PROG ": %s is in use (mounted?); unmount it "
-			"first\n", path);
+	int r = resize_offline(path, &g);
+	char mnt[4096];
+	if (r == -EBUSY && !resize_find_mount(path, mnt, sizeof(mnt))) {
+		printf("%s is mounted on %s; growing it on-line\n", path, mnt);
+		r = resize_mounted(mnt, &g);
+		if (r < 0 && !g.old_size) {     /* the mount did not answer */
+			fprintf(stderr, PROG ": %s: %s\n", mnt,
+				slot_strerror(r));
+			return 1;
+		}
+	} else if (r == -EBUSY) {
+		fprintf(stderr, PROG ": %s is in use, and not by a slotfs "
+			"mount; close it first\n", path);
 		return 1;
-	} else if (r < 0) {
+	} else if (r < 0 && !g.old_size) {
 		fprintf(stderr, PROG ": cannot open %s: %s\n", path,
 			slot_strerror(r));
 		return 1;
 	}
-	struct slot_geometry before, after;
-	slot_geometry_get(s, &before);
-	uint64_t limit;
-	r = slot_grow(s, size, &limit);
-	slot_geometry_get(s, &after);
-	int cr = slot_close(s);
 	char a[32], b[32], l[32];
-	slot_format_size(before.device_size, a, sizeof(a));
-	slot_format_size(after.device_size, b, sizeof(b));
-	slot_format_size(limit, l, sizeof(l));
+	slot_format_size(g.old_size, a, sizeof(a));
+	slot_format_size(g.new_size, b, sizeof(b));
+	slot_format_size(g.limit, l, sizeof(l));
 	if (r == -ENOSPC) {
 		fprintf(stderr, PROG ": %s: its metadata area indexes at most "
 			"%s (%" PRIu64 " bytes); a store made with a larger "
-			"mkfs.slotfs -m grows further\n", path, l, limit);
+			"mkfs.slotfs -m grows further\n", path, l, g.limit);
 		return 1;
 	} else if (r == -EFBIG) {
 		fprintf(stderr, PROG ": %s: the device is smaller than the "
@@ -94,17 +194,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": %s: the file system is already %s; "
 			"it cannot shrink\n", path, a);
 		return 1;
-	} else if (r < 0 || cr < 0) {
-		fprintf(stderr, PROG ": %s: %s\n", path,
-			slot_strerror(r < 0 ? r : cr));
+	} else if (r < 0) {
+		fprintf(stderr, PROG ": %s: %s\n", path, slot_strerror(r));
 		return 1;
 	}
-	if (after.region_count == before.region_count)
+	if (g.new_regions == g.old_regions)
 		printf("%s is already %s (%" PRIu32 " regions): nothing to "
-		       "do\n", path, a, before.region_count);
+		       "do\n", path, a, g.old_regions);
 	else
 		printf("%s grown from %s to %s (%" PRIu32 " to %" PRIu32
-		       " regions)\n", path, a, b, before.region_count,
-		       after.region_count);
+		       " regions)\n", path, a, b, g.old_regions,
+		       g.new_regions);
 	return 0;
 }

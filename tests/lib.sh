@@ -9,7 +9,7 @@
 # "not ok" case and exits non-zero.  scripts/test.sh counts the TAP lines.
 #
 # Environment:
-#   SLOTFS_BUILD     build directory whose fs/, mkfs/, fsck/ programs to use
+#   SLOTFS_BUILD     build directory whose programs (fs/, mkfs/, fsck/, tune/, resize/, dump/) to use
 #                    (default: what PATH has, else build-test/, else build/)
 #   SLOTFS_TEST_TMP  where work directories go (default $TMPDIR or /tmp)
 #   SLOTFS_KEEP=1    keep the work directory
@@ -27,7 +27,7 @@ T_CLEANUPS=()
 
 # Put the slotfs programs in PATH.
 if [ -n "${SLOTFS_BUILD:-}" ]; then
-	PATH=$SLOTFS_BUILD/fs:$SLOTFS_BUILD/mkfs:$SLOTFS_BUILD/fsck:$SLOTFS_BUILD/tests:$PATH
+	PATH=$SLOTFS_BUILD/fs:$SLOTFS_BUILD/mkfs:$SLOTFS_BUILD/fsck:$SLOTFS_BUILD/tune:$SLOTFS_BUILD/resize:$SLOTFS_BUILD/dump:$SLOTFS_BUILD/tests:$PATH
 elif ! command -v mkfs.slotfs >/dev/null 2>&1; then
 	for _b in "$T_SRC/build-test" "$T_SRC/build"; do
 		if [ -x "$_b/mkfs/mkfs.slotfs" ]; then

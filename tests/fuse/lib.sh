@@ -237,6 +237,24 @@ check_here() {
 	fi
 }
 
+# ioctl_refused_to_nobody MNT REQUEST SIZE: the ioctl REQUEST (a number)
+# with SIZE zero bytes, sent as nobody on a descriptor root opened on MNT
+# (nobody cannot reach the work directory), fails with EPERM.
+ioctl_refused_to_nobody() {
+	python3 - "$@" <<'PY'
+import errno, fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+os.setgroups([])
+os.setresgid(65534, 65534, 65534)
+os.setresuid(65534, 65534, 65534)
+try:
+    fcntl.ioctl(fd, int(sys.argv[2], 0), bytes(int(sys.argv[3])))
+except OSError as e:
+    sys.exit(0 if e.errno == errno.EPERM else "errno %d" % e.errno)
+sys.exit("nobody was let through")
+PY
+}
+
 check_unmount() {
 	check_here "$1" unmount_fs "$2"
 }

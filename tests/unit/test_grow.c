@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* test_grow.c - slot_grow (resize.slotfs): a file system moved to a
- * larger device takes the rest of it; what it held stays; a failure on
- * the way leaves it whole, old size or new. */
+ * larger device takes the rest of it, while in use too; what it held
+ * stays; a failure on the way leaves it whole, old size or new. */
 #include <errno.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "helpers.h"
 
@@ -66,6 +68,14 @@ static void expect_files(struct slot_store *s)
 	}
 }
 
+static void expect_fsck_clean(void)
+{
+	struct slot_fsck_opts o = { .mode = SLOT_FSCK_CHECK, .force = true };
+	struct slot_fsck_result r;
+	cr_assert_eq(slot_fsck(slot_emu_dev(large), &o, &r), 0);
+	cr_expect_eq(r.exit_code, SLOT_FSCK_OK, "fsck exit %d", r.exit_code);
+}
+
 /* Bytes of 1 MiB files that fit before ENOSPC. */
 static uint64_t fill(struct slot_store *s)
 {
@@ -109,10 +119,7 @@ Test(grow, takes_the_device_and_keeps_the_files)
 	cr_expect_eq(after.device_size, LARGE);
 	expect_files(s);
 	cr_assert_eq(slot_close(s), 0);
-	struct slot_fsck_opts o = { .mode = SLOT_FSCK_CHECK, .force = true };
-	struct slot_fsck_result r;
-	cr_assert_eq(slot_fsck(slot_emu_dev(large), &o, &r), 0);
-	cr_expect_eq(r.exit_code, SLOT_FSCK_OK, "fsck exit %d", r.exit_code);
+	expect_fsck_clean();
 }
 
 Test(grow, refuses_what_it_cannot)
@@ -188,4 +195,207 @@ Test(grow, both_containers_hold_the_new_size)
 		slot_abandon(s);
 	}
 	free(copy);
+}
+
+struct grow_run {
+	struct slot_store *s;
+	int err;
+};
+
+static void *grow_thread(void *arg)
+{
+	struct grow_run *g = arg;
+	uint64_t limit;
+	g->err = slot_grow(g->s, 0, &limit);
+	return NULL;
+}
+
+/* Writes a grow makes before its primary superblock's (at offset 0), on
+ * a throwaway run from the image as it is. */
+static uint64_t writes_before_superblock(void)
+{
+	uint8_t *copy = malloc(LARGE);
+	cr_assert_not_null(copy);
+	memcpy(copy, slot_emu_image(large), LARGE);
+	struct slot_store *s = open_large();
+	slot_emu_log_start(large);
+	uint64_t limit, n = 0;
+	cr_assert_eq(slot_grow(s, 0, &limit), 0);
+	const struct slot_emu_op *ops;
+	size_t nops = slot_emu_log(large, &ops);
+	for (size_t i = 0; i < nops; i++) {
+		if (ops[i].kind != 'W')
+			continue;
+		n++;
+		if (ops[i].off == 0)
+			break;
+	}
+	slot_emu_log_stop(large);
+	slot_abandon(s);
+	memcpy(slot_emu_image(large), copy, LARGE);
+	free(copy);
+	return n;
+}
+
+struct put_run {
+	struct slot_store *s;
+	const char *key;
+	int err;
+	bool done;
+};
+
+static void *put_thread(void *arg)
+{
+	struct put_run *p = arg;
+	static uint8_t b[1 << 20];
+	struct slot_put it = { .key = p->key, .buf = b, .len = sizeof(b) };
+	p->err = slot_put_many(p->s, &it, 1);
+	if (!p->err)
+		p->err = it.result;
+	__atomic_store_n(&p->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Wait up to ms for p to finish. */
+static bool put_finished(struct put_run *p, int ms)
+{
+	for (int i = 0; i < ms && !__atomic_load_n(&p->done, __ATOMIC_ACQUIRE);
+	     i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	return __atomic_load_n(&p->done, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * A store in use grows; until its superblocks on the device hold the new
+ * regions, no write may go into them (a crash would leave that write
+ * where recovery never looks).  The grow is held at its superblock
+ * write; a put into the full store then finds no room, at once.
+ */
+Test(grow, the_new_regions_wait_for_the_superblock)
+{
+	struct slot_store *s = open_large();
+	cr_assert_gt(fill(s), 0);
+	cr_assert_eq(slot_close(s), 0);
+	uint64_t nth = writes_before_superblock();
+	cr_assert_gt(nth, 1, "no superblock write found");
+
+	s = open_large();
+	slot_emu_hold_write(large, nth);
+	struct grow_run g = { .s = s };
+	pthread_t gt, pt;
+	cr_assert_eq(pthread_create(&gt, NULL, grow_thread, &g), 0);
+	slot_emu_wait_held(large);
+	struct put_run p = { .s = s, .key = "during" };
+	cr_assert_eq(pthread_create(&pt, NULL, put_thread, &p), 0);
+	bool quick = put_finished(&p, 2000);
+	int during = p.err;
+	slot_emu_release(large);
+	pthread_join(pt, NULL);
+	pthread_join(gt, NULL);
+	cr_expect(quick, "a put waited on the device: it took a new region "
+		  "before the superblock held it");
+	cr_expect_eq(during, -ENOSPC, "put during the grow: %d", p.err);
+	cr_assert_eq(g.err, 0);
+
+	/* once grown, the new regions are there to use */
+	struct put_run after = { .s = s, .key = "after" };
+	put_thread(&after);
+	cr_expect_eq(after.err, 0, "put after the grow: %d", after.err);
+	cr_assert_eq(slot_close(s), 0);
+	s = open_large();
+	expect_files(s);
+	cr_assert_eq(slot_close(s), 0);
+}
+
+#define WRITERS 2
+#define WRITER_FILES 48         /* 1 MiB each: more than SMALL in all */
+
+struct writer {
+	struct slot_store *s;
+	int id, files;
+	int err;
+};
+
+static void writer_fill(uint8_t *b, int id, int i)
+{
+	t_fill(b, 1 << 20, (unsigned)(id * 1000 + i));
+}
+
+/* Files of 1 MiB, each fsync'd; a full store is waited out (the grow
+ * comes) for up to 10 s. */
+static void *writer_thread(void *arg)
+{
+	struct writer *w = arg;
+	uint8_t *b = malloc(1 << 20);
+	int waited = 0;
+	for (int i = 0; b && !w->err && i < WRITER_FILES;) {
+		char name[32];
+		struct slot_attr a;
+		snprintf(name, sizeof(name), "w%d-%d", w->id, i);
+		writer_fill(b, w->id, i);
+		int err = slot_ns_lookup(w->s, SLOT_ROOT_INO, name, &a);
+		if (err == -ENOENT)
+			err = slot_ns_mknod(w->s, SLOT_ROOT_INO, name,
+					    S_IFREG | 0644, 0, 0, 0, &a);
+		if (!err) {
+			ssize_t n = slot_file_write(w->s, a.ino, 0, b, 1 << 20);
+			err = n < 0 ? (int)n : slot_file_fsync(w->s, a.ino,
+								false);
+		}
+		if (err == -ENOSPC && waited++ < 10000) {
+			nanosleep(&(struct timespec){ .tv_nsec = 1000000 },
+				  NULL);
+			continue;
+		}
+		w->err = err;
+		w->files = ++i;
+	}
+	free(b);
+	return NULL;
+}
+
+/* The grow runs while writers fill the store past its old size: every
+ * write lands, and the store reopens with all of it, fsck clean. */
+Test(grow, grows_while_writers_go_on)
+{
+	struct slot_store *s = open_large();
+	struct writer w[WRITERS];
+	pthread_t t[WRITERS];
+	for (int i = 0; i < WRITERS; i++) {
+		w[i] = (struct writer){ .s = s, .id = i };
+		cr_assert_eq(pthread_create(&t[i], NULL, writer_thread, &w[i]),
+			     0);
+	}
+	uint64_t limit;
+	int err = slot_grow(s, 0, &limit);
+	for (int i = 0; i < WRITERS; i++)
+		pthread_join(t[i], NULL);
+	cr_assert_eq(err, 0);
+	for (int i = 0; i < WRITERS; i++)
+		cr_expect_eq(w[i].err, 0, "writer %d: %d after %d files", i,
+			     w[i].err, w[i].files);
+	cr_assert_eq(slot_close(s), 0);
+
+	s = open_large();
+	expect_files(s);
+	uint8_t *want = malloc(1 << 20), *got = malloc(1 << 20);
+	cr_assert(want && got);
+	for (int id = 0; id < WRITERS; id++) {
+		for (int i = 0; i < WRITER_FILES; i++) {
+			char name[32];
+			struct slot_attr a;
+			snprintf(name, sizeof(name), "w%d-%d", id, i);
+			cr_assert_eq(slot_ns_lookup(s, SLOT_ROOT_INO, name, &a),
+				     0, "%s is gone", name);
+			writer_fill(want, id, i);
+			cr_expect_eq(slot_file_read(s, a.ino, 0, got, 1 << 20),
+				     1 << 20);
+			cr_expect(memcmp(want, got, 1 << 20) == 0,
+				  "%s differs", name);
+		}
+	}
+	free(want);
+	free(got);
+	cr_assert_eq(slot_close(s), 0);
+	expect_fsck_clean();
 }

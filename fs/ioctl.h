@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ioctl.h - the ioctls a slotfs mount answers beyond the kernel's own
+ * (FITRIM, FS_IOC_GETFLAGS): the contract between the daemon (fs/ops.c)
+ * and the tools that talk to a mounted store (resize.slotfs).
+ */
+#ifndef SLOTFS_IOCTL_H
+#define SLOTFS_IOCTL_H
+
+#include <linux/ioctl.h>
+#include <stdint.h>
+
+/*
+ * Grow a mounted file system into its device, as ext4's
+ * EXT4_IOC_RESIZE_FS does (root only; on any file or directory of the
+ * mount).  The reply fills the struct even when the ioctl fails, so that
+ * a refusal can say why (limit, for ENOSPC); errors are slot_grow's.
+ */
+struct slotfs_grow {
+	uint64_t size;          /* in: bytes to grow to, 0: all of the device */
+	uint64_t limit;         /* out: the most the metadata area indexes */
+	uint64_t old_size, new_size;            /* out: bytes */
+	uint32_t old_regions, new_regions;      /* out */
+};
+
+#define SLOTFS_IOC_GROW _IOWR('S', 1, struct slotfs_grow)
+
+#endif

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# resize.slotfs on a mounted store (on-line, as resize2fs grows a mounted
+# ext4): a full store takes the rest of its grown image, df shows it, and
+# writes go on into it, also while a grow runs; what it held stays, over
+# a remount, fsck clean.  A size past the image or below the store is
+# refused, and so is anyone but root.
+. "$(dirname "$0")/lib.sh"
+t_need resize.slotfs python3
+
+MiB=1048576
+new_image "$IMG" 64M
+check_here "mount" mount_fs "$IMG" "$MNT" -o allow_other
+df_size() { df -B1 --output=size "$MNT" | tail -n 1 | tr -d ' '; }
+rand_file "$W/big" $((100 * MiB))
+
+full() {
+	expect_fail "dd of 100 MiB" dd if="$W/big" of="$MNT/fill" bs=1M conv=fsync status=none
+	local n
+	n=$(stat -c %s "$MNT/fill")
+	expect_between "bytes a 64 MiB store took" $((30 * MiB)) $((64 * MiB)) "$n"
+	cmp -n "$n" "$W/big" "$MNT/fill"
+}
+check "a 64 MiB store fills up (ENOSPC)" full
+
+grow_all() {
+	local before
+	before=$(df_size)
+	truncate -s 256M "$IMG"
+	resize.slotfs "$IMG" >"$W/out"
+	grep -q "is mounted on $MNT; growing it on-line" "$W/out" &&
+		grep -q "grown from 64 MiB to 256 MiB" "$W/out" ||
+		{ cat "$W/out"; return 1; }
+	expect_ge "df size after the grow" $((before + 150 * MiB)) "$(df_size)"
+	cp "$W/big" "$MNT/after"
+	sync "$MNT/after"
+	cmp "$W/big" "$MNT/after"
+}
+check "the full store grows on-line; a 100 MiB file goes in" grow_all
+
+# writers go on while the store grows again
+busy() {
+	local i pids=()
+	truncate -s 512M "$IMG"
+	for ((i = 0; i < 3; i++)); do
+		(for ((k = 0; k < 4; k++)); do
+			head -c $(((k + 1) * 5 * MiB)) "$W/big" >"$MNT/w$i"
+		done) &
+		pids+=($!)
+	done
+	resize.slotfs "$IMG" 384M >"$W/out" || { cat "$W/out"; return 1; }
+	for i in "${pids[@]}"; do
+		wait "$i"
+	done
+	grep -q "to 384 MiB" "$W/out" || { cat "$W/out"; return 1; }
+	for ((i = 0; i < 3; i++)); do
+		cmp <(head -c $((20 * MiB)) "$W/big") "$MNT/w$i"
+	done
+}
+check "a grow while three files are written: all of them land" busy
+
+# refused WHY ARGS...: resize.slotfs ARGS fails saying WHY; df stays
+refused() {
+	local why=$1 before out rc=0
+	shift
+	before=$(df_size)
+	out=$(resize.slotfs "$@" 2>&1) || rc=$?
+	expect_eq "exit status" 1 "$rc"
+	case $out in *"$why"*) ;; *) echo "$out"; return 1 ;; esac
+	expect_eq "df size after" "$before" "$(df_size)"
+}
+check "a size past the image is refused" \
+	refused "smaller than the size asked" "$IMG" 1G
+check "a size below the store is refused" \
+	refused "cannot shrink" "$IMG" 128M
+
+# SLOTFS_IOC_GROW as nobody (the mount lets others in: -o allow_other):
+# _IOWR('S', 1, struct slotfs_grow)
+not_root() { ioctl_refused_to_nobody "$MNT" 0xC0285301 40; }
+check "a grow by another user than root is refused" not_root
+
+check_unmount "unmount" "$MNT"
+check_rc "fsck.slotfs -f after the grows" 0 fsck.slotfs -f "$IMG"
+kept() {
+	expect_eq "size in the superblock" $((384 * MiB)) \
+		"$(tune.slotfs -l "$IMG" | sed -n 's/^Device size (bytes): *//p')"
+	cmp "$W/big" "$MNT/after"
+	for ((i = 0; i < 3; i++)); do
+		cmp <(head -c $((20 * MiB)) "$W/big") "$MNT/w$i"
+	done
+}
+check_here "mount again" mount_fs "$IMG" "$MNT"
+check "the grown size and every file are kept over a remount" kept
+check_unmount "unmount" "$MNT"
+t_done
