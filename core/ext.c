@@ -147,8 +147,13 @@ int sl_ext_flush(struct slot_store *s)
 
 bool sl_ext_due(struct slot_store *s)
 {
+	/* only a written chunk waits on a flush: a buffered one would
+	 * still be at risk after it */
+	bool due = false;
 	sl_lock(s);
-	bool due = s->ext_count > 0;
+	for (size_t b = 0; s->ext_count && !due && b <= s->ext_mask; b++)
+		for (struct sl_ext *e = s->ext_tab[b]; e && !due; e = e->next)
+			due = e->epoch != EXT_PENDING;
 	sl_unlock(s);
 	return due;
 }

@@ -632,7 +632,7 @@ int sl_ext_flush(struct slot_store *s);
 /* alloc.c: -o discard's period: slot_trim when slots were freed since the
  * last (no lock held). */
 void sl_discard_freed(struct slot_store *s);
-/* Whether any extension waits for a flush (no lock held). */
+/* Whether a written extension waits for a flush (no lock held). */
 bool sl_ext_due(struct slot_store *s);
 void sl_ext_free(struct slot_store *s);
 

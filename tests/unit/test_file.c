@@ -1889,3 +1889,37 @@ Test(file, write_and_release_say_when_they_wait)
 	cr_expect(!slot_file_write_waits(env.s, 999999, 0, 10), "no file");
 	free(buf);
 }
+
+/*
+ * The periodic thread flushes the device so that extensions written out
+ * can have their sizes recorded; an extension still buffered gains
+ * nothing from a flush, so it costs none.  Once it goes out (buffers two
+ * seconds old do), a flush follows (here the checkpoint's of its header).
+ */
+Test(file, the_periodic_flush_waits_for_a_written_extension)
+{
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "f");
+	cr_assert_eq(slot_file_write(env.s, f, 0, "abc", 3), 3);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_geq(slot_checkpoint(env.s, true), 0);
+	slot_close(env.s);
+	env.opts.periodic_checkpoint = true;
+	env.opts.checkpoint_interval_ms = 20;
+	t_reopen(&env);
+	usleep(100 * 1000);     /* the open's own work settles */
+	uint64_t ck = checkpoints();
+	cr_assert_eq(slot_file_write(env.s, f, 3, "defg", 4), 4);
+	/* the change is checkpointed (the gate opens after 50 ms quiet) */
+	for (int i = 0; i < 100 && checkpoints() == ck; i++)
+		usleep(10 * 1000);
+	cr_assert_gt(checkpoints(), ck, "the size change was not checkpointed");
+	usleep(40 * 1000);
+	uint64_t flushes = slot_emu_flushes(env.emu);
+	usleep(500 * 1000);     /* 25 periods, the buffer still held */
+	cr_expect_eq(slot_emu_flushes(env.emu), flushes,
+		     "flushed for an extension still buffered");
+	for (int i = 0; i < 400 && slot_emu_flushes(env.emu) == flushes; i++)
+		usleep(10 * 1000);
+	cr_expect_gt(slot_emu_flushes(env.emu), flushes,
+		     "no flush in 4 s after the extension went out");
+}
