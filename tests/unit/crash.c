@@ -388,6 +388,21 @@ void cw_ckpt(struct cw *w)
 	cw_barrier(w, -1);
 }
 
+uint64_t cw_bytes_free(struct cw *w)
+{
+	struct slot_status st;
+	cr_assert_eq(slot_status_get(w->s, &st), 0);
+	return st.bytes_free;
+}
+
+void cw_grow(struct cw *w)
+{
+	uint64_t limit;
+	int r = slot_grow(w->s, 0, &limit);
+	cr_assert_eq(r, 0, "workload: grow: %s", slot_strerror(r));
+	cw_barrier(w, -1);
+}
+
 /* Make name in dir with mode (its type included), inheriting dir's
  * default ACL when acl says so. */
 static cw_obj cw_make(struct cw *w, cw_obj dir, const char *name,
@@ -1359,7 +1374,18 @@ void crash_run(const struct crash_workload *wl, struct crash_result *res)
 	slot_format_opts_init(&fo);
 	fo.chunk_size = CR_CHUNK;
 	fo.region_size = CR_REGION;
-	cr_assert_eq(slot_format(slot_emu_dev(w.emu), &fo, NULL), 0);
+	if (wl->format_size) {
+		/* made on a device that size, then moved to the start of
+		 * the larger one, as after growing a partition */
+		struct slot_emu *small;
+		cr_assert_eq(slot_emu_create(wl->format_size, &small), 0);
+		cr_assert_eq(slot_format(slot_emu_dev(small), &fo, NULL), 0);
+		memcpy(slot_emu_image(w.emu), slot_emu_image(small),
+		       wl->format_size);
+		slot_emu_destroy(small);
+	} else {
+		cr_assert_eq(slot_format(slot_emu_dev(w.emu), &fo, NULL), 0);
+	}
 	struct slot_opts so;
 	slot_opts_init(&so);
 	so.periodic_checkpoint = false;

@@ -54,6 +54,11 @@ void cw_sync(struct cw *w);
 /* A barrier, but a checkpoint does not write files' buffered chunks out:
  * fsync those first (as for cw_dir_fsync). */
 void cw_ckpt(struct cw *w);
+/* Payload bytes the store has free (slot_status). */
+uint64_t cw_bytes_free(struct cw *w);
+/* slot_grow to all of the device (see crash_workload.format_size): a
+ * barrier as cw_ckpt is, since it writes checkpoints. */
+void cw_grow(struct cw *w);
 
 /* File face, as fs/ drives it. */
 cw_obj cw_mkdir(struct cw *w, cw_obj dir, const char *name);
@@ -90,6 +95,9 @@ struct crash_workload {
 	 * the checks must then find violations).  Usually NULL. */
 	void (*sabotage)(uint8_t *img, uint64_t size);
 	bool quiet;             /* count violations without printing them */
+	/* A file system of this many bytes at the start of the device, to
+	 * grow into the rest (cw_grow); 0: all of it. */
+	uint64_t format_size;
 };
 
 struct crash_result {
