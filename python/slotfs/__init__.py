@@ -850,6 +850,20 @@ class Store:
         with self._use() as h:
             _check(self._lib.slot_set_discard(h, bool(on)))
 
+    def grow(self, size=0):
+        """Grow the file system to size bytes of its device, 0 for all of
+        it as it is now (slot_grow, resize.slotfs); the store stays in use.
+        Returns the file system's size after.  A refusal raises SlotError
+        with ``limit`` set to the most the metadata area can index."""
+        limit = ctypes.c_uint64(0)
+        with self._use() as h:
+            rc = self._lib.slot_grow(h, size, ctypes.byref(limit))
+        if rc < 0:
+            err = SlotError(rc)
+            err.limit = limit.value
+            raise err
+        return self.geometry()["device_size"]
+
     # -- status -----------------------------------------------------------
 
     def _status_struct(self):

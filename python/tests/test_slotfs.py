@@ -457,6 +457,24 @@ class TestStatus(StoreCase):
         self.assertEqual(s.get("d/keep"), b"k" * 5000)
         s.set_discard(False)
 
+    def test_grow_while_open(self):
+        s = self.reopen(checkpoint_interval_ms=100)
+        s.put("g/before", b"b" * 70000)
+        os.truncate(self.path, 512 * MiB)
+        self.assertEqual(s.grow(), 512 * MiB)
+        # more than the 256 MiB it had: the new regions take it
+        big = os.urandom(1 << 20)
+        for i in range(300):
+            s.put("g/%d" % i, big)
+        with self.assertRaises(slotfs.SlotError) as cm:
+            s.grow(256 * MiB)       # no shrinking
+        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        self.assertGreaterEqual(cm.exception.limit, 512 * MiB)
+        self.reopen()
+        self.assertEqual(self.store.geometry()["device_size"], 512 * MiB)
+        self.assertEqual(self.store.get("g/before"), b"b" * 70000)
+        self.assertEqual(self.store.get("g/299"), big)
+
 
 class TestLifecycle(StoreCase):
 
