@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define SLOT_VERSION_MAJOR 1
-#define SLOT_VERSION_MINOR 5
+#define SLOT_VERSION_MINOR 6
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
 #define SLOT_PATH_MAX 4096    /* bytes in a key, with its slashes */
@@ -743,6 +743,9 @@ int slot_describe(struct slot_dev *dev, FILE *out);
  * superblock is damaged (fsck mends it).
  */
 int slot_set_label(struct slot_dev *dev, const char *label);
+/* The same on an open store, in use or not (a mount answers
+ * FS_IOC_SETFSLABEL with it): -EINVAL for a label too long, -EROFS. */
+int slot_store_set_label(struct slot_store *s, const char *label);
 
 #ifdef __cplusplus
 }

@@ -246,22 +246,62 @@ static void sb_backup_of(struct slot_dev *dev, const struct sl_sb *p,
 		*b = *p;
 }
 
-int sl_sb_ro_compat_add(struct slot_store *s, uint32_t bit)
+/*
+ * Apply change to both superblocks on the device and, once they are down,
+ * to the store's own (ckpt_lock held, so that no other superblock write
+ * of this store interleaves).  The primary is written from the store's
+ * copy (mounted: not clean); the backup keeps its own flags.
+ */
+static int st_sb_change(struct slot_store *s,
+			void (*change)(struct sl_sb *sb, const void *arg),
+			const void *arg)
 {
-	struct sl_sb b;
-	sb_backup_of(s->dev, &s->sb, &b);
+	sl_lock(s);
 	struct sl_sb p = s->sb;
-	b.feature_ro_compat |= bit;
-	p.feature_ro_compat |= bit;
+	sl_unlock(s);
+	struct sl_sb b;
+	sb_backup_of(s->dev, &p, &b);
+	change(&p, arg);
+	change(&b, arg);
 	p.write_time = (uint64_t)time(NULL);
 	int err = sb_write_copies(s->dev, &p, &b);
-	if (!err) {
-		s->sb.write_time = p.write_time;
-		/* read without the lock by those who only test the bit */
-		__atomic_store_n(&s->sb.feature_ro_compat, p.feature_ro_compat,
-				 __ATOMIC_RELEASE);
-		sl_geo_from_sb(&s->sb, &s->geo);
-	}
+	if (err)
+		return err;
+	sl_lock(s);
+	change(&s->sb, arg);
+	s->sb.write_time = p.write_time;
+	sl_geo_from_sb(&s->sb, &s->geo);
+	sl_unlock(s);
+	return 0;
+}
+
+static void st_sb_ro_compat(struct sl_sb *sb, const void *arg)
+{
+	/* read without the lock by those who only test the bit */
+	__atomic_or_fetch(&sb->feature_ro_compat, *(const uint32_t *)arg,
+			  __ATOMIC_RELEASE);
+}
+
+int sl_sb_ro_compat_add(struct slot_store *s, uint32_t bit)
+{
+	return st_sb_change(s, st_sb_ro_compat, &bit);
+}
+
+static void st_sb_label(struct sl_sb *sb, const void *arg)
+{
+	memset(sb->label, 0, sizeof(sb->label));
+	memcpy(sb->label, arg, strlen(arg));
+}
+
+int slot_store_set_label(struct slot_store *s, const char *label)
+{
+	if (!label || strnlen(label, SLOT_LABEL_MAX + 1) > SLOT_LABEL_MAX)
+		return -EINVAL;
+	if (s->read_only)
+		return -EROFS;
+	pthread_mutex_lock(&s->ckpt_lock);
+	int err = st_sb_change(s, st_sb_label, label);
+	pthread_mutex_unlock(&s->ckpt_lock);
 	return err;
 }
 
@@ -307,32 +347,16 @@ static int64_t st_grow_plan(struct slot_store *s, uint64_t *size,
 	return (int64_t)nreg;
 }
 
-/* The superblocks say nreg regions and size bytes (ckpt_lock held, so
- * that no other superblock write interleaves). */
-static int st_grow_sb(struct slot_store *s, uint32_t nreg, uint64_t size)
+struct st_geometry {
+	uint32_t regions;
+	uint64_t size;
+};
+
+static void st_sb_geometry(struct sl_sb *sb, const void *arg)
 {
-	sl_lock(s);
-	struct sl_sb sb = s->sb;        /* as the checkpoint left it */
-	sl_unlock(s);
-	sb.region_count = nreg;
-	sb.device_size = size;
-	struct sl_sb b;
-	sb_backup_of(s->dev, &sb, &b);
-	b.region_count = sb.region_count;
-	b.device_size = sb.device_size;
-	sb.write_time = (uint64_t)time(NULL);
-	int err = sb_write_copies(s->dev, &sb, &b);
-	if (err)
-		return err;
-	sl_lock(s);
-	/* from here the allocator may hand out the new regions */
-	s->sb.region_count = sb.region_count;
-	s->sb.device_size = sb.device_size;
-	s->sb.write_time = sb.write_time;
-	sl_geo_from_sb(&s->sb, &s->geo);
-	sl_ns_dirty(s);
-	sl_unlock(s);
-	return 0;
+	const struct st_geometry *g = arg;
+	sb->region_count = g->regions;
+	sb->device_size = g->size;
 }
 
 static int st_grow(struct slot_store *s, uint64_t size, uint64_t *limit)
@@ -358,9 +382,16 @@ static int st_grow(struct slot_store *s, uint64_t size, uint64_t *limit)
 	 */
 	err = slot_checkpoint(s, true);
 	if (err >= 0) {
+		/* from then on the allocator may hand out the new regions */
+		struct st_geometry g = { (uint32_t)nreg, size };
 		pthread_mutex_lock(&s->ckpt_lock);
-		err = st_grow_sb(s, (uint32_t)nreg, size);
+		err = st_sb_change(s, st_sb_geometry, &g);
 		pthread_mutex_unlock(&s->ckpt_lock);
+		if (!err) {
+			sl_lock(s);
+			sl_ns_dirty(s);
+			sl_unlock(s);
+		}
 	}
 	if (err < 0) {
 		/* the superblock still says the old size, so nothing went

@@ -1310,12 +1310,16 @@ static void sfs_op_removexattr(fuse_req_t req, fuse_ino_t ino,
 }
 
 /*
+ * The ioctls below return 1 when cmd is not theirs, a negative errno for
+ * sfs_op_ioctl to reply with, or 0 once they have replied.
+ */
+
+/*
  * lsattr and chattr: the inode flags (FS_IOC_GETFLAGS, or the fsxattr the
  * kernel may ask for instead; the kernel checks the caller owns the file
  * before a set).  slotfs keeps none: every file shows none, setting none
  * is no change, and setting any is EOPNOTSUPP ("Operation not supported
- * while setting flags"), as on a file system without them.  Returns 1
- * when cmd is none of these.
+ * while setting flags"), as on a file system without them.
  */
 static int sfs_ioctl_flags(fuse_req_t req, unsigned cmd, const void *in_buf,
 			   size_t in_bufsz, size_t out_bufsz)
@@ -1343,8 +1347,40 @@ static int sfs_ioctl_flags(fuse_req_t req, unsigned cmd, const void *in_buf,
 		return -EINVAL;
 	if (set && memcmp(in_buf, none, size))
 		return -EOPNOTSUPP;
-	return fuse_reply_ioctl(req, 0, set ? NULL : none, set ? 0 : size) ?
-		       -EIO : 0;
+	fuse_reply_ioctl(req, 0, set ? NULL : none, set ? 0 : size);
+	return 0;
+}
+
+/* The volume label, as ext4 answers them (e2label on a mount): anyone
+ * may read it, root sets it (CAP_SYS_ADMIN there). */
+static int sfs_ioctl_label(struct sfs *fs, fuse_req_t req, unsigned cmd,
+			   const void *in_buf, size_t in_bufsz,
+			   size_t out_bufsz)
+{
+	char label[FSLABEL_MAX] = { 0 };
+	if (cmd == FS_IOC_GETFSLABEL) {
+		struct slot_geometry g;
+		if (out_bufsz < sizeof(label))
+			return -EINVAL;
+		slot_geometry_get(fs->store, &g);
+		memcpy(label, g.label, strlen(g.label));
+		fuse_reply_ioctl(req, 0, label, sizeof(label));
+		return 0;
+	}
+	if (cmd != FS_IOC_SETFSLABEL)
+		return 1;
+	if (fuse_req_ctx(req)->uid != 0)
+		return -EPERM;
+	if (in_bufsz < sizeof(label))
+		return -EINVAL;
+	memcpy(label, in_buf, sizeof(label));
+	if (strnlen(label, sizeof(label)) == sizeof(label))
+		return -EINVAL;
+	int err = slot_store_set_label(fs->store, label);
+	if (err)
+		return err;
+	fuse_reply_ioctl(req, 0, NULL, 0);
+	return 0;
 }
 
 /* SLOTFS_IOC_GROW (resize.slotfs on a mounted store): the struct goes
@@ -1365,56 +1401,63 @@ static void sfs_ioctl_grow(struct sfs *fs, fuse_req_t req,
 	fuse_reply_ioctl(req, err ? -sfs_errno(err) : 0, &g, sizeof(g));
 }
 
-/*
- * ioctl: FITRIM (fstrim), root's as on ext4 (CAP_SYS_ADMIN); the range is
- * in bytes of the device, and the reply says how many were discarded.
- * SLOTFS_IOC_GROW, root's too.  The inode flags of lsattr and chattr
- * (sfs_ioctl_flags).  Anything else is not ours (ENOTTY).
- */
+/* FITRIM (fstrim), with the range in bytes of the device, and the reply
+ * saying how many were discarded; SLOTFS_IOC_GROW.  Root's, as on ext4
+ * (CAP_SYS_ADMIN there). */
+static int sfs_ioctl_admin(struct sfs *fs, fuse_req_t req, unsigned cmd,
+			   const void *in_buf, size_t in_bufsz,
+			   size_t out_bufsz)
+{
+	struct fstrim_range r;
+	uint64_t trimmed;
+	size_t need = cmd == SLOTFS_IOC_GROW ? sizeof(struct slotfs_grow) :
+		      sizeof(r);
+
+	if (cmd != FITRIM && cmd != SLOTFS_IOC_GROW)
+		return 1;
+	if (fuse_req_ctx(req)->uid != 0)
+		return -EPERM;
+	if (in_bufsz < need || out_bufsz < need)
+		return -EINVAL;
+	if (cmd == SLOTFS_IOC_GROW) {
+		sfs_ioctl_grow(fs, req, in_buf);
+		return 0;
+	}
+	memcpy(&r, in_buf, sizeof(r));
+	int err = slot_trim(fs->store, r.start, r.len, r.minlen, &trimmed);
+	if (err)
+		return err;
+	r.len = trimmed;
+	fuse_reply_ioctl(req, 0, &r, sizeof(r));
+	return 0;
+}
+
+/* The ioctls above; anything else, and every 32-bit caller's, is not
+ * ours (ENOTTY). */
 static void sfs_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd,
 			 void *arg, struct fuse_file_info *fi, unsigned flags,
 			 const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
 	struct sfs *fs = sfs_of(req);
-	struct fstrim_range r;
-	uint64_t trimmed;
-	int err = 0;
-	size_t need = cmd == SLOTFS_IOC_GROW ? sizeof(struct slotfs_grow) :
-		      sizeof(r);
+	int err = 1;
 
 	(void)ino;
 	(void)arg;
 	(void)fi;
-	if (!(flags & FUSE_IOCTL_COMPAT)) {
-		err = sfs_ioctl_flags(req, cmd, in_buf, in_bufsz, out_bufsz);
-		if (err <= 0) {
-			if (err)
-				fuse_reply_err(req, sfs_errno(err));
-			return;
-		}
-		err = 0;
-	}
-	if ((cmd != FITRIM && cmd != SLOTFS_IOC_GROW) ||
-	    (flags & FUSE_IOCTL_COMPAT))
+	if (flags & FUSE_IOCTL_COMPAT)
 		err = -ENOTTY;
-	else if (fuse_req_ctx(req)->uid != 0)
-		err = -EPERM;
-	else if (in_bufsz < need || out_bufsz < need)
-		err = -EINVAL;
-	if (!err && cmd == SLOTFS_IOC_GROW) {
-		sfs_ioctl_grow(fs, req, in_buf);
-		return;
-	}
-	if (!err) {
-		memcpy(&r, in_buf, sizeof(r));
-		err = slot_trim(fs->store, r.start, r.len, r.minlen, &trimmed);
-	}
-	if (err) {
+	if (err == 1)
+		err = sfs_ioctl_flags(req, cmd, in_buf, in_bufsz, out_bufsz);
+	if (err == 1)
+		err = sfs_ioctl_label(fs, req, cmd, in_buf, in_bufsz,
+				      out_bufsz);
+	if (err == 1)
+		err = sfs_ioctl_admin(fs, req, cmd, in_buf, in_bufsz,
+				      out_bufsz);
+	if (err == 1)
+		err = -ENOTTY;
+	if (err)
 		fuse_reply_err(req, sfs_errno(err));
-		return;
-	}
-	r.len = trimmed;
-	fuse_reply_ioctl(req, 0, &r, sizeof(r));
 }
 
 const struct fuse_lowlevel_ops sfs_ll_ops = {

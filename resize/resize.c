@@ -8,17 +8,14 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "client.h"
 #include "ioctl.h"
 #include "slot.h"
 
@@ -34,78 +31,6 @@ static void resize_usage(FILE *f)
 		"(truncate -s), a partition or LV with its own tools.\n"
 		"SIZE takes a K, M, G or T suffix (powers of 1024).\n"
 		"  -V        print the version and exit\n");
-}
-
-/* Undo mountinfo's octal escapes (\040 for a space) in place. */
-static void resize_unescape(char *p)
-{
-	char *q = p;
-	for (; *p; p++) {
-		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' &&
-		    p[2] >= '0' && p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
-			*q++ = (char)((p[1] - '0') << 6 | (p[2] - '0') << 3 |
-				      (p[3] - '0'));
-			p += 3;
-		} else {
-			*q++ = *p;
-		}
-	}
-	*q = 0;
-}
-
-static bool resize_same_file(const struct stat *a, const char *path)
-{
-	struct stat b;
-	if (stat(path, &b) < 0)
-		return false;
-	if (S_ISBLK(a->st_mode))
-		return S_ISBLK(b.st_mode) && a->st_rdev == b.st_rdev;
-	return a->st_dev == b.st_dev && a->st_ino == b.st_ino;
-}
-
-/* Where the slotfs of path (image or device) is mounted: 0 and the
- * mount point in mnt, or -ENOENT. */
-static int resize_find_mount(const char *path, char *mnt, size_t len)
-{
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return -errno;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return -errno;
-	char *line = NULL;
-	size_t cap = 0;
-	int err = -ENOENT;
-	while (err && getline(&line, &cap, f) > 0) {
-		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS... - TYPE SOURCE ... */
-		char *dash = strstr(line, " - ");
-		char point[4096], type[64], source[4096];
-		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 ||
-		    sscanf(dash, " - %63s %4095s", type, source) != 2 ||
-		    strcmp(type, "fuse.slotfs"))
-			continue;
-		resize_unescape(point);
-		resize_unescape(source);
-		if (resize_same_file(&st, source) &&
-		    strlen(point) < len) {
-			strcpy(mnt, point);
-			err = 0;
-		}
-	}
-	free(line);
-	fclose(f);
-	return err;
-}
-
-/* Grow the store mounted on mnt: 0 or a negative errno, *g filled. */
-static int resize_mounted(const char *mnt, struct slotfs_grow *g)
-{
-	int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int r = ioctl(fd, SLOTFS_IOC_GROW, g) < 0 ? -errno : 0;
-	close(fd);
-	return r;
 }
 
 /* Grow the store at path, which nothing has open: 0 or a negative errno
@@ -160,9 +85,9 @@ int main(int argc, char **argv)
 
 	int r = resize_offline(path, &g);
 	char mnt[4096];
-	if (r == -EBUSY && !resize_find_mount(path, mnt, sizeof(mnt))) {
+	if (r == -EBUSY && !sfs_client_find(path, mnt, sizeof(mnt))) {
 		printf("%s is mounted on %s; growing it on-line\n", path, mnt);
-		r = resize_mounted(mnt, &g);
+		r = sfs_client_ioctl(mnt, SLOTFS_IOC_GROW, &g);
 		if (r < 0 && !g.old_size) {     /* the mount did not answer */
 			fprintf(stderr, PROG ": %s: %s\n", mnt,
 				slot_strerror(r));

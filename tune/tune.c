@@ -2,8 +2,9 @@
 /*
  * tune.slotfs - list or change what a slotfs superblock says, as tune2fs
  * and e2label do for ext4: -l lists it (also while mounted), -L gives the
- * file system a new label (not while mounted: the store would write its
- * own superblock back at unmount).  A front end over slot.h.
+ * file system a new label (on a mounted store through the mount, which
+ * writes it as its own superblock: FS_IOC_SETFSLABEL).  A front end over
+ * slot.h.
  */
 #include "config.h"
 
@@ -11,8 +12,10 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <linux/fs.h>
 #include <string.h>
 
+#include "client.h"
 #include "slot.h"
 
 #define PROG "tune.slotfs"
@@ -24,21 +27,36 @@ static void tune_usage(FILE *f)
 		"\n"
 		"  -l        list the superblock's contents\n"
 		"  -L LABEL  set the volume label (at most %d bytes; \"\" clears"
-		" it);\n"
-		"            the file system must not be mounted\n"
+		" it),\n"
+		"            mounted (as root) or not\n"
 		"  -V        print the version and exit\n", SLOT_LABEL_MAX);
 }
 
-/* Open path; exclusive for a change, so that a mount is refused. */
+/* Open path; exclusive for a change, so that a store using it is not
+ * written under (-EBUSY, said by the caller). */
 static int tune_open(const char *path, bool change, struct slot_dev **dev)
 {
 	int r = slot_dev_open(path, SLOT_ENGINE_PSYNC, 4, false, !change,
 			      change, dev);
-	if (r == -EBUSY)
-		fprintf(stderr, PROG ": %s is in use (mounted?); unmount it "
-			"first\n", path);
-	else if (r < 0)
+	if (r < 0 && r != -EBUSY)
 		fprintf(stderr, PROG ": cannot open %s: %s\n", path,
+			slot_strerror(r));
+	return r;
+}
+
+/* A new label for the store mounted from path, through its mount. */
+static int tune_label_mounted(const char *path, const char *label)
+{
+	char mnt[4096], buf[FSLABEL_MAX] = { 0 };
+	if (sfs_client_find(path, mnt, sizeof(mnt))) {
+		fprintf(stderr, PROG ": %s is in use, and not by a slotfs "
+			"mount; close it first\n", path);
+		return -EBUSY;
+	}
+	memcpy(buf, label, strlen(label));
+	int r = sfs_client_ioctl(mnt, FS_IOC_SETFSLABEL, buf);
+	if (r)
+		fprintf(stderr, PROG ": %s (mounted on %s): %s\n", path, mnt,
 			slot_strerror(r));
 	return r;
 }
@@ -91,9 +109,17 @@ int main(int argc, char **argv)
 	}
 
 	struct slot_dev *dev;
-	if (tune_open(path, label != NULL, &dev) < 0)
+	int r = tune_open(path, label != NULL, &dev);
+	if (r == -EBUSY) {     /* only a change opens exclusive */
+		if (tune_label_mounted(path, label))
+			return 1;
+		if (!list)
+			return 0;
+		label = NULL;   /* set: the listing is left */
+		r = tune_open(path, false, &dev);
+	}
+	if (r < 0)
 		return 1;
-	int r = 0;
 	if (label)
 		r = slot_set_label(dev, label);
 	if (!r && list)

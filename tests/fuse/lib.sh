@@ -237,22 +237,33 @@ check_here() {
 	fi
 }
 
-# ioctl_refused_to_nobody MNT REQUEST SIZE: the ioctl REQUEST (a number)
-# with SIZE zero bytes, sent as nobody on a descriptor root opened on MNT
-# (nobody cannot reach the work directory), fails with EPERM.
-ioctl_refused_to_nobody() {
+# ioctl_as_nobody MNT REQUEST SIZE: the ioctl REQUEST (a number) with
+# SIZE zero bytes, sent as nobody on a descriptor root opened on MNT
+# (nobody cannot reach the work directory).  Prints what came back, up
+# to its first NUL; or "errno N", and fails.
+ioctl_as_nobody() {
 	python3 - "$@" <<'PY'
-import errno, fcntl, os, sys
+import fcntl, os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
 os.setgroups([])
 os.setresgid(65534, 65534, 65534)
 os.setresuid(65534, 65534, 65534)
 try:
-    fcntl.ioctl(fd, int(sys.argv[2], 0), bytes(int(sys.argv[3])))
+    out = fcntl.ioctl(fd, int(sys.argv[2], 0), bytes(int(sys.argv[3])))
 except OSError as e:
-    sys.exit(0 if e.errno == errno.EPERM else "errno %d" % e.errno)
-sys.exit("nobody was let through")
+    sys.exit(print("errno %d" % e.errno) or 1)
+print(out.split(b"\0", 1)[0].decode(errors="replace"))
 PY
+}
+
+# ioctl_refused_to_nobody MNT REQUEST SIZE: that ioctl fails with EPERM.
+ioctl_refused_to_nobody() {
+	local out
+	if out=$(ioctl_as_nobody "$@"); then
+		echo "nobody was let through"
+		return 1
+	fi
+	expect_eq "ioctl as nobody" "errno 1" "$out"
 }
 
 check_unmount() {

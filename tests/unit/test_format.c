@@ -175,3 +175,32 @@ Test(format, fsck_counts_blocks_as_statfs_does)
 	cr_expect_eq(after.blocks_used, st.blocks - st.blocks_free);
 	cr_expect_geq(after.blocks_used, before.blocks_used + 256 + 1 + 25);
 }
+
+/* A label set on an open store is in both superblocks at once, and the
+ * store's own superblock, written back at close, keeps it. */
+Test(format, label_set_on_an_open_store_is_kept)
+{
+	cr_assert_eq(slot_format(slot_emu_dev(emu), NULL, NULL), 0);
+	struct slot_opts o;
+	slot_opts_init(&o);
+	o.periodic_checkpoint = false;
+	struct slot_store *s;
+	cr_assert_eq(slot_open_dev(slot_emu_dev(emu), &o, &s), 0);
+	char longer[SLOT_LABEL_MAX + 2];
+	memset(longer, 'x', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = 0;
+	cr_expect_eq(slot_store_set_label(s, longer), -EINVAL);
+	cr_assert_eq(slot_store_set_label(s, "kv-cache"), 0);
+	struct slot_geometry g;
+	slot_geometry_get(s, &g);
+	cr_expect_str_eq(g.label, "kv-cache");
+	/* on the device while open: the backup alone, too */
+	uint8_t *img = slot_emu_image(emu);
+	memset(img, 0, 4096);   /* the primary */
+	cr_expect_eq(slot_probe(slot_emu_dev(emu), &g), 1);
+	cr_expect_str_eq(g.label, "kv-cache", "the backup says \"%s\"",
+			 g.label);
+	cr_assert_eq(slot_close(s), 0);
+	cr_expect_eq(slot_probe(slot_emu_dev(emu), &g), 1);
+	cr_expect_str_eq(g.label, "kv-cache", "after close: \"%s\"", g.label);
+}

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# resize.slotfs on a mounted store (on-line, as resize2fs grows a mounted
-# ext4): a full store takes the rest of its grown image, df shows it, and
-# writes go on into it, also while a grow runs; what it held stays, over
-# a remount, fsck clean.  A size past the image or below the store is
-# refused, and so is anyone but root.
+# The tools on a mounted store, as on a mounted ext4.  resize.slotfs
+# (resize2fs): a full store takes the rest of its grown image, df shows
+# it, and writes go on into it, also while a grow runs; what it held
+# stays, over a remount, fsck clean; a size past the image or below the
+# store is refused, and so is anyone but root.  tune.slotfs -L (e2label):
+# the label changes under the mount, the mount's FS_IOC_GETFSLABEL says
+# it to anyone, only root may set it, and the unmount keeps it.
 . "$(dirname "$0")/lib.sh"
-t_need resize.slotfs python3
+t_need resize.slotfs tune.slotfs python3
 
 MiB=1048576
 new_image "$IMG" 64M
@@ -78,7 +80,25 @@ check "a size below the store is refused" \
 not_root() { ioctl_refused_to_nobody "$MNT" 0xC0285301 40; }
 check "a grow by another user than root is refused" not_root
 
+label_of() { tune.slotfs -l "$IMG" | sed -n 's/^Filesystem volume name: *//p'; }
+# the label as the mount says it, asked by nobody: FS_IOC_GETFSLABEL is
+# _IOR(0x94, 49, char[256])
+mount_label() { ioctl_as_nobody "$MNT" 0x81009431 256; }
+relabel() {
+	tune.slotfs -L kv-cache "$IMG"
+	expect_eq "label in the superblock" kv-cache "$(label_of)"
+	expect_eq "label the mount says" kv-cache "$(mount_label)"
+	expect_fail "a label of 64 bytes" tune.slotfs -L \
+		"$(head -c 64 /dev/zero | tr '\0' x)" "$IMG"
+	expect_eq "label after a refusal" kv-cache "$(label_of)"
+}
+check "tune.slotfs -L on the mounted store; the mount says the new label" relabel
+# FS_IOC_SETFSLABEL as nobody: _IOW(0x94, 50, char[256])
+not_root_label() { ioctl_refused_to_nobody "$MNT" 0x41009432 256; }
+check "a new label by another user than root is refused" not_root_label
+
 check_unmount "unmount" "$MNT"
+check "the unmount keeps the label" expect_eq "label" kv-cache "$(label_of)"
 check_rc "fsck.slotfs -f after the grows" 0 fsck.slotfs -f "$IMG"
 kept() {
 	expect_eq "size in the superblock" $((384 * MiB)) \

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+/*
+ * client.c - the tools' side of a mounted store (client.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client.h"
+
+/* Undo mountinfo's octal escapes (\040 for a space) in place. */
+static void client_unescape(char *p)
+{
+	char *q = p;
+	for (; *p; p++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' &&
+		    p[2] >= '0' && p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
+			*q++ = (char)((p[1] - '0') << 6 | (p[2] - '0') << 3 |
+				      (p[3] - '0'));
+			p += 3;
+		} else {
+			*q++ = *p;
+		}
+	}
+	*q = 0;
+}
+
+/* The same image file (inode) or block device (device number). */
+static bool client_same_file(const struct stat *a, const char *path)
+{
+	struct stat b;
+	if (stat(path, &b) < 0)
+		return false;
+	if (S_ISBLK(a->st_mode))
+		return S_ISBLK(b.st_mode) && a->st_rdev == b.st_rdev;
+	return a->st_dev == b.st_dev && a->st_ino == b.st_ino;
+}
+
+int sfs_client_find(const char *path, char *mnt, size_t len)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -errno;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	char *line = NULL;
+	size_t cap = 0;
+	int err = -ENOENT;
+	while (err && getline(&line, &cap, f) > 0) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS... - TYPE SOURCE ...;
+		 * the daemon names its image or device as the source */
+		char *dash = strstr(line, " - ");
+		char point[4096], type[64], source[4096];
+		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 ||
+		    sscanf(dash, " - %63s %4095s", type, source) != 2 ||
+		    strcmp(type, "fuse.slotfs"))
+			continue;
+		client_unescape(point);
+		client_unescape(source);
+		if (client_same_file(&st, source) && strlen(point) < len) {
+			strcpy(mnt, point);
+			err = 0;
+		}
+	}
+	free(line);
+	fclose(f);
+	return err;
+}
+
+int sfs_client_ioctl(const char *mnt, unsigned long request, void *arg)
+{
+	int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = ioctl(fd, request, arg) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client.h - how the tools (resize.slotfs, tune.slotfs) reach a mounted
+ * store: find the slotfs mount of a device or image, and send it one of
+ * the ioctls it answers (ioctl.h, and the kernel's FS_IOC_SETFSLABEL).
+ */
+#ifndef SLOTFS_CLIENT_H
+#define SLOTFS_CLIENT_H
+
+#include <stddef.h>
+
+/* Where the slotfs of path (an image or a device) is mounted: 0 and the
+ * mount point in mnt (len bytes), or -ENOENT. */
+int sfs_client_find(const char *path, char *mnt, size_t len);
+/* ioctl(request, arg) on the mount point mnt: 0 or a negative errno. */
+int sfs_client_ioctl(const char *mnt, unsigned long request, void *arg);
+
+#endif
