@@ -44,6 +44,7 @@ struct mkfs_args {
 	const char *label;      /* -L */
 	uint8_t uuid[16];       /* -U, or random */
 	bool force, dry_run, quiet;
+	bool keep;              /* -E nodiscard, -K: no discard first */
 	const char *path;
 };
 
@@ -51,7 +52,8 @@ static void mkfs_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: " PROG " [-s SLOT_SIZE] [-b MIN_SLOT] [-m META_SIZE] [-L LABEL]\n"
-		"                   [-U UUID] [-C IMAGE_SIZE] [-f] [-n] [-q] [-V] DEVICE_OR_IMAGE\n"
+		"                   [-U UUID] [-C IMAGE_SIZE] [-E OPTS] [-K] [-f] [-n] [-q] [-V]\n"
+		"                   DEVICE_OR_IMAGE\n"
 		"\n"
 		"  -s SIZE   largest slot payload, the chunk size (default 1M)\n"
 		"  -b SIZE   smallest slot payload (default 4K)\n"
@@ -59,6 +61,10 @@ static void mkfs_usage(FILE *f)
 		"  -L LABEL  volume label (at most %d bytes)\n"
 		"  -U UUID   file system UUID (default: random)\n"
 		"  -C SIZE   create the image file, or extend it to SIZE (never shrinks)\n"
+		"  -E OPTS   extended options, comma-separated: discard (the\n"
+		"            default: the device's blocks are discarded first, holes\n"
+		"            punched in an image) or nodiscard\n"
+		"  -K        keep the device's blocks: -E nodiscard\n"
 		"  -f        format even if the target holds a file system\n"
 		"  -n        dry run: print the layout, write nothing\n"
 		"  -q        quiet\n"
@@ -196,12 +202,54 @@ static void mkfs_print_geometry(const struct mkfs_args *a,
 	       slot_format_size(g->min_slot, b2, sizeof b2));
 }
 
+/* -E: mke2fs's extended options that apply here. */
+static int mkfs_parse_extended(char *opts, struct mkfs_args *a)
+{
+	char *save = NULL;
+	for (char *o = strtok_r(opts, ",", &save); o;
+	     o = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(o, "discard")) {
+			a->keep = false;
+		} else if (!strcmp(o, "nodiscard")) {
+			a->keep = true;
+		} else {
+			fprintf(stderr, PROG ": unknown extended option '%s' "
+				"(known: discard, nodiscard)\n", o);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Discard the whole device first, as mke2fs does: an SSD or a thin volume
+ * learns that none of its blocks hold data, an image file gets its space
+ * back.  A device that cannot is formatted all the same.
+ */
+static void mkfs_discard(const struct mkfs_args *a, struct slot_dev *dev)
+{
+	if (!a->quiet) {
+		printf("Discarding device blocks: ");
+		fflush(stdout);
+	}
+	int r = dev->ops->discard ? dev->ops->discard(dev->ctx, 0, dev->size) :
+				    -EOPNOTSUPP;
+	if (a->quiet)
+		return;
+	if (!r)
+		printf("done\n");
+	else if (r == -EOPNOTSUPP)
+		printf("not supported\n");
+	else
+		printf("failed (%s)\n", slot_strerror(r));
+}
+
 static int mkfs_parse_args(int argc, char **argv, struct mkfs_args *a)
 {
 	int c, r;
 	bool have_uuid = false;
 
-	while ((c = getopt(argc, argv, "s:b:m:L:U:C:fnqVh")) != -1) {
+	while ((c = getopt(argc, argv, "s:b:m:L:U:C:E:KfnqVh")) != -1) {
 		uint64_t *dst = NULL;
 
 		switch (c) {
@@ -227,6 +275,11 @@ static int mkfs_parse_args(int argc, char **argv, struct mkfs_args *a)
 			}
 			have_uuid = true;
 			break;
+		case 'E':
+			if (mkfs_parse_extended(optarg, a) < 0)
+				return -EINVAL;
+			break;
+		case 'K': a->keep = true; break;
 		case 'f': a->force = true; break;
 		case 'n': a->dry_run = true; break;
 		case 'q': a->quiet = true; break;
@@ -639,6 +692,8 @@ static int mkfs_run(struct mkfs_args *a)
 		printf(PROG " %s\n", SLOTFS_VERSION);
 		mkfs_print_geometry(a, &geo);
 	}
+	if (!a->keep)
+		mkfs_discard(a, dev);
 	/* Old signatures elsewhere on the device would still show in blkid. */
 	if (foreign > 0) {
 		r = mkfs_wipe_foreign(a->path);

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # mkfs.slotfs: its report against a stored copy, the dry run, -C, and the
 # targets it must refuse (another file system, an existing slotfs, too
-# small, a slot size that is not a power of two), leaving them unchanged.
+# small, a slot size that is not a power of two), leaving them unchanged;
+# the discard it starts with (where the work directory punches holes).
 . "$(dirname "$0")/../lib.sh"
 t_need mkfs.slotfs fsck.slotfs
 
 EXPECTED=$(cd "$(dirname "$0")" && pwd)/expected
 cd "$W"
 
-# mask: the UUID and the version vary; everything else must not.
+# mask: the UUID, the version and whether the work directory's file
+# system punches holes vary; everything else must not.
 mask() {
 	sed -E -e 's/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX/g' \
-		-e 's/^(mkfs\.slotfs) [0-9][0-9.]*[^ ]*$/\1 VERSION/'
+		-e 's/^(mkfs\.slotfs) [0-9][0-9.]*[^ ]*$/\1 VERSION/' \
+		-e 's/^(Discarding device blocks:) (done|not supported)$/\1 DONE/'
 }
 
 report() {
@@ -177,6 +180,38 @@ usage() {
 	mkfs.slotfs -V | grep -Eq '^mkfs\.slotfs [0-9]'
 }
 check "no device or a bad option: usage and non-zero; -V prints the version" usage
+
+# allocated KiB of a file on its host file system
+alloc_kib() { du -k "$1" | cut -f1; }
+punches=yes
+{ : >probe && fallocate -l 1M probe && fallocate -p -l 1M probe; } \
+	2>/dev/null || punches=no
+# mkfs discards the device first, as mke2fs: an allocated image gives its
+# blocks back; -E nodiscard and -K keep them; an unknown -E is refused
+discard() {
+	local opt out rc=0
+	rm -f dis
+	fallocate -l 64M dis
+	mkfs.slotfs dis >out
+	grep -qx 'Discarding device blocks: done' out || { cat out; return 1; }
+	expect_between "KiB allocated after mkfs" 0 4096 "$(alloc_kib dis)"
+	fsck.slotfs -f -n dis >/dev/null
+	for opt in "-E nodiscard" -K "-E discard,nodiscard"; do
+		rm -f dis
+		fallocate -l 64M dis
+		mkfs.slotfs $opt dis >out
+		expect_fail "$opt: a discard" grep -q Discarding out
+		expect_ge "$opt: KiB allocated" 65536 "$(alloc_kib dis)"
+	done
+	rm -f dis
+	truncate -s 64M dis
+	out=$(mkfs.slotfs -E bogus dis 2>&1) || rc=$?
+	expect_eq "-E bogus: exit status" 1 "$rc"
+	case $out in *"unknown extended option 'bogus'"*) ;; *) echo "$out"; return 1 ;; esac
+}
+if [ "$punches" = yes ]; then
+	check "the device is discarded first (-E nodiscard, -K: not)" discard
+fi
 
 check_fails "a missing image without -C is refused" 'no such file' \
 	mkfs.slotfs "$W/does-not-exist"
