@@ -44,6 +44,7 @@ int sl_alloc_init(struct slot_store *s)
 		c->per_region = (uint32_t)((sb->region_size - sb->block_size) /
 					   c->stride);
 	}
+	s->alloc_limit = UINT32_MAX;
 	s->nregions = sb->region_count;
 	s->regions = calloc(s->nregions ? s->nregions : 1,
 			    sizeof(*s->regions));
@@ -76,6 +77,24 @@ int sl_regions_extend(struct slot_store *s, uint32_t n)
 	__atomic_store_n(&s->regions, nr, __ATOMIC_RELEASE);
 	s->nregions = n;
 	return 0;
+}
+
+/* Lock held.  Only regions below n take slots from now on (UINT32_MAX:
+ * all); the free slots above leave their classes' stacks. */
+int sl_alloc_limit(struct slot_store *s, uint32_t n)
+{
+	s->alloc_limit = n;
+	return sl_alloc_rebuild(s);
+}
+
+/* Lock held.  Drop the regions from n on (empty: slot_shrink). */
+void sl_regions_truncate(struct slot_store *s, uint32_t n)
+{
+	for (uint32_t r = n; r < s->nregions; r++) {
+		free(s->regions[r].state);
+		s->regions[r] = (struct sl_region){ .cls = SL_RGN_FREE };
+	}
+	s->nregions = SL_MIN(s->nregions, n);
 }
 
 void sl_alloc_free(struct slot_store *s)
@@ -211,18 +230,24 @@ size_t sl_new_regions_max(const struct slot_store *s, size_t n)
 	return n + (size_t)s->ncls * AL_SPARE_REGIONS;
 }
 
-/* Unassigned, not being discarded, and inside the file system the
- * superblock on the device describes (slot_grow adds regions before it
- * says so). */
+/* The regions that may take new slots: those the superblock on the
+ * device describes (slot_grow adds regions before it says so), and below
+ * the limit slot_shrink sets while it empties the last ones. */
+static uint32_t al_limit(const struct slot_store *s)
+{
+	return SL_MIN(SL_MIN(s->nregions, s->sb.region_count), s->alloc_limit);
+}
+
+/* Unassigned, not being discarded, and where slots may be taken. */
 static bool al_region_free(const struct slot_store *s, uint32_t r)
 {
-	return r < s->sb.region_count && s->regions[r].cls == SL_RGN_FREE &&
+	return r < al_limit(s) && s->regions[r].cls == SL_RGN_FREE &&
 	       !(s->trimming && s->trim_region == r);
 }
 
 static bool al_free_region(const struct slot_store *s, uint32_t *out)
 {
-	for (uint32_t r = 0; r < s->nregions; r++) {
+	for (uint32_t r = 0; r < al_limit(s); r++) {
 		if (al_region_free(s, r)) {
 			*out = r;
 			return true;
@@ -247,7 +272,7 @@ static int al_take_region(struct slot_store *s, unsigned cls,
 {
 	if (al_free_region(s, out))
 		return 0;
-	for (uint32_t r = 0; r < s->nregions; r++) {
+	for (uint32_t r = 0; r < al_limit(s); r++) {
 		struct sl_region *rg = &s->regions[r];
 		if (rg->cls != cls && al_region_movable(s, rg, need)) {
 			sl_region_unassign(s, r);
@@ -280,7 +305,7 @@ static bool al_fits(const struct slot_store *s, const size_t *need)
 	size_t keep[SL_CLASS_MAX];
 	for (unsigned c = 0; c < s->ncls; c++)
 		keep[c] = need[c];
-	for (uint32_t r = 0; r < s->nregions && avail < regions_needed; r++) {
+	for (uint32_t r = 0; r < al_limit(s) && avail < regions_needed; r++) {
 		const struct sl_region *rg = &s->regions[r];
 		if (al_region_free(s, r)) {
 			avail++;
@@ -413,7 +438,8 @@ static void al_make_free(struct slot_store *s, uint64_t ref)
 	rg->nused--;
 	rg->trimmed = false;
 	s->freed_gen++;
-	al_push_free(&s->cls[rg->cls], ref);
+	if (sl_slot_region(ref) < s->alloc_limit)
+		al_push_free(&s->cls[rg->cls], ref);
 }
 
 void sl_slot_free(struct slot_store *s, uint64_t ref)
@@ -485,7 +511,7 @@ int sl_alloc_rebuild(struct slot_store *s)
 {
 	for (unsigned c = 0; c < s->ncls; c++)
 		s->cls[c].nfree = 0;
-	for (uint32_t r = s->nregions; r-- > 0;) {
+	for (uint32_t r = SL_MIN(s->nregions, s->alloc_limit); r-- > 0;) {
 		struct sl_region *rg = &s->regions[r];
 		if (rg->cls == SL_RGN_FREE)
 			continue;

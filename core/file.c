@@ -2248,6 +2248,41 @@ int sl_file_cut_tails(struct slot_store *s)
 	return err;
 }
 
+int sl_file_move_chunks(struct slot_store *s, slot_ino_t ino, uint32_t from)
+{
+	struct sl_vec idx = { 0 };
+	int err = 0;
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	for (size_t k = 0; o && !err && k < o->nchunks; k++)
+		if (sl_slot_region(o->chunks[k].slot) >= from)
+			err = sl_vec_push(&idx, o->chunks[k].idx);
+	sl_unlock(s);
+	pthread_rwlock_t *stripe = fl_stripe(s, ino);
+	for (size_t i = 0; !err && i < idx.n; i++) {
+		pthread_rwlock_rdlock(stripe);
+		unsigned held[1];
+		size_t nh = fl_chunks_lock(s, ino, idx.v[i], 1, held);
+		struct fl_change ch = { .idx = (uint32_t)idx.v[i] };
+		sl_lock(s);
+		o = sl_obj_find(&s->ix, ino);
+		const struct sl_chunk *c = o ? sl_obj_chunk(o, ch.idx) : NULL;
+		/* still there: a writer meanwhile moved it itself */
+		bool go = c && sl_slot_region(c->slot) >= from;
+		if (go) {
+			ch.new_len = c->len;
+			ch.need_old = true;
+		}
+		sl_unlock(s);
+		if (go)     /* a copy: the file's times stay */
+			err = fl_rewrite(s, ino, &ch, 1, 0, false, true);
+		fl_chunks_unlock(s, held, nh);
+		pthread_rwlock_unlock(stripe);
+	}
+	free(idx.v);
+	return err;
+}
+
 int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		   uint64_t len, bool keep_size)
 {

@@ -356,7 +356,8 @@ struct slot_store {
 	struct sl_region *regions;
 	uint32_t nregions;
 	struct sl_vec regions_old;      /* tables slot_grow replaced */
-	bool growing;                   /* a slot_grow is under way */
+	bool resizing;                  /* a slot_grow or shrink is under way */
+	uint32_t alloc_limit;           /* regions from here on take no slot */
 	struct sl_class cls[SL_CLASS_MAX];
 	unsigned ncls;
 	struct sl_vec quar;     /* freed since the last flush began */
@@ -538,6 +539,8 @@ unsigned sl_slot_cls(const struct slot_store *s, uint64_t ref);
 bool sl_slot_valid(const struct slot_store *s, uint64_t ref);
 uint64_t sl_region_off(const struct slot_store *s, uint32_t r);
 int sl_regions_extend(struct slot_store *s, uint32_t n);
+int sl_alloc_limit(struct slot_store *s, uint32_t n);
+void sl_regions_truncate(struct slot_store *s, uint32_t n);
 /* Take the quarantine list (before a flush) and free it (after). */
 void sl_quar_take(struct slot_store *s, struct sl_vec *out);
 void sl_quar_release(struct slot_store *s, struct sl_vec *taken);
@@ -644,6 +647,9 @@ uint64_t sl_file_data_len(struct sl_obj *o, const struct sl_chunk *c,
  * (recovery brought back a size from before an extension that landed):
  * they would show if the file grew.  At open, before writes. */
 int sl_file_cut_tails(struct slot_store *s);
+/* Write again elsewhere, as a copy (times kept), every chunk of ino whose
+ * slot lies in region from or above (slot_shrink). */
+int sl_file_move_chunks(struct slot_store *s, slot_ino_t ino, uint32_t from);
 /* Write out ino's buffered chunks (no locks held). */
 int sl_file_flush(struct slot_store *s, slot_ino_t ino);
 /* Start writing them out in the background (close(2) needs no more). */

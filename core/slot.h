@@ -298,6 +298,19 @@ int slot_close(struct slot_store *s);
  * returns 0; a crash on the way leaves the old size or the new, whole.
  */
 int slot_grow(struct slot_store *s, uint64_t size, uint64_t *limit);
+/*
+ * Shrink the file system to size bytes (whole MiB), as resize2fs shrinks
+ * an unmounted ext4: the chunks in the regions past it are written again
+ * below it (copies: files keep their times), then the superblocks say
+ * the new size.  *min gets the least size the slots in use need (an
+ * estimate, as resize2fs -P's; always set).  -ENOSPC below it, -EINVAL
+ * past the file system's size (slot_grow grows; its own size is nothing
+ * to do), -EBUSY when a
+ * writer put a chunk back up there meanwhile (nothing else should write:
+ * resize.slotfs shrinks only what is not mounted).  Durable when it
+ * returns 0; a crash on the way leaves the old size or the new, whole.
+ */
+int slot_shrink(struct slot_store *s, uint64_t size, uint64_t *min);
 /* Drop the store as a crash would: no checkpoint, no flush, no clean flag. */
 void slot_abandon(struct slot_store *s);
 

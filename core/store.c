@@ -405,22 +405,138 @@ static int st_grow(struct slot_store *s, uint64_t size, uint64_t *limit)
 	return err < 0 ? err : 0;
 }
 
-int slot_grow(struct slot_store *s, uint64_t size, uint64_t *limit)
+/* One resize at a time: fn (st_grow, st_shrink), or -EBUSY. */
+static int st_resize(struct slot_store *s, uint64_t size, uint64_t *out,
+		     int (*fn)(struct slot_store *, uint64_t, uint64_t *))
 {
-	*limit = 0;
+	*out = 0;
 	if (s->read_only)
 		return -EROFS;
 	sl_lock(s);
-	bool busy = s->growing;
-	s->growing = true;
+	bool busy = s->resizing;
+	s->resizing = true;
 	sl_unlock(s);
 	if (busy)
 		return -EBUSY;
-	int err = st_grow(s, size, limit);
+	int err = fn(s, size, out);
 	sl_lock(s);
-	s->growing = false;
+	s->resizing = false;
 	sl_unlock(s);
 	return err;
+}
+
+int slot_grow(struct slot_store *s, uint64_t size, uint64_t *limit)
+{
+	return st_resize(s, size, limit, st_grow);
+}
+
+/* A checkpoint in each container, of the store as it is now. */
+static int st_ckpt_both(struct slot_store *s)
+{
+	for (int i = 0; i < 2; i++) {
+		sl_lock(s);
+		sl_ns_dirty(s);
+		sl_unlock(s);
+		int err = slot_checkpoint(s, true);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+/* Lock held.  The regions the slots in use fill, each class in its own:
+ * the fewest a shrink can leave. */
+static uint32_t st_regions_needed(const struct slot_store *s)
+{
+	uint64_t used[SL_CLASS_MAX] = { 0 }, n = 0;
+	for (uint32_t r = 0; r < s->nregions; r++)
+		if (s->regions[r].cls != SL_RGN_FREE)
+			used[s->regions[r].cls] += s->regions[r].nused;
+	for (unsigned c = 0; c < s->ncls; c++)
+		if (used[c] && s->cls[c].per_region)
+			n += (used[c] + s->cls[c].per_region - 1) /
+			     s->cls[c].per_region;
+	return (uint32_t)SL_MAX(n, 1);
+}
+
+/* Move every chunk out of the regions from nreg on, and make that durable
+ * in both containers; the superblock still says the old size. */
+static int st_shrink_empty(struct slot_store *s, uint32_t nreg)
+{
+	struct sl_vec inos = { 0 };
+	int err = 0;
+	sl_lock(s);
+	for (size_t b = 0; !err && b <= s->ix.obj_mask; b++)
+		for (struct sl_obj *o = s->ix.obj_tab[b]; !err && o;
+		     o = o->hnext)
+			for (size_t k = 0; k < o->nchunks; k++)
+				if (sl_slot_region(o->chunks[k].slot) >= nreg) {
+					err = sl_vec_push(&inos, o->oid);
+					break;
+				}
+	sl_unlock(s);
+	for (size_t i = 0; !err && i < inos.n; i++)
+		err = sl_file_move_chunks(s, inos.v[i], nreg);
+	free(inos.v);
+	/* the old slots come free once no checkpoint names them */
+	if (!err)
+		err = st_ckpt_both(s);
+	if (!err && (err = sl_reclaim(s)) == -ENOSPC)
+		err = 0;
+	sl_lock(s);
+	for (uint32_t r = nreg; !err && r < s->nregions; r++)
+		if (s->regions[r].cls != SL_RGN_FREE && s->regions[r].nused)
+			err = -EBUSY;   /* a writer beside us put it back */
+	sl_unlock(s);
+	return err;
+}
+
+static int st_shrink(struct slot_store *s, uint64_t size, uint64_t *min)
+{
+	/* buffers out, and the slots freed so far free */
+	int err = slot_sync(s);
+	if (!err && (err = sl_reclaim(s)) == -ENOSPC)
+		err = 0;
+	if (err)
+		return err;
+	sl_lock(s);
+	const struct sl_sb *sb = &s->sb;
+	uint32_t need = st_regions_needed(s);
+	*min = sb->slot_area_offset + (uint64_t)need * sb->region_size;
+	size &= ~((1ull << 20) - 1);    /* whole MiB, as mkfs */
+	uint64_t nreg = size > sb->slot_area_offset ?
+			(size - sb->slot_area_offset) / sb->region_size : 0;
+	if (size >= sb->device_size)
+		err = size == sb->device_size ? 1 : -EINVAL;
+	else if (nreg < need)
+		err = -ENOSPC;
+	else
+		err = sl_alloc_limit(s, (uint32_t)nreg);
+	sl_unlock(s);
+	if (err)
+		return err > 0 ? 0 : err;
+	err = st_shrink_empty(s, (uint32_t)nreg);
+	if (!err) {
+		/* the superblocks first: a checkpoint may index more regions
+		 * than they say, never fewer */
+		struct st_geometry g = { (uint32_t)nreg, size };
+		pthread_mutex_lock(&s->ckpt_lock);
+		err = st_sb_change(s, st_sb_geometry, &g);
+		pthread_mutex_unlock(&s->ckpt_lock);
+	}
+	sl_lock(s);
+	if (!err)
+		sl_regions_truncate(s, (uint32_t)nreg);
+	int rerr = sl_alloc_limit(s, UINT32_MAX);
+	sl_unlock(s);
+	if (err || rerr)
+		return err ? err : rerr;
+	return st_ckpt_both(s);
+}
+
+int slot_shrink(struct slot_store *s, uint64_t size, uint64_t *min)
+{
+	return st_resize(s, size, min, st_shrink);
 }
 
 int slot_set_label(struct slot_dev *dev, const char *label)

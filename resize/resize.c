@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * resize.slotfs - grow a slotfs file system into the rest of its device,
- * as resize2fs grows ext4: offline, or on-line through the mount
- * (SLOTFS_IOC_GROW); never shrinking.  A front end over slot.h
- * (slot_grow).
+ * resize.slotfs - grow or shrink a slotfs file system, as resize2fs does
+ * ext4: growing offline or on-line through the mount (SLOTFS_IOC_GROW),
+ * shrinking offline.  A front end over slot.h (slot_grow, slot_shrink).
  */
 #include "config.h"
 
@@ -27,15 +26,23 @@ static void resize_usage(FILE *f)
 		"Usage: " PROG " [-V] DEVICE_OR_IMAGE [SIZE]\n"
 		"\n"
 		"Grow the file system to SIZE (default: all of the device),\n"
-		"mounted (on-line, as root) or not.  Grow an image file first\n"
-		"(truncate -s), a partition or LV with its own tools.\n"
+		"mounted (on-line, as root) or not; grow an image file first\n"
+		"(truncate -s), a partition or LV with its own tools.  A SIZE\n"
+		"below the file system's shrinks it, unmounted only.\n"
 		"SIZE takes a K, M, G or T suffix (powers of 1024).\n"
 		"  -V        print the version and exit\n");
 }
 
-/* Grow the store at path, which nothing has open: 0 or a negative errno
- * (open's, -EBUSY when in use), *g filled. */
-static int resize_offline(const char *path, struct slotfs_grow *g)
+/* What a resize did or why not. */
+struct resize_res {
+	struct slotfs_grow g;   /* sizes, regions, the grow's limit */
+	uint64_t min;           /* a shrink's least size */
+	bool shrink;
+};
+
+/* Resize the store at path, which nothing has open: 0 or a negative errno
+ * (open's, -EBUSY when in use), *res filled. */
+static int resize_offline(const char *path, struct resize_res *res)
 {
 	struct slot_opts o;
 	slot_opts_init(&o);
@@ -46,7 +53,13 @@ static int resize_offline(const char *path, struct slotfs_grow *g)
 		return r;
 	struct slot_geometry before, after;
 	slot_geometry_get(s, &before);
-	r = slot_grow(s, g->size, &g->limit);
+	struct slotfs_grow *g = &res->g;
+	res->shrink = g->size && (g->size & ~((1ull << 20) - 1)) <
+				 before.device_size;
+	if (res->shrink)
+		r = slot_shrink(s, g->size, &res->min);
+	else
+		r = slot_grow(s, g->size, &g->limit);
 	slot_geometry_get(s, &after);
 	int cr = slot_close(s);
 	g->old_size = before.device_size;
@@ -54,6 +67,50 @@ static int resize_offline(const char *path, struct slotfs_grow *g)
 	g->old_regions = before.region_count;
 	g->new_regions = after.region_count;
 	return r < 0 ? r : cr;
+}
+
+/* Through the mount of path, if there is one: 0 or a negative errno;
+ * 1 when path is in use but not by a slotfs mount. */
+static int resize_mounted(const char *path, struct resize_res *res)
+{
+	char mnt[4096];
+	if (sfs_client_find(path, mnt, sizeof(mnt)))
+		return 1;
+	printf("%s is mounted on %s; resizing it on-line\n", path, mnt);
+	int r = sfs_client_ioctl(mnt, SLOTFS_IOC_GROW, &res->g);
+	if (r == -EINVAL && res->g.size)        /* a smaller size */
+		res->shrink = true;
+	if (r < 0 && !res->g.old_size) {        /* the mount did not answer */
+		fprintf(stderr, PROG ": %s: %s\n", mnt, slot_strerror(r));
+		return -ENOTCONN;
+	}
+	return r;
+}
+
+/* The message for a refusal r. */
+static void resize_refused(const char *path, const struct resize_res *res,
+			   bool mounted, int r)
+{
+	const struct slotfs_grow *g = &res->g;
+	char a[32], l[32], m[32];
+	slot_format_size(g->old_size, a, sizeof(a));
+	slot_format_size(g->limit, l, sizeof(l));
+	slot_format_size(res->min, m, sizeof(m));
+	if (r == -ENOSPC && res->shrink)
+		fprintf(stderr, PROG ": %s: its files need at least %s (%"
+			PRIu64 " bytes)\n", path, m, res->min);
+	else if (r == -ENOSPC)
+		fprintf(stderr, PROG ": %s: its metadata area indexes at most "
+			"%s (%" PRIu64 " bytes); a store made with a larger "
+			"mkfs.slotfs -m grows further\n", path, l, g->limit);
+	else if (r == -EFBIG)
+		fprintf(stderr, PROG ": %s: the device is smaller than the "
+			"size asked; grow it first\n", path);
+	else if (r == -EINVAL && mounted)
+		fprintf(stderr, PROG ": %s: the file system is %s; it shrinks "
+			"only unmounted: unmount it first\n", path, a);
+	else
+		fprintf(stderr, PROG ": %s: %s\n", path, slot_strerror(r));
 }
 
 int main(int argc, char **argv)
@@ -77,58 +134,44 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	const char *path = argv[optind];
-	struct slotfs_grow g = { 0 };
-	if (optind == argc - 2 && slot_parse_size(argv[optind + 1], &g.size)) {
+	struct resize_res res = { 0 };
+	if (optind == argc - 2 &&
+	    slot_parse_size(argv[optind + 1], &res.g.size)) {
 		fprintf(stderr, PROG ": bad size: %s\n", argv[optind + 1]);
 		return 1;
 	}
 
-	int r = resize_offline(path, &g);
-	char mnt[4096];
-	if (r == -EBUSY && !sfs_client_find(path, mnt, sizeof(mnt))) {
-		printf("%s is mounted on %s; growing it on-line\n", path, mnt);
-		r = sfs_client_ioctl(mnt, SLOTFS_IOC_GROW, &g);
-		if (r < 0 && !g.old_size) {     /* the mount did not answer */
-			fprintf(stderr, PROG ": %s: %s\n", mnt,
-				slot_strerror(r));
+	bool mounted = false;
+	int r = resize_offline(path, &res);
+	if (r == -EBUSY) {
+		r = resize_mounted(path, &res);
+		mounted = r <= 0;
+		if (r == 1) {
+			fprintf(stderr, PROG ": %s is in use, and not by a "
+				"slotfs mount; close it first\n", path);
+			return 1;
+		} else if (r == -ENOTCONN) {
 			return 1;
 		}
-	} else if (r == -EBUSY) {
-		fprintf(stderr, PROG ": %s is in use, and not by a slotfs "
-			"mount; close it first\n", path);
-		return 1;
-	} else if (r < 0 && !g.old_size) {
+	} else if (r < 0 && !res.g.old_size) {
 		fprintf(stderr, PROG ": cannot open %s: %s\n", path,
 			slot_strerror(r));
 		return 1;
 	}
-	char a[32], b[32], l[32];
-	slot_format_size(g.old_size, a, sizeof(a));
-	slot_format_size(g.new_size, b, sizeof(b));
-	slot_format_size(g.limit, l, sizeof(l));
-	if (r == -ENOSPC) {
-		fprintf(stderr, PROG ": %s: its metadata area indexes at most "
-			"%s (%" PRIu64 " bytes); a store made with a larger "
-			"mkfs.slotfs -m grows further\n", path, l, g.limit);
-		return 1;
-	} else if (r == -EFBIG) {
-		fprintf(stderr, PROG ": %s: the device is smaller than the "
-			"size asked; grow it first\n", path);
-		return 1;
-	} else if (r == -EINVAL) {
-		fprintf(stderr, PROG ": %s: the file system is already %s; "
-			"it cannot shrink\n", path, a);
-		return 1;
-	} else if (r < 0) {
-		fprintf(stderr, PROG ": %s: %s\n", path, slot_strerror(r));
+	if (r < 0) {
+		resize_refused(path, &res, mounted, r);
 		return 1;
 	}
-	if (g.new_regions == g.old_regions)
+	const struct slotfs_grow *g = &res.g;
+	char a[32], b[32];
+	slot_format_size(g->old_size, a, sizeof(a));
+	slot_format_size(g->new_size, b, sizeof(b));
+	if (g->new_regions == g->old_regions)
 		printf("%s is already %s (%" PRIu32 " regions): nothing to "
-		       "do\n", path, a, g.old_regions);
+		       "do\n", path, a, g->old_regions);
 	else
-		printf("%s grown from %s to %s (%" PRIu32 " to %" PRIu32
-		       " regions)\n", path, a, b, g.old_regions,
-		       g.new_regions);
+		printf("%s %s from %s to %s (%" PRIu32 " to %" PRIu32
+		       " regions)\n", path, res.shrink ? "shrunk" : "grown",
+		       a, b, g->old_regions, g->new_regions);
 	return 0;
 }

@@ -864,6 +864,20 @@ class Store:
             raise err
         return self.geometry()["device_size"]
 
+    def shrink(self, size):
+        """Shrink the file system to size bytes (slot_shrink, resize.slotfs
+        on an unmounted store): the chunks past the new end move below
+        it.  Returns the size after.  A refusal raises SlotError with
+        ``min`` set to the least size the files need."""
+        least = ctypes.c_uint64(0)
+        with self._use() as h:
+            rc = self._lib.slot_shrink(h, size, ctypes.byref(least))
+        if rc < 0:
+            err = SlotError(rc)
+            err.min = least.value
+            raise err
+        return self.geometry()["device_size"]
+
     # -- status -----------------------------------------------------------
 
     def _status_struct(self):

@@ -281,6 +281,7 @@ def _declare(lib):
                               P(c_uint64)]),
         "slot_set_discard": (c_int, [c_void_p, c_bool]),
         "slot_grow": (c_int, [c_void_p, c_uint64, P(c_uint64)]),
+        "slot_shrink": (c_int, [c_void_p, c_uint64, P(c_uint64)]),
         "slot_status_get": (c_int, [c_void_p, P(SlotStatus)]),
         "slot_status_json": (c_int, [P(SlotStatus), ctypes.c_char_p,
                                      c_size_t]),

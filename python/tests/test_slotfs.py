@@ -457,7 +457,7 @@ class TestStatus(StoreCase):
         self.assertEqual(s.get("d/keep"), b"k" * 5000)
         s.set_discard(False)
 
-    def test_grow_while_open(self):
+    def test_grow_while_open_and_shrink(self):
         s = self.reopen(checkpoint_interval_ms=100)
         s.put("g/before", b"b" * 70000)
         os.truncate(self.path, 512 * MiB)
@@ -472,6 +472,18 @@ class TestStatus(StoreCase):
         self.assertGreaterEqual(cm.exception.limit, 512 * MiB)
         self.reopen()
         self.assertEqual(self.store.geometry()["device_size"], 512 * MiB)
+        self.assertEqual(self.store.get("g/before"), b"b" * 70000)
+        self.assertEqual(self.store.get("g/299"), big)
+        # and back: the chunks past 300 MiB move below it
+        for i in range(0, 300, 2):
+            self.store.delete("g/%d" % i)
+        with self.assertRaises(slotfs.SlotError) as cm:
+            self.store.shrink(64 * MiB)
+        self.assertEqual(cm.exception.errno, errno.ENOSPC)
+        self.assertGreater(cm.exception.min, 150 * MiB)
+        self.assertEqual(self.store.shrink(300 * MiB), 300 * MiB)
+        self.reopen()
+        self.assertEqual(self.store.geometry()["device_size"], 300 * MiB)
         self.assertEqual(self.store.get("g/before"), b"b" * 70000)
         self.assertEqual(self.store.get("g/299"), big)
 

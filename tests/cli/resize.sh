@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # resize.slotfs: grows a file system into the rest of its image, to all
-# of it or to a size; says there is nothing to do when there is not; and
-# refuses a size past the device, a smaller size, an image in use, a file
-# with no slotfs, and a growth its metadata area cannot index, leaving
-# the size as it was.
+# of it or to a size; says there is nothing to do when there is not;
+# shrinks it to a size given; and refuses a size past the device, one
+# below what the files need, an image in use, a file with no slotfs, and
+# a growth its metadata area cannot index, leaving the size as it was.
 . "$(dirname "$0")/../lib.sh"
 t_need mkfs.slotfs fsck.slotfs tune.slotfs resize.slotfs flock
 cd "$W"
@@ -47,8 +47,15 @@ refused() {
 }
 check "a size past the device is refused" \
 	refused "smaller than the size asked" img 2G
-check "a size below the file system is refused" \
-	refused "cannot shrink" img 300M
+shrink_to() {
+	resize.slotfs img 300M >out
+	grep -q 'shrunk from 768 MiB to 300 MiB' out || { cat out; return 1; }
+	expect_eq "size in the superblock" $((300 * MiB)) "$(size_of img)"
+	fsck.slotfs -f -n img >/dev/null
+}
+check "an unmounted file system shrinks to a size given" shrink_to
+check "a size below what the files need is refused" \
+	refused "its files need at least" img 1M
 in_use() {
 	local fd
 	exec {fd}<img

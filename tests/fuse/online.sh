@@ -2,10 +2,11 @@
 # The tools on a mounted store, as on a mounted ext4.  resize.slotfs
 # (resize2fs): a full store takes the rest of its grown image, df shows
 # it, and writes go on into it, also while a grow runs; what it held
-# stays, over a remount, fsck clean; a size past the image or below the
-# store is refused, and so is anyone but root.  tune.slotfs -L (e2label):
+# stays, over a remount, fsck clean; a size past the image, or below the
+# store while mounted, is refused, and so is anyone but root.  tune.slotfs -L (e2label):
 # the label changes under the mount, the mount's FS_IOC_GETFSLABEL says
-# it to anyone, only root may set it, and the unmount keeps it.
+# it to anyone, only root may set it, and the unmount keeps it.  Then,
+# unmounted, resize.slotfs shrinks it, and the files stay.
 . "$(dirname "$0")/lib.sh"
 t_need resize.slotfs tune.slotfs python3
 
@@ -29,7 +30,7 @@ grow_all() {
 	before=$(df_size)
 	truncate -s 256M "$IMG"
 	resize.slotfs "$IMG" >"$W/out"
-	grep -q "is mounted on $MNT; growing it on-line" "$W/out" &&
+	grep -q "is mounted on $MNT; resizing it on-line" "$W/out" &&
 		grep -q "grown from 64 MiB to 256 MiB" "$W/out" ||
 		{ cat "$W/out"; return 1; }
 	expect_ge "df size after the grow" $((before + 150 * MiB)) "$(df_size)"
@@ -74,8 +75,8 @@ refused() {
 }
 check "a size past the image is refused" \
 	refused "smaller than the size asked" "$IMG" 1G
-check "a size below the store is refused" \
-	refused "cannot shrink" "$IMG" 128M
+check "a size below the store is refused while mounted" \
+	refused "it shrinks only unmounted" "$IMG" 128M
 
 # SLOTFS_IOC_GROW as nobody (the mount lets others in: -o allow_other):
 # _IOWR('S', 1, struct slotfs_grow)
@@ -102,8 +103,9 @@ check "a new label by another user than root is refused" not_root_label
 check_unmount "unmount" "$MNT"
 check "the unmount keeps the label" expect_eq "label" kv-cache "$(label_of)"
 check_rc "fsck.slotfs -f after the grows" 0 fsck.slotfs -f "$IMG"
+# kept MIB: the superblock says MIB MiB, and the files are all there
 kept() {
-	expect_eq "size in the superblock" $((384 * MiB)) \
+	expect_eq "size in the superblock" $(($1 * MiB)) \
 		"$(tune.slotfs -l "$IMG" | sed -n 's/^Device size (bytes): *//p')"
 	cmp "$W/big" "$MNT/after"
 	for ((i = 0; i < 3; i++)); do
@@ -111,6 +113,19 @@ kept() {
 	done
 }
 check_here "mount again" mount_fs "$IMG" "$MNT"
-check "the grown size and every file are kept over a remount" kept
+check "the grown size and every file are kept over a remount" kept 384
+check_unmount "unmount" "$MNT"
+
+# unmounted, it shrinks: the chunks past the new end move below it
+shrink() {
+	resize.slotfs "$IMG" 240M >"$W/out"
+	grep -q 'shrunk from 384 MiB to 240 MiB' "$W/out" ||
+		{ cat "$W/out"; return 1; }
+	truncate -s 240M "$IMG"
+	fsck.slotfs -f -n "$IMG" >/dev/null
+}
+check "unmounted, it shrinks to 240 MiB; the image is cut there" shrink
+check_here "mount the shrunk store" mount_fs "$IMG" "$MNT"
+check "every file is kept over the shrink" kept 240
 check_unmount "unmount" "$MNT"
 t_done

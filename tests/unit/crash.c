@@ -395,6 +395,15 @@ uint64_t cw_bytes_free(struct cw *w)
 	return st.bytes_free;
 }
 
+void cw_shrink(struct cw *w, uint64_t size)
+{
+	uint64_t min;
+	int r = slot_shrink(w->s, size, &min);
+	cr_assert_eq(r, 0, "workload: shrink: %s (min %llu)", slot_strerror(r),
+		     (unsigned long long)min);
+	cw_barrier(w, -1);
+}
+
 void cw_grow(struct cw *w)
 {
 	uint64_t limit;

@@ -54,6 +54,8 @@ void cw_sync(struct cw *w);
 /* A barrier, but a checkpoint does not write files' buffered chunks out:
  * fsync those first (as for cw_dir_fsync). */
 void cw_ckpt(struct cw *w);
+/* slot_shrink to size bytes: a barrier, as it syncs first. */
+void cw_shrink(struct cw *w, uint64_t size);
 /* Payload bytes the store has free (slot_status). */
 uint64_t cw_bytes_free(struct cw *w);
 /* slot_grow to all of the device (see crash_workload.format_size): a

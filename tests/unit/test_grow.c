@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "helpers.h"
+#include "internal.h"
 
 #define SMALL (64ull << 20)
 #define LARGE (192ull << 20)
@@ -137,23 +138,24 @@ Test(grow, refuses_what_it_cannot)
 }
 
 /*
- * The nth write of the grow fails, for every n it makes: the store then
- * opens, with its files, at the old size or the new, never neither.
+ * The nth write of resize fails, for every n it makes until it gets
+ * through (at most max): the store then opens at the old size or the
+ * new, with its files (check).  It must have made more than min writes.
  */
-Test(grow, a_failed_write_leaves_it_whole)
+static void fail_each_write(int (*resize)(struct slot_store *),
+			    void (*check)(struct slot_store *), uint64_t min,
+			    uint64_t max)
 {
 	uint8_t *copy = malloc(LARGE);
 	cr_assert_not_null(copy);
 	memcpy(copy, slot_emu_image(large), LARGE);
-	bool grew = false;
+	bool done = false;
 	uint64_t n;
-	for (n = 1; !grew && n < 40; n++) {
+	for (n = 1; !done && n < max; n++) {
 		memcpy(slot_emu_image(large), copy, LARGE);
 		struct slot_store *s = open_large();
-		uint64_t limit;
 		slot_emu_fail_write(large, n, -EIO);   /* n from now */
-		int err = slot_grow(s, 0, &limit);
-		grew = err == 0;
+		done = resize(s) == 0;
 		slot_abandon(s);        /* and no write after the failure */
 		slot_emu_fail_write(large, 0, 0);
 		s = open_large();
@@ -162,12 +164,23 @@ Test(grow, a_failed_write_leaves_it_whole)
 		cr_expect(g.device_size == SMALL || g.device_size == LARGE,
 			  "write %llu: size %llu", (unsigned long long)n,
 			  (unsigned long long)g.device_size);
-		expect_files(s);
+		check(s);
 		slot_abandon(s);
 	}
-	cr_expect(grew, "the grow never got past a failed write");
-	cr_expect_gt(n, 3, "the grow made too few writes to test");
+	cr_expect(done, "the resize never got past a failed write");
+	cr_expect_gt(n, min, "the resize made too few writes to test");
 	free(copy);
+}
+
+static int grow_all(struct slot_store *s)
+{
+	uint64_t limit;
+	return slot_grow(s, 0, &limit);
+}
+
+Test(grow, a_failed_write_leaves_it_whole)
+{
+	fail_each_write(grow_all, expect_files, 3, 40);
 }
 
 /* Both checkpoint containers index the new regions when it returns:
@@ -398,4 +411,124 @@ Test(grow, grows_while_writers_go_on)
 	free(got);
 	cr_assert_eq(slot_close(s), 0);
 	expect_fsck_clean();
+}
+
+/* A grown store with files through all of it, three in four removed:
+ * the chunks left lie in the regions past SMALL too. */
+static void spread(struct slot_store *s, int n)
+{
+	static uint8_t b[200000];
+	for (int i = 0; i < n; i++) {
+		char name[16];
+		struct slot_attr a;
+		snprintf(name, sizeof(name), "s%d", i);
+		cr_assert_eq(slot_ns_mknod(s, SLOT_ROOT_INO, name,
+					   S_IFREG | 0644, 0, 0, 0, &a), 0);
+		t_fill(b, sizeof(b), (unsigned)(100 + i));
+		ssize_t w = slot_file_write(s, a.ino, 0, b, sizeof(b));
+		cr_assert_eq(w, (ssize_t)sizeof(b), "file %d: %zd", i, w);
+	}
+	cr_assert_eq(slot_sync(s), 0);
+	for (int i = 0; i < n; i++) {
+		if (i % 4 == 3)
+			continue;       /* every fourth stays */
+		char name[16];
+		snprintf(name, sizeof(name), "s%d", i);
+		cr_assert_eq(slot_ns_unlink(s, SLOT_ROOT_INO, name), 0);
+	}
+}
+
+static void expect_spread(struct slot_store *s, int n)
+{
+	static uint8_t want[200000], got[200000];
+	for (int i = 3; i < n; i += 4) {
+		char name[16];
+		struct slot_attr a;
+		snprintf(name, sizeof(name), "s%d", i);
+		cr_assert_eq(slot_ns_lookup(s, SLOT_ROOT_INO, name, &a), 0,
+			     "%s is gone", name);
+		t_fill(want, sizeof(want), (unsigned)(100 + i));
+		cr_expect_eq(slot_file_read(s, a.ino, 0, got, sizeof(got)),
+			     (ssize_t)sizeof(got));
+		cr_expect(memcmp(want, got, sizeof(got)) == 0, "%s differs",
+			  name);
+	}
+}
+
+/* Chunks whose slots lie at byte off of the device or past it. */
+static size_t chunks_from(struct slot_store *s, uint64_t off)
+{
+	size_t n = 0;
+	sl_lock(s);
+	for (size_t b = 0; b <= s->ix.obj_mask; b++)
+		for (struct sl_obj *o = s->ix.obj_tab[b]; o; o = o->hnext)
+			for (size_t k = 0; k < o->nchunks; k++)
+				n += sl_slot_off(s, o->chunks[k].slot) >= off;
+	sl_unlock(s);
+	return n;
+}
+
+/* Shrinking moves what lies past the new end below it: the files stay,
+ * their times too, and the store opens at the new size, fsck clean.
+ * Below what the files need it refuses, saying how much they need. */
+Test(grow, shrink_moves_the_chunks_and_keeps_the_files)
+{
+	struct slot_store *s = open_large();
+	uint64_t limit, min;
+	cr_assert_eq(slot_grow(s, 0, &limit), 0);
+	spread(s, 400);         /* 100 MiB of slots, a quarter kept */
+	struct slot_attr before;
+	cr_assert_eq(slot_ns_lookup(s, SLOT_ROOT_INO, "s399", &before), 0);
+	cr_assert_gt(chunks_from(s, SMALL), 0, "nothing to move");
+	cr_expect_eq(slot_shrink(s, SMALL / 4, &min), -ENOSPC);
+	cr_expect_gt(min, SMALL / 4);
+	cr_expect_lt(min, SMALL, "the files need %llu bytes",
+		     (unsigned long long)min);
+	cr_expect_eq(slot_shrink(s, LARGE + (1 << 20), &min), -EINVAL);
+	cr_assert_eq(slot_shrink(s, SMALL, &min), 0);
+	struct slot_geometry g;
+	slot_geometry_get(s, &g);
+	cr_expect_eq(g.device_size, SMALL);
+	cr_expect_eq(chunks_from(s, SMALL), 0);
+	expect_files(s);
+	expect_spread(s, 400);
+	struct slot_attr after;
+	cr_assert_eq(slot_ns_lookup(s, SLOT_ROOT_INO, "s399", &after), 0);
+	cr_expect(after.mtime.tv_sec == before.mtime.tv_sec &&
+		  after.mtime.tv_nsec == before.mtime.tv_nsec &&
+		  after.ctime.tv_nsec == before.ctime.tv_nsec,
+		  "a move changed the times");
+	cr_assert_eq(slot_close(s), 0);
+	/* nothing lies past SMALL: the same image cut there opens */
+	memset(slot_emu_image(large) + SMALL, 0xa5, LARGE - SMALL);
+	s = open_large();
+	slot_geometry_get(s, &g);
+	cr_expect_eq(g.device_size, SMALL);
+	expect_files(s);
+	expect_spread(s, 400);
+	cr_assert_eq(slot_close(s), 0);
+	expect_fsck_clean();
+}
+
+static int shrink_small(struct slot_store *s)
+{
+	uint64_t min;
+	return slot_shrink(s, SMALL, &min);
+}
+
+static void expect_all(struct slot_store *s)
+{
+	expect_files(s);
+	expect_spread(s, 400);
+}
+
+/* The same for a shrink, whose moves come first. */
+Test(grow, a_failed_write_leaves_a_shrink_whole)
+{
+	struct slot_store *s = open_large();
+	uint64_t limit;
+	cr_assert_eq(slot_grow(s, 0, &limit), 0);
+	spread(s, 400);
+	cr_assert_eq(slot_close(s), 0);
+	fail_each_write(shrink_small, expect_all, 10, 400);
 }
