@@ -341,7 +341,7 @@ static int64_t st_grow_plan(struct slot_store *s, uint64_t *size,
 	if (*size > s->dev->size)
 		return -EFBIG;
 	if (*size < sb->device_size)
-		return -EINVAL;         /* shrinking is not supported */
+		return -EINVAL;         /* smaller: slot_shrink */
 	if (nreg > max)
 		return -ENOSPC;
 	return (int64_t)nreg;
