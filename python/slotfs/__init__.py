@@ -864,6 +864,12 @@ class Store:
             raise err
         return self.geometry()["device_size"]
 
+    def set_label(self, label):
+        """A new volume label (slot_store_set_label, e2label), in both
+        superblocks at once; at most 63 bytes of UTF-8."""
+        with self._use() as h:
+            _check(self._lib.slot_store_set_label(h, label.encode()))
+
     def shrink(self, size):
         """Shrink the file system to size bytes (slot_shrink, resize.slotfs
         on an unmounted store): the chunks past the new end move below

@@ -457,6 +457,15 @@ class TestStatus(StoreCase):
         self.assertEqual(s.get("d/keep"), b"k" * 5000)
         s.set_discard(False)
 
+    def test_set_label(self):
+        self.store.set_label("kv-cache")
+        self.assertEqual(self.store.geometry()["label"], "kv-cache")
+        with self.assertRaises(slotfs.SlotError) as cm:
+            self.store.set_label("x" * 64)
+        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        self.reopen()
+        self.assertEqual(self.store.geometry()["label"], "kv-cache")
+
     def test_grow_while_open_and_shrink(self):
         s = self.reopen(checkpoint_interval_ms=100)
         s.put("g/before", b"b" * 70000)
