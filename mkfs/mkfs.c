@@ -224,16 +224,27 @@ static int mkfs_parse_extended(char *opts, struct mkfs_args *a)
 /*
  * Discard the whole device first, as mke2fs does: an SSD or a thin volume
  * learns that none of its blocks hold data, an image file gets its space
- * back.  A device that cannot is formatted all the same.
+ * back.  A GiB at a time, with the progress on a terminal, since a large
+ * slow device can take a while.  A device that cannot is formatted all
+ * the same.
  */
 static void mkfs_discard(const struct mkfs_args *a, struct slot_dev *dev)
 {
+	const uint64_t step = 1ull << 30;
+	bool tty = !a->quiet && isatty(STDOUT_FILENO);
 	if (!a->quiet) {
 		printf("Discarding device blocks: ");
 		fflush(stdout);
 	}
-	int r = dev->ops->discard ? dev->ops->discard(dev->ctx, 0, dev->size) :
-				    -EOPNOTSUPP;
+	int r = dev->ops->discard ? 0 : -EOPNOTSUPP;
+	for (uint64_t off = 0; !r && off < dev->size; off += step) {
+		uint64_t end = dev->size - off > step ? off + step : dev->size;
+		r = dev->ops->discard(dev->ctx, off, end - off);
+		if (tty && !r) {
+			printf("%3u%%\b\b\b\b", (unsigned)(end * 100 / dev->size));
+			fflush(stdout);
+		}
+	}
 	if (a->quiet)
 		return;
 	if (!r)
