@@ -850,39 +850,37 @@ class Store:
         with self._use() as h:
             _check(self._lib.slot_set_discard(h, bool(on)))
 
+    def _resize(self, fn, size, bound):
+        """Call slot_grow or slot_shrink; on a refusal the SlotError
+        carries the bound it set, named bound."""
+        out = ctypes.c_uint64(0)
+        with self._use() as h:
+            rc = fn(h, size, ctypes.byref(out))
+        if rc < 0:
+            err = SlotError(rc)
+            setattr(err, bound, out.value)
+            raise err
+        return self.geometry()["device_size"]
+
     def grow(self, size=0):
         """Grow the file system to size bytes of its device, 0 for all of
         it as it is now (slot_grow, resize.slotfs); the store stays in use.
         Returns the file system's size after.  A refusal raises SlotError
         with ``limit`` set to the most the metadata area can index."""
-        limit = ctypes.c_uint64(0)
-        with self._use() as h:
-            rc = self._lib.slot_grow(h, size, ctypes.byref(limit))
-        if rc < 0:
-            err = SlotError(rc)
-            err.limit = limit.value
-            raise err
-        return self.geometry()["device_size"]
-
-    def set_label(self, label):
-        """A new volume label (slot_store_set_label, e2label), in both
-        superblocks at once; at most 63 bytes of UTF-8."""
-        with self._use() as h:
-            _check(self._lib.slot_store_set_label(h, label.encode()))
+        return self._resize(self._lib.slot_grow, size, "limit")
 
     def shrink(self, size):
         """Shrink the file system to size bytes (slot_shrink, resize.slotfs
         on an unmounted store): the chunks past the new end move below
         it.  Returns the size after.  A refusal raises SlotError with
         ``min`` set to the least size the files need."""
-        least = ctypes.c_uint64(0)
+        return self._resize(self._lib.slot_shrink, size, "min")
+
+    def set_label(self, label):
+        """A new volume label (slot_store_set_label, e2label), in both
+        superblocks at once; at most 63 bytes of UTF-8."""
         with self._use() as h:
-            rc = self._lib.slot_shrink(h, size, ctypes.byref(least))
-        if rc < 0:
-            err = SlotError(rc)
-            err.min = least.value
-            raise err
-        return self.geometry()["device_size"]
+            _check(self._lib.slot_store_set_label(h, label.encode()))
 
     # -- status -----------------------------------------------------------
 
