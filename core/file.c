@@ -2248,6 +2248,39 @@ int sl_file_cut_tails(struct slot_store *s)
 	return err;
 }
 
+/*
+ * Write chunk idx of ino again as it is, a copy (the file's times stay),
+ * if want(o, c, arg) still says so once the chunk is locked; the caller
+ * holds ino's stripe.  1 when it wrote, 0 when not wanted, or an errno.
+ */
+static int fl_copy_chunk(struct slot_store *s, slot_ino_t ino, uint32_t idx,
+			 bool (*want)(struct sl_obj *o,
+				      const struct sl_chunk *c, uint64_t arg),
+			 uint64_t arg)
+{
+	unsigned held[1];
+	size_t nh = fl_chunks_lock(s, ino, idx, 1, held);
+	struct fl_change ch = { .idx = idx, .need_old = true };
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	const struct sl_chunk *c = o ? sl_obj_chunk(o, idx) : NULL;
+	bool go = c && want(o, c, arg);
+	if (go)
+		ch.new_len = c->len;
+	sl_unlock(s);
+	int err = go ? fl_rewrite(s, ino, &ch, 1, 0, false, true) : 0;
+	fl_chunks_unlock(s, held, nh);
+	return err ? err : go;
+}
+
+/* Its slot lies in region arg or above (a writer may have moved it). */
+static bool fl_copy_above(struct sl_obj *o, const struct sl_chunk *c,
+			  uint64_t arg)
+{
+	(void)o;
+	return sl_slot_region(c->slot) >= arg;
+}
+
 int sl_file_move_chunks(struct slot_store *s, slot_ino_t ino, uint32_t from)
 {
 	struct sl_vec idx = { 0 };
@@ -2261,23 +2294,10 @@ int sl_file_move_chunks(struct slot_store *s, slot_ino_t ino, uint32_t from)
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
 	for (size_t i = 0; !err && i < idx.n; i++) {
 		pthread_rwlock_rdlock(stripe);
-		unsigned held[1];
-		size_t nh = fl_chunks_lock(s, ino, idx.v[i], 1, held);
-		struct fl_change ch = { .idx = (uint32_t)idx.v[i] };
-		sl_lock(s);
-		o = sl_obj_find(&s->ix, ino);
-		const struct sl_chunk *c = o ? sl_obj_chunk(o, ch.idx) : NULL;
-		/* still there: a writer meanwhile moved it itself */
-		bool go = c && sl_slot_region(c->slot) >= from;
-		if (go) {
-			ch.new_len = c->len;
-			ch.need_old = true;
-		}
-		sl_unlock(s);
-		if (go)     /* a copy: the file's times stay */
-			err = fl_rewrite(s, ino, &ch, 1, 0, false, true);
-		fl_chunks_unlock(s, held, nh);
+		int r = fl_copy_chunk(s, ino, (uint32_t)idx.v[i], fl_copy_above,
+				      from);
 		pthread_rwlock_unlock(stripe);
+		err = r < 0 ? r : 0;
 	}
 	free(idx.v);
 	return err;
@@ -2455,6 +2475,15 @@ out:
  * that a header records them, when that costs less than the checkpoint
  * which would otherwise.  Returns 1 when it wrote.
  */
+/* The header still lags, and no buffer of the chunk came meanwhile (a
+ * writer's fsync is its own). */
+static bool fl_copy_lagging(struct sl_obj *o, const struct sl_chunk *c,
+			    uint64_t arg)
+{
+	(void)arg;
+	return (o->flags & SL_OBJ_ATTR_DIRTY) && !fl_wb_find(o, c->idx);
+}
+
 static int fl_fsync_tail(struct slot_store *s, slot_ino_t ino)
 {
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
@@ -2469,27 +2498,9 @@ static int fl_fsync_tail(struct slot_store *s, slot_ino_t ino)
 	bool go = c && c->len < s->ckpt_bytes &&
 		  !fl_needs_ckpt(s, o, SL_OBJ_ATTR_DIRTY);
 	sl_unlock(s);
-	int err = 0;
-	if (go) {
-		unsigned held[1];
-		size_t nh = fl_chunks_lock(s, ino, idx, 1, held);
-		struct fl_change ch = { .idx = idx };
-		sl_lock(s);
-		o = sl_obj_find(&s->ix, ino);
-		c = o ? sl_obj_chunk(o, idx) : NULL;
-		/* a writer came meanwhile: its fsync is its own */
-		go = c && (o->flags & SL_OBJ_ATTR_DIRTY) && !fl_wb_find(o, idx);
-		if (go) {
-			ch.new_len = c->len;
-			ch.need_old = true;
-		}
-		sl_unlock(s);
-		if (go)
-			err = fl_rewrite(s, ino, &ch, 1, 0, false, true);
-		fl_chunks_unlock(s, held, nh);
-	}
+	int r = go ? fl_copy_chunk(s, ino, idx, fl_copy_lagging, 0) : 0;
 	pthread_rwlock_unlock(stripe);
-	return err ? err : go;
+	return r;
 }
 
 /*

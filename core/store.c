@@ -275,6 +275,17 @@ static int st_sb_change(struct slot_store *s,
 	return 0;
 }
 
+/* st_sb_change, taking ckpt_lock. */
+static int st_sb_update(struct slot_store *s,
+			void (*change)(struct sl_sb *sb, const void *arg),
+			const void *arg)
+{
+	pthread_mutex_lock(&s->ckpt_lock);
+	int err = st_sb_change(s, change, arg);
+	pthread_mutex_unlock(&s->ckpt_lock);
+	return err;
+}
+
 static void st_sb_ro_compat(struct sl_sb *sb, const void *arg)
 {
 	/* read without the lock by those who only test the bit */
@@ -299,10 +310,7 @@ int slot_store_set_label(struct slot_store *s, const char *label)
 		return -EINVAL;
 	if (s->read_only)
 		return -EROFS;
-	pthread_mutex_lock(&s->ckpt_lock);
-	int err = st_sb_change(s, st_sb_label, label);
-	pthread_mutex_unlock(&s->ckpt_lock);
-	return err;
+	return st_sb_update(s, st_sb_label, label);
 }
 
 int sl_sb_write(struct slot_dev *dev, const struct sl_sb *sb, bool backup)
@@ -320,6 +328,16 @@ static uint64_t st_max_regions(struct slot_store *s)
 	return SL_MIN(n, (uint64_t)UINT32_MAX);
 }
 
+/* Lock held.  *size in whole MiB, as mkfs makes it, and the regions the
+ * slot area then holds. */
+static uint64_t st_regions_for(const struct slot_store *s, uint64_t *size)
+{
+	const struct sl_sb *sb = &s->sb;
+	*size &= ~((1ull << 20) - 1);
+	return *size > sb->slot_area_offset ?
+	       (*size - sb->slot_area_offset) / sb->region_size : 0;
+}
+
 /* Lock held.  Regions to grow to for size (0: all of the device), or a
  * negative errno; *limit as slot_grow's. */
 static int64_t st_grow_plan(struct slot_store *s, uint64_t *size,
@@ -335,9 +353,7 @@ static int64_t st_grow_plan(struct slot_store *s, uint64_t *size,
 		return err;
 	if (!*size)
 		*size = s->dev->size;
-	*size &= ~((1ull << 20) - 1);   /* whole MiB, as mkfs */
-	uint64_t nreg = *size > sb->slot_area_offset ?
-			(*size - sb->slot_area_offset) / sb->region_size : 0;
+	uint64_t nreg = st_regions_for(s, size);
 	if (*size > s->dev->size)
 		return -EFBIG;
 	if (*size < sb->device_size)
@@ -384,9 +400,7 @@ static int st_grow(struct slot_store *s, uint64_t size, uint64_t *limit)
 	if (err >= 0) {
 		/* from then on the allocator may hand out the new regions */
 		struct st_geometry g = { (uint32_t)nreg, size };
-		pthread_mutex_lock(&s->ckpt_lock);
-		err = st_sb_change(s, st_sb_geometry, &g);
-		pthread_mutex_unlock(&s->ckpt_lock);
+		err = st_sb_update(s, st_sb_geometry, &g);
 		if (!err) {
 			sl_lock(s);
 			sl_ns_dirty(s);
@@ -503,9 +517,7 @@ static int st_shrink(struct slot_store *s, uint64_t size, uint64_t *min)
 	const struct sl_sb *sb = &s->sb;
 	uint32_t need = st_regions_needed(s);
 	*min = sb->slot_area_offset + (uint64_t)need * sb->region_size;
-	size &= ~((1ull << 20) - 1);    /* whole MiB, as mkfs */
-	uint64_t nreg = size > sb->slot_area_offset ?
-			(size - sb->slot_area_offset) / sb->region_size : 0;
+	uint64_t nreg = st_regions_for(s, &size);
 	if (size >= sb->device_size)
 		err = size == sb->device_size ? 1 : -EINVAL;
 	else if (nreg < need)
@@ -520,18 +532,16 @@ static int st_shrink(struct slot_store *s, uint64_t size, uint64_t *min)
 		/* the superblocks first: a checkpoint may index more regions
 		 * than they say, never fewer */
 		struct st_geometry g = { (uint32_t)nreg, size };
-		pthread_mutex_lock(&s->ckpt_lock);
-		err = st_sb_change(s, st_sb_geometry, &g);
-		pthread_mutex_unlock(&s->ckpt_lock);
+		err = st_sb_update(s, st_sb_geometry, &g);
 	}
+	/* the containers may go on indexing the regions past the end: the
+	 * next checkpoint, the close's at the latest, drops them */
 	sl_lock(s);
 	if (!err)
 		sl_regions_truncate(s, (uint32_t)nreg);
 	int rerr = sl_alloc_limit(s, UINT32_MAX);
 	sl_unlock(s);
-	if (err || rerr)
-		return err ? err : rerr;
-	return st_ckpt_both(s);
+	return err ? err : rerr;
 }
 
 int slot_shrink(struct slot_store *s, uint64_t size, uint64_t *min)

@@ -1893,13 +1893,10 @@ Test(file, write_and_release_say_when_they_wait)
 	free(buf);
 }
 
-/*
- * The periodic thread flushes the device so that extensions written out
- * can have their sizes recorded; an extension still buffered gains
- * nothing from a flush, so it costs none.  Once it goes out (buffers two
- * seconds old do), a flush follows (here the checkpoint's of its header).
- */
-Test(file, the_periodic_flush_waits_for_a_written_extension)
+/* A file of 3 bytes, durable, and the store reopened with the periodic
+ * thread at period_ms and the idle gate at quiet_ms. */
+static slot_ino_t durable_3_bytes_then_periodic(unsigned period_ms,
+						 unsigned quiet_ms)
 {
 	slot_ino_t f = mkfile(SLOT_ROOT_INO, "f");
 	cr_assert_eq(slot_file_write(env.s, f, 0, "abc", 3), 3);
@@ -1907,8 +1904,20 @@ Test(file, the_periodic_flush_waits_for_a_written_extension)
 	cr_assert_geq(slot_checkpoint(env.s, true), 0);
 	slot_close(env.s);
 	env.opts.periodic_checkpoint = true;
-	env.opts.checkpoint_interval_ms = 20;
+	env.opts.checkpoint_interval_ms = period_ms;
+	env.opts.meta_idle_quiet_ms = quiet_ms;
 	t_reopen(&env);
+	return f;
+}
+
+/*
+ * The periodic thread flushes the device so that extensions written out
+ * can have their sizes recorded; an extension still buffered gains
+ * nothing from a flush, so it costs none.
+ */
+Test(file, the_periodic_flush_waits_for_a_written_extension)
+{
+	slot_ino_t f = durable_3_bytes_then_periodic(20, 50);
 	usleep(100 * 1000);     /* the open's own work settles */
 	uint64_t ck = checkpoints();
 	cr_assert_eq(slot_file_write(env.s, f, 3, "defg", 4), 4);
@@ -1921,8 +1930,29 @@ Test(file, the_periodic_flush_waits_for_a_written_extension)
 	usleep(500 * 1000);     /* 25 periods, the buffer still held */
 	cr_expect_eq(slot_emu_flushes(env.emu), flushes,
 		     "flushed for an extension still buffered");
-	for (int i = 0; i < 400 && slot_emu_flushes(env.emu) == flushes; i++)
-		usleep(10 * 1000);
+}
+
+/*
+ * An extension written out but not yet flushed: the periodic thread
+ * flushes for it in its next period, though no checkpoint is written
+ * (the idle gate never opens here; the deferral bound forces one only
+ * after six periods of 100 ms).
+ */
+Test(file, the_periodic_flush_covers_a_written_extension)
+{
+	slot_ino_t f = durable_3_bytes_then_periodic(100, 600000);
+	cr_assert_eq(slot_file_write(env.s, f, 3, "defg", 4), 4);
+	cr_assert_eq(sl_file_flush(env.s, f), 0);     /* written, unflushed */
+	uint64_t flushes = slot_emu_flushes(env.emu), ck = checkpoints();
+	for (int i = 0; i < 1000 && slot_emu_flushes(env.emu) == flushes; i++)
+		usleep(1000);
+	uint64_t ck_then = checkpoints();
 	cr_expect_gt(slot_emu_flushes(env.emu), flushes,
-		     "no flush in 4 s after the extension went out");
+		     "no flush in 1 s for a written extension");
+	cr_expect_eq(ck_then, ck, "the flush was a checkpoint's, not the "
+		     "periodic one's");
+	sl_lock(env.s);
+	size_t left = env.s->ext_count;
+	sl_unlock(env.s);
+	cr_expect_eq(left, 0, "the flush left %zu extensions waiting", left);
 }
