@@ -27,6 +27,7 @@
 #include "internal.h"
 
 #define EXT_PENDING UINT64_MAX  /* buffered or in flight */
+#define EXT_TAB_MIN 256         /* buckets; doubled as entries come */
 
 static size_t ext_bucket(const struct slot_store *s, uint64_t oid)
 {
@@ -35,7 +36,7 @@ static size_t ext_bucket(const struct slot_store *s, uint64_t oid)
 
 static int ext_grow(struct slot_store *s)
 {
-	size_t n = s->ext_tab ? (s->ext_mask + 1) * 2 : 256;
+	size_t n = s->ext_tab ? (s->ext_mask + 1) * 2 : EXT_TAB_MIN;
 	struct sl_ext **t = calloc(n, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
@@ -72,7 +73,8 @@ struct sl_ext *sl_ext_add(struct slot_store *s, struct sl_obj *o,
 	return e;
 }
 
-void sl_ext_drop(struct slot_store *s, struct sl_ext *e)
+/* Out of the table (the written list is the caller's). */
+static void ext_unlink(struct slot_store *s, struct sl_ext *e)
 {
 	struct sl_ext **pp = &s->ext_tab[ext_bucket(s, e->oid)];
 	while (*pp && *pp != e)
@@ -81,6 +83,20 @@ void sl_ext_drop(struct slot_store *s, struct sl_ext *e)
 		*pp = e->next;
 		s->ext_count--;
 	}
+}
+
+void sl_ext_drop(struct slot_store *s, struct sl_ext *e)
+{
+	/* callers drop pending entries; a written one is rare enough to
+	 * look for */
+	if (e->epoch != EXT_PENDING) {
+		struct sl_ext **pp = &s->ext_written;
+		while (*pp && *pp != e)
+			pp = &(*pp)->wnext;
+		if (*pp && !(*pp = e->wnext))
+			s->ext_written_end = pp;
+	}
+	ext_unlink(s, e);
 	free(e);
 }
 
@@ -90,14 +106,20 @@ void sl_ext_done(struct slot_store *s, struct sl_ext *e, bool ok)
 		sl_ext_drop(s, e);
 		return;
 	}
-	/* a flush begun from now on covers it */
+	/* a flush begun from now on covers it; flush_begun never falls,
+	 * so the list stays in order of epoch */
 	e->epoch = s->flush_begun;
+	e->wnext = NULL;
+	if (!s->ext_written)
+		s->ext_written_end = &s->ext_written;
+	*s->ext_written_end = e;
+	s->ext_written_end = &e->wnext;
 }
 
 uint64_t sl_ext_size(struct slot_store *s, struct sl_obj *o, int64_t own,
 		     bool pending_only)
 {
-	if (!(o->flags & SL_OBJ_EXT))
+	if (!(o->flags & SL_OBJ_EXT) || !s->ext_tab)
 		return o->size;
 	uint64_t size = o->size;
 	bool any = false;
@@ -128,18 +150,17 @@ int sl_ext_flush(struct slot_store *s)
 	sl_lock(s);
 	if (n > s->flush_done)
 		s->flush_done = n;
-	for (size_t b = 0; s->ext_count && b <= s->ext_mask; b++) {
-		struct sl_ext **pp = &s->ext_tab[b];
-		while (*pp) {
-			struct sl_ext *e = *pp;
-			if (e->epoch != EXT_PENDING && e->epoch < s->flush_done) {
-				*pp = e->next;
-				s->ext_count--;
-				free(e);
-			} else {
-				pp = &e->next;
-			}
-		}
+	struct sl_ext *e;
+	while ((e = s->ext_written) && e->epoch < s->flush_done) {
+		s->ext_written = e->wnext;
+		ext_unlink(s, e);
+		free(e);
+	}
+	/* a burst's table goes with it, not to be walked at close */
+	if (!s->ext_count && s->ext_mask > EXT_TAB_MIN - 1) {
+		free(s->ext_tab);
+		s->ext_tab = NULL;
+		s->ext_mask = 0;
 	}
 	sl_unlock(s);
 	return 0;
@@ -149,11 +170,8 @@ bool sl_ext_due(struct slot_store *s)
 {
 	/* only a written chunk waits on a flush: a buffered one would
 	 * still be at risk after it */
-	bool due = false;
 	sl_lock(s);
-	for (size_t b = 0; s->ext_count && !due && b <= s->ext_mask; b++)
-		for (struct sl_ext *e = s->ext_tab[b]; e && !due; e = e->next)
-			due = e->epoch != EXT_PENDING;
+	bool due = s->ext_written != NULL;
 	sl_unlock(s);
 	return due;
 }
@@ -167,5 +185,7 @@ void sl_ext_free(struct slot_store *s)
 		}
 	free(s->ext_tab);
 	s->ext_tab = NULL;
+	s->ext_mask = 0;
 	s->ext_count = 0;
+	s->ext_written = NULL;
 }

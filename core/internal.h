@@ -172,6 +172,7 @@ struct sl_wbuf {
  * device flush covers it (ext.c). */
 struct sl_ext {
 	struct sl_ext *next;
+	struct sl_ext *wnext;   /* in ext_written, once written */
 	uint64_t oid;
 	uint64_t floor;         /* the size the file could show before it */
 	uint64_t epoch;         /* flush_begun when written; ~0: not yet */
@@ -407,13 +408,15 @@ struct slot_store {
 	struct sl_dup { uint64_t oid; struct sl_chunk c; } *dup_recs;
 	size_t ndup_recs;
 
-	/* extensions not yet durable (ext.c); device flushes begun and the
-	 * newest completed, which date them */
 	/* slots freed (alloc.c), and as of the last online discard */
 	uint64_t freed_gen, discard_seen;
 	atomic_bool discard;            /* slot_set_discard */
+	/* extensions not yet durable (ext.c): a table by file, and those
+	 * written, oldest first, which a flush retires from the head;
+	 * device flushes begun and the newest completed, which date them */
 	struct sl_ext **ext_tab;
 	size_t ext_mask, ext_count;
+	struct sl_ext *ext_written, **ext_written_end;
 	uint64_t flush_begun, flush_done;
 
 	/* write buffers (file.c), and the threads that write full ones out

@@ -1956,3 +1956,63 @@ Test(file, the_periodic_flush_covers_a_written_extension)
 	sl_unlock(env.s);
 	cr_expect_eq(left, 0, "the flush left %zu extensions waiting", left);
 }
+
+static void ext_counts(size_t *count, size_t *written, bool *table)
+{
+	sl_lock(env.s);
+	*count = env.s->ext_count;
+	*written = 0;
+	for (struct sl_ext *e = env.s->ext_written; e; e = e->wnext)
+		(*written)++;
+	*table = env.s->ext_tab != NULL;
+	sl_unlock(env.s);
+}
+
+/*
+ * A flush retires the extensions written before it began, from the list
+ * of written ones, and leaves those still buffered; once none is left, a
+ * burst's grown table goes, so that later flushes and the close do not
+ * walk it.
+ */
+Test(file, a_flush_retires_the_written_extensions)
+{
+	enum { N = 600 };
+	for (int i = 0; i < N; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "f%d", i);
+		slot_ino_t f = mkfile(SLOT_ROOT_INO, name);
+		cr_assert_eq(slot_file_write(env.s, f, 0, name, 10), 10);
+		cr_assert_eq(sl_file_flush(env.s, f), 0);
+	}
+	slot_ino_t held = mkfile(SLOT_ROOT_INO, "held");
+	cr_assert_eq(slot_file_write(env.s, held, 0, "abc", 3), 3);
+	size_t count, written;
+	bool table;
+	ext_counts(&count, &written, &table);
+	cr_assert_eq(count, N + 1);
+	cr_assert_eq(written, N);
+	cr_assert(sl_ext_due(env.s));
+
+	cr_assert_eq(sl_ext_flush(env.s), 0);
+	ext_counts(&count, &written, &table);
+	cr_expect_eq(count, 1, "%zu extensions left, not the buffered one",
+		     count);
+	cr_expect_eq(written, 0);
+	cr_expect_not(sl_ext_due(env.s), "due with only a buffered one");
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_getattr(env.s, held, &a), 0);
+	cr_expect_eq(a.size, 3);
+
+	cr_assert_eq(sl_file_flush(env.s, held), 0);
+	cr_expect(sl_ext_due(env.s));
+	cr_assert_eq(sl_ext_flush(env.s), 0);
+	ext_counts(&count, &written, &table);
+	cr_expect_eq(count, 0);
+	cr_expect_not(table, "the burst's table was kept");
+	/* and a new extension after that finds a table */
+	cr_assert_eq(slot_file_write(env.s, held, 3, "defg", 4), 4);
+	cr_assert_eq(sl_file_flush(env.s, held), 0);
+	ext_counts(&count, &written, &table);
+	cr_expect_eq(count, 1);
+	cr_expect_eq(written, 1);
+}
