@@ -14,6 +14,28 @@ cp "$W/f1" "$MNT/f1"
 cp "$W/f2" "$MNT/d/f2"
 cp "$W/f3" "$MNT/d/e/f3"
 cp "$W/small" "$MNT/d/small"
+
+# live_fsck RC TEXT: fsck -n of the mounted image, warned that it is in
+# use, exits RC and says TEXT (e2fsck -n checks a mounted ext4 so too)
+live_fsck() {
+	local out rc=0
+	out=$(fsck.slotfs -n "$IMG" 2>&1) || rc=$?
+	expect_eq "fsck -n exit status" "$1" "$rc" || { echo "$out"; return 1; }
+	case $out in *"is in use (mounted?): checking it read-only"*) ;;
+	*) echo "no warning: $out"; return 1 ;; esac
+	case $out in *"$2"*) ;; *) echo "no '$2': $out"; return 1 ;; esac
+}
+check "fsck.slotfs -n of the mounted image: what is in flight is expected, exit 0" \
+	live_fsck 0 "(expected while in use)"
+# (the mount writes meanwhile: the image cannot be compared)
+live_repair_refused() {
+	local out rc=0
+	out=$(fsck.slotfs -y "$IMG" 2>&1) || rc=$?
+	expect_eq "fsck -y exit status" 8 "$rc"
+	case $out in *"unmount it before repairing"*) ;;
+	*) echo "$out"; return 1 ;; esac
+}
+check "fsck.slotfs -y of the mounted image is refused" live_repair_refused
 check_unmount "write four files, unmount cleanly" "$MNT"
 cp "$IMG" "$W/pristine"
 
@@ -49,6 +71,8 @@ flip() {
 check "find f2's bytes in the image and flip one" flip
 check_rc "fsck.slotfs -n -f finds the bad checksum: exit 4" 4 fsck.slotfs -n -f "$IMG"
 check_here "mount the damaged image" mount_fs "$IMG" "$MNT"
+check "fsck.slotfs -n of it mounted still finds the bad checksum: exit 4" \
+	live_fsck 4 PR_SLOT_PAYLOAD_BAD
 check_fails "reading the damaged file fails with an I/O error" 'Input/output error' \
 	sh -c 'cat "$1" >/dev/null' sh "$MNT/d/f2"
 others() {
