@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define SLOT_VERSION_MAJOR 1
-#define SLOT_VERSION_MINOR 6
+#define SLOT_VERSION_MINOR 7
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
 #define SLOT_PATH_MAX 4096    /* bytes in a key, with its slashes */
@@ -245,6 +245,17 @@ int slot_format(struct slot_dev *dev, const struct slot_format_opts *o,
  * (block_size 0).
  */
 int slot_probe(struct slot_dev *dev, struct slot_geometry *geo);
+/*
+ * The block device that holds the slotfs spec names, "LABEL=label" or
+ * "UUID=uuid" (as fstab names file systems; the value may be quoted),
+ * among those the kernel lists in /proc/partitions: "/dev/NAME" into
+ * path.  Any other spec is a path, copied as it is.  -ENODEV: no device
+ * holds it; -ENOTUNIQ: more than one does (path gets the first, and
+ * callers should refuse: two devices hold copies); -EDOM: an empty
+ * value, a label too long or a UUID that is none; -ENAMETOOLONG: cap is
+ * too small.  slot_strerror() words them.
+ */
+int slot_find_device(const char *spec, char *path, size_t cap);
 
 /* ------------------------------------------------------------------ */
 /* Open and close                                                      */

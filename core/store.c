@@ -141,6 +141,10 @@ const char *slot_strerror(int err)
 		return "canceled by a delete";
 	case ENAMETOOLONG:
 		return "name too long (over 255 bytes)";
+	case ENOTUNIQ:
+		return "more than one device holds that file system";
+	case EDOM:
+		return "not a label or UUID a slotfs can have";
 	default:
 		return strerror(err);
 	}

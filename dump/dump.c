@@ -9,10 +9,12 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "client.h"
 #include "slot.h"
 
 #define PROG "slotfs-dump"
@@ -53,8 +55,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	r = slot_dev_open(argv[optind], SLOT_ENGINE_AUTO, 32, false, true,
-			  false, &dev);
+	char path[PATH_MAX];
+	if (sfs_client_device(PROG, argv[optind], path, sizeof(path)) < 0)
+		return 1;
+	r = slot_dev_open(path, SLOT_ENGINE_AUTO, 32, false, true, false,
+			  &dev);
 	if (r < 0) {
 		fprintf(stderr, PROG ": cannot open %s: %s\n", argv[optind],
 			slot_strerror(r));

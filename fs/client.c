@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "slot.h"
 
 /* Undo mountinfo's octal escapes (\040 for a space) in place. */
 static void client_unescape(char *p)
@@ -81,5 +82,14 @@ int sfs_client_ioctl(const char *mnt, unsigned long request, void *arg)
 		return -errno;
 	int r = ioctl(fd, request, arg) < 0 ? -errno : 0;
 	close(fd);
+	return r;
+}
+
+int sfs_client_device(const char *prog, const char *spec, char *path,
+		      size_t cap)
+{
+	int r = slot_find_device(spec, path, cap);
+	if (r < 0)
+		fprintf(stderr, "%s: %s: %s\n", prog, spec, slot_strerror(r));
 	return r;
 }

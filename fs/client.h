@@ -1,14 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * client.h - how the tools (resize.slotfs, tune.slotfs) reach a mounted
- * store: find the slotfs mount of a device or image, and send it one of
- * the ioctls it answers (ioctl.h, and the kernel's FS_IOC_SETFSLABEL).
+ * client.h - what the programs share on the user's side: the device a
+ * LABEL= or UUID= names, and how the tools (resize.slotfs, tune.slotfs)
+ * reach a mounted store: find the slotfs mount of a device or image, and
+ * send it one of the ioctls it answers (ioctl.h, and the kernel's
+ * FS_IOC_SETFSLABEL).
  */
 #ifndef SLOTFS_CLIENT_H
 #define SLOTFS_CLIENT_H
 
 #include <stddef.h>
 
+/* The device or image spec names (slot_find_device) into path (cap
+ * bytes): 0, or a negative errno, said on stderr after "prog: spec: ". */
+int sfs_client_device(const char *prog, const char *spec, char *path,
+		      size_t cap);
 /* Where the slotfs of path (an image or a device) is mounted: 0 and the
  * mount point in mnt (len bytes), or -ENOENT. */
 int sfs_client_find(const char *path, char *mnt, size_t len);

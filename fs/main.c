@@ -26,6 +26,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "fs.h"
 
 #if defined(__has_include)
@@ -542,6 +543,16 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "usage: %s [-f] [-d] [-o OPTIONS] "
 			"IMAGE_OR_DEVICE MOUNTPOINT\n", argv[0]);
 		goto out_args;
+	}
+	/* LABEL= and UUID= name a device (fstab: "slotfs#LABEL=store") */
+	if (sfs_client_device("slotfs", cfg.image, mnt, sizeof(mnt)) < 0)
+		goto out_args;
+	if (strcmp(mnt, cfg.image)) {
+		free(cfg.image);
+		if (!(cfg.image = strdup(mnt))) {
+			fprintf(stderr, "slotfs: out of memory\n");
+			goto out_args;
+		}
 	}
 	if (cfg.max_idle_threads > cfg.max_threads)
 		cfg.max_threads = cfg.max_idle_threads;

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "slot.h"
 
 #define PROG "fsck.slotfs"
@@ -259,7 +261,10 @@ int main(int argc, char **argv)
 			"may be given\n");
 		return SLOT_FSCK_USAGE;
 	}
-	ui.path = argv[optind];
+	char path[PATH_MAX];
+	if (sfs_client_device(PROG, argv[optind], path, sizeof(path)) < 0)
+		return SLOT_FSCK_ERROR;
+	ui.path = path;
 	ui.preen = opt_p;
 	ui.mode = (opt_y || opt_p) ? SLOT_FSCK_REPAIR : SLOT_FSCK_CHECK;
 	/* Never draw \r lines into a log: only on a terminal. */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +134,10 @@ int main(int argc, char **argv)
 		resize_usage(stderr);
 		return 1;
 	}
-	const char *path = argv[optind];
+	char path[PATH_MAX];
+	int r = sfs_client_device(PROG, argv[optind], path, sizeof(path));
+	if (r < 0)
+		return 1;
 	struct resize_res res = { 0 };
 	if (optind == argc - 2 &&
 	    slot_parse_size(argv[optind + 1], &res.g.size)) {
@@ -142,7 +146,7 @@ int main(int argc, char **argv)
 	}
 
 	bool mounted = false;
-	int r = resize_offline(path, &res);
+	r = resize_offline(path, &res);
 	if (r == -EBUSY) {
 		r = resize_mounted(path, &res);
 		mounted = r <= 0;

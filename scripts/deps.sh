@@ -8,7 +8,7 @@ set -euo pipefail
 PACKAGES=(
 	build-essential meson ninja-build pkg-config
 	libfuse3-dev fuse3 liburing-dev libcriterion-dev libxxhash-dev
-	libblkid-dev
+	libblkid-dev uuid-dev
 	e2fsprogs rsync fio python3 python3-numpy attr acl
 	clang libclang-rt-14-dev
 	man-db util-linux kmod

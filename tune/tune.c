@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -101,7 +102,10 @@ int main(int argc, char **argv)
 		tune_usage(stderr);
 		return 1;
 	}
-	const char *path = argv[optind];
+	char path[PATH_MAX];
+	int r = sfs_client_device(PROG, argv[optind], path, sizeof(path));
+	if (r < 0)
+		return 1;
 	if (label && strlen(label) > SLOT_LABEL_MAX) {
 		fprintf(stderr, PROG ": a label is at most %d bytes\n",
 			SLOT_LABEL_MAX);
@@ -109,7 +113,7 @@ int main(int argc, char **argv)
 	}
 
 	struct slot_dev *dev;
-	int r = tune_open(path, label != NULL, &dev);
+	r = tune_open(path, label != NULL, &dev);
 	if (r == -EBUSY) {     /* only a change opens exclusive */
 		if (tune_label_mounted(path, label))
 			return 1;
