@@ -29,6 +29,8 @@
 
 #include <time.h>
 
+#include <uuid/uuid.h>
+
 #include "internal.h"
 
 #define DM_BATCH 256u           /* header reads per request batch */
@@ -69,11 +71,9 @@ static void dm_str(FILE *f, const char *s, size_t n)
 
 static void dm_uuid(FILE *f, const uint8_t *u)
 {
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			fputc('-', f);
-		fprintf(f, "%02x", u[i]);
-	}
+	char s[37];
+	uuid_unparse_lower(u, s);
+	fputs(s, f);
 }
 
 /* What a decoder's return says about the checksum. */

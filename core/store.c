@@ -7,7 +7,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <sys/random.h>
+#include <uuid/uuid.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -669,10 +669,7 @@ static int fmt_plan_sb(uint64_t size, const struct slot_format_opts *o,
 	if (o->uuid) {
 		memcpy(sb->uuid, o->uuid, 16);
 	} else {
-		if (getrandom(sb->uuid, 16, 0) != 16)
-			return -EIO;
-		sb->uuid[6] = (uint8_t)((sb->uuid[6] & 0x0f) | 0x40);
-		sb->uuid[8] = (uint8_t)((sb->uuid[8] & 0x3f) | 0x80);
+		uuid_generate_random(sb->uuid);
 	}
 	sb->create_time = (uint64_t)time(NULL);
 	sb->write_time = sb->create_time;

@@ -9,7 +9,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -21,12 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #if HAVE_BLKID
 #include <blkid/blkid.h>
+#include <uuid/uuid.h>
 #endif
 
 #include "slot.h"
@@ -71,70 +70,6 @@ static void mkfs_usage(FILE *f)
 		"  -V        print the version and exit\n"
 		"SIZE takes a K, M, G or T suffix (powers of 1024).\n",
 		SLOT_LABEL_MAX);
-}
-
-static int mkfs_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* The usual 8-4-4-4-12 hex text form. */
-static int mkfs_parse_uuid(const char *s, uint8_t uuid[16])
-{
-	size_t n = 0;
-
-	if (strlen(s) != 36)
-		return -EINVAL;
-	for (size_t i = 0; i < 36;) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return -EINVAL;
-			i++;
-			continue;
-		}
-		int hi = mkfs_hexval(s[i]), lo = mkfs_hexval(s[i + 1]);
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		uuid[n++] = (uint8_t)(hi << 4 | lo);
-		i += 2;
-	}
-	return 0;
-}
-
-static void mkfs_format_uuid(const uint8_t u[16], char out[37])
-{
-	snprintf(out, 37,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-		 "%02x%02x%02x%02x%02x%02x",
-		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
-		 u[10], u[11], u[12], u[13], u[14], u[15]);
-}
-
-/*
- * Make the UUID here rather than in the library, so the one we print is
- * the one slot_format writes (plan and format would each draw their own).
- */
-static int mkfs_random_uuid(uint8_t u[16])
-{
-	size_t got = 0;
-
-	while (got < 16) {
-		ssize_t n = getrandom(u + got, 16 - got, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		got += (size_t)n;
-	}
-	u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);     /* version 4 */
-	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);     /* RFC 4122 variant */
-	return 0;
 }
 
 /* "1.00 GiB": the device size line, as mke2fs-like tools print it. */
@@ -184,7 +119,7 @@ static void mkfs_print_geometry(const struct mkfs_args *a,
 	printf("Creating slotfs on %s: %s (%" PRIu64 " bytes)\n", a->path,
 	       mkfs_human2(g->device_size, b1, sizeof b1), g->device_size);
 	printf("Label:              %s\n", g->label[0] ? g->label : "(none)");
-	mkfs_format_uuid(g->uuid, uuid);
+	uuid_unparse_lower(g->uuid, uuid);
 	printf("UUID:               %s\n", uuid);
 	printf("Block size:         %" PRIu32 "\n", g->block_size);
 	printf("Slot sizes:         ");
@@ -278,7 +213,7 @@ static int mkfs_parse_args(int argc, char **argv, struct mkfs_args *a)
 			a->label = optarg;
 			break;
 		case 'U':
-			if (mkfs_parse_uuid(optarg, a->uuid) < 0) {
+			if (uuid_parse(optarg, a->uuid)) {
 				fprintf(stderr, PROG ": invalid UUID '%s' "
 					"(expected xxxxxxxx-xxxx-xxxx-xxxx-"
 					"xxxxxxxxxxxx)\n", optarg);
@@ -348,14 +283,10 @@ static int mkfs_parse_args(int argc, char **argv, struct mkfs_args *a)
 			"than the slot size %" PRIu64 "\n", min, chunk);
 		return -EINVAL;
 	}
-	if (!have_uuid) {
-		r = mkfs_random_uuid(a->uuid);
-		if (r < 0) {
-			fprintf(stderr, PROG ": cannot make a UUID: %s\n",
-				strerror(-r));
-			return r;
-		}
-	}
+	/* made here, not by the library, so that the UUID printed is
+	 * the one slot_format writes (plan and format would each draw) */
+	if (!have_uuid)
+		uuid_generate_random(a->uuid);
 	return 0;
 }
 
@@ -505,7 +436,7 @@ static int mkfs_probe_slotfs(const char *path, struct slot_dev *dev,
 			path);
 		return 1;
 	}
-	mkfs_format_uuid(g.uuid, uuid);
+	uuid_unparse_lower(g.uuid, uuid);
 	if (g.label[0])
 		mkfs_say(say, "%s contains a slotfs file system labelled "
 			"'%s' (UUID %s)\n", path, g.label, uuid);

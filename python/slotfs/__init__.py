@@ -54,11 +54,11 @@ from ._lib import LibraryNotFound  # noqa: F401  (re-exported)
 
 __all__ = [
     "SlotError", "LibraryNotFound", "Store", "Batch", "format", "plan",
-    "probe",
+    "probe", "find_device",
     "aligned_buffer", "strerror", "NAME_MAX", "PATH_MAX", "LABEL_MAX",
 ]
 
-__version__ = "1.1.0"
+__version__ = "1.2.0"
 
 NAME_MAX = _L.SLOT_NAME_MAX     #: bytes in one path component of a key
 PATH_MAX = _L.SLOT_PATH_MAX     #: bytes in a key (a key must be shorter)
@@ -326,14 +326,26 @@ def format(path, size=None, *, chunk_size=0, min_slot=0, label=None,
     return _geometry_dict(geo)
 
 
+def find_device(spec):
+    """The block device that holds the slotfs ``spec`` names, ``LABEL=x``
+    or ``UUID=...`` as fstab names it (``slot_find_device``); any other
+    spec is a path, given back as it is.  SlotError: ENODEV when no device
+    holds it, ENOTUNIQ when several do, EDOM for a name none can have."""
+    lib = _L.load()
+    buf = ctypes.create_string_buffer(4096)
+    _check(lib.slot_find_device(os.fsencode(spec), buf, len(buf)), key=spec)
+    return os.fsdecode(buf.value)
+
+
 def probe(path):
     """The layout of the slotfs file system on ``path`` as a dict, or None
     when ``path`` holds no slotfs superblock.  A slotfs superblock too
     damaged to decode gives a layout of zeros (``block_size`` 0)."""
     lib = _L.load()
     dev = ctypes.c_void_p()
-    _check(lib.slot_dev_open(os.fsencode(path), _L.SLOT_ENGINE_AUTO, 0,
-                             False, True, False, ctypes.byref(dev)),
+    _check(lib.slot_dev_open(os.fsencode(find_device(path)),
+                             _L.SLOT_ENGINE_AUTO, 0, False, True, False,
+                             ctypes.byref(dev)),
            key=path)
     geo = _L.padded(_L.SlotGeometry)
     try:
@@ -446,8 +458,9 @@ class Store:
             self._log_cb = _L.LOG_FN(_log)  # kept alive until close
             o.log = self._log_cb
         h = ctypes.c_void_p()
-        _check(lib.slot_open(os.fsencode(path), ctypes.byref(o),
-                             ctypes.byref(h)), key=path)
+        dev = os.fsencode(find_device(path))
+        _check(lib.slot_open(dev, ctypes.byref(o), ctypes.byref(h)),
+               key=path)
         self._h = h.value
 
     # -- lifetime ---------------------------------------------------------

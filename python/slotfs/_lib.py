@@ -261,6 +261,7 @@ def _declare(lib):
         "slot_format": (c_int, [c_void_p, P(SlotFormatOpts),
                                 P(SlotGeometry)]),
         "slot_probe": (c_int, [c_void_p, P(SlotGeometry)]),
+        "slot_find_device": (c_int, [c_char_p, c_char_p, c_size_t]),
         "slot_recovery_report": (None, [c_void_p, P(SlotRecovery)]),
         "slot_geometry_get": (None, [c_void_p, P(SlotGeometry)]),
         "slot_put_many": (c_int, [c_void_p, P(SlotPut), c_size_t]),

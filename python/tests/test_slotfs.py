@@ -536,6 +536,21 @@ class TestLifecycle(StoreCase):
             slotfs.Store(os.path.join(self.tmp.name, "absent"))
         self.assertEqual(cm.exception.errno, errno.ENOENT)
 
+    def test_find_device(self):
+        # a path is a path; a name no block device holds, or none can
+        # have, is refused before anything is opened
+        self.assertEqual(slotfs.find_device(self.path), self.path)
+        for spec, err in (("LABEL=slotfs-py-%d-none" % os.getpid(),
+                           errno.ENODEV),
+                          ("UUID=not-a-uuid", errno.EDOM),
+                          ("LABEL=", errno.EDOM)):
+            with self.assertRaises(slotfs.SlotError) as cm:
+                slotfs.find_device(spec)
+            self.assertEqual(cm.exception.errno, err, spec)
+            with self.assertRaises(slotfs.SlotError) as cm:
+                slotfs.Store(spec)
+            self.assertEqual(cm.exception.errno, err, spec)
+
     def test_format_options(self):
         p = os.path.join(self.tmp.name, "small")
         with self.assertRaises(slotfs.SlotError) as cm:
