@@ -339,19 +339,33 @@ static bool al_fits_borrowing(const struct slot_store *s, size_t *need)
 	return false;
 }
 
+bool sl_alloc_fits(const struct slot_store *s, const size_t *need)
+{
+	size_t n[SL_CLASS_MAX];
+	memcpy(n, need, sizeof(n));
+	return al_fits(s, n) || al_fits_borrowing(s, n);
+}
+
 int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
 		   uint64_t *refs, uint32_t *new_regions, size_t *nnew)
 {
 	size_t need[SL_CLASS_MAX];
 	unsigned *moved = NULL;
 	int err = 0;
+	unsigned top = s->ncls - 1;
 	*nnew = 0;
 again:
 	memset(need, 0, sizeof(need));
 	for (size_t i = 0; i < n; i++)
 		need[cls[i]]++;
-	/* check it all fits before changing anything: all or nothing */
-	if (!al_fits(s, need)) {
+	/* check it all fits before changing anything: all or nothing; and
+	 * so that the chunks fallocate promised (resv.c) still fit after:
+	 * they count as chunk slots wanted too, never handed out here */
+	need[top] += s->resv_slots;
+	bool fits = al_fits(s, need);
+	if (fits)
+		need[top] -= s->resv_slots;
+	if (!fits) {
 		if (!al_fits_borrowing(s, need)) {
 			/* what a discard holds comes back when it is done */
 			if (s->trimming) {
@@ -360,6 +374,7 @@ again:
 			}
 			return -ENOSPC;
 		}
+		need[top] -= s->resv_slots;     /* borrowing only adds */
 		/* each item takes the smallest class at or above its own
 		 * that still has room in the plan */
 		size_t left[SL_CLASS_MAX];

@@ -70,6 +70,10 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 	size_t xattr_off = plen;
 	uint64_t nxa;
 	plen += sl_xattr_ckpt_size(s, ck_obj_wanted, &nxa);
+	/* then the chunks fallocate set aside (1.2) */
+	size_t resv_off = plen;
+	uint64_t nrv;
+	plen += sl_resv_ckpt_size(s, ck_obj_wanted, &nrv);
 	uint64_t room = s->sb.meta_size / 2 - SL_BLOCK;
 	if (plen > room) {
 		sl_log(s, "checkpoint needs %zu bytes but a container holds "
@@ -155,6 +159,7 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 		}
 	}
 	sl_xattr_ckpt_encode(s, ck_obj_wanted, buf + SL_BLOCK + xattr_off);
+	sl_resv_ckpt_encode(s, ck_obj_wanted, buf + SL_BLOCK + resv_off);
 
 	struct sl_ckpt_hdr *h = &sn->hdr;
 	memset(h, 0, sizeof(*h));
@@ -173,6 +178,8 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 	h->csum_count = nck;
 	h->xattr_off = nxa ? xattr_off : 0;
 	h->xattr_count = nxa;
+	h->resv_off = nrv ? resv_off : 0;
+	h->resv_count = nrv;
 	h->time_ns = (uint64_t)sl_now_ns();
 	sl_ckpt_hdr_encode(h, buf);
 
@@ -518,6 +525,8 @@ int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 		p += SL_MIN(used, (size_t)(end - p));
 	}
 	int err = sl_xattr_ckpt_parse(s, h, payload);
+	if (!err)
+		err = sl_resv_ckpt_parse(s, h, payload);
 	if (err)
 		return err;
 	struct sl_obj *root = sl_obj_find(&s->ix, SLOT_ROOT_INO);
@@ -541,6 +550,8 @@ void sl_ckpt_reset(struct slot_store *s)
 	s->slots_total = s->slots_used = 0;
 	s->rec.entries_loaded = s->rec.entries_dropped = 0;
 	s->load_badrefs = s->load_dups = s->load_bad_xattrs = 0;
+	sl_resv_free(s);
+	s->load_bad_resv = 0;
 	free(s->dup_recs);
 	s->dup_recs = NULL;
 	s->ndup_recs = 0;

@@ -322,7 +322,8 @@ static void dm_ckpt_hdr_print(struct dm *d, unsigned i,
 			" dirent_count=%" PRIu64 " region_count=%" PRIu32
 			" pad=%" PRIu32 " time_ns=%" PRIu64 " csum_off=%" PRIu64
 			" csum_count=%" PRIu64 " xattr_off=%" PRIu64
-			" xattr_count=%" PRIu64 " reserved=%s"
+			" xattr_count=%" PRIu64 " resv_off=%" PRIu64
+			" resv_count=%" PRIu64 " reserved=%s"
 			" checksum=0x%016" PRIx64,
 			c->h.payload_len, c->h.payload_csum,
 			c->pres == 0 ? "OK" : c->pres == -EBADMSG ? "BAD" :
@@ -330,8 +331,8 @@ static void dm_ckpt_hdr_print(struct dm *d, unsigned i,
 			c->h.scan_gen, c->h.next_gen, c->h.next_oid,
 			c->h.obj_count, c->h.dirent_count, c->h.region_count,
 			c->h.pad, c->h.time_ns, c->h.csum_off, c->h.csum_count,
-			c->h.xattr_off, c->h.xattr_count,
-			dm_zero(c->h.reserved, sizeof(c->h.reserved)) ?
+			c->h.xattr_off, c->h.xattr_count, c->h.resv_off,
+			c->h.resv_count, dm_zero(c->h.reserved, sizeof(c->h.reserved)) ?
 				"zero" : "nonzero",
 			c->h.checksum);
 	}
@@ -534,6 +535,17 @@ bad_at:
 			dm_acl(f, r.value, r.value_len);
 		fputc('\n', f);
 		xp += used;
+	}
+	uint64_t rv_off;
+	if (sl_ckpt_resv(h, &rv_off)) {
+		fprintf(f, "ckpt-error resv=%" PRIu64 " reason=%s\n",
+			h->resv_count, "resv-section-outside-payload");
+		return -EUCLEAN;
+	}
+	for (uint64_t i = 0; i < h->resv_count; i++) {
+		const uint8_t *rp = base + rv_off + i * SL_RESV_REC_SIZE;
+		fprintf(f, "resv oid=%" PRIu64 " chunks=%" PRIu32 "-%" PRIu32
+			"\n", sl_get64(rp), sl_get32(rp + 8), sl_get32(rp + 12));
 	}
 	fprintf(f, "ckpt-summary seq=%" PRIu64 " objects=%" PRIu64
 		" files=%" PRIu64 " dirs=%" PRIu64 " symlinks=%" PRIu64

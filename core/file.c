@@ -1195,12 +1195,14 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 	struct sl_wslot *w = calloc(n, sizeof(*w));
 	struct fl_change **cx = calloc(n, sizeof(*cx));
 	uint32_t *nr = calloc(sl_new_regions_max(s, n), sizeof(*nr));
+	bool *took = calloc(n, sizeof(*took));
 	size_t nnew = 0;
 	int err = 0;
-	if (!w || !cx || !nr) {
+	if (!w || !cx || !nr || !took) {
 		free(w);
 		free(cx);
 		free(nr);
+		free(took);
 		for (size_t j = 0; j < nj; j++)
 			jb[j].err = -ENOMEM;
 		return -ENOMEM;
@@ -1261,6 +1263,10 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 				w[k].preset = false;
 				if (cx[k]->reserved)
 					sl_slot_unclaim(s, cx[k]->reserve);
+				/* a first write spends what fallocate set
+				 * aside (a buffer's spent it when made) */
+				took[k] = !cx[k]->have_old && !cx[k]->reserved &&
+					  sl_resv_take(s, w[k].o, cx[k]->idx);
 			}
 			err = sl_wslots_alloc(s, w, n, &txn, nr, &nnew);
 			bool retaken = false;
@@ -1278,9 +1284,14 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 							      nr, &nnew);
 			}
 			/* spent on success; still held (retaken) on failure */
-			for (size_t k = 0; k < n; k++)
+			for (size_t k = 0; k < n; k++) {
 				if (!err || !w[k].preset)
 					cx[k]->reserved = false;
+				if (err && took[k])
+					sl_resv_give_back(s, w[k].o,
+							  cx[k]->idx);
+				took[k] = false;
+			}
 			allocated = !err;
 		}
 		/* backwards: the first size is the one to restore */
@@ -1403,6 +1414,7 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 	free(w);
 	free(cx);
 	free(nr);
+	free(took);
 	return err;
 }
 
@@ -1508,8 +1520,13 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 		if (o && !fl_wb_room(s, o))
 			err = -EAGAIN;
 		if (!err) {
+			/* its first write spends what fallocate set aside */
+			bool took = !sl_obj_chunk(o, idx) &&
+				    sl_resv_take(s, o, idx);
 			unsigned top = s->ncls - 1;
 			err = sl_slots_alloc(s, &top, 1, &b->reserve, nr, &nnew);
+			if (err && took)
+				sl_resv_give_back(s, o, idx);
 		}
 		if (!err) {
 			b->reserved = true;
@@ -2183,8 +2200,12 @@ static int fl_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size,
 	if (!stripe)
 		return err;
 	if (o) {
-		/* drop whole chunks past the end */
+		/* drop whole chunks past the end, and, unless it grows or
+		 * this is a repair, the space set aside past it (ext4 frees
+		 * what lies past its end, preallocated too) */
 		uint32_t keep = (uint32_t)((size + chunk - 1) / chunk);
+		if (!keep_times && size <= o->size)
+			sl_resv_cut(s, o, keep, UINT32_MAX);
 		while (o->nchunks && o->chunks[o->nchunks - 1].idx >= keep) {
 			sl_slot_free(s, o->chunks[o->nchunks - 1].slot);
 			o->nchunks--;
@@ -2303,15 +2324,61 @@ int sl_file_move_chunks(struct slot_store *s, slot_ino_t ino, uint32_t from)
 	return err;
 }
 
+/* The first chunk that starts at or after byte pos. */
+static uint32_t fl_chunk_above(const struct slot_store *s, uint64_t pos)
+{
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	return (uint32_t)SL_MIN((pos + chunk - 1) / chunk, (uint64_t)UINT32_MAX);
+}
+
+/* fallocate's range checked, then ino quiesced (fl_file_quiesce): its
+ * stripe, or NULL and *err. */
+static pthread_rwlock_t *fl_range_quiesce(struct slot_store *s,
+					  slot_ino_t ino, uint64_t off,
+					  uint64_t len, struct sl_obj **o,
+					  int *err)
+{
+	*err = s->read_only ? -EROFS :
+	       !len ? -EINVAL :
+	       off + len < off || off + len > sl_file_max(s) ? -EFBIG : 0;
+	return *err ? NULL : fl_file_quiesce(s, ino, o, err);
+}
+
+int slot_file_allocate(struct slot_store *s, slot_ino_t ino, uint64_t off,
+		       uint64_t len, bool keep_size)
+{
+	struct sl_obj *o;
+	int err;
+	pthread_rwlock_t *stripe = fl_range_quiesce(s, ino, off, len, &o,
+						    &err);
+	if (!stripe)
+		return err;
+	uint32_t lo = (uint32_t)(off >> s->sb.chunk_shift);
+	uint32_t hi = fl_chunk_above(s, off + len);
+	for (int attempt = 0; o && attempt < 2; attempt++) {
+		err = sl_resv_add(s, o, lo, hi);
+		if (err != -ENOSPC || attempt)
+			break;
+		/* freed slots wait for a flush: make them free, try again */
+		sl_unlock(s);
+		err = sl_reclaim(s);
+		sl_lock(s);
+		o = err ? NULL : fl_file(s, ino, &err);
+	}
+	if (o && !err && !keep_size && off + len > o->size) {
+		o->size = off + len;
+		o->mtime = o->ctime = sl_now_ns();
+		o->flags |= SL_OBJ_ATTR_DIRTY;
+		sl_ns_dirty(s);
+	}
+	sl_unlock(s);
+	pthread_rwlock_unlock(stripe);
+	return err;
+}
+
 int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		   uint64_t len, bool keep_size)
 {
-	if (s->read_only)
-		return -EROFS;
-	if (!len)
-		return -EINVAL;
-	if (off + len < off || off + len > sl_file_max(s))
-		return -EFBIG;
 	const uint64_t chunk = 1ull << s->sb.chunk_shift;
 	const uint8_t *zeros = fl_zeros(s);
 	if (!zeros)
@@ -2320,7 +2387,8 @@ int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	size_t nch = 0;
 	struct sl_obj *o;
 	int err;
-	pthread_rwlock_t *stripe = fl_file_quiesce(s, ino, &o, &err);
+	pthread_rwlock_t *stripe = fl_range_quiesce(s, ino, off, len, &o,
+						    &err);
 	if (!stripe)
 		return err;
 	uint64_t end = o ? SL_MIN(off + len, o->size) : 0;
@@ -2351,6 +2419,10 @@ int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			.dl = tail ? 0 : (uint32_t)(b - a), .data = zeros };
 	}
 	if (o) {
+		/* the chunks wholly in the range */
+		sl_resv_cut(s, o, fl_chunk_above(s, off),
+			    (uint32_t)SL_MIN((off + len) / chunk,
+					     (uint64_t)UINT32_MAX));
 		if (!keep_size && off + len > o->size)
 			o->size = off + len;
 		o->mtime = o->ctime = sl_now_ns();
@@ -2374,6 +2446,8 @@ static bool fl_data_needs_ckpt(struct slot_store *s, const struct sl_obj *o,
 			       unsigned ignore)
 {
 	if (o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED) & ~ignore)
+		return true;
+	if (o->flags & SL_OBJ_RESV_OWED)        /* only a checkpoint has it */
 		return true;
 	uint64_t chunk = 1ull << s->sb.chunk_shift;
 	return (o->flags & SL_OBJ_CUT) &&

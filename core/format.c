@@ -182,6 +182,8 @@ void sl_ckpt_hdr_encode(const struct sl_ckpt_hdr *h, uint8_t *buf)
 	sl_put64(buf + 0x070, h->csum_count);
 	sl_put64(buf + 0x078, h->xattr_off);
 	sl_put64(buf + 0x080, h->xattr_count);
+	sl_put64(buf + 0x088, h->resv_off);
+	sl_put64(buf + 0x090, h->resv_count);
 	hdr_seal(buf);
 }
 
@@ -209,7 +211,9 @@ int sl_ckpt_hdr_decode(const uint8_t *buf, struct sl_ckpt_hdr *h)
 	h->csum_count = sl_get64(buf + 0x070);
 	h->xattr_off = sl_get64(buf + 0x078);
 	h->xattr_count = sl_get64(buf + 0x080);
-	memcpy(h->reserved, buf + 0x088, sizeof(h->reserved));
+	h->resv_off = sl_get64(buf + 0x088);
+	h->resv_count = sl_get64(buf + 0x090);
+	memcpy(h->reserved, buf + 0x098, sizeof(h->reserved));
 	h->checksum = sl_get64(buf + 0x1f8);
 	/* the loader checks it against the container size; this keeps
 	 * later offset arithmetic far from overflow */
@@ -410,6 +414,18 @@ int sl_ckpt_xattrs(const struct sl_ckpt_hdr *h, uint64_t *off)
 				     SL_XATTR_REC_FIXED)
 		return -EUCLEAN;
 	*off = h->xattr_off;
+	return 0;
+}
+
+int sl_ckpt_resv(const struct sl_ckpt_hdr *h, uint64_t *off)
+{
+	*off = 0;
+	if (!h->resv_count)
+		return 0;
+	if (h->resv_off % 8 || h->resv_off > h->payload_len ||
+	    h->resv_count > (h->payload_len - h->resv_off) / SL_RESV_REC_SIZE)
+		return -EUCLEAN;
+	*off = h->resv_off;
 	return 0;
 }
 

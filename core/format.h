@@ -20,7 +20,7 @@
 #define SL_META_OFF         (1ull << 20)
 
 #define SL_VERSION_MAJOR 1
-#define SL_VERSION_MINOR 1
+#define SL_VERSION_MINOR 2
 
 /* magics are ASCII strings stored as they read: "SLOTFSB1" at byte 0 */
 #define SL_MAGIC_SB   0x31425346544f4c53ull /* "SLOTFSB1" */
@@ -105,7 +105,10 @@ struct sl_ckpt_hdr {
 	/*078*/ uint64_t xattr_off;           /* payload offset of the
 						 extended attributes */
 	/*080*/ uint64_t xattr_count;         /* records there; 0: none */
-	/*088*/ uint8_t reserved[0x1f8 - 0x88];
+	/*088*/ uint64_t resv_off;            /* payload offset of the chunks
+						 set aside (1.2) */
+	/*090*/ uint64_t resv_count;          /* records there; 0: none */
+	/*098*/ uint8_t reserved[0x1f8 - 0x98];
 	/*1f8*/ uint64_t checksum;
 };
 #define SL_CKPT_HDR_SIZE 0x200u
@@ -123,7 +126,10 @@ struct sl_ckpt_hdr {
  *   xattrs:       xattr_count x { u64 oid, u32 value_len, u8 name_len,
  *                 u8[3] pad, name, value }, padded to 8, at xattr_off
  *                 (ro_compat XATTR)
+ *   reservations: resv_count x { u64 oid, u32 lo, u32 hi }, at resv_off
+ *                 (1.2): chunks [lo, hi) of oid set aside by fallocate
  */
+#define SL_RESV_REC_SIZE 16u
 struct sl_rgn_rec {
 	/*00*/ uint8_t cls;
 	/*01*/ uint8_t pad[7];
@@ -259,6 +265,8 @@ uint64_t sl_ckpt_csums(const struct sl_ckpt_hdr *h, uint64_t *off);
  * when xattr_off is a multiple of 8 within the payload, -EUCLEAN when
  * records are claimed that cannot be there. */
 int sl_ckpt_xattrs(const struct sl_ckpt_hdr *h, uint64_t *off);
+/* ... and of its reservation records, the same way. */
+int sl_ckpt_resv(const struct sl_ckpt_hdr *h, uint64_t *off);
 /* Bytes a record takes, padding included. */
 size_t sl_xattr_rec_size(size_t name_len, size_t value_len);
 /* encode writes the record (zero-padded) and returns its bytes; decode

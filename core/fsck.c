@@ -47,6 +47,7 @@ enum fk_code {
 	PR_XATTR_BAD,
 	PR_SB_FEATURE_XATTR,
 	PR_ACL_MODE,
+	PR_RESV_BAD,
 	PR_COUNT
 };
 
@@ -117,6 +118,9 @@ static const struct fk_problem {
 	[PR_ACL_MODE] = { "PR_ACL_MODE",
 		"inode %llu mode %03o disagrees with its ACL (%03o); set it "
 		"from the ACL" },
+	[PR_RESV_BAD] = { "PR_RESV_BAD",
+		"%llu records of space set aside by fallocate are damaged "
+		"or name no file; clear them" },
 };
 
 struct fk {
@@ -398,6 +402,9 @@ static int fk_pass_entries(struct fk *f)
 	if (s->load_bad_xattrs)
 		fk_report(f, PR_XATTR_BAD,
 			  (unsigned long long)s->load_bad_xattrs);
+	if (s->load_bad_resv)
+		fk_report(f, PR_RESV_BAD,
+			  (unsigned long long)s->load_bad_resv);
 	size_t total = 0, n = 0;
 	for (size_t b = 0; b <= ix->obj_mask; b++)
 		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext)
@@ -971,6 +978,7 @@ done:
 		if (err)
 			goto out;
 	}
+	sl_resv_settle(s);
 	r->slots_total = s->slots_total;
 	r->slots_used = s->slots_used;
 	uint64_t total, free_bytes, free_regions;

@@ -134,6 +134,8 @@ struct sl_dir {
 				       they come back (CUT as CKPT_OWED) if
 				       it fails */
 #define SL_OBJ_EXT       (1u << 10) /* may have entries in ext.c's table */
+#define SL_OBJ_RESV      (1u << 11) /* has chunks set aside (resv.c) */
+#define SL_OBJ_RESV_OWED (1u << 12) /* ... changed since the checkpoint */
 #define SL_OBJ_CUT       (1u << 9)  /* a truncation dropped chunks, which
 				       recovery drops only past a later
 				       header's size: a hole left below the
@@ -170,6 +172,9 @@ struct sl_wbuf {
 
 /* A chunk that took its file past the size a crash would show, until a
  * device flush covers it (ext.c). */
+#define SL_RESV_BUCKETS 256u    /* files with chunks set aside: few */
+struct sl_resv;
+
 struct sl_ext {
 	struct sl_ext *next;
 	struct sl_ext *wnext;   /* in ext_written, once written */
@@ -418,6 +423,10 @@ struct slot_store {
 	size_t ext_mask, ext_count;
 	struct sl_ext *ext_written, **ext_written_end;
 	uint64_t flush_begun, flush_done;
+	/* chunks fallocate set aside (resv.c): by file, and in all */
+	struct sl_resv *resv_tab[SL_RESV_BUCKETS];
+	uint64_t resv_slots;
+	uint64_t load_bad_resv;         /* records a checkpoint load dropped */
 
 	/* write buffers (file.c), and the threads that write full ones out
 	 * while the writer goes on: a bounded queue, as a device's
@@ -621,6 +630,34 @@ uint8_t *sl_wslot_buf(struct slot_store *s, size_t len);
 void *sl_buf_get(struct slot_store *s, size_t bytes);
 void sl_buf_put(struct slot_store *s, void *p);
 void sl_buf_pool_free(struct slot_store *s);
+
+/* resv.c.  Lock held.  add: set aside the chunks of [lo, hi) o does not
+ * hold (-ENOSPC when the space cannot be promised); take: spend idx's
+ * promise, if it has one (its first write); give_back: undo a take whose
+ * slot could not be had; cut: drop those of [lo, hi); count: what o has
+ * set aside. */
+int sl_resv_add(struct slot_store *s, struct sl_obj *o, uint32_t lo,
+		uint32_t hi);
+bool sl_resv_take(struct slot_store *s, struct sl_obj *o, uint32_t idx);
+void sl_resv_give_back(struct slot_store *s, struct sl_obj *o, uint32_t idx);
+void sl_resv_cut(struct slot_store *s, struct sl_obj *o, uint32_t lo,
+		 uint32_t hi);
+uint64_t sl_resv_count(const struct slot_store *s, const struct sl_obj *o);
+void sl_resv_free(struct slot_store *s);
+/* The checkpoint section: its size (records of the objects wanted), the
+ * records at p, and the load (objects loaded; damaged records dropped and
+ * counted in load_bad_resv).  settle, once recovery is done: drop what
+ * chunks now hold and what the space cannot keep. */
+uint64_t sl_resv_ckpt_size(struct slot_store *s,
+			   bool (*wanted)(const struct sl_obj *),
+			   uint64_t *records);
+void sl_resv_ckpt_encode(struct slot_store *s,
+			 bool (*wanted)(const struct sl_obj *), uint8_t *p);
+int sl_resv_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
+		       const uint8_t *payload);
+void sl_resv_settle(struct slot_store *s);
+/* alloc.c: whether need[c] more slots of each class c could be had. */
+bool sl_alloc_fits(const struct slot_store *s, const size_t *need);
 
 /* ext.c.  Lock held, but for sl_ext_flush and sl_ext_free.  add: a
  * pending entry for chunk idx of o (NULL: no memory); done: its write

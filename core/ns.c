@@ -64,14 +64,15 @@ void sl_attr_fill(const struct slot_store *s, const struct sl_obj *o,
 	a->gid = o->gid;
 	a->rdev = sl_obj_rdev(o);
 	a->size = S_ISLNK(o->mode) && o->target ? strlen(o->target) : o->size;
-	a->blocks = ns_blocks(o);
+	/* and what fallocate set aside, as ext4 counts unwritten extents */
+	a->blocks = ns_blocks(o) +
+		    (sl_resv_count(s, o) << s->sb.chunk_shift) / 512;
 	a->atime.tv_sec = o->atime / 1000000000;
 	a->atime.tv_nsec = o->atime % 1000000000;
 	a->mtime.tv_sec = o->mtime / 1000000000;
 	a->mtime.tv_nsec = o->mtime % 1000000000;
 	a->ctime.tv_sec = o->ctime / 1000000000;
 	a->ctime.tv_nsec = o->ctime % 1000000000;
-	(void)s;
 }
 
 void sl_obj_free_chunks(struct slot_store *s, struct sl_obj *o)
@@ -79,6 +80,7 @@ void sl_obj_free_chunks(struct slot_store *s, struct sl_obj *o)
 	for (uint32_t i = 0; i < o->nchunks; i++)
 		sl_slot_free(s, o->chunks[i].slot);
 	o->nchunks = 0;
+	sl_resv_cut(s, o, 0, UINT32_MAX);
 }
 
 void sl_obj_release_if_dead(struct slot_store *s, struct sl_obj *o)

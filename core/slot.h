@@ -626,10 +626,24 @@ bool slot_ns_release_waits(struct slot_store *s, slot_ino_t ino);
  * PUNCH_HOLE and ZERO_RANGE): chunks whose data lies wholly in the range
  * become holes and give their slots back; the chunks at its ends are
  * rewritten.  keep_size: the size stays; else a shorter file grows to
- * off + len.  Durable, as truncation, with the next checkpoint (fsync).
+ * off + len.  Space slot_file_allocate set aside for the chunks wholly in
+ * the range is given back.  Durable, as truncation, with the next
+ * checkpoint (fsync).
  */
 int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		   uint64_t len, bool keep_size);
+/*
+ * fallocate(2)'s modes 0 and KEEP_SIZE: set aside the space the chunks of
+ * [off, off + len) that hold no data yet will take, so that their first
+ * writes cannot fail for want of it (rewrites of a chunk still take a
+ * fresh slot each, as every write does).  Other writers get -ENOSPC
+ * first.  keep_size: the size stays; else a shorter file grows to off +
+ * len.  A truncation below a chunk, a hole punched over it or the file's
+ * end gives its space back.  -ENOSPC: the free space cannot hold it
+ * (nothing set aside).  Durable with the next checkpoint (fsync).
+ */
+int slot_file_allocate(struct slot_store *s, slot_ino_t ino, uint64_t off,
+		       uint64_t len, bool keep_size);
 /*
  * lseek(2)'s SEEK_DATA (hole false) and SEEK_HOLE (hole true): into *out,
  * the first offset at or after off that holds data, or that is in a hole

@@ -470,6 +470,8 @@ static uint32_t st_regions_needed(const struct slot_store *s)
 	for (uint32_t r = 0; r < s->nregions; r++)
 		if (s->regions[r].cls != SL_RGN_FREE)
 			used[s->regions[r].cls] += s->regions[r].nused;
+	/* and the chunks fallocate promised */
+	used[s->ncls - 1] += s->resv_slots;
 	for (unsigned c = 0; c < s->ncls; c++)
 		if (used[c] && s->cls[c].per_region)
 			n += (used[c] + s->cls[c].per_region - 1) /
@@ -917,6 +919,7 @@ static void store_free(struct slot_store *s)
 	sl_index_free(&s->ix);
 	sl_alloc_free(s);
 	sl_ext_free(s);
+	sl_resv_free(s);
 	free(s->dup_recs);
 	for (int i = 0; i < SL_STRIPES; i++)
 		pthread_rwlock_destroy(&s->stripes[i]);
@@ -1043,6 +1046,7 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		err = sl_alloc_rebuild(s);
 	if (err)
 		goto fail;
+	sl_resv_settle(s);
 
 	if (!s->read_only) {
 		s->sb.flags &= ~SL_SB_CLEAN;
@@ -1191,6 +1195,8 @@ void sl_store_space(struct slot_store *s, uint64_t *total,
 	*total = (uint64_t)s->nregions * per_chunk * chunk;
 	if (fb > *total)
 		fb = *total;
+	/* what fallocate set aside is spoken for */
+	fb -= SL_MIN(fb, s->resv_slots * chunk);
 	*free_bytes = fb;
 	*free_regions = fr;
 }

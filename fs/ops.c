@@ -1055,37 +1055,24 @@ static void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		slot_ns_release(fs->store, a.ino);
 }
 
-/* 0, or -ENOSPC when BYTES more than the free space would hold. */
-static int sfs_space_check(struct sfs *fs, uint64_t bytes)
-{
-	struct slot_statfs sf;
-	int err = slot_statfs(fs->store, &sf);
-
-	if (err < 0)
-		return err;
-	return bytes / sf.block_size > sf.blocks_free ? -ENOSPC : 0;
-}
-
 static void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			     off_t offset, off_t length,
 			     struct fuse_file_info *fi)
 {
 	struct sfs *fs = sfs_of(req);
-	struct slot_attr a, in, out;
-	uint64_t end;
+	struct slot_attr a;
 	int err;
 
 	if (sfs_ino_virtual(ino)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	/* Slots are written whole when data comes, and every write takes a
-	   fresh slot (copy on write), so space cannot be reserved ahead:
-	   mode 0 extends the size, FALLOC_FL_KEEP_SIZE (rsync --preallocate)
-	   does nothing more, and a range that cannot fit in the free space
-	   now is refused, as ext4 refuses it.  PUNCH_HOLE and ZERO_RANGE
-	   drop the chunks in the range and zero the ends (slot_file_zero).
-	   The kernel holds the inode lock, so no write races them. */
+	/* Mode 0 and FALLOC_FL_KEEP_SIZE (rsync --preallocate) set the
+	   space aside for the chunks not yet written, and mode 0 extends
+	   the size (slot_file_allocate); a range the free space cannot hold
+	   is refused, as ext4 refuses it.  PUNCH_HOLE and ZERO_RANGE drop
+	   the chunks in the range and zero the ends (slot_file_zero).  The
+	   kernel holds the inode lock, so no write races them. */
 	bool zero = (mode & ~FALLOC_FL_KEEP_SIZE) == FALLOC_FL_ZERO_RANGE ||
 		    mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
 	if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE && !zero) {
@@ -1098,7 +1085,6 @@ static void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			       EFBIG);
 		return;
 	}
-	end = (uint64_t)offset + (uint64_t)length;
 	err = slot_ns_getattr(fs->store, ino, &a);
 	if (!err && !S_ISREG(a.mode))
 		err = -ENODEV;
@@ -1109,15 +1095,10 @@ static void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 		fuse_reply_err(req, sfs_errno(err));
 		return;
 	}
-	if (!err && end > a.size)
-		err = sfs_space_check(fs, end - (a.size > (uint64_t)offset ?
-						   a.size : (uint64_t)offset));
-	if (!err && end > a.size && mode == 0) {
-		memset(&in, 0, sizeof(in));
-		in.size = end;
-		err = slot_ns_setattr(fs->store, ino, &in, SLOT_SET_SIZE,
-				      &out);
-	}
+	if (!err)
+		err = slot_file_allocate(fs->store, ino, (uint64_t)offset,
+					 (uint64_t)length,
+					 mode & FALLOC_FL_KEEP_SIZE);
 	fuse_reply_err(req, sfs_errno(err));
 }
 

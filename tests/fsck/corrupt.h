@@ -88,6 +88,9 @@ struct cr_ckpt {
 	uint8_t *xa;            /* the xattr records, as they were */
 	size_t xa_len;
 	uint64_t nxa;
+	uint8_t *rv;            /* the reservation records, as they were */
+	size_t rv_len;
+	uint64_t nrv;
 };
 /* Container i's header, checked as open checks it, payload included. */
 int cr_ckpt_hdr(struct cr_img *im, unsigned i, struct sl_ckpt_hdr *h);

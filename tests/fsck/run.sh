@@ -66,7 +66,7 @@ if [ ! -x "$CORRUPT" ]; then
 	if ! ${CC:-cc} -std=gnu11 -g -O1 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 		"${san[@]}" -I"$BUILD" -I"$HERE/../../core" \
 		"$HERE/slotfs-corrupt.c" "$HERE/fuzz_fsck.c" \
-		"$BUILD/core/libslot.a" $(pkg-config --libs liburing libxxhash) \
+		"$BUILD/core/libslot.a" $(pkg-config --libs liburing libxxhash uuid) \
 		-lpthread -o "$CORRUPT" >"$WORK/cc.log" 2>&1; then
 		echo "not ok 1 - building slotfs-corrupt"
 		head -n 30 "$WORK/cc.log" | sed 's/^/# /'

@@ -233,6 +233,10 @@ int cr_populate(struct slot_store *s, FILE *mf)
 	free(nb);
 	if (!err)
 		err = slot_file_fsync(s, note.ino, false);
+	/* two chunks past its end set aside (fallocate -n): a reservation
+	 * section in the newer checkpoint */
+	if (!err)
+		err = slot_file_allocate(s, note.ino, 0, 4ull * chunk, true);
 	if (!err)
 		err = slot_ns_symlink(s, SLOT_ROOT_INO, "sym", "docs/note.txt",
 				      0, 0, &a);
@@ -459,6 +463,7 @@ void cr_ckpt_free(struct cr_ckpt *m)
 	free(m->de);
 	free(m->rg);
 	free(m->xa);
+	free(m->rv);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -527,12 +532,20 @@ static int ckpt_parse(struct cr_ckpt *m, const uint8_t *p, size_t len)
 		m->nde++;
 		p += SL_MIN(pad8(SL_DIRENT_REC_FIXED + d->len), (size_t)(end - p));
 	}
-	/* the extended attributes are carried over as they are */
-	uint64_t xa_off;
-	if (m->hdr.xattr_count && !sl_ckpt_xattrs(&m->hdr, &xa_off)) {
-		m->xa_len = len - (size_t)xa_off;
-		m->xa = xmalloc(m->xa_len);
-		memcpy(m->xa, end - m->xa_len, m->xa_len);
+	/* the reservations (last) and the extended attributes (before
+	 * them) are carried over as they are */
+	uint64_t rv_off = len, xa_off;
+	if (m->hdr.resv_count && !sl_ckpt_resv(&m->hdr, &rv_off)) {
+		m->nrv = m->hdr.resv_count;
+		m->rv_len = (size_t)m->nrv * SL_RESV_REC_SIZE;
+		m->rv = xmalloc(m->rv_len);
+		memcpy(m->rv, end - len + rv_off, m->rv_len);
+	}
+	if (m->hdr.xattr_count && !sl_ckpt_xattrs(&m->hdr, &xa_off) &&
+	    xa_off <= rv_off) {
+		m->xa_len = (size_t)(rv_off - xa_off);
+		m->xa = xmalloc(m->xa_len ? m->xa_len : 1);
+		memcpy(m->xa, end - len + xa_off, m->xa_len);
 		m->nxa = m->hdr.xattr_count;
 	}
 	return 0;
@@ -585,6 +598,8 @@ int cr_ckpt_store(struct cr_img *im, struct cr_ckpt *m)
 	len += (size_t)nck * 8;
 	size_t xa_off = len;
 	len += m->xa_len;
+	size_t rv_off = len;
+	len += m->rv_len;
 	if (len > im->sb.meta_size / 2 - SL_BLOCK)
 		return -ENOSPC;
 	uint8_t *buf = xmalloc(SL_BLOCK + len);
@@ -616,6 +631,8 @@ int cr_ckpt_store(struct cr_img *im, struct cr_ckpt *m)
 	}
 	if (m->xa_len)
 		memcpy(buf + SL_BLOCK + xa_off, m->xa, m->xa_len);
+	if (m->rv_len)
+		memcpy(buf + SL_BLOCK + rv_off, m->rv, m->rv_len);
 	m->hdr.payload_len = len;
 	m->hdr.payload_csum = sl_csum(buf + SL_BLOCK, len);
 	m->hdr.obj_count = m->nobj;
@@ -625,6 +642,8 @@ int cr_ckpt_store(struct cr_img *im, struct cr_ckpt *m)
 	m->hdr.csum_count = nck;
 	m->hdr.xattr_off = m->nxa ? xa_off : 0;
 	m->hdr.xattr_count = m->nxa;
+	m->hdr.resv_off = m->nrv ? rv_off : 0;
+	m->hdr.resv_count = m->nrv;
 	sl_ckpt_hdr_encode(&m->hdr, buf);
 	int err = cr_img_write(im, cr_ckpt_off(im, m->cont), buf, SL_BLOCK + len);
 	free(buf);
@@ -1190,6 +1209,40 @@ static int cmd_acl_bad(struct cr_img *im, char **av, int ac)
 	return 0;
 }
 
+/* resv-bad IMG: three more reservation records in the newest checkpoint,
+ * resealed: one for an object it does not hold, one for a directory, one
+ * with an empty range */
+static int cmd_resv_bad(struct cr_img *im, char **av, int ac)
+{
+	(void)av;
+	(void)ac;
+	struct cr_ckpt m;
+	ck_load(im, &m);
+	if (!m.nrv)
+		die("resv-bad: the checkpoint has no reservation");
+	uint64_t oid = 1;
+	for (size_t i = 0; i < m.nobj; i++)
+		oid = SL_MAX(oid, m.obj[i].rec.oid + 1);
+	const struct { uint64_t oid; uint32_t lo, hi; } bad[] = {
+		{ oid, 0, 4 }, { SLOT_ROOT_INO, 0, 1 }, { m.obj[0].rec.oid, 3, 3 },
+	};
+	m.rv = realloc(m.rv, m.rv_len + sizeof(bad) / sizeof(bad[0]) *
+				 SL_RESV_REC_SIZE);
+	if (!m.rv)
+		die("out of memory");
+	for (size_t i = 0; i < SL_ARRAY_SIZE(bad); i++) {
+		uint8_t *p = m.rv + m.rv_len;
+		sl_put64(p, bad[i].oid);
+		sl_put32(p + 8, bad[i].lo);
+		sl_put32(p + 12, bad[i].hi);
+		m.rv_len += SL_RESV_REC_SIZE;
+		m.nrv++;
+	}
+	ck_store(im, &m);
+	cr_ckpt_free(&m);
+	return 0;
+}
+
 /* acl-mode IMG: the root gets an access ACL (resealed) whose mask, rwx,
  * its mode (0755) disagrees with */
 static int cmd_acl_mode(struct cr_img *im, char **av, int ac)
@@ -1682,6 +1735,7 @@ static void usage(FILE *f)
 "  xattr-bad IMG                three damaged xattr records, resealed\n"
 "  acl-bad IMG                  three bad ACL records and a good one, resealed\n"
 "  acl-mode IMG                 the root's ACL disagrees with its mode, resealed\n"
+"  resv-bad IMG                 reservation records for no file, a directory, nothing\n"
 "  sb-no-xattr IMG              clear the xattr feature bit, resealed\n"
 "  fuzz [SECONDS [SEED]]        fuzz slot_fsck in-process (fuzz_fsck.c)\n"
 "  fuzz-one SEED [IMAGE_OUT]    one iteration; save its damaged image\n");
@@ -1742,6 +1796,7 @@ int main(int argc, char **argv)
 		{ "xattr-bad", cmd_xattr_bad },
 		{ "acl-bad", cmd_acl_bad },
 		{ "acl-mode", cmd_acl_mode },
+		{ "resv-bad", cmd_resv_bad },
 		{ "sb-no-xattr", cmd_sb_no_xattr },
 	};
 	if (ac < 1) {

@@ -90,6 +90,12 @@ static void roundtrip(const uint8_t *buf)
 			if (n && (off % 8 || off > a.payload_len ||
 				  n > (a.payload_len - off) / 8))
 				die("ckpt checksum section outside the payload");
+			/* so do the reservations, when they are taken */
+			if (!sl_ckpt_resv(&a, &off) && a.resv_count &&
+			    (off % 8 || off > a.payload_len ||
+			     a.resv_count > (a.payload_len - off) /
+					    SL_RESV_REC_SIZE))
+				die("ckpt reservations outside the payload");
 		}
 	}
 	{

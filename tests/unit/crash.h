@@ -75,6 +75,9 @@ void cw_rename(struct cw *w, cw_obj from, const char *name, cw_obj to,
 	       const char *newname);
 void cw_unlink(struct cw *w, cw_obj dir, const char *name);
 void cw_chmod(struct cw *w, cw_obj f, uint32_t mode);
+/* slot_file_allocate: space set aside, the size grown (!keep_size). */
+void cw_allocate(struct cw *w, cw_obj f, uint64_t off, uint64_t len,
+		 bool keep_size);
 /* slot_file_zero: a hole punched (keep_size) or a range zeroed. */
 void cw_zero(struct cw *w, cw_obj f, uint64_t off, uint64_t len,
 	     bool keep_size);

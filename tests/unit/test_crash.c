@@ -376,6 +376,34 @@ Test(crash, shrink)
 	run_clean(&wl);
 }
 
+/* Space set aside (fallocate), spent by writes, given back by a
+ * truncation and a hole, set aside past the end: every image opens, its
+ * promises fit (recovery drops those chunks now hold), fsck finds it
+ * clean, and the data is what was made durable. */
+static void wl_prealloc(struct cw *w)
+{
+	cw_obj p = cw_create(w, CW_ROOT, "p");
+	cw_write(w, p, 0, 1000);
+	cw_fsync(w, p);
+	cw_allocate(w, p, 0, 600000, false);    /* the size grows too */
+	cw_fsync(w, p);
+	cw_write(w, p, 70000, 140000);          /* spends chunks 1 to 3 */
+	cw_allocate(w, p, 600000, 200000, true);        /* past the end */
+	cw_fsync(w, p);
+	cw_truncate(w, p, 300000);              /* gives chunks 5 on back */
+	cw_zero(w, p, 131072, 65536, true);     /* a hole over chunk 2 */
+	cw_fsync(w, p);
+	cw_write(w, p, 250000, 100000);         /* spends 4; 5 has none */
+}
+
+Test(crash, prealloc)
+{
+	static const struct crash_workload wl = { .name = "prealloc",
+						  .setup = NULL,
+						  .run = wl_prealloc };
+	run_clean(&wl);
+}
+
 static cw_obj d1, d2, fa, fb, fc;
 
 static void setup_rename(struct cw *w)
