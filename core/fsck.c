@@ -48,6 +48,7 @@ enum fk_code {
 	PR_SB_FEATURE_XATTR,
 	PR_ACL_MODE,
 	PR_RESV_BAD,
+	PR_RESV_SPACE,
 	PR_COUNT
 };
 
@@ -121,6 +122,9 @@ static const struct fk_problem {
 	[PR_RESV_BAD] = { "PR_RESV_BAD",
 		"%llu records of space set aside by fallocate are damaged "
 		"or name no file; clear them" },
+	[PR_RESV_SPACE] = { "PR_RESV_SPACE",
+		"%llu files have more space set aside than the free space "
+		"holds; drop it" },
 };
 
 struct fk {
@@ -978,7 +982,9 @@ done:
 		if (err)
 			goto out;
 	}
-	sl_resv_settle(s);
+	uint64_t unkept = sl_resv_settle(s);
+	if (unkept)
+		fk_report(&f, PR_RESV_SPACE, (unsigned long long)unkept);
 	r->slots_total = s->slots_total;
 	r->slots_used = s->slots_used;
 	uint64_t total, free_bytes, free_regions;

@@ -647,7 +647,8 @@ void sl_resv_free(struct slot_store *s);
 /* The checkpoint section: its size (records of the objects wanted), the
  * records at p, and the load (objects loaded; damaged records dropped and
  * counted in load_bad_resv).  settle, once recovery is done: drop what
- * chunks now hold and what the space cannot keep. */
+ * chunks now hold and, a file at a time, what the free space cannot keep
+ * (how many files lost theirs). */
 uint64_t sl_resv_ckpt_size(struct slot_store *s,
 			   bool (*wanted)(const struct sl_obj *),
 			   uint64_t *records);
@@ -655,7 +656,7 @@ void sl_resv_ckpt_encode(struct slot_store *s,
 			 bool (*wanted)(const struct sl_obj *), uint8_t *p);
 int sl_resv_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 		       const uint8_t *payload);
-void sl_resv_settle(struct slot_store *s);
+uint64_t sl_resv_settle(struct slot_store *s);
 /* alloc.c: whether need[c] more slots of each class c could be had. */
 bool sl_alloc_fits(const struct slot_store *s, const size_t *need);
 

@@ -342,8 +342,9 @@ int sl_resv_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 	return 0;
 }
 
-void sl_resv_settle(struct slot_store *s)
+uint64_t sl_resv_settle(struct slot_store *s)
 {
+	uint64_t dropped = 0;
 	s->resv_slots = 0;
 	for (size_t b = 0; b < SL_RESV_BUCKETS; b++) {
 		for (struct sl_resv *v = s->resv_tab[b], *nx; v; v = nx) {
@@ -373,9 +374,11 @@ void sl_resv_settle(struct slot_store *s)
 				       (unsigned long long)n);
 				o->flags &= ~SL_OBJ_RESV;
 				rv_unlink(s, v);
+				dropped++;
 				continue;
 			}
 			s->resv_slots += n;
 		}
 	}
+	return dropped;
 }

@@ -1209,9 +1209,9 @@ static int cmd_acl_bad(struct cr_img *im, char **av, int ac)
 	return 0;
 }
 
-/* resv-bad IMG: three more reservation records in the newest checkpoint,
+/* resv-bad IMG: four more reservation records in the newest checkpoint,
  * resealed: one for an object it does not hold, one for a directory, one
- * with an empty range */
+ * with an empty range, and one for a file, larger than the store */
 static int cmd_resv_bad(struct cr_img *im, char **av, int ac)
 {
 	(void)av;
@@ -1223,8 +1223,14 @@ static int cmd_resv_bad(struct cr_img *im, char **av, int ac)
 	uint64_t oid = 1;
 	for (size_t i = 0; i < m.nobj; i++)
 		oid = SL_MAX(oid, m.obj[i].rec.oid + 1);
+	uint64_t file = 0;
+	for (size_t i = 0; i < m.nobj && !file; i++)
+		if (S_ISREG(m.obj[i].rec.mode))
+			file = m.obj[i].rec.oid;
 	const struct { uint64_t oid; uint32_t lo, hi; } bad[] = {
-		{ oid, 0, 4 }, { SLOT_ROOT_INO, 0, 1 }, { m.obj[0].rec.oid, 3, 3 },
+		{ oid, 0, 4 }, { SLOT_ROOT_INO, 0, 1 }, { file, 3, 3 },
+		/* well formed, but more than the store could ever hold */
+		{ file, 1000, 1u << 30 },
 	};
 	m.rv = realloc(m.rv, m.rv_len + sizeof(bad) / sizeof(bad[0]) *
 				 SL_RESV_REC_SIZE);
@@ -1735,7 +1741,8 @@ static void usage(FILE *f)
 "  xattr-bad IMG                three damaged xattr records, resealed\n"
 "  acl-bad IMG                  three bad ACL records and a good one, resealed\n"
 "  acl-mode IMG                 the root's ACL disagrees with its mode, resealed\n"
-"  resv-bad IMG                 reservation records for no file, a directory, nothing\n"
+"  resv-bad IMG                 reservation records for no file, a directory,\n"
+"                               nothing, and more than the store holds\n"
 "  sb-no-xattr IMG              clear the xattr feature bit, resealed\n"
 "  fuzz [SECONDS [SEED]]        fuzz slot_fsck in-process (fuzz_fsck.c)\n"
 "  fuzz-one SEED [IMAGE_OUT]    one iteration; save its damaged image\n");
