@@ -164,18 +164,18 @@ static void fsck_on_problem(void *arg, const char *code, const char *msg,
 	/* Messages may or may not end in a full stop; print exactly one. */
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '.'))
 		n--;
-	bool expected = ui->in_use && fsck_in_use_shows(code);
-	if (!expected)
-		ui->real++;
-	if (expected) {
+	if (ui->in_use && fsck_in_use_shows(code)) {
 		/* what it found, not the repair it would make */
 		const char *fix = strstr(msg, "; ");
 		if (fix && fix < msg + n)
 			n = (size_t)(fix - msg);
 		printf("%s: %.*s (expected while in use).\n", code, (int)n,
 		       msg);
+		fflush(stdout);
+		return;
 	}
-	else if (ui->preen)
+	ui->real++;
+	if (ui->preen)
 		printf("%s: %s: %.*s. %s\n", ui->path, code, (int)n, msg,
 		       fixed ? "FIXED." : "NOT FIXED.");
 	else
