@@ -491,49 +491,45 @@ void cw_truncate(struct cw *w, cw_obj f, uint64_t size)
 	free(st.data);
 }
 
-/* f's state with its own copy of the data, grown with zeros to end
- * unless keep_size (fallocate's modes). */
-static struct cm_state cw_grown(struct cw *w, cw_obj f, uint64_t end,
-				bool keep_size)
+typedef int cw_range_fn(struct slot_store *, slot_ino_t, uint64_t, uint64_t,
+			bool);
+
+/* One of fallocate's calls, fn, on [off, off + len) of f: the model's
+ * state grows with zeros to its end unless keep_size, and (zero) reads
+ * zeros over it. */
+static void cw_range(struct cw *w, cw_obj f, const char *what,
+		     cw_range_fn *fn, bool zero, uint64_t off, uint64_t len,
+		     bool keep_size)
 {
 	struct cm_obj *o = &w->obj[f];
 	struct cm_state st = o->cur;
-	size_t nlen = keep_size ? st.len : SL_MAX(st.len, (size_t)end);
+	size_t nlen = keep_size ? st.len : SL_MAX(st.len, (size_t)(off + len));
 	st.data = cr_xalloc(nlen);
 	memcpy(st.data, o->cur.data, o->cur.len);
 	if (nlen > o->cur.len)
 		memset(st.data + o->cur.len, 0, nlen - o->cur.len);
+	if (zero && off < nlen)
+		memset(st.data + off, 0, SL_MIN(off + len, (uint64_t)nlen) - off);
 	st.len = nlen;
-	return st;
+	uint64_t a = cw_now(w);
+	int r = fn(w->s, o->ino, off, len, keep_size);
+	uint64_t b = cw_now(w);
+	cr_assert_eq(r, 0, "workload: %s: %s", what, slot_strerror(r));
+	cw_event(w, f, a, b, true, &st);
+	free(st.data);
 }
 
 void cw_zero(struct cw *w, cw_obj f, uint64_t off, uint64_t len,
 	     bool keep_size)
 {
-	struct cm_obj *o = &w->obj[f];
-	struct cm_state st = cw_grown(w, f, off + len, keep_size);
-	size_t nlen = st.len;
-	if (off < nlen)
-		memset(st.data + off, 0, SL_MIN(off + len, (uint64_t)nlen) - off);
-	uint64_t a = cw_now(w);
-	int r = slot_file_zero(w->s, o->ino, off, len, keep_size);
-	uint64_t b = cw_now(w);
-	cr_assert_eq(r, 0, "workload: zero: %s", slot_strerror(r));
-	cw_event(w, f, a, b, true, &st);
-	free(st.data);
+	cw_range(w, f, "zero", slot_file_zero, true, off, len, keep_size);
 }
 
 void cw_allocate(struct cw *w, cw_obj f, uint64_t off, uint64_t len,
 		 bool keep_size)
 {
-	struct cm_obj *o = &w->obj[f];
-	struct cm_state st = cw_grown(w, f, off + len, keep_size);
-	uint64_t a = cw_now(w);
-	int r = slot_file_allocate(w->s, o->ino, off, len, keep_size);
-	uint64_t b = cw_now(w);
-	cr_assert_eq(r, 0, "workload: allocate: %s", slot_strerror(r));
-	cw_event(w, f, a, b, true, &st);
-	free(st.data);
+	cw_range(w, f, "allocate", slot_file_allocate, false, off, len,
+		 keep_size);
 }
 
 void cw_chmod(struct cw *w, cw_obj f, uint32_t mode)
