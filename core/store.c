@@ -1171,21 +1171,17 @@ void sl_store_space(struct slot_store *s, uint64_t *total,
 	uint64_t per_chunk = s->cls[s->ncls - 1].per_region;
 	uint64_t chunk = 1ull << s->cls[s->ncls - 1].shift;
 	uint64_t fr = 0, fb = 0;
+	/* a region at a time, not a slot: its free slots are those not in
+	 * use (quarantined and pinned ones are, until released) */
 	for (uint32_t r = 0; r < s->nregions; r++) {
 		const struct sl_region *rg = &s->regions[r];
 		if (rg->cls == SL_RGN_FREE || rg->nused == 0)
 			fr++;
+		else if (r < s->alloc_limit)
+			fb += (uint64_t)(rg->nslots - rg->nused) <<
+			      s->cls[rg->cls].shift;
 	}
-	fb = fr * per_chunk * chunk;
-	for (unsigned c = 0; c < s->ncls; c++) {
-		/* free slots in regions that hold data */
-		uint64_t n = 0;
-		for (size_t i = 0; i < s->cls[c].nfree; i++)
-			if (s->regions[sl_slot_region(s->cls[c].free[i])]
-				    .nused)
-				n++;
-		fb += n << s->cls[c].shift;
-	}
+	fb += fr * per_chunk * chunk;
 	/* quarantined and pinned slots come back at the next flush or
 	 * checkpoint: count them free, as df users expect after rm */
 	for (size_t i = 0; i < s->quar.n; i++)
