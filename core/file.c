@@ -1435,7 +1435,6 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 /* ------------------------------------------------------------------ */
 
 #define FL_WB_PER_FILE 32       /* chunks one file may hold in memory */
-#define FL_WB_TOTAL 48          /* ... and the whole store (pool-sized) */
 
 /* Lock held. */
 static struct sl_wbuf *fl_wb_find(struct sl_obj *o, uint32_t idx)
@@ -1465,6 +1464,11 @@ static void fl_wb_free(struct slot_store *s, struct sl_obj *o,
 	if (*pp)
 		*pp = b->next;
 	s->wb_count--;
+	for (uint32_t i = 0; !o->wb && i < s->nwb_files; i++)
+		if (s->wb_files[i] == o->oid) {
+			s->wb_files[i] = s->wb_files[--s->nwb_files];
+			break;
+		}
 	if (b->flushing) {
 		b->dropped = true;
 		return;
@@ -1492,7 +1496,7 @@ void sl_wb_drop_all(struct slot_store *s, struct sl_obj *o)
 /* Lock held.  Whether o may have one more write buffer. */
 static bool fl_wb_room(const struct slot_store *s, const struct sl_obj *o)
 {
-	return fl_wb_count(o) < FL_WB_PER_FILE && s->wb_count < FL_WB_TOTAL;
+	return fl_wb_count(o) < FL_WB_PER_FILE && s->wb_count < SL_WB_TOTAL;
 }
 
 static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
@@ -1559,6 +1563,10 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 	if (!err) {
 		b->len = fill && have_old ? old.len : 0;
 		b->born = sl_mono_ns();
+		/* no more files than buffers, and no more buffers than
+		 * SL_WB_TOTAL (fl_wb_room): it has room */
+		if (!o->wb)
+			s->wb_files[s->nwb_files++] = o->oid;
 		b->next = o->wb;
 		o->wb = b;
 		s->wb_count++;
@@ -1748,13 +1756,14 @@ int sl_file_flush_every(struct slot_store *s, int64_t older_ns)
 	struct sl_vec v = { 0 };
 	int64_t now = sl_mono_ns();
 	sl_lock(s);
-	for (size_t b = 0; s->wb_count && b <= s->ix.obj_mask; b++)
-		for (struct sl_obj *o = s->ix.obj_tab[b]; o; o = o->hnext)
-			for (struct sl_wbuf *w = o->wb; w; w = w->next)
-				if (!older_ns || now - w->born >= older_ns) {
-					sl_vec_push(&v, o->oid);
-					break;
-				}
+	for (uint32_t i = 0; i < s->nwb_files; i++) {
+		struct sl_obj *o = sl_obj_find(&s->ix, s->wb_files[i]);
+		for (struct sl_wbuf *w = o ? o->wb : NULL; w; w = w->next)
+			if (!older_ns || now - w->born >= older_ns) {
+				sl_vec_push(&v, o->oid);
+				break;
+			}
+	}
 	sl_unlock(s);
 	int err = 0;
 	for (size_t i = 0; i < v.n; i++) {

@@ -173,6 +173,7 @@ struct sl_wbuf {
 /* A chunk that took its file past the size a crash would show, until a
  * device flush covers it (ext.c). */
 #define SL_RESV_BUCKETS 256u    /* files with chunks set aside: few */
+#define SL_WB_TOTAL 48u         /* write buffers of a store (pool-sized) */
 struct sl_resv;
 
 struct sl_ext {
@@ -432,6 +433,10 @@ struct slot_store {
 	 * while the writer goes on: a bounded queue, as a device's
 	 * submission queue is; when it is full the writer does it itself */
 	uint32_t wb_count;
+	/* the files that hold buffers (at most one per buffer), so that
+	 * the periodic write-out and slot_sync need not walk the index */
+	uint64_t wb_files[SL_WB_TOTAL];
+	uint32_t nwb_files;
 	pthread_mutex_t fq_lock;
 	pthread_cond_t fq_cond;
 	struct sl_fq_job {
