@@ -261,7 +261,8 @@ void sl_resv_cut(struct slot_store *s, struct sl_obj *o, uint32_t lo,
 		return;
 	}
 	uint64_t gone = rv_remove(v, lo, hi);
-	s->resv_slots -= gone;
+	/* while a checkpoint loads, nothing is counted yet (settle) */
+	s->resv_slots -= SL_MIN(gone, s->resv_slots);
 	if (gone)
 		o->flags |= SL_OBJ_RESV_OWED;
 	rv_drop_empty(s, o, v);
