@@ -363,18 +363,16 @@ again:
 	 * they count as chunk slots wanted too, never handed out here */
 	need[top] += s->resv_slots;
 	bool fits = al_fits(s, need);
-	if (fits)
-		need[top] -= s->resv_slots;
-	if (!fits) {
-		if (!al_fits_borrowing(s, need)) {
-			/* what a discard holds comes back when it is done */
-			if (s->trimming) {
-				pthread_cond_wait(&s->trim_cond, &s->lock);
-				goto again;
-			}
-			return -ENOSPC;
+	if (!fits && !al_fits_borrowing(s, need)) {
+		/* what a discard holds comes back when it is done */
+		if (s->trimming) {
+			pthread_cond_wait(&s->trim_cond, &s->lock);
+			goto again;
 		}
-		need[top] -= s->resv_slots;     /* borrowing only adds */
+		return -ENOSPC;
+	}
+	need[top] -= s->resv_slots;     /* borrowing only adds to it */
+	if (!fits) {
 		/* each item takes the smallest class at or above its own
 		 * that still has room in the plan */
 		size_t left[SL_CLASS_MAX];

@@ -1265,8 +1265,7 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 					sl_slot_unclaim(s, cx[k]->reserve);
 				/* a first write spends what fallocate set
 				 * aside (a buffer's spent it when made) */
-				took[k] = !cx[k]->have_old && !cx[k]->reserved &&
-					  sl_resv_take(s, w[k].o, cx[k]->idx);
+				took[k] = sl_resv_take(s, w[k].o, cx[k]->idx);
 			}
 			err = sl_wslots_alloc(s, w, n, &txn, nr, &nnew);
 			bool retaken = false;
@@ -1525,8 +1524,7 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 			err = -EAGAIN;
 		if (!err) {
 			/* its first write spends what fallocate set aside */
-			bool took = !sl_obj_chunk(o, idx) &&
-				    sl_resv_take(s, o, idx);
+			bool took = sl_resv_take(s, o, idx);
 			unsigned top = s->ncls - 1;
 			err = sl_slots_alloc(s, &top, 1, &b->reserve, nr, &nnew);
 			if (err && took)
@@ -2551,13 +2549,6 @@ out:
 	return err;
 }
 
-/*
- * ino's buffers are out and flushed, but its newest header lags
- * (ATTR_DIRTY): its size (SIZE_LAGS, ext.c) or its mode, owner or times
- * (chmod, chown, utimes, a truncation).  Write its last chunk again, so
- * that a header records them, when that costs less than the checkpoint
- * which would otherwise.  Returns 1 when it wrote.
- */
 /* The header still lags, and no buffer of the chunk came meanwhile (a
  * writer's fsync is its own). */
 static bool fl_copy_lagging(struct sl_obj *o, const struct sl_chunk *c,
@@ -2566,6 +2557,14 @@ static bool fl_copy_lagging(struct sl_obj *o, const struct sl_chunk *c,
 	(void)arg;
 	return (o->flags & SL_OBJ_ATTR_DIRTY) && !fl_wb_find(o, c->idx);
 }
+
+/*
+ * ino's buffers are out and flushed, but its newest header lags
+ * (ATTR_DIRTY): its size (SIZE_LAGS, ext.c) or its mode, owner or times
+ * (chmod, chown, utimes, a truncation).  Write its last chunk again, so
+ * that a header records them, when that costs less than the checkpoint
+ * which would otherwise.  Returns 1 when it wrote.
+ */
 
 static int fl_fsync_tail(struct slot_store *s, slot_ino_t ino)
 {

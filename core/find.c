@@ -53,9 +53,8 @@ static bool find_matches(const char *path, const struct find_want *w)
 {
 	struct slot_dev *dev;
 	struct slot_geometry g;
-	if (slot_dev_open(path, SLOT_ENGINE_PSYNC, 1, true, true, false,
-			  &dev) < 0 &&
-	    slot_dev_open(path, SLOT_ENGINE_PSYNC, 1, false, true, false,
+	/* buffered, as tune.slotfs -l reads: two blocks of each */
+	if (slot_dev_open(path, SLOT_ENGINE_PSYNC, 1, false, true, false,
 			  &dev) < 0)
 		return false;   /* no medium, no access: not it */
 	int r = slot_probe(dev, &g);

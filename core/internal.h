@@ -638,7 +638,8 @@ void sl_buf_pool_free(struct slot_store *s);
 
 /* resv.c.  Lock held.  add: set aside the chunks of [lo, hi) o does not
  * hold (-ENOSPC when the space cannot be promised); take: spend idx's
- * promise, if it has one (its first write); give_back: undo a take whose
+ * promise, if it has one (only a chunk not yet written has one: call it
+ * at any write of idx); give_back: undo a take whose
  * slot could not be had; cut: drop those of [lo, hi); count: what o has
  * set aside. */
 int sl_resv_add(struct slot_store *s, struct sl_obj *o, uint32_t lo,

@@ -253,13 +253,10 @@ void sl_resv_give_back(struct slot_store *s, struct sl_obj *o, uint32_t idx)
 void sl_resv_cut(struct slot_store *s, struct sl_obj *o, uint32_t lo,
 		 uint32_t hi)
 {
-	if (!(o->flags & SL_OBJ_RESV))
+	struct sl_resv *v = (o->flags & SL_OBJ_RESV) ? rv_find(s, o->oid) :
+						       NULL;
+	if (!v)
 		return;
-	struct sl_resv *v = rv_find(s, o->oid);
-	if (!v) {
-		o->flags &= ~SL_OBJ_RESV;
-		return;
-	}
 	uint64_t gone = rv_remove(v, lo, hi);
 	/* while a checkpoint loads, nothing is counted yet (settle) */
 	s->resv_slots -= SL_MIN(gone, s->resv_slots);

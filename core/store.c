@@ -302,6 +302,11 @@ int sl_sb_ro_compat_add(struct slot_store *s, uint32_t bit)
 	return st_sb_change(s, st_sb_ro_compat, &bit);
 }
 
+static bool st_label_ok(const char *label)
+{
+	return label && strnlen(label, SLOT_LABEL_MAX + 1) <= SLOT_LABEL_MAX;
+}
+
 static void st_sb_label(struct sl_sb *sb, const void *arg)
 {
 	memset(sb->label, 0, sizeof(sb->label));
@@ -310,7 +315,7 @@ static void st_sb_label(struct sl_sb *sb, const void *arg)
 
 int slot_store_set_label(struct slot_store *s, const char *label)
 {
-	if (!label || strnlen(label, SLOT_LABEL_MAX + 1) > SLOT_LABEL_MAX)
+	if (!st_label_ok(label))
 		return -EINVAL;
 	if (s->read_only)
 		return -EROFS;
@@ -557,8 +562,7 @@ int slot_shrink(struct slot_store *s, uint64_t size, uint64_t *min)
 
 int slot_set_label(struct slot_dev *dev, const char *label)
 {
-	size_t n = label ? strnlen(label, SLOT_LABEL_MAX + 1) : 0;
-	if (!label || n > SLOT_LABEL_MAX)
+	if (!st_label_ok(label))
 		return -EINVAL;
 	struct sl_sb p, b;
 	if (dev->size < SL_SB_BACKUP_OFF + SL_BLOCK)
@@ -568,9 +572,8 @@ int slot_set_label(struct slot_dev *dev, const char *label)
 	if (err)
 		return err == -EINVAL ? -EINVAL : -EUCLEAN;
 	sb_backup_of(dev, &p, &b);
-	memset(p.label, 0, sizeof(p.label));
-	memcpy(p.label, label, n);
-	memcpy(b.label, p.label, sizeof(b.label));
+	st_sb_label(&p, label);
+	st_sb_label(&b, label);
 	p.write_time = (uint64_t)time(NULL);
 	return sb_write_copies(dev, &p, &b);
 }

@@ -43,7 +43,7 @@ static bool client_same_file(const struct stat *a, const char *path)
 	return a->st_dev == b.st_dev && a->st_ino == b.st_ino;
 }
 
-int sfs_client_find(const char *path, char *mnt, size_t len)
+static int client_find(const char *path, char *mnt, size_t len)
 {
 	struct stat st;
 	if (stat(path, &st) < 0)
@@ -73,6 +73,18 @@ int sfs_client_find(const char *path, char *mnt, size_t len)
 	free(line);
 	fclose(f);
 	return err;
+}
+
+int sfs_client_mount(const char *prog, const char *path, char *mnt,
+		     size_t len)
+{
+	int r = client_find(path, mnt, len);
+	if (r == -ENOENT)
+		fprintf(stderr, "%s: %s is in use, and not by a slotfs mount; "
+			"close it first\n", prog, path);
+	else if (r)
+		fprintf(stderr, "%s: %s: %s\n", prog, path, slot_strerror(r));
+	return r;
 }
 
 int sfs_client_ioctl(const char *mnt, unsigned long request, void *arg)

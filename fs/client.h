@@ -15,9 +15,11 @@
  * bytes): 0, or a negative errno, said on stderr after "prog: spec: ". */
 int sfs_client_device(const char *prog, const char *spec, char *path,
 		      size_t cap);
-/* Where the slotfs of path (an image or a device) is mounted: 0 and the
- * mount point in mnt (len bytes), or -ENOENT. */
-int sfs_client_find(const char *path, char *mnt, size_t len);
+/* Where the slotfs of path (an image or a device), which something holds,
+ * is mounted: 0 and the mount point in mnt (len bytes), or a negative
+ * errno, said on stderr after "prog: " (-ENOENT: no slotfs mount has it). */
+int sfs_client_mount(const char *prog, const char *path, char *mnt,
+		     size_t len);
 /* ioctl(request, arg) on the mount point mnt: 0 or a negative errno. */
 int sfs_client_ioctl(const char *mnt, unsigned long request, void *arg);
 

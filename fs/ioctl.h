@@ -10,6 +10,8 @@
 #include <linux/ioctl.h>
 #include <stdint.h>
 
+#include "slot.h"
+
 /*
  * Grow a mounted file system into its device, as ext4's
  * EXT4_IOC_RESIZE_FS does (root only; on any file or directory of the
@@ -24,5 +26,17 @@ struct slotfs_grow {
 };
 
 #define SLOTFS_IOC_GROW _IOWR('S', 1, struct slotfs_grow)
+
+/* The out fields, from the geometry before and after a resize (the daemon
+ * answering the ioctl, resize.slotfs resizing offline). */
+static inline void slotfs_grow_result(struct slotfs_grow *g,
+				      const struct slot_geometry *before,
+				      const struct slot_geometry *after)
+{
+	g->old_size = before->device_size;
+	g->new_size = after->device_size;
+	g->old_regions = before->region_count;
+	g->new_regions = after->region_count;
+}
 
 #endif

@@ -1375,10 +1375,7 @@ static void sfs_ioctl_grow(struct sfs *fs, fuse_req_t req,
 	slot_geometry_get(fs->store, &before);
 	int err = slot_grow(fs->store, g.size, &g.limit);
 	slot_geometry_get(fs->store, &after);
-	g.old_size = before.device_size;
-	g.new_size = after.device_size;
-	g.old_regions = before.region_count;
-	g.new_regions = after.region_count;
+	slotfs_grow_result(&g, &before, &after);
 	fuse_reply_ioctl(req, err ? -sfs_errno(err) : 0, &g, sizeof(g));
 }
 

@@ -63,19 +63,17 @@ static int resize_offline(const char *path, struct resize_res *res)
 		r = slot_grow(s, g->size, &g->limit);
 	slot_geometry_get(s, &after);
 	int cr = slot_close(s);
-	g->old_size = before.device_size;
-	g->new_size = after.device_size;
-	g->old_regions = before.region_count;
-	g->new_regions = after.region_count;
+	slotfs_grow_result(g, &before, &after);
 	return r < 0 ? r : cr;
 }
 
-/* Through the mount of path, if there is one: 0 or a negative errno;
- * 1 when path is in use but not by a slotfs mount. */
+/* Through the mount of path: 0 or the grow's negative errno; 1 when it
+ * could not ask (no slotfs mount has path, or the mount did not answer),
+ * said on stderr. */
 static int resize_mounted(const char *path, struct resize_res *res)
 {
-	char mnt[4096];
-	if (sfs_client_find(path, mnt, sizeof(mnt)))
+	char mnt[PATH_MAX];
+	if (sfs_client_mount(PROG, path, mnt, sizeof(mnt)))
 		return 1;
 	printf("%s is mounted on %s; resizing it on-line\n", path, mnt);
 	int r = sfs_client_ioctl(mnt, SLOTFS_IOC_GROW, &res->g);
@@ -83,7 +81,7 @@ static int resize_mounted(const char *path, struct resize_res *res)
 		res->shrink = true;
 	if (r < 0 && !res->g.old_size) {        /* the mount did not answer */
 		fprintf(stderr, PROG ": %s: %s\n", mnt, slot_strerror(r));
-		return -ENOTCONN;
+		return 1;
 	}
 	return r;
 }
@@ -149,14 +147,9 @@ int main(int argc, char **argv)
 	r = resize_offline(path, &res);
 	if (r == -EBUSY) {
 		r = resize_mounted(path, &res);
-		mounted = r <= 0;
-		if (r == 1) {
-			fprintf(stderr, PROG ": %s is in use, and not by a "
-				"slotfs mount; close it first\n", path);
+		if (r == 1)
 			return 1;
-		} else if (r == -ENOTCONN) {
-			return 1;
-		}
+		mounted = true;
 	} else if (r < 0 && !res.g.old_size) {
 		fprintf(stderr, PROG ": cannot open %s: %s\n", path,
 			slot_strerror(r));

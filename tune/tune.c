@@ -48,12 +48,9 @@ static int tune_open(const char *path, bool change, struct slot_dev **dev)
 /* A new label for the store mounted from path, through its mount. */
 static int tune_label_mounted(const char *path, const char *label)
 {
-	char mnt[4096], buf[FSLABEL_MAX] = { 0 };
-	if (sfs_client_find(path, mnt, sizeof(mnt))) {
-		fprintf(stderr, PROG ": %s is in use, and not by a slotfs "
-			"mount; close it first\n", path);
+	char mnt[PATH_MAX], buf[FSLABEL_MAX] = { 0 };
+	if (sfs_client_mount(PROG, path, mnt, sizeof(mnt)))
 		return -EBUSY;
-	}
 	memcpy(buf, label, strlen(label));
 	int r = sfs_client_ioctl(mnt, FS_IOC_SETFSLABEL, buf);
 	if (r)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "slot.h"
 
@@ -42,6 +43,15 @@ static inline void t_teardown(struct t_env *e)
 		slot_close(e->s);
 	e->s = NULL;
 	slot_emu_destroy(e->emu);
+}
+
+/* A regular file name in the root, owned by root: its inode. */
+static inline slot_ino_t t_mkfile(struct slot_store *s, const char *name)
+{
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_mknod(s, SLOT_ROOT_INO, name, S_IFREG | 0644, 0,
+				   0, 0, &a), 0, "%s", name);
+	return a.ino;
 }
 
 static inline void t_fill(void *buf, size_t len, unsigned seed)

@@ -16,14 +16,6 @@ static void setup(void) { t_setup(&env, 128 * MiB); }
 static void teardown(void) { t_teardown(&env); }
 TestSuite(resv, .init = setup, .fini = teardown, .timeout = 60);
 
-static slot_ino_t mkfile(const char *name)
-{
-	struct slot_attr a;
-	cr_assert_eq(slot_ns_mknod(env.s, SLOT_ROOT_INO, name, S_IFREG | 0644,
-				   0, 0, 0, &a), 0);
-	return a.ino;
-}
-
 static uint64_t promised(void)
 {
 	sl_lock(env.s);
@@ -75,7 +67,7 @@ static int write_chunks(slot_ino_t f, int first, int most, int *err)
  */
 Test(resv, the_space_holds_against_another_writer)
 {
-	slot_ino_t pre = mkfile("pre"), other = mkfile("other");
+	slot_ino_t pre = t_mkfile(env.s, "pre"), other = t_mkfile(env.s, "other");
 	cr_assert_eq(slot_file_allocate(env.s, pre, 0, 40 * MiB, false), 0);
 	cr_expect_eq(promised(), 40);
 	struct slot_attr a;
@@ -93,7 +85,7 @@ Test(resv, the_space_holds_against_another_writer)
 	cr_expect_eq(blocks(pre), 40 * MiB / 512, "written: %llu",
 		     (unsigned long long)blocks(pre));
 	/* more than the free space: refused, nothing set aside */
-	slot_ino_t late = mkfile("late");
+	slot_ino_t late = t_mkfile(env.s, "late");
 	cr_expect_eq(slot_file_allocate(env.s, late, 0, 64 * MiB, true),
 		     -ENOSPC);
 	cr_expect_eq(promised(), 0);
@@ -103,7 +95,7 @@ Test(resv, the_space_holds_against_another_writer)
 /* What is spent and what is given back, chunk by chunk. */
 Test(resv, writes_truncation_holes_and_unlink_give_it_back)
 {
-	slot_ino_t f = mkfile("f");
+	slot_ino_t f = t_mkfile(env.s, "f");
 	uint8_t b[4096];
 	t_fill(b, sizeof(b), 1);
 	/* chunk 0 holds data: only 1..9 are set aside */
@@ -140,7 +132,7 @@ Test(resv, a_checkpoint_keeps_it_and_recovery_spends_it)
 {
 	/* a file the checkpoint has, with data: fsync could settle its
 	 * size with a header, but only a checkpoint keeps the promise */
-	slot_ino_t f = mkfile("f");
+	slot_ino_t f = t_mkfile(env.s, "f");
 	uint8_t b[4096];
 	t_fill(b, sizeof(b), 3);
 	cr_assert_eq(slot_file_write(env.s, f, 0, b, sizeof(b)), 4096);

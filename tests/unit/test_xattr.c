@@ -11,14 +11,6 @@ static void setup(void) { t_setup(&env, 128ull << 20); }
 static void teardown(void) { t_teardown(&env); }
 TestSuite(xattr, .init = setup, .fini = teardown, .timeout = 60);
 
-static slot_ino_t mkfile(const char *name)
-{
-	struct slot_attr a;
-	cr_assert_eq(slot_ns_mknod(env.s, SLOT_ROOT_INO, name, S_IFREG | 0644,
-				   0, 0, 0, &a), 0);
-	return a.ino;
-}
-
 /* name's value, NUL-terminated in a static buffer, or NULL and *err */
 static const char *getx(slot_ino_t ino, const char *name, ssize_t *err)
 {
@@ -49,7 +41,7 @@ static size_t list_names(slot_ino_t ino, char *buf, size_t cap)
 
 Test(xattr, set_get_list_remove)
 {
-	slot_ino_t f = mkfile("f");
+	slot_ino_t f = t_mkfile(env.s, "f");
 	char buf[256];
 	cr_expect_eq(slot_xattr_list(env.s, f, buf, sizeof(buf)), 0);
 	cr_expect_eq(slot_xattr_get(env.s, f, "user.a", buf, sizeof(buf)),
@@ -85,7 +77,7 @@ Test(xattr, set_get_list_remove)
 
 Test(xattr, create_and_replace_flags)
 {
-	slot_ino_t f = mkfile("f");
+	slot_ino_t f = t_mkfile(env.s, "f");
 	cr_expect_eq(slot_xattr_set(env.s, f, "user.x", "1", 1,
 				    SLOT_XATTR_REPLACE), -ENODATA);
 	cr_assert_eq(slot_xattr_set(env.s, f, "user.x", "1", 1,
@@ -99,7 +91,7 @@ Test(xattr, create_and_replace_flags)
 
 Test(xattr, names_and_sizes_at_their_limits)
 {
-	slot_ino_t f = mkfile("f");
+	slot_ino_t f = t_mkfile(env.s, "f");
 	char name[SLOT_XATTR_NAME_MAX + 2];
 	memset(name, 'n', sizeof(name) - 1);
 	name[sizeof(name) - 1] = 0;
@@ -138,7 +130,7 @@ Test(xattr, the_store_room_is_bounded)
 	char name[32];
 	for (n = 0; n < 1000 && !err; n++) {
 		snprintf(name, sizeof(name), "f%d", n);
-		err = slot_xattr_set(env.s, mkfile(name), "user.v", big,
+		err = slot_xattr_set(env.s, t_mkfile(env.s, name), "user.v", big,
 				     sizeof(big), 0);
 	}
 	cr_assert_eq(err, -ENOSPC, "the %dth set: %d", n, err);
@@ -164,7 +156,7 @@ Test(xattr, the_store_room_is_bounded)
  * interleave in the checkpoint: all come back, each with its value. */
 Test(xattr, many_on_one_object_load_back)
 {
-	slot_ino_t f = mkfile("f"), g = mkfile("g");
+	slot_ino_t f = t_mkfile(env.s, "f"), g = t_mkfile(env.s, "g");
 	char name[32], val[32];
 	for (int i = 0; i < 2000; i++) {
 		snprintf(name, sizeof(name), "user.k%d", i);
@@ -197,7 +189,7 @@ Test(xattr, any_object_type_and_not_inherited_by_a_new_file)
 	cr_assert_eq(slot_ns_symlink(env.s, SLOT_ROOT_INO, "l", "d", 0, 0, &l), 0);
 	cr_assert_eq(slot_xattr_set(env.s, d.ino, "user.dir", "D", 1, 0), 0);
 	cr_assert_eq(slot_xattr_set(env.s, l.ino, "trusted.l", "L", 1, 0), 0);
-	slot_ino_t f = mkfile("f");
+	slot_ino_t f = t_mkfile(env.s, "f");
 	cr_assert_eq(slot_xattr_set(env.s, f, "user.f", "F", 1, 0), 0);
 	cr_expect_eq(slot_xattr_get(env.s, 999999, "user.f", NULL, 0), -ENOENT);
 	cr_expect_eq(slot_xattr_set(env.s, 999999, "user.f", "F", 1, 0),
@@ -205,7 +197,7 @@ Test(xattr, any_object_type_and_not_inherited_by_a_new_file)
 	/* unlinking frees them; rename over a file drops the target's */
 	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "f"), 0);
 	cr_expect_null(sl_xa_find(&env.s->ix, f));
-	slot_ino_t g = mkfile("g"), h = mkfile("h");
+	slot_ino_t g = t_mkfile(env.s, "g"), h = t_mkfile(env.s, "h");
 	cr_assert_eq(slot_xattr_set(env.s, h, "user.h", "H", 1, 0), 0);
 	cr_assert_eq(slot_ns_rename(env.s, SLOT_ROOT_INO, "g", SLOT_ROOT_INO,
 				    "h", 0), 0);
@@ -222,7 +214,7 @@ Test(xattr, any_object_type_and_not_inherited_by_a_new_file)
 /* An unlinked file still open keeps its xattrs, as its data. */
 Test(xattr, an_open_unlinked_file_keeps_them)
 {
-	slot_ino_t f = mkfile("f");
+	slot_ino_t f = t_mkfile(env.s, "f");
 	cr_assert_eq(slot_xattr_set(env.s, f, "user.a", "A", 1, 0), 0);
 	cr_assert_eq(slot_ns_hold(env.s, f), 0);
 	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "f"), 0);
@@ -239,7 +231,7 @@ Test(xattr, the_first_one_sets_the_superblock_feature)
 	cr_assert_eq(sl_sb_read(env.dev, &sb, &backup), 0);
 	cr_expect_eq(sb.feature_ro_compat & SL_FEAT_RO_COMPAT_XATTR, 0,
 		     "a fresh store says it has xattrs");
-	slot_ino_t f = mkfile("f");
+	slot_ino_t f = t_mkfile(env.s, "f");
 	cr_assert_eq(slot_xattr_set(env.s, f, "user.a", "A", 1, 0), 0);
 	cr_assert_eq(sl_sb_read(env.dev, &sb, &backup), 0);
 	cr_expect_neq(sb.feature_ro_compat & SL_FEAT_RO_COMPAT_XATTR, 0,
@@ -257,7 +249,7 @@ Test(xattr, the_first_one_sets_the_superblock_feature)
 /* The superblock write fails: nothing is set. */
 Test(xattr, a_failed_feature_write_sets_nothing)
 {
-	slot_ino_t f = mkfile("f");
+	slot_ino_t f = t_mkfile(env.s, "f");
 	slot_emu_fail_writes(env.emu, -EIO);
 	cr_expect_eq(slot_xattr_set(env.s, f, "user.a", "A", 1, 0), -EIO);
 	slot_emu_fail_writes(env.emu, 0);
@@ -269,13 +261,13 @@ Test(xattr, a_failed_feature_write_sets_nothing)
  * even after a data write made the file's attributes clean. */
 Test(xattr, fsync_makes_them_durable)
 {
-	slot_ino_t f = mkfile("f");
+	slot_ino_t f = t_mkfile(env.s, "f");
 	cr_assert_eq(slot_file_write(env.s, f, 0, "data", 4), 4);
 	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
 	cr_assert_eq(slot_xattr_set(env.s, f, "user.a", "A", 1, 0), 0);
 	cr_assert_eq(slot_file_write(env.s, f, 4, "more", 4), 4);
 	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
-	slot_ino_t g = mkfile("g");
+	slot_ino_t g = t_mkfile(env.s, "g");
 	cr_assert_eq(slot_file_fsync(env.s, g, false), 0);
 	cr_assert_eq(slot_xattr_set(env.s, g, "user.g", "G", 1, 0), 0);
 	cr_assert_eq(slot_file_fsync(env.s, g, false), 0);
@@ -295,7 +287,7 @@ Test(xattr, fsync_makes_them_durable)
  * it. */
 Test(xattr, a_failed_checkpoint_leaves_them_owed)
 {
-	slot_ino_t f = mkfile("f");
+	slot_ino_t f = t_mkfile(env.s, "f");
 	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
 	cr_assert_eq(slot_xattr_set(env.s, f, "user.a", "A", 1, 0), 0);
 	slot_emu_fail_writes(env.emu, -EIO);
@@ -313,7 +305,7 @@ Test(xattr, a_failed_checkpoint_leaves_them_owed)
  * before it leaves the previous state, whole. */
 Test(xattr, a_crash_before_the_checkpoint_keeps_the_old_state)
 {
-	slot_ino_t f = mkfile("f");
+	slot_ino_t f = t_mkfile(env.s, "f");
 	cr_assert_eq(slot_xattr_set(env.s, f, "user.a", "old", 3, 0), 0);
 	cr_assert_eq(slot_sync(env.s), 0);
 	cr_assert_eq(slot_xattr_set(env.s, f, "user.a", "new", 3, 0), 0);
@@ -326,7 +318,7 @@ Test(xattr, a_crash_before_the_checkpoint_keeps_the_old_state)
 
 Test(xattr, read_only_store_refuses_changes)
 {
-	slot_ino_t f = mkfile("f");
+	slot_ino_t f = t_mkfile(env.s, "f");
 	cr_assert_eq(slot_xattr_set(env.s, f, "user.a", "A", 1, 0), 0);
 	cr_assert_eq(slot_close(env.s), 0);
 	env.opts.read_only = true;
