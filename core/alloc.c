@@ -595,7 +595,7 @@ int sl_regions_write(struct slot_store *s, const uint32_t *rs, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct sl_rgn_hdr h = { 0 };
 		h.magic = SL_MAGIC_RGN;
-		memcpy(h.uuid, s->sb.uuid, 16);
+		memcpy(h.uuid, s->hdr_uuid, 16);
 		h.region = rs[i];
 		h.cls = s->regions[rs[i]].cls;
 		h.assign_gen = s->regions[rs[i]].assign_gen;

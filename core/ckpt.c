@@ -164,7 +164,7 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 	struct sl_ckpt_hdr *h = &sn->hdr;
 	memset(h, 0, sizeof(*h));
 	h->magic = SL_MAGIC_CKPT;
-	memcpy(h->uuid, s->sb.uuid, 16);
+	memcpy(h->uuid, s->hdr_uuid, 16);
 	h->seq = s->ckpt_seq + 1;
 	h->payload_len = plen;
 	h->payload_csum = sl_csum(buf + SL_BLOCK, plen);
@@ -337,7 +337,7 @@ int sl_ckpt_read_hdr(struct slot_store *s, unsigned i, struct sl_ckpt_hdr *h)
 	if (!err)
 		err = sl_ckpt_hdr_decode(b, h);
 	free(b);
-	if (!err && memcmp(h->uuid, s->sb.uuid, 16))
+	if (!err && memcmp(h->uuid, s->hdr_uuid, 16))
 		err = -EINVAL;
 	if (!err && h->payload_len > s->sb.meta_size / 2 - SL_BLOCK)
 		err = -EUCLEAN;

@@ -177,6 +177,8 @@ static int dm_sb_one(struct dm *d, const char *which, uint64_t off,
 	dm_sb_flags(f, sb->flags);
 	fputs(" uuid=", f);
 	dm_uuid(f, sb->uuid);
+	fputs(" meta_uuid=", f);
+	dm_uuid(f, sb->meta_uuid);
 	fputs(" label=", f);
 	dm_str(f, sb->label, strnlen(sb->label, sizeof(sb->label)));
 	fprintf(f, " device_size=%" PRIu64 " meta_offset=%" PRIu64
@@ -275,7 +277,7 @@ static void dm_ckpt_read(struct dm *d, unsigned i, struct dm_ckpt *c)
 	}
 	if (c->hres == -EUCLEAN)
 		c->why = "payload_len-range";
-	else if (memcmp(c->h.uuid, d->sb.uuid, 16))
+	else if (memcmp(c->h.uuid, sl_sb_hdr_uuid(&d->sb), 16))
 		c->why = "uuid-mismatch";
 	else if (c->h.seq % 2 != i)
 		c->why = "seq-parity";
@@ -682,7 +684,7 @@ static int dm_region_slots(struct dm *d, uint32_t r, unsigned cls,
 					" damaged reason=%s\n", r, j, why);
 				continue;
 			}
-			if (memcmp(h.uuid, d->sb.uuid, 16)) {
+			if (memcmp(h.uuid, sl_sb_hdr_uuid(&d->sb), 16)) {
 				cnt.foreign++;
 				continue;
 			}
@@ -763,9 +765,9 @@ static int dm_regions(struct dm *d, bool slots)
 				if (res == -EINVAL && !zero)
 					fputs(" reason=no-magic", f);
 				if (res == 0 || res == -EUCLEAN) {
-					bool ours = !memcmp(h.uuid, d->sb.uuid,
-							    16) &&
-						    h.region == r;
+					bool uuid_ok = !memcmp(h.uuid,
+						sl_sb_hdr_uuid(&d->sb), 16);
+					bool ours = uuid_ok && h.region == r;
 					bool good = !res && ours &&
 						    (h.cls == SL_RGN_FREE ||
 						     h.cls < d->sb.class_count);
@@ -779,8 +781,8 @@ static int dm_regions(struct dm *d, bool slots)
 						" uuid=%s assign_gen=%" PRIu64
 						" checksum=0x%016" PRIx64,
 						h.region,
-						memcmp(h.uuid, d->sb.uuid, 16) ?
-						"mismatch" : "ok", h.assign_gen,
+						uuid_ok ? "ok" : "mismatch",
+						h.assign_gen,
 						h.checksum);
 					/* a valid header newer than the
 					 * table is what recovery follows */
@@ -851,17 +853,29 @@ int slot_describe(struct slot_dev *dev, FILE *out)
 		label[0] ? label : "<none>");
 	fprintf(out, "%-26s", "Filesystem UUID:");
 	dm_uuid(out, sb.uuid);
+	if (sb.feature_incompat & SL_FEAT_INCOMPAT_META_UUID) {
+		fprintf(out, "\n%-26s", "Header UUID:");
+		dm_uuid(out, sb.meta_uuid);
+	}
 	fprintf(out, "\n%-26s", "Filesystem features:");
-	uint32_t ro = sb.feature_ro_compat;
-	if (ro & SL_FEAT_RO_COMPAT_XATTR)
+	uint32_t ro = sb.feature_ro_compat, in = sb.feature_incompat;
+	const char *sep = "";
+	if (ro & SL_FEAT_RO_COMPAT_XATTR) {
 		fputs("xattr", out);
-	else if (!ro && !sb.feature_compat && !sb.feature_incompat)
-		fputs("(none)", out);
+		sep = " ";
+	}
+	if (in & SL_FEAT_INCOMPAT_META_UUID) {
+		fprintf(out, "%smeta_uuid", sep);
+		sep = " ";
+	}
 	ro &= ~SL_FEAT_RO_COMPAT_XATTR;
-	if (sb.feature_compat || ro || sb.feature_incompat)
-		fprintf(out, " compat=0x%" PRIx32 " ro_compat=0x%" PRIx32
-			" incompat=0x%" PRIx32, sb.feature_compat, ro,
-			sb.feature_incompat);
+	in &= ~SL_FEAT_INCOMPAT_META_UUID;
+	if (!*sep && !ro && !sb.feature_compat && !in)
+		fputs("(none)", out);
+	if (sb.feature_compat || ro || in)
+		fprintf(out, "%scompat=0x%" PRIx32 " ro_compat=0x%" PRIx32
+			" incompat=0x%" PRIx32, sep, sb.feature_compat, ro,
+			in);
 	fprintf(out, "\n%-26s%s%s\n", "Filesystem state:",
 		sb.flags & SL_SB_CLEAN ? "clean" : "not clean",
 		sb.flags & SL_SB_ERRORS ? " with errors" : "");

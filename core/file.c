@@ -151,7 +151,7 @@ void sl_slot_hdr_fill(struct slot_store *s, const struct sl_obj *o,
 {
 	memset(h, 0, sizeof(*h));
 	h->magic = SL_MAGIC_SLOT;
-	memcpy(h->uuid, s->sb.uuid, 16);
+	memcpy(h->uuid, s->hdr_uuid, 16);
 	h->oid = o->oid;
 	h->obj_size = o->size;
 	h->mode = o->mode;
@@ -302,7 +302,7 @@ bool sl_slot_hdr_match(const struct slot_store *s,
 		       const struct sl_slot_hdr *h, uint64_t oid,
 		       const struct sl_chunk *c)
 {
-	return !memcmp(h->uuid, s->sb.uuid, 16) && h->oid == oid &&
+	return !memcmp(h->uuid, s->hdr_uuid, 16) && h->oid == oid &&
 	       h->gen == c->gen && h->idx == c->idx &&
 	       h->payload_len == c->len;
 }

@@ -71,6 +71,7 @@ void sl_sb_encode(const struct sl_sb *sb, uint8_t *buf)
 	sl_put64(buf + 0x0b0, sb->write_time);
 	sl_put32(buf + 0x0b8, sb->mount_count);
 	sl_put64(buf + 0x0c0, sb->fsck_time);
+	memcpy(buf + 0x0c8, sb->meta_uuid, 16);
 	hdr_seal(buf);
 }
 
@@ -154,7 +155,8 @@ int sl_sb_decode(const uint8_t *buf, struct sl_sb *sb)
 	sb->mount_count = sl_get32(buf + 0x0b8);
 	sb->pad1 = sl_get32(buf + 0x0bc);
 	sb->fsck_time = sl_get64(buf + 0x0c0);
-	memcpy(sb->reserved, buf + 0x0c8, sizeof(sb->reserved));
+	memcpy(sb->meta_uuid, buf + 0x0c8, 16);
+	memcpy(sb->reserved, buf + 0x0d8, sizeof(sb->reserved));
 	sb->checksum = sl_get64(buf + 0x1f8);
 	return sb_check(sb);
 }

@@ -34,7 +34,9 @@
 					     a writer that drops them must
 					     not write one */
 #define SL_FEAT_RO_COMPAT_SUPP  SL_FEAT_RO_COMPAT_XATTR
-#define SL_FEAT_INCOMPAT_SUPP   0u
+#define SL_FEAT_INCOMPAT_META_UUID (1u << 0) /* headers carry meta_uuid:
+						the uuid was changed */
+#define SL_FEAT_INCOMPAT_SUPP   SL_FEAT_INCOMPAT_META_UUID
 
 /* superblock flags */
 #define SL_SB_CLEAN   (1u << 0)   /* closed cleanly: the checkpoint is whole */
@@ -73,9 +75,18 @@ struct sl_sb {
 	/*0b8*/ uint32_t mount_count;
 	/*0bc*/ uint32_t pad1;
 	/*0c0*/ uint64_t fsck_time;
-	/*0c8*/ uint8_t reserved[0x1f8 - 0xc8];
+	/*0c8*/ uint8_t meta_uuid[16];       /* with META_UUID; else 0 */
+	/*0d8*/ uint8_t reserved[0x1f8 - 0xd8];
 	/*1f8*/ uint64_t checksum;
 };
+
+/* The uuid every other header carries: mkfs's, kept when the file
+ * system's own changes (tune.slotfs -U), so nothing else is rewritten. */
+static inline const uint8_t *sl_sb_hdr_uuid(const struct sl_sb *sb)
+{
+	return sb->feature_incompat & SL_FEAT_INCOMPAT_META_UUID ?
+		       sb->meta_uuid : sb->uuid;
+}
 #define SL_SB_CSUM_OFF 0x1f8u
 #define SL_SB_SIZE     0x200u
 

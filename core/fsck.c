@@ -180,7 +180,8 @@ static int fk_read_sb(struct slot_dev *dev, uint64_t off, struct sl_sb *sb)
 
 static const char *fk_sb_diff(const struct sl_sb *a, const struct sl_sb *b)
 {
-	if (memcmp(a->uuid, b->uuid, 16))
+	if (memcmp(a->uuid, b->uuid, 16) ||
+	    memcmp(sl_sb_hdr_uuid(a), sl_sb_hdr_uuid(b), 16))
 		return "uuid";
 	if (a->device_size != b->device_size || a->region_count != b->region_count ||
 	    a->region_size != b->region_size || a->meta_size != b->meta_size ||
@@ -192,7 +193,7 @@ static const char *fk_sb_diff(const struct sl_sb *a, const struct sl_sb *b)
 	return NULL;
 }
 
-/* How many checkpoint containers carry this superblock's uuid. */
+/* How many checkpoint containers carry this superblock's header uuid. */
 static int fk_sb_votes(struct slot_dev *dev, const struct sl_sb *sb)
 {
 	int votes = 0;
@@ -204,7 +205,7 @@ static int fk_sb_votes(struct slot_dev *dev, const struct sl_sb *sb)
 		    sl_dev_span(dev, false, off, b, SL_BLOCK) ||
 		    sl_ckpt_hdr_decode(b, &h))
 			continue;
-		votes += !memcmp(h.uuid, sb->uuid, 16);
+		votes += !memcmp(h.uuid, sl_sb_hdr_uuid(sb), 16);
 	}
 	free(b);
 	return votes;
@@ -383,7 +384,7 @@ static const char *fk_entry_check(struct slot_store *s,
 		return "unreadable";
 	if (sl_slot_hdr_decode(buf, &h))
 		return "corrupt";
-	if (memcmp(h.uuid, s->sb.uuid, 16) || h.oid != e->oid)
+	if (memcmp(h.uuid, s->hdr_uuid, 16) || h.oid != e->oid)
 		return "belongs to another object";
 	if (h.gen != e->c.gen || h.idx != e->c.idx || h.payload_len != e->c.len)
 		return "is of another write";

@@ -339,6 +339,9 @@ struct slot_store {
 	bool own_dev;
 	struct slot_opts opts;
 	struct sl_sb sb;
+	/* sl_sb_hdr_uuid(&sb), copied once: what every header this store
+	 * writes or checks carries; a uuid change never moves it */
+	uint8_t hdr_uuid[16];
 	struct slot_geometry geo;
 	struct slot_recovery rec;
 
@@ -828,5 +831,7 @@ int sl_sb_write(struct slot_dev *dev, const struct sl_sb *sb, bool backup);
 /* Set a ro_compat feature in both superblocks, durably (ckpt_lock held). */
 int sl_sb_ro_compat_add(struct slot_store *s, uint32_t bit);
 void sl_geo_from_sb(const struct sl_sb *sb, struct slot_geometry *geo);
+/* s->sb = *sb, with what follows from it (hdr_uuid, geo). */
+void sl_store_sb_set(struct slot_store *s, const struct sl_sb *sb);
 
 #endif /* SLOT_INTERNAL_H */

@@ -43,7 +43,7 @@ int sl_scan_region_hdrs(struct slot_store *s, struct sl_rgn_hdr *h,
 			uint32_t r = base + i;
 			valid[r] = ios[i].res >= 0 &&
 				   sl_rgn_hdr_decode(buf + (size_t)i * bs, &h[r]) == 0 &&
-				   !memcmp(h[r].uuid, s->sb.uuid, 16) &&
+				   !memcmp(h[r].uuid, s->hdr_uuid, 16) &&
 				   h[r].region == r && h[r].cls < s->ncls;
 		}
 		free(buf);
@@ -223,7 +223,7 @@ static void rc_scan_one(void *arg, uint64_t ref, int res,
 	struct rc_scan *sc = arg;
 	struct slot_store *s = sc->s;
 	sc->seen++;
-	if (res || memcmp(h->uuid, s->sb.uuid, 16))
+	if (res || memcmp(h->uuid, s->hdr_uuid, 16))
 		return;
 	const struct sl_region *rg = &s->regions[sl_slot_region(ref)];
 	if (h->gen < sc->scan_gen || h->gen < rg->assign_gen ||

@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define SLOT_VERSION_MAJOR 1
-#define SLOT_VERSION_MINOR 7
+#define SLOT_VERSION_MINOR 8
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
 #define SLOT_PATH_MAX 4096    /* bytes in a key, with its slashes */
@@ -784,6 +784,19 @@ int slot_set_label(struct slot_dev *dev, const char *label);
 /* The same on an open store, in use or not (a mount answers
  * FS_IOC_SETFSLABEL with it): -EINVAL for a label too long, -EROFS. */
 int slot_store_set_label(struct slot_store *s, const char *label);
+/*
+ * A new UUID in both superblocks, as tune2fs -U gives ext4 one (a copied
+ * device must be told from its original).  Only the superblocks are
+ * written: the other headers keep the UUID they carry, which the
+ * superblock then records beside the new one, and slotfs before libslot
+ * 1.9 refuses to open the store (-EPROTONOSUPPORT) until the UUID is set
+ * back to that one.  The same rules as for a label; -EINVAL for the nil
+ * UUID too.
+ */
+int slot_set_uuid(struct slot_dev *dev, const uint8_t uuid[16]);
+/* The same on an open store, in use or not (a mount answers
+ * SLOTFS_IOC_SET_UUID with it): -EINVAL, -EROFS. */
+int slot_store_set_uuid(struct slot_store *s, const uint8_t uuid[16]);
 
 #ifdef __cplusplus
 }

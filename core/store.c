@@ -182,6 +182,13 @@ void sl_geo_from_sb(const struct sl_sb *sb, struct slot_geometry *geo)
 	geo->label[SLOT_LABEL_MAX] = 0;
 }
 
+void sl_store_sb_set(struct slot_store *s, const struct sl_sb *sb)
+{
+	s->sb = *sb;
+	memcpy(s->hdr_uuid, sl_sb_hdr_uuid(sb), sizeof(s->hdr_uuid));
+	sl_geo_from_sb(sb, &s->geo);
+}
+
 static int sb_read_at(struct slot_dev *dev, uint64_t off, struct sl_sb *sb)
 {
 	uint8_t *buf = sl_alloc_aligned(SL_BLOCK);
@@ -246,7 +253,7 @@ static void sb_backup_of(struct slot_dev *dev, const struct sl_sb *p,
 			 struct sl_sb *b)
 {
 	if (sb_read_at(dev, SL_SB_BACKUP_OFF, b) ||
-	    memcmp(b->uuid, p->uuid, sizeof(b->uuid)))
+	    memcmp(sl_sb_hdr_uuid(b), sl_sb_hdr_uuid(p), 16))
 		*b = *p;
 }
 
@@ -320,6 +327,36 @@ int slot_store_set_label(struct slot_store *s, const char *label)
 	if (s->read_only)
 		return -EROFS;
 	return st_sb_update(s, st_sb_label, label);
+}
+
+/*
+ * The file system's uuid changes, the headers' does not: the first change
+ * keeps the old one as meta_uuid (incompat META_UUID, so that a reader
+ * comparing headers with the new one cannot open it), and a change back
+ * to it drops the feature again.  Both superblock copies agree on the
+ * header uuid before and after, so a crash between them leaves one uuid
+ * or the other, never a store whose headers match neither.
+ */
+static void st_sb_uuid(struct sl_sb *sb, const void *arg)
+{
+	if (!(sb->feature_incompat & SL_FEAT_INCOMPAT_META_UUID)) {
+		memcpy(sb->meta_uuid, sb->uuid, 16);
+		sb->feature_incompat |= SL_FEAT_INCOMPAT_META_UUID;
+	}
+	memcpy(sb->uuid, arg, 16);
+	if (!memcmp(sb->uuid, sb->meta_uuid, 16)) {
+		sb->feature_incompat &= ~SL_FEAT_INCOMPAT_META_UUID;
+		memset(sb->meta_uuid, 0, 16);
+	}
+}
+
+int slot_store_set_uuid(struct slot_store *s, const uint8_t uuid[16])
+{
+	if (!uuid || uuid_is_null(uuid))
+		return -EINVAL;
+	if (s->read_only)
+		return -EROFS;
+	return st_sb_update(s, st_sb_uuid, uuid);
 }
 
 int sl_sb_write(struct slot_dev *dev, const struct sl_sb *sb, bool backup)
@@ -560,10 +597,11 @@ int slot_shrink(struct slot_store *s, uint64_t size, uint64_t *min)
 	return st_resize(s, size, min, st_shrink);
 }
 
-int slot_set_label(struct slot_dev *dev, const char *label)
+/* st_sb_change on a device no store has open. */
+static int st_dev_sb_change(struct slot_dev *dev,
+			    void (*change)(struct sl_sb *sb, const void *arg),
+			    const void *arg)
 {
-	if (!st_label_ok(label))
-		return -EINVAL;
 	struct sl_sb p, b;
 	if (dev->size < SL_SB_BACKUP_OFF + SL_BLOCK)
 		return -EINVAL;
@@ -572,10 +610,24 @@ int slot_set_label(struct slot_dev *dev, const char *label)
 	if (err)
 		return err == -EINVAL ? -EINVAL : -EUCLEAN;
 	sb_backup_of(dev, &p, &b);
-	st_sb_label(&p, label);
-	st_sb_label(&b, label);
+	change(&p, arg);
+	change(&b, arg);
 	p.write_time = (uint64_t)time(NULL);
 	return sb_write_copies(dev, &p, &b);
+}
+
+int slot_set_label(struct slot_dev *dev, const char *label)
+{
+	if (!st_label_ok(label))
+		return -EINVAL;
+	return st_dev_sb_change(dev, st_sb_label, label);
+}
+
+int slot_set_uuid(struct slot_dev *dev, const uint8_t uuid[16])
+{
+	if (!uuid || uuid_is_null(uuid))
+		return -EINVAL;
+	return st_dev_sb_change(dev, st_sb_uuid, uuid);
 }
 
 /* ------------------------------------------------------------------ */
@@ -797,7 +849,7 @@ int slot_format(struct slot_dev *dev, const struct slot_format_opts *o,
 	err = store_alloc(dev, &so, &s);
 	if (err)
 		return err;
-	s->sb = sb;
+	sl_store_sb_set(s, &sb);
 	err = sl_alloc_init(s);
 	if (!err) {
 		struct sl_obj *root = sl_obj_new(&s->ix, SLOT_ROOT_INO,
@@ -972,8 +1024,7 @@ int sl_store_raw(struct slot_dev *dev, const struct sl_sb *sb,
 	int err = store_new(dev, o, &s);
 	if (err)
 		return err;
-	s->sb = *sb;
-	sl_geo_from_sb(&s->sb, &s->geo);
+	sl_store_sb_set(s, sb);
 	err = sl_alloc_init(s);
 	if (err) {
 		store_free(s);
@@ -998,9 +1049,11 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 	o = &s->opts;
 
 	bool backup;
-	err = sl_sb_read(dev, &s->sb, &backup);
+	struct sl_sb sb;
+	err = sl_sb_read(dev, &sb, &backup);
 	if (err)
 		goto fail;
+	sl_store_sb_set(s, &sb);
 	if (s->sb.version_major != SL_VERSION_MAJOR ||
 	    (s->sb.feature_incompat & ~SL_FEAT_INCOMPAT_SUPP)) {
 		err = -EPROTONOSUPPORT;
@@ -1025,7 +1078,6 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		if (!s->read_only)
 			sl_sb_write(dev, &s->sb, false);
 	}
-	sl_geo_from_sb(&s->sb, &s->geo);
 	err = sl_alloc_init(s);
 	if (err)
 		goto fail;

@@ -27,6 +27,17 @@ struct slotfs_grow {
 
 #define SLOTFS_IOC_GROW _IOWR('S', 1, struct slotfs_grow)
 
+/*
+ * A new UUID for a mounted file system (tune.slotfs -U; root only), as
+ * ext4's EXT4_IOC_SETFSUUID, whose flexible array a FUSE ioctl cannot
+ * carry.  Errors are slot_store_set_uuid's.
+ */
+struct slotfs_uuid {
+	uint8_t uuid[16];
+};
+
+#define SLOTFS_IOC_SET_UUID _IOW('S', 2, struct slotfs_uuid)
+
 /* The out fields, from the geometry before and after a resize (the daemon
  * answering the ioctl, resize.slotfs resizing offline). */
 static inline void slotfs_grow_result(struct slotfs_grow *g,

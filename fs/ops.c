@@ -1333,12 +1333,25 @@ static int sfs_ioctl_flags(fuse_req_t req, unsigned cmd, const void *in_buf,
 }
 
 /* The volume label, as ext4 answers them (e2label on a mount): anyone
- * may read it, root sets it (CAP_SYS_ADMIN there). */
+ * may read it, root sets it (CAP_SYS_ADMIN there); and root sets the
+ * UUID. */
 static int sfs_ioctl_label(struct sfs *fs, fuse_req_t req, unsigned cmd,
 			   const void *in_buf, size_t in_bufsz,
 			   size_t out_bufsz)
 {
 	char label[FSLABEL_MAX] = { 0 };
+	struct slotfs_uuid u;
+	if (cmd == SLOTFS_IOC_SET_UUID) {
+		if (fuse_req_ctx(req)->uid != 0)
+			return -EPERM;
+		if (in_bufsz < sizeof(u))
+			return -EINVAL;
+		memcpy(&u, in_buf, sizeof(u));
+		int err = slot_store_set_uuid(fs->store, u.uuid);
+		if (!err)
+			fuse_reply_ioctl(req, 0, NULL, 0);
+		return err;
+	}
 	if (cmd == FS_IOC_GETFSLABEL) {
 		struct slot_geometry g;
 		if (out_bufsz < sizeof(label))

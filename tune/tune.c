@@ -2,9 +2,9 @@
 /*
  * tune.slotfs - list or change what a slotfs superblock says, as tune2fs
  * and e2label do for ext4: -l lists it (also while mounted), -L gives the
- * file system a new label (on a mounted store through the mount, which
- * writes it as its own superblock: FS_IOC_SETFSLABEL).  A front end over
- * slot.h.
+ * file system a new label and -U a new UUID (on a mounted store through
+ * the mount, which writes them as its own superblock: FS_IOC_SETFSLABEL,
+ * SLOTFS_IOC_SET_UUID).  A front end over slot.h.
  */
 #include "config.h"
 
@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <linux/fs.h>
 #include <string.h>
+#include <uuid/uuid.h>
 
 #include "client.h"
+#include "ioctl.h"
 #include "slot.h"
 
 #define PROG "tune.slotfs"
@@ -24,12 +26,13 @@
 static void tune_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: " PROG " [-l] [-L LABEL] [-V] DEVICE_OR_IMAGE\n"
+		"Usage: " PROG " [-l] [-L LABEL] [-U UUID] [-V] DEVICE_OR_IMAGE\n"
 		"\n"
 		"  -l        list the superblock's contents\n"
 		"  -L LABEL  set the volume label (at most %d bytes; \"\" clears"
-		" it),\n"
-		"            mounted (as root) or not\n"
+		" it)\n"
+		"  -U UUID   set the UUID: a UUID, random or time\n"
+		"            (-L and -U: mounted, as root, or not)\n"
 		"  -V        print the version and exit\n", SLOT_LABEL_MAX);
 }
 
@@ -45,14 +48,43 @@ static int tune_open(const char *path, bool change, struct slot_dev **dev)
 	return r;
 }
 
-/* A new label for the store mounted from path, through its mount. */
-static int tune_label_mounted(const char *path, const char *label)
+/* What -U names into uuid: 0, or -EINVAL said. */
+static int tune_parse_uuid(const char *arg, uint8_t uuid[16])
+{
+	if (!strcmp(arg, "random"))
+		uuid_generate_random(uuid);
+	else if (!strcmp(arg, "time"))
+		uuid_generate_time(uuid);
+	else if (uuid_parse(arg, uuid)) {
+		fprintf(stderr, PROG ": invalid UUID '%s' (expected random, "
+			"time or xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)\n", arg);
+		return -EINVAL;
+	}
+	if (uuid_is_null(uuid)) {
+		fprintf(stderr, PROG ": the nil UUID names no file system\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A new label and/or UUID (NULL: not) for the store mounted from path,
+ * through its mount. */
+static int tune_change_mounted(const char *path, const char *label,
+			       const uint8_t *uuid)
 {
 	char mnt[PATH_MAX], buf[FSLABEL_MAX] = { 0 };
 	if (sfs_client_mount(PROG, path, mnt, sizeof(mnt)))
 		return -EBUSY;
-	memcpy(buf, label, strlen(label));
-	int r = sfs_client_ioctl(mnt, FS_IOC_SETFSLABEL, buf);
+	int r = 0;
+	if (label) {
+		memcpy(buf, label, strlen(label));
+		r = sfs_client_ioctl(mnt, FS_IOC_SETFSLABEL, buf);
+	}
+	if (!r && uuid) {
+		struct slotfs_uuid u;
+		memcpy(u.uuid, uuid, sizeof(u.uuid));
+		r = sfs_client_ioctl(mnt, SLOTFS_IOC_SET_UUID, &u);
+	}
 	if (r)
 		fprintf(stderr, PROG ": %s (mounted on %s): %s\n", path, mnt,
 			slot_strerror(r));
@@ -73,16 +105,22 @@ static void tune_error(const char *path, int r)
 int main(int argc, char **argv)
 {
 	const char *label = NULL;
+	uint8_t uuid_buf[16], *uuid = NULL;
 	bool list = false;
 	int c;
 
-	while ((c = getopt(argc, argv, "lL:Vh")) != -1) {
+	while ((c = getopt(argc, argv, "lL:U:Vh")) != -1) {
 		switch (c) {
 		case 'l':
 			list = true;
 			break;
 		case 'L':
 			label = optarg;
+			break;
+		case 'U':
+			if (tune_parse_uuid(optarg, uuid_buf))
+				return 1;
+			uuid = uuid_buf;
 			break;
 		case 'V':
 			printf(PROG " %s\n", SLOTFS_VERSION);
@@ -95,7 +133,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (optind != argc - 1 || (!list && !label)) {
+	bool change = label || uuid;
+	if (optind != argc - 1 || (!list && !change)) {
 		tune_usage(stderr);
 		return 1;
 	}
@@ -110,19 +149,22 @@ int main(int argc, char **argv)
 	}
 
 	struct slot_dev *dev;
-	r = tune_open(path, label != NULL, &dev);
+	r = tune_open(path, change, &dev);
 	if (r == -EBUSY) {     /* only a change opens exclusive */
-		if (tune_label_mounted(path, label))
+		if (tune_change_mounted(path, label, uuid))
 			return 1;
 		if (!list)
 			return 0;
 		label = NULL;   /* set: the listing is left */
+		uuid = NULL;
 		r = tune_open(path, false, &dev);
 	}
 	if (r < 0)
 		return 1;
 	if (label)
 		r = slot_set_label(dev, label);
+	if (!r && uuid)
+		r = slot_set_uuid(dev, uuid);
 	if (!r && list)
 		r = slot_describe(dev, stdout);
 	slot_dev_close(dev);

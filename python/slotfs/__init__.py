@@ -58,7 +58,7 @@ __all__ = [
     "aligned_buffer", "strerror", "NAME_MAX", "PATH_MAX", "LABEL_MAX",
 ]
 
-__version__ = "1.2.0"
+__version__ = "1.3.0"
 
 NAME_MAX = _L.SLOT_NAME_MAX     #: bytes in one path component of a key
 PATH_MAX = _L.SLOT_PATH_MAX     #: bytes in a key (a key must be shorter)
@@ -894,6 +894,14 @@ class Store:
         superblocks at once; at most 63 bytes of UTF-8."""
         with self._use() as h:
             _check(self._lib.slot_store_set_label(h, label.encode()))
+
+    def set_uuid(self, value):
+        """A new UUID (slot_store_set_uuid, tune2fs -U), a uuid.UUID or
+        its text form, in both superblocks at once; the other headers
+        keep theirs.  The nil UUID raises SlotError (EINVAL)."""
+        u = value if isinstance(value, _uuid.UUID) else _uuid.UUID(value)
+        with self._use() as h:
+            _check(self._lib.slot_store_set_uuid(h, u.bytes))
 
     # -- status -----------------------------------------------------------
 

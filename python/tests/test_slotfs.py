@@ -466,6 +466,20 @@ class TestStatus(StoreCase):
         self.reopen()
         self.assertEqual(self.store.geometry()["label"], "kv-cache")
 
+    def test_set_uuid(self):
+        self.store.put("u/before", b"b" * 70000)
+        new = "11111111-2222-3333-4444-555555555555"
+        self.store.set_uuid(new)
+        self.store.put("u/after", b"a" * 5000)
+        self.assertEqual(self.store.geometry()["uuid"], new)
+        with self.assertRaises(slotfs.SlotError) as cm:
+            self.store.set_uuid("00000000-0000-0000-0000-000000000000")
+        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        self.reopen()
+        self.assertEqual(self.store.geometry()["uuid"], new)
+        self.assertEqual(self.store.get("u/before"), b"b" * 70000)
+        self.assertEqual(self.store.get("u/after"), b"a" * 5000)
+
     def test_grow_while_open_and_shrink(self):
         s = self.reopen(checkpoint_interval_ms=100)
         s.put("g/before", b"b" * 70000)

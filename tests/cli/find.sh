@@ -2,7 +2,8 @@
 # LABEL= and UUID= name a device, as in fstab and e2fsprogs: the tools
 # find the block device that holds the slotfs (here a loop device), say
 # so when none does, refuse a value that cannot be one, and refuse to
-# pick when two devices hold the same file system.  Needs root (losetup).
+# pick when two devices hold the same file system, until the copy gets a
+# UUID of its own (tune.slotfs -U).  Needs root (losetup).
 . "$(dirname "$0")/../lib.sh"
 t_need mkfs.slotfs fsck.slotfs tune.slotfs resize.slotfs slotfs-dump losetup
 cd "$W"
@@ -14,9 +15,9 @@ mkfs.slotfs -q -L "$LABEL" -U $U img
 # attached here, not in a check's subshell, so that the exit detaches them
 LOOPS=()
 at_exit 'for l in "${LOOPS[@]}"; do losetup -d "$l"; done'
-attach() {
+attach() {	# [IMAGE]
 	local l
-	l=$(losetup -f --show img) || { echo "# losetup failed"; exit 1; }
+	l=$(losetup -f --show "${1:-img}") || { echo "# losetup failed"; exit 1; }
 	LOOPS+=("$l")
 }
 attach
@@ -53,5 +54,27 @@ two() {
 	tune.slotfs -l img | grep -qx "Filesystem volume name:   $LABEL"
 }
 check "two devices with the same file system: refused, nothing changed" two
+
+# a copy of the device, as dd makes one, told apart by a new UUID (as
+# tune2fs -U does for ext4): the original is found by its own again
+losetup -d "${LOOPS[1]}"
+unset 'LOOPS[1]'
+cp img copy
+attach copy
+COPY=${LOOPS[-1]}
+copied() {
+	refused "UUID=$U" "more than one device holds that file system"
+	tune.slotfs -U random "$COPY"
+	tune.slotfs -l "UUID=$U" | grep -qx "Filesystem UUID:          $U"
+	fsck.slotfs -n "UUID=$U" >out 2>&1
+	grep -q "^$LOOP: clean" out
+	local v
+	v=$(tune.slotfs -l "$COPY" | sed -n 's/^Filesystem UUID: *//p')
+	fsck.slotfs -n "UUID=$v" >out 2>&1
+	grep -q "^$COPY: clean" out
+	# the label still names both
+	refused "LABEL=$LABEL" "more than one device holds that file system"
+}
+check "a copy given a new UUID: each found by its own" copied
 
 t_done

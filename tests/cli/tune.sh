@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tune.slotfs: -l lists the superblock (also while the image is in use);
-# -L writes a new label to both superblocks, and refuses an image in
-# use, a label too long, a foreign file and a damaged primary superblock,
-# changing nothing.
+# -L writes a new label and -U a new UUID to both superblocks, and they
+# refuse an image in use, a label too long, a bad UUID, a foreign file and
+# a damaged primary superblock, changing nothing.
 . "$(dirname "$0")/../lib.sh"
 t_need mkfs.slotfs fsck.slotfs tune.slotfs flock
 cd "$W"
@@ -41,6 +41,39 @@ relabel() {
 }
 check "-L writes both superblocks; fsck finds them clean" relabel
 
+uuid_at() {	# IMAGE OFFSET: the UUID at OFFSET, in hex
+	bytes "$1" "$2" 16 | od -An -tx1 | tr -d ' \n'
+}
+
+new_uuid() {
+	local V=11111111-2222-3333-4444-555555555555 out
+	tune.slotfs -U $V img
+	tune.slotfs -l img >out
+	grep -qx "Filesystem UUID:          $V" out
+	grep -qx "Header UUID:              $U" out
+	grep -qx 'Filesystem features:      meta_uuid' out
+	expect_eq "primary" "${V//-/}" "$(uuid_at img $((0x20)))"
+	expect_eq "backup" "${V//-/}" "$(uuid_at img $((65536 + 0x20)))"
+	expect_eq "header UUID, backup" "${U//-/}" \
+		"$(uuid_at img $((65536 + 0xc8)))"
+	fsck.slotfs -f -n img >/dev/null
+	tune.slotfs -U random img
+	out=$(tune.slotfs -l img)
+	case $out in *"Filesystem UUID:          $V"*) return 1 ;; esac
+	case $out in *"Header UUID:              $U"*) ;; *) return 1 ;; esac
+	tune.slotfs -U time img
+	fsck.slotfs -f -n img >/dev/null
+	# the one the headers carry: back to no feature
+	tune.slotfs -U $U img
+	tune.slotfs -l img >out
+	grep -qx "Filesystem UUID:          $U" out
+	grep -qx 'Filesystem features:      (none)' out
+	expect_fail "a header UUID line" grep -q 'Header UUID' out
+	expect_eq "header UUID cleared" 00000000000000000000000000000000 \
+		"$(uuid_at img $((0xc8)))"
+}
+check "-U writes both superblocks, keeps the header UUID; back to it clears the feature" new_uuid
+
 # refused IMAGE WHY ARGS...: tune.slotfs ARGS fails saying WHY and leaves
 # IMAGE as it was
 refused() {
@@ -59,12 +92,19 @@ in_use() {
 	exec {fd}<img
 	flock -x "$fd"
 	refused img "is in use" -L busy img
+	refused img "is in use" -U random img
 	tune.slotfs -l img | grep -qx 'Filesystem volume name:   <none>'
 	exec {fd}<&-
 }
 check "-L on an image in use is refused; -l still lists it" in_use
 check "a label of 64 bytes is refused" \
 	refused img "at most 63 bytes" -L "$(printf 'x%.0s' {1..64})" img
+bad_uuids() {
+	refused img "invalid UUID" -U clear img
+	refused img "invalid UUID" -U 0123 img
+	refused img "nil UUID" -U 00000000-0000-0000-0000-000000000000 img
+}
+check "-U: a bad UUID and the nil UUID are refused" bad_uuids
 foreign() {
 	truncate -s 64M zero
 	refused zero "holds no slotfs" -l zero
@@ -76,6 +116,7 @@ damaged() {
 	cp img dmg
 	printf 'garbage' | dd of=dmg bs=1 seek=$((0x40)) conv=notrunc status=none
 	refused dmg "run fsck.slotfs first" -L x dmg
+	refused dmg "run fsck.slotfs first" -U random dmg
 	tune.slotfs -l dmg >out
 	grep -q 'Superblock in use:        backup' out
 }

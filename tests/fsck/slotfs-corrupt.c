@@ -439,7 +439,8 @@ int cr_ckpt_hdr(struct cr_img *im, unsigned i, struct sl_ckpt_hdr *h)
 	int err = cr_img_read(im, cr_ckpt_off(im, i), b, sizeof(b));
 	if (!err)
 		err = sl_ckpt_hdr_decode(b, h);
-	if (!err && (memcmp(h->uuid, im->sb.uuid, 16) || h->seq % 2 != i ||
+	if (!err && (memcmp(h->uuid, sl_sb_hdr_uuid(&im->sb), 16) ||
+		     h->seq % 2 != i ||
 		     h->payload_len > im->sb.meta_size / 2 - SL_BLOCK))
 		err = -EUCLEAN;
 	if (err)

@@ -3,10 +3,12 @@
 # (resize2fs): a full store takes the rest of its grown image, df shows
 # it, and writes go on into it, also while a grow runs; what it held
 # stays, over a remount, fsck clean; a size past the image, or below the
-# store while mounted, is refused, and so is anyone but root.  tune.slotfs -L (e2label):
-# the label changes under the mount, the mount's FS_IOC_GETFSLABEL says
-# it to anyone, only root may set it, and the unmount keeps it.  Then,
-# unmounted, resize.slotfs shrinks it, and the files stay.
+# store while mounted, is refused, and so is anyone but root.  tune.slotfs
+# -L (e2label): the label changes under the mount, the mount's
+# FS_IOC_GETFSLABEL says it to anyone, only root may set it, and the
+# unmount keeps it; tune.slotfs -U likewise for the UUID, and a file
+# written after it is kept.  Then, unmounted, resize.slotfs shrinks it,
+# and the files stay.
 . "$(dirname "$0")/lib.sh"
 t_need resize.slotfs tune.slotfs python3
 
@@ -100,8 +102,23 @@ check "tune.slotfs -L on the mounted store; the mount says the new label" relabe
 not_root_label() { ioctl_refused_to_nobody "$MNT" 0x41009432 256; }
 check "a new label by another user than root is refused" not_root_label
 
+V=11111111-2222-3333-4444-555555555555
+uuid_of() { tune.slotfs -l "$IMG" | sed -n 's/^Filesystem UUID: *//p'; }
+new_uuid() {
+	tune.slotfs -U $V "$IMG"
+	expect_eq "UUID in the superblock" $V "$(uuid_of)"
+	# written under the UUID the headers keep
+	head -c $((5 * MiB)) "$W/big" >"$MNT/since_uuid"
+	sync "$MNT/since_uuid"
+}
+check "tune.slotfs -U on the mounted store; writes go on" new_uuid
+# SLOTFS_IOC_SET_UUID as nobody: _IOW('S', 2, struct slotfs_uuid)
+not_root_uuid() { ioctl_refused_to_nobody "$MNT" 0x40105302 16; }
+check "a new UUID by another user than root is refused" not_root_uuid
+
 check_unmount "unmount" "$MNT"
 check "the unmount keeps the label" expect_eq "label" kv-cache "$(label_of)"
+check "the unmount keeps the UUID" expect_eq "UUID" $V "$(uuid_of)"
 check_rc "fsck.slotfs -f after the grows" 0 fsck.slotfs -f "$IMG"
 # kept MIB: the superblock says MIB MiB, and the files are all there
 kept() {
@@ -111,6 +128,7 @@ kept() {
 	for ((i = 0; i < 3; i++)); do
 		cmp <(head -c $((16 * MiB)) "$W/big") "$MNT/w$i"
 	done
+	cmp <(head -c $((5 * MiB)) "$W/big") "$MNT/since_uuid"
 }
 check_here "mount again" mount_fs "$IMG" "$MNT"
 check "the grown size and every file are kept over a remount" kept 384

@@ -281,8 +281,12 @@ static void make_valid(unsigned k, uint8_t *buf)
 		sb.device_size = sb.slot_area_offset +
 				 sb.region_size * sb.region_count + rnd() % 4096;
 		sb.flags = (uint32_t)rnd() & 3;
-		for (int i = 0; i < 16; i++)
+		for (int i = 0; i < 16; i++) {
 			sb.uuid[i] = (uint8_t)rnd();
+			sb.meta_uuid[i] = (uint8_t)rnd();
+		}
+		if (rnd() % 2)
+			sb.feature_incompat = SL_FEAT_INCOMPAT_META_UUID;
 		memcpy(sb.label, "fuzz-label", 11);
 		sl_sb_encode(&sb, buf);
 		break;
