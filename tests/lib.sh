@@ -25,13 +25,19 @@ T_FAILED=0
 T_DONE=0
 T_CLEANUPS=()
 
-# Put the slotfs programs in PATH.
+# Put the slotfs programs of build directory $1 in PATH.
+_t_path() {
+	local d
+	for d in fs mkfs fsck tune resize dump udev tests; do
+		PATH=$1/$d:$PATH
+	done
+}
 if [ -n "${SLOTFS_BUILD:-}" ]; then
-	PATH=$SLOTFS_BUILD/fs:$SLOTFS_BUILD/mkfs:$SLOTFS_BUILD/fsck:$SLOTFS_BUILD/tune:$SLOTFS_BUILD/resize:$SLOTFS_BUILD/dump:$SLOTFS_BUILD/tests:$PATH
+	_t_path "$SLOTFS_BUILD"
 elif ! command -v mkfs.slotfs >/dev/null 2>&1; then
 	for _b in "$T_SRC/build-test" "$T_SRC/build"; do
 		if [ -x "$_b/mkfs/mkfs.slotfs" ]; then
-			PATH=$_b/fs:$_b/mkfs:$_b/fsck:$_b/tests:$PATH
+			_t_path "$_b"
 			break
 		fi
 	done

@@ -18,7 +18,7 @@ inst=$(meson introspect "$BUILD" --buildoptions |
 	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
 ln -s "$W/dest$inst" "$PREFIX"
 for p in sbin/slotfs sbin/mkfs.slotfs sbin/fsck.slotfs sbin/slotfs-dump sbin/tune.slotfs sbin/resize.slotfs \
-	 include/slot.h; do
+	 include/slot.h lib/udev/slotfs_id lib/udev/rules.d/59-slotfs.rules; do
 	check "installed $p" test -e "$PREFIX/$p"
 done
 check "libslot and its pkg-config file are installed" sh -c \
@@ -59,9 +59,18 @@ check "mount -t fuse.slotfs mounts it again, data intact" sh -c '
 	mount -t fuse.slotfs "$1" "$2" && seq 1 100000 | cmp - "$2/d/copy" &&
 	umount "$2"' sh "$IMG" "$MNT"
 
-# by label, as an fstab line names a device (mount(8) resolves LABEL= and
-# UUID= with libblkid, which does not know slotfs; the legacy "fuse" type
-# hands the whole source to slotfs, which finds the device itself)
+check "the installed udev rule runs the installed slotfs_id" grep -qxF \
+	"IMPORT{program}=\"$inst/lib/udev/slotfs_id \$devnode\"" \
+	"$PREFIX/lib/udev/rules.d/59-slotfs.rules"
+check "the installed slotfs_id names the store for udev" sh -c '
+	"$1/lib/udev/slotfs_id" "$2" | grep -qx ID_FS_TYPE=slotfs' \
+	sh "$PREFIX" "$IMG"
+
+# by label, as an fstab line names a device where no udev runs (mount(8)
+# resolves LABEL= and UUID= with libblkid, which does not know slotfs, or
+# through the /dev/disk/by-label links udev makes with 59-slotfs.rules;
+# the legacy "fuse" type hands the whole source to slotfs, which finds
+# the device itself)
 if LOOP=$(losetup -f --show "$IMG"); then
 	at_exit 'losetup -d "$LOOP"'
 	check "an fstab line slotfs#LABEL= mounts the device that holds it" sh -c '
