@@ -90,7 +90,17 @@ enum sfs_wait {
 };
 enum sfs_wait sfs_op_wait(struct sfs *fs, const void *buf, size_t len);
 int sfs_loop_polling(struct fuse_session *se, struct sfs *fs, unsigned poll_us,
-		     unsigned max_threads, unsigned max_idle);
+		     unsigned awake_us, unsigned max_threads,
+		     unsigned max_idle);
+
+/* -o awake_us (awake.c): a SCHED_IDLE thread on each CPU spins for
+ * window_us after each request, so that no CPU halts while a caller
+ * waits for its reply.  start: 0 (*out NULL for a window of 0) or a
+ * negative errno; poke: a request came (NULL: nothing). */
+struct sfs_awake;
+int sfs_awake_start(unsigned window_us, struct sfs_awake **out);
+void sfs_awake_poke(struct sfs_awake *aw);
+void sfs_awake_stop(struct sfs_awake *aw);
 /* A detached thread running fn(arg): 0 or a negative errno. */
 int sfs_thread_detached(void *(*fn)(void *), void *arg);
 /* ring.c: FUSE over io_uring.  attach stands between the session and

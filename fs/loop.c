@@ -43,6 +43,7 @@
 struct sfs_loop {
 	struct fuse_session *se;
 	struct sfs *fs;
+	struct sfs_awake *awake;        /* NULL: no -o awake_us */
 	int64_t poll_ns;
 	unsigned max_threads, max_idle;
 	int wake_fd;            /* written when the loop must stop */
@@ -83,6 +84,8 @@ static int sfs_loop_receive(struct sfs_loop *lp, struct fuse_buf *buf,
 		int res = fuse_session_receive_buf(lp->se, buf);
 		if (res == -EINTR)      /* an interrupted request: go on */
 			continue;
+		if (res > 0)
+			sfs_awake_poke(lp->awake);
 		if (res != -EAGAIN)
 			return res;
 		if (fuse_session_exited(lp->se) ||
@@ -254,7 +257,8 @@ served:
 }
 
 int sfs_loop_polling(struct fuse_session *se, struct sfs *fs, unsigned poll_us,
-		     unsigned max_threads, unsigned max_idle)
+		     unsigned awake_us, unsigned max_threads,
+		     unsigned max_idle)
 {
 	struct sfs_loop lp = {
 		.se = se,
@@ -273,6 +277,11 @@ int sfs_loop_polling(struct fuse_session *se, struct sfs *fs, unsigned poll_us,
 	lp.wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (lp.wake_fd < 0)
 		return -errno;
+	int err = sfs_awake_start(awake_us, &lp.awake);
+	if (err) {
+		close(lp.wake_fd);
+		return err;
+	}
 	sem_init(&lp.finished, 0, 0);
 
 	/* the signals that end the loop (fuse_set_signal_handlers) go to
@@ -307,6 +316,7 @@ int sfs_loop_polling(struct fuse_session *se, struct sfs *fs, unsigned poll_us,
 	while (lp.threads)
 		pthread_cond_wait(&lp.gone, &lp.lock);
 	pthread_mutex_unlock(&lp.lock);
+	sfs_awake_stop(lp.awake);
 	close(lp.wake_fd);
 	sem_destroy(&lp.finished);
 	if (fcntl(fd, F_SETFL, fl) < 0 && !lp.err)

@@ -57,6 +57,7 @@ struct sfs_cfg {
 	unsigned max_threads;
 	unsigned max_idle_threads;
 	unsigned poll_us;
+	unsigned awake_us;
 	int clone_fd;
 	int uring;
 	unsigned uring_depth;
@@ -98,6 +99,7 @@ static const struct fuse_opt sfs_opt_spec[] = {
 	SFS_OPT("max_threads=%u", max_threads, 0),
 	SFS_OPT("max_idle_threads=%u", max_idle_threads, 0),
 	SFS_OPT("poll_us=%u", poll_us, 0),
+	SFS_OPT("awake_us=%u", awake_us, 0),
 	SFS_OPT("clone_fd", clone_fd, 1),
 	SFS_OPT("io_uring", uring, 1),
 	SFS_OPT("io_uring=%d", uring, 0),
@@ -178,6 +180,11 @@ static void sfs_usage(const char *prog)
 	       "    -o poll_us=N           after a request, poll for the next one\n"
 	       "                           this long before sleeping; 0 sleeps\n"
 	       "                           at once, in libfuse's loop (20)\n"
+	       "    -o awake_us=N          after a request, keep every CPU from\n"
+	       "                           going idle this long, spinning at the\n"
+	       "                           lowest priority, so replies wake their\n"
+	       "                           callers sooner (0: off; 200 is the\n"
+	       "                           kernel's halt polling; see slotfs(8))\n"
 	       "    -o clone_fd            one /dev/fuse descriptor per thread\n"
 	       "                           (with poll_us=0)\n"
 	       "    -o io_uring            take requests through io_uring where\n"
@@ -441,11 +448,14 @@ static int sfs_loop(struct fuse_session *se, struct sfs *fs,
 	struct fuse_loop_config *lc;
 	int ret;
 
+	if (c->awake_us && (c->singlethread || !c->poll_us))
+		fprintf(stderr, "slotfs: -o awake_us is not used with -s or "
+			"poll_us=0\n");
 	if (c->singlethread)
 		return fuse_session_loop(se);
 	if (c->poll_us)
-		return sfs_loop_polling(se, fs, c->poll_us, c->max_threads,
-					c->max_idle_threads);
+		return sfs_loop_polling(se, fs, c->poll_us, c->awake_us,
+					c->max_threads, c->max_idle_threads);
 	lc = fuse_loop_cfg_create();
 	if (!lc)
 		return -ENOMEM;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# run.sh --wake-here, --halt-poll-ns and --io-uring: they refuse bad
-# values, the run says which values it has, the kernel parameters go back
-# as they were, also when the run is stopped by a signal, and a run with
-# --io-uring has slotfs take its requests through io_uring.
+# run.sh --wake-here, --halt-poll-ns, --io-uring and --awake-us: they
+# refuse bad values, the run says which values it has, the kernel
+# parameters go back as they were, also when the run is stopped by a
+# signal, and a run with --io-uring has slotfs take its requests through
+# io_uring (and with --awake-us mounts it so).
 # Usage: params.sh BUILDDIR
 . "$(dirname "$0")/../lib.sh"
 
@@ -16,8 +17,10 @@ check_fails "--wake-here refuses a value other than Y or N" \
 	'takes Y or N' "$RUN" --tiny --build "$BUILD" --wake-here yes
 check_fails "--halt-poll-ns refuses a value that is not a number" \
 	'takes a number' "$RUN" --tiny --build "$BUILD" --halt-poll-ns 10us
+check_fails "--awake-us refuses a value that is not a number" \
+	'takes a number' "$RUN" --tiny --build "$BUILD" --awake-us 10us
 check_fails "an unknown argument prints the whole synopsis, the last option too" \
-	'\[--io-uring\]' "$RUN" --no-such-option
+	'\[--awake-us US\]' "$RUN" --no-such-option
 
 # the options this kernel can take, each with a value other than its own
 ARGS=() SHOWN=()
@@ -43,12 +46,14 @@ if [ -e "$URING" ]; then
 	OLD_URING=$(cat "$URING")
 	NEW_URING=Y
 	ARGS+=(--io-uring)
-	SHOWN+=("slotfs's FUSE requests through io_uring)")
+	SHOWN+=("slotfs's FUSE requests through io_uring")
 else
 	check_fails "--io-uring on a kernel without FUSE over io_uring says so" \
 		"has no $URING" "$RUN" --tiny --build "$BUILD" --io-uring
 fi
 [ "${#ARGS[@]}" -gt 0 ] || t_done
+ARGS+=(--awake-us 100)
+SHOWN+=("awake_us=100)")
 [ "$(id -u)" -eq 0 ] || t_skip_all "needs root to set kernel parameters"
 
 # whatever happens below, the machine keeps its settings
@@ -89,11 +94,11 @@ check "a run stopped by SIGTERM has set ${ARGS[*]} and leaves the old values" st
 # a whole tiny run through the ring: run.sh checks every slotfs mount took
 # it, and fails otherwise
 uring_run() {
-	"$RUN" --tiny --build "$BUILD" --dir "$W" --io-uring >uring.out 2>&1 ||
-		{ tail -n 20 uring.out; return 1; }
-	grep -q "slotfs through io_uring;" uring.out
+	"$RUN" --tiny --build "$BUILD" --dir "$W" --io-uring --awake-us 100 \
+		>uring.out 2>&1 || { tail -n 20 uring.out; return 1; }
+	grep -q "slotfs through io_uring, awake_us=100;" uring.out
 	[ "$(cat "$URING")" = "$OLD_URING" ]
 }
 [ -z "${NEW_URING:-}" ] ||
-	check "a tiny run with --io-uring mounts slotfs through io_uring" uring_run
+	check "a tiny run with --io-uring and --awake-us mounts slotfs so" uring_run
 t_done

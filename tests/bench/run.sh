@@ -4,7 +4,7 @@
 #
 #   sudo tests/bench/run.sh [--tiny] [--rounds N] [--size SIZE] [--dir DIR]
 #                           [--build BUILDDIR] [--keep] [--wake-here Y|N]
-#                           [--halt-poll-ns NS] [--io-uring]
+#                           [--halt-poll-ns NS] [--io-uring] [--awake-us US]
 #
 # One run, on backing images of the same size in the same directory (so on
 # the same disk), repeats these rounds interleaved, A B C D, A B C D, ...:
@@ -24,7 +24,8 @@
 # says which values the run had.  See README.md, "Where the time goes".
 # --io-uring sets the fuse module's enable_uring and mounts slotfs with
 # -o io_uring, so that its FUSE requests come through io_uring (checked
-# at every mount).
+# at every mount).  --awake-us mounts slotfs with -o awake_us=US, which
+# keeps the CPUs from halting for US after each request (fs/awake.c).
 #
 # Exit status: 0 when every step ran (timings are never judged), 1 when a
 # step failed (a mount, a data check, a tool), 2 on bad arguments, 77 in
@@ -35,6 +36,7 @@ export LC_ALL=C
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TINY=0 ROUNDS= SIZE= DIR=/var/tmp BUILD= KEEP=0 WAKE_HERE= HALT_POLL= IO_URING=
+AWAKE_US=
 WAKE_PARAM=/sys/module/fuse/parameters/wake_here
 URING_PARAM=/sys/module/fuse/parameters/enable_uring
 HALT_PARAM=/sys/module/haltpoll/parameters/guest_halt_poll_ns
@@ -57,6 +59,7 @@ while [ $# -gt 0 ]; do
 	--wake-here) WAKE_HERE=${2:?}; shift ;;
 	--halt-poll-ns) HALT_POLL=${2:?}; shift ;;
 	--io-uring) IO_URING=Y ;;
+	--awake-us) AWAKE_US=${2:?}; shift ;;
 	-h|--help) usage ;;
 	*) echo "run.sh: unknown argument $1" >&2; usage ;;
 	esac
@@ -75,6 +78,7 @@ fi
 case $ROUNDS in ''|*[!0-9]*|0) echo "run.sh: --rounds needs a number >= 1" >&2; exit 2 ;; esac
 case $WAKE_HERE in ''|Y|N) ;; *) echo "run.sh: --wake-here takes Y or N" >&2; exit 2 ;; esac
 case $HALT_POLL in *[!0-9]*) echo "run.sh: --halt-poll-ns takes a number" >&2; exit 2 ;; esac
+case $AWAKE_US in *[!0-9]*) echo "run.sh: --awake-us takes a number" >&2; exit 2 ;; esac
 # param_need OPTION VALUE PATH: an option given must find its parameter
 param_need() {
 	if [ -n "$2" ] && [ ! -w "$3" ]; then
@@ -182,6 +186,9 @@ SLOTFS_OPTS=() VIA=/dev/fuse
 if [ -n "$IO_URING" ]; then
 	param_set "$URING_PARAM" Y
 	SLOTFS_OPTS=(-o io_uring) VIA=io_uring
+fi
+if [ -n "$AWAKE_US" ]; then
+	SLOTFS_OPTS+=(-o "awake_us=$AWAKE_US") VIA="$VIA, awake_us=$AWAKE_US"
 fi
 
 now() { date +%s.%N; }

@@ -2,7 +2,8 @@
 # The FUSE front end itself: the virtual /.slotfs/ directory, refusals of a
 # busy or foreign image, start-up modes (daemonized, mount -t fuse.slotfs,
 # -o ro), signals and the unclean-unmount message, special files, set-id
-# rules, fallocate, statfs, renameat2 flags and large directories.
+# rules, fallocate, statfs, renameat2 flags and large directories; the
+# request loop's options (max_background, awake_us).
 #
 # Uses tests/fuse/lib.sh; run as root: bash tests/fuse/frontend.sh
 . "$(dirname "$0")/lib.sh"
@@ -407,5 +408,54 @@ check "max_background is 64 by default" expect_eq "max_background" 64 "$(bg_of "
 check_unmount "unmount" "$PMNT"
 mount_fs "$IMG" "$MNT" -o max_background=20
 check "-o max_background=20 reaches the kernel" expect_eq "max_background" 20 "$(bg_of "$MNT")"
+check_unmount "unmount" "$MNT"
+
+# -o awake_us: a thread on each CPU, pinned there at SCHED_IDLE, spins
+# while requests come and sleeps once they stop (the polling loop does
+# it; the ring's requests do not pass there, so io_uring=0 in both runs)
+mount_fs "$IMG" "$MNT" -o awake_us=2000,io_uring=0,attr_timeout=0,entry_timeout=0
+# keepers PID: "CPUS TICKS" of each SCHED_IDLE thread of PID
+keepers() {
+	local t f
+	for t in /proc/"$1"/task/*; do
+		# the fields after "(comm) ", from field 3: policy is field 41,
+		# utime and stime 14 and 15
+		f=($(sed 's/.*) //' "$t/stat" 2>/dev/null)) || continue
+		[ "${f[38]:-}" = 5 ] || continue
+		echo "$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "$t/status") $((f[11] + f[12]))"
+	done
+}
+ticks() { keepers "$1" | awk '{ s += $2 } END { print s + 0 }'; }
+DPID=${T_PID_OF[$MNT]}
+placed() {
+	local want got
+	want=$(seq 0 $(($(nproc) - 1)) | xargs)
+	got=$(keepers "$DPID" | awk '{ print $1 }' | sort -n | xargs)
+	expect_eq "the CPUs of the SCHED_IDLE threads" "$want" "$got"
+}
+check "-o awake_us: one SCHED_IDLE thread pinned on each CPU" placed
+echo x >"$MNT/awake"
+spins() {
+	local before after
+	before=$(ticks "$DPID")
+	python3 -c 'import os, sys, time
+end = time.time() + 0.5
+while time.time() < end:
+    os.stat(sys.argv[1])' "$MNT/awake"
+	after=$(ticks "$DPID")
+	expect_ge "clock ticks the keepers spun while stats came" \
+		$((before + 10)) "$after"
+}
+check "-o awake_us: they spin while requests come" spins
+sleeps() {
+	local before after
+	sleep 0.2
+	before=$(ticks "$DPID")
+	sleep 1
+	after=$(ticks "$DPID")
+	expect_ge "clock ticks the keepers left unspent in an idle second" \
+		$((after - 2)) "$before"
+}
+check "-o awake_us: they sleep once requests stop" sleeps
 
 fuse_finish
