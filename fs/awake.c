@@ -53,6 +53,19 @@ static int64_t aw_now(void)
 	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+/* A hint to the CPU that this is a spin: on x86 it leaves the core's
+ * resources to a hyperthread sibling meanwhile. */
+static inline void aw_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#else
+	__asm__ volatile("" ::: "memory");
+#endif
+}
+
 static bool aw_window(struct sfs_awake *aw)
 {
 	return aw_now() - __atomic_load_n(&aw->last_ns, __ATOMIC_SEQ_CST) <
@@ -77,7 +90,7 @@ static void *aw_keeper(void *arg)
 	while (!__atomic_load_n(&aw->stop, __ATOMIC_RELAXED)) {
 		if (aw_window(aw)) {
 			for (int i = 0; i < 64; i++)
-				__builtin_ia32_pause();
+				aw_relax();
 			continue;
 		}
 		/* asleep first, then the last look: a request between them
