@@ -17,7 +17,7 @@ check "meson install into a temporary prefix" \
 inst=$(meson introspect "$BUILD" --buildoptions |
 	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
 ln -s "$W/dest$inst" "$PREFIX"
-for p in sbin/slotfs sbin/mkfs.slotfs sbin/fsck.slotfs sbin/slotfs-dump sbin/tune.slotfs sbin/resize.slotfs \
+for p in sbin/slotfs sbin/mkfs.slotfs sbin/fsck.slotfs sbin/fsck.fuse.slotfs sbin/slotfs-dump sbin/tune.slotfs sbin/resize.slotfs \
 	 include/slot.h lib/udev/slotfs_id lib/udev/rules.d/59-slotfs.rules; do
 	check "installed $p" test -e "$PREFIX/$p"
 done
@@ -73,6 +73,12 @@ check "the installed slotfs_id names the store for udev" sh -c '
 # the device itself)
 if LOOP=$(losetup -f --show "$IMG"); then
 	at_exit 'losetup -d "$LOOP"'
+	check "fsck -A checks a fuse.slotfs fstab line with a pass number" sh -c '
+		echo "$1 $2 fuse.slotfs defaults 0 2" > "$3/fstab.pass" &&
+		FSTAB_FILE=$3/fstab.pass fsck -A -V > "$3/fsck-A.out" 2>&1 &&
+		grep -q "fsck.fuse.slotfs $1" "$3/fsck-A.out" &&
+		grep -q "^$1: clean" "$3/fsck-A.out" ||
+		{ cat "$3/fsck-A.out"; exit 1; }' sh "$LOOP" "$MNT" "$W"
 	check "an fstab line slotfs#LABEL= mounts the device that holds it" sh -c '
 		tune.slotfs -L "inst-$$" "$1" >/dev/null &&
 		echo "slotfs#LABEL=inst-$$ $2 fuse defaults,nofail 0 0" > "$3/fstab" &&
