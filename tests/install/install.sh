@@ -17,7 +17,7 @@ check "meson install into a temporary prefix" \
 inst=$(meson introspect "$BUILD" --buildoptions |
 	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
 ln -s "$W/dest$inst" "$PREFIX"
-for p in sbin/slotfs sbin/mkfs.slotfs sbin/fsck.slotfs sbin/fsck.fuse.slotfs sbin/slotfs-dump sbin/tune.slotfs sbin/resize.slotfs \
+for p in sbin/slotfs sbin/mount.slotfs sbin/mkfs.slotfs sbin/fsck.slotfs sbin/fsck.fuse.slotfs sbin/slotfs-dump sbin/tune.slotfs sbin/resize.slotfs \
 	 include/slot.h lib/udev/slotfs_id lib/udev/rules.d/59-slotfs.rules; do
 	check "installed $p" test -e "$PREFIX/$p"
 done
@@ -58,6 +58,19 @@ check "fsck -t slotfs finds it clean" fsck -t slotfs -f -n "$IMG"
 check "mount -t fuse.slotfs mounts it again, data intact" sh -c '
 	mount -t fuse.slotfs "$1" "$2" && seq 1 100000 | cmp - "$2/d/copy" &&
 	umount "$2"' sh "$IMG" "$MNT"
+# mount(8) looks for its helpers in /sbin: a link there to the prefix's
+# mount.slotfs for the length of the test, as for slotfs
+if [ ! -e /usr/sbin/mount.slotfs ]; then
+	ln -s "$PREFIX/sbin/mount.slotfs" /usr/sbin/mount.slotfs
+	at_exit 'rm -f /usr/sbin/mount.slotfs'
+fi
+check "mount -t slotfs and an fstab line of type slotfs mount it" sh -c '
+	mount -t slotfs -o nofail "$1" "$2" &&
+	grep -q " $2 fuse.slotfs " /proc/mounts &&
+	seq 1 100000 | cmp - "$2/d/copy" && umount "$2" &&
+	echo "$1 $2 slotfs defaults,nofail 0 0" > "$3/fstab.slotfs" &&
+	mount -a -T "$3/fstab.slotfs" && mountpoint -q "$2" && umount "$2"' \
+	sh "$IMG" "$MNT" "$W"
 
 check "the installed udev rule runs the installed slotfs_id" grep -qxF \
 	"IMPORT{program}=\"$inst/lib/udev/slotfs_id \$devnode\"" \
