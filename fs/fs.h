@@ -72,6 +72,8 @@ struct sfs {
 	struct sfs_ring *ring;
 	uint64_t ring_requests;
 	uint64_t getxattr_requests;     /* answered (atomic) */
+	dev_t blk_dev;                  /* the block device mounted; 0: an
+					   image file */
 };
 
 extern const struct fuse_lowlevel_ops sfs_ll_ops;
@@ -80,6 +82,11 @@ static inline struct sfs *sfs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
+
+/* Tell udev the device's names changed (a label or UUID set through the
+ * mount): it reads them again, and /dev/disk/by-label and by-uuid follow,
+ * as after tune.slotfs on an unmounted device (udev sees its close). */
+void sfs_uevent_change(const struct sfs *fs);
 
 /* Core error (negative errno) to the positive errno FUSE replies with. */
 int sfs_errno(int err);

@@ -628,6 +628,9 @@ int main(int argc, char *argv[])
 
 	if (sfs_open_store(&cfg, &fs.store) < 0)
 		goto out_session;
+	struct stat dst;
+	if (!stat(cfg.image, &dst) && S_ISBLK(dst.st_mode))
+		fs.blk_dev = dst.st_rdev;
 	if (cfg.read_only && !fs.read_only) {
 		/* fell back to read-only: the session holds the mount
 		 * options, so a new one mounts read-only */

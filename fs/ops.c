@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <linux/fs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -1332,6 +1333,22 @@ static int sfs_ioctl_flags(fuse_req_t req, unsigned cmd, const void *in_buf,
 	return 0;
 }
 
+void sfs_uevent_change(const struct sfs *fs)
+{
+	char path[64];
+	if (!fs->blk_dev)
+		return;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/uevent",
+		 major(fs->blk_dev), minor(fs->blk_dev));
+	/* no sysfs: nothing to tell; a refusal changes nothing stored */
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = write(fd, "change", 6);
+		(void)n;
+		close(fd);
+	}
+}
+
 /* The volume label, as ext4 answers them (e2label on a mount): anyone
  * may read it, root sets it (CAP_SYS_ADMIN there); and root sets the
  * UUID. */
@@ -1348,9 +1365,11 @@ static int sfs_ioctl_label(struct sfs *fs, fuse_req_t req, unsigned cmd,
 			return -EINVAL;
 		memcpy(&u, in_buf, sizeof(u));
 		int err = slot_store_set_uuid(fs->store, u.uuid);
-		if (!err)
-			fuse_reply_ioctl(req, 0, NULL, 0);
-		return err;
+		if (err)
+			return err;
+		sfs_uevent_change(fs);
+		fuse_reply_ioctl(req, 0, NULL, 0);
+		return 0;
 	}
 	if (cmd == FS_IOC_GETFSLABEL) {
 		struct slot_geometry g;
@@ -1373,6 +1392,7 @@ static int sfs_ioctl_label(struct sfs *fs, fuse_req_t req, unsigned cmd,
 	int err = slot_store_set_label(fs->store, label);
 	if (err)
 		return err;
+	sfs_uevent_change(fs);
 	fuse_reply_ioctl(req, 0, NULL, 0);
 	return 0;
 }

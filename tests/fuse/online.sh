@@ -146,4 +146,36 @@ check "unmounted, it shrinks to 240 MiB; the image is cut there" shrink
 check_here "mount the shrunk store" mount_fs "$IMG" "$MNT"
 check "every file is kept over the shrink" kept 240
 check_unmount "unmount" "$MNT"
+
+# on a block device, a new label or UUID set through the mount is told to
+# udev (a "change" uevent), so that /dev/disk/by-label and by-uuid follow
+# as they do after tune.slotfs on an unmounted device, whose close udev
+# sees; without udev here, the kernel's event itself is what is checked
+if command -v losetup >/dev/null && LOOP=$(losetup -f --show "$IMG"); then
+	LMNT=$W/mnt-loop
+	at_exit "fusermount3 -u -z '$LMNT' 2>/dev/null; losetup -d '$LOOP'"
+	check_here "mount the loop device" mount_fs "$LOOP" "$LMNT"
+	# tune_announced ARGS...: tune.slotfs ARGS on the mounted loop
+	# device, and the kernel announces a change of it
+	tune_announced() {
+		local pid
+		python3 "$T_SRC/tests/fuse/uevent.py" "${LOOP##*/}" 10 >"$W/uevent" &
+		pid=$!
+		until grep -q ready "$W/uevent" 2>/dev/null; do
+			kill -0 "$pid" 2>/dev/null || return 1
+			sleep 0.05
+		done
+		tune.slotfs "$@" "$LOOP"
+		wait "$pid" || { echo "no change uevent of $LOOP"; return 1; }
+	}
+	check "tune.slotfs -L on a mounted block device: udev is told" \
+		tune_announced -L by-uevent
+	check "tune.slotfs -U on a mounted block device: udev is told" \
+		tune_announced -U 22222222-3333-4444-5555-666666666666
+	check_unmount "unmount the loop device" "$LMNT"
+	check "both stay" sh -c "tune.slotfs -l '$LOOP' | grep -q 'by-uevent' &&
+		tune.slotfs -l '$LOOP' | grep -q 22222222-3333"
+else
+	t_not_ok "losetup for the mounted block device" /dev/null
+fi
 t_done
