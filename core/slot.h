@@ -256,6 +256,22 @@ int slot_probe(struct slot_dev *dev, struct slot_geometry *geo);
  * too small.  slot_strerror() words them.
  */
 int slot_find_device(const char *spec, char *path, size_t cap);
+/* What libblkid finds on a device besides slotfs. */
+struct slot_foreign {
+	char type[32];          /* a file system's: "ext4", "swap"; or "" */
+	char label[64];         /* its label, or "" */
+	char pttype[16];        /* a partition table's: "dos", "gpt"; or "" */
+	bool conflict;          /* several signatures that disagree */
+};
+/*
+ * Whether libblkid finds another file system or a partition table on
+ * path: 1 with f filled, 0 when not (or when built without libblkid), or
+ * a negative errno.  mkfs.slotfs asks before it formats; open, fsck and
+ * the probes ask where the primary superblock has no slotfs magic but the
+ * backup is valid, and then take the device for the other file system's
+ * (-EMEDIUMTYPE), never restoring the primary over it.
+ */
+int slot_dev_foreign(const char *path, struct slot_foreign *f);
 
 /* ------------------------------------------------------------------ */
 /* Open and close                                                      */

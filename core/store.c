@@ -145,6 +145,9 @@ const char *slot_strerror(int err)
 		return "more than one device holds that file system";
 	case EDOM:
 		return "not a label or UUID a slotfs can have";
+	case EMEDIUMTYPE:
+		return "another file system or a partition table is where "
+		       "slotfs's superblock was (only its backup is left)";
 	default:
 		return strerror(err);
 	}
@@ -215,7 +218,8 @@ int sl_sb_read(struct slot_dev *dev, struct sl_sb *sb, bool *used_backup)
 	int err2 = sb_read_at(dev, SL_SB_BACKUP_OFF, sb);
 	if (!err2) {
 		*used_backup = true;
-		return 0;
+		/* no slotfs magic there: someone else's, or a damaged slotfs */
+		return err == -EINVAL ? sl_sb_foreign(dev) : 0;
 	}
 	/* a damaged slotfs superblock is not a foreign file system */
 	if (err == -EINVAL && err2 == -EINVAL)
@@ -883,8 +887,8 @@ int slot_probe(struct slot_dev *dev, struct slot_geometry *geo)
 	struct sl_sb sb;
 	bool backup;
 	int err = sl_sb_read(dev, &sb, &backup);
-	if (err == -EINVAL)
-		return 0;
+	if (err == -EINVAL || err == -EMEDIUMTYPE)
+		return 0;       /* none, or another's with a stale backup */
 	if (err == -EUCLEAN) {
 		/* damaged, but slotfs: a magic was there */
 		if (geo)

@@ -105,3 +105,28 @@ int sfs_client_device(const char *prog, const char *spec, char *path,
 		fprintf(stderr, "%s: %s: %s\n", prog, spec, slot_strerror(r));
 	return r;
 }
+
+void sfs_client_foreign_words(const struct slot_foreign *f, char *buf,
+			       size_t cap)
+{
+	if (f->conflict)
+		snprintf(buf, cap, "several conflicting signatures");
+	else if (f->type[0] && f->label[0])
+		snprintf(buf, cap, "a %s file system labelled '%s'", f->type,
+			 f->label);
+	else if (f->type[0])
+		snprintf(buf, cap, "a %s file system", f->type);
+	else
+		snprintf(buf, cap, "a %s partition table", f->pttype);
+}
+
+void sfs_client_foreign(const char *prog, const char *path)
+{
+	struct slot_foreign f;
+	char what[192] = "another file system";
+	if (slot_dev_foreign(path, &f) == 1)
+		sfs_client_foreign_words(&f, what, sizeof(what));
+	fprintf(stderr, "%s: %s contains %s; of slotfs only a backup "
+		"superblock is left there, which is not used\n", prog, path,
+		what);
+}

@@ -20,6 +20,14 @@ int sfs_client_device(const char *prog, const char *spec, char *path,
  * errno, said on stderr after "prog: " (-ENOENT: no slotfs mount has it). */
 int sfs_client_mount(const char *prog, const char *path, char *mnt,
 		     size_t len);
+/* What slot_dev_foreign found, in words ("a swap file system labelled
+ * 'x'"), into buf. */
+struct slot_foreign;
+void sfs_client_foreign_words(const struct slot_foreign *f, char *buf,
+			       size_t cap);
+/* After -EMEDIUMTYPE: says on stderr what else path holds, as e2fsck
+ * does ("contains a swap file system"). */
+void sfs_client_foreign(const char *prog, const char *path);
 /* ioctl(request, arg) on the mount point mnt: 0 or a negative errno. */
 int sfs_client_ioctl(const char *mnt, unsigned long request, void *arg);
 

@@ -416,6 +416,10 @@ static int sfs_open_store(struct sfs_cfg *c, struct slot_store **out)
 			c->image);
 		return err;
 	}
+	if (err == -EMEDIUMTYPE) {
+		sfs_client_foreign("slotfs", c->image);
+		return err;
+	}
 	if (err < 0) {
 		fprintf(stderr, "slotfs: %s: %s\n", c->image,
 			slot_strerror(err));

@@ -312,6 +312,8 @@ int main(int argc, char **argv)
 		if (r == -EINVAL)
 			fprintf(stderr, PROG ": %s: no slotfs file system "
 				"found (%s)\n", ui.path, slot_strerror(r));
+		else if (r == -EMEDIUMTYPE)
+			sfs_client_foreign(PROG, ui.path);
 		else
 			fprintf(stderr, PROG ": %s: check stopped: %s\n",
 				ui.path, slot_strerror(r));

@@ -28,6 +28,7 @@
 #include <uuid/uuid.h>
 #endif
 
+#include "client.h"
 #include "slot.h"
 
 #define PROG "mkfs.slotfs"
@@ -336,47 +337,15 @@ static bool mkfs_blk_mounted(const struct stat *st, char *where, size_t cap)
  */
 static int mkfs_probe_foreign(const char *path, bool say)
 {
-#if HAVE_BLKID
-	blkid_probe pr = blkid_new_probe_from_filename(path);
-	const char *type = NULL, *label = NULL, *pttype = NULL;
-	int r, found = 0;
+	struct slot_foreign f;
+	char what[192];
+	int found = slot_dev_foreign(path, &f);
 
-	if (!pr)
-		return errno ? -errno : -EIO;
-	blkid_probe_enable_superblocks(pr, 1);
-	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE |
-					  BLKID_SUBLKS_LABEL);
-	blkid_probe_enable_partitions(pr, 1);
-	r = blkid_do_safeprobe(pr);
-	if (r == -2) {
-		mkfs_say(say, "%s contains several conflicting signatures\n",
-			path);
-		found = 1;
-	} else if (r == 0) {
-		if (blkid_probe_lookup_value(pr, "TYPE", &type, NULL) == 0) {
-			if (blkid_probe_lookup_value(pr, "LABEL", &label,
-						     NULL) == 0 && label[0])
-				mkfs_say(say, "%s contains a %s file system "
-					"labelled '%s'\n", path, type, label);
-			else
-				mkfs_say(say, "%s contains a %s file system\n",
-					path, type);
-			found = 1;
-		} else if (blkid_probe_lookup_value(pr, "PTTYPE", &pttype,
-						    NULL) == 0) {
-			mkfs_say(say, "Found a %s partition table in %s\n",
-				pttype, path);
-			found = 1;
-		}
-	} else if (r < 0) {
-		found = -EIO;
-	}
-	blkid_free_probe(pr);
-	return found;
-#else
-	(void)path;
-	return 0;
-#endif
+	if (found != 1)
+		return found;
+	sfs_client_foreign_words(&f, what, sizeof(what));
+	mkfs_say(say, "%s contains %s\n", path, what);
+	return 1;
 }
 
 /*

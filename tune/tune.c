@@ -93,7 +93,9 @@ static int tune_change_mounted(const char *path, const char *label,
 
 static void tune_error(const char *path, int r)
 {
-	if (r == -EINVAL)
+	if (r == -EMEDIUMTYPE)
+		sfs_client_foreign(PROG, path);
+	else if (r == -EINVAL)
 		fprintf(stderr, PROG ": %s holds no slotfs file system\n", path);
 	else if (r == -EUCLEAN)
 		fprintf(stderr, PROG ": %s: the superblock is damaged; run "

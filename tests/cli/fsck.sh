@@ -3,7 +3,7 @@
 # 8 operational error, 16 usage), -n never writes, a repair of a damaged
 # superblock (primary or backup), and a second run that finds it clean.
 . "$(dirname "$0")/../lib.sh"
-t_need mkfs.slotfs fsck.slotfs
+t_need mkfs.slotfs fsck.slotfs tune.slotfs mkswap
 cd "$W"
 
 fresh() {
@@ -79,6 +79,30 @@ check_rc "an ext4 image: fsck -n exits 8" 8 fsck.slotfs -n e4
 check_rc "a missing file: exit 8" 8 fsck.slotfs -n "$W/missing"
 check "neither was written" sh -c '[ "$(tr -d "\0" <blank | wc -c)" -eq 0 ]'
 
+# made slotfs, then swap (mkswap writes its first page only): slotfs's
+# backup superblock is left, and must not be taken for a slotfs whose
+# primary was damaged, as e2fsck refuses another file system
+fresh sw
+mkswap -q sw 2>/dev/null || mkswap sw >/dev/null
+SW=$(sha sw)
+swap_refused() {
+	local out rc
+	for mode in -n -y -p; do
+		rc=0
+		out=$(fsck.slotfs $mode -f sw 2>&1) || rc=$?
+		expect_eq "fsck.slotfs $mode exit" 8 "$rc"
+		case $out in *"sw contains a swap file system"*) ;;
+			*) echo "$out"; return 1 ;; esac
+	done
+	expect_eq "the swap image" "$SW" "$(sha sw)"
+	rc=0
+	out=$(tune.slotfs -l sw 2>&1) || rc=$?
+	expect_eq "tune.slotfs -l exit" 1 "$rc"
+	case $out in *"contains a swap file system"*) ;; *) echo "$out"; return 1 ;; esac
+	expect_fail "tune.slotfs -L" tune.slotfs -L x sw
+	expect_eq "the swap image after tune" "$SW" "$(sha sw)"
+}
+check "slotfs made swap: fsck and tune say so, exit 8/1, write nothing" swap_refused
 check_rc "no device: exit 16" 16 fsck.slotfs
 check_rc "an unknown option: exit 16" 16 fsck.slotfs -Z img
 check_rc "-n with -y: exit 16" 16 fsck.slotfs -n -y img

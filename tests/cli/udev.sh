@@ -73,6 +73,16 @@ none() {
 }
 check "no slotfs: nothing, exit 0; no file: an error" none
 
+# slotfs, then swap over it: the backup superblock left is not named
+# (blkid names the swap; a stale slotfs label would link it by-label)
+swapped() {
+	command -v mkswap >/dev/null || { echo "# no mkswap"; return 1; }
+	cp img sw
+	mkswap sw >/dev/null 2>&1
+	[ -z "$(slotfs_id sw)" ] || { slotfs_id sw; return 1; }
+}
+check "made swap over it: nothing named" swapped
+
 damaged() {
 	cp img dmg
 	printf 'garbage' | dd of=dmg bs=1 seek=$((0x40)) conv=notrunc status=none

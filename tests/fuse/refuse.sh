@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mounts that must be refused, each with a clear message and no change to
 # the image: a second mount of a mounted image, an ext4 image, a blank
-# image, a missing image.
+# image, swap made over a slotfs, a missing image.
 . "$(dirname "$0")/lib.sh"
 
 fuse_setup
@@ -66,6 +66,23 @@ blank() {
 	expect_eq "bytes in the blank image" 0 "$(tr -d '\0' <"$W/blank.img" | wc -c)"
 }
 check "a blank image is refused and left blank" blank
+
+# slotfs, then swap over it: slotfs's backup superblock is left, and the
+# mount must not take it and rewrite the primary over the swap header
+swapped() {
+	local rc=0 sum
+	truncate -s 64M "$W/swap.img"
+	mkfs.slotfs -q "$W/swap.img"
+	mkswap "$W/swap.img" >/dev/null 2>&1
+	sum=$(sha "$W/swap.img")
+	timeout 30 slotfs "$W/swap.img" "$W/mnt3" >"$W/swap.out" 2>&1 || rc=$?
+	cat "$W/swap.out"
+	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]
+	expect_fail "the swap image is mounted" is_mounted "$W/mnt3"
+	grep -q 'contains a swap file system' "$W/swap.out"
+	expect_eq "sha256 of the swap image" "$sum" "$(sha "$W/swap.img")"
+}
+check "slotfs made swap: refused, saying so, left unchanged" swapped
 
 check_fails "a missing image is refused" 'no such file' \
 	timeout 30 slotfs "$W/none.img" "$W/mnt3"
