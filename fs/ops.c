@@ -1349,10 +1349,10 @@ void sfs_uevent_change(const struct sfs *fs)
 	}
 }
 
-/* The volume label, as ext4 answers them (e2label on a mount): anyone
- * may read it, root sets it (CAP_SYS_ADMIN there); and root sets the
- * UUID. */
-static int sfs_ioctl_label(struct sfs *fs, fuse_req_t req, unsigned cmd,
+/* The volume label, as ext4 answers it (e2label on a mount): anyone may
+ * read it, root sets it (CAP_SYS_ADMIN there); and root sets the UUID.
+ * Either change is told to udev. */
+static int sfs_ioctl_names(struct sfs *fs, fuse_req_t req, unsigned cmd,
 			   const void *in_buf, size_t in_bufsz,
 			   size_t out_bufsz)
 {
@@ -1460,7 +1460,7 @@ static void sfs_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd,
 	if (err == 1)
 		err = sfs_ioctl_flags(req, cmd, in_buf, in_bufsz, out_bufsz);
 	if (err == 1)
-		err = sfs_ioctl_label(fs, req, cmd, in_buf, in_bufsz,
+		err = sfs_ioctl_names(fs, req, cmd, in_buf, in_bufsz,
 				      out_bufsz);
 	if (err == 1)
 		err = sfs_ioctl_admin(fs, req, cmd, in_buf, in_bufsz,
