@@ -7,7 +7,9 @@
  * systemd's fstab lines resolve LABEL= and UUID= by, and which lsblk -f
  * shows.  libblkid has no slotfs prober, so 59-slotfs.rules runs this for
  * each block device first.  Prints nothing for a device that holds no
- * slotfs, and an empty label for one without.  A front end over slot.h; the encodings are libblkid's.
+ * slotfs (or one made over since: slot_dev_foreign), and an empty label
+ * for a slotfs without one.  A front end over slot.h; the encodings are
+ * libblkid's.
  */
 #include "config.h"
 
