@@ -156,17 +156,23 @@ if command -v losetup >/dev/null && LOOP=$(losetup -f --show "$IMG"); then
 	at_exit "fusermount3 -u -z '$LMNT' 2>/dev/null; losetup -d '$LOOP'"
 	check_here "mount the loop device" mount_fs "$LOOP" "$LMNT"
 	# tune_announced ARGS...: tune.slotfs ARGS on the mounted loop
-	# device, and the kernel announces a change of it
+	# device, and the kernel announces a change of it.  The listener's
+	# output goes to a new file each time: the shell truncates it in the
+	# child, so a file left by the last call could say "ready" before
+	# this listener is (the second call once missed its event so)
 	tune_announced() {
-		local pid
-		python3 "$T_SRC/tests/fuse/uevent.py" "${LOOP##*/}" 10 >"$W/uevent" &
+		local pid t0
+		rm -f "$W/uevent"
+		python3 "$T_SRC/tests/fuse/uevent.py" "${LOOP##*/}" 60 >"$W/uevent" &
 		pid=$!
 		until grep -q ready "$W/uevent" 2>/dev/null; do
 			kill -0 "$pid" 2>/dev/null || return 1
 			sleep 0.05
 		done
+		t0=$SECONDS
 		tune.slotfs "$@" "$LOOP"
-		wait "$pid" || { echo "no change uevent of $LOOP"; return 1; }
+		echo "# tune.slotfs took $((SECONDS - t0)) s"
+		wait "$pid" || { echo "no change uevent of $LOOP after $((SECONDS - t0)) s"; return 1; }
 	}
 	check "tune.slotfs -L on a mounted block device: udev is told" \
 		tune_announced -L by-uevent
