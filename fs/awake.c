@@ -20,6 +20,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,6 +32,7 @@
 #include "fs.h"
 
 struct sfs_awake {
+	sem_t placed;           /* posted by each keeper once it is placed */
 	int64_t window_ns;
 	int64_t last_ns;        /* when the last request came */
 	uint32_t gen;           /* futex word: bumped to wake sleepers */
@@ -84,8 +86,11 @@ static void *aw_keeper(void *arg)
 	CPU_SET(a.cpu, &set);
 	/* a keeper that cannot keep its CPU alone, or only at normal
 	 * priority, would take time from real work: none then */
-	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) ||
-	    pthread_setschedparam(pthread_self(), SCHED_IDLE, &p))
+	bool placed = !pthread_setaffinity_np(pthread_self(), sizeof(set),
+					      &set) &&
+		      !pthread_setschedparam(pthread_self(), SCHED_IDLE, &p);
+	sem_post(&aw->placed);
+	if (!placed)
 		return NULL;
 	while (!__atomic_load_n(&aw->stop, __ATOMIC_RELAXED)) {
 		if (aw_window(aw)) {
@@ -137,6 +142,7 @@ int sfs_awake_start(unsigned window_us, struct sfs_awake **out)
 		return -ENOMEM;
 	}
 	aw->window_ns = (int64_t)window_us * 1000;
+	sem_init(&aw->placed, 0, 0);
 	/* the signals that end the daemon go to the threads that wait for
 	 * them, not to a keeper */
 	sigset_t all, old;
@@ -156,6 +162,11 @@ int sfs_awake_start(unsigned window_us, struct sfs_awake **out)
 			aw->nthreads++;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* every keeper on its CPU at its priority before the first request,
+	 * so none ever spins at a normal priority */
+	for (unsigned i = 0; i < aw->nthreads; i++)
+		while (sem_wait(&aw->placed) && errno == EINTR)
+			;
 	*out = aw;
 	return 0;
 }
@@ -168,6 +179,7 @@ void sfs_awake_stop(struct sfs_awake *aw)
 	aw_wake(aw);
 	for (unsigned i = 0; i < aw->nthreads; i++)
 		pthread_join(aw->threads[i], NULL);
+	sem_destroy(&aw->placed);
 	free(aw->threads);
 	free(aw);
 }

@@ -438,6 +438,8 @@ states() {
 DPID=${T_PID_OF[$MNT]}
 placed() {
 	local want got
+	# a request answered: the loop, and its keepers, have started
+	cat "$MNT/.slotfs/status.json" >/dev/null
 	want=$(seq 0 $(($(nproc) - 1)) | xargs)
 	got=$(keepers "$DPID" | awk '{ print $1 }' | sort -n | xargs)
 	expect_eq "the CPUs of the SCHED_IDLE threads" "$want" "$got"
