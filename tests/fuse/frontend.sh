@@ -426,11 +426,11 @@ keepers() {
 	done
 }
 ticks() { keepers "$1" | awk '{ s += $3 } END { print s + 0 }'; }
-# states PID: the keepers' states, sampled 6 times over 0.3 s, in one
+# states PID N: the keepers' states, sampled N times 50 ms apart, in one
 # word (R: spinning, or waiting for a CPU to; S: asleep)
 states() {
 	local i
-	for ((i = 0; i < 6; i++)); do
+	for ((i = 0; i < $2; i++)); do
 		keepers "$1" | awk '{ printf "%s", $2 }'
 		sleep 0.05
 	done
@@ -456,8 +456,8 @@ end = time.time() + 2
 while time.time() < end:
     os.stat(sys.argv[1])' "$MNT/awake" &
 	pid=$!
-	sleep 0.2
-	seen=$(states "$DPID")
+	# over most of the 2 s, however late a loaded machine starts it
+	seen=$(states "$DPID" 30)
 	wait "$pid"
 	case $seen in *R*) ;; *) echo "states while stats came: $seen"; return 1 ;; esac
 }
