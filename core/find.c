@@ -51,18 +51,25 @@ static int find_parse(const char *spec, struct find_want *w)
 /* Whether the device at path holds the slotfs w names. */
 static bool find_matches(const char *path, const struct find_want *w)
 {
-	struct slot_dev *dev;
 	struct slot_geometry g;
-	/* buffered, as tune.slotfs -l reads: two blocks of each */
-	if (slot_dev_open(path, SLOT_ENGINE_PSYNC, 1, false, true, false,
-			  &dev) < 0)
-		return false;   /* no medium, no access: not it */
-	int r = slot_probe(dev, &g);
-	slot_dev_close(dev);
-	if (r != 1 || !g.block_size)
-		return false;   /* none, or too damaged to name */
+	/* no medium, no access, none, or too damaged to name: not it */
+	if (slot_probe_path(path, &g) != 1 || !g.block_size)
+		return false;
 	return w->by_uuid ? !memcmp(g.uuid, w->uuid, sizeof(w->uuid))
 			  : !strcmp(g.label, w->label);
+}
+
+int slot_probe_path(const char *path, struct slot_geometry *geo)
+{
+	struct slot_dev *dev;
+	/* buffered and shared, as tune.slotfs -l reads: two blocks */
+	int r = slot_dev_open(path, SLOT_ENGINE_PSYNC, 1, false, true, false,
+			      &dev);
+	if (r < 0)
+		return r;
+	r = slot_probe(dev, geo);
+	slot_dev_close(dev);
+	return r;
 }
 
 int slot_find_device(const char *spec, char *path, size_t cap)

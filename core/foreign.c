@@ -63,11 +63,12 @@ int slot_dev_foreign(const char *path, struct slot_foreign *f)
 #endif
 }
 
-int sl_sb_foreign(struct slot_dev *dev)
+int sl_sb_foreign(struct slot_dev *dev, int primary_err)
 {
 	struct slot_foreign f;
-	/* a device without a path (the emulated one) has nothing to probe,
+	/* a primary with a slotfs magic is slotfs's, damaged or not; a
+	 * device without a path (the emulated one) has nothing to probe,
 	 * and a probe that cannot run proves nothing */
-	return dev->name && slot_dev_foreign(dev->name, &f) == 1 ?
-		       -EMEDIUMTYPE : 0;
+	return primary_err == -EINVAL && dev->name &&
+	       slot_dev_foreign(dev->name, &f) == 1 ? -EMEDIUMTYPE : 0;
 }

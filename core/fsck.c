@@ -221,9 +221,10 @@ static int fk_pass_sb(struct fk *f, struct sl_sb *sb, bool *sb_write,
 		return -EIO;
 	if (ep && eb)
 		return (ep == -EINVAL && eb == -EINVAL) ? -EINVAL : -EUCLEAN;
-	/* no magic in the primary: never "restored" over another's */
-	if (ep == -EINVAL && sl_sb_foreign(f->dev))
-		return -EMEDIUMTYPE;
+	/* never "restored" over another file system's */
+	int foreign = ep ? sl_sb_foreign(f->dev, ep) : 0;
+	if (foreign)
+		return foreign;
 	if (ep) {
 		fk_report(f, PR_SB_PRIMARY_BAD);
 		*sb = b;

@@ -831,10 +831,11 @@ int sl_sb_write(struct slot_dev *dev, const struct sl_sb *sb, bool backup);
 /* Set a ro_compat feature in both superblocks, durably (ckpt_lock held). */
 int sl_sb_ro_compat_add(struct slot_store *s, uint32_t bit);
 void sl_geo_from_sb(const struct sl_sb *sb, struct slot_geometry *geo);
-/* -EMEDIUMTYPE when another file system or a partition table is on dev
- * (slot_dev_foreign), else 0: asked where the primary superblock has no
- * slotfs magic. */
-int sl_sb_foreign(struct slot_dev *dev);
+/* Whether a valid backup superblock may stand in for the primary, which
+ * failed with primary_err: -EMEDIUMTYPE when the primary has no slotfs
+ * magic (-EINVAL) and another file system or a partition table is on dev
+ * (slot_dev_foreign), else 0. */
+int sl_sb_foreign(struct slot_dev *dev, int primary_err);
 /* s->sb = *sb, with what follows from it (hdr_uuid, geo). */
 void sl_store_sb_set(struct slot_store *s, const struct sl_sb *sb);
 

@@ -245,6 +245,10 @@ int slot_format(struct slot_dev *dev, const struct slot_format_opts *o,
  * (block_size 0).
  */
 int slot_probe(struct slot_dev *dev, struct slot_geometry *geo);
+/* slot_probe of the device or image at path, opened read-only, shared and
+ * buffered (the two superblock blocks are all it reads); a negative errno
+ * also when it cannot be opened. */
+int slot_probe_path(const char *path, struct slot_geometry *geo);
 /*
  * The block device that holds the slotfs spec names, "LABEL=label" or
  * "UUID=uuid" (as fstab names file systems; the value may be quoted),

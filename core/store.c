@@ -218,8 +218,7 @@ int sl_sb_read(struct slot_dev *dev, struct sl_sb *sb, bool *used_backup)
 	int err2 = sb_read_at(dev, SL_SB_BACKUP_OFF, sb);
 	if (!err2) {
 		*used_backup = true;
-		/* no slotfs magic there: someone else's, or a damaged slotfs */
-		return err == -EINVAL ? sl_sb_foreign(dev) : 0;
+		return sl_sb_foreign(dev, err);
 	}
 	/* a damaged slotfs superblock is not a foreign file system */
 	if (err == -EINVAL && err2 == -EINVAL)

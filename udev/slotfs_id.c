@@ -40,20 +40,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "Usage: " PROG " DEVICE_OR_IMAGE\n");
 		return 2;
 	}
-	struct slot_dev *dev;
-	/* buffered and shared, as tune.slotfs -l reads: two blocks */
-	int r = slot_dev_open(argv[1], SLOT_ENGINE_PSYNC, 1, false, true,
-			      false, &dev);
+	struct slot_geometry g;
+	int r = slot_probe_path(argv[1], &g);
 	if (r < 0) {
 		fprintf(stderr, PROG ": cannot open %s: %s\n", argv[1],
 			slot_strerror(r));
-		return 1;
-	}
-	struct slot_geometry g;
-	r = slot_probe(dev, &g);
-	slot_dev_close(dev);
-	if (r < 0) {
-		fprintf(stderr, PROG ": %s: %s\n", argv[1], slot_strerror(r));
 		return 1;
 	}
 	if (r == 0)

@@ -98,7 +98,10 @@ check "a damaged primary: the backup's names; both damaged: the type alone" dama
 if [ "$(id -u)" -eq 0 ] && command -v losetup >/dev/null; then
 	LOOP=$(losetup -f --show img) || { echo "# losetup failed"; exit 1; }
 	at_exit 'losetup -d "$LOOP"'
-	on_loop() { expect_eq "on $LOOP" "$(slotfs_id img)" "$(slotfs_id "$LOOP")"; }
+	on_loop() {
+		slotfs_id "$LOOP" | grep -qx ID_FS_TYPE=slotfs
+		expect_eq "on $LOOP" "$(slotfs_id img)" "$(slotfs_id "$LOOP")"
+	}
 	check "a loop device is named as its image" on_loop
 fi
 
