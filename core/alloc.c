@@ -199,15 +199,21 @@ int sl_region_assign(struct slot_store *s, uint32_t r, unsigned cls,
 	return 0;
 }
 
-void sl_region_unassign(struct slot_store *s, uint32_t r)
+/* Region r's free slots off its class's free stack. */
+static void al_free_drop(struct slot_store *s, uint32_t r)
 {
-	struct sl_region *rg = &s->regions[r];
-	struct sl_class *c = &s->cls[rg->cls];
+	struct sl_class *c = &s->cls[s->regions[r].cls];
 	size_t j = 0;
 	for (size_t i = 0; i < c->nfree; i++)
 		if (sl_slot_region(c->free[i]) != r)
 			c->free[j++] = c->free[i];
 	c->nfree = j;
+}
+
+void sl_region_unassign(struct slot_store *s, uint32_t r)
+{
+	struct sl_region *rg = &s->regions[r];
+	al_free_drop(s, r);
 	s->slots_total -= rg->nslots;
 	free(rg->state);
 	rg->state = NULL;
@@ -256,12 +262,20 @@ static bool al_free_region(const struct slot_store *s, uint32_t *out)
 	return false;
 }
 
+/* Region r is being emptied (compact.c): its freed slots stay off its
+ * class's free stack, and sl_drain_end gives it back. */
+static bool al_draining(const struct slot_store *s, uint32_t r)
+{
+	return s->draining && s->drain_region == r;
+}
+
 /* Whether an empty region of class c can go to another class while c
  * still needs need[c] slots: its slots are all free, and c keeps enough. */
-static bool al_region_movable(const struct slot_store *s,
-			      const struct sl_region *rg, const size_t *need)
+static bool al_region_movable(const struct slot_store *s, uint32_t r,
+			      const size_t *need)
 {
-	return rg->cls != SL_RGN_FREE && rg->nused == 0 &&
+	const struct sl_region *rg = &s->regions[r];
+	return rg->cls != SL_RGN_FREE && rg->nused == 0 && !al_draining(s, r) &&
 	       s->cls[rg->cls].nfree >= rg->nslots + need[rg->cls];
 }
 
@@ -274,7 +288,7 @@ static int al_take_region(struct slot_store *s, unsigned cls,
 		return 0;
 	for (uint32_t r = 0; r < al_limit(s); r++) {
 		struct sl_region *rg = &s->regions[r];
-		if (rg->cls != cls && al_region_movable(s, rg, need)) {
+		if (rg->cls != cls && al_region_movable(s, r, need)) {
 			sl_region_unassign(s, r);
 			*out = r;
 			return 0;
@@ -309,7 +323,7 @@ static bool al_fits(const struct slot_store *s, const size_t *need)
 		const struct sl_region *rg = &s->regions[r];
 		if (al_region_free(s, r)) {
 			avail++;
-		} else if (al_region_movable(s, rg, keep)) {
+		} else if (al_region_movable(s, r, keep)) {
 			/* count its slots as gone from its class */
 			keep[rg->cls] += rg->nslots;
 			avail++;
@@ -346,6 +360,11 @@ bool sl_alloc_fits(const struct slot_store *s, const size_t *need)
 	return al_fits(s, n) || al_fits_borrowing(s, n);
 }
 
+void sl_alloc_short(struct slot_store *s, const size_t *need)
+{
+	memcpy(s->want, need, sizeof(s->want));
+}
+
 int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
 		   uint64_t *refs, uint32_t *new_regions, size_t *nnew)
 {
@@ -363,14 +382,17 @@ again:
 	 * they count as chunk slots wanted too, never handed out here */
 	need[top] += s->resv_slots;
 	bool fits = al_fits(s, need);
-	if (!fits && !al_fits_borrowing(s, need)) {
+	if (!fits && !sl_alloc_fits(s, need)) {
 		/* what a discard holds comes back when it is done */
 		if (s->trimming) {
 			pthread_cond_wait(&s->trim_cond, &s->lock);
 			goto again;
 		}
+		sl_alloc_short(s, need);
 		return -ENOSPC;
 	}
+	if (!fits)
+		al_fits_borrowing(s, need);     /* the plan it found */
 	need[top] -= s->resv_slots;     /* borrowing only adds to it */
 	if (!fits) {
 		/* each item takes the smallest class at or above its own
@@ -451,7 +473,8 @@ static void al_make_free(struct slot_store *s, uint64_t ref)
 	rg->nused--;
 	rg->trimmed = false;
 	s->freed_gen++;
-	if (sl_slot_region(ref) < s->alloc_limit)
+	if (sl_slot_region(ref) < s->alloc_limit &&
+	    !al_draining(s, sl_slot_region(ref)))
 		al_push_free(&s->cls[rg->cls], ref);
 }
 
@@ -656,6 +679,74 @@ int sl_reclaim(struct slot_store *s)
 			return err;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Emptying a region (compact.c moves its chunks)                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The region to empty so that need[] fits better: of a class need[] does
+ * not lack, in use, neither trimmed nor beyond the allocation limit, whose
+ * class has room in its other regions for the slots it uses while still
+ * meeting need[]; of those the one with the fewest in use (the least to
+ * copy).  Regions listed in skip[] are passed by.
+ */
+static bool al_drain_pick(const struct slot_store *s, const size_t *need,
+			  const uint32_t *skip, size_t nskip, uint32_t *out)
+{
+	uint32_t best = UINT32_MAX;
+	for (uint32_t r = 0; r < al_limit(s); r++) {
+		const struct sl_region *rg = &s->regions[r];
+		if (rg->cls == SL_RGN_FREE || !rg->nused ||
+		    (s->trimming && s->trim_region == r))
+			continue;
+		const struct sl_class *c = &s->cls[rg->cls];
+		uint64_t elsewhere = c->nfree - (rg->nslots - rg->nused);
+		if (need[rg->cls] > c->nfree ||
+		    elsewhere < (uint64_t)rg->nused + need[rg->cls])
+			continue;
+		bool skipped = false;
+		for (size_t i = 0; i < nskip && !skipped; i++)
+			skipped = skip[i] == r;
+		if (!skipped && (best == UINT32_MAX ||
+				 rg->nused < s->regions[best].nused))
+			best = r;
+	}
+	*out = best;
+	return best != UINT32_MAX;
+}
+
+int sl_drain_begin(struct slot_store *s, const size_t *need,
+		   const uint32_t *skip, size_t nskip, uint32_t *out)
+{
+	uint32_t r;
+	if (s->draining || !al_drain_pick(s, need, skip, nskip, &r))
+		return -ENOSPC;
+	al_free_drop(s, r);
+	s->draining = true;
+	s->drain_region = r;
+	*out = r;
+	return 0;
+}
+
+int sl_drain_end(struct slot_store *s)
+{
+	uint32_t r = s->drain_region;
+	struct sl_region *rg = &s->regions[r];
+	s->draining = false;
+	if (!rg->nused) {
+		sl_region_unassign(s, r);
+		return 0;
+	}
+	/* not empty: its free slots go back to use */
+	struct sl_class *c = &s->cls[rg->cls];
+	for (uint32_t j = rg->nslots; j-- > 0;)
+		if ((rg->state[j] & SL_SLOT_STATE) == SL_SLOT_FREE &&
+		    al_push_free(c, sl_slot_ref(r, j)))
+			return -ENOMEM; /* left off the stack: unused until
+					   the next open */
+	return -EBUSY;
 }
 
 /* ------------------------------------------------------------------ */

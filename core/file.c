@@ -166,9 +166,20 @@ void sl_slot_hdr_fill(struct slot_store *s, const struct sl_obj *o,
 	}
 }
 
+void sl_move_wait(struct slot_store *s)
+{
+	pthread_cond_wait(&s->move_cond, &s->lock);
+}
+
 int sl_wslots_alloc(struct slot_store *s, struct sl_wslot *w, size_t n,
 		    struct sl_txn *t, uint32_t *new_regions, size_t *nnew)
 {
+	/* a copy compaction makes takes no chunk lock: writes of the
+	 * object wait for it to land, so that none reads a slot the copy
+	 * gives up, nor lands under it */
+	for (size_t i = 0; i < n; i++)
+		if (w[i].o->flags & SL_OBJ_MOVING)
+			return -EAGAIN;
 	unsigned cls_stack[64] = { 0 };
 	uint64_t ref_stack[64] = { 0 };
 	unsigned *cls = n <= 64 ? cls_stack : malloc(n * sizeof(*cls));
@@ -1135,6 +1146,11 @@ struct fl_change {
 	const struct sl_wbuf *wb;       /* that buffer: dropped by the time
 					   of the commit, nothing is kept */
 	struct sl_ext *ext;     /* not a buffer's: it extends the file */
+	bool move;              /* a copy: it lands only if the chunk is
+				   still the one read (a truncation or a
+				   hole may have taken it meanwhile) */
+	bool unlocked;          /* ... made without the chunk's lock
+				   (compaction): see SL_OBJ_MOVING */
 };
 
 /* One file's part of a batched rewrite. */
@@ -1177,9 +1193,18 @@ static void fl_ext_end(struct slot_store *s, struct fl_job *J, bool ok)
 		}
 }
 
+/* Lock held.  Whether o's chunk is still the one ch read. */
+static bool fl_chunk_same(struct sl_obj *o, const struct fl_change *ch)
+{
+	const struct sl_chunk *c = sl_obj_chunk(o, ch->idx);
+	return ch->have_old && c && c->slot == ch->old.slot &&
+	       c->gen == ch->old.gen;
+}
+
 /*
  * fl_rewrite for several files at once (distinct inos, each with its
- * stripe and chunk locks held), so that their slots share one allocation
+ * stripe and chunk locks held, but for a compaction's copy: see
+ * SL_OBJ_MOVING), so that their slots share one allocation
  * and one submission: small files closed one after another go out
  * together.  Slots are allocated for all or none; each job's err says
  * how its commit went.  Returns the first error.
@@ -1232,6 +1257,14 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 		/* every file first, so that a missing one changes nothing */
 		for (size_t j = 0; !err && j < nj; j++)
 			jb[j].o = fl_file(s, jb[j].ino, &err);
+		/* a compaction copy waits for no write of its file, and no
+		 * write for it (sl_wslots_alloc) */
+		for (size_t j = 0; !err && j < nj; j++) {
+			if (jb[j].o->flags & SL_OBJ_MOVING)
+				err = -EAGAIN;
+			else if (jb[j].ch[0].unlocked && jb[j].o->busy)
+				err = -EBUSY;
+		}
 		for (size_t j = 0, k = 0; !err && j < nj; j++) {
 			struct fl_job *J = &jb[j];
 			struct sl_obj *o = J->o;
@@ -1293,17 +1326,27 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 			}
 			allocated = !err;
 		}
+		for (size_t j = 0; allocated && j < nj; j++)
+			if (jb[j].ch[0].unlocked)
+				jb[j].o->flags |= SL_OBJ_MOVING;
 		/* backwards: the first size is the one to restore */
 		for (size_t j = nj; err && bumped && j-- > 0;) {
 			jb[j].o->size = jb[j].old_size;
 			fl_ext_end(s, &jb[j], false);
 		}
+		if (err == -EAGAIN) {
+			sl_move_wait(s);
+			sl_unlock(s);
+			err = 0;
+			attempt--;      /* a copy landed: not a try */
+			continue;
+		}
 		sl_unlock(s);
 		if (err != -ENOSPC || attempt)
 			break;
-		/* freed slots wait for a flush or checkpoint: make them
-		 * free, then try once more */
-		if (sl_reclaim(s))
+		/* freed slots wait for a flush or checkpoint, and a region
+		 * may be emptied: make room, then try once more */
+		if (sl_alloc_retry(s))
 			break;
 		err = 0;
 	}
@@ -1359,6 +1402,19 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 					sl_ns_dirty(s);
 					continue;
 				}
+				/* the chunk copied went meanwhile (a truncation,
+				 * a hole: they wait for no copy): the copy's
+				 * header is newer than what the index keeps,
+				 * so only a checkpoint outdates it (the
+				 * file's fsync takes one) */
+				if (J->ch[i].move &&
+				    !fl_chunk_same(o, &J->ch[i])) {
+					sl_slot_free(s, wj[i].ref);
+					o->flags |= SL_OBJ_ATTR_DIRTY |
+						    SL_OBJ_CKPT_OWED;
+					sl_ns_dirty(s);
+					continue;
+				}
 				struct sl_chunk nc = { .slot = wj[i].ref,
 						       .gen = wj[i].hdr.gen,
 						       .csum = wj[i].hdr.payload_csum,
@@ -1395,6 +1451,10 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 			}
 			sl_owed_check(s, o);
 			o->busy -= (uint32_t)J->n;
+			if (J->ch[0].unlocked) {
+				o->flags &= (uint16_t)~SL_OBJ_MOVING;
+				pthread_cond_broadcast(&s->move_cond);
+			}
 			J->err = e;
 			if (e && !err)
 				err = e;
@@ -1539,6 +1599,9 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 			}
 		}
 		sl_unlock(s);
+		/* no compaction for a buffer's reservation of a whole
+		 * chunk: short of one, the write goes through, taking
+		 * the slot its bytes need (which may compact) */
 		if (err != -ENOSPC || attempt || sl_reclaim(s))
 			break;
 		err = 0;
@@ -1547,6 +1610,15 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 		err = sl_regions_write(s, nr, nnew);
 	if (!err && fill && have_old && old.len) {
 		pthread_rwlock_rdlock(&s->reuse_lock);
+		/* where the chunk is now, under reuse_lock as every reader
+		 * looks: a compaction copy, which takes no chunk lock, may
+		 * have moved it and freed the slot seen above */
+		sl_lock(s);
+		struct sl_obj *o = sl_obj_find(&s->ix, ino);
+		struct sl_chunk *c = o ? sl_obj_chunk(o, idx) : NULL;
+		if (c)
+			old = *c;
+		sl_unlock(s);
 		sl_inflight_enter(s, 1);
 		err = sl_slot_read_verify(s, old.slot, &old, ino, b->buf + bs);
 		sl_inflight_exit(s, 1, err == 0);
@@ -2279,16 +2351,20 @@ int sl_file_cut_tails(struct slot_store *s)
 /*
  * Write chunk idx of ino again as it is, a copy (the file's times stay),
  * if want(o, c, arg) still says so once the chunk is locked; the caller
- * holds ino's stripe.  1 when it wrote, 0 when not wanted, or an errno.
+ * holds ino's stripe.  1 when it wrote, 0 when not, or an errno.
+ * Compaction's copies (!locked) take no lock: a thread that ran short of
+ * space may hold any, so SL_OBJ_MOVING orders them among the writes of
+ * the file instead (-EBUSY: one was in flight).
  */
 static int fl_copy_chunk(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 			 bool (*want)(struct sl_obj *o,
 				      const struct sl_chunk *c, uint64_t arg),
-			 uint64_t arg)
+			 uint64_t arg, bool locked)
 {
 	unsigned held[1];
-	size_t nh = fl_chunks_lock(s, ino, idx, 1, held);
-	struct fl_change ch = { .idx = idx, .need_old = true };
+	size_t nh = locked ? fl_chunks_lock(s, ino, idx, 1, held) : 0;
+	struct fl_change ch = { .idx = idx, .need_old = true, .move = true,
+				.unlocked = !locked };
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
 	const struct sl_chunk *c = o ? sl_obj_chunk(o, idx) : NULL;
@@ -2323,12 +2399,27 @@ int sl_file_move_chunks(struct slot_store *s, slot_ino_t ino, uint32_t from)
 	for (size_t i = 0; !err && i < idx.n; i++) {
 		pthread_rwlock_rdlock(stripe);
 		int r = fl_copy_chunk(s, ino, (uint32_t)idx.v[i], fl_copy_above,
-				      from);
+				      from, true);
 		pthread_rwlock_unlock(stripe);
 		err = r < 0 ? r : 0;
 	}
 	free(idx.v);
 	return err;
+}
+
+/* Its slot lies in region arg. */
+static bool fl_copy_in(struct sl_obj *o, const struct sl_chunk *c,
+		       uint64_t arg)
+{
+	(void)o;
+	return sl_slot_region(c->slot) == arg;
+}
+
+int sl_file_move_chunk(struct slot_store *s, slot_ino_t ino, uint32_t idx,
+		       uint32_t r)
+{
+	int err = fl_copy_chunk(s, ino, idx, fl_copy_in, r, false);
+	return err < 0 ? err : 0;
 }
 
 /* The first chunk that starts at or after byte pos. */
@@ -2366,9 +2457,9 @@ int slot_file_allocate(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		err = sl_resv_add(s, o, lo, hi);
 		if (err != -ENOSPC || attempt)
 			break;
-		/* freed slots wait for a flush: make them free, try again */
+		/* freed slots wait for a flush: make room, try again */
 		sl_unlock(s);
-		err = sl_reclaim(s);
+		err = sl_alloc_retry(s);
 		sl_lock(s);
 		o = err ? NULL : fl_file(s, ino, &err);
 	}
@@ -2580,7 +2671,8 @@ static int fl_fsync_tail(struct slot_store *s, slot_ino_t ino)
 	bool go = c && c->len < s->ckpt_bytes &&
 		  !fl_needs_ckpt(s, o, SL_OBJ_ATTR_DIRTY);
 	sl_unlock(s);
-	int r = go ? fl_copy_chunk(s, ino, idx, fl_copy_lagging, 0) : 0;
+	int r = go ? fl_copy_chunk(s, ino, idx, fl_copy_lagging, 0, true)
+		    : 0;
 	pthread_rwlock_unlock(stripe);
 	return r;
 }

@@ -136,6 +136,9 @@ struct sl_dir {
 #define SL_OBJ_EXT       (1u << 10) /* may have entries in ext.c's table */
 #define SL_OBJ_RESV      (1u << 11) /* has chunks set aside (resv.c) */
 #define SL_OBJ_RESV_OWED (1u << 12) /* ... changed since the checkpoint */
+#define SL_OBJ_MOVING    (1u << 13) /* compaction copies a chunk of it
+				       without the chunk's lock: writes of
+				       it wait (sl_wslots_alloc) */
 #define SL_OBJ_CUT       (1u << 9)  /* a truncation dropped chunks, which
 				       recovery drops only past a later
 				       header's size: a hole left below the
@@ -381,6 +384,16 @@ struct slot_store {
 	uint32_t trim_region;
 	pthread_cond_t trim_cond;
 	pthread_mutex_t trim_lock;      /* one slot_trim at a time */
+	/* compact.c empties drain_region: its freed slots stay off the free
+	 * stack.  want: what the last allocation short of room asked for
+	 * (need[] of sl_slots_alloc), which compaction makes room for */
+	bool draining;
+	uint32_t drain_region;
+	size_t want[SL_CLASS_MAX];
+	pthread_mutex_t compact_lock;   /* one compaction at a time; error
+					   checking: a copy it makes that
+					   runs short finds it held */
+	pthread_cond_t move_cond;       /* an SL_OBJ_MOVING copy landed */
 
 	/* index */
 	struct sl_index ix;
@@ -572,8 +585,22 @@ bool sl_alloc_reclaimable(const struct slot_store *s);
 int sl_regions_write(struct slot_store *s, const uint32_t *r, size_t n);
 /* Flush the device and release the slots quarantined before it. */
 int sl_flush(struct slot_store *s);
-/* Make room: flush, and if that is not enough, checkpoint. No lock held. */
+/* Make room: flush, and if that is not enough, checkpoint. No lock held.
+ * -ENOSPC: nothing to reclaim. */
 int sl_reclaim(struct slot_store *s);
+/* need[] (sl_slots_alloc's) did not fit: remember it for compaction. */
+void sl_alloc_short(struct slot_store *s, const size_t *need);
+/* Choose a region to empty for need[] (none of skip[]) and take its free
+ * slots out of use; -ENOSPC when none would do.  Then sl_drain_end: 0
+ * when it emptied (it is unassigned), else -EBUSY (its free slots back). */
+int sl_drain_begin(struct slot_store *s, const size_t *need,
+		   const uint32_t *skip, size_t nskip, uint32_t *out);
+int sl_drain_end(struct slot_store *s);
+
+/* compact.c: after an allocation's -ENOSPC (no lock held): reclaim what
+ * a flush or checkpoint frees, then empty regions of other classes until
+ * what it wanted fits.  0: try again. */
+int sl_alloc_retry(struct slot_store *s);
 /* slot_trim without sl_reclaim first: the space free now. */
 int sl_trim_free(struct slot_store *s, uint64_t start, uint64_t len,
 		 uint64_t minlen, uint64_t *trimmed);
@@ -624,10 +651,13 @@ struct sl_wslot {
 	int res;
 };
 /* Allocate n slots, all or nothing; opens txn t and the in-flight window.
- * txn_of[i] (may be NULL) gives each slot's txn, else its own gen. */
+ * -EAGAIN, nothing done, while compaction copies a chunk of one of their
+ * objects: sl_move_wait, then look the objects up again. */
 int sl_wslots_alloc(struct slot_store *s, struct sl_wslot *w, size_t n,
 		    struct sl_txn *t, uint32_t *new_regions, size_t *nnew);
 int sl_wslots_write(struct slot_store *s, struct sl_wslot *w, size_t n);
+/* Lock held: wait until a copy in flight lands. */
+void sl_move_wait(struct slot_store *s);
 /* Lock held: end the window opened by sl_wslots_alloc; ok says whether
  * every slot was written. */
 void sl_wslots_done(struct slot_store *s, struct sl_txn *t, size_t n, bool ok);
@@ -700,6 +730,11 @@ int sl_file_cut_tails(struct slot_store *s);
 /* Write again elsewhere, as a copy (times kept), every chunk of ino whose
  * slot lies in region from or above (slot_shrink). */
 int sl_file_move_chunks(struct slot_store *s, slot_ino_t ino, uint32_t from);
+/* ... chunk idx of ino if its slot lies in region r, taking no lock of
+ * the file (the thread that ran short of space may hold any: see
+ * SL_OBJ_MOVING); -EBUSY while a write of ino is in flight. */
+int sl_file_move_chunk(struct slot_store *s, slot_ino_t ino, uint32_t idx,
+		       uint32_t r);
 /* Write out ino's buffered chunks (no locks held). */
 int sl_file_flush(struct slot_store *s, slot_ino_t ino);
 /* Start writing them out in the background (close(2) needs no more). */

@@ -191,10 +191,15 @@ int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n)
 				if (it[i].created)
 					kv_drop_pending(s, it[i].o);
 		total = m;
+		bool moving = err == -EAGAIN;
+		if (moving)
+			sl_move_wait(s);
 		sl_unlock(s);
-		if (err != -ENOSPC || attempt || sl_reclaim(s))
+		if (moving)
+			attempt--;      /* a copy landed: not a try */
+		else if (err != -ENOSPC || attempt || sl_alloc_retry(s))
 			break;
-		/* space came back: resolve again from the start */
+		/* resolve again from the start */
 		err = 0;
 		for (size_t i = 0; i < n; i++) {
 			it[i].o = NULL;

@@ -167,12 +167,17 @@ static uint64_t rv_remove(struct sl_resv *v, uint32_t lo, uint32_t hi)
 	return gone;
 }
 
-/* Whether n more chunk slots than are promised can be had. */
-static bool rv_fits(const struct slot_store *s, uint64_t n)
+/* Whether n more chunk slots than are promised can be had; when not and
+ * tell is set (a caller that will retry), compaction is told the need. */
+static bool rv_fits(struct slot_store *s, uint64_t n, bool tell)
 {
 	size_t need[SL_CLASS_MAX] = { 0 };
 	need[s->ncls - 1] = (size_t)(s->resv_slots + n);
-	return sl_alloc_fits(s, need);
+	if (sl_alloc_fits(s, need))
+		return true;
+	if (tell)
+		sl_alloc_short(s, need);
+	return false;
 }
 
 /* Call fn(v, a, b) on each gap of [lo, hi) between o's chunks; stop at a
@@ -214,7 +219,7 @@ int sl_resv_add(struct slot_store *s, struct sl_obj *o, uint32_t lo,
 	rv_gaps(o, lo, hi, rv_gap_count, v, &add);
 	if (!add)
 		return 0;
-	if (!rv_fits(s, add))
+	if (!rv_fits(s, add, true))
 		return -ENOSPC;
 	if (!(v = rv_get(s, o)))
 		return -ENOMEM;
@@ -364,7 +369,7 @@ uint64_t sl_resv_settle(struct slot_store *s)
 			}
 			uint64_t n = rv_total(v);
 			/* what the space cannot keep goes, a file at a time */
-			if (!rv_fits(s, n)) {
+			if (!rv_fits(s, n, false)) {
 				sl_log(s, "inode %llu: the free space no longer "
 				       "holds the %llu chunks fallocate set "
 				       "aside; they are not promised any more",

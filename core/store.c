@@ -929,6 +929,12 @@ static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
 	pthread_cond_init(&s->ckpt_cond, NULL);
 	pthread_cond_init(&s->trim_cond, NULL);
 	pthread_mutex_init(&s->trim_lock, NULL);
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_init(&s->compact_lock, &ma);
+	pthread_mutexattr_destroy(&ma);
+	pthread_cond_init(&s->move_cond, NULL);
 	for (int i = 0; i < SL_STRIPES; i++)
 		pthread_rwlock_init(&s->stripes[i], NULL);
 	for (int i = 0; i < SL_CHUNK_STRIPES; i++)
@@ -998,6 +1004,8 @@ static void store_free(struct slot_store *s)
 	pthread_cond_destroy(&s->ckpt_cond);
 	pthread_cond_destroy(&s->trim_cond);
 	pthread_mutex_destroy(&s->trim_lock);
+	pthread_mutex_destroy(&s->compact_lock);
+	pthread_cond_destroy(&s->move_cond);
 	pthread_mutex_destroy(&s->ckpt_lock);
 	pthread_mutex_destroy(&s->lock);
 	if (s->own_dev)

@@ -87,6 +87,70 @@ kept() {
 }
 check "after a remount the kept files are intact and fill is gone" kept
 
+# Small files everywhere, three in four removed: every region still holds
+# some, none is free.  What df shows free is still there for a large
+# file (slotfs empties regions of small slots for it), and the small
+# files kept are intact, after a remount too.
+CI=$W/compact.img
+CM=$W/mnt6
+new_image "$CI" 64M
+check_here "mount a 64 MiB store" mount_fs "$CI" "$CM"
+small_kept() {
+	python3 - "$CM" "$@" <<'EOF'
+import errno, os, sys
+d, what = sys.argv[1], sys.argv[2]
+def body(n):
+    return n.to_bytes(4, "little") * 1024
+if what == "fill":
+    n = 0
+    try:
+        while True:
+            with open(os.path.join(d, "s%05d" % n), "wb") as f:
+                f.write(body(n))
+            n += 1
+    except OSError as e:
+        assert e.errno == errno.ENOSPC, e
+    os.unlink(os.path.join(d, "s%05d" % n))
+    for i in range(n):
+        if i % 4:
+            os.unlink(os.path.join(d, "s%05d" % i))
+    print(n)
+else:
+    names = sorted(x for x in os.listdir(d) if x.startswith("s"))
+    n = int(what)
+    want = ["s%05d" % i for i in range(0, n, 4)]
+    assert names == want, (len(names), len(want))
+    for x in names:
+        with open(os.path.join(d, x), "rb") as f:
+            assert f.read() == body(int(x[1:])), x
+EOF
+}
+large_after_small() {
+	local n avail size
+	n=$(small_kept fill)
+	echo "$n" >"$W/compact.n"
+	expect_between "4 KiB files that filled 64 MiB" 5000 20000 "$n"
+	avail=$(df -B1 --output=avail "$CM" | tail -n 1 | tr -d ' ')
+	expect_between "df avail with three in four removed (bytes)" \
+		$((16 * MiB)) $((48 * MiB)) "$avail"
+	if dd if=/dev/zero of="$CM/large" bs=1M count=100 status=none \
+		2>"$W/dd.err"; then
+		echo "100 MiB fit in 64 MiB"
+		return 1
+	fi
+	grep -q "No space left on device" "$W/dd.err"
+	size=$(stat -c %s "$CM/large")
+	expect_between "bytes of the large file: at least what df showed" \
+		"$avail" $((64 * MiB)) "$size"
+	small_kept "$n"
+}
+check "a large file gets the space small files left" large_after_small
+check_unmount "unmount" "$CM"
+check_rc "fsck.slotfs -f finds it clean" 0 fsck.slotfs -f "$CI"
+check_here "mount it again" mount_fs "$CI" "$CM"
+check "the small files kept are intact" small_kept "$(cat "$W/compact.n")"
+check_unmount "unmount" "$CM"
+
 # A sparse image whose own file system fills: its writes fail with ENOSPC,
 # a mount that cannot write its checkpoint says why and what to do,
 # -o ro still shows the files, and once space is freed it mounts again.

@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_compact.c - space freed among small chunks serves large ones: a
+ * store whose regions all hold some small chunks empties regions when a
+ * large chunk finds no room (core/compact.c), so what status (and df)
+ * counts as free can be written, and nothing stored is lost.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+#define MiB (1u << 20)
+#define SMALL 4096
+
+static struct t_env env;
+static void setup(void) { t_setup(&env, 64ull << 20); }
+static void teardown(void) { t_teardown(&env); }
+TestSuite(compact, .init = setup, .fini = teardown, .timeout = 120);
+
+static void small_key(char *key, size_t cap, int i)
+{
+	snprintf(key, cap, "s/%05d", i);
+}
+
+static void big_key(char *key, size_t cap, int i)
+{
+	snprintf(key, cap, "b/%03d", i);
+}
+
+/* Small objects from key from on until the store is full: every region
+ * holds them.  Returns the number of the first key that did not fit. */
+static int fill_small_from(int from)
+{
+	char key[32], buf[SMALL];
+	int n = from, err = 0;
+	for (; !err; n++) {
+		small_key(key, sizeof(key), n);
+		t_fill(buf, sizeof(buf), (unsigned)n);
+		err = t_put1(env.s, key, buf, sizeof(buf));
+	}
+	cr_assert_eq(err, -ENOSPC, "filling: %d", err);
+	cr_assert_eq(t_status(env.s).regions_free, 0);
+	return n - 1;
+}
+
+static int fill_small(void)
+{
+	return fill_small_from(0);
+}
+
+/* Delete all but every keep-th: each region keeps some. */
+static void thin_small(int n, int keep)
+{
+	char key[32];
+	for (int i = 0; i < n; i++) {
+		if (i % keep == 0)
+			continue;
+		small_key(key, sizeof(key), i);
+		const char *k = key;
+		cr_assert_eq(slot_delete_many(env.s, &k, 1, NULL), 0, "%s", key);
+	}
+	cr_assert_eq(slot_sync(env.s), 0);
+}
+
+static void expect_small(int n, int keep)
+{
+	char key[32], buf[SMALL];
+	for (int i = 0; i < n; i += keep) {
+		small_key(key, sizeof(key), i);
+		t_fill(buf, sizeof(buf), (unsigned)i);
+		cr_assert_eq(t_get_cmp(env.s, key, buf, sizeof(buf)), 0, "%s",
+			     key);
+	}
+}
+
+static void expect_big(int m)
+{
+	static char buf[MiB];
+	char key[32];
+	for (int i = 0; i < m; i++) {
+		big_key(key, sizeof(key), i);
+		t_fill(buf, sizeof(buf), 5000u + (unsigned)i);
+		cr_assert_eq(t_get_cmp(env.s, key, buf, sizeof(buf)), 0, "%s",
+			     key);
+	}
+}
+
+static void expect_fsck_clean(void)
+{
+	struct slot_fsck_opts fo = { .mode = SLOT_FSCK_CHECK, .force = true };
+	struct slot_fsck_result fr;
+	cr_assert_eq(slot_fsck(env.dev, &fo, &fr), 0);
+	cr_expect_eq(fr.exit_code, SLOT_FSCK_OK, "fsck -f -n: exit %d, "
+		     "%" PRIu64 " problems", fr.exit_code, fr.problems);
+}
+
+/*
+ * A store filled with 4 KiB objects, three in four deleted: every region
+ * is a quarter used, none is free.  1 MiB objects then fill what was
+ * freed: at least the payload bytes status counted free (4 KiB slots
+ * carry as much header as payload, so 1 MiB slots hold more).  Without
+ * compaction not one fits.  Every object reads back, after a clean
+ * reopen and fsck too.
+ */
+Test(compact, freed_small_slots_hold_large_objects)
+{
+	int n = fill_small();
+	thin_small(n, 4);
+	uint64_t free_bytes = t_status(env.s).bytes_free;
+	cr_assert_eq(t_status(env.s).regions_free, 0);
+
+	static char buf[MiB];
+	char key[32];
+	int m = 0, err = 0;
+	for (; !err; m++) {
+		big_key(key, sizeof(key), m);
+		t_fill(buf, sizeof(buf), 5000u + (unsigned)m);
+		err = t_put1(env.s, key, buf, sizeof(buf));
+	}
+	m--;
+	cr_assert_eq(err, -ENOSPC, "1 MiB puts ended with %d", err);
+	cr_expect_geq((uint64_t)m * MiB, free_bytes, "%d objects of 1 MiB in "
+		      "%" PRIu64 " bytes counted free", m, free_bytes);
+	expect_small(n, 4);
+	expect_big(m);
+
+	cr_assert_eq(slot_close(env.s), 0);
+	env.s = NULL;
+	expect_fsck_clean();
+	t_reopen(&env);
+	expect_small(n, 4);
+	expect_big(m);
+}
+
+/* The copies are written before the old slots are given up: a crash
+ * (recovery from the last checkpoint and the slot headers) after the
+ * regions were emptied and taken by large objects loses no small one. */
+Test(compact, a_crash_after_compaction_keeps_every_object)
+{
+	int n = fill_small();
+	thin_small(n, 4);
+	static char buf[MiB];
+	char key[32];
+	int m = 0;
+	for (; m < 12; m++) {
+		big_key(key, sizeof(key), m);
+		t_fill(buf, sizeof(buf), 5000u + (unsigned)m);
+		cr_assert_eq(t_put1(env.s, key, buf, sizeof(buf)), 0, "%s",
+			     key);
+	}
+	slot_abandon(env.s);
+	env.s = NULL;
+	t_reopen(&env);
+	expect_small(n, 4);
+	/* the big ones were never synced: each whole or absent */
+	for (int i = 0; i < m; i++) {
+		big_key(key, sizeof(key), i);
+		t_fill(buf, sizeof(buf), 5000u + (unsigned)i);
+		int r = t_get_cmp(env.s, key, buf, sizeof(buf));
+		cr_assert(r == 0 || r == -ENOENT, "%s: %d", key, r);
+	}
+	cr_assert_eq(slot_close(env.s), 0);
+	env.s = NULL;
+	expect_fsck_clean();
+	t_reopen(&env);
+}
+
+/* The file face: small files, most removed, then a large file written
+ * a MiB at a time (its writer holds its chunk's lock while the region is
+ * emptied). */
+Test(compact, a_large_file_fits_where_small_files_were)
+{
+	char name[32], small[SMALL];
+	int n = 0;
+	slot_ino_t inos[16384];
+	for (;; n++) {
+		cr_assert_lt(n, 16384);
+		snprintf(name, sizeof(name), "f%05d", n);
+		inos[n] = t_mkfile(env.s, name);
+		t_fill(small, sizeof(small), (unsigned)n);
+		ssize_t w = slot_file_write(env.s, inos[n], 0, small,
+					    sizeof(small));
+		if (w == sizeof(small))
+			w = slot_file_fsync(env.s, inos[n], true);
+		if (w == -ENOSPC)
+			break;
+		cr_assert_eq(w, 0, "%s: %zd", name, w);
+	}
+	for (int i = 0; i <= n; i++) {
+		if (i % 5 == 0 && i < n)
+			continue;
+		snprintf(name, sizeof(name), "f%05d", i);
+		cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, name), 0);
+	}
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_assert_eq(t_status(env.s).regions_free, 0);
+
+	slot_ino_t big = t_mkfile(env.s, "big");
+	static char buf[MiB];
+	const int want = 16;
+	for (int i = 0; i < want; i++) {
+		t_fill(buf, sizeof(buf), 7000u + (unsigned)i);
+		cr_assert_eq(slot_file_write(env.s, big, (uint64_t)i * MiB, buf,
+					     sizeof(buf)), (ssize_t)sizeof(buf),
+			     "MiB %d", i);
+	}
+	cr_assert_eq(slot_file_fsync(env.s, big, false), 0);
+	static char got[MiB];
+	for (int i = 0; i < want; i++) {
+		t_fill(buf, sizeof(buf), 7000u + (unsigned)i);
+		cr_assert_eq(slot_file_read(env.s, big, (uint64_t)i * MiB, got,
+					    sizeof(got)), (ssize_t)sizeof(got));
+		cr_assert(!memcmp(buf, got, sizeof(got)), "MiB %d", i);
+	}
+	for (int i = 0; i < n; i += 5) {
+		t_fill(small, sizeof(small), (unsigned)i);
+		char back[SMALL];
+		cr_assert_eq(slot_file_read(env.s, inos[i], 0, back,
+					    sizeof(back)), (ssize_t)sizeof(back));
+		cr_assert(!memcmp(small, back, sizeof(back)), "f%05d", i);
+	}
+	cr_assert_eq(slot_close(env.s), 0);
+	env.s = NULL;
+	expect_fsck_clean();
+	t_reopen(&env);
+}
+
+/* A store that is full for real (every slot of every class in use) has
+ * nothing to empty: ENOSPC, at once, and what is there stays. */
+Test(compact, a_full_store_still_refuses)
+{
+	int n = fill_small();
+	static char buf[MiB];
+	t_fill(buf, sizeof(buf), 1);
+	cr_assert_eq(t_put1(env.s, "b/one", buf, sizeof(buf)), -ENOSPC);
+	expect_small(n, 1);
+}
+
+/* Large puts in a thread of their own, until one had to empty a region
+ * (whose copy's read the test holds, then releases). */
+struct big_puts {
+	atomic_bool released;
+	int res;
+};
+
+static void *put_big(void *arg)
+{
+	struct big_puts *b = arg;
+	static char buf[MiB];
+	char key[32];
+	t_fill(buf, sizeof(buf), 9);
+	for (int i = 0; !b->res && !atomic_load(&b->released); i++) {
+		big_key(key, sizeof(key), i);
+		b->res = t_put1(env.s, key, buf, sizeof(buf));
+	}
+	return NULL;
+}
+
+/* Start them, with the first read compaction makes held: returns once
+ * it is. */
+static void big_puts_start(struct big_puts *b, pthread_t *t)
+{
+	slot_emu_hold_read(env.emu, 1);
+	cr_assert_eq(pthread_create(t, NULL, put_big, b), 0);
+	slot_emu_wait_held(env.emu);
+}
+
+static void big_puts_release(struct big_puts *b)
+{
+	atomic_store(&b->released, true);
+	slot_emu_release(env.emu);
+}
+
+/* Of the keys fill_small put, delete all in the first region but key 0,
+ * and seven in eight elsewhere: compaction then empties the first region
+ * first, and key 0's copy is the first read it makes. */
+static void leave_key0_alone(int n)
+{
+	struct slot_status st = t_status(env.s);
+	int per = (int)(st.slots_total / st.regions_total);
+	char key[32];
+	for (int i = 1; i < n; i++) {
+		if (i >= per && i % 8 == 0)
+			continue;
+		small_key(key, sizeof(key), i);
+		const char *k = key;
+		cr_assert_eq(slot_delete_many(env.s, &k, 1, NULL), 0, "%s", key);
+	}
+	cr_assert_eq(slot_sync(env.s), 0);
+}
+
+/* The store as leave_key0_alone leaves it: key 0's inode. */
+static slot_ino_t key0_alone(void)
+{
+	leave_key0_alone(fill_small());
+	struct slot_attr dir, a;
+	cr_assert_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "s", &dir), 0);
+	cr_assert_eq(slot_ns_lookup(env.s, dir.ino, "00000", &a), 0);
+	return a.ino;
+}
+
+struct race_write {
+	slot_ino_t ino;
+	ssize_t res;
+	atomic_bool done;
+};
+
+static void *race_write(void *arg)
+{
+	struct race_write *w = arg;
+	char x[100];
+	memset(x, 'x', sizeof(x));
+	w->res = slot_file_write(env.s, w->ino, 10, x, sizeof(x));
+	if (w->res == (ssize_t)sizeof(x))
+		w->res = slot_file_fsync(env.s, w->ino, true);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/*
+ * Compaction copies a chunk without the chunk's lock (the thread that ran
+ * short of space may hold any), so a write of the same file waits for the
+ * copy to land before it looks at the chunk: else it could read the old
+ * slot after the copy gave it up and it was reused.  Key 0 alone in the
+ * region compaction empties; the copy's read is held; a write into key 0
+ * must wait until it is released, and then keeps both: the copy's bytes
+ * and its own, durable with its fsync.
+ */
+Test(compact, a_write_waits_for_a_copy_of_its_file)
+{
+	slot_ino_t ino = key0_alone();
+	pthread_t tb, tw;
+	struct big_puts big = { .res = 0 };
+	big_puts_start(&big, &tb);      /* held: the copy's read of key 0 */
+	struct race_write w = { .ino = ino };
+	cr_assert_eq(pthread_create(&tw, NULL, race_write, &w), 0);
+	usleep(200 * 1000);
+	bool early = atomic_load(&w.done);
+	big_puts_release(&big);
+	pthread_join(tb, NULL);
+	pthread_join(tw, NULL);
+	cr_expect(!early, "the write did not wait for the copy");
+	cr_assert_eq(big.res, 0, "the large puts: %d", big.res);
+	cr_assert_eq(w.res, 0, "the write: %zd", w.res);
+
+	char want[SMALL], got[SMALL];
+	t_fill(want, sizeof(want), 0);
+	memset(want + 10, 'x', 100);
+	cr_assert_eq(slot_file_read(env.s, ino, 0, got, sizeof(got)),
+		     (ssize_t)sizeof(got));
+	cr_assert(!memcmp(got, want, sizeof(got)), "key 0 differs");
+	slot_abandon(env.s);
+	env.s = NULL;
+	t_reopen(&env);
+	small_key(got, sizeof(got), 0);
+	cr_assert_eq(t_get_cmp(env.s, got, want, sizeof(want)), 0,
+		     "after a crash");
+}
+
+/*
+ * A truncation takes the chunk a copy is making meanwhile: the copy must
+ * not land, or the file, extended again, would show the old bytes where
+ * it must read zeros.
+ */
+Test(compact, a_copy_of_a_truncated_chunk_does_not_land)
+{
+	slot_ino_t ino = key0_alone();
+	pthread_t tb;
+	struct big_puts big = { .res = 0 };
+	big_puts_start(&big, &tb);      /* held: the copy's read of key 0 */
+	struct slot_attr to = { .size = 0 };
+	cr_assert_eq(slot_ns_setattr(env.s, ino, &to, SLOT_SET_SIZE, NULL), 0);
+	to.size = SMALL;
+	cr_assert_eq(slot_ns_setattr(env.s, ino, &to, SLOT_SET_SIZE, NULL), 0);
+	big_puts_release(&big);
+	pthread_join(tb, NULL);
+	cr_assert_eq(big.res, 0, "the large put: %d", big.res);
+	char got[SMALL], zeros[SMALL] = { 0 };
+	cr_assert_eq(slot_file_read(env.s, ino, 0, got, sizeof(got)),
+		     (ssize_t)sizeof(got));
+	cr_assert(!memcmp(got, zeros, sizeof(got)),
+		  "the truncated file shows its old bytes");
+}
