@@ -265,9 +265,11 @@ int sl_ckpt_write(struct slot_store *s)
 	if (gate)
 		pthread_rwlock_unlock(&s->reuse_lock);
 	free(sn.buf);
-	if (err)
+	if (err) {
 		sl_log(s, "checkpoint %llu failed: %s",
 		       (unsigned long long)sn.hdr.seq, slot_strerror(err));
+		sl_fs_error(s, SL_ERR_CKPT_WRITE);
+	}
 	return err;
 }
 
@@ -312,6 +314,7 @@ int slot_checkpoint(struct slot_store *s, bool force)
 		if (!ret)
 			ret = 1;
 	}
+	sl_fs_errors_record(s);
 	pthread_mutex_unlock(&s->ckpt_lock);
 	return ret;
 }
@@ -647,6 +650,7 @@ static void *ck_thread(void *arg)
 			sl_flush(s);
 		sl_discard_freed(s);
 		pthread_mutex_lock(&s->ckpt_lock);
+		sl_fs_errors_record(s);
 	}
 	pthread_mutex_unlock(&s->ckpt_lock);
 	return NULL;

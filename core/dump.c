@@ -187,12 +187,17 @@ static int dm_sb_one(struct dm *d, const char *which, uint64_t off,
 		" chunk_shift=%u min_shift=%u class_count=%u pad0=%u"
 		" create_time=%" PRIu64 " mount_time=%" PRIu64
 		" write_time=%" PRIu64 " mount_count=%" PRIu32 " pad1=%" PRIu32
-		" fsck_time=%" PRIu64 " reserved=%s checksum=0x%016" PRIx64 "\n",
+		" fsck_time=%" PRIu64 " error_count=%" PRIu32 " errors=%u"
+		" last_error=%u first_error_time=%" PRIu64
+		" last_error_time=%" PRIu64 " reserved=%s checksum=0x%016"
+		PRIx64 "\n",
 		sb->device_size, sb->meta_offset, sb->meta_size,
 		sb->slot_area_offset, sb->region_size, sb->region_count,
 		sb->chunk_shift, sb->min_shift, sb->class_count, sb->pad0,
 		sb->create_time, sb->mount_time, sb->write_time,
-		sb->mount_count, sb->pad1, sb->fsck_time,
+		sb->mount_count, sb->pad1, sb->fsck_time, sb->error_count,
+		sb->errors, sb->last_error, sb->first_error_time,
+		sb->last_error_time,
 		dm_zero(sb->reserved, sizeof(sb->reserved)) ? "zero" : "nonzero",
 		sb->checksum);
 	if (!res) {
@@ -879,6 +884,8 @@ int slot_describe(struct slot_dev *dev, FILE *out)
 	fprintf(out, "\n%-26s%s%s\n", "Filesystem state:",
 		sb.flags & SL_SB_CLEAN ? "clean" : "not clean",
 		sb.flags & SL_SB_ERRORS ? " with errors" : "");
+	fprintf(out, "%-26s%s\n", "Errors behavior:",
+		sb.errors == SL_ERRORS_RO ? "Remount read-only" : "Continue");
 	fprintf(out, "%-26s%s\n", "Superblock in use:", backup ?
 		"backup (the primary is damaged: run fsck.slotfs)" : "primary");
 	fprintf(out, "%-26s%" PRIu64 "\n", "Device size (bytes):",
@@ -900,6 +907,14 @@ int slot_describe(struct slot_dev *dev, FILE *out)
 	ds_time(out, "Last write time:", sb.write_time, "n/a");
 	fprintf(out, "%-26s%" PRIu32 "\n", "Mount count:", sb.mount_count);
 	ds_time(out, "Last checked:", sb.fsck_time, "never");
+	if (sb.error_count || (sb.flags & SL_SB_ERRORS)) {
+		fprintf(out, "%-26s%" PRIu32 "\n", "FS Error count:",
+			sb.error_count);
+		ds_time(out, "First error time:", sb.first_error_time, "n/a");
+		ds_time(out, "Last error time:", sb.last_error_time, "n/a");
+		fprintf(out, "%-26s%s\n", "Last error:",
+			sl_err_what(sb.last_error));
+	}
 	return 0;
 }
 

@@ -992,7 +992,7 @@ static void fl_rd_end(struct slot_store *s, struct fl_rd *rd, int io_err)
 		if (err) {
 			if (err != -EIO)
 				break;
-			atomic_fetch_add(&s->csum_errors, 1);
+			sl_csum_error(s);
 			fl_bad_add(s, rd->ino, &p->c);
 			sl_log(s, "inode %llu chunk %u: slot header or "
 			       "checksum mismatch",
@@ -1371,7 +1371,7 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 			if (!err)
 				memcpy(pl, old, SL_MIN(c->old.len, c->new_len));
 			else
-				atomic_fetch_add(&s->csum_errors, 1);
+				sl_csum_error(s);
 			sl_buf_put(s, old);
 		}
 		if (c->dl && !c->own_buf)
@@ -1624,7 +1624,7 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 		sl_inflight_exit(s, 1, err == 0);
 		pthread_rwlock_unlock(&s->reuse_lock);
 		if (err)
-			atomic_fetch_add(&s->csum_errors, 1);
+			sl_csum_error(s);
 	}
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);

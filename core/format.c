@@ -72,7 +72,26 @@ void sl_sb_encode(const struct sl_sb *sb, uint8_t *buf)
 	sl_put32(buf + 0x0b8, sb->mount_count);
 	sl_put64(buf + 0x0c0, sb->fsck_time);
 	memcpy(buf + 0x0c8, sb->meta_uuid, 16);
+	sl_put32(buf + 0x0d8, sb->error_count);
+	sl_put16(buf + 0x0dc, sb->errors);
+	sl_put16(buf + 0x0de, sb->last_error);
+	sl_put64(buf + 0x0e0, sb->first_error_time);
+	sl_put64(buf + 0x0e8, sb->last_error_time);
 	hdr_seal(buf);
+}
+
+const char *sl_err_what(unsigned kind)
+{
+	switch (kind) {
+	case SL_ERR_CSUM:
+		return "a slot failed its checksum";
+	case SL_ERR_CKPT_WRITE:
+		return "a checkpoint could not be written";
+	case SL_ERR_INDEX:
+		return "index records were dropped at open";
+	default:
+		return "an error";
+	}
 }
 
 /* Layout sanity: everything a later computation divides or indexes by. */
@@ -156,7 +175,12 @@ int sl_sb_decode(const uint8_t *buf, struct sl_sb *sb)
 	sb->pad1 = sl_get32(buf + 0x0bc);
 	sb->fsck_time = sl_get64(buf + 0x0c0);
 	memcpy(sb->meta_uuid, buf + 0x0c8, 16);
-	memcpy(sb->reserved, buf + 0x0d8, sizeof(sb->reserved));
+	sb->error_count = sl_get32(buf + 0x0d8);
+	sb->errors = sl_get16(buf + 0x0dc);
+	sb->last_error = sl_get16(buf + 0x0de);
+	sb->first_error_time = sl_get64(buf + 0x0e0);
+	sb->last_error_time = sl_get64(buf + 0x0e8);
+	memcpy(sb->reserved, buf + 0x0f0, sizeof(sb->reserved));
 	sb->checksum = sl_get64(buf + 0x1f8);
 	return sb_check(sb);
 }

@@ -42,6 +42,15 @@
 #define SL_SB_CLEAN   (1u << 0)   /* closed cleanly: the checkpoint is whole */
 #define SL_SB_ERRORS  (1u << 1)   /* errors seen; fsck should run */
 
+/* superblock errors: what an error found in use does (ext4's s_errors) */
+#define SL_ERRORS_CONTINUE 1
+#define SL_ERRORS_RO       2      /* the store takes no more writes */
+/* ... and the kind of the last one (last_error) */
+#define SL_ERR_CSUM        1      /* a slot's checksum did not match */
+#define SL_ERR_CKPT_WRITE  2      /* a checkpoint could not be written */
+#define SL_ERR_INDEX       3      /* index records dropped at open */
+const char *sl_err_what(unsigned kind);
+
 #define SL_CLASS_MAX 8
 
 /*
@@ -76,7 +85,12 @@ struct sl_sb {
 	/*0bc*/ uint32_t pad1;
 	/*0c0*/ uint64_t fsck_time;
 	/*0c8*/ uint8_t meta_uuid[16];       /* with META_UUID; else 0 */
-	/*0d8*/ uint8_t reserved[0x1f8 - 0xd8];
+	/*0d8*/ uint32_t error_count;         /* since the last fsck */
+	/*0dc*/ uint16_t errors;              /* SL_ERRORS_*; 0: continue */
+	/*0de*/ uint16_t last_error;          /* SL_ERR_* */
+	/*0e0*/ uint64_t first_error_time;    /* unix seconds; 0 none */
+	/*0e8*/ uint64_t last_error_time;
+	/*0f0*/ uint8_t reserved[0x1f8 - 0xf0];
 	/*1f8*/ uint64_t checksum;
 };
 

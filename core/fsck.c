@@ -27,6 +27,7 @@ enum fk_code {
 	PR_SB_MISMATCH,
 	PR_SB_DEVICE_SHORT,
 	PR_SB_NOT_CLEAN,
+	PR_SB_ERRORS,
 	PR_CKPT_BAD,
 	PR_CKPT_BOTH_LOST,
 	PR_INDEX_BAD_REF,
@@ -67,6 +68,9 @@ static const struct fk_problem {
 		"regions past the end" },
 	[PR_SB_NOT_CLEAN] = { "PR_SB_NOT_CLEAN",
 		"file system was not cleanly unmounted" },
+	[PR_SB_ERRORS] = { "PR_SB_ERRORS",
+		"file system has %u errors recorded in use (the last: %s); "
+		"check it all, then clear the record" },
 	[PR_CKPT_BAD] = { "PR_CKPT_BAD",
 		"checkpoint container %c damaged (%s); write a new checkpoint" },
 	[PR_CKPT_BOTH_LOST] = { "PR_CKPT_BOTH_LOST",
@@ -892,6 +896,10 @@ int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
 		return err;
 	}
 	bool clean = sb.flags & SL_SB_CLEAN;
+	/* as e2fsck: a file system with errors recorded is checked whole */
+	if (sb.flags & SL_SB_ERRORS)
+		fk_report(&f, PR_SB_ERRORS, sb.error_count,
+			  sl_err_what(sb.last_error));
 	if (clean && !o->force && !r->problems) {
 		r->was_clean_skip = true;
 	}
@@ -1013,6 +1021,9 @@ done:
 			err = sl_ckpt_write(s);
 		if (!err) {
 			sb.flags = SL_SB_CLEAN;
+			sb.error_count = 0;
+			sb.last_error = 0;
+			sb.first_error_time = sb.last_error_time = 0;
 			sb.fsck_time = (uint64_t)time(NULL);
 			sb.write_time = sb.fsck_time;
 			err = sl_sb_write(dev, &sb, true);

@@ -517,7 +517,15 @@ struct slot_store {
 	/* counters */
 	atomic_uint_fast64_t puts, gets, deletes, canceled, csum_errors;
 	bool read_only;
-	bool broken;            /* a metadata write failed: refuse writes */
+	bool opened_rw;         /* the superblock was written at open */
+
+	/* errors found in use (sl_fs_error), not yet in the superblock;
+	 * on_error: SL_ERRORS_*, errors_ro: read-only because of one */
+	atomic_uint_fast64_t err_new;
+	atomic_int_fast64_t err_first, err_last;        /* unix seconds */
+	atomic_uint err_kind;
+	unsigned on_error;
+	atomic_bool errors_ro;
 };
 
 void sl_lock(struct slot_store *s);
@@ -585,6 +593,14 @@ bool sl_alloc_reclaimable(const struct slot_store *s);
 int sl_regions_write(struct slot_store *s, const uint32_t *r, size_t n);
 /* Flush the device and release the slots quarantined before it. */
 int sl_flush(struct slot_store *s);
+/* store.c: an error found in use (SL_ERR_*): logged, counted, and with
+ * errors=remount-ro the store takes no more writes.  Any lock may be
+ * held; sl_fs_errors_record (ckpt_lock held) puts it in the superblock. */
+void sl_fs_error(struct slot_store *s, unsigned kind);
+int sl_fs_errors_record(struct slot_store *s);
+/* A slot failed its checksum or header check: sl_fs_error, counted. */
+void sl_csum_error(struct slot_store *s);
+
 /* Make room: flush, and if that is not enough, checkpoint. No lock held.
  * -ENOSPC: nothing to reclaim. */
 int sl_reclaim(struct slot_store *s);

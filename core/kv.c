@@ -418,7 +418,7 @@ static void kv_chunk_check(struct slot_io *io)
 		   !sl_slot_hdr_match(s, &h, cr->oid, ch) ||
 		   sl_csum(cr->pl, ch->len) != h.payload_csum) {
 		cr->res = -EIO;
-		atomic_fetch_add(&s->csum_errors, 1);
+		sl_csum_error(s);
 	} else if (!ch->csum) {
 		cr->learned = h.payload_csum;
 	}
@@ -432,7 +432,7 @@ static void kv_chunk_reread(struct slot_store *s, struct kv_chunk_read *cr)
 {
 	cr->res = sl_slot_reread(s, cr->ch, cr->oid, cr->dst);
 	if (cr->res == -EIO)
-		atomic_fetch_add(&s->csum_errors, 1);
+		sl_csum_error(s);
 }
 
 /* Zero the bytes of an object no chunk holds (chunks sorted by idx). */

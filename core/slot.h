@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define SLOT_VERSION_MAJOR 1
-#define SLOT_VERSION_MINOR 8
+#define SLOT_VERSION_MINOR 9
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
 #define SLOT_PATH_MAX 4096    /* bytes in a key, with its slashes */
@@ -817,6 +817,28 @@ int slot_set_uuid(struct slot_dev *dev, const uint8_t uuid[16]);
 /* The same on an open store, in use or not (a mount answers
  * SLOTFS_IOC_SET_UUID with it): -EINVAL, -EROFS. */
 int slot_store_set_uuid(struct slot_store *s, const uint8_t uuid[16]);
+
+/*
+ * What an error found in use (a slot failing its checksum, a checkpoint
+ * that cannot be written, index records dropped at open) does, as ext4's
+ * errors=.  Every error is logged and recorded in the superblock (state
+ * "with errors", a count, the first and last time), so that fsck.slotfs
+ * checks the file system at its next run and clears the record.  With
+ * SLOT_ERRORS_CONTINUE, the default, the store goes on; with
+ * SLOT_ERRORS_RO it takes no more writes (-EROFS), as errors=remount-ro.
+ */
+enum slot_errors {
+	SLOT_ERRORS_DEFAULT = 0,        /* the superblock's (continue) */
+	SLOT_ERRORS_CONTINUE = 1,
+	SLOT_ERRORS_RO = 2,
+};
+/* The behaviour the superblock keeps, which every open follows unless
+ * told otherwise (tune.slotfs -e, as tune2fs -e); the same rules as
+ * slot_set_label; -EINVAL for an unknown one. */
+int slot_set_errors(struct slot_dev *dev, enum slot_errors e);
+/* For this open only (slotfs -o errors=); SLOT_ERRORS_DEFAULT goes back
+ * to the superblock's.  -EINVAL for an unknown one. */
+int slot_store_set_errors(struct slot_store *s, enum slot_errors e);
 
 #ifdef __cplusplus
 }

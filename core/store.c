@@ -362,6 +362,86 @@ int slot_store_set_uuid(struct slot_store *s, const uint8_t uuid[16])
 	return st_sb_update(s, st_sb_uuid, uuid);
 }
 
+/* ------------------------------------------------------------------ */
+/* Errors found in use                                                 */
+/* ------------------------------------------------------------------ */
+
+void sl_fs_error(struct slot_store *s, unsigned kind)
+{
+	int_fast64_t now = (int_fast64_t)time(NULL), none = 0;
+	atomic_store(&s->err_kind, kind);
+	atomic_store(&s->err_last, now);
+	atomic_compare_exchange_strong(&s->err_first, &none, now);
+	if (!atomic_fetch_add(&s->err_new, 1) && s->opened_rw)
+		sl_log(s, "error: %s; the file system is marked to be "
+		       "checked (run fsck.slotfs)", sl_err_what(kind));
+	if (s->on_error == SL_ERRORS_RO && s->opened_rw &&
+	    !atomic_exchange(&s->errors_ro, true)) {
+		__atomic_store_n(&s->read_only, true, __ATOMIC_RELEASE);
+		sl_log(s, "errors=remount-ro: no more writes; unmount and "
+		       "run fsck.slotfs");
+	}
+}
+
+void sl_csum_error(struct slot_store *s)
+{
+	atomic_fetch_add(&s->csum_errors, 1);
+	sl_fs_error(s, SL_ERR_CSUM);
+}
+
+struct st_errors {
+	uint64_t n;
+	uint64_t first, last;
+	unsigned kind;
+};
+
+static void st_sb_errors(struct sl_sb *sb, const void *arg)
+{
+	const struct st_errors *e = arg;
+	sb->flags |= SL_SB_ERRORS;
+	sb->error_count = (uint32_t)SL_MIN((uint64_t)sb->error_count + e->n,
+					   UINT32_MAX);
+	if (!sb->first_error_time)
+		sb->first_error_time = e->first;
+	sb->last_error_time = e->last;
+	sb->last_error = (uint16_t)e->kind;
+}
+
+int sl_fs_errors_record(struct slot_store *s)
+{
+	uint64_t n = atomic_exchange(&s->err_new, 0);
+	if (!n || !s->opened_rw)
+		return 0;
+	struct st_errors e = { n, (uint64_t)atomic_load(&s->err_first),
+			       (uint64_t)atomic_load(&s->err_last),
+			       atomic_load(&s->err_kind) };
+	int err = st_sb_change(s, st_sb_errors, &e);
+	if (err)
+		atomic_fetch_add(&s->err_new, n);       /* the next try */
+	return err;
+}
+
+static void st_sb_on_error(struct sl_sb *sb, const void *arg)
+{
+	sb->errors = (uint16_t)*(const enum slot_errors *)arg;
+}
+
+static bool st_errors_ok(enum slot_errors e)
+{
+	return e == SLOT_ERRORS_DEFAULT || e == SLOT_ERRORS_CONTINUE ||
+	       e == SLOT_ERRORS_RO;
+}
+
+int slot_store_set_errors(struct slot_store *s, enum slot_errors e)
+{
+	if (!st_errors_ok(e))
+		return -EINVAL;
+	sl_lock(s);
+	s->on_error = e ? (unsigned)e : s->sb.errors;
+	sl_unlock(s);
+	return 0;
+}
+
 int sl_sb_write(struct slot_dev *dev, const struct sl_sb *sb, bool backup)
 {
 	return sb_write_copies(dev, sb, backup ? sb : NULL);
@@ -631,6 +711,13 @@ int slot_set_uuid(struct slot_dev *dev, const uint8_t uuid[16])
 	if (!uuid || uuid_is_null(uuid))
 		return -EINVAL;
 	return st_dev_sb_change(dev, st_sb_uuid, uuid);
+}
+
+int slot_set_errors(struct slot_dev *dev, enum slot_errors e)
+{
+	if (!st_errors_ok(e))
+		return -EINVAL;
+	return st_dev_sb_change(dev, st_sb_on_error, &e);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1114,7 +1201,13 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		goto fail;
 	sl_resv_settle(s);
 
+	s->on_error = s->sb.errors;
+	if (s->sb.flags & SL_SB_ERRORS)
+		sl_log(s, "warning: the file system has errors recorded (%"
+		       PRIu32 "); running fsck.slotfs is recommended",
+		       s->sb.error_count);
 	if (!s->read_only) {
+		s->opened_rw = true;
 		s->sb.flags &= ~SL_SB_CLEAN;
 		s->sb.mount_time = (uint64_t)time(NULL);
 		s->sb.write_time = s->sb.mount_time;
@@ -1125,14 +1218,18 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		err = sl_file_cut_tails(s);
 		if (err)
 			goto fail;
+		/* index records that did not hold: corruption, for fsck */
+		if (s->rec.entries_dropped || s->load_bad_xattrs)
+			sl_fs_error(s, SL_ERR_INDEX);
 		/* what recovery changed is durable before new writes */
-		if (s->dirty_total != s->persisted) {
-			pthread_mutex_lock(&s->ckpt_lock);
+		pthread_mutex_lock(&s->ckpt_lock);
+		if (s->dirty_total != s->persisted)
 			err = sl_ckpt_write(s);
-			pthread_mutex_unlock(&s->ckpt_lock);
-			if (err)
-				goto fail;
-		}
+		if (!err)
+			err = sl_fs_errors_record(s);
+		pthread_mutex_unlock(&s->ckpt_lock);
+		if (err)
+			goto fail;
 		err = sl_flushers_start(s);
 		if (err)
 			goto fail;
@@ -1182,7 +1279,12 @@ int slot_close(struct slot_store *s)
 	sl_batch_workers_stop(s);
 	sl_ckpt_thread_stop(s);
 	sl_flushers_stop(s);
-	if (!s->read_only && !s->broken) {
+	/* errors found in use go into the superblock first: with
+	 * errors=remount-ro the store is read-only now, not clean */
+	pthread_mutex_lock(&s->ckpt_lock);
+	sl_fs_errors_record(s);
+	pthread_mutex_unlock(&s->ckpt_lock);
+	if (!s->read_only) {
 		err = sl_file_flush_every(s, 0);
 		if (err)
 			sl_log(s, "close: writing buffered data: %s",

@@ -130,3 +130,18 @@ void sfs_client_foreign(const char *prog, const char *path)
 		"superblock is left there, which is not used\n", prog, path,
 		what);
 }
+
+int sfs_client_errors(const char *prog, const char *name, int *out)
+{
+	if (!strcmp(name, "continue")) {
+		*out = SLOT_ERRORS_CONTINUE;
+	} else if (!strcmp(name, "remount-ro")) {
+		*out = SLOT_ERRORS_RO;
+	} else {
+		fprintf(stderr, "%s: errors=%s: expected continue or "
+			"remount-ro%s\n", prog, name, !strcmp(name, "panic") ?
+			" (a FUSE file system cannot panic the kernel)" : "");
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -28,6 +28,9 @@ void sfs_client_foreign_words(const struct slot_foreign *f, char *buf,
 /* After -EMEDIUMTYPE: says on stderr what else path holds, as e2fsck
  * does ("contains a swap file system"). */
 void sfs_client_foreign(const char *prog, const char *path);
+/* An errors= behaviour by name, as ext4's ("continue", "remount-ro"):
+ * 0 and *out (an enum slot_errors), or -EINVAL said on stderr. */
+int sfs_client_errors(const char *prog, const char *name, int *out);
 /* ioctl(request, arg) on the mount point mnt: 0 or a negative errno. */
 int sfs_client_ioctl(const char *mnt, unsigned long request, void *arg);
 

@@ -70,6 +70,7 @@ struct sfs_cfg {
 	double entry_timeout;
 	int shared;             /* allow_other, allow_root or
 				   default_permissions given */
+	char *errors;           /* errors=: continue, remount-ro */
 };
 
 enum {
@@ -116,6 +117,7 @@ static const struct fuse_opt sfs_opt_spec[] = {
 	SFS_OPT("max_background=%u", max_background, 0),
 	SFS_OPT("attr_timeout=%lf", attr_timeout, 0),
 	SFS_OPT("entry_timeout=%lf", entry_timeout, 0),
+	SFS_OPT("errors=%s", errors, 0),
 	FUSE_OPT_KEY("-h", SFS_KEY_HELP),
 	FUSE_OPT_KEY("--help", SFS_KEY_HELP),
 	FUSE_OPT_KEY("-V", SFS_KEY_VERSION),
@@ -171,6 +173,10 @@ static void sfs_usage(const char *prog)
 	       "    -o direct_io=0|1       O_DIRECT on the device (1)\n"
 	       "    -o meta_idle_quiet_ms=N    quiet time before a checkpoint (200)\n"
 	       "    -o checkpoint_interval_ms=N  periodic checkpoint period (5000)\n"
+	       "    -o errors=continue|remount-ro  on an error found in use\n"
+	       "                           (always logged and recorded for\n"
+	       "                           fsck.slotfs): go on, or take no more\n"
+	       "                           writes (the superblock's; continue)\n"
 	       "    -o validate            check checkpoint entries against slot\n"
 	       "                           headers even after a clean unmount\n"
 	       "    -o discard             give freed space back to the device\n"
@@ -387,8 +393,10 @@ static int sfs_open_store(struct sfs_cfg *c, struct slot_store **out)
 {
 	struct slot_recovery rec;
 	struct slot_opts o;
-	int err;
+	int err, errors = SLOT_ERRORS_DEFAULT;
 
+	if (c->errors && sfs_client_errors("slotfs", c->errors, &errors))
+		return -EINVAL;
 	slot_opts_init(&o);
 	if (c->queue_depth)
 		o.queue_depth = c->queue_depth;
@@ -431,6 +439,7 @@ static int sfs_open_store(struct sfs_cfg *c, struct slot_store **out)
 				c->image);
 		return err;
 	}
+	slot_store_set_errors(*out, (enum slot_errors)errors);
 	if (c->discard && !c->read_only &&
 	    (err = slot_set_discard(*out, true)))
 		fprintf(stderr, "slotfs: -o discard: %s; mounting without\n",
@@ -727,5 +736,6 @@ out_args:
 	fuse_opt_free_args(&ro_args);
 	free(cfg.image);
 	free(cfg.mountpoint);
+	free(cfg.errors);
 	return ret;
 }

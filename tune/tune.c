@@ -4,7 +4,8 @@
  * and e2label do for ext4: -l lists it (also while mounted), -L gives the
  * file system a new label and -U a new UUID (on a mounted store through
  * the mount, which writes them as its own superblock: FS_IOC_SETFSLABEL,
- * SLOTFS_IOC_SET_UUID).  A front end over slot.h.
+ * SLOTFS_IOC_SET_UUID), -e what errors found in use do (unmounted).  A
+ * front end over slot.h.
  */
 #include "config.h"
 
@@ -26,9 +27,12 @@
 static void tune_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: " PROG " [-l] [-L LABEL] [-U UUID] [-V] DEVICE_OR_IMAGE\n"
+		"Usage: " PROG " [-l] [-e BEHAVIOR] [-L LABEL] [-U UUID] [-V]"
+		" DEVICE_OR_IMAGE\n"
 		"\n"
 		"  -l        list the superblock's contents\n"
+		"  -e BEHAVIOR  what an error found in use does: continue or\n"
+		"            remount-ro (unmounted only)\n"
 		"  -L LABEL  set the volume label (at most %d bytes; \"\" clears"
 		" it)\n"
 		"  -U UUID   set the UUID: a UUID, random or time\n"
@@ -109,12 +113,16 @@ int main(int argc, char **argv)
 	const char *label = NULL;
 	uint8_t uuid_buf[16], *uuid = NULL;
 	bool list = false;
-	int c;
+	int c, errors = 0;
 
-	while ((c = getopt(argc, argv, "lL:U:Vh")) != -1) {
+	while ((c = getopt(argc, argv, "le:L:U:Vh")) != -1) {
 		switch (c) {
 		case 'l':
 			list = true;
+			break;
+		case 'e':
+			if (sfs_client_errors(PROG, optarg, &errors))
+				return 1;
 			break;
 		case 'L':
 			label = optarg;
@@ -135,7 +143,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	bool change = label || uuid;
+	bool change = label || uuid || errors;
 	if (optind != argc - 1 || (!list && !change)) {
 		tune_usage(stderr);
 		return 1;
@@ -152,6 +160,12 @@ int main(int argc, char **argv)
 
 	struct slot_dev *dev;
 	r = tune_open(path, change, &dev);
+	if (r == -EBUSY && errors) {
+		fprintf(stderr, PROG ": %s is in use: -e changes an unmounted "
+			"file system (mount with -o errors= meanwhile)\n",
+			path);
+		return 1;
+	}
 	if (r == -EBUSY) {     /* only a change opens exclusive */
 		if (tune_change_mounted(path, label, uuid))
 			return 1;
@@ -167,6 +181,8 @@ int main(int argc, char **argv)
 		r = slot_set_label(dev, label);
 	if (!r && uuid)
 		r = slot_set_uuid(dev, uuid);
+	if (!r && errors)
+		r = slot_set_errors(dev, (enum slot_errors)errors);
 	if (!r && list)
 		r = slot_describe(dev, stdout);
 	slot_dev_close(dev);

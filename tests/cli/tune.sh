@@ -112,6 +112,27 @@ foreign() {
 }
 check "a file with no slotfs is refused" foreign
 
+# -e: what an error found in use does, as tune2fs -e; the byte at 0x0dc
+errors_behavior() {
+	tune.slotfs -l img | grep -qx 'Errors behavior:          Continue'
+	tune.slotfs -e remount-ro img
+	tune.slotfs -l img | grep -qx 'Errors behavior:          Remount read-only'
+	expect_eq "errors field" 2 "$(od -An -tu2 -j $((0x0dc)) -N 2 img | tr -d ' ')"
+	expect_eq "backup's" 2 \
+		"$(od -An -tu2 -j $((65536 + 0x0dc)) -N 2 img | tr -d ' ')"
+	fsck.slotfs -f -n img >/dev/null
+	refused img "expected continue or remount-ro" -e sometimes img
+	refused img "cannot panic" -e panic img
+	tune.slotfs -e continue img
+	tune.slotfs -l img | grep -qx 'Errors behavior:          Continue'
+	local fd
+	exec {fd}<img
+	flock -x "$fd"
+	refused img "-e changes an unmounted file system" -e remount-ro img
+	exec {fd}<&-
+}
+check "-e sets what errors do in both superblocks; bad values refused" errors_behavior
+
 damaged() {
 	cp img dmg
 	printf 'garbage' | dd of=dmg bs=1 seek=$((0x40)) conv=notrunc status=none

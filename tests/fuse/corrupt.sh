@@ -83,6 +83,48 @@ others() {
 check "the other files read back intact" others
 check_unmount "unmount" "$MNT"
 
+# the checksum error was recorded in the superblock, as ext4 records
+# errors: tune.slotfs -l says so, and fsck checks the file system although
+# it was unmounted cleanly
+recorded() {
+	local out
+	out=$(tune.slotfs -l "$IMG")
+	grep -q "^Filesystem state: *clean with errors" <<<"$out" || { echo "$out"; return 1; }
+	grep -q "^FS Error count: *[1-9]" <<<"$out"
+	grep -q "^Last error: *a slot failed its checksum" <<<"$out"
+}
+check "the error is in the superblock (tune.slotfs -l)" recorded
+forced() {
+	local out rc=0
+	out=$(fsck.slotfs -n "$IMG" 2>&1) || rc=$?
+	expect_eq "fsck -n exit status" 4 "$rc"
+	grep -q PR_SB_ERRORS <<<"$out" || { echo "$out"; return 1; }
+	grep -q PR_SLOT_PAYLOAD_BAD <<<"$out"
+}
+check "fsck.slotfs -n (not -f) checks it whole: exit 4" forced
+
+# errors=remount-ro: the first error stops all writes
+check_here "mount it with -o errors=remount-ro" mount_fs "$IMG" "$MNT" -o errors=remount-ro
+check "a write before any error works" sh -c 'echo x >"$1/before"' sh "$MNT"
+check_fails "reading the damaged file: an I/O error" 'Input/output error' \
+	sh -c 'cat "$1" >/dev/null' sh "$MNT/d/f2"
+check_fails "then writes are refused" 'Read-only file system' \
+	sh -c 'echo x >"$1/after"' sh "$MNT"
+check "reads go on" cmp "$W/f1" "$MNT/f1"
+check_unmount "unmount" "$MNT"
+check_fails "-o errors=panic is refused, saying why" 'cannot panic' \
+	slotfs -o errors=panic "$IMG" "$MNT"
+check_rc "fsck.slotfs -y repairs it and clears the record: exit 1" 1 \
+	fsck.slotfs -y "$IMG"
+cleared() {
+	local out
+	out=$(tune.slotfs -l "$IMG")
+	grep -q "^Filesystem state: *clean$" <<<"$out" || { echo "$out"; return 1; }
+	! grep -q "^FS Error count" <<<"$out"
+	fsck.slotfs -n "$IMG"
+}
+check "then tune.slotfs -l shows no errors and fsck -n exits 0" cleared
+
 # both checkpoints lost
 cp "$W/pristine" "$IMG"
 zero_ckpts() {

@@ -287,6 +287,11 @@ static void make_valid(unsigned k, uint8_t *buf)
 		}
 		if (rnd() % 2)
 			sb.feature_incompat = SL_FEAT_INCOMPAT_META_UUID;
+		sb.error_count = (uint32_t)rnd();
+		sb.errors = (uint16_t)rnd();
+		sb.last_error = (uint16_t)rnd();
+		sb.first_error_time = rnd();
+		sb.last_error_time = rnd();
 		memcpy(sb.label, "fuzz-label", 11);
 		sl_sb_encode(&sb, buf);
 		break;

@@ -125,6 +125,124 @@ Test(recovery, payload_checksum_caught_on_read)
 	cr_expect_eq(t_status(env.s).checksum_errors, 1);
 }
 
+/* The superblock as the device holds it. */
+static struct sl_sb sb_now(void)
+{
+	struct sl_sb sb;
+	cr_assert_eq(sl_sb_decode(slot_emu_image(env.emu), &sb), 0);
+	return sb;
+}
+
+/* Flip a byte of key's payload on the device (a 5000-byte object). */
+static void damage_payload(const char *key)
+{
+	uint8_t *img = slot_emu_image(env.emu);
+	uint64_t size = slot_emu_size(env.emu);
+	int hit = 0;
+	for (uint64_t off = 0; off + 8192 <= size; off += 4096)
+		if (!memcmp(img + off, "SLOTHDR1", 8) &&
+		    !memcmp(img + off + 0x80, key, strlen(key) + 1)) {
+			img[off + 4096 + 100] ^= 1;
+			hit++;
+		}
+	cr_assert_eq(hit, 1, "%s: %d slots", key, hit);
+}
+
+static struct slot_fsck_result fsck_run(enum slot_fsck_mode mode)
+{
+	struct slot_fsck_opts fo = { .mode = mode };
+	struct slot_fsck_result fr;
+	cr_assert_eq(slot_fsck(env.dev, &fo, &fr), 0);
+	return fr;
+}
+
+/*
+ * A checksum error found in use is recorded in the superblock, as ext4
+ * records errors (state "with errors", a count, the first and last time,
+ * what it was): fsck then checks the file system even though it was
+ * unmounted cleanly (-n: exit 4), and a repair clears the record.
+ */
+Test(recovery, an_error_found_in_use_is_recorded_for_fsck)
+{
+	put_n("p", 2, 5000, 3);
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_assert_eq(sb_now().flags & SL_SB_ERRORS, 0);
+	damage_payload("p0");
+	char buf[5000];
+	t_fill(buf, sizeof(buf), 3);
+	cr_assert_eq(t_get_cmp(env.s, "p0", buf, sizeof(buf)), -EIO);
+	/* the next checkpoint records it, as ext4 commits its superblock */
+	put_n("q", 1, 100, 9);
+	cr_assert_eq(slot_checkpoint(env.s, true), 1);
+	struct sl_sb sb = sb_now();
+	cr_expect(sb.flags & SL_SB_ERRORS);
+	cr_expect_eq(sb.error_count, 1);
+	cr_expect_eq(sb.last_error, SL_ERR_CSUM);
+	cr_expect_neq(sb.first_error_time, 0);
+	cr_expect_geq(sb.last_error_time, sb.first_error_time);
+	cr_assert_eq(slot_close(env.s), 0);
+	env.s = NULL;
+	sb = sb_now();
+	cr_expect(sb.flags & SL_SB_CLEAN, "a clean close");
+	cr_expect(sb.flags & SL_SB_ERRORS, "still with errors");
+
+	/* -n, not forced: checked anyway, and the record is a problem */
+	struct slot_fsck_result fr = fsck_run(SLOT_FSCK_CHECK);
+	cr_expect(!fr.was_clean_skip, "fsck skipped a file system with errors");
+	cr_expect_eq(fr.exit_code, SLOT_FSCK_UNCORRECTED);
+	cr_expect(sb_now().flags & SL_SB_ERRORS, "-n cleared the record");
+	fr = fsck_run(SLOT_FSCK_REPAIR);
+	cr_expect_eq(fr.exit_code, SLOT_FSCK_FIXED);
+	sb = sb_now();
+	cr_expect_eq(sb.flags & SL_SB_ERRORS, 0, "the repair left the record");
+	cr_expect_eq(sb.error_count, 0);
+	cr_expect_eq(sb.last_error_time, 0);
+	fr = fsck_run(SLOT_FSCK_CHECK);
+	cr_expect_eq(fr.exit_code, SLOT_FSCK_OK);
+	cr_expect(fr.was_clean_skip, "clean now: skipped");
+	t_reopen(&env);
+	t_fill(buf, sizeof(buf), 4);
+	cr_expect_eq(t_get_cmp(env.s, "p1", buf, sizeof(buf)), 0);
+}
+
+/* With errors=remount-ro (here, or the superblock's from tune.slotfs -e)
+ * the first error stops all writes: -EROFS, reads go on, and the record
+ * is in the superblock, which is left not clean. */
+Test(recovery, errors_remount_ro_takes_no_more_writes)
+{
+	put_n("p", 2, 5000, 3);
+	cr_assert_eq(slot_close(env.s), 0);
+	env.s = NULL;
+	cr_assert_eq(slot_set_errors(env.dev, SLOT_ERRORS_RO), 0);
+	cr_expect_eq(sb_now().errors, SL_ERRORS_RO);
+	cr_assert_eq(slot_set_errors(env.dev, (enum slot_errors)7), -EINVAL);
+	t_reopen(&env);
+	put_n("q", 1, 100, 9);          /* writes go on until an error */
+	damage_payload("p0");
+	char buf[5000];
+	t_fill(buf, sizeof(buf), 3);
+	cr_assert_eq(t_get_cmp(env.s, "p0", buf, sizeof(buf)), -EIO);
+	cr_expect_eq(t_put1(env.s, "q1", buf, 100), -EROFS);
+	cr_expect(t_status(env.s).read_only);
+	t_fill(buf, sizeof(buf), 4);
+	cr_expect_eq(t_get_cmp(env.s, "p1", buf, sizeof(buf)), 0);
+	slot_close(env.s);
+	env.s = NULL;
+	struct sl_sb sb = sb_now();
+	cr_expect(sb.flags & SL_SB_ERRORS);
+	cr_expect_eq(sb.flags & SL_SB_CLEAN, 0);
+
+	/* the mount's choice wins over the superblock's */
+	cr_assert_eq(fsck_run(SLOT_FSCK_REPAIR).exit_code, SLOT_FSCK_FIXED);
+	t_reopen(&env);
+	cr_assert_eq(slot_store_set_errors(env.s, SLOT_ERRORS_CONTINUE), 0);
+	put_n("r", 1, 5000, 11);
+	damage_payload("r0");
+	t_fill(buf, sizeof(buf), 11);
+	cr_assert_eq(t_get_cmp(env.s, "r0", buf, sizeof(buf)), -EIO);
+	cr_expect_eq(t_put1(env.s, "r1", buf, 100), 0, "continue: writes go on");
+}
+
 /* Power cut in the middle of a multi-chunk put: the object is the old
  * version or absent, never a mix (payload checksums, whole txns). */
 Test(recovery, torn_put_is_old_or_absent)
