@@ -885,6 +885,23 @@ static int cmd_sb_unclean(struct cr_img *im, char **av, int ac)
 	return 0;
 }
 
+/* sb-errors IMG: both superblocks record errors found in use, as a
+ * mount does after a checksum error */
+static int cmd_sb_errors(struct cr_img *im, char **av, int ac)
+{
+	(void)av;
+	(void)ac;
+	struct sl_sb sb = im->sb;
+	sb.flags |= SL_SB_ERRORS;
+	sb.error_count = 3;
+	sb.last_error = SL_ERR_CSUM;
+	sb.first_error_time = 1700000000;
+	sb.last_error_time = 1700000100;
+	sb_write(im, &sb, SL_SB_PRIMARY_OFF);
+	sb_write(im, &sb, SL_SB_BACKUP_OFF);
+	return 0;
+}
+
 /* sb-no-xattr IMG: both superblocks lose the ro_compat XATTR bit */
 static int cmd_sb_no_xattr(struct cr_img *im, char **av, int ac)
 {
@@ -1723,6 +1740,7 @@ static void usage(FILE *f)
 "  zero-sb IMG primary|backup\n"
 "  sb-mismatch IMG [LABEL]      backup with another label, resealed\n"
 "  sb-unclean IMG               clear the CLEAN flag, resealed\n"
+"  sb-errors IMG                record errors found in use\n"
 "  zero-ckpt IMG both|newest|older\n"
 "  flip-ckpt IMG both|newest|older  flip a header byte (checksum fails)\n"
 "  dup-slot IMG KEY1 KEY2       KEY2's chunk 0 points at KEY1's slot\n"
@@ -1790,6 +1808,7 @@ int main(int argc, char **argv)
 		{ "zero-sb", cmd_zero_sb },
 		{ "sb-mismatch", cmd_sb_mismatch },
 		{ "sb-unclean", cmd_sb_unclean },
+		{ "sb-errors", cmd_sb_errors },
 		{ "dup-slot", cmd_dup_slot },
 		{ "bad-ref", cmd_bad_ref },
 		{ "unreachable", cmd_unreachable },
