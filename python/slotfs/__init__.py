@@ -58,7 +58,7 @@ __all__ = [
     "aligned_buffer", "strerror", "NAME_MAX", "PATH_MAX", "LABEL_MAX",
 ]
 
-__version__ = "1.3.0"
+__version__ = "1.4.0"
 
 NAME_MAX = _L.SLOT_NAME_MAX     #: bytes in one path component of a key
 PATH_MAX = _L.SLOT_PATH_MAX     #: bytes in a key (a key must be shorter)
@@ -902,6 +902,21 @@ class Store:
         u = value if isinstance(value, _uuid.UUID) else _uuid.UUID(value)
         with self._use() as h:
             _check(self._lib.slot_store_set_uuid(h, u.bytes))
+
+    _ERRORS = {None: 0, "continue": 1, "remount-ro": 2}
+
+    def set_errors(self, behavior):
+        """What an error found in use (a slot failing its checksum, a
+        checkpoint that cannot be written) does for this open, as ext4's
+        errors= (slot_store_set_errors, slotfs -o errors=): "continue",
+        "remount-ro" (no more writes: SlotError EROFS), or None for the
+        superblock's (tune.slotfs -e).  Either way the error is recorded
+        in the superblock, for fsck.slotfs."""
+        if behavior not in self._ERRORS:
+            raise ValueError("errors: continue, remount-ro or None, not "
+                             "%r" % (behavior,))
+        with self._use() as h:
+            _check(self._lib.slot_store_set_errors(h, self._ERRORS[behavior]))
 
     # -- status -----------------------------------------------------------
 

@@ -285,6 +285,7 @@ def _declare(lib):
         "slot_shrink": (c_int, [c_void_p, c_uint64, P(c_uint64)]),
         "slot_store_set_label": (c_int, [c_void_p, c_char_p]),
         "slot_store_set_uuid": (c_int, [c_void_p, c_char_p]),
+        "slot_store_set_errors": (c_int, [c_void_p, c_int]),
         "slot_status_get": (c_int, [c_void_p, P(SlotStatus)]),
         "slot_status_json": (c_int, [P(SlotStatus), ctypes.c_char_p,
                                      c_size_t]),

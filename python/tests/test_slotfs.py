@@ -15,6 +15,7 @@ import array
 import ctypes
 import errno
 import json
+import mmap
 import os
 import re
 import sys
@@ -479,6 +480,32 @@ class TestStatus(StoreCase):
         self.assertEqual(self.store.geometry()["uuid"], new)
         self.assertEqual(self.store.get("u/before"), b"b" * 70000)
         self.assertEqual(self.store.get("u/after"), b"a" * 5000)
+
+    def test_errors_remount_ro(self):
+        self.store.put("ea", b"e" * 5000)
+        self.store.put("eb", b"f" * 5000)
+        self.store.sync()
+        with self.assertRaises(ValueError):
+            self.store.set_errors("panic")
+        self.store.set_errors("remount-ro")
+        # one payload byte of ea flipped on the device
+        with open(self.path, "r+b") as f:
+            img = mmap.mmap(f.fileno(), 0)
+            at = -1
+            while True:
+                at = img.find(b"SLOTHDR1", at + 1)
+                self.assertGreaterEqual(at, 0, "ea's slot header")
+                if at % 4096 == 0 and img[at + 0x80:at + 0x83] == b"ea\0":
+                    break
+            img[at + 4096 + 100] ^= 1
+            img.close()
+        with self.assertRaises(slotfs.SlotError) as cm:
+            self.store.get("ea")
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        with self.assertRaises(slotfs.SlotError) as cm:
+            self.store.put("ec", b"g")
+        self.assertEqual(cm.exception.errno, errno.EROFS)
+        self.assertEqual(self.store.get("eb"), b"f" * 5000)
 
     def test_grow_while_open_and_shrink(self):
         s = self.reopen(checkpoint_interval_ms=100)
