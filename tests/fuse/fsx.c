@@ -4,7 +4,8 @@
  * in memory, in the manner of the file system exerciser of xfstests.
  *
  * Writes, reads, truncates, size extensions, holes punched and ranges
- * zeroed (fallocate PUNCH_HOLE, ZERO_RANGE), reads and writes through
+ * zeroed (fallocate PUNCH_HOLE, ZERO_RANGE), ranges copied elsewhere in
+ * the file (copy_file_range), reads and writes through
  * mmap and with O_DIRECT, fsyncs, reopens and SEEK_DATA / SEEK_HOLE, at
  * offsets drawn to land on and across chunk boundaries.  Every read is compared byte for byte and
  * the size after every operation.  On a mismatch it prints the operations
@@ -47,18 +48,20 @@
 enum fsx_op {
 	OP_WRITE, OP_READ, OP_TRUNCATE, OP_EXTEND, OP_MAPREAD, OP_MAPWRITE,
 	OP_DREAD, OP_DWRITE, OP_FSYNC, OP_REOPEN, OP_SEEK, OP_PUNCH, OP_ZERO,
-	OP_NOPS
+	OP_COPY, OP_NOPS
 };
 
 static const char *const fsx_op_name[OP_NOPS] = {
 	"write", "read", "truncate", "fallocate", "mapread", "mapwrite",
 	"dread", "dwrite", "fsync", "reopen", "seek", "punch", "zero",
+	"copy",
 };
 
 struct fsx_rec {
 	unsigned long n;
 	enum fsx_op op;
 	uint64_t off, len, size_before;
+	uint64_t to;            /* copy: where the range went */
 };
 
 struct fsx {
@@ -97,8 +100,11 @@ static void fsx_report(const struct fsx *f)
 		const struct fsx_rec *r = &f->log[i % FSX_LOG];
 
 		fprintf(stderr, "  %6lu %-9s off 0x%" PRIx64 " len 0x%" PRIx64
-			" (size was 0x%" PRIx64 ")\n", r->n,
+			" (size was 0x%" PRIx64 ")", r->n,
 			fsx_op_name[r->op], r->off, r->len, r->size_before);
+		if (r->op == OP_COPY)
+			fprintf(stderr, " to 0x%" PRIx64, r->to);
+		fputc('\n', stderr);
 	}
 }
 
@@ -329,12 +335,48 @@ static void fsx_seek(struct fsx *f, uint64_t off)
 	fsx_zeros(f, (uint64_t)h, hb < f->size ? hb : f->size, "SEEK_HOLE");
 }
 
+/* copy_file_range from [off, off + len) to a place drawn apart from it
+ * (the kernel refuses overlapping ranges of one file); the copy stops at
+ * the file's end, as a read does. */
+static void fsx_copy(struct fsx *f, uint64_t off, uint64_t len,
+		     struct fsx_rec *r)
+{
+	uint64_t to = fsx_offset(f, f->maxsize);
+	if (len > f->maxsize - to)
+		len = f->maxsize - to;
+	if (to < off + len && off < to + len)
+		len = 0;        /* they overlap: nothing this time */
+	r->to = to;
+	r->len = len;
+	loff_t in = (loff_t)off, out = (loff_t)to;
+	ssize_t n = len ? copy_file_range(f->fd, &in, f->fd, &out, len, 0) : 0;
+	if (n < 0)
+		fsx_fail_errno(f, "copy_file_range");
+	uint64_t want = off < f->size ? f->size - off : 0;
+	if (want > len)
+		want = len;
+	if ((uint64_t)n != want) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "copy_file_range copied 0x%zx "
+			 "bytes, not 0x%" PRIx64, n, want);
+		fsx_fail(f, msg);
+	}
+	if (!n)
+		return;
+	if (to > f->size)
+		memset(f->good + f->size, 0, to - f->size);
+	memmove(f->good + to, f->good + off, (size_t)n);
+	if (to + (uint64_t)n > f->size)
+		f->size = to + (uint64_t)n;
+}
+
 static enum fsx_op fsx_pick(struct fsx *f)
 {
 	for (;;) {
 		/* weights: mostly writes and reads */
 		uint64_t r = fsx_below(f, 100);
-		enum fsx_op op = r < 30 ? OP_WRITE : r < 52 ? OP_READ :
+		enum fsx_op op = r < 30 ? OP_WRITE : r < 49 ? OP_READ :
+				 r < 52 ? OP_COPY :
 				 r < 54 ? OP_PUNCH : r < 56 ? OP_ZERO :
 				 r < 60 ? OP_SEEK :
 				 r < 66 ? OP_TRUNCATE : r < 69 ? OP_EXTEND :
@@ -367,6 +409,7 @@ static void fsx_step(struct fsx *f)
 	case OP_READ:
 	case OP_MAPREAD:
 	case OP_SEEK:
+	case OP_COPY:
 		off = fsx_offset(f, f->size + FSX_ALIGN);
 		len = fsx_length(f);
 		break;
@@ -467,6 +510,9 @@ static void fsx_step(struct fsx *f)
 		break;
 	case OP_SEEK:
 		fsx_seek(f, off);
+		break;
+	case OP_COPY:
+		fsx_copy(f, off, len, r);
 		break;
 	default:
 		break;
