@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -28,6 +29,41 @@ void *sl_alloc_aligned(size_t n)
 		return NULL;
 	memset(p, 0, n);
 	return p;
+}
+
+void *sl_alloc_big(size_t n, bool fault_in)
+{
+	if (n < SL_HUGE)
+		return sl_alloc_aligned(n);
+	size_t len = sl_big_len(n);
+	uint8_t *m = mmap(NULL, len + SL_HUGE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	/* trim to huge-page boundaries at both ends */
+	uint8_t *base = (uint8_t *)SL_ALIGN_UP((uintptr_t)m, SL_HUGE);
+	size_t head = (size_t)(base - m);
+	if (head)
+		munmap(m, head);
+	munmap(base + len, SL_HUGE - head);
+	/* a hint: without huge pages it works in 4 KiB pages */
+	madvise(base, len, MADV_HUGEPAGE);
+	/* a kernel before 5.14 says EINVAL: first touches fault it in */
+#ifdef MADV_POPULATE_WRITE
+	if (fault_in)
+		madvise(base, len, MADV_POPULATE_WRITE);
+#else
+	(void)fault_in;
+#endif
+	return base;
+}
+
+void sl_free_big(void *p, size_t n)
+{
+	if (n < SL_HUGE)
+		free(p);
+	else if (p)
+		munmap(p, sl_big_len(n));
 }
 
 /* Raise *max to v unless another thread already raised it further. */

@@ -34,7 +34,6 @@ static size_t fl_pool_size(const struct slot_store *s)
  * virtual machine costs more than the device I/O it feeds.
  */
 #define FL_ARENA_BUFS 16u
-#define FL_HUGE ((size_t)2 << 20)
 
 /* Under AddressSanitizer a free arena buffer and the guard block after
  * each buffer are poisoned, as freed and out-of-bounds heap memory is. */
@@ -54,24 +53,15 @@ static void fl_arena_new(struct slot_store *s)
 	 * followed by a guard block */
 	size_t ps = fl_pool_size(s);
 	size_t stride = SL_ALIGN_UP(ps, SL_BLOCK) + SL_BLOCK;
-	size_t len = SL_ALIGN_UP(stride * FL_ARENA_BUFS, FL_HUGE);
+	size_t len = sl_big_len(stride * FL_ARENA_BUFS);
 	_Static_assert(SL_ARRAY_SIZE(((struct slot_store *)0)->pool) >=
 		       SL_ARRAY_SIZE(((struct slot_store *)0)->arenas) *
 		       FL_ARENA_BUFS, "the free stack holds every buffer");
 	if (s->narenas == SL_ARRAY_SIZE(s->arenas))
 		return;
-	uint8_t *m = mmap(NULL, len + FL_HUGE, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
+	uint8_t *base = sl_alloc_big(len, false);
+	if (!base)
 		return;
-	/* trim to huge-page boundaries at both ends */
-	uint8_t *base = (uint8_t *)SL_ALIGN_UP((uintptr_t)m, FL_HUGE);
-	size_t head = (size_t)(base - m);
-	if (head)
-		munmap(m, head);
-	munmap(base + len, FL_HUGE - head);
-	/* a hint: with no huge pages the arena works in 4 KiB pages */
-	madvise(base, len, MADV_HUGEPAGE);
 	FL_POISON(base, len);
 	s->arenas[s->narenas].base = base;
 	s->arenas[s->narenas].len = len;
@@ -127,7 +117,7 @@ void sl_buf_pool_free(struct slot_store *s)
 {
 	for (unsigned i = 0; i < s->narenas; i++) {
 		FL_UNPOISON(s->arenas[i].base, s->arenas[i].len);
-		munmap(s->arenas[i].base, s->arenas[i].len);
+		sl_free_big(s->arenas[i].base, s->arenas[i].len);
 	}
 	s->narenas = 0;
 	s->npool = 0;

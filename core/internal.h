@@ -62,6 +62,17 @@ int sl_dev_span(struct slot_dev *dev, bool write, uint64_t off, void *buf,
 
 /* Allocate n bytes aligned to SL_BLOCK (zeroed); free with free(). */
 void *sl_alloc_aligned(size_t n);
+/* n bytes, zeroed, SL_BLOCK-aligned; from SL_HUGE on in huge pages where
+ * the kernel has them (a 2 MiB page is one fault, not 512), sl_big_len(n)
+ * bytes of them, faulted in now if asked (a buffer filled under a lock).
+ * Free with sl_free_big(p, n). */
+#define SL_HUGE ((size_t)2 << 20)
+static inline size_t sl_big_len(size_t n)
+{
+	return SL_ALIGN_UP(n ? n : 1, SL_HUGE);
+}
+void *sl_alloc_big(size_t n, bool fault_in);
+void sl_free_big(void *p, size_t n);
 
 /*
  * Engines (dev_uring.c, dev_psync.c): build a device on an open fd; it
