@@ -50,8 +50,14 @@ static int cp_move(struct slot_store *s, uint32_t r)
 		if (pass)
 			sched_yield();
 		for (size_t i = 0; !err && i < v.n; i += 2) {
+			uint32_t copied = 0;
 			int e = sl_file_move_chunk(s, v.v[i],
-						   (uint32_t)v.v[i + 1], r);
+						   (uint32_t)v.v[i + 1], r,
+						   &copied);
+			if (copied) {
+				atomic_fetch_add(&s->cp_chunks, 1);
+				atomic_fetch_add(&s->cp_bytes, copied);
+			}
 			if (e == -EBUSY) {
 				v.v[left++] = v.v[i];
 				v.v[left++] = v.v[i + 1];
@@ -107,8 +113,10 @@ static int cp_region(struct slot_store *s, const size_t *want, uint32_t *skip,
 			sl_log(s, "compaction: region %" PRIu32 " not "
 			       "emptied: %s", r, slot_strerror(err));
 		skip[(*nskip)++] = r;
+		atomic_fetch_add(&s->cp_failed, 1);
 		return 0;
 	}
+	atomic_fetch_add(&s->cp_regions, 1);
 	return 1;
 }
 

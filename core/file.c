@@ -2349,7 +2349,7 @@ int sl_file_cut_tails(struct slot_store *s)
 static int fl_copy_chunk(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 			 bool (*want)(struct sl_obj *o,
 				      const struct sl_chunk *c, uint64_t arg),
-			 uint64_t arg, bool locked)
+			 uint64_t arg, bool locked, uint32_t *copied)
 {
 	unsigned held[1];
 	size_t nh = locked ? fl_chunks_lock(s, ino, idx, 1, held) : 0;
@@ -2364,6 +2364,8 @@ static int fl_copy_chunk(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 	sl_unlock(s);
 	int err = go ? fl_rewrite(s, ino, &ch, 1, 0, false, true) : 0;
 	fl_chunks_unlock(s, held, nh);
+	if (copied)
+		*copied = go && !err ? ch.new_len : 0;
 	return err ? err : go;
 }
 
@@ -2389,7 +2391,7 @@ int sl_file_move_chunks(struct slot_store *s, slot_ino_t ino, uint32_t from)
 	for (size_t i = 0; !err && i < idx.n; i++) {
 		pthread_rwlock_rdlock(stripe);
 		int r = fl_copy_chunk(s, ino, (uint32_t)idx.v[i], fl_copy_above,
-				      from, true);
+				      from, true, NULL);
 		pthread_rwlock_unlock(stripe);
 		err = r < 0 ? r : 0;
 	}
@@ -2406,9 +2408,9 @@ static bool fl_copy_in(struct sl_obj *o, const struct sl_chunk *c,
 }
 
 int sl_file_move_chunk(struct slot_store *s, slot_ino_t ino, uint32_t idx,
-		       uint32_t r)
+		       uint32_t r, uint32_t *copied)
 {
-	int err = fl_copy_chunk(s, ino, idx, fl_copy_in, r, false);
+	int err = fl_copy_chunk(s, ino, idx, fl_copy_in, r, false, copied);
 	return err < 0 ? err : 0;
 }
 
@@ -2661,8 +2663,8 @@ static int fl_fsync_tail(struct slot_store *s, slot_ino_t ino)
 	bool go = c && c->len < s->ckpt_bytes &&
 		  !fl_needs_ckpt(s, o, SL_OBJ_ATTR_DIRTY);
 	sl_unlock(s);
-	int r = go ? fl_copy_chunk(s, ino, idx, fl_copy_lagging, 0, true)
-		    : 0;
+	int r = go ? fl_copy_chunk(s, ino, idx, fl_copy_lagging, 0, true,
+				   NULL) : 0;
 	pthread_rwlock_unlock(stripe);
 	return r;
 }

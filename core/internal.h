@@ -401,6 +401,8 @@ struct slot_store {
 	bool draining;
 	uint32_t drain_region;
 	size_t want[SL_CLASS_MAX];
+	/* what compaction did since open (slot_status_ext) */
+	atomic_uint_fast64_t cp_regions, cp_failed, cp_chunks, cp_bytes;
 	pthread_mutex_t compact_lock;   /* one compaction at a time; error
 					   checking: a copy it makes that
 					   runs short finds it held */
@@ -532,7 +534,7 @@ struct slot_store {
 
 	/* errors found in use (sl_fs_error), not yet in the superblock;
 	 * on_error: SL_ERRORS_*, errors_ro: read-only because of one */
-	atomic_uint_fast64_t err_new;
+	atomic_uint_fast64_t err_new, err_total;
 	atomic_int_fast64_t err_first, err_last;        /* unix seconds */
 	atomic_uint err_kind;
 	unsigned on_error;
@@ -759,9 +761,10 @@ int sl_file_cut_tails(struct slot_store *s);
 int sl_file_move_chunks(struct slot_store *s, slot_ino_t ino, uint32_t from);
 /* ... chunk idx of ino if its slot lies in region r, taking no lock of
  * the file (the thread that ran short of space may hold any: see
- * SL_OBJ_MOVING); -EBUSY while a write of ino is in flight. */
+ * SL_OBJ_MOVING); -EBUSY while a write of ino is in flight.  *copied:
+ * the payload bytes it wrote (0: none). */
 int sl_file_move_chunk(struct slot_store *s, slot_ino_t ino, uint32_t idx,
-		       uint32_t r);
+		       uint32_t r, uint32_t *copied);
 /* Write out ino's buffered chunks (no locks held). */
 int sl_file_flush(struct slot_store *s, slot_ino_t ino);
 /* Start writing them out in the background (close(2) needs no more). */

@@ -738,6 +738,24 @@ struct slot_status {
 
 int slot_status_get(struct slot_store *s, struct slot_status *st);
 /*
+ * Figures struct slot_status lacks, added since libslot 1.10.  Set size to
+ * sizeof(struct slot_status_ext) first: a later library with more fields
+ * fills only what the caller's struct holds (and sets size to that).
+ */
+struct slot_status_ext {
+	size_t size;
+	/* regions emptied so that a class short of slots could grow (the
+	 * chunks in them copied to their class's other slots), and those
+	 * tried that could not be emptied; since open */
+	uint64_t compaction_regions, compaction_failed;
+	uint64_t compaction_chunks, compaction_bytes;   /* copies made */
+	/* errors found in use since open (recorded in the superblock for
+	 * fsck), and whether errors=remount-ro has stopped writes */
+	uint64_t fs_errors;
+	bool errors_ro;
+};
+int slot_status_ext_get(struct slot_store *s, struct slot_status_ext *st);
+/*
  * Render status as JSON or as Prometheus text exposition.  They return the
  * length written (not counting the NUL), or -ENOSPC when cap is too small.
  */

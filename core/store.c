@@ -372,6 +372,7 @@ void sl_fs_error(struct slot_store *s, unsigned kind)
 	atomic_store(&s->err_kind, kind);
 	atomic_store(&s->err_last, now);
 	atomic_compare_exchange_strong(&s->err_first, &none, now);
+	atomic_fetch_add(&s->err_total, 1);
 	if (!atomic_fetch_add(&s->err_new, 1) && s->opened_rw)
 		sl_log(s, "error: %s; the file system is marked to be "
 		       "checked (run fsck.slotfs)", sl_err_what(kind));
@@ -1429,5 +1430,22 @@ int slot_status_get(struct slot_store *s, struct slot_status *st)
 	st->clean_at_open = s->rec.was_clean;
 	snprintf(st->engine, sizeof(st->engine), "%s",
 		 slot_dev_engine_name(s->dev));
+	return 0;
+}
+
+int slot_status_ext_get(struct slot_store *s, struct slot_status_ext *st)
+{
+	size_t asked = st->size;
+	if (asked < sizeof(st->size))
+		return -EINVAL;
+	struct slot_status_ext e = { .size = SL_MIN(asked, sizeof(e)) };
+	e.compaction_regions = atomic_load(&s->cp_regions);
+	e.compaction_failed = atomic_load(&s->cp_failed);
+	e.compaction_chunks = atomic_load(&s->cp_chunks);
+	e.compaction_bytes = atomic_load(&s->cp_bytes);
+	e.fs_errors = atomic_load(&s->err_total);
+	e.errors_ro = atomic_load(&s->errors_ro);
+	/* an older caller's struct is a prefix of this one */
+	memcpy(st, &e, e.size);
 	return 0;
 }

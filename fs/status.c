@@ -37,6 +37,70 @@ static int sfs_append(char *buf, size_t at, size_t cap, const char *fmt,
 }
 
 /*
+ * The store's figures struct slot_status lacks (slot_status_ext_get):
+ * compaction and errors found in use.  In the JSON, "compaction" and
+ * "errors" inside the object.
+ */
+static int sfs_status_json_ext(const struct slot_status_ext *e, char *buf,
+			       size_t n, size_t cap)
+{
+	if (!n || buf[n - 1] != '}')
+		return -EINVAL;
+	int at = sfs_append(buf, n - 1, cap, ",\"compaction\":{\"regions\":"
+			    "%" PRIu64 ",\"failed\":%" PRIu64,
+			    e->compaction_regions, e->compaction_failed);
+	if (at < 0)
+		return at;
+	at = sfs_append(buf, (size_t)at, cap, ",\"chunks\":%" PRIu64
+			",\"bytes\":%" PRIu64 "}", e->compaction_chunks,
+			e->compaction_bytes);
+	if (at < 0)
+		return at;
+	return sfs_append(buf, (size_t)at, cap, ",\"errors\":{\"found\":%"
+			  PRIu64 ",\"read_only\":%" PRIu64 "}}", e->fs_errors,
+			  (uint64_t)e->errors_ro);
+}
+
+static int sfs_status_prom_ext(const struct slot_status_ext *e, char *buf,
+			       size_t n, size_t cap)
+{
+	int at = sfs_append(buf, n, cap,
+			  "# HELP slotfs_compaction_regions_total Regions "
+			  "emptied for a class short of slots, or tried and "
+			  "left.\n"
+			  "# TYPE slotfs_compaction_regions_total counter\n"
+			  "slotfs_compaction_regions_total{result=\"emptied\"} "
+			  "%" PRIu64 "\n"
+			  "slotfs_compaction_regions_total{result=\"left\"} "
+			  "%" PRIu64 "\n",
+			  e->compaction_regions, e->compaction_failed);
+	if (at < 0)
+		return at;
+	at = sfs_append(buf, (size_t)at, cap,
+			  "# HELP slotfs_compaction_chunks_total Chunks "
+			  "compaction copied.\n"
+			  "# TYPE slotfs_compaction_chunks_total counter\n"
+			  "slotfs_compaction_chunks_total %" PRIu64 "\n"
+			  "# HELP slotfs_compaction_bytes_total Payload bytes "
+			  "compaction copied.\n"
+			  "# TYPE slotfs_compaction_bytes_total counter\n"
+			  "slotfs_compaction_bytes_total %" PRIu64 "\n",
+			  e->compaction_chunks, e->compaction_bytes);
+	if (at < 0)
+		return at;
+	return sfs_append(buf, (size_t)at, cap,
+			  "# HELP slotfs_errors_total Errors found in use "
+			  "(recorded in the superblock for fsck.slotfs).\n"
+			  "# TYPE slotfs_errors_total counter\n"
+			  "slotfs_errors_total %" PRIu64 "\n"
+			  "# HELP slotfs_errors_read_only Whether "
+			  "errors=remount-ro has stopped writes.\n"
+			  "# TYPE slotfs_errors_read_only gauge\n"
+			  "slotfs_errors_read_only %" PRIu64 "\n",
+			  e->fs_errors, (uint64_t)e->errors_ro);
+}
+
+/*
  * The front end's own figures, after the store's: how the polling loop
  * served requests (both 0 under libfuse's loop, -o poll_us=0), and
  * whether requests come through io_uring (ring.c) and how many did.  In
@@ -135,11 +199,14 @@ static int sfs_status_render(struct sfs *fs, fuse_ino_t ino,
 			     struct sfs_render **out)
 {
 	struct slot_status st;
+	struct slot_status_ext ext = { .size = sizeof(ext) };
 	size_t cap;
 	int err;
 
 	memset(&st, 0, sizeof(st));
 	err = slot_status_get(fs->store, &st);
+	if (!err)
+		err = slot_status_ext_get(fs->store, &ext);
 	if (err < 0)
 		return err;
 	/* The renderers say -ENOSPC when short: grow and try again. */
@@ -154,12 +221,18 @@ static int sfs_status_render(struct sfs *fs, fuse_ino_t ino,
 			 * library's JSON is a value, without one */
 			n = slot_status_json(&st, r->buf, cap - 1);
 			if (n > 0)
+				n = sfs_status_json_ext(&ext, r->buf, (size_t)n,
+							cap - 1);
+			if (n > 0)
 				n = sfs_status_json_loop(fs, r->buf, (size_t)n,
 							 cap - 1);
 			if (n >= 0)
 				r->buf[n++] = '\n';
 		} else {
 			n = slot_status_prometheus(&st, r->buf, cap);
+			if (n >= 0)
+				n = sfs_status_prom_ext(&ext, r->buf, (size_t)n,
+							cap);
 			if (n >= 0)
 				n = sfs_status_prom_loop(fs, r->buf, (size_t)n,
 							 cap);

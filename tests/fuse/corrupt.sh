@@ -110,6 +110,15 @@ check_fails "reading the damaged file: an I/O error" 'Input/output error' \
 	sh -c 'cat "$1" >/dev/null' sh "$MNT/d/f2"
 check_fails "then writes are refused" 'Read-only file system' \
 	sh -c 'echo x >"$1/after"' sh "$MNT"
+said() {
+	python3 - "$MNT/.slotfs/status.json" <<'EOF'
+import json, sys
+e = json.load(open(sys.argv[1]))["errors"]
+assert e["found"] >= 1 and e["read_only"] == 1, e
+EOF
+	grep -Eq '^slotfs_errors_read_only 1$' "$MNT/.slotfs/metrics"
+}
+check "the status view says so (errors found, read-only)" said
 check "reads go on" cmp "$W/f1" "$MNT/f1"
 check_unmount "unmount" "$MNT"
 check_fails "-o errors=panic is refused, saying why" 'cannot panic' \

@@ -143,6 +143,15 @@ large_after_small() {
 	expect_between "bytes of the large file: at least what df showed" \
 		"$avail" $((64 * MiB)) "$size"
 	small_kept "$n"
+	# and the status view says what compaction did
+	python3 - "$CM/.slotfs/status.json" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))["compaction"]
+assert c["regions"] >= 1 and c["chunks"] >= c["regions"], c
+assert c["bytes"] == 4096 * c["chunks"], c
+EOF
+	grep -Eq '^slotfs_compaction_regions_total\{result="emptied"\} [1-9]' \
+		"$CM/.slotfs/metrics"
 }
 check "a large file gets the space small files left" large_after_small
 check_unmount "unmount" "$CM"

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -123,6 +124,19 @@ Test(compact, freed_small_slots_hold_large_objects)
 	}
 	m--;
 	cr_assert_eq(err, -ENOSPC, "1 MiB puts ended with %d", err);
+	struct slot_status_ext ext = { .size = sizeof(ext) };
+	cr_assert_eq(slot_status_ext_get(env.s, &ext), 0);
+	cr_expect_geq(ext.compaction_regions, 1);
+	cr_expect_geq(ext.compaction_chunks, ext.compaction_regions);
+	cr_expect_eq(ext.compaction_bytes, SMALL * ext.compaction_chunks);
+	/* a caller built against fewer fields gets just those */
+	struct slot_status_ext part;
+	memset(&part, 0xee, sizeof(part));
+	part.size = offsetof(struct slot_status_ext, compaction_failed);
+	cr_assert_eq(slot_status_ext_get(env.s, &part), 0);
+	cr_expect_eq(part.compaction_regions, ext.compaction_regions);
+	cr_expect_eq(part.compaction_failed, 0xeeeeeeeeeeeeeeeeull,
+		     "written past the caller's size");
 	cr_expect_geq((uint64_t)m * MiB, free_bytes, "%d objects of 1 MiB in "
 		      "%" PRIu64 " bytes counted free", m, free_bytes);
 	expect_small(n, 4);
