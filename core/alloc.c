@@ -702,9 +702,9 @@ static bool al_drain_pick(const struct slot_store *s, const size_t *need,
 		    (s->trimming && s->trim_region == r))
 			continue;
 		const struct sl_class *c = &s->cls[rg->cls];
-		uint64_t elsewhere = c->nfree - (rg->nslots - rg->nused);
-		if (need[rg->cls] > c->nfree ||
-		    elsewhere < (uint64_t)rg->nused + need[rg->cls])
+		uint32_t here = rg->nslots - rg->nused;  /* on the stack */
+		if (c->nfree < here || need[rg->cls] > c->nfree ||
+		    c->nfree - here < (uint64_t)rg->nused + need[rg->cls])
 			continue;
 		bool skipped = false;
 		for (size_t i = 0; i < nskip && !skipped; i++)

@@ -9,10 +9,12 @@
  * after the flush and checkpoint that free what waits (sl_reclaim),
  * empties regions: the chunks of the least used region of a class with
  * room elsewhere are written again in that class's other slots (copies,
- * as slot_shrink makes: at recovery the newer header wins), a checkpoint
- * moves past the old slots, and the region, empty, goes back to the pool
- * for whichever class needs it.  Crash-safe by the allocator's rules: an
- * old slot is reused only after a flush and a checkpoint without it.
+ * as slot_shrink makes: at recovery the newer header wins; they take no
+ * lock of the file, as the thread that ran short may hold any), a
+ * checkpoint moves past the old slots, and the region, empty, goes back
+ * to the pool for whichever class needs it.  Crash-safe by the
+ * allocator's rules: an old slot is reused only after a flush and a
+ * checkpoint without it.
  */
 #include <inttypes.h>
 #include <sched.h>
@@ -20,7 +22,7 @@
 #include "internal.h"
 
 #define CP_FAILS 8      /* regions that would not empty, per call */
-#define CP_PASSES 4     /* passes over chunks whose locks were held */
+#define CP_PASSES 4     /* passes over chunks whose files were busy */
 
 /* The chunks in region r, as (oid, index) pairs. */
 static int cp_chunks_in(struct slot_store *s, uint32_t r, struct sl_vec *v)
@@ -38,9 +40,9 @@ static int cp_chunks_in(struct slot_store *s, uint32_t r, struct sl_vec *v)
 	return err;
 }
 
-/* Copy region r's chunks out.  One whose lock is held (a writer, or the
- * thread that ran short, which may hold its own) is tried again after
- * the others, a few times, then left in place. */
+/* Copy region r's chunks out.  One of a file with a write in flight
+ * (-EBUSY: a copy waits for none, see SL_OBJ_MOVING) is tried again
+ * after the others, a few times, then left in place. */
 static int cp_move(struct slot_store *s, uint32_t r)
 {
 	struct sl_vec v = { 0 };

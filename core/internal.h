@@ -537,7 +537,7 @@ struct slot_store {
 	atomic_uint_fast64_t err_new, err_total;
 	atomic_int_fast64_t err_first, err_last;        /* unix seconds */
 	atomic_uint err_kind;
-	unsigned on_error;
+	atomic_uint on_error;
 	atomic_bool errors_ro;
 };
 

@@ -376,7 +376,7 @@ void sl_fs_error(struct slot_store *s, unsigned kind)
 	if (!atomic_fetch_add(&s->err_new, 1) && s->opened_rw)
 		sl_log(s, "error: %s; the file system is marked to be "
 		       "checked (run fsck.slotfs)", sl_err_what(kind));
-	if (s->on_error == SL_ERRORS_RO && s->opened_rw &&
+	if (atomic_load(&s->on_error) == SL_ERRORS_RO && s->opened_rw &&
 	    !atomic_exchange(&s->errors_ro, true)) {
 		__atomic_store_n(&s->read_only, true, __ATOMIC_RELEASE);
 		sl_log(s, "errors=remount-ro: no more writes; unmount and "
@@ -438,7 +438,7 @@ int slot_store_set_errors(struct slot_store *s, enum slot_errors e)
 	if (!st_errors_ok(e))
 		return -EINVAL;
 	sl_lock(s);
-	s->on_error = e ? (unsigned)e : s->sb.errors;
+	atomic_store(&s->on_error, e ? (unsigned)e : s->sb.errors);
 	sl_unlock(s);
 	return 0;
 }
@@ -1202,7 +1202,7 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		goto fail;
 	sl_resv_settle(s);
 
-	s->on_error = s->sb.errors;
+	atomic_store(&s->on_error, s->sb.errors);
 	if (s->sb.flags & SL_SB_ERRORS)
 		sl_log(s, "warning: the file system has errors recorded (%"
 		       PRIu32 "); running fsck.slotfs is recommended",
