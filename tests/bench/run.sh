@@ -343,6 +343,18 @@ file_workloads() {
 		record "$r" rand4k_qd$qd "$tgt" "$(fio_get "$W/fio.json" read iops)"
 	done
 
+	# cp copies a whole file with copy_file_range(2); sync FILE fsyncs
+	drop_caches
+	t0=$(now)
+	cp "$mnt/big" "$mnt/copy"
+	sync "$mnt/copy"
+	t1=$(now)
+	secs=$(elapsed "$t0" "$t1")
+	record "$r" copy "$tgt" "$(python3 -c "print('%.1f' % ($DD_MIB * 1048576 / 1e6 / $secs))")"
+	size=$(stat -c %s "$mnt/copy")
+	[ "$size" -eq $((DD_MIB * 1048576)) ] || { echo "$mnt/copy has $size bytes" >>"$LOG"; return 1; }
+	rm -f "$mnt/copy"
+
 	drop_caches
 	"$BFILES" create "$mnt/small" "$NFILES" 4096 >"$W/files.out"
 	record "$r" create "$tgt" "$(files_get "$W/files.out" create)"
@@ -641,6 +653,7 @@ rows = [
      "seq_read", "seq_read", "seq_read"),
     ("rand read 4 KiB qd1 (fio)", "IOPS", "rand4k_qd1", "rand4k_qd1", "rand4k_qd1"),
     ("rand read 4 KiB qd32 (fio)", "IOPS", "rand4k_qd32", "rand4k_qd32", "rand4k_qd32"),
+    ("copy it whole (cp: copy_file_range) + fsync, cold", "MB/s", None, "copy", "copy"),
     ("create %s x 4 KiB + sync" % nfiles, "files/s", None, "create", "create"),
     ("stat all, cold", "files/s", None, "stat", "stat"),
     ("read all, cold", "files/s", None, "read", "read"),
