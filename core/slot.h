@@ -755,6 +755,10 @@ struct slot_status_ext {
 	bool errors_ro;
 };
 int slot_status_ext_get(struct slot_store *s, struct slot_status_ext *st);
+/* Its Prometheus text, to follow slot_status_prometheus's (the same
+ * return). */
+int slot_status_ext_prometheus(const struct slot_status_ext *e, char *buf,
+			       size_t cap);
 /*
  * Render status as JSON or as Prometheus text exposition.  They return the
  * length written (not counting the NUL), or -ENOSPC when cap is too small.

@@ -217,3 +217,25 @@ int slot_status_prometheus(const struct slot_status *st, char *buf,
 	sb_printf(&b, "\"} 1\n");
 	return sb_finish(&b);
 }
+
+int slot_status_ext_prometheus(const struct slot_status_ext *e, char *buf,
+			       size_t cap)
+{
+	struct sbuf b = { .p = buf, .cap = cap };
+	sb_printf(&b, "# HELP slotfs_compaction_regions_total Regions emptied "
+		  "for a class short of slots, or tried and left.\n"
+		  "# TYPE slotfs_compaction_regions_total counter\n"
+		  "slotfs_compaction_regions_total{result=\"emptied\"} %"
+		  PRIu64 "\n"
+		  "slotfs_compaction_regions_total{result=\"left\"} %" PRIu64
+		  "\n", e->compaction_regions, e->compaction_failed);
+	COUNTER("compaction_chunks_total", "Chunks compaction copied.",
+		e->compaction_chunks);
+	COUNTER("compaction_bytes_total", "Payload bytes compaction copied.",
+		e->compaction_bytes);
+	COUNTER("errors_total", "Errors found in use (recorded in the "
+		"superblock for fsck.slotfs).", e->fs_errors);
+	GAUGE("errors_read_only", "1 when errors=remount-ro has stopped "
+	      "writes.", e->errors_ro);
+	return sb_finish(&b);
+}

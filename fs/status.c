@@ -61,45 +61,6 @@ static int sfs_status_json_ext(const struct slot_status_ext *e, char *buf,
 			  (uint64_t)e->errors_ro);
 }
 
-static int sfs_status_prom_ext(const struct slot_status_ext *e, char *buf,
-			       size_t n, size_t cap)
-{
-	int at = sfs_append(buf, n, cap,
-			  "# HELP slotfs_compaction_regions_total Regions "
-			  "emptied for a class short of slots, or tried and "
-			  "left.\n"
-			  "# TYPE slotfs_compaction_regions_total counter\n"
-			  "slotfs_compaction_regions_total{result=\"emptied\"} "
-			  "%" PRIu64 "\n"
-			  "slotfs_compaction_regions_total{result=\"left\"} "
-			  "%" PRIu64 "\n",
-			  e->compaction_regions, e->compaction_failed);
-	if (at < 0)
-		return at;
-	at = sfs_append(buf, (size_t)at, cap,
-			  "# HELP slotfs_compaction_chunks_total Chunks "
-			  "compaction copied.\n"
-			  "# TYPE slotfs_compaction_chunks_total counter\n"
-			  "slotfs_compaction_chunks_total %" PRIu64 "\n"
-			  "# HELP slotfs_compaction_bytes_total Payload bytes "
-			  "compaction copied.\n"
-			  "# TYPE slotfs_compaction_bytes_total counter\n"
-			  "slotfs_compaction_bytes_total %" PRIu64 "\n",
-			  e->compaction_chunks, e->compaction_bytes);
-	if (at < 0)
-		return at;
-	return sfs_append(buf, (size_t)at, cap,
-			  "# HELP slotfs_errors_total Errors found in use "
-			  "(recorded in the superblock for fsck.slotfs).\n"
-			  "# TYPE slotfs_errors_total counter\n"
-			  "slotfs_errors_total %" PRIu64 "\n"
-			  "# HELP slotfs_errors_read_only Whether "
-			  "errors=remount-ro has stopped writes.\n"
-			  "# TYPE slotfs_errors_read_only gauge\n"
-			  "slotfs_errors_read_only %" PRIu64 "\n",
-			  e->fs_errors, (uint64_t)e->errors_ro);
-}
-
 /*
  * The front end's own figures, after the store's: how the polling loop
  * served requests (both 0 under libfuse's loop, -o poll_us=0), and
@@ -230,9 +191,10 @@ static int sfs_status_render(struct sfs *fs, fuse_ino_t ino,
 				r->buf[n++] = '\n';
 		} else {
 			n = slot_status_prometheus(&st, r->buf, cap);
-			if (n >= 0)
-				n = sfs_status_prom_ext(&ext, r->buf, (size_t)n,
-							cap);
+			int m = n < 0 ? n :
+				slot_status_ext_prometheus(&ext, r->buf + n,
+							   cap - (size_t)n);
+			n = m < 0 ? m : n + m;
 			if (n >= 0)
 				n = sfs_status_prom_loop(fs, r->buf, (size_t)n,
 							 cap);

@@ -936,10 +936,20 @@ class Store:
         """The status as JSON text, rendered by the library."""
         return _render(self._lib.slot_status_json, self._status_struct())
 
+    def _status_ext_struct(self):
+        ext = _L.SlotStatusExt()
+        ext.size = ctypes.sizeof(ext)
+        with self._use() as h:
+            _check(self._lib.slot_status_ext_get(h, ctypes.byref(ext)))
+        return ext
+
     def metrics(self):
-        """The status in Prometheus text exposition format (0.0.4)."""
-        return _render(self._lib.slot_status_prometheus,
-                       self._status_struct())
+        """The status in Prometheus text exposition format (0.0.4): the
+        store's, then compaction's and the errors found in use."""
+        return (_render(self._lib.slot_status_prometheus,
+                        self._status_struct()) +
+                _render(self._lib.slot_status_ext_prometheus,
+                        self._status_ext_struct()))
 
     def geometry(self):
         """The layout of the open file system (struct slot_geometry)."""

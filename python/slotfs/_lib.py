@@ -193,6 +193,19 @@ class SlotStatus(ctypes.Structure):
     ]
 
 
+class SlotStatusExt(ctypes.Structure):
+    """struct slot_status_ext: figures slot_status lacks (set size)."""
+    _fields_ = [
+        ("size", c_size_t),
+        ("compaction_regions", c_uint64),
+        ("compaction_failed", c_uint64),
+        ("compaction_chunks", c_uint64),
+        ("compaction_bytes", c_uint64),
+        ("fs_errors", c_uint64),
+        ("errors_ro", c_bool),
+    ]
+
+
 # int (*fn)(void *arg, const char *key, uint64_t size)
 ITERATE_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_char_p, c_uint64)
 
@@ -287,6 +300,9 @@ def _declare(lib):
         "slot_store_set_uuid": (c_int, [c_void_p, c_char_p]),
         "slot_store_set_errors": (c_int, [c_void_p, c_int]),
         "slot_status_get": (c_int, [c_void_p, P(SlotStatus)]),
+        "slot_status_ext_get": (c_int, [c_void_p, P(SlotStatusExt)]),
+        "slot_status_ext_prometheus": (c_int, [P(SlotStatusExt),
+                                               ctypes.c_char_p, c_size_t]),
         "slot_status_json": (c_int, [P(SlotStatus), ctypes.c_char_p,
                                      c_size_t]),
         "slot_status_prometheus": (c_int, [P(SlotStatus), ctypes.c_char_p,

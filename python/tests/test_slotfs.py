@@ -98,6 +98,7 @@ class TestHeader(unittest.TestCase):
         "slot_format_opts": L.SlotFormatOpts, "slot_opts": L.SlotOpts,
         "slot_recovery": L.SlotRecovery, "slot_put": L.SlotPut,
         "slot_get": L.SlotGet, "slot_status": L.SlotStatus,
+        "slot_status_ext": L.SlotStatusExt,
     }
 
     @unittest.skipUnless(os.path.exists(HEADER), "no core/slot.h here")
