@@ -382,17 +382,18 @@ again:
 	 * they count as chunk slots wanted too, never handed out here */
 	need[top] += s->resv_slots;
 	bool fits = al_fits(s, need);
-	if (!fits && !sl_alloc_fits(s, need)) {
+	size_t asked[SL_CLASS_MAX];
+	memcpy(asked, need, sizeof(asked));
+	/* borrowing leaves in need[] the plan it found */
+	if (!fits && !al_fits_borrowing(s, need)) {
 		/* what a discard holds comes back when it is done */
 		if (s->trimming) {
 			pthread_cond_wait(&s->trim_cond, &s->lock);
 			goto again;
 		}
-		sl_alloc_short(s, need);
+		sl_alloc_short(s, asked);
 		return -ENOSPC;
 	}
-	if (!fits)
-		al_fits_borrowing(s, need);     /* the plan it found */
 	need[top] -= s->resv_slots;     /* borrowing only adds to it */
 	if (!fits) {
 		/* each item takes the smallest class at or above its own

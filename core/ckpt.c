@@ -280,7 +280,10 @@ int sl_ckpt_write(struct slot_store *s)
 	if (err) {
 		sl_log(s, "checkpoint %llu failed: %s",
 		       (unsigned long long)sn.hdr.seq, slot_strerror(err));
-		sl_fs_error(s, SL_ERR_CKPT_WRITE);
+		/* not a sparse image's full host (nothing is damaged: the
+		 * other container stays; the mount says what to do) */
+		if (err != -ENOSPC && err != -ENOMEM)
+			sl_fs_error(s, SL_ERR_CKPT_WRITE);
 	}
 	return err;
 }
@@ -313,19 +316,18 @@ static bool ck_owed(struct slot_store *s)
 
 int slot_checkpoint(struct slot_store *s, bool force)
 {
-	if (s->read_only)
-		return -EROFS;
 	pthread_mutex_lock(&s->ckpt_lock);
-	bool dirty = ck_owed(s);
+	bool dirty = !s->read_only && ck_owed(s);
 	bool idle = atomic_load(&s->inflight) == 0 &&
 		    sl_mono_ns() - atomic_load(&s->last_io_ns) >=
 			    (int64_t)s->opts.meta_idle_quiet_ms * 1000000;
-	int ret = 0;
+	int ret = s->read_only ? -EROFS : 0;
 	if (dirty && (force || idle)) {
 		ret = sl_ckpt_write(s);
 		if (!ret)
 			ret = 1;
 	}
+	/* read-only too: errors=remount-ro stopped writes, not this */
 	sl_fs_errors_record(s);
 	pthread_mutex_unlock(&s->ckpt_lock);
 	return ret;
@@ -662,7 +664,6 @@ static void *ck_thread(void *arg)
 			sl_flush(s);
 		sl_discard_freed(s);
 		pthread_mutex_lock(&s->ckpt_lock);
-		sl_fs_errors_record(s);
 	}
 	pthread_mutex_unlock(&s->ckpt_lock);
 	return NULL;

@@ -1280,20 +1280,22 @@ int slot_close(struct slot_store *s)
 	sl_batch_workers_stop(s);
 	sl_ckpt_thread_stop(s);
 	sl_flushers_stop(s);
-	/* errors found in use go into the superblock first: with
-	 * errors=remount-ro the store is read-only now, not clean */
-	pthread_mutex_lock(&s->ckpt_lock);
-	sl_fs_errors_record(s);
-	pthread_mutex_unlock(&s->ckpt_lock);
-	if (!s->read_only) {
+	bool rw = !s->read_only;
+	if (rw) {
 		err = sl_file_flush_every(s, 0);
 		if (err)
 			sl_log(s, "close: writing buffered data: %s",
 			       slot_strerror(err));
-		pthread_mutex_lock(&s->ckpt_lock);
-		if (s->dirty_total != s->persisted)
-			err = sl_ckpt_write(s);
-		pthread_mutex_unlock(&s->ckpt_lock);
+	}
+	pthread_mutex_lock(&s->ckpt_lock);
+	if (rw && s->dirty_total != s->persisted)
+		err = sl_ckpt_write(s);
+	/* errors found in use, the close's own included, go into the
+	 * superblock before it says clean (with errors=remount-ro the
+	 * store is read-only: it stays not clean) */
+	sl_fs_errors_record(s);
+	pthread_mutex_unlock(&s->ckpt_lock);
+	if (rw) {
 		if (!err)
 			err = s->dev->ops->flush(s->dev->ctx);
 		if (!err) {

@@ -205,6 +205,23 @@ Test(recovery, an_error_found_in_use_is_recorded_for_fsck)
 	cr_expect_eq(t_get_cmp(env.s, "p1", buf, sizeof(buf)), 0);
 }
 
+/* A checkpoint that fails at close (the device refused its write) is an
+ * error too: the close records it, and does not call the file system
+ * clean. */
+Test(recovery, a_checkpoint_failing_at_close_is_recorded)
+{
+	put_n("p", 2, 5000, 3);
+	slot_emu_fail_write(env.emu, 1, -EIO);  /* the checkpoint's write */
+	cr_assert_neq(slot_close(env.s), 0);
+	env.s = NULL;
+	struct sl_sb sb = sb_now();
+	cr_expect(sb.flags & SL_SB_ERRORS, "not recorded");
+	cr_expect_eq(sb.last_error, SL_ERR_CKPT_WRITE);
+	cr_expect_eq(sb.flags & SL_SB_CLEAN, 0);
+	t_reopen(&env);
+	check_n("p", 2, 5000, 3);       /* recovery found them */
+}
+
 /* With errors=remount-ro (here, or the superblock's from tune.slotfs -e)
  * the first error stops all writes: -EROFS, reads go on, and the record
  * is in the superblock, which is left not clean. */
