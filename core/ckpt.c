@@ -241,6 +241,16 @@ static void ck_commit(struct slot_store *s, struct ck_snap *sn, bool ok)
 	memset(&sn->pins, 0, sizeof(sn->pins));
 }
 
+/* Status: how long writers waited on the last checkpoint, and longest. */
+static void ck_lock_held(struct slot_store *s, uint64_t ns)
+{
+	atomic_store(&s->ckpt_lock_last, ns);
+	uint64_t max = atomic_load(&s->ckpt_lock_max);
+	while (ns > max &&
+	       !atomic_compare_exchange_weak(&s->ckpt_lock_max, &max, ns))
+		;
+}
+
 int sl_ckpt_write(struct slot_store *s)
 {
 	struct ck_snap sn;
@@ -250,7 +260,9 @@ int sl_ckpt_write(struct slot_store *s)
 	sn.cap = s->ckpt_bytes + s->ckpt_bytes / 8 + 16 * SL_BLOCK;
 	sn.buf = sl_alloc_big(sn.cap, true);
 	sl_lock(s);
+	int64_t t0 = sl_mono_ns();
 	int err = ck_snapshot(s, &sn);
+	int64_t held = sl_mono_ns() - t0;
 	sl_unlock(s);
 	if (err) {
 		sl_free_big(sn.buf, sn.cap);
@@ -272,8 +284,11 @@ int sl_ckpt_write(struct slot_store *s)
 	if (gate)
 		pthread_rwlock_wrlock(&s->reuse_lock);
 	sl_lock(s);
+	t0 = sl_mono_ns();
 	ck_commit(s, &sn, err == 0);
+	held = SL_MAX(held, sl_mono_ns() - t0);
 	sl_unlock(s);
+	ck_lock_held(s, (uint64_t)held);
 	if (gate)
 		pthread_rwlock_unlock(&s->reuse_lock);
 	sl_free_big(sn.buf, sn.cap);

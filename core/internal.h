@@ -424,6 +424,8 @@ struct slot_store {
 	uint64_t ckpt_bytes;            /* the last one's size, written */
 	uint64_t ckpt_count;
 	int64_t last_ckpt_ms;
+	/* longest store lock hold of the last checkpoint, of any (status) */
+	atomic_uint_fast64_t ckpt_lock_last, ckpt_lock_max;
 	/* changes slot headers cannot replay (directories, links, symlinks,
 	 * renames, removals): sync checkpoints while any is not persisted */
 	uint64_t ns_changes, ns_persisted;

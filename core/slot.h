@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define SLOT_VERSION_MAJOR 1
-#define SLOT_VERSION_MINOR 9
+#define SLOT_VERSION_MINOR 11
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
 #define SLOT_PATH_MAX 4096    /* bytes in a key, with its slashes */
@@ -753,6 +753,10 @@ struct slot_status_ext {
 	 * fsck), and whether errors=remount-ro has stopped writes */
 	uint64_t fs_errors;
 	bool errors_ro;
+	/* the longest a checkpoint held the store lock, so that puts and
+	 * writes waited (it copies the index under it): in the last
+	 * checkpoint, and in any since open; nanoseconds (libslot 1.11) */
+	uint64_t ckpt_lock_ns_last, ckpt_lock_ns_max;
 };
 int slot_status_ext_get(struct slot_store *s, struct slot_status_ext *st);
 /* Its Prometheus text, to follow slot_status_prometheus's (the same

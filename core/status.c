@@ -131,7 +131,7 @@ static void prom_f(struct sbuf *b, const char *name, const char *help,
 		   double v)
 {
 	sb_printf(b, "# HELP slotfs_%s %s\n# TYPE slotfs_%s gauge\n"
-		  "slotfs_%s %.3f\n", name, help, name, name, v);
+		  "slotfs_%s %.6f\n", name, help, name, name, v);
 }
 
 #define GAUGE(n, h, v)   prom_u64(&b, n, "gauge", h, v)
@@ -237,5 +237,11 @@ int slot_status_ext_prometheus(const struct slot_status_ext *e, char *buf,
 		"superblock for fsck.slotfs).", e->fs_errors);
 	GAUGE("errors_read_only", "1 when errors=remount-ro has stopped "
 	      "writes.", e->errors_ro);
+	prom_f(&b, "checkpoint_lock_seconds",
+	       "Longest the last checkpoint held the store lock (writes "
+	       "waited).", (double)e->ckpt_lock_ns_last / 1e9);
+	prom_f(&b, "checkpoint_lock_max_seconds",
+	       "Longest any checkpoint since open held the store lock.",
+	       (double)e->ckpt_lock_ns_max / 1e9);
 	return sb_finish(&b);
 }

@@ -1447,6 +1447,8 @@ int slot_status_ext_get(struct slot_store *s, struct slot_status_ext *st)
 	e.compaction_bytes = atomic_load(&s->cp_bytes);
 	e.fs_errors = atomic_load(&s->err_total);
 	e.errors_ro = atomic_load(&s->errors_ro);
+	e.ckpt_lock_ns_last = atomic_load(&s->ckpt_lock_last);
+	e.ckpt_lock_ns_max = atomic_load(&s->ckpt_lock_max);
 	/* an older caller's struct is a prefix of this one */
 	memcpy(st, &e, e.size);
 	return 0;

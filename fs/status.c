@@ -38,8 +38,9 @@ static int sfs_append(char *buf, size_t at, size_t cap, const char *fmt,
 
 /*
  * The store's figures struct slot_status lacks (slot_status_ext_get):
- * compaction and errors found in use.  In the JSON, "compaction" and
- * "errors" inside the object.
+ * compaction, errors found in use, and how long checkpoints held the
+ * store lock.  In the JSON, "compaction", "errors" and
+ * "checkpoint_lock_us" inside the object.
  */
 static int sfs_status_json_ext(const struct slot_status_ext *e, char *buf,
 			       size_t n, size_t cap)
@@ -56,9 +57,15 @@ static int sfs_status_json_ext(const struct slot_status_ext *e, char *buf,
 			e->compaction_bytes);
 	if (at < 0)
 		return at;
-	return sfs_append(buf, (size_t)at, cap, ",\"errors\":{\"found\":%"
-			  PRIu64 ",\"read_only\":%" PRIu64 "}}", e->fs_errors,
-			  (uint64_t)e->errors_ro);
+	at = sfs_append(buf, (size_t)at, cap, ",\"errors\":{\"found\":%"
+			PRIu64 ",\"read_only\":%" PRIu64 "}", e->fs_errors,
+			(uint64_t)e->errors_ro);
+	if (at < 0)
+		return at;
+	return sfs_append(buf, (size_t)at, cap, ",\"checkpoint_lock_us\":"
+			  "{\"last\":%" PRIu64 ",\"max\":%" PRIu64 "}}",
+			  e->ckpt_lock_ns_last / 1000,
+			  e->ckpt_lock_ns_max / 1000);
 }
 
 /*

@@ -203,6 +203,8 @@ class SlotStatusExt(ctypes.Structure):
         ("compaction_bytes", c_uint64),
         ("fs_errors", c_uint64),
         ("errors_ro", c_bool),
+        ("ckpt_lock_ns_last", c_uint64),
+        ("ckpt_lock_ns_max", c_uint64),
     ]
 
 

@@ -23,6 +23,12 @@
  *   bench_core memory IMAGE
  *       Open IMAGE and print the heap its index takes per key
  *       (mallinfo2 after the open less before, over the keys).
+ *   bench_core ckpt IMAGE [-r SECONDS]
+ *       Open IMAGE (a populated store) with no periodic checkpoint and
+ *       time one thread's puts of 4 KiB objects, one per call, for
+ *       SECONDS with no checkpoint, then as long again while checkpoints
+ *       are forced every half second: what a writer waits while a
+ *       checkpoint copies the index (and the lock hold the store counts).
  *   bench_core hdrlog IMAGE OUT
  *       Write a fio (version 2) I/O log that reads every region header and
  *       every slot header of the assigned regions, in device order: what
@@ -35,6 +41,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <stdbool.h>
@@ -196,7 +204,8 @@ static void format_image(const char *path, unsigned qd)
 	slot_dev_close(dev);
 }
 
-static struct slot_store *open_store(const char *path, unsigned qd)
+static struct slot_store *open_store_opts(const char *path, unsigned qd,
+					  bool periodic)
 {
 	struct slot_store *s;
 	struct slot_opts o;
@@ -205,10 +214,16 @@ static struct slot_store *open_store(const char *path, unsigned qd)
 	slot_opts_init(&o);
 	o.queue_depth = qd;
 	o.direct_io = true;
+	o.periodic_checkpoint = periodic;
 	err = slot_open(path, &o, &s);
 	if (err < 0)
 		die(path, err);
 	return s;
+}
+
+static struct slot_store *open_store(const char *path, unsigned qd)
+{
+	return open_store_opts(path, qd, true);
 }
 
 static void close_store(struct slot_store *s)
@@ -682,6 +697,121 @@ static int cmd_fill(const char *path, unsigned percent, unsigned qd,
 }
 
 /* ------------------------------------------------------------------ */
+/* ckpt                                                                */
+/* ------------------------------------------------------------------ */
+
+struct ckpt_writer {
+	struct slot_store *s;
+	atomic_bool stop;
+	double *lat;            /* seconds a put took, each */
+	size_t n, cap;
+	int err;
+};
+
+/* Puts of one 4 KiB object at a time over 1,024 keys, until stopped. */
+static void *ckpt_writer_run(void *arg)
+{
+	struct ckpt_writer *w = arg;
+	uint8_t *buf = xalloc(SMALL);
+	char key[32];
+
+	randomize(buf, SMALL);
+	for (size_t i = 0; !atomic_load(&w->stop); i++) {
+		snprintf(key, sizeof(key), "ckpt-writer/%04zu", i % 1024);
+		struct slot_put p = { .key = key, .buf = buf, .len = SMALL };
+		double t0 = now();
+		int err = slot_put_many(w->s, &p, 1);
+		if (err < 0 || p.result < 0) {
+			w->err = err < 0 ? err : p.result;
+			break;
+		}
+		if (w->n == w->cap) {
+			w->cap = w->cap ? 2 * w->cap : 65536;
+			w->lat = realloc(w->lat, w->cap * sizeof(*w->lat));
+			if (!w->lat) {
+				w->err = -ENOMEM;
+				break;
+			}
+		}
+		w->lat[w->n++] = now() - t0;
+	}
+	free(buf);
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* The q-quantile of v[0..n) (sorts v). */
+static double quantile(double *v, size_t n, double q)
+{
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof(*v), cmp_double);
+	return v[(size_t)(q * (double)(n - 1))];
+}
+
+/*
+ * The writer alone for runtime seconds, then beside forced checkpoints
+ * every half second for as long.  Prints the puts' median and longest in
+ * each phase, the checkpoints' median time, and the store lock hold
+ * status counted (median of the checkpoints' longest holds).
+ */
+static int cmd_ckpt(const char *path, unsigned qd, double runtime)
+{
+	struct slot_store *s = open_store_opts(path, qd, false);
+	struct slot_status st;
+	double base_p50, base_max, p50, max;
+	size_t ncp = 0;
+	double cp_secs[64], cp_lock[64];
+
+	slot_status_get(s, &st);
+	for (int phase = 0; phase < 2; phase++) {
+		struct ckpt_writer w = { .s = s };
+		pthread_t t;
+		double end = now() + runtime;
+
+		if (pthread_create(&t, NULL, ckpt_writer_run, &w))
+			die("pthread_create", -EAGAIN);
+		while (now() < end) {
+			usleep(500 * 1000);
+			if (!phase || ncp == 64 || w.err)
+				continue;
+			double t0 = now();
+			int err = slot_checkpoint(s, true);
+			if (err < 0)
+				die("slot_checkpoint", err);
+			struct slot_status_ext e = { .size = sizeof(e) };
+			slot_status_ext_get(s, &e);
+			cp_secs[ncp] = now() - t0;
+			cp_lock[ncp++] = (double)e.ckpt_lock_ns_last / 1e9;
+		}
+		atomic_store(&w.stop, true);
+		pthread_join(t, NULL);
+		if (w.err)
+			die("slot_put_many", w.err);
+		double *p = phase ? &p50 : &base_p50, *m = phase ? &max : &base_max;
+		*m = quantile(w.lat, w.n, 1.0);
+		*p = quantile(w.lat, w.n, 0.5);
+		free(w.lat);
+	}
+	struct slot_status_ext e = { .size = sizeof(e) };
+	slot_status_ext_get(s, &e);
+	printf("core ckpt files=%" PRIu64 " checkpoints=%zu ckpt_ms=%.2f "
+	       "lock_ms=%.2f lock_max_ms=%.2f put_p50_us=%.1f put_max_ms=%.2f "
+	       "base_put_p50_us=%.1f base_put_max_ms=%.2f\n", st.key_count,
+	       ncp, 1e3 * quantile(cp_secs, ncp, 0.5),
+	       1e3 * quantile(cp_lock, ncp, 0.5),
+	       (double)e.ckpt_lock_ns_max / 1e6, 1e6 * p50, 1e3 * max,
+	       1e6 * base_p50, 1e3 * base_max);
+	close_store(s);
+	return ncp ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------ */
 /* hdrlog                                                              */
 /* ------------------------------------------------------------------ */
 
@@ -766,7 +896,8 @@ static void usage(void)
 		"       %s populate IMAGE -n FILES [-s SIZE] [-q QD] [-b BATCH]\n"
 		"       %s fill IMAGE [-p PERCENT] [-q QD] [-b BATCH]\n"
 		"       %s memory IMAGE\n"
-		"       %s hdrlog IMAGE OUT\n", prog, prog, prog, prog, prog);
+		"       %s ckpt IMAGE [-r SECONDS]\n"
+		"       %s hdrlog IMAGE OUT\n", prog, prog, prog, prog, prog, prog);
 	exit(2);
 }
 
@@ -827,6 +958,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "memory"))
 		return cmd_memory(image, c.qd);
+	if (!strcmp(cmd, "ckpt"))
+		return cmd_ckpt(image, c.qd, c.runtime > 0 ? c.runtime : 1);
 	if (!strcmp(cmd, "fill"))
 		return cmd_fill(image, (unsigned)percent, c.qd, c.batch);
 	usage();

@@ -69,11 +69,11 @@ done
 if [ "$TINY" = 1 ]; then
 	: "${ROUNDS:=1}" "${SIZE:=256M}"
 	DD_MIB=64 NFILES=200 RUNTIME=1 CORE_MIB=64 CORE_SMALL=512 RESTAT=2000
-	MOUNT_FILES=1000 FSCK_SIZE=$SIZE CRASH_FILES=20
+	MOUNT_FILES=1000 FSCK_SIZE=$SIZE CRASH_FILES=20 CKPT_SECS=1
 else
 	: "${ROUNDS:=3}" "${SIZE:=4G}"
 	DD_MIB=1024 NFILES=10000 RUNTIME=10 CORE_MIB=1024 CORE_SMALL=65536 RESTAT=50000
-	MOUNT_FILES=100000 FSCK_SIZE=4G CRASH_FILES=100
+	MOUNT_FILES=100000 FSCK_SIZE=4G CRASH_FILES=100 CKPT_SECS=3
 fi
 case $ROUNDS in ''|*[!0-9]*|0) echo "run.sh: --rounds needs a number >= 1" >&2; exit 2 ;; esac
 case $WAKE_HERE in ''|Y|N) ;; *) echo "run.sh: --wake-here takes Y or N" >&2; exit 2 ;; esac
@@ -581,6 +581,18 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	"$BFILES" read "$mnt/crash$r" "$CRASH_FILES" 4096 >>"$LOG"
 	unmount_fuse "$mnt" "$pid"
 done
+# what a writer waits while a checkpoint copies the index of those files
+# (core: one thread's puts, checkpoints forced every half second)
+echo "-- [${SECONDS}s] checkpoint stall: the same store"
+if "$BCORE" ckpt "$img" -r "$CKPT_SECS" >"$W/ckpt.txt" 2>>"$LOG"; then
+	cat "$W/ckpt.txt" >>"$LOG"
+	for k in lock_ms ckpt_ms put_max_ms base_put_max_ms; do
+		record 1 "ckpt_$k" - "$(core_get1 "$W/ckpt.txt" "$k")"
+	done
+else
+	echo "bench_core ckpt failed (see $LOG)" >&2
+	FAILED=1
+fi
 rm -f "$img"
 
 # ---------------------------------------------------------------- fsck
@@ -719,6 +731,9 @@ print("  fio (io_uring, direct, qd32) reading the %s slot and region headers the
       % (int(hm[0]) if hm else "?", secs("mount_fio_s")))
 print("  (a clean mount reads the checkpoint, no slot header); daemon peak RSS after mount %s MiB"
       % secs("mount_rss_mib"))
+print("checkpoint of that store (core; forced every 0.5 s beside one thread's 4 KiB puts, median of its checkpoints):")
+print("  store lock held %s ms (writers wait), whole checkpoint %s ms; longest put %s ms, %s ms with no checkpoint"
+      % (secs("ckpt_lock_ms"), secs("ckpt_ckpt_ms"), secs("ckpt_put_max_ms"), secs("ckpt_base_put_max_ms")))
 print("index memory of those files (heap after open less before, over the files; 8-byte names): %s bytes a file"
       % secs("index_bytes"))
 print("fsck.slotfs -f -n, full %s image: %s s;" % (fsck_size, secs("fsck_s")))

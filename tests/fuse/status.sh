@@ -99,6 +99,22 @@ metrics() {
 }
 check "/.slotfs/metrics is Prometheus text with slotfs_ lines" metrics
 
+# a checkpoint (fsync of a directory after a change) says how long it
+# held the store lock, in both views
+ckpt_lock() {
+	touch "$MNT/dir/ck"
+	python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)' "$MNT/dir"
+	python3 - "$MNT/.slotfs/status.json" <<'PY2'
+import json, sys
+c = json.load(open(sys.argv[1]))["checkpoint_lock_us"]
+assert c["max"] >= c["last"] >= 0, c
+PY2
+	awk '$1 == "slotfs_checkpoint_lock_seconds" { v = $2 } END { exit !(v > 0) }' \
+		"$MNT/.slotfs/metrics"
+	rm "$MNT/dir/ck"
+}
+check "a checkpoint's store lock hold shows in status.json and metrics" ckpt_lock
+
 hidden() {
 	expect_eq "ls -a of the root" ". .. c dir" "$(ls -a "$MNT" | xargs)"
 	expect_eq "find .slotfs" "" "$(find "$MNT" -name .slotfs)"

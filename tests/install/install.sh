@@ -30,6 +30,13 @@ check "libslot and its pkg-config file are installed" sh -c \
 export PATH="$PREFIX/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
 export LD_LIBRARY_PATH=$(dirname "$(ls "$PREFIX"/lib*/*/libslot.so 2>/dev/null ||
 				     ls "$PREFIX"/lib*/libslot.so)")
+check "libslot.pc, the shared library and slotfs --version name the header's version" sh -c '
+	v=$(sed -n "s/^#define SLOT_VERSION_MAJOR \([0-9]*\)$/\1/p" "$1/include/slot.h").$(
+	    sed -n "s/^#define SLOT_VERSION_MINOR \([0-9]*\)$/\1/p" "$1/include/slot.h")
+	pc=$(ls "$1"/lib*/*/pkgconfig/libslot.pc "$1"/lib*/pkgconfig/libslot.pc 2>/dev/null | head -1)
+	grep -qx "Version: $v.0" "$pc" &&
+	ls "$1"/lib*/*/libslot.so."$v".0 "$1"/lib*/libslot.so."$v".0 2>/dev/null | grep -q . &&
+	"$1/sbin/slotfs" --version | grep -q "(libslot $v,"' sh "$PREFIX"
 check "a program builds against the installed header and libslot.pc" sh -c '
 	pc=$(dirname "$(ls "$1"/lib*/*/pkgconfig/libslot.pc "$1"/lib*/pkgconfig/libslot.pc 2>/dev/null | head -1)")
 	sed "s|^prefix=.*|prefix=$1|" "$pc/libslot.pc" > "$2/libslot.pc"

@@ -267,3 +267,21 @@ Test(inflight, flush_before_and_after_checkpoint)
 	cr_expect(flush_between, "no flush between data and checkpoint");
 	cr_expect(flush_after, "no flush after the checkpoint container");
 }
+
+/* Status says how long the last checkpoint held the store lock (puts and
+ * writes wait that long), and the longest since open. */
+Test(inflight, status_counts_the_checkpoint_lock_hold)
+{
+	prime();
+	cr_assert_eq(slot_checkpoint(env.s, true), 1);
+	struct slot_status_ext e = { .size = sizeof(e) };
+	cr_assert_eq(slot_status_ext_get(env.s, &e), 0);
+	cr_expect_gt(e.ckpt_lock_ns_last, 0);
+	cr_expect_lt(e.ckpt_lock_ns_last, 10ull * 1000 * 1000 * 1000);
+	cr_expect_geq(e.ckpt_lock_ns_max, e.ckpt_lock_ns_last);
+	char txt[4096];
+	cr_assert_gt(slot_status_ext_prometheus(&e, txt, sizeof(txt)), 0);
+	cr_expect(strstr(txt, "\nslotfs_checkpoint_lock_seconds ") &&
+		  strstr(txt, "\nslotfs_checkpoint_lock_max_seconds "), "%s",
+		  txt);
+}
