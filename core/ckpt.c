@@ -36,136 +36,183 @@ static size_t ck_obj_size(const struct sl_obj *o)
 struct ck_snap {
 	uint8_t *buf;           /* block header + payload (sl_alloc_big) */
 	size_t cap;             /* ... its size */
+	size_t at;              /* bytes of it written */
 	size_t len;             /* bytes to write, block multiple */
+	uint64_t *csums;        /* the chunks' checksums in record order: */
+	size_t ncsum, csum_cap; /* they follow the names, not known yet */
 	struct sl_ckpt_hdr hdr;
 	uint64_t dirty_at;
 	uint64_t ns_at;
 	struct sl_vec pins;
 };
 
-/* Lock held.  Serialise the index; mark the slots it references. */
+/* Grow *p, which holds used of its cap bytes, to hold need (lock held:
+ * only when the guess made before the lock fell short). */
+static int ck_grow(void **p, size_t *cap, size_t used, size_t need)
+{
+	size_t ncap = SL_ALIGN_UP(SL_MAX(need, *cap + *cap / 2), SL_BLOCK);
+	void *n = sl_alloc_big(ncap, false);
+	if (!n)
+		return -ENOMEM;
+	if (*p) {
+		memcpy(n, *p, used);
+		sl_free_big(*p, *cap);
+	}
+	*p = n;
+	*cap = ncap;
+	return 0;
+}
+
+/* Room for n more payload bytes at sn->at; -ENOSPC past a container. */
+static int ck_reserve(struct slot_store *s, struct ck_snap *sn, size_t n)
+{
+	size_t need = sn->at + n;
+	if (need - SL_BLOCK > s->sb.meta_size / 2 - SL_BLOCK)
+		return -ENOSPC;
+	if (need <= sn->cap)
+		return 0;
+	return ck_grow((void **)&sn->buf, &sn->cap, sn->at, need);
+}
+
+static int ck_reserve_csums(struct ck_snap *sn, size_t n)
+{
+	size_t need = (sn->ncsum + n) * sizeof(*sn->csums);
+	if (need <= sn->csum_cap)
+		return 0;
+	return ck_grow((void **)&sn->csums, &sn->csum_cap,
+		       sn->ncsum * sizeof(*sn->csums), need);
+}
+
+/* Lock held.  One object's record and chunk records at sn->at, its
+ * checksums to sn->csums; marks it and its slots as in the snapshot. */
+static int ck_put_obj(struct slot_store *s, struct ck_snap *sn,
+		      struct sl_obj *o)
+{
+	size_t size = ck_obj_size(o);
+	int err = ck_reserve(s, sn, size);
+	if (!err)
+		err = ck_reserve_csums(sn, o->nchunks);
+	if (err)
+		return err;
+	o->flags |= SL_OBJ_NEWCKPT;
+	if (o->name)
+		o->flags |= SL_OBJ_SNAP_NAMED;
+	/* the checkpoint carries what no header does */
+	if (o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED | SL_OBJ_CUT))
+		o->flags = (uint16_t)((o->flags & ~(SL_OBJ_ATTR_DIRTY |
+						    SL_OBJ_CKPT_OWED |
+						    SL_OBJ_CUT)) |
+				      SL_OBJ_SNAP_DIRTY);
+	uint8_t *p = sn->buf + sn->at;
+	size_t tl = S_ISLNK(o->mode) && o->target ? strlen(o->target) : 0;
+	struct sl_obj_rec rec = {
+		.oid = o->oid, .mode = o->mode, .uid = o->uid,
+		.gid = o->gid, .nlink = o->nlink,
+		.rdev = sl_obj_rdev(o),
+		/* not past an extension still on its way: the flush covers
+		 * only what is down (chunks past it stay, for its header) */
+		.size = sl_ext_size(s, o, -1, true),
+		.atime_ns = o->atime, .mtime_ns = o->mtime,
+		.ctime_ns = o->ctime, .txn = o->txn,
+		.nchunks = o->nchunks,
+		.target_len = (uint32_t)tl,
+	};
+	p += sl_obj_rec_encode(&rec, p);
+	for (uint32_t i = 0; i < o->nchunks; i++) {
+		const struct sl_chunk *c = &o->chunks[i];
+		struct sl_chunk_rec cr = { .idx = c->idx, .len = c->len,
+					   .slot = c->slot, .gen = c->gen };
+		p += sl_chunk_rec_encode(&cr, p);
+		sn->csums[sn->ncsum++] = c->csum;
+		struct sl_region *rg = &s->regions[sl_slot_region(c->slot)];
+		rg->state[sl_slot_index(c->slot)] |= SL_SLOT_NEWCKPT;
+	}
+	if (tl)
+		memcpy(p, o->target, tl);
+	sn->at += size;         /* the padding: sl_alloc_big zeroes */
+	return 0;
+}
+
+static int ck_put_dirent(struct slot_store *s, struct ck_snap *sn,
+			 const struct sl_dirent *d)
+{
+	size_t size = ck_pad8(SL_DIRENT_REC_FIXED + d->len);
+	int err = ck_reserve(s, sn, size);
+	if (err)
+		return err;
+	uint8_t *p = sn->buf + sn->at;
+	sl_put64(p, d->parent);
+	sl_put64(p + 8, d->child);
+	sl_put16(p + 16, d->len);
+	memcpy(p + 18, d->name, d->len);
+	sn->at += size;
+	return 0;
+}
+
+static void ck_commit(struct slot_store *s, struct ck_snap *sn, bool ok);
+
+/*
+ * Lock held.  Serialise the index into sn and mark what it references.
+ * One pass: the buffer was sized before the lock from the last
+ * checkpoint and grows here if the index grew past that (a sizing pass
+ * was a sixth of the time writers waited).  The chunks' checksums
+ * follow the names, so they gather aside until their offset is known.
+ * The payload checksum and the block header are sl_ckpt_write's, after
+ * the lock.
+ */
 static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 {
 	struct sl_index *ix = &s->ix;
-	size_t plen = (size_t)s->nregions * SL_RGN_REC_SIZE;
-	uint64_t nobj = 0, nde = 0, nck = 0;
+	uint64_t nobj = 0, nde = 0;
+	int err;
 
-	for (size_t b = 0; b <= ix->obj_mask; b++)
-		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext)
+	sn->at = SL_BLOCK;
+	sn->ncsum = 0;
+	err = ck_reserve(s, sn, (size_t)s->nregions * SL_RGN_REC_SIZE);
+	for (uint32_t r = 0; !err && r < s->nregions; r++) {
+		struct sl_rgn_rec rr = { .cls = s->regions[r].cls,
+					 .assign_gen = s->regions[r].assign_gen };
+		sn->at += sl_rgn_rec_encode(&rr, sn->buf + sn->at);
+	}
+	for (size_t b = 0; !err && b <= ix->obj_mask; b++)
+		for (struct sl_obj *o = ix->obj_tab[b]; !err && o;
+		     o = o->hnext)
 			if (ck_obj_wanted(o)) {
-				plen += ck_obj_size(o);
-				nck += o->nchunks;
+				err = ck_put_obj(s, sn, o);
 				nobj++;
 			}
-	for (size_t b = 0; b <= ix->de_mask; b++)
-		for (struct sl_dirent *d = ix->de_tab[b]; d; d = d->hnext)
+	for (size_t b = 0; !err && b <= ix->de_mask; b++)
+		for (struct sl_dirent *d = ix->de_tab[b]; !err && d;
+		     d = d->hnext)
 			if (!(d->flags & SL_DE_PENDING)) {
-				plen += ck_pad8(SL_DIRENT_REC_FIXED + d->len);
+				err = ck_put_dirent(s, sn, d);
 				nde++;
 			}
 	/* last, the chunks' payload checksums (1.1), in chunk record order:
-	 * a 1.0 reader stops before them */
-	size_t csum_off = plen;
-	plen += (size_t)nck * 8;
-	/* then the extended attributes (ro_compat XATTR) */
-	size_t xattr_off = plen;
-	uint64_t nxa;
-	plen += sl_xattr_ckpt_size(s, ck_obj_wanted, &nxa);
-	/* then the chunks fallocate set aside (1.2) */
-	size_t resv_off = plen;
-	uint64_t nrv;
-	plen += sl_resv_ckpt_size(s, ck_obj_wanted, &nrv);
-	uint64_t room = s->sb.meta_size / 2 - SL_BLOCK;
-	if (plen > room) {
-		sl_log(s, "checkpoint needs %zu bytes but a container holds "
-		       "%llu: the metadata region is too small for this many "
-		       "files", plen, (unsigned long long)room);
-		return -ENOSPC;
+	 * a 1.0 reader stops before them; then the extended attributes
+	 * (ro_compat XATTR), then the chunks fallocate set aside (1.2) */
+	size_t csum_off = sn->at - SL_BLOCK;
+	size_t xattr_off = csum_off + sn->ncsum * 8;
+	uint64_t nxa = 0, nrv = 0;
+	size_t resv_off = xattr_off, plen = xattr_off;
+	if (!err) {
+		resv_off += sl_xattr_ckpt_size(s, ck_obj_wanted, &nxa);
+		plen = resv_off + sl_resv_ckpt_size(s, ck_obj_wanted, &nrv);
+		err = ck_reserve(s, sn, plen - csum_off);
 	}
-	size_t total = SL_ALIGN_UP(SL_BLOCK + plen, SL_BLOCK);
-	if (total > sn->cap) {  /* the guess fell short (see sl_ckpt_write) */
-		sl_free_big(sn->buf, sn->cap);
-		sn->cap = total;
-		sn->buf = sl_alloc_big(total, true);
+	if (err) {
+		if (err == -ENOSPC)
+			sl_log(s, "checkpoint needs more than the %llu bytes a "
+			       "container holds: the metadata region is too "
+			       "small for this many files",
+			       (unsigned long long)(s->sb.meta_size / 2 -
+						    SL_BLOCK));
+		ck_commit(s, sn, false);        /* the marks come off */
+		return err;
 	}
-	uint8_t *buf = sn->buf;
-	if (!buf)
-		return -ENOMEM;
-	uint8_t *p = buf + SL_BLOCK;
-	uint8_t *csums = buf + SL_BLOCK + csum_off;
-
-	for (uint32_t r = 0; r < s->nregions; r++) {
-		struct sl_rgn_rec rr = { .cls = s->regions[r].cls,
-					 .assign_gen = s->regions[r].assign_gen };
-		p += sl_rgn_rec_encode(&rr, p);
-	}
-	for (size_t b = 0; b <= ix->obj_mask; b++) {
-		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext) {
-			if (!ck_obj_wanted(o))
-				continue;
-			o->flags |= SL_OBJ_NEWCKPT;
-			if (o->name)
-				o->flags |= SL_OBJ_SNAP_NAMED;
-			/* the checkpoint carries what no header does */
-			if (o->flags & (SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED |
-					SL_OBJ_CUT))
-				o->flags = (uint16_t)((o->flags &
-						       ~(SL_OBJ_ATTR_DIRTY |
-							 SL_OBJ_CKPT_OWED |
-							 SL_OBJ_CUT)) |
-						      SL_OBJ_SNAP_DIRTY);
-			uint8_t *start = p;
-			size_t tl = S_ISLNK(o->mode) && o->target ?
-					    strlen(o->target) : 0;
-			struct sl_obj_rec rec = {
-				.oid = o->oid, .mode = o->mode, .uid = o->uid,
-				.gid = o->gid, .nlink = o->nlink,
-				.rdev = sl_obj_rdev(o),
-				/* not past an extension still on its way:
-				 * the flush below covers only what is down
-				 * (chunks past it stay, for its header) */
-				.size = sl_ext_size(s, o, -1, true),
-				.atime_ns = o->atime, .mtime_ns = o->mtime,
-				.ctime_ns = o->ctime, .txn = o->txn,
-				.nchunks = o->nchunks,
-				.target_len = (uint32_t)tl,
-			};
-			p += sl_obj_rec_encode(&rec, p);
-			for (uint32_t i = 0; i < o->nchunks; i++) {
-				const struct sl_chunk *c = &o->chunks[i];
-				struct sl_chunk_rec cr = { .idx = c->idx,
-							   .len = c->len,
-							   .slot = c->slot,
-							   .gen = c->gen };
-				p += sl_chunk_rec_encode(&cr, p);
-				sl_put64(csums, c->csum);
-				csums += 8;
-				struct sl_region *rg =
-					&s->regions[sl_slot_region(c->slot)];
-				rg->state[sl_slot_index(c->slot)] |=
-					SL_SLOT_NEWCKPT;
-			}
-			if (tl) {
-				memcpy(p, o->target, tl);
-				p += tl;
-			}
-			p = start + ck_obj_size(o);
-		}
-	}
-	for (size_t b = 0; b <= ix->de_mask; b++) {
-		for (struct sl_dirent *d = ix->de_tab[b]; d; d = d->hnext) {
-			if (d->flags & SL_DE_PENDING)
-				continue;
-			uint8_t *start = p;
-			sl_put64(p, d->parent);
-			sl_put64(p + 8, d->child);
-			sl_put16(p + 16, d->len);
-			memcpy(p + 18, d->name, d->len);
-			p = start + ck_pad8(SL_DIRENT_REC_FIXED + d->len);
-		}
-	}
-	sl_xattr_ckpt_encode(s, ck_obj_wanted, buf + SL_BLOCK + xattr_off);
-	sl_resv_ckpt_encode(s, ck_obj_wanted, buf + SL_BLOCK + resv_off);
+	uint8_t *payload = sn->buf + SL_BLOCK;
+	sl_xattr_ckpt_encode(s, ck_obj_wanted, payload + xattr_off);
+	sl_resv_ckpt_encode(s, ck_obj_wanted, payload + resv_off);
 
 	struct sl_ckpt_hdr *h = &sn->hdr;
 	memset(h, 0, sizeof(*h));
@@ -173,7 +220,6 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 	memcpy(h->uuid, s->hdr_uuid, 16);
 	h->seq = s->ckpt_seq + 1;
 	h->payload_len = plen;
-	h->payload_csum = sl_csum(buf + SL_BLOCK, plen);
 	h->scan_gen = sl_txn_min_gen(s);
 	h->next_gen = s->next_gen;
 	h->next_oid = s->next_oid;
@@ -181,21 +227,31 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 	h->dirent_count = nde;
 	h->region_count = s->nregions;
 	h->csum_off = csum_off;
-	h->csum_count = nck;
+	h->csum_count = sn->ncsum;
 	h->xattr_off = nxa ? xattr_off : 0;
 	h->xattr_count = nxa;
 	h->resv_off = nrv ? resv_off : 0;
 	h->resv_count = nrv;
 	h->time_ns = (uint64_t)sl_now_ns();
-	sl_ckpt_hdr_encode(h, buf);
 
-	sn->buf = buf;
-	sn->len = total;
+	sn->len = SL_ALIGN_UP(SL_BLOCK + plen, SL_BLOCK);
 	sn->dirty_at = s->dirty_total;
 	sn->ns_at = s->ns_changes;
 	sn->pins = s->pin;
 	memset(&s->pin, 0, sizeof(s->pin));
 	return 0;
+}
+
+/* After the lock: the checksums into place, the payload checksum and the
+ * block header. */
+static void ck_seal(struct ck_snap *sn)
+{
+	struct sl_ckpt_hdr *h = &sn->hdr;
+	uint8_t *payload = sn->buf + SL_BLOCK;
+	for (size_t i = 0; i < sn->ncsum; i++)
+		sl_put64(payload + h->csum_off + 8 * i, sn->csums[i]);
+	h->payload_csum = sl_csum(payload, h->payload_len);
+	sl_ckpt_hdr_encode(h, sn->buf);
 }
 
 /* Lock held.  The checkpoint is durable: move the reference marks. */
@@ -231,6 +287,7 @@ static void ck_commit(struct slot_store *s, struct ck_snap *sn, bool ok)
 		s->ns_persisted = sn->ns_at;
 		s->ckpt_seq = sn->hdr.seq;
 		s->ckpt_bytes = sn->len;
+		s->ckpt_csums = sn->ncsum;
 		s->ckpt_count++;
 		s->last_ckpt_ms = sl_now_ns() / 1000000;
 	} else {
@@ -255,19 +312,28 @@ int sl_ckpt_write(struct slot_store *s)
 {
 	struct ck_snap sn;
 	memset(&sn, 0, sizeof(sn));
-	/* the buffer before the lock (faulted in: 20 ms of page faults at
+	/* the buffers before the lock (faulted in: 20 ms of page faults at
 	 * 300,000 files): the last checkpoint's size and more */
 	sn.cap = s->ckpt_bytes + s->ckpt_bytes / 8 + 16 * SL_BLOCK;
 	sn.buf = sl_alloc_big(sn.cap, true);
-	sl_lock(s);
-	int64_t t0 = sl_mono_ns();
-	int err = ck_snapshot(s, &sn);
-	int64_t held = sl_mono_ns() - t0;
-	sl_unlock(s);
+	sn.csum_cap = SL_ALIGN_UP((s->ckpt_csums + s->ckpt_csums / 8 + 512) *
+				  sizeof(*sn.csums), SL_BLOCK);
+	sn.csums = sl_alloc_big(sn.csum_cap, true);
+	int err = sn.buf && sn.csums ? 0 : -ENOMEM;
+	if (!err) {
+		sl_lock(s);
+		int64_t t0 = sl_mono_ns();
+		err = ck_snapshot(s, &sn);
+		int64_t held = sl_mono_ns() - t0;
+		sl_unlock(s);
+		ck_lock_held(s, (uint64_t)held);
+	}
 	if (err) {
 		sl_free_big(sn.buf, sn.cap);
+		sl_free_big(sn.csums, sn.csum_cap);
 		return err;
 	}
+	ck_seal(&sn);
 
 	uint64_t base = s->sb.meta_offset +
 			(sn.hdr.seq % 2) * (s->sb.meta_size / 2);
@@ -284,14 +350,16 @@ int sl_ckpt_write(struct slot_store *s)
 	if (gate)
 		pthread_rwlock_wrlock(&s->reuse_lock);
 	sl_lock(s);
-	t0 = sl_mono_ns();
+	int64_t t0 = sl_mono_ns();
 	ck_commit(s, &sn, err == 0);
-	held = SL_MAX(held, sl_mono_ns() - t0);
+	uint64_t held = (uint64_t)(sl_mono_ns() - t0);
 	sl_unlock(s);
-	ck_lock_held(s, (uint64_t)held);
+	if (held > atomic_load(&s->ckpt_lock_last))
+		ck_lock_held(s, held);
 	if (gate)
 		pthread_rwlock_unlock(&s->reuse_lock);
 	sl_free_big(sn.buf, sn.cap);
+	sl_free_big(sn.csums, sn.csum_cap);
 	if (err) {
 		sl_log(s, "checkpoint %llu failed: %s",
 		       (unsigned long long)sn.hdr.seq, slot_strerror(err));
@@ -569,6 +637,7 @@ int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 	s->next_oid = SL_MAX(h->next_oid, (uint64_t)SLOT_ROOT_INO + 1);
 	s->ckpt_seq = h->seq;
 	s->ckpt_bytes = h->payload_len + SL_BLOCK;
+	s->ckpt_csums = h->csum_count;
 	return 0;
 }
 

@@ -422,6 +422,7 @@ struct slot_store {
 	uint64_t dirty_total, persisted;
 	uint64_t ckpt_seq;
 	uint64_t ckpt_bytes;            /* the last one's size, written */
+	uint64_t ckpt_csums;            /* ... and its chunk checksums */
 	uint64_t ckpt_count;
 	int64_t last_ckpt_ms;
 	/* longest store lock hold of the last checkpoint, of any (status) */
