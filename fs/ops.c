@@ -225,7 +225,9 @@ static bool sfs_flags_write(int flags)
  * and so are a write the store only copies into a write buffer and a
  * close that only queues its write-out (the store says which: creating
  * small files, handing each WRITE and RELEASE to another thread cost two
- * thread wake-ups a file).  A read waits for at most the device reads of
+ * thread wake-ups a file), and a SETATTR that truncates nothing (cp -a,
+ * tar and rsync set the mode and times of each file they make).  A read
+ * waits for at most the device reads of
  * its own bytes (SFS_WAIT_READ).  Anything else may wait longer (other
  * writes, fsync, truncation).
  */
@@ -269,6 +271,10 @@ enum sfs_wait sfs_op_wait(struct sfs *fs, const void *buf, size_t len)
 		       __atomic_load_n(&fs->rq_leads, __ATOMIC_RELAXED) >=
 		       SFS_READ_LEADS ?
 		       SFS_WAIT_NONE : SFS_WAIT_READ;
+	case FUSE_SETATTR:      /* a truncation may wait; the rest is memory */
+		return len >= sizeof(struct fuse_setattr_in) &&
+		       !(((const struct fuse_setattr_in *)arg)->valid &
+			 FATTR_SIZE) ? SFS_WAIT_NONE : SFS_WAIT_LONG;
 	case FUSE_OPEN:         /* sfs_op_open: truncates on O_TRUNC */
 		return len >= sizeof(struct fuse_open_in) &&
 		       !(((const struct fuse_open_in *)arg)->flags & O_TRUNC) ?

@@ -163,4 +163,24 @@ in_place() {
 }
 check "small files are created on the reading thread" in_place
 
+# chmod, chown and utimens (cp -a, tar and rsync set them on every file)
+# need no device either; a truncation may
+setattr_in_place() {
+	local h0 h1
+	h0=$(jget handed_on)
+	for i in $(seq 1 200); do
+		chmod 600 "$MNT/small/f$i"
+		touch -d @100000 "$MNT/small/f$i"
+	done
+	chown -R 1:1 "$MNT/small"
+	h1=$(jget handed_on)
+	echo "600 attribute changes: $((h1 - h0)) handed on"
+	[ $((h1 - h0)) -lt 60 ] || { echo "too many handed on"; return 1; }
+	[ "$(stat -c %a.%u.%g.%Y "$MNT/small/f7")" = 600.1.1.100000 ]
+	truncate -s 1 "$MNT/small/f1"
+	h0=$(jget handed_on)
+	[ "$h0" -gt "$h1" ] || { echo "a truncation was served in place"; return 1; }
+}
+check "chmod, chown and touch are served on the reading thread" setattr_in_place
+
 fuse_finish
