@@ -5,9 +5,10 @@
  * set-id bits on write to the daemon (which does it, ops.c) and marks
  * the super block SB_NOSEC, so an inode found without security xattrs is
  * not asked for security.capability again before each write(2): on a
- * mount that serves xattrs that is one round trip a write saved.  The
- * kernel still removes a file capability at a write, through
- * removexattr, as before.
+ * mount that serves xattrs that is one round trip a write saved.  On
+ * every mount a chown(2) no longer refreshes the attributes first (a
+ * GETATTR for each file tar extracts).  The kernel still removes a file
+ * capability at a write, through removexattr, as before.
  *
  * The request and the reply pass through the session's custom I/O: the
  * ring's (ring.c), or, without the ring, the pass-through below.

@@ -668,10 +668,12 @@ int main(int argc, char *argv[])
 	if (cfg.xattr < 0)
 		cfg.xattr = geo.xattrs || cfg.acl;
 	fs.xattr = cfg.xattr;
-	/* with xattrs served, ask the kernel not to ask for
-	 * security.capability at every write (init.c); with writeback_cache
-	 * the kernel writes pages we could not kill set-id bits for */
-	fs.killpriv_v2 = fs.xattr && !fs.writeback_cache && !fs.read_only;
+	/* the daemon kills set-id bits itself (init.c): with xattrs served
+	 * the kernel then stops asking for security.capability at every
+	 * write, and on any mount a chown, as tar makes for every file, no
+	 * longer costs a GETATTR first; with writeback_cache the kernel
+	 * writes pages we could not kill set-id bits for */
+	fs.killpriv_v2 = !fs.writeback_cache && !fs.read_only;
 	/* with ACLs the kernel checks permissions: perm.c knows modes only */
 	fs.acl = cfg.acl;
 	if (fs.acl)

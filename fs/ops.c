@@ -173,8 +173,8 @@ static uint32_t sfs_setid_dropped(uint32_t mode)
 }
 
 /*
- * A write by anyone but root drops set-user-ID, and set-group-ID when
- * group-execute makes it meaningful, as write(2) does.  The kernel does
+ * A write (or fallocate) by anyone but root drops set-user-ID, and
+ * set-group-ID when group-execute makes it meaningful, as write(2) does.  The kernel does
  * this too when it owns killpriv; doing it here covers writes that reach
  * us with the writer's credentials whatever the kernel negotiated.
  */
@@ -1156,6 +1156,10 @@ static void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	err = slot_ns_getattr(fs->store, ino, &a);
 	if (!err && !S_ISREG(a.mode))
 		err = -ENODEV;
+	/* a change of the file, as a write: with KILLPRIV_V2 the kernel
+	 * leaves its set-id bits to us (ext4 drops them at fallocate) */
+	if (!err)
+		err = sfs_write_killpriv(fs, req, ino);
 	if (!err && zero) {
 		err = slot_file_zero(fs->store, ino, (uint64_t)offset,
 				     (uint64_t)length,

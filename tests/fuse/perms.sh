@@ -34,6 +34,10 @@ seed_as_root() {
 	mkdir -m 0777 "$MNT/pub"
 	echo x >"$MNT/pub/suw"
 	chmod 6777 "$MNT/pub/suw"
+	for f in sut sut2 sut3; do
+		echo x >"$MNT/pub/$f"
+		chmod 6777 "$MNT/pub/$f"
+	done
 	echo x >"$MNT/pub/g0"
 	chown $U:0 "$MNT/pub/g0"
 	cp "$(type -P true)" "$MNT/pub/xonly"
@@ -183,6 +187,21 @@ others_write() {
 	expect_eq "the write landed" "x more" "$(u 'cat $M/pub/suw' | tr '\n' ' ' | sed 's/ $//')"
 }
 check "a write to another's set-id file drops the bits and lands" others_write
+
+# The daemon kills set-id bits itself (FUSE_HANDLE_KILLPRIV_V2): the
+# kernel sends a truncation or a write with a kill flag, not a mode
+# change first; so a truncation, O_TRUNC and fallocate by another user
+# must drop them too
+others_truncate() {
+	u 'cat $M/.slotfs/status.json' | grep -q '"killpriv_v2":1'
+	u 'truncate -s 1 $M/pub/sut'
+	expect_eq "truncate: set-id bits gone" 777 "$(u 'stat -c %a $M/pub/sut')"
+	u ': >$M/pub/sut2'
+	expect_eq "O_TRUNC: set-id bits gone" 777 "$(u 'stat -c %a $M/pub/sut2')"
+	u 'fallocate -l 8192 $M/pub/sut3'
+	expect_eq "fallocate: set-id bits gone" 777 "$(u 'stat -c %a $M/pub/sut3')"
+}
+check "a truncation of another's set-id file drops the bits" others_truncate
 
 # user. attributes need read or write permission on the file, which the
 # daemon checks; trusted. ones are root's, and not even listed to others
