@@ -58,7 +58,7 @@ __all__ = [
     "aligned_buffer", "strerror", "NAME_MAX", "PATH_MAX", "LABEL_MAX",
 ]
 
-__version__ = "1.4.0"
+__version__ = "1.5.0"
 
 NAME_MAX = _L.SLOT_NAME_MAX     #: bytes in one path component of a key
 PATH_MAX = _L.SLOT_PATH_MAX     #: bytes in a key (a key must be shorter)
@@ -942,6 +942,15 @@ class Store:
         with self._use() as h:
             _check(self._lib.slot_status_ext_get(h, ctypes.byref(ext)))
         return ext
+
+    def status_ext(self):
+        """struct slot_status_ext as a dict: what struct slot_status
+        lacks (compaction, errors found in use, how long checkpoints held
+        the store lock), as far as this binding and the library both
+        know it (a field the library does not fill reads 0)."""
+        d = _L.struct_to_dict(self._status_ext_struct())
+        del d["size"]
+        return d
 
     def metrics(self):
         """The status in Prometheus text exposition format (0.0.4): the

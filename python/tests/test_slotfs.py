@@ -414,6 +414,18 @@ class TestStatus(StoreCase):
                       "slotfs_puts_total 1\n", text)
         self.assertIn("slotfs_keys 1\n", text)
 
+    def test_status_ext(self):
+        self.store.put("x", b"x" * 10000)
+        self.store.checkpoint(force=True)
+        ext = self.store.status_ext()
+        self.assertEqual(set(ext), {n for n, _ in L.SlotStatusExt._fields_}
+                         - {"size"})
+        self.assertGreater(ext["ckpt_lock_ns_last"], 0)
+        self.assertGreaterEqual(ext["ckpt_lock_ns_max"],
+                                ext["ckpt_lock_ns_last"])
+        self.assertEqual(ext["fs_errors"], 0)
+        self.assertIs(ext["errors_ro"], False)
+
     def test_checkpoint_sync(self):
         self.store.put("c", b"data")
         self.store.sync()                       # may checkpoint, may not
