@@ -254,7 +254,8 @@ static void ck_seal(struct ck_snap *sn)
 	sl_ckpt_hdr_encode(h, sn->buf);
 }
 
-/* Lock held.  The checkpoint is durable: move the reference marks. */
+/* Lock held.  The checkpoint is durable (ok): move the reference marks;
+ * or it failed, or its snapshot stopped part way: take them off. */
 static void ck_commit(struct slot_store *s, struct ck_snap *sn, bool ok)
 {
 	for (uint32_t r = 0; r < s->nregions; r++) {

@@ -174,9 +174,10 @@ static uint32_t sfs_setid_dropped(uint32_t mode)
 
 /*
  * A write (or fallocate) by anyone but root drops set-user-ID, and
- * set-group-ID when group-execute makes it meaningful, as write(2) does.  The kernel does
- * this too when it owns killpriv; doing it here covers writes that reach
- * us with the writer's credentials whatever the kernel negotiated.
+ * set-group-ID when group-execute makes it meaningful, as write(2) does.
+ * The kernel does this too when it owns killpriv; doing it here covers
+ * writes that reach us with the writer's credentials whatever the kernel
+ * negotiated.
  */
 static int sfs_write_killpriv(struct sfs *fs, fuse_req_t req, fuse_ino_t ino)
 {
@@ -227,9 +228,8 @@ static bool sfs_flags_write(int flags)
  * small files, handing each WRITE and RELEASE to another thread cost two
  * thread wake-ups a file), and a SETATTR that truncates nothing (cp -a,
  * tar and rsync set the mode and times of each file they make).  A read
- * waits for at most the device reads of
- * its own bytes (SFS_WAIT_READ).  Anything else may wait longer (other
- * writes, fsync, truncation).
+ * waits for at most the device reads of its own bytes (SFS_WAIT_READ).
+ * Anything else may wait longer (other writes, fsync, truncation).
  */
 enum sfs_wait sfs_op_wait(struct sfs *fs, const void *buf, size_t len)
 {
