@@ -343,6 +343,16 @@ static void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
 			FUSE_CAP_SPLICE_MOVE);
+	/*
+	 * Every readdir a readdirplus: the names and attributes are all in
+	 * memory, and ls -l, du, rm -r and cp -a of a tree stat what they
+	 * list.  The kernel's adaptive choice uses it for a directory's
+	 * first page and then only once lookups follow, so a large
+	 * directory still cost a LOOKUP per name: rm -rf of /usr/share/man
+	 * (24,515 entries) on a fresh mount ran 0.72-0.80 s against
+	 * 1.08-1.16 (find, which stats nothing, 0.08 s against 0.06).
+	 */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	/* fstrim asks the mount point, a directory */
