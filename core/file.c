@@ -329,10 +329,11 @@ int sl_slot_read_verify(struct slot_store *s, uint64_t ref,
 								 bs) };
 	int err = s->dev->ops->read(s->dev->ctx, &io, 1);
 	struct sl_slot_hdr h;
-	if (!err)
-		err = fl_check_hdr(s, b, c, oid, &h);
-	if (!err && sl_csum(b + bs, c->len) != h.payload_csum)
-		err = -EIO;
+	if (!err && (fl_check_hdr(s, b, c, oid, &h) ||
+		     sl_csum(b + bs, c->len) != h.payload_csum)) {
+		sl_csum_error(s);
+		err = -EBADMSG;
+	}
 	if (!err)
 		memcpy(buf, b + bs, c->len);
 	sl_buf_put(s, b);
@@ -970,19 +971,21 @@ static void fl_rd_end(struct slot_store *s, struct fl_rd *rd, int io_err)
 						     p->bounce);
 		} else if (p->verify) {
 			struct sl_slot_hdr h;
-			err = fl_check_hdr(s, p->bounce, &p->c, rd->ino, &h);
-			if (!err && sl_csum(p->bounce + bs, p->c.len) !=
-					    h.payload_csum)
-				err = -EIO;
+			if (fl_check_hdr(s, p->bounce, &p->c, rd->ino, &h) ||
+			    sl_csum(p->bounce + bs, p->c.len) !=
+				    h.payload_csum) {
+				sl_csum_error(s);
+				err = -EBADMSG;
+			}
 			/* unknown (a 1.0 checkpoint): the next read is bare */
 			if (!err && !p->c.csum && p->c.len <= FL_RC_MIN)
 				fl_learn_csum(s, rd->ino, &p->c,
 					      h.payload_csum);
 		}
 		if (err) {
-			if (err != -EIO)
+			if (err != -EBADMSG)
 				break;
-			sl_csum_error(s);
+			err = -EIO;
 			fl_bad_add(s, rd->ino, &p->c);
 			sl_log(s, "inode %llu chunk %u: slot header or "
 			       "checksum mismatch",
@@ -1360,8 +1363,8 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 			sl_inflight_exit(s, 1, err == 0);
 			if (!err)
 				memcpy(pl, old, SL_MIN(c->old.len, c->new_len));
-			else
-				sl_csum_error(s);
+			else if (err == -EBADMSG)
+				err = -EIO;
 			sl_buf_put(s, old);
 		}
 		if (c->dl && !c->own_buf)
@@ -1613,8 +1616,8 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 		err = sl_slot_read_verify(s, old.slot, &old, ino, b->buf + bs);
 		sl_inflight_exit(s, 1, err == 0);
 		pthread_rwlock_unlock(&s->reuse_lock);
-		if (err)
-			sl_csum_error(s);
+		if (err == -EBADMSG)
+			err = -EIO;
 	}
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);

@@ -651,6 +651,9 @@ bool sl_slot_hdr_match(const struct slot_store *s,
 /*
  * Read a slot's header and payload and check them against what the index
  * expects (oid, gen, idx, len, checksums).  buf gets len payload bytes.
+ * -EBADMSG when the slot fails the check, counted as a checksum error
+ * here (callers answer their own callers -EIO); a device error as the
+ * device said it, not counted: the slot may be sound.
  */
 int sl_slot_read_verify(struct slot_store *s, uint64_t ref,
 			const struct sl_chunk *c, uint64_t oid, void *buf);
@@ -658,8 +661,9 @@ int sl_slot_read_verify(struct slot_store *s, uint64_t ref,
  * After a bare read (the payload alone) failed c->csum: the index only
  * remembers the header's checksum, and a damaged checkpoint can make that
  * memory wrong, so read header and payload and let the header decide
- * (-EIO when it says no).  On success buf holds the payload and the index
- * remembers the header's checksum.  reuse_lock held, store lock not.
+ * (-EBADMSG when it says no, as sl_slot_read_verify).  On success buf holds
+ * the payload and the index remembers the header's checksum.  reuse_lock
+ * held, store lock not.
  */
 int sl_slot_reread(struct slot_store *s, const struct sl_chunk *c,
 		   uint64_t oid, void *buf);

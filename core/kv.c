@@ -431,8 +431,8 @@ static void kv_chunk_check(struct slot_io *io)
 static void kv_chunk_reread(struct slot_store *s, struct kv_chunk_read *cr)
 {
 	cr->res = sl_slot_reread(s, cr->ch, cr->oid, cr->dst);
-	if (cr->res == -EIO)
-		sl_csum_error(s);
+	if (cr->res == -EBADMSG)
+		cr->res = -EIO;
 }
 
 /* Zero the bytes of an object no chunk holds (chunks sorted by idx). */

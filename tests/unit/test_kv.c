@@ -874,6 +874,39 @@ Test(kv, wrong_index_checksum_costs_a_reread_not_the_data)
 	cr_expect_eq(t_status(env.s).checksum_errors, 0);
 }
 
+/*
+ * A device read error while the header decides (the re-read after the
+ * index's checksum missed) is an I/O error: the get fails with EIO, but
+ * no checksum error is counted or recorded for fsck, and the next get,
+ * with the device well again, reads the data.  The same for the file
+ * face.
+ */
+Test(kv, device_error_on_the_reread_is_not_a_checksum_error)
+{
+	char buf[4096], out[4096];
+	t_fill(buf, sizeof(buf), 16);
+	cr_assert_eq(t_put1(env.s, "a", buf, sizeof(buf)), 0);
+	cr_assert_eq(slot_sync(env.s), 0);
+	struct sl_dirent *de = sl_de_find(&env.s->ix, SLOT_ROOT_INO, "a", 1);
+	for (int face = 0; face < 2; face++) {
+		kv_test_chunk("a")->csum ^= 0x5a5a;
+		slot_emu_fail_read(env.emu, 2, -EIO);   /* the re-read */
+		uint64_t errs = t_status(env.s).io.errors;
+		int r = face ? (int)slot_file_read(env.s, de->child, 0, out,
+						   sizeof(out))
+			     : t_get_cmp(env.s, "a", buf, sizeof(buf));
+		cr_expect_eq(r, -EIO, "face %d: %d", face, r);
+		cr_expect_gt(t_status(env.s).io.errors, errs, "face %d", face);
+		cr_expect_eq(t_status(env.s).checksum_errors, 0, "face %d",
+			     face);
+		struct slot_status_ext e = { .size = sizeof(e) };
+		slot_status_ext_get(env.s, &e);
+		cr_expect_eq(e.fs_errors, 0, "face %d: recorded for fsck", face);
+		slot_emu_fail_read(env.emu, 0, 0);
+		cr_expect_eq(t_get_cmp(env.s, "a", buf, sizeof(buf)), 0);
+	}
+}
+
 /* A checkpoint written without the checksum section (format 1.0) loads
  * with every checksum unknown: the first get reads the header, as before,
  * and the index learns the checksum from it, so the next get is bare;
