@@ -51,6 +51,9 @@ struct sfs {
 	bool debug;
 	bool writeback_cache;            /* -o writeback_cache */
 	bool xattr;                     /* extended attributes served */
+	/* the store's superblock says it has xattrs: a setxattr no longer
+	 * writes it (sfs_op_wait serves one on the reading thread) */
+	bool xattr_feature;
 	bool acl;                       /* POSIX ACLs served and enforced */
 	bool killpriv_v2;               /* asked at INIT, and granted (init.c) */
 	struct fuse_session *se;        /* for notifications to the kernel */

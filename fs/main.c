@@ -668,6 +668,7 @@ int main(int argc, char *argv[])
 	if (cfg.xattr < 0)
 		cfg.xattr = geo.xattrs || cfg.acl;
 	fs.xattr = cfg.xattr;
+	fs.xattr_feature = geo.xattrs;
 	/* the daemon kills set-id bits itself (init.c): with xattrs served
 	 * the kernel then stops asking for security.capability at every
 	 * write, and on any mount a chown, as tar makes for every file, no

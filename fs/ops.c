@@ -226,8 +226,10 @@ static bool sfs_flags_write(int flags)
  * and so are a write the store only copies into a write buffer and a
  * close that only queues its write-out (the store says which: creating
  * small files, handing each WRITE and RELEASE to another thread cost two
- * thread wake-ups a file), and a SETATTR that truncates nothing (cp -a,
- * tar and rsync set the mode and times of each file they make).  A read
+ * thread wake-ups a file), a SETATTR that truncates nothing (cp -a,
+ * tar and rsync set the mode and times of each file they make), and
+ * extended attribute changes once the superblock says the store has
+ * some.  A read
  * waits for at most the device reads of its own bytes (SFS_WAIT_READ).
  * Anything else may wait longer (other writes, fsync, truncation).
  */
@@ -271,6 +273,11 @@ enum sfs_wait sfs_op_wait(struct sfs *fs, const void *buf, size_t len)
 		       __atomic_load_n(&fs->rq_leads, __ATOMIC_RELAXED) >=
 		       SFS_READ_LEADS ?
 		       SFS_WAIT_NONE : SFS_WAIT_READ;
+	case FUSE_SETXATTR:     /* the first may write the superblock */
+		return __atomic_load_n(&fs->xattr_feature, __ATOMIC_RELAXED) ?
+		       SFS_WAIT_NONE : SFS_WAIT_LONG;
+	case FUSE_REMOVEXATTR:
+		return SFS_WAIT_NONE;
 	case FUSE_SETATTR:      /* a truncation may wait; the rest is memory */
 		return len >= sizeof(struct fuse_setattr_in) &&
 		       !(((const struct fuse_setattr_in *)arg)->valid &
@@ -1311,6 +1318,9 @@ static void sfs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 				      SLOT_XATTR_REPLACE : 0));
 	if (!err && !strcmp(name, SLOT_XATTR_ACL_ACCESS))
 		err = sfs_acl_killsgid(req, ino);
+	if (!err)
+		__atomic_store_n(&sfs_of(req)->xattr_feature, true,
+				 __ATOMIC_RELAXED);
 	fuse_reply_err(req, sfs_errno(err));
 }
 

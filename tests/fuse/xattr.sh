@@ -186,6 +186,28 @@ tools() {
 }
 check "cp -a, rsync -X and tar --xattrs keep them" tools
 
+# setting and removing them needs no device (once the superblock has the
+# feature): served on the reading thread, not handed on
+in_place() {
+	local h0 h1
+	handed() {
+		python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["fuse"]["handed_on"])' \
+			"$MNT/.slotfs/status.json"
+	}
+	mkdir "$MNT/many"
+	for i in $(seq 1 100); do : >"$MNT/many/f$i"; done
+	h0=$(handed)
+	for i in $(seq 1 100); do
+		setfattr -n user.n -v "$i" "$MNT/many/f$i"
+		setfattr -x user.n "$MNT/many/f$i"
+	done
+	h1=$(handed)
+	echo "200 xattr changes: $((h1 - h0)) handed on"
+	[ $((h1 - h0)) -lt 40 ] || { echo "too many handed on"; return 1; }
+	rm -r "$MNT/many"
+}
+check "setfattr and setfattr -x are served on the reading thread" in_place
+
 # fsync of the file makes a change durable: a crash right after keeps it
 fsync_crash() {
 	python3 - "$MNT/f" <<'EOF'
