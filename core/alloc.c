@@ -365,6 +365,18 @@ void sl_alloc_short(struct slot_store *s, const size_t *need)
 	memcpy(s->want, need, sizeof(s->want));
 }
 
+/* The slots n items of classes cls[] need, per class, with the chunks
+ * fallocate promised (resv.c): they count as chunk slots wanted too,
+ * never handed out by sl_slots_alloc. */
+static void al_need(const struct slot_store *s, const unsigned *cls,
+		    size_t n, size_t *need)
+{
+	memset(need, 0, SL_CLASS_MAX * sizeof(*need));
+	for (size_t i = 0; i < n; i++)
+		need[cls[i]]++;
+	need[s->ncls - 1] += s->resv_slots;
+}
+
 int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
 		   uint64_t *refs, uint32_t *new_regions, size_t *nnew)
 {
@@ -374,16 +386,10 @@ int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
 	unsigned top = s->ncls - 1;
 	*nnew = 0;
 again:
-	memset(need, 0, sizeof(need));
-	for (size_t i = 0; i < n; i++)
-		need[cls[i]]++;
-	/* check it all fits before changing anything: all or nothing; and
-	 * so that the chunks fallocate promised (resv.c) still fit after:
-	 * they count as chunk slots wanted too, never handed out here */
-	need[top] += s->resv_slots;
+	/* check it all fits before changing anything: all or nothing, the
+	 * promised chunks still fitting after */
+	al_need(s, cls, n, need);
 	bool fits = al_fits(s, need);
-	size_t asked[SL_CLASS_MAX];
-	memcpy(asked, need, sizeof(asked));
 	/* borrowing leaves in need[] the plan it found */
 	if (!fits && !al_fits_borrowing(s, need)) {
 		/* what a discard holds comes back when it is done */
@@ -391,7 +397,9 @@ again:
 			pthread_cond_wait(&s->trim_cond, &s->lock);
 			goto again;
 		}
-		sl_alloc_short(s, asked);
+		al_need(s, cls, n, need);       /* what was asked, for
+						   compaction */
+		sl_alloc_short(s, need);
 		return -ENOSPC;
 	}
 	need[top] -= s->resv_slots;     /* borrowing only adds to it */

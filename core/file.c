@@ -308,12 +308,13 @@ bool sl_slot_hdr_match(const struct slot_store *s,
 	       h->payload_len == c->len;
 }
 
-static int fl_check_hdr(struct slot_store *s, const uint8_t *blk,
-			const struct sl_chunk *c, uint64_t oid,
-			struct sl_slot_hdr *h)
+int sl_slot_check(const struct slot_store *s, const uint8_t *blk,
+		  const void *pl, const struct sl_chunk *c, uint64_t oid,
+		  struct sl_slot_hdr *h)
 {
-	if (sl_slot_hdr_decode(blk, h) || !sl_slot_hdr_match(s, h, oid, c))
-		return -EIO;
+	if (sl_slot_hdr_decode(blk, h) || !sl_slot_hdr_match(s, h, oid, c) ||
+	    sl_csum(pl, c->len) != h->payload_csum)
+		return -EBADMSG;
 	return 0;
 }
 
@@ -329,11 +330,8 @@ int sl_slot_read_verify(struct slot_store *s, uint64_t ref,
 								 bs) };
 	int err = s->dev->ops->read(s->dev->ctx, &io, 1);
 	struct sl_slot_hdr h;
-	if (!err && (fl_check_hdr(s, b, c, oid, &h) ||
-		     sl_csum(b + bs, c->len) != h.payload_csum)) {
+	if (!err && (err = sl_slot_check(s, b, b + bs, c, oid, &h)))
 		sl_csum_error(s);
-		err = -EBADMSG;
-	}
 	if (!err)
 		memcpy(buf, b + bs, c->len);
 	sl_buf_put(s, b);
@@ -717,9 +715,7 @@ static void fl_prefetch(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 			sl_inflight_exit(s, 1, err == 0);
 		}
 		if (!err)
-			err = fl_check_hdr(s, b, &c, ino, &h);
-		if (!err && sl_csum(b + bs, c.len) != h.payload_csum)
-			err = -EIO;
+			err = sl_slot_check(s, b, b + bs, &c, ino, &h);
 		fl_rc_loaded(s, slot, err ? NULL : b, blen, false);
 		/* a bad chunk is found again, and reported, by the read */
 		if (err)
@@ -971,12 +967,10 @@ static void fl_rd_end(struct slot_store *s, struct fl_rd *rd, int io_err)
 						     p->bounce);
 		} else if (p->verify) {
 			struct sl_slot_hdr h;
-			if (fl_check_hdr(s, p->bounce, &p->c, rd->ino, &h) ||
-			    sl_csum(p->bounce + bs, p->c.len) !=
-				    h.payload_csum) {
+			err = sl_slot_check(s, p->bounce, p->bounce + bs,
+					    &p->c, rd->ino, &h);
+			if (err)
 				sl_csum_error(s);
-				err = -EBADMSG;
-			}
 			/* unknown (a 1.0 checkpoint): the next read is bare */
 			if (!err && !p->c.csum && p->c.len <= FL_RC_MIN)
 				fl_learn_csum(s, rd->ino, &p->c,

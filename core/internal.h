@@ -648,6 +648,12 @@ void sl_slot_hdr_fill(struct slot_store *s, const struct sl_obj *o,
 bool sl_slot_hdr_match(const struct slot_store *s,
 		       const struct sl_slot_hdr *h, uint64_t oid,
 		       const struct sl_chunk *c);
+/* Whether a slot's header (blk) and payload (pl) are chunk c of oid, as
+ * the index expects: 0, or -EBADMSG (the caller counts it).  *h: the
+ * header. */
+int sl_slot_check(const struct slot_store *s, const uint8_t *blk,
+		  const void *pl, const struct sl_chunk *c, uint64_t oid,
+		  struct sl_slot_hdr *h);
 /*
  * Read a slot's header and payload and check them against what the index
  * expects (oid, gen, idx, len, checksums).  buf gets len payload bytes.

@@ -414,9 +414,7 @@ static void kv_chunk_check(struct slot_io *io)
 		 * decides (kv_chunk_reread) */
 		cr->retry = sl_csum(cr->pl, ch->len) != ch->csum;
 		cr->res = cr->retry ? -EIO : 0;
-	} else if (sl_slot_hdr_decode(cr->buf, &h) ||
-		   !sl_slot_hdr_match(s, &h, cr->oid, ch) ||
-		   sl_csum(cr->pl, ch->len) != h.payload_csum) {
+	} else if (sl_slot_check(s, cr->buf, cr->pl, ch, cr->oid, &h)) {
 		cr->res = -EIO;
 		sl_csum_error(s);
 	} else if (!ch->csum) {

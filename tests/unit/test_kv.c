@@ -960,6 +960,27 @@ Test(kv, checkpoint_without_checksums_reads_headers)
 	cr_expect_eq(kv_test_chunk("a")->csum, good);
 }
 
+/* With the checksum unknown to the index (format 1.0), a get reads the
+ * header with the payload and checks both: a damaged payload is EIO and
+ * a checksum error, counted and recorded for fsck. */
+Test(kv, damaged_slot_with_its_checksum_unknown_is_a_checksum_error)
+{
+	char buf[4096];
+	t_fill(buf, sizeof(buf), 17);
+	cr_assert_eq(t_put1(env.s, "a", buf, sizeof(buf)), 0);
+	kv_test_close_as_1_0();
+	t_reopen(&env);
+	cr_assert_eq(kv_test_chunk("a")->csum, 0);
+	uint64_t off = sl_slot_off(env.s, kv_test_chunk("a")->slot) +
+		       env.s->sb.block_size;
+	slot_emu_image(env.emu)[off + 100] ^= 0x40;
+	cr_expect_eq(t_get_cmp(env.s, "a", buf, sizeof(buf)), -EIO);
+	cr_expect_eq(t_status(env.s).checksum_errors, 1);
+	struct slot_status_ext e = { .size = sizeof(e) };
+	slot_status_ext_get(env.s, &e);
+	cr_expect_eq(e.fs_errors, 1);
+}
+
 /* An open that checks the checkpoint against the slot headers (after a
  * crash, or asked to) takes each chunk's checksum from its header: a
  * checkpoint without them (1.0) then reads bare from the first get. */
