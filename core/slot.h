@@ -16,8 +16,9 @@
  * failure.  All functions are thread-safe unless a comment says otherwise.
  *
  * Durability: data is durable once slot_sync() (or slot_file_fsync() for the
- * file's own data and name) has returned 0.  slot_dir_fsync() and
- * slot_checkpoint(s, true) make the whole namespace durable.  See README.md,
+ * file's own data and name) has returned 0.  slot_dir_fsync() makes every
+ * file's data and the whole namespace durable, slot_checkpoint(s, true) the
+ * namespace and the data already written out.  See README.md,
  * "Durability".
  */
 #ifndef SLOT_H
@@ -675,7 +676,8 @@ int slot_file_seek(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		   bool hole, uint64_t *out);
 /* Make the file's data, size and name durable. */
 int slot_file_fsync(struct slot_store *s, slot_ino_t ino, bool datasync);
-/* Make the directory's entries durable (forces a checkpoint). */
+/* Make everything durable: every file's data, every name and attribute
+ * (writes out what files buffer, then forces a checkpoint). */
 int slot_dir_fsync(struct slot_store *s, slot_ino_t ino);
 
 struct slot_statfs {

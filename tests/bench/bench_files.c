@@ -82,8 +82,8 @@ static void fsync_dir(const char *dir)
 /*
  * Make everything written under dir durable: syncfs() for the data, then
  * fsync() of dir and of its parent for the names, as POSIX asks.  The
- * fsyncs matter on FUSE: before libfuse 3.15 there is no syncfs request,
- * so syncfs() does not reach the daemon, while fsync of a directory does.
+ * fsyncs matter on FUSE: the kernel sends no syncfs request to a daemon
+ * on /dev/fuse, while fsync of a directory reaches it.
  */
 static void sync_tree(const char *dir, bool gone)
 {

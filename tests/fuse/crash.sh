@@ -3,7 +3,8 @@
 # killed with SIGKILL, the dead mount detached (fusermount3 -u -z), and the
 # image mounted again: every fsync'd file is intact.  Then a kill in the
 # middle of writing: the mount still comes back, the file written holds
-# a prefix of its bytes, and fsck finds it whole.
+# a prefix of its bytes, and fsck finds it whole.  Last, sync DIR (an
+# fsync of a directory) makes durable a file still open and never fsync'd.
 . "$(dirname "$0")/lib.sh"
 
 fuse_setup
@@ -95,5 +96,31 @@ still() {
 	fi
 }
 check "after the second crash the synced files are intact; the interrupted file is a prefix of what was written" still
+
+# sync(1) and syncfs(2) never reach a FUSE daemon; fsync of a directory
+# (sync DIR) does, and is the file system's sync: the bytes of a file
+# still open, in the daemon's buffers and never fsync'd, are durable
+# after it.  The daemon is killed before the file is closed.
+rand_file "$W/held" 100000
+rand_file "$W/closed" 30000
+sync_dir_then_kill() {
+	cp "$W/closed" "$MNT/closed"
+	python3 - "$W/held" "$MNT/held" "$MNT" "${T_PID_OF[$MNT]}" <<'PY'
+import os, signal, sys
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, open(sys.argv[1], "rb").read())
+d = os.open(sys.argv[3], os.O_RDONLY | os.O_DIRECTORY)
+os.fsync(d)
+os.kill(int(sys.argv[4]), signal.SIGKILL)
+PY
+}
+check "write a file and keep it open, sync the mount point, kill -9 the daemon" sync_dir_then_kill
+check_here "detach the dead mount" kill_fs "$MNT"
+check_here "mount again after the third crash" mount_fs "$IMG" "$MNT"
+held_intact() {
+	cmp "$W/held" "$MNT/held"
+	cmp "$W/closed" "$MNT/closed"
+}
+check "the open file and the closed one are intact: sync DIR made them durable" held_intact
 
 fuse_finish

@@ -52,7 +52,7 @@ void cw_put_delete_inflight(struct cw *w, const char *const *keys,
 			    const size_t *lens, size_t n);
 void cw_sync(struct cw *w);
 /* A barrier, but a checkpoint does not write files' buffered chunks out:
- * fsync those first (as for cw_dir_fsync). */
+ * fsync those first (cw_dir_fsync does). */
 void cw_ckpt(struct cw *w);
 /* slot_shrink to size bytes: a barrier, as it syncs first. */
 void cw_shrink(struct cw *w, uint64_t size);
@@ -68,8 +68,8 @@ cw_obj cw_create(struct cw *w, cw_obj dir, const char *name);
 void cw_write(struct cw *w, cw_obj f, uint64_t off, size_t len);
 void cw_truncate(struct cw *w, cw_obj f, uint64_t size);
 void cw_fsync(struct cw *w, cw_obj f);
-/* A barrier for every object, but slot_dir_fsync writes a checkpoint,
- * not the data files buffered: fsync those first. */
+/* A barrier for every object: slot_dir_fsync writes the chunks files
+ * buffer, then a checkpoint. */
 void cw_dir_fsync(struct cw *w, cw_obj d);
 void cw_rename(struct cw *w, cw_obj from, const char *name, cw_obj to,
 	       const char *newname);

@@ -522,6 +522,33 @@ Test(crash, fs_sequence)
 	run_clean(&wl);
 }
 
+/* fsync of a directory is the file system's sync(1): the data files
+ * hold in their buffers, never fsync'd, is durable after it too. */
+static void wl_dir_fsync(struct cw *w)
+{
+	cw_obj d = cw_mkdir(w, CW_ROOT, "d");
+	cw_obj a = cw_create(w, d, "a");
+	cw_write(w, a, 0, 3000);
+	cw_obj b = cw_create(w, CW_ROOT, "b");
+	cw_write(w, b, 0, 70000);               /* a whole chunk, and a part */
+	cw_obj c = cw_create(w, d, "c");
+	cw_write(w, c, 0, 100);
+	cw_fsync(w, c);
+	cw_write(w, c, 100, 5000);              /* after its own fsync */
+	cw_dir_fsync(w, d);
+	cw_write(w, a, 3000, 100);
+	cw_write(w, b, 0, 5000);
+	cw_dir_fsync(w, CW_ROOT);
+	cw_write(w, c, 0, 200);
+}
+
+Test(crash, dir_fsync)
+{
+	static const struct crash_workload wl = { .name = "dir_fsync",
+						  .run = wl_dir_fsync };
+	run_clean(&wl);
+}
+
 /* Modes and extended attributes, which no slot header or only some carry:
  * set before a write, after it, before and after an fsync, on files and
  * a directory, changed again without a sync. */
