@@ -11,6 +11,8 @@
 #   A raw:    fio (io_uring, direct) on a raw image file
 #   B ext4:   mkfs.ext4 on a loop device with direct I/O over an image
 #   C slotfs: mkfs.slotfs on an image, mounted with the FUSE daemon
+#             (B and C: dd, fio, small files, a tree extracted with tar,
+#             walked with du and removed with rm -rf)
 #   D core:   libslot alone (tests/bench/bench_core), no FUSE
 # then prints a table of medians [min-max] with the ratios slotfs/ext4 and
 # slotfs/raw, and times mounting a store of 100,000 files (after a clean
@@ -69,11 +71,11 @@ done
 if [ "$TINY" = 1 ]; then
 	: "${ROUNDS:=1}" "${SIZE:=256M}"
 	DD_MIB=64 NFILES=200 RUNTIME=1 CORE_MIB=64 CORE_SMALL=512 RESTAT=2000
-	MOUNT_FILES=1000 FSCK_SIZE=$SIZE CRASH_FILES=20 CKPT_SECS=1
+	MOUNT_FILES=1000 FSCK_SIZE=$SIZE CRASH_FILES=20 CKPT_SECS=1 NTREE=250
 else
 	: "${ROUNDS:=3}" "${SIZE:=4G}"
 	DD_MIB=1024 NFILES=10000 RUNTIME=10 CORE_MIB=1024 CORE_SMALL=65536 RESTAT=50000
-	MOUNT_FILES=100000 FSCK_SIZE=4G CRASH_FILES=100 CKPT_SECS=3
+	MOUNT_FILES=100000 FSCK_SIZE=4G CRASH_FILES=100 CKPT_SECS=3 NTREE=10000
 fi
 case $ROUNDS in ''|*[!0-9]*|0) echo "run.sh: --rounds needs a number >= 1" >&2; exit 2 ;; esac
 case $WAKE_HERE in ''|Y|N) ;; *) echo "run.sh: --wake-here takes Y or N" >&2; exit 2 ;; esac
@@ -97,7 +99,7 @@ skip_or_fail() {
 }
 [ "$(id -u)" -eq 0 ] || skip_or_fail "needs root (loop devices, mounts, drop_caches)"
 [ -e /dev/fuse ] || skip_or_fail "no /dev/fuse"
-for t in fio python3 losetup mkfs.ext4 fusermount3 mountpoint dd; do
+for t in fio python3 losetup mkfs.ext4 fusermount3 mountpoint dd tar; do
 	command -v "$t" >/dev/null || skip_or_fail "needs $t"
 done
 
@@ -130,6 +132,10 @@ LOG=$W/log              # what the tools said
 LOOPS=()
 DAEMONS=()
 FAILED=0
+# the tree rows' source: a tar of NTREE files with their owners, modes
+# and times, and the digest of what extracting it must give (tree.py)
+TREE_TAR=$W/tree.tar
+TREE_DIGEST=$(python3 "$SRC/tests/bench/tree.py" make "$TREE_TAR" "$NTREE")
 
 on_exit() {
 	local rc=$? m p i
@@ -193,6 +199,8 @@ fi
 
 now() { date +%s.%N; }
 elapsed() { python3 -c "import sys; print('%.6f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
+# rate N T0 T1: N over the seconds from T0 to T1
+rate() { python3 -c "import sys; print('%.0f' % (float(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2]))))" "$1" "$2" "$3"; }
 ratio() { python3 -c "import sys; print('%.3f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
 
 drop_caches() {
@@ -366,8 +374,43 @@ file_workloads() {
 	record "$r" read "$tgt" "$(files_get "$W/files.out" read)"
 	"$BFILES" delete "$mnt/small" "$NFILES" >"$W/files.out"
 	record "$r" delete "$tgt" "$(files_get "$W/files.out" delete)"
+	tree_workloads "$mnt" "$tgt" "$r"
 	rm -f "$mnt/big"
 	sync
+}
+
+# tree_workloads MNT TARGET ROUND: a tree as tar, cp -a and rsync make it
+# (each file's owner, mode and times set after its bytes), walked by du
+# and removed by rm -rf, each cold; what was extracted must be the tree
+# tar holds, bytes, owners, modes and times
+tree_workloads() {
+	local mnt=$1 tgt=$2 r=$3 t0 t1 got
+	drop_caches
+	cat "$TREE_TAR" >/dev/null      # the source in memory, for both
+	t0=$(now)
+	mkdir "$mnt/tree"
+	tar -x --numeric-owner -f "$TREE_TAR" -C "$mnt/tree"
+	# syncfs for ext4; fsync of the directories for slotfs, which
+	# syncfs does not reach (every file's data and every name)
+	sync -f "$mnt/tree"
+	sync "$mnt/tree" "$mnt"
+	t1=$(now)
+	record "$r" tree_tar "$tgt" "$(rate "$NTREE" "$t0" "$t1")"
+	drop_caches
+	t0=$(now)
+	du -s "$mnt/tree" >/dev/null
+	t1=$(now)
+	record "$r" tree_du "$tgt" "$(rate "$NTREE" "$t0" "$t1")"
+	got=$(python3 "$SRC/tests/bench/tree.py" digest "$mnt/tree")
+	[ "$got" = "$TREE_DIGEST" ] ||
+		{ echo "the tree extracted on $tgt differs from the tar's" | tee -a "$LOG" >&2; return 1; }
+	drop_caches
+	t0=$(now)
+	rm -rf "$mnt/tree"
+	sync -f "$mnt"
+	sync "$mnt"
+	t1=$(now)
+	record "$r" tree_rm "$tgt" "$(rate "$NTREE" "$t0" "$t1")"
 }
 
 round_raw() {
@@ -620,11 +663,11 @@ rm -f "$img"
 
 # ---------------------------------------------------------------- table
 echo
-python3 - "$RES" "$ROUNDS" "$SIZE" "$DD_MIB" "$NFILES" "$MOUNT_FILES" "$FSCK_SIZE" "$WAKE_NOW" "$HALT_NOW" "$VIA" <<'PY'
+python3 - "$RES" "$ROUNDS" "$SIZE" "$DD_MIB" "$NFILES" "$MOUNT_FILES" "$FSCK_SIZE" "$WAKE_NOW" "$HALT_NOW" "$VIA" "$NTREE" <<'PY'
 import statistics, sys
 from collections import defaultdict
 
-res, rounds, size, dd_mib, nfiles, mount_files, fsck_size, wake, halt, via = sys.argv[1:11]
+res, rounds, size, dd_mib, nfiles, mount_files, fsck_size, wake, halt, via, ntree = sys.argv[1:12]
 vals = defaultdict(list)
 for line in open(res):
     r, w, t, v = line.split()
@@ -670,6 +713,9 @@ rows = [
     ("stat all, cold", "files/s", None, "stat", "stat"),
     ("read all, cold", "files/s", None, "read", "read"),
     ("delete all + sync", "files/s", None, "delete", "delete"),
+    ("tree of %s files: tar -x (owners, modes, times) + sync" % ntree, "files/s", None, "tree_tar", "tree_tar"),
+    ("tree: du -s, cold", "files/s", None, "tree_du", "tree_du"),
+    ("tree: rm -rf, cold, + sync", "files/s", None, "tree_rm", "tree_rm"),
     ("core put_many 1 MiB, 32/call, + slot_sync (raw: fio write + fsync)", "MB/s", "seq_write_sync", None, "core_put_1m"),
     ("core put_many 1 MiB, 32/call, 2 calls in flight, + slot_sync (raw: same)", "MB/s", "seq_write_sync", None, "core_put_1m_2f"),
     ("core put_many 1 MiB, 128/call, + slot_sync (raw: same)", "MB/s", "seq_write_sync", None, "core_put_1m_b128"),
