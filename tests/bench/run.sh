@@ -36,7 +36,8 @@
 set -Eeuo pipefail
 export LC_ALL=C
 
-SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
 TINY=0 ROUNDS= SIZE= DIR=/var/tmp BUILD= KEEP=0 WAKE_HERE= HALT_POLL= IO_URING=
 AWAKE_US=
 WAKE_PARAM=/sys/module/fuse/parameters/wake_here
@@ -135,7 +136,7 @@ FAILED=0
 # the tree rows' source: a tar of NTREE files with their owners, modes
 # and times, and the digest of what extracting it must give (tree.py)
 TREE_TAR=$W/tree.tar
-TREE_DIGEST=$(python3 "$SRC/tests/bench/tree.py" make "$TREE_TAR" "$NTREE")
+TREE_DIGEST=$(python3 "$HERE/tree.py" make "$TREE_TAR" "$NTREE")
 
 on_exit() {
 	local rc=$? m p i
@@ -401,7 +402,7 @@ tree_workloads() {
 	du -s "$mnt/tree" >/dev/null
 	t1=$(now)
 	record "$r" tree_du "$tgt" "$(rate "$NTREE" "$t0" "$t1")"
-	got=$(python3 "$SRC/tests/bench/tree.py" digest "$mnt/tree")
+	got=$(python3 "$HERE/tree.py" digest "$mnt/tree")
 	[ "$got" = "$TREE_DIGEST" ] ||
 		{ echo "the tree extracted on $tgt differs from the tar's" | tee -a "$LOG" >&2; return 1; }
 	drop_caches
