@@ -2075,6 +2075,32 @@ bool slot_file_write_waits(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	return waits;
 }
 
+/* fl_truncate waits on the device to write the file's buffers out
+ * (fl_file_quiesce) and to rewrite a chunk the new end cuts. */
+bool slot_file_truncate_waits(struct slot_store *s, slot_ino_t ino,
+			      uint64_t size)
+{
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	if (s->read_only || size > sl_file_max(s))
+		return false;   /* refused at once */
+	pthread_rwlock_t *stripe = fl_stripe(s, ino);
+	if (pthread_rwlock_trywrlock(stripe))
+		return true;    /* a write or a write-out runs */
+	pthread_rwlock_unlock(stripe);
+	int err = 0;
+	sl_lock(s);
+	struct sl_obj *o = fl_file(s, ino, &err);
+	bool waits = false;
+	if (o && fl_wb_count(o)) {
+		waits = true;
+	} else if (o && size % chunk) {
+		const struct sl_chunk *c = sl_obj_chunk(o, (uint32_t)(size / chunk));
+		waits = c && c->len > size % chunk;
+	}
+	sl_unlock(s);
+	return waits;
+}
+
 /* sl_file_flush_async queues a write-out per buffer; when the queue has
  * no room for them, the caller writes them itself. */
 bool sl_file_flush_waits(struct slot_store *s, slot_ino_t ino)

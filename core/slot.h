@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define SLOT_VERSION_MAJOR 1
-#define SLOT_VERSION_MINOR 11
+#define SLOT_VERSION_MINOR 12
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
 #define SLOT_PATH_MAX 4096    /* bytes in a key, with its slashes */
@@ -642,6 +642,11 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 bool slot_file_write_waits(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			   size_t len);
 bool slot_ns_release_waits(struct slot_store *s, slot_ino_t ino);
+/* The same for a truncation to size (slot_ns_setattr with SLOT_SET_SIZE):
+ * false when it only drops whole chunks and changes the size (no chunk
+ * buffered, none cut in the middle, no write running); libslot 1.12. */
+bool slot_file_truncate_waits(struct slot_store *s, slot_ino_t ino,
+			      uint64_t size);
 /*
  * Bytes [off, off + len) of ino read as zeros afterwards (fallocate's
  * PUNCH_HOLE and ZERO_RANGE): chunks whose data lies wholly in the range

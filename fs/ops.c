@@ -226,12 +226,12 @@ static bool sfs_flags_write(int flags)
  * and so are a write the store only copies into a write buffer and a
  * close that only queues its write-out (the store says which: creating
  * small files, handing each WRITE and RELEASE to another thread cost two
- * thread wake-ups a file), a SETATTR that truncates nothing (cp -a,
- * tar and rsync set the mode and times of each file they make), and
- * extended attribute changes once the superblock says the store has
- * some.  A read
+ * thread wake-ups a file), a SETATTR (cp -a, tar and rsync set the mode
+ * and times of each file they make) and an O_TRUNC open unless the
+ * truncation must write (the store says), and extended attribute
+ * changes once the superblock says the store has some.  A read
  * waits for at most the device reads of its own bytes (SFS_WAIT_READ).
- * Anything else may wait longer (other writes, fsync, truncation).
+ * Anything else may wait longer (other writes, fsync, fallocate).
  */
 enum sfs_wait sfs_op_wait(struct sfs *fs, const void *buf, size_t len)
 {
@@ -278,14 +278,26 @@ enum sfs_wait sfs_op_wait(struct sfs *fs, const void *buf, size_t len)
 		       SFS_WAIT_NONE : SFS_WAIT_LONG;
 	case FUSE_REMOVEXATTR:
 		return SFS_WAIT_NONE;
-	case FUSE_SETATTR:      /* a truncation may wait; the rest is memory */
-		return len >= sizeof(struct fuse_setattr_in) &&
-		       !(((const struct fuse_setattr_in *)arg)->valid &
-			 FATTR_SIZE) ? SFS_WAIT_NONE : SFS_WAIT_LONG;
-	case FUSE_OPEN:         /* sfs_op_open: truncates on O_TRUNC */
-		return len >= sizeof(struct fuse_open_in) &&
-		       !(((const struct fuse_open_in *)arg)->flags & O_TRUNC) ?
-		       SFS_WAIT_NONE : SFS_WAIT_LONG;
+	case FUSE_SETATTR: {    /* a truncation may wait; the rest is memory */
+		const struct fuse_setattr_in *a = arg;
+		if (len < sizeof(*a))
+			return SFS_WAIT_LONG;
+		if (!(a->valid & FATTR_SIZE) || sfs_ino_virtual(in->nodeid))
+			return SFS_WAIT_NONE;
+		return slot_file_truncate_waits(fs->store, in->nodeid,
+						a->size) ?
+		       SFS_WAIT_LONG : SFS_WAIT_NONE;
+	}
+	case FUSE_OPEN: {       /* sfs_op_open: truncates on O_TRUNC */
+		const struct fuse_open_in *o = arg;
+		if (len < sizeof(*o))
+			return SFS_WAIT_LONG;
+		if (!(o->flags & O_TRUNC) || !sfs_flags_write((int)o->flags) ||
+		    sfs_ino_virtual(in->nodeid))
+			return SFS_WAIT_NONE;
+		return slot_file_truncate_waits(fs->store, in->nodeid, 0) ?
+		       SFS_WAIT_LONG : SFS_WAIT_NONE;
+	}
 	case FUSE_WRITE: {      /* into a write buffer, or not */
 		const struct fuse_write_in *w = arg;
 		if (len < sizeof(*w))

@@ -177,11 +177,55 @@ setattr_in_place() {
 	echo "600 attribute changes: $((h1 - h0)) handed on"
 	[ $((h1 - h0)) -lt 60 ] || { echo "too many handed on"; return 1; }
 	[ "$(stat -c %a.%u.%g.%Y "$MNT/small/f7")" = 600.1.1.100000 ]
-	truncate -s 1 "$MNT/small/f1"
-	h0=$(jget handed_on)
-	[ "$h0" -gt "$h1" ] || { echo "a truncation was served in place"; return 1; }
 }
 check "chmod, chown and touch are served on the reading thread" setattr_in_place
+
+# a truncation that drops whole chunks of a file with nothing buffered
+# is memory too (truncate -s 0, and the shell's > as an O_TRUNC open);
+# one that cuts a chunk, or finds bytes buffered, writes and is handed on
+truncate_in_place() {
+	local h0 h1 h2 h3
+	h0=$(jget handed_on)
+	for i in $(seq 2 100); do
+		truncate -s 0 "$MNT/small/f$i"
+	done
+	for i in $(seq 101 200); do
+		: >"$MNT/small/f$i"
+	done
+	h1=$(jget handed_on)
+	echo "199 truncations to 0: $((h1 - h0)) handed on"
+	[ $((h1 - h0)) -lt 20 ] || { echo "too many handed on"; return 1; }
+	expect_eq "sizes after truncate -s 0 and >" "0 0" \
+		"$(stat -c %s "$MNT/small/f2" "$MNT/small/f200" | xargs)"
+	# twenty of each, as reading status.json may hand on a request itself
+	for i in $(seq 1 20); do
+		head -c 5000 /dev/urandom >"$MNT/small/cut$i"
+	done
+	sync "$MNT"/small/cut*
+	h1=$(jget handed_on)
+	for i in $(seq 1 20); do
+		truncate -s 1 "$MNT/small/cut$i"
+	done
+	h2=$(jget handed_on)
+	echo "20 truncations cutting a chunk: $((h2 - h1)) handed on"
+	expect_ge "cutting truncations handed on" 20 $((h2 - h1))
+	python3 - "$MNT/small" <<'PY'
+import os, sys
+for i in range(1, 21):
+    fd = os.open("%s/buf%d" % (sys.argv[1], i), os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, b"x" * 3000)       # buffered: the file has no chunk yet
+    os.ftruncate(fd, 0)
+    os.close(fd)
+PY
+	h3=$(jget handed_on)
+	echo "20 truncations of buffered bytes: $((h3 - h2)) handed on"
+	expect_ge "truncations of buffered bytes handed on" 20 $((h3 - h2))
+	expect_eq "sizes after the cut and the buffered truncation" "1 0" \
+		"$(stat -c %s "$MNT/small/cut7" "$MNT/small/buf7" | xargs)"
+	echo again >"$MNT/small/f4"
+	expect_eq "a truncated file written again" again "$(cat "$MNT/small/f4")"
+}
+check "truncations that only drop chunks are served on the reading thread" truncate_in_place
 
 # every readdir is a readdirplus: rm -r of a large directory, on a fresh
 # mount, takes an UNLINK a name and no LOOKUP (the kernel's adaptive

@@ -1823,8 +1823,6 @@ Test(file, failed_batch_reports_to_each_file)
 	t_expect_files(ino, 800);
 }
 
-/* What a front end serves in its reading thread: writes the store only
- * buffers, closes that only queue (slot_file_write_waits). */
 /*
  * A close that only queues its write-out is served in place by the front
  * end; when the flushers' queue is full it writes out itself, so it
@@ -1890,6 +1888,38 @@ Test(file, write_and_release_say_when_they_wait)
 	cr_expect(!slot_ns_release_waits(env.s, f), "nothing to write out");
 	cr_assert_eq(slot_ns_release(env.s, f), 0);
 	cr_expect(!slot_file_write_waits(env.s, 999999, 0, 10), "no file");
+	free(buf);
+}
+
+/* A truncation that only drops whole chunks is memory; one that must
+ * write the file's buffers out or rewrite the chunk it cuts waits. */
+Test(file, truncate_says_when_it_waits)
+{
+	size_t chunk = 1u << env.s->sb.chunk_shift;
+	char *buf = calloc(1, chunk);
+	cr_assert(buf);
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "t");
+	cr_assert_eq(slot_ns_hold(env.s, f), 0);
+	cr_assert_eq(slot_file_write(env.s, f, 0, buf, 4096), 4096);
+	cr_expect(slot_file_truncate_waits(env.s, f, 0), "a chunk buffered");
+	cr_assert_eq(slot_file_write(env.s, f, chunk, buf, chunk),
+		     (ssize_t)chunk);
+	cr_assert_eq(slot_file_fsync(env.s, f, true), 0);
+	cr_expect(!slot_file_truncate_waits(env.s, f, 0), "to nothing");
+	cr_expect(!slot_file_truncate_waits(env.s, f, chunk),
+		  "the last chunk dropped whole");
+	cr_expect(!slot_file_truncate_waits(env.s, f, 4096),
+		  "at the end of the first chunk's bytes");
+	cr_expect(!slot_file_truncate_waits(env.s, f, 3 * chunk), "growing");
+	cr_expect(slot_file_truncate_waits(env.s, f, 100), "cutting a chunk");
+	cr_expect(slot_file_truncate_waits(env.s, f, chunk + 10),
+		  "cutting the last chunk");
+	cr_expect(!slot_file_truncate_waits(env.s, 999999, 0), "no file");
+	struct slot_attr in = { .size = chunk }, out;
+	cr_assert_eq(slot_ns_setattr(env.s, f, &in, SLOT_SET_SIZE, &out), 0);
+	cr_expect_eq(out.size, chunk);
+	cr_expect(!slot_file_truncate_waits(env.s, f, 0), "after it");
+	cr_assert_eq(slot_ns_release(env.s, f), 0);
 	free(buf);
 }
 
