@@ -184,8 +184,9 @@ static void sfs_usage(const char *prog)
 	       "    -o max_threads=N       most FUSE worker threads (64)\n"
 	       "    -o max_idle_threads=N  idle FUSE worker threads kept (16)\n"
 	       "    -o poll_us=N           after a request, poll for the next one\n"
-	       "                           this long before sleeping; 0 sleeps\n"
-	       "                           at once, in libfuse's loop (20)\n"
+	       "                           up to this long before sleeping (the\n"
+	       "                           window adapts from 20); 0 sleeps at\n"
+	       "                           once, in libfuse's loop (50)\n"
 	       "    -o awake_us=N          after a request, keep every CPU from\n"
 	       "                           going idle this long, spinning at the\n"
 	       "                           lowest priority, so replies wake their\n"
@@ -529,7 +530,7 @@ int main(int argc, char *argv[])
 		.direct_io = -1,
 		.max_threads = 64,
 		.max_idle_threads = 16,
-		.poll_us = 20,
+		.poll_us = 50,
 		.uring_depth = 32,
 		.attr_timeout = 1.0,
 		.entry_timeout = 1.0,
