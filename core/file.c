@@ -942,6 +942,15 @@ static void fl_rd_begin(struct slot_store *s, struct fl_rd *rd, bool wait)
  * ends here, or its waiters wait forever.  Each request's own res tells
  * (a batch may fail for another read's request); io_err, the batch's
  * error, stands for a request it left unsent. */
+/* The reader gets EIO; the log says which file, as the kernel's log
+ * names the device and sector of a failed request. */
+static void fl_read_failed(struct slot_store *s, slot_ino_t ino, int err)
+{
+	if (err != -ENOMEM)
+		sl_log(s, "inode %llu: a device read failed: %s",
+		       (unsigned long long)ino, slot_strerror(err));
+}
+
 static void fl_rd_end(struct slot_store *s, struct fl_rd *rd, int io_err)
 {
 	uint32_t bs = s->sb.block_size;
@@ -951,6 +960,8 @@ static void fl_rd_end(struct slot_store *s, struct fl_rd *rd, int io_err)
 			err = rd->ios[k].res;
 		else if (rd->ios[k].res != (int32_t)rd->ios[k].len)
 			err = io_err ? io_err : -EIO;
+	if (err && !rd->err)
+		fl_read_failed(s, rd->ino, err);
 	for (size_t i = 0; !err && i < rd->np; i++) {
 		struct fl_piece *p = &rd->ps[i];
 		uint8_t *dst = rd->buf ? rd->buf + (p->cstart + p->a - rd->off)
@@ -977,8 +988,10 @@ static void fl_rd_end(struct slot_store *s, struct fl_rd *rd, int io_err)
 					      h.payload_csum);
 		}
 		if (err) {
-			if (err != -EBADMSG)
+			if (err != -EBADMSG) {
+				fl_read_failed(s, rd->ino, err);
 				break;
+			}
 			err = -EIO;
 			fl_bad_add(s, rd->ino, &p->c);
 			sl_log(s, "inode %llu chunk %u: slot header or "

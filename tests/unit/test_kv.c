@@ -907,6 +907,47 @@ Test(kv, device_error_on_the_reread_is_not_a_checksum_error)
 	}
 }
 
+/* The store's log lines, kept for the test to look at. */
+static char kv_test_logged[2048];
+
+static void kv_test_log(void *arg, const char *msg)
+{
+	(void)arg;
+	size_t n = strlen(kv_test_logged);
+	snprintf(kv_test_logged + n, sizeof(kv_test_logged) - n, "%s\n", msg);
+}
+
+/* A device read that fails under a file read, the first or the re-read
+ * of a chunk whose checksum did not match, is in the log by its inode:
+ * the reader only sees EIO. */
+Test(kv, device_error_under_a_file_read_is_logged)
+{
+	char buf[4096], out[4096];
+	t_fill(buf, sizeof(buf), 17);
+	cr_assert_eq(t_put1(env.s, "a", buf, sizeof(buf)), 0);
+	cr_assert_eq(slot_sync(env.s), 0);
+	struct sl_dirent *de = sl_de_find(&env.s->ix, SLOT_ROOT_INO, "a", 1);
+	char want[64];
+	snprintf(want, sizeof(want), "inode %llu: a device read failed",
+		 (unsigned long long)de->child);
+	env.s->opts.log = kv_test_log;
+	for (int reread = 0; reread < 2; reread++) {
+		kv_test_logged[0] = 0;
+		if (reread)
+			kv_test_chunk("a")->csum ^= 0x5a5a;
+		slot_emu_fail_read(env.emu, reread ? 2 : 1, -EIO);
+		cr_expect_eq(slot_file_read(env.s, de->child, 0, out,
+					    sizeof(out)), -EIO);
+		cr_expect(strstr(kv_test_logged, want), "reread %d: logged "
+			  "\"%s\"", reread, kv_test_logged);
+		slot_emu_fail_read(env.emu, 0, 0);
+	}
+	env.s->opts.log = NULL;
+	cr_expect_eq(slot_file_read(env.s, de->child, 0, out, sizeof(out)),
+		     (ssize_t)sizeof(out));
+	cr_expect(!memcmp(out, buf, sizeof(out)));
+}
+
 /* A checkpoint written without the checksum section (format 1.0) loads
  * with every checksum unknown: the first get reads the header, as before,
  * and the index learns the checksum from it, so the next get is bare;
