@@ -874,6 +874,15 @@ Test(kv, wrong_index_checksum_costs_a_reread_not_the_data)
 	cr_expect_eq(t_status(env.s).checksum_errors, 0);
 }
 
+/* Key "a": 4 KiB of pattern seed, durable; its directory entry. */
+static struct sl_dirent *kv_test_synced_a(char *buf, int seed)
+{
+	t_fill(buf, 4096, seed);
+	cr_assert_eq(t_put1(env.s, "a", buf, 4096), 0);
+	cr_assert_eq(slot_sync(env.s), 0);
+	return sl_de_find(&env.s->ix, SLOT_ROOT_INO, "a", 1);
+}
+
 /*
  * A device read error while the header decides (the re-read after the
  * index's checksum missed) is an I/O error: the get fails with EIO, but
@@ -884,10 +893,7 @@ Test(kv, wrong_index_checksum_costs_a_reread_not_the_data)
 Test(kv, device_error_on_the_reread_is_not_a_checksum_error)
 {
 	char buf[4096], out[4096];
-	t_fill(buf, sizeof(buf), 16);
-	cr_assert_eq(t_put1(env.s, "a", buf, sizeof(buf)), 0);
-	cr_assert_eq(slot_sync(env.s), 0);
-	struct sl_dirent *de = sl_de_find(&env.s->ix, SLOT_ROOT_INO, "a", 1);
+	struct sl_dirent *de = kv_test_synced_a(buf, 16);
 	for (int face = 0; face < 2; face++) {
 		kv_test_chunk("a")->csum ^= 0x5a5a;
 		slot_emu_fail_read(env.emu, 2, -EIO);   /* the re-read */
@@ -923,10 +929,7 @@ static void kv_test_log(void *arg, const char *msg)
 Test(kv, device_error_under_a_file_read_is_logged)
 {
 	char buf[4096], out[4096];
-	t_fill(buf, sizeof(buf), 17);
-	cr_assert_eq(t_put1(env.s, "a", buf, sizeof(buf)), 0);
-	cr_assert_eq(slot_sync(env.s), 0);
-	struct sl_dirent *de = sl_de_find(&env.s->ix, SLOT_ROOT_INO, "a", 1);
+	struct sl_dirent *de = kv_test_synced_a(buf, 17);
 	char want[64];
 	snprintf(want, sizeof(want), "inode %llu: a device read failed",
 		 (unsigned long long)de->child);
