@@ -9,7 +9,8 @@
  *
  * Lookup counts and forget are ignored: the store keeps an object alive
  * while a name or a slot_ns_hold() refers to it, which is all the kernel
- * needs.
+ * needs, but for the times the writeback cache writes back after a
+ * file's last unlink (sfs_op_setattr).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -543,6 +544,24 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		err = slot_ns_setattr(fs->store, ino, &in, mask, &out);
 	else
 		err = slot_ns_getattr(fs->store, ino, &out);
+	if (err == -ENOENT && fs->writeback_cache &&
+	    !(mask & ~(SLOT_SET_ATIME | SLOT_SET_MTIME | SLOT_SET_CTIME))) {
+		/*
+		 * With the writeback cache the kernel keeps a regular file's
+		 * times and writes them back when its last name goes, after
+		 * the UNLINK (fuse_update_ctime), to a node the store has
+		 * dropped with the name.  An error here would fail the next
+		 * syncfs(2); the times go with the file.
+		 */
+		memset(&st, 0, sizeof(st));
+		st.st_ino = ino;
+		st.st_mode = S_IFREG;
+		st.st_atim = attr->st_atim;
+		st.st_mtim = attr->st_mtim;
+		st.st_ctim = attr->st_ctim;
+		fuse_reply_attr(req, &st, 0);
+		return;
+	}
 	if (err < 0) {
 		fuse_reply_err(req, sfs_errno(err));
 		return;
