@@ -214,7 +214,8 @@ struct sl_obj {
 	uint16_t flags;
 	int16_t wb_err;                 /* a background write-out failed:
 					   the next fsync says so */
-	uint32_t holds;                 /* open files (slot_ns_hold) */
+	uint32_t holds;                 /* open files and the kernel's
+					   references (slot_ns_hold) */
 	uint32_t busy;                  /* puts and writes in flight */
 	union {
 		struct sl_dir *dir;     /* S_ISDIR */

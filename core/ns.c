@@ -738,6 +738,10 @@ int slot_ns_readdir(struct slot_store *s, slot_ino_t dir, uint64_t cookie,
 	int err;
 	sl_lock(s);
 	struct sl_obj *d = ns_dir(s, dir, &err);
+	struct sl_obj *gone = d ? NULL : sl_ns_obj(s, dir);
+	/* a removed directory still held (a working directory) is empty */
+	if (gone && S_ISDIR(gone->mode) && !gone->nlink)
+		err = 0;
 	if (d) {
 		err = 0;
 		struct sl_dirent *de;
@@ -761,7 +765,7 @@ int slot_ns_hold(struct slot_store *s, slot_ino_t ino)
 {
 	sl_lock(s);
 	struct sl_obj *o = sl_ns_obj(s, ino);
-	if (o)
+	if (o && o->holds < UINT32_MAX) /* saturated: kept till unmount */
 		o->holds++;
 	sl_unlock(s);
 	return o ? 0 : -ENOENT;
@@ -779,6 +783,18 @@ int slot_ns_release(struct slot_store *s, slot_ino_t ino)
 bool slot_ns_release_waits(struct slot_store *s, slot_ino_t ino)
 {
 	return !s->read_only && sl_file_flush_waits(s, ino);
+}
+
+int slot_ns_forget(struct slot_store *s, slot_ino_t ino, uint64_t n)
+{
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	if (o && o->holds) {
+		o->holds -= n < o->holds ? (uint32_t)n : o->holds;
+		sl_obj_release_if_dead(s, o);
+	}
+	sl_unlock(s);
+	return o ? 0 : -ENOENT;
 }
 
 int slot_ns_unhold(struct slot_store *s, slot_ino_t ino)

@@ -538,9 +538,14 @@ int slot_ns_readdir(struct slot_store *s, slot_ino_t dir, uint64_t cookie,
 		    void *arg);
 /*
  * Hold an inode while a file is open, so an unlinked open file keeps its
- * data until the last release (as POSIX asks).
+ * data until the last release (as POSIX asks); a FUSE front end also
+ * holds it for each reference the kernel keeps (its lookup count), so
+ * that a node the kernel still knows answers after its last name went
+ * (fstat of an O_PATH descriptor, ls in a removed working directory).
  */
 int slot_ns_hold(struct slot_store *s, slot_ino_t ino);
+/* Drop n holds at once (FUSE's forget); libslot 1.12. */
+int slot_ns_forget(struct slot_store *s, slot_ino_t ino, uint64_t n);
 /* Drop a hold and start writing out what the file buffered. */
 int slot_ns_release(struct slot_store *s, slot_ino_t ino);
 /* Drop a hold only, touching no device: for a handle that wrote nothing. */

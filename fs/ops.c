@@ -7,10 +7,12 @@
  * The store is thread-safe; the only lock here queues small reads so
  * that they reach it in batches (sfs_op_read).
  *
- * Lookup counts and forget are ignored: the store keeps an object alive
- * while a name or a slot_ns_hold() refers to it, which is all the kernel
- * needs, but for the times the writeback cache writes back after a
- * file's last unlink (sfs_op_setattr).
+ * The kernel counts the references it keeps to each node (every entry
+ * reply names one) and forgets them later; the store holds the node as
+ * many times (sfs_ref), so that a node the kernel still knows answers
+ * after its last name went: fstat of an O_PATH descriptor, ls in a
+ * removed working directory, the times the writeback cache writes back
+ * after an unlink.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,16 +76,36 @@ static void sfs_fill_entry(struct sfs *fs, const struct slot_attr *a,
 	e->entry_timeout = fs->entry_timeout;
 }
 
+/*
+ * A reference of the kernel's to node ino, taken before the reply that
+ * gives it, so that no forget can come first; sfs_unref gives n back (a
+ * forget, or a reply the kernel did not take).
+ */
+static int sfs_ref(struct sfs *fs, fuse_ino_t ino)
+{
+	return sfs_ino_virtual(ino) ? 0 : slot_ns_hold(fs->store, ino);
+}
+
+static void sfs_unref(struct sfs *fs, fuse_ino_t ino, uint64_t n)
+{
+	if (!sfs_ino_virtual(ino))
+		slot_ns_forget(fs->store, ino, n);
+}
+
 static void sfs_reply_entry(fuse_req_t req, int err, const struct slot_attr *a)
 {
+	struct sfs *fs = sfs_of(req);
 	struct fuse_entry_param e;
 
+	if (!err)
+		err = sfs_ref(fs, a->ino);  /* -ENOENT: its name went meanwhile */
 	if (err < 0) {
 		fuse_reply_err(req, sfs_errno(err));
 		return;
 	}
-	sfs_fill_entry(sfs_of(req), a, &e);
-	fuse_reply_entry(req, &e);
+	sfs_fill_entry(fs, a, &e);
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		sfs_unref(fs, a->ino, 1);
 }
 
 /*
@@ -428,12 +450,15 @@ static void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void sfs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+	sfs_unref(sfs_of(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void sfs_op_forget_multi(fuse_req_t req, size_t count,
 				struct fuse_forget_data *forgets)
 {
+	for (size_t i = 0; i < count; i++)
+		sfs_unref(sfs_of(req), forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -544,24 +569,6 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		err = slot_ns_setattr(fs->store, ino, &in, mask, &out);
 	else
 		err = slot_ns_getattr(fs->store, ino, &out);
-	if (err == -ENOENT && fs->writeback_cache &&
-	    !(mask & ~(SLOT_SET_ATIME | SLOT_SET_MTIME | SLOT_SET_CTIME))) {
-		/*
-		 * With the writeback cache the kernel keeps a regular file's
-		 * times and writes them back when its last name goes, after
-		 * the UNLINK (fuse_update_ctime), to a node the store has
-		 * dropped with the name.  An error here would fail the next
-		 * syncfs(2); the times go with the file.
-		 */
-		memset(&st, 0, sizeof(st));
-		st.st_ino = ino;
-		st.st_mode = S_IFREG;
-		st.st_atim = attr->st_atim;
-		st.st_mtim = attr->st_mtim;
-		st.st_ctim = attr->st_ctim;
-		fuse_reply_attr(req, &st, 0);
-		return;
-	}
 	if (err < 0) {
 		fuse_reply_err(req, sfs_errno(err));
 		return;
@@ -990,6 +997,8 @@ struct sfs_dirbuf {
 	bool plus;
 	bool names_only;        /* plus, but the caller may not search dir */
 	bool full;
+	fuse_ino_t *refs;       /* plus: the nodes listed, for sfs_ref */
+	size_t nrefs;
 };
 
 /* Add one entry; false when it does not fit (it is then not consumed). */
@@ -1009,6 +1018,8 @@ static bool sfs_dirbuf_add(struct sfs_dirbuf *d, const char *name,
 		return false;
 	}
 	d->used += n;
+	if (d->refs && e->ino && !sfs_ino_virtual(e->ino))
+		d->refs[d->nrefs++] = e->ino;
 	return true;
 }
 
@@ -1060,7 +1071,11 @@ static void sfs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 	}
 	d.names_only = plus && sfs_perm_ino(req, ino, X_OK) < 0;
 	d.buf = malloc(size ? size : 1);
-	if (!d.buf) {
+	/* an entry with attributes takes more than 128 bytes */
+	if (plus && !d.names_only)
+		d.refs = malloc((size / 128 + 1) * sizeof(*d.refs));
+	if (!d.buf || (plus && !d.names_only && !d.refs)) {
+		free(d.buf);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -1085,12 +1100,31 @@ static void sfs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 	if (!d.full)
 		err = slot_ns_readdir(fs->store, ino, off > 2 ? off - 2 : 0,
 				      sfs_readdir_cb, &d);
+	/* the store's lock was held while the entries were listed: the
+	   references are taken now; one whose name went meanwhile is listed
+	   without (the kernel's forget of it then finds nothing) */
+	bool *held = d.nrefs ? calloc(d.nrefs, sizeof(*held)) : NULL;
+	if (d.nrefs && !held) {
+		/* unlisted rather than listed without references, which
+		   the kernel's forgets would take from other holders */
+		err = -ENOMEM;
+		d.used = 0;
+		d.nrefs = 0;
+	}
+	for (size_t i = 0; i < d.nrefs; i++)
+		held[i] = !sfs_ref(fs, d.refs[i]);
 	/* Entries already gathered go out; the error comes on the next
 	   call, which starts where it occurred. */
+	int sent;
 	if (err < 0 && d.used == 0)
-		fuse_reply_err(req, sfs_errno(err));
+		sent = fuse_reply_err(req, sfs_errno(err));
 	else
-		fuse_reply_buf(req, d.buf, d.used);
+		sent = fuse_reply_buf(req, d.buf, d.used);
+	for (size_t i = 0; sent == -ENOENT && i < d.nrefs; i++)
+		if (held[i])
+			sfs_unref(fs, d.refs[i], 1);
+	free(held);
+	free(d.refs);
 	free(d.buf);
 }
 
@@ -1159,7 +1193,9 @@ static void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			   NULL, &a);
 
 	if (!err)
-		err = slot_ns_hold(fs->store, a.ino);
+		err = slot_ns_hold(fs->store, a.ino);   /* the open file */
+	if (!err && (err = sfs_ref(fs, a.ino)) < 0)
+		slot_ns_unhold(fs->store, a.ino);
 	if (err < 0) {
 		fuse_reply_err(req, sfs_errno(err));
 		return;
@@ -1167,8 +1203,10 @@ static void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	sfs_fill_entry(fs, &a, &e);
 	fi->fh = sfs_fh_of(fi->flags);
 	fi->keep_cache = 1;
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		slot_ns_release(fs->store, a.ino);
+		sfs_unref(fs, a.ino, 1);
+	}
 }
 
 static void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Symbolic links (ln -s, readlink) and hard links (ln, link counts).
+# Symbolic links (ln -s, readlink) and hard links (ln, link counts); a node
+# the kernel still knows after its last name went (O_PATH, a removed cwd).
 . "$(dirname "$0")/lib.sh"
 
 fuse_setup
@@ -85,6 +86,40 @@ dir_links() {
 	expect_eq "links after a file" 4 "$(stat -c %h "$MNT/top")"
 }
 check "directory link counts are 2 + subdirectories, as on ext4" dir_links
+
+# a node the kernel still knows answers after its last name went, as on
+# ext4; and once the kernel forgets it, its space comes back
+removed_but_known() {
+	echo hello >"$MNT/opath"
+	python3 - "$MNT/opath" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_PATH)
+os.unlink(sys.argv[1])
+st = os.fstat(fd)                   # no open file holds it: a lookup does
+assert (st.st_nlink, st.st_size) == (0, 6), (st.st_nlink, st.st_size)
+PY
+	mkdir "$MNT/cwd"
+	(cd "$MNT/cwd" && rmdir ../cwd &&
+		expect_eq "links of a removed working directory" 0 "$(stat -c %h .)" &&
+		expect_eq "ls -A of it" "" "$(ls -A)")
+}
+check "fstat of an O_PATH descriptor and ls in a removed directory work" removed_but_known
+
+space_comes_back() {
+	local before i
+	before=$(stat -f -c %d "$MNT")
+	mkdir "$MNT/many"
+	for i in $(seq 1 100); do echo "$i" >"$MNT/many/$i"; done
+	ls -l "$MNT/many" >/dev/null   # readdirplus: a reference each
+	rm -r "$MNT/many"
+	for i in $(seq 1 50); do
+		[ "$(stat -f -c %d "$MNT")" = "$before" ] && return 0
+		sleep 0.1
+	done
+	echo "free inodes $(stat -f -c %d "$MNT"), $before before"
+	return 1
+}
+check "removed files' inodes come back once the kernel forgets them" space_comes_back
 
 check_remount "unmount and mount again"
 after_remount() {

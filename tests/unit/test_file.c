@@ -377,6 +377,51 @@ Test(file, unlinked_open_file_keeps_data)
 	cr_expect_eq(slot_ns_getattr(env.s, f, &(struct slot_attr){0}), -ENOENT);
 }
 
+static int t_count_entry(void *arg, const char *name,
+			 const struct slot_attr *a, uint64_t next)
+{
+	(void)name, (void)a, (void)next;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* The kernel's references (slot_ns_hold once each, slot_ns_forget of
+ * several at once) keep a node whose last name went, file or directory,
+ * until the last is forgotten: then its slots come back. */
+Test(file, forgotten_references_free_a_removed_node)
+{
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "u");
+	cr_assert_eq(slot_file_write(env.s, f, 0, "keep", 4), 4);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(slot_ns_hold(env.s, f), 0);
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "u"), 0);
+	uint64_t used = t_status(env.s).slots_used;
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_forget(env.s, f, 2), 0);
+	cr_expect_eq(slot_ns_getattr(env.s, f, &a), 0, "one reference left");
+	cr_expect_eq(a.nlink, 0);
+	cr_expect_eq(a.size, 4);
+	cr_expect_eq(t_status(env.s).slots_used, used);
+	cr_assert_eq(slot_ns_forget(env.s, f, 5), 0);   /* more than held */
+	cr_expect_eq(slot_ns_getattr(env.s, f, &a), -ENOENT);
+	cr_expect_eq(t_status(env.s).slots_used, used - 1);
+	cr_expect_eq(slot_ns_forget(env.s, f, 1), -ENOENT, "gone");
+
+	/* a removed directory still referenced lists empty, as ext4's */
+	struct slot_attr d;
+	cr_assert_eq(slot_ns_mkdir(env.s, SLOT_ROOT_INO, "d", 0755, 0, 0, &d),
+		     0);
+	cr_assert_eq(slot_ns_hold(env.s, d.ino), 0);
+	cr_assert_eq(slot_ns_rmdir(env.s, SLOT_ROOT_INO, "d"), 0);
+	int n = 0;
+	cr_expect_eq(slot_ns_readdir(env.s, d.ino, 0, t_count_entry, &n), 0);
+	cr_expect_eq(n, 0);
+	cr_assert_eq(slot_ns_forget(env.s, d.ino, 1), 0);
+	cr_expect_eq(slot_ns_readdir(env.s, d.ino, 0, t_count_entry, &n),
+		     -ENOENT);
+}
+
 /* Whether f keeps a write buffer that nothing is writing out, and the
  * flushers have no job queued or running. */
 static bool t_buffered_idle(slot_ino_t f)
