@@ -938,10 +938,6 @@ static void fl_rd_begin(struct slot_store *s, struct fl_rd *rd, bool wait)
 	rd->err = err;
 }
 
-/* What the device sent back, checked and put where it goes; every claim
- * ends here, or its waiters wait forever.  Each request's own res tells
- * (a batch may fail for another read's request); io_err, the batch's
- * error, stands for a request it left unsent. */
 /* The reader gets EIO; the log says which file, as the kernel's log
  * names the device and sector of a failed request. */
 static void fl_read_failed(struct slot_store *s, slot_ino_t ino, int err)
@@ -951,6 +947,10 @@ static void fl_read_failed(struct slot_store *s, slot_ino_t ino, int err)
 		       (unsigned long long)ino, slot_strerror(err));
 }
 
+/* What the device sent back, checked and put where it goes; every claim
+ * ends here, or its waiters wait forever.  Each request's own res tells
+ * (a batch may fail for another read's request); io_err, the batch's
+ * error, stands for a request it left unsent. */
 static void fl_rd_end(struct slot_store *s, struct fl_rd *rd, int io_err)
 {
 	uint32_t bs = s->sb.block_size;

@@ -799,12 +799,5 @@ int slot_ns_forget(struct slot_store *s, slot_ino_t ino, uint64_t n)
 
 int slot_ns_unhold(struct slot_store *s, slot_ino_t ino)
 {
-	sl_lock(s);
-	struct sl_obj *o = sl_obj_find(&s->ix, ino);
-	if (o && o->holds) {
-		o->holds--;
-		sl_obj_release_if_dead(s, o);
-	}
-	sl_unlock(s);
-	return o ? 0 : -ENOENT;
+	return slot_ns_forget(s, ino, 1);
 }
