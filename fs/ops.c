@@ -1101,18 +1101,13 @@ static void sfs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		err = slot_ns_readdir(fs->store, ino, off > 2 ? off - 2 : 0,
 				      sfs_readdir_cb, &d);
 	/* the store's lock was held while the entries were listed: the
-	   references are taken now; one whose name went meanwhile is listed
-	   without (the kernel's forget of it then finds nothing) */
-	bool *held = d.nrefs ? calloc(d.nrefs, sizeof(*held)) : NULL;
-	if (d.nrefs && !held) {
-		/* unlisted rather than listed without references, which
-		   the kernel's forgets would take from other holders */
-		err = -ENOMEM;
-		d.used = 0;
-		d.nrefs = 0;
-	}
+	   references are taken now, and refs keeps those taken; one whose
+	   name went meanwhile is listed without (the kernel's forget of it
+	   then finds nothing) */
+	size_t nheld = 0;
 	for (size_t i = 0; i < d.nrefs; i++)
-		held[i] = !sfs_ref(fs, d.refs[i]);
+		if (!sfs_ref(fs, d.refs[i]))
+			d.refs[nheld++] = d.refs[i];
 	/* Entries already gathered go out; the error comes on the next
 	   call, which starts where it occurred. */
 	int sent;
@@ -1120,10 +1115,8 @@ static void sfs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		sent = fuse_reply_err(req, sfs_errno(err));
 	else
 		sent = fuse_reply_buf(req, d.buf, d.used);
-	for (size_t i = 0; sent == -ENOENT && i < d.nrefs; i++)
-		if (held[i])
-			sfs_unref(fs, d.refs[i], 1);
-	free(held);
+	for (size_t i = 0; sent == -ENOENT && i < nheld; i++)
+		sfs_unref(fs, d.refs[i], 1);
 	free(d.refs);
 	free(d.buf);
 }

@@ -98,6 +98,19 @@ os.unlink(sys.argv[1])
 st = os.fstat(fd)                   # no open file holds it: a lookup does
 assert (st.st_nlink, st.st_size) == (0, 6), (st.st_nlink, st.st_size)
 PY
+	# the same for a node the kernel knows from a listing (readdirplus):
+	# caches dropped, so its only reference is the listing's
+	echo hello >"$MNT/listed"
+	sync "$MNT"
+	echo 2 >/proc/sys/vm/drop_caches
+	ls -l "$MNT" >/dev/null
+	python3 - "$MNT/listed" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_PATH)  # the listed entry: no lookup
+os.unlink(sys.argv[1])
+st = os.fstat(fd)
+assert (st.st_nlink, st.st_size) == (0, 6), (st.st_nlink, st.st_size)
+PY
 	mkdir "$MNT/cwd"
 	(cd "$MNT/cwd" && rmdir ../cwd &&
 		expect_eq "links of a removed working directory" 0 "$(stat -c %h .)" &&

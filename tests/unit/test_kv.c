@@ -975,13 +975,20 @@ static void kv_test_close_as_1_0(void)
 	sl_ckpt_hdr_encode(&h[cur], img + meta + cur * half);
 }
 
+/* Key "a": 4 KiB of pattern seed, put, and the store reopened from a
+ * checkpoint as format 1.0 wrote it. */
+static void kv_test_a_as_1_0(char *buf, int seed)
+{
+	t_fill(buf, 4096, seed);
+	cr_assert_eq(t_put1(env.s, "a", buf, 4096), 0);
+	kv_test_close_as_1_0();
+	t_reopen(&env);
+}
+
 Test(kv, checkpoint_without_checksums_reads_headers)
 {
 	char buf[4096];
-	t_fill(buf, sizeof(buf), 7);
-	cr_assert_eq(t_put1(env.s, "a", buf, sizeof(buf)), 0);
-	kv_test_close_as_1_0();
-	t_reopen(&env);
+	kv_test_a_as_1_0(buf, 7);
 	cr_expect_eq(kv_test_chunk("a")->csum, 0);
 	for (int i = 0; i < 2; i++) {
 		uint64_t before = t_status(env.s).io.bytes_read;
@@ -1010,10 +1017,7 @@ Test(kv, checkpoint_without_checksums_reads_headers)
 Test(kv, damaged_slot_with_its_checksum_unknown_is_a_checksum_error)
 {
 	char buf[4096];
-	t_fill(buf, sizeof(buf), 17);
-	cr_assert_eq(t_put1(env.s, "a", buf, sizeof(buf)), 0);
-	kv_test_close_as_1_0();
-	t_reopen(&env);
+	kv_test_a_as_1_0(buf, 17);
 	cr_assert_eq(kv_test_chunk("a")->csum, 0);
 	uint64_t off = sl_slot_off(env.s, kv_test_chunk("a")->slot) +
 		       env.s->sb.block_size;
