@@ -1512,6 +1512,18 @@ static unsigned fl_wb_count(const struct sl_obj *o)
 	return n;
 }
 
+/* Lock held.  Give back what b holds (its extension, its reservation,
+ * its buffer) and free it. */
+static void fl_wb_release(struct slot_store *s, struct sl_wbuf *b)
+{
+	if (b->ext)
+		sl_ext_drop(s, b->ext);
+	if (b->reserved)
+		sl_slot_unclaim(s, b->reserve);
+	sl_buf_put(s, b->buf);
+	free(b);
+}
+
 /* Lock held.  Unhook b from o and free it, giving back its reservation;
  * one being written out is freed by the write-out (fl_wb_flush). */
 static void fl_wb_free(struct slot_store *s, struct sl_obj *o,
@@ -1532,12 +1544,7 @@ static void fl_wb_free(struct slot_store *s, struct sl_obj *o,
 		b->dropped = true;
 		return;
 	}
-	if (b->ext)
-		sl_ext_drop(s, b->ext);
-	if (b->reserved)
-		sl_slot_unclaim(s, b->reserve);
-	sl_buf_put(s, b->buf);
-	free(b);
+	fl_wb_release(s, b);
 }
 
 void sl_wb_drop_all(struct slot_store *s, struct sl_obj *o)
@@ -1641,14 +1648,10 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 		o->wb = b;
 		s->wb_count++;
 		b = NULL;
-	} else if (b && b->reserved) {
-		sl_slot_unclaim(s, b->reserve);
+	} else if (b) {
+		fl_wb_release(s, b);
 	}
 	sl_unlock(s);
-	if (b) {
-		sl_buf_put(s, b->buf);
-		free(b);
-	}
 	free(nr);
 	return err;
 }
@@ -1696,17 +1699,12 @@ static int fl_wb_end(struct slot_store *s, slot_ino_t ino, struct sl_wbuf *b,
 {
 	sl_lock(s);
 	b->flushing = false;
+	/* still held after a failure: the buffer keeps it */
+	b->reserved = ch->reserved;
 	if (b->dropped) {
-		if (b->ext)
-			sl_ext_drop(s, b->ext);
-		if (ch->reserved)
-			sl_slot_unclaim(s, ch->reserve);
-		sl_buf_put(s, b->buf);
-		free(b);
+		fl_wb_release(s, b);
 		err = 0;        /* nothing is left to write */
 	} else {
-		/* still held after a failure: the buffer keeps it */
-		b->reserved = ch->reserved;
 		if (!err && b->ext) {
 			sl_ext_done(s, b->ext, true);
 			b->ext = NULL;

@@ -145,6 +145,20 @@ t_not_ok() {
 	fi
 }
 
+# t_exit NAME RC CMD [ARG...]: the case NAME, ok when CMD's exit status
+# RC is 0; otherwise T_OUT (its output) tells why.
+t_exit() {
+	local name=$1 rc=$2
+	shift 2
+	T_LAST_ERR=
+	if [ "$rc" -eq 0 ]; then
+		t_ok "$name"
+	else
+		echo "exit $rc: $*" >>"$T_OUT"
+		t_not_ok "$name" "$T_OUT"
+	fi
+}
+
 # check NAME CMD [ARG...]: one case, ok when CMD exits 0.  CMD runs in a
 # subshell with errexit on, so a check function fails at its first failing
 # command, and the diagnostics name that command.
@@ -159,13 +173,7 @@ check() {
 	) >"$T_OUT" 2>&1 </dev/null
 	rc=$?
 	set -e
-	T_LAST_ERR=
-	if [ "$rc" -eq 0 ]; then
-		t_ok "$name"
-	else
-		echo "exit $rc: $*" >>"$T_OUT"
-		t_not_ok "$name" "$T_OUT"
-	fi
+	t_exit "$name" "$rc" "$@"
 }
 
 # check_fails NAME REGEX CMD [ARG...]: ok when CMD fails and its output

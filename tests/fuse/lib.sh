@@ -228,13 +228,7 @@ check_here() {
 	local name=$1 rc=0
 	shift
 	"$@" >"$T_OUT" 2>&1 </dev/null || rc=$?
-	T_LAST_ERR=
-	if [ "$rc" -eq 0 ]; then
-		t_ok "$name"
-	else
-		echo "exit $rc: $*" >>"$T_OUT"
-		t_not_ok "$name" "$T_OUT"
-	fi
+	t_exit "$name" "$rc" "$@"
 }
 
 # ioctl_as_nobody MNT REQUEST SIZE: the ioctl REQUEST (a number) with
