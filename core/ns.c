@@ -30,6 +30,37 @@ bool sl_ns_is_dot(const char *name, size_t len)
 	       (len == 2 && name[0] == '.' && name[1] == '.');
 }
 
+#define NS_PER_S 1000000000
+
+/* A time kept as s64 ns since the epoch (FORMAT.md): 1677-09-21 to
+ * 2262-04-11.  Beyond those it is the nearest end, as the kernel clamps a
+ * time to what ext4's inodes hold, instead of wrapping around. */
+static int64_t ns_time_of(const struct timespec *ts)
+{
+	int64_t v;
+	if (__builtin_mul_overflow((int64_t)ts->tv_sec, (int64_t)NS_PER_S,
+				   &v) ||
+	    __builtin_add_overflow(v, (int64_t)ts->tv_nsec, &v))
+		return ts->tv_sec < 0 ? INT64_MIN : INT64_MAX;
+	return v;
+}
+
+static bool ns_time_valid(const struct timespec *ts)
+{
+	return ts->tv_nsec >= 0 && ts->tv_nsec < NS_PER_S;
+}
+
+/* ... and back: before the epoch too, tv_nsec within [0, 1 s). */
+static struct timespec ns_time_ts(int64_t ns)
+{
+	int64_t sec = ns / NS_PER_S, nsec = ns % NS_PER_S;
+	if (nsec < 0) {
+		sec--;
+		nsec += NS_PER_S;
+	}
+	return (struct timespec){ .tv_sec = (time_t)sec, .tv_nsec = nsec };
+}
+
 /*
  * 512-byte units a file holds: its chunks' slots, and the chunks still
  * gathered in memory (as ext4 counts its delayed allocations).  A file
@@ -67,12 +98,9 @@ void sl_attr_fill(const struct slot_store *s, const struct sl_obj *o,
 	/* and what fallocate set aside, as ext4 counts unwritten extents */
 	a->blocks = ns_blocks(o) +
 		    (sl_resv_count(s, o) << s->sb.chunk_shift) / 512;
-	a->atime.tv_sec = o->atime / 1000000000;
-	a->atime.tv_nsec = o->atime % 1000000000;
-	a->mtime.tv_sec = o->mtime / 1000000000;
-	a->mtime.tv_nsec = o->mtime % 1000000000;
-	a->ctime.tv_sec = o->ctime / 1000000000;
-	a->ctime.tv_nsec = o->ctime % 1000000000;
+	a->atime = ns_time_ts(o->atime);
+	a->mtime = ns_time_ts(o->mtime);
+	a->ctime = ns_time_ts(o->ctime);
 }
 
 void sl_obj_free_chunks(struct slot_store *s, struct sl_obj *o)
@@ -279,6 +307,10 @@ int slot_ns_setattr(struct slot_store *s, slot_ino_t ino,
 {
 	if (s->read_only)
 		return -EROFS;
+	if (((mask & SLOT_SET_ATIME) && !ns_time_valid(&in->atime)) ||
+	    ((mask & SLOT_SET_MTIME) && !ns_time_valid(&in->mtime)) ||
+	    ((mask & SLOT_SET_CTIME) && !ns_time_valid(&in->ctime)))
+		return -EINVAL;         /* as utimensat(2) */
 	if (mask & SLOT_SET_SIZE) {
 		int err = sl_file_truncate(s, ino, in->size);
 		if (err)
@@ -307,16 +339,13 @@ int slot_ns_setattr(struct slot_store *s, slot_ino_t ino,
 	if (mask & SLOT_SET_ATIME_NOW)
 		o->atime = now;
 	else if (mask & SLOT_SET_ATIME)
-		o->atime = (int64_t)in->atime.tv_sec * 1000000000 +
-			   in->atime.tv_nsec;
+		o->atime = ns_time_of(&in->atime);
 	if (mask & SLOT_SET_MTIME_NOW)
 		o->mtime = now;
 	else if (mask & SLOT_SET_MTIME)
-		o->mtime = (int64_t)in->mtime.tv_sec * 1000000000 +
-			   in->mtime.tv_nsec;
+		o->mtime = ns_time_of(&in->mtime);
 	if (mask & SLOT_SET_CTIME)
-		o->ctime = (int64_t)in->ctime.tv_sec * 1000000000 +
-			   in->ctime.tv_nsec;
+		o->ctime = ns_time_of(&in->ctime);
 	else if (mask)
 		o->ctime = now;
 	/* no slot header has these yet: fsync and sync need a checkpoint

@@ -486,7 +486,9 @@ int slot_ns_lookup(struct slot_store *s, slot_ino_t parent, const char *name,
 		   struct slot_attr *out);
 int slot_ns_getattr(struct slot_store *s, slot_ino_t ino,
 		    struct slot_attr *out);
-/* Change what mask names; SLOT_SET_SIZE truncates or extends. ctime moves. */
+/* Change what mask names; SLOT_SET_SIZE truncates or extends. ctime moves.
+ * Times are kept from 1677-09-21 to 2262-04-11 in ns; one beyond is the
+ * nearest of those; a tv_nsec outside [0, 1e9) is -EINVAL. */
 int slot_ns_setattr(struct slot_store *s, slot_ino_t ino,
 		    const struct slot_attr *in, unsigned mask,
 		    struct slot_attr *out);

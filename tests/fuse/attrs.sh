@@ -59,6 +59,22 @@ touch_d() {
 }
 check "touch -d sets atime and mtime to the nanosecond" touch_d
 
+# Times are s64 ns on disk (1677-09-21 to 2262-04-11): one before the
+# epoch keeps its fraction, one past the end is the end (the kernel
+# clamps ext4's times alike), never a time wrapped around.
+far_times() {
+	touch -d '1969-12-31 23:59:59.25' "$MNT/early"
+	expect_eq "before the epoch" "-1 1969-12-31 23:59:59.250000000 +0000" \
+		"$(stat -c '%Y %y' "$MNT/early")"
+	touch -d '1900-01-01 00:00:00.000000001' "$MNT/old"
+	expect_eq "1900" "1900-01-01 00:00:00.000000001 +0000" "$(stat -c %y "$MNT/old")"
+	touch -d '2400-01-01' "$MNT/late"
+	expect_eq "past 2262" "2262-04-11 23:47:16.854775807 +0000" "$(stat -c %y "$MNT/late")"
+	touch -d '1600-01-01' "$MNT/older"
+	expect_eq "before 1677" "1677-09-21 00:12:43.145224192 +0000" "$(stat -c %y "$MNT/older")"
+}
+check "times before the epoch and past 2262 (clamped, not wrapped)" far_times
+
 ctime_moves() {
 	local c1 c2
 	c1=$(stat -c %.9Z "$MNT/f")
@@ -99,6 +115,10 @@ kept() {
 	expect_eq "mode" 640 "$(stat -c %a "$MNT/f")"
 	expect_eq "owner" 1234:5678 "$(stat -c %u:%g "$MNT/f")"
 	expect_eq "mtime" "2001-02-03 04:05:06.123456789 +0000" "$(stat -c %y "$MNT/f")"
+	expect_eq "mtime before the epoch" "1969-12-31 23:59:59.250000000 +0000" \
+		"$(stat -c %y "$MNT/early")"
+	expect_eq "mtime clamped" "2262-04-11 23:47:16.854775807 +0000" \
+		"$(stat -c %y "$MNT/late")"
 	expect_eq "dir mode" 1777 "$(stat -c %a "$MNT/d")"
 	expect_eq "dir owner" 4321:0 "$(stat -c %u:%g "$MNT/d")"
 }

@@ -706,6 +706,48 @@ Test(file, fsync_makes_attribute_changes_durable)
 	cr_expect_eq(a.mtime.tv_sec, 1000000000);
 }
 
+/* Times are s64 ns (FORMAT.md): one before the epoch comes back with its
+ * fraction, one outside 1677-2262 as the nearest end, never wrapped; and
+ * a tv_nsec outside a second is refused, as utimensat(2) refuses it. */
+Test(file, times_before_the_epoch_and_past_the_range)
+{
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "f");
+	struct slot_attr in = { 0 }, a;
+	in.mtime = (struct timespec){ .tv_sec = -1, .tv_nsec = 250000000 };
+	in.atime = (struct timespec){ .tv_sec = 13569465600 }; /* 2400 */
+	in.ctime = (struct timespec){ .tv_sec = -11676096000 }; /* 1600 */
+	cr_assert_eq(slot_ns_setattr(env.s, f, &in, SLOT_SET_MTIME |
+				     SLOT_SET_ATIME | SLOT_SET_CTIME, &a), 0);
+	cr_expect(a.mtime.tv_sec == -1 && a.mtime.tv_nsec == 250000000,
+		  "mtime %lld.%09ld", (long long)a.mtime.tv_sec,
+		  a.mtime.tv_nsec);
+	cr_expect(a.atime.tv_sec == INT64_MAX / 1000000000 &&
+		  a.atime.tv_nsec == INT64_MAX % 1000000000,
+		  "atime %lld.%09ld", (long long)a.atime.tv_sec,
+		  a.atime.tv_nsec);
+	cr_expect(a.ctime.tv_sec == INT64_MIN / 1000000000 - 1 &&
+		  a.ctime.tv_nsec == 1000000000 + INT64_MIN % 1000000000,
+		  "ctime %lld.%09ld", (long long)a.ctime.tv_sec,
+		  a.ctime.tv_nsec);
+	/* and so after a checkpoint and a reopen */
+	cr_assert_eq(slot_checkpoint(env.s, true), 1);
+	slot_abandon(env.s);
+	t_reopen(&env);
+	cr_assert_eq(slot_ns_getattr(env.s, f, &a), 0);
+	cr_expect(a.mtime.tv_sec == -1 && a.mtime.tv_nsec == 250000000,
+		  "mtime %lld.%09ld after a reopen",
+		  (long long)a.mtime.tv_sec, a.mtime.tv_nsec);
+
+	in.mtime = (struct timespec){ .tv_sec = 5, .tv_nsec = 1000000000 };
+	cr_expect_eq(slot_ns_setattr(env.s, f, &in, SLOT_SET_MTIME, NULL),
+		     -EINVAL);
+	in.mtime.tv_nsec = -1;
+	cr_expect_eq(slot_ns_setattr(env.s, f, &in, SLOT_SET_MTIME, NULL),
+		     -EINVAL);
+	cr_assert_eq(slot_ns_getattr(env.s, f, &a), 0);
+	cr_expect_eq(a.mtime.tv_sec, -1, "a refused time was kept");
+}
+
 /* After a crash, f has mode (its permission bits). */
 static void expect_mode_after_crash(slot_ino_t f, uint32_t mode)
 {
