@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define SLOT_VERSION_MAJOR 1
-#define SLOT_VERSION_MINOR 12
+#define SLOT_VERSION_MINOR 13
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
 #define SLOT_PATH_MAX 4096    /* bytes in a key, with its slashes */
@@ -348,6 +348,11 @@ void slot_abandon(struct slot_store *s);
 
 /* A message for an errno that slot functions return (positive or not). */
 const char *slot_strerror(int err);
+/* ... returned by what opens, probes or formats a device (slot_dev_open,
+ * slot_open, slot_open_dev, slot_probe, slot_probe_path, slot_format,
+ * slot_format_plan, slot_dump, slot_fsck): there -EINVAL says the device
+ * holds no slotfs, -EFBIG that it is too small, -EBUSY that it is in use. */
+const char *slot_open_strerror(int err);
 
 /* What the last open found and did (recovery report). */
 struct slot_recovery {

@@ -121,26 +121,21 @@ const char *slot_strerror(int err)
 	switch (err) {
 	case 0:
 		return "success";
-	case EINVAL:
-		return "not a slotfs file system (no slotfs superblock)";
 	case EUCLEAN:
 		return "file system is damaged; run fsck.slotfs";
 	case EBADMSG:
 		return "checksum mismatch";
 	case EPROTONOSUPPORT:
 		return "unsupported slotfs version or incompatible feature";
-	case EBUSY:
-		return "device or image is in use (already mounted?)";
 	case EROFS:
 		return "read-only file system or device";
 	case ENOSPC:
 		return "no space left on device";
-	case EFBIG:
-		return "device too small for a slotfs layout";
 	case ECANCELED:
 		return "canceled by a delete";
 	case ENAMETOOLONG:
-		return "name too long (over 255 bytes)";
+		return "name or path too long (a name over 255 bytes, a path "
+		       "over 4096)";
 	case ENOTUNIQ:
 		return "more than one device holds that file system";
 	case EDOM:
@@ -150,6 +145,20 @@ const char *slot_strerror(int err)
 		       "slotfs's superblock was (only its backup is left)";
 	default:
 		return strerror(err);
+	}
+}
+
+const char *slot_open_strerror(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case EINVAL:
+		return "not a slotfs file system (no slotfs superblock)";
+	case EFBIG:
+		return "device too small for a slotfs layout";
+	case EBUSY:
+		return "device or image is in use (already mounted?)";
+	default:
+		return slot_strerror(err);
 	}
 }
 

@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 			  &dev);
 	if (r < 0) {
 		fprintf(stderr, PROG ": cannot open %s: %s\n", argv[optind],
-			slot_strerror(r));
+			slot_open_strerror(r));
 		return 1;
 	}
 	r = slot_dump(dev, stdout, slots);
@@ -75,7 +75,7 @@ int main(int argc, char **argv)
 	}
 	if (r < 0) {
 		fprintf(stderr, PROG ": %s: %s\n", argv[optind],
-			slot_strerror(r));
+			slot_open_strerror(r));
 		return 1;
 	}
 	return 0;

@@ -431,7 +431,7 @@ static int sfs_open_store(struct sfs_cfg *c, struct slot_store **out)
 	}
 	if (err < 0) {
 		fprintf(stderr, "slotfs: %s: %s\n", c->image,
-			slot_strerror(err));
+			slot_open_strerror(err));
 		/* the store is not full (it would open): its device is */
 		if (err == -ENOSPC)
 			fprintf(stderr, "slotfs: writing %s failed: a sparse "

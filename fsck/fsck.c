@@ -292,7 +292,7 @@ int main(int argc, char **argv)
 		return SLOT_FSCK_ERROR;
 	} else if (r < 0) {
 		fprintf(stderr, PROG ": cannot open %s: %s\n", ui.path,
-			slot_strerror(r));
+			slot_open_strerror(r));
 		return SLOT_FSCK_ERROR;
 	}
 
@@ -311,7 +311,7 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		if (r == -EINVAL)
 			fprintf(stderr, PROG ": %s: no slotfs file system "
-				"found (%s)\n", ui.path, slot_strerror(r));
+				"found (no slotfs superblock)\n", ui.path);
 		else if (r == -EMEDIUMTYPE)
 			sfs_client_foreign(PROG, ui.path);
 		else

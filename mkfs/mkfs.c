@@ -467,7 +467,7 @@ static int mkfs_open(const struct mkfs_args *a, struct slot_dev **dev)
 			"another slotfs program)\n", a->path);
 	else if (r < 0)
 		fprintf(stderr, PROG ": cannot open %s: %s\n", a->path,
-			slot_strerror(r));
+			slot_open_strerror(r));
 	return r;
 }
 
@@ -526,7 +526,7 @@ static int mkfs_run(struct mkfs_args *a)
 				strerror(-foreign));
 		if (mine < 0) {
 			fprintf(stderr, PROG ": cannot read %s: %s\n", a->path,
-				slot_strerror(mine));
+				slot_open_strerror(mine));
 			r = mine;
 			goto out;
 		}
@@ -562,11 +562,11 @@ static int mkfs_run(struct mkfs_args *a)
 		else
 			fprintf(stderr, PROG ": %s is too small: %" PRIu64
 				" bytes (%s)\n", a->path, size,
-				slot_strerror(r));
+				slot_open_strerror(r));
 		goto out;
 	} else if (r < 0) {
 		fprintf(stderr, PROG ": cannot lay out slotfs on %s (%" PRIu64
-			" bytes): %s\n", a->path, size, slot_strerror(r));
+			" bytes): %s\n", a->path, size, slot_open_strerror(r));
 		goto out;
 	}
 
@@ -624,7 +624,7 @@ static int mkfs_run(struct mkfs_args *a)
 		if (!a->quiet)
 			printf("failed\n");
 		fprintf(stderr, PROG ": formatting %s failed: %s\n", a->path,
-			slot_strerror(r));
+			slot_open_strerror(r));
 		goto out;
 	}
 	if (!a->quiet)

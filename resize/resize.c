@@ -109,7 +109,7 @@ static void resize_refused(const char *path, const struct resize_res *res,
 		fprintf(stderr, PROG ": %s: the file system is %s; it shrinks "
 			"only unmounted: unmount it first\n", path, a);
 	else
-		fprintf(stderr, PROG ": %s: %s\n", path, slot_strerror(r));
+		fprintf(stderr, PROG ": %s: %s\n", path, slot_open_strerror(r));
 }
 
 int main(int argc, char **argv)
@@ -152,7 +152,7 @@ int main(int argc, char **argv)
 		mounted = true;
 	} else if (r < 0 && !res.g.old_size) {
 		fprintf(stderr, PROG ": cannot open %s: %s\n", path,
-			slot_strerror(r));
+			slot_open_strerror(r));
 		return 1;
 	}
 	if (r < 0) {

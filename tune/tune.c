@@ -48,7 +48,7 @@ static int tune_open(const char *path, bool change, struct slot_dev **dev)
 			      change, dev);
 	if (r < 0 && r != -EBUSY)
 		fprintf(stderr, PROG ": cannot open %s: %s\n", path,
-			slot_strerror(r));
+			slot_open_strerror(r));
 	return r;
 }
 
@@ -105,7 +105,7 @@ static void tune_error(const char *path, int r)
 		fprintf(stderr, PROG ": %s: the superblock is damaged; run "
 			"fsck.slotfs first\n", path);
 	else
-		fprintf(stderr, PROG ": %s: %s\n", path, slot_strerror(r));
+		fprintf(stderr, PROG ": %s: %s\n", path, slot_open_strerror(r));
 }
 
 int main(int argc, char **argv)

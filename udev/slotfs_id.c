@@ -44,7 +44,7 @@ int main(int argc, char **argv)
 	int r = slot_probe_path(argv[1], &g);
 	if (r < 0) {
 		fprintf(stderr, PROG ": cannot open %s: %s\n", argv[1],
-			slot_strerror(r));
+			slot_open_strerror(r));
 		return 1;
 	}
 	if (r == 0)

@@ -76,9 +76,13 @@ _ENGINES = {
 # Errors
 # ---------------------------------------------------------------------------
 
-def strerror(err):
-    """The library's message for an errno (positive or negative)."""
-    msg = _L.load().slot_strerror(int(err))
+def strerror(err, opening=False):
+    """The library's message for an errno (positive or negative); with
+    ``opening``, for one from opening, probing or formatting a device
+    (where EINVAL means no slotfs is there)."""
+    lib = _L.load()
+    fn = lib.slot_open_strerror if opening else lib.slot_strerror
+    msg = fn(int(err))
     return msg.decode("utf-8", "replace") if msg else os.strerror(abs(err))
 
 
@@ -92,10 +96,10 @@ class SlotError(OSError):
     with ``missing_ok``).
     """
 
-    def __init__(self, err, message=None, key=None):
+    def __init__(self, err, message=None, key=None, opening=False):
         err = abs(int(err))
         if message is None:
-            message = strerror(err)
+            message = strerror(err, opening)
         if key is None:
             super().__init__(err, message)
         else:
@@ -103,10 +107,11 @@ class SlotError(OSError):
         self.results = None
 
 
-def _check(rc, key=None):
-    """Raise SlotError for a negative return code; return rc otherwise."""
+def _check(rc, key=None, opening=False):
+    """Raise SlotError for a negative return code; return rc otherwise.
+    ``opening``: rc came from opening, probing or formatting a device."""
     if rc < 0:
-        raise SlotError(rc, key=key)
+        raise SlotError(rc, key=key, opening=opening)
     return rc
 
 
@@ -283,7 +288,7 @@ def plan(size, *, chunk_size=0, min_slot=0, meta_size=0, region_size=0):
     fo = _format_opts(chunk_size, min_slot, meta_size, region_size, None)
     geo = _L.padded(_L.SlotGeometry)
     _check(_L.load().slot_format_plan(size, ctypes.byref(fo),
-                                      ctypes.byref(geo)))
+                                      ctypes.byref(geo)), opening=True)
     return _geometry_dict(geo)
 
 
@@ -316,11 +321,12 @@ def format(path, size=None, *, chunk_size=0, min_slot=0, label=None,
     fo = _format_opts(chunk_size, min_slot, meta_size, region_size, label)
     dev = ctypes.c_void_p()
     _check(lib.slot_dev_open(bpath, _ENGINES[engine], 0, direct_io, False,
-                             True, ctypes.byref(dev)), key=path)
+                             True, ctypes.byref(dev)), key=path,
+           opening=True)
     geo = _L.padded(_L.SlotGeometry)
     try:
         _check(lib.slot_format(dev, ctypes.byref(fo), ctypes.byref(geo)),
-               key=path)
+               key=path, opening=True)
     finally:
         lib.slot_dev_close(dev)
     return _geometry_dict(geo)
@@ -346,10 +352,11 @@ def probe(path):
     _check(lib.slot_dev_open(os.fsencode(find_device(path)),
                              _L.SLOT_ENGINE_AUTO, 0, False, True, False,
                              ctypes.byref(dev)),
-           key=path)
+           key=path, opening=True)
     geo = _L.padded(_L.SlotGeometry)
     try:
-        rc = _check(lib.slot_probe(dev, ctypes.byref(geo)), key=path)
+        rc = _check(lib.slot_probe(dev, ctypes.byref(geo)), key=path,
+                    opening=True)
     finally:
         lib.slot_dev_close(dev)
     return _geometry_dict(geo) if rc == 1 else None
@@ -460,7 +467,7 @@ class Store:
         h = ctypes.c_void_p()
         dev = os.fsencode(find_device(path))
         _check(lib.slot_open(dev, ctypes.byref(o), ctypes.byref(h)),
-               key=path)
+               key=path, opening=True)
         self._h = h.value
 
     # -- lifetime ---------------------------------------------------------

@@ -264,6 +264,7 @@ def _declare(lib):
     P = ctypes.POINTER
     decl = {
         "slot_strerror": (c_char_p, [c_int]),
+        "slot_open_strerror": (c_char_p, [c_int]),
         "slot_opts_init": (None, [P(SlotOpts)]),
         "slot_open": (c_int, [c_char_p, P(SlotOpts), P(c_void_p)]),
         "slot_close": (c_int, [c_void_p]),

@@ -307,6 +307,7 @@ class TestNamespace(StoreCase):
         with self.assertRaises(slotfs.SlotError) as cm:
             self.store.put("", b"x")
         self.assertEqual(cm.exception.errno, errno.EINVAL)
+        self.assertEqual(cm.exception.strerror, os.strerror(errno.EINVAL))
         self.store.put("file", b"x")
         with self.assertRaises(slotfs.SlotError) as cm:
             self.store.put("file/child", b"x")
@@ -586,6 +587,7 @@ class TestLifecycle(StoreCase):
         with self.assertRaises(slotfs.SlotError) as cm:
             slotfs.Store(blank)
         self.assertEqual(cm.exception.errno, errno.EINVAL)
+        self.assertIn("not a slotfs", cm.exception.strerror)
         with self.assertRaises(slotfs.SlotError) as cm:
             slotfs.Store(os.path.join(self.tmp.name, "absent"))
         self.assertEqual(cm.exception.errno, errno.ENOENT)

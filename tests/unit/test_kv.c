@@ -127,6 +127,17 @@ Test(kv, bad_keys)
 	uint64_t size;
 	cr_expect_eq(slot_lookup(env.s, "d/", &size), -EINVAL);
 	cr_expect_eq(t_put1(env.s, "file/under", "x", 1), -ENOTDIR);
+	/* a bad key's message is about the key, not a missing superblock,
+	 * which is what -EINVAL means from an open */
+	cr_expect_str_eq(slot_strerror(-EINVAL), strerror(EINVAL));
+	cr_expect(strstr(slot_open_strerror(-EINVAL), "not a slotfs"),
+		  "open's EINVAL: %s", slot_open_strerror(-EINVAL));
+	cr_expect_str_eq(slot_strerror(-EFBIG), strerror(EFBIG));
+	cr_expect(strstr(slot_open_strerror(-EFBIG), "too small"));
+	cr_expect(strstr(slot_strerror(-ENAMETOOLONG), "path"),
+		  "a key over 4096 bytes is ENAMETOOLONG too: %s",
+		  slot_strerror(-ENAMETOOLONG));
+	cr_expect_str_eq(slot_open_strerror(-ENOSPC), slot_strerror(-ENOSPC));
 }
 
 static int collect_key(void *arg, const char *key, uint64_t size)
