@@ -70,6 +70,10 @@ struct sfs {
 	/* the polling loop (loop.c): requests its reading thread served
 	 * itself, and those it handed to another thread first; atomic */
 	uint64_t loop_in_place, loop_handed_on;
+	/* how its reading thread found each request: waiting already, while
+	 * it polled, or after it slept; and the polling window now (ns) */
+	uint64_t loop_found_waiting, loop_found_polling, loop_found_asleep;
+	int64_t loop_window_ns;
 	/* FUSE over io_uring (ring.c), when the kernel offered it; requests
 	 * that came through it (atomic) */
 	struct sfs_ring *ring;

@@ -91,6 +91,17 @@ static void sfs_loop_adapt(struct sfs_loop *lp, int64_t waited)
 	else
 		lp->poll_ns = lp->poll_ns / 2 > lp->poll_min_ns ?
 			      lp->poll_ns / 2 : lp->poll_min_ns;
+	__atomic_store_n(&lp->fs->loop_window_ns, lp->poll_ns,
+			 __ATOMIC_RELAXED);
+}
+
+/* status.json's "found_*": how the request just read was found */
+static void sfs_loop_found(struct sfs_loop *lp, bool looked, bool slept)
+{
+	uint64_t *n = slept ? &lp->fs->loop_found_asleep :
+		      looked ? &lp->fs->loop_found_polling :
+		      &lp->fs->loop_found_waiting;
+	__atomic_fetch_add(n, 1, __ATOMIC_RELAXED);
 }
 
 /*
@@ -103,14 +114,18 @@ static int sfs_loop_receive(struct sfs_loop *lp, struct fuse_buf *buf,
 {
 	int fd = fuse_session_fd(lp->se);
 	int64_t since = sfs_loop_now(), poll_ns = spin ? lp->poll_ns : 0;
+	bool looked = false, slept = false;
 	for (;;) {
 		int res = fuse_session_receive_buf(lp->se, buf);
 		if (res == -EINTR)      /* an interrupted request: go on */
 			continue;
-		if (res > 0)
+		if (res > 0) {
 			sfs_awake_poke(lp->awake);
+			sfs_loop_found(lp, looked, slept);
+		}
 		if (res != -EAGAIN)
 			return res;
+		looked = true;
 		if (fuse_session_exited(lp->se) ||
 		    __atomic_load_n(&lp->stop, __ATOMIC_RELAXED))
 			return 0;
@@ -125,6 +140,7 @@ static int sfs_loop_receive(struct sfs_loop *lp, struct fuse_buf *buf,
 			return -errno;
 		if (p[1].revents)
 			return 0;
+		slept = true;
 		int64_t now = sfs_loop_now();
 		if (spin && p[0].revents)
 			sfs_loop_adapt(lp, now - since);
@@ -305,6 +321,7 @@ int sfs_loop_polling(struct fuse_session *se, struct sfs *fs, unsigned poll_us,
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
+	__atomic_store_n(&fs->loop_window_ns, lp.poll_ns, __ATOMIC_RELAXED);
 	lp.wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (lp.wake_fd < 0)
 		return -errno;

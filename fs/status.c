@@ -68,6 +68,12 @@ static int sfs_status_json_ext(const struct slot_status_ext *e, char *buf,
 			  e->ckpt_lock_ns_max / 1000);
 }
 
+static uint64_t sfs_loop_window_us(struct sfs *fs)
+{
+	return (uint64_t)__atomic_load_n(&fs->loop_window_ns,
+					 __ATOMIC_RELAXED) / 1000;
+}
+
 /*
  * The front end's own figures, after the store's: how the polling loop
  * served requests (both 0 under libfuse's loop, -o poll_us=0), and
@@ -85,6 +91,21 @@ static int sfs_status_json_loop(struct sfs *fs, char *buf, size_t n,
 					    __ATOMIC_RELAXED),
 			    __atomic_load_n(&fs->loop_handed_on,
 					    __ATOMIC_RELAXED));
+	if (at < 0)
+		return at;
+	at = sfs_append(buf, (size_t)at, cap, ",\"found_waiting\":%" PRIu64
+			",\"found_polling\":%" PRIu64,
+			__atomic_load_n(&fs->loop_found_waiting,
+					__ATOMIC_RELAXED),
+			__atomic_load_n(&fs->loop_found_polling,
+					__ATOMIC_RELAXED));
+	if (at < 0)
+		return at;
+	at = sfs_append(buf, (size_t)at, cap, ",\"found_asleep\":%" PRIu64
+			",\"poll_window_us\":%" PRIu64,
+			__atomic_load_n(&fs->loop_found_asleep,
+					__ATOMIC_RELAXED),
+			sfs_loop_window_us(fs));
 	if (at < 0)
 		return at;
 	at = sfs_append(buf, (size_t)at, cap, ",\"io_uring\":%" PRIu64
@@ -120,6 +141,33 @@ static int sfs_status_prom_loop(struct sfs *fs, char *buf, size_t n,
 			  __atomic_load_n(&fs->loop_in_place, __ATOMIC_RELAXED),
 			  __atomic_load_n(&fs->loop_handed_on,
 					  __ATOMIC_RELAXED));
+	if (at < 0)
+		return at;
+	at = sfs_append(buf, (size_t)at, cap,
+			  "# HELP slotfs_fuse_requests_found_total FUSE "
+			  "requests, by how the reading thread found them: "
+			  "waiting, while it polled, or after it slept.\n"
+			  "# TYPE slotfs_fuse_requests_found_total counter\n"
+			  "slotfs_fuse_requests_found_total{found=\"waiting\"}"
+			  " %" PRIu64 "\n"
+			  "slotfs_fuse_requests_found_total{found=\"polling\"}"
+			  " %" PRIu64 "\n",
+			  __atomic_load_n(&fs->loop_found_waiting,
+					  __ATOMIC_RELAXED),
+			  __atomic_load_n(&fs->loop_found_polling,
+					  __ATOMIC_RELAXED));
+	if (at < 0)
+		return at;
+	at = sfs_append(buf, (size_t)at, cap,
+			  "slotfs_fuse_requests_found_total{found=\"asleep\"}"
+			  " %" PRIu64 "\n"
+			  "# HELP slotfs_fuse_poll_window_seconds How long the "
+			  "reading thread now polls before it sleeps.\n"
+			  "# TYPE slotfs_fuse_poll_window_seconds gauge\n"
+			  "slotfs_fuse_poll_window_seconds %" PRIu64 "e-6\n",
+			  __atomic_load_n(&fs->loop_found_asleep,
+					  __ATOMIC_RELAXED),
+			  sfs_loop_window_us(fs));
 	if (at < 0)
 		return at;
 	at = sfs_append(buf, (size_t)at, cap,

@@ -163,6 +163,29 @@ in_place() {
 }
 check "small files are created on the reading thread" in_place
 
+# ... and counts how it found each request (waiting, while polling, after
+# sleeping): 200 cold stats are at least 200 LOOKUPs found.  Its polling
+# window stays between the shortest (20 us) and poll_us (50 by default).
+poll_figures() {
+	local f0 f1 w
+	f0=$(( $(jget found_waiting) + $(jget found_polling) + $(jget found_asleep) ))
+	sync
+	echo 2 >/proc/sys/vm/drop_caches
+	for i in $(seq 1 200); do
+		stat "$MNT/small/f$i" >/dev/null
+	done
+	f1=$(( $(jget found_waiting) + $(jget found_polling) + $(jget found_asleep) ))
+	w=$(jget poll_window_us)
+	echo "200 cold stats: $((f1 - f0)) requests found; window $w us"
+	expect_ge "requests found" 200 $((f1 - f0))
+	[ "$w" -ge 20 ] && [ "$w" -le 50 ] || { echo "window $w us"; return 1; }
+	grep -q '^slotfs_fuse_poll_window_seconds [0-9][0-9]*e-6$' \
+		"$MNT/.slotfs/metrics"
+	grep -q '^slotfs_fuse_requests_found_total{found="asleep"} [0-9]' \
+		"$MNT/.slotfs/metrics"
+}
+check "the polling loop counts how it found requests; its window" poll_figures
+
 # chmod, chown and utimens (cp -a, tar and rsync set them on every file)
 # need no device either; a truncation may
 setattr_in_place() {
