@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +30,20 @@ struct sfs_render {
 };
 
 /* Text appended at buf[at] (cap in all): the new length, or -ENOSPC. */
-static int sfs_append(char *buf, size_t at, size_t cap, const char *fmt,
-		      uint64_t a, uint64_t b)
+__attribute__((format(printf, 4, 5)))
+static int sfs_append(char *buf, size_t at, size_t cap, const char *fmt, ...)
 {
-	int k = snprintf(buf + at, cap - at, fmt, a, b);
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vsnprintf(buf + at, cap - at, fmt, ap);
+	va_end(ap);
 	return k < 0 || (size_t)k >= cap - at ? -ENOSPC : (int)(at + k);
+}
+
+/* A counter of the front end's, read as it is now. */
+static uint64_t sfs_count(const uint64_t *n)
+{
+	return __atomic_load_n(n, __ATOMIC_RELAXED);
 }
 
 /*
@@ -94,17 +104,11 @@ static int sfs_status_json_loop(struct sfs *fs, char *buf, size_t n,
 	if (at < 0)
 		return at;
 	at = sfs_append(buf, (size_t)at, cap, ",\"found_waiting\":%" PRIu64
-			",\"found_polling\":%" PRIu64,
-			__atomic_load_n(&fs->loop_found_waiting,
-					__ATOMIC_RELAXED),
-			__atomic_load_n(&fs->loop_found_polling,
-					__ATOMIC_RELAXED));
-	if (at < 0)
-		return at;
-	at = sfs_append(buf, (size_t)at, cap, ",\"found_asleep\":%" PRIu64
-			",\"poll_window_us\":%" PRIu64,
-			__atomic_load_n(&fs->loop_found_asleep,
-					__ATOMIC_RELAXED),
+			",\"found_polling\":%" PRIu64 ",\"found_asleep\":%"
+			PRIu64 ",\"poll_window_us\":%" PRIu64,
+			sfs_count(&fs->loop_found_waiting),
+			sfs_count(&fs->loop_found_polling),
+			sfs_count(&fs->loop_found_asleep),
 			sfs_loop_window_us(fs));
 	if (at < 0)
 		return at;
@@ -151,22 +155,16 @@ static int sfs_status_prom_loop(struct sfs *fs, char *buf, size_t n,
 			  "slotfs_fuse_requests_found_total{found=\"waiting\"}"
 			  " %" PRIu64 "\n"
 			  "slotfs_fuse_requests_found_total{found=\"polling\"}"
-			  " %" PRIu64 "\n",
-			  __atomic_load_n(&fs->loop_found_waiting,
-					  __ATOMIC_RELAXED),
-			  __atomic_load_n(&fs->loop_found_polling,
-					  __ATOMIC_RELAXED));
-	if (at < 0)
-		return at;
-	at = sfs_append(buf, (size_t)at, cap,
+			  " %" PRIu64 "\n"
 			  "slotfs_fuse_requests_found_total{found=\"asleep\"}"
 			  " %" PRIu64 "\n"
 			  "# HELP slotfs_fuse_poll_window_seconds How long the "
 			  "reading thread now polls before it sleeps.\n"
 			  "# TYPE slotfs_fuse_poll_window_seconds gauge\n"
 			  "slotfs_fuse_poll_window_seconds %" PRIu64 "e-6\n",
-			  __atomic_load_n(&fs->loop_found_asleep,
-					  __ATOMIC_RELAXED),
+			  sfs_count(&fs->loop_found_waiting),
+			  sfs_count(&fs->loop_found_polling),
+			  sfs_count(&fs->loop_found_asleep),
 			  sfs_loop_window_us(fs));
 	if (at < 0)
 		return at;
