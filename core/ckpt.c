@@ -659,7 +659,24 @@ void sl_ckpt_reset(struct slot_store *s)
 	s->ndup_recs = 0;
 }
 
-int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *out)
+bool sl_ckpt_absent(struct slot_store *s, unsigned i, bool have,
+		    uint64_t seq)
+{
+	if (have && !(i == 0 && seq == 1))
+		return false;
+	uint8_t *b = sl_alloc_aligned(SL_BLOCK);
+	if (!b)
+		return false;
+	bool blank = ck_read(s, s->sb.meta_offset + i * (s->sb.meta_size / 2),
+			     b, SL_BLOCK) == 0;
+	for (unsigned k = 0; blank && k < SL_BLOCK; k++)
+		blank = b[k] == 0;
+	free(b);
+	return blank;
+}
+
+int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *out,
+		 bool *fell_back)
 {
 	struct sl_ckpt_hdr h[2];
 	int ok[2];
@@ -688,10 +705,10 @@ int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *out)
 			free(p);
 			if (!err) {
 				*out = h[i];
-				if (k > 0)
-					sl_log(s, "newest checkpoint is "
-					       "damaged; using seq %llu",
-					       (unsigned long long)h[i].seq);
+				unsigned j = 1 - i;
+				*fell_back = k > 0 ||
+					     (!ok[j] && !sl_ckpt_absent(s, j,
+						true, h[i].seq));
 				return 0;
 			}
 			if (err == -ENOMEM)

@@ -89,6 +89,8 @@ const char *sl_err_what(unsigned kind)
 		return "a checkpoint could not be written";
 	case SL_ERR_INDEX:
 		return "index records were dropped at open";
+	case SL_ERR_CKPT_LOST:
+		return "a checkpoint container was found damaged at open";
 	default:
 		return "an error";
 	}

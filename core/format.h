@@ -49,6 +49,8 @@
 #define SL_ERR_CSUM        1      /* a slot's checksum did not match */
 #define SL_ERR_CKPT_WRITE  2      /* a checkpoint could not be written */
 #define SL_ERR_INDEX       3      /* index records dropped at open */
+#define SL_ERR_CKPT_LOST   4      /* a damaged checkpoint container found
+				     at open */
 const char *sl_err_what(unsigned kind);
 
 #define SL_CLASS_MAX 8

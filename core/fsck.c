@@ -278,22 +278,6 @@ static int fk_pass_sb(struct fk *f, struct sl_sb *sb, bool *sb_write,
 /* Pass 1: checkpoints                                                 */
 /* ------------------------------------------------------------------ */
 
-/* A container that was never written is all zeros: not a problem. */
-static bool fk_ckpt_blank(struct fk *f, unsigned i)
-{
-	uint8_t *b = sl_alloc_aligned(SL_BLOCK);
-	if (!b)
-		return false;
-	struct slot_io io = { .buf = b,
-		.off = f->s->sb.meta_offset + i * (f->s->sb.meta_size / 2),
-		.len = SL_BLOCK };
-	bool blank = f->dev->ops->read(f->dev->ctx, &io, 1) == 0;
-	for (unsigned k = 0; blank && k < SL_BLOCK; k++)
-		blank = b[k] == 0;
-	free(b);
-	return blank;
-}
-
 static int fk_pass_ckpt(struct fk *f, struct sl_ckpt_hdr *out, bool *have,
 			bool *fell_back)
 {
@@ -346,10 +330,7 @@ static int fk_pass_ckpt(struct fk *f, struct sl_ckpt_hdr *out, bool *have,
 	for (unsigned i = 0; i < 2; i++) {
 		if (!st[i])
 			continue;
-		/* mkfs writes seq 1 into B: only A, and only while seq 1 is
-		 * the newest, may be blank; else a blank one was zeroed */
-		if (fk_ckpt_blank(f, i) &&
-		    (!*have || (i == 0 && out->seq == 1)))
+		if (sl_ckpt_absent(s, i, *have, *have ? out->seq : 0))
 			continue;
 		if (*have)
 			*fell_back = true;

@@ -850,7 +850,17 @@ int sl_xattr_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 			const uint8_t *payload);
 
 /* ckpt.c */
-int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *hdr);
+/* Load the newest checkpoint that holds.  *fell_back: a container that is
+ * not blank (sl_ckpt_absent) did not hold, so the one loaded may be older
+ * than the newest written (a crash cut that one short, or it is damaged):
+ * the slot headers must say what is newer. */
+int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *hdr,
+		 bool *fell_back);
+/* Container i did not hold, and that is no damage: it is all zeros and
+ * was never written (mkfs writes seq 1 into B, so only A, and only while
+ * the newest loaded, if any, is seq 1). */
+bool sl_ckpt_absent(struct slot_store *s, unsigned i, bool have,
+		    uint64_t seq);
 int sl_ckpt_write(struct slot_store *s);
 int sl_ckpt_read_hdr(struct slot_store *s, unsigned i, struct sl_ckpt_hdr *h);
 int sl_ckpt_read_payload(struct slot_store *s, const struct sl_ckpt_hdr *h,

@@ -1192,7 +1192,8 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 	s->loading = true;
 
 	struct sl_ckpt_hdr hdr;
-	err = sl_ckpt_load(s, &hdr);
+	bool fell_back = false;
+	err = sl_ckpt_load(s, &hdr, &fell_back);
 	if (err == -ENOENT) {
 		sl_log(s, "no valid checkpoint; run fsck.slotfs to rebuild "
 		       "the index from the slot headers");
@@ -1203,8 +1204,16 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 	bool clean = s->sb.flags & SL_SB_CLEAN;
 	s->rec.was_clean = clean;
 	s->rec.ckpt_seq = hdr.seq;
-	err = sl_recover(s, &hdr, true, !clean || o->force_scan,
-			 !clean || o->validate || o->force_scan);
+	/* a clean flag vouches for the newest checkpoint, not an older one:
+	 * what was written after it is found as after a crash */
+	bool scan = !clean || o->force_scan || fell_back;
+	/* after a crash, a torn container is the checkpoint it cut short */
+	bool damaged = clean && fell_back;
+	if (damaged)
+		sl_log(s, "a checkpoint container is damaged; the index comes "
+		       "from seq %llu and the slot headers written since",
+		       (unsigned long long)hdr.seq);
+	err = sl_recover(s, &hdr, true, scan, scan || o->validate);
 	if (!err)
 		err = sl_alloc_rebuild(s);
 	if (err)
@@ -1231,6 +1240,8 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		/* index records that did not hold: corruption, for fsck */
 		if (s->rec.entries_dropped || s->load_bad_xattrs)
 			sl_fs_error(s, SL_ERR_INDEX);
+		if (damaged)
+			sl_fs_error(s, SL_ERR_CKPT_LOST);
 		/* what recovery changed is durable before new writes */
 		pthread_mutex_lock(&s->ckpt_lock);
 		if (s->dirty_total != s->persisted)

@@ -222,6 +222,65 @@ Test(recovery, a_checkpoint_failing_at_close_is_recorded)
 	check_n("p", 2, 5000, 3);       /* recovery found them */
 }
 
+/* Bytes of checkpoint container i, at off within it, set to v. */
+static void damage_container(unsigned i, uint64_t off, uint8_t v)
+{
+	struct sl_sb sb = sb_now();
+	uint8_t *img = slot_emu_image(env.emu);
+	memset(img + sb.meta_offset + i * (sb.meta_size / 2) + off, v, 16);
+}
+
+/* Files put, then a clean close: the newest checkpoint (seq 2, container
+ * A) holds them and the older one (seq 1, mkfs's) does not.  With A
+ * damaged the open must not take the clean flag's word and show the
+ * empty seq 1: the slot headers written since are scanned, as after a
+ * crash, and the damage recorded for fsck.  Once a new checkpoint went
+ * to A, that seq 1 is all a later open would have had. */
+static void expect_found_after_damage(uint64_t off, uint8_t v)
+{
+	put_n("p", 20, 5000, 7);
+	cr_assert_eq(slot_close(env.s), 0);
+	env.s = NULL;
+	struct sl_sb sb = sb_now();
+	cr_assert(sb.flags & SL_SB_CLEAN);
+	damage_container(0, off, v);
+	t_reopen(&env);
+	struct slot_recovery r;
+	slot_recovery_report(env.s, &r);
+	cr_expect(r.scanned, "the open trusted the clean flag");
+	check_n("p", 20, 5000, 7);
+	sb = sb_now();
+	cr_expect(sb.flags & SL_SB_ERRORS, "the damage was not recorded");
+	cr_expect_eq(sb.last_error, SL_ERR_CKPT_LOST);
+	/* a change now, a clean close, and the files are still there */
+	cr_assert_eq(t_put1(env.s, "after", "x", 1), 0);
+	cr_assert_eq(slot_close(env.s), 0);
+	t_reopen(&env);
+	check_n("p", 20, 5000, 7);
+}
+
+Test(recovery, a_damaged_newest_checkpoint_header_is_not_taken_for_empty)
+{
+	expect_found_after_damage(0, 0xa5);
+}
+
+Test(recovery, a_damaged_newest_checkpoint_payload_is_not_taken_for_empty)
+{
+	expect_found_after_damage(SL_BLOCK + 64, 0x5a);
+}
+
+/* ... but container A blank, as mkfs leaves it, is no damage. */
+Test(recovery, a_blank_container_after_mkfs_is_no_damage)
+{
+	cr_assert_eq(slot_close(env.s), 0);
+	env.s = NULL;
+	t_reopen(&env);
+	struct slot_recovery r;
+	slot_recovery_report(env.s, &r);
+	cr_expect(!r.scanned, "a fresh file system was scanned");
+	cr_expect_eq(sb_now().flags & SL_SB_ERRORS, 0);
+}
+
 /* With errors=remount-ro (here, or the superblock's from tune.slotfs -e)
  * the first error stops all writes: -EROFS, reads go on, and the record
  * is in the superblock, which is left not clean. */
