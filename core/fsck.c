@@ -53,26 +53,33 @@ enum fk_code {
 	PR_COUNT
 };
 
+/*
+ * preen: what -p may fix without asking, as e2fsck's PR_PREEN_OK: what a
+ * crash leaves (slots newer than the checkpoint, files whose directory
+ * was made after it, link counts, a torn checkpoint container) and what
+ * loses nothing; the rest means damage, for a person to look at.
+ */
 static const struct fk_problem {
 	const char *code;
 	const char *what;       /* printf format for the details */
+	bool preen;
 } fk_problems[PR_COUNT] = {
 	[PR_SB_PRIMARY_BAD] = { "PR_SB_PRIMARY_BAD",
 		"primary superblock damaged; restore from backup" },
 	[PR_SB_BACKUP_BAD] = { "PR_SB_BACKUP_BAD",
-		"backup superblock damaged; rewrite from primary" },
+		"backup superblock damaged; rewrite from primary", true },
 	[PR_SB_MISMATCH] = { "PR_SB_MISMATCH",
-		"backup superblock differs from primary (%s); rewrite" },
+		"backup superblock differs from primary (%s); rewrite", true },
 	[PR_SB_DEVICE_SHORT] = { "PR_SB_DEVICE_SHORT",
 		"device is %llu bytes, file system needs %llu; drop %u "
 		"regions past the end" },
 	[PR_SB_NOT_CLEAN] = { "PR_SB_NOT_CLEAN",
-		"file system was not cleanly unmounted" },
+		"file system was not cleanly unmounted", true },
 	[PR_SB_ERRORS] = { "PR_SB_ERRORS",
 		"file system has %u errors recorded in use (the last: %s); "
-		"check it all, then clear the record" },
+		"check it all, then clear the record", true },
 	[PR_CKPT_BAD] = { "PR_CKPT_BAD",
-		"checkpoint container %c damaged (%s); write a new checkpoint" },
+		"checkpoint container %c damaged (%s); write a new checkpoint", true },
 	[PR_CKPT_BOTH_LOST] = { "PR_CKPT_BOTH_LOST",
 		"both checkpoint containers lost; rebuild the index from a "
 		"full slot-header scan" },
@@ -82,7 +89,7 @@ static const struct fk_problem {
 		"%llu index entries claim a slot another entry owns; clear them" },
 	[PR_INDEX_CSUM] = { "PR_INDEX_CSUM",
 		"%llu index entries remember a payload checksum their slot "
-		"headers do not have; take the headers'" },
+		"headers do not have; take the headers'", true },
 	[PR_SLOT_HDR_BAD] = { "PR_SLOT_HDR_BAD",
 		"inode %llu chunk %u: slot %u:%u header %s; clear the chunk" },
 	[PR_SLOT_PAYLOAD_BAD] = { "PR_SLOT_PAYLOAD_BAD",
@@ -90,15 +97,15 @@ static const struct fk_problem {
 		"clear the chunk" },
 	[PR_SLOT_NEWER] = { "PR_SLOT_NEWER",
 		"%llu slots of %llu objects written after the last checkpoint; "
-		"recover them" },
+		"recover them", true },
 	[PR_OBJ_LOST_FOUND] = { "PR_OBJ_LOST_FOUND",
 		"%llu recovered objects have no usable name; connect them to "
-		"/lost+found" },
+		"/lost+found", true },
 	[PR_OBJ_MISSING_CHUNK] = { "PR_OBJ_MISSING_CHUNK",
 		"inode %llu (%s) lost %llu chunks of a whole object, the "
 		"first at %u; it reads zeros there" },
 	[PR_OBJ_CHUNK_PAST_EOF] = { "PR_OBJ_CHUNK_PAST_EOF",
-		"inode %llu chunk %u lies past the end of the file; clear it" },
+		"inode %llu chunk %u lies past the end of the file; clear it", true },
 	[PR_OBJ_SIZE_BAD] = { "PR_OBJ_SIZE_BAD",
 		"inode %llu size %llu is past the largest file; set it to "
 		"the end of its data, %llu" },
@@ -111,7 +118,7 @@ static const struct fk_problem {
 		"directory %llu has a second name in directory %llu ('%s'); "
 		"remove it" },
 	[PR_NLINK] = { "PR_NLINK",
-		"inode %llu link count is %u, should be %u; fix" },
+		"inode %llu link count is %u, should be %u; fix", true },
 	[PR_RGN_HDR_BAD] = { "PR_RGN_HDR_BAD",
 		"region %u header missing or wrong; rewrite" },
 	[PR_XATTR_BAD] = { "PR_XATTR_BAD",
@@ -119,16 +126,16 @@ static const struct fk_problem {
 		"file; clear them" },
 	[PR_SB_FEATURE_XATTR] = { "PR_SB_FEATURE_XATTR",
 		"files have extended attributes but the superblock lacks "
-		"the xattr feature; set it" },
+		"the xattr feature; set it", true },
 	[PR_ACL_MODE] = { "PR_ACL_MODE",
 		"inode %llu mode %03o disagrees with its ACL (%03o); set it "
-		"from the ACL" },
+		"from the ACL", true },
 	[PR_RESV_BAD] = { "PR_RESV_BAD",
 		"%llu records of space set aside by fallocate are damaged "
 		"or name no file; clear them" },
 	[PR_RESV_SPACE] = { "PR_RESV_SPACE",
 		"%llu files have more space set aside than the free space "
-		"holds; drop it" },
+		"holds; drop it", true },
 };
 
 struct fk {
@@ -138,7 +145,17 @@ struct fk {
 	struct slot_store *s;
 	bool repair;
 	bool modified;          /* something on disk must change */
+	bool was_clean;         /* the superblock's clean flag */
+	bool unexpected;        /* a problem -p may not fix was found */
 };
+
+static bool fk_preen_ok(const struct fk *f, enum fk_code c)
+{
+	/* a torn container is a crash's; one of a clean unmount, damage */
+	if (c == PR_CKPT_BAD)
+		return !f->was_clean;
+	return fk_problems[c].preen;
+}
 
 static void fk_report(struct fk *f, enum fk_code c, ...)
 {
@@ -148,6 +165,8 @@ static void fk_report(struct fk *f, enum fk_code c, ...)
 	vsnprintf(msg, sizeof(msg), fk_problems[c].what, ap);
 	va_end(ap);
 	f->r->problems++;
+	if (!fk_preen_ok(f, c))
+		f->unexpected = true;
 	if (f->repair) {
 		f->r->fixed++;
 		f->modified = true;
@@ -863,8 +882,10 @@ static int fk_pass_regions(struct fk *f)
 
 /* ------------------------------------------------------------------ */
 
-int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
-	      struct slot_fsck_result *r)
+/* One run, checking (o->mode SLOT_FSCK_CHECK) or repairing; *unexpected:
+ * it found a problem -p may not fix. */
+static int fk_run(struct slot_dev *dev, const struct slot_fsck_opts *o,
+		  struct slot_fsck_result *r, bool *unexpected)
 {
 	memset(r, 0, sizeof(*r));
 	struct fk f = { .dev = dev, .o = o, .r = r,
@@ -872,11 +893,13 @@ int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
 	struct sl_sb sb;
 	bool sb_write = false, backup_write = false;
 	int err = fk_pass_sb(&f, &sb, &sb_write, &backup_write);
+	*unexpected = f.unexpected;
 	if (err) {
 		r->exit_code = SLOT_FSCK_ERROR;
 		return err;
 	}
 	bool clean = sb.flags & SL_SB_CLEAN;
+	f.was_clean = clean;
 	/* as e2fsck: a file system with errors recorded is checked whole */
 	if (sb.flags & SL_SB_ERRORS)
 		fk_report(&f, PR_SB_ERRORS, sb.error_count,
@@ -1018,11 +1041,37 @@ done:
 		r->exit_code = SLOT_FSCK_FIXED;
 	else
 		r->exit_code = SLOT_FSCK_OK;
+	*unexpected = f.unexpected;
 	sl_store_raw_free(s);
 	return 0;
 out:
 	r->exit_code = SLOT_FSCK_ERROR | (r->problems && !f.repair ?
 					  SLOT_FSCK_UNCORRECTED : 0);
+	*unexpected = f.unexpected;
 	sl_store_raw_free(s);
 	return err;
+}
+
+/*
+ * -p checks first, writing nothing: with only what a crash leaves it
+ * repairs; with anything else it reports all it found, fixes none and
+ * exits 4, as e2fsck -p stops at an UNEXPECTED INCONSISTENCY.
+ */
+int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
+	      struct slot_fsck_result *r)
+{
+	bool unexpected;
+	if (o->mode != SLOT_FSCK_PREEN)
+		return fk_run(dev, o, r, &unexpected);
+	struct slot_fsck_opts co = *o;
+	co.mode = SLOT_FSCK_CHECK;
+	co.problem = NULL;
+	int err = fk_run(dev, &co, r, &unexpected);
+	if (err || !r->problems)
+		return err;
+	co.problem = o->problem;
+	if (unexpected)         /* to report them: exit 4 */
+		return fk_run(dev, &co, r, &unexpected);
+	co.mode = SLOT_FSCK_REPAIR;
+	return fk_run(dev, &co, r, &unexpected);
 }

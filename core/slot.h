@@ -796,7 +796,11 @@ int slot_status_prometheus(const struct slot_status *st, char *buf,
 
 enum slot_fsck_mode {
 	SLOT_FSCK_CHECK = 0,    /* -n: report only, open read-only */
-	SLOT_FSCK_REPAIR,       /* -y / -p */
+	SLOT_FSCK_REPAIR,       /* -y */
+	/* -p: repair what a crash leaves (e2fsck's preen); with anything
+	 * else, report all and fix none: SLOT_FSCK_UNCORRECTED.  The device
+	 * is opened for writing.  libslot 1.13. */
+	SLOT_FSCK_PREEN,
 };
 
 /* e2fsck's exit bits */

@@ -266,7 +266,8 @@ int main(int argc, char **argv)
 		return SLOT_FSCK_ERROR;
 	ui.path = path;
 	ui.preen = opt_p;
-	ui.mode = (opt_y || opt_p) ? SLOT_FSCK_REPAIR : SLOT_FSCK_CHECK;
+	ui.mode = opt_y ? SLOT_FSCK_REPAIR : opt_p ? SLOT_FSCK_PREEN :
+		  SLOT_FSCK_CHECK;
 	/* Never draw \r lines into a log: only on a terminal. */
 	ui.bar = isatty(STDERR_FILENO) && ui.progress_fd <= 0 &&
 		 (opt_C || !opt_p);
@@ -324,6 +325,13 @@ int main(int argc, char **argv)
 		printf("%s: clean, %" PRIu64 " files, %" PRIu64 "/%" PRIu64
 		       " blocks\n", ui.path, res.files, res.blocks_used,
 		       res.blocks_total);
+		return code;
+	}
+	/* as e2fsck -p: what only a person should decide stops it */
+	if (ui.preen && (code & SLOT_FSCK_UNCORRECTED)) {
+		printf("\n%s: UNEXPECTED INCONSISTENCY; RUN fsck.slotfs "
+		       "MANUALLY.\n\t(i.e., without -a or -p options)\n",
+		       ui.path);
 		return code;
 	}
 	if (code & SLOT_FSCK_FIXED)

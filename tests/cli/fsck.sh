@@ -106,6 +106,25 @@ check "slotfs made swap: fsck and tune say so, exit 8/1, write nothing" swap_ref
 check_rc "no device: exit 16" 16 fsck.slotfs
 check_rc "an unknown option: exit 16" 16 fsck.slotfs -Z img
 check_rc "-n with -y: exit 16" 16 fsck.slotfs -n -y img
+# A device shorter than its file system is damage, not a crash's leftover:
+# -p repairs nothing and says to run fsck by hand (e2fsck -p: exit 4,
+# UNEXPECTED INCONSISTENCY); before, it dropped the regions past the end.
+fresh short
+truncate -s 64M short
+SHORT=$(sha short)
+preen_stops() {
+	local out rc=0
+	out=$(fsck.slotfs -p short) || rc=$?
+	echo "$out"
+	expect_eq "exit" 4 "$rc"
+	case $out in
+	*"UNEXPECTED INCONSISTENCY; RUN fsck.slotfs MANUALLY"*) ;;
+	*) echo "no UNEXPECTED INCONSISTENCY"; return 1 ;;
+	esac
+	expect_eq "sha256 after -p" "$SHORT" "$(sha short)"
+}
+check "a device shorter than the file system: fsck -p exits 4, writes nothing" preen_stops
+
 version() {
 	fsck.slotfs -V | grep -Eq '^fsck\.slotfs [0-9]'
 }

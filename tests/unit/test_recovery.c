@@ -269,6 +269,44 @@ Test(recovery, a_damaged_newest_checkpoint_payload_is_not_taken_for_empty)
 	expect_found_after_damage(SL_BLOCK + 64, 0x5a);
 }
 
+/* fsck -p repairs what a crash leaves, as e2fsck -p does ... */
+Test(recovery, preen_repairs_what_a_crash_leaves)
+{
+	put_n("p", 5, 5000, 9);
+	cr_assert_eq(slot_sync(env.s), 0);
+	slot_abandon(env.s);
+	env.s = NULL;
+	struct slot_fsck_result fr = fsck_run(SLOT_FSCK_PREEN);
+	cr_expect_eq(fr.exit_code, SLOT_FSCK_FIXED);
+	fr = fsck_run(SLOT_FSCK_CHECK);
+	cr_expect_eq(fr.exit_code, SLOT_FSCK_OK);
+	t_reopen(&env);
+	check_n("p", 5, 5000, 9);
+}
+
+/* ... and stops at damage: a clean file system's newest checkpoint
+ * container damaged is reported, nothing written, exit 4. */
+Test(recovery, preen_stops_at_a_damaged_checkpoint)
+{
+	put_n("p", 5, 5000, 9);
+	cr_assert_eq(slot_close(env.s), 0);
+	env.s = NULL;
+	damage_container(0, 0, 0xa5);
+	size_t size = slot_emu_size(env.emu);
+	uint8_t *before = malloc(size);
+	memcpy(before, slot_emu_image(env.emu), size);
+	struct slot_fsck_result fr = fsck_run(SLOT_FSCK_PREEN);
+	cr_expect_eq(fr.exit_code, SLOT_FSCK_UNCORRECTED);
+	cr_expect_eq(fr.fixed, 0);
+	cr_expect(memcmp(before, slot_emu_image(env.emu), size) == 0,
+		  "fsck -p wrote to a damaged file system");
+	free(before);
+	fr = fsck_run(SLOT_FSCK_REPAIR);
+	cr_expect_eq(fr.exit_code, SLOT_FSCK_FIXED);
+	t_reopen(&env);
+	check_n("p", 5, 5000, 9);       /* -y found them in the slots */
+}
+
 /* ... but container A blank, as mkfs leaves it, is no damage. */
 Test(recovery, a_blank_container_after_mkfs_is_no_damage)
 {
