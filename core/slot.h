@@ -232,7 +232,10 @@ const char *slot_format_size(uint64_t bytes, char *buf, size_t cap);
 /*
  * Compute the layout for a device of size bytes (rounded down to whole
  * MiB), without writing.  -EFBIG: too small for the layout; -EINVAL: a
- * slot size that is not a power of two or is out of range.
+ * slot size that is not a power of two or is out of range; -ENOBUFS: a
+ * metadata area (meta_size) whose checkpoint containers cannot index
+ * every slot the device holds and a thousand files beside; -EOVERFLOW:
+ * more than 2^32 regions.
  */
 int slot_format_plan(uint64_t size, const struct slot_format_opts *o,
 		     struct slot_geometry *geo);
@@ -348,10 +351,10 @@ void slot_abandon(struct slot_store *s);
 
 /* A message for an errno that slot functions return (positive or not). */
 const char *slot_strerror(int err);
-/* ... returned by what opens, probes or formats a device (slot_dev_open,
- * slot_open, slot_open_dev, slot_probe, slot_probe_path, slot_format,
- * slot_format_plan, slot_dump, slot_fsck): there -EINVAL says the device
- * holds no slotfs, -EFBIG that it is too small, -EBUSY that it is in use. */
+/* ... returned by what opens or probes a device (slot_dev_open, slot_open,
+ * slot_open_dev, slot_probe, slot_probe_path, slot_dump, slot_fsck): there
+ * -EINVAL says the device holds no slotfs, -EFBIG that it is too small,
+ * -EBUSY that it is in use. */
 const char *slot_open_strerror(int err);
 
 /* What the last open found and did (recovery report). */

@@ -762,6 +762,8 @@ static unsigned ilog2_64(uint64_t x)
 	return n;
 }
 
+#define FMT_META_FILES 1000    /* files a metadata area names at least */
+
 static int fmt_plan_sb(uint64_t size, const struct slot_format_opts *o,
 		       struct sl_sb *sb)
 {
@@ -798,26 +800,50 @@ static int fmt_plan_sb(uint64_t size, const struct slot_format_opts *o,
 	}
 	if (region < min_region || region % SL_BLOCK)
 		return -EINVAL;
-	/* the index for the most small files the store can hold, twice */
+	/* The index for the most small files the store can hold, twice;
+	 * beyond 64 GiB a 16th is more than names need, but never less than
+	 * what sl_ckpt_left sets aside for a record of every slot the
+	 * regions could hold, and names beside (a quarter more).  Without
+	 * that floor a device over 512 GiB took no file at all. */
 	uint64_t meta = o->meta_size;
 	if (!meta) {
 		meta = SL_ALIGN_UP(size / 16, 1ull << 20);
 		meta = SL_MAX(meta, 2ull << 20);
 		meta = SL_MIN(meta, 4ull << 30);
 	}
-	meta = SL_ALIGN_UP(meta, 2 * SL_BLOCK);
-	if (meta < 4 * SL_BLOCK)
-		return -EINVAL;
-	sb->meta_offset = SL_META_OFF;
-	sb->meta_size = meta;
-	sb->slot_area_offset = SL_ALIGN_UP(SL_META_OFF + meta, 1ull << 20);
-	sb->region_size = region;
-	if (size < sb->slot_area_offset + 2 * region)
-		return -EFBIG;
-	uint64_t nreg = (size - sb->slot_area_offset) / region;
-	if (nreg > UINT32_MAX)
-		return -EINVAL;
-	sb->region_count = (uint32_t)nreg;
+	for (int pass = 0;; pass++) {
+		meta = SL_ALIGN_UP(meta, 2 * SL_BLOCK);
+		if (meta < 4 * SL_BLOCK)
+			return -EINVAL;
+		sb->meta_offset = SL_META_OFF;
+		sb->meta_size = meta;
+		sb->slot_area_offset = SL_ALIGN_UP(SL_META_OFF + meta,
+						   1ull << 20);
+		sb->region_size = region;
+		if (size < sb->slot_area_offset + 2 * region)
+			return -EFBIG;
+		uint64_t nreg = (size - sb->slot_area_offset) / region;
+		if (nreg > UINT32_MAX)
+			return -EOVERFLOW;
+		sb->region_count = (uint32_t)nreg;
+		/* each container indexes every slot of the regions (as
+		 * sl_ckpt_left counts them) and some files with long names:
+		 * short of that, no file could ever be made */
+		struct slot_geometry g;
+		sl_geo_from_sb(sb, &g);
+		uint64_t slots = nreg * SL_RGN_REC_SIZE +
+				 g.max_small_files * SL_CKPT_SLOT_SIZE;
+		uint64_t need = slots + FMT_META_FILES *
+				(SL_CKPT_OBJ_SIZE +
+				 sl_ckpt_name_size(SLOT_NAME_MAX));
+		if (meta / 2 - SL_BLOCK >= need)
+			break;
+		if (o->meta_size || pass)
+			return -ENOBUFS;
+		/* fewer regions after a larger area: need only shrinks */
+		meta = SL_ALIGN_UP(2 * (SL_BLOCK + need + slots / 4),
+				   1ull << 20);
+	}
 	if (o->label) {
 		if (strlen(o->label) > SLOT_LABEL_MAX)
 			return -ENAMETOOLONG;

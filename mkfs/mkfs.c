@@ -456,6 +456,27 @@ static uint64_t mkfs_min_size(uint64_t size, const struct slot_format_opts *fo)
 	return slot_format_plan(lo * step, fo, &g) == 0 ? lo * step : 0;
 }
 
+/* The smallest metadata area (-m) with which size has a layout; 0: none. */
+static uint64_t mkfs_min_meta(uint64_t size, const struct slot_format_opts *fo)
+{
+	const uint64_t step = 1ull << 20;
+	struct slot_format_opts o = *fo;
+	struct slot_geometry g;
+
+	o.meta_size = 0;        /* the default has room */
+	if (slot_format_plan(size, &o, &g) < 0)
+		return 0;
+	uint64_t lo = fo->meta_size / step + 1, hi = g.meta_size / step;
+	while (lo < hi) {
+		o.meta_size = (lo + (hi - lo) / 2) * step;
+		if (slot_format_plan(size, &o, &g) == 0)
+			hi = o.meta_size / step;
+		else
+			lo = o.meta_size / step + 1;
+	}
+	return lo * step;
+}
+
 static int mkfs_open(const struct mkfs_args *a, struct slot_dev **dev)
 {
 	/* A dry run needs no write access and must not block a user. */
@@ -480,7 +501,7 @@ static int mkfs_run(struct mkfs_args *a)
 	bool exists;
 	uint64_t size = 0;
 	int foreign = 0;
-	char where[PATH_MAX], b1[32];
+	char where[PATH_MAX], b1[32], b2[32];
 	int r;
 
 	exists = stat(a->path, &st) == 0;
@@ -564,9 +585,22 @@ static int mkfs_run(struct mkfs_args *a)
 				" bytes (%s)\n", a->path, size,
 				slot_open_strerror(r));
 		goto out;
+	} else if (r == -ENOBUFS) {
+		uint64_t need = mkfs_min_meta(size, &fo);
+
+		fprintf(stderr, PROG ": -m %s is too small for %s: the metadata "
+			"area holds two checkpoints, each indexing every slot "
+			"of the device; it needs %s%s\n",
+			slot_format_size(a->meta_size, b1, sizeof b1), a->path,
+			need ? "at least " : "more than the device",
+			need ? slot_format_size(need, b2, sizeof b2) : "");
+		goto out;
 	} else if (r < 0) {
 		fprintf(stderr, PROG ": cannot lay out slotfs on %s (%" PRIu64
-			" bytes): %s\n", a->path, size, slot_open_strerror(r));
+			" bytes): %s\n", a->path, size,
+			r == -EOVERFLOW ? "too large (at most 2^32 regions)" :
+			r == -EINVAL ? "the slot, chunk or metadata sizes are "
+			"out of range" : slot_strerror(r));
 		goto out;
 	}
 

@@ -216,4 +216,11 @@ fi
 check_fails "a missing image without -C is refused" 'no such file' \
 	mkfs.slotfs "$W/does-not-exist"
 
+# -m too small to index every slot was once taken: df showed the space
+# and every create met ENOSPC.  Refused now, saying what it needs.
+truncate -s 1G "$W/meta.img"
+check_fails "-m too small for the device is refused, saying the least" \
+	'-m 4 MiB is too small .*at least [0-9]+ MiB' \
+	mkfs.slotfs -m 4M "$W/meta.img"
+
 t_done

@@ -4,6 +4,7 @@
 
 #include "format.h"
 #include "helpers.h"
+#include "internal.h"     /* what sl_ckpt_left sets aside */
 
 static struct slot_emu *emu;
 static void setup(void) { cr_assert_eq(slot_emu_create(64ull << 20, &emu), 0); }
@@ -67,6 +68,38 @@ Test(format, too_small_and_bad_sizes)
 	fo.chunk_size = 0;
 	fo.min_slot = 1024;
 	cr_expect_eq(slot_format_plan(1ull << 30, &fo, &g), -EINVAL);
+}
+
+/* Every default layout leaves room in a checkpoint container for a
+ * record of every slot its regions could hold (sl_ckpt_left sets that
+ * aside) and files beside: the 4 GiB cap on the metadata area once left
+ * devices over 512 GiB none, so that they took no file at all.  A -m
+ * too small for that is refused. */
+Test(format, every_size_has_room_to_name_files)
+{
+	static const uint64_t gib = 1ull << 30;
+	const uint64_t sizes[] = { 19ull << 20, gib, 100 * gib, 600 * gib,
+				   10240 * gib, 200000 * gib };
+	for (size_t i = 0; i < SL_ARRAY_SIZE(sizes); i++) {
+		struct slot_geometry g;
+		cr_assert_eq(slot_format_plan(sizes[i], NULL, &g), 0,
+			     "%llu GiB", (unsigned long long)(sizes[i] / gib));
+		uint64_t set_aside = g.region_count * SL_RGN_REC_SIZE +
+				     g.max_small_files * SL_CKPT_SLOT_SIZE;
+		uint64_t room = g.meta_size / 2 - SL_BLOCK;
+		cr_expect_gt(room, set_aside + 1000 * 512,
+			     "%llu MiB: container %llu, slots need %llu",
+			     (unsigned long long)(sizes[i] >> 20),
+			     (unsigned long long)room,
+			     (unsigned long long)set_aside);
+	}
+	struct slot_format_opts fo;
+	slot_format_opts_init(&fo);
+	fo.meta_size = 4ull << 20;
+	struct slot_geometry g;
+	cr_expect_eq(slot_format_plan(gib, &fo, &g), -ENOBUFS);
+	fo.meta_size = 16ull << 20;
+	cr_expect_eq(slot_format_plan(gib, &fo, &g), 0);
 }
 
 /* A 1 GiB store holds 100,000 files of 4 KiB. */
