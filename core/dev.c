@@ -227,6 +227,8 @@ static int dev_geometry(int fd, const struct stat *st, uint64_t *size,
 			*bs = (uint32_t)lbs;
 		return 0;
 	}
+	if (S_ISDIR(st->st_mode))
+		return -EISDIR;
 	if (!S_ISREG(st->st_mode))
 		return -ENODEV;
 	*size = (uint64_t)st->st_size;

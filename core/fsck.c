@@ -193,8 +193,9 @@ static int fk_read_sb(struct slot_dev *dev, uint64_t off, struct sl_sb *sb)
 	if (!b)
 		return -ENOMEM;
 	struct slot_io io = { .buf = b, .off = off, .len = SL_BLOCK };
+	/* no superblock fits past the end: none is there (an empty file) */
 	int err = dev->size >= off + SL_BLOCK ? dev->ops->read(dev->ctx, &io, 1)
-					       : -EIO;
+					       : -EINVAL;
 	if (!err)
 		err = sl_sb_decode(b, sb);
 	free(b);

@@ -698,8 +698,13 @@ static int st_dev_sb_change(struct slot_dev *dev,
 	struct sl_sb p, b;
 	if (dev->size < SL_SB_BACKUP_OFF + SL_BLOCK)
 		return -EINVAL;
-	/* a damaged primary is fsck's to mend, from the backup */
+	/* a damaged primary is fsck's to mend, from the backup: -EUCLEAN
+	 * when the backup is there, as tune.slotfs -l then says */
 	int err = sb_read_at(dev, SL_SB_PRIMARY_OFF, &p);
+	if (err == -EINVAL && sb_read_at(dev, SL_SB_BACKUP_OFF, &b) == 0) {
+		int foreign = sl_sb_foreign(dev, err);
+		return foreign ? foreign : -EUCLEAN;
+	}
 	if (err)
 		return err == -EINVAL ? -EINVAL : -EUCLEAN;
 	sb_backup_of(dev, &p, &b);

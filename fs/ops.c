@@ -1322,8 +1322,14 @@ static int sfs_xattr_check(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	if (!sfs_of(req)->xattr)
 		return -ENOSYS;
-	for (size_t i = 0; name && i < sizeof(spaces) / sizeof(spaces[0]); i++)
-		known |= !strncmp(name, spaces[i], strlen(spaces[i]));
+	for (size_t i = 0; name && i < sizeof(spaces) / sizeof(spaces[0]); i++) {
+		size_t n = strlen(spaces[i]);
+		if (strncmp(name, spaces[i], n))
+			continue;
+		if (!name[n])
+			return -EINVAL;         /* "user.": as the VFS says */
+		known = true;
+	}
 	if (!known)
 		return -EOPNOTSUPP;
 	if (sfs_ino_virtual(ino))       /* the status files have none */

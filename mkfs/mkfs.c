@@ -220,6 +220,12 @@ static int mkfs_parse_args(int argc, char **argv, struct mkfs_args *a)
 					"xxxxxxxxxxxx)\n", optarg);
 				return -EINVAL;
 			}
+			/* as tune.slotfs -U: it would name no file system */
+			if (uuid_is_null(a->uuid)) {
+				fprintf(stderr, PROG ": the nil UUID names no "
+					"file system\n");
+				return -EINVAL;
+			}
 			have_uuid = true;
 			break;
 		case 'E':
@@ -252,6 +258,11 @@ static int mkfs_parse_args(int argc, char **argv, struct mkfs_args *a)
 				fprintf(stderr, PROG ": invalid slot size 0: "
 					"must be a power of two from 4K to "
 					"64M\n");
+				return -EINVAL;
+			}
+			if ((c == 'C' || c == 'm') && *dst == 0) {
+				fprintf(stderr, PROG ": invalid size 0 for "
+					"-%c\n", c);
 				return -EINVAL;
 			}
 		}
@@ -415,8 +426,9 @@ static int mkfs_probe_slotfs(const char *path, struct slot_dev *dev,
 	return 1;
 }
 
-/* Create or grow the image file to size bytes; never shrink it. */
-static int mkfs_extend_image(const char *path, uint64_t size)
+/* Create or grow the image file to size bytes; never shrink it.  A file
+ * it created and could not size is removed again. */
+static int mkfs_extend_image(const char *path, uint64_t size, bool exists)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	struct stat st;
@@ -430,6 +442,8 @@ static int mkfs_extend_image(const char *path, uint64_t size)
 		r = -errno;
 	if (close(fd) < 0 && !r)
 		r = -errno;
+	if (r && !exists)
+		unlink(path);
 	return r;
 }
 
@@ -622,7 +636,7 @@ static int mkfs_run(struct mkfs_args *a)
 			slot_dev_close(dev);
 			dev = NULL;
 		}
-		r = mkfs_extend_image(a->path, size);
+		r = mkfs_extend_image(a->path, size, exists);
 		if (r < 0) {
 			fprintf(stderr, PROG ": cannot %s %s to %" PRIu64
 				" bytes: %s\n", exists ? "extend" : "create",

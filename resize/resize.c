@@ -86,6 +86,28 @@ static int resize_mounted(const char *path, struct resize_res *res)
 	return r;
 }
 
+/* Whether the size asked (0: the device's) gives the file system on path
+ * the regions it has: found without opening it for writing, which would
+ * count a mount and stamp the superblock for nothing. */
+static bool resize_nothing_to_do(const char *path, uint64_t size,
+				 struct slot_geometry *g)
+{
+	if (slot_probe_path(path, g) != 1 || !g->region_size)
+		return false;
+	if (!size) {
+		struct slot_dev *dev;
+		if (slot_dev_open(path, SLOT_ENGINE_PSYNC, 1, false, true,
+				  false, &dev) < 0)
+			return false;
+		size = dev->size;
+		slot_dev_close(dev);
+	}
+	size &= ~((1ull << 20) - 1);    /* whole MiB, as the store counts */
+	uint64_t nreg = size > g->slot_area_offset ?
+			(size - g->slot_area_offset) / g->region_size : 0;
+	return nreg == g->region_count;
+}
+
 /* The message for a refusal r. */
 static void resize_refused(const char *path, const struct resize_res *res,
 			   bool mounted, int r)
@@ -104,7 +126,8 @@ static void resize_refused(const char *path, const struct resize_res *res,
 			"mkfs.slotfs -m grows further\n", path, l, g->limit);
 	else if (r == -EFBIG)
 		fprintf(stderr, PROG ": %s: the device is smaller than the "
-			"size asked; grow it first\n", path);
+			"%" PRIu64 " bytes asked; grow it first\n", path,
+			g->size);
 	else if (r == -EINVAL && mounted)
 		fprintf(stderr, PROG ": %s: the file system is %s; it shrinks "
 			"only unmounted: unmount it first\n", path, a);
@@ -138,9 +161,18 @@ int main(int argc, char **argv)
 		return 1;
 	struct resize_res res = { 0 };
 	if (optind == argc - 2 &&
-	    slot_parse_size(argv[optind + 1], &res.g.size)) {
+	    (slot_parse_size(argv[optind + 1], &res.g.size) || !res.g.size)) {
 		fprintf(stderr, PROG ": bad size: %s\n", argv[optind + 1]);
 		return 1;
+	}
+	struct slot_geometry now;
+	if (resize_nothing_to_do(path, res.g.size, &now)) {
+		char a[32];
+		printf("%s is already %s (%" PRIu32 " regions): nothing to "
+		       "do\n", path,
+		       slot_format_size(now.device_size, a, sizeof(a)),
+		       now.region_count);
+		return 0;
 	}
 
 	bool mounted = false;

@@ -216,9 +216,27 @@ fi
 check_fails "a missing image without -C is refused" 'no such file' \
 	mkfs.slotfs "$W/does-not-exist"
 
+truncate -s 1G "$W/meta.img"
+
+# -C that cannot size the file leaves none behind (the checks come
+# before the file is touched, the man page says); a file size limit
+# makes the host refuse, as a file system too small for the size would
+no_file_left() {
+	local out rc=0
+	out=$(trap '' XFSZ; ulimit -f 1024
+	      mkfs.slotfs -q -C 64M "$W/huge.img" 2>&1) || rc=$?
+	expect_eq "exit" 1 "$rc"
+	[ ! -e "$W/huge.img" ] || { echo "huge.img left: $out"; return 1; }
+}
+check "mkfs -C of a size the host refuses leaves no file" no_file_left
+check_fails "mkfs -U of the nil UUID is refused, as tune.slotfs -U" \
+	'nil UUID' mkfs.slotfs -U 00000000-0000-0000-0000-000000000000 \
+	"$W/meta.img"
+check_fails "mkfs -C 0 is refused as a size" 'invalid size 0 for -C' \
+	mkfs.slotfs -C 0 "$W/zero.img"
+
 # -m too small to index every slot was once taken: df showed the space
 # and every create met ENOSPC.  Refused now, saying what it needs.
-truncate -s 1G "$W/meta.img"
 check_fails "-m too small for the device is refused, saying the least" \
 	'-m 4 MiB is too small .*at least [0-9]+ MiB' \
 	mkfs.slotfs -m 4M "$W/meta.img"

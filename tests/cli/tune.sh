@@ -140,6 +140,10 @@ damaged() {
 	refused dmg "run fsck.slotfs first" -U random dmg
 	tune.slotfs -l dmg >out
 	grep -q 'Superblock in use:        backup' out
+	# its magic gone too: still a damaged slotfs, not "no slotfs"
+	cp img dmg2
+	dd if=/dev/urandom of=dmg2 bs=16 count=1 conv=notrunc status=none
+	refused dmg2 "run fsck.slotfs first" -L x dmg2
 }
 check "a damaged primary: -L refused, -l reads the backup" damaged
 

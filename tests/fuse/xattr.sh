@@ -80,6 +80,10 @@ os.setxattr(f, "user.c", b"3", os.XATTR_REPLACE)
 assert os.getxattr(f, "user.c") == b"3"
 # other namespaces are not served; POSIX ACLs are not
 fails(errno.EOPNOTSUPP, os.setxattr, f, "foo.bar", b"1")
+# a namespace with no name in it: EINVAL, as ext4's VFS says
+fails(errno.EINVAL, os.setxattr, f, "user.", b"1")
+fails(errno.EINVAL, os.getxattr, f, "trusted.")
+assert "user." not in os.listxattr(f)
 acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", t, p, 0xffffffff)
                                       for t, p in ((1, 6), (4, 4), (0x20, 4)))
 fails(errno.EOPNOTSUPP, os.setxattr, f, "system.posix_acl_access", acl)
