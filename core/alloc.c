@@ -332,16 +332,25 @@ static bool al_fits(const struct slot_store *s, const size_t *need)
 	return avail >= regions_needed;
 }
 
+static bool al_drain_pick(const struct slot_store *s, const size_t *need,
+			  const uint32_t *skip, size_t nskip, uint32_t *out);
+
 /*
  * When need[] does not fit (the caller has found so), let a class short
  * of slots borrow the free slots of larger classes (a chunk may live in
  * any slot that holds it): its shortfall moves up one class at a time,
  * smallest class first.
  * Only a store with no region left to grow into gets here, so wasting a
- * bigger slot beats refusing a write while free space remains.
+ * bigger slot beats refusing a write while free space remains; but not
+ * while a region could be emptied for need[] (compact.c): a 2-byte file
+ * in a 1 MiB slot spends the free slots that emptying a region would
+ * have turned into a thousand 4 KiB ones.
  */
 static bool al_fits_borrowing(const struct slot_store *s, size_t *need)
 {
+	uint32_t r;
+	if (!s->cp_gave_up && al_drain_pick(s, need, NULL, 0, &r))
+		return false;
 	for (unsigned c = 0; c + 1 < s->ncls; c++) {
 		if (need[c] <= s->cls[c].nfree)
 			continue;       /* nothing moved: fits no better */
@@ -351,6 +360,13 @@ static bool al_fits_borrowing(const struct slot_store *s, size_t *need)
 			return true;
 	}
 	return false;
+}
+
+bool sl_alloc_tight(const struct slot_store *s)
+{
+	uint32_t r;
+	return !al_free_region(s, &r) &&
+	       s->cls[s->ncls - 1].nfree < 2 * SL_WB_TOTAL;
 }
 
 bool sl_alloc_fits(const struct slot_store *s, const size_t *need)

@@ -130,6 +130,7 @@ int sl_alloc_retry(struct slot_store *s)
 	bool freed = !err;
 	size_t want[SL_CLASS_MAX];
 	sl_lock(s);
+	s->cp_gave_up = false;  /* emptying regions is worth a try again */
 	memcpy(want, s->want, sizeof(want));
 	/* used up: an ENOSPC of another kind (a full checkpoint container)
 	 * must not empty regions for it */
@@ -147,6 +148,13 @@ int sl_alloc_retry(struct slot_store *s)
 		if (err < 0)
 			break;
 		sl_lock(s);
+		fits = sl_alloc_fits(s, want);
+		sl_unlock(s);
+	}
+	if (!fits) {
+		/* no region would empty: larger slots, if any are free */
+		sl_lock(s);
+		s->cp_gave_up = true;
 		fits = sl_alloc_fits(s, want);
 		sl_unlock(s);
 	}

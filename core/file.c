@@ -1311,7 +1311,12 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 					w[k].ref = cx[k]->reserve;
 					retaken = true;
 				}
-				if (retaken)
+				/* the first time short they are only held
+				 * again: a region emptied meanwhile
+				 * (sl_alloc_retry) may give slots that fit,
+				 * where a reservation (a chunk's slot) is
+				 * larger than a small file's bytes */
+				if (retaken && attempt)
 					err = sl_wslots_alloc(s, w, n, &txn,
 							      nr, &nnew);
 			}
@@ -1345,8 +1350,10 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 		if (err != -ENOSPC || attempt)
 			break;
 		/* freed slots wait for a flush or checkpoint, and a region
-		 * may be emptied: make room, then try once more */
-		if (sl_alloc_retry(s))
+		 * may be emptied: make room, then try once more (and with
+		 * no room made, spend the reservations held) */
+		int rr = sl_alloc_retry(s);
+		if (rr && rr != -ENOSPC)
 			break;
 		err = 0;
 	}
@@ -1565,8 +1572,13 @@ static bool fl_wb_room(const struct slot_store *s, const struct sl_obj *o)
 	return fl_wb_count(o) < FL_WB_PER_FILE && s->wb_count < SL_WB_TOTAL;
 }
 
+/* A buffer for chunk idx, filled with its bytes on the device when fill;
+ * want: the bytes of the chunk the write that makes it reaches.  It sets
+ * aside a slot for its write-out: a chunk's, or, when space is tight,
+ * one of the class its bytes need (a write past that class writes the
+ * buffer out and makes a new one, fl_write). */
 static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
-		      bool fill)
+		      bool fill, uint32_t want)
 {
 	uint32_t bs = s->sb.block_size;
 	uint32_t chunk = 1u << s->sb.chunk_shift;
@@ -1592,8 +1604,12 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 		if (!err) {
 			/* its first write spends what fallocate set aside */
 			bool took = sl_resv_take(s, o, idx);
-			unsigned top = s->ncls - 1;
-			err = sl_slots_alloc(s, &top, 1, &b->reserve, nr, &nnew);
+			unsigned cls = s->ncls - 1;
+			struct sl_chunk *c = sl_obj_chunk(o, idx);
+			if (!took && sl_alloc_tight(s))
+				cls = sl_class_for(s, SL_MAX(want, fill && c ?
+							     c->len : 0));
+			err = sl_slots_alloc(s, &cls, 1, &b->reserve, nr, &nnew);
 			if (err && took)
 				sl_resv_give_back(s, o, idx);
 		}
@@ -2181,6 +2197,19 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 				pass--;
 				continue;
 			}
+			if (wb && wb->reserved &&
+			    sl_class_for(s, SL_MAX(wb->len, da + dl)) >
+			    sl_slot_cls(s, wb->reserve)) {
+				/* the slot it set aside is too small for
+				 * these bytes: out with it, then a buffer
+				 * that sets aside a larger one */
+				sl_unlock(s);
+				err = fl_wb_flush(s, ino, idx);
+				if (err)
+					goto next;
+				pass--;
+				continue;
+			}
 			uint64_t safe = wb ? sl_ext_size(s, o, -1, false) : 0;
 			if (wb && b > safe) {
 				/* past what a crash could show: until it is
@@ -2226,7 +2255,7 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 				break;
 			/* no buffer, or no largest slot left to hold one
 			 * for it: the bytes go through to a slot that fits */
-			int e = fl_wb_make(s, ino, idx, !whole);
+			int e = fl_wb_make(s, ino, idx, !whole, da + dl);
 			if (e == -EAGAIN || e == -ENOSPC)
 				break;
 			if (e) {

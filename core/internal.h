@@ -402,6 +402,9 @@ struct slot_store {
 	bool draining;
 	uint32_t drain_region;
 	size_t want[SL_CLASS_MAX];
+	/* the last compaction could not make want[] fit: borrow larger
+	 * slots (alloc.c) without waiting for another, till the next */
+	bool cp_gave_up;
 	/* what compaction did since open (slot_status_ext) */
 	atomic_uint_fast64_t cp_regions, cp_failed, cp_chunks, cp_bytes;
 	pthread_mutex_t compact_lock;   /* one compaction at a time; error
@@ -606,6 +609,11 @@ void sl_quar_release(struct slot_store *s, struct sl_vec *taken);
 void sl_pin_release(struct slot_store *s, struct sl_vec *taken);
 /* Can a flush or a checkpoint give back space? */
 bool sl_alloc_reclaimable(const struct slot_store *s);
+/* Lock held.  Short of space: no region free, and too few free slots of
+ * the largest class for every write buffer to hold one and a compaction
+ * still find room; a buffer then sets aside only the slot its bytes need
+ * (file.c). */
+bool sl_alloc_tight(const struct slot_store *s);
 /* Write headers of newly assigned regions and flush (no lock held). */
 int sl_regions_write(struct slot_store *s, const uint32_t *r, size_t n);
 /* Flush the device and release the slots quarantined before it. */

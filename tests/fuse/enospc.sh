@@ -160,6 +160,44 @@ check_here "mount it again" mount_fs "$CI" "$CM"
 check "the small files kept are intact" small_kept "$(cat "$W/compact.n")"
 check_unmount "unmount" "$CM"
 
+# The other way round: 1 MiB files fill the store, every other is
+# removed, then a small file.  Its class has no region, and the free
+# slots are 1 MiB ones: a region is emptied for it (its files' chunks
+# moved into the others' free slots) before a 1 MiB slot is spent on
+# two bytes, which left room for 25 small files where df showed 25 MiB.
+BI=$W/big_small.img
+BM=$W/big_small
+new_image "$BI" 64M
+check_here "mount a 64 MiB store for 1 MiB files" mount_fs "$BI" "$BM"
+small_after_large() {
+	local i n=0
+	for i in $(seq 1 49); do
+		head -c $MiB /dev/zero >"$BM/b$i"
+	done
+	for i in $(seq 1 2 49); do
+		rm "$BM/b$i"
+	done
+	sync "$BM"
+	echo x >"$BM/t1"
+	sync "$BM"
+	python3 - "$BM/.slotfs/status.json" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))["compaction"]
+assert c["regions"] >= 1, c
+EOF
+	for i in $(seq 2 2000); do
+		echo "$i" >"$BM/t$i" 2>/dev/null || break
+		n=$i
+	done
+	expect_ge "small files beside 24 MiB of 1 MiB ones" 2000 "$n"
+	for i in $(seq 2 2 48); do
+		cmp "$BM/b$i" <(head -c $MiB /dev/zero)
+	done
+}
+check "small files after large ones: a region is emptied for them" small_after_large
+check_unmount "unmount" "$BM"
+check_rc "fsck.slotfs -f finds it clean" 0 fsck.slotfs -f "$BI"
+
 # A sparse image whose own file system fills: its writes fail with ENOSPC,
 # a mount that cannot write its checkpoint says why and what to do,
 # -o ro still shows the files, and once space is freed it mounts again.
