@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -208,6 +209,21 @@ static int fsck_open(const char *path, bool ro, bool exclusive,
 	return r;
 }
 
+#define FSCK_CANCELED 32        /* e2fsck's: canceled by user request */
+
+/* Ctrl-C, as e2fsck: said, and exit 32.  A repair writes its checkpoint
+ * and then the superblock at its end; stopped between them, the file
+ * system is left not clean, and the next check finds it so. */
+static void fsck_cancel(int sig)
+{
+	static const char msg[] = "\n" PROG ": canceled by user request\n";
+	(void)sig;
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+		/* nothing more to do: exiting */
+	}
+	_exit(FSCK_CANCELED);
+}
+
 int main(int argc, char **argv)
 {
 	struct fsck_ui ui = { .progress_fd = -1, .last_pct = -1 };
@@ -297,6 +313,10 @@ int main(int argc, char **argv)
 		return SLOT_FSCK_ERROR;
 	}
 
+	struct sigaction sa = { .sa_handler = fsck_cancel };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	o.mode = ui.mode;
 	o.problem = fsck_on_problem;
 	o.progress = fsck_on_progress;
