@@ -364,9 +364,9 @@ static bool al_fits_borrowing(const struct slot_store *s, size_t *need)
 
 bool sl_alloc_tight(const struct slot_store *s)
 {
-	uint32_t r;
-	return !al_free_region(s, &r) &&
-	       s->cls[s->ncls - 1].nfree < 2 * SL_WB_TOTAL;
+	uint32_t r;     /* the count first: the search walks regions */
+	return s->cls[s->ncls - 1].nfree < 2 * SL_WB_TOTAL &&
+	       !al_free_region(s, &r);
 }
 
 bool sl_alloc_fits(const struct slot_store *s, const size_t *need)
