@@ -76,7 +76,7 @@ refused() {
 	expect_eq "df size after" "$before" "$(df_size)"
 }
 check "a size past the image is refused" \
-	refused "smaller than the size asked" "$IMG" 1G
+	refused "the device is smaller than the 1073741824 bytes asked" "$IMG" 1G
 check "a size below the store is refused while mounted" \
 	refused "it shrinks only unmounted" "$IMG" 128M
 
