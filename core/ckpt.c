@@ -638,7 +638,7 @@ int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 	s->next_oid = SL_MAX(h->next_oid, (uint64_t)SLOT_ROOT_INO + 1);
 	s->ckpt_seq = h->seq;
 	s->ckpt_bytes = h->payload_len + SL_BLOCK;
-	s->ckpt_csums = h->csum_count;
+	s->ckpt_csums = ncsum;  /* a damaged count sizes no buffer */
 	return 0;
 }
 

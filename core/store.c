@@ -1341,6 +1341,17 @@ int slot_close(struct slot_store *s)
 	pthread_mutex_lock(&s->ckpt_lock);
 	if (rw && s->dirty_total != s->persisted)
 		err = sl_ckpt_write(s);
+	/* Both containers hold what the store closes with, once it changed:
+	 * directories and names live in checkpoints alone, so a container
+	 * damaged at rest then costs nothing (the other is loaded and the
+	 * slot headers scanned) where the older state would have sent the
+	 * files of every newer directory to lost+found. */
+	if (rw && !err && s->ckpt_seq != s->rec.ckpt_seq) {
+		sl_lock(s);
+		sl_ns_dirty(s);
+		sl_unlock(s);
+		err = sl_ckpt_write(s);
+	}
 	/* errors found in use, the close's own included, go into the
 	 * superblock before it says clean (with errors=remount-ro the
 	 * store is read-only: it stays not clean) */
