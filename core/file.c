@@ -1576,7 +1576,7 @@ static bool fl_wb_room(const struct slot_store *s, const struct sl_obj *o)
  * want: the bytes of the chunk the write that makes it reaches.  It sets
  * aside a slot for its write-out: a chunk's, or, when space is tight,
  * one of the class its bytes need (a write past that class writes the
- * buffer out and makes a new one, fl_write). */
+ * buffer out and makes a new one, slot_file_write). */
 static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 		      bool fill, uint32_t want)
 {
