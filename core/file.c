@@ -2518,8 +2518,10 @@ int slot_file_allocate(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		sl_lock(s);
 		o = err ? NULL : fl_file(s, ino, &err);
 	}
-	if (o && !err && !keep_size && off + len > o->size) {
-		o->size = off + len;
+	/* every fallocate moves the times, as ext4's (file_modified) */
+	if (o && !err) {
+		if (!keep_size && off + len > o->size)
+			o->size = off + len;
 		o->mtime = o->ctime = sl_now_ns();
 		o->flags |= SL_OBJ_ATTR_DIRTY;
 		sl_ns_dirty(s);

@@ -26,6 +26,23 @@ set_aside() {
 }
 check "fallocate sets 40 MiB aside, fallocate -n 10 MiB more" set_aside
 
+# every fallocate moves mtime and ctime, inside the size and with
+# --keep-size too, as ext4's does (it calls file_modified)
+times_move() {
+	touch -d '2001-01-01' "$MNT/pre" "$MNT/keep"
+	local c_pre c_keep f
+	c_pre=$(stat -c %z "$MNT/pre") c_keep=$(stat -c %z "$MNT/keep")
+	fallocate -o 0 -l 4096 "$MNT/pre"
+	fallocate -n -o 0 -l 4096 "$MNT/keep"
+	for f in pre keep; do
+		[ "$(stat -c %Y "$MNT/$f")" -gt 978307200 ] ||
+			{ echo "$f: mtime kept"; return 1; }
+	done
+	[ "$(stat -c %z "$MNT/pre")" != "$c_pre" ] || { echo "pre: ctime kept"; return 1; }
+	[ "$(stat -c %z "$MNT/keep")" != "$c_keep" ] || { echo "keep: ctime kept"; return 1; }
+}
+check "fallocate moves mtime and ctime" times_move
+
 check_fails "another file fills the rest: No space left on device" \
 	'No space left on device' \
 	dd if=/dev/urandom of="$MNT/other" bs=1M count=200 status=none
