@@ -537,6 +537,12 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		mask |= SLOT_SET_CTIME;
 		in.ctime = attr->st_ctim;
 	}
+	/* nothing but the change time: chown(f, -1, -1), which moves it on
+	 * ext4 (the kernel sends no FATTR_CTIME without writeback_cache) */
+	if (!to_set) {
+		mask |= SLOT_SET_CTIME;
+		clock_gettime(CLOCK_REALTIME, &in.ctime);
+	}
 
 	/*
 	 * A change of owner drops set-id bits on regular files, as chown(2)
