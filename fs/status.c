@@ -78,10 +78,21 @@ static int sfs_status_json_ext(const struct slot_status_ext *e, char *buf,
 			  e->ckpt_lock_ns_max / 1000);
 }
 
-static uint64_t sfs_loop_window_us(struct sfs *fs)
+/* How the reading thread found requests (loop.c), and its polling
+ * window now, in us: both renderings take them from here. */
+struct sfs_found {
+	uint64_t waiting, polling, asleep, window_us;
+};
+
+static struct sfs_found sfs_found_now(struct sfs *fs)
 {
-	return (uint64_t)__atomic_load_n(&fs->loop_window_ns,
-					 __ATOMIC_RELAXED) / 1000;
+	return (struct sfs_found){
+		.waiting = sfs_count(&fs->loop_found_waiting),
+		.polling = sfs_count(&fs->loop_found_polling),
+		.asleep = sfs_count(&fs->loop_found_asleep),
+		.window_us = (uint64_t)__atomic_load_n(&fs->loop_window_ns,
+						       __ATOMIC_RELAXED) / 1000,
+	};
 }
 
 /*
@@ -103,13 +114,11 @@ static int sfs_status_json_loop(struct sfs *fs, char *buf, size_t n,
 					    __ATOMIC_RELAXED));
 	if (at < 0)
 		return at;
+	struct sfs_found f = sfs_found_now(fs);
 	at = sfs_append(buf, (size_t)at, cap, ",\"found_waiting\":%" PRIu64
 			",\"found_polling\":%" PRIu64 ",\"found_asleep\":%"
 			PRIu64 ",\"poll_window_us\":%" PRIu64,
-			sfs_count(&fs->loop_found_waiting),
-			sfs_count(&fs->loop_found_polling),
-			sfs_count(&fs->loop_found_asleep),
-			sfs_loop_window_us(fs));
+			f.waiting, f.polling, f.asleep, f.window_us);
 	if (at < 0)
 		return at;
 	at = sfs_append(buf, (size_t)at, cap, ",\"io_uring\":%" PRIu64
@@ -133,6 +142,7 @@ static int sfs_status_json_loop(struct sfs *fs, char *buf, size_t n,
 static int sfs_status_prom_loop(struct sfs *fs, char *buf, size_t n,
 				size_t cap)
 {
+	struct sfs_found f = sfs_found_now(fs);
 	int at = sfs_append(buf, n, cap,
 			  "# HELP slotfs_fuse_requests_total FUSE requests, "
 			  "by whether the reading thread served them itself "
@@ -162,10 +172,7 @@ static int sfs_status_prom_loop(struct sfs *fs, char *buf, size_t n,
 			  "reading thread now polls before it sleeps.\n"
 			  "# TYPE slotfs_fuse_poll_window_seconds gauge\n"
 			  "slotfs_fuse_poll_window_seconds %" PRIu64 "e-6\n",
-			  sfs_count(&fs->loop_found_waiting),
-			  sfs_count(&fs->loop_found_polling),
-			  sfs_count(&fs->loop_found_asleep),
-			  sfs_loop_window_us(fs));
+			  f.waiting, f.polling, f.asleep, f.window_us);
 	if (at < 0)
 		return at;
 	at = sfs_append(buf, (size_t)at, cap,
