@@ -672,7 +672,7 @@ static int mkfs_run(struct mkfs_args *a)
 		if (!a->quiet)
 			printf("failed\n");
 		fprintf(stderr, PROG ": formatting %s failed: %s\n", a->path,
-			slot_open_strerror(r));
+			slot_strerror(r));
 		goto out;
 	}
 	if (!a->quiet)
