@@ -45,11 +45,6 @@ static int64_t ns_time_of(const struct timespec *ts)
 	return v;
 }
 
-static bool ns_time_valid(const struct timespec *ts)
-{
-	return ts->tv_nsec >= 0 && ts->tv_nsec < NS_PER_S;
-}
-
 /* ... and back: before the epoch too, tv_nsec within [0, 1 s). */
 static struct timespec ns_time_ts(int64_t ns)
 {
@@ -59,6 +54,11 @@ static struct timespec ns_time_ts(int64_t ns)
 		nsec += NS_PER_S;
 	}
 	return (struct timespec){ .tv_sec = (time_t)sec, .tv_nsec = nsec };
+}
+
+static bool ns_time_valid(const struct timespec *ts)
+{
+	return ts->tv_nsec >= 0 && ts->tv_nsec < NS_PER_S;
 }
 
 /*
