@@ -146,7 +146,15 @@ struct fk {
 	bool repair;
 	bool modified;          /* something on disk must change */
 	bool was_clean;         /* the superblock's clean flag */
-	bool unexpected;        /* a problem -p may not fix was found */
+	/* -p: repairs are made in memory and written only if every problem
+	 * is one it may fix (!unexpected); what it found is said at the end,
+	 * fixed or not */
+	bool preen, unexpected;
+	struct fk_said {
+		enum fk_code c;
+		char msg[512];
+	} *said;
+	size_t nsaid;
 };
 
 static bool fk_preen_ok(const struct fk *f, enum fk_code c)
@@ -171,8 +179,35 @@ static void fk_report(struct fk *f, enum fk_code c, ...)
 		f->r->fixed++;
 		f->modified = true;
 	}
-	if (f->o->problem)
+	if (f->preen) {
+		struct fk_said *n = realloc(f->said,
+					    (f->nsaid + 1) * sizeof(*n));
+		if (n) {
+			f->said = n;
+			n[f->nsaid].c = c;
+			memcpy(n[f->nsaid++].msg, msg, sizeof(msg));
+		}
+	} else if (f->o->problem) {
 		f->o->problem(f->o->arg, fk_problems[c].code, msg, f->repair);
+	}
+}
+
+/* Whether the repairs go to the device: not a check's, nor a preen's
+ * that found what it may not fix. */
+static bool fk_writes(const struct fk *f)
+{
+	return f->repair && !(f->preen && f->unexpected);
+}
+
+/* -p, at its end: what it found, fixed when it wrote. */
+static void fk_said(struct fk *f, bool fixed)
+{
+	for (size_t i = 0; f->o->problem && i < f->nsaid; i++)
+		f->o->problem(f->o->arg, fk_problems[f->said[i].c].code,
+			      f->said[i].msg, fixed);
+	free(f->said);
+	f->said = NULL;
+	f->nsaid = 0;
 }
 
 static void fk_progress(void *arg, const char *pass, uint64_t done,
@@ -873,7 +908,7 @@ static int fk_pass_regions(struct fk *f)
 		fk_report(f, PR_RGN_HDR_BAD, r);
 		bad[nbad++] = r;
 	}
-	if (!err && nbad && f->repair)
+	if (!err && nbad && fk_writes(f))
 		err = sl_regions_write(s, bad, nbad);
 	free(h);
 	free(valid);
@@ -883,19 +918,24 @@ static int fk_pass_regions(struct fk *f)
 
 /* ------------------------------------------------------------------ */
 
-/* One run, checking (o->mode SLOT_FSCK_CHECK) or repairing; *unexpected:
- * it found a problem -p may not fix. */
-static int fk_run(struct slot_dev *dev, const struct slot_fsck_opts *o,
-		  struct slot_fsck_result *r, bool *unexpected)
+/*
+ * -p repairs in memory as -y does, and writes them only when every
+ * problem found is one a crash leaves; with anything else it writes
+ * nothing, says all it found unfixed and exits 4, as e2fsck -p stops at
+ * an UNEXPECTED INCONSISTENCY.  One pass either way.
+ */
+int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
+	      struct slot_fsck_result *r)
 {
 	memset(r, 0, sizeof(*r));
 	struct fk f = { .dev = dev, .o = o, .r = r,
-			.repair = o->mode == SLOT_FSCK_REPAIR };
+			.repair = o->mode != SLOT_FSCK_CHECK,
+			.preen = o->mode == SLOT_FSCK_PREEN };
 	struct sl_sb sb;
 	bool sb_write = false, backup_write = false;
 	int err = fk_pass_sb(&f, &sb, &sb_write, &backup_write);
-	*unexpected = f.unexpected;
 	if (err) {
+		fk_said(&f, false);
 		r->exit_code = SLOT_FSCK_ERROR;
 		return err;
 	}
@@ -915,6 +955,7 @@ static int fk_run(struct slot_dev *dev, const struct slot_fsck_opts *o,
 	so.periodic_checkpoint = false;
 	err = sl_store_raw(dev, &sb, &so, &f.s);
 	if (err) {
+		fk_said(&f, false);
 		r->exit_code = SLOT_FSCK_ERROR;
 		return err;
 	}
@@ -1009,7 +1050,8 @@ done:
 	sl_store_space(s, &total, &free_bytes, &free_regions);
 	r->blocks_total = total / 4096;
 	r->blocks_used = (total - free_bytes) / 4096;
-	if (f.repair && (f.modified || sb_write || backup_write || !clean)) {
+	if (fk_writes(&f) && (f.modified || sb_write || backup_write ||
+			      !clean)) {
 		/* a fresh checkpoint of what survived, then the clean flag */
 		sl_dirty(s);
 		s->ckpt_seq = have ? hdr.seq : 0;
@@ -1036,43 +1078,21 @@ done:
 		if (err)
 			goto out;
 	}
-	if (r->problems && !f.repair)
+	if (!fk_writes(&f))
+		r->fixed = 0;
+	fk_said(&f, fk_writes(&f));
+	if (r->problems && !fk_writes(&f))
 		r->exit_code = SLOT_FSCK_UNCORRECTED;
 	else if (r->fixed)
 		r->exit_code = SLOT_FSCK_FIXED;
 	else
 		r->exit_code = SLOT_FSCK_OK;
-	*unexpected = f.unexpected;
 	sl_store_raw_free(s);
 	return 0;
 out:
-	r->exit_code = SLOT_FSCK_ERROR | (r->problems && !f.repair ?
+	fk_said(&f, false);
+	r->exit_code = SLOT_FSCK_ERROR | (r->problems && !fk_writes(&f) ?
 					  SLOT_FSCK_UNCORRECTED : 0);
-	*unexpected = f.unexpected;
 	sl_store_raw_free(s);
 	return err;
-}
-
-/*
- * -p checks first, writing nothing: with only what a crash leaves it
- * repairs; with anything else it reports all it found, fixes none and
- * exits 4, as e2fsck -p stops at an UNEXPECTED INCONSISTENCY.
- */
-int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
-	      struct slot_fsck_result *r)
-{
-	bool unexpected;
-	if (o->mode != SLOT_FSCK_PREEN)
-		return fk_run(dev, o, r, &unexpected);
-	struct slot_fsck_opts co = *o;
-	co.mode = SLOT_FSCK_CHECK;
-	co.problem = NULL;
-	int err = fk_run(dev, &co, r, &unexpected);
-	if (err || !r->problems)
-		return err;
-	co.problem = o->problem;
-	if (unexpected)         /* to report them: exit 4 */
-		return fk_run(dev, &co, r, &unexpected);
-	co.mode = SLOT_FSCK_REPAIR;
-	return fk_run(dev, &co, r, &unexpected);
 }

@@ -447,48 +447,61 @@ static int mkfs_extend_image(const char *path, uint64_t size, bool exists)
 	return r;
 }
 
-/*
- * The smallest size slot_format_plan accepts with these options, found by
- * asking it (the layout rules stay in the library); 0 if none up to 16 TiB.
- */
-static uint64_t mkfs_min_size(uint64_t size, const struct slot_format_opts *fo)
+/* Does slot_format_plan accept a layout where v bytes are the device's
+ * size (meta false) or, size bytes being it, the metadata area's? */
+static bool mkfs_plans(uint64_t v, uint64_t size,
+		       const struct slot_format_opts *fo, bool meta)
 {
-	const uint64_t step = 1ull << 20;
-	uint64_t lo = size / step + 1, hi = (16ull << 40) / step;
+	struct slot_format_opts o = *fo;
 	struct slot_geometry g;
 
-	if (slot_format_plan(hi * step, fo, &g) < 0)
+	if (meta)
+		o.meta_size = v;
+	return slot_format_plan(meta ? size : v, &o, &g) == 0;
+}
+
+/*
+ * The least whole MiB in (lo, hi] that mkfs_plans accepts (0 if not even
+ * hi), found by asking slot_format_plan: the layout rules stay in the
+ * library.
+ */
+static uint64_t mkfs_least(uint64_t lo, uint64_t hi, uint64_t size,
+			   const struct slot_format_opts *fo, bool meta)
+{
+	const uint64_t step = 1ull << 20;
+
+	lo = lo / step + 1;
+	hi /= step;
+	if (lo > hi || !mkfs_plans(hi * step, size, fo, meta))
 		return 0;
 	while (lo < hi) {
 		uint64_t mid = lo + (hi - lo) / 2;
 
-		if (slot_format_plan(mid * step, fo, &g) == 0)
+		if (mkfs_plans(mid * step, size, fo, meta))
 			hi = mid;
 		else
 			lo = mid + 1;
 	}
-	return slot_format_plan(lo * step, fo, &g) == 0 ? lo * step : 0;
+	return lo * step;
 }
 
-/* The smallest metadata area (-m) with which size has a layout; 0: none. */
+/* The smallest device size these options lay out; 0 if none to 16 TiB. */
+static uint64_t mkfs_min_size(uint64_t size, const struct slot_format_opts *fo)
+{
+	return mkfs_least(size, 16ull << 40, 0, fo, false);
+}
+
+/* The smallest metadata area (-m) with which size has a layout; 0: none
+ * (the default's area has room, when size has a layout at all). */
 static uint64_t mkfs_min_meta(uint64_t size, const struct slot_format_opts *fo)
 {
-	const uint64_t step = 1ull << 20;
-	struct slot_format_opts o = *fo;
+	struct slot_format_opts d = *fo;
 	struct slot_geometry g;
 
-	o.meta_size = 0;        /* the default has room */
-	if (slot_format_plan(size, &o, &g) < 0)
+	d.meta_size = 0;
+	if (slot_format_plan(size, &d, &g) < 0)
 		return 0;
-	uint64_t lo = fo->meta_size / step + 1, hi = g.meta_size / step;
-	while (lo < hi) {
-		o.meta_size = (lo + (hi - lo) / 2) * step;
-		if (slot_format_plan(size, &o, &g) == 0)
-			hi = o.meta_size / step;
-		else
-			lo = o.meta_size / step + 1;
-	}
-	return lo * step;
+	return mkfs_least(fo->meta_size, g.meta_size, size, fo, true);
 }
 
 static int mkfs_open(const struct mkfs_args *a, struct slot_dev **dev)
