@@ -1275,8 +1275,12 @@ static void sfs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off,
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	if (off < 0 || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (off < 0) {          /* ext4's answer: no data there */
+		fuse_reply_err(req, ENXIO);
 		return;
 	}
 	if (sfs_ino_virtual(ino)) {     /* no holes: data up to its size */

@@ -73,13 +73,14 @@ truncate_new() {
 check "truncate -s on a new name makes a zero-filled file" truncate_new
 
 # seek_map FILE: lseek SEEK_DATA and SEEK_HOLE from offsets around the
-# data seek_holes writes, one line each ("ENXIO" where there is none)
+# data seek_holes writes, one line each ("ENXIO" where there is none,
+# as before the start: ext4's answer to a negative offset)
 seek_map() {
 	python3 - "$1" <<'PY'
 import errno, os, sys
 M = 1 << 20
 fd = os.open(sys.argv[1], os.O_RDONLY)
-for off in (0, 3*M, 3*M + 9000, 4*M, 5*M + 5, 6*M + 4095, 6*M + 4096,
+for off in (-1, 0, 3*M, 3*M + 9000, 4*M, 5*M + 5, 6*M + 4095, 6*M + 4096,
             10*M - 1, 10*M):
     r = []
     for whence in (os.SEEK_DATA, os.SEEK_HOLE):
@@ -99,7 +100,8 @@ seek_holes() {
 	head -c 5000 /dev/urandom | dd of="$MNT/holes" bs=1 seek=$((3 * M + 100)) conv=notrunc status=none
 	head -c $M /dev/urandom | dd of="$MNT/holes" bs=1M seek=5 conv=notrunc status=none
 	printf 0123456789 | dd of="$MNT/holes" bs=1 seek=$((6 * M)) conv=notrunc status=none
-	want="0 3145728 0
+	want="-1 ENXIO ENXIO
+0 3145728 0
 3145728 3145728 3153920
 3154728 5242880 3154728
 4194304 5242880 4194304
