@@ -918,6 +918,16 @@ static int fk_pass_regions(struct fk *f)
 
 /* ------------------------------------------------------------------ */
 
+/* A whole check that may write ends as e2fsck's: the time recorded, the
+ * mount count (mounts since the last check) back to 0. */
+static int fk_sb_checked(struct slot_dev *dev, struct sl_sb *sb)
+{
+	sb->fsck_time = (uint64_t)time(NULL);
+	sb->write_time = sb->fsck_time;
+	sb->mount_count = 0;
+	return sl_sb_write(dev, sb, true);
+}
+
 /*
  * -p repairs in memory as -y does, and writes them only when every
  * problem found is one a crash leaves; with anything else it writes
@@ -1071,10 +1081,13 @@ done:
 			sb.error_count = 0;
 			sb.last_error = 0;
 			sb.first_error_time = sb.last_error_time = 0;
-			sb.fsck_time = (uint64_t)time(NULL);
-			sb.write_time = sb.fsck_time;
-			err = sl_sb_write(dev, &sb, true);
+			err = fk_sb_checked(dev, &sb);
 		}
+		if (err)
+			goto out;
+	} else if (fk_writes(&f) && !r->was_clean_skip) {
+		/* as e2fsck: a whole check that may write is recorded */
+		err = fk_sb_checked(dev, &sb);
 		if (err)
 			goto out;
 	}

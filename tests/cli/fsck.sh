@@ -3,7 +3,7 @@
 # 8 operational error, 16 usage), -n never writes, a repair of a damaged
 # superblock (primary or backup), and a second run that finds it clean.
 . "$(dirname "$0")/../lib.sh"
-t_need mkfs.slotfs fsck.slotfs tune.slotfs mkswap
+t_need mkfs.slotfs fsck.slotfs tune.slotfs resize.slotfs mkswap
 cd "$W"
 
 fresh() {
@@ -31,6 +31,23 @@ n_writes_nothing() {
 	expect_eq "sha256 after -n" "$before" "$(sha img)"
 }
 check "fsck.slotfs -n -f leaves the image unchanged" n_writes_nothing
+
+# As e2fsck: a whole check that may write records itself; -n does not.
+records_check() {
+	fresh r
+	truncate -s 300M r
+	resize.slotfs r >/dev/null      # opens the store: a mount counted
+	tune.slotfs -l r >before
+	grep -qx 'Mount count:              1' before
+	grep -qx 'Last checked:             never' before
+	fsck.slotfs -f -n r
+	expect_eq "after -f -n" "$(cat before)" "$(tune.slotfs -l r)"
+	fsck.slotfs -f -y r
+	tune.slotfs -l r >after
+	grep -qx 'Mount count:              0' after
+	! grep -q 'Last checked:             never' after
+}
+check "fsck -f -y on a clean store sets the last check, the mount count to 0" records_check
 
 # the primary superblock zeroed
 fresh p
