@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 
 #include "client.h"
 #include "slot.h"
@@ -141,6 +142,25 @@ int sfs_client_errors(const char *prog, const char *name, int *out)
 		fprintf(stderr, "%s: errors=%s: expected continue or "
 			"remount-ro%s\n", prog, name, !strcmp(name, "panic") ?
 			" (a FUSE file system cannot panic the kernel)" : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int sfs_client_uuid(const char *prog, const char *arg, unsigned char uuid[16])
+{
+	if (!strcmp(arg, "random"))
+		uuid_generate_random(uuid);
+	else if (!strcmp(arg, "time"))
+		uuid_generate_time(uuid);
+	else if (uuid_parse(arg, uuid)) {
+		fprintf(stderr, "%s: invalid UUID '%s' (expected random, time "
+			"or xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)\n", prog, arg);
+		return -EINVAL;
+	}
+	if (uuid_is_null(uuid)) {
+		fprintf(stderr, "%s: the nil UUID names no file system\n",
+			prog);
 		return -EINVAL;
 	}
 	return 0;

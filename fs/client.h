@@ -31,6 +31,10 @@ void sfs_client_foreign(const char *prog, const char *path);
 /* An errors= behaviour by name, as ext4's ("continue", "remount-ro"):
  * 0 and *out (an enum slot_errors), or -EINVAL said on stderr. */
 int sfs_client_errors(const char *prog, const char *name, int *out);
+/* A UUID as -U takes it, as e2fsprogs do: "random", "time" or the
+ * 36-character form, into uuid: 0, or -EINVAL said on stderr after
+ * "prog: " (the nil UUID names no file system: refused). */
+int sfs_client_uuid(const char *prog, const char *arg, unsigned char uuid[16]);
 /* ioctl(request, arg) on the mount point mnt: 0 or a negative errno. */
 int sfs_client_ioctl(const char *mnt, unsigned long request, void *arg);
 

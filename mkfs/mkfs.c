@@ -25,8 +25,8 @@
 
 #if HAVE_BLKID
 #include <blkid/blkid.h>
-#include <uuid/uuid.h>
 #endif
+#include <uuid/uuid.h>
 
 #include "client.h"
 #include "slot.h"
@@ -59,7 +59,7 @@ static void mkfs_usage(FILE *f)
 		"  -b SIZE   smallest slot payload (default 4K)\n"
 		"  -m SIZE   metadata region size (default: chosen from the device size)\n"
 		"  -L LABEL  volume label (at most %d bytes)\n"
-		"  -U UUID   file system UUID (default: random)\n"
+		"  -U UUID   file system UUID, random or time (default: random)\n"
 		"  -C SIZE   create the image file, or extend it to SIZE (never shrinks)\n"
 		"  -E OPTS   extended options, comma-separated: discard (the\n"
 		"            default: the device's blocks are discarded first, holes\n"
@@ -214,18 +214,8 @@ static int mkfs_parse_args(int argc, char **argv, struct mkfs_args *a)
 			a->label = optarg;
 			break;
 		case 'U':
-			if (uuid_parse(optarg, a->uuid)) {
-				fprintf(stderr, PROG ": invalid UUID '%s' "
-					"(expected xxxxxxxx-xxxx-xxxx-xxxx-"
-					"xxxxxxxxxxxx)\n", optarg);
+			if (sfs_client_uuid(PROG, optarg, a->uuid))
 				return -EINVAL;
-			}
-			/* as tune.slotfs -U: it would name no file system */
-			if (uuid_is_null(a->uuid)) {
-				fprintf(stderr, PROG ": the nil UUID names no "
-					"file system\n");
-				return -EINVAL;
-			}
 			have_uuid = true;
 			break;
 		case 'E':

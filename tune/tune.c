@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <linux/fs.h>
 #include <string.h>
-#include <uuid/uuid.h>
 
 #include "client.h"
 #include "ioctl.h"
@@ -50,25 +49,6 @@ static int tune_open(const char *path, bool change, struct slot_dev **dev)
 		fprintf(stderr, PROG ": cannot open %s: %s\n", path,
 			slot_open_strerror(r));
 	return r;
-}
-
-/* What -U names into uuid: 0, or -EINVAL said. */
-static int tune_parse_uuid(const char *arg, uint8_t uuid[16])
-{
-	if (!strcmp(arg, "random"))
-		uuid_generate_random(uuid);
-	else if (!strcmp(arg, "time"))
-		uuid_generate_time(uuid);
-	else if (uuid_parse(arg, uuid)) {
-		fprintf(stderr, PROG ": invalid UUID '%s' (expected random, "
-			"time or xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)\n", arg);
-		return -EINVAL;
-	}
-	if (uuid_is_null(uuid)) {
-		fprintf(stderr, PROG ": the nil UUID names no file system\n");
-		return -EINVAL;
-	}
-	return 0;
 }
 
 /* A new label and/or UUID (NULL: not) for the store mounted from path,
@@ -128,7 +108,7 @@ int main(int argc, char **argv)
 			label = optarg;
 			break;
 		case 'U':
-			if (tune_parse_uuid(optarg, uuid_buf))
+			if (sfs_client_uuid(PROG, optarg, uuid_buf))
 				return 1;
 			uuid = uuid_buf;
 			break;

@@ -4,7 +4,7 @@
 # small, a slot size that is not a power of two), leaving them unchanged;
 # the discard it starts with (where the work directory punches holes).
 . "$(dirname "$0")/../lib.sh"
-t_need mkfs.slotfs fsck.slotfs
+t_need mkfs.slotfs fsck.slotfs tune.slotfs
 
 EXPECTED=$(cd "$(dirname "$0")" && pwd)/expected
 cd "$W"
@@ -232,6 +232,20 @@ check "mkfs -C of a size the host refuses leaves no file" no_file_left
 check_fails "mkfs -U of the nil UUID is refused, as tune.slotfs -U" \
 	'nil UUID' mkfs.slotfs -U 00000000-0000-0000-0000-000000000000 \
 	"$W/meta.img"
+# as mke2fs -U: the kinds by name
+uuid_kinds() {
+	local kind version u
+	# the version digit: 4 random, 1 time-based
+	for kind in random:4 time:1; do
+		version=${kind#*:} kind=${kind%:*}
+		mkfs.slotfs -q -f -U "$kind" -C 64M "$W/kind.img"
+		u=$(tune.slotfs -l "$W/kind.img" | sed -n 's/^Filesystem UUID: *//p')
+		[[ $u =~ ^[0-9a-f]{8}-[0-9a-f]{4}-$version[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] ||
+			{ echo "-U $kind: UUID '$u'"; return 1; }
+	done
+	rm "$W/kind.img"
+}
+check "mkfs -U random and -U time make a UUID of that kind" uuid_kinds
 check_fails "mkfs -C 0 is refused as a size" 'invalid size 0 for -C' \
 	mkfs.slotfs -C 0 "$W/zero.img"
 
