@@ -189,6 +189,8 @@ int sl_region_assign(struct slot_store *s, uint32_t r, unsigned cls,
 	rg->nslots = c->per_region;
 	rg->nused = 0;
 	rg->assign_gen = assign_gen;
+	/* a loaded one is on the device */
+	atomic_store(&rg->hdr_owed, s->loading ? 0 : assign_gen);
 	s->slots_total += c->per_region;
 	if (s->loading)
 		return 0;
@@ -219,6 +221,7 @@ void sl_region_unassign(struct slot_store *s, uint32_t r)
 	rg->state = NULL;
 	rg->cls = SL_RGN_FREE;
 	rg->trimmed = false;
+	atomic_store(&rg->hdr_owed, 0);
 	s->freed_gen++;
 	rg->nslots = 0;
 }
@@ -232,8 +235,9 @@ void sl_region_unassign(struct slot_store *s, uint32_t r)
 size_t sl_new_regions_max(const struct slot_store *s, size_t n)
 {
 	/* a class short of slots takes a region per slot at most, and
-	 * its spares; never more than the table holds, however it grows */
-	return n + (size_t)s->ncls * AL_SPARE_REGIONS;
+	 * its spares, and each slot may come from a region still owing
+	 * its header; never more than the table holds, however it grows */
+	return 2 * n + (size_t)s->ncls * AL_SPARE_REGIONS;
 }
 
 /* The regions that may take new slots: those the superblock on the
@@ -393,6 +397,15 @@ static void al_need(const struct slot_store *s, const unsigned *cls,
 	need[s->ncls - 1] += s->resv_slots;
 }
 
+/* r into the regions whose headers an allocation writes, once. */
+static void al_owed_add(uint32_t *rs, size_t *n, uint32_t r)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (rs[i] == r)
+			return;
+	rs[(*n)++] = r;
+}
+
 int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
 		   uint64_t *refs, uint32_t *new_regions, size_t *nnew)
 {
@@ -484,6 +497,10 @@ again:
 		rg->nused++;
 		s->slots_used++;
 		refs[i] = ref;
+		/* a header that failed, or that another writer is still
+		 * writing: this writer writes it too before its slot */
+		if (atomic_load(&rg->hdr_owed))
+			al_owed_add(new_regions, nnew, sl_slot_region(ref));
 	}
 out:
 	free(moved);
@@ -637,8 +654,9 @@ int sl_regions_write(struct slot_store *s, const uint32_t *rs, size_t n)
 	uint32_t bs = s->sb.block_size;
 	uint8_t *buf = sl_alloc_aligned((size_t)bs * n);
 	struct slot_io *ios = calloc(n, sizeof(*ios));
+	uint64_t *gens = calloc(n, sizeof(*gens));
 	int err = -ENOMEM;
-	if (!buf || !ios)
+	if (!buf || !ios || !gens)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct sl_rgn_hdr h = { 0 };
@@ -646,7 +664,7 @@ int sl_regions_write(struct slot_store *s, const uint32_t *rs, size_t n)
 		memcpy(h.uuid, s->hdr_uuid, 16);
 		h.region = rs[i];
 		h.cls = s->regions[rs[i]].cls;
-		h.assign_gen = s->regions[rs[i]].assign_gen;
+		h.assign_gen = gens[i] = s->regions[rs[i]].assign_gen;
 		sl_rgn_hdr_encode(&h, buf + (size_t)bs * i);
 		ios[i].buf = buf + (size_t)bs * i;
 		ios[i].off = sl_region_off(s, rs[i]);
@@ -656,9 +674,14 @@ int sl_regions_write(struct slot_store *s, const uint32_t *rs, size_t n)
 	/* the scan needs the class before any slot in it can matter */
 	if (!err)
 		err = s->dev->ops->flush(s->dev->ctx);
+	/* owed no more, unless reassigned meanwhile (a new header owed) */
+	for (size_t i = 0; !err && i < n; i++)
+		atomic_compare_exchange_strong(&s->regions[rs[i]].hdr_owed,
+					       &gens[i], 0);
 out:
 	free(buf);
 	free(ios);
+	free(gens);
 	return err;
 }
 

@@ -309,6 +309,28 @@ static void ck_lock_held(struct slot_store *s, uint64_t ns)
 		;
 }
 
+/* Regions still owing their header (sl_region.hdr_owed). */
+struct ck_owed {
+	uint32_t *r;
+	size_t n;
+};
+
+/* Lock held. */
+static int ck_owed_regions(struct slot_store *s, struct ck_owed *o)
+{
+	for (uint32_t r = 0; r < s->nregions; r++) {
+		if (!atomic_load(&s->regions[r].hdr_owed))
+			continue;
+		if (!o->r) {
+			o->r = malloc(s->nregions * sizeof(*o->r));
+			if (!o->r)
+				return -ENOMEM;
+		}
+		o->r[o->n++] = r;
+	}
+	return 0;
+}
+
 int sl_ckpt_write(struct slot_store *s)
 {
 	struct ck_snap sn;
@@ -320,16 +342,21 @@ int sl_ckpt_write(struct slot_store *s)
 	sn.csum_cap = SL_ALIGN_UP((s->ckpt_csums + s->ckpt_csums / 8 + 512) *
 				  sizeof(*sn.csums), SL_BLOCK);
 	sn.csums = sl_alloc_big(sn.csum_cap, true);
+	struct ck_owed owed = { 0 };
 	int err = sn.buf && sn.csums ? 0 : -ENOMEM;
 	if (!err) {
 		sl_lock(s);
 		int64_t t0 = sl_mono_ns();
-		err = ck_snapshot(s, &sn);
+		err = ck_owed_regions(s, &owed);  /* first: an -ENOMEM
+						     leaves no snapshot */
+		if (!err)
+			err = ck_snapshot(s, &sn);
 		int64_t held = sl_mono_ns() - t0;
 		sl_unlock(s);
 		ck_lock_held(s, (uint64_t)held);
 	}
 	if (err) {
+		free(owed.r);
 		sl_free_big(sn.buf, sn.cap);
 		sl_free_big(sn.csums, sn.csum_cap);
 		return err;
@@ -338,8 +365,14 @@ int sl_ckpt_write(struct slot_store *s)
 
 	uint64_t base = s->sb.meta_offset +
 			(sn.hdr.seq % 2) * (s->sb.meta_size / 2);
+	/* every region the snapshot names has its header on the device
+	 * (one whose write failed, no slot written in it since) */
+	if (owed.n)
+		err = sl_regions_write(s, owed.r, owed.n);
+	free(owed.r);
 	/* every slot the snapshot names must be durable before it is */
-	err = sl_ext_flush(s);
+	if (!err)
+		err = sl_ext_flush(s);
 	/* one batch: a torn write fails the payload csum, and the other
 	 * container stays in force */
 	if (!err)

@@ -317,6 +317,11 @@ struct sl_region {
 	uint8_t cls;            /* SL_RGN_FREE when unassigned */
 	bool trimmed;           /* its free space is discarded: none freed
 				   since (fstrim skips it, as ext4 does) */
+	/* the assign_gen whose header is not yet known on the device (0:
+	 * none): written before any slot of it is, and before a checkpoint
+	 * names it; atomic, so the writer that wrote it clears it without
+	 * the lock (a put_many takes that twice) */
+	_Atomic uint64_t hdr_owed;
 	uint8_t *state;         /* per slot */
 	uint32_t nslots, nused;
 	uint64_t assign_gen;

@@ -222,6 +222,52 @@ Test(recovery, a_checkpoint_failing_at_close_is_recorded)
 	check_n("p", 2, 5000, 3);       /* recovery found them */
 }
 
+/*
+ * A put whose region headers could not be written (a sparse image's host
+ * out of space, say) fails; the regions it was given stay assigned.  A
+ * slot written there later must find its region's header on the device,
+ * or recovery, which takes a region's class from it, never reads it.
+ */
+static void put_fails_assigning_regions(void)
+{
+	put_n("a", 1, 3000, 1);         /* the 4 KiB class has its region */
+	slot_emu_fail_writes(env.emu, -ENOSPC);
+	char *buf = malloc(100000);
+	t_fill(buf, 100000, 7);
+	cr_assert_eq(t_put1(env.s, "x", buf, 100000), -ENOSPC);
+	free(buf);
+	slot_emu_fail_writes(env.emu, 0);
+}
+
+Test(recovery, a_region_whose_header_failed_gets_it_before_its_slots)
+{
+	put_fails_assigning_regions();
+	uint64_t seq = t_status(env.s).metadata_seq;
+	put_n("b", 3, 100000, 10);      /* into the same class's regions */
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_assert_eq(t_status(env.s).metadata_seq, seq,
+		     "a checkpoint: the scan would not be tested");
+	slot_abandon(env.s);
+	t_reopen(&env);
+	check_n("b", 3, 100000, 10);
+	check_n("a", 1, 3000, 1);
+}
+
+Test(recovery, a_checkpoint_names_no_region_without_its_header)
+{
+	put_fails_assigning_regions();
+	put_n("c", 1, 3000, 20);        /* something to checkpoint */
+	cr_assert_eq(slot_close(env.s), 0);
+	env.s = NULL;
+	struct slot_fsck_opts fo = { .mode = SLOT_FSCK_CHECK, .force = true };
+	struct slot_fsck_result fr;
+	cr_assert_eq(slot_fsck(env.dev, &fo, &fr), 0);
+	cr_expect_eq(fr.exit_code, SLOT_FSCK_OK, "%llu problems",
+		     (unsigned long long)fr.problems);
+	t_reopen(&env);
+	check_n("c", 1, 3000, 20);
+}
+
 /* Bytes of checkpoint container i, at off within it, set to v. */
 static void damage_container(unsigned i, uint64_t off, uint8_t v)
 {
