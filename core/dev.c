@@ -3,14 +3,17 @@
  * dev.c - open an image file or block device and pick an I/O engine;
  * the counters every engine shares.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fs.h>
+#include <linux/loop.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -252,6 +255,90 @@ int sl_dev_size_refresh(struct slot_dev *dev)
 	return err;
 }
 
+/*
+ * An image attached to a loop device is one store under two names, and an
+ * exclusive open of either must see the other's holder, as e2fsprogs
+ * refuse a file whose loop device is in use.  Each open takes its own
+ * name's lock first (the image's flock, the loop device's O_EXCL), then
+ * tests the other name's: of two racing opens, the later test fails.
+ */
+
+/* fd is a loop device: whether something holds the lock of its backing
+ * file (0, -EBUSY). */
+static int dev_loop_backing_busy(int fd, const struct stat *st)
+{
+	struct loop_info64 li;
+	if (ioctl(fd, LOOP_GET_STATUS64, &li) < 0)
+		return 0;               /* not a loop device, or detached */
+	char sys[96], file[PATH_MAX];
+	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/loop/backing_file",
+		 major(st->st_rdev), minor(st->st_rdev));
+	int sfd = open(sys, O_RDONLY | O_CLOEXEC);
+	if (sfd < 0)
+		return 0;
+	ssize_t n = read(sfd, file, sizeof(file) - 1);
+	close(sfd);
+	if (n <= 0)
+		return 0;
+	file[n] = '\0';
+	file[strcspn(file, "\n")] = '\0';
+	int bfd = open(file, O_RDONLY | O_CLOEXEC);
+	if (bfd < 0)
+		return 0;               /* deleted, or out of reach */
+	struct stat bst;
+	int err = 0;
+	/* the file the path names now must be the one attached */
+	if (!fstat(bfd, &bst) && bst.st_dev == li.lo_device &&
+	    bst.st_ino == li.lo_inode &&
+	    flock(bfd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+		err = -EBUSY;
+	close(bfd);                     /* and with it a lock taken */
+	return err;
+}
+
+/* st is an image file: whether a loop device attached to it is held
+ * exclusively, by a slotfs or a kernel mount (0, -EBUSY). */
+static int dev_image_loop_busy(const struct stat *st)
+{
+	DIR *d = opendir("/sys/block");
+	if (!d)
+		return 0;
+	int err = 0;
+	struct dirent *e;
+	while (!err && (e = readdir(d))) {
+		if (strncmp(e->d_name, "loop", 4))
+			continue;
+		char dev[64];
+		snprintf(dev, sizeof(dev), "/dev/%.32s", e->d_name);
+		int lfd = open(dev, O_RDONLY | O_CLOEXEC);
+		if (lfd < 0)
+			continue;
+		struct loop_info64 li;
+		bool ours = !ioctl(lfd, LOOP_GET_STATUS64, &li) &&
+			    li.lo_device == st->st_dev &&
+			    li.lo_inode == st->st_ino;
+		close(lfd);
+		if (!ours)
+			continue;
+		lfd = open(dev, O_RDONLY | O_EXCL | O_CLOEXEC);
+		if (lfd < 0 && errno == EBUSY)
+			err = -EBUSY;
+		else if (lfd >= 0)
+			close(lfd);
+	}
+	closedir(d);
+	return err;
+}
+
+/* The exclusive lock of an open device or image, fd: 0 or -EBUSY. */
+static int dev_lock(int fd, const struct stat *st)
+{
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ? -EBUSY : -errno;
+	return S_ISBLK(st->st_mode) ? dev_loop_backing_busy(fd, st) :
+	       S_ISREG(st->st_mode) ? dev_image_loop_busy(st) : 0;
+}
+
 int slot_dev_open(const char *path, enum slot_engine engine,
 		  unsigned queue_depth, bool direct, bool read_only,
 		  bool exclusive, struct slot_dev **out)
@@ -300,16 +387,14 @@ int slot_dev_open(const char *path, enum slot_engine engine,
 	}
 	if (exclusive) {
 		/* A killed owner's io_uring can hold the file for a moment
-		 * after its death (the ring is torn down asynchronously), so
-		 * a busy lock gets a short grace period before -EBUSY. */
+		 * after its death (the ring is torn down asynchronously), and
+		 * an unmounted daemon may still be closing, so a busy lock
+		 * gets a short grace period before -EBUSY. */
 		int tries = 0;
-		while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			if (errno != EWOULDBLOCK || ++tries > 40) {
-				err = errno == EWOULDBLOCK ? -EBUSY : -errno;
-				goto fail;
-			}
+		while ((err = dev_lock(fd, &st)) == -EBUSY && ++tries <= 40)
 			usleep(50 * 1000);
-		}
+		if (err)
+			goto fail;
 	}
 
 	switch (engine) {

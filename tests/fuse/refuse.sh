@@ -31,6 +31,36 @@ second_fg() {
 }
 check "the same with slotfs -f" second_fg
 
+# The image under a second name, a loop device attached to it: no tool
+# may take it while the image is mounted, nor the image while the loop
+# device is (e2fsprogs refuse a file whose loop device is in use).
+LOOP=
+_refuse_loop_cleanup() {
+	[ -z "$LOOP" ] || { fusermount3 -u -z "$W/mnt2" 2>/dev/null
+			    losetup -d "$LOOP" 2>/dev/null; }
+}
+at_exit _refuse_loop_cleanup
+# refused CMD...: exits non-zero within 30 s, saying the device is in use
+refused() {
+	local out rc=0
+	out=$(timeout 30 "$@" 2>&1) || rc=$?
+	echo "$out"
+	[ "$rc" -ne 0 ] || { echo "$1 went ahead"; return 1; }
+	[ "$rc" -ne 124 ] || { echo "$1 hung"; return 1; }
+	grep -Eqi 'in use' <<<"$out" || { echo "no clear reason given"; return 1; }
+}
+if command -v losetup >/dev/null && LOOP=$(losetup -f --show "$IMG"); then
+	via_loop() {
+		refused fsck.slotfs -f -y "$LOOP"
+		refused mkfs.slotfs -f -q "$LOOP"
+		refused slotfs -f "$LOOP" "$W/mnt2"
+		expect_fail "the loop device is mounted" is_mounted "$W/mnt2"
+	}
+	check "the mounted image through a loop device: fsck -y, mkfs, a mount are refused" via_loop
+else
+	t_not_ok "losetup of the image" /dev/null
+fi
+
 first_fine() {
 	expect_eq "content through the first mount" data "$(cat "$MNT/f")"
 	echo more >>"$MNT/f"
@@ -38,6 +68,20 @@ first_fine() {
 check "the first mount still works" first_fine
 check_unmount "unmount the first mount" "$MNT"
 check_rc "fsck.slotfs -f exits 0" 0 fsck.slotfs -f "$IMG"
+if [ -n "$LOOP" ] && check_here "mount the loop device" mount_fs "$LOOP" "$W/mnt2"; then
+	via_image() {
+		refused fsck.slotfs -f -y "$IMG"
+		refused resize.slotfs "$IMG" 100M
+		refused slotfs -f "$IMG" "$W/mnt3"
+		expect_fail "the image is mounted" is_mounted "$W/mnt3"
+		expect_eq "content through the loop device" "$(printf 'data\nmore')" \
+			"$(cat "$W/mnt2/f")"
+	}
+	check "the image mounted through its loop device: fsck -y, resize, a mount are refused" via_image
+	check_unmount "unmount the loop device" "$W/mnt2"
+	losetup -d "$LOOP" && LOOP=
+	check_rc "fsck.slotfs -f exits 0" 0 fsck.slotfs -f "$IMG"
+fi
 
 mkfs.ext4 -F -q "$W/ext4.img" 64M >/dev/null
 EXT4_SUM=$(sha "$W/ext4.img")
