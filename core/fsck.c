@@ -316,7 +316,7 @@ static int fk_pass_sb(struct fk *f, struct sl_sb *sb, bool *sb_write,
 		uint32_t keep = (uint32_t)SL_MIN(room / sb->region_size,
 						 (uint64_t)sb->region_count);
 		if (f->dev->size < sb->slot_area_offset || keep == 0)
-			return -EUCLEAN; /* metadata itself is cut off */
+			return -EFBIG;  /* nothing left to check from */
 		fk_report(f, PR_SB_DEVICE_SHORT,
 			  (unsigned long long)f->dev->size,
 			  (unsigned long long)sb->device_size,

@@ -310,7 +310,8 @@ void slot_opts_init(struct slot_opts *o);
 /*
  * Open the store on a path (image file or block device).  Errors:
  * -EINVAL not slotfs (foreign or blank), -EUCLEAN corrupt beyond what open
- * repairs (run fsck), -EPROTONOSUPPORT unknown incompatible feature or
+ * repairs (run fsck), -EFBIG a device smaller than its file system
+ * (truncated?), -EPROTONOSUPPORT unknown incompatible feature or
  * newer major version, -EBUSY in use by another store, -EROFS read-only
  * device for a read-write open.  slot_strerror() words them.
  */
@@ -837,7 +838,8 @@ struct slot_fsck_result {
 	uint64_t blocks_used, blocks_total;
 };
 
-/* Check (and repair) the file system on dev. */
+/* Check (and repair) the file system on dev.  -EFBIG: dev is cut short
+ * of the metadata area or of every region (its size must come back). */
 int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
 	      struct slot_fsck_result *r);
 /* Decode every on-disk structure and print it (slotfs-dump). */

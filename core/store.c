@@ -154,7 +154,7 @@ const char *slot_open_strerror(int err)
 	case EINVAL:
 		return "not a slotfs file system (no slotfs superblock)";
 	case EFBIG:
-		return "device too small for a slotfs layout";
+		return "device too small for the file system (truncated?)";
 	case EBUSY:
 		return "device or image is in use (already mounted?)";
 	default:
@@ -1204,12 +1204,18 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		s->read_only = true;
 	}
 	if (dev->size < s->sb.device_size) {
+		/* fsck can drop regions past the end, not the metadata */
+		bool cut = dev->size < s->sb.slot_area_offset +
+				       s->sb.region_size;
 		sl_log(s, "%s: device is %llu bytes but the file system needs "
-		       "%llu (truncated?); run fsck.slotfs",
+		       "%llu (truncated?); %s",
 		       dev->name ? dev->name : "device",
 		       (unsigned long long)dev->size,
-		       (unsigned long long)s->sb.device_size);
-		err = -EUCLEAN;
+		       (unsigned long long)s->sb.device_size,
+		       cut ? "restore its size" :
+			     "restore its size, or run fsck.slotfs to drop "
+			     "the regions past its end");
+		err = -EFBIG;
 		goto fail;
 	}
 	if (backup) {

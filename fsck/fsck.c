@@ -335,6 +335,11 @@ int main(int argc, char **argv)
 				"found (no slotfs superblock)\n", ui.path);
 		else if (r == -EMEDIUMTYPE)
 			sfs_client_foreign(PROG, ui.path);
+		else if (r == -EFBIG)
+			fprintf(stderr, PROG ": %s: the device is shorter than "
+				"the file system's metadata and first region "
+				"(truncated?): nothing to check or repair from; "
+				"restore its size\n", ui.path);
 		else
 			fprintf(stderr, PROG ": %s: check stopped: %s\n",
 				ui.path, slot_strerror(r));

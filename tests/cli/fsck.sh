@@ -142,6 +142,20 @@ preen_stops() {
 }
 check "a device shorter than the file system: fsck -p exits 4, writes nothing" preen_stops
 
+# Cut short of its metadata, there is nothing to repair from: fsck says
+# to restore the size (it said "damaged; run fsck.slotfs"), exit 8.
+metadata_cut() {
+	fresh cut
+	truncate -s 2M cut
+	local out rc=0
+	out=$(fsck.slotfs -f -y cut 2>&1) || rc=$?
+	echo "$out"
+	expect_eq "exit" 8 "$rc"
+	grep -q 'restore its size' <<<"$out"
+	! grep -q 'run fsck' <<<"$out"
+}
+check "a device cut short of the metadata: exit 8, saying to restore its size" metadata_cut
+
 version() {
 	fsck.slotfs -V | grep -Eq '^fsck\.slotfs [0-9]'
 }
