@@ -167,7 +167,7 @@ Test(format, truncated_image_refused)
 	slot_opts_init(&o);
 	o.periodic_checkpoint = false;
 	struct slot_store *s;
-	cr_expect_eq(slot_open_dev(&small, &o, &s), -EUCLEAN);
+	cr_expect_eq(slot_open_dev(&small, &o, &s), -EFBIG);
 }
 
 /* fsck's block count is statfs's (what df shows), and its total stays
