@@ -192,15 +192,24 @@ struct sl_obj *sl_ns_mkdir_locked(struct slot_store *s, struct sl_obj *parent,
 	return o;
 }
 
+/* /lost+found, made as needed.  The name is the user's too (a file, or a
+ * key, may take it): then /lost+found.1, .2, and so on, the first that
+ * is a directory or free.  NULL: no memory, or no room to name one. */
 struct sl_obj *sl_lost_found(struct slot_store *s)
 {
 	struct sl_obj *root = sl_obj_find(&s->ix, SLOT_ROOT_INO);
-	struct sl_dirent *de = sl_de_find(&s->ix, SLOT_ROOT_INO, "lost+found", 10);
-	if (de) {
+	char nm[32] = "lost+found";
+	size_t len = 10;
+	for (unsigned n = 1; root && n <= 1000; n++) {
+		struct sl_dirent *de = sl_de_find(&s->ix, SLOT_ROOT_INO, nm, len);
+		if (!de)
+			return sl_ns_mkdir_locked(s, root, nm, len, 0700, 0, 0);
 		struct sl_obj *o = sl_obj_find(&s->ix, de->child);
-		return o && S_ISDIR(o->mode) ? o : NULL;
+		if (o && S_ISDIR(o->mode))
+			return o;
+		len = (size_t)snprintf(nm, sizeof(nm), "lost+found.%u", n);
 	}
-	return sl_ns_mkdir_locked(s, root, "lost+found", 10, 0700, 0, 0);
+	return NULL;
 }
 
 int sl_ns_resolve(struct slot_store *s, const char *key, bool create,

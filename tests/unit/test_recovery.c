@@ -591,6 +591,69 @@ Test(recovery, files_of_a_lost_directory_keep_their_names)
 	}
 }
 
+/* slot_ns_readdir: the first name not "." or "..", into arg. */
+static int first_name(void *arg, const char *name, const struct slot_attr *a,
+		      uint64_t next)
+{
+	(void)a;
+	(void)next;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return 0;
+	snprintf(arg, 64, "%s", name);
+	return 1;
+}
+
+/* A key named lost+found is the user's: a crash that leaves a file
+ * without its directory puts it in /lost+found.1 instead (the open once
+ * failed with -ENOMEM, and fsck stopped the same way). */
+Test(recovery, a_file_named_lost_found_is_kept_and_orphans_go_beside_it)
+{
+	struct slot_attr lf, lf1, g;
+	char buf[3000], got[3000];
+	put_n("lost+found", 1, 3000, 70);       /* key "lost+found0" */
+	t_fill(buf, sizeof(buf), 71);
+	cr_assert_eq(t_put1(env.s, "lost+found", buf, sizeof(buf)), 0);
+	cr_assert_geq(slot_checkpoint(env.s, true), 0);
+	uint64_t seq = t_status(env.s).metadata_seq;
+	/* a directory made after it; no sync (it would checkpoint the
+	 * directory), and the emulated device keeps what was written */
+	put_n("layer7/chunk", 2, 3000, 80);
+	cr_assert_eq(t_status(env.s).metadata_seq, seq,
+		     "a checkpoint named the directory: nothing to test");
+	slot_abandon(env.s);
+	env.s = NULL;
+	t_reopen(&env);
+	cr_assert_eq(t_get_cmp(env.s, "lost+found", buf, sizeof(buf)), 0);
+	cr_assert_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "lost+found", &lf), 0);
+	cr_assert(S_ISREG(lf.mode));
+	cr_assert_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "lost+found.1", &lf1), 0);
+	cr_assert(S_ISDIR(lf1.mode));
+	struct slot_recovery r;
+	slot_recovery_report(env.s, &r);
+	cr_expect_eq(r.lost_found, 2);
+	/* both chunks, by name, in the lost directory's #N there */
+	char first[64] = "";
+	cr_assert_eq(slot_ns_readdir(env.s, lf1.ino, 0, first_name, first), 0);
+	cr_assert_eq(slot_ns_lookup(env.s, lf1.ino, first, &g), 0, "%s", first);
+	for (unsigned i = 0; i < 2; i++) {
+		char name[16];
+		struct slot_attr a;
+		snprintf(name, sizeof(name), "chunk%u", i);
+		cr_assert_eq(slot_ns_lookup(env.s, g.ino, name, &a), 0, "%s", name);
+		t_fill(buf, sizeof(buf), 80 + i);
+		cr_expect_eq(slot_file_read(env.s, a.ino, 0, got, sizeof(got)),
+			     (ssize_t)sizeof(got), "%s", name);
+		cr_expect(!memcmp(buf, got, sizeof(got)), "%s", name);
+	}
+	slot_close(env.s);
+	env.s = NULL;
+	struct slot_fsck_opts fo = { .mode = SLOT_FSCK_CHECK, .force = true };
+	struct slot_fsck_result fr;
+	cr_assert_eq(slot_fsck(env.dev, &fo, &fr), 0);
+	cr_expect_eq(fr.exit_code, SLOT_FSCK_OK);
+	t_reopen(&env);
+}
+
 /* Recovery can bring back a size from before an extension whose bytes
  * landed (a size lags its data, FORMAT.md "Sizes that lag"): the chunk
  * then holds bytes past the size.  The next writable open rewrites it
