@@ -549,6 +549,24 @@ Test(recovery, sigkill_after_sync, .timeout = 120)
 	unlink(path);
 }
 
+/* Files PREFIX0 .. PREFIX<n-1> in dir hold len bytes of t_fill(seed + i). */
+static void expect_files(slot_ino_t dir, const char *prefix, unsigned n,
+			 size_t len, unsigned seed)
+{
+	char *want = malloc(len), *got = malloc(len), name[64];
+	for (unsigned i = 0; i < n; i++) {
+		struct slot_attr a;
+		snprintf(name, sizeof(name), "%s%u", prefix, i);
+		cr_assert_eq(slot_ns_lookup(env.s, dir, name, &a), 0, "%s", name);
+		t_fill(want, len, seed + i);
+		cr_expect_eq(slot_file_read(env.s, a.ino, 0, got, len),
+			     (ssize_t)len, "%s", name);
+		cr_expect(!memcmp(want, got, len), "%s", name);
+	}
+	free(want);
+	free(got);
+}
+
 /*
  * Files written into a directory made after the last checkpoint, then a
  * crash: the directory has no slot, so the scan cannot bring it back, but
@@ -580,15 +598,7 @@ Test(recovery, files_of_a_lost_directory_keep_their_names)
 	snprintf(name, sizeof(name), "#%llu", (unsigned long long)d.ino);
 	cr_assert_eq(slot_ns_lookup(env.s, lf.ino, name, &g), 0,
 		     "no %s in /lost+found", name);
-	for (unsigned i = 0; i < 3; i++) {
-		char got[5000];
-		snprintf(name, sizeof(name), "f%u", i);
-		cr_assert_eq(slot_ns_lookup(env.s, g.ino, name, &a), 0, "%s", name);
-		t_fill(buf, sizeof(buf), 40 + i);
-		cr_expect_eq(slot_file_read(env.s, a.ino, 0, got, sizeof(got)),
-			     (ssize_t)sizeof(got), "%s", name);
-		cr_expect(!memcmp(buf, got, sizeof(got)), "%s", name);
-	}
+	expect_files(g.ino, "f", 3, sizeof(buf), 40);
 }
 
 /* slot_ns_readdir: the first name not "." or "..", into arg. */
@@ -609,7 +619,7 @@ static int first_name(void *arg, const char *name, const struct slot_attr *a,
 Test(recovery, a_file_named_lost_found_is_kept_and_orphans_go_beside_it)
 {
 	struct slot_attr lf, lf1, g;
-	char buf[3000], got[3000];
+	char buf[3000];
 	put_n("lost+found", 1, 3000, 70);       /* key "lost+found0" */
 	t_fill(buf, sizeof(buf), 71);
 	cr_assert_eq(t_put1(env.s, "lost+found", buf, sizeof(buf)), 0);
@@ -635,16 +645,7 @@ Test(recovery, a_file_named_lost_found_is_kept_and_orphans_go_beside_it)
 	char first[64] = "";
 	cr_assert_eq(slot_ns_readdir(env.s, lf1.ino, 0, first_name, first), 0);
 	cr_assert_eq(slot_ns_lookup(env.s, lf1.ino, first, &g), 0, "%s", first);
-	for (unsigned i = 0; i < 2; i++) {
-		char name[16];
-		struct slot_attr a;
-		snprintf(name, sizeof(name), "chunk%u", i);
-		cr_assert_eq(slot_ns_lookup(env.s, g.ino, name, &a), 0, "%s", name);
-		t_fill(buf, sizeof(buf), 80 + i);
-		cr_expect_eq(slot_file_read(env.s, a.ino, 0, got, sizeof(got)),
-			     (ssize_t)sizeof(got), "%s", name);
-		cr_expect(!memcmp(buf, got, sizeof(got)), "%s", name);
-	}
+	expect_files(g.ino, "chunk", 2, sizeof(buf), 80);
 	slot_close(env.s);
 	env.s = NULL;
 	struct slot_fsck_opts fo = { .mode = SLOT_FSCK_CHECK, .force = true };
