@@ -69,18 +69,21 @@ static int kv_target(struct slot_store *s, const char *key, struct kv_item *it)
 	return 0;
 }
 
-/* Lock held.  Forget a pending object a failed put made. */
+/* Lock held.  Forget the object a failed put made: still pending, or
+ * deleted meanwhile (the delete took its name, and the last put in
+ * flight frees it). */
 static void kv_drop_pending(struct slot_store *s, struct sl_obj *o)
 {
-	if (!(o->flags & SL_OBJ_PENDING) || o->busy)
-		return;
-	if (o->name && !(o->name->flags & SL_DE_DEAD)) {
-		struct sl_obj *dir = sl_obj_find(&s->ix, o->name->parent);
-		if (dir)
-			sl_de_remove(&s->ix, dir, o->name);
+	if ((o->flags & SL_OBJ_PENDING) && !o->busy) {
+		if (o->name && !(o->name->flags & SL_DE_DEAD)) {
+			struct sl_obj *dir = sl_obj_find(&s->ix,
+							 o->name->parent);
+			if (dir)
+				sl_de_remove(&s->ix, dir, o->name);
+		}
+		o->name = NULL;
+		o->nlink = 0;
 	}
-	o->name = NULL;
-	o->nlink = 0;
 	sl_obj_release_if_dead(s, o);
 }
 
@@ -751,8 +754,11 @@ void sl_batch_workers_stop(struct slot_store *s)
 int slot_delete_many(struct slot_store *s, const char *const *keys, size_t n,
 		     int *results)
 {
-	if (s->read_only)
+	if (s->read_only) {
+		for (size_t i = 0; results && i < n; i++)
+			results[i] = -EROFS;
 		return -EROFS;
+	}
 	int first = 0;
 	sl_lock(s);
 	int64_t now = sl_now_ns();

@@ -436,7 +436,12 @@ int slot_put_wait(struct slot_put_op *op);
 /*
  * Delete many keys.  A delete of a key whose put is in flight cancels that
  * put: it reports -ECANCELED, its slots are freed, and the key stays absent.
- * results (may be NULL) receives 0 or -ENOENT per key.
+ * A delete is durable, as a put is, at the next slot_sync or checkpoint: a
+ * crash before it may bring back the key, with the value of its last put
+ * that reached the device, whole (a canceled one's too).  results (may be
+ * NULL) receives 0 or a negative errno per key: -ENOENT, a bad key's
+ * (-EINVAL, -ENAMETOOLONG, -ENOTDIR), -EISDIR for a directory; -EROFS for
+ * every key of a read-only store.  Returns 0 or the first error.
  */
 int slot_delete_many(struct slot_store *s, const char *const *keys, size_t n,
 		     int *results);

@@ -524,6 +524,22 @@ Test(kv, put_many_start_returns_while_the_batch_writes)
 	kv_puts_check(c, 16, 8, 5);     /* g/21 was never put */
 }
 
+/* A read-only store refuses a delete of each key, as it does each put:
+ * every result says so (they were left as they were). */
+Test(kv, read_only_store_refuses_each_delete)
+{
+	cr_assert_eq(t_put1(env.s, "k", "v", 1), 0);
+	cr_assert_eq(slot_close(env.s), 0);
+	env.opts.read_only = true;
+	t_reopen(&env);
+	const char *keys[2] = { "k", "absent" };
+	int res[2] = { 1, 1 };
+	cr_expect_eq(slot_delete_many(env.s, keys, 2, res), -EROFS);
+	cr_expect_eq(res[0], -EROFS);
+	cr_expect_eq(res[1], -EROFS);
+	cr_expect_eq(t_get_cmp(env.s, "k", "v", 1), 0);
+}
+
 /* A delete of a key whose started put is at the device cancels that put,
  * as it would a put_many running in another thread. */
 Test(kv, delete_cancels_a_started_put)
@@ -544,6 +560,9 @@ Test(kv, delete_cancels_a_started_put)
 	uint64_t size;
 	cr_expect_eq(slot_lookup(env.s, gone, &size), -ENOENT);
 	kv_puts_check(p, 0, 4, 2);
+	/* and the object the put made for it is gone too: it stayed, counted
+	 * as a key and in the checkpoint's room, until ENOSPC */
+	cr_expect_eq(t_status(env.s).key_count, 3);
 }
 
 /* slot_close lets a started put finish and commits it; its wait, after
