@@ -825,30 +825,79 @@ int slot_lookup(struct slot_store *s, const char *key, uint64_t *size)
 }
 
 /* Lock held.  Depth-first walk; path holds the directory's key. */
-static int kv_walk(struct slot_store *s, struct sl_obj *dir, char *path,
-		   size_t plen, int (*fn)(void *, const char *, uint64_t),
-		   void *arg)
+/*
+ * slot_iterate walks under the lock a batch of keys at a time, and calls
+ * fn for them without it: fn may call into the store, and other calls go
+ * on meanwhile.  Where the walk is, is a stack of directories, each with
+ * the cookie of its last entry seen (cookies stay valid across changes,
+ * as readdir's do) and the length of its path.
+ */
+#define KV_ITER_BATCH 256              /* keys a batch */
+#define KV_ITER_BYTES (64u << 10)       /* their bytes, >= a longest key */
+
+struct kv_iter_dir {
+	slot_ino_t ino;
+	uint64_t cookie;
+	size_t plen;
+};
+
+struct kv_iter {
+	struct kv_iter_dir *dirs;
+	size_t ndirs, cap;
+	char path[SLOT_PATH_MAX + 1];
+	char *keys;                     /* the batch: keys, NUL after each */
+	size_t used;
+	uint64_t sizes[KV_ITER_BATCH];
+	size_t n;
+};
+
+static int kv_iter_push(struct kv_iter *it, slot_ino_t ino, size_t plen)
 {
-	uint64_t cookie = 0;
-	struct sl_dirent *de;
-	while ((de = sl_dir_next(dir, cookie))) {
-		cookie = de->cookie;
-		struct sl_obj *o = sl_obj_find(&s->ix, de->child);
-		if (!o || plen + de->len + 2 > SLOT_PATH_MAX)
+	if (it->ndirs == it->cap) {
+		size_t cap = it->cap ? 2 * it->cap : 16;
+		struct kv_iter_dir *d = realloc(it->dirs, cap * sizeof(*d));
+		if (!d)
+			return -ENOMEM;
+		it->dirs = d;
+		it->cap = cap;
+	}
+	it->dirs[it->ndirs++] = (struct kv_iter_dir){ .ino = ino, .plen = plen };
+	return 0;
+}
+
+/* Lock held.  The next batch of keys into it; 0 with none: done. */
+static int kv_iter_fill(struct slot_store *s, struct kv_iter *it)
+{
+	it->n = it->used = 0;
+	while (it->ndirs && it->n < KV_ITER_BATCH &&
+	       it->used + SLOT_PATH_MAX + 1 <= KV_ITER_BYTES) {
+		struct kv_iter_dir *top = &it->dirs[it->ndirs - 1];
+		struct sl_obj *dir = sl_obj_find(&s->ix, top->ino);
+		struct sl_dirent *de = dir && S_ISDIR(dir->mode) && dir->nlink ?
+				       sl_dir_next(dir, top->cookie) : NULL;
+		if (!de) {
+			it->ndirs--;
 			continue;
-		size_t n = plen;
+		}
+		top->cookie = de->cookie;
+		struct sl_obj *o = sl_obj_find(&s->ix, de->child);
+		size_t n = top->plen;
+		if (!o || n + de->len + 2 > SLOT_PATH_MAX ||
+		    !(S_ISREG(o->mode) || S_ISDIR(o->mode)))
+			continue;
 		if (n)
-			path[n++] = '/';
-		memcpy(path + n, de->name, de->len);
-		path[n + de->len] = 0;
-		int r = 0;
-		if (S_ISREG(o->mode))
-			r = fn(arg, path, o->size);
-		else if (S_ISDIR(o->mode))
-			r = kv_walk(s, o, path, n + de->len, fn, arg);
-		path[plen] = 0;
-		if (r)
-			return r;
+			it->path[n++] = '/';
+		memcpy(it->path + n, de->name, de->len);
+		n += de->len;
+		it->path[n] = 0;
+		if (S_ISDIR(o->mode)) {
+			if (kv_iter_push(it, o->oid, n))
+				return -ENOMEM;
+			continue;
+		}
+		memcpy(it->keys + it->used, it->path, n + 1);
+		it->used += n + 1;
+		it->sizes[it->n++] = o->size;
 	}
 	return 0;
 }
@@ -857,15 +906,25 @@ int slot_iterate(struct slot_store *s,
 		 int (*fn)(void *arg, const char *key, uint64_t size),
 		 void *arg)
 {
-	char *path = malloc(SLOT_PATH_MAX + 1);
-	if (!path)
-		return -ENOMEM;
-	path[0] = 0;
-	sl_lock(s);
-	struct sl_obj *root = sl_obj_find(&s->ix, SLOT_ROOT_INO);
-	int r = kv_walk(s, root, path, 0, fn, arg);
-	sl_unlock(s);
-	free(path);
+	struct kv_iter *it = calloc(1, sizeof(*it));
+	char *keys = malloc(KV_ITER_BYTES);
+	int r = it && keys ? kv_iter_push(it, SLOT_ROOT_INO, 0) : -ENOMEM;
+	if (it)
+		it->keys = keys;
+	while (!r) {
+		sl_lock(s);
+		r = kv_iter_fill(s, it);
+		sl_unlock(s);
+		if (r || !it->n)
+			break;
+		const char *k = it->keys;
+		for (size_t i = 0; !r && i < it->n; i++, k += strlen(k) + 1)
+			r = fn(arg, k, it->sizes[i]);
+	}
+	if (it)
+		free(it->dirs);
+	free(it);
+	free(keys);
 	return r;
 }
 

@@ -449,7 +449,10 @@ int slot_delete_many(struct slot_store *s, const char *const *keys, size_t n,
 int slot_lookup(struct slot_store *s, const char *key, uint64_t *size);
 /*
  * Call fn for every regular file, with its key (path from the root) and
- * size.  A non-zero return from fn stops the walk and is returned.
+ * size.  A non-zero return from fn stops the walk and is returned.  fn
+ * runs without the store's lock, so it may call into the store; a key
+ * put, deleted or renamed (with its directory too) during the walk may
+ * or may not be seen, every key left alone is seen once.
  */
 int slot_iterate(struct slot_store *s,
 		 int (*fn)(void *arg, const char *key, uint64_t size),

@@ -158,6 +158,37 @@ Test(kv, iterate_lists_every_key)
 		  strstr(seen, "d/e/c,"), "iterate saw %s", seen);
 }
 
+/* fn of slot_iterate that reads each key back, and deletes "d/b". */
+static int read_each_key(void *arg, const char *key, uint64_t size)
+{
+	struct slot_store *s = arg;
+	char v[8];
+	struct slot_get g = { .key = key, .buf = v, .cap = sizeof(v) };
+	int err = slot_get_many(s, &g, 1);
+	if (!err && (g.len != size || v[0] != 'v'))
+		err = -EIO;
+	if (!err && !strcmp(key, "d/b"))
+		err = slot_delete_many(s, &key, 1, NULL);
+	return err;
+}
+
+/* The walk holds no lock over its callback, which may call into the
+ * store (it deadlocked there, and stalled every other call meanwhile);
+ * a change the callback makes does not upset the walk. */
+Test(kv, iterate_callback_may_call_the_store, .timeout = 20)
+{
+	char key[32];
+	for (int i = 0; i < 700; i++) {         /* several batches */
+		snprintf(key, sizeof(key), "d/e/k%d", i);
+		cr_assert_eq(t_put1(env.s, key, "v", 1), 0);
+	}
+	cr_assert_eq(t_put1(env.s, "d/b", "v", 1), 0);
+	cr_expect_eq(slot_iterate(env.s, read_each_key, env.s), 0);
+	uint64_t size;
+	cr_expect_eq(slot_lookup(env.s, "d/b", &size), -ENOENT);
+	cr_expect_eq(t_status(env.s).key_count, 700);
+}
+
 /* Fill the store: -ENOSPC, and every object stored before is intact. */
 Test(kv, full_store_keeps_what_it_has, .timeout = 120)
 {
