@@ -127,7 +127,9 @@ int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n)
 		for (size_t k = 0; k < it[i].n; k++) {
 			struct sl_wslot *x = &w[it[i].first + k];
 			uint64_t off = k * chunk;
-			const uint8_t *src = (const uint8_t *)items[i].buf + off;
+			/* buf may be NULL for an empty object */
+			const uint8_t *src = items[i].len ?
+				(const uint8_t *)items[i].buf + off : NULL;
 			x->idx = (uint32_t)k;
 			x->len = (uint32_t)SL_MIN(chunk, items[i].len - off);
 			x->flags = SL_SLOT_WHOLE;
@@ -140,7 +142,8 @@ int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n)
 				if (x->buf) {
 					uint32_t pad = (uint32_t)SL_ALIGN_UP(
 						x->len ? x->len : 1, bs);
-					memcpy(x->buf + bs, src, x->len);
+					if (x->len)
+						memcpy(x->buf + bs, src, x->len);
 					memset(x->buf + bs + x->len, 0,
 					       pad - x->len);
 				}

@@ -40,7 +40,8 @@ extern "C" {
 #define SLOT_VERSION_MINOR 13
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
-#define SLOT_PATH_MAX 4096    /* bytes in a key, with its slashes */
+#define SLOT_PATH_MAX 4096    /* a key, with its slashes, is shorter:
+				 * PATH_MAX's bytes with the NUL */
 #define SLOT_LABEL_MAX 63     /* bytes in a volume label */
 #define SLOT_ROOT_INO 1       /* inode number of the root directory */
 
@@ -320,7 +321,9 @@ int slot_open(const char *path, const struct slot_opts *o,
 /* Open on a device the caller made (the emulated one); takes no ownership. */
 int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		  struct slot_store **out);
-/* Force a checkpoint, flush, mark clean, free everything. */
+/* Force a checkpoint, flush, mark clean, free everything.  Not while
+ * another thread is in a call on s: batches started and not yet waited
+ * for are the exception (close lets them finish). */
 int slot_close(struct slot_store *s);
 /*
  * Grow the file system to size bytes of its device (0: all of it, as the
@@ -350,7 +353,8 @@ int slot_shrink(struct slot_store *s, uint64_t size, uint64_t *min);
 /* Drop the store as a crash would: no checkpoint, no flush, no clean flag. */
 void slot_abandon(struct slot_store *s);
 
-/* A message for an errno that slot functions return (positive or not). */
+/* A message for an errno that slot functions return (positive or not):
+ * static text, valid for the life of the process. */
 const char *slot_strerror(int err);
 /* ... returned by what opens or probes a device (slot_dev_open, slot_open,
  * slot_open_dev, slot_probe, slot_probe_path, slot_dump, slot_fsck): there
@@ -380,7 +384,7 @@ void slot_geometry_get(const struct slot_store *s, struct slot_geometry *geo);
 struct slot_put {
 	const char *key;        /* NUL-terminated path "dir/name"; the
 				   rules for keys: libslot(3) */
-	const void *buf;
+	const void *buf;        /* may be NULL when len is 0 */
 	size_t len;
 	int result;             /* out: 0, -ECANCELED (a delete won), errno */
 };

@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <uuid/uuid.h>
@@ -117,7 +118,7 @@ void sl_owed_check(struct slot_store *s, const struct sl_obj *o)
 const char *slot_strerror(int err)
 {
 	if (err < 0)
-		err = -err;
+		err = err == INT_MIN ? INT_MAX : -err;  /* no overflow */
 	switch (err) {
 	case 0:
 		return "success";
@@ -135,7 +136,7 @@ const char *slot_strerror(int err)
 		return "canceled by a delete";
 	case ENAMETOOLONG:
 		return "name or path too long (a name over 255 bytes, a path "
-		       "over 4096)";
+		       "of 4096 or more)";
 	case ENOTUNIQ:
 		return "more than one device holds that file system";
 	case EDOM:
@@ -143,14 +144,18 @@ const char *slot_strerror(int err)
 	case EMEDIUMTYPE:
 		return "another file system or a partition table is where "
 		       "slotfs's superblock was (only its backup is left)";
-	default:
-		return strerror(err);
+	default: {
+		/* static text, never strerror's buffer, which the next
+		 * call of an unknown number reuses */
+		const char *d = strerrordesc_np(err);
+		return d ? d : "unknown error";
+	}
 	}
 }
 
 const char *slot_open_strerror(int err)
 {
-	switch (err < 0 ? -err : err) {
+	switch (err == INT_MIN ? INT_MAX : err < 0 ? -err : err) {
 	case EINVAL:
 		return "not a slotfs file system (no slotfs superblock)";
 	case EFBIG:

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test_kv.c - the key-value face: batches, the lock protocol, limits. */
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 
 #include "helpers.h"
@@ -138,6 +139,18 @@ Test(kv, bad_keys)
 		  "a key over 4096 bytes is ENAMETOOLONG too: %s",
 		  slot_strerror(-ENAMETOOLONG));
 	cr_expect_str_eq(slot_open_strerror(-ENOSPC), slot_strerror(-ENOSPC));
+	/* static text: strerror's buffer for an unknown number was freed
+	 * by the next such call; and no overflow negating INT_MIN */
+	const char *a = slot_strerror(-4000);
+	cr_expect_str_eq(slot_strerror(-4001), "unknown error");
+	cr_expect_str_eq(a, "unknown error");
+	cr_expect_str_eq(slot_strerror(INT_MIN), "unknown error");
+	cr_expect_str_eq(slot_open_strerror(INT_MIN), "unknown error");
+	/* an empty object needs no buffer */
+	struct slot_put e = { .key = "empty", .buf = NULL, .len = 0 };
+	cr_expect_eq(slot_put_many(env.s, &e, 1), 0);
+	cr_expect_eq(slot_lookup(env.s, "empty", &size), 0);
+	cr_expect_eq(size, 0);
 }
 
 static int collect_key(void *arg, const char *key, uint64_t size)
