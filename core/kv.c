@@ -107,10 +107,16 @@ int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n)
 	size_t total = 0;
 	if (!it)
 		return -ENOMEM;
+	/* what every region could hold in whole chunks: an object past it
+	 * can never fit, and fails alone, before a byte of it is copied */
+	uint64_t most = (uint64_t)s->sb.region_count *
+			s->cls[s->ncls - 1].per_region * chunk;
 	for (size_t i = 0; i < n; i++) {
 		items[i].result = 0;
 		if ((uint64_t)items[i].len / chunk >= UINT32_MAX)
 			items[i].result = -EFBIG;
+		else if (items[i].len > most)
+			items[i].result = -ENOSPC;
 		it[i].first = total;
 		it[i].n = items[i].result ? 0 :
 			  (size_t)SL_MAX(1, (items[i].len + chunk - 1) / chunk);

@@ -407,7 +407,11 @@ struct slot_get {
  * Put many whole objects.  Takes the store lock twice for the batch (once
  * to allocate every slot, once to commit), whatever n is, and does no I/O
  * under it.  An object replaces any older one under its key atomically.
- * Returns 0 if every item succeeded, else the first item error.
+ * An item fails alone for its key (a bad one), or when its object is
+ * larger than the whole store (-ENOSPC); the others' slots are taken
+ * together, so when they do not all fit every one of them gets -ENOSPC.
+ * Of two items with one key, the later wins.  Returns 0 if every item
+ * succeeded, else the first item error.
  */
 int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n);
 /* Read many whole objects into caller buffers, verifying checksums. */

@@ -2,6 +2,7 @@
 /* test_kv.c - the key-value face: batches, the lock protocol, limits. */
 #include <errno.h>
 #include <limits.h>
+#include <sys/mman.h>
 #include <inttypes.h>
 
 #include "helpers.h"
@@ -200,6 +201,28 @@ Test(kv, iterate_callback_may_call_the_store, .timeout = 20)
 	uint64_t size;
 	cr_expect_eq(slot_lookup(env.s, "d/b", &size), -ENOENT);
 	cr_expect_eq(t_status(env.s).key_count, 700);
+}
+
+/* An object larger than the whole store fails alone, and at once: its
+ * bytes were copied first (a 2 GiB put took 2 GiB of memory to say
+ * ENOSPC), and its batch failed with it. */
+Test(kv, an_object_larger_than_the_store_fails_alone)
+{
+	size_t big = 300u << 20;                /* the store is 256 MiB */
+	char *map = mmap(NULL, big + 4096, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	cr_assert_neq(map, MAP_FAILED);
+	memset(map, 0xab, big + 4096);  /* zero chunks would take no slot */
+	struct slot_put p[2] = {
+		{ .key = "small", .buf = "v", .len = 1 },
+		{ .key = "huge", .buf = map + 1, .len = big },  /* unaligned:
+								   copied */
+	};
+	cr_expect_eq(slot_put_many(env.s, p, 2), -ENOSPC);
+	cr_expect_eq(p[0].result, 0);
+	cr_expect_eq(p[1].result, -ENOSPC);
+	cr_expect_eq(t_get_cmp(env.s, "small", "v", 1), 0);
+	munmap(map, big + 4096);
 }
 
 /* Fill the store: -ENOSPC, and every object stored before is intact. */
