@@ -146,6 +146,13 @@ void sl_io_copy(const struct slot_io *io, uint8_t *mem, bool to_io)
 	}
 }
 
+int sl_dev_write_errno(int err)
+{
+	/* a block device set read-only under a mount (blockdev --setro)
+	 * refuses writes with EPERM, which reads as a permission problem */
+	return err == -EPERM || err == -EACCES ? -EROFS : err;
+}
+
 int sl_dev_io_sync(int fd, struct sl_dev_counters *c, struct slot_io *io,
 		   uint32_t done, bool write)
 {
@@ -163,7 +170,7 @@ int sl_dev_io_sync(int fd, struct sl_dev_counters *c, struct slot_io *io,
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			return -errno;
+			return write ? sl_dev_write_errno(-errno) : -errno;
 		}
 		if (r == 0)
 			return -EIO;    /* end of the device */

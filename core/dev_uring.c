@@ -328,7 +328,7 @@ static void ur_complete(struct ur_batch *b, size_t i, int res, bool resubmit)
 					     b->write);
 	}
 	if (res < 0)
-		ur_fail(b, i, res);
+		ur_fail(b, i, b->write ? sl_dev_write_errno(res) : res);
 	/* the hook is a hint: past qd (only while aborting) it is skipped */
 	if (io->done && b->nfin < b->u->qd)
 		b->r->fin[b->nfin++] = (uint32_t)i;

@@ -47,6 +47,8 @@ struct sl_dev_counters *sl_dev_counters(struct slot_dev *dev);
 int sl_io_segments(const struct slot_io *io, uint32_t done, struct iovec *out);
 /* Copy between io's bytes and len bytes at mem (a valid request). */
 void sl_io_copy(const struct slot_io *io, uint8_t *mem, bool to_io);
+/* A write's error as slotfs reports it: a device set read-only, -EROFS. */
+int sl_dev_write_errno(int err);
 /* Finish io from byte done on with preadv/pwritev, retrying short and
    interrupted transfers; returns the bytes (len) or a negative errno. */
 int sl_dev_io_sync(int fd, struct sl_dev_counters *c, struct slot_io *io,

@@ -316,6 +316,35 @@ if command -v losetup >/dev/null && RO_LOOP=$(losetup -r -f --show "$IMG"); then
 	check "-o rw on a write-protected device is refused" rw_refused
 	losetup -d "$RO_LOOP"
 	RO_LOOP=
+	# set read-only while mounted (blockdev --setro): writes fail with
+	# EROFS (the device's EPERM read as a permission problem), and go
+	# on once it is writable again
+	if RO_LOOP=$(losetup -f --show "$IMG") &&
+	   check_here "mount a loop device read-write" mount_fs "$RO_LOOP" "$MNT"; then
+		set_ro_under() {
+			echo before >"$MNT/setro"
+			sync "$MNT/setro"
+			blockdev --setro "$RO_LOOP"
+			local out
+			out=$(python3 -c "
+import os
+fd = os.open('$MNT/setro2', os.O_WRONLY | os.O_CREAT)
+os.write(fd, b'x' * 5000)
+os.fsync(fd)" 2>&1) && { blockdev --setrw "$RO_LOOP"; echo "fsync succeeded"; return 1; }
+			blockdev --setrw "$RO_LOOP"
+			echo "$out"
+			grep -q 'Read-only file system' <<<"$out"
+			echo after >"$MNT/setro3"
+			sync "$MNT/setro3"
+			expect_eq "the file synced before" before "$(cat "$MNT/setro")"
+		}
+		check "a device set read-only under the mount: EROFS, then writable again" set_ro_under
+		check_unmount "unmount the loop device" "$MNT"
+	fi
+	[ -z "$RO_LOOP" ] || losetup -d "$RO_LOOP"
+	RO_LOOP=
+	check_rc "fsck.slotfs -f after the device went read-only and back" 0 \
+		fsck.slotfs -f "$IMG"
 else
 	echo "# no loop device: the write-protected case is not run"
 fi
