@@ -134,6 +134,9 @@ const char *slot_strerror(int err)
 		return "no space left on device";
 	case ECANCELED:
 		return "canceled by a delete";
+	case ENOBUFS:
+		return "buffer too small for the object (a get sets len to "
+		       "the size it needs)";
 	case ENAMETOOLONG:
 		return "name or path too long (a name over 255 bytes, a path "
 		       "of 4096 or more)";

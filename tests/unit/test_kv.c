@@ -140,6 +140,7 @@ Test(kv, bad_keys)
 		  "a key over 4096 bytes is ENAMETOOLONG too: %s",
 		  slot_strerror(-ENAMETOOLONG));
 	cr_expect_str_eq(slot_open_strerror(-ENOSPC), slot_strerror(-ENOSPC));
+	cr_expect(strstr(slot_strerror(-ENOBUFS), "len"), "a get's -ENOBUFS");
 	/* static text: strerror's buffer for an unknown number was freed
 	 * by the next such call; and no overflow negating INT_MIN */
 	const char *a = slot_strerror(-4000);
