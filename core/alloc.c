@@ -690,6 +690,7 @@ int sl_flush(struct slot_store *s)
 	struct sl_vec taken;
 	sl_lock(s);
 	sl_quar_take(s, &taken);
+	s->quar_held += taken.n;
 	sl_unlock(s);
 	int err = sl_ext_flush(s);
 	/* wait out reads that may still hold a quarantined slot */
@@ -697,6 +698,9 @@ int sl_flush(struct slot_store *s)
 	if (gate)
 		pthread_rwlock_wrlock(&s->reuse_lock);
 	sl_lock(s);
+	s->quar_held -= taken.n;
+	if (taken.n)
+		pthread_cond_broadcast(&s->held_cond);
 	if (err) {
 		/* not flushed: they stay in quarantine */
 		for (size_t i = 0; i < taken.n; i++)
@@ -714,9 +718,12 @@ int sl_flush(struct slot_store *s)
 int sl_reclaim(struct slot_store *s)
 {
 	sl_lock(s);
-	bool quar = s->quar.n > 0, pin = s->pin.n > 0;
+	bool quar = s->quar.n > 0, held = s->quar_held > 0;
+	/* a checkpoint under way frees its pins; the one forced below
+	 * waits for it */
+	bool pin = s->pin.n > 0 || s->pin_held > 0;
 	sl_unlock(s);
-	if (!quar && !pin)
+	if (!quar && !pin && !held)
 		return -ENOSPC;
 	int err = sl_flush(s);
 	if (err)
@@ -726,6 +733,12 @@ int sl_reclaim(struct slot_store *s)
 		if (err < 0)
 			return err;
 	}
+	/* another thread's flush took what was in quarantine: free when it
+	 * is done (a few of them, should more start meanwhile) */
+	sl_lock(s);
+	for (int i = 0; held && s->quar_held && i < 8; i++)
+		pthread_cond_wait(&s->held_cond, &s->lock);
+	sl_unlock(s);
 	return 0;
 }
 

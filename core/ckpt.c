@@ -238,6 +238,7 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 	sn->dirty_at = s->dirty_total;
 	sn->ns_at = s->ns_changes;
 	sn->pins = s->pin;
+	s->pin_held += sn->pins.n;
 	memset(&s->pin, 0, sizeof(s->pin));
 	return 0;
 }
@@ -282,6 +283,7 @@ static void ck_commit(struct slot_store *s, struct ck_snap *sn, bool ok)
 				      SL_OBJ_SNAP_DIRTY);
 		}
 	}
+	s->pin_held -= sn->pins.n;
 	if (ok) {
 		sl_pin_release(s, &sn->pins);
 		s->persisted = sn->dirty_at;

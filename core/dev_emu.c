@@ -26,6 +26,7 @@ struct slot_emu {
 	int fail_reads_err, fail_writes_err;    /* all, while non-zero */
 	uint64_t hold_at;                       /* write number, 0 off */
 	uint64_t hold_read_at;                  /* read number, 0 off */
+	uint64_t hold_flush_at;                 /* flush number, 0 off */
 	bool held;                              /* a write waits now */
 	uint64_t release_gen;                   /* bumped by release */
 	bool cut;
@@ -199,6 +200,10 @@ static int emu_flush(void *ctx)
 	pthread_mutex_lock(&e->lock);
 	e->nflushes++;
 	atomic_fetch_add(&e->c.flushes, 1);
+	if (e->hold_flush_at && e->nflushes == e->hold_flush_at) {
+		e->hold_flush_at = 0;
+		emu_hold(e);
+	}
 	if (e->cut)
 		err = -EIO;
 	else if (e->logging)
@@ -345,6 +350,14 @@ void slot_emu_hold_read(struct slot_emu *emu, uint64_t nth)
 	pthread_mutex_unlock(&emu->lock);
 }
 
+void slot_emu_hold_flush(struct slot_emu *emu, uint64_t nth)
+{
+	pthread_mutex_lock(&emu->lock);
+	emu->hold_flush_at = nth ? emu->nflushes + nth : 0;
+	emu->held = false;
+	pthread_mutex_unlock(&emu->lock);
+}
+
 void slot_emu_wait_held(struct slot_emu *emu)
 {
 	pthread_mutex_lock(&emu->lock);
@@ -358,6 +371,7 @@ void slot_emu_release(struct slot_emu *emu)
 	pthread_mutex_lock(&emu->lock);
 	emu->hold_at = 0;
 	emu->hold_read_at = 0;
+	emu->hold_flush_at = 0;
 	emu->held = false;
 	emu->release_gen++;
 	pthread_cond_broadcast(&emu->cond);

@@ -394,6 +394,11 @@ struct slot_store {
 	unsigned ncls;
 	struct sl_vec quar;     /* freed since the last flush began */
 	struct sl_vec pin;      /* freed, but the durable checkpoint has them */
+	/* of those, taken by a flush (a checkpoint) under way, to be freed
+	 * when it is done: an allocation short of room waits for them
+	 * (sl_reclaim) rather than say ENOSPC; held_cond says when */
+	size_t quar_held, pin_held;
+	pthread_cond_t held_cond;
 	uint64_t slots_total, slots_used;
 	bool loading;           /* open or fsck: claims touch states only;
 				   sl_alloc_rebuild() makes the free stacks */

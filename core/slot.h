@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define SLOT_VERSION_MAJOR 1
-#define SLOT_VERSION_MINOR 13
+#define SLOT_VERSION_MINOR 14
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
 #define SLOT_PATH_MAX 4096    /* a key, with its slashes, is shorter:
@@ -165,12 +165,13 @@ void slot_emu_fail_write(struct slot_emu *emu, uint64_t nth, int err);
 void slot_emu_fail_reads(struct slot_emu *emu, int err);
 void slot_emu_fail_writes(struct slot_emu *emu, int err);
 /*
- * Hold writes (or reads): the nth from now (1-based) blocks, and with it
- * the device, until slot_emu_release(); slot_emu_wait_held() waits until
- * one is blocked.
+ * Hold writes (or reads, or flushes, libslot 1.14): the nth from now
+ * (1-based) blocks, and with it the device, until slot_emu_release();
+ * slot_emu_wait_held() waits until one is blocked.
  */
 void slot_emu_hold_write(struct slot_emu *emu, uint64_t nth);
 void slot_emu_hold_read(struct slot_emu *emu, uint64_t nth);
+void slot_emu_hold_flush(struct slot_emu *emu, uint64_t nth);
 void slot_emu_wait_held(struct slot_emu *emu);
 void slot_emu_release(struct slot_emu *emu);
 /* The write log: every write and flush since create or the last reset. */

@@ -1064,6 +1064,7 @@ static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
 	pthread_mutex_init(&s->ckpt_lock, NULL);
 	pthread_cond_init(&s->ckpt_cond, NULL);
 	pthread_cond_init(&s->trim_cond, NULL);
+	pthread_cond_init(&s->held_cond, NULL);
 	pthread_mutex_init(&s->trim_lock, NULL);
 	pthread_mutexattr_t ma;
 	pthread_mutexattr_init(&ma);
@@ -1139,6 +1140,7 @@ static void store_free(struct slot_store *s)
 	pthread_cond_destroy(&s->bq_cond);
 	pthread_cond_destroy(&s->ckpt_cond);
 	pthread_cond_destroy(&s->trim_cond);
+	pthread_cond_destroy(&s->held_cond);
 	pthread_mutex_destroy(&s->trim_lock);
 	pthread_mutex_destroy(&s->compact_lock);
 	pthread_cond_destroy(&s->move_cond);
