@@ -4,10 +4,13 @@
 #define SLOT_TEST_HELPERS_H
 
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "slot.h"
 
@@ -30,6 +33,47 @@ static inline void t_setup(struct t_env *e, uint64_t size)
 	e->opts.periodic_checkpoint = false;
 	e->opts.meta_idle_quiet_ms = 50;
 	cr_assert_eq(slot_open_dev(e->dev, &e->opts, &e->s), 0);
+}
+
+/*
+ * A slot_sync whose device flush the emulated device holds, in a thread
+ * of its own, with what it took from quarantine (freed slots) in hand;
+ * the flush goes on half a second later.  t_flush_join waits for both
+ * and returns the sync's result.
+ */
+struct t_held_flush {
+	pthread_t syncer, releaser;
+	struct t_env *e;
+};
+
+static inline void *t_held_sync(void *arg)
+{
+	return (void *)(intptr_t)slot_sync(arg);
+}
+
+static inline void *t_held_release(void *arg)
+{
+	usleep(500 * 1000);
+	slot_emu_release(arg);
+	return NULL;
+}
+
+static inline void t_flush_hold(struct t_held_flush *h, struct t_env *e)
+{
+	h->e = e;
+	slot_emu_hold_flush(e->emu, 1);
+	cr_assert_eq(pthread_create(&h->syncer, NULL, t_held_sync, e->s), 0);
+	slot_emu_wait_held(e->emu);
+	cr_assert_eq(pthread_create(&h->releaser, NULL, t_held_release,
+				    e->emu), 0);
+}
+
+static inline int t_flush_join(struct t_held_flush *h)
+{
+	void *ret;
+	pthread_join(h->releaser, NULL);
+	pthread_join(h->syncer, &ret);
+	return (int)(intptr_t)ret;
 }
 
 static inline void t_reopen(struct t_env *e)

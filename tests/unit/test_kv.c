@@ -2,9 +2,7 @@
 /* test_kv.c - the key-value face: batches, the lock protocol, limits. */
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <sys/mman.h>
-#include <unistd.h>
 #include <inttypes.h>
 
 #include "helpers.h"
@@ -228,18 +226,6 @@ Test(kv, an_object_larger_than_the_store_fails_alone)
 	munmap(map, big + 4096);
 }
 
-static void *sync_thread(void *arg)
-{
-	return (void *)(intptr_t)slot_sync(arg);
-}
-
-static void *release_later(void *arg)
-{
-	usleep(500 * 1000);
-	slot_emu_release(arg);
-	return NULL;
-}
-
 /*
  * Freed slots wait in quarantine for a flush; a flush under way has taken
  * them from it.  An allocation short of room meanwhile found nothing to
@@ -255,16 +241,10 @@ Test(kv, space_a_flush_under_way_frees_is_waited_for, .timeout = 60)
 	cr_assert_eq(t_put1(env.s, "a", a_buf, big), 0);
 	const char *a = "a";
 	cr_assert_eq(slot_delete_many(env.s, &a, 1, NULL), 0);
-	slot_emu_hold_flush(env.emu, 1);
-	pthread_t syncer, releaser;
-	cr_assert_eq(pthread_create(&syncer, NULL, sync_thread, env.s), 0);
-	slot_emu_wait_held(env.emu);    /* a's slots are the flush's */
-	cr_assert_eq(pthread_create(&releaser, NULL, release_later, env.emu), 0);
+	struct t_held_flush h;
+	t_flush_hold(&h, &env);         /* a's slots are the flush's */
 	cr_expect_eq(t_put1(env.s, "b", b_buf, big), 0);
-	void *ret;
-	pthread_join(releaser, NULL);
-	pthread_join(syncer, &ret);
-	cr_expect_eq((intptr_t)ret, 0);
+	cr_expect_eq(t_flush_join(&h), 0);
 	cr_expect_eq(t_get_cmp(env.s, "b", b_buf, big), 0);
 	free(a_buf);
 	free(b_buf);

@@ -136,6 +136,36 @@ Test(trim, takes_what_deletions_freed)
 	expect_file("f3", sizes[3], 4);
 }
 
+/* Slots a flush under way took from quarantine are free once it is
+ * done: slot_trim waits for it, and discards them too (it found nothing
+ * to reclaim, and fstrim through a loop device once gave nothing back). */
+Test(trim, takes_what_a_flush_under_way_frees)
+{
+	put_all();
+	cr_assert_eq(slot_sync(env.s), 0);
+	uint64_t trimmed;
+	cr_assert_eq(slot_trim(env.s, 0, UINT64_MAX, 0, &trimmed), 0);
+	put_file("g", 10u << 20, 9);    /* named by its headers: no pin */
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "g"), 0);
+	struct t_held_flush h;
+	t_flush_hold(&h, &env);         /* g's slots are the flush's */
+	cr_assert_eq(slot_trim(env.s, 0, UINT64_MAX, 0, &trimmed), 0);
+	cr_expect_eq(t_flush_join(&h), 0);
+	/* g's bytes are nowhere on the device: each chunk's start was
+	 * discarded (spare regions alone would make up the count) */
+	size_t len = 10u << 20, left = 0;
+	uint8_t *g = malloc(len);
+	t_fill(g, len, 9);
+	const uint8_t *img = slot_emu_image(env.emu);
+	for (uint64_t off = 0; off + 8192 <= slot_emu_size(env.emu); off += 4096)
+		for (size_t k = 0; k < len; k += 1u << 20)
+			if (!memcmp(img + off, g + k, 64))
+				left++;
+	free(g);
+	cr_expect_eq(left, 0, "%zu of g's chunks were not discarded", left);
+	expect_all();
+}
+
 Test(trim, a_range_and_a_minimum)
 {
 	put_all();
