@@ -603,6 +603,14 @@ int sl_alloc_rebuild(struct slot_store *s)
 	return 0;
 }
 
+uint64_t sl_slots_bytes(const struct slot_store *s, const struct sl_vec *v)
+{
+	uint64_t b = 0;
+	for (size_t i = 0; i < v->n; i++)
+		b += 1ull << s->cls[sl_slot_cls(s, v->v[i])].shift;
+	return b;
+}
+
 void sl_quar_take(struct slot_store *s, struct sl_vec *out)
 {
 	*out = s->quar;
@@ -691,6 +699,8 @@ int sl_flush(struct slot_store *s)
 	sl_lock(s);
 	sl_quar_take(s, &taken);
 	s->quar_held += taken.n;
+	uint64_t bytes = sl_slots_bytes(s, &taken);
+	s->held_bytes += bytes;
 	sl_unlock(s);
 	int err = sl_ext_flush(s);
 	/* wait out reads that may still hold a quarantined slot */
@@ -699,6 +709,7 @@ int sl_flush(struct slot_store *s)
 		pthread_rwlock_wrlock(&s->reuse_lock);
 	sl_lock(s);
 	s->quar_held -= taken.n;
+	s->held_bytes -= bytes;
 	if (taken.n)
 		pthread_cond_broadcast(&s->held_cond);
 	if (err) {

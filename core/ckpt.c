@@ -239,6 +239,7 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 	sn->ns_at = s->ns_changes;
 	sn->pins = s->pin;
 	s->pin_held += sn->pins.n;
+	s->held_bytes += sl_slots_bytes(s, &sn->pins);
 	memset(&s->pin, 0, sizeof(s->pin));
 	return 0;
 }
@@ -284,6 +285,7 @@ static void ck_commit(struct slot_store *s, struct ck_snap *sn, bool ok)
 		}
 	}
 	s->pin_held -= sn->pins.n;
+	s->held_bytes -= sl_slots_bytes(s, &sn->pins);
 	if (ok) {
 		sl_pin_release(s, &sn->pins);
 		s->persisted = sn->dirty_at;

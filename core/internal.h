@@ -398,6 +398,7 @@ struct slot_store {
 	 * when it is done: an allocation short of room waits for them
 	 * (sl_reclaim) rather than say ENOSPC; held_cond says when */
 	size_t quar_held, pin_held;
+	uint64_t held_bytes;    /* their payload bytes, free to df */
 	pthread_cond_t held_cond;
 	uint64_t slots_total, slots_used;
 	bool loading;           /* open or fsck: claims touch states only;
@@ -596,6 +597,8 @@ int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
 /* Room new_regions needs for an allocation of n slots. */
 size_t sl_new_regions_max(const struct slot_store *s, size_t n);
 void sl_slot_free(struct slot_store *s, uint64_t ref);
+/* Lock held.  Payload bytes of the slots in v. */
+uint64_t sl_slots_bytes(const struct slot_store *s, const struct sl_vec *v);
 /* Mark a slot used (loading the index); -EUCLEAN if already used. */
 int sl_slot_claim(struct slot_store *s, uint64_t ref);
 /* Undo a claim made while loading: the slot is free at once. */

@@ -1432,11 +1432,10 @@ void sl_store_space(struct slot_store *s, uint64_t *total,
 	}
 	fb += fr * per_chunk * chunk;
 	/* quarantined and pinned slots come back at the next flush or
-	 * checkpoint: count them free, as df users expect after rm */
-	for (size_t i = 0; i < s->quar.n; i++)
-		fb += 1ull << s->cls[sl_slot_cls(s, s->quar.v[i])].shift;
-	for (size_t i = 0; i < s->pin.n; i++)
-		fb += 1ull << s->cls[sl_slot_cls(s, s->pin.v[i])].shift;
+	 * checkpoint (those one under way holds, when it is done): count
+	 * them free, as df users expect after rm */
+	fb += sl_slots_bytes(s, &s->quar) + sl_slots_bytes(s, &s->pin) +
+	      s->held_bytes;
 	*total = (uint64_t)s->nregions * per_chunk * chunk;
 	if (fb > *total)
 		fb = *total;

@@ -243,6 +243,11 @@ Test(kv, space_a_flush_under_way_frees_is_waited_for, .timeout = 60)
 	cr_assert_eq(slot_delete_many(env.s, &a, 1, NULL), 0);
 	struct t_held_flush h;
 	t_flush_hold(&h, &env);         /* a's slots are the flush's */
+	/* and df counts them free meanwhile, as it counts quarantine */
+	struct slot_statfs st;
+	cr_assert_eq(slot_statfs(env.s, &st), 0);
+	cr_expect_geq(st.blocks_free * st.block_size, big, "%llu blocks free",
+		      (unsigned long long)st.blocks_free);
 	cr_expect_eq(t_put1(env.s, "b", b_buf, big), 0);
 	cr_expect_eq(t_flush_join(&h), 0);
 	cr_expect_eq(t_get_cmp(env.s, "b", b_buf, big), 0);
