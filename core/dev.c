@@ -267,7 +267,7 @@ int sl_dev_size_refresh(struct slot_dev *dev)
  * exclusive open of either must see the other's holder, as e2fsprogs
  * refuse a file whose loop device is in use.  Each open takes its own
  * name's lock first (the image's flock, the loop device's O_EXCL), then
- * tests the other name's: of two racing opens, the later test fails.
+ * tests the other name's: of two racing opens, one test at least fails.
  */
 
 /* fd is a loop device: whether something holds the lock of its backing

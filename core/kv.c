@@ -833,7 +833,6 @@ int slot_lookup(struct slot_store *s, const char *key, uint64_t *size)
 	return err;
 }
 
-/* Lock held.  Depth-first walk; path holds the directory's key. */
 /*
  * slot_iterate walks under the lock a batch of keys at a time, and calls
  * fn for them without it: fn may call into the store, and other calls go
