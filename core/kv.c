@@ -87,6 +87,14 @@ static void kv_drop_pending(struct slot_store *s, struct sl_obj *o)
 	sl_obj_release_if_dead(s, o);
 }
 
+/* A put batch that fails whole says so in every item's result. */
+static int kv_put_fail(struct slot_put *items, size_t n, int err)
+{
+	for (size_t i = 0; i < n; i++)
+		items[i].result = err;
+	return err;
+}
+
 static bool kv_aligned(const void *p, size_t bs)
 {
 	return ((uintptr_t)p % bs) == 0;
@@ -96,17 +104,14 @@ int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n)
 {
 	if (!n)
 		return 0;
-	if (s->read_only) {
-		for (size_t i = 0; i < n; i++)
-			items[i].result = -EROFS;
-		return -EROFS;
-	}
+	if (s->read_only)
+		return kv_put_fail(items, n, -EROFS);
 	uint32_t bs = s->sb.block_size;
 	uint64_t chunk = 1ull << s->sb.chunk_shift;
 	struct kv_item *it = calloc(n, sizeof(*it));
 	size_t total = 0;
 	if (!it)
-		return -ENOMEM;
+		return kv_put_fail(items, n, -ENOMEM);
 	/* what every region could hold in whole chunks: an object past it
 	 * can never fit, and fails alone, before a byte of it is copied */
 	uint64_t most = (uint64_t)s->sb.region_count *
@@ -467,8 +472,12 @@ int slot_get_many(struct slot_store *s, struct slot_get *items, size_t n)
 	uint32_t bs = s->sb.block_size;
 	uint64_t chunk = 1ull << s->sb.chunk_shift;
 	struct kv_get *kg = calloc(n, sizeof(*kg));
-	if (!kg)
+	if (!kg) {
+		/* whole: every item says so */
+		for (size_t i = 0; i < n; i++)
+			items[i].result = -ENOMEM;
 		return -ENOMEM;
+	}
 	pthread_rwlock_rdlock(&s->reuse_lock);
 	sl_lock(s);
 	size_t nio = 0, nhdr = 0;
