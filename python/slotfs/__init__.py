@@ -199,6 +199,11 @@ def _describe(obj):
     with m:
         if not m.c_contiguous:
             raise TypeError("buffer must be C-contiguous")
+        # Python object pointers (a numpy object array) are no bytes to
+        # store, and loading over them would corrupt the objects
+        if "O" in m.format:
+            raise TypeError("buffer holds Python objects (format %r)"
+                            % m.format)
         return m.nbytes, m.readonly
 
 
@@ -281,14 +286,32 @@ def _format_opts(chunk_size, min_slot, meta_size, region_size, label,
     return fo
 
 
+_FORMAT_ERRORS = {
+    _errno.EINVAL: "invalid layout: a slot size not a power of two, or "
+                   "out of range",
+    _errno.EFBIG: "device too small for a slotfs layout",
+    _errno.ENAMETOOLONG: "label too long (at most 63 bytes)",
+    _errno.ENOBUFS: "metadata area too small to index every slot",
+    _errno.EOVERFLOW: "device too large (more than 2^32 regions)",
+}
+
+
+def _check_format(rc, key=None):
+    """_check for slot_format_plan and slot_format, whose errors mean
+    what the layout asked (opening's meanings do not apply)."""
+    if rc < 0:
+        raise SlotError(rc, _FORMAT_ERRORS.get(-rc), key=key)
+    return rc
+
+
 def plan(size, *, chunk_size=0, min_slot=0, meta_size=0, region_size=0):
     """The layout ``format`` would make on ``size`` bytes (rounded down to
     whole MiB), as a dict (the fields of struct slot_geometry), without
     touching any device.  EFBIG: too small; EINVAL: a bad slot size."""
     fo = _format_opts(chunk_size, min_slot, meta_size, region_size, None)
     geo = _L.padded(_L.SlotGeometry)
-    _check(_L.load().slot_format_plan(size, ctypes.byref(fo),
-                                      ctypes.byref(geo)), opening=True)
+    _check_format(_L.load().slot_format_plan(size, ctypes.byref(fo),
+                                             ctypes.byref(geo)))
     return _geometry_dict(geo)
 
 
@@ -325,8 +348,8 @@ def format(path, size=None, *, chunk_size=0, min_slot=0, label=None,
            opening=True)
     geo = _L.padded(_L.SlotGeometry)
     try:
-        _check(lib.slot_format(dev, ctypes.byref(fo), ctypes.byref(geo)),
-               key=path, opening=True)
+        _check_format(lib.slot_format(dev, ctypes.byref(fo),
+                                      ctypes.byref(geo)), key=path)
     finally:
         lib.slot_dev_close(dev)
     return _geometry_dict(geo)
@@ -410,7 +433,8 @@ class Batch:
                     self._done = (None, e)
             res, err = self._done
         if err is not None:
-            raise err
+            # afresh: each raise of one exception lengthens its traceback
+            raise err.with_traceback(None)
         return res
 
     def __del__(self):
@@ -439,6 +463,7 @@ class Store:
         self._h = None
         self._cv = threading.Condition()
         self._users = 0
+        self._closing = False
         self._log_cb = None
         self.path = path
         lib = self._lib = _L.load()
@@ -516,10 +541,19 @@ class Store:
         with self._cv:
             h = self._h
             if h is None:
+                # another thread's close may still be at work: done
+                # means closed
+                self._cv.wait_for(lambda: not self._closing)
                 return
             self._h = None
+            self._closing = True
             self._cv.wait_for(lambda: self._users == 0)
-        rc = self._lib.slot_close(h)
+        try:
+            rc = self._lib.slot_close(h)
+        finally:
+            with self._cv:
+                self._closing = False
+                self._cv.notify_all()
         self._log_cb = None
         _check(rc, key=self.path)
 
@@ -669,6 +703,18 @@ class Store:
         e.results = summary
         raise e
 
+    @staticmethod
+    def _raise_loaded(keys, out, bad):
+        """Raise SlotError for the first of bad, (index, -errno) pairs of
+        a load without buffers; ``results`` as with buffers: a size,
+        -errno, or None."""
+        codes = dict(bad)
+        i, r = bad[0]
+        e = SlotError(r, key=keys[i])
+        e.results = [codes.get(j, None if b is None else len(b))
+                     for j, b in enumerate(out)]
+        raise e
+
     def get_many(self, keys, buffers=None, *, missing_ok=False):
         """Load many whole objects in one batch (slot_get_many), verifying
         checksums.
@@ -700,15 +746,20 @@ class Store:
         # in between is loaded again into a larger buffer.
         out = [None] * len(keys)
         todo = []
+        bad = []
         for i, k in enumerate(kb):
             sz = ctypes.c_uint64()
             with self._use() as h:
                 rc = self._lib.slot_lookup(h, k, ctypes.byref(sz))
             if rc == -_errno.ENOENT and missing_ok:
                 continue
-            _check(rc, key=keys[i])
+            if rc < 0:
+                bad.append((i, rc))
+                continue
             out[i] = bytearray(sz.value)
             todo.append(i)
+        if bad:
+            self._raise_loaded(keys, out, bad)
         for _ in range(8):
             if not todo:
                 break
@@ -723,12 +774,12 @@ class Store:
                     bad.append((i, r))
                 elif ln != len(out[i]):
                     del out[i][ln:]             # shrank since the lookup
+            for i, r in bad:
+                if r == -_errno.ENOENT and missing_ok:
+                    out[i] = None
+            bad = [(i, r) for i, r in bad if out[i] is not None]
             if bad:
-                for i, r in bad:
-                    if r == -_errno.ENOENT and missing_ok:
-                        out[i] = None
-                        continue
-                    raise SlotError(r, key=keys[i])
+                self._raise_loaded(keys, out, bad)
             todo = again
         if todo:
             raise SlotError(_errno.EAGAIN, "objects kept growing while "

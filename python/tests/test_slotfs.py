@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -227,6 +228,7 @@ class TestRoundTrip(StoreCase):
         with self.assertRaises(slotfs.SlotError) as cm:
             self.store.get_many(["here", "gone"])
         self.assertEqual(cm.exception.errno, errno.ENOENT)
+        self.assertEqual(cm.exception.results, [1, -errno.ENOENT])
         self.assertEqual(self.store.get_many(["gone", "here"],
                                              missing_ok=True),
                          [None, b"1"])
@@ -612,9 +614,16 @@ class TestLifecycle(StoreCase):
         with self.assertRaises(slotfs.SlotError) as cm:
             slotfs.format(p, 64 * MiB, label="x" * (slotfs.LABEL_MAX + 1))
         self.assertEqual(cm.exception.errno, errno.ENAMETOOLONG)
+        self.assertIn("label", cm.exception.strerror)
         with self.assertRaises(slotfs.SlotError) as cm:
             slotfs.format(p, 2 * MiB)
         self.assertEqual(cm.exception.errno, errno.EFBIG)
+        self.assertIn("slotfs layout", cm.exception.strerror)
+        # a layout's EINVAL is a bad size, not "no slotfs superblock"
+        with self.assertRaises(slotfs.SlotError) as cm:
+            slotfs.plan(64 * MiB, chunk_size=3000)
+        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        self.assertIn("slot size", cm.exception.strerror)
         geo = slotfs.format(p, 64 * MiB, chunk_size=256 * 1024,
                             min_slot=8192, label="L")
         self.assertEqual(os.path.getsize(p), 64 * MiB)
@@ -688,6 +697,15 @@ class TestStarted(StoreCase):
         self.assertEqual(cm.exception.results, [1, -errno.ENOENT])
         with self.assertRaises(slotfs.SlotError):
             g.wait()                            # raises again, the same
+        # afresh: the traceback does not grow with each wait (a poller
+        # of a failed batch leaked)
+        depths = []
+        for _ in range(3):
+            try:
+                g.wait()
+            except slotfs.SlotError as e:
+                depths.append(len(traceback.extract_tb(e.__traceback__)))
+        self.assertEqual(len(set(depths)), 1, depths)
         g = self.store.get_many_start(["ok", "gone"],
                                       [bytearray(1), bytearray(1)],
                                       missing_ok=True)
@@ -696,6 +714,29 @@ class TestStarted(StoreCase):
             self.store.put_many_start(["a", "b"], [b"1"])
         with self.assertRaises(ValueError):
             self.store.get_many_start(["a"], [])
+
+    def test_second_close_waits_for_the_first(self):
+        # a call in progress holds the first close; the second returns
+        # only once the store is closed, so the image opens again at once
+        release = threading.Event()
+
+        def user():
+            with self.store._use():
+                release.wait(5)
+
+        u = threading.Thread(target=user)
+        u.start()
+        time.sleep(0.1)
+        first = threading.Thread(target=self.store.close)
+        first.start()
+        time.sleep(0.1)
+        threading.Timer(0.3, release.set).start()
+        self.store.close()
+        self.assertFalse(first.is_alive() and self.store._closing)
+        again = slotfs.Store(self.path)
+        again.close()
+        first.join()
+        u.join()
 
     def test_waits_from_two_threads(self):
         for round_ in range(20):
@@ -758,6 +799,12 @@ class TestNumpy(StoreCase):
             self.store.get("f32", np.empty((256, 256), np.float32, order="F"))
         with self.assertRaises(TypeError):
             self.store.get("ro", ro)                    # read-only target
+        # Python objects are no bytes: loading over them would corrupt them
+        objs = np.array([object(), "x"], dtype=object)
+        with self.assertRaises(TypeError):
+            self.store.put("obj", objs)
+        with self.assertRaises(TypeError):
+            self.store.get("f32", objs)
 
     def test_aligned_numpy_buffer(self):
         buf = np.frombuffer(slotfs.aligned_buffer(MiB), dtype=np.uint8)
