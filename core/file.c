@@ -1595,12 +1595,19 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 	}
 	size_t nnew = 0;
 	struct sl_chunk old = { 0 };
-	bool have_old = false;
+	bool have_old = false, placed = false;
 	for (int attempt = 0; !err && attempt < 2; attempt++) {
 		sl_lock(s);
 		struct sl_obj *o = fl_file(s, ino, &err);
-		if (o && !fl_wb_room(s, o))
+		if (o && !placed && !fl_wb_room(s, o))
 			err = -EAGAIN;
+		/* the place is taken now, not when the buffer is hooked on
+		 * below: the lock goes meanwhile, and another maker would
+		 * find it free (SL_WB_TOTAL bounds wb_files) */
+		if (!err && !placed) {
+			s->wb_count++;
+			placed = true;
+		}
 		if (!err) {
 			/* its first write spends what fallocate set aside */
 			bool took = sl_resv_take(s, o, idx);
@@ -1657,15 +1664,17 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 		b->len = fill && have_old ? old.len : 0;
 		b->born = sl_mono_ns();
 		/* no more files than buffers, and no more buffers than
-		 * SL_WB_TOTAL (fl_wb_room): it has room */
+		 * SL_WB_TOTAL (fl_wb_room; its place counted above) */
 		if (!o->wb)
 			s->wb_files[s->nwb_files++] = o->oid;
 		b->next = o->wb;
 		o->wb = b;
-		s->wb_count++;
 		b = NULL;
-	} else if (b) {
-		fl_wb_release(s, b);
+	} else {
+		if (placed)
+			s->wb_count--;
+		if (b)
+			fl_wb_release(s, b);
 	}
 	sl_unlock(s);
 	free(nr);

@@ -424,6 +424,63 @@ Test(file, forgotten_references_free_a_removed_node)
 
 /* Whether f keeps a write buffer that nothing is writing out, and the
  * flushers have no job queued or running. */
+struct t_write {
+	slot_ino_t ino;
+	uint64_t off;
+	ssize_t ret;
+};
+
+static void *t_write_thread(void *arg)
+{
+	struct t_write *w = arg;
+	w->ret = slot_file_write(env.s, w->ino, w->off, "w", 1);
+	return NULL;
+}
+
+/*
+ * Write buffers are SL_WB_TOTAL at most, and so is the table of files
+ * that hold them.  A buffer's maker checked for room, let the lock go to
+ * read the chunk's old bytes, and took its place after: two makers at the
+ * last place both took it, past the table's end (UBSan: index 48 out of
+ * bounds; ASan then found the heap overwritten, under six writers).
+ */
+Test(file, write_buffers_never_pass_their_bound)
+{
+	slot_ino_t a = mkfile(SLOT_ROOT_INO, "a"), b = mkfile(SLOT_ROOT_INO, "b");
+	slot_ino_t c = mkfile(SLOT_ROOT_INO, "c");
+	/* c's first chunk on the device, nothing buffered */
+	cr_assert_eq(slot_file_write(env.s, c, 0, "old", 3), 3);
+	cr_assert_eq(slot_file_fsync(env.s, c, false), 0);
+	/* one place left: 47 chunks buffered over a and b */
+	uint64_t chunk = 1ull << env.s->sb.chunk_shift;
+	for (unsigned i = 0; i < SL_WB_TOTAL - 1; i++)
+		cr_assert_eq(slot_file_write(env.s, i % 2 ? b : a,
+					     (i / 2) * chunk, "x", 1), 1);
+	sl_lock(env.s);
+	unsigned held = env.s->wb_count;
+	sl_unlock(env.s);
+	cr_assert_eq(held, SL_WB_TOTAL - 1, "%u buffers", held);
+	/* c's maker reads the old bytes, held at the device */
+	slot_emu_hold_read(env.emu, 1);
+	struct t_write w = { .ino = c, .off = 100 };
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, t_write_thread, &w), 0);
+	slot_emu_wait_held(env.emu);
+	/* meanwhile another file's new chunk finds no place left */
+	cr_assert_eq(slot_file_write(env.s, a, 40 * chunk, "y", 1), 1);
+	slot_emu_release(env.emu);
+	pthread_join(t, NULL);
+	cr_expect_eq(w.ret, 1);
+	sl_lock(env.s);
+	unsigned count = env.s->wb_count, files = env.s->nwb_files;
+	sl_unlock(env.s);
+	cr_expect_leq(count, SL_WB_TOTAL);
+	cr_expect_leq(files, SL_WB_TOTAL);
+	char got[4] = "";
+	cr_assert_eq(slot_file_read(env.s, c, 0, got, 3), 3);
+	cr_expect_eq(memcmp(got, "old", 3), 0);
+}
+
 static bool t_buffered_idle(slot_ino_t f)
 {
 	struct slot_store *s = env.s;
