@@ -5,6 +5,8 @@
 
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +76,36 @@ static inline int t_flush_join(struct t_held_flush *h)
 	pthread_join(h->releaser, NULL);
 	pthread_join(h->syncer, &ret);
 	return (int)(intptr_t)ret;
+}
+
+/* slot_file_write of len bytes at off in a thread of its own, then, with
+ * sync, slot_file_fsync (res: the write's return, or the fsync's once
+ * the write was whole); done once it is over.  Join with w->t. */
+struct t_bg_write {
+	struct slot_store *s;
+	slot_ino_t ino;
+	uint64_t off;
+	const void *buf;
+	size_t len;
+	bool sync;
+	ssize_t res;
+	atomic_bool done;
+	pthread_t t;
+};
+
+static inline void *t_bg_write_run(void *arg)
+{
+	struct t_bg_write *w = arg;
+	w->res = slot_file_write(w->s, w->ino, w->off, w->buf, w->len);
+	if (w->sync && w->res == (ssize_t)w->len)
+		w->res = slot_file_fsync(w->s, w->ino, true);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+static inline void t_bg_write_start(struct t_bg_write *w)
+{
+	cr_assert_eq(pthread_create(&w->t, NULL, t_bg_write_run, w), 0);
 }
 
 static inline void t_reopen(struct t_env *e)

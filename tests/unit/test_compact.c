@@ -317,24 +317,6 @@ static slot_ino_t key0_alone(void)
 	return a.ino;
 }
 
-struct race_write {
-	slot_ino_t ino;
-	ssize_t res;
-	atomic_bool done;
-};
-
-static void *race_write(void *arg)
-{
-	struct race_write *w = arg;
-	char x[100];
-	memset(x, 'x', sizeof(x));
-	w->res = slot_file_write(env.s, w->ino, 10, x, sizeof(x));
-	if (w->res == (ssize_t)sizeof(x))
-		w->res = slot_file_fsync(env.s, w->ino, true);
-	atomic_store(&w->done, true);
-	return NULL;
-}
-
 /*
  * Compaction copies a chunk without the chunk's lock (the thread that ran
  * short of space may hold any), so a write of the same file waits for the
@@ -347,16 +329,18 @@ static void *race_write(void *arg)
 Test(compact, a_write_waits_for_a_copy_of_its_file)
 {
 	slot_ino_t ino = key0_alone();
-	pthread_t tb, tw;
+	pthread_t tb;
 	struct big_puts big = { .res = 0 };
 	big_puts_start(&big, &tb);      /* held: the copy's read of key 0 */
-	struct race_write w = { .ino = ino };
-	cr_assert_eq(pthread_create(&tw, NULL, race_write, &w), 0);
+	static const char x[100] = { [0 ... 99] = 'x' };
+	struct t_bg_write w = { .s = env.s, .ino = ino, .off = 10, .buf = x,
+				.len = sizeof(x), .sync = true };
+	t_bg_write_start(&w);
 	usleep(200 * 1000);
 	bool early = atomic_load(&w.done);
 	big_puts_release(&big);
 	pthread_join(tb, NULL);
-	pthread_join(tw, NULL);
+	pthread_join(w.t, NULL);
 	cr_expect(!early, "the write did not wait for the copy");
 	cr_assert_eq(big.res, 0, "the large puts: %d", big.res);
 	cr_assert_eq(w.res, 0, "the write: %zd", w.res);

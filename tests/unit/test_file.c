@@ -422,21 +422,6 @@ Test(file, forgotten_references_free_a_removed_node)
 		     -ENOENT);
 }
 
-/* Whether f keeps a write buffer that nothing is writing out, and the
- * flushers have no job queued or running. */
-struct t_write {
-	slot_ino_t ino;
-	uint64_t off;
-	ssize_t ret;
-};
-
-static void *t_write_thread(void *arg)
-{
-	struct t_write *w = arg;
-	w->ret = slot_file_write(env.s, w->ino, w->off, "w", 1);
-	return NULL;
-}
-
 /*
  * Write buffers are SL_WB_TOTAL at most, and so is the table of files
  * that hold them.  A buffer's maker checked for room, let the lock go to
@@ -462,15 +447,15 @@ Test(file, write_buffers_never_pass_their_bound)
 	cr_assert_eq(held, SL_WB_TOTAL - 1, "%u buffers", held);
 	/* c's maker reads the old bytes, held at the device */
 	slot_emu_hold_read(env.emu, 1);
-	struct t_write w = { .ino = c, .off = 100 };
-	pthread_t t;
-	cr_assert_eq(pthread_create(&t, NULL, t_write_thread, &w), 0);
+	struct t_bg_write w = { .s = env.s, .ino = c, .off = 100, .buf = "w",
+				.len = 1 };
+	t_bg_write_start(&w);
 	slot_emu_wait_held(env.emu);
 	/* meanwhile another file's new chunk finds no place left */
 	cr_assert_eq(slot_file_write(env.s, a, 40 * chunk, "y", 1), 1);
 	slot_emu_release(env.emu);
-	pthread_join(t, NULL);
-	cr_expect_eq(w.ret, 1);
+	pthread_join(w.t, NULL);
+	cr_expect_eq(w.res, 1);
 	sl_lock(env.s);
 	unsigned count = env.s->wb_count, files = env.s->nwb_files;
 	sl_unlock(env.s);
@@ -481,6 +466,8 @@ Test(file, write_buffers_never_pass_their_bound)
 	cr_expect_eq(memcmp(got, "old", 3), 0);
 }
 
+/* Whether f keeps a write buffer that nothing is writing out, and the
+ * flushers have no job queued or running. */
 static bool t_buffered_idle(slot_ino_t f)
 {
 	struct slot_store *s = env.s;
