@@ -862,7 +862,7 @@ struct kv_iter {
 	struct kv_iter_dir *dirs;
 	size_t ndirs, cap;
 	char path[SLOT_PATH_MAX + 1];
-	char *keys;                     /* the batch: keys, NUL after each */
+	char keys[KV_ITER_BYTES];       /* the batch: keys, NUL after each */
 	size_t used;
 	uint64_t sizes[KV_ITER_BATCH];
 	size_t n;
@@ -924,10 +924,7 @@ int slot_iterate(struct slot_store *s,
 		 void *arg)
 {
 	struct kv_iter *it = calloc(1, sizeof(*it));
-	char *keys = malloc(KV_ITER_BYTES);
-	int r = it && keys ? kv_iter_push(it, SLOT_ROOT_INO, 0) : -ENOMEM;
-	if (it)
-		it->keys = keys;
+	int r = it ? kv_iter_push(it, SLOT_ROOT_INO, 0) : -ENOMEM;
 	while (!r) {
 		sl_lock(s);
 		r = kv_iter_fill(s, it);
@@ -941,7 +938,6 @@ int slot_iterate(struct slot_store *s,
 	if (it)
 		free(it->dirs);
 	free(it);
-	free(keys);
 	return r;
 }
 

@@ -290,7 +290,7 @@ _FORMAT_ERRORS = {
     _errno.EINVAL: "invalid layout: a slot size not a power of two, or "
                    "out of range",
     _errno.EFBIG: "device too small for a slotfs layout",
-    _errno.ENAMETOOLONG: "label too long (at most 63 bytes)",
+    _errno.ENAMETOOLONG: "label too long (at most %d bytes)" % LABEL_MAX,
     _errno.ENOBUFS: "metadata area too small to index every slot",
     _errno.EOVERFLOW: "device too large (more than 2^32 regions)",
 }
