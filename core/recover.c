@@ -593,13 +593,16 @@ int sl_recover(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
 	if (!err && scan) {
 		s->rec.scanned = true;
 		err = sl_recover_scan(s, have_ckpt ? hdr->scan_gen : 0);
+		/* the orphans' directory may be lost+found.N (sl_lost_found) */
+		struct sl_obj *lf = s->rec.lost_found ? sl_lost_found(s) : NULL;
 		if (!err && (s->rec.slots_recovered || s->rec.lost_found))
 			sl_log(s, "recovered %llu slots of %llu objects written "
-			       "after checkpoint %llu (%llu in /lost+found)",
+			       "after checkpoint %llu (%llu in /%s)",
 			       (unsigned long long)s->rec.slots_recovered,
 			       (unsigned long long)s->rec.objects_recovered,
 			       (unsigned long long)(have_ckpt ? hdr->seq : 0),
-			       (unsigned long long)s->rec.lost_found);
+			       (unsigned long long)s->rec.lost_found,
+			       lf && lf->name ? lf->name->name : "lost+found");
 	}
 	return err;
 }

@@ -113,6 +113,19 @@ static inline void t_reopen(struct t_env *e)
 	cr_assert_eq(slot_open_dev(e->dev, &e->opts, &e->s), 0);
 }
 
+/* The store's log lines, kept for a test to look at: set opts.log to
+ * t_log_keep and opts.log_arg to a struct t_log. */
+struct t_log {
+	char text[2048];
+};
+
+static inline void t_log_keep(void *arg, const char *msg)
+{
+	struct t_log *l = arg;
+	size_t n = strlen(l->text);
+	snprintf(l->text + n, sizeof(l->text) - n, "%s\n", msg);
+}
+
 static inline void t_teardown(struct t_env *e)
 {
 	if (e->s)

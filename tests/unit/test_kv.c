@@ -1071,15 +1071,6 @@ Test(kv, device_error_on_the_reread_is_not_a_checksum_error)
 	}
 }
 
-/* The store's log lines, kept for the test to look at. */
-static char kv_test_logged[2048];
-
-static void kv_test_log(void *arg, const char *msg)
-{
-	(void)arg;
-	size_t n = strlen(kv_test_logged);
-	snprintf(kv_test_logged + n, sizeof(kv_test_logged) - n, "%s\n", msg);
-}
 
 /* A device read that fails under a file read, the first or the re-read
  * of a chunk whose checksum did not match, is in the log by its inode:
@@ -1091,16 +1082,18 @@ Test(kv, device_error_under_a_file_read_is_logged)
 	char want[64];
 	snprintf(want, sizeof(want), "inode %llu: a device read failed",
 		 (unsigned long long)de->child);
-	env.s->opts.log = kv_test_log;
+	struct t_log logged = { "" };
+	env.s->opts.log = t_log_keep;
+	env.s->opts.log_arg = &logged;
 	for (int reread = 0; reread < 2; reread++) {
-		kv_test_logged[0] = 0;
+		logged.text[0] = 0;
 		if (reread)
 			kv_test_chunk("a")->csum ^= 0x5a5a;
 		slot_emu_fail_read(env.emu, reread ? 2 : 1, -EIO);
 		cr_expect_eq(slot_file_read(env.s, de->child, 0, out,
 					    sizeof(out)), -EIO);
-		cr_expect(strstr(kv_test_logged, want), "reread %d: logged "
-			  "\"%s\"", reread, kv_test_logged);
+		cr_expect(strstr(logged.text, want), "reread %d: logged "
+			  "\"%s\"", reread, logged.text);
 		slot_emu_fail_read(env.emu, 0, 0);
 	}
 	env.s->opts.log = NULL;

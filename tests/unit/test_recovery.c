@@ -632,7 +632,13 @@ Test(recovery, a_file_named_lost_found_is_kept_and_orphans_go_beside_it)
 		     "a checkpoint named the directory: nothing to test");
 	slot_abandon(env.s);
 	env.s = NULL;
+	struct t_log logged = { "" };
+	env.opts.log = t_log_keep;
+	env.opts.log_arg = &logged;
 	t_reopen(&env);
+	env.opts.log = NULL;
+	cr_expect(strstr(logged.text, "(2 in /lost+found.1)"), "logged: %s",
+		  logged.text);
 	cr_assert_eq(t_get_cmp(env.s, "lost+found", buf, sizeof(buf)), 0);
 	cr_assert_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "lost+found", &lf), 0);
 	cr_assert(S_ISREG(lf.mode));
