@@ -225,12 +225,14 @@ static int sb_read_at(struct slot_dev *dev, uint64_t off, struct sl_sb *sb)
 int sl_sb_read(struct slot_dev *dev, struct sl_sb *sb, bool *used_backup)
 {
 	*used_backup = false;
-	if (dev->size < SL_SB_BACKUP_OFF + SL_BLOCK)
+	if (dev->size < SL_SB_PRIMARY_OFF + SL_BLOCK)
 		return -EINVAL;
 	int err = sb_read_at(dev, SL_SB_PRIMARY_OFF, sb);
 	if (!err)
 		return 0;
-	if (err == -EIO || err == -ENOMEM)
+	/* a device cut short of the backup has only the primary to go by */
+	if (err == -EIO || err == -ENOMEM ||
+	    dev->size < SL_SB_BACKUP_OFF + SL_BLOCK)
 		return err;
 	int err2 = sb_read_at(dev, SL_SB_BACKUP_OFF, sb);
 	if (!err2) {

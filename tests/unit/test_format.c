@@ -168,6 +168,10 @@ Test(format, truncated_image_refused)
 	o.periodic_checkpoint = false;
 	struct slot_store *s;
 	cr_expect_eq(slot_open_dev(&small, &o, &s), -EFBIG);
+	/* cut short of its backup superblock too: still slotfs, cut short */
+	small.size = 8192;
+	cr_expect_eq(slot_open_dev(&small, &o, &s), -EFBIG);
+	cr_expect_eq(slot_probe(&small, NULL), 1);
 }
 
 /* fsck's block count is statfs's (what df shows), and its total stays
