@@ -470,6 +470,14 @@ class Store:
         if engine not in _ENGINES:
             raise ValueError("engine must be one of %s"
                              % ", ".join(sorted(_ENGINES)))
+        for name, v in (("queue_depth", queue_depth),
+                        ("meta_idle_quiet_ms", meta_idle_quiet_ms),
+                        ("checkpoint_interval_ms", checkpoint_interval_ms)):
+            # ctypes would wrap -1 to 4294967295 and say nothing
+            if (not isinstance(v, int) or isinstance(v, bool)
+                    or not 0 <= v <= 0xFFFFFFFF):
+                raise ValueError("%s must be an integer from 0 to "
+                                 "4294967295, not %r" % (name, v))
         o = _L.padded(_L.SlotOpts)
         lib.slot_opts_init(ctypes.byref(o))
         o.queue_depth = queue_depth

@@ -563,6 +563,17 @@ class TestLifecycle(StoreCase):
         self.assertTrue(self.store.status()["clean_at_open"])
         self.assertEqual(self.store.get_many(list(data)), list(data.values()))
 
+    def test_bad_numbers_refused(self):
+        self.store.close()
+        for kw in ({"queue_depth": -1}, {"meta_idle_quiet_ms": -5},
+                   {"checkpoint_interval_ms": 1 << 32},
+                   {"queue_depth": 1.5}, {"queue_depth": True}):
+            with self.assertRaises(ValueError) as cm:
+                slotfs.Store(self.path, **kw)
+            self.assertIn(next(iter(kw)), str(cm.exception))
+        self.reopen(queue_depth=0)      # 0: the default
+        self.assertEqual(self.store.status()["io"]["queue_depth"], 32)
+
     def test_read_only(self):
         self.store.put("r", b"ro")
         self.reopen(read_only=True, periodic_checkpoint=False)
