@@ -41,6 +41,7 @@ struct mkfs_args {
 	uint64_t min_slot;      /* -b */
 	uint64_t meta_size;     /* -m */
 	uint64_t image_size;    /* -C; 0: leave the file as it is */
+	uint64_t fs_size;       /* FS_SIZE; 0: the whole device */
 	const char *label;      /* -L */
 	uint8_t uuid[16];       /* -U, or random */
 	bool force, dry_run, quiet;
@@ -53,7 +54,7 @@ static void mkfs_usage(FILE *f)
 	fprintf(f,
 		"Usage: " PROG " [-s SLOT_SIZE] [-b MIN_SLOT] [-m META_SIZE] [-L LABEL]\n"
 		"                   [-U UUID] [-C IMAGE_SIZE] [-E OPTS] [-K] [-f] [-n] [-q] [-V]\n"
-		"                   DEVICE_OR_IMAGE\n"
+		"                   DEVICE_OR_IMAGE [FS_SIZE]\n"
 		"\n"
 		"  -s SIZE   largest slot payload, the chunk size (default 1M)\n"
 		"  -b SIZE   smallest slot payload (default 4K)\n"
@@ -69,6 +70,8 @@ static void mkfs_usage(FILE *f)
 		"  -n        dry run: print the layout, write nothing\n"
 		"  -q        quiet\n"
 		"  -V        print the version and exit\n"
+		"FS_SIZE     the file system's size, if smaller than the device\n"
+		"            (resize.slotfs grows it into the rest later)\n"
 		"SIZE takes a K, M, G or T suffix (powers of 1024).\n",
 		SLOT_LABEL_MAX);
 }
@@ -257,11 +260,19 @@ static int mkfs_parse_args(int argc, char **argv, struct mkfs_args *a)
 			}
 		}
 	}
-	if (optind != argc - 1) {
+	if (optind != argc - 1 && optind != argc - 2) {
 		mkfs_usage(stderr);
 		return -EINVAL;
 	}
 	a->path = argv[optind];
+	if (optind == argc - 2) {
+		const char *fs = argv[optind + 1];
+		if (slot_parse_size(fs, &a->fs_size) < 0 || !a->fs_size) {
+			fprintf(stderr, PROG ": invalid file system size '%s'\n",
+				fs);
+			return -EINVAL;
+		}
+	}
 
 	if (a->chunk_size && (!mkfs_pow2(a->chunk_size) ||
 			      a->chunk_size < MKFS_SLOT_MIN ||
@@ -579,6 +590,17 @@ static int mkfs_run(struct mkfs_args *a)
 	/* -C grows the file only once the plan for the new size is good. */
 	if (a->image_size > size)
 		size = a->image_size;
+	if (a->fs_size > size) {
+		fprintf(stderr, PROG ": the file system size %s is larger than "
+			"%s (%s)%s\n", slot_format_size(a->fs_size, b1, sizeof b1),
+			a->path, slot_format_size(size, b2, sizeof b2),
+			exists && S_ISBLK(st.st_mode) ? "" :
+			"; -C SIZE makes the image larger");
+		r = -EFBIG;
+		goto out;
+	}
+	if (a->fs_size)
+		size = a->fs_size;
 
 	slot_format_opts_init(&fo);
 	fo.chunk_size = (uint32_t)a->chunk_size;
@@ -633,23 +655,25 @@ static int mkfs_run(struct mkfs_args *a)
 
 	/* before the plan is printed: an image that cannot be made (no such
 	 * directory, a full file system) is reported alone */
-	if (!dev || dev->size < size) {
+	if (!dev || dev->size < (a->fs_size ? a->image_size : size)) {
 		/* Reopen after growing: the device size is read at open. */
 		if (dev) {
 			slot_dev_close(dev);
 			dev = NULL;
 		}
-		r = mkfs_extend_image(a->path, size, exists);
+		r = mkfs_extend_image(a->path, a->image_size, exists);
 		if (r < 0) {
 			fprintf(stderr, PROG ": cannot %s %s to %" PRIu64
 				" bytes: %s\n", exists ? "extend" : "create",
-				a->path, size, strerror(-r));
+				a->path, a->image_size, strerror(-r));
 			return r;
 		}
 		r = mkfs_open(a, &dev);
 		if (r < 0)
 			return r;
 	}
+	/* the file system and its discard end at size (FS_SIZE) */
+	dev->size = size;
 	if (!a->quiet) {
 		printf(PROG " %s\n", SLOTFS_VERSION);
 		mkfs_print_geometry(a, &geo);

@@ -2,9 +2,10 @@
 # mkfs.slotfs: its report against a stored copy, the dry run, -C, and the
 # targets it must refuse (another file system, an existing slotfs, too
 # small, a slot size that is not a power of two), leaving them unchanged;
+# a file system smaller than its device (FS_SIZE);
 # the discard it starts with (where the work directory punches holes).
 . "$(dirname "$0")/../lib.sh"
-t_need mkfs.slotfs fsck.slotfs tune.slotfs
+t_need mkfs.slotfs fsck.slotfs tune.slotfs resize.slotfs
 
 EXPECTED=$(cd "$(dirname "$0")" && pwd)/expected
 cd "$W"
@@ -60,7 +61,7 @@ check "-q prints nothing" quiet
 
 dry_run() {
 	truncate -s 512M dry
-	local before
+	local before msg
 	before=$(sha dry)
 	mkfs.slotfs -n dry >out 2>&1
 	grep -q 'Capacity' out
@@ -147,6 +148,33 @@ small() {
 	expect_fail "a 1 MiB image formatted with -f" mkfs.slotfs -f tiny
 }
 check "an image too small for the layout is refused, saying so" small
+
+# devsize IMAGE: the file system's size, as tune.slotfs -l shows it
+devsize() {
+	tune.slotfs -l "$1" | sed -n 's/^Device size (bytes): *//p'
+}
+
+fs_size() {
+	truncate -s 1G fz
+	mkfs.slotfs -q fz 300M
+	expect_eq "file system size" $((300 << 20)) "$(devsize fz)"
+	fsck.slotfs -f fz
+	local before msg
+	before=$(sha fz)
+	expect_fail "a size past the image's accepted" mkfs.slotfs -f fz 2G
+	msg=$(mkfs.slotfs -f fz 2G 2>&1 || true)
+	grep -q 'larger than fz' <<<"$msg"
+	expect_fail "a size of 0 accepted" mkfs.slotfs -f fz 0
+	expect_eq "image after the refusals" "$before" "$(sha fz)"
+	resize.slotfs fz >/dev/null
+	expect_eq "size after resize.slotfs" $((1 << 30)) "$(devsize fz)"
+	fsck.slotfs -f fz
+	# with -C: the image is made larger, the file system is FS_SIZE
+	mkfs.slotfs -q -f -C 2G fz 1500M
+	expect_eq "image size" $((2 << 30)) "$(stat -c %s fz)"
+	expect_eq "file system size with -C" $((1500 << 20)) "$(devsize fz)"
+}
+check "FS_SIZE makes the file system smaller than its image; resize grows it" fs_size
 
 slot_sizes() {
 	truncate -s 256M ss
