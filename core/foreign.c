@@ -7,9 +7,9 @@
  * there.  Read as slotfs, it would look like a slotfs whose primary was
  * damaged: the store would open from the backup and rewrite the primary,
  * and fsck would "restore" it, over the other file system.  So where the
- * primary has no slotfs magic, libblkid (the probe blkid, mount and
- * mkfs use) is asked whether another file system or a partition table
- * is there, as e2fsck asks before it falls back to a backup.
+ * primary does not decode, libblkid (the probe blkid, mount and mkfs
+ * use) is asked whether another file system or a partition table is
+ * there, as e2fsck asks before it falls back to a backup.
  */
 #include "config.h"
 
@@ -66,9 +66,13 @@ int slot_dev_foreign(const char *path, struct slot_foreign *f)
 int sl_sb_foreign(struct slot_dev *dev, int primary_err)
 {
 	struct slot_foreign f;
-	/* a primary with a slotfs magic is slotfs's, damaged or not; a
-	 * device without a path (the emulated one) has nothing to probe,
-	 * and a probe that cannot run proves nothing */
-	return primary_err == -EINVAL && dev->name &&
+	/* asked whatever failed in the primary's decoding: gdisk and sgdisk
+	 * keep sector 0's first 440 bytes (boot code), slotfs's magic with
+	 * them, and write a partition table behind it.  A device without a
+	 * path (the emulated one) has nothing to probe, and a probe that
+	 * cannot run proves nothing. */
+	bool undecoded = primary_err == -EINVAL || primary_err == -EBADMSG ||
+			 primary_err == -EUCLEAN;
+	return undecoded && dev->name &&
 	       slot_dev_foreign(dev->name, &f) == 1 ? -EMEDIUMTYPE : 0;
 }

@@ -711,7 +711,8 @@ static int st_dev_sb_change(struct slot_dev *dev,
 	/* a damaged primary is fsck's to mend, from the backup: -EUCLEAN
 	 * when the backup is there, as tune.slotfs -l then says */
 	int err = sb_read_at(dev, SL_SB_PRIMARY_OFF, &p);
-	if (err == -EINVAL && sb_read_at(dev, SL_SB_BACKUP_OFF, &b) == 0) {
+	if (err && err != -EIO && err != -ENOMEM &&
+	    sb_read_at(dev, SL_SB_BACKUP_OFF, &b) == 0) {
 		int foreign = sl_sb_foreign(dev, err);
 		return foreign ? foreign : -EUCLEAN;
 	}

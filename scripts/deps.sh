@@ -9,7 +9,7 @@ PACKAGES=(
 	build-essential meson ninja-build pkg-config
 	libfuse3-dev fuse3 liburing-dev libcriterion-dev libxxhash-dev
 	libblkid-dev uuid-dev
-	e2fsprogs rsync fio python3 python3-numpy attr acl
+	e2fsprogs rsync fio python3 python3-numpy attr acl gdisk
 	clang libclang-rt-14-dev
 	man-db util-linux kmod
 )

@@ -3,7 +3,7 @@
 # 8 operational error, 16 usage), -n never writes, a repair of a damaged
 # superblock (primary or backup), and a second run that finds it clean.
 . "$(dirname "$0")/../lib.sh"
-t_need mkfs.slotfs fsck.slotfs tune.slotfs resize.slotfs mkswap
+t_need mkfs.slotfs fsck.slotfs tune.slotfs resize.slotfs mkswap sgdisk
 cd "$W"
 
 fresh() {
@@ -120,6 +120,28 @@ swap_refused() {
 	expect_eq "the swap image after tune" "$SW" "$(sha sw)"
 }
 check "slotfs made swap: fsck and tune say so, exit 8/1, write nothing" swap_refused
+
+# a disk repartitioned with sgdisk: it keeps sector 0's first 440 bytes
+# (boot code; slotfs's magic with them) and writes its tables behind, so
+# the primary fails its checksum and the backup superblock is whole.  The
+# disk is the partition table's: nothing restored over it.
+gpt_refused() {
+	fresh gp
+	sgdisk -n1:2048:+20M gp >/dev/null
+	local before out rc mode
+	before=$(sha gp)
+	for mode in -y -p; do
+		rc=0
+		out=$(fsck.slotfs $mode -f gp 2>&1) || rc=$?
+		expect_eq "fsck.slotfs $mode exit" 8 "$rc"
+		case $out in *"gp contains a gpt partition table"*) ;;
+			*) echo "$out"; return 1 ;; esac
+	done
+	expect_fail "tune.slotfs -L" tune.slotfs -L x gp
+	expect_eq "the image" "$before" "$(sha gp)"
+	sgdisk -v gp | grep -q 'No problems found'
+}
+check "a GPT written over slotfs by sgdisk: fsck and tune refuse, write nothing" gpt_refused
 check_rc "no device: exit 16" 16 fsck.slotfs
 check_rc "an unknown option: exit 16" 16 fsck.slotfs -Z img
 check_rc "-n with -y: exit 16" 16 fsck.slotfs -n -y img

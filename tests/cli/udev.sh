@@ -83,6 +83,16 @@ swapped() {
 }
 check "made swap over it: nothing named" swapped
 
+# repartitioned with sgdisk, which keeps slotfs's magic in sector 0's
+# boot code and writes a GPT behind it: the disk is the table's
+partitioned() {
+	command -v sgdisk >/dev/null || { echo "# no sgdisk"; return 1; }
+	cp img gp
+	sgdisk -n1:2048:+20M gp >/dev/null
+	[ -z "$(slotfs_id gp)" ] || { slotfs_id gp; return 1; }
+}
+check "a GPT written over it by sgdisk: nothing named" partitioned
+
 damaged() {
 	cp img dmg
 	printf 'garbage' | dd of=dmg bs=1 seek=$((0x40)) conv=notrunc status=none
