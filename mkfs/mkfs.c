@@ -20,8 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <linux/fs.h>
 
 #if HAVE_BLKID
 #include <blkid/blkid.h>
@@ -505,19 +508,58 @@ static uint64_t mkfs_min_meta(uint64_t size, const struct slot_format_opts *fo)
 	return mkfs_least(fo->meta_size, g.meta_size, size, fo, true);
 }
 
+/* Whether nothing holds the block device at path: an exclusive open,
+ * tried and let go (a dry run keeps no claim, but says what the real run
+ * would meet).  0, or -EBUSY. */
+static int mkfs_blk_free(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC);
+	if (fd < 0)
+		return errno == EBUSY ? -EBUSY : 0;
+	close(fd);
+	return 0;
+}
+
 static int mkfs_open(const struct mkfs_args *a, struct slot_dev **dev)
 {
 	/* A dry run needs no write access and must not block a user. */
 	int r = slot_dev_open(a->path, SLOT_ENGINE_AUTO, 32, false, a->dry_run,
 			      !a->dry_run, dev);
+	struct stat st;
 
+	if (!r && a->dry_run && stat(a->path, &st) == 0 &&
+	    S_ISBLK(st.st_mode) && (r = mkfs_blk_free(a->path)) < 0) {
+		slot_dev_close(*dev);
+		*dev = NULL;
+	}
 	if (r == -EBUSY)
-		fprintf(stderr, PROG ": %s is in use (mounted or opened by "
-			"another slotfs program)\n", a->path);
+		fprintf(stderr, PROG ": %s is in use (mounted, a partition of "
+			"it in use, or opened by another slotfs program)\n",
+			a->path);
 	else if (r < 0)
 		fprintf(stderr, PROG ": cannot open %s: %s\n", a->path,
 			slot_open_strerror(r));
 	return r;
+}
+
+/*
+ * A partition table wiped: the kernel drops the partitions it knew once
+ * asked to read the table again, as wipefs -a asks; else a stale one
+ * still opens, inside the new file system.  Asked through an exclusive
+ * open (the kernel wants nothing else to hold the disk); a partition, not
+ * a disk, answers EINVAL, which says nothing.
+ */
+static void mkfs_reread_parts(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (ioctl(fd, BLKRRPART) < 0 && errno != EINVAL)
+		fprintf(stderr, PROG ": warning: the kernel did not read %s's "
+			"partition table again (%s); partitions it knew may "
+			"still show until it does (partx -d, or a reboot)\n",
+			path, strerror(errno));
+	close(fd);
 }
 
 static int mkfs_run(struct mkfs_args *a)
@@ -704,6 +746,10 @@ static int mkfs_run(struct mkfs_args *a)
 	}
 	if (!a->quiet)
 		printf("done\n");
+	slot_dev_close(dev);
+	dev = NULL;
+	if (foreign > 0 && S_ISBLK(st.st_mode))
+		mkfs_reread_parts(a->path);
 out:
 	if (dev)
 		slot_dev_close(dev);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mounts that must be refused, each with a clear message and no change to
 # the image: a second mount of a mounted image, an ext4 image, a blank
-# image, swap made over a slotfs, a missing image.
+# image, swap made over a slotfs, a missing image; a loop device of a
+# mounted image, and a disk while one of its partitions is mounted.
 . "$(dirname "$0")/lib.sh"
 
 fuse_setup
@@ -81,6 +82,41 @@ if [ -n "$LOOP" ] && check_here "mount the loop device" mount_fs "$LOOP" "$W/mnt
 	check_unmount "unmount the loop device" "$W/mnt2"
 	losetup -d "$LOOP" && LOOP=
 	check_rc "fsck.slotfs -f exits 0" 0 fsck.slotfs -f "$IMG"
+fi
+
+# A partitioned disk (a loop device over a GPT image, partitions added
+# with partx where the kernel reads no GPT): while a partition is
+# mounted, even mkfs -n of the whole disk is refused, as mke2fs -n; once
+# free, mkfs -f of the disk has the kernel drop the partitions it wiped
+# (else the old one still opens, inside the new file system).
+DISK=
+_refuse_disk_cleanup() {
+	[ -z "$DISK" ] || { fusermount3 -u -z "$W/mnt3" 2>/dev/null
+			    losetup -d "$DISK" 2>/dev/null; }
+}
+at_exit _refuse_disk_cleanup
+parts_of() { grep -c " ${1#/dev/}p[0-9]*\$" /proc/partitions || true; }
+truncate -s 300M "$W/disk.img"
+if sgdisk -n1:2048:+100M -n2:0:+100M "$W/disk.img" >/dev/null &&
+   DISK=$(losetup -f --show -P "$W/disk.img"); then
+	partx -a "$DISK" 2>/dev/null || true
+	if check_here "mkfs and mount the disk's first partition" \
+		sh -c "mkfs.slotfs -q ${DISK}p1 && mkfs.slotfs -q ${DISK}p2" &&
+	   check_here "mount it" mount_fs "${DISK}p1" "$W/mnt3"; then
+		check "mkfs -n of the whole disk is refused while p1 is mounted" \
+			refused mkfs.slotfs -f -n "$DISK"
+		check_unmount "unmount the partition" "$W/mnt3"
+	fi
+	whole_disk() {
+		expect_eq "partitions before" 2 "$(parts_of "$DISK")"
+		mkfs.slotfs -f -K -q "$DISK"
+		expect_eq "partitions after mkfs -f of the disk" 0 "$(parts_of "$DISK")"
+		fsck.slotfs -f "$DISK"
+	}
+	check "mkfs -f of a partitioned disk: the kernel drops its partitions" whole_disk
+	losetup -d "$DISK" && DISK=
+else
+	t_not_ok "a partitioned loop device" /dev/null
 fi
 
 mkfs.ext4 -F -q "$W/ext4.img" 64M >/dev/null
