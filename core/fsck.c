@@ -284,28 +284,30 @@ static int fk_pass_sb(struct fk *f, struct sl_sb *sb, bool *sb_write,
 	int foreign = ep ? sl_sb_foreign(f->dev, ep) : 0;
 	if (foreign)
 		return foreign;
-	if (ep) {
-		fk_report(f, PR_SB_PRIMARY_BAD);
-		*sb = b;
-		*sb_write = true;
-	} else {
+	bool take_backup = ep != 0;
+	if (!ep) {
 		*sb = p;
 		if (eb) {
 			fk_report(f, PR_SB_BACKUP_BAD);
 			*backup_write = true;
 		} else {
 			const char *d = fk_sb_diff(&p, &b);
-			if (d && fk_sb_votes(f->dev, &b) > fk_sb_votes(f->dev, &p)) {
-				/* the checkpoints side with the backup: the
-				 * primary is the damaged one, checksum or not */
-				fk_report(f, PR_SB_PRIMARY_BAD);
-				*sb = b;
-				*sb_write = true;
-			} else if (d) {
+			/* the checkpoints side with the backup: the primary
+			 * is the damaged one, checksum or not */
+			if (d && fk_sb_votes(f->dev, &b) > fk_sb_votes(f->dev, &p))
+				take_backup = true;
+			else if (d) {
 				fk_report(f, PR_SB_MISMATCH, d);
 				*backup_write = true;
 			}
 		}
+	}
+	if (take_backup) {
+		fk_report(f, PR_SB_PRIMARY_BAD);
+		*sb = b;
+		/* the backup's clean flag may be mkfs's (FORMAT.md) */
+		sb->flags &= ~SL_SB_CLEAN;
+		*sb_write = true;
 	}
 	if (sb->version_major != SL_VERSION_MAJOR ||
 	    (sb->feature_incompat & ~SL_FEAT_INCOMPAT_SUPP))

@@ -237,6 +237,9 @@ int sl_sb_read(struct slot_dev *dev, struct sl_sb *sb, bool *used_backup)
 	int err2 = sb_read_at(dev, SL_SB_BACKUP_OFF, sb);
 	if (!err2) {
 		*used_backup = true;
+		/* open and close write the primary alone: the backup's clean
+		 * flag may be mkfs's, whatever came after */
+		sb->flags &= ~SL_SB_CLEAN;
 		return sl_sb_foreign(dev, err);
 	}
 	/* a damaged slotfs superblock is not a foreign file system */

@@ -71,6 +71,48 @@ Test(recovery, synced_puts_after_checkpoint_survive_crash)
 	check_n("new", 20, 300000, 100);
 }
 
+/* fsck's problem codes, kept for a test to look at (arg: a t_log). */
+static void rc_problem_keep(void *arg, const char *code, const char *msg,
+			    bool fixed)
+{
+	(void)msg;
+	(void)fixed;
+	t_log_keep(arg, code);
+}
+
+/* The same crash with the primary superblock lost: the backup is taken,
+ * whose clean flag is mkfs's (open and close write the primary alone),
+ * and the slots written after the checkpoint must still be scanned, by
+ * fsck and by open. */
+Test(recovery, synced_puts_survive_a_crash_that_lost_the_primary)
+{
+	put_n("old", 3, 10000, 1);
+	cr_assert_eq(slot_checkpoint(env.s, true), 1);
+	uint64_t seq = t_status(env.s).metadata_seq;
+	put_n("new", 10, 300000, 100);
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_assert_eq(t_status(env.s).metadata_seq, seq,
+		     "sync checkpointed: the scan would not be tested");
+	slot_abandon(env.s);
+	env.s = NULL;
+	memset(slot_emu_image(env.emu), 0, SL_BLOCK);
+	struct slot_fsck_opts fo = { .mode = SLOT_FSCK_CHECK, .force = true };
+	struct slot_fsck_result fr;
+	struct t_log said = { "" };
+	fo.problem = rc_problem_keep;
+	fo.arg = &said;
+	cr_assert_eq(slot_fsck(env.dev, &fo, &fr), 0);
+	cr_expect(strstr(said.text, "PR_SLOT_NEWER"), "fsck said: %s",
+		  said.text);
+	t_reopen(&env);
+	struct slot_recovery r;
+	slot_recovery_report(env.s, &r);
+	cr_expect(!r.was_clean);
+	cr_expect(r.scanned);
+	check_n("new", 10, 300000, 100);
+	check_n("old", 3, 10000, 1);
+}
+
 /* A checkpoint entry whose slot header no longer matches is dropped at
  * open, and the other entries stay. */
 Test(recovery, bad_slot_header_entry_dropped)
