@@ -699,6 +699,8 @@ void sl_ckpt_reset(struct slot_store *s)
 bool sl_ckpt_absent(struct slot_store *s, unsigned i, bool have,
 		    uint64_t seq)
 {
+	if (s->sb.version_minor >= 3)   /* mkfs wrote both */
+		return false;
 	if (have && !(i == 0 && seq == 1))
 		return false;
 	uint8_t *b = sl_alloc_aligned(SL_BLOCK);

@@ -396,6 +396,10 @@ static int fk_pass_ckpt(struct fk *f, struct sl_ckpt_hdr *out, bool *have,
 		fk_report(f, PR_CKPT_BAD, i ? 'B' : 'A',
 			  st[i] == -EBADMSG ? "checksum" :
 			  st[i] == -EINVAL ? "no header" : "inconsistent");
+		/* but a torn write leaves old bytes or new, not a header
+		 * gone whole (zeroed, or another file system's): damage */
+		if (st[i] == -EINVAL)
+			f->unexpected = true;
 	}
 	if (!*have)
 		fk_report(f, PR_CKPT_BOTH_LOST);

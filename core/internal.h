@@ -880,8 +880,9 @@ int sl_xattr_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *hdr,
 		 bool *fell_back);
 /* Container i did not hold, and that is no damage: it is all zeros and
- * was never written (mkfs writes seq 1 into B, so only A, and only while
- * the newest loaded, if any, is seq 1). */
+ * was never written.  Only in a file system older than format 1.3, whose
+ * mkfs wrote seq 1 into B alone: so only A, and only while the newest
+ * loaded, if any, is seq 1 (a zeroed A looks the same there). */
 bool sl_ckpt_absent(struct slot_store *s, unsigned i, bool have,
 		    uint64_t seq);
 int sl_ckpt_write(struct slot_store *s);

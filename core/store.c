@@ -971,9 +971,11 @@ int slot_format(struct slot_dev *dev, const struct slot_format_opts *o,
 	if (o->dry_run)
 		return 0;
 
-	/* Zero both containers' headers, write the root in checkpoint 1,
-	 * then the superblocks: a crash before the last step leaves no
-	 * slotfs superblock, so a half-made file system never mounts. */
+	/* Zero both containers' headers, write the root in checkpoints 0
+	 * (container A) and 1 (B), then the superblocks: a crash before the
+	 * last step leaves no slotfs superblock, so a half-made file system
+	 * never mounts.  With both written, a container that does not hold
+	 * is damage, never one not yet written (sl_ckpt_absent). */
 	uint8_t *zero = sl_alloc_aligned(SL_BLOCK);
 	if (!zero)
 		return -ENOMEM;
@@ -1010,9 +1012,13 @@ int slot_format(struct slot_dev *dev, const struct slot_format_opts *o,
 			root->dir->parent = SLOT_ROOT_INO;
 			s->next_oid = SLOT_ROOT_INO + 1;
 			s->next_gen = 1;
-			s->ckpt_seq = 0;
+			s->ckpt_seq = UINT64_MAX;       /* the next is seq 0 */
 			sl_dirty(s);
 			err = sl_ckpt_write(s);
+			if (!err) {
+				sl_dirty(s);
+				err = sl_ckpt_write(s);
+			}
 		}
 	}
 	if (!err) {

@@ -113,6 +113,36 @@ Test(recovery, synced_puts_survive_a_crash_that_lost_the_primary)
 	check_n("old", 3, 10000, 1);
 }
 
+/* mkfs writes both containers (format 1.3), so a zeroed one is damage
+ * even while the other is still mkfs's seq 1: before, a store whose only
+ * checkpoint since mkfs was zeroed opened as new, every file it named
+ * gone to lost+found and fsck -p calling it a crash. */
+Test(recovery, a_zeroed_first_checkpoint_is_damage)
+{
+	struct slot_geometry g;
+	slot_geometry_get(env.s, &g);
+	put_n("k", 3, 5000, 1);
+	cr_assert_eq(slot_checkpoint(env.s, true), 1);
+	cr_assert_eq(t_status(env.s).metadata_seq, 2, "not the first checkpoint");
+	slot_abandon(env.s);
+	env.s = NULL;
+	memset(slot_emu_image(env.emu) + g.meta_offset, 0, SL_BLOCK);
+	struct slot_fsck_opts fo = { .mode = SLOT_FSCK_PREEN };
+	struct slot_fsck_result fr;
+	struct t_log said = { "" };
+	fo.problem = rc_problem_keep;
+	fo.arg = &said;
+	cr_assert_eq(slot_fsck(env.dev, &fo, &fr), 0);
+	cr_expect(strstr(said.text, "PR_CKPT_BAD"), "fsck -p said: %s",
+		  said.text);
+	cr_expect_eq(fr.exit_code, SLOT_FSCK_UNCORRECTED, "fsck -p went on");
+	t_reopen(&env);
+	struct slot_recovery r;
+	slot_recovery_report(env.s, &r);
+	cr_expect(r.scanned);
+	check_n("k", 3, 5000, 1);
+}
+
 /* A checkpoint entry whose slot header no longer matches is dropped at
  * open, and the other entries stay. */
 Test(recovery, bad_slot_header_entry_dropped)
@@ -434,15 +464,26 @@ Test(recovery, preen_stops_at_a_damaged_checkpoint)
 	check_n("p", 5, 5000, 9);       /* -y found them in the slots */
 }
 
-/* ... but container A blank, as mkfs leaves it, is no damage. */
-Test(recovery, a_blank_container_after_mkfs_is_no_damage)
+/* ... but container A blank beside B's seq 1, as mkfs left it before
+ * format 1.3, is no damage: nothing was written there yet. */
+Test(recovery, a_blank_container_after_an_older_mkfs_is_no_damage)
 {
-	cr_assert_eq(slot_close(env.s), 0);
+	struct slot_geometry g;
+	slot_geometry_get(env.s, &g);
+	slot_abandon(env.s);            /* as mkfs left it, but for ... */
 	env.s = NULL;
+	uint8_t *img = slot_emu_image(env.emu);
+	struct sl_sb sb = sb_now();
+	sb.version_minor = 2;           /* ... the older mkfs's */
+	sb.flags |= SL_SB_CLEAN;
+	sl_sb_encode(&sb, img);
+	sl_sb_encode(&sb, img + SL_SB_BACKUP_OFF);
+	memset(img + g.meta_offset, 0, SL_BLOCK);
 	t_reopen(&env);
 	struct slot_recovery r;
 	slot_recovery_report(env.s, &r);
 	cr_expect(!r.scanned, "a fresh file system was scanned");
+	cr_expect_eq(r.ckpt_seq, 1);
 	cr_expect_eq(sb_now().flags & SL_SB_ERRORS, 0);
 }
 
