@@ -80,6 +80,17 @@ static void rc_problem_keep(void *arg, const char *code, const char *msg,
 	t_log_keep(arg, code);
 }
 
+/* fsck (forced) in mode, its problem codes kept in said. */
+static struct slot_fsck_result rc_fsck_said(enum slot_fsck_mode mode,
+					    struct t_log *said)
+{
+	struct slot_fsck_opts fo = { .mode = mode, .force = true,
+				     .problem = rc_problem_keep, .arg = said };
+	struct slot_fsck_result fr;
+	cr_assert_eq(slot_fsck(env.dev, &fo, &fr), 0);
+	return fr;
+}
+
 /* The same crash with the primary superblock lost: the backup is taken,
  * whose clean flag is mkfs's (open and close write the primary alone),
  * and the slots written after the checkpoint must still be scanned, by
@@ -96,12 +107,8 @@ Test(recovery, synced_puts_survive_a_crash_that_lost_the_primary)
 	slot_abandon(env.s);
 	env.s = NULL;
 	memset(slot_emu_image(env.emu), 0, SL_BLOCK);
-	struct slot_fsck_opts fo = { .mode = SLOT_FSCK_CHECK, .force = true };
-	struct slot_fsck_result fr;
 	struct t_log said = { "" };
-	fo.problem = rc_problem_keep;
-	fo.arg = &said;
-	cr_assert_eq(slot_fsck(env.dev, &fo, &fr), 0);
+	rc_fsck_said(SLOT_FSCK_CHECK, &said);
 	cr_expect(strstr(said.text, "PR_SLOT_NEWER"), "fsck said: %s",
 		  said.text);
 	t_reopen(&env);
@@ -127,15 +134,11 @@ Test(recovery, a_zeroed_first_checkpoint_is_damage)
 	slot_abandon(env.s);
 	env.s = NULL;
 	memset(slot_emu_image(env.emu) + g.meta_offset, 0, SL_BLOCK);
-	struct slot_fsck_opts fo = { .mode = SLOT_FSCK_PREEN };
-	struct slot_fsck_result fr;
 	struct t_log said = { "" };
-	fo.problem = rc_problem_keep;
-	fo.arg = &said;
-	cr_assert_eq(slot_fsck(env.dev, &fo, &fr), 0);
+	cr_expect_eq(rc_fsck_said(SLOT_FSCK_PREEN, &said).exit_code,
+		     SLOT_FSCK_UNCORRECTED, "fsck -p went on");
 	cr_expect(strstr(said.text, "PR_CKPT_BAD"), "fsck -p said: %s",
 		  said.text);
-	cr_expect_eq(fr.exit_code, SLOT_FSCK_UNCORRECTED, "fsck -p went on");
 	t_reopen(&env);
 	struct slot_recovery r;
 	slot_recovery_report(env.s, &r);
