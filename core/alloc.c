@@ -380,9 +380,28 @@ bool sl_alloc_fits(const struct slot_store *s, const size_t *need)
 	return al_fits(s, n) || al_fits_borrowing(s, n);
 }
 
+/* The last shortfall of this thread's allocations: the retry that follows
+ * on the same thread (sl_alloc_retry) makes room for it.  One store-wide
+ * record let concurrent writers take or overwrite each other's, and a
+ * retry that found it empty made no room (ENOSPC with 6-16% free). */
+static __thread struct {
+	const struct slot_store *s;
+	size_t want[SL_CLASS_MAX];
+} al_short;
+
 void sl_alloc_short(struct slot_store *s, const size_t *need)
 {
-	memcpy(s->want, need, sizeof(s->want));
+	al_short.s = s;
+	memcpy(al_short.want, need, sizeof(al_short.want));
+}
+
+void sl_alloc_short_take(const struct slot_store *s, size_t *want)
+{
+	if (al_short.s == s)
+		memcpy(want, al_short.want, sizeof(al_short.want));
+	else
+		memset(want, 0, sizeof(al_short.want));
+	memset(&al_short, 0, sizeof(al_short));
 }
 
 /* The slots n items of classes cls[] need, per class, with the chunks

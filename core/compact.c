@@ -128,13 +128,12 @@ int sl_alloc_retry(struct slot_store *s)
 	if (err && err != -ENOSPC)
 		return err;
 	bool freed = !err;
-	size_t want[SL_CLASS_MAX];
-	sl_lock(s);
-	s->cp_gave_up = false;  /* emptying regions is worth a try again */
-	memcpy(want, s->want, sizeof(want));
 	/* used up: an ENOSPC of another kind (a full checkpoint container)
 	 * must not empty regions for it */
-	memset(s->want, 0, sizeof(s->want));
+	size_t want[SL_CLASS_MAX];
+	sl_alloc_short_take(s, want);
+	sl_lock(s);
+	s->cp_gave_up = false;  /* emptying regions is worth a try again */
 	bool fits = sl_alloc_fits(s, want);
 	uint32_t most = s->nregions;
 	sl_unlock(s);
@@ -159,6 +158,9 @@ int sl_alloc_retry(struct slot_store *s)
 		sl_unlock(s);
 	}
 	pthread_mutex_unlock(&s->compact_lock);
+	/* the copies' own shortfalls, if any, are not the caller's */
+	size_t stale[SL_CLASS_MAX];
+	sl_alloc_short_take(s, stale);
 	if (err == -ENOMEM)
 		return err;
 	return fits || freed ? 0 : -ENOSPC;

@@ -410,12 +410,10 @@ struct slot_store {
 	pthread_cond_t trim_cond;
 	pthread_mutex_t trim_lock;      /* one slot_trim at a time */
 	/* compact.c empties drain_region: its freed slots stay off the free
-	 * stack.  want: what the last allocation short of room asked for
-	 * (need[] of sl_slots_alloc), which compaction makes room for */
+	 * stack */
 	bool draining;
 	uint32_t drain_region;
-	size_t want[SL_CLASS_MAX];
-	/* the last compaction could not make want[] fit: borrow larger
+	/* the last compaction could not make its want[] fit: borrow larger
 	 * slots (alloc.c) without waiting for another, till the next */
 	bool cp_gave_up;
 	/* what compaction did since open (slot_status_ext) */
@@ -644,8 +642,11 @@ void sl_csum_error(struct slot_store *s);
 /* Make room: flush, and if that is not enough, checkpoint. No lock held.
  * -ENOSPC: nothing to reclaim. */
 int sl_reclaim(struct slot_store *s);
-/* need[] (sl_slots_alloc's) did not fit: remember it for compaction. */
+/* need[] (sl_slots_alloc's) did not fit: remember it for compaction, for
+ * this thread's retry.  _take: what this thread's last one asked of s (0s
+ * when none), and forget it. */
 void sl_alloc_short(struct slot_store *s, const size_t *need);
+void sl_alloc_short_take(const struct slot_store *s, size_t *want);
 /* Choose a region to empty for need[] (none of skip[]) and take its free
  * slots out of use; -ENOSPC when none would do.  Then sl_drain_end: 0
  * when it emptied (it is unassigned), else -EBUSY (its free slots back). */
