@@ -185,12 +185,16 @@ static int sfs_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	return slot_ns_make(fs->store, parent, name, &nw, a);
 }
 
-/* The set-id bits a write or a change of owner drops: set-user-ID, and
- * set-group-ID when group-execute makes it meaningful. */
-static uint32_t sfs_setid_dropped(uint32_t mode)
+/* The set-id bits a write, a truncation or a change of owner drops, as
+ * the kernel's should_remove_suid: set-user-ID; set-group-ID when
+ * group-execute makes it meaningful, or when the caller is outside the
+ * file's group (root keeps it, as CAP_FSETID does). */
+static uint32_t sfs_setid_dropped(fuse_req_t req, const struct slot_attr *a)
 {
-	uint32_t drop = mode & S_ISUID;
-	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+	uint32_t drop = a->mode & S_ISUID;
+	if ((a->mode & S_ISGID) &&
+	    ((a->mode & S_IXGRP) || (fuse_req_ctx(req)->uid != 0 &&
+				     !sfs_in_group(req, a->gid))))
 		drop |= S_ISGID;
 	return drop;
 }
@@ -214,7 +218,7 @@ static int sfs_write_killpriv(struct sfs *fs, fuse_req_t req, fuse_ino_t ino)
 	err = slot_ns_getattr(fs->store, ino, &a);
 	if (err < 0)
 		return err;
-	kill = sfs_setid_dropped(a.mode);
+	kill = sfs_setid_dropped(req, &a);
 	if (!kill)
 		return 0;
 	memset(&in, 0, sizeof(in));
@@ -537,22 +541,22 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		mask |= SLOT_SET_CTIME;
 		in.ctime = attr->st_ctim;
 	}
-	/* nothing but the change time: chown(f, -1, -1), which moves it on
-	 * ext4 (the kernel sends no FATTR_CTIME without writeback_cache) */
+	/*
+	 * A change of owner drops set-id bits on regular files, as chown(2)
+	 * does on Linux; the kernel usually sends the new mode along, but
+	 * not when it thinks the file system handles it.  Nothing at all is
+	 * chown(f, -1, -1), a change of owner to the same: it moves the
+	 * change time (the kernel sends no FATTR_CTIME without
+	 * writeback_cache) and drops the bits as any chown.
+	 */
+	bool kill = !(mask & SLOT_SET_MODE) &&
+		    (!to_set || (mask & (SLOT_SET_UID | SLOT_SET_GID)) ||
+		     (to_set & (FUSE_SET_ATTR_KILL_SUID |
+				FUSE_SET_ATTR_KILL_SGID)));
 	if (!to_set) {
 		mask |= SLOT_SET_CTIME;
 		clock_gettime(CLOCK_REALTIME, &in.ctime);
 	}
-
-	/*
-	 * A change of owner drops set-id bits on regular files, as chown(2)
-	 * does on Linux; the kernel usually sends the new mode along, but
-	 * not when it thinks the file system handles it.
-	 */
-	bool kill = !(mask & SLOT_SET_MODE) &&
-		    ((mask & (SLOT_SET_UID | SLOT_SET_GID)) ||
-		     (to_set & (FUSE_SET_ATTR_KILL_SUID |
-				FUSE_SET_ATTR_KILL_SGID)));
 	if (kill || (mask && sfs_perm_ours(req))) {
 		struct slot_attr cur;
 
@@ -564,8 +568,9 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			fuse_reply_err(req, sfs_errno(err));
 			return;
 		}
-		uint32_t drop = sfs_setid_dropped(cur.mode);
-		if (kill && S_ISREG(cur.mode) && drop) {
+		uint32_t drop = kill && S_ISREG(cur.mode) ?
+				sfs_setid_dropped(req, &cur) : 0;
+		if (drop) {
 			mask |= SLOT_SET_MODE;
 			in.mode = cur.mode & ~drop;
 		}
@@ -644,6 +649,8 @@ static void sfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		err = sfs_check_new_name(newparent, newname);
 	if (!err)
 		err = sfs_perm_ino(req, newparent, W_OK | X_OK);
+	if (!err)
+		err = sfs_perm_link(req, ino);
 	if (!err)
 		err = slot_ns_link(fs->store, ino, newparent, newname, &a);
 	sfs_reply_entry(req, err, &a);

@@ -87,6 +87,45 @@ int sfs_perm_ino(fuse_req_t req, fuse_ino_t ino, int mask)
 	return err < 0 ? err : sfs_perm_attr(req, &a, mask);
 }
 
+/* fs.protected_hardlinks, as the kernel reads it at each link; unreadable
+ * counts as set (the default on Debian). */
+static bool sfs_protected_hardlinks(void)
+{
+	FILE *f = fopen("/proc/sys/fs/protected_hardlinks", "re");
+	int on = 1;
+	if (f) {
+		if (fscanf(f, "%d", &on) != 1)
+			on = 1;
+		fclose(f);
+	}
+	return on != 0;
+}
+
+/*
+ * A new name for ino: with fs.protected_hardlinks, someone who does not
+ * own the file may link only a regular file without meaningful set-id
+ * bits that he may read and write (the kernel's may_linkat, which asks
+ * us for that permission and, when we check permissions, hears yes).
+ */
+int sfs_perm_link(fuse_req_t req, fuse_ino_t ino)
+{
+	struct slot_attr a;
+	int err;
+
+	if (!sfs_perm_ours(req) || !sfs_protected_hardlinks())
+		return 0;
+	err = slot_ns_getattr(sfs_of(req)->store, ino, &a);
+	if (err < 0)
+		return err;
+	if (a.uid == fuse_req_ctx(req)->uid)
+		return 0;
+	if (!S_ISREG(a.mode) || (a.mode & S_ISUID) ||
+	    (a.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) ||
+	    sfs_perm_attr(req, &a, R_OK | W_OK) < 0)
+		return -EPERM;
+	return 0;
+}
+
 /*
  * Removing or replacing name in dir: write and search permission on dir,
  * and in a sticky directory ownership of the entry or of dir.
@@ -177,20 +216,26 @@ int sfs_perm_open(fuse_req_t req, fuse_ino_t ino, int flags)
 }
 
 /*
- * setattr: chmod and explicit times are the owner's; touch to "now" and
- * truncate need write permission, unless the size comes through a handle
- * opened for writing (ftruncate, or open with O_TRUNC, which the kernel
- * sends as open then setattr); chown is root's, but the owner may give
- * the file to one of his groups.  A mode change that only drops set-id
- * bits is the kernel killing them after a write, which any writer may
- * do.  in->mode loses set-group-ID when the caller is not in the file's
- * group, as chmod(2) does.
+ * setattr: chmod and explicit times are the owner's (utimensat with one
+ * time "now" and the other omitted is explicit); touch to "now" (both
+ * times) and truncate (which moves mtime to now) need write permission,
+ * unless the size comes through a handle opened for writing (ftruncate,
+ * or open with O_TRUNC, which the kernel sends as open then setattr);
+ * chown is root's, but the owner may give the file to one of his groups.
+ * Without KILLPRIV_V2 the kernel kills set-id bits after a write by a
+ * mode change, which any writer may then make if it only drops them;
+ * with it, set-id bits are ours to drop (ops.c) and a mode change is
+ * the owner's alone.  in->mode loses set-group-ID when the caller is not
+ * in the file's group, as chmod(2) does.
  */
 int sfs_perm_setattr(fuse_req_t req, const struct slot_attr *cur,
 		     unsigned mask, struct slot_attr *in, bool fh_writes)
 {
 	uint32_t uid = fuse_req_ctx(req)->uid;
 	bool owner = cur->uid == uid;
+	const unsigned both_now = SLOT_SET_ATIME_NOW | SLOT_SET_MTIME_NOW;
+	unsigned now = mask & both_now;
+	bool trunc_now = now == SLOT_SET_MTIME_NOW && (mask & SLOT_SET_SIZE);
 
 	if (!sfs_perm_ours(req))
 		return 0;
@@ -202,7 +247,8 @@ int sfs_perm_setattr(fuse_req_t req, const struct slot_attr *cur,
 	if (mask & SLOT_SET_MODE) {
 		uint32_t setid = S_ISUID | S_ISGID;
 
-		if (!owner && (((in->mode ^ cur->mode) & 07777 & ~setid) ||
+		if (!owner && (sfs_of(req)->killpriv_v2 ||
+			       ((in->mode ^ cur->mode) & 07777 & ~setid) ||
 			       (in->mode & ~cur->mode & setid)))
 			return -EPERM;
 		if (owner && (in->mode & S_ISGID) &&
@@ -210,9 +256,10 @@ int sfs_perm_setattr(fuse_req_t req, const struct slot_attr *cur,
 				    cur->gid))
 			in->mode &= ~(uint32_t)S_ISGID;
 	}
-	if (mask & (SLOT_SET_ATIME | SLOT_SET_MTIME) && !owner)
+	if (!owner && ((mask & (SLOT_SET_ATIME | SLOT_SET_MTIME)) ||
+		       (now && now != both_now && !trunc_now)))
 		return -EPERM;
-	if (((mask & (SLOT_SET_ATIME_NOW | SLOT_SET_MTIME_NOW)) && !owner) ||
+	if ((now && !owner && !(trunc_now && fh_writes)) ||
 	    ((mask & SLOT_SET_SIZE) && !fh_writes))
 		return sfs_perm_attr(req, cur, W_OK);
 	return 0;

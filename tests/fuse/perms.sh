@@ -40,6 +40,15 @@ seed_as_root() {
 	done
 	echo x >"$MNT/pub/g0"
 	chown $U:0 "$MNT/pub/g0"
+	# set-group-ID without group execute, of a group nobody is not in
+	for f in sgw sgt; do
+		echo x >"$MNT/pub/$f"
+		chmod 2767 "$MNT/pub/$f"
+	done
+	echo x >"$MNT/pub/r644"
+	chmod 0644 "$MNT/pub/r644"
+	echo x >"$MNT/pub/r666"
+	chmod 0666 "$MNT/pub/r666"
 	cp "$(type -P true)" "$MNT/pub/xonly"
 	chmod 0701 "$MNT/pub/xonly"
 	cp "$(type -P true)" "$MNT/pub/ronly"
@@ -57,6 +66,19 @@ root_access() {
 	python3 -c "import os, sys; sys.exit(not os.access('$MNT/private', os.R_OK | os.W_OK))"
 }
 check "root: access() grants r and w, x only with an execute bit" root_access
+# chown(f, -1, -1) is a change of owner: it drops set-user-ID, and
+# set-group-ID with group execute (root keeps one without), as on ext4
+root_chown_same() {
+	local f=$MNT/pub/cs
+	echo x >"$f"
+	chmod 4755 "$f"
+	python3 -c "import os; os.chown('$f', -1, -1)"
+	expect_eq "4755 after chown(-1, -1)" 755 "$(stat -c %a "$f")"
+	chmod 6766 "$f"
+	python3 -c "import os; os.chown('$f', -1, -1)"
+	expect_eq "6766 after chown(-1, -1)" 2766 "$(stat -c %a "$f")"
+}
+check "root: chown(f, -1, -1) drops set-id bits as a chown does" root_chown_same
 check_unmount "unmount as root" "$MNT"
 
 chown $U "$IMG" "$MNT"
@@ -202,6 +224,38 @@ others_truncate() {
 	expect_eq "fallocate: set-id bits gone" 777 "$(u 'stat -c %a $M/pub/sut3')"
 }
 check "a truncation of another's set-id file drops the bits" others_truncate
+
+# set-group-ID without group execute goes too when the writer is outside
+# the file's group (the kernel's rule; ext4 does so)
+others_sgid() {
+	u 'echo y >>$M/pub/sgw'
+	expect_eq "write: set-gid gone" 767 "$(u 'stat -c %a $M/pub/sgw')"
+	u 'truncate -s 1 $M/pub/sgt'
+	expect_eq "truncate: set-gid gone" 767 "$(u 'stat -c %a $M/pub/sgt')"
+}
+check "a write by someone outside the group drops set-gid without g+x" others_sgid
+
+# a mode change is the owner's, even one that changes nothing or only
+# drops set-id bits; utimensat with one time "now" and the other
+# omitted (touch -a) is an explicit change, the owner's too
+others_attrs() {
+	refused 'chmod 0644 $M/pub/r644'
+	refused 'chmod 0766 $M/pub/sgt'
+	refused 'touch -a $M/pub/r666'
+	refused 'touch -m $M/pub/r666'
+	u 'touch $M/pub/r666'                   # both "now": w is enough
+}
+check "chmod of another's file, and touch -a/-m of it, are refused" others_attrs
+
+# fs.protected_hardlinks (on in Debian): no link to another's file one
+# may not read and write
+others_link() {
+	[ "$(cat /proc/sys/fs/protected_hardlinks)" = 1 ] ||
+		{ echo "# fs.protected_hardlinks is off here"; return 1; }
+	refused 'ln $M/pub/r644 $M/pub/l644'
+	u 'ln $M/pub/r666 $M/pub/l666 && rm $M/pub/l666'
+}
+check "protected hard links: another's r-- file is refused, rw- linked" others_link
 
 # user. attributes need read or write permission on the file, which the
 # daemon checks; trusted. ones are root's, and not even listed to others
