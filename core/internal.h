@@ -834,6 +834,9 @@ struct sl_obj *sl_ns_mkdir_locked(struct slot_store *s, struct sl_obj *parent,
 				  const char *name, size_t len, uint32_t mode,
 				  uint32_t uid, uint32_t gid);
 struct sl_obj *sl_lost_found(struct slot_store *s);
+/* Lock held.  Remove dir, and each directory above it, while it is empty
+ * (no entry, not even a put's pending one), up to the root. */
+void sl_ns_prune(struct slot_store *s, struct sl_obj *dir, int64_t now);
 void sl_dirty(struct slot_store *s);
 /* kv.c: let queued and running started batches finish, and stop their
  * workers. */

@@ -810,6 +810,9 @@ int slot_delete_many(struct slot_store *s, const char *const *keys, size_t n,
 			sl_ns_dirty(s);
 			sl_obj_release_if_dead(s, o);
 			atomic_fetch_add(&s->deletes, 1);
+			/* the directories the key's put made go with its
+			 * last key, as an object store's prefixes do */
+			sl_ns_prune(s, dir, now);
 		}
 		if (results)
 			results[i] = err;

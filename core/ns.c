@@ -579,6 +579,19 @@ static void ns_unname(struct slot_store *s, struct sl_obj *dir,
 	sl_obj_release_if_dead(s, o);
 }
 
+void sl_ns_prune(struct slot_store *s, struct sl_obj *dir, int64_t now)
+{
+	while (dir && dir->oid != SLOT_ROOT_INO && S_ISDIR(dir->mode) &&
+	       !dir->dir->live && dir->name &&
+	       !(dir->name->flags & SL_DE_DEAD)) {
+		struct sl_obj *up = sl_obj_find(&s->ix, dir->dir->parent);
+		if (!up || up->oid != dir->name->parent)
+			return;
+		ns_unname(s, up, dir->name, dir, now);
+		dir = up;
+	}
+}
+
 static int ns_remove(struct slot_store *s, slot_ino_t parent, const char *name,
 		     bool want_dir)
 {

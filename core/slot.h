@@ -451,6 +451,8 @@ int slot_put_wait(struct slot_put_op *op);
  * NULL) receives 0 or a negative errno per key: -ENOENT, a bad key's
  * (-EINVAL, -ENAMETOOLONG, -ENOTDIR), -EISDIR for a directory; -EROFS for
  * every key of a read-only store.  Returns 0 or the first error.
+ * Directories above a deleted key that the delete leaves empty go too, up
+ * to the root, as an object store's prefixes go with their last key.
  */
 int slot_delete_many(struct slot_store *s, const char *const *keys, size_t n,
 		     int *results);

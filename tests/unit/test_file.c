@@ -1900,7 +1900,7 @@ Test(file, closed_small_files_go_out_together)
 	/* a slow machine may split them into more batches, each waiting
 	 * for company a moment: give those time to reach the device */
 	unsigned n = 0;
-	for (int i = 0; i < 100 && (n = t_files_flushing(ino)) < T_CLOSED; i++)
+	for (int i = 0; i < 400 && (n = t_files_flushing(ino)) < T_CLOSED; i++)
 		usleep(5000);
 	cr_expect_gt(n, SL_ARRAY_SIZE(env.s->flushers),
 		     "closed files in flight together: %u", n);

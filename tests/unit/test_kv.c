@@ -1072,6 +1072,41 @@ Test(kv, device_error_on_the_reread_is_not_a_checksum_error)
 }
 
 
+/* A key's directories go with its last key, up to the first that still
+ * holds something: an engine's keys "seq/N/layerK/chunkM" left every
+ * directory behind, and the index grew by their count without end. */
+Test(kv, a_deleted_key_takes_its_empty_directories)
+{
+	char buf[100] = "x";
+	cr_assert_eq(t_put1(env.s, "a/b/c/k1", buf, sizeof(buf)), 0);
+	cr_assert_eq(t_put1(env.s, "a/b/c/k2", buf, sizeof(buf)), 0);
+	cr_assert_eq(t_put1(env.s, "a/d", buf, sizeof(buf)), 0);
+	uint64_t objs = t_status(env.s).object_count;
+	const char *k1 = "a/b/c/k1", *k2 = "a/b/c/k2", *d = "a/d";
+	struct slot_attr a;
+	cr_assert_eq(slot_delete_many(env.s, &k1, 1, NULL), 0);
+	cr_expect_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "a", &a), 0);
+	cr_expect_eq(t_status(env.s).object_count, objs - 1, "c went early");
+	cr_assert_eq(slot_delete_many(env.s, &k2, 1, NULL), 0);
+	cr_expect_eq(t_status(env.s).object_count, objs - 4,
+		     "k2, c and b should have gone");
+	cr_assert_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "a", &a), 0,
+		     "a, which holds d, went");
+	cr_expect_eq(a.nlink, 2, "a's link count after b went");
+	cr_assert_eq(slot_delete_many(env.s, &d, 1, NULL), 0);
+	cr_expect_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "a", &a), -ENOENT);
+	cr_expect_eq(t_status(env.s).object_count, objs - 6);
+	cr_expect_eq(t_put1(env.s, "a/b/c/k1", buf, sizeof(buf)), 0,
+		     "made again");
+	slot_close(env.s);
+	env.s = NULL;
+	struct slot_fsck_opts fo = { .mode = SLOT_FSCK_CHECK, .force = true };
+	struct slot_fsck_result fr;
+	cr_assert_eq(slot_fsck(env.dev, &fo, &fr), 0);
+	cr_expect_eq(fr.exit_code, SLOT_FSCK_OK);
+	t_reopen(&env);
+}
+
 /* A device read that fails under a file read, the first or the re-read
  * of a chunk whose checksum did not match, is in the log by its inode:
  * the reader only sees EIO. */
