@@ -134,6 +134,19 @@ static inline void t_teardown(struct t_env *e)
 	slot_emu_destroy(e->emu);
 }
 
+/* Close the store, check it (forced): clean; open it again. */
+static inline void t_fsck_clean(struct t_env *e)
+{
+	struct slot_fsck_opts fo = { .mode = SLOT_FSCK_CHECK, .force = true };
+	struct slot_fsck_result fr;
+	cr_assert_eq(slot_close(e->s), 0);
+	e->s = NULL;
+	cr_assert_eq(slot_fsck(e->dev, &fo, &fr), 0);
+	cr_expect_eq(fr.exit_code, SLOT_FSCK_OK, "%llu problems",
+		     (unsigned long long)fr.problems);
+	t_reopen(e);
+}
+
 /* A regular file name in the root, owned by root: its inode. */
 static inline slot_ino_t t_mkfile(struct slot_store *s, const char *name)
 {

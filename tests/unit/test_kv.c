@@ -1098,13 +1098,7 @@ Test(kv, a_deleted_key_takes_its_empty_directories)
 	cr_expect_eq(t_status(env.s).object_count, objs - 6);
 	cr_expect_eq(t_put1(env.s, "a/b/c/k1", buf, sizeof(buf)), 0,
 		     "made again");
-	slot_close(env.s);
-	env.s = NULL;
-	struct slot_fsck_opts fo = { .mode = SLOT_FSCK_CHECK, .force = true };
-	struct slot_fsck_result fr;
-	cr_assert_eq(slot_fsck(env.dev, &fo, &fr), 0);
-	cr_expect_eq(fr.exit_code, SLOT_FSCK_OK);
-	t_reopen(&env);
+	t_fsck_clean(&env);
 }
 
 /* A device read that fails under a file read, the first or the re-read

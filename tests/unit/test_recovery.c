@@ -738,13 +738,7 @@ Test(recovery, a_file_named_lost_found_is_kept_and_orphans_go_beside_it)
 	cr_assert_eq(slot_ns_readdir(env.s, lf1.ino, 0, first_name, first), 0);
 	cr_assert_eq(slot_ns_lookup(env.s, lf1.ino, first, &g), 0, "%s", first);
 	expect_files(g.ino, "chunk", 2, sizeof(buf), 80);
-	slot_close(env.s);
-	env.s = NULL;
-	struct slot_fsck_opts fo = { .mode = SLOT_FSCK_CHECK, .force = true };
-	struct slot_fsck_result fr;
-	cr_assert_eq(slot_fsck(env.dev, &fo, &fr), 0);
-	cr_expect_eq(fr.exit_code, SLOT_FSCK_OK);
-	t_reopen(&env);
+	t_fsck_clean(&env);
 }
 
 /* Recovery can bring back a size from before an extension whose bytes
