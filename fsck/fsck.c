@@ -340,6 +340,11 @@ int main(int argc, char **argv)
 				"the file system's metadata and first region "
 				"(truncated?): nothing to check or repair from; "
 				"restore its size\n", ui.path);
+		else if (r == -EUCLEAN)
+			fprintf(stderr, PROG ": %s: both superblocks are "
+				"damaged: the file system's layout is in them, "
+				"so there is nothing to check or repair from\n",
+				ui.path);
 		else
 			fprintf(stderr, PROG ": %s: check stopped: %s\n",
 				ui.path, slot_strerror(r));

@@ -178,6 +178,24 @@ metadata_cut() {
 }
 check "a device cut short of the metadata: exit 8, saying to restore its size" metadata_cut
 
+# Both superblocks damaged: the layout is gone, exit 8, saying so (it
+# said "damaged; run fsck.slotfs", from fsck itself).
+both_sb_bad() {
+	fresh bsb
+	local off out rc=0 before
+	for off in $((0x40)) $((65536 + 0x40)); do
+		printf garbage | dd of=bsb bs=1 seek=$off conv=notrunc status=none
+	done
+	before=$(sha bsb)
+	out=$(fsck.slotfs -f -y bsb 2>&1) || rc=$?
+	echo "$out"
+	expect_eq "exit" 8 "$rc"
+	grep -q 'both superblocks are damaged' <<<"$out"
+	! grep -q 'run fsck' <<<"$out"
+	expect_eq "the image" "$before" "$(sha bsb)"
+}
+check "both superblocks damaged: exit 8, saying so, writing nothing" both_sb_bad
+
 version() {
 	fsck.slotfs -V | grep -Eq '^fsck\.slotfs [0-9]'
 }
