@@ -507,6 +507,22 @@ int sl_ckpt_read_payload(struct slot_store *s, const struct sl_ckpt_hdr *h,
 	return 0;
 }
 
+/* Count a chunk record of oid dropped at load (load_badrefs); the
+ * records of one object come together.  Without memory it is only not
+ * named. */
+static void ck_dropped_add(struct slot_store *s, uint64_t oid)
+{
+	if (s->ndropped && s->dropped[s->ndropped - 1].oid == oid) {
+		s->dropped[s->ndropped - 1].n++;
+		return;
+	}
+	void *nd = realloc(s->dropped, (s->ndropped + 1) * sizeof(*s->dropped));
+	if (!nd)
+		return;
+	s->dropped = nd;
+	s->dropped[s->ndropped++] = (struct sl_dropped){ .oid = oid, .n = 1 };
+}
+
 /* Parse a payload into the (empty) index.  Every length is checked: the
  * payload may be anything that happens to pass its checksum. */
 int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
@@ -590,6 +606,7 @@ int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 						    .shift)) {
 				s->rec.entries_dropped++;
 				s->load_badrefs++;
+				ck_dropped_add(s, o->oid);
 				continue;
 			}
 			if (sl_slot_claim(s, cr.slot)) {
@@ -694,6 +711,9 @@ void sl_ckpt_reset(struct slot_store *s)
 	free(s->dup_recs);
 	s->dup_recs = NULL;
 	s->ndup_recs = 0;
+	free(s->dropped);
+	s->dropped = NULL;
+	s->ndropped = 0;
 }
 
 bool sl_ckpt_absent(struct slot_store *s, unsigned i, bool have,

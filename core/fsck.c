@@ -38,6 +38,7 @@ enum fk_code {
 	PR_SLOT_NEWER,
 	PR_OBJ_LOST_FOUND,
 	PR_OBJ_MISSING_CHUNK,
+	PR_OBJ_CHUNKS_DROPPED,
 	PR_OBJ_CHUNK_PAST_EOF,
 	PR_OBJ_SIZE_BAD,
 	PR_DIR_UNREACHABLE,
@@ -104,6 +105,9 @@ static const struct fk_problem {
 	[PR_OBJ_MISSING_CHUNK] = { "PR_OBJ_MISSING_CHUNK",
 		"inode %llu (%s) lost %llu chunks of a whole object, the "
 		"first at %u; it reads zeros there" },
+	[PR_OBJ_CHUNKS_DROPPED] = { "PR_OBJ_CHUNKS_DROPPED",
+		"inode %llu (%s) lost %u chunks whose index entries did not "
+		"hold; it reads zeros there" },
 	[PR_OBJ_CHUNK_PAST_EOF] = { "PR_OBJ_CHUNK_PAST_EOF",
 		"inode %llu chunk %u lies past the end of the file; clear it", true },
 	[PR_OBJ_SIZE_BAD] = { "PR_OBJ_SIZE_BAD",
@@ -443,6 +447,11 @@ static const char *fk_entry_check(struct slot_store *s,
 	return NULL;
 }
 
+static const char *fk_name_of(const struct sl_obj *o)
+{
+	return o->name ? o->name->name : "?";
+}
+
 /* Every entry against its slot, header and payload, read in device
  * order in batches at the engine's queue depth. */
 static int fk_pass_entries(struct fk *f)
@@ -452,6 +461,14 @@ static int fk_pass_entries(struct fk *f)
 	uint32_t bs = s->sb.block_size;
 	if (s->load_badrefs)
 		fk_report(f, PR_INDEX_BAD_REF, (unsigned long long)s->load_badrefs);
+	/* by inode; a whole object's loss is PR_OBJ_MISSING_CHUNK's */
+	for (size_t i = 0; i < s->ndropped; i++) {
+		struct sl_obj *o = sl_obj_find(ix, s->dropped[i].oid);
+		if (o && !o->txn)
+			fk_report(f, PR_OBJ_CHUNKS_DROPPED,
+				  (unsigned long long)o->oid, fk_name_of(o),
+				  s->dropped[i].n);
+	}
 	if (s->load_dups)
 		fk_report(f, PR_INDEX_DUP_SLOT, (unsigned long long)s->load_dups);
 	if (s->load_bad_xattrs)
@@ -588,10 +605,6 @@ static int fk_dup_reclaim(struct fk *f)
 /* Pass 4: objects                                                     */
 /* ------------------------------------------------------------------ */
 
-static const char *fk_name_of(const struct sl_obj *o)
-{
-	return o->name ? o->name->name : "?";
-}
 
 static void fk_pass_objects(struct fk *f)
 {

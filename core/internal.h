@@ -460,6 +460,10 @@ struct slot_store {
 	 * fsck gives the slot to whichever its header names */
 	struct sl_dup { uint64_t oid; struct sl_chunk c; } *dup_recs;
 	size_t ndup_recs;
+	/* the objects that load_badrefs took chunks of, and how many: fsck
+	 * names them (e2fsck names each inode whose blocks it clears) */
+	struct sl_dropped { uint64_t oid; uint32_t n; } *dropped;
+	size_t ndropped;
 
 	/* slots freed (alloc.c), and as of the last online discard */
 	uint64_t freed_gen, discard_seen;

@@ -1134,6 +1134,7 @@ static void store_free(struct slot_store *s)
 	sl_ext_free(s);
 	sl_resv_free(s);
 	free(s->dup_recs);
+	free(s->dropped);
 	for (int i = 0; i < SL_STRIPES; i++)
 		pthread_rwlock_destroy(&s->stripes[i]);
 	for (int i = 0; i < SL_CHUNK_STRIPES; i++)

@@ -120,6 +120,39 @@ Test(recovery, synced_puts_survive_a_crash_that_lost_the_primary)
 	check_n("old", 3, 10000, 1);
 }
 
+/* A file (written piecemeal, so it may be sparse) that loses chunks at
+ * load, its index entries past a cut device: fsck names it, as e2fsck
+ * names each inode whose blocks it clears (it gave a count alone, and
+ * the file read zeros there without a word). */
+Test(recovery, a_file_that_lost_chunks_is_named)
+{
+	static char buf[3 << 20];
+	t_fill(buf, sizeof(buf), 5);
+	put_n("small", 3, 5000, 1);     /* small slots take the first regions */
+	slot_ino_t ino = t_mkfile(env.s, "piecemeal");
+	cr_assert_eq(slot_file_write(env.s, ino, 0, buf, sizeof(buf)),
+		     (ssize_t)sizeof(buf));
+	cr_assert_eq(slot_file_fsync(env.s, ino, false), 0);
+	sl_lock(env.s);
+	struct sl_obj *o = sl_obj_find(&env.s->ix, ino);
+	uint32_t r = sl_slot_region(o->chunks[0].slot);
+	sl_unlock(env.s);
+	struct slot_geometry g;
+	slot_geometry_get(env.s, &g);
+	cr_assert_eq(slot_close(env.s), 0);
+	env.s = NULL;
+	struct slot_dev cut = *env.dev;
+	cut.size = g.slot_area_offset + (uint64_t)r * g.region_size;
+	cr_assert_gt(r, 0, "the file's chunks are in the first region");
+	struct t_log said = { "" };
+	struct slot_fsck_opts fo = { .mode = SLOT_FSCK_CHECK, .force = true,
+				     .problem = rc_problem_keep, .arg = &said };
+	struct slot_fsck_result fr;
+	cr_assert_eq(slot_fsck(&cut, &fo, &fr), 0);
+	cr_expect(strstr(said.text, "PR_OBJ_CHUNKS_DROPPED"), "fsck said: %s",
+		  said.text);
+}
+
 /* mkfs writes both containers (format 1.3), so a zeroed one is damage
  * even while the other is still mkfs's seq 1: before, a store whose only
  * checkpoint since mkfs was zeroed opened as new, every file it named
