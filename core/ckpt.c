@@ -484,6 +484,20 @@ int sl_ckpt_read_hdr(struct slot_store *s, unsigned i, struct sl_ckpt_hdr *h)
 	return err;
 }
 
+bool sl_ckpt_other_uuid(struct slot_store *s, unsigned i, uint8_t *uuid)
+{
+	uint8_t *b = sl_alloc_aligned(SL_BLOCK);
+	struct sl_ckpt_hdr h;
+	bool other = b && ck_read(s, s->sb.meta_offset +
+				  i * (s->sb.meta_size / 2), b, SL_BLOCK) == 0 &&
+		     sl_ckpt_hdr_decode(b, &h) == 0 &&
+		     memcmp(h.uuid, s->hdr_uuid, 16) != 0;
+	if (other)
+		memcpy(uuid, h.uuid, 16);
+	free(b);
+	return other;
+}
+
 /* Read and check container i's payload; caller frees *out. */
 int sl_ckpt_read_payload(struct slot_store *s, const struct sl_ckpt_hdr *h,
 			 uint8_t **out);

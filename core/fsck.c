@@ -350,6 +350,14 @@ static int fk_pass_ckpt(struct fk *f, struct sl_ckpt_hdr *out, bool *have,
 		if (st[i] == -EIO)
 			return -EIO;
 	}
+	/* both sound, of one other uuid: the superblock's uuid is what is
+	 * damaged, and a rebuild from slot headers (which carry the other
+	 * too) would find nothing: stop, writing nothing */
+	uint8_t u0[16], u1[16];
+	if (st[0] == -EINVAL && st[1] == -EINVAL &&
+	    sl_ckpt_other_uuid(s, 0, u0) && sl_ckpt_other_uuid(s, 1, u1) &&
+	    !memcmp(u0, u1, 16))
+		return -ESTALE;
 	/* try newest first; payload and parse must both hold */
 	int order[2] = { 0, 1 };
 	if ((!st[0] && !st[1] && h[1].seq > h[0].seq) || st[0]) {

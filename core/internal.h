@@ -895,6 +895,8 @@ bool sl_ckpt_absent(struct slot_store *s, unsigned i, bool have,
 		    uint64_t seq);
 int sl_ckpt_write(struct slot_store *s);
 int sl_ckpt_read_hdr(struct slot_store *s, unsigned i, struct sl_ckpt_hdr *h);
+/* Container i holds a sound header of another uuid (copied to uuid). */
+bool sl_ckpt_other_uuid(struct slot_store *s, unsigned i, uint8_t *uuid);
 int sl_ckpt_read_payload(struct slot_store *s, const struct sl_ckpt_hdr *h,
 			 uint8_t **out);
 int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,

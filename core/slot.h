@@ -858,7 +858,9 @@ struct slot_fsck_result {
 };
 
 /* Check (and repair) the file system on dev.  -EFBIG: dev is cut short
- * of the metadata area or of every region (its size must come back). */
+ * of the metadata area or of every region (its size must come back);
+ * -ESTALE: both checkpoints are sound but of another uuid than the
+ * superblocks (theirs is damaged; nothing is written). */
 int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
 	      struct slot_fsck_result *r);
 /* Decode every on-disk structure and print it (slotfs-dump). */

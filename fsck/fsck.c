@@ -340,6 +340,12 @@ int main(int argc, char **argv)
 				"the file system's metadata and first region "
 				"(truncated?): nothing to check or repair from; "
 				"restore its size\n", ui.path);
+		else if (r == -ESTALE)
+			fprintf(stderr, PROG ": %s: both checkpoints are sound "
+				"but carry another UUID than the superblocks: "
+				"the superblocks' UUID is damaged; nothing "
+				"repaired (a rebuild would find no file)\n",
+				ui.path);
 		else if (r == -EUCLEAN)
 			fprintf(stderr, PROG ": %s: both superblocks are "
 				"damaged: the file system's layout is in them, "

@@ -865,3 +865,32 @@ Test(recovery, checkpoint_past_its_container_leaves_no_marks)
 	cr_assert_eq(slot_ns_getattr(env.s, ino, &out), 0);
 	cr_expect_eq(out.mode, S_IFREG | 0600);
 }
+
+/* Both superblocks resealed with another uuid: every other header still
+ * carries the old one, so a rebuild from the slot headers finds nothing.
+ * fsck -y emptied the store; it stops now, writing nothing. */
+Test(recovery, a_superblock_uuid_no_header_shares_stops_fsck)
+{
+	put_n("k", 3, 5000, 1);
+	cr_assert_eq(slot_close(env.s), 0);
+	env.s = NULL;
+	uint8_t *img = slot_emu_image(env.emu);
+	struct sl_sb sb = sb_now();
+	sb.uuid[0] ^= 0xff;
+	sl_sb_encode(&sb, img);
+	sl_sb_encode(&sb, img + SL_SB_BACKUP_OFF);
+	size_t size = env.dev->size;
+	uint8_t *before = malloc(size);
+	cr_assert(before);
+	memcpy(before, img, size);
+	struct slot_fsck_opts fo = { .mode = SLOT_FSCK_REPAIR, .force = true };
+	struct slot_fsck_result fr;
+	cr_expect_eq(slot_fsck(env.dev, &fo, &fr), -ESTALE);
+	cr_expect(memcmp(before, img, size) == 0, "fsck -y wrote");
+	free(before);
+	sb.uuid[0] ^= 0xff;             /* put back: the store is whole */
+	sl_sb_encode(&sb, img);
+	sl_sb_encode(&sb, img + SL_SB_BACKUP_OFF);
+	t_reopen(&env);
+	check_n("k", 3, 5000, 1);
+}
