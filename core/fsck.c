@@ -253,6 +253,13 @@ static const char *fk_sb_diff(const struct sl_sb *a, const struct sl_sb *b)
 		return "geometry";
 	if (strncmp(a->label, b->label, sizeof(a->label)))
 		return "label";
+	/* tune.slotfs -e cut short between the copies */
+	if (a->errors != b->errors)
+		return "errors behaviour";
+	if (a->feature_compat != b->feature_compat ||
+	    a->feature_ro_compat != b->feature_ro_compat ||
+	    a->feature_incompat != b->feature_incompat)
+		return "features";
 	return NULL;
 }
 

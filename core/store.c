@@ -971,21 +971,24 @@ int slot_format(struct slot_dev *dev, const struct slot_format_opts *o,
 	if (o->dry_run)
 		return 0;
 
-	/* Zero both containers' headers, write the root in checkpoints 0
-	 * (container A) and 1 (B), then the superblocks: a crash before the
-	 * last step leaves no slotfs superblock, so a half-made file system
-	 * never mounts.  With both written, a container that does not hold
-	 * is damage, never one not yet written (sl_ckpt_absent). */
+	/* Zero both superblocks and both containers' headers, write the
+	 * root in checkpoints 0 (container A) and 1 (B), then the
+	 * superblocks: a crash before the last step leaves no slotfs
+	 * superblock, neither this one nor one made before (its backup
+	 * would name the old file system), so a half-made file system never
+	 * mounts.  With both written, a container that does not hold is
+	 * damage, never one not yet written (sl_ckpt_absent). */
 	uint8_t *zero = sl_alloc_aligned(SL_BLOCK);
 	if (!zero)
 		return -ENOMEM;
-	struct slot_io zio[3] = {
+	struct slot_io zio[4] = {
 		{ .buf = zero, .off = SL_SB_PRIMARY_OFF, .len = SL_BLOCK },
+		{ .buf = zero, .off = SL_SB_BACKUP_OFF, .len = SL_BLOCK },
 		{ .buf = zero, .off = sb.meta_offset, .len = SL_BLOCK },
 		{ .buf = zero, .off = sb.meta_offset + sb.meta_size / 2,
 		  .len = SL_BLOCK },
 	};
-	err = dev->ops->write(dev->ctx, zio, 3);
+	err = dev->ops->write(dev->ctx, zio, 4);
 	free(zero);
 	if (err)
 		return err;

@@ -219,7 +219,12 @@ if command -v mkfs.ext4 >/dev/null; then
 	mkfs.slotfs -q -C 256M "$SP"
 	host_fills() {
 		slotfs "$SP" "$M4"
-		local out
+		local out i
+		# names enough that a checkpoint of them outgrows the blocks
+		# mkfs gave each container: the mount's own checkpoint
+		# (after recovery) then needs the host to grow the image
+		for ((i = 0; i < 1000; i++)); do echo $i >"$M4/f$i"; done
+		sync "$M4"
 		if out=$(dd if=/dev/urandom of="$M4/big" bs=1M count=100 \
 			conv=fsync 2>&1); then
 			echo "100 MiB fit on a 48 MiB file system"

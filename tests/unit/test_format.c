@@ -158,6 +158,21 @@ Test(format, both_checkpoints_lost)
 	cr_expect_eq(try_open(), -EUCLEAN);
 }
 
+/* mkfs cut short after its first writes, over an older slotfs: what is
+ * left is no file system, not the old one by its backup superblock (the
+ * old backup named it, and fsck "restored" it, deleted files and all). */
+Test(format, a_format_cut_short_leaves_no_file_system)
+{
+	cr_assert_eq(slot_format(slot_emu_dev(emu), NULL, NULL), 0);
+	cr_assert_eq(slot_probe(slot_emu_dev(emu), NULL), 1);
+	slot_emu_fail_write(emu, 5, -EIO);      /* past the zeroing (4 blocks) */
+	cr_assert_neq(slot_format(slot_emu_dev(emu), NULL, NULL), 0);
+	slot_emu_fail_write(emu, 0, 0);
+	cr_expect_eq(slot_probe(slot_emu_dev(emu), NULL), 0,
+		     "the old file system shows through");
+	cr_expect_eq(try_open(), -EINVAL);
+}
+
 Test(format, truncated_image_refused)
 {
 	cr_assert_eq(slot_format(slot_emu_dev(emu), NULL, NULL), 0);

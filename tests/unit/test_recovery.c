@@ -894,3 +894,25 @@ Test(recovery, a_superblock_uuid_no_header_shares_stops_fsck)
 	t_reopen(&env);
 	check_n("k", 3, 5000, 1);
 }
+
+/* tune.slotfs -e cut short between the two superblock copies: fsck finds
+ * them different and writes the backup again (it compared uuid, geometry
+ * and label only, so the backup kept the old behaviour for good). */
+Test(recovery, superblocks_differing_in_errors_are_mended)
+{
+	cr_assert_eq(slot_close(env.s), 0);
+	env.s = NULL;
+	struct sl_sb sb = sb_now();
+	sb.errors = SL_ERRORS_RO;
+	sl_sb_encode(&sb, slot_emu_image(env.emu));     /* the primary only */
+	struct t_log said = { "" };
+	cr_expect_eq(rc_fsck_said(SLOT_FSCK_REPAIR, &said).exit_code,
+		     SLOT_FSCK_FIXED);
+	cr_expect(strstr(said.text, "PR_SB_MISMATCH"), "fsck said: %s",
+		  said.text);
+	struct sl_sb b;
+	cr_assert_eq(sl_sb_decode(slot_emu_image(env.emu) + SL_SB_BACKUP_OFF,
+				  &b), 0);
+	cr_expect_eq(b.errors, SL_ERRORS_RO);
+	t_reopen(&env);
+}
