@@ -73,7 +73,7 @@ static const struct fk_problem {
 		"backup superblock differs from primary (%s); rewrite", true },
 	[PR_SB_DEVICE_SHORT] = { "PR_SB_DEVICE_SHORT",
 		"device is %llu bytes, file system needs %llu; drop %u "
-		"regions past the end" },
+		"regions past the end, and what they hold" },
 	[PR_SB_NOT_CLEAN] = { "PR_SB_NOT_CLEAN",
 		"file system was not cleanly unmounted", true },
 	[PR_SB_ERRORS] = { "PR_SB_ERRORS",

@@ -1234,13 +1234,15 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		bool cut = dev->size < s->sb.slot_area_offset +
 				       s->sb.region_size;
 		sl_log(s, "%s: device is %llu bytes but the file system needs "
-		       "%llu (truncated?); %s",
+		       "%llu (truncated, or cut short of a shrink that did "
+		       "not finish?); %s",
 		       dev->name ? dev->name : "device",
 		       (unsigned long long)dev->size,
 		       (unsigned long long)s->sb.device_size,
 		       cut ? "restore its size" :
 			     "restore its size, or run fsck.slotfs to drop "
-			     "the regions past its end");
+			     "the regions past its end, with any file data "
+			     "in them (it names the files)");
 		err = -EFBIG;
 		goto fail;
 	}
