@@ -17,6 +17,11 @@
 
 #include "internal.h"
 
+/* Tries of a put short of room, each after a retry that made room (a
+ * flush, a checkpoint or an emptied region): writers side by side may
+ * take what one's retry made before its next try. */
+#define KV_PUT_TRIES 4
+
 struct kv_item {
 	struct sl_obj *o;
 	size_t first, n;        /* its slots in the batch */
@@ -168,7 +173,7 @@ int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n)
 	struct sl_txn txn;
 	size_t nnew = 0;
 	bool allocated = false;
-	for (int attempt = 0; !err && attempt < 2; attempt++) {
+	for (int attempt = 0; !err && attempt < KV_PUT_TRIES; attempt++) {
 		sl_lock(s);
 		for (size_t i = 0; i < n; i++) {
 			if (!it[i].n)
@@ -214,7 +219,8 @@ int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n)
 		sl_unlock(s);
 		if (moving)
 			attempt--;      /* a copy landed: not a try */
-		else if (err != -ENOSPC || attempt || sl_alloc_retry(s))
+		else if (err != -ENOSPC || attempt == KV_PUT_TRIES - 1 ||
+			 sl_alloc_retry(s))
 			break;
 		/* resolve again from the start */
 		err = 0;
