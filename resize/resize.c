@@ -80,7 +80,11 @@ static int resize_mounted(const char *path, struct resize_res *res)
 	if (r == -EINVAL && res->g.size)        /* a smaller size */
 		res->shrink = true;
 	if (r < 0 && !res->g.old_size) {        /* the mount did not answer */
-		fprintf(stderr, PROG ": %s: %s\n", mnt, slot_strerror(r));
+		/* the daemon died under the ioctl (FUSE aborts the request) */
+		bool gone = r == -ECONNABORTED || r == -ENOTCONN;
+		fprintf(stderr, PROG ": %s: %s\n", mnt, gone ?
+			"the mount went away (its daemon stopped); run "
+			"fsck.slotfs, then resize again" : slot_strerror(r));
 		return 1;
 	}
 	return r;
