@@ -121,9 +121,15 @@ static void resize_refused(const char *path, const struct resize_res *res,
 	slot_format_size(g->old_size, a, sizeof(a));
 	slot_format_size(g->limit, l, sizeof(l));
 	slot_format_size(res->min, m, sizeof(m));
-	if (r == -ENOSPC && res->shrink)
+	if (r == -ENOSPC && res->shrink && g->size < res->min)
 		fprintf(stderr, PROG ": %s: its files need at least %s (%"
 			PRIu64 " bytes)\n", path, m, res->min);
+	else if (r == -ENOSPC && res->shrink)   /* the moves did not fit */
+		fprintf(stderr, PROG ": %s: its files need %s packed tight, "
+			"but the slots free below the new end are of other "
+			"sizes than those past it (a shrink moves chunks, it "
+			"does not repack the rest): try a larger size\n",
+			path, m);
 	else if (r == -ENOSPC)
 		fprintf(stderr, PROG ": %s: its metadata area indexes at most "
 			"%s (%" PRIu64 " bytes); a store made with a larger "
