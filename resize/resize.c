@@ -109,7 +109,22 @@ static bool resize_nothing_to_do(const char *path, uint64_t size,
 	size &= ~((1ull << 20) - 1);    /* whole MiB, as the store counts */
 	uint64_t nreg = size > g->slot_area_offset ?
 			(size - g->slot_area_offset) / g->region_size : 0;
-	return nreg == g->region_count;
+	if (nreg != g->region_count)
+		return false;
+	/* an unclean store is recovered first, as resize_offline's open
+	 * does; a read-only open writes nothing to find out (in use or
+	 * unreadable: nothing to do stands, and the mount recovers) */
+	struct slot_opts o;
+	slot_opts_init(&o);
+	o.read_only = true;
+	o.periodic_checkpoint = false;
+	struct slot_store *s;
+	if (slot_open(path, &o, &s) < 0)
+		return true;
+	struct slot_recovery rec;
+	slot_recovery_report(s, &rec);
+	slot_close(s);
+	return rec.was_clean;
 }
 
 /* The message for a refusal r. */

@@ -5,7 +5,7 @@
 # below what the files need, an image in use, a file with no slotfs, and
 # a growth its metadata area cannot index, leaving the size as it was.
 . "$(dirname "$0")/../lib.sh"
-t_need mkfs.slotfs fsck.slotfs tune.slotfs resize.slotfs flock
+t_need mkfs.slotfs fsck.slotfs tune.slotfs resize.slotfs flock slotfs fusermount3 mountpoint
 cd "$W"
 MiB=1048576
 
@@ -84,5 +84,30 @@ limit() {
 	fsck.slotfs -f -n small >/dev/null
 }
 check "a growth the metadata area cannot index is refused" limit
+
+# Left unclean (a daemon killed after a synced write), a store resized to
+# the size it has is recovered, not passed by as "nothing to do" (the
+# shrink killed after its superblock write left one so, and fsck -n
+# still found it unclean after).
+unclean_same_size() {
+	truncate -s 128M uc
+	mkfs.slotfs -q uc
+	mkdir -p ucm
+	slotfs -f uc ucm 2>/dev/null &
+	local pid=$! i
+	for ((i = 0; i < 100; i++)); do mountpoint -q ucm && break; sleep 0.1; done
+	mountpoint -q ucm || { echo "not mounted"; return 1; }
+	echo kept >ucm/f
+	sync ucm/f
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null || true
+	fusermount3 -u -z ucm
+	tune.slotfs -l uc | grep -q 'not clean' || { echo "left clean"; return 1; }
+	resize.slotfs uc >out
+	tune.slotfs -l uc | grep -Eq 'state: +clean$' ||
+		{ cat out; tune.slotfs -l uc | grep state; return 1; }
+	fsck.slotfs -f uc >/dev/null
+}
+check "an unclean store at its size is recovered, not passed by" unclean_same_size
 
 t_done
