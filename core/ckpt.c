@@ -44,6 +44,7 @@ struct ck_snap {
 	uint64_t dirty_at;
 	uint64_t ns_at;
 	struct sl_vec pins;
+	uint64_t pins_bytes;    /* their payload bytes, in held_bytes */
 };
 
 /* Grow *p, which holds used of its cap bytes, to hold need (lock held:
@@ -238,8 +239,9 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 	sn->dirty_at = s->dirty_total;
 	sn->ns_at = s->ns_changes;
 	sn->pins = s->pin;
+	sn->pins_bytes = sl_slots_bytes(s, &sn->pins);
 	s->pin_held += sn->pins.n;
-	s->held_bytes += sl_slots_bytes(s, &sn->pins);
+	s->held_bytes += sn->pins_bytes;
 	memset(&s->pin, 0, sizeof(s->pin));
 	return 0;
 }
@@ -285,7 +287,7 @@ static void ck_commit(struct slot_store *s, struct ck_snap *sn, bool ok)
 		}
 	}
 	s->pin_held -= sn->pins.n;
-	s->held_bytes -= sl_slots_bytes(s, &sn->pins);
+	s->held_bytes -= sn->pins_bytes;
 	if (ok) {
 		sl_pin_release(s, &sn->pins);
 		s->persisted = sn->dirty_at;
@@ -476,26 +478,12 @@ int sl_ckpt_read_hdr(struct slot_store *s, unsigned i, struct sl_ckpt_hdr *h)
 		err = sl_ckpt_hdr_decode(b, h);
 	free(b);
 	if (!err && memcmp(h->uuid, s->hdr_uuid, 16))
-		err = -EINVAL;
+		err = -ESTALE;
 	if (!err && h->payload_len > s->sb.meta_size / 2 - SL_BLOCK)
 		err = -EUCLEAN;
 	if (!err && h->seq % 2 != i)
 		err = -EUCLEAN;
 	return err;
-}
-
-bool sl_ckpt_other_uuid(struct slot_store *s, unsigned i, uint8_t *uuid)
-{
-	uint8_t *b = sl_alloc_aligned(SL_BLOCK);
-	struct sl_ckpt_hdr h;
-	bool other = b && ck_read(s, s->sb.meta_offset +
-				  i * (s->sb.meta_size / 2), b, SL_BLOCK) == 0 &&
-		     sl_ckpt_hdr_decode(b, &h) == 0 &&
-		     memcmp(h.uuid, s->hdr_uuid, 16) != 0;
-	if (other)
-		memcpy(uuid, h.uuid, 16);
-	free(b);
-	return other;
 }
 
 /* Read and check container i's payload; caller frees *out. */

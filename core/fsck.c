@@ -360,10 +360,8 @@ static int fk_pass_ckpt(struct fk *f, struct sl_ckpt_hdr *out, bool *have,
 	/* both sound, of one other uuid: the superblock's uuid is what is
 	 * damaged, and a rebuild from slot headers (which carry the other
 	 * too) would find nothing: stop, writing nothing */
-	uint8_t u0[16], u1[16];
-	if (st[0] == -EINVAL && st[1] == -EINVAL &&
-	    sl_ckpt_other_uuid(s, 0, u0) && sl_ckpt_other_uuid(s, 1, u1) &&
-	    !memcmp(u0, u1, 16))
+	if (st[0] == -ESTALE && st[1] == -ESTALE &&
+	    !memcmp(h[0].uuid, h[1].uuid, 16))
 		return -ESTALE;
 	/* try newest first; payload and parse must both hold */
 	int order[2] = { 0, 1 };
@@ -414,10 +412,11 @@ static int fk_pass_ckpt(struct fk *f, struct sl_ckpt_hdr *out, bool *have,
 		 * crash mid-checkpoint; still worth a fresh checkpoint */
 		fk_report(f, PR_CKPT_BAD, i ? 'B' : 'A',
 			  st[i] == -EBADMSG ? "checksum" :
-			  st[i] == -EINVAL ? "no header" : "inconsistent");
+			  st[i] == -EINVAL ? "no header" :
+			  st[i] == -ESTALE ? "another uuid" : "inconsistent");
 		/* but a torn write leaves old bytes or new, not a header
 		 * gone whole (zeroed, or another file system's): damage */
-		if (st[i] == -EINVAL)
+		if (st[i] == -EINVAL || st[i] == -ESTALE)
 			f->unexpected = true;
 	}
 	if (!*have)

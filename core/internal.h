@@ -894,9 +894,10 @@ int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *hdr,
 bool sl_ckpt_absent(struct slot_store *s, unsigned i, bool have,
 		    uint64_t seq);
 int sl_ckpt_write(struct slot_store *s);
+/* Container i's header, checked: -EINVAL no header, -EBADMSG its
+ * checksum, -ESTALE a sound one of another uuid (*h filled), -EUCLEAN
+ * fields out of range. */
 int sl_ckpt_read_hdr(struct slot_store *s, unsigned i, struct sl_ckpt_hdr *h);
-/* Container i holds a sound header of another uuid (copied to uuid). */
-bool sl_ckpt_other_uuid(struct slot_store *s, unsigned i, uint8_t *uuid);
 int sl_ckpt_read_payload(struct slot_store *s, const struct sl_ckpt_hdr *h,
 			 uint8_t **out);
 int sl_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,

@@ -593,8 +593,10 @@ int sl_recover(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
 	if (!err && scan) {
 		s->rec.scanned = true;
 		err = sl_recover_scan(s, have_ckpt ? hdr->scan_gen : 0);
-		/* the orphans' directory may be lost+found.N (sl_lost_found) */
-		struct sl_obj *lf = s->rec.lost_found ? sl_lost_found(s) : NULL;
+		/* the orphans' directory may be lost+found.N (sl_lost_found
+		 * finds the one they went to) */
+		struct sl_obj *lf = !err && s->rec.lost_found ?
+				    sl_lost_found(s) : NULL;
 		if (!err && (s->rec.slots_recovered || s->rec.lost_found))
 			sl_log(s, "recovered %llu slots of %llu objects written "
 			       "after checkpoint %llu (%llu in /%s)",

@@ -697,7 +697,8 @@ static int mkfs_run(struct mkfs_args *a)
 
 	/* before the plan is printed: an image that cannot be made (no such
 	 * directory, a full file system) is reported alone */
-	if (!dev || dev->size < (a->fs_size ? a->image_size : size)) {
+	/* only -C makes the file larger (FS_SIZE past it was refused) */
+	if (!dev || dev->size < a->image_size) {
 		/* Reopen after growing: the device size is read at open. */
 		if (dev) {
 			slot_dev_close(dev);

@@ -902,17 +902,23 @@ Test(recovery, superblocks_differing_in_errors_are_mended)
 {
 	cr_assert_eq(slot_close(env.s), 0);
 	env.s = NULL;
-	struct sl_sb sb = sb_now();
-	sb.errors = SL_ERRORS_RO;
-	sl_sb_encode(&sb, slot_emu_image(env.emu));     /* the primary only */
-	struct t_log said = { "" };
-	cr_expect_eq(rc_fsck_said(SLOT_FSCK_REPAIR, &said).exit_code,
-		     SLOT_FSCK_FIXED);
-	cr_expect(strstr(said.text, "PR_SB_MISMATCH"), "fsck said: %s",
-		  said.text);
-	struct sl_sb b;
-	cr_assert_eq(sl_sb_decode(slot_emu_image(env.emu) + SL_SB_BACKUP_OFF,
-				  &b), 0);
-	cr_expect_eq(b.errors, SL_ERRORS_RO);
+	for (int feat = 0; feat < 2; feat++) {
+		struct sl_sb sb = sb_now();
+		if (feat)       /* a feature set in one copy alone, the same */
+			sb.feature_ro_compat |= SL_FEAT_RO_COMPAT_XATTR;
+		else
+			sb.errors = SL_ERRORS_RO;
+		sl_sb_encode(&sb, slot_emu_image(env.emu)); /* the primary */
+		struct t_log said = { "" };
+		cr_expect_eq(rc_fsck_said(SLOT_FSCK_REPAIR, &said).exit_code,
+			     SLOT_FSCK_FIXED, "feature %d", feat);
+		cr_expect(strstr(said.text, "PR_SB_MISMATCH"),
+			  "feature %d: fsck said: %s", feat, said.text);
+		struct sl_sb b;
+		cr_assert_eq(sl_sb_decode(slot_emu_image(env.emu) +
+					  SL_SB_BACKUP_OFF, &b), 0);
+		cr_expect_eq(b.errors, sb.errors);
+		cr_expect_eq(b.feature_ro_compat, sb.feature_ro_compat);
+	}
 	t_reopen(&env);
 }
