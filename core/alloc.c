@@ -559,6 +559,39 @@ void sl_slot_free(struct slot_store *s, uint64_t ref)
 	}
 }
 
+void sl_slot_free_held(struct slot_store *s, uint64_t ref)
+{
+	if (s->loading || !sl_slot_valid(s, ref)) {
+		sl_slot_free(s, ref);
+		return;
+	}
+	uint8_t *st = &s->regions[sl_slot_region(ref)].state[sl_slot_index(ref)];
+	if ((*st & SL_SLOT_STATE) != SL_SLOT_USED ||
+	    (*st & (SL_SLOT_CKPT | SL_SLOT_NEWCKPT))) {
+		sl_slot_free(s, ref);   /* a pin already: freed at a checkpoint */
+		return;
+	}
+	s->slots_used--;
+	*st = (uint8_t)((*st & ~SL_SLOT_STATE) | SL_SLOT_PIN);
+	sl_vec_push(&s->jnl_hold, ref); /* on failure: leaked till remount */
+}
+
+void sl_hold_release(struct slot_store *s, struct sl_vec *taken)
+{
+	for (size_t i = 0; i < taken->n; i++) {
+		uint64_t ref = taken->v[i];
+		uint8_t *st = &s->regions[sl_slot_region(ref)].state[sl_slot_index(ref)];
+		if ((*st & SL_SLOT_STATE) != SL_SLOT_PIN)
+			continue;
+		if (*st & (SL_SLOT_CKPT | SL_SLOT_NEWCKPT))
+			sl_vec_push(&s->pin, ref);
+		else
+			al_make_free(s, ref);
+	}
+	free(taken->v);
+	memset(taken, 0, sizeof(*taken));
+}
+
 /* A free slot, already off its class's free stack, becomes used. */
 static void al_mark_used(struct slot_store *s, struct sl_region *rg,
 			 uint64_t ref)
@@ -671,7 +704,7 @@ void sl_pin_release(struct slot_store *s, struct sl_vec *taken)
 
 bool sl_alloc_reclaimable(const struct slot_store *s)
 {
-	return s->quar.n > 0 || s->pin.n > 0;
+	return s->quar.n > 0 || s->pin.n > 0 || s->jnl_hold.n > 0;
 }
 
 int sl_regions_write(struct slot_store *s, const uint32_t *rs, size_t n)
@@ -751,7 +784,7 @@ int sl_reclaim(struct slot_store *s)
 	bool quar = s->quar.n > 0, held = s->quar_held > 0;
 	/* a checkpoint under way frees its pins; the one forced below
 	 * waits for it */
-	bool pin = s->pin.n > 0 || s->pin_held > 0;
+	bool pin = s->pin.n > 0 || s->pin_held > 0 || s->jnl_hold.n > 0;
 	sl_unlock(s);
 	if (!quar && !pin && !held)
 		return -ENOSPC;

@@ -45,6 +45,9 @@ struct ck_snap {
 	uint64_t ns_at;
 	struct sl_vec pins;
 	uint64_t pins_bytes;    /* their payload bytes, in held_bytes */
+	struct sl_vec jnl_slots; /* journal slots it makes needless */
+	uint64_t jnl_ops_at;    /* journal records it holds */
+	bool jnl_taken;         /* the snapshot got that far */
 };
 
 /* Grow *p, which holds used of its cap bytes, to hold need (lock held:
@@ -234,10 +237,16 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 	h->resv_off = nrv ? resv_off : 0;
 	h->resv_count = nrv;
 	h->time_ns = (uint64_t)sl_now_ns();
+	/* the journal written after this continues it */
+	h->jnl_id = s->jnl_id;
+	h->jnl_lsn = s->jnl_lsn;
 
 	sn->len = SL_ALIGN_UP(SL_BLOCK + plen, SL_BLOCK);
 	sn->dirty_at = s->dirty_total;
 	sn->ns_at = s->ns_changes;
+	sn->jnl_ops_at = s->jnl_ops;
+	sl_jnl_snap(s, &sn->jnl_slots);
+	sn->jnl_taken = true;
 	sn->pins = s->pin;
 	sn->pins_bytes = sl_slots_bytes(s, &sn->pins);
 	s->pin_held += sn->pins.n;
@@ -288,6 +297,8 @@ static void ck_commit(struct slot_store *s, struct ck_snap *sn, bool ok)
 	}
 	s->pin_held -= sn->pins.n;
 	s->held_bytes -= sn->pins_bytes;
+	if (sn->jnl_taken)
+		sl_jnl_ckpt_done(s, &sn->jnl_slots, sn->jnl_ops_at, ok);
 	if (ok) {
 		sl_pin_release(s, &sn->pins);
 		s->persisted = sn->dirty_at;

@@ -2627,7 +2627,8 @@ static bool fl_needs_ckpt(struct slot_store *s, struct sl_obj *o,
 		return true;
 	struct sl_obj *d = o->name ? sl_obj_find(&s->ix, o->name->parent) : NULL;
 	for (unsigned depth = 0; d && depth < 4096; depth++) {
-		if (!(d->flags & SL_OBJ_IN_CKPT))
+		/* a directory is durable in the checkpoint or the journal */
+		if (!(d->flags & (SL_OBJ_IN_CKPT | SL_OBJ_NAMED)))
 			return true;
 		if (d->oid == SLOT_ROOT_INO)
 			return false;
@@ -2777,6 +2778,28 @@ static int fl_fsync_data(struct slot_store *s, slot_ino_t ino)
 	return err;
 }
 
+/* Whether fsync of ino needs a checkpoint besides its data (*found:
+ * ino exists). */
+static bool fl_fsync_needs_ckpt(struct slot_store *s, slot_ino_t ino,
+				bool datasync, bool *found)
+{
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	/* what is neither a file nor a directory has its name and
+	 * attributes in the journal or a checkpoint only */
+	bool need = o && !S_ISDIR(o->mode) &&
+		    (S_ISREG(o->mode) ? fl_needs_ckpt(s, o, 0) :
+		     !(o->flags & SL_OBJ_NAMED) ||
+		     s->ns_changes != s->ns_persisted);
+	/* fdatasync: the size, and holes punched, are part of the data */
+	if (o && datasync && S_ISREG(o->mode) && (o->flags & SL_OBJ_NAMED) &&
+	    !fl_data_needs_ckpt(s, o, 0))
+		need = false;
+	*found = o != NULL;
+	sl_unlock(s);
+	return need;
+}
+
 int slot_file_fsync(struct slot_store *s, slot_ino_t ino, bool datasync)
 {
 	if (s->read_only)
@@ -2784,17 +2807,14 @@ int slot_file_fsync(struct slot_store *s, slot_ino_t ino, bool datasync)
 	int err = fl_fsync_data(s, ino);
 	if (err)
 		return err;
-	sl_lock(s);
-	struct sl_obj *o = sl_obj_find(&s->ix, ino);
-	bool need = o && !S_ISDIR(o->mode) &&
-		    (!S_ISREG(o->mode) || fl_needs_ckpt(s, o, 0));
-	/* fdatasync: the size, and holes punched, are part of the data */
-	if (o && datasync && S_ISREG(o->mode) && (o->flags & SL_OBJ_NAMED) &&
-	    !fl_data_needs_ckpt(s, o, 0))
-		need = false;
-	sl_unlock(s);
-	if (!o)
+	bool found, need = fl_fsync_needs_ckpt(s, ino, datasync, &found);
+	if (!found)
 		return -ENOENT;
+	/* a name, or a file made, the journal carries: then only what it
+	 * does not */
+	bool flushed;
+	if (need && !sl_jnl_sync(s, &flushed))
+		need = fl_fsync_needs_ckpt(s, ino, datasync, &found);
 	if (need) {
 		err = slot_checkpoint(s, true);
 		if (err > 0)
@@ -2805,21 +2825,11 @@ int slot_file_fsync(struct slot_store *s, slot_ino_t ino, bool datasync)
 
 /*
  * The file system's sync(1): sync(1) and syncfs(2) never reach a FUSE
- * daemon, fsync of a directory (`sync DIR`) does, so it writes every
- * file's buffered chunks out before the checkpoint, as syncfs does on
- * ext4.  The checkpoint's flush before its write covers them.
+ * daemon, fsync of a directory (`sync DIR`) does, so it makes everything
+ * durable, as syncfs does on ext4: slot_sync.
  */
 int slot_dir_fsync(struct slot_store *s, slot_ino_t ino)
 {
-	if (s->read_only)
-		return 0;
-	int err = sl_file_flush_every(s, 0);
-	if (!err)
-		err = slot_checkpoint(s, true);
-	if (err > 0)
-		err = 0;
-	if (!err)
-		err = sl_flush(s);
 	(void)ino;
-	return err;
+	return slot_sync(s);
 }

@@ -212,6 +212,8 @@ void sl_ckpt_hdr_encode(const struct sl_ckpt_hdr *h, uint8_t *buf)
 	sl_put64(buf + 0x080, h->xattr_count);
 	sl_put64(buf + 0x088, h->resv_off);
 	sl_put64(buf + 0x090, h->resv_count);
+	sl_put64(buf + 0x098, h->jnl_id);
+	sl_put64(buf + 0x0a0, h->jnl_lsn);
 	hdr_seal(buf);
 }
 
@@ -241,7 +243,9 @@ int sl_ckpt_hdr_decode(const uint8_t *buf, struct sl_ckpt_hdr *h)
 	h->xattr_count = sl_get64(buf + 0x080);
 	h->resv_off = sl_get64(buf + 0x088);
 	h->resv_count = sl_get64(buf + 0x090);
-	memcpy(h->reserved, buf + 0x098, sizeof(h->reserved));
+	h->jnl_id = sl_get64(buf + 0x098);
+	h->jnl_lsn = sl_get64(buf + 0x0a0);
+	memcpy(h->reserved, buf + 0x0a8, sizeof(h->reserved));
 	h->checksum = sl_get64(buf + 0x1f8);
 	/* the loader checks it against the container size; this keeps
 	 * later offset arithmetic far from overflow */
@@ -496,4 +500,109 @@ void sl_chunk_rec_decode(const uint8_t *buf, struct sl_chunk_rec *r)
 	r->len = sl_get32(buf + 0x04);
 	r->slot = sl_get64(buf + 0x08);
 	r->gen = sl_get64(buf + 0x10);
+}
+
+/* ------------------------------------------------------------------ */
+/* Journal (1.4)                                                       */
+/* ------------------------------------------------------------------ */
+
+void sl_jnl_hdr_encode(const struct sl_jnl_hdr *h, uint8_t *buf)
+{
+	memset(buf, 0, SL_JNL_HDR_SIZE);
+	sl_put64(buf + 0x000, SL_MAGIC_JNL);
+	memcpy(buf + 0x008, h->uuid, 16);
+	sl_put64(buf + 0x018, h->gen);
+	sl_put64(buf + 0x020, h->jid);
+	sl_put64(buf + 0x028, h->lsn);
+	sl_put32(buf + 0x030, h->payload_len);
+	sl_put32(buf + 0x034, h->rec_count);
+	sl_put64(buf + 0x038, h->payload_csum);
+	hdr_seal(buf);
+}
+
+int sl_jnl_hdr_decode(const uint8_t *buf, struct sl_jnl_hdr *h)
+{
+	int err = hdr_check(buf, SL_MAGIC_JNL);
+
+	if (err)
+		return err;
+	memset(h, 0, sizeof(*h));
+	h->magic = sl_get64(buf + 0x000);
+	memcpy(h->uuid, buf + 0x008, 16);
+	h->gen = sl_get64(buf + 0x018);
+	h->jid = sl_get64(buf + 0x020);
+	h->lsn = sl_get64(buf + 0x028);
+	h->payload_len = sl_get32(buf + 0x030);
+	h->rec_count = sl_get32(buf + 0x034);
+	h->payload_csum = sl_get64(buf + 0x038);
+	memcpy(h->reserved, buf + 0x040, sizeof(h->reserved));
+	h->checksum = sl_get64(buf + 0x1f8);
+	if (!h->jid || h->payload_len > 1u << 26)
+		return -EUCLEAN;
+	return 0;
+}
+
+size_t sl_jnl_rec_size(const struct sl_jnl_rec *r)
+{
+	return ((size_t)SL_JNL_REC_FIXED + r->name_len + r->name2_len +
+		r->target_len + 7) & ~(size_t)7;
+}
+
+size_t sl_jnl_rec_encode(const struct sl_jnl_rec *r, uint8_t *buf)
+{
+	size_t size = sl_jnl_rec_size(r);
+	memset(buf, 0, size);
+	buf[0x00] = r->type;
+	buf[0x01] = r->flags;
+	sl_put16(buf + 0x02, r->name_len);
+	sl_put16(buf + 0x04, r->name2_len);
+	sl_put16(buf + 0x06, r->target_len);
+	sl_put64(buf + 0x08, r->oid);
+	sl_put64(buf + 0x10, r->parent);
+	sl_put64(buf + 0x18, r->parent2);
+	sl_put64(buf + 0x20, (uint64_t)r->time_ns);
+	sl_put32(buf + 0x28, r->mode);
+	sl_put32(buf + 0x2c, r->uid);
+	sl_put32(buf + 0x30, r->gid);
+	sl_put64(buf + 0x38, r->rdev);
+	uint8_t *p = buf + SL_JNL_REC_FIXED;
+	memcpy(p, r->name, r->name_len);
+	p += r->name_len;
+	if (r->name2_len)
+		memcpy(p, r->name2, r->name2_len);
+	p += r->name2_len;
+	if (r->target_len)
+		memcpy(p, r->target, r->target_len);
+	return size;
+}
+
+int64_t sl_jnl_rec_decode(const uint8_t *buf, size_t left,
+			  struct sl_jnl_rec *r)
+{
+	if (left < SL_JNL_REC_FIXED)
+		return -EUCLEAN;
+	memset(r, 0, sizeof(*r));
+	r->type = buf[0x00];
+	r->flags = buf[0x01];
+	r->name_len = sl_get16(buf + 0x02);
+	r->name2_len = sl_get16(buf + 0x04);
+	r->target_len = sl_get16(buf + 0x06);
+	r->oid = sl_get64(buf + 0x08);
+	r->parent = sl_get64(buf + 0x10);
+	r->parent2 = sl_get64(buf + 0x18);
+	r->time_ns = (int64_t)sl_get64(buf + 0x20);
+	r->mode = sl_get32(buf + 0x28);
+	r->uid = sl_get32(buf + 0x2c);
+	r->gid = sl_get32(buf + 0x30);
+	r->pad = sl_get32(buf + 0x34);
+	r->rdev = sl_get64(buf + 0x38);
+	if (r->name_len > 255 || r->name2_len > 255 || r->target_len >= 4096)
+		return -EUCLEAN;
+	size_t size = sl_jnl_rec_size(r);
+	if (size > left)
+		return -EUCLEAN;
+	r->name = (const char *)buf + SL_JNL_REC_FIXED;
+	r->name2 = r->name + r->name_len;
+	r->target = r->name2 + r->name2_len;
+	return (int64_t)size;
 }

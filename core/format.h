@@ -20,13 +20,14 @@
 #define SL_META_OFF         (1ull << 20)
 
 #define SL_VERSION_MAJOR 1
-#define SL_VERSION_MINOR 3
+#define SL_VERSION_MINOR 4
 
 /* magics are ASCII strings stored as they read: "SLOTFSB1" at byte 0 */
 #define SL_MAGIC_SB   0x31425346544f4c53ull /* "SLOTFSB1" */
 #define SL_MAGIC_CKPT 0x31504b43544f4c53ull /* "SLOTCKP1" */
 #define SL_MAGIC_RGN  0x314e4752544f4c53ull /* "SLOTRGN1" */
 #define SL_MAGIC_SLOT 0x31524448544f4c53ull /* "SLOTHDR1" */
+#define SL_MAGIC_JNL  0x314c4e4a544f4c53ull /* "SLOTJNL1" */
 
 /* feature masks; unknown incompat refuses open, unknown ro_compat forces ro */
 #define SL_FEAT_COMPAT_SUPP     0u
@@ -135,7 +136,10 @@ struct sl_ckpt_hdr {
 	/*088*/ uint64_t resv_off;            /* payload offset of the chunks
 						 set aside (1.2) */
 	/*090*/ uint64_t resv_count;          /* records there; 0: none */
-	/*098*/ uint8_t reserved[0x1f8 - 0x98];
+	/*098*/ uint64_t jnl_id;              /* the journal that continues
+						 it (1.4); 0: none */
+	/*0a0*/ uint64_t jnl_lsn;             /* its first record's lsn */
+	/*0a8*/ uint8_t reserved[0x1f8 - 0xa8];
 	/*1f8*/ uint64_t checksum;
 };
 #define SL_CKPT_HDR_SIZE 0x200u
@@ -259,6 +263,53 @@ struct sl_slot_hdr {
 };
 #define SL_SLOT_HDR_SIZE 0x200u
 
+/*
+ * Journal slot (1.4): a slot whose first block holds this header instead
+ * of a slot header, and whose payload holds namespace records written
+ * since the checkpoint whose jnl_id it carries (FORMAT.md, "Journal").
+ */
+struct sl_jnl_hdr {
+	/*000*/ uint64_t magic;
+	/*008*/ uint8_t uuid[16];
+	/*018*/ uint64_t gen;                 /* store-wide write sequence */
+	/*020*/ uint64_t jid;                 /* journal id, never 0 */
+	/*028*/ uint64_t lsn;                 /* +1 per journal slot */
+	/*030*/ uint32_t payload_len;
+	/*034*/ uint32_t rec_count;
+	/*038*/ uint64_t payload_csum;
+	/*040*/ uint8_t reserved[0x1f8 - 0x40];
+	/*1f8*/ uint64_t checksum;
+};
+#define SL_JNL_HDR_SIZE 0x200u
+
+/* Journal records, in the order their changes were made. */
+enum {
+	SL_JNL_MAKE = 1,        /* oid made, named name in parent */
+	SL_JNL_LINK = 2,        /* oid given name in parent */
+	SL_JNL_UNLINK = 3,      /* name in parent, which named oid, removed */
+	SL_JNL_RENAME = 4,      /* name in parent (oid) now name2 in parent2 */
+};
+#define SL_JNL_EXCHANGE 1u      /* RENAME: the two names swapped */
+struct sl_jnl_rec {
+	/*00*/ uint8_t type;
+	/*01*/ uint8_t flags;
+	/*02*/ uint16_t name_len;
+	/*04*/ uint16_t name2_len;
+	/*06*/ uint16_t target_len;           /* MAKE of a symlink */
+	/*08*/ uint64_t oid;
+	/*10*/ uint64_t parent;
+	/*18*/ uint64_t parent2;
+	/*20*/ int64_t time_ns;               /* the change's ctime */
+	/*28*/ uint32_t mode;                 /* MAKE: type and bits */
+	/*2c*/ uint32_t uid;
+	/*30*/ uint32_t gid;
+	/*34*/ uint32_t pad;
+	/*38*/ uint64_t rdev;
+	/*40*/ /* name, name2, target; padded to 8 */
+	const char *name, *name2, *target;
+};
+#define SL_JNL_REC_FIXED 0x40u
+
 /* Checksum used everywhere: XXH3-64, seed 0. */
 uint64_t sl_csum(const void *p, size_t n);
 
@@ -302,6 +353,17 @@ size_t sl_xattr_rec_size(size_t name_len, size_t value_len);
 size_t sl_xattr_rec_encode(const struct sl_xattr_rec *r, uint8_t *buf);
 int64_t sl_xattr_rec_decode(const uint8_t *buf, size_t left,
 			    struct sl_xattr_rec *r);
+
+void sl_jnl_hdr_encode(const struct sl_jnl_hdr *h, uint8_t *buf);
+int sl_jnl_hdr_decode(const uint8_t *buf, struct sl_jnl_hdr *h);
+/* Bytes a journal record takes, padding included. */
+size_t sl_jnl_rec_size(const struct sl_jnl_rec *r);
+/* As the xattr records: encode returns its bytes; decode one from the
+ * left bytes at buf, its bytes or -EUCLEAN when it runs past them or a
+ * length is out of range (names <= 255, target < 4096). */
+size_t sl_jnl_rec_encode(const struct sl_jnl_rec *r, uint8_t *buf);
+int64_t sl_jnl_rec_decode(const uint8_t *buf, size_t left,
+			  struct sl_jnl_rec *r);
 
 /* An ACL value (FORMAT.md, "ACLs"): a version, then entries of tag, perm
  * and id. */

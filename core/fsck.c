@@ -1060,7 +1060,7 @@ int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
 	/* the other container may have been newer: what it held is in
 	 * the slots written since the one loaded */
 	if (!clean || !have || fell_back) {
-		err = sl_recover_scan(s, have ? hdr.scan_gen : 0);
+		err = sl_recover_scan(s, have ? &hdr : NULL);
 		if (err)
 			goto out;
 		if (s->rec.slots_recovered)

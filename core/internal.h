@@ -152,6 +152,8 @@ struct sl_dir {
 #define SL_OBJ_MOVING    (1u << 13) /* compaction copies a chunk of it
 				       without the chunk's lock: writes of
 				       it wait (sl_wslots_alloc) */
+#define SL_OBJ_JNL_NAMING (1u << 14) /* its name is in the journal slot
+				       being written (a rename clears it) */
 #define SL_OBJ_CUT       (1u << 9)  /* a truncation dropped chunks, which
 				       recovery drops only past a later
 				       header's size: a hole left below the
@@ -162,7 +164,7 @@ struct sl_dir {
  * lacks) its newest slot header does.  Recovery renames only objects the
  * checkpoint lacks, so a header never makes a checkpointed object NAMED.
  */
-#define SL_OBJ_UNNAME (SL_OBJ_NAMED | SL_OBJ_SNAP_NAMED)
+#define SL_OBJ_UNNAME (SL_OBJ_NAMED | SL_OBJ_SNAP_NAMED | SL_OBJ_JNL_NAMING)
 
 /*
  * A chunk being written piecemeal, kept in memory until it fills or the
@@ -449,12 +451,28 @@ struct slot_store {
 	 * durable (see slot_sync) may have appeared since owed_gen was
 	 * owed_seen: sync walks the index only then */
 	uint64_t owed_gen, owed_seen;
+	/* the journal (jnl.c): this open's id (0: none, read-only), the
+	 * next lsn, the records not yet written, how many changes were
+	 * logged and how many of them are durable; the journal slots a
+	 * checkpoint has not yet replaced; the slots of deleted objects,
+	 * free once their deletion is durable; the durable checkpoint's
+	 * journal id.  jnl_lock: one journal write at a time. */
+	uint64_t jnl_id, jnl_lsn;
+	uint8_t *jnl_buf;
+	size_t jnl_len, jnl_cap;
+	uint32_t jnl_nrec;
+	uint64_t jnl_ops, jnl_ops_done;
+	struct sl_vec jnl_slots, jnl_hold;
+	uint64_t jnl_ckpt_id;
+	pthread_mutex_t jnl_lock;
+	atomic_uint_fast64_t jnl_writes;        /* journal slots written */
 	pthread_t ckpt_thread;
 	bool ckpt_thread_on, stopping;
 	pthread_cond_t ckpt_cond;
 
 	uint64_t load_badrefs, load_dups;  /* chunk records dropped at load */
 	uint64_t load_bad_xattrs;       /* xattr records dropped at load */
+	uint64_t load_bad_jnl;          /* journal records that did not fit */
 	bool acl_seen;                  /* an ACL was loaded or set (atomic) */
 	/* the records dropped for a slot another record claimed first:
 	 * fsck gives the slot to whichever its header names */
@@ -599,6 +617,13 @@ int sl_slots_alloc(struct slot_store *s, const unsigned *cls, size_t n,
 /* Room new_regions needs for an allocation of n slots. */
 size_t sl_new_regions_max(const struct slot_store *s, size_t n);
 void sl_slot_free(struct slot_store *s, uint64_t ref);
+/* A slot of a deleted object: it is reused only once the deletion is
+ * durable (a journal slot or a checkpoint has it), so that a crash that
+ * brings the object back brings its data too.  Loading: sl_slot_free. */
+void sl_slot_free_held(struct slot_store *s, uint64_t ref);
+/* The deletions of taken are durable: their slots are free (those a
+ * checkpoint has since referenced wait for the next, as pins). */
+void sl_hold_release(struct slot_store *s, struct sl_vec *taken);
 /* Lock held.  Payload bytes of the slots in v. */
 uint64_t sl_slots_bytes(const struct slot_store *s, const struct sl_vec *v);
 /* Mark a slot used (loading the index); -EUCLEAN if already used. */
@@ -926,11 +951,44 @@ void sl_ckpt_reset(struct slot_store *s);
 int sl_ckpt_thread_start(struct slot_store *s);
 void sl_ckpt_thread_stop(struct slot_store *s);
 
+/* jnl.c, the journal of namespace changes (FORMAT.md, "Journal") */
+/* Lock held.  Log a change just made to the index; what cannot be logged
+ * (no journal, no memory, too many) falls back on sl_ns_dirty. */
+void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r);
+/* No lock held.  Make every change logged so far durable through the
+ * journal: 0 (*flushed: a journal slot was written, and the device
+ * flushed after it), or -EAGAIN when only a checkpoint can (the journal
+ * is not in use yet, a change it does not carry waits, or its write
+ * failed). */
+int sl_jnl_sync(struct slot_store *s, bool *flushed);
+/* Lock held: a checkpoint's snapshot takes the records (it holds their
+ * changes) and the journal slots so far (freed when it is durable, or
+ * given back with failed). */
+void sl_jnl_snap(struct slot_store *s, struct sl_vec *slots);
+void sl_jnl_ckpt_done(struct slot_store *s, struct sl_vec *slots,
+		      uint64_t ops_at, bool ok);
+/* A read-write open: this open's journal id. */
+void sl_jnl_start(struct slot_store *s);
+void sl_jnl_free(struct slot_store *s);
+/* Recovery: replay the journal slots found (their headers in j, refs in
+ * ref) that continue the checkpoint hdr, in lsn order, stopping at a
+ * gap.  Returns how many it replayed, or a negative errno. */
+struct sl_jnl_found {
+	uint64_t ref;
+	struct sl_jnl_hdr h;
+};
+int sl_jnl_replay(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
+		  struct sl_jnl_found *j, size_t n);
+/* ns.c: one record's change, made again (recovery); false when it does
+ * not fit the index (a damaged or foreign record), changing nothing. */
+bool sl_ns_replay(struct slot_store *s, const struct sl_jnl_rec *r);
+
 /* recover.c */
 int sl_recover(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
 	       bool have_ckpt, bool scan, bool validate);
-/* Scan for slots at or past scan_gen and apply them (0: everything). */
-int sl_recover_scan(struct slot_store *s, uint64_t scan_gen);
+/* Scan for slots at or past hdr's scan_gen and apply them, then the
+ * journal that continues hdr (NULL: no checkpoint, every slot). */
+int sl_recover_scan(struct slot_store *s, const struct sl_ckpt_hdr *hdr);
 /* Read every region header; valid[r] says whether r's header is ours. */
 int sl_scan_region_hdrs(struct slot_store *s, struct sl_rgn_hdr *h,
 			bool *valid);
@@ -942,7 +1000,8 @@ int sl_scan_region_hdrs(struct slot_store *s, struct sl_rgn_hdr *h,
 int sl_scan_slot_hdrs(struct slot_store *s,
 		      bool (*want)(struct slot_store *, uint64_t),
 		      void (*fn)(void *arg, uint64_t ref, int res,
-				 const struct sl_slot_hdr *h),
+				 const struct sl_slot_hdr *h,
+				 const uint8_t *blk),
 		      void *arg, const char *pass);
 
 /* store.c */

@@ -955,13 +955,17 @@ int slot_sync(struct slot_store *s)
 	if (s->read_only)
 		return 0;
 	int err = sl_file_flush_every(s, 0);
-	if (!err)
-		err = sl_flush(s);
 	if (err)
 		return err;
-	/* names or attributes no slot header carries need the checkpoint;
-	 * the walk, O(objects), only when such an object may have appeared */
-	bool need = false;
+	/* names through the journal, whose flush after its write covers the
+	 * chunks just written */
+	bool flushed;
+	bool need = sl_jnl_sync(s, &flushed) != 0;
+	if (!need && !flushed && (err = sl_flush(s)))
+		return err;
+	/* what neither a slot header nor the journal carries needs the
+	 * checkpoint; the walk, O(objects), only when such an object may
+	 * have appeared */
 	sl_lock(s);
 	if (s->ns_changes != s->ns_persisted)
 		need = true;

@@ -103,12 +103,18 @@ void sl_attr_fill(const struct slot_store *s, const struct sl_obj *o,
 	a->ctime = ns_time_ts(o->ctime);
 }
 
-void sl_obj_free_chunks(struct slot_store *s, struct sl_obj *o)
+static void ns_free_chunks(struct slot_store *s, struct sl_obj *o,
+			   void (*slot_free)(struct slot_store *, uint64_t))
 {
 	for (uint32_t i = 0; i < o->nchunks; i++)
-		sl_slot_free(s, o->chunks[i].slot);
+		slot_free(s, o->chunks[i].slot);
 	o->nchunks = 0;
 	sl_resv_cut(s, o, 0, UINT32_MAX);
+}
+
+void sl_obj_free_chunks(struct slot_store *s, struct sl_obj *o)
+{
+	ns_free_chunks(s, o, sl_slot_free);
 }
 
 void sl_obj_release_if_dead(struct slot_store *s, struct sl_obj *o)
@@ -116,7 +122,9 @@ void sl_obj_release_if_dead(struct slot_store *s, struct sl_obj *o)
 	if (o->nlink || o->holds || o->busy)
 		return;
 	sl_wb_drop_all(s, o);
-	sl_obj_free_chunks(s, o);
+	/* until the deletion is durable, a crash brings o back: with its
+	 * data, so its slots wait */
+	ns_free_chunks(s, o, sl_slot_free_held);
 	sl_obj_remove(&s->ix, o);
 }
 
@@ -148,12 +156,13 @@ static void ns_touch(struct sl_obj *o, int64_t now)
 	o->mtime = o->ctime = now;
 }
 
-/* Lock held.  Make a new object named name in parent. */
+/* Lock held.  Make object oid named name in parent, at time now. */
 static struct sl_obj *ns_create(struct slot_store *s, struct sl_obj *parent,
 				const char *name, size_t len, uint32_t mode,
-				uint32_t uid, uint32_t gid, int *err)
+				uint32_t uid, uint32_t gid, uint64_t oid,
+				int64_t now, int *err)
 {
-	struct sl_obj *o = sl_obj_new(&s->ix, s->next_oid, mode);
+	struct sl_obj *o = sl_obj_new(&s->ix, oid, mode);
 	if (!o) {
 		*err = -ENOMEM;
 		return NULL;
@@ -164,8 +173,8 @@ static struct sl_obj *ns_create(struct slot_store *s, struct sl_obj *parent,
 		*err = -ENOMEM;
 		return NULL;
 	}
-	s->next_oid++;
-	int64_t now = sl_now_ns();
+	if (oid >= s->next_oid)
+		s->next_oid = oid + 1;
 	o->uid = uid;
 	o->gid = gid;
 	o->nlink = 1;
@@ -180,13 +189,22 @@ static struct sl_obj *ns_create(struct slot_store *s, struct sl_obj *parent,
 	return o;
 }
 
+/* Lock held.  A journal record of a change to name in parent. */
+static struct sl_jnl_rec ns_rec(unsigned type, uint64_t oid, uint64_t parent,
+				const char *name, size_t len, int64_t now)
+{
+	return (struct sl_jnl_rec){ .type = (uint8_t)type, .oid = oid,
+				    .parent = parent, .name = name,
+				    .name_len = (uint16_t)len, .time_ns = now };
+}
+
 struct sl_obj *sl_ns_mkdir_locked(struct slot_store *s, struct sl_obj *parent,
 				  const char *name, size_t len, uint32_t mode,
 				  uint32_t uid, uint32_t gid)
 {
 	int err;
 	struct sl_obj *o = ns_create(s, parent, name, len, S_IFDIR | (mode & 07777),
-				     uid, gid, &err);
+				     uid, gid, s->next_oid, sl_now_ns(), &err);
 	if (o)
 		sl_ns_dirty(s);
 	return o;
@@ -362,6 +380,8 @@ int slot_ns_setattr(struct slot_store *s, slot_ino_t ino,
 	if (mask & ~SLOT_SET_SIZE) {
 		o->flags |= SL_OBJ_ATTR_DIRTY;
 		sl_owed_check(s, o);
+		if (!S_ISREG(o->mode))  /* no slot header ever has them */
+			sl_ns_dirty(s);
 	}
 	sl_dirty(s);
 	if (out)
@@ -432,7 +452,8 @@ int slot_ns_make(struct slot_store *s, slot_ino_t parent, const char *name,
 			free(xa);
 			xa = NULL;
 		} else if (!(o = ns_create(s, d, name, len, mode, nw->uid,
-					   nw->gid, &err)) && xa) {
+					   nw->gid, s->next_oid, sl_now_ns(),
+					   &err)) && xa) {
 			sl_xa_set(&s->ix, s->next_oid, NULL);   /* frees xa */
 			xa = NULL;
 		}
@@ -445,15 +466,27 @@ int slot_ns_make(struct slot_store *s, slot_ino_t parent, const char *name,
 			o->target = t;
 			t = NULL;
 		}
-		/* a new regular file's name rides in its first slot header;
-		 * anything else, or an inherited ACL, needs a checkpoint to
-		 * be durable (recovery inherits again what one lost) */
-		if (xa)
+		/* the journal carries the new name (a regular file's rides
+		 * in its first slot header too); an inherited ACL needs a
+		 * checkpoint to be durable (recovery inherits again what one
+		 * lost) */
+		if (xa) {
 			o->flags |= SL_OBJ_CKPT_OWED;
-		if (S_ISREG(mode) && !xa)
-			sl_dirty(s);
-		else
 			sl_ns_dirty(s);
+		} else {
+			struct sl_jnl_rec r = ns_rec(SL_JNL_MAKE, o->oid,
+						     parent, name, len,
+						     o->ctime);
+			r.mode = o->mode;
+			r.uid = o->uid;
+			r.gid = o->gid;
+			r.rdev = sl_obj_rdev(o);
+			if (S_ISLNK(mode)) {
+				r.target = o->target;
+				r.target_len = (uint16_t)strlen(o->target);
+			}
+			sl_jnl_add(s, &r);
+		}
 		if (out)
 			sl_attr_fill(s, o, out);
 	}
@@ -547,7 +580,10 @@ int slot_ns_link(struct slot_store *s, slot_ino_t ino, slot_ino_t newparent,
 			o->nlink++;
 			o->ctime = now;
 			ns_touch(d, now);
-			sl_ns_dirty(s);
+			struct sl_jnl_rec r = ns_rec(SL_JNL_LINK, o->oid,
+						     newparent, newname, len,
+						     now);
+			sl_jnl_add(s, &r);
 			if (out)
 				sl_attr_fill(s, o, out);
 		}
@@ -560,6 +596,9 @@ int slot_ns_link(struct slot_store *s, slot_ino_t ino, slot_ino_t newparent,
 static void ns_unname(struct slot_store *s, struct sl_obj *dir,
 		      struct sl_dirent *de, struct sl_obj *o, int64_t now)
 {
+	struct sl_jnl_rec r = ns_rec(SL_JNL_UNLINK, o->oid, dir->oid, de->name,
+				     de->len, now);
+	sl_jnl_add(s, &r);      /* before de, which holds the name, goes */
 	sl_de_remove(&s->ix, dir, de);
 	if (o->name == de) {
 		o->name = NULL;
@@ -573,7 +612,6 @@ static void ns_unname(struct slot_store *s, struct sl_obj *dir,
 	}
 	o->ctime = now;
 	ns_touch(dir, now);
-	sl_ns_dirty(s);
 	if (o->nlink == 0)
 		o->flags |= SL_OBJ_DELETED;
 	sl_obj_release_if_dead(s, o);
@@ -660,6 +698,104 @@ static void ns_move_dir_parent(struct sl_obj *o, struct sl_obj *from,
 	o->dir->parent = to->oid;
 }
 
+/*
+ * Lock held.  Rename name in parent to newname in newparent, at time now.
+ * want and want2, when not 0, are the objects a journal record says the
+ * two names held (recovery): anything else is -ESTALE, nothing changed.
+ */
+static int ns_rename_locked(struct slot_store *s, slot_ino_t parent,
+			    const char *name, size_t len, slot_ino_t newparent,
+			    const char *newname, size_t nlen, unsigned flags,
+			    int64_t now, uint64_t want, uint64_t want2)
+{
+	int err;
+	struct sl_obj *sd = ns_dir(s, parent, &err), *dd = NULL;
+	if (sd)
+		dd = ns_dir(s, newparent, &err);
+	if (!dd)
+		return err;
+	struct sl_dirent *sde = sl_de_find(&s->ix, parent, name, len);
+	struct sl_obj *so = sde && !(sde->flags & SL_DE_PENDING) ?
+				    sl_obj_find(&s->ix, sde->child) : NULL;
+	if (!so)
+		return -ENOENT;
+	struct sl_dirent *dde = sl_de_find(&s->ix, newparent, newname, nlen);
+	struct sl_obj *dobj = dde && !(dde->flags & SL_DE_PENDING) ?
+				      sl_obj_find(&s->ix, dde->child) : NULL;
+	if (dde && !dobj)
+		return -EBUSY; /* a put is creating that name */
+	if ((want && so->oid != want) ||
+	    (want2 && (!dobj || dobj->oid != want2)))
+		return -ESTALE;
+	/* a directory cannot move under itself */
+	if (S_ISDIR(so->mode) && ns_is_under(s, dd, so->oid))
+		return -EINVAL;
+	struct sl_jnl_rec r = ns_rec(SL_JNL_RENAME, so->oid, parent, name, len,
+				     now);
+	r.parent2 = newparent;
+	r.name2 = newname;
+	r.name2_len = (uint16_t)nlen;
+	if (flags & SLOT_RENAME_EXCHANGE) {
+		if (!dobj)
+			return -ENOENT;
+		if (S_ISDIR(dobj->mode) && ns_is_under(s, sd, dobj->oid))
+			return -EINVAL;
+		r.flags = SL_JNL_EXCHANGE;
+		r.rdev = dobj->oid;
+		sl_jnl_add(s, &r);
+		sde->child = dobj->oid;
+		dde->child = so->oid;
+		ns_move_dir_parent(so, sd, dd);
+		ns_move_dir_parent(dobj, dd, sd);
+		if (so->name == sde)
+			so->name = dde;
+		if (dobj->name == dde)
+			dobj->name = sde;
+		so->flags &= ~SL_OBJ_UNNAME;
+		dobj->flags &= ~SL_OBJ_UNNAME;
+		so->ctime = dobj->ctime = now;
+		ns_touch(sd, now);
+		ns_touch(dd, now);
+		return 0;
+	}
+	if (dobj) {
+		if (flags & SLOT_RENAME_NOREPLACE)
+			return -EEXIST;
+		if (dobj == so)
+			return 0; /* two names of one file: nothing to do */
+		if (S_ISDIR(so->mode) && !S_ISDIR(dobj->mode))
+			return -ENOTDIR;
+		if (!S_ISDIR(so->mode) && S_ISDIR(dobj->mode))
+			return -EISDIR;
+		if (S_ISDIR(dobj->mode) && dobj->dir->live)
+			return -ENOTEMPTY;
+	}
+	/* a longer name must fit in the checkpoint too (not in recovery,
+	 * which replays what fitted) */
+	if (!want && nlen > len &&
+	    (err = sl_ckpt_room(s, sl_ckpt_name_size(nlen) -
+				   sl_ckpt_name_size(len))))
+		return err;
+	/* Everything is checked: from here nothing fails but allocation,
+	 * which we do first so the switch itself cannot half-happen. */
+	struct sl_dirent *nde = sl_de_add(&s->ix, dd, newname, nlen, so->oid);
+	if (!nde)
+		return -ENOMEM;
+	/* the replaced name goes first (its own record), then the move */
+	if (dobj)       /* nde was added while dde still lived: unhash dde */
+		ns_unname(s, dd, dde, dobj, now);
+	sl_jnl_add(s, &r);
+	sl_de_remove(&s->ix, sd, sde);
+	if (so->name == sde || !so->name)
+		so->name = nde;
+	so->flags &= ~SL_OBJ_UNNAME;
+	ns_move_dir_parent(so, sd, dd);
+	so->ctime = now;
+	ns_touch(sd, now);
+	ns_touch(dd, now);
+	return 0;
+}
+
 int slot_ns_rename(struct slot_store *s, slot_ino_t parent, const char *name,
 		   slot_ino_t newparent, const char *newname, unsigned flags)
 {
@@ -678,105 +814,8 @@ int slot_ns_rename(struct slot_store *s, slot_ino_t parent, const char *name,
 	if (s->read_only)
 		return -EROFS;
 	sl_lock(s);
-	struct sl_obj *sd = ns_dir(s, parent, &err), *dd = NULL;
-	if (sd)
-		dd = ns_dir(s, newparent, &err);
-	if (!dd)
-		goto out;
-	struct sl_dirent *sde = sl_de_find(&s->ix, parent, name, len);
-	struct sl_obj *so = sde && !(sde->flags & SL_DE_PENDING) ?
-				    sl_obj_find(&s->ix, sde->child) : NULL;
-	if (!so) {
-		err = -ENOENT;
-		goto out;
-	}
-	struct sl_dirent *dde = sl_de_find(&s->ix, newparent, newname, nlen);
-	struct sl_obj *dobj = dde && !(dde->flags & SL_DE_PENDING) ?
-				      sl_obj_find(&s->ix, dde->child) : NULL;
-	if (dde && !dobj) {
-		err = -EBUSY; /* a put is creating that name */
-		goto out;
-	}
-	/* a directory cannot move under itself */
-	if (S_ISDIR(so->mode) && ns_is_under(s, dd, so->oid)) {
-		err = -EINVAL;
-		goto out;
-	}
-	int64_t now = sl_now_ns();
-	if (flags & SLOT_RENAME_EXCHANGE) {
-		if (!dobj) {
-			err = -ENOENT;
-			goto out;
-		}
-		if (S_ISDIR(dobj->mode) && ns_is_under(s, sd, dobj->oid)) {
-			err = -EINVAL;
-			goto out;
-		}
-		sde->child = dobj->oid;
-		dde->child = so->oid;
-		ns_move_dir_parent(so, sd, dd);
-		ns_move_dir_parent(dobj, dd, sd);
-		if (so->name == sde)
-			so->name = dde;
-		if (dobj->name == dde)
-			dobj->name = sde;
-		so->flags &= ~SL_OBJ_UNNAME;
-		dobj->flags &= ~SL_OBJ_UNNAME;
-		so->ctime = dobj->ctime = now;
-		ns_touch(sd, now);
-		ns_touch(dd, now);
-		sl_ns_dirty(s);
-		err = 0;
-		goto out;
-	}
-	if (dobj) {
-		if (flags & SLOT_RENAME_NOREPLACE) {
-			err = -EEXIST;
-			goto out;
-		}
-		if (dobj == so) {
-			err = 0; /* two names of one file: nothing to do */
-			goto out;
-		}
-		if (S_ISDIR(so->mode) && !S_ISDIR(dobj->mode)) {
-			err = -ENOTDIR;
-			goto out;
-		}
-		if (!S_ISDIR(so->mode) && S_ISDIR(dobj->mode)) {
-			err = -EISDIR;
-			goto out;
-		}
-		if (S_ISDIR(dobj->mode) && dobj->dir->live) {
-			err = -ENOTEMPTY;
-			goto out;
-		}
-	}
-	/* a longer name must fit in the checkpoint too */
-	if (nlen > len && (err = sl_ckpt_room(s, sl_ckpt_name_size(nlen) -
-					      sl_ckpt_name_size(len))))
-		goto out;
-	/* Everything is checked: from here nothing fails but allocation,
-	 * which we do first so the switch itself cannot half-happen. */
-	struct sl_dirent *nde = sl_de_add(&s->ix, dd, newname, nlen, so->oid);
-	if (!nde) {
-		err = -ENOMEM;
-		goto out;
-	}
-	if (dobj) {
-		/* nde was added while dde still lived: unhash dde now */
-		ns_unname(s, dd, dde, dobj, now);
-	}
-	sl_de_remove(&s->ix, sd, sde);
-	if (so->name == sde || !so->name)
-		so->name = nde;
-	so->flags &= ~SL_OBJ_UNNAME;
-	ns_move_dir_parent(so, sd, dd);
-	so->ctime = now;
-	ns_touch(sd, now);
-	ns_touch(dd, now);
-	sl_ns_dirty(s);
-	err = 0;
-out:
+	err = ns_rename_locked(s, parent, name, len, newparent, newname, nlen,
+			       flags, sl_now_ns(), 0, 0);
 	sl_unlock(s);
 	return err;
 }
@@ -851,4 +890,112 @@ int slot_ns_forget(struct slot_store *s, slot_ino_t ino, uint64_t n)
 int slot_ns_unhold(struct slot_store *s, slot_ino_t ino)
 {
 	return slot_ns_forget(s, ino, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Journal replay (recovery)                                           */
+/* ------------------------------------------------------------------ */
+
+/* Whether a record's name can be a directory entry. */
+static bool ns_rec_name_ok(const char *name, size_t len)
+{
+	return len && len <= SLOT_NAME_MAX && !memchr(name, '/', len) &&
+	       !memchr(name, 0, len) && !sl_ns_is_dot(name, len);
+}
+
+static bool ns_replay_make(struct slot_store *s, const struct sl_jnl_rec *r)
+{
+	bool lnk = S_ISLNK(r->mode);
+	struct slot_ns_new nw = { .mode = r->mode, .target = lnk ? "" : NULL };
+	uint32_t mode;
+	if (r->oid <= SLOT_ROOT_INO || !ns_rec_name_ok(r->name, r->name_len) ||
+	    !(r->mode & S_IFMT) || ns_new_mode(&nw, &mode) ||
+	    (lnk && (!r->target_len || memchr(r->target, 0, r->target_len))))
+		return false;
+	int err;
+	struct sl_obj *d = ns_dir(s, r->parent, &err);
+	if (!d || sl_de_find(&s->ix, r->parent, r->name, r->name_len))
+		return false;
+	/* a regular file's slots may have brought it back unnamed */
+	struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
+	if (o) {
+		if ((o->mode & S_IFMT) != (r->mode & S_IFMT) || o->nlink ||
+		    !sl_de_add(&s->ix, d, r->name, r->name_len, o->oid))
+			return false;
+		o->name = sl_de_find(&s->ix, r->parent, r->name, r->name_len);
+		o->nlink = 1;
+		o->flags |= SL_OBJ_NAMED;
+		ns_touch(d, r->time_ns);
+		return true;
+	}
+	char *t = NULL;
+	if (lnk && !(t = strndup(r->target, r->target_len)))
+		return false;
+	o = ns_create(s, d, r->name, r->name_len, r->mode, r->uid, r->gid,
+		      r->oid, r->time_ns, &err);
+	if (!o) {
+		free(t);
+		return false;
+	}
+	if (S_ISCHR(r->mode) || S_ISBLK(r->mode))
+		o->rdev = r->rdev;
+	if (t) {
+		s->ix.names_ck += strlen(t);
+		o->target = t;
+	}
+	return true;
+}
+
+static bool ns_replay_link(struct slot_store *s, const struct sl_jnl_rec *r)
+{
+	int err;
+	struct sl_obj *d = ns_dir(s, r->parent, &err);
+	struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
+	if (!d || !o || S_ISDIR(o->mode) || !o->nlink ||
+	    !ns_rec_name_ok(r->name, r->name_len) ||
+	    sl_de_find(&s->ix, r->parent, r->name, r->name_len) ||
+	    !sl_de_add(&s->ix, d, r->name, r->name_len, o->oid))
+		return false;
+	o->nlink++;
+	o->ctime = r->time_ns;
+	ns_touch(d, r->time_ns);
+	return true;
+}
+
+static bool ns_replay_unlink(struct slot_store *s, const struct sl_jnl_rec *r)
+{
+	int err;
+	struct sl_obj *d = ns_dir(s, r->parent, &err);
+	struct sl_dirent *de = d && ns_rec_name_ok(r->name, r->name_len) ?
+		sl_de_find(&s->ix, r->parent, r->name, r->name_len) : NULL;
+	struct sl_obj *o = de && de->child == r->oid ?
+		sl_obj_find(&s->ix, r->oid) : NULL;
+	if (!o || (S_ISDIR(o->mode) && o->dir->live))
+		return false;
+	ns_unname(s, d, de, o, r->time_ns);
+	return true;
+}
+
+bool sl_ns_replay(struct slot_store *s, const struct sl_jnl_rec *r)
+{
+	switch (r->type) {
+	case SL_JNL_MAKE:
+		return ns_replay_make(s, r);
+	case SL_JNL_LINK:
+		return ns_replay_link(s, r);
+	case SL_JNL_UNLINK:
+		return ns_replay_unlink(s, r);
+	case SL_JNL_RENAME:
+		if (!ns_rec_name_ok(r->name, r->name_len) ||
+		    !ns_rec_name_ok(r->name2, r->name2_len) ||
+		    (r->flags & ~SL_JNL_EXCHANGE) || !r->oid)
+			return false;
+		return ns_rename_locked(s, r->parent, r->name, r->name_len,
+					r->parent2, r->name2, r->name2_len,
+					(r->flags & SL_JNL_EXCHANGE) ?
+					SLOT_RENAME_EXCHANGE : 0, r->time_ns,
+					r->oid, (r->flags & SL_JNL_EXCHANGE) ?
+					(r->rdev ? r->rdev : UINT64_MAX) : 0) == 0;
+	}
+	return false;
 }

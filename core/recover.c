@@ -55,7 +55,8 @@ int sl_scan_region_hdrs(struct slot_store *s, struct sl_rgn_hdr *h,
 int sl_scan_slot_hdrs(struct slot_store *s,
 		      bool (*want)(struct slot_store *, uint64_t),
 		      void (*fn)(void *arg, uint64_t ref, int res,
-				 const struct sl_slot_hdr *h),
+				 const struct sl_slot_hdr *h,
+				 const uint8_t *blk),
 		      void *arg, const char *pass)
 {
 	uint32_t bs = s->sb.block_size;
@@ -99,7 +100,7 @@ int sl_scan_slot_hdrs(struct slot_store *s,
 					struct sl_slot_hdr h;
 					int res = ios[i].res < 0 ? ios[i].res :
 						  sl_slot_hdr_decode(ios[i].buf, &h);
-					fn(arg, refs[i], res, &h);
+					fn(arg, refs[i], res, &h, ios[i].buf);
 				}
 				n = 0;
 				if (s->progress)
@@ -149,7 +150,7 @@ static bool rc_is_free(struct slot_store *s, uint64_t ref)
 }
 
 static void rc_validate_one(void *arg, uint64_t ref, int res,
-			    const struct sl_slot_hdr *h)
+			    const struct sl_slot_hdr *h, const uint8_t *blk)
 {
 	struct rc_validate *v = arg;
 	struct rc_owner key = { .c.slot = ref };
@@ -213,16 +214,41 @@ struct rc_scan {
 	uint64_t scan_gen;
 	struct rc_cand *c;
 	size_t n, cap;
+	struct sl_jnl_found *j;         /* journal slots */
+	size_t nj, jcap;
 	uint64_t max_gen, max_oid;
 	uint64_t seen;
 };
 
+/* A journal slot of this store, not stale: kept for sl_jnl_replay. */
+static void rc_scan_jnl(struct rc_scan *sc, uint64_t ref, const uint8_t *blk)
+{
+	struct slot_store *s = sc->s;
+	struct sl_jnl_hdr h;
+	if (sl_jnl_hdr_decode(blk, &h) || memcmp(h.uuid, s->hdr_uuid, 16) ||
+	    h.gen < s->regions[sl_slot_region(ref)].assign_gen)
+		return;
+	if (h.gen + 1 > s->next_gen)
+		s->next_gen = h.gen + 1;
+	if (sc->nj == sc->jcap) {
+		size_t ncap = sc->jcap ? sc->jcap * 2 : 16;
+		void *p = realloc(sc->j, ncap * sizeof(*sc->j));
+		if (!p)
+			return; /* the replay stops at the gap it leaves */
+		sc->j = p;
+		sc->jcap = ncap;
+	}
+	sc->j[sc->nj++] = (struct sl_jnl_found){ .ref = ref, .h = h };
+}
+
 static void rc_scan_one(void *arg, uint64_t ref, int res,
-			const struct sl_slot_hdr *h)
+			const struct sl_slot_hdr *h, const uint8_t *blk)
 {
 	struct rc_scan *sc = arg;
 	struct slot_store *s = sc->s;
 	sc->seen++;
+	if (res == -EINVAL)
+		rc_scan_jnl(sc, ref, blk);
 	if (res || memcmp(h->uuid, s->hdr_uuid, 16))
 		return;
 	const struct sl_region *rg = &s->regions[sl_slot_region(ref)];
@@ -508,8 +534,9 @@ static int rc_name(struct slot_store *s, const struct rc_scan *sc,
 	return 0;
 }
 
-int sl_recover_scan(struct slot_store *s, uint64_t scan_gen)
+int sl_recover_scan(struct slot_store *s, const struct sl_ckpt_hdr *hdr)
 {
+	uint64_t scan_gen = hdr ? hdr->scan_gen : 0;
 	/* regions assigned after the checkpoint say so in their headers */
 	struct sl_rgn_hdr *rh = calloc(s->nregions ? s->nregions : 1, sizeof(*rh));
 	bool *valid = calloc(s->nregions ? s->nregions : 1, sizeof(*valid));
@@ -572,6 +599,12 @@ int sl_recover_scan(struct slot_store *s, uint64_t scan_gen)
 	}
 	if (!err)
 		rc_trim(s);
+	/* the names the journal made durable, on what the checkpoint and
+	 * the slots say; then the headers name what is still nameless */
+	if (!err) {
+		int r = sl_jnl_replay(s, hdr, sc.j, sc.nj);
+		err = r < 0 ? r : 0;
+	}
 	if (!err)
 		err = rc_name(s, &sc, &named);
 	if (!err && s->rec.slots_recovered)
@@ -581,6 +614,7 @@ int sl_recover_scan(struct slot_store *s, uint64_t scan_gen)
 			s->next_gen = s->regions[r].assign_gen + 1;
 	free(named.v);
 	free(sc.c);
+	free(sc.j);
 	return err;
 }
 
@@ -592,7 +626,7 @@ int sl_recover(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
 		err = rc_validate(s);
 	if (!err && scan) {
 		s->rec.scanned = true;
-		err = sl_recover_scan(s, have_ckpt ? hdr->scan_gen : 0);
+		err = sl_recover_scan(s, have_ckpt ? hdr : NULL);
 		/* the orphans' directory may be lost+found.N (sl_lost_found
 		 * finds the one they went to) */
 		struct sl_obj *lf = !err && s->rec.lost_found ?

@@ -1077,6 +1077,7 @@ static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
 	s->opts = *o;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->ckpt_lock, NULL);
+	pthread_mutex_init(&s->jnl_lock, NULL);
 	pthread_cond_init(&s->ckpt_cond, NULL);
 	pthread_cond_init(&s->trim_cond, NULL);
 	pthread_cond_init(&s->held_cond, NULL);
@@ -1133,6 +1134,7 @@ static void store_free(struct slot_store *s)
 				free(w);
 			}
 	sl_index_free(&s->ix);
+	sl_jnl_free(s);
 	sl_alloc_free(s);
 	sl_ext_free(s);
 	sl_resv_free(s);
@@ -1161,6 +1163,7 @@ static void store_free(struct slot_store *s)
 	pthread_mutex_destroy(&s->compact_lock);
 	pthread_cond_destroy(&s->move_cond);
 	pthread_mutex_destroy(&s->ckpt_lock);
+	pthread_mutex_destroy(&s->jnl_lock);
 	pthread_mutex_destroy(&s->lock);
 	if (s->own_dev)
 		slot_dev_close(s->dev);
@@ -1307,6 +1310,8 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 			sl_fs_error(s, SL_ERR_INDEX);
 		if (damaged)
 			sl_fs_error(s, SL_ERR_CKPT_LOST);
+		/* the journal continues this open's first checkpoint */
+		sl_jnl_start(s);
 		/* what recovery changed is durable before new writes */
 		pthread_mutex_lock(&s->ckpt_lock);
 		if (s->dirty_total != s->persisted)
@@ -1453,7 +1458,7 @@ void sl_store_space(struct slot_store *s, uint64_t *total,
 	 * checkpoint (those one under way holds, when it is done): count
 	 * them free, as df users expect after rm */
 	fb += sl_slots_bytes(s, &s->quar) + sl_slots_bytes(s, &s->pin) +
-	      s->held_bytes;
+	      sl_slots_bytes(s, &s->jnl_hold) + s->held_bytes;
 	*total = (uint64_t)s->nregions * per_chunk * chunk;
 	if (fb > *total)
 		fb = *total;

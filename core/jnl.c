@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * jnl.c - the journal of namespace changes.
+ *
+ * A name made, linked, removed or moved changes the index alone, and a
+ * checkpoint writes the index whole: fsync of a directory, and sync,
+ * cost time in proportion to the files in the store.  So each such
+ * change is also logged here as it is made (sl_jnl_add, store lock
+ * held), and a sync writes the records logged since the last journal
+ * write into one slot with a journal header, then flushes: time in
+ * proportion to the changes.  Recovery replays them, in order, on the
+ * checkpoint they continue (sl_jnl_replay); a checkpoint's snapshot
+ * holds every change logged before it, and frees the journal slots once
+ * it is durable.
+ *
+ * The journal continues one checkpoint: each read-write open has a random
+ * id, which its checkpoints record with the next lsn.  It is used only
+ * once a checkpoint of this open is durable, and only while every
+ * namespace change since that checkpoint was logged (ns_changes ==
+ * ns_persisted): what it does not carry (extended attributes, the
+ * key-value face's names, a truncation's holes) still takes a checkpoint,
+ * and a record it could not keep (no memory, too many) makes it wait for
+ * one.  FORMAT.md, "Journal", is the format.
+ */
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* The records one journal slot holds: more wait for a checkpoint. */
+static size_t jn_max(const struct slot_store *s)
+{
+	return SL_MIN((size_t)256 << 10,
+		      (size_t)1 << s->cls[s->ncls - 1].shift);
+}
+
+/* Lock held.  May the journal carry what changed since the checkpoint? */
+static bool jn_usable(const struct slot_store *s)
+{
+	return s->jnl_id && s->jnl_ckpt_id == s->jnl_id &&
+	       s->ns_changes == s->ns_persisted && !s->read_only;
+}
+
+void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r)
+{
+	size_t size = sl_jnl_rec_size(r);
+	sl_dirty(s);
+	if (!s->jnl_id || s->jnl_len + size > jn_max(s)) {
+		sl_ns_dirty(s);
+		return;
+	}
+	if (s->jnl_len + size > s->jnl_cap) {
+		size_t cap = SL_MAX(SL_MAX(s->jnl_cap * 2, (size_t)4096),
+				    s->jnl_len + size);
+		uint8_t *p = realloc(s->jnl_buf, cap);
+		if (!p) {
+			sl_ns_dirty(s);
+			return;
+		}
+		s->jnl_buf = p;
+		s->jnl_cap = cap;
+	}
+	s->jnl_len += sl_jnl_rec_encode(r, s->jnl_buf + s->jnl_len);
+	s->jnl_nrec++;
+	s->jnl_ops++;
+}
+
+/* Lock held.  Mark (or, set false, settle) the objects the records in
+ * p name: their names are in the journal slot being written; once it is
+ * durable, recovery finds them there (a rename since clears the mark). */
+static void jn_naming(struct slot_store *s, const uint8_t *p, size_t len,
+		      bool mark, bool ok)
+{
+	struct sl_jnl_rec r;
+	int64_t n;
+	for (size_t at = 0; at < len &&
+	     (n = sl_jnl_rec_decode(p + at, len - at, &r)) > 0; at += (size_t)n) {
+		if (r.type == SL_JNL_UNLINK)
+			continue;
+		for (int k = 0; k < 2; k++) {
+			uint64_t oid = k ? (r.flags & SL_JNL_EXCHANGE ? r.rdev : 0) :
+				       r.oid;
+			struct sl_obj *o = oid ? sl_obj_find(&s->ix, oid) : NULL;
+			if (!o)
+				continue;
+			if (mark) {
+				o->flags |= SL_OBJ_JNL_NAMING;
+			} else if (o->flags & SL_OBJ_JNL_NAMING) {
+				o->flags &= ~SL_OBJ_JNL_NAMING;
+				if (ok)
+					o->flags |= SL_OBJ_NAMED;
+			}
+		}
+	}
+}
+
+int sl_jnl_sync(struct slot_store *s, bool *flushed)
+{
+	*flushed = false;
+	size_t maxnew = SL_MAX(2 + (size_t)s->ncls * 8, (size_t)64);
+	uint32_t *newr = malloc(sizeof(*newr) * maxnew);
+	if (!newr)
+		return -EAGAIN;
+	pthread_mutex_lock(&s->jnl_lock);
+	sl_lock(s);
+	/* nothing left to write: a write before this one took the records,
+	 * or a checkpoint under way did (then only it makes them durable) */
+	int ret = 0;
+	if (!s->jnl_nrec)
+		ret = s->jnl_ops_done < s->jnl_ops ? -EAGAIN : 0;
+	else if (!jn_usable(s))
+		ret = -EAGAIN;
+	if (ret || !s->jnl_nrec) {
+		sl_unlock(s);
+		pthread_mutex_unlock(&s->jnl_lock);
+		free(newr);
+		return ret;
+	}
+	size_t nnew = 0;
+	uint64_t ref;
+	unsigned cls = sl_class_for(s, s->jnl_len);
+	if (sl_new_regions_max(s, 1) > maxnew ||
+	    sl_slots_alloc(s, &cls, 1, &ref, newr, &nnew)) {
+		sl_unlock(s);
+		pthread_mutex_unlock(&s->jnl_lock);
+		free(newr);
+		return -EAGAIN; /* no room: a checkpoint needs none */
+	}
+	uint8_t *rec = s->jnl_buf;
+	size_t len = s->jnl_len;
+	struct sl_jnl_hdr h = { .magic = SL_MAGIC_JNL, .gen = s->next_gen++,
+				.jid = s->jnl_id, .lsn = s->jnl_lsn++,
+				.payload_len = (uint32_t)len,
+				.rec_count = s->jnl_nrec };
+	memcpy(h.uuid, s->hdr_uuid, 16);
+	uint64_t ops_at = s->jnl_ops;
+	/* the slots of deletions it makes durable: free after it, and
+	 * counted as a flush's are, so that an allocation or slot_trim
+	 * short of them waits for it (held_cond) */
+	struct sl_vec hold = s->jnl_hold;
+	memset(&s->jnl_hold, 0, sizeof(s->jnl_hold));
+	uint64_t hold_bytes = sl_slots_bytes(s, &hold);
+	s->quar_held += hold.n;
+	s->held_bytes += hold_bytes;
+	s->jnl_buf = NULL;
+	s->jnl_len = s->jnl_cap = 0;
+	s->jnl_nrec = 0;
+	jn_naming(s, rec, len, true, false);
+	sl_unlock(s);
+
+	uint32_t bs = s->sb.block_size;
+	size_t io_len = bs + SL_ALIGN_UP(len, bs);
+	uint8_t *io = sl_alloc_aligned(io_len);
+	int err = io ? 0 : -ENOMEM;
+	if (!err && nnew)
+		err = sl_regions_write(s, newr, nnew);
+	if (!err) {
+		memcpy(io + bs, rec, len);
+		h.payload_csum = sl_csum(io + bs, len);
+		sl_jnl_hdr_encode(&h, io);
+		err = sl_dev_span(s->dev, true, sl_slot_off(s, ref), io, io_len);
+	}
+	/* the flush covers the data written before the call, too */
+	if (!err)
+		err = sl_flush(s);
+
+	/* wait out reads that may still hold a slot of a deleted object */
+	bool gate = !err && hold.n;
+	if (gate)
+		pthread_rwlock_wrlock(&s->reuse_lock);
+	sl_lock(s);
+	s->quar_held -= hold.n;
+	s->held_bytes -= hold_bytes;
+	if (hold.n)
+		pthread_cond_broadcast(&s->held_cond);
+	jn_naming(s, rec, len, false, !err);
+	if (!err) {
+		/* a slot whose ref is lost stays in use till the next open:
+		 * freed, it could be reused under the records it holds */
+		sl_vec_push(&s->jnl_slots, ref);
+		if (ops_at > s->jnl_ops_done)
+			s->jnl_ops_done = ops_at;
+		sl_hold_release(s, &hold);
+		atomic_fetch_add(&s->jnl_writes, 1);
+	} else {
+		/* those records are gone: a checkpoint, before the journal
+		 * is used again (its lsn is spent, so the slot is no
+		 * record of it) */
+		sl_ns_dirty(s);
+		sl_slot_free(s, ref);
+		for (size_t i = 0; i < hold.n; i++)
+			sl_vec_push(&s->jnl_hold, hold.v[i]);
+		free(hold.v);
+	}
+	sl_unlock(s);
+	if (gate)
+		pthread_rwlock_unlock(&s->reuse_lock);
+	pthread_mutex_unlock(&s->jnl_lock);
+	if (err)
+		sl_log(s, "journal write failed: %s; a checkpoint instead",
+		       slot_strerror(err));
+	free(io);
+	free(rec);
+	free(newr);
+	*flushed = !err;
+	return err ? -EAGAIN : 0;
+}
+
+void sl_jnl_snap(struct slot_store *s, struct sl_vec *slots)
+{
+	*slots = s->jnl_slots;
+	memset(&s->jnl_slots, 0, sizeof(s->jnl_slots));
+	s->jnl_len = 0;
+	s->jnl_nrec = 0;
+	/* the checkpoint makes the deletions durable: their slots are
+	 * pins from now on */
+	for (size_t i = 0; i < s->jnl_hold.n; i++)
+		sl_vec_push(&s->pin, s->jnl_hold.v[i]);
+	free(s->jnl_hold.v);
+	memset(&s->jnl_hold, 0, sizeof(s->jnl_hold));
+}
+
+void sl_jnl_ckpt_done(struct slot_store *s, struct sl_vec *slots,
+		      uint64_t ops_at, bool ok)
+{
+	if (ok) {
+		for (size_t i = 0; i < slots->n; i++)
+			sl_slot_free(s, slots->v[i]);
+		s->jnl_ckpt_id = s->jnl_id;
+		if (ops_at > s->jnl_ops_done)
+			s->jnl_ops_done = ops_at;
+	} else {
+		for (size_t i = 0; i < slots->n; i++)
+			sl_vec_push(&s->jnl_slots, slots->v[i]);
+		/* the records the snapshot took are in no journal slot */
+		sl_ns_dirty(s);
+	}
+	free(slots->v);
+	memset(slots, 0, sizeof(*slots));
+}
+
+void sl_jnl_start(struct slot_store *s)
+{
+	uint64_t id = 0;
+	while (!id) {
+		if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
+			id = (uint64_t)sl_now_ns() ^ ((uint64_t)getpid() << 32);
+	}
+	s->jnl_id = id;
+}
+
+void sl_jnl_free(struct slot_store *s)
+{
+	free(s->jnl_buf);
+	free(s->jnl_slots.v);
+	free(s->jnl_hold.v);
+	s->jnl_buf = NULL;
+	memset(&s->jnl_slots, 0, sizeof(s->jnl_slots));
+	memset(&s->jnl_hold, 0, sizeof(s->jnl_hold));
+}
+
+/* ------------------------------------------------------------------ */
+/* Replay                                                              */
+/* ------------------------------------------------------------------ */
+
+static int jn_lsn_cmp(const void *a, const void *b)
+{
+	const struct sl_jnl_found *x = a, *y = b;
+	if (x->h.lsn != y->h.lsn)
+		return x->h.lsn < y->h.lsn ? -1 : 1;
+	return x->h.gen < y->h.gen ? -1 : x->h.gen > y->h.gen;
+}
+
+int sl_jnl_replay(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
+		  struct sl_jnl_found *j, size_t n)
+{
+	if (!hdr || !hdr->jnl_id || !n)
+		return 0;
+	qsort(j, n, sizeof(*j), jn_lsn_cmp);
+	uint32_t bs = s->sb.block_size;
+	uint64_t want = hdr->jnl_lsn;
+	int done = 0;
+	uint64_t bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct sl_jnl_hdr *h = &j[i].h;
+		if (h->jid != hdr->jnl_id || h->lsn < want)
+			continue;
+		if (h->lsn != want)
+			break;          /* a gap: what follows cannot apply */
+		size_t plen = SL_ALIGN_UP(h->payload_len ? h->payload_len : 1, bs);
+		uint8_t *p = sl_alloc_aligned(plen);
+		if (!p)
+			return -ENOMEM;
+		int err = sl_dev_span(s->dev, false, sl_slot_off(s, j[i].ref) + bs,
+				      p, plen);
+		if (err || sl_csum(p, h->payload_len) != h->payload_csum) {
+			free(p);
+			break;          /* torn, or unreadable: the end */
+		}
+		struct sl_jnl_rec r;
+		int64_t sz;
+		uint32_t got = 0;
+		for (size_t at = 0; at < h->payload_len &&
+		     (sz = sl_jnl_rec_decode(p + at, h->payload_len - at, &r)) > 0;
+		     at += (size_t)sz, got++)
+			if (!sl_ns_replay(s, &r))
+				bad++;
+		bad += h->rec_count > got ? h->rec_count - got : 0;
+		free(p);
+		want++;
+		done++;
+	}
+	if (done) {
+		sl_log(s, "replayed %d journal slot%s written after checkpoint "
+		       "%llu%s", done, done == 1 ? "" : "s",
+		       (unsigned long long)hdr->seq,
+		       bad ? " (some records did not fit the index)" : "");
+		sl_ns_dirty(s);
+	}
+	s->load_bad_jnl += bad;
+	return done;
+}
