@@ -330,7 +330,8 @@ static void dm_ckpt_hdr_print(struct dm *d, unsigned i,
 			" pad=%" PRIu32 " time_ns=%" PRIu64 " csum_off=%" PRIu64
 			" csum_count=%" PRIu64 " xattr_off=%" PRIu64
 			" xattr_count=%" PRIu64 " resv_off=%" PRIu64
-			" resv_count=%" PRIu64 " reserved=%s"
+			" resv_count=%" PRIu64 " jnl_id=0x%016" PRIx64
+			" jnl_lsn=%" PRIu64 " reserved=%s"
 			" checksum=0x%016" PRIx64,
 			c->h.payload_len, c->h.payload_csum,
 			c->pres == 0 ? "OK" : c->pres == -EBADMSG ? "BAD" :
@@ -339,7 +340,8 @@ static void dm_ckpt_hdr_print(struct dm *d, unsigned i,
 			c->h.obj_count, c->h.dirent_count, c->h.region_count,
 			c->h.pad, c->h.time_ns, c->h.csum_off, c->h.csum_count,
 			c->h.xattr_off, c->h.xattr_count, c->h.resv_off,
-			c->h.resv_count, dm_zero(c->h.reserved, sizeof(c->h.reserved)) ?
+			c->h.resv_count, c->h.jnl_id, c->h.jnl_lsn,
+			dm_zero(c->h.reserved, sizeof(c->h.reserved)) ?
 				"zero" : "nonzero",
 			c->h.checksum);
 	}
@@ -596,6 +598,7 @@ static int dm_ckpts(struct dm *d)
 
 struct dm_slot_count {
 	uint64_t total, valid, empty, stale, foreign, garbage, damaged, unread;
+	uint64_t journal;
 };
 
 static void dm_slot_print(struct dm *d, uint32_t r, uint32_t j,
@@ -669,6 +672,21 @@ static int dm_region_slots(struct dm *d, uint32_t r, unsigned cls,
 			struct sl_slot_hdr h;
 			int res = sl_slot_hdr_decode(b, &h);
 			const char *why = NULL;
+			struct sl_jnl_hdr jh;
+			if (res == -EINVAL && !sl_jnl_hdr_decode(b, &jh) &&
+			    !memcmp(jh.uuid, sl_sb_hdr_uuid(&d->sb), 16) &&
+			    jh.gen >= assign_gen) {
+				/* a journal slot: in use, or free and not
+				 * replayed (FORMAT.md, "Journal") */
+				cnt.journal++;
+				fprintf(d->out, "slot %" PRIu32 ":%" PRIu32
+					" journal gen=%" PRIu64 " jid=0x%016"
+					PRIx64 " lsn=%" PRIu64 " records=%" PRIu32
+					" payload_len=%" PRIu32 "\n", r, j, jh.gen,
+					jh.jid, jh.lsn, jh.rec_count,
+					jh.payload_len);
+				continue;
+			}
 			if (res == -EINVAL) {
 				/* no magic: never written, or payload bytes
 				 * of an earlier class layout; neither is
@@ -703,9 +721,10 @@ static int dm_region_slots(struct dm *d, uint32_t r, unsigned cls,
 	}
 	fprintf(d->out, "slots r=%" PRIu32 " total=%" PRIu64 " valid=%" PRIu64
 		" empty=%" PRIu64 " stale=%" PRIu64 " foreign=%" PRIu64
-		" garbage=%" PRIu64 " damaged=%" PRIu64 " unread=%" PRIu64 "\n",
+		" garbage=%" PRIu64 " damaged=%" PRIu64 " unread=%" PRIu64
+		" journal=%" PRIu64 "\n",
 		r, cnt.total, cnt.valid, cnt.empty, cnt.stale, cnt.foreign,
-		cnt.garbage, cnt.damaged, cnt.unread);
+		cnt.garbage, cnt.damaged, cnt.unread, cnt.journal);
 	tot->total += cnt.total;
 	tot->valid += cnt.valid;
 	tot->empty += cnt.empty;
@@ -714,6 +733,7 @@ static int dm_region_slots(struct dm *d, uint32_t r, unsigned cls,
 	tot->garbage += cnt.garbage;
 	tot->damaged += cnt.damaged;
 	tot->unread += cnt.unread;
+	tot->journal += cnt.journal;
 out:
 	free(buf);
 	free(ios);
@@ -819,9 +839,10 @@ static int dm_regions(struct dm *d, bool slots)
 		fprintf(f, "slots total=%" PRIu64 " valid=%" PRIu64
 			" empty=%" PRIu64 " stale=%" PRIu64 " foreign=%" PRIu64
 			" garbage=%" PRIu64 " damaged=%" PRIu64
-			" unread=%" PRIu64 "\n", tot.total, tot.valid,
-			tot.empty, tot.stale, tot.foreign, tot.garbage,
-			tot.damaged, tot.unread);
+			" unread=%" PRIu64 " journal=%" PRIu64 "\n",
+			tot.total, tot.valid, tot.empty, tot.stale,
+			tot.foreign, tot.garbage, tot.damaged, tot.unread,
+			tot.journal);
 out:
 	free(buf);
 	free(ios);

@@ -134,6 +134,52 @@ static void roundtrip(const uint8_t *buf)
 		}
 	}
 
+	{
+		struct sl_jnl_hdr a, b;
+		int rc = sl_jnl_hdr_decode(buf, &a);
+
+		check_rc(rc);
+		if (!rc) {
+			if (!a.jid || a.payload_len > 1u << 26)
+				die("jnl header fields out of range");
+			sl_jnl_hdr_encode(&a, out);
+			if (sl_jnl_hdr_decode(out, &b))
+				die("jnl re-decode failed");
+			SAME_WITHOUT(a, b,
+				memset(x_.reserved, 0, sizeof(x_.reserved));
+				memset(y_.reserved, 0, sizeof(y_.reserved));
+				x_.checksum = y_.checksum = 0);
+		}
+	}
+	/* a journal record at every 64th byte, with what follows it in the
+	 * block: accepted only when it fits, and it re-encodes as read */
+	for (size_t off = 0; off < BLK; off += 64) {
+		struct sl_jnl_rec x, y;
+		int64_t size = sl_jnl_rec_decode(buf + off, BLK - off, &x);
+
+		if (size < 0)
+			continue;
+		if ((size_t)size > BLK - off || size % 8 ||
+		    (size_t)size < SL_JNL_REC_FIXED + (size_t)x.name_len +
+				   x.name2_len + x.target_len ||
+		    x.name_len > 255 || x.name2_len > 255 ||
+		    x.target_len >= 4096)
+			die("jnl record size");
+		static uint8_t jout[BLK];
+		if (sl_jnl_rec_encode(&x, jout) != (size_t)size ||
+		    sl_jnl_rec_decode(jout, (size_t)size, &y) != size ||
+		    x.type != y.type || x.flags != y.flags || x.oid != y.oid ||
+		    x.parent != y.parent || x.parent2 != y.parent2 ||
+		    x.time_ns != y.time_ns || x.mode != y.mode ||
+		    x.uid != y.uid || x.gid != y.gid || x.rdev != y.rdev ||
+		    x.name_len != y.name_len || x.name2_len != y.name2_len ||
+		    x.target_len != y.target_len ||
+		    memcmp(x.name, y.name, x.name_len) ||
+		    memcmp(x.name2, y.name2, x.name2_len) ||
+		    memcmp(x.target, y.target, x.target_len))
+			die("jnl record round trip");
+	}
+
 	/* payload records at every 8-byte position of the header bytes */
 	for (size_t off = 0; off + SL_OBJ_REC_SIZE <= 0x200; off += 8) {
 		struct sl_rgn_rec r, r2;
@@ -209,8 +255,9 @@ static void acl_props(const uint8_t *buf)
 	}
 }
 
-static const uint64_t magics[4] = {
+static const uint64_t magics[8] = {
 	SL_MAGIC_SB, SL_MAGIC_CKPT, SL_MAGIC_RGN, SL_MAGIC_SLOT,
+	SL_MAGIC_JNL, SL_MAGIC_SLOT, SL_MAGIC_JNL, SL_MAGIC_CKPT,
 };
 
 /*
@@ -230,7 +277,7 @@ static void run(const uint8_t *data, size_t size)
 	memset(buf, 0, BLK);
 	memcpy(buf, data + 1, n);
 	if (ctl & 8)
-		sl_put64(buf, magics[(ctl >> 1) & 3]);
+		sl_put64(buf, magics[((ctl >> 1) & 3) | ((ctl >> 2) & 4)]);
 	if (ctl & 1)
 		sl_put64(buf + 0x1f8, sl_csum(buf, 0x1f8));
 	roundtrip(buf);
@@ -259,7 +306,8 @@ static uint64_t rnd(void)
 	return z ^ (z >> 31);
 }
 
-/* A valid record of kind k (0 sb, 1 ckpt, 2 rgn, 3 slot, 4 ACL), fields
+/* A valid record of kind k (0 sb, 1 ckpt, 2 rgn, 3 slot, 4 ACL, 5 journal
+ * header, 6 journal records), fields
  * random within what decode accepts, so flips land near the edges. */
 static void make_valid(unsigned k, uint8_t *buf)
 {
@@ -340,6 +388,45 @@ static void make_valid(unsigned k, uint8_t *buf)
 		}
 		break;
 	}
+	case 5: {
+		struct sl_jnl_hdr h = {
+			.gen = rnd(), .jid = rnd() | 1, .lsn = rnd(),
+			.payload_len = (uint32_t)(rnd() % ((1u << 26) + 1)),
+			.rec_count = (uint32_t)rnd(), .payload_csum = rnd(),
+		};
+
+		sl_jnl_hdr_encode(&h, buf);
+		break;
+	}
+	case 6: {
+		/* records back to back from the block's start */
+		char names[3][300];
+		size_t at = 0;
+
+		for (;;) {
+			struct sl_jnl_rec r = {
+				.type = (uint8_t)(1 + rnd() % 4),
+				.flags = (uint8_t)(rnd() % 2),
+				.name_len = (uint16_t)(1 + rnd() % 255),
+				.name2_len = (uint16_t)(rnd() % 2 ? rnd() % 256 : 0),
+				.target_len = (uint16_t)(rnd() % 4 ? 0 : rnd() % 300),
+				.oid = rnd(), .parent = rnd(), .parent2 = rnd(),
+				.time_ns = (int64_t)rnd(), .mode = (uint32_t)rnd(),
+				.uid = (uint32_t)rnd(), .gid = (uint32_t)rnd(),
+				.rdev = rnd(),
+			};
+			for (int k = 0; k < 3; k++)
+				for (int i = 0; i < 300; i++)
+					names[k][i] = (char)rnd();
+			r.name = names[0];
+			r.name2 = names[1];
+			r.target = names[2];
+			if (at + sl_jnl_rec_size(&r) > BLK)
+				break;
+			at += sl_jnl_rec_encode(&r, buf + at);
+		}
+		break;
+	}
 	default: {
 		struct sl_slot_hdr h = {
 			.oid = rnd(), .gen = rnd(), .txn = rnd(),
@@ -386,11 +473,12 @@ int main(int argc, char **argv)
 				   field checks */
 			unsigned flips = (unsigned)(1 + rnd() % 4);
 
-			unsigned k = (unsigned)(rnd() % 5);
+			unsigned k = (unsigned)(rnd() % 7);
 
 			make_valid(k, blk);
 			for (unsigned f = 0; f < flips; f++) {
-				size_t bit = rnd() % ((k == 4 ? 0x40 : 0x200) * 8);
+				size_t bit = rnd() % ((k == 4 ? 0x40 :
+						       k == 6 ? BLK : 0x200) * 8);
 
 				blk[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 			}
@@ -416,6 +504,17 @@ int main(int argc, char **argv)
 		   : sl_slot_hdr_decode(blk, &sh);
 		if (rc)
 			die("a valid record did not decode");
+	}
+	{
+		struct sl_jnl_hdr jh;
+		struct sl_jnl_rec jr;
+
+		make_valid(5, blk);
+		if (sl_jnl_hdr_decode(blk, &jh))
+			die("a valid journal header did not decode");
+		make_valid(6, blk);
+		if (sl_jnl_rec_decode(blk, BLK, &jr) <= 0)
+			die("a valid journal record did not decode");
 	}
 	printf("fuzz_decode: %lu inputs, seed %lu: ok\n", iters, seed);
 	return 0;

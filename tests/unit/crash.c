@@ -1433,6 +1433,7 @@ void crash_run(const struct crash_workload *wl, struct crash_result *res)
 	wl->run(&w);
 	w.logging = false;
 	slot_emu_log_stop(w.emu);
+	uint64_t journal = atomic_load(&w.s->jnl_writes);
 	slot_abandon(w.s);
 	w.s = NULL;
 
@@ -1526,10 +1527,10 @@ void crash_run(const struct crash_workload *wl, struct crash_result *res)
 			res->skipped);
 	fprintf(stderr, "crash: workload=%s points=%" PRIu64 " images=%"
 		PRIu64 " recovered=%" PRIu64 " refused=%" PRIu64
-		" violations=%" PRIu64 " ops=%" PRIu64 " mode=%s seed=%" PRIu64
-		" (%.1f s)\n", wl->name, res->points, res->images,
-		res->recovered, res->refused, res->violations, res->nops, mode,
-		seed, cr_mono() - t0);
+		" violations=%" PRIu64 " ops=%" PRIu64 " journal=%" PRIu64
+		" mode=%s seed=%" PRIu64 " (%.1f s)\n", wl->name, res->points,
+		res->images, res->recovered, res->refused, res->violations,
+		res->nops, journal, mode, seed, cr_mono() - t0);
 	free(pts);
 	slot_emu_destroy(ce);
 	slot_emu_destroy(fe);

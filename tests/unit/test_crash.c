@@ -549,6 +549,54 @@ Test(crash, dir_fsync)
 	run_clean(&wl);
 }
 
+/* The journal: every directory fsync after the setup's checkpoint writes
+ * the names changed since, one slot each, on top of which recovery
+ * replays them; files made and never written, a directory tree made and
+ * moved, a deletion whose slots the next writes would take. */
+static cw_obj jd, jf;
+
+static void setup_journal(struct cw *w)
+{
+	jd = cw_mkdir(w, CW_ROOT, "d");
+	jf = cw_create(w, jd, "old");
+	cw_write(w, jf, 0, 70000);
+}
+
+static void wl_journal(struct cw *w)
+{
+	cw_obj t = cw_mkdir(w, CW_ROOT, "t");
+	cw_obj u = cw_mkdir(w, t, "u");
+	cw_create(w, u, "empty");               /* no data: the journal alone */
+	cw_obj f = cw_create(w, u, "f");
+	cw_write(w, f, 0, 20000);
+	cw_fsync(w, f);
+	cw_dir_fsync(w, t);
+	cw_rename(w, CW_ROOT, "t", jd, "t2");   /* a tree moved */
+	cw_rename(w, u, "empty", CW_ROOT, "e");
+	cw_unlink(w, jd, "old");                /* from the checkpoint */
+	cw_dir_fsync(w, jd);
+	/* a file the journal made durable, deleted without a sync: the
+	 * writes after it must not take its slots */
+	cw_unlink(w, u, "f");
+	cw_obj g = cw_create(w, CW_ROOT, "g");
+	cw_write(w, g, 0, 20000);
+	cw_fsync(w, g);
+	cw_obj h = cw_create(w, CW_ROOT, "h");
+	cw_write(w, h, 0, 20000);
+	cw_fsync(w, h);
+	cw_rename(w, CW_ROOT, "h", u, "f");     /* the same name, unsynced */
+	cw_dir_fsync(w, u);
+	cw_unlink(w, CW_ROOT, "e");
+}
+
+Test(crash, journal)
+{
+	static const struct crash_workload wl = { .name = "journal",
+						  .setup = setup_journal,
+						  .run = wl_journal };
+	run_clean(&wl);
+}
+
 /* Modes and extended attributes, which no slot header or only some carry:
  * set before a write, after it, before and after an fsync, on files and
  * a directory, changed again without a sync. */
