@@ -2810,10 +2810,12 @@ int slot_file_fsync(struct slot_store *s, slot_ino_t ino, bool datasync)
 	bool found, need = fl_fsync_needs_ckpt(s, ino, datasync, &found);
 	if (!found)
 		return -ENOENT;
-	/* a name, or a file made, the journal carries: then only what it
-	 * does not */
+	/* the names changed so far go with it, as ext4's journal commit
+	 * takes every change before the fsync (a file unlinked and made
+	 * again under its name does not come back beside the new one);
+	 * then only what the journal does not carry needs a checkpoint */
 	bool flushed;
-	if (need && !sl_jnl_sync(s, &flushed))
+	if (!sl_jnl_sync(s, &flushed) && need)
 		need = fl_fsync_needs_ckpt(s, ino, datasync, &found);
 	if (need) {
 		err = slot_checkpoint(s, true);

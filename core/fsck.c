@@ -36,6 +36,7 @@ enum fk_code {
 	PR_SLOT_HDR_BAD,
 	PR_SLOT_PAYLOAD_BAD,
 	PR_SLOT_NEWER,
+	PR_JNL_REPLAY,
 	PR_OBJ_LOST_FOUND,
 	PR_OBJ_MISSING_CHUNK,
 	PR_OBJ_CHUNKS_DROPPED,
@@ -99,6 +100,9 @@ static const struct fk_problem {
 	[PR_SLOT_NEWER] = { "PR_SLOT_NEWER",
 		"%llu slots of %llu objects written after the last checkpoint; "
 		"recover them", true },
+	[PR_JNL_REPLAY] = { "PR_JNL_REPLAY",
+		"%llu journal slots hold names changed after the last "
+		"checkpoint; replay them", true },
 	[PR_OBJ_LOST_FOUND] = { "PR_OBJ_LOST_FOUND",
 		"%llu recovered objects have no usable name; connect them to "
 		"/lost+found", true },
@@ -1067,6 +1071,9 @@ int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
 			fk_report(&f, PR_SLOT_NEWER,
 				  (unsigned long long)s->rec.slots_recovered,
 				  (unsigned long long)s->rec.objects_recovered);
+		if (s->jnl_replayed)
+			fk_report(&f, PR_JNL_REPLAY,
+				  (unsigned long long)s->jnl_replayed);
 		if (s->rec.lost_found)
 			fk_report(&f, PR_OBJ_LOST_FOUND,
 				  (unsigned long long)s->rec.lost_found);

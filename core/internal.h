@@ -473,6 +473,7 @@ struct slot_store {
 	uint64_t load_badrefs, load_dups;  /* chunk records dropped at load */
 	uint64_t load_bad_xattrs;       /* xattr records dropped at load */
 	uint64_t load_bad_jnl;          /* journal records that did not fit */
+	uint64_t jnl_replayed;          /* journal slots recovery replayed */
 	bool acl_seen;                  /* an ACL was loaded or set (atomic) */
 	/* the records dropped for a slot another record claimed first:
 	 * fsck gives the slot to whichever its header names */

@@ -319,5 +319,6 @@ int sl_jnl_replay(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
 		sl_ns_dirty(s);
 	}
 	s->load_bad_jnl += bad;
+	s->jnl_replayed += (uint64_t)done;
 	return done;
 }

@@ -962,6 +962,15 @@ static bool ns_replay_link(struct slot_store *s, const struct sl_jnl_rec *r)
 	return true;
 }
 
+/* A file the slot headers brought back that no name holds yet: its name
+ * was not journaled (a key-value put's rides in its headers alone), and
+ * the headers would give it one after the journal is replayed. */
+static struct sl_obj *ns_replay_unnamed(struct slot_store *s, uint64_t oid)
+{
+	struct sl_obj *o = sl_obj_find(&s->ix, oid);
+	return o && S_ISREG(o->mode) && !o->nlink ? o : NULL;
+}
+
 static bool ns_replay_unlink(struct slot_store *s, const struct sl_jnl_rec *r)
 {
 	int err;
@@ -970,9 +979,32 @@ static bool ns_replay_unlink(struct slot_store *s, const struct sl_jnl_rec *r)
 		sl_de_find(&s->ix, r->parent, r->name, r->name_len) : NULL;
 	struct sl_obj *o = de && de->child == r->oid ?
 		sl_obj_find(&s->ix, r->oid) : NULL;
+	if (!o && (o = ns_replay_unnamed(s, r->oid))) {
+		o->flags |= SL_OBJ_DELETED;
+		sl_obj_release_if_dead(s, o);
+		return true;
+	}
 	if (!o || (S_ISDIR(o->mode) && o->dir->live))
 		return false;
 	ns_unname(s, d, de, o, r->time_ns);
+	return true;
+}
+
+/* A RENAME of a file still unnamed (above): it takes the new name. */
+static bool ns_replay_rename_unnamed(struct slot_store *s,
+				     const struct sl_jnl_rec *r)
+{
+	int err;
+	struct sl_obj *o = ns_replay_unnamed(s, r->oid);
+	struct sl_obj *d = o ? ns_dir(s, r->parent2, &err) : NULL;
+	struct sl_dirent *de;
+	if (!d || (r->flags & SL_JNL_EXCHANGE) ||
+	    sl_de_find(&s->ix, r->parent2, r->name2, r->name2_len) ||
+	    !(de = sl_de_add(&s->ix, d, r->name2, r->name2_len, o->oid)))
+		return false;
+	o->name = de;
+	o->nlink = 1;
+	ns_touch(d, r->time_ns);
 	return true;
 }
 
@@ -995,7 +1027,8 @@ bool sl_ns_replay(struct slot_store *s, const struct sl_jnl_rec *r)
 					(r->flags & SL_JNL_EXCHANGE) ?
 					SLOT_RENAME_EXCHANGE : 0, r->time_ns,
 					r->oid, (r->flags & SL_JNL_EXCHANGE) ?
-					(r->rdev ? r->rdev : UINT64_MAX) : 0) == 0;
+					(r->rdev ? r->rdev : UINT64_MAX) : 0) == 0 ||
+		       ns_replay_rename_unnamed(s, r);
 	}
 	return false;
 }

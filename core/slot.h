@@ -468,7 +468,9 @@ int slot_lookup(struct slot_store *s, const char *key, uint64_t *size);
 int slot_iterate(struct slot_store *s,
 		 int (*fn)(void *arg, const char *key, uint64_t size),
 		 void *arg);
-/* Make everything written so far durable (data, and names of new files). */
+/* Make everything written so far durable: data, and every name and
+ * attribute (names changed through the journal, or a checkpoint when a
+ * change the journal does not carry waits). */
 int slot_sync(struct slot_store *s);
 /*
  * Write the index to the metadata region.  Returns 1 when it wrote, 0 when
@@ -714,10 +716,11 @@ int slot_file_allocate(struct slot_store *s, slot_ino_t ino, uint64_t off,
  */
 int slot_file_seek(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		   bool hole, uint64_t *out);
-/* Make the file's data, size and name durable. */
+/* Make the file's data, size and name durable, and every name made,
+ * linked, removed or moved before the call (the journal). */
 int slot_file_fsync(struct slot_store *s, slot_ino_t ino, bool datasync);
 /* Make everything durable: every file's data, every name and attribute
- * (writes out what files buffer, then forces a checkpoint). */
+ * (writes out what files buffer, then slot_sync). */
 int slot_dir_fsync(struct slot_store *s, slot_ino_t ino);
 
 struct slot_statfs {

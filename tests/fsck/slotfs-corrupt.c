@@ -1400,6 +1400,53 @@ static int cmd_unclean(char **av, int ac, bool orphan)
 	return 0;
 }
 
+/* The directory of key and its last name (in buf). */
+static int key_parent(struct slot_store *s, const char *key, char *buf,
+		      size_t cap, slot_ino_t *dir, const char **name)
+{
+	snprintf(buf, cap, "%s", key);
+	char *slash = strrchr(buf, '/');
+	struct slot_attr a = { .ino = SLOT_ROOT_INO };
+	int err = 0;
+	if (slash) {
+		*slash = 0;
+		err = key_attr(s, buf, &a);
+	}
+	*dir = a.ino;
+	*name = slash ? slash + 1 : buf;
+	return err;
+}
+
+/* renamed IMG OLD NEW: a checkpoint, then OLD renamed NEW and synced
+ * (the journal carries the rename), then a crash */
+static int cmd_renamed(char **av, int ac)
+{
+	if (ac < 3)
+		die("renamed IMG OLD NEW");
+	struct slot_store *s = api_open(av[0], false);
+	struct slot_attr a;
+	int err = slot_ns_getattr(s, SLOT_ROOT_INO, &a);
+	if (!err)       /* the first checkpoint of the open: the journal's */
+		err = slot_ns_setattr(s, SLOT_ROOT_INO, &a, SLOT_SET_MODE, NULL);
+	if (!err)
+		err = slot_checkpoint(s, true) < 0;
+	char ob[SLOT_PATH_MAX + 1], nb[SLOT_PATH_MAX + 1];
+	const char *on, *nn;
+	slot_ino_t od, nd;
+	if (!err)
+		err = key_parent(s, av[1], ob, sizeof(ob), &od, &on);
+	if (!err)
+		err = key_parent(s, av[2], nb, sizeof(nb), &nd, &nn);
+	if (!err)
+		err = slot_ns_rename(s, od, on, nd, nn, 0);
+	if (!err)
+		err = slot_sync(s);
+	slot_abandon(s);
+	if (err)
+		die("renamed: %s", slot_strerror(err));
+	return 0;
+}
+
 /* recheckpoint IMG: open, change the root's ctime, checkpoint, close: the
  * older container then holds the whole tree too */
 static int cmd_recheckpoint(char **av, int ac)
@@ -1756,6 +1803,7 @@ static void usage(FILE *f)
 "  chunk-csum IMG KEY IDX       change a chunk's payload checksum in the index\n"
 "  bad-mode IMG PATH            give PATH's object mode 0 (no such type)\n"
 "  recheckpoint IMG             open, touch the root, checkpoint, close\n"
+"  renamed IMG OLD NEW          checkpoint, rename OLD to NEW, sync, crash\n"
 "  rgn-hdr IMG KEY              zero the header of KEY's region\n"
 "  xattr-bad IMG                three damaged xattr records, resealed\n"
 "  acl-bad IMG                  three bad ACL records and a good one, resealed\n"
@@ -1796,6 +1844,8 @@ int main(int argc, char **argv)
 		return cmd_recheckpoint(av, ac);
 	if (!strcmp(cmd, "unclean"))
 		return cmd_unclean(av, ac, false);
+	if (!strcmp(cmd, "renamed"))
+		return cmd_renamed(av, ac);
 	if (!strcmp(cmd, "orphan"))
 		return cmd_unclean(av, ac, true);
 

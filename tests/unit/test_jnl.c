@@ -206,3 +206,50 @@ Test(jnl, an_attribute_change_still_takes_a_checkpoint)
 	cr_assert_eq(slot_ns_getattr(env.s, d, &at), 0);
 	cr_expect_eq(at.mode, S_IFDIR | 0700);
 }
+
+/* A key put after the checkpoint has its name in its slot headers alone;
+ * unlinked through the file face and synced, it stays gone. */
+Test(jnl, a_put_key_unlinked_stays_gone)
+{
+	first_ckpt();
+	char buf[3000];
+	t_fill(buf, sizeof(buf), 3);
+	cr_assert_eq(t_put1(env.s, "k", buf, sizeof(buf)), 0);
+	cr_assert_eq(t_put1(env.s, "j", buf, sizeof(buf)), 0);
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "k"), 0);
+	cr_assert_eq(slot_ns_rename(env.s, SLOT_ROOT_INO, "j", SLOT_ROOT_INO,
+				    "j2", 0), 0);
+	cr_assert_eq(slot_sync(env.s), 0);
+	crash();
+	cr_expect_eq(look(SLOT_ROOT_INO, "k", NULL), -ENOENT);
+	cr_expect_eq(look(SLOT_ROOT_INO, "j", NULL), -ENOENT);
+	cr_expect_eq(t_get_cmp(env.s, "j2", buf, sizeof(buf)), 0);
+	t_fsck_clean(&env);
+}
+
+/* fsync of a file takes the names changed before it: a file synced,
+ * unlinked, and made and synced again under its name does not come back
+ * beside the new one (in /lost+found). */
+Test(jnl, an_fsync_takes_the_unlink_before_it)
+{
+	first_ckpt();
+	char a[5000], b[7000];
+	t_fill(a, sizeof(a), 1);
+	t_fill(b, sizeof(b), 2);
+	slot_ino_t f = t_mkfile(env.s, "journal");
+	cr_assert_eq(slot_file_write(env.s, f, 0, a, sizeof(a)), (ssize_t)sizeof(a));
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "journal"), 0);
+	slot_ino_t g = t_mkfile(env.s, "journal");
+	cr_assert_eq(slot_file_write(env.s, g, 0, b, sizeof(b)), (ssize_t)sizeof(b));
+	cr_assert_eq(slot_file_fsync(env.s, g, false), 0);
+	crash();
+	struct slot_attr at;
+	cr_assert_eq(look(SLOT_ROOT_INO, "journal", &at), 0);
+	cr_expect_eq(at.ino, g);
+	cr_expect_eq(at.size, sizeof(b));
+	cr_expect_eq(look(SLOT_ROOT_INO, "lost+found", NULL), -ENOENT,
+		     "the unlinked file came back");
+	t_fsck_clean(&env);
+}
