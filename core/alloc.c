@@ -704,7 +704,8 @@ void sl_pin_release(struct slot_store *s, struct sl_vec *taken)
 
 bool sl_alloc_reclaimable(const struct slot_store *s)
 {
-	return s->quar.n > 0 || s->pin.n > 0 || s->jnl_hold.n > 0;
+	return s->quar.n > 0 || s->pin.n > 0 || s->jnl_hold.n > 0 ||
+	       s->jnl_slots.n > 0;
 }
 
 int sl_regions_write(struct slot_store *s, const uint32_t *rs, size_t n)
@@ -783,8 +784,9 @@ int sl_reclaim(struct slot_store *s)
 	sl_lock(s);
 	bool quar = s->quar.n > 0, held = s->quar_held > 0;
 	/* a checkpoint under way frees its pins; the one forced below
-	 * waits for it */
-	bool pin = s->pin.n > 0 || s->pin_held > 0 || s->jnl_hold.n > 0;
+	 * waits for it, and frees the journal's slots too */
+	bool pin = s->pin.n > 0 || s->pin_held > 0 || s->jnl_hold.n > 0 ||
+		   s->jnl_slots.n > 0;
 	sl_unlock(s);
 	if (!quar && !pin && !held)
 		return -ENOSPC;

@@ -28,6 +28,10 @@
 
 #include "internal.h"
 
+/* Journal slots in use before a sync takes a checkpoint instead, which
+ * frees them: 1024 of the smallest class hold 8 MiB at the defaults. */
+#define JN_SLOTS_MAX 1024
+
 /* The records one journal slot holds: more wait for a checkpoint. */
 static size_t jn_max(const struct slot_store *s)
 {
@@ -109,7 +113,7 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	int ret = 0;
 	if (!s->jnl_nrec)
 		ret = s->jnl_ops_done < s->jnl_ops ? -EAGAIN : 0;
-	else if (!jn_usable(s))
+	else if (!jn_usable(s) || s->jnl_slots.n >= JN_SLOTS_MAX)
 		ret = -EAGAIN;
 	if (ret || !s->jnl_nrec) {
 		sl_unlock(s);
