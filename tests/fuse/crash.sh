@@ -3,8 +3,9 @@
 # killed with SIGKILL, the dead mount detached (fusermount3 -u -z), and the
 # image mounted again: every fsync'd file is intact.  Then a kill in the
 # middle of writing: the mount still comes back, the file written holds
-# a prefix of its bytes, and fsck finds it whole.  Last, sync DIR (an
-# fsync of a directory) makes durable a file still open and never fsync'd.
+# a prefix of its bytes, and fsck finds it whole.  Then sync DIR (an
+# fsync of a directory) makes durable a file still open and never
+# fsync'd; last, names changed and synced through the journal survive.
 . "$(dirname "$0")/lib.sh"
 
 fuse_setup
@@ -122,5 +123,38 @@ held_intact() {
 	cmp "$W/closed" "$MNT/closed"
 }
 check "the open file and the closed one are intact: sync DIR made them durable" held_intact
+
+# Names: a tree made, moved and linked, a file renamed over another, one
+# removed, then sync DIR, which writes them into the journal (a mount's
+# first sync takes a checkpoint: the one above).  After the kill every
+# name is as it was at the sync.
+names_then_kill() {
+	sync "$MNT"
+	mkdir -p "$MNT/n/x/y"
+	echo keep >"$MNT/n/x/y/f"
+	ln -s ../x/y/f "$MNT/n/x/link"
+	ln "$MNT/n/x/y/f" "$MNT/n/hard"
+	mv "$MNT/n/x" "$MNT/n/moved"
+	mv "$MNT/closed" "$MNT/n/closed2"
+	mv -f "$MNT/n/closed2" "$MNT/held"
+	rm "$MNT/d/e/b"
+	mkfifo "$MNT/n/fifo"
+	sync "$MNT/n"
+	kill -9 "${T_PID_OF[$MNT]}"
+}
+check "make, move, link and remove names, sync DIR, kill -9 the daemon" names_then_kill
+check_here "detach the dead mount" kill_fs "$MNT"
+check_here "mount again after the fourth crash" mount_fs "$IMG" "$MNT"
+names_intact() {
+	[ -d "$MNT/n/moved/y" ] && [ ! -e "$MNT/n/x" ]
+	expect_eq "the file in the moved tree" keep "$(cat "$MNT/n/moved/y/f")"
+	expect_eq "the symlink" ../x/y/f "$(readlink "$MNT/n/moved/link")"
+	expect_eq "the hard link's count" 2 "$(stat -c %h "$MNT/n/hard")"
+	cmp "$W/closed" "$MNT/held"
+	[ ! -e "$MNT/closed" ] && [ ! -e "$MNT/n/closed2" ] && [ ! -e "$MNT/d/e/b" ]
+	[ -p "$MNT/n/fifo" ]
+	[ ! -e "$MNT/lost+found" ] || [ -z "$(ls -A "$MNT/lost+found")" ]
+}
+check "every name is as the sync left it" names_intact
 
 fuse_finish
