@@ -1448,12 +1448,8 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 				 * undo durable */
 				o->flags |= SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED;
 				sl_ns_dirty(s);
-			} else if (!(o->flags & SL_OBJ_IN_CKPT) && o->name &&
-				   !(J->ch[0].wb && J->ch[0].wb->dropped) &&
-				   wj[0].hdr.parent == o->name->parent &&
-				   wj[0].hdr.name_len == o->name->len &&
-				   !memcmp(wj[0].hdr.name, o->name->name,
-					   o->name->len)) {
+			} else if (!(J->ch[0].wb && J->ch[0].wb->dropped) &&
+				   sl_hdr_names(o, &wj[0].hdr)) {
 				o->flags |= SL_OBJ_NAMED;
 			}
 			sl_owed_check(s, o);

@@ -154,6 +154,9 @@ struct sl_dir {
 				       it wait (sl_wslots_alloc) */
 #define SL_OBJ_JNL_NAMING (1u << 14) /* its name is in the journal slot
 				       being written (a rename clears it) */
+#define SL_OBJ_JNL_MADE  (1u << 15) /* a durable journal slot made it:
+				       recovery names it from the journal,
+				       not from its slot headers */
 #define SL_OBJ_CUT       (1u << 9)  /* a truncation dropped chunks, which
 				       recovery drops only past a later
 				       header's size: a hole left below the
@@ -691,6 +694,17 @@ int sl_alloc_retry(struct slot_store *s);
 /* slot_trim without sl_reclaim first: the space free now. */
 int sl_trim_free(struct slot_store *s, uint64_t start, uint64_t len,
 		 uint64_t minlen, uint64_t *trimmed);
+
+/* Lock held.  Whether h, just written, names o for recovery: recovery
+ * names from slot headers only what neither the checkpoint nor the
+ * journal names, by its newest header (so h must carry o's name now). */
+static inline bool sl_hdr_names(const struct sl_obj *o,
+				const struct sl_slot_hdr *h)
+{
+	return !(o->flags & (SL_OBJ_IN_CKPT | SL_OBJ_JNL_MADE)) && o->name &&
+	       h->parent == o->name->parent && h->name_len == o->name->len &&
+	       !memcmp(h->name, o->name->name, o->name->len);
+}
 
 /* Slot I/O: build a header for a chunk of o (lock held, snapshot). */
 void sl_slot_hdr_fill(struct slot_store *s, const struct sl_obj *o,

@@ -90,7 +90,11 @@ static void jn_naming(struct slot_store *s, const uint8_t *p, size_t len,
 				continue;
 			if (mark) {
 				o->flags |= SL_OBJ_JNL_NAMING;
-			} else if (o->flags & SL_OBJ_JNL_NAMING) {
+				continue;
+			}
+			if (ok && r.type == SL_JNL_MAKE)
+				o->flags |= SL_OBJ_JNL_MADE;
+			if (o->flags & SL_OBJ_JNL_NAMING) {
 				o->flags &= ~SL_OBJ_JNL_NAMING;
 				if (ok)
 					o->flags |= SL_OBJ_NAMED;

@@ -299,10 +299,7 @@ int slot_put_many(struct slot_store *s, struct slot_put *items, size_t n)
 				if (o->name)
 					o->name->flags &= ~SL_DE_PENDING;
 			}
-			if (!(o->flags & SL_OBJ_IN_CKPT) && o->name &&
-			    x[0].hdr.parent == o->name->parent &&
-			    x[0].hdr.name_len == o->name->len &&
-			    !memcmp(x[0].hdr.name, o->name->name, o->name->len))
+			if (sl_hdr_names(o, &x[0].hdr))
 				o->flags |= SL_OBJ_NAMED;
 			sl_owed_check(s, o);
 			items[i].result = res;

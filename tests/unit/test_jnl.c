@@ -275,3 +275,28 @@ Test(jnl, journal_slots_in_use_stay_bounded)
 	cr_expect_eq(look(SLOT_ROOT_INO, "f0", &at), 0);
 	cr_expect_eq(look(SLOT_ROOT_INO, "f1099", &at), 0);
 }
+
+/* A file the journal made takes its name from the journal: renamed while
+ * the journal waits for a checkpoint, its slot headers' new name does not
+ * make the rename durable, so its fsync takes the checkpoint. */
+Test(jnl, a_journaled_file_renamed_while_the_journal_waits)
+{
+	first_ckpt();
+	slot_ino_t f = t_mkfile(env.s, "f");
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_assert_eq(atomic_load(&env.s->jnl_writes), 1);
+	/* a change the journal does not carry: it waits for a checkpoint */
+	cr_assert_eq(slot_xattr_set(env.s, SLOT_ROOT_INO, "user.x", "1", 1, 0), 0);
+	cr_assert_eq(slot_ns_rename(env.s, SLOT_ROOT_INO, "f", SLOT_ROOT_INO,
+				    "g", 0), 0);
+	char buf[6000];
+	t_fill(buf, sizeof(buf), 4);
+	cr_assert_eq(slot_file_write(env.s, f, 0, buf, sizeof(buf)),
+		     (ssize_t)sizeof(buf));
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	crash();
+	struct slot_attr at;
+	cr_expect_eq(look(SLOT_ROOT_INO, "g", &at), 0, "the fsync'd name is gone");
+	cr_expect_eq(look(SLOT_ROOT_INO, "f", NULL), -ENOENT);
+	t_fsck_clean(&env);
+}
