@@ -982,8 +982,11 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed);
 void sl_jnl_snap(struct slot_store *s, struct sl_vec *slots);
 void sl_jnl_ckpt_done(struct slot_store *s, struct sl_vec *slots,
 		      uint64_t ops_at, bool ok);
-/* A read-write open: this open's journal id. */
+/* A read-write open: a journal of a new id, which continues the next
+ * checkpoint; or (resume) the journal of the checkpoint a clean close
+ * wrote, which no journal slot follows yet. */
 void sl_jnl_start(struct slot_store *s);
+void sl_jnl_resume(struct slot_store *s, const struct sl_ckpt_hdr *hdr);
 void sl_jnl_free(struct slot_store *s);
 /* Recovery: replay the journal slots found (their headers in j, refs in
  * ref) that continue the checkpoint hdr, in lsn order, stopping at a

@@ -258,6 +258,12 @@ void sl_jnl_start(struct slot_store *s)
 	s->jnl_id = id;
 }
 
+void sl_jnl_resume(struct slot_store *s, const struct sl_ckpt_hdr *hdr)
+{
+	s->jnl_id = s->jnl_ckpt_id = hdr->jnl_id;
+	s->jnl_lsn = hdr->jnl_lsn;
+}
+
 void sl_jnl_free(struct slot_store *s)
 {
 	free(s->jnl_buf);

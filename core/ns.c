@@ -919,10 +919,12 @@ static bool ns_replay_make(struct slot_store *s, const struct sl_jnl_rec *r)
 	/* a regular file's slots may have brought it back unnamed */
 	struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
 	if (o) {
-		if ((o->mode & S_IFMT) != (r->mode & S_IFMT) || o->nlink ||
-		    !sl_de_add(&s->ix, d, r->name, r->name_len, o->oid))
+		struct sl_dirent *de = (o->mode & S_IFMT) == (mode & S_IFMT) &&
+			!o->nlink ? sl_de_add(&s->ix, d, r->name, r->name_len,
+					      o->oid) : NULL;
+		if (!de)
 			return false;
-		o->name = sl_de_find(&s->ix, r->parent, r->name, r->name_len);
+		o->name = de;
 		o->nlink = 1;
 		o->flags |= SL_OBJ_NAMED;
 		ns_touch(d, r->time_ns);
@@ -931,7 +933,7 @@ static bool ns_replay_make(struct slot_store *s, const struct sl_jnl_rec *r)
 	char *t = NULL;
 	if (lnk && !(t = strndup(r->target, r->target_len)))
 		return false;
-	o = ns_create(s, d, r->name, r->name_len, r->mode, r->uid, r->gid,
+	o = ns_create(s, d, r->name, r->name_len, mode, r->uid, r->gid,
 		      r->oid, r->time_ns, &err);
 	if (!o) {
 		free(t);

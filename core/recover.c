@@ -225,8 +225,10 @@ static void rc_scan_jnl(struct rc_scan *sc, uint64_t ref, const uint8_t *blk)
 {
 	struct slot_store *s = sc->s;
 	struct sl_jnl_hdr h;
+	const struct sl_region *rg = &s->regions[sl_slot_region(ref)];
 	if (sl_jnl_hdr_decode(blk, &h) || memcmp(h.uuid, s->hdr_uuid, 16) ||
-	    h.gen < s->regions[sl_slot_region(ref)].assign_gen)
+	    h.gen < rg->assign_gen ||
+	    h.payload_len > (1u << s->cls[rg->cls].shift))
 		return;
 	if (h.gen + 1 > s->next_gen)
 		s->next_gen = h.gen + 1;

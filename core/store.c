@@ -1310,8 +1310,15 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 			sl_fs_error(s, SL_ERR_INDEX);
 		if (damaged)
 			sl_fs_error(s, SL_ERR_CKPT_LOST);
-		/* the journal continues this open's first checkpoint */
-		sl_jnl_start(s);
+		/* a clean close left no journal slot past its checkpoint:
+		 * the journal goes on from there; after a crash, a journal
+		 * of a new id continues the checkpoint written here */
+		if (!scan && hdr.jnl_id)
+			sl_jnl_resume(s, &hdr);
+		else
+			sl_jnl_start(s);
+		if (scan)
+			sl_dirty(s);
 		/* what recovery changed is durable before new writes */
 		pthread_mutex_lock(&s->ckpt_lock);
 		if (s->dirty_total != s->persisted)
