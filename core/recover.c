@@ -531,7 +531,6 @@ static int rc_name(struct slot_store *s, const struct rc_scan *sc,
 		}
 		o->name = de;
 		o->nlink = 1;
-		s->rec.objects_recovered++;
 	}
 	return 0;
 }
@@ -577,6 +576,7 @@ int sl_recover_scan(struct slot_store *s, const struct sl_ckpt_hdr *hdr)
 		qsort(sc.c, sc.n, sizeof(*sc.c), rc_cand_cmp);
 	struct sl_vec named = { 0 };
 	struct rc_last last = { 0 };
+	uint64_t counted = 0;   /* the object last counted as recovered */
 	for (size_t i = 0; !err && i < sc.n;) {
 		size_t j = i;
 		while (j < sc.n && sc.c[j].h.oid == sc.c[i].h.oid &&
@@ -587,8 +587,14 @@ int sl_recover_scan(struct slot_store *s, const struct sl_ckpt_hdr *hdr)
 		for (size_t k = i; k < j; k++)
 			if (k == i || sc.c[k].h.idx != sc.c[k - 1].h.idx)
 				distinct++;
+		uint64_t before = s->rec.slots_recovered;
 		if (distinct == sc.c[i].h.txn_chunks && distinct == j - i)
 			err = rc_apply(s, &sc.c[i], j - i, &named, &last);
+		/* objects with a slot recovered, new or in the checkpoint */
+		if (s->rec.slots_recovered > before && counted != sc.c[i].h.oid) {
+			counted = sc.c[i].h.oid;
+			s->rec.objects_recovered++;
+		}
 		if (j == sc.n || sc.c[j].h.oid != sc.c[i].h.oid)
 			rc_settle(s, &last);
 		for (size_t k = i; k < j; k++) {

@@ -372,7 +372,7 @@ struct slot_recovery {
 	uint64_t entries_dropped;       /* failed slot-header validation */
 	uint64_t slots_scanned;
 	uint64_t slots_recovered;       /* newer than the checkpoint */
-	uint64_t objects_recovered;
+	uint64_t objects_recovered;     /* ... of these objects */
 	uint64_t lost_found;            /* named into /lost+found */
 };
 void slot_recovery_report(const struct slot_store *s, struct slot_recovery *r);
