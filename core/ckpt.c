@@ -354,7 +354,8 @@ int sl_ckpt_write(struct slot_store *s)
 	memset(&sn, 0, sizeof(sn));
 	/* the buffers before the lock (faulted in: 20 ms of page faults at
 	 * 300,000 files): the last checkpoint's size and more */
-	sn.cap = s->ckpt_bytes + s->ckpt_bytes / 8 + 16 * SL_BLOCK;
+	sn.cap = SL_ALIGN_UP(s->ckpt_bytes + s->ckpt_bytes / 8 + 16 * SL_BLOCK,
+			     SL_BLOCK);   /* it is written in whole blocks */
 	sn.buf = sl_alloc_big(sn.cap, true);
 	sn.csum_cap = SL_ALIGN_UP((s->ckpt_csums + s->ckpt_csums / 8 + 512) *
 				  sizeof(*sn.csums), SL_BLOCK);

@@ -2747,7 +2747,7 @@ static int fl_fsync_tail(struct slot_store *s, slot_ino_t ino)
  * the others: its header then records the whole size, and no checkpoint
  * is needed for it.
  */
-static int fl_fsync_data(struct slot_store *s, slot_ino_t ino)
+static int fl_fsync_data(struct slot_store *s, slot_ino_t ino, int *jnl)
 {
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
 	pthread_rwlock_rdlock(stripe);
@@ -2765,7 +2765,14 @@ static int fl_fsync_data(struct slot_store *s, slot_ino_t ino)
 	if (!err)
 		err = fl_wb_flush_file(s, ino, false);
 	pthread_rwlock_unlock(stripe);
-	if (!err)
+	/* the names and attributes changed so far go with it, as ext4's
+	 * journal commit takes every change before the fsync (a file
+	 * unlinked and made again under its name does not come back beside
+	 * the new one); the journal's flush, when it writes, covers the
+	 * chunks above, and its attributes spare the tail's rewrite */
+	bool flushed = false;
+	*jnl = err ? -EAGAIN : sl_jnl_sync(s, &flushed);
+	if (!err && !flushed)
 		err = sl_flush(s);
 	/* a rewrite that failed (a bad old chunk, say) leaves its file
 	 * owing the checkpoint, which fsync then takes */
@@ -2800,19 +2807,23 @@ int slot_file_fsync(struct slot_store *s, slot_ino_t ino, bool datasync)
 {
 	if (s->read_only)
 		return 0;
-	int err = fl_fsync_data(s, ino);
+	int jnl;
+	int err = fl_fsync_data(s, ino, &jnl);
 	if (err)
 		return err;
 	bool found, need = fl_fsync_needs_ckpt(s, ino, datasync, &found);
 	if (!found)
 		return -ENOENT;
-	/* the names changed so far go with it, as ext4's journal commit
-	 * takes every change before the fsync (a file unlinked and made
-	 * again under its name does not come back beside the new one);
-	 * then only what the journal does not carry needs a checkpoint */
-	bool flushed;
-	if (!sl_jnl_sync(s, &flushed) && need)
-		need = fl_fsync_needs_ckpt(s, ino, datasync, &found);
+	/* names changed before it that the journal could not take: the
+	 * checkpoint takes them (attributes of other files wait) */
+	if (jnl && !need) {
+		sl_lock(s);
+		/* (none left, but not durable: a checkpoint under way took
+		 * them, and the one asked for waits for it) */
+		need = sl_jnl_names_waiting(s) ||
+		       (!s->jnl_nrec && s->jnl_ops_done < s->jnl_ops);
+		sl_unlock(s);
+	}
 	if (need) {
 		err = slot_checkpoint(s, true);
 		if (err > 0)

@@ -566,7 +566,8 @@ size_t sl_jnl_rec_encode(const struct sl_jnl_rec *r, uint8_t *buf)
 	sl_put32(buf + 0x30, r->gid);
 	sl_put64(buf + 0x38, r->rdev);
 	uint8_t *p = buf + SL_JNL_REC_FIXED;
-	memcpy(p, r->name, r->name_len);
+	if (r->name_len)
+		memcpy(p, r->name, r->name_len);
 	p += r->name_len;
 	if (r->name2_len)
 		memcpy(p, r->name2, r->name2_len);

@@ -288,6 +288,8 @@ enum {
 	SL_JNL_LINK = 2,        /* oid given name in parent */
 	SL_JNL_UNLINK = 3,      /* name in parent, which named oid, removed */
 	SL_JNL_RENAME = 4,      /* name in parent (oid) now name2 in parent2 */
+	SL_JNL_SETATTR = 5,     /* oid's mode, owner and times (mtime in
+				   parent, atime in parent2, ctime time_ns) */
 };
 #define SL_JNL_EXCHANGE 1u      /* RENAME: the two names swapped */
 struct sl_jnl_rec {

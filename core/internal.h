@@ -463,7 +463,7 @@ struct slot_store {
 	uint64_t jnl_id, jnl_lsn;
 	uint8_t *jnl_buf;
 	size_t jnl_len, jnl_cap;
-	uint32_t jnl_nrec;
+	uint32_t jnl_nrec, jnl_nnames;  /* records; of them, names' */
 	uint64_t jnl_ops, jnl_ops_done;
 	struct sl_vec jnl_slots, jnl_hold;
 	uint64_t jnl_ckpt_id;
@@ -632,7 +632,9 @@ void sl_hold_release(struct slot_store *s, struct sl_vec *taken);
 uint64_t sl_slots_bytes(const struct slot_store *s, const struct sl_vec *v);
 /* Mark a slot used (loading the index); -EUCLEAN if already used. */
 int sl_slot_claim(struct slot_store *s, uint64_t ref);
-/* Undo a claim made while loading: the slot is free at once. */
+/* Undo a claim made while loading, or free a slot nothing durable names
+ * and no reader reads (a journal slot a checkpoint replaced): the slot
+ * is free at once. */
 void sl_slot_unclaim(struct slot_store *s, uint64_t ref);
 /* Loading is over: build every class's free stack from the slot states. */
 int sl_alloc_rebuild(struct slot_store *s);
@@ -976,6 +978,11 @@ void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r);
  * is not in use yet, a change it does not carry waits, or its write
  * failed). */
 int sl_jnl_sync(struct slot_store *s, bool *flushed);
+/* Lock held.  Whether names changed that no journal slot holds yet. */
+static inline bool sl_jnl_names_waiting(const struct slot_store *s)
+{
+	return s->jnl_nnames > 0;
+}
 /* Lock held: a checkpoint's snapshot takes the records (it holds their
  * changes) and the journal slots so far (freed when it is durable, or
  * given back with failed). */
@@ -997,9 +1004,11 @@ struct sl_jnl_found {
 };
 int sl_jnl_replay(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
 		  struct sl_jnl_found *j, size_t n);
-/* ns.c: one record's change, made again (recovery); false when it does
- * not fit the index (a damaged or foreign record), changing nothing. */
-bool sl_ns_replay(struct slot_store *s, const struct sl_jnl_rec *r);
+/* ns.c: one record's change, made again (recovery), from the journal
+ * slot of that gen; false when it does not fit the index (a damaged or
+ * foreign record), changing nothing. */
+bool sl_ns_replay(struct slot_store *s, const struct sl_jnl_rec *r,
+		  uint64_t gen);
 
 /* recover.c */
 int sl_recover(struct slot_store *s, const struct sl_ckpt_hdr *hdr,

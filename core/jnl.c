@@ -67,6 +67,7 @@ void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r)
 	}
 	s->jnl_len += sl_jnl_rec_encode(r, s->jnl_buf + s->jnl_len);
 	s->jnl_nrec++;
+	s->jnl_nnames += r->type != SL_JNL_SETATTR;
 	s->jnl_ops++;
 }
 
@@ -100,6 +101,41 @@ static void jn_naming(struct slot_store *s, const uint8_t *p, size_t len,
 					o->flags |= SL_OBJ_NAMED;
 			}
 		}
+	}
+}
+
+/*
+ * Lock held, at a take.  Each SETATTR record gets its object's mode,
+ * owner and times as they are now (mode 0: the object is gone), and a
+ * regular file's ATTR_DIRTY, unless its size lags too (ext.c), goes: the
+ * journal slot carries them, so neither an fsync's rewrite of the last
+ * chunk nor a checkpoint is owed for them.  cleared: those files, to
+ * mark again should the write fail.
+ */
+static void jn_attrs_fill(struct slot_store *s, uint8_t *p, size_t len,
+			  struct sl_vec *cleared)
+{
+	struct sl_jnl_rec r;
+	int64_t n;
+	for (size_t at = 0; at < len &&
+	     (n = sl_jnl_rec_decode(p + at, len - at, &r)) > 0; at += (size_t)n) {
+		if (r.type != SL_JNL_SETATTR)
+			continue;
+		struct sl_obj *o = sl_obj_find(&s->ix, r.oid);
+		r.mode = o ? o->mode : 0;
+		if (o) {
+			r.uid = o->uid;
+			r.gid = o->gid;
+			r.parent = (uint64_t)o->mtime;
+			r.parent2 = (uint64_t)o->atime;
+			r.time_ns = o->ctime;
+		}
+		sl_jnl_rec_encode(&r, p + at);
+		if (o && S_ISREG(o->mode) && (o->flags & SL_OBJ_ATTR_DIRTY) &&
+		    !(o->flags & SL_OBJ_CKPT_OWED) &&
+		    sl_ext_size(s, o, -1, false) >= o->size &&
+		    !sl_vec_push(cleared, o->oid))
+			o->flags &= ~SL_OBJ_ATTR_DIRTY;
 	}
 }
 
@@ -153,8 +189,10 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	s->held_bytes += hold_bytes;
 	s->jnl_buf = NULL;
 	s->jnl_len = s->jnl_cap = 0;
-	s->jnl_nrec = 0;
+	s->jnl_nrec = s->jnl_nnames = 0;
 	jn_naming(s, rec, len, true, false);
+	struct sl_vec cleared = { 0 };
+	jn_attrs_fill(s, rec, len, &cleared);
 	sl_unlock(s);
 
 	uint32_t bs = s->sb.block_size;
@@ -200,7 +238,13 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 		for (size_t i = 0; i < hold.n; i++)
 			sl_vec_push(&s->jnl_hold, hold.v[i]);
 		free(hold.v);
+		for (size_t i = 0; i < cleared.n; i++) {
+			struct sl_obj *o = sl_obj_find(&s->ix, cleared.v[i]);
+			if (o)
+				o->flags |= SL_OBJ_ATTR_DIRTY;
+		}
 	}
+	free(cleared.v);
 	sl_unlock(s);
 	if (gate)
 		pthread_rwlock_unlock(&s->reuse_lock);
@@ -220,7 +264,7 @@ void sl_jnl_snap(struct slot_store *s, struct sl_vec *slots)
 	*slots = s->jnl_slots;
 	memset(&s->jnl_slots, 0, sizeof(s->jnl_slots));
 	s->jnl_len = 0;
-	s->jnl_nrec = 0;
+	s->jnl_nrec = s->jnl_nnames = 0;
 	/* the checkpoint makes the deletions durable: their slots are
 	 * pins from now on */
 	for (size_t i = 0; i < s->jnl_hold.n; i++)
@@ -233,8 +277,10 @@ void sl_jnl_ckpt_done(struct slot_store *s, struct sl_vec *slots,
 		      uint64_t ops_at, bool ok)
 {
 	if (ok) {
+		/* no durable state names them now, nor does a reader read
+		 * them: free at once, not after another flush */
 		for (size_t i = 0; i < slots->n; i++)
-			sl_slot_free(s, slots->v[i]);
+			sl_slot_unclaim(s, slots->v[i]);
 		s->jnl_ckpt_id = s->jnl_id;
 		if (ops_at > s->jnl_ops_done)
 			s->jnl_ops_done = ops_at;
@@ -318,7 +364,7 @@ int sl_jnl_replay(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
 		for (size_t at = 0; at < h->payload_len &&
 		     (sz = sl_jnl_rec_decode(p + at, h->payload_len - at, &r)) > 0;
 		     at += (size_t)sz, got++)
-			if (!sl_ns_replay(s, &r))
+			if (!sl_ns_replay(s, &r, h->gen))
 				bad++;
 		bad += h->rec_count > got ? h->rec_count - got : 0;
 		free(p);

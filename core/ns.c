@@ -377,11 +377,13 @@ int slot_ns_setattr(struct slot_store *s, slot_ino_t ino,
 		o->ctime = now;
 	/* no slot header has these yet: fsync and sync need a checkpoint
 	 * (truncation marked the object itself) */
+	/* the journal carries them (as they are when it is written), and
+	 * so does a regular file's next slot header */
 	if (mask & ~SLOT_SET_SIZE) {
 		o->flags |= SL_OBJ_ATTR_DIRTY;
 		sl_owed_check(s, o);
-		if (!S_ISREG(o->mode))  /* no slot header ever has them */
-			sl_ns_dirty(s);
+		struct sl_jnl_rec r = { .type = SL_JNL_SETATTR, .oid = o->oid };
+		sl_jnl_add(s, &r);
 	}
 	sl_dirty(s);
 	if (out)
@@ -1010,9 +1012,35 @@ static bool ns_replay_rename_unnamed(struct slot_store *s,
 	return true;
 }
 
-bool sl_ns_replay(struct slot_store *s, const struct sl_jnl_rec *r)
+/* An object's attributes as they were when journal slot gen was written,
+ * unless a slot header written after it has newer ones (a chunk of gen
+ * above it). */
+static bool ns_replay_setattr(struct slot_store *s, const struct sl_jnl_rec *r,
+			      uint64_t gen)
+{
+	if (!(r->mode & S_IFMT))
+		return true;    /* the object was gone when it was written */
+	struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
+	if (!o || (o->mode & S_IFMT) != (r->mode & S_IFMT))
+		return false;
+	for (uint32_t i = 0; i < o->nchunks; i++)
+		if (o->chunks[i].gen > gen)
+			return true;
+	o->mode = (o->mode & S_IFMT) | (r->mode & 07777);
+	o->uid = r->uid;
+	o->gid = r->gid;
+	o->mtime = (int64_t)r->parent;
+	o->atime = (int64_t)r->parent2;
+	o->ctime = r->time_ns;
+	return true;
+}
+
+bool sl_ns_replay(struct slot_store *s, const struct sl_jnl_rec *r,
+		  uint64_t gen)
 {
 	switch (r->type) {
+	case SL_JNL_SETATTR:
+		return ns_replay_setattr(s, r, gen);
 	case SL_JNL_MAKE:
 		return ns_replay_make(s, r);
 	case SL_JNL_LINK:
