@@ -454,9 +454,9 @@ struct slot_store {
 	 * durable (see slot_sync) may have appeared since owed_gen was
 	 * owed_seen: sync walks the index only then */
 	uint64_t owed_gen, owed_seen;
-	/* the journal (jnl.c): this open's id (0: none, read-only), the
-	 * next lsn, the records not yet written, how many changes were
-	 * logged and how many of them are durable; the journal slots a
+	/* the journal (jnl.c): its id (0: none, read-only), the next lsn,
+	 * the records not yet written, how many changes were logged and
+	 * how many of them are durable; the journal slots a
 	 * checkpoint has not yet replaced; the slots of deleted objects,
 	 * free once their deletion is durable; the durable checkpoint's
 	 * journal id.  jnl_lock: one journal write at a time. */

@@ -2,25 +2,26 @@
 /*
  * jnl.c - the journal of namespace changes.
  *
- * A name made, linked, removed or moved changes the index alone, and a
- * checkpoint writes the index whole: fsync of a directory, and sync,
- * cost time in proportion to the files in the store.  So each such
- * change is also logged here as it is made (sl_jnl_add, store lock
- * held), and a sync writes the records logged since the last journal
- * write into one slot with a journal header, then flushes: time in
- * proportion to the changes.  Recovery replays them, in order, on the
- * checkpoint they continue (sl_jnl_replay); a checkpoint's snapshot
- * holds every change logged before it, and frees the journal slots once
- * it is durable.
+ * A name made, linked, removed or moved, or a mode, owner or time set,
+ * changes the index alone, and a checkpoint writes the index whole: fsync
+ * of a directory, and sync, cost time in proportion to the files in the
+ * store.  So each such change is also logged here as it is made
+ * (sl_jnl_add, store lock held), and an fsync or sync writes the records
+ * logged since the last journal write into one slot with a journal
+ * header, then flushes: time in proportion to the changes.  Recovery
+ * replays them, in order, on the checkpoint they continue
+ * (sl_jnl_replay); a checkpoint's snapshot holds every change logged
+ * before it, and frees the journal slots once it is durable.
  *
- * The journal continues one checkpoint: each read-write open has a random
- * id, which its checkpoints record with the next lsn.  It is used only
- * once a checkpoint of this open is durable, and only while every
- * namespace change since that checkpoint was logged (ns_changes ==
- * ns_persisted): what it does not carry (extended attributes, the
- * key-value face's names, a truncation's holes) still takes a checkpoint,
- * and a record it could not keep (no memory, too many) makes it wait for
- * one.  FORMAT.md, "Journal", is the format.
+ * The journal continues one checkpoint, which records its id and next
+ * lsn: a read-write open after a clean close goes on with those of the
+ * checkpoint it loaded, any other takes a random id.  It is used only
+ * once a checkpoint of its id is durable, and only while every namespace
+ * change since that checkpoint was logged (ns_changes == ns_persisted):
+ * what it does not carry (extended attributes, a truncation, the
+ * key-value face's names) still takes a checkpoint, and a record it
+ * could not keep (no memory, too many) makes it wait for one.
+ * FORMAT.md, "Journal", is the format.
  */
 #include <sys/random.h>
 #include <time.h>
@@ -142,8 +143,8 @@ static void jn_attrs_fill(struct slot_store *s, uint8_t *p, size_t len,
 int sl_jnl_sync(struct slot_store *s, bool *flushed)
 {
 	*flushed = false;
-	size_t maxnew = SL_MAX(2 + (size_t)s->ncls * 8, (size_t)64);
-	uint32_t *newr = malloc(sizeof(*newr) * maxnew);
+	/* regions one slot may assign (the class count never changes) */
+	uint32_t *newr = malloc(sizeof(*newr) * sl_new_regions_max(s, 1));
 	if (!newr)
 		return -EAGAIN;
 	pthread_mutex_lock(&s->jnl_lock);
@@ -164,8 +165,7 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	size_t nnew = 0;
 	uint64_t ref;
 	unsigned cls = sl_class_for(s, s->jnl_len);
-	if (sl_new_regions_max(s, 1) > maxnew ||
-	    sl_slots_alloc(s, &cls, 1, &ref, newr, &nnew)) {
+	if (sl_slots_alloc(s, &cls, 1, &ref, newr, &nnew)) {
 		sl_unlock(s);
 		pthread_mutex_unlock(&s->jnl_lock);
 		free(newr);
