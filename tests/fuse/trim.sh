@@ -14,6 +14,21 @@ check_here "mount -o allow_other" mount_fs "$IMG" "$MNT" -o allow_other
 # allocated bytes of the image on its host file system
 alloc() { echo $(($(stat -c %b "$IMG") * $(stat -c %B "$IMG"))); }
 
+# bytes the mount reports free
+avail() { echo $(($(stat -f -c '%a * %S' "$MNT"))); }
+
+# wait_freed BEFORE: until the mount reports 90 MiB more free than BEFORE
+# (a removed file's slots come free when the kernel forgets its inode,
+# which it may tell the daemon after rm returned), at most 5 s
+wait_freed() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		(($(avail) - $1 >= 90 * MiB)) && return 0
+		sleep 0.1
+	done
+	return 0
+}
+
 # fstrim_bytes ARGS...: what fstrim -v says it trimmed
 fstrim_bytes() {
 	fstrim -v "$@" | sed -nE 's/.*\(([0-9]+) bytes\) trimmed.*/\1/p'
@@ -35,7 +50,10 @@ gives_back() {
 	local full freed n
 	full=$(alloc)
 	expect_ge "allocated with 100 MiB written" $((100 * MiB)) "$full"
+	local before
+	before=$(avail)
 	rm "$MNT/big"
+	wait_freed "$before"
 	n=$(fstrim_bytes "$MNT")
 	expect_ge "bytes fstrim reports" $((100 * MiB)) "$n"
 	freed=$((full - $(alloc)))
@@ -50,7 +68,10 @@ check "rm, fstrim: the image gives the space back, the rest is intact" gives_bac
 # in it is freed): a bound fstrim takes no more than it may, a plain one
 # after it finds the rest
 free_100m() {
-	cp "$W/big" "$MNT/r" && sync "$MNT/r" && rm "$MNT/r"
+	cp "$W/big" "$MNT/r" && sync "$MNT/r" || return 1
+	local before
+	before=$(avail)
+	rm "$MNT/r" && wait_freed "$before"
 }
 range() {
 	free_100m
