@@ -746,14 +746,28 @@ out:
 	return err;
 }
 
+uint64_t sl_held_begin(struct slot_store *s, const struct sl_vec *v)
+{
+	uint64_t bytes = sl_slots_bytes(s, v);
+	s->quar_held += v->n;
+	s->held_bytes += bytes;
+	return bytes;
+}
+
+void sl_held_end(struct slot_store *s, const struct sl_vec *v, uint64_t bytes)
+{
+	s->quar_held -= v->n;
+	s->held_bytes -= bytes;
+	if (v->n)
+		pthread_cond_broadcast(&s->held_cond);
+}
+
 int sl_flush(struct slot_store *s)
 {
 	struct sl_vec taken;
 	sl_lock(s);
 	sl_quar_take(s, &taken);
-	s->quar_held += taken.n;
-	uint64_t bytes = sl_slots_bytes(s, &taken);
-	s->held_bytes += bytes;
+	uint64_t bytes = sl_held_begin(s, &taken);
 	sl_unlock(s);
 	int err = sl_ext_flush(s);
 	/* wait out reads that may still hold a quarantined slot */
@@ -761,10 +775,7 @@ int sl_flush(struct slot_store *s)
 	if (gate)
 		pthread_rwlock_wrlock(&s->reuse_lock);
 	sl_lock(s);
-	s->quar_held -= taken.n;
-	s->held_bytes -= bytes;
-	if (taken.n)
-		pthread_cond_broadcast(&s->held_cond);
+	sl_held_end(s, &taken, bytes);
 	if (err) {
 		/* not flushed: they stay in quarantine */
 		for (size_t i = 0; i < taken.n; i++)

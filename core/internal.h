@@ -666,6 +666,12 @@ bool sl_alloc_tight(const struct slot_store *s);
 int sl_regions_write(struct slot_store *s, const uint32_t *r, size_t n);
 /* Flush the device and release the slots quarantined before it. */
 int sl_flush(struct slot_store *s);
+/* Lock held.  Slots v, taken to be freed once a flush (or a journal
+ * write) is done, count as free meanwhile, and an allocation short of
+ * room waits for them (held_cond): begin returns their bytes, end takes
+ * them off again. */
+uint64_t sl_held_begin(struct slot_store *s, const struct sl_vec *v);
+void sl_held_end(struct slot_store *s, const struct sl_vec *v, uint64_t bytes);
 /* store.c: an error found in use (SL_ERR_*): logged, counted, and with
  * errors=remount-ro the store takes no more writes.  Any lock may be
  * held; sl_fs_errors_record (ckpt_lock held) puts it in the superblock. */

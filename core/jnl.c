@@ -184,9 +184,7 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	 * short of them waits for it (held_cond) */
 	struct sl_vec hold = s->jnl_hold;
 	memset(&s->jnl_hold, 0, sizeof(s->jnl_hold));
-	uint64_t hold_bytes = sl_slots_bytes(s, &hold);
-	s->quar_held += hold.n;
-	s->held_bytes += hold_bytes;
+	uint64_t hold_bytes = sl_held_begin(s, &hold);
 	s->jnl_buf = NULL;
 	s->jnl_len = s->jnl_cap = 0;
 	s->jnl_nrec = s->jnl_nnames = 0;
@@ -216,10 +214,7 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	if (gate)
 		pthread_rwlock_wrlock(&s->reuse_lock);
 	sl_lock(s);
-	s->quar_held -= hold.n;
-	s->held_bytes -= hold_bytes;
-	if (hold.n)
-		pthread_cond_broadcast(&s->held_cond);
+	sl_held_end(s, &hold, hold_bytes);
 	jn_naming(s, rec, len, false, !err);
 	if (!err) {
 		/* a slot whose ref is lost stays in use till the next open:
