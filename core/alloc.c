@@ -539,7 +539,10 @@ static void al_make_free(struct slot_store *s, uint64_t ref)
 		al_push_free(&s->cls[rg->cls], ref);
 }
 
-void sl_slot_free(struct slot_store *s, uint64_t ref)
+/* Free ref: a pin while a checkpoint names it; else, held (a deleted
+ * object's, sl_slot_free_held), a pin too until the deletion is durable;
+ * else quarantined until the next flush. */
+static void al_slot_free(struct slot_store *s, uint64_t ref, bool held)
 {
 	if (!sl_slot_valid(s, ref))
 		return;
@@ -548,48 +551,22 @@ void sl_slot_free(struct slot_store *s, uint64_t ref)
 	if ((*st & SL_SLOT_STATE) != SL_SLOT_USED)
 		return;
 	s->slots_used--;
-	if (*st & (SL_SLOT_CKPT | SL_SLOT_NEWCKPT)) {
-		*st = (uint8_t)((*st & ~SL_SLOT_STATE) | SL_SLOT_PIN);
-		if (sl_vec_push(&s->pin, ref))
-			return; /* stays pinned: leaked until remount */
-	} else {
-		*st = (uint8_t)((*st & ~SL_SLOT_STATE) | SL_SLOT_QUAR);
-		if (sl_vec_push(&s->quar, ref))
-			return;
-	}
+	bool ckpt = *st & (SL_SLOT_CKPT | SL_SLOT_NEWCKPT);
+	struct sl_vec *to = ckpt ? &s->pin : held && !s->loading ?
+			    &s->jnl_hold : &s->quar;
+	*st = (uint8_t)((*st & ~SL_SLOT_STATE) |
+			(to == &s->quar ? SL_SLOT_QUAR : SL_SLOT_PIN));
+	sl_vec_push(to, ref);   /* on failure: leaked until remount */
+}
+
+void sl_slot_free(struct slot_store *s, uint64_t ref)
+{
+	al_slot_free(s, ref, false);
 }
 
 void sl_slot_free_held(struct slot_store *s, uint64_t ref)
 {
-	if (s->loading || !sl_slot_valid(s, ref)) {
-		sl_slot_free(s, ref);
-		return;
-	}
-	uint8_t *st = &s->regions[sl_slot_region(ref)].state[sl_slot_index(ref)];
-	if ((*st & SL_SLOT_STATE) != SL_SLOT_USED ||
-	    (*st & (SL_SLOT_CKPT | SL_SLOT_NEWCKPT))) {
-		sl_slot_free(s, ref);   /* a pin already: freed at a checkpoint */
-		return;
-	}
-	s->slots_used--;
-	*st = (uint8_t)((*st & ~SL_SLOT_STATE) | SL_SLOT_PIN);
-	sl_vec_push(&s->jnl_hold, ref); /* on failure: leaked till remount */
-}
-
-void sl_hold_release(struct slot_store *s, struct sl_vec *taken)
-{
-	for (size_t i = 0; i < taken->n; i++) {
-		uint64_t ref = taken->v[i];
-		uint8_t *st = &s->regions[sl_slot_region(ref)].state[sl_slot_index(ref)];
-		if ((*st & SL_SLOT_STATE) != SL_SLOT_PIN)
-			continue;
-		if (*st & (SL_SLOT_CKPT | SL_SLOT_NEWCKPT))
-			sl_vec_push(&s->pin, ref);
-		else
-			al_make_free(s, ref);
-	}
-	free(taken->v);
-	memset(taken, 0, sizeof(*taken));
+	al_slot_free(s, ref, true);
 }
 
 /* A free slot, already off its class's free stack, becomes used. */
@@ -682,8 +659,6 @@ void sl_quar_release(struct slot_store *s, struct sl_vec *taken)
 	memset(taken, 0, sizeof(*taken));
 }
 
-/* The durable checkpoint moved on: pins taken at its snapshot are free. */
-void sl_pin_release(struct slot_store *s, struct sl_vec *taken);
 void sl_pin_release(struct slot_store *s, struct sl_vec *taken)
 {
 	for (size_t i = 0; i < taken->n; i++) {

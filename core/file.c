@@ -2820,7 +2820,7 @@ int slot_file_fsync(struct slot_store *s, slot_ino_t ino, bool datasync)
 		sl_lock(s);
 		/* (none left, but not durable: a checkpoint under way took
 		 * them, and the one asked for waits for it) */
-		need = sl_jnl_names_waiting(s) ||
+		need = s->jnl_nnames ||
 		       (!s->jnl_nrec && s->jnl_ops_done < s->jnl_ops);
 		sl_unlock(s);
 	}

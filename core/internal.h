@@ -475,7 +475,6 @@ struct slot_store {
 
 	uint64_t load_badrefs, load_dups;  /* chunk records dropped at load */
 	uint64_t load_bad_xattrs;       /* xattr records dropped at load */
-	uint64_t load_bad_jnl;          /* journal records that did not fit */
 	uint64_t jnl_replayed;          /* journal slots recovery replayed */
 	bool acl_seen;                  /* an ACL was loaded or set (atomic) */
 	/* the records dropped for a slot another record claimed first:
@@ -625,9 +624,6 @@ void sl_slot_free(struct slot_store *s, uint64_t ref);
  * durable (a journal slot or a checkpoint has it), so that a crash that
  * brings the object back brings its data too.  Loading: sl_slot_free. */
 void sl_slot_free_held(struct slot_store *s, uint64_t ref);
-/* The deletions of taken are durable: their slots are free (those a
- * checkpoint has since referenced wait for the next, as pins). */
-void sl_hold_release(struct slot_store *s, struct sl_vec *taken);
 /* Lock held.  Payload bytes of the slots in v. */
 uint64_t sl_slots_bytes(const struct slot_store *s, const struct sl_vec *v);
 /* Mark a slot used (loading the index); -EUCLEAN if already used. */
@@ -653,7 +649,9 @@ void sl_regions_truncate(struct slot_store *s, uint32_t n);
 /* Take the quarantine list (before a flush) and free it (after). */
 void sl_quar_take(struct slot_store *s, struct sl_vec *out);
 void sl_quar_release(struct slot_store *s, struct sl_vec *taken);
-/* The durable checkpoint moved on: free the pins taken at its snapshot. */
+/* What kept the pins taken is durable (the checkpoint that moved on, or
+ * the journal slot that holds their deletions): they are free, but for
+ * those a checkpoint under way names, which stay pins. */
 void sl_pin_release(struct slot_store *s, struct sl_vec *taken);
 /* Can a flush or a checkpoint give back space? */
 bool sl_alloc_reclaimable(const struct slot_store *s);
@@ -984,11 +982,6 @@ void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r);
  * is not in use yet, a change it does not carry waits, or its write
  * failed). */
 int sl_jnl_sync(struct slot_store *s, bool *flushed);
-/* Lock held.  Whether names changed that no journal slot holds yet. */
-static inline bool sl_jnl_names_waiting(const struct slot_store *s)
-{
-	return s->jnl_nnames > 0;
-}
 /* Lock held: a checkpoint's snapshot takes the records (it holds their
  * changes) and the journal slots so far (freed when it is durable, or
  * given back with failed). */

@@ -72,54 +72,50 @@ void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r)
 	s->jnl_ops++;
 }
 
-/* Lock held.  Mark (or, set false, settle) the objects the records in
- * p name: their names are in the journal slot being written; once it is
- * durable, recovery finds them there (a rename since clears the mark). */
-static void jn_naming(struct slot_store *s, const uint8_t *p, size_t len,
-		      bool mark, bool ok)
+/* The record at *at of the len bytes at p, into r, and *at past it;
+ * false at the end, or at a record that does not hold. */
+static bool jn_next(const uint8_t *p, size_t len, size_t *at,
+		    struct sl_jnl_rec *r)
 {
-	struct sl_jnl_rec r;
-	int64_t n;
-	for (size_t at = 0; at < len &&
-	     (n = sl_jnl_rec_decode(p + at, len - at, &r)) > 0; at += (size_t)n) {
-		if (r.type == SL_JNL_UNLINK)
-			continue;
-		for (int k = 0; k < 2; k++) {
-			uint64_t oid = k ? (r.flags & SL_JNL_EXCHANGE ? r.rdev : 0) :
-				       r.oid;
-			struct sl_obj *o = oid ? sl_obj_find(&s->ix, oid) : NULL;
-			if (!o)
-				continue;
-			if (mark) {
-				o->flags |= SL_OBJ_JNL_NAMING;
-				continue;
-			}
-			if (ok && r.type == SL_JNL_MAKE)
-				o->flags |= SL_OBJ_JNL_MADE;
-			if (o->flags & SL_OBJ_JNL_NAMING) {
-				o->flags &= ~SL_OBJ_JNL_NAMING;
-				if (ok)
-					o->flags |= SL_OBJ_NAMED;
-			}
-		}
-	}
+	int64_t n = *at < len ? sl_jnl_rec_decode(p + *at, len - *at, r) : -1;
+	if (n <= 0)
+		return false;
+	*at += (size_t)n;
+	return true;
+}
+
+/* The objects whose names a record gives: its oid, and for an exchange
+ * the other one (in rdev); none for an UNLINK or a SETATTR. */
+static size_t jn_named(const struct sl_jnl_rec *r, uint64_t oid[2])
+{
+	if (r->type == SL_JNL_UNLINK || r->type == SL_JNL_SETATTR)
+		return 0;
+	oid[0] = r->oid;
+	oid[1] = r->rdev;
+	return r->type == SL_JNL_RENAME && (r->flags & SL_JNL_EXCHANGE) ? 2 : 1;
 }
 
 /*
- * Lock held, at a take.  Each SETATTR record gets its object's mode,
- * owner and times as they are now (mode 0: the object is gone), and a
- * regular file's ATTR_DIRTY, unless its size lags too (ext.c), goes: the
- * journal slot carries them, so neither an fsync's rewrite of the last
- * chunk nor a checkpoint is owed for them.  cleared: those files, to
- * mark again should the write fail.
+ * Lock held, at a take of the records at p.  The objects they name are
+ * marked (JNL_NAMING; a rename before the write is durable clears it).
+ * Each SETATTR record gets its object's mode, owner and times as they
+ * are now (mode 0: the object is gone), and a regular file's ATTR_DIRTY,
+ * unless its size lags too (ext.c), goes: the journal slot carries them,
+ * so neither an fsync's rewrite of the last chunk nor a checkpoint is
+ * owed for them.  cleared: those files, to mark again should the write
+ * fail.
  */
-static void jn_attrs_fill(struct slot_store *s, uint8_t *p, size_t len,
-			  struct sl_vec *cleared)
+static void jn_take(struct slot_store *s, uint8_t *p, size_t len,
+		    struct sl_vec *cleared)
 {
 	struct sl_jnl_rec r;
-	int64_t n;
-	for (size_t at = 0; at < len &&
-	     (n = sl_jnl_rec_decode(p + at, len - at, &r)) > 0; at += (size_t)n) {
+	for (size_t at = 0, here = 0; jn_next(p, len, &at, &r); here = at) {
+		uint64_t oid[2];
+		for (size_t k = jn_named(&r, oid); k-- > 0;) {
+			struct sl_obj *o = sl_obj_find(&s->ix, oid[k]);
+			if (o)
+				o->flags |= SL_OBJ_JNL_NAMING;
+		}
 		if (r.type != SL_JNL_SETATTR)
 			continue;
 		struct sl_obj *o = sl_obj_find(&s->ix, r.oid);
@@ -131,7 +127,7 @@ static void jn_attrs_fill(struct slot_store *s, uint8_t *p, size_t len,
 			r.parent2 = (uint64_t)o->atime;
 			r.time_ns = o->ctime;
 		}
-		sl_jnl_rec_encode(&r, p + at);
+		sl_jnl_rec_encode(&r, p + here);
 		if (o && S_ISREG(o->mode) && (o->flags & SL_OBJ_ATTR_DIRTY) &&
 		    !(o->flags & SL_OBJ_CKPT_OWED) &&
 		    sl_ext_size(s, o, -1, false) >= o->size &&
@@ -140,13 +136,36 @@ static void jn_attrs_fill(struct slot_store *s, uint8_t *p, size_t len,
 	}
 }
 
+/* Lock held: the write of the records jn_take took is over.  ok: the
+ * objects still marked are named (a made one by the journal for good,
+ * JNL_MADE); else the marks go and the attributes are owed again. */
+static void jn_settle(struct slot_store *s, const uint8_t *p, size_t len,
+		      bool ok, const struct sl_vec *cleared)
+{
+	struct sl_jnl_rec r;
+	for (size_t at = 0; jn_next(p, len, &at, &r);) {
+		uint64_t oid[2];
+		for (size_t k = jn_named(&r, oid); k-- > 0;) {
+			struct sl_obj *o = sl_obj_find(&s->ix, oid[k]);
+			if (!o)
+				continue;
+			if (ok && r.type == SL_JNL_MAKE)
+				o->flags |= SL_OBJ_JNL_MADE;
+			if (ok && (o->flags & SL_OBJ_JNL_NAMING))
+				o->flags |= SL_OBJ_NAMED;
+			o->flags &= ~SL_OBJ_JNL_NAMING;
+		}
+	}
+	for (size_t i = 0; !ok && i < cleared->n; i++) {
+		struct sl_obj *o = sl_obj_find(&s->ix, cleared->v[i]);
+		if (o)
+			o->flags |= SL_OBJ_ATTR_DIRTY;
+	}
+}
+
 int sl_jnl_sync(struct slot_store *s, bool *flushed)
 {
 	*flushed = false;
-	/* regions one slot may assign (the class count never changes) */
-	uint32_t *newr = malloc(sizeof(*newr) * sl_new_regions_max(s, 1));
-	if (!newr)
-		return -EAGAIN;
 	pthread_mutex_lock(&s->jnl_lock);
 	sl_lock(s);
 	/* nothing left to write: a write before this one took the records,
@@ -156,11 +175,14 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 		ret = s->jnl_ops_done < s->jnl_ops ? -EAGAIN : 0;
 	else if (!jn_usable(s) || s->jnl_slots.n >= JN_SLOTS_MAX)
 		ret = -EAGAIN;
-	if (ret || !s->jnl_nrec) {
+	bool write = !ret && s->jnl_nrec;
+	/* the regions one slot may assign */
+	uint32_t *newr = write ?
+			 malloc(sizeof(*newr) * sl_new_regions_max(s, 1)) : NULL;
+	if (!newr) {
 		sl_unlock(s);
 		pthread_mutex_unlock(&s->jnl_lock);
-		free(newr);
-		return ret;
+		return write ? -EAGAIN : ret;
 	}
 	size_t nnew = 0;
 	uint64_t ref;
@@ -188,9 +210,8 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	s->jnl_buf = NULL;
 	s->jnl_len = s->jnl_cap = 0;
 	s->jnl_nrec = s->jnl_nnames = 0;
-	jn_naming(s, rec, len, true, false);
 	struct sl_vec cleared = { 0 };
-	jn_attrs_fill(s, rec, len, &cleared);
+	jn_take(s, rec, len, &cleared);
 	sl_unlock(s);
 
 	uint32_t bs = s->sb.block_size;
@@ -215,14 +236,14 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 		pthread_rwlock_wrlock(&s->reuse_lock);
 	sl_lock(s);
 	sl_held_end(s, &hold, hold_bytes);
-	jn_naming(s, rec, len, false, !err);
+	jn_settle(s, rec, len, !err, &cleared);
 	if (!err) {
 		/* a slot whose ref is lost stays in use till the next open:
 		 * freed, it could be reused under the records it holds */
 		sl_vec_push(&s->jnl_slots, ref);
 		if (ops_at > s->jnl_ops_done)
 			s->jnl_ops_done = ops_at;
-		sl_hold_release(s, &hold);
+		sl_pin_release(s, &hold);
 		atomic_fetch_add(&s->jnl_writes, 1);
 	} else {
 		/* those records are gone: a checkpoint, before the journal
@@ -233,11 +254,6 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 		for (size_t i = 0; i < hold.n; i++)
 			sl_vec_push(&s->jnl_hold, hold.v[i]);
 		free(hold.v);
-		for (size_t i = 0; i < cleared.n; i++) {
-			struct sl_obj *o = sl_obj_find(&s->ix, cleared.v[i]);
-			if (o)
-				o->flags |= SL_OBJ_ATTR_DIRTY;
-		}
 	}
 	free(cleared.v);
 	sl_unlock(s);
@@ -354,11 +370,8 @@ int sl_jnl_replay(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
 			break;          /* torn, or unreadable: the end */
 		}
 		struct sl_jnl_rec r;
-		int64_t sz;
 		uint32_t got = 0;
-		for (size_t at = 0; at < h->payload_len &&
-		     (sz = sl_jnl_rec_decode(p + at, h->payload_len - at, &r)) > 0;
-		     at += (size_t)sz, got++)
+		for (size_t at = 0; jn_next(p, h->payload_len, &at, &r); got++)
 			if (!sl_ns_replay(s, &r, h->gen))
 				bad++;
 		bad += h->rec_count > got ? h->rec_count - got : 0;
@@ -373,7 +386,6 @@ int sl_jnl_replay(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
 		       bad ? " (some records did not fit the index)" : "");
 		sl_ns_dirty(s);
 	}
-	s->load_bad_jnl += bad;
 	s->jnl_replayed += (uint64_t)done;
 	return done;
 }

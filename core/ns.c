@@ -375,10 +375,9 @@ int slot_ns_setattr(struct slot_store *s, slot_ino_t ino,
 		o->ctime = ns_time_of(&in->ctime);
 	else if (mask)
 		o->ctime = now;
-	/* no slot header has these yet: fsync and sync need a checkpoint
-	 * (truncation marked the object itself) */
 	/* the journal carries them (as they are when it is written), and
-	 * so does a regular file's next slot header */
+	 * so does a regular file's next slot header; till one does, fsync
+	 * owes them (truncation marked the object itself) */
 	if (mask & ~SLOT_SET_SIZE) {
 		o->flags |= SL_OBJ_ATTR_DIRTY;
 		sl_owed_check(s, o);
@@ -905,6 +904,31 @@ static bool ns_rec_name_ok(const char *name, size_t len)
 	       !memchr(name, 0, len) && !sl_ns_is_dot(name, len);
 }
 
+/* A file the slot headers brought back that no name holds yet: its name
+ * was not journaled (a key-value put's rides in its headers alone), and
+ * the headers would give it one after the journal is replayed. */
+static struct sl_obj *ns_replay_unnamed(struct slot_store *s, uint64_t oid)
+{
+	struct sl_obj *o = sl_obj_find(&s->ix, oid);
+	return o && S_ISREG(o->mode) && !o->nlink ? o : NULL;
+}
+
+/* The unnamed file o takes name in d, if free. */
+static bool ns_replay_name(struct slot_store *s, struct sl_obj *d,
+			   const char *name, size_t len, struct sl_obj *o,
+			   int64_t now)
+{
+	struct sl_dirent *de = sl_de_find(&s->ix, d->oid, name, len) ? NULL :
+			       sl_de_add(&s->ix, d, name, len, o->oid);
+	if (!de)
+		return false;
+	o->name = de;
+	o->nlink = 1;
+	o->flags |= SL_OBJ_NAMED;
+	ns_touch(d, now);
+	return true;
+}
+
 static bool ns_replay_make(struct slot_store *s, const struct sl_jnl_rec *r)
 {
 	bool lnk = S_ISLNK(r->mode);
@@ -920,18 +944,10 @@ static bool ns_replay_make(struct slot_store *s, const struct sl_jnl_rec *r)
 		return false;
 	/* a regular file's slots may have brought it back unnamed */
 	struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
-	if (o) {
-		struct sl_dirent *de = (o->mode & S_IFMT) == (mode & S_IFMT) &&
-			!o->nlink ? sl_de_add(&s->ix, d, r->name, r->name_len,
-					      o->oid) : NULL;
-		if (!de)
-			return false;
-		o->name = de;
-		o->nlink = 1;
-		o->flags |= SL_OBJ_NAMED;
-		ns_touch(d, r->time_ns);
-		return true;
-	}
+	if (o)
+		return S_ISREG(mode) && ns_replay_unnamed(s, r->oid) &&
+		       ns_replay_name(s, d, r->name, r->name_len, o,
+				      r->time_ns);
 	char *t = NULL;
 	if (lnk && !(t = strndup(r->target, r->target_len)))
 		return false;
@@ -966,15 +982,6 @@ static bool ns_replay_link(struct slot_store *s, const struct sl_jnl_rec *r)
 	return true;
 }
 
-/* A file the slot headers brought back that no name holds yet: its name
- * was not journaled (a key-value put's rides in its headers alone), and
- * the headers would give it one after the journal is replayed. */
-static struct sl_obj *ns_replay_unnamed(struct slot_store *s, uint64_t oid)
-{
-	struct sl_obj *o = sl_obj_find(&s->ix, oid);
-	return o && S_ISREG(o->mode) && !o->nlink ? o : NULL;
-}
-
 static bool ns_replay_unlink(struct slot_store *s, const struct sl_jnl_rec *r)
 {
 	int err;
@@ -1001,15 +1008,8 @@ static bool ns_replay_rename_unnamed(struct slot_store *s,
 	int err;
 	struct sl_obj *o = ns_replay_unnamed(s, r->oid);
 	struct sl_obj *d = o ? ns_dir(s, r->parent2, &err) : NULL;
-	struct sl_dirent *de;
-	if (!d || (r->flags & SL_JNL_EXCHANGE) ||
-	    sl_de_find(&s->ix, r->parent2, r->name2, r->name2_len) ||
-	    !(de = sl_de_add(&s->ix, d, r->name2, r->name2_len, o->oid)))
-		return false;
-	o->name = de;
-	o->nlink = 1;
-	ns_touch(d, r->time_ns);
-	return true;
+	return d && !(r->flags & SL_JNL_EXCHANGE) &&
+	       ns_replay_name(s, d, r->name2, r->name2_len, o, r->time_ns);
 }
 
 /* An object's attributes as they were when journal slot gen was written,
