@@ -155,6 +155,19 @@ static int ck_put_dirent(struct slot_store *s, struct ck_snap *sn,
 
 static void ck_commit(struct slot_store *s, struct ck_snap *sn, bool ok);
 
+/* Lock held.  A file whose name in hand was unlinked while it kept
+ * another takes d, if d is one of its: named in this checkpoint. */
+static void ck_name_found(struct sl_index *ix, struct sl_dirent *d)
+{
+	struct sl_obj *o = d->child != SLOT_ROOT_INO ?
+			   sl_obj_find(ix, d->child) : NULL;
+	if (o && !o->name && o->nlink && !S_ISDIR(o->mode) &&
+	    (o->flags & SL_OBJ_NEWCKPT)) {
+		o->name = d;
+		o->flags |= SL_OBJ_SNAP_NAMED;
+	}
+}
+
 /*
  * Lock held.  Serialise the index into sn and mark what it references.
  * One pass: the buffer was sized before the lock from the last
@@ -191,7 +204,10 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 			if (!(d->flags & SL_DE_PENDING)) {
 				err = ck_put_dirent(s, sn, d);
 				nde++;
+				if (s->names_lost)
+					ck_name_found(ix, d);
 			}
+	s->names_lost = false;
 	/* last, the chunks' payload checksums (1.1), in chunk record order:
 	 * a 1.0 reader stops before them; then the extended attributes
 	 * (ro_compat XATTR), then the chunks fallocate set aside (1.2) */

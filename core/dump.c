@@ -894,8 +894,12 @@ int slot_describe(struct slot_dev *dev, FILE *out)
 		fprintf(out, "%smeta_uuid", sep);
 		sep = " ";
 	}
+	if (in & SL_FEAT_INCOMPAT_RECOVER) {
+		fprintf(out, "%sneeds_recovery", sep);
+		sep = " ";
+	}
 	ro &= ~SL_FEAT_RO_COMPAT_XATTR;
-	in &= ~SL_FEAT_INCOMPAT_META_UUID;
+	in &= ~(SL_FEAT_INCOMPAT_META_UUID | SL_FEAT_INCOMPAT_RECOVER);
 	if (!*sep && !ro && !sb.feature_compat && !in)
 		fputs("(none)", out);
 	if (sb.feature_compat || ro || in)

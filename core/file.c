@@ -2343,8 +2343,10 @@ static int fl_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size,
 		uint32_t keep = (uint32_t)((size + chunk - 1) / chunk);
 		if (!keep_times && size <= o->size)
 			sl_resv_cut(s, o, keep, UINT32_MAX);
+		/* their slots wait until the cut is durable, as a deleted
+		 * file's do: a crash before it brings them back */
 		while (o->nchunks && o->chunks[o->nchunks - 1].idx >= keep) {
-			sl_slot_free(s, o->chunks[o->nchunks - 1].slot);
+			sl_slot_free_held(s, o->chunks[o->nchunks - 1].slot);
 			o->nchunks--;
 			o->flags |= SL_OBJ_CUT;
 		}
@@ -2364,11 +2366,31 @@ static int fl_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size,
 		if (!keep_times)
 			o->mtime = o->ctime = sl_now_ns();
 		o->flags |= SL_OBJ_ATTR_DIRTY;
-		sl_ns_dirty(s);
+		/* the journal carries the cut: every chunk older than it
+		 * (a gen below next_gen) past the new end is gone; the
+		 * times follow.  The size it gives holds only over data
+		 * that is down, the buffers just written out and the chunk
+		 * rewritten below among them: its write flushes first. */
+		struct sl_jnl_rec r = { .type = SL_JNL_TRUNC, .oid = o->oid,
+					.parent = s->next_gen, .rdev = size,
+					.time_ns = o->ctime };
+		sl_jnl_add(s, &r);
+		r = (struct sl_jnl_rec){ .type = SL_JNL_SETATTR, .oid = o->oid };
+		sl_jnl_add(s, &r);
+		s->jnl_barrier = true;
+		s->jnl_cutting += rewrite;
 	}
 	sl_unlock(s);
-	if (!err && rewrite)
+	if (rewrite) {
 		err = fl_rewrite(s, ino, &ch, 1, size, true, keep_times);
+		sl_lock(s);
+		s->jnl_cutting--;
+		/* the record says the cut was made: what the file holds
+		 * instead only a checkpoint says */
+		if (err)
+			sl_ns_dirty(s);
+		sl_unlock(s);
+	}
 	pthread_rwlock_unlock(stripe);
 	return err;
 }

@@ -20,7 +20,7 @@
 #define SL_META_OFF         (1ull << 20)
 
 #define SL_VERSION_MAJOR 1
-#define SL_VERSION_MINOR 4
+#define SL_VERSION_MINOR 5
 
 /* magics are ASCII strings stored as they read: "SLOTFSB1" at byte 0 */
 #define SL_MAGIC_SB   0x31425346544f4c53ull /* "SLOTFSB1" */
@@ -37,7 +37,11 @@
 #define SL_FEAT_RO_COMPAT_SUPP  SL_FEAT_RO_COMPAT_XATTR
 #define SL_FEAT_INCOMPAT_META_UUID (1u << 0) /* headers carry meta_uuid:
 						the uuid was changed */
-#define SL_FEAT_INCOMPAT_SUPP   SL_FEAT_INCOMPAT_META_UUID
+#define SL_FEAT_INCOMPAT_RECOVER (1u << 1) /* the primary's, while open
+					      read-write or after a crash:
+					      a journal may need replay */
+#define SL_FEAT_INCOMPAT_SUPP   (SL_FEAT_INCOMPAT_META_UUID | \
+				 SL_FEAT_INCOMPAT_RECOVER)
 
 /* superblock flags */
 #define SL_SB_CLEAN   (1u << 0)   /* closed cleanly: the checkpoint is whole */
@@ -290,6 +294,8 @@ enum {
 	SL_JNL_RENAME = 4,      /* name in parent (oid) now name2 in parent2 */
 	SL_JNL_SETATTR = 5,     /* oid's mode, owner and times (mtime in
 				   parent, atime in parent2, ctime time_ns) */
+	SL_JNL_TRUNC = 6,       /* oid cut to size rdev: its chunks of gen
+				   below parent (the cut) past it are gone */
 };
 #define SL_JNL_EXCHANGE 1u      /* RENAME: the two names swapped */
 struct sl_jnl_rec {

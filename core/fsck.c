@@ -262,7 +262,8 @@ static const char *fk_sb_diff(const struct sl_sb *a, const struct sl_sb *b)
 		return "errors behaviour";
 	if (a->feature_compat != b->feature_compat ||
 	    a->feature_ro_compat != b->feature_ro_compat ||
-	    a->feature_incompat != b->feature_incompat)
+	    ((a->feature_incompat ^ b->feature_incompat) &
+	     ~SL_FEAT_INCOMPAT_RECOVER))
 		return "features";
 	return NULL;
 }
@@ -1118,6 +1119,7 @@ done:
 			err = sl_ckpt_write(s);
 		if (!err) {
 			sb.flags = SL_SB_CLEAN;
+			sb.feature_incompat &= ~SL_FEAT_INCOMPAT_RECOVER;
 			sb.error_count = 0;
 			sb.last_error = 0;
 			sb.first_error_time = sb.last_error_time = 0;

@@ -459,8 +459,14 @@ struct slot_store {
 	 * how many of them are durable; the journal slots a
 	 * checkpoint has not yet replaced; the slots of deleted objects,
 	 * free once their deletion is durable; the durable checkpoint's
-	 * journal id.  jnl_lock: one journal write at a time. */
+	 * journal id.  jnl_lock: one journal write at a time.  A TRUNC
+	 * record's size holds over data written before it: the write that
+	 * takes one flushes before its slot (jnl_barrier), and none takes
+	 * it while its chunk cut short is rewritten (jnl_cutting). */
 	uint64_t jnl_id, jnl_lsn;
+	bool names_lost;        /* a linked file lost its name in hand */
+	uint32_t jnl_cutting;
+	bool jnl_barrier;
 	uint8_t *jnl_buf;
 	size_t jnl_len, jnl_cap;
 	uint32_t jnl_nrec, jnl_nnames;  /* records; of them, names' */

@@ -2,8 +2,8 @@
 /*
  * jnl.c - the journal of namespace changes.
  *
- * A name made, linked, removed or moved, or a mode, owner or time set,
- * changes the index alone, and a checkpoint writes the index whole: fsync
+ * A name made, linked, removed or moved, a mode, owner or time set, or a
+ * file cut to a size, changes the index alone, and a checkpoint writes the index whole: fsync
  * of a directory, and sync, cost time in proportion to the files in the
  * store.  So each such change is also logged here as it is made
  * (sl_jnl_add, store lock held), and an fsync or sync writes the records
@@ -18,8 +18,8 @@
  * checkpoint it loaded, any other takes a random id.  It is used only
  * once a checkpoint of its id is durable, and only while every namespace
  * change since that checkpoint was logged (ns_changes == ns_persisted):
- * what it does not carry (extended attributes, a truncation, the
- * key-value face's names) still takes a checkpoint, and a record it
+ * what it does not carry (extended attributes, fallocate, the key-value
+ * face's names) still takes a checkpoint, and a record it
  * could not keep (no memory, too many) makes it wait for one.
  * FORMAT.md, "Journal", is the format.
  */
@@ -68,7 +68,7 @@ void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r)
 	}
 	s->jnl_len += sl_jnl_rec_encode(r, s->jnl_buf + s->jnl_len);
 	s->jnl_nrec++;
-	s->jnl_nnames += r->type != SL_JNL_SETATTR;
+	s->jnl_nnames += r->type != SL_JNL_SETATTR && r->type != SL_JNL_TRUNC;
 	s->jnl_ops++;
 }
 
@@ -84,16 +84,37 @@ static bool jn_next(const uint8_t *p, size_t len, size_t *at,
 	return true;
 }
 
-/* The objects whose names a record gives: its oid, and for an exchange
- * the other one (in rdev); none for an UNLINK or a SETATTR. */
+/* The objects whose names a record gives: its oid (for an UNLINK, the
+ * names left to it), and for an exchange the other one (in rdev); none
+ * for a SETATTR or a TRUNC. */
 static size_t jn_named(const struct sl_jnl_rec *r, uint64_t oid[2])
 {
-	if (r->type == SL_JNL_UNLINK || r->type == SL_JNL_SETATTR)
+	if (r->type == SL_JNL_SETATTR || r->type == SL_JNL_TRUNC)
 		return 0;
 	oid[0] = r->oid;
 	oid[1] = r->rdev;
 	return r->type == SL_JNL_RENAME && (r->flags & SL_JNL_EXCHANGE) ? 2 : 1;
 }
+
+/* Lock held.  Whether o's size and chunks are still as the cut r left
+ * them: no chunk written since (none of a gen from its cut on), none
+ * buffered. */
+static bool jn_cut_is_last(const struct sl_obj *o, const struct sl_jnl_rec *r)
+{
+	if (!S_ISREG(o->mode) || o->size != r->rdev || o->wb)
+		return false;
+	for (uint32_t i = 0; i < o->nchunks; i++)
+		if (o->chunks[i].gen >= r->parent)
+			return false;
+	return true;
+}
+
+/* What a journal write took off objects, to give back should it fail:
+ * the files whose attributes (ATTR_DIRTY) or cut chunks (CUT) it
+ * carries. */
+struct jn_cleared {
+	struct sl_vec attrs, cuts;
+};
 
 /*
  * Lock held, at a take of the records at p.  The objects they name are
@@ -102,11 +123,11 @@ static size_t jn_named(const struct sl_jnl_rec *r, uint64_t oid[2])
  * are now (mode 0: the object is gone), and a regular file's ATTR_DIRTY,
  * unless its size lags too (ext.c), goes: the journal slot carries them,
  * so neither an fsync's rewrite of the last chunk nor a checkpoint is
- * owed for them.  cleared: those files, to mark again should the write
- * fail.
+ * owed for them.  A TRUNC's file loses its CUT: replay drops the chunks
+ * the cut left behind.
  */
 static void jn_take(struct slot_store *s, uint8_t *p, size_t len,
-		    struct sl_vec *cleared)
+		    struct jn_cleared *cleared)
 {
 	struct sl_jnl_rec r;
 	for (size_t at = 0, here = 0; jn_next(p, len, &at, &r); here = at) {
@@ -115,6 +136,19 @@ static void jn_take(struct slot_store *s, uint8_t *p, size_t len,
 			struct sl_obj *o = sl_obj_find(&s->ix, oid[k]);
 			if (o)
 				o->flags |= SL_OBJ_JNL_NAMING;
+		}
+		if (r.type == SL_JNL_TRUNC) {
+			struct sl_obj *o = sl_obj_find(&s->ix, r.oid);
+			if (o && (o->flags & SL_OBJ_CUT) &&
+			    !sl_vec_push(&cleared->cuts, o->oid))
+				o->flags &= (uint16_t)~SL_OBJ_CUT;
+			/* nothing written since the cut: its size is the
+			 * record's, over data its write's barrier puts down */
+			if (o && jn_cut_is_last(o, &r) &&
+			    (o->flags & SL_OBJ_ATTR_DIRTY) &&
+			    !(o->flags & SL_OBJ_CKPT_OWED) &&
+			    !sl_vec_push(&cleared->attrs, o->oid))
+				o->flags &= (uint16_t)~SL_OBJ_ATTR_DIRTY;
 		}
 		if (r.type != SL_JNL_SETATTR)
 			continue;
@@ -131,7 +165,7 @@ static void jn_take(struct slot_store *s, uint8_t *p, size_t len,
 		if (o && S_ISREG(o->mode) && (o->flags & SL_OBJ_ATTR_DIRTY) &&
 		    !(o->flags & SL_OBJ_CKPT_OWED) &&
 		    sl_ext_size(s, o, -1, false) >= o->size &&
-		    !sl_vec_push(cleared, o->oid))
+		    !sl_vec_push(&cleared->attrs, o->oid))
 			o->flags &= ~SL_OBJ_ATTR_DIRTY;
 	}
 }
@@ -140,7 +174,7 @@ static void jn_take(struct slot_store *s, uint8_t *p, size_t len,
  * objects still marked are named (a made one by the journal for good,
  * JNL_MADE); else the marks go and the attributes are owed again. */
 static void jn_settle(struct slot_store *s, const uint8_t *p, size_t len,
-		      bool ok, const struct sl_vec *cleared)
+		      bool ok, const struct jn_cleared *cleared)
 {
 	struct sl_jnl_rec r;
 	for (size_t at = 0; jn_next(p, len, &at, &r);) {
@@ -156,10 +190,15 @@ static void jn_settle(struct slot_store *s, const uint8_t *p, size_t len,
 			o->flags &= ~SL_OBJ_JNL_NAMING;
 		}
 	}
-	for (size_t i = 0; !ok && i < cleared->n; i++) {
-		struct sl_obj *o = sl_obj_find(&s->ix, cleared->v[i]);
+	for (size_t i = 0; !ok && i < cleared->attrs.n; i++) {
+		struct sl_obj *o = sl_obj_find(&s->ix, cleared->attrs.v[i]);
 		if (o)
 			o->flags |= SL_OBJ_ATTR_DIRTY;
+	}
+	for (size_t i = 0; !ok && i < cleared->cuts.n; i++) {
+		struct sl_obj *o = sl_obj_find(&s->ix, cleared->cuts.v[i]);
+		if (o)
+			o->flags |= SL_OBJ_CUT;
 	}
 }
 
@@ -173,7 +212,8 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	int ret = 0;
 	if (!s->jnl_nrec)
 		ret = s->jnl_ops_done < s->jnl_ops ? -EAGAIN : 0;
-	else if (!jn_usable(s) || s->jnl_slots.n >= JN_SLOTS_MAX)
+	else if (!jn_usable(s) || s->jnl_slots.n >= JN_SLOTS_MAX ||
+		 s->jnl_cutting)
 		ret = -EAGAIN;
 	bool write = !ret && s->jnl_nrec;
 	/* the regions one slot may assign */
@@ -210,14 +250,19 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	s->jnl_buf = NULL;
 	s->jnl_len = s->jnl_cap = 0;
 	s->jnl_nrec = s->jnl_nnames = 0;
-	struct sl_vec cleared = { 0 };
+	struct jn_cleared cleared = { 0 };
 	jn_take(s, rec, len, &cleared);
+	bool barrier = s->jnl_barrier;
+	s->jnl_barrier = false;
 	sl_unlock(s);
 
 	uint32_t bs = s->sb.block_size;
 	size_t io_len = bs + SL_ALIGN_UP(len, bs);
 	uint8_t *io = sl_alloc_aligned(io_len);
 	int err = io ? 0 : -ENOMEM;
+	/* what a TRUNC's size covers must be down before the record */
+	if (!err && barrier)
+		err = sl_flush(s);
 	if (!err && nnew)
 		err = sl_regions_write(s, newr, nnew);
 	if (!err) {
@@ -250,12 +295,14 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 		 * is used again (its lsn is spent, so the slot is no
 		 * record of it) */
 		sl_ns_dirty(s);
+		s->jnl_barrier |= barrier;
 		sl_slot_free(s, ref);
 		for (size_t i = 0; i < hold.n; i++)
 			sl_vec_push(&s->jnl_hold, hold.v[i]);
 		free(hold.v);
 	}
-	free(cleared.v);
+	free(cleared.attrs.v);
+	free(cleared.cuts.v);
 	sl_unlock(s);
 	if (gate)
 		pthread_rwlock_unlock(&s->reuse_lock);

@@ -604,6 +604,11 @@ static void ns_unname(struct slot_store *s, struct sl_obj *dir,
 	if (o->name == de) {
 		o->name = NULL;
 		o->flags &= ~SL_OBJ_UNNAME;
+		/* another link lives on, unknown here (no map from an object
+		 * to its names): the next checkpoint's walk of the names
+		 * finds it */
+		if (!S_ISDIR(o->mode) && o->nlink > 1)
+			s->names_lost = true;
 	}
 	if (S_ISDIR(o->mode)) {
 		o->nlink = 0;
@@ -1035,12 +1040,44 @@ static bool ns_replay_setattr(struct slot_store *s, const struct sl_jnl_rec *r,
 	return true;
 }
 
+/*
+ * A file cut to r->rdev bytes: its chunks past the new end that are older
+ * than the cut (a gen below r->parent) are gone, whichever of the
+ * checkpoint or a slot header brought them back.  A chunk written since
+ * has a header whose size is newer than the cut's, so the size is the
+ * cut's only when none is.
+ */
+static bool ns_replay_trunc(struct slot_store *s, const struct sl_jnl_rec *r)
+{
+	struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	if (!o)
+		return true;    /* an open file unlinked before its cut */
+	if (!S_ISREG(o->mode) || r->rdev > sl_file_max(s))
+		return false;
+	uint64_t keep = (r->rdev + chunk - 1) / chunk;
+	bool newer = false;
+	for (uint32_t i = o->nchunks; i-- > 0;) {
+		struct sl_chunk c = o->chunks[i];
+		newer |= c.gen >= r->parent;
+		if (c.idx >= keep && c.gen < r->parent) {
+			sl_obj_drop_chunk(o, c.idx);
+			sl_slot_free(s, c.slot);
+		}
+	}
+	if (!newer)
+		o->size = r->rdev;
+	return true;
+}
+
 bool sl_ns_replay(struct slot_store *s, const struct sl_jnl_rec *r,
 		  uint64_t gen)
 {
 	switch (r->type) {
 	case SL_JNL_SETATTR:
 		return ns_replay_setattr(s, r, gen);
+	case SL_JNL_TRUNC:
+		return ns_replay_trunc(s, r);
 	case SL_JNL_MAKE:
 		return ns_replay_make(s, r);
 	case SL_JNL_LINK:

@@ -413,9 +413,9 @@ static void rc_settle(struct slot_store *s, struct rc_last *last)
 }
 
 /*
- * After every transaction: drop the chunks past each file's size: from
- * an extension the crash cut short (rc_settle), or kept by a checkpoint
- * whose size lagged.
+ * After every transaction and the journal: drop the chunks past each
+ * file's size: from an extension the crash cut short (rc_settle), or
+ * kept by a checkpoint whose size lagged.
  */
 static void rc_trim(struct slot_store *s)
 {
@@ -605,14 +605,16 @@ int sl_recover_scan(struct slot_store *s, const struct sl_ckpt_hdr *hdr)
 		}
 		i = j;
 	}
-	if (!err)
-		rc_trim(s);
 	/* the names the journal made durable, on what the checkpoint and
-	 * the slots say; then the headers name what is still nameless */
+	 * the slots say, then the chunks past each size go (a cut's size
+	 * may be past what rc_settle saw: its data was down before it);
+	 * then the headers name what is still nameless */
 	if (!err) {
 		int r = sl_jnl_replay(s, hdr, sc.j, sc.nj);
 		err = r < 0 ? r : 0;
 	}
+	if (!err)
+		rc_trim(s);
 	if (!err)
 		err = rc_name(s, &sc, &named);
 	if (!err && s->rec.slots_recovered)

@@ -257,8 +257,13 @@ static int sb_write_copies(struct slot_dev *dev, const struct sl_sb *p,
 	if (!buf)
 		return -ENOMEM;
 	sl_sb_encode(p, buf);
-	if (b)
-		sl_sb_encode(b, buf + SL_BLOCK);
+	if (b) {
+		/* RECOVER is an open's, in the primary alone: the backup
+		 * describes the file system */
+		struct sl_sb bb = *b;
+		bb.feature_incompat &= ~SL_FEAT_INCOMPAT_RECOVER;
+		sl_sb_encode(&bb, buf + SL_BLOCK);
+	}
 	struct slot_io ios[2] = {
 		{ .buf = buf, .off = SL_SB_PRIMARY_OFF, .len = SL_BLOCK },
 		{ .buf = buf + SL_BLOCK, .off = SL_SB_BACKUP_OFF,
@@ -1295,7 +1300,10 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		       s->sb.error_count);
 	if (!s->read_only) {
 		s->opened_rw = true;
+		/* till a clean close, a journal may hold records to replay,
+		 * which a reader that does not know them must not skip */
 		s->sb.flags &= ~SL_SB_CLEAN;
+		s->sb.feature_incompat |= SL_FEAT_INCOMPAT_RECOVER;
 		s->sb.mount_time = (uint64_t)time(NULL);
 		s->sb.write_time = s->sb.mount_time;
 		s->sb.mount_count++;
@@ -1408,6 +1416,7 @@ int slot_close(struct slot_store *s)
 			err = s->dev->ops->flush(s->dev->ctx);
 		if (!err) {
 			s->sb.flags |= SL_SB_CLEAN;
+			s->sb.feature_incompat &= ~SL_FEAT_INCOMPAT_RECOVER;
 			s->sb.write_time = (uint64_t)time(NULL);
 			err = sl_sb_write(s->dev, &s->sb, false);
 		}

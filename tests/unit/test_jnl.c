@@ -348,6 +348,121 @@ Test(jnl, journal_slots_in_use_stay_bounded)
 	cr_expect_eq(look(SLOT_ROOT_INO, "f1099", &at), 0);
 }
 
+/* Cut (or extend) f to size. */
+static int cut(slot_ino_t f, uint64_t size)
+{
+	struct slot_attr in = { .size = size };
+	return slot_ns_setattr(env.s, f, &in, SLOT_SET_SIZE, NULL);
+}
+
+/* A file of n bytes of seed, synced. */
+static slot_ino_t cut_file(const char *name, size_t n, unsigned seed)
+{
+	char *b = malloc(n);
+	cr_assert(b);
+	t_fill(b, n, seed);
+	slot_ino_t f = t_mkfile(env.s, name);
+	cr_assert_eq(slot_file_write(env.s, f, 0, b, n), (ssize_t)n);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	free(b);
+	return f;
+}
+
+/* Whether f's bytes [off, off + n) are those of seed from 0 (zeros: seed
+ * 0). */
+static bool cut_bytes_are(slot_ino_t f, uint64_t off, size_t n,
+			  unsigned seed, size_t seed_len)
+{
+	char *want = calloc(1, seed_len), *got = malloc(n);
+	cr_assert(want && got);
+	if (seed)
+		t_fill(want, seed_len, seed);
+	bool same = slot_file_read(env.s, f, off, got, n) == (ssize_t)n &&
+		    (seed ? memcmp(got, want + off, n) == 0 :
+			    memcmp(got, want, n) == 0);
+	free(want);
+	free(got);
+	return same;
+}
+
+/* A truncation goes in the journal: its fsync takes no checkpoint, and a
+ * crash brings back the cut, with the chunks it dropped gone, whether the
+ * checkpoint (a, c) or slot headers (b) had them.  b is cut inside a
+ * chunk (rewritten shorter: growing it again shows zeros); c gets a hole
+ * below its new size, where the old chunks must not come back. */
+Test(jnl, a_cut_goes_in_the_journal)
+{
+	const size_t chunk = (size_t)1 << env.s->sb.chunk_shift;
+	slot_ino_t a = cut_file("a", 3 * chunk, 1);
+	slot_ino_t c = cut_file("c", 2 * chunk + 10, 3);
+	first_ckpt();
+	slot_ino_t b = cut_file("b", 3 * chunk, 2);
+	uint64_t ckpts = env.s->ckpt_count, writes = env.s->jnl_writes;
+
+	cr_assert_eq(cut(a, 0), 0);
+	cr_assert_eq(slot_file_fsync(env.s, a, false), 0);
+	cr_assert_eq(cut(b, chunk + 100), 0);
+	cr_assert_eq(slot_file_fsync(env.s, b, true), 0);
+	cr_assert_eq(cut(c, 0), 0);
+	cr_assert_eq(slot_file_write(env.s, c, 2 * chunk + 5, "z", 1), 1);
+	cr_assert_eq(slot_file_fsync(env.s, c, false), 0);
+	cr_expect_eq(env.s->ckpt_count, ckpts, "a cut's fsync checkpointed");
+	cr_expect_eq(atomic_load(&env.s->jnl_writes), writes + 3);
+
+	crash();
+	struct slot_attr at;
+	cr_assert_eq(slot_ns_getattr(env.s, a, &at), 0);
+	cr_expect_eq(at.size, 0, "a is %llu bytes", (unsigned long long)at.size);
+	cr_assert_eq(slot_ns_getattr(env.s, b, &at), 0);
+	cr_expect_eq(at.size, chunk + 100, "b is %llu bytes",
+		     (unsigned long long)at.size);
+	cr_expect(cut_bytes_are(b, 0, chunk + 100, 2, 3 * chunk));
+	cr_assert_eq(cut(b, 3 * chunk), 0);
+	cr_expect(cut_bytes_are(b, chunk + 100, 2 * chunk - 100, 0, 3 * chunk),
+		  "bytes cut from b came back");
+	cr_assert_eq(slot_ns_getattr(env.s, c, &at), 0);
+	cr_expect_eq(at.size, 2 * chunk + 6, "c is %llu bytes",
+		     (unsigned long long)at.size);
+	cr_expect(cut_bytes_are(c, 0, 2 * chunk + 5, 0, 2 * chunk + 5),
+		  "an old chunk of c came back in its hole");
+	cr_expect(cut_bytes_are(c, 2 * chunk + 5, 1, 0, 1) == false);
+	t_fsck_clean(&env);
+}
+
+/* A file cut and not synced keeps the chunks it dropped until the cut is
+ * durable: writes after it do not take their slots, so a crash brings it
+ * back whole (its slot headers name them), not with another file's
+ * bytes or zeros. */
+Test(jnl, a_cut_file_keeps_its_slots_until_the_cut_is_durable)
+{
+	const size_t chunk = (size_t)1 << env.s->sb.chunk_shift;
+	first_ckpt();
+	slot_ino_t f = cut_file("f", 2 * chunk, 5);
+	cr_assert_eq(cut(f, 0), 0);
+	cr_assert_eq(sl_flush(env.s), 0);
+	char *buf = malloc(chunk);
+	cr_assert(buf);
+	for (int i = 0; i < 4; i++) {
+		char nm[8];
+		snprintf(nm, sizeof(nm), "g%d", i);
+		slot_ino_t g = t_mkfile(env.s, nm);
+		t_fill(buf, chunk, 100 + (unsigned)i);
+		cr_assert_eq(slot_file_write(env.s, g, 0, buf, chunk),
+			     (ssize_t)chunk);
+		cr_assert_eq(sl_file_flush(env.s, g), 0);
+	}
+	cr_assert_eq(sl_flush(env.s), 0);
+	free(buf);
+	crash();
+	struct slot_attr at;
+	cr_assert_eq(slot_ns_getattr(env.s, f, &at), 0);
+	cr_expect_eq(at.size, 2 * chunk, "f came back %llu bytes long",
+		     (unsigned long long)at.size);
+	cr_expect(cut_bytes_are(f, 0, 2 * chunk, 5, 2 * chunk),
+		  "f's bytes differ");
+	t_fsck_clean(&env);
+}
+
 /* A file the journal made takes its name from the journal: renamed while
  * the journal waits for a checkpoint, its slot headers' new name does not
  * make the rename durable, so its fsync takes the checkpoint. */
@@ -415,6 +530,19 @@ static int rt_entry(void *arg, const char *name, const struct slot_attr *a,
 	return 0;
 }
 
+/* A hash of a regular file's bytes (FNV-1a). */
+static uint32_t rt_bytes(const struct slot_attr *a)
+{
+	static char buf[8192];
+	cr_assert_leq(a->size, sizeof(buf));
+	cr_assert_eq(slot_file_read(env.s, a->ino, 0, buf, a->size),
+		     (ssize_t)a->size);
+	uint32_t h = 2166136261u;
+	for (uint64_t i = 0; i < a->size; i++)
+		h = (h ^ (uint8_t)buf[i]) * 16777619u;
+	return h;
+}
+
 /* The tree under dir, a line per name; the directories found (for the
  * next ops) in l->dirs. */
 static void rt_walk(struct rt_list *l, slot_ino_t dir, const char *path)
@@ -431,10 +559,11 @@ static void rt_walk(struct rt_list *l, slot_ino_t dir, const char *path)
 		if (S_ISLNK(a->mode))
 			slot_ns_readlink(env.s, a->ino, tgt, sizeof(tgt));
 		snprintf(line, sizeof(line), "%s/%s %o uid=%u ino=%llu "
-			 "nlink=%u size=%llu %s\n", path, c.names[i], a->mode,
-			 a->uid, (unsigned long long)a->ino, a->nlink,
+			 "nlink=%u size=%llu bytes=%08x %s\n", path,
+			 c.names[i], a->mode, a->uid,
+			 (unsigned long long)a->ino, a->nlink,
 			 S_ISREG(a->mode) ? (unsigned long long)a->size : 0ull,
-			 tgt);
+			 S_ISREG(a->mode) ? rt_bytes(a) : 0u, tgt);
 		rt_add(l, line);
 		snprintf(sub, sizeof(sub), "%s/%s", path, c.names[i]);
 		if (S_ISDIR(a->mode))
@@ -488,7 +617,11 @@ static void rt_op(uint32_t *x, const struct rt_list *l)
 	struct slot_attr a;
 	struct slot_ns_new nw = { .mode = S_IFREG | 0644 };
 	char buf[2000];
-	switch (rt_rng(x) % 11) {
+	switch (rt_rng(x) % 12) {
+	case 11:        /* a cut, inside the data or past it (sparse) */
+		if (slot_ns_lookup(env.s, d, n, &a) == 0 && S_ISREG(a.mode))
+			cut(a.ino, rt_rng(x) % 4000);
+		break;
 	case 10:
 		if (slot_ns_lookup(env.s, d, n, &a) == 0 && !S_ISLNK(a.mode)) {
 			struct slot_attr in = { .mode = rt_rng(x) & 0777,
@@ -530,7 +663,8 @@ static void rt_op(uint32_t *x, const struct rt_list *l)
 	default:
 		if (slot_ns_lookup(env.s, d, n, &a) == 0 && S_ISREG(a.mode)) {
 			t_fill(buf, sizeof(buf), rt_rng(x));
-			slot_file_write(env.s, a.ino, 0, buf, 1 + rt_rng(x) % 2000);
+			slot_file_write(env.s, a.ino, rt_rng(x) % 3000, buf,
+					1 + rt_rng(x) % 2000);
 			if (rt_rng(x) % 2)
 				slot_file_fsync(env.s, a.ino, false);
 		}
@@ -540,19 +674,21 @@ static void rt_op(uint32_t *x, const struct rt_list *l)
 
 Test(jnl, random_names_come_back_as_synced, .timeout = 120)
 {
-	uint64_t journaled = 0;
+	uint64_t journaled = 0, ckpts = 0;
 	for (uint32_t seed = 1; seed <= 40; seed++) {
 		uint32_t x = seed * 2654435761u;
 		for (int round = 0; round < 4; round++) {
+			uint64_t ck = env.s->ckpt_count;
+			uint64_t before = atomic_load(&env.s->jnl_writes);
 			for (int k = 0; k < 30; k++) {
 				struct rt_list l = { 0 };
 				rt_walk(&l, SLOT_ROOT_INO, "");
 				rt_op(&x, &l);
 				free(l.text);
 			}
-			uint64_t before = atomic_load(&env.s->jnl_writes);
 			cr_assert_eq(slot_sync(env.s), 0);
 			journaled += atomic_load(&env.s->jnl_writes) - before;
+			ckpts += env.s->ckpt_count - ck;
 			struct rt_list want = { 0 }, got = { 0 };
 			rt_walk(&want, SLOT_ROOT_INO, "");
 			crash();
@@ -572,8 +708,11 @@ Test(jnl, random_names_come_back_as_synced, .timeout = 120)
 		t_teardown(&env);
 		t_setup(&env, 64ull << 20);
 	}
-	/* all but each fresh store's first sync (or fewer first syncs,
-	 * when an fsync among the ops took the checkpoint before it) */
+	/* a fresh store's first sync or fsync takes the checkpoint its
+	 * journal continues (an open after a crash writes one itself);
+	 * every other sync and fsync is the journal's, cuts and names
+	 * unlinked from linked files included */
+	cr_expect_eq(ckpts, 40, "%llu checkpoints", (unsigned long long)ckpts);
 	cr_expect_geq(journaled, 40 * 3, "the journal wrote %llu slots",
 		     (unsigned long long)journaled);
 }
