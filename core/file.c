@@ -2370,15 +2370,17 @@ static int fl_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size,
 		 * (a gen below next_gen) past the new end is gone; the
 		 * times follow.  The size it gives holds only over data
 		 * that is down, the buffers just written out and the chunk
-		 * rewritten below among them: its write flushes first. */
+		 * rewritten below among them: its write flushes first
+		 * (a cut to 0 covers none: O_TRUNC costs no flush more) */
 		struct sl_jnl_rec r = { .type = SL_JNL_TRUNC, .oid = o->oid,
 					.parent = s->next_gen, .rdev = size,
 					.time_ns = o->ctime };
 		sl_jnl_add(s, &r);
 		r = (struct sl_jnl_rec){ .type = SL_JNL_SETATTR, .oid = o->oid };
 		sl_jnl_add(s, &r);
-		s->jnl_barrier = true;
+		s->jnl_barrier |= size > 0;
 		s->jnl_cutting += rewrite;
+		sl_owed_check(s, o);
 	}
 	sl_unlock(s);
 	if (rewrite) {

@@ -465,6 +465,14 @@ void sl_chunk_set_csum(struct sl_index *ix, uint64_t oid,
 		ic->csum = csum;
 }
 
+bool sl_obj_written_since(const struct sl_obj *o, uint64_t gen)
+{
+	for (uint32_t i = 0; i < o->nchunks; i++)
+		if (o->chunks[i].gen >= gen)
+			return true;
+	return false;
+}
+
 void sl_obj_drop_chunk(struct sl_obj *o, uint32_t idx)
 {
 	uint32_t p = ix_chunk_pos(o, idx);

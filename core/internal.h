@@ -295,6 +295,9 @@ struct sl_chunk *sl_obj_chunk(struct sl_obj *o, uint32_t idx);
 /* The first chunk at or after idx, or NULL. */
 struct sl_chunk *sl_obj_chunk_from(struct sl_obj *o, uint32_t idx);
 void sl_obj_drop_chunk(struct sl_obj *o, uint32_t idx);
+/* Whether a chunk of o was written at gen or later (a slot header newer
+ * than a journal record of that gen says more). */
+bool sl_obj_written_since(const struct sl_obj *o, uint64_t gen);
 /* Object oid's chunk c, if it is still that write (slot and gen), takes
  * csum, its header's payload checksum. */
 void sl_chunk_set_csum(struct sl_index *ix, uint64_t oid,
@@ -450,10 +453,15 @@ struct slot_store {
 	/* changes slot headers cannot replay (directories, links, symlinks,
 	 * renames, removals): sync checkpoints while any is not persisted */
 	uint64_t ns_changes, ns_persisted;
-	/* objects whose name or attributes only a checkpoint can make
-	 * durable (see slot_sync) may have appeared since owed_gen was
-	 * owed_seen: sync walks the index only then */
-	uint64_t owed_gen, owed_seen;
+	/* regular files whose name or attributes only a checkpoint may
+	 * make durable (see slot_sync): their oids (sl_owed_check), or
+	 * owed_all when they are too many or unknown (at open, after a
+	 * change that takes a checkpoint anyway), which walks the index */
+	struct sl_vec owed;
+	bool owed_all;
+	/* a file unlinked by the name in its o->name kept another, which
+	 * the next checkpoint's walk of the names gives it (ns_unname) */
+	bool names_lost;
 	/* the journal (jnl.c): its id (0: none, read-only), the next lsn,
 	 * the records not yet written, how many changes were logged and
 	 * how many of them are durable; the journal slots a
@@ -464,7 +472,6 @@ struct slot_store {
 	 * takes one flushes before its slot (jnl_barrier), and none takes
 	 * it while its chunk cut short is rewritten (jnl_cutting). */
 	uint64_t jnl_id, jnl_lsn;
-	bool names_lost;        /* a linked file lost its name in hand */
 	uint32_t jnl_cutting;
 	bool jnl_barrier;
 	uint8_t *jnl_buf;
@@ -904,8 +911,11 @@ void sl_store_space(struct slot_store *s, uint64_t *total,
 /* A change only a checkpoint makes durable (implies sl_dirty). */
 void sl_ns_dirty(struct slot_store *s);
 /* Lock held.  o was just written, or its attributes changed: if no slot
- * header now carries its name and attributes, sync must look for it. */
+ * header now carries its name and attributes, sync must look at it. */
 void sl_owed_check(struct slot_store *s, const struct sl_obj *o);
+/* Lock held.  Whether a regular file may owe a checkpoint for its name or
+ * attributes (sl_owed_check's test, slot_sync's). */
+bool sl_owes(const struct sl_obj *o);
 
 /* xattr.c: ACLs on objects.  Lock held. */
 /* Before a chmod of o to mode: its access ACL, if any, made to match. */

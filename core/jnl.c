@@ -3,9 +3,9 @@
  * jnl.c - the journal of namespace changes.
  *
  * A name made, linked, removed or moved, a mode, owner or time set, or a
- * file cut to a size, changes the index alone, and a checkpoint writes the index whole: fsync
- * of a directory, and sync, cost time in proportion to the files in the
- * store.  So each such change is also logged here as it is made
+ * file cut to a size, changes the index alone, and a checkpoint writes
+ * the index whole: fsync of a directory, and sync, cost time in
+ * proportion to the files in the store.  So each such change is also logged here as it is made
  * (sl_jnl_add, store lock held), and an fsync or sync writes the records
  * logged since the last journal write into one slot with a journal
  * header, then flushes: time in proportion to the changes.  Recovery
@@ -101,12 +101,8 @@ static size_t jn_named(const struct sl_jnl_rec *r, uint64_t oid[2])
  * buffered. */
 static bool jn_cut_is_last(const struct sl_obj *o, const struct sl_jnl_rec *r)
 {
-	if (!S_ISREG(o->mode) || o->size != r->rdev || o->wb)
-		return false;
-	for (uint32_t i = 0; i < o->nchunks; i++)
-		if (o->chunks[i].gen >= r->parent)
-			return false;
-	return true;
+	return S_ISREG(o->mode) && o->size == r->rdev && !o->wb &&
+	       !sl_obj_written_since(o, r->parent);
 }
 
 /* What a journal write took off objects, to give back should it fail:

@@ -947,6 +947,23 @@ int slot_iterate(struct slot_store *s,
 	return r;
 }
 
+/* Lock held.  Whether a file owes a checkpoint: of those sl_owed_check
+ * noted, or (owed_all) of the whole index, O(objects).  None: the note
+ * is clear. */
+static bool kv_owing(struct slot_store *s)
+{
+	for (size_t i = 0; !s->owed_all && i < s->owed.n; i++)
+		if (sl_owes(sl_obj_find(&s->ix, s->owed.v[i])))
+			return true;
+	for (size_t b = 0; s->owed_all && b <= s->ix.obj_mask; b++)
+		for (struct sl_obj *o = s->ix.obj_tab[b]; o; o = o->hnext)
+			if (sl_owes(o))
+				return true;
+	s->owed_all = false;
+	s->owed.n = 0;
+	return false;
+}
+
 int slot_sync(struct slot_store *s)
 {
 	if (s->read_only)
@@ -961,23 +978,10 @@ int slot_sync(struct slot_store *s)
 	if (!need && !flushed && (err = sl_flush(s)))
 		return err;
 	/* what neither a slot header nor the journal carries needs the
-	 * checkpoint; the walk, O(objects), only when such an object may
-	 * have appeared */
+	 * checkpoint */
 	sl_lock(s);
-	if (s->ns_changes != s->ns_persisted)
+	if (s->ns_changes != s->ns_persisted || kv_owing(s))
 		need = true;
-	bool walk = !need && s->owed_gen != s->owed_seen;
-	for (size_t b = 0; walk && !need && b <= s->ix.obj_mask; b++)
-		for (struct sl_obj *o = s->ix.obj_tab[b]; o; o = o->hnext)
-			if (S_ISREG(o->mode) && o->nlink &&
-			    !(o->flags & SL_OBJ_PENDING) &&
-			    (!(o->flags & SL_OBJ_NAMED) ||
-			     (o->flags & SL_OBJ_ATTR_DIRTY))) {
-				need = true;
-				break;
-			}
-	if (walk && !need)
-		s->owed_seen = s->owed_gen;
 	sl_unlock(s);
 	if (need) {
 		err = slot_checkpoint(s, true);

@@ -1028,9 +1028,8 @@ static bool ns_replay_setattr(struct slot_store *s, const struct sl_jnl_rec *r,
 	struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
 	if (!o || (o->mode & S_IFMT) != (r->mode & S_IFMT))
 		return false;
-	for (uint32_t i = 0; i < o->nchunks; i++)
-		if (o->chunks[i].gen > gen)
-			return true;
+	if (sl_obj_written_since(o, gen + 1))
+		return true;
 	o->mode = (o->mode & S_IFMT) | (r->mode & 07777);
 	o->uid = r->uid;
 	o->gid = r->gid;
@@ -1056,17 +1055,15 @@ static bool ns_replay_trunc(struct slot_store *s, const struct sl_jnl_rec *r)
 	if (!S_ISREG(o->mode) || r->rdev > sl_file_max(s))
 		return false;
 	uint64_t keep = (r->rdev + chunk - 1) / chunk;
-	bool newer = false;
+	if (!sl_obj_written_since(o, r->parent))
+		o->size = r->rdev;
 	for (uint32_t i = o->nchunks; i-- > 0;) {
 		struct sl_chunk c = o->chunks[i];
-		newer |= c.gen >= r->parent;
 		if (c.idx >= keep && c.gen < r->parent) {
 			sl_obj_drop_chunk(o, c.idx);
 			sl_slot_free(s, c.slot);
 		}
 	}
-	if (!newer)
-		o->size = r->rdev;
 	return true;
 }
 

@@ -106,13 +106,27 @@ void sl_ns_dirty(struct slot_store *s)
 {
 	s->dirty_total++;
 	s->ns_changes++;
-	s->owed_gen++;
+	s->owed_all = true;
+}
+
+/* Files sync looks at one by one; more, and it walks the index. */
+#define ST_OWED_MAX 4096
+
+bool sl_owes(const struct sl_obj *o)
+{
+	return o && S_ISREG(o->mode) && o->nlink &&
+	       !(o->flags & SL_OBJ_PENDING) &&
+	       (!(o->flags & SL_OBJ_NAMED) || (o->flags & SL_OBJ_ATTR_DIRTY));
 }
 
 void sl_owed_check(struct slot_store *s, const struct sl_obj *o)
 {
-	if (!(o->flags & SL_OBJ_NAMED) || (o->flags & SL_OBJ_ATTR_DIRTY))
-		s->owed_gen++;
+	if (s->owed_all || !sl_owes(o))
+		return;
+	if (s->owed.n >= ST_OWED_MAX || sl_vec_push(&s->owed, o->oid)) {
+		s->owed_all = true;
+		s->owed.n = 0;
+	}
 }
 
 const char *slot_strerror(int err)
@@ -1116,7 +1130,7 @@ static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
 	pthread_mutex_init(&s->bq_lock, NULL);
 	pthread_cond_init(&s->bq_cond, NULL);
 	s->txns.next = s->txns.prev = &s->txns;
-	s->owed_gen = 1;        /* what was loaded or recovered: look once */
+	s->owed_all = true;     /* what was loaded or recovered: look once */
 	atomic_store(&s->last_io_ns, sl_mono_ns());
 	int err = sl_index_init(&s->ix);
 	if (err) {
@@ -1140,6 +1154,7 @@ static void store_free(struct slot_store *s)
 			}
 	sl_index_free(&s->ix);
 	sl_jnl_free(s);
+	free(s->owed.v);
 	sl_alloc_free(s);
 	sl_ext_free(s);
 	sl_resv_free(s);

@@ -125,11 +125,18 @@ held_intact() {
 check "the open file and the closed one are intact: sync DIR made them durable" held_intact
 
 # Names: a tree made, moved and linked, a file renamed over another, one
-# removed, then sync DIR, which writes them into the journal (a mount's
-# first sync takes a checkpoint: the one above).  After the kill every
-# name is as it was at the sync.
+# removed, two files cut (inside a chunk, and to 0), then sync DIR, which
+# writes them into the journal (a mount's first sync takes a checkpoint:
+# the one above).  After the kill every name and size is as it was at
+# the sync.
 names_then_kill() {
 	sync "$MNT"
+	head -c 2500000 /dev/urandom >"$W/cut"
+	cp "$W/cut" "$MNT/cut"
+	cp "$W/cut" "$MNT/cut0"
+	sync "$MNT/cut" "$MNT/cut0"
+	truncate -s 1234567 "$MNT/cut"
+	: >"$MNT/cut0"
 	mkdir -p "$MNT/n/x/y"
 	echo keep >"$MNT/n/x/y/f"
 	ln -s ../x/y/f "$MNT/n/x/link"
@@ -154,7 +161,10 @@ names_intact() {
 	[ ! -e "$MNT/closed" ] && [ ! -e "$MNT/n/closed2" ] && [ ! -e "$MNT/d/e/b" ]
 	[ -p "$MNT/n/fifo" ]
 	[ ! -e "$MNT/lost+found" ] || [ -z "$(ls -A "$MNT/lost+found")" ]
+	expect_eq "the file cut inside a chunk" 1234567 "$(stat -c %s "$MNT/cut")"
+	cmp -n 1234567 "$W/cut" "$MNT/cut"
+	expect_eq "the file cut to 0" 0 "$(stat -c %s "$MNT/cut0")"
 }
-check "every name is as the sync left it" names_intact
+check "every name and cut is as the sync left it" names_intact
 
 fuse_finish

@@ -600,11 +600,12 @@ Test(file, fsync_makes_data_and_name_durable)
 	cr_expect_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "second", &a), 0);
 }
 
-/* Saving a file over itself (truncate to 0, write it all, fsync) costs no
- * checkpoint: the new header's size drops the old chunks (a file of one
- * chunk; a longer one's headers lag its size until a flush, ext.c).  A
- * truncation that leaves a hole below the size does: nothing else says
- * the chunks there went. */
+/* While the journal waits for a checkpoint (test_jnl.c has the journal's
+ * cuts), saving a file over itself (truncate to 0, write it all, fsync)
+ * costs no checkpoint: the new header's size drops the old chunks (a file
+ * of one chunk; a longer one's headers lag its size until a flush,
+ * ext.c).  A truncation that leaves a hole below the size does: nothing
+ * else says the chunks there went. */
 /* A file "f" of len bytes of b, durable in a checkpoint. */
 static slot_ino_t durable_file(const char *b, size_t len)
 {

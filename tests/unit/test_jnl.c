@@ -463,6 +463,30 @@ Test(jnl, a_cut_file_keeps_its_slots_until_the_cut_is_durable)
 	t_fsck_clean(&env);
 }
 
+/* A sparse file written out by a sync has headers whose size lags (each
+ * chunk's write may be lost without the others, ext.c): nothing but a
+ * checkpoint records its size over the hole, and sync finds the file
+ * among those noted as they changed, without a walk of the index. */
+Test(jnl, a_sync_finds_a_file_whose_size_lags)
+{
+	const size_t chunk = (size_t)1 << env.s->sb.chunk_shift;
+	first_ckpt();
+	cr_assert_eq(slot_sync(env.s), 0);      /* the open's walk is done */
+	slot_ino_t f = t_mkfile(env.s, "sparse");
+	cr_assert_eq(slot_file_write(env.s, f, 0, "a", 1), 1);
+	cr_assert_eq(slot_file_write(env.s, f, 3 * chunk, "b", 1), 1);
+	uint64_t ckpts = env.s->ckpt_count;
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_expect_eq(env.s->ckpt_count, ckpts + 1, "the lagging size took "
+		     "no checkpoint");
+	crash();
+	struct slot_attr at;
+	cr_assert_eq(slot_ns_getattr(env.s, f, &at), 0);
+	cr_expect_eq(at.size, 3 * chunk + 1, "the file came back %llu bytes "
+		     "long", (unsigned long long)at.size);
+	t_fsck_clean(&env);
+}
+
 /* A file the journal made takes its name from the journal: renamed while
  * the journal waits for a checkpoint, its slot headers' new name does not
  * make the rename durable, so its fsync takes the checkpoint. */
