@@ -72,10 +72,12 @@ done
 if [ "$TINY" = 1 ]; then
 	: "${ROUNDS:=1}" "${SIZE:=256M}"
 	DD_MIB=64 NFILES=200 RUNTIME=1 CORE_MIB=64 CORE_SMALL=512 RESTAT=2000
+	NCOMMITS=20
 	MOUNT_FILES=1000 FSCK_SIZE=$SIZE CRASH_FILES=20 CKPT_SECS=1 NTREE=250
 else
 	: "${ROUNDS:=3}" "${SIZE:=4G}"
 	DD_MIB=1024 NFILES=10000 RUNTIME=10 CORE_MIB=1024 CORE_SMALL=65536 RESTAT=50000
+	NCOMMITS=300
 	MOUNT_FILES=100000 FSCK_SIZE=4G CRASH_FILES=100 CKPT_SECS=3 NTREE=10000
 fi
 case $ROUNDS in ''|*[!0-9]*|0) echo "run.sh: --rounds needs a number >= 1" >&2; exit 2 ;; esac
@@ -373,6 +375,13 @@ file_workloads() {
 	drop_caches
 	"$BFILES" read "$mnt/small" "$NFILES" 4096 >"$W/files.out"
 	record "$r" read "$tgt" "$(files_get "$W/files.out" read)"
+	# a database beside those files: each commit fsyncs (and, by mode,
+	# makes and removes or truncates its journal file)
+	for mode in DELETE TRUNCATE WAL; do
+		python3 "$HERE/commits.py" "$mnt" "$mode" "$NCOMMITS" >"$W/commits.out"
+		record "$r" "commit_${mode,,}" "$tgt" \
+			"$(awk '$1 == "commits" { sub("ops=", "", $3); print $3 }' "$W/commits.out")"
+	done
 	"$BFILES" delete "$mnt/small" "$NFILES" >"$W/files.out"
 	record "$r" delete "$tgt" "$(files_get "$W/files.out" delete)"
 	tree_workloads "$mnt" "$tgt" "$r"
@@ -713,6 +722,9 @@ rows = [
     ("create %s x 4 KiB + sync" % nfiles, "files/s", None, "create", "create"),
     ("stat all, cold", "files/s", None, "stat", "stat"),
     ("read all, cold", "files/s", None, "read", "read"),
+    ("SQLite commit beside them, DELETE journal, synchronous=FULL", "commits/s", None, "commit_delete", "commit_delete"),
+    ("SQLite commit, TRUNCATE journal", "commits/s", None, "commit_truncate", "commit_truncate"),
+    ("SQLite commit, WAL", "commits/s", None, "commit_wal", "commit_wal"),
     ("delete all + sync", "files/s", None, "delete", "delete"),
     ("tree of %s files: tar -x (owners, modes, times) + sync" % ntree, "files/s", None, "tree_tar", "tree_tar"),
     ("tree: du -s, cold", "files/s", None, "tree_du", "tree_du"),
