@@ -121,7 +121,10 @@ bool sl_owes(const struct sl_obj *o)
 
 void sl_owed_check(struct slot_store *s, const struct sl_obj *o)
 {
-	if (s->owed_all || !sl_owes(o))
+	/* (a file noted again at once, as a database's journal file at
+	 * each commit, once) */
+	if (s->owed_all || !sl_owes(o) ||
+	    (s->owed.n && s->owed.v[s->owed.n - 1] == o->oid))
 		return;
 	if (s->owed.n >= ST_OWED_MAX || sl_vec_push(&s->owed, o->oid)) {
 		s->owed_all = true;

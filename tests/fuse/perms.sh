@@ -83,7 +83,12 @@ check_unmount "unmount as root" "$MNT"
 
 chown $U "$IMG" "$MNT"
 # A user opens /dev/fuse himself (udev makes it 0666 on an ordinary
-# system; a container may not); the mode is put back at exit.
+# system; a container may not); the mode is put back at exit.  The
+# /dev/fuse and io_uring runs of this test may overlap: one at a time
+# from here (else the first to finish puts the mode back under the
+# other, whose mount as nobody then fails, and the last one leaves 0666).
+exec 9>"${TMPDIR:-/tmp}/slotfs-test-perms.lock"
+flock -w 120 9 || echo "# waited 120 s for the other perms run; going on" >&2
 FUSE_MODE=$(stat -c %a /dev/fuse)
 at_exit 'chmod "$FUSE_MODE" /dev/fuse'
 chmod 0666 /dev/fuse
