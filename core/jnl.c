@@ -112,6 +112,16 @@ struct jn_cleared {
 	struct sl_vec attrs, cuts;
 };
 
+/* Lock held.  The journal slot carries o's attributes: its ATTR_DIRTY
+ * goes (into c, to come back should the write fail), unless only a
+ * checkpoint has some change of it (CKPT_OWED). */
+static void jn_attrs_taken(struct jn_cleared *c, struct sl_obj *o)
+{
+	if ((o->flags & SL_OBJ_ATTR_DIRTY) && !(o->flags & SL_OBJ_CKPT_OWED) &&
+	    !sl_vec_push(&c->attrs, o->oid))
+		o->flags &= (uint16_t)~SL_OBJ_ATTR_DIRTY;
+}
+
 /*
  * Lock held, at a take of the records at p.  The objects they name are
  * marked (JNL_NAMING; a rename before the write is durable clears it).
@@ -140,11 +150,8 @@ static void jn_take(struct slot_store *s, uint8_t *p, size_t len,
 				o->flags &= (uint16_t)~SL_OBJ_CUT;
 			/* nothing written since the cut: its size is the
 			 * record's, over data its write's barrier puts down */
-			if (o && jn_cut_is_last(o, &r) &&
-			    (o->flags & SL_OBJ_ATTR_DIRTY) &&
-			    !(o->flags & SL_OBJ_CKPT_OWED) &&
-			    !sl_vec_push(&cleared->attrs, o->oid))
-				o->flags &= (uint16_t)~SL_OBJ_ATTR_DIRTY;
+			if (o && jn_cut_is_last(o, &r))
+				jn_attrs_taken(cleared, o);
 		}
 		if (r.type != SL_JNL_SETATTR)
 			continue;
@@ -158,11 +165,20 @@ static void jn_take(struct slot_store *s, uint8_t *p, size_t len,
 			r.time_ns = o->ctime;
 		}
 		sl_jnl_rec_encode(&r, p + here);
-		if (o && S_ISREG(o->mode) && (o->flags & SL_OBJ_ATTR_DIRTY) &&
-		    !(o->flags & SL_OBJ_CKPT_OWED) &&
-		    sl_ext_size(s, o, -1, false) >= o->size &&
-		    !sl_vec_push(&cleared->attrs, o->oid))
-			o->flags &= ~SL_OBJ_ATTR_DIRTY;
+		if (o && S_ISREG(o->mode) &&
+		    sl_ext_size(s, o, -1, false) >= o->size)
+			jn_attrs_taken(cleared, o);
+	}
+}
+
+/* Lock held.  The objects of oids get flag back (a write failed). */
+static void jn_mark_again(struct slot_store *s, const struct sl_vec *oids,
+			  uint16_t flag)
+{
+	for (size_t i = 0; i < oids->n; i++) {
+		struct sl_obj *o = sl_obj_find(&s->ix, oids->v[i]);
+		if (o)
+			o->flags |= flag;
 	}
 }
 
@@ -186,15 +202,9 @@ static void jn_settle(struct slot_store *s, const uint8_t *p, size_t len,
 			o->flags &= ~SL_OBJ_JNL_NAMING;
 		}
 	}
-	for (size_t i = 0; !ok && i < cleared->attrs.n; i++) {
-		struct sl_obj *o = sl_obj_find(&s->ix, cleared->attrs.v[i]);
-		if (o)
-			o->flags |= SL_OBJ_ATTR_DIRTY;
-	}
-	for (size_t i = 0; !ok && i < cleared->cuts.n; i++) {
-		struct sl_obj *o = sl_obj_find(&s->ix, cleared->cuts.v[i]);
-		if (o)
-			o->flags |= SL_OBJ_CUT;
+	if (!ok) {
+		jn_mark_again(s, &cleared->attrs, SL_OBJ_ATTR_DIRTY);
+		jn_mark_again(s, &cleared->cuts, SL_OBJ_CUT);
 	}
 }
 
