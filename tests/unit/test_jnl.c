@@ -465,6 +465,46 @@ Test(jnl, a_cut_file_keeps_its_slots_until_the_cut_is_durable)
 	t_fsck_clean(&env);
 }
 
+static void *cut_run(void *arg)
+{
+	slot_ino_t f = *(slot_ino_t *)arg;
+	return (void *)(intptr_t)cut(f, ((uint64_t)1 << env.s->sb.chunk_shift) +
+					 100);
+}
+
+/* A cut inside a chunk rewrites it after its TRUNC is logged: a journal
+ * write meanwhile would make the record durable before the chunk it
+ * counts on, so none is taken (the caller checkpoints) until the
+ * rewrite is done; then the journal carries the cut. */
+Test(jnl, no_journal_write_while_a_cut_chunk_is_rewritten)
+{
+	const size_t chunk = (size_t)1 << env.s->sb.chunk_shift;
+	slot_ino_t f = cut_file("f", 2 * chunk, 9);
+	first_ckpt();
+	t_mkfile(env.s, "g");           /* a record besides the cut's */
+	slot_emu_hold_write(env.emu, 1);
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, cut_run, &f), 0);
+	slot_emu_wait_held(env.emu);    /* the rewrite is at the device */
+	bool flushed;
+	cr_expect_eq(sl_jnl_sync(env.s, &flushed), -EAGAIN);
+	cr_expect(!flushed);
+	slot_emu_release(env.emu);
+	void *ret;
+	pthread_join(th, &ret);
+	cr_assert_eq((intptr_t)ret, 0);
+	uint64_t writes = atomic_load(&env.s->jnl_writes);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_expect_eq(atomic_load(&env.s->jnl_writes), writes + 1);
+	crash();
+	struct slot_attr at;
+	cr_assert_eq(slot_ns_getattr(env.s, f, &at), 0);
+	cr_expect_eq(at.size, chunk + 100);
+	cr_expect(cut_bytes_are(f, 0, chunk + 100, 9, 2 * chunk));
+	cr_expect_eq(look(SLOT_ROOT_INO, "g", NULL), 0);
+	t_fsck_clean(&env);
+}
+
 /* A sparse file written out by a sync has headers whose size lags (each
  * chunk's write may be lost without the others, ext.c): nothing but a
  * checkpoint records its size over the hole, and sync finds the file
