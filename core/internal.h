@@ -913,9 +913,10 @@ void sl_ns_dirty(struct slot_store *s);
 /* Lock held.  o was just written, or its attributes changed: if no slot
  * header now carries its name and attributes, sync must look at it. */
 void sl_owed_check(struct slot_store *s, const struct sl_obj *o);
-/* Lock held.  Whether a regular file may owe a checkpoint for its name or
- * attributes (sl_owed_check's test, slot_sync's). */
-bool sl_owes(const struct sl_obj *o);
+/* Lock held.  Whether a file owes a checkpoint for its name or attributes:
+ * of those sl_owed_check noted, or (owed_all) of the whole index,
+ * O(objects).  None: the note is clear. */
+bool sl_owed_any(struct slot_store *s);
 
 /* xattr.c: ACLs on objects.  Lock held. */
 /* Before a chmod of o to mode: its access ACL, if any, made to match. */

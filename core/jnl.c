@@ -47,6 +47,13 @@ static bool jn_usable(const struct slot_store *s)
 	       s->ns_changes == s->ns_persisted && !s->read_only;
 }
 
+/* Whether a record makes, moves or removes a name (not a SETATTR nor a
+ * TRUNC, which change what an object holds). */
+static bool jn_is_name(const struct sl_jnl_rec *r)
+{
+	return r->type != SL_JNL_SETATTR && r->type != SL_JNL_TRUNC;
+}
+
 void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r)
 {
 	size_t size = sl_jnl_rec_size(r);
@@ -68,7 +75,7 @@ void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r)
 	}
 	s->jnl_len += sl_jnl_rec_encode(r, s->jnl_buf + s->jnl_len);
 	s->jnl_nrec++;
-	s->jnl_nnames += r->type != SL_JNL_SETATTR && r->type != SL_JNL_TRUNC;
+	s->jnl_nnames += jn_is_name(r);
 	s->jnl_ops++;
 }
 
@@ -89,7 +96,7 @@ static bool jn_next(const uint8_t *p, size_t len, size_t *at,
  * for a SETATTR or a TRUNC. */
 static size_t jn_named(const struct sl_jnl_rec *r, uint64_t oid[2])
 {
-	if (r->type == SL_JNL_SETATTR || r->type == SL_JNL_TRUNC)
+	if (!jn_is_name(r))
 		return 0;
 	oid[0] = r->oid;
 	oid[1] = r->rdev;
@@ -301,7 +308,6 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 		 * is used again (its lsn is spent, so the slot is no
 		 * record of it) */
 		sl_ns_dirty(s);
-		s->jnl_barrier |= barrier;
 		sl_slot_free(s, ref);
 		for (size_t i = 0; i < hold.n; i++)
 			sl_vec_push(&s->jnl_hold, hold.v[i]);

@@ -947,23 +947,6 @@ int slot_iterate(struct slot_store *s,
 	return r;
 }
 
-/* Lock held.  Whether a file owes a checkpoint: of those sl_owed_check
- * noted, or (owed_all) of the whole index, O(objects).  None: the note
- * is clear. */
-static bool kv_owing(struct slot_store *s)
-{
-	for (size_t i = 0; !s->owed_all && i < s->owed.n; i++)
-		if (sl_owes(sl_obj_find(&s->ix, s->owed.v[i])))
-			return true;
-	for (size_t b = 0; s->owed_all && b <= s->ix.obj_mask; b++)
-		for (struct sl_obj *o = s->ix.obj_tab[b]; o; o = o->hnext)
-			if (sl_owes(o))
-				return true;
-	s->owed_all = false;
-	s->owed.n = 0;
-	return false;
-}
-
 int slot_sync(struct slot_store *s)
 {
 	if (s->read_only)
@@ -980,7 +963,7 @@ int slot_sync(struct slot_store *s)
 	/* what neither a slot header nor the journal carries needs the
 	 * checkpoint */
 	sl_lock(s);
-	if (s->ns_changes != s->ns_persisted || kv_owing(s))
+	if (s->ns_changes != s->ns_persisted || sl_owed_any(s))
 		need = true;
 	sl_unlock(s);
 	if (need) {

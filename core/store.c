@@ -112,7 +112,9 @@ void sl_ns_dirty(struct slot_store *s)
 /* Files sync looks at one by one; more, and it walks the index. */
 #define ST_OWED_MAX 4096
 
-bool sl_owes(const struct sl_obj *o)
+/* A regular file no slot header or journal slot yet names or gives its
+ * attributes: only a checkpoint would. */
+static bool st_owes(const struct sl_obj *o)
 {
 	return o && S_ISREG(o->mode) && o->nlink &&
 	       !(o->flags & SL_OBJ_PENDING) &&
@@ -123,13 +125,27 @@ void sl_owed_check(struct slot_store *s, const struct sl_obj *o)
 {
 	/* (a file noted again at once, as a database's journal file at
 	 * each commit, once) */
-	if (s->owed_all || !sl_owes(o) ||
+	if (s->owed_all || !st_owes(o) ||
 	    (s->owed.n && s->owed.v[s->owed.n - 1] == o->oid))
 		return;
 	if (s->owed.n >= ST_OWED_MAX || sl_vec_push(&s->owed, o->oid)) {
 		s->owed_all = true;
 		s->owed.n = 0;
 	}
+}
+
+bool sl_owed_any(struct slot_store *s)
+{
+	for (size_t i = 0; !s->owed_all && i < s->owed.n; i++)
+		if (st_owes(sl_obj_find(&s->ix, s->owed.v[i])))
+			return true;
+	for (size_t b = 0; s->owed_all && b <= s->ix.obj_mask; b++)
+		for (struct sl_obj *o = s->ix.obj_tab[b]; o; o = o->hnext)
+			if (st_owes(o))
+				return true;
+	s->owed_all = false;
+	s->owed.n = 0;
+	return false;
 }
 
 const char *slot_strerror(int err)
