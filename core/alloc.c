@@ -706,7 +706,7 @@ int sl_regions_write(struct slot_store *s, const uint32_t *rs, size_t n)
 		ios[i].off = sl_region_off(s, rs[i]);
 		ios[i].len = bs;
 	}
-	err = s->dev->ops->write(s->dev->ctx, ios, n);
+	err = sl_write(s, ios, n);
 	/* the scan needs the class before any slot in it can matter */
 	if (!err)
 		err = s->dev->ops->flush(s->dev->ctx);
@@ -904,7 +904,7 @@ static int al_trim_range(struct slot_store *s, struct al_trim *t, uint64_t a,
 	b = SL_MIN(b, t->end) / bs * bs;
 	if (b <= a || b - a < t->minlen)
 		return 0;
-	int err = s->dev->ops->discard(s->dev->ctx, a, b - a);
+	int err = sl_discard(s, a, b - a);
 	if (!err)
 		t->trimmed += b - a;
 	return err;

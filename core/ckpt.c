@@ -410,7 +410,7 @@ int sl_ckpt_write(struct slot_store *s)
 	/* one batch: a torn write fails the payload csum, and the other
 	 * container stays in force */
 	if (!err)
-		err = sl_dev_span(s->dev, true, base, sn.buf, sn.len);
+		err = sl_write_span(s, base, sn.buf, sn.len);
 	if (!err)
 		err = sl_ext_flush(s);
 	/* pins go back to use: wait out reads that may hold one */

@@ -281,7 +281,7 @@ int sl_wslots_write(struct slot_store *s, struct sl_wslot *w, size_t n)
 		ios[i].iov = v;
 		ios[i].iovcnt = k;
 	}
-	int err = s->dev->ops->write(s->dev->ctx, ios, n);
+	int err = sl_write(s, ios, n);
 	for (size_t i = 0; i < n; i++)
 		w[i].res = ios[i].res < 0 ? ios[i].res : 0;
 	free(ios);

@@ -509,6 +509,11 @@ struct slot_store {
 	size_t ext_mask, ext_count;
 	struct sl_ext *ext_written, **ext_written_end;
 	uint64_t flush_begun, flush_done;
+	/* writes and discards completed (sl_write), and how many of them
+	 * the newest completed flush covers: a flush with none since has
+	 * nothing to do (from 1 at open: an earlier open's writes) */
+	atomic_uint_fast64_t writes_done;
+	uint64_t writes_flushed;
 	/* chunks fallocate set aside (resv.c): by file, and in all */
 	struct sl_resv *resv_tab[SL_RESV_BUCKETS];
 	uint64_t resv_slots;
@@ -842,6 +847,11 @@ void sl_ext_drop(struct slot_store *s, struct sl_ext *e);
 uint64_t sl_ext_size(struct slot_store *s, struct sl_obj *o, int64_t own,
 		     bool pending_only);
 int sl_ext_flush(struct slot_store *s);
+/* The store's writes to its device, counted for sl_ext_flush: a batch
+ * (ops->write's result), len bytes at off (sl_dev_span's), a discard. */
+int sl_write(struct slot_store *s, struct slot_io *ios, size_t n);
+int sl_write_span(struct slot_store *s, uint64_t off, void *buf, size_t len);
+int sl_discard(struct slot_store *s, uint64_t off, uint64_t len);
 /* alloc.c: -o discard's period: slot_trim when slots were freed since the
  * last (no lock held). */
 void sl_discard_freed(struct slot_store *s);

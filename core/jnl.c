@@ -282,7 +282,7 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 		memcpy(io + bs, rec, len);
 		h.payload_csum = sl_csum(io + bs, len);
 		sl_jnl_hdr_encode(&h, io);
-		err = sl_dev_span(s->dev, true, sl_slot_off(s, ref), io, io_len);
+		err = sl_write_span(s, sl_slot_off(s, ref), io, io_len);
 	}
 	/* the flush covers the data written before the call, too */
 	if (!err)

@@ -1113,6 +1113,7 @@ static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
 		return -ENOMEM;
 	s->dev = dev;
 	s->opts = *o;
+	atomic_init(&s->writes_done, 1);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->ckpt_lock, NULL);
 	pthread_mutex_init(&s->jnl_lock, NULL);

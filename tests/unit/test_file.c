@@ -2137,6 +2137,39 @@ Test(file, the_periodic_flush_covers_a_written_extension)
 	cr_expect_eq(left, 0, "the flush left %zu extensions waiting", left);
 }
 
+/*
+ * A flush with nothing written since the last one costs no device flush:
+ * fsync of a file already down, a second sync, a directory's fsync with
+ * no change.  Any write since costs one again, and its data is down.
+ */
+Test(file, a_flush_with_nothing_written_since_costs_none)
+{
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "f");
+	cr_assert_eq(slot_file_write(env.s, f, 0, "abc", 3), 3);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	uint64_t flushes = slot_emu_flushes(env.emu);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_eq(slot_file_fsync(env.s, f, true), 0);
+	cr_assert_eq(slot_dir_fsync(env.s, SLOT_ROOT_INO), 0);
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_assert_eq(sl_flush(env.s), 0);
+	cr_expect_eq(slot_emu_flushes(env.emu), flushes,
+		     "%" PRIu64 " device flushes with nothing written",
+		     slot_emu_flushes(env.emu) - flushes);
+
+	cr_assert_eq(slot_file_write(env.s, f, 3, "d", 1), 1);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_expect_gt(slot_emu_flushes(env.emu), flushes,
+		     "a write's fsync did not flush");
+	slot_abandon(env.s);
+	t_reopen(&env);
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "f", &a), 0);
+	char out[8] = { 0 };
+	cr_expect_eq(slot_file_read(env.s, a.ino, 0, out, sizeof(out)), 4);
+	cr_expect_str_eq(out, "abcd");
+}
+
 static void ext_counts(size_t *count, size_t *written, bool *table)
 {
 	sl_lock(env.s);
