@@ -73,8 +73,8 @@ static const struct fk_problem {
 	[PR_SB_MISMATCH] = { "PR_SB_MISMATCH",
 		"backup superblock differs from primary (%s); rewrite", true },
 	[PR_SB_DEVICE_SHORT] = { "PR_SB_DEVICE_SHORT",
-		"device is %llu bytes, file system needs %llu; drop %u "
-		"regions past the end, and what they hold" },
+		"device is %llu bytes, file system needs %llu (truncated?); "
+		"%u regions past the end are missing" },
 	[PR_SB_NOT_CLEAN] = { "PR_SB_NOT_CLEAN",
 		"file system was not cleanly unmounted", true },
 	[PR_SB_ERRORS] = { "PR_SB_ERRORS",
@@ -335,10 +335,19 @@ static int fk_pass_sb(struct fk *f, struct sl_sb *sb, bool *sb_write,
 						 (uint64_t)sb->region_count);
 		if (f->dev->size < sb->slot_area_offset || keep == 0)
 			return -EFBIG;  /* nothing left to check from */
+		/* as e2fsck (PR_0_FS_SIZE_WRONG): the size coming back
+		 * brings back what lies past the end, so a repair stops
+		 * before writing; a check goes on over what is there, and
+		 * a preen stops at its end, as for any damage */
+		bool stop = f->repair && !f->preen;
+		if (stop)
+			f->repair = false;      /* said as not fixed */
 		fk_report(f, PR_SB_DEVICE_SHORT,
 			  (unsigned long long)f->dev->size,
 			  (unsigned long long)sb->device_size,
 			  sb->region_count - keep);
+		if (stop)
+			return -EFBIG;
 		sb->region_count = keep;
 		sb->device_size = sb->slot_area_offset +
 				  (uint64_t)keep * sb->region_size;

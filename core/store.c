@@ -1273,19 +1273,12 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		s->read_only = true;
 	}
 	if (dev->size < s->sb.device_size) {
-		/* fsck can drop regions past the end, not the metadata */
-		bool cut = dev->size < s->sb.slot_area_offset +
-				       s->sb.region_size;
 		sl_log(s, "%s: device is %llu bytes but the file system needs "
-		       "%llu (truncated, or cut short of a shrink that did "
-		       "not finish?); %s",
+		       "%llu (truncated, or shrunk before the file system "
+		       "was?); restore its size",
 		       dev->name ? dev->name : "device",
 		       (unsigned long long)dev->size,
-		       (unsigned long long)s->sb.device_size,
-		       cut ? "restore its size" :
-			     "restore its size, or run fsck.slotfs to drop "
-			     "the regions past its end, with any file data "
-			     "in them (it names the files)");
+		       (unsigned long long)s->sb.device_size);
 		err = -EFBIG;
 		goto fail;
 	}

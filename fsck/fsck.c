@@ -338,9 +338,12 @@ int main(int argc, char **argv)
 			sfs_client_foreign(PROG, ui.path);
 		else if (r == -EFBIG)
 			fprintf(stderr, PROG ": %s: the device is shorter than "
-				"the file system's metadata and first region "
-				"(truncated?): nothing to check or repair from; "
-				"restore its size\n", ui.path);
+				"the file system (truncated?): nothing "
+				"repaired, as a repair would drop what lies past "
+				"its end; restore its size (an image: truncate "
+				"-s to the size the file system needs; what is "
+				"missing then reads as zeros, and fsck repairs "
+				"around it)\n", ui.path);
 		else if (r == -ESTALE)
 			fprintf(stderr, PROG ": %s: both checkpoints are sound "
 				"but carry another UUID than the superblocks: "

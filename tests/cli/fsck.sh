@@ -163,6 +163,26 @@ preen_stops() {
 	expect_eq "sha256 after -p" "$SHORT" "$(sha short)"
 }
 check "a device shorter than the file system: fsck -p exits 4, writes nothing" preen_stops
+# -y neither (e2fsck's PR_0_FS_SIZE_WRONG: "Abort? yes"): what lies past
+# the end comes back with the size, so it stops, exit 8, saying so; -n
+# checks what is there.  Before, -y dropped the regions past the end.
+yes_stops() {
+	local out rc=0
+	out=$(fsck.slotfs -f -y short 2>&1) || rc=$?
+	echo "$out"
+	expect_eq "exit" 8 "$rc"
+	grep -q 'PR_SB_DEVICE_SHORT: device is 67108864 bytes, file system needs 268435456 (truncated?); .* Fix? no' <<<"$out"
+	grep -q 'nothing repaired.*restore its size' <<<"$out"
+	expect_eq "sha256 after -y" "$SHORT" "$(sha short)"
+	rc=0
+	out=$(fsck.slotfs -f -n short 2>&1) || rc=$?
+	echo "$out"
+	expect_eq "exit of -n" 4 "$rc"
+	grep -q 'short: 0 files, 1 directories' <<<"$out"
+	truncate -s 256M short
+	fsck.slotfs -f -n short
+}
+check "a device shorter than the file system: fsck -y exits 8, writes nothing; -n checks the rest" yes_stops
 
 # Cut short of its metadata, there is nothing to repair from: fsck says
 # to restore the size (it said "damaged; run fsck.slotfs"), exit 8.
