@@ -907,6 +907,10 @@ struct sl_obj *sl_ns_mkdir_locked(struct slot_store *s, struct sl_obj *parent,
 				  const char *name, size_t len, uint32_t mode,
 				  uint32_t uid, uint32_t gid);
 struct sl_obj *sl_lost_found(struct slot_store *s);
+/* Lock held.  Drop the name de of o in dir (journaled); o goes when
+ * nothing holds it. */
+void sl_ns_unname(struct slot_store *s, struct sl_obj *dir,
+		  struct sl_dirent *de, struct sl_obj *o, int64_t now);
 /* Lock held.  Remove dir, and each directory above it, while it is empty
  * (no entry, not even a put's pending one), up to the root. */
 void sl_ns_prune(struct slot_store *s, struct sl_obj *dir, int64_t now);

@@ -799,19 +799,11 @@ int slot_delete_many(struct slot_store *s, const char *const *keys, size_t n,
 				err = -EISDIR;
 		}
 		if (!err) {
-			/* a put in flight sees DELETED at commit and cancels */
-			sl_de_remove(&s->ix, dir, de);
-			if (o->name == de)
-				o->name = NULL;
-			if (o->nlink)
-				o->nlink--;
-			if (o->nlink == 0) {
-				o->flags |= SL_OBJ_DELETED;
+			/* a put in flight sees DELETED at commit and cancels
+			 * (its name is gone: kv_drop_pending must not) */
+			if (o->nlink <= 1)
 				o->flags &= ~SL_OBJ_PENDING;
-			}
-			dir->mtime = dir->ctime = now;
-			sl_ns_dirty(s);
-			sl_obj_release_if_dead(s, o);
+			sl_ns_unname(s, dir, de, o, now);
 			atomic_fetch_add(&s->deletes, 1);
 			/* the directories the key's put made go with its
 			 * last key, as an object store's prefixes do */

@@ -198,6 +198,23 @@ static struct sl_jnl_rec ns_rec(unsigned type, uint64_t oid, uint64_t parent,
 				    .name_len = (uint16_t)len, .time_ns = now };
 }
 
+/* Lock held.  Log o, just made as name in parent. */
+static void ns_log_make(struct slot_store *s, const struct sl_obj *o,
+			uint64_t parent, const char *name, size_t len)
+{
+	struct sl_jnl_rec r = ns_rec(SL_JNL_MAKE, o->oid, parent, name, len,
+				     o->ctime);
+	r.mode = o->mode;
+	r.uid = o->uid;
+	r.gid = o->gid;
+	r.rdev = sl_obj_rdev(o);
+	if (S_ISLNK(o->mode)) {
+		r.target = o->target;
+		r.target_len = (uint16_t)strlen(o->target);
+	}
+	sl_jnl_add(s, &r);
+}
+
 struct sl_obj *sl_ns_mkdir_locked(struct slot_store *s, struct sl_obj *parent,
 				  const char *name, size_t len, uint32_t mode,
 				  uint32_t uid, uint32_t gid)
@@ -206,7 +223,7 @@ struct sl_obj *sl_ns_mkdir_locked(struct slot_store *s, struct sl_obj *parent,
 	struct sl_obj *o = ns_create(s, parent, name, len, S_IFDIR | (mode & 07777),
 				     uid, gid, s->next_oid, sl_now_ns(), &err);
 	if (o)
-		sl_ns_dirty(s);
+		ns_log_make(s, o, parent->oid, name, len);
 	return o;
 }
 
@@ -475,18 +492,7 @@ int slot_ns_make(struct slot_store *s, slot_ino_t parent, const char *name,
 			o->flags |= SL_OBJ_CKPT_OWED;
 			sl_ns_dirty(s);
 		} else {
-			struct sl_jnl_rec r = ns_rec(SL_JNL_MAKE, o->oid,
-						     parent, name, len,
-						     o->ctime);
-			r.mode = o->mode;
-			r.uid = o->uid;
-			r.gid = o->gid;
-			r.rdev = sl_obj_rdev(o);
-			if (S_ISLNK(mode)) {
-				r.target = o->target;
-				r.target_len = (uint16_t)strlen(o->target);
-			}
-			sl_jnl_add(s, &r);
+			ns_log_make(s, o, parent, name, len);
 		}
 		if (out)
 			sl_attr_fill(s, o, out);
@@ -593,9 +599,8 @@ int slot_ns_link(struct slot_store *s, slot_ino_t ino, slot_ino_t newparent,
 	return err;
 }
 
-/* Lock held.  Drop one name of o; the object goes when nothing holds it. */
-static void ns_unname(struct slot_store *s, struct sl_obj *dir,
-		      struct sl_dirent *de, struct sl_obj *o, int64_t now)
+void sl_ns_unname(struct slot_store *s, struct sl_obj *dir,
+		  struct sl_dirent *de, struct sl_obj *o, int64_t now)
 {
 	struct sl_jnl_rec r = ns_rec(SL_JNL_UNLINK, o->oid, dir->oid, de->name,
 				     de->len, now);
@@ -631,7 +636,7 @@ void sl_ns_prune(struct slot_store *s, struct sl_obj *dir, int64_t now)
 		struct sl_obj *up = sl_obj_find(&s->ix, dir->dir->parent);
 		if (!up || up->oid != dir->name->parent)
 			return;
-		ns_unname(s, up, dir->name, dir, now);
+		sl_ns_unname(s, up, dir->name, dir, now);
 		dir = up;
 	}
 }
@@ -662,7 +667,7 @@ static int ns_remove(struct slot_store *s, slot_ino_t parent, const char *name,
 		else if (want_dir && o->dir->live)
 			err = -ENOTEMPTY;
 		else
-			ns_unname(s, d, de, o, sl_now_ns());
+			sl_ns_unname(s, d, de, o, sl_now_ns());
 	}
 	sl_unlock(s);
 	return err;
@@ -789,7 +794,7 @@ static int ns_rename_locked(struct slot_store *s, slot_ino_t parent,
 		return -ENOMEM;
 	/* the replaced name goes first (its own record), then the move */
 	if (dobj)       /* nde was added while dde still lived: unhash dde */
-		ns_unname(s, dd, dde, dobj, now);
+		sl_ns_unname(s, dd, dde, dobj, now);
 	sl_jnl_add(s, &r);
 	sl_de_remove(&s->ix, sd, sde);
 	if (so->name == sde || !so->name)
@@ -1000,9 +1005,13 @@ static bool ns_replay_unlink(struct slot_store *s, const struct sl_jnl_rec *r)
 		sl_obj_release_if_dead(s, o);
 		return true;
 	}
+	/* a key deleted while its first put was in flight, whose slots
+	 * never landed: gone, as the record says */
+	if (!o && d && !de && !sl_obj_find(&s->ix, r->oid))
+		return true;
 	if (!o || (S_ISDIR(o->mode) && o->dir->live))
 		return false;
-	ns_unname(s, d, de, o, r->time_ns);
+	sl_ns_unname(s, d, de, o, r->time_ns);
 	return true;
 }
 

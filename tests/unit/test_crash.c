@@ -59,7 +59,9 @@ static void wl_puts(struct cw *w)
 	put_batch(w, "q%d", 0, 10, 3);
 	put_batch(w, "p/k%d", 12, 6, 5);
 	cw_sync(w);
-	put_batch(w, "r/s/t%d", 0, 8, 7);       /* unsynced, new dirs */
+	put_batch(w, "r/s/t%d", 0, 8, 7);       /* new dirs: the journal's */
+	cw_sync(w);
+	put_batch(w, "u/v%d", 0, 4, 2);         /* unsynced, new dirs */
 	put_batch(w, "q%d", 10, 4, 1);
 }
 

@@ -300,6 +300,53 @@ Test(jnl, a_put_key_unlinked_stays_gone)
 	t_fsck_clean(&env);
 }
 
+/*
+ * The key-value face's names go in the journal too: the directories a put
+ * makes for its key, a deleted key and the directories it empties.  Syncs
+ * take no checkpoint, and a crash brings back the names as synced: one
+ * deleted from the checkpoint, one put and deleted after it, one put in a
+ * new directory and kept, and a directory emptied and one still holding a
+ * key.
+ */
+Test(jnl, key_names_go_in_the_journal)
+{
+	char a[3000], b[5000];
+	t_fill(a, sizeof(a), 1);
+	t_fill(b, sizeof(b), 2);
+	cr_assert_eq(t_put1(env.s, "old/k", a, sizeof(a)), 0);
+	cr_assert_eq(t_put1(env.s, "kept", a, sizeof(a)), 0);
+	first_ckpt();
+	uint64_t ckpts = env.s->ckpt_count;
+
+	cr_assert_eq(t_put1(env.s, "new/sub/k", b, sizeof(b)), 0);
+	cr_assert_eq(t_put1(env.s, "new/gone/k", b, sizeof(b)), 0);
+	cr_assert_eq(t_put1(env.s, "brief", b, sizeof(b)), 0);
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_expect_eq(env.s->ckpt_count, ckpts, "a put's new directory "
+		     "took a checkpoint");
+	const char *del[] = { "old/k", "new/gone/k", "brief" };
+	cr_assert_eq(slot_delete_many(env.s, del, 3, NULL), 0);
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_expect_eq(env.s->ckpt_count, ckpts, "a delete took a checkpoint");
+
+	crash();
+	cr_expect_eq(env.s->ckpt_count, 1, "the open's own checkpoint only");
+	cr_expect_eq(t_get_cmp(env.s, "kept", a, sizeof(a)), 0);
+	cr_expect_eq(t_get_cmp(env.s, "new/sub/k", b, sizeof(b)), 0);
+	for (size_t i = 0; i < 3; i++)
+		cr_expect_eq(slot_lookup(env.s, del[i], NULL), -ENOENT,
+			     "%s came back", del[i]);
+	cr_expect_eq(look(SLOT_ROOT_INO, "old", NULL), -ENOENT,
+		     "an emptied directory came back");
+	struct slot_attr at;
+	cr_assert_eq(look(SLOT_ROOT_INO, "new", &at), 0);
+	cr_expect_eq(look(at.ino, "gone", NULL), -ENOENT,
+		     "an emptied directory came back");
+	cr_expect_eq(at.nlink, 3, "new's link count");
+	cr_expect_eq(look(SLOT_ROOT_INO, "lost+found", NULL), -ENOENT);
+	t_fsck_clean(&env);
+}
+
 /* fsync of a file takes the names changed before it: a file synced,
  * unlinked, and made and synced again under its name does not come back
  * beside the new one (in /lost+found). */

@@ -415,8 +415,9 @@ static size_t kv_owed(bool *all)
  * slot_sync looks for files only a checkpoint can name among those noted
  * as they changed, and walks the whole index (O(objects)) only when they
  * are not known: puts whose slot headers carry their names and attributes
- * owe nothing, so a put-then-sync loop does not walk; a namespace change
- * owes, and sync checkpoints it.
+ * owe nothing, so a put-then-sync loop does not walk; nor does a delete,
+ * which the journal carries; a change only a checkpoint carries owes, and
+ * sync checkpoints it.
  */
 Test(kv, sync_walks_only_when_something_may_be_owed)
 {
@@ -443,7 +444,14 @@ Test(kv, sync_walks_only_when_something_may_be_owed)
 	const char *gone[] = { "d/k0" };
 	cr_assert_eq(slot_delete_many(env.s, gone, 1, NULL), 0);
 	kv_owed(&all);
-	cr_expect(all, "a delete owes the checkpoint");
+	cr_expect(!all, "a delete, in the journal, owes nothing");
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_expect_eq(t_status(env.s).checkpoints, ckpts);
+	/* a change only a checkpoint carries */
+	cr_assert_eq(slot_xattr_set(env.s, SLOT_ROOT_INO, "user.x", "1", 1, 0),
+		     0);
+	kv_owed(&all);
+	cr_expect(all, "an extended attribute owes the checkpoint");
 	cr_assert_eq(slot_sync(env.s), 0);
 	cr_expect_gt(t_status(env.s).checkpoints, ckpts);
 	slot_abandon(env.s);
