@@ -74,7 +74,7 @@ static const struct fk_problem {
 		"backup superblock differs from primary (%s); rewrite", true },
 	[PR_SB_DEVICE_SHORT] = { "PR_SB_DEVICE_SHORT",
 		"device is %llu bytes, file system needs %llu (truncated?); "
-		"%u regions past the end are missing" },
+		"%u regions lie past its end" },
 	[PR_SB_NOT_CLEAN] = { "PR_SB_NOT_CLEAN",
 		"file system was not cleanly unmounted", true },
 	[PR_SB_ERRORS] = { "PR_SB_ERRORS",
@@ -308,9 +308,14 @@ static int fk_pass_sb(struct fk *f, struct sl_sb *sb, bool *sb_write,
 			*backup_write = true;
 		} else {
 			const char *d = fk_sb_diff(&p, &b);
-			/* the checkpoints side with the backup: the primary
+			int vp = d ? fk_sb_votes(f->dev, &p) : 0;
+			int vb = d ? fk_sb_votes(f->dev, &b) : 0;
+			/* the checkpoints side with the backup, or only the
+			 * backup's file system fits the device: the primary
 			 * is the damaged one, checksum or not */
-			if (d && fk_sb_votes(f->dev, &b) > fk_sb_votes(f->dev, &p))
+			if (d && (vb > vp ||
+				  (vb == vp && b.device_size <= f->dev->size &&
+				   p.device_size > f->dev->size)))
 				take_backup = true;
 			else if (d) {
 				fk_report(f, PR_SB_MISMATCH, d);
@@ -336,10 +341,11 @@ static int fk_pass_sb(struct fk *f, struct sl_sb *sb, bool *sb_write,
 		if (f->dev->size < sb->slot_area_offset || keep == 0)
 			return -EFBIG;  /* nothing left to check from */
 		/* as e2fsck (PR_0_FS_SIZE_WRONG): the size coming back
-		 * brings back what lies past the end, so a repair stops
+		 * brings back the regions past the end, so a repair stops
 		 * before writing; a check goes on over what is there, and
-		 * a preen stops at its end, as for any damage */
-		bool stop = f->repair && !f->preen;
+		 * a preen stops at its end, as for any damage.  With no
+		 * region past it, only the recorded size is wrong */
+		bool stop = f->repair && !f->preen && keep < sb->region_count;
 		if (stop)
 			f->repair = false;      /* said as not fixed */
 		fk_report(f, PR_SB_DEVICE_SHORT,

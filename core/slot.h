@@ -860,10 +860,10 @@ struct slot_fsck_result {
 	uint64_t blocks_used, blocks_total;
 };
 
-/* Check (and repair) the file system on dev.  -EFBIG: dev is shorter
- * than the file system and a repair was asked (nothing is written: its
- * size must come back), or cut short of the metadata area or of every
- * region (nothing to check either);
+/* Check (and repair) the file system on dev.  -EFBIG: dev is too short
+ * for the file system's regions and a repair was asked (nothing is
+ * written: its size must come back), or cut short of the metadata area
+ * or of every region (nothing to check either);
  * -ESTALE: both checkpoints are sound but of another uuid than the
  * superblocks (theirs is damaged; nothing is written). */
 int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,

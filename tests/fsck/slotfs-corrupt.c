@@ -876,6 +876,19 @@ static int cmd_sb_mismatch(struct cr_img *im, char **av, int ac)
 	return 0;
 }
 
+/* sb-grown IMG: the primary claims twice the regions, past the device's
+ * end, resealed (as a grow whose device never grew, or damage) */
+static int cmd_sb_grown(struct cr_img *im, char **av, int ac)
+{
+	(void)av;
+	(void)ac;
+	struct sl_sb sb = im->sb;
+	sb.device_size += (uint64_t)sb.region_count * sb.region_size;
+	sb.region_count *= 2;
+	sb_write(im, &sb, SL_SB_PRIMARY_OFF);
+	return 0;
+}
+
 static int cmd_sb_unclean(struct cr_img *im, char **av, int ac)
 {
 	struct sl_sb sb = im->sb;
@@ -1786,6 +1799,7 @@ static void usage(FILE *f)
 "  tear-payload IMG KEY [CHUNK]   overwrite part of a slot payload\n"
 "  zero-sb IMG primary|backup\n"
 "  sb-mismatch IMG [LABEL]      backup with another label, resealed\n"
+"  sb-grown IMG                 primary with twice the regions, past the end\n"
 "  sb-unclean IMG               clear the CLEAN flag, resealed\n"
 "  sb-errors IMG                record errors found in use\n"
 "  zero-ckpt IMG both|newest|older\n"
@@ -1857,6 +1871,7 @@ int main(int argc, char **argv)
 		{ "tear-payload", cmd_tear_payload },
 		{ "zero-sb", cmd_zero_sb },
 		{ "sb-mismatch", cmd_sb_mismatch },
+		{ "sb-grown", cmd_sb_grown },
 		{ "sb-unclean", cmd_sb_unclean },
 		{ "sb-errors", cmd_sb_errors },
 		{ "dup-slot", cmd_dup_slot },
