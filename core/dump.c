@@ -898,8 +898,12 @@ int slot_describe(struct slot_dev *dev, FILE *out)
 		fprintf(out, "%sneeds_recovery", sep);
 		sep = " ";
 	}
+	if (in & SL_FEAT_INCOMPAT_PUNCH) {
+		fprintf(out, "%sjournal_punch", sep);
+		sep = " ";
+	}
 	ro &= ~SL_FEAT_RO_COMPAT_XATTR;
-	in &= ~(SL_FEAT_INCOMPAT_META_UUID | SL_FEAT_INCOMPAT_RECOVER);
+	in &= ~(SL_FEAT_INCOMPAT_META_UUID | SL_FEAT_INCOMPAT_OPEN);
 	if (!*sep && !ro && !sb.feature_compat && !in)
 		fputs("(none)", out);
 	if (sb.feature_compat || ro || in)

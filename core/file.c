@@ -2321,6 +2321,36 @@ static pthread_rwlock_t *fl_file_quiesce(struct slot_store *s,
 	return stripe;
 }
 
+/* Lock held.  Log o's new size, a cut's: its chunks older than now past
+ * it go.  The size holds only over data that is down, so the journal
+ * write that takes it flushes first (a size of 0 covers none). */
+static void fl_log_size(struct slot_store *s, struct sl_obj *o,
+			uint64_t size)
+{
+	struct sl_jnl_rec r = { .type = SL_JNL_TRUNC, .oid = o->oid,
+				.parent = s->next_gen, .rdev = size,
+				.time_ns = o->ctime };
+	sl_jnl_add(s, &r);
+	s->jnl_barrier |= size > 0;
+}
+
+/* fl_rewrite of the chunks a cut or a hole left in part, which the
+ * caller counted in jnl_cutting (no journal write takes its records
+ * meanwhile): the records say the change was made, so if the rewrite
+ * fails, what the file holds instead only a checkpoint says. */
+static int fl_cut_rewrite(struct slot_store *s, slot_ino_t ino,
+			  struct fl_change *ch, size_t n, uint64_t size,
+			  bool set_size, bool keep_times)
+{
+	int err = fl_rewrite(s, ino, ch, n, size, set_size, keep_times);
+	sl_lock(s);
+	s->jnl_cutting--;
+	if (err)
+		sl_ns_dirty(s);
+	sl_unlock(s);
+	return err;
+}
+
 static int fl_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size,
 		       bool keep_times)
 {
@@ -2366,33 +2396,18 @@ static int fl_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size,
 		if (!keep_times)
 			o->mtime = o->ctime = sl_now_ns();
 		o->flags |= SL_OBJ_ATTR_DIRTY;
-		/* the journal carries the cut: every chunk older than it
-		 * (a gen below next_gen) past the new end is gone; the
-		 * times follow.  The size it gives holds only over data
-		 * that is down, the buffers just written out and the chunk
-		 * rewritten below among them: its write flushes first
-		 * (a cut to 0 covers none: O_TRUNC costs no flush more) */
-		struct sl_jnl_rec r = { .type = SL_JNL_TRUNC, .oid = o->oid,
-					.parent = s->next_gen, .rdev = size,
-					.time_ns = o->ctime };
+		/* the journal carries the cut, over the buffers just
+		 * written out and the chunk rewritten below; the times
+		 * follow */
+		fl_log_size(s, o, size);
+		struct sl_jnl_rec r = { .type = SL_JNL_SETATTR, .oid = o->oid };
 		sl_jnl_add(s, &r);
-		r = (struct sl_jnl_rec){ .type = SL_JNL_SETATTR, .oid = o->oid };
-		sl_jnl_add(s, &r);
-		s->jnl_barrier |= size > 0;
 		s->jnl_cutting += rewrite;
 		sl_owed_check(s, o);
 	}
 	sl_unlock(s);
-	if (rewrite) {
-		err = fl_rewrite(s, ino, &ch, 1, size, true, keep_times);
-		sl_lock(s);
-		s->jnl_cutting--;
-		/* the record says the cut was made: what the file holds
-		 * instead only a checkpoint says */
-		if (err)
-			sl_ns_dirty(s);
-		sl_unlock(s);
-	}
+	if (rewrite)
+		err = fl_cut_rewrite(s, ino, &ch, 1, size, true, keep_times);
 	pthread_rwlock_unlock(stripe);
 	return err;
 }
@@ -2576,6 +2591,7 @@ int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	if (!stripe)
 		return err;
 	uint64_t end = o ? SL_MIN(off + len, o->size) : 0;
+	uint32_t lo = UINT32_MAX, hi = 0;       /* the chunks dropped */
 	/* every chunk with data in [off, end): all of its data in the range,
 	 * it goes (a hole, its slot freed); only some, it is rewritten with
 	 * zeros there, or cut short where the range takes its tail.  Chunks
@@ -2591,7 +2607,11 @@ int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		if (a >= b)
 			continue;       /* the range lies past its data */
 		if (a == cs && b == cs + c->len) {
-			sl_slot_free(s, c->slot);
+			/* its slot waits until the hole is durable, as a
+			 * cut's: a crash before it brings the chunk back */
+			sl_slot_free_held(s, c->slot);
+			lo = SL_MIN(lo, c->idx);
+			hi = c->idx + 1;
 			sl_obj_drop_chunk(o, c->idx);
 			continue;
 		}
@@ -2607,18 +2627,34 @@ int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		sl_resv_cut(s, o, fl_chunk_above(s, off),
 			    (uint32_t)SL_MIN((off + len) / chunk,
 					     (uint64_t)UINT32_MAX));
-		if (!keep_size && off + len > o->size)
+		bool grows = !keep_size && off + len > o->size;
+		if (grows)
 			o->size = off + len;
 		o->mtime = o->ctime = sl_now_ns();
-		/* dropped chunks come back from their slot headers unless a
-		 * checkpoint says they went: fsync takes one (the rewrite's
-		 * headers carry the size and times, not the holes) */
-		o->flags |= SL_OBJ_ATTR_DIRTY | SL_OBJ_CKPT_OWED;
-		sl_ns_dirty(s);
+		o->flags |= SL_OBJ_ATTR_DIRTY;
+		/* the journal carries the hole: o's chunks [lo, hi) older
+		 * than it are gone (those between lie wholly inside the
+		 * range: dropped, or holes already), wherever recovery finds
+		 * them; a size it set, as a cut's; the times follow */
+		if (hi) {
+			o->flags |= SL_OBJ_CUT;
+			struct sl_jnl_rec r = { .type = SL_JNL_PUNCH,
+						.oid = o->oid,
+						.parent = s->next_gen,
+						.parent2 = hi, .rdev = lo,
+						.time_ns = o->ctime };
+			sl_jnl_add(s, &r);
+		}
+		if (grows)
+			fl_log_size(s, o, o->size);
+		struct sl_jnl_rec r = { .type = SL_JNL_SETATTR, .oid = o->oid };
+		sl_jnl_add(s, &r);
+		s->jnl_cutting += nch > 0;
+		sl_owed_check(s, o);
 	}
 	sl_unlock(s);
-	if (!err && nch)
-		err = fl_rewrite(s, ino, ch, nch, 0, false, false);
+	if (nch)
+		err = fl_cut_rewrite(s, ino, ch, nch, 0, false, false);
 	pthread_rwlock_unlock(stripe);
 	return err;
 }

@@ -20,7 +20,7 @@
 #define SL_META_OFF         (1ull << 20)
 
 #define SL_VERSION_MAJOR 1
-#define SL_VERSION_MINOR 5
+#define SL_VERSION_MINOR 6
 
 /* magics are ASCII strings stored as they read: "SLOTFSB1" at byte 0 */
 #define SL_MAGIC_SB   0x31425346544f4c53ull /* "SLOTFSB1" */
@@ -40,8 +40,14 @@
 #define SL_FEAT_INCOMPAT_RECOVER (1u << 1) /* the primary's, while open
 					      read-write or after a crash:
 					      a journal may need replay */
+#define SL_FEAT_INCOMPAT_PUNCH (1u << 2) /* with RECOVER: the journal may
+					    hold PUNCH records */
+/* the bits a read-write open sets in the primary, and a clean close
+ * clears: never in the backup */
+#define SL_FEAT_INCOMPAT_OPEN   (SL_FEAT_INCOMPAT_RECOVER | \
+				 SL_FEAT_INCOMPAT_PUNCH)
 #define SL_FEAT_INCOMPAT_SUPP   (SL_FEAT_INCOMPAT_META_UUID | \
-				 SL_FEAT_INCOMPAT_RECOVER)
+				 SL_FEAT_INCOMPAT_OPEN)
 
 /* superblock flags */
 #define SL_SB_CLEAN   (1u << 0)   /* closed cleanly: the checkpoint is whole */
@@ -296,6 +302,8 @@ enum {
 				   parent, atime in parent2, ctime time_ns) */
 	SL_JNL_TRUNC = 6,       /* oid cut to size rdev: its chunks of gen
 				   below parent (the cut) past it are gone */
+	SL_JNL_PUNCH = 7,       /* a hole in oid: its chunks [rdev, parent2)
+				   of gen below parent are gone */
 };
 #define SL_JNL_EXCHANGE 1u      /* RENAME: the two names swapped */
 struct sl_jnl_rec {

@@ -263,7 +263,7 @@ static const char *fk_sb_diff(const struct sl_sb *a, const struct sl_sb *b)
 	if (a->feature_compat != b->feature_compat ||
 	    a->feature_ro_compat != b->feature_ro_compat ||
 	    ((a->feature_incompat ^ b->feature_incompat) &
-	     ~SL_FEAT_INCOMPAT_RECOVER))
+	     ~SL_FEAT_INCOMPAT_OPEN))
 		return "features";
 	return NULL;
 }
@@ -1134,7 +1134,7 @@ done:
 			err = sl_ckpt_write(s);
 		if (!err) {
 			sb.flags = SL_SB_CLEAN;
-			sb.feature_incompat &= ~SL_FEAT_INCOMPAT_RECOVER;
+			sb.feature_incompat &= ~SL_FEAT_INCOMPAT_OPEN;
 			sb.error_count = 0;
 			sb.last_error = 0;
 			sb.first_error_time = sb.last_error_time = 0;

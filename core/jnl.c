@@ -2,8 +2,8 @@
 /*
  * jnl.c - the journal of namespace changes.
  *
- * A name made, linked, removed or moved, a mode, owner or time set, or a
- * file cut to a size, changes the index alone, and a checkpoint writes
+ * A name made, linked, removed or moved, a mode, owner or time set, a
+ * file cut to a size or a hole punched in it, changes the index alone, and a checkpoint writes
  * the index whole: fsync of a directory, and sync, cost time in
  * proportion to the files in the store.  So each such change is also logged here as it is made
  * (sl_jnl_add, store lock held), and an fsync or sync writes the records
@@ -18,8 +18,8 @@
  * checkpoint it loaded, any other takes a random id.  It is used only
  * once a checkpoint of its id is durable, and only while every namespace
  * change since that checkpoint was logged (ns_changes == ns_persisted):
- * what it does not carry (extended attributes, fallocate, the key-value
- * face's names) still takes a checkpoint, and a record it
+ * what it does not carry (extended attributes, fallocate's reservations)
+ * still takes a checkpoint, and a record it
  * could not keep (no memory, too many) makes it wait for one.
  * FORMAT.md, "Journal", is the format.
  */
@@ -47,11 +47,11 @@ static bool jn_usable(const struct slot_store *s)
 	       s->ns_changes == s->ns_persisted && !s->read_only;
 }
 
-/* Whether a record makes, moves or removes a name (not a SETATTR nor a
- * TRUNC, which change what an object holds). */
+/* Whether a record makes, moves or removes a name (not a SETATTR, a
+ * TRUNC nor a PUNCH, which change what an object holds). */
 static bool jn_is_name(const struct sl_jnl_rec *r)
 {
-	return r->type != SL_JNL_SETATTR && r->type != SL_JNL_TRUNC;
+	return r->type >= SL_JNL_MAKE && r->type <= SL_JNL_RENAME;
 }
 
 void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r)
@@ -93,7 +93,7 @@ static bool jn_next(const uint8_t *p, size_t len, size_t *at,
 
 /* The objects whose names a record gives: its oid (for an UNLINK, the
  * names left to it), and for an exchange the other one (in rdev); none
- * for a SETATTR or a TRUNC. */
+ * for what changes an object's contents. */
 static size_t jn_named(const struct sl_jnl_rec *r, uint64_t oid[2])
 {
 	if (!jn_is_name(r))
@@ -136,8 +136,8 @@ static void jn_attrs_taken(struct jn_cleared *c, struct sl_obj *o)
  * are now (mode 0: the object is gone), and a regular file's ATTR_DIRTY,
  * unless its size lags too (ext.c), goes: the journal slot carries them,
  * so neither an fsync's rewrite of the last chunk nor a checkpoint is
- * owed for them.  A TRUNC's file loses its CUT: replay drops the chunks
- * the cut left behind.
+ * owed for them.  A TRUNC's or a PUNCH's file loses its CUT: replay drops
+ * the chunks the cut or the hole left behind.
  */
 static void jn_take(struct slot_store *s, uint8_t *p, size_t len,
 		    struct jn_cleared *cleared)
@@ -150,14 +150,14 @@ static void jn_take(struct slot_store *s, uint8_t *p, size_t len,
 			if (o)
 				o->flags |= SL_OBJ_JNL_NAMING;
 		}
-		if (r.type == SL_JNL_TRUNC) {
+		if (r.type == SL_JNL_TRUNC || r.type == SL_JNL_PUNCH) {
 			struct sl_obj *o = sl_obj_find(&s->ix, r.oid);
 			if (o && (o->flags & SL_OBJ_CUT) &&
 			    !sl_vec_push(&cleared->cuts, o->oid))
 				o->flags &= (uint16_t)~SL_OBJ_CUT;
 			/* nothing written since the cut: its size is the
 			 * record's, over data its write's barrier puts down */
-			if (o && jn_cut_is_last(o, &r))
+			if (o && r.type == SL_JNL_TRUNC && jn_cut_is_last(o, &r))
 				jn_attrs_taken(cleared, o);
 		}
 		if (r.type != SL_JNL_SETATTR)

@@ -1055,6 +1055,19 @@ static bool ns_replay_setattr(struct slot_store *s, const struct sl_jnl_rec *r,
  * has a header whose size is newer than the cut's, so the size is the
  * cut's only when none is.
  */
+/* Drop o's chunks [lo, hi) older than gen (a cut's or a hole's). */
+static void ns_replay_drop(struct slot_store *s, struct sl_obj *o,
+			   uint64_t lo, uint64_t hi, uint64_t gen)
+{
+	for (uint32_t i = o->nchunks; i-- > 0;) {
+		struct sl_chunk c = o->chunks[i];
+		if (c.idx >= lo && c.idx < hi && c.gen < gen) {
+			sl_obj_drop_chunk(o, c.idx);
+			sl_slot_free(s, c.slot);
+		}
+	}
+}
+
 static bool ns_replay_trunc(struct slot_store *s, const struct sl_jnl_rec *r)
 {
 	struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
@@ -1063,16 +1076,21 @@ static bool ns_replay_trunc(struct slot_store *s, const struct sl_jnl_rec *r)
 		return true;    /* an open file unlinked before its cut */
 	if (!S_ISREG(o->mode) || r->rdev > sl_file_max(s))
 		return false;
-	uint64_t keep = (r->rdev + chunk - 1) / chunk;
 	if (!sl_obj_written_since(o, r->parent))
 		o->size = r->rdev;
-	for (uint32_t i = o->nchunks; i-- > 0;) {
-		struct sl_chunk c = o->chunks[i];
-		if (c.idx >= keep && c.gen < r->parent) {
-			sl_obj_drop_chunk(o, c.idx);
-			sl_slot_free(s, c.slot);
-		}
-	}
+	ns_replay_drop(s, o, (r->rdev + chunk - 1) / chunk, UINT64_MAX,
+		       r->parent);
+	return true;
+}
+
+static bool ns_replay_punch(struct slot_store *s, const struct sl_jnl_rec *r)
+{
+	struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
+	if (!o)
+		return true;    /* unlinked before the hole was made */
+	if (!S_ISREG(o->mode) || r->rdev >= r->parent2)
+		return false;
+	ns_replay_drop(s, o, r->rdev, r->parent2, r->parent);
 	return true;
 }
 
@@ -1084,6 +1102,8 @@ bool sl_ns_replay(struct slot_store *s, const struct sl_jnl_rec *r,
 		return ns_replay_setattr(s, r, gen);
 	case SL_JNL_TRUNC:
 		return ns_replay_trunc(s, r);
+	case SL_JNL_PUNCH:
+		return ns_replay_punch(s, r);
 	case SL_JNL_MAKE:
 		return ns_replay_make(s, r);
 	case SL_JNL_LINK:

@@ -291,10 +291,10 @@ static int sb_write_copies(struct slot_dev *dev, const struct sl_sb *p,
 		return -ENOMEM;
 	sl_sb_encode(p, buf);
 	if (b) {
-		/* RECOVER is an open's, in the primary alone: the backup
-		 * describes the file system */
+		/* RECOVER and PUNCH are an open's, in the primary alone:
+		 * the backup describes the file system */
 		struct sl_sb bb = *b;
-		bb.feature_incompat &= ~SL_FEAT_INCOMPAT_RECOVER;
+		bb.feature_incompat &= ~SL_FEAT_INCOMPAT_OPEN;
 		sl_sb_encode(&bb, buf + SL_BLOCK);
 	}
 	struct slot_io ios[2] = {
@@ -1331,7 +1331,7 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		/* till a clean close, a journal may hold records to replay,
 		 * which a reader that does not know them must not skip */
 		s->sb.flags &= ~SL_SB_CLEAN;
-		s->sb.feature_incompat |= SL_FEAT_INCOMPAT_RECOVER;
+		s->sb.feature_incompat |= SL_FEAT_INCOMPAT_OPEN;
 		s->sb.mount_time = (uint64_t)time(NULL);
 		s->sb.write_time = s->sb.mount_time;
 		s->sb.mount_count++;
@@ -1444,7 +1444,7 @@ int slot_close(struct slot_store *s)
 			err = s->dev->ops->flush(s->dev->ctx);
 		if (!err) {
 			s->sb.flags |= SL_SB_CLEAN;
-			s->sb.feature_incompat &= ~SL_FEAT_INCOMPAT_RECOVER;
+			s->sb.feature_incompat &= ~SL_FEAT_INCOMPAT_OPEN;
 			s->sb.write_time = (uint64_t)time(NULL);
 			err = sl_sb_write(s->dev, &s->sb, false);
 		}

@@ -478,17 +478,11 @@ Test(jnl, a_cut_goes_in_the_journal)
 	t_fsck_clean(&env);
 }
 
-/* A file cut and not synced keeps the chunks it dropped until the cut is
- * durable: writes after it do not take their slots, so a crash brings it
- * back whole (its slot headers name them), not with another file's
- * bytes or zeros. */
-Test(jnl, a_cut_file_keeps_its_slots_until_the_cut_is_durable)
+/* Files g0..g3 of a chunk each, written and flushed: they take the free
+ * slots a file let go of (not yet durably). */
+static void write_others(void)
 {
 	const size_t chunk = (size_t)1 << env.s->sb.chunk_shift;
-	first_ckpt();
-	slot_ino_t f = cut_file("f", 2 * chunk, 5);
-	cr_assert_eq(cut(f, 0), 0);
-	cr_assert_eq(sl_flush(env.s), 0);
 	char *buf = malloc(chunk);
 	cr_assert(buf);
 	for (int i = 0; i < 4; i++) {
@@ -502,12 +496,109 @@ Test(jnl, a_cut_file_keeps_its_slots_until_the_cut_is_durable)
 	}
 	cr_assert_eq(sl_flush(env.s), 0);
 	free(buf);
+}
+
+/* A file cut and not synced keeps the chunks it dropped until the cut is
+ * durable: writes after it do not take their slots, so a crash brings it
+ * back whole (its slot headers name them), not with another file's
+ * bytes or zeros. */
+Test(jnl, a_cut_file_keeps_its_slots_until_the_cut_is_durable)
+{
+	const size_t chunk = (size_t)1 << env.s->sb.chunk_shift;
+	first_ckpt();
+	slot_ino_t f = cut_file("f", 2 * chunk, 5);
+	cr_assert_eq(cut(f, 0), 0);
+	cr_assert_eq(sl_flush(env.s), 0);
+	write_others();
 	crash();
 	struct slot_attr at;
 	cr_assert_eq(slot_ns_getattr(env.s, f, &at), 0);
 	cr_expect_eq(at.size, 2 * chunk, "f came back %llu bytes long",
 		     (unsigned long long)at.size);
 	cr_expect(cut_bytes_are(f, 0, 2 * chunk, 5, 2 * chunk),
+		  "f's bytes differ");
+	t_fsck_clean(&env);
+}
+
+/* A punched hole goes in the journal: its fsync takes no checkpoint, and
+ * a crash brings back the hole, with the chunks it dropped gone, whether
+ * the checkpoint (a) or slot headers (b) had them, the parts around it
+ * as they were, and a range zeroed past the end with its size, with a
+ * chunk rewritten (c) or none (d). */
+Test(jnl, a_hole_goes_in_the_journal)
+{
+	const size_t chunk = (size_t)1 << env.s->sb.chunk_shift;
+	slot_ino_t a = cut_file("a", 3 * chunk, 1);
+	first_ckpt();
+	slot_ino_t b = cut_file("b", 4 * chunk, 2);
+	slot_ino_t c = cut_file("c", chunk + 10, 3);
+	slot_ino_t d = cut_file("d", chunk, 4);
+	uint64_t ckpts = env.s->ckpt_count;
+
+	/* a: chunk 1 whole; b: the tail of chunk 0, chunks 1 and 2, the
+	 * head of chunk 3; c: zeros from inside chunk 0 to past the end */
+	cr_assert_eq(slot_file_zero(env.s, a, chunk, chunk, true), 0);
+	cr_assert_eq(slot_file_fsync(env.s, a, false), 0);
+	cr_assert_eq(slot_file_zero(env.s, b, 100, 3 * chunk, true), 0);
+	cr_assert_eq(slot_file_fsync(env.s, b, true), 0);
+	cr_assert_eq(slot_file_zero(env.s, c, 5, 2 * chunk, false), 0);
+	cr_assert_eq(slot_file_fsync(env.s, c, false), 0);
+	cr_assert_eq(slot_file_zero(env.s, d, chunk + 50, 100, false), 0);
+	cr_assert_eq(slot_file_fsync(env.s, d, false), 0);
+	cr_expect_eq(env.s->ckpt_count, ckpts, "a hole's fsync checkpointed");
+
+	crash();
+	struct slot_attr at;
+	cr_assert_eq(slot_ns_getattr(env.s, a, &at), 0);
+	cr_expect_eq(at.size, 3 * chunk);
+	cr_expect(cut_bytes_are(a, 0, chunk, 1, 3 * chunk));
+	cr_expect(cut_bytes_are(a, chunk, chunk, 0, chunk),
+		  "a's punched chunk came back");
+	cr_expect(cut_bytes_are(a, 2 * chunk, chunk, 1, 3 * chunk));
+	cr_assert_eq(slot_ns_getattr(env.s, b, &at), 0);
+	cr_expect_eq(at.size, 4 * chunk);
+	cr_expect(cut_bytes_are(b, 0, 100, 2, 4 * chunk));
+	cr_expect(cut_bytes_are(b, 100, 3 * chunk, 0, 3 * chunk),
+		  "bytes punched from b came back");
+	cr_expect(cut_bytes_are(b, 3 * chunk + 100, chunk - 100, 2, 4 * chunk));
+	cr_assert_eq(slot_ns_getattr(env.s, c, &at), 0);
+	cr_expect_eq(at.size, 2 * chunk + 5, "c is %llu bytes",
+		     (unsigned long long)at.size);
+	cr_expect(cut_bytes_are(c, 0, 5, 3, chunk + 10));
+	cr_expect(cut_bytes_are(c, 5, 2 * chunk, 0, 2 * chunk),
+		  "bytes zeroed in c came back");
+	cr_assert_eq(slot_ns_getattr(env.s, d, &at), 0);
+	cr_expect_eq(at.size, chunk + 150, "d is %llu bytes",
+		     (unsigned long long)at.size);
+	t_fsck_clean(&env);
+}
+
+/* A file with a hole not synced keeps the chunks it dropped until the
+ * hole is durable: writes after it do not take their slots, so a crash
+ * brings it back whole (its slot headers name them), not with another
+ * file's bytes. */
+Test(jnl, a_punched_file_keeps_its_slots_until_the_hole_is_durable)
+{
+	const size_t chunk = (size_t)1 << env.s->sb.chunk_shift;
+	first_ckpt();
+	/* f on the device in its slot headers alone (an fsync of a file
+	 * this size checkpoints on a store this small) */
+	char *buf = malloc(3 * chunk);
+	cr_assert(buf);
+	t_fill(buf, 3 * chunk, 5);
+	slot_ino_t f = t_mkfile(env.s, "f");
+	cr_assert_eq(slot_file_write(env.s, f, 0, buf, 3 * chunk),
+		     (ssize_t)(3 * chunk));
+	cr_assert_eq(sl_file_flush(env.s, f), 0);
+	cr_assert_eq(sl_flush(env.s), 0);
+	uint64_t ckpts = env.s->ckpt_count;
+	cr_assert_eq(slot_file_zero(env.s, f, 0, 2 * chunk, true), 0);
+	cr_assert_eq(sl_flush(env.s), 0);
+	free(buf);
+	write_others();
+	cr_assert_eq(env.s->ckpt_count, ckpts);
+	crash();
+	cr_expect(cut_bytes_are(f, 0, 3 * chunk, 5, 3 * chunk),
 		  "f's bytes differ");
 	t_fsck_clean(&env);
 }
