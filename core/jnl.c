@@ -3,10 +3,11 @@
  * jnl.c - the journal of namespace changes.
  *
  * A name made, linked, removed or moved, a mode, owner or time set, a
- * file cut to a size or a hole punched in it, changes the index alone, and a checkpoint writes
- * the index whole: fsync of a directory, and sync, cost time in
- * proportion to the files in the store.  So each such change is also logged here as it is made
- * (sl_jnl_add, store lock held), and an fsync or sync writes the records
+ * file cut to a size or a hole punched in it, changes the index alone,
+ * and a checkpoint writes the index whole: fsync of a directory, and
+ * sync, cost time in proportion to the files in the store.  So each such
+ * change is also logged here as it is made (sl_jnl_add, store lock
+ * held), and an fsync or sync writes the records
  * logged since the last journal write into one slot with a journal
  * header, then flushes: time in proportion to the changes.  Recovery
  * replays them, in order, on the checkpoint they continue

@@ -1048,13 +1048,6 @@ static bool ns_replay_setattr(struct slot_store *s, const struct sl_jnl_rec *r,
 	return true;
 }
 
-/*
- * A file cut to r->rdev bytes: its chunks past the new end that are older
- * than the cut (a gen below r->parent) are gone, whichever of the
- * checkpoint or a slot header brought them back.  A chunk written since
- * has a header whose size is newer than the cut's, so the size is the
- * cut's only when none is.
- */
 /* Drop o's chunks [lo, hi) older than gen (a cut's or a hole's). */
 static void ns_replay_drop(struct slot_store *s, struct sl_obj *o,
 			   uint64_t lo, uint64_t hi, uint64_t gen)
@@ -1068,6 +1061,13 @@ static void ns_replay_drop(struct slot_store *s, struct sl_obj *o,
 	}
 }
 
+/*
+ * A file cut to r->rdev bytes: its chunks past the new end that are older
+ * than the cut (a gen below r->parent) are gone, whichever of the
+ * checkpoint or a slot header brought them back.  A chunk written since
+ * has a header whose size is newer than the cut's, so the size is the
+ * cut's only when none is.
+ */
 static bool ns_replay_trunc(struct slot_store *s, const struct sl_jnl_rec *r)
 {
 	struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
