@@ -680,16 +680,36 @@ static void fl_pieces_free(struct slot_store *s, struct fl_piece *ps,
 static bool fl_queue(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 		     bool prefetch, bool plug);
 
+/* Whether every stream of ino remembered has read up to chunk idx: the
+ * reader read it itself, whether the cache still holds it or not. */
+static bool fl_rs_passed(struct slot_store *s, slot_ino_t ino, uint32_t idx)
+{
+	uint64_t at = (uint64_t)idx << s->sb.chunk_shift;
+	bool any = false, behind = false;
+	pthread_mutex_lock(&s->rc_lock);
+	for (unsigned i = 0; i < SL_ARRAY_SIZE(s->rs); i++)
+		if (s->rs[i].ino == ino) {
+			any = true;
+			behind |= s->rs[i].end <= at;
+		}
+	pthread_mutex_unlock(&s->rc_lock);
+	return any && !behind;
+}
+
 /*
  * Read-ahead: chunk idx of ino, read whole, verified and kept in the
  * chunk cache by a flusher thread, so a streaming reader finds the next
- * chunk in memory while this one is copied out.
+ * chunk in memory while this one is copied out.  A job that comes late,
+ * its stream past the chunk, reads nothing (on a loaded machine, a
+ * stream's jobs all late read every chunk twice).
  */
-static void fl_prefetch(struct slot_store *s, slot_ino_t ino, uint32_t idx)
+void sl_file_prefetch(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 {
 	uint32_t bs = s->sb.block_size;
 	struct sl_chunk c;
 	bool have = false;
+	if (fl_rs_passed(s, ino, idx))
+		return;
 	pthread_rwlock_rdlock(&s->reuse_lock);
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
@@ -1977,7 +1997,7 @@ static void *fl_flusher(void *arg)
 		s->fq_busy += (unsigned)k;
 		pthread_mutex_unlock(&s->fq_lock);
 		if (q[0].prefetch)
-			fl_prefetch(s, q[0].ino, q[0].idx);
+			sl_file_prefetch(s, q[0].ino, q[0].idx);
 		else if (k == 1)
 			fl_wb_flush_background(s, q[0].ino, q[0].idx);
 		else

@@ -878,6 +878,8 @@ int sl_file_move_chunk(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 		       uint32_t r, uint32_t *copied);
 /* Write out ino's buffered chunks (no locks held). */
 int sl_file_flush(struct slot_store *s, slot_ino_t ino);
+/* A flusher's read-ahead job: chunk idx of ino into the chunk cache. */
+void sl_file_prefetch(struct slot_store *s, slot_ino_t ino, uint32_t idx);
 /* Start writing them out in the background (close(2) needs no more). */
 void sl_file_flush_async(struct slot_store *s, slot_ino_t ino);
 /* Whether sl_file_flush_async(s, ino) would write out itself. */
