@@ -107,6 +107,15 @@ struct sl_sb {
 	/*1f8*/ uint64_t checksum;
 };
 
+/* Whether this slotfs may open it: its major version, incompat bits it
+ * knows (a newer minor version only adds what an older reader may
+ * ignore, "Versions and features"). */
+static inline bool sl_sb_supported(const struct sl_sb *sb)
+{
+	return sb->version_major == SL_VERSION_MAJOR &&
+	       !(sb->feature_incompat & ~SL_FEAT_INCOMPAT_SUPP);
+}
+
 /* The uuid every other header carries: mkfs's, kept when the file
  * system's own changes (tune.slotfs -U), so nothing else is rewritten. */
 static inline const uint8_t *sl_sb_hdr_uuid(const struct sl_sb *sb)

@@ -303,6 +303,11 @@ static int fk_pass_sb(struct fk *f, struct sl_sb *sb, bool *sb_write,
 	bool take_backup = ep != 0;
 	if (!ep) {
 		*sb = p;
+		/* a newer slotfs's: nothing here is ours to judge (its open
+		 * sets bits in the primary alone) */
+		if (!sl_sb_supported(&p) && (eb || fk_sb_votes(f->dev, &b) <=
+						   fk_sb_votes(f->dev, &p)))
+			return -EPROTONOSUPPORT;
 		if (eb) {
 			fk_report(f, PR_SB_BACKUP_BAD);
 			*backup_write = true;
@@ -330,8 +335,7 @@ static int fk_pass_sb(struct fk *f, struct sl_sb *sb, bool *sb_write,
 		sb->flags &= ~SL_SB_CLEAN;
 		*sb_write = true;
 	}
-	if (sb->version_major != SL_VERSION_MAJOR ||
-	    (sb->feature_incompat & ~SL_FEAT_INCOMPAT_SUPP))
+	if (!sl_sb_supported(sb))
 		return -EPROTONOSUPPORT;
 	if (f->dev->size < sb->device_size) {
 		uint64_t room = f->dev->size > sb->slot_area_offset ?

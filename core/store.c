@@ -1262,8 +1262,7 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 	if (err)
 		goto fail;
 	sl_store_sb_set(s, &sb);
-	if (s->sb.version_major != SL_VERSION_MAJOR ||
-	    (s->sb.feature_incompat & ~SL_FEAT_INCOMPAT_SUPP)) {
+	if (!sl_sb_supported(&s->sb)) {
 		err = -EPROTONOSUPPORT;
 		goto fail;
 	}
