@@ -415,6 +415,25 @@ static slot_ino_t cut_file(const char *name, size_t n, unsigned seed)
 	return f;
 }
 
+/* A file of n bytes of seed on the device in its slot headers alone, its
+ * name in the journal's buffer: an fsync of a file of more than a chunk
+ * on a store this small takes a checkpoint (the tail's rewrite would cost
+ * more), which would hold it. */
+static slot_ino_t header_file(const char *name, size_t n, unsigned seed)
+{
+	uint64_t ckpts = env.s->ckpt_count;
+	char *b = malloc(n);
+	cr_assert(b);
+	t_fill(b, n, seed);
+	slot_ino_t f = t_mkfile(env.s, name);
+	cr_assert_eq(slot_file_write(env.s, f, 0, b, n), (ssize_t)n);
+	cr_assert_eq(sl_file_flush(env.s, f), 0);
+	cr_assert_eq(sl_flush(env.s), 0);
+	cr_assert_eq(env.s->ckpt_count, ckpts);
+	free(b);
+	return f;
+}
+
 /* Whether f's bytes [off, off + n) are those of seed from 0 (zeros: seed
  * 0). */
 static bool cut_bytes_are(slot_ino_t f, uint64_t off, size_t n,
@@ -443,7 +462,7 @@ Test(jnl, a_cut_goes_in_the_journal)
 	slot_ino_t a = cut_file("a", 3 * chunk, 1);
 	slot_ino_t c = cut_file("c", 2 * chunk + 10, 3);
 	first_ckpt();
-	slot_ino_t b = cut_file("b", 3 * chunk, 2);
+	slot_ino_t b = header_file("b", 3 * chunk, 2);
 	uint64_t ckpts = env.s->ckpt_count, writes = env.s->jnl_writes;
 
 	cr_assert_eq(cut(a, 0), 0);
@@ -530,9 +549,9 @@ Test(jnl, a_hole_goes_in_the_journal)
 	const size_t chunk = (size_t)1 << env.s->sb.chunk_shift;
 	slot_ino_t a = cut_file("a", 3 * chunk, 1);
 	first_ckpt();
-	slot_ino_t b = cut_file("b", 4 * chunk, 2);
-	slot_ino_t c = cut_file("c", chunk + 10, 3);
-	slot_ino_t d = cut_file("d", chunk, 4);
+	slot_ino_t b = header_file("b", 4 * chunk, 2);
+	slot_ino_t c = header_file("c", chunk + 10, 3);
+	slot_ino_t d = header_file("d", chunk, 4);
 	uint64_t ckpts = env.s->ckpt_count;
 
 	/* a: chunk 1 whole; b: the tail of chunk 0, chunks 1 and 2, the
@@ -581,20 +600,10 @@ Test(jnl, a_punched_file_keeps_its_slots_until_the_hole_is_durable)
 {
 	const size_t chunk = (size_t)1 << env.s->sb.chunk_shift;
 	first_ckpt();
-	/* f on the device in its slot headers alone (an fsync of a file
-	 * this size checkpoints on a store this small) */
-	char *buf = malloc(3 * chunk);
-	cr_assert(buf);
-	t_fill(buf, 3 * chunk, 5);
-	slot_ino_t f = t_mkfile(env.s, "f");
-	cr_assert_eq(slot_file_write(env.s, f, 0, buf, 3 * chunk),
-		     (ssize_t)(3 * chunk));
-	cr_assert_eq(sl_file_flush(env.s, f), 0);
-	cr_assert_eq(sl_flush(env.s), 0);
+	slot_ino_t f = header_file("f", 3 * chunk, 5);
 	uint64_t ckpts = env.s->ckpt_count;
 	cr_assert_eq(slot_file_zero(env.s, f, 0, 2 * chunk, true), 0);
 	cr_assert_eq(sl_flush(env.s), 0);
-	free(buf);
 	write_others();
 	cr_assert_eq(env.s->ckpt_count, ckpts);
 	crash();
