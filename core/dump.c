@@ -121,23 +121,38 @@ static uint32_t dm_class_payload(const struct sl_sb *sb, unsigned cls)
 /* Superblocks                                                         */
 /* ------------------------------------------------------------------ */
 
+struct dm_bit {
+	uint32_t bit;
+	const char *name;
+};
+
+/* Print the names of the bits of v that t names, each after *sep (then
+ * next); returns the bits it has no name for. */
+static uint32_t dm_bit_names(FILE *f, uint32_t v, const struct dm_bit *t,
+			     size_t n, const char **sep, const char *next)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v & t[i].bit) {
+			fprintf(f, "%s%s", *sep, t[i].name);
+			*sep = next;
+			v &= ~t[i].bit;
+		}
+	return v;
+}
+
 static void dm_sb_flags(FILE *f, uint32_t flags)
 {
+	static const struct dm_bit names[] = {
+		{ SL_SB_CLEAN, "CLEAN" }, { SL_SB_ERRORS, "ERRORS" },
+	};
 	fputs(" flags=", f);
 	if (!flags) {
 		fputs("none", f);
 		return;
 	}
 	const char *sep = "";
-	if (flags & SL_SB_CLEAN) {
-		fprintf(f, "%sCLEAN", sep);
-		sep = "|";
-	}
-	if (flags & SL_SB_ERRORS) {
-		fprintf(f, "%sERRORS", sep);
-		sep = "|";
-	}
-	uint32_t rest = flags & ~(SL_SB_CLEAN | SL_SB_ERRORS);
+	uint32_t rest = dm_bit_names(f, flags, names, SL_ARRAY_SIZE(names),
+				     &sep, "|");
 	if (rest)
 		fprintf(f, "%s0x%" PRIx32, sep, rest);
 }
@@ -884,26 +899,18 @@ int slot_describe(struct slot_dev *dev, FILE *out)
 		dm_uuid(out, sb.meta_uuid);
 	}
 	fprintf(out, "\n%-26s", "Filesystem features:");
-	uint32_t ro = sb.feature_ro_compat, in = sb.feature_incompat;
+	static const struct dm_bit ro_names[] = {
+		{ SL_FEAT_RO_COMPAT_XATTR, "xattr" },
+	}, in_names[] = {
+		{ SL_FEAT_INCOMPAT_META_UUID, "meta_uuid" },
+		{ SL_FEAT_INCOMPAT_RECOVER, "needs_recovery" },
+		{ SL_FEAT_INCOMPAT_PUNCH, "journal_punch" },
+	};
 	const char *sep = "";
-	if (ro & SL_FEAT_RO_COMPAT_XATTR) {
-		fputs("xattr", out);
-		sep = " ";
-	}
-	if (in & SL_FEAT_INCOMPAT_META_UUID) {
-		fprintf(out, "%smeta_uuid", sep);
-		sep = " ";
-	}
-	if (in & SL_FEAT_INCOMPAT_RECOVER) {
-		fprintf(out, "%sneeds_recovery", sep);
-		sep = " ";
-	}
-	if (in & SL_FEAT_INCOMPAT_PUNCH) {
-		fprintf(out, "%sjournal_punch", sep);
-		sep = " ";
-	}
-	ro &= ~SL_FEAT_RO_COMPAT_XATTR;
-	in &= ~(SL_FEAT_INCOMPAT_META_UUID | SL_FEAT_INCOMPAT_OPEN);
+	uint32_t ro = dm_bit_names(out, sb.feature_ro_compat, ro_names,
+				   SL_ARRAY_SIZE(ro_names), &sep, " ");
+	uint32_t in = dm_bit_names(out, sb.feature_incompat, in_names,
+				   SL_ARRAY_SIZE(in_names), &sep, " ");
 	if (!*sep && !ro && !sb.feature_compat && !in)
 		fputs("(none)", out);
 	if (sb.feature_compat || ro || in)

@@ -2354,6 +2354,20 @@ static void fl_log_size(struct slot_store *s, struct sl_obj *o,
 	s->jnl_barrier |= size > 0;
 }
 
+/* Lock held.  The end of a cut's or a hole's records: o's times follow
+ * (SETATTR; ATTR_DIRTY until a journal slot or header carries them),
+ * and while rewrite (chunks it left in part, fl_cut_rewrite) no journal
+ * write takes the records. */
+static void fl_log_cut_end(struct slot_store *s, struct sl_obj *o,
+			   bool rewrite)
+{
+	o->flags |= SL_OBJ_ATTR_DIRTY;
+	struct sl_jnl_rec r = { .type = SL_JNL_SETATTR, .oid = o->oid };
+	sl_jnl_add(s, &r);
+	s->jnl_cutting += rewrite;
+	sl_owed_check(s, o);
+}
+
 /* fl_rewrite of the chunks a cut or a hole left in part, which the
  * caller counted in jnl_cutting (no journal write takes its records
  * meanwhile): the records say the change was made, so if the rewrite
@@ -2415,15 +2429,10 @@ static int fl_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size,
 			o->size = size;
 		if (!keep_times)
 			o->mtime = o->ctime = sl_now_ns();
-		o->flags |= SL_OBJ_ATTR_DIRTY;
 		/* the journal carries the cut, over the buffers just
-		 * written out and the chunk rewritten below; the times
-		 * follow */
+		 * written out and the chunk rewritten below */
 		fl_log_size(s, o, size);
-		struct sl_jnl_rec r = { .type = SL_JNL_SETATTR, .oid = o->oid };
-		sl_jnl_add(s, &r);
-		s->jnl_cutting += rewrite;
-		sl_owed_check(s, o);
+		fl_log_cut_end(s, o, rewrite);
 	}
 	sl_unlock(s);
 	if (rewrite)
@@ -2651,11 +2660,10 @@ int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		if (grows)
 			o->size = off + len;
 		o->mtime = o->ctime = sl_now_ns();
-		o->flags |= SL_OBJ_ATTR_DIRTY;
 		/* the journal carries the hole: o's chunks [lo, hi) older
 		 * than it are gone (those between lie wholly inside the
 		 * range: dropped, or holes already), wherever recovery finds
-		 * them; a size it set, as a cut's; the times follow */
+		 * them; a size it set, as a cut's */
 		if (hi) {
 			o->flags |= SL_OBJ_CUT;
 			struct sl_jnl_rec r = { .type = SL_JNL_PUNCH,
@@ -2667,10 +2675,7 @@ int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		}
 		if (grows)
 			fl_log_size(s, o, o->size);
-		struct sl_jnl_rec r = { .type = SL_JNL_SETATTR, .oid = o->oid };
-		sl_jnl_add(s, &r);
-		s->jnl_cutting += nch > 0;
-		sl_owed_check(s, o);
+		fl_log_cut_end(s, o, nch > 0);
 	}
 	sl_unlock(s);
 	if (nch)

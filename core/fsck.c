@@ -303,18 +303,18 @@ static int fk_pass_sb(struct fk *f, struct sl_sb *sb, bool *sb_write,
 	bool take_backup = ep != 0;
 	if (!ep) {
 		*sb = p;
+		const char *d = eb ? NULL : fk_sb_diff(&p, &b);
+		bool newer = !sl_sb_supported(&p);
+		int vp = d ? fk_sb_votes(f->dev, &p) : 0;
+		int vb = d ? fk_sb_votes(f->dev, &b) : 0;
 		/* a newer slotfs's: nothing here is ours to judge (its open
 		 * sets bits in the primary alone) */
-		if (!sl_sb_supported(&p) && (eb || fk_sb_votes(f->dev, &b) <=
-						   fk_sb_votes(f->dev, &p)))
+		if (newer && vb <= vp)
 			return -EPROTONOSUPPORT;
 		if (eb) {
 			fk_report(f, PR_SB_BACKUP_BAD);
 			*backup_write = true;
 		} else {
-			const char *d = fk_sb_diff(&p, &b);
-			int vp = d ? fk_sb_votes(f->dev, &p) : 0;
-			int vb = d ? fk_sb_votes(f->dev, &b) : 0;
 			/* the checkpoints side with the backup, or only the
 			 * backup's file system fits the device: the primary
 			 * is the damaged one, checksum or not */
