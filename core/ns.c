@@ -343,6 +343,31 @@ int slot_ns_getattr(struct slot_store *s, slot_ino_t ino,
 	return o ? 0 : -ENOENT;
 }
 
+/* relatime's "a day old" (mount(8)) */
+#define NS_ATIME_DAY_NS (24LL * 3600 * 1000000000)
+
+int slot_ns_accessed(struct slot_store *s, slot_ino_t ino, unsigned rule)
+{
+	if (s->read_only)
+		return 0;
+	int ret = -ENOENT;
+	sl_lock(s);
+	struct sl_obj *o = sl_ns_obj(s, ino);
+	if (o) {
+		int64_t now = sl_now_ns();
+		bool due = rule == SLOT_ATIME_STRICT || o->atime <= o->mtime ||
+			   o->atime <= o->ctime ||
+			   o->atime <= now - NS_ATIME_DAY_NS;
+		ret = due && o->atime != now;
+		if (ret) {
+			o->atime = now;
+			sl_dirty(s);
+		}
+	}
+	sl_unlock(s);
+	return ret;
+}
+
 int sl_file_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size);
 
 int slot_ns_setattr(struct slot_store *s, slot_ino_t ino,

@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define SLOT_VERSION_MAJOR 1
-#define SLOT_VERSION_MINOR 14
+#define SLOT_VERSION_MINOR 15
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
 #define SLOT_PATH_MAX 4096    /* a key, with its slashes, is shorter:
@@ -522,6 +522,19 @@ int slot_ns_getattr(struct slot_store *s, slot_ino_t ino,
 int slot_ns_setattr(struct slot_store *s, slot_ino_t ino,
 		    const struct slot_attr *in, unsigned mask,
 		    struct slot_attr *out);
+/*
+ * A read of ino, now: its atime moves as the rule says, ctime stays.
+ * SLOT_ATIME_RELATIVE (mount(8)'s relatime) moves it only when it is
+ * not after the mtime or the ctime, or is a day old; SLOT_ATIME_STRICT
+ * always.  Lazily, as with lazytime: the next checkpoint (or a record
+ * of the object written for another change) carries it, so a crash may
+ * lose it and neither fsync nor slot_sync waits for it.  A read-only
+ * store changes nothing.  Returns 1 when atime moved, 0 when it did not,
+ * or -ENOENT.  libslot 1.15.
+ */
+#define SLOT_ATIME_RELATIVE 0u
+#define SLOT_ATIME_STRICT   1u
+int slot_ns_accessed(struct slot_store *s, slot_ino_t ino, unsigned rule);
 /*
  * Make any kind of object, as a POSIX file system with ACLs does: when
  * SLOT_NS_ACL is given and parent has a default ACL, the new object (not a

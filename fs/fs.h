@@ -55,6 +55,8 @@ struct sfs {
 	 * writes it (sfs_op_wait serves one on the reading thread) */
 	bool xattr_feature;
 	bool acl;                       /* POSIX ACLs served and enforced */
+	int atime;                      /* SFS_ATIME_* (-o noatime, ...) */
+	bool nodiratime;                /* -o nodiratime */
 	bool killpriv_v2;               /* asked at INIT, and granted (init.c) */
 	struct fuse_session *se;        /* for notifications to the kernel */
 	bool init_seen, init_done;      /* the INIT exchange (init.c) */
@@ -81,6 +83,13 @@ struct sfs {
 	uint64_t getxattr_requests;     /* answered (atomic) */
 	dev_t blk_dev;                  /* the block device mounted; 0: an
 					   image file */
+};
+
+/* How reads move atime (the kernel leaves it to FUSE daemons). */
+enum sfs_atime {
+	SFS_ATIME_RELATIVE,             /* relatime, the default */
+	SFS_ATIME_STRICT,               /* strictatime */
+	SFS_ATIME_OFF,                  /* noatime */
 };
 
 extern const struct fuse_lowlevel_ops sfs_ll_ops;
@@ -136,6 +145,7 @@ void sfs_attr_to_stat(const struct slot_attr *a, struct stat *st);
 /* perm.c: permission checks when the kernel leaves them to the daemon;
  * each returns 0 or -EACCES/-EPERM (or the store's error). */
 #define SFS_FH_WRITES   1u      /* fi->fh of a handle opened for writing */
+#define SFS_FH_NOATIME  2u      /* ... opened with O_NOATIME (ops.c) */
 bool sfs_in_group(fuse_req_t req, gid_t gid);
 /* Whether the daemon decides for this caller (not root, no
  * default_permissions); every check below is 0 when not. */

@@ -71,6 +71,8 @@ struct sfs_cfg {
 	int shared;             /* allow_other, allow_root or
 				   default_permissions given */
 	char *errors;           /* errors=: continue, remount-ro */
+	int atime;              /* enum sfs_atime */
+	int nodiratime;
 };
 
 enum {
@@ -118,6 +120,15 @@ static const struct fuse_opt sfs_opt_spec[] = {
 	SFS_OPT("attr_timeout=%lf", attr_timeout, 0),
 	SFS_OPT("entry_timeout=%lf", entry_timeout, 0),
 	SFS_OPT("errors=%s", errors, 0),
+	/* noatime and atime go on to FUSE too: the mount shows them */
+	SFS_OPT("noatime", atime, SFS_ATIME_OFF),
+	FUSE_OPT_KEY("noatime", FUSE_OPT_KEY_KEEP),
+	SFS_OPT("atime", atime, SFS_ATIME_RELATIVE),
+	FUSE_OPT_KEY("atime", FUSE_OPT_KEY_KEEP),
+	SFS_OPT("relatime", atime, SFS_ATIME_RELATIVE),
+	SFS_OPT("strictatime", atime, SFS_ATIME_STRICT),
+	SFS_OPT("nodiratime", nodiratime, 1),
+	SFS_OPT("diratime", nodiratime, 0),
 	FUSE_OPT_KEY("-h", SFS_KEY_HELP),
 	FUSE_OPT_KEY("--help", SFS_KEY_HELP),
 	FUSE_OPT_KEY("-V", SFS_KEY_VERSION),
@@ -142,12 +153,8 @@ static const struct fuse_opt sfs_opt_spec[] = {
 	FUSE_OPT_KEY("owner", SFS_KEY_DROP),
 	FUSE_OPT_KEY("group", SFS_KEY_DROP),
 	FUSE_OPT_KEY("defaults", SFS_KEY_DROP),
-	FUSE_OPT_KEY("relatime", SFS_KEY_DROP),
-	FUSE_OPT_KEY("strictatime", SFS_KEY_DROP),
 	FUSE_OPT_KEY("lazytime", SFS_KEY_DROP),
 	FUSE_OPT_KEY("nolazytime", SFS_KEY_DROP),
-	FUSE_OPT_KEY("nodiratime", SFS_KEY_DROP),
-	FUSE_OPT_KEY("diratime", SFS_KEY_DROP),
 	FUSE_OPT_KEY("loop", SFS_KEY_DROP),
 	FUSE_OPT_END
 };
@@ -168,6 +175,11 @@ static void sfs_usage(const char *prog)
 	       "    -o ro                  open the store and mount read-only\n"
 	       "                           (a write-protected device: anyway)\n"
 	       "    -o rw                  read-write or fail\n"
+	       "    -o relatime            a read moves atime when it is not\n"
+	       "                           after mtime or ctime, or is a day\n"
+	       "                           old (the default); -o strictatime:\n"
+	       "                           every read; -o noatime: none;\n"
+	       "                           -o nodiratime: none of a directory\n"
 	       "    -o allow_other         let other users in (see fuse.conf)\n"
 	       "    -o queue_depth=N       I/O ring depth per engine (32)\n"
 	       "    -o direct_io=0|1       O_DIRECT on the device (1)\n"
@@ -618,6 +630,8 @@ int main(int argc, char *argv[])
 	fs.read_only = cfg.read_only;
 	fs.debug = cfg.debug;
 	fs.writeback_cache = cfg.writeback_cache != 0;
+	fs.atime = cfg.atime;
+	fs.nodiratime = cfg.nodiratime != 0;
 	fs.max_background = cfg.max_background;
 	fs.attr_timeout = cfg.attr_timeout;
 	fs.entry_timeout = cfg.entry_timeout;

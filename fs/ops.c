@@ -588,6 +588,22 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	fuse_reply_attr(req, &st, fs->attr_timeout);
 }
 
+/* A read of ino through a handle of fh: its atime moves as the mount
+ * says (the kernel marks a FUSE inode S_NOATIME and leaves atime to the
+ * daemon; it drops its cached atime after each read it sends).  Whether
+ * it moved; a change lost here costs nothing but the time, so an error
+ * is none. */
+static bool sfs_accessed(struct sfs *fs, fuse_ino_t ino, uint64_t fh,
+			 bool dir)
+{
+	if (fs->atime == SFS_ATIME_OFF || (dir && fs->nodiratime) ||
+	    (fh & SFS_FH_NOATIME) || fs->read_only)
+		return false;
+	return slot_ns_accessed(fs->store, ino,
+				fs->atime == SFS_ATIME_STRICT ?
+				SLOT_ATIME_STRICT : SLOT_ATIME_RELATIVE) > 0;
+}
+
 static void sfs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	char buf[SLOT_PATH_MAX + 1];
@@ -603,6 +619,7 @@ static void sfs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 		return;
 	}
 	buf[(size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1] = '\0';
+	sfs_accessed(sfs_of(req), ino, 0, false);
 	fuse_reply_readlink(req, buf);
 }
 
@@ -705,10 +722,12 @@ static void sfs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, sfs_errno(err));
 }
 
-/* A file handle remembers whether it was opened for writing (perm.c). */
+/* A file handle remembers whether it was opened for writing (perm.c),
+ * and with O_NOATIME. */
 static uint64_t sfs_fh_of(int flags)
 {
-	return sfs_flags_write(flags) ? SFS_FH_WRITES : 0;
+	return (sfs_flags_write(flags) ? SFS_FH_WRITES : 0) |
+	       ((flags & O_NOATIME) ? SFS_FH_NOATIME : 0);
 }
 
 static void sfs_op_open(fuse_req_t req, fuse_ino_t ino,
@@ -745,6 +764,12 @@ static void sfs_op_open(fuse_req_t req, fuse_ino_t ino,
 	/* Only this mount changes the store, so the page cache stays
 	   valid across opens. */
 	fi->keep_cache = 1;
+	/* reads the kernel serves from its cache never reach the daemon:
+	   an open to read counts as the read (a file just written is read
+	   back from the cache), and the kernel's cached atime must go */
+	if (!sfs_flags_write(fi->flags) && sfs_accessed(fs, ino, fi->fh, false) &&
+	    fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		slot_ns_release(fs->store, ino);   /* no release will come */
 }
@@ -828,24 +853,11 @@ static void sfs_read_lead(struct sfs *fs, fuse_req_t req, fuse_ino_t ino,
  * a finished batch; three or four were slower than two (more batches of
  * fewer reads).
  */
-static void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size,
-			off_t off, struct fuse_file_info *fi)
+static void sfs_read_serve(struct sfs *fs, fuse_req_t req, fuse_ino_t ino,
+			   size_t size, off_t off)
 {
-	struct sfs *fs = sfs_of(req);
 	struct sfs_rq *rq;
 
-	if (sfs_ino_virtual(ino)) {
-		sfs_status_read(req, size, off, fi);
-		return;
-	}
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if (size == 0) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
 	if (size > SFS_READ_SMALL) {
 		sfs_read_one(fs, req, ino, size, off);
 		return;
@@ -866,6 +878,28 @@ static void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size,
 	pthread_mutex_unlock(&fs->rq_lock);
 	if (!rq)        /* no memory to queue it: read it here */
 		sfs_read_one(fs, req, ino, size, off);
+}
+
+static void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size,
+			off_t off, struct fuse_file_info *fi)
+{
+	struct sfs *fs = sfs_of(req);
+
+	if (sfs_ino_virtual(ino)) {
+		sfs_status_read(req, size, off, fi);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (size == 0) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	sfs_read_serve(fs, req, ino, size, off);
+	/* after the reply, which does not wait for it */
+	sfs_accessed(fs, ino, fi->fh, false);
 }
 
 static void sfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
@@ -919,7 +953,6 @@ static void sfs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	ssize_t err = 0;
 	char *buf;
 
-	(void)fi_in;
 	(void)fi_out;
 	/* the status files: the kernel copies them itself */
 	if (sfs_ino_virtual(ino_in) || sfs_ino_virtual(ino_out)) {
@@ -951,6 +984,8 @@ static void sfs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 			break;
 	}
 	free(buf);
+	if (done)
+		sfs_accessed(fs, ino_in, fi_in->fh, false);
 	/* bytes copied before an error are the answer, as for write(2) */
 	if (err < 0 && !done)
 		fuse_reply_err(req, sfs_errno((int)err));
@@ -992,7 +1027,7 @@ static void sfs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, sfs_errno(err));
 		return;
 	}
-	fi->fh = 0;
+	fi->fh = sfs_fh_of(fi->flags);
 	fuse_reply_open(req, fi);
 }
 
@@ -1065,7 +1100,7 @@ static int sfs_readdir_cb(void *arg, const char *name,
 }
 
 static void sfs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
-			       off_t off, bool plus)
+			       off_t off, bool plus, uint64_t fh)
 {
 	struct sfs *fs = sfs_of(req);
 	struct sfs_dirbuf d = {
@@ -1132,18 +1167,20 @@ static void sfs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		sfs_unref(fs, d.refs[i], 1);
 	free(d.refs);
 	free(d.buf);
+	if (err >= 0)
+		sfs_accessed(fs, ino, fh, true);
 }
 
 static void sfs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t off, struct fuse_file_info *fi)
 {
-	sfs_readdir_common(req, ino, size, off, false);
+	sfs_readdir_common(req, ino, size, off, false, fi->fh);
 }
 
 static void sfs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			       off_t off, struct fuse_file_info *fi)
 {
-	sfs_readdir_common(req, ino, size, off, true);
+	sfs_readdir_common(req, ino, size, off, true, fi->fh);
 }
 
 static void sfs_op_releasedir(fuse_req_t req, fuse_ino_t ino,

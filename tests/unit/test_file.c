@@ -764,6 +764,80 @@ Test(file, fsync_makes_attribute_changes_durable)
 	cr_expect_eq(a.mtime.tv_sec, 1000000000);
 }
 
+static int64_t ts_ns(struct timespec t)
+{
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Sets f's atime, mtime and ctime to now less the seconds given. */
+static void times_ago(slot_ino_t f, int64_t atime, int64_t mtime,
+		      int64_t ctime)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	struct slot_attr in = { 0 };
+	in.atime = (struct timespec){ .tv_sec = now.tv_sec - atime };
+	in.mtime = (struct timespec){ .tv_sec = now.tv_sec - mtime };
+	in.ctime = (struct timespec){ .tv_sec = now.tv_sec - ctime };
+	cr_assert_eq(slot_ns_setattr(env.s, f, &in, SLOT_SET_ATIME |
+				     SLOT_SET_MTIME | SLOT_SET_CTIME, NULL), 0);
+}
+
+/* Did a read of f move its atime?  Its mtime and ctime must not move. */
+static bool read_moves_atime(slot_ino_t f, unsigned rule)
+{
+	struct slot_attr a, b;
+	cr_assert_eq(slot_ns_getattr(env.s, f, &a), 0);
+	usleep(1000);   /* now differs from any time set before */
+	int moved = slot_ns_accessed(env.s, f, rule);
+	cr_assert_geq(moved, 0);
+	cr_assert_eq(slot_ns_getattr(env.s, f, &b), 0);
+	cr_expect_eq(ts_ns(b.mtime), ts_ns(a.mtime), "a read moved mtime");
+	cr_expect_eq(ts_ns(b.ctime), ts_ns(a.ctime), "a read moved ctime");
+	cr_expect_eq(moved, ts_ns(b.atime) != ts_ns(a.atime), "said %d", moved);
+	return moved;
+}
+
+/* atime as relatime moves it (mount(8)): when it is not after the mtime
+ * or the ctime, or is a day old; strictatime always.  The change is lazy,
+ * but a clean close keeps it. */
+Test(file, reads_move_atime_by_the_rule)
+{
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "f");
+	times_ago(f, 3600, 60, 60);
+	cr_expect(read_moves_atime(f, SLOT_ATIME_RELATIVE),
+		  "atime before mtime stayed");
+	cr_expect(!read_moves_atime(f, SLOT_ATIME_RELATIVE),
+		  "a recent atime after mtime and ctime moved");
+	times_ago(f, 3600, 7200, 30);
+	cr_expect(read_moves_atime(f, SLOT_ATIME_RELATIVE),
+		  "atime before ctime stayed");
+	times_ago(f, 2 * 86400, 3 * 86400, 3 * 86400);
+	cr_expect(read_moves_atime(f, SLOT_ATIME_RELATIVE),
+		  "a two-day-old atime stayed");
+	times_ago(f, 3600, 7200, 7200);
+	cr_expect(read_moves_atime(f, SLOT_ATIME_STRICT),
+		  "strictatime left atime");
+	cr_expect_eq(slot_ns_accessed(env.s, 999999, SLOT_ATIME_STRICT),
+		     -ENOENT);
+
+	/* on a store with nothing else owed, no sync waits for it and the
+	 * close's checkpoint carries it */
+	cr_assert_eq(slot_close(env.s), 0);
+	t_reopen(&env);
+	uint64_t before = checkpoints();
+	cr_expect(read_moves_atime(f, SLOT_ATIME_STRICT));
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_expect_eq(checkpoints(), before, "a sync checkpointed for atime");
+	struct slot_attr a, b;
+	cr_assert_eq(slot_ns_getattr(env.s, f, &a), 0);
+	cr_assert_eq(slot_close(env.s), 0);
+	t_reopen(&env);
+	cr_assert_eq(slot_ns_getattr(env.s, f, &b), 0);
+	cr_expect_eq(ts_ns(b.atime), ts_ns(a.atime), "atime lost at a clean "
+		     "close");
+}
+
 /* Times are s64 ns (FORMAT.md): one before the epoch comes back with its
  * fraction, one outside 1677-2262 as the nearest end, never wrapped; and
  * a tv_nsec outside a second is refused, as utimensat(2) refuses it. */
