@@ -477,6 +477,10 @@ struct slot_store {
 	uint8_t *jnl_buf;
 	size_t jnl_len, jnl_cap;
 	uint32_t jnl_nrec, jnl_nnames;  /* records; of them, names' */
+	/* the journal slots the records fill but the last, and that
+	 * one's bytes (sl_jnl_add, jn_split) */
+	uint32_t jnl_pieces;
+	size_t jnl_piece_len;
 	uint64_t jnl_ops, jnl_ops_done;
 	struct sl_vec jnl_slots, jnl_hold;
 	uint64_t jnl_ckpt_id;

@@ -8,8 +8,9 @@
  * sync, cost time in proportion to the files in the store.  So each such
  * change is also logged here as it is made (sl_jnl_add, store lock
  * held), and an fsync or sync writes the records
- * logged since the last journal write into one slot with a journal
- * header, then flushes: time in proportion to the changes.  Recovery
+ * logged since the last journal write into slots with a journal
+ * header (one, unless they fill it), then flushes: time in proportion
+ * to the changes.  Recovery
  * replays them, in order, on the checkpoint they continue
  * (sl_jnl_replay); a checkpoint's snapshot holds every change logged
  * before it, and frees the journal slots once it is durable.
@@ -34,12 +35,17 @@
  * frees them: 1024 of the smallest class hold 8 MiB at the defaults. */
 #define JN_SLOTS_MAX 1024
 
-/* The records one journal slot holds: more wait for a checkpoint. */
+/* The record bytes one journal slot holds. */
 static size_t jn_max(const struct slot_store *s)
 {
 	return SL_MIN((size_t)256 << 10,
 		      (size_t)1 << s->cls[s->ncls - 1].shift);
 }
+
+/* Journal slots one sync writes at most (4 MiB of records at the
+ * defaults: 20,000 deletions or so); records past them wait for a
+ * checkpoint. */
+#define JN_SYNC_SLOTS 16
 
 /* Lock held.  May the journal carry what changed since the checkpoint? */
 static bool jn_usable(const struct slot_store *s)
@@ -59,7 +65,10 @@ void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r)
 {
 	size_t size = sl_jnl_rec_size(r);
 	sl_dirty(s);
-	if (!s->jnl_id || s->jnl_len + size > jn_max(s)) {
+	/* the records go into slots as jn_split cuts them */
+	bool next = s->jnl_piece_len + size > jn_max(s);
+	if (!s->jnl_id || size > jn_max(s) ||
+	    (next && s->jnl_pieces + 1 >= JN_SYNC_SLOTS)) {
 		sl_ns_dirty(s);
 		return;
 	}
@@ -74,6 +83,11 @@ void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r)
 		s->jnl_buf = p;
 		s->jnl_cap = cap;
 	}
+	if (next) {
+		s->jnl_pieces++;
+		s->jnl_piece_len = 0;
+	}
+	s->jnl_piece_len += size;
 	s->jnl_len += sl_jnl_rec_encode(r, s->jnl_buf + s->jnl_len);
 	s->jnl_nrec++;
 	s->jnl_nnames += jn_is_name(r);
@@ -216,6 +230,37 @@ static void jn_settle(struct slot_store *s, const uint8_t *p, size_t len,
 	}
 }
 
+/* Cuts the len record bytes at p into journal slots' payloads as
+ * sl_jnl_add counted them: a record that would take a slot past max
+ * bytes opens the next.  end[i]: where slot i's records end; cnt[i]:
+ * how many it holds.  Returns the slots. */
+static size_t jn_split(const uint8_t *p, size_t len, size_t max,
+		       size_t *end, uint32_t *cnt)
+{
+	struct sl_jnl_rec r;
+	size_t n = 0, fill = 0, at = 0;
+	cnt[0] = 0;
+	for (size_t here = 0; jn_next(p, len, &at, &r); here = at) {
+		if (fill + (at - here) > max) {
+			end[n++] = here;
+			cnt[n] = 0;
+			fill = 0;
+		}
+		fill += at - here;
+		cnt[n]++;
+	}
+	end[n] = len;
+	return n + 1;
+}
+
+/*
+ * Writes the records logged since the last journal write, in as many
+ * journal slots as they fill (JN_SYNC_SLOTS at most), of consecutive
+ * lsns, then flushes once.  A crash before the flush leaves some of them
+ * down: replay takes the slots up to the first missing one, a prefix of
+ * the records in the order their changes were made, which is the store
+ * as it was at some moment before the sync returned.
+ */
 int sl_jnl_sync(struct slot_store *s, bool *flushed)
 {
 	*flushed = false;
@@ -226,22 +271,33 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	int ret = 0;
 	if (!s->jnl_nrec)
 		ret = s->jnl_ops_done < s->jnl_ops ? -EAGAIN : 0;
-	else if (!jn_usable(s) || s->jnl_slots.n >= JN_SLOTS_MAX ||
+	else if (!jn_usable(s) ||
+		 s->jnl_slots.n + s->jnl_pieces >= JN_SLOTS_MAX ||
 		 s->jnl_cutting)
 		ret = -EAGAIN;
 	bool write = !ret && s->jnl_nrec;
-	/* the regions one slot may assign */
+	size_t end[JN_SYNC_SLOTS];
+	uint32_t cnt[JN_SYNC_SLOTS];
+	size_t np = write ? jn_split(s->jnl_buf, s->jnl_len, jn_max(s), end,
+				     cnt) : 0;
+	/* the regions the slots may assign */
 	uint32_t *newr = write ?
-			 malloc(sizeof(*newr) * sl_new_regions_max(s, 1)) : NULL;
+			 malloc(sizeof(*newr) * sl_new_regions_max(s, np)) :
+			 NULL;
 	if (!newr) {
 		sl_unlock(s);
 		pthread_mutex_unlock(&s->jnl_lock);
 		return write ? -EAGAIN : ret;
 	}
-	size_t nnew = 0;
-	uint64_t ref;
-	unsigned cls = sl_class_for(s, s->jnl_len);
-	if (sl_slots_alloc(s, &cls, 1, &ref, newr, &nnew)) {
+	size_t nnew = 0, biggest = 0;
+	unsigned cls[JN_SYNC_SLOTS];
+	uint64_t ref[JN_SYNC_SLOTS];
+	for (size_t i = 0; i < np; i++) {
+		size_t plen = end[i] - (i ? end[i - 1] : 0);
+		cls[i] = sl_class_for(s, plen);
+		biggest = SL_MAX(biggest, plen);
+	}
+	if (sl_slots_alloc(s, cls, np, ref, newr, &nnew)) {
 		sl_unlock(s);
 		pthread_mutex_unlock(&s->jnl_lock);
 		free(newr);
@@ -249,11 +305,16 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	}
 	uint8_t *rec = s->jnl_buf;
 	size_t len = s->jnl_len;
-	struct sl_jnl_hdr h = { .magic = SL_MAGIC_JNL, .gen = s->next_gen++,
-				.jid = s->jnl_id, .lsn = s->jnl_lsn++,
-				.payload_len = (uint32_t)len,
-				.rec_count = s->jnl_nrec };
-	memcpy(h.uuid, s->hdr_uuid, 16);
+	struct sl_jnl_hdr h[JN_SYNC_SLOTS];
+	for (size_t i = 0; i < np; i++) {
+		size_t from = i ? end[i - 1] : 0;
+		h[i] = (struct sl_jnl_hdr){ .magic = SL_MAGIC_JNL,
+			.gen = s->next_gen++, .jid = s->jnl_id,
+			.lsn = s->jnl_lsn++,
+			.payload_len = (uint32_t)(end[i] - from),
+			.rec_count = cnt[i] };
+		memcpy(h[i].uuid, s->hdr_uuid, 16);
+	}
 	uint64_t ops_at = s->jnl_ops;
 	/* the slots of deletions it makes durable: free after it, and
 	 * counted as a flush's are, so that an allocation or slot_trim
@@ -264,6 +325,8 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	s->jnl_buf = NULL;
 	s->jnl_len = s->jnl_cap = 0;
 	s->jnl_nrec = s->jnl_nnames = 0;
+	s->jnl_pieces = 0;
+	s->jnl_piece_len = 0;
 	struct jn_cleared cleared = { 0 };
 	jn_take(s, rec, len, &cleared);
 	bool barrier = s->jnl_barrier;
@@ -271,19 +334,21 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	sl_unlock(s);
 
 	uint32_t bs = s->sb.block_size;
-	size_t io_len = bs + SL_ALIGN_UP(len, bs);
-	uint8_t *io = sl_alloc_aligned(io_len);
+	uint8_t *io = sl_alloc_aligned(bs + SL_ALIGN_UP(biggest, bs));
 	int err = io ? 0 : -ENOMEM;
 	/* what a TRUNC's size covers must be down before the record */
 	if (!err && barrier)
 		err = sl_flush(s);
 	if (!err && nnew)
 		err = sl_regions_write(s, newr, nnew);
-	if (!err) {
-		memcpy(io + bs, rec, len);
-		h.payload_csum = sl_csum(io + bs, len);
-		sl_jnl_hdr_encode(&h, io);
-		err = sl_write_span(s, sl_slot_off(s, ref), io, io_len);
+	for (size_t i = 0; !err && i < np; i++) {
+		size_t plen = h[i].payload_len;
+		size_t io_len = bs + SL_ALIGN_UP(plen, bs);
+		memcpy(io + bs, rec + (i ? end[i - 1] : 0), plen);
+		memset(io + bs + plen, 0, io_len - bs - plen);
+		h[i].payload_csum = sl_csum(io + bs, plen);
+		sl_jnl_hdr_encode(&h[i], io);
+		err = sl_write_span(s, sl_slot_off(s, ref[i]), io, io_len);
 	}
 	/* the flush covers the data written before the call, too */
 	if (!err)
@@ -299,17 +364,19 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	if (!err) {
 		/* a slot whose ref is lost stays in use till the next open:
 		 * freed, it could be reused under the records it holds */
-		sl_vec_push(&s->jnl_slots, ref);
+		for (size_t i = 0; i < np; i++)
+			sl_vec_push(&s->jnl_slots, ref[i]);
 		if (ops_at > s->jnl_ops_done)
 			s->jnl_ops_done = ops_at;
 		sl_pin_release(s, &hold);
-		atomic_fetch_add(&s->jnl_writes, 1);
+		atomic_fetch_add(&s->jnl_writes, np);
 	} else {
 		/* those records are gone: a checkpoint, before the journal
-		 * is used again (its lsn is spent, so the slot is no
+		 * is used again (its lsns are spent, so the slots are no
 		 * record of it) */
 		sl_ns_dirty(s);
-		sl_slot_free(s, ref);
+		for (size_t i = 0; i < np; i++)
+			sl_slot_free(s, ref[i]);
 		for (size_t i = 0; i < hold.n; i++)
 			sl_vec_push(&s->jnl_hold, hold.v[i]);
 		free(hold.v);
@@ -336,6 +403,8 @@ void sl_jnl_snap(struct slot_store *s, struct sl_vec *slots)
 	memset(&s->jnl_slots, 0, sizeof(s->jnl_slots));
 	s->jnl_len = 0;
 	s->jnl_nrec = s->jnl_nnames = 0;
+	s->jnl_pieces = 0;
+	s->jnl_piece_len = 0;
 	/* the checkpoint makes the deletions durable: their slots are
 	 * pins from now on */
 	for (size_t i = 0; i < s->jnl_hold.n; i++)

@@ -599,6 +599,38 @@ Test(crash, journal)
 	run_clean(&wl);
 }
 
+/* A sync of more records than a journal slot holds (64 KiB here) writes
+ * several, of consecutive lsns, and flushes once: a crash among them
+ * replays a prefix of the records (the file's name at some moment before
+ * the sync), never a slot past a gap; "last" is in the last slot. */
+static void wl_journal_slots(struct cw *w)
+{
+	char a[61], b[61];
+	memset(a, 'a', 60);
+	memset(b, 'b', 60);
+	a[60] = b[60] = '\0';
+	cw_obj d = cw_mkdir(w, CW_ROOT, "d");
+	cw_obj f = cw_create(w, d, a);
+	cw_write(w, f, 0, 3000);
+	cw_fsync(w, f);
+	for (int i = 0; i < 801; i++)   /* 192 bytes a record: 3 slots */
+		cw_rename(w, d, i % 2 ? b : a, d, i % 2 ? a : b);
+	cw_create(w, d, "last");
+	cw_dir_fsync(w, d);
+	cw_write(w, f, 0, 3000);        /* crash points with "last" durable */
+	cw_fsync(w, f);
+	cw_unlink(w, d, "last");
+	cw_rename(w, d, b, CW_ROOT, a);
+	cw_dir_fsync(w, CW_ROOT);
+}
+
+Test(crash, journal_slots)
+{
+	static const struct crash_workload wl = { .name = "journal_slots",
+						  .run = wl_journal_slots };
+	run_clean(&wl);
+}
+
 /* Modes and extended attributes, which no slot header or only some carry:
  * set before a write, after it, before and after an fsync, on files and
  * a directory, changed again without a sync. */

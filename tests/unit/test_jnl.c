@@ -395,6 +395,46 @@ Test(jnl, journal_slots_in_use_stay_bounded)
 	cr_expect_eq(look(SLOT_ROOT_INO, "f1099", &at), 0);
 }
 
+/* Makes files first..last-1 with 200-byte names (264-byte records). */
+static void long_names(int first, int last)
+{
+	for (int i = first; i < last; i++) {
+		char nm[201];
+		snprintf(nm, sizeof(nm), "%0200d", i);
+		t_mkfile(env.s, nm);
+	}
+}
+
+/* A sync of more records than one journal slot holds (256 KiB) writes
+ * them in several, not a checkpoint; past JN_SYNC_SLOTS it takes one. */
+Test(jnl, a_sync_of_many_changes_fills_several_slots)
+{
+	first_ckpt();
+	uint64_t ckpts = env.s->ckpt_count;
+	long_names(0, 2500);
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_expect_eq(env.s->ckpt_count, ckpts, "the sync took a checkpoint");
+	cr_expect_eq(atomic_load(&env.s->jnl_writes), 3);
+	crash();
+	struct slot_attr at;
+	for (int i = 0; i < 2500; i++) {
+		char nm[201];
+		snprintf(nm, sizeof(nm), "%0200d", i);
+		cr_assert_eq(look(SLOT_ROOT_INO, nm, &at), 0, "file %d", i);
+	}
+	/* SETATTR records of 64 bytes: 4 MiB of them fill sixteen */
+	ckpts = env.s->ckpt_count;
+	struct slot_attr in = { 0 };
+	for (int i = 0; i < 16 * 4096 + 1; i++) {
+		in.mode = (uint32_t)(i % 2 ? 0600 : 0644);
+		cr_assert_eq(slot_ns_setattr(env.s, at.ino, &in, SLOT_SET_MODE,
+					     NULL), 0);
+	}
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_expect_eq(env.s->ckpt_count, ckpts + 1, "sixteen slots' worth "
+		     "took no checkpoint");
+}
+
 /* Cut (or extend) f to size. */
 static int cut(slot_ino_t f, uint64_t size)
 {
