@@ -327,6 +327,20 @@ unmount_fuse() {
 }
 
 # ---------------------------------------------------------------- rounds
+# rand_writes FILE TARGET ROUND: 4 KiB random writes over FILE, one at a
+# time, ending with an fsync, and with an fsync after every 32 (as a
+# database's pages): in place on ext4 and the raw image, a rewrite of
+# the 1 MiB chunk on slotfs
+rand_writes() {
+	local f=$1 tgt=$2 r=$3 fs
+	for fs in 0 32; do
+		fio_run "$W/fio.json" --name=rw --filename="$f" --rw=randwrite \
+			--bs=4k --iodepth=1 --size=${DD_MIB}M --runtime="$RUNTIME" \
+			--time_based --fsync=$fs --end_fsync=1
+		record "$r" rand4kw_fsync$fs "$tgt" "$(fio_get "$W/fio.json" write iops)"
+	done
+}
+
 # file_workloads MNT TARGET ROUND: the same file workloads on ext4 and slotfs
 file_workloads() {
 	local mnt=$1 tgt=$2 r=$3 t0 t1 secs size
@@ -353,6 +367,7 @@ file_workloads() {
 			--time_based
 		record "$r" rand4k_qd$qd "$tgt" "$(fio_get "$W/fio.json" read iops)"
 	done
+	rand_writes "$mnt/big" "$tgt" "$r"
 
 	# cp copies a whole file with copy_file_range(2); sync FILE fsyncs
 	drop_caches
@@ -446,6 +461,7 @@ round_raw() {
 			--time_based
 		record "$r" rand4k_qd$qd raw "$(fio_get "$W/fio.json" read iops)"
 	done
+	rand_writes "$img" raw "$r"
 	rm -f "$img"
 }
 
@@ -718,6 +734,8 @@ rows = [
      "seq_read", "seq_read", "seq_read"),
     ("rand read 4 KiB qd1 (fio)", "IOPS", "rand4k_qd1", "rand4k_qd1", "rand4k_qd1"),
     ("rand read 4 KiB qd32 (fio)", "IOPS", "rand4k_qd32", "rand4k_qd32", "rand4k_qd32"),
+    ("rand write 4 KiB qd1, fsync at the end (fio)", "IOPS", "rand4kw_fsync0", "rand4kw_fsync0", "rand4kw_fsync0"),
+    ("rand write 4 KiB qd1, fsync every 32 (fio)", "IOPS", "rand4kw_fsync32", "rand4kw_fsync32", "rand4kw_fsync32"),
     ("copy it whole (cp: copy_file_range) + fsync, cold", "MB/s", None, "copy", "copy"),
     ("create %s x 4 KiB + sync" % nfiles, "files/s", None, "create", "create"),
     ("stat all, cold", "files/s", None, "stat", "stat"),
