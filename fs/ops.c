@@ -764,12 +764,22 @@ static void sfs_op_open(fuse_req_t req, fuse_ino_t ino,
 	/* Only this mount changes the store, so the page cache stays
 	   valid across opens. */
 	fi->keep_cache = 1;
-	/* reads the kernel serves from its cache never reach the daemon:
+	/* Reads the kernel serves from its cache never reach the daemon:
 	   an open to read counts as the read (a file just written is read
-	   back from the cache), and the kernel's cached atime must go */
-	if (!sfs_flags_write(fi->flags) && sfs_accessed(fs, ino, fi->fh, false) &&
-	    fs->se)
-		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+	   back from the cache).  When that moves atime, the kernel's
+	   cached one must go: the open drops the file's pages, and the
+	   kernel drops its atime after the read that then comes.  (Telling
+	   it to drop its attributes instead cost a GETATTR before every
+	   first read, with auto_inval_data: cold reads of small files
+	   3,800 a second against 4,700.)  An empty file sees no read. */
+	if (!sfs_flags_write(fi->flags) &&
+	    sfs_accessed(fs, ino, fi->fh, false)) {
+		struct slot_attr a;
+
+		fi->keep_cache = 0;
+		if (fs->se && !slot_ns_getattr(fs->store, ino, &a) && !a.size)
+			fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+	}
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		slot_ns_release(fs->store, ino);   /* no release will come */
 }

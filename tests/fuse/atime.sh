@@ -99,6 +99,16 @@ dir_read() {
 }
 check "listing a directory moves its atime" dir_read
 
+empty_read() {
+	: >"$MNT/empty"
+	atime_old "$MNT/empty"
+	stat "$MNT/empty" >/dev/null        # its attributes cached
+	cat "$MNT/empty"
+	is_now "$MNT/empty"
+}
+check "reading an empty file (no read reaches slotfs) moves its atime" \
+	empty_read
+
 atime_old "$MNT/f"
 cat "$MNT/f" >/dev/null
 A_KEPT=$(stat -c %x "$MNT/f")
