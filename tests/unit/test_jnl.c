@@ -422,6 +422,7 @@ Test(jnl, a_sync_of_many_changes_fills_several_slots)
 		snprintf(nm, sizeof(nm), "%0200d", i);
 		cr_assert_eq(look(SLOT_ROOT_INO, nm, &at), 0, "file %d", i);
 	}
+	t_fsck_clean(&env);
 	/* SETATTR records of 64 bytes: 4 MiB of them fill sixteen */
 	ckpts = env.s->ckpt_count;
 	struct slot_attr in = { 0 };
@@ -433,6 +434,7 @@ Test(jnl, a_sync_of_many_changes_fills_several_slots)
 	cr_assert_eq(slot_sync(env.s), 0);
 	cr_expect_eq(env.s->ckpt_count, ckpts + 1, "sixteen slots' worth "
 		     "took no checkpoint");
+	t_fsck_clean(&env);
 }
 
 /* Cut (or extend) f to size. */
