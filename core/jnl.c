@@ -43,7 +43,7 @@ static size_t jn_max(const struct slot_store *s)
 }
 
 /* Journal slots one sync writes at most (4 MiB of records at the
- * defaults: 20,000 deletions or so); records past them wait for a
+ * defaults: 20,000 deletions or more); records past them wait for a
  * checkpoint. */
 #define JN_SYNC_SLOTS 16
 
@@ -232,24 +232,23 @@ static void jn_settle(struct slot_store *s, const uint8_t *p, size_t len,
 
 /* Cuts the len record bytes at p into journal slots' payloads as
  * sl_jnl_add counted them: a record that would take a slot past max
- * bytes opens the next.  end[i]: where slot i's records end; cnt[i]:
- * how many it holds.  Returns the slots. */
+ * bytes opens the next.  Slot i holds the bytes [cut[i], cut[i + 1]),
+ * cnt[i] records.  Returns the slots. */
 static size_t jn_split(const uint8_t *p, size_t len, size_t max,
-		       size_t *end, uint32_t *cnt)
+		       size_t *cut, uint32_t *cnt)
 {
 	struct sl_jnl_rec r;
-	size_t n = 0, fill = 0, at = 0;
+	size_t n = 0, at = 0;
+	cut[0] = 0;
 	cnt[0] = 0;
 	for (size_t here = 0; jn_next(p, len, &at, &r); here = at) {
-		if (fill + (at - here) > max) {
-			end[n++] = here;
+		if (at - cut[n] > max) {
+			cut[++n] = here;
 			cnt[n] = 0;
-			fill = 0;
 		}
-		fill += at - here;
 		cnt[n]++;
 	}
-	end[n] = len;
+	cut[n + 1] = len;
 	return n + 1;
 }
 
@@ -276,9 +275,9 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 		 s->jnl_cutting)
 		ret = -EAGAIN;
 	bool write = !ret && s->jnl_nrec;
-	size_t end[JN_SYNC_SLOTS];
+	size_t cut[JN_SYNC_SLOTS + 1];
 	uint32_t cnt[JN_SYNC_SLOTS];
-	size_t np = write ? jn_split(s->jnl_buf, s->jnl_len, jn_max(s), end,
+	size_t np = write ? jn_split(s->jnl_buf, s->jnl_len, jn_max(s), cut,
 				     cnt) : 0;
 	/* the regions the slots may assign */
 	uint32_t *newr = write ?
@@ -293,9 +292,8 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	unsigned cls[JN_SYNC_SLOTS];
 	uint64_t ref[JN_SYNC_SLOTS];
 	for (size_t i = 0; i < np; i++) {
-		size_t plen = end[i] - (i ? end[i - 1] : 0);
-		cls[i] = sl_class_for(s, plen);
-		biggest = SL_MAX(biggest, plen);
+		cls[i] = sl_class_for(s, cut[i + 1] - cut[i]);
+		biggest = SL_MAX(biggest, cut[i + 1] - cut[i]);
 	}
 	if (sl_slots_alloc(s, cls, np, ref, newr, &nnew)) {
 		sl_unlock(s);
@@ -307,11 +305,10 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	size_t len = s->jnl_len;
 	struct sl_jnl_hdr h[JN_SYNC_SLOTS];
 	for (size_t i = 0; i < np; i++) {
-		size_t from = i ? end[i - 1] : 0;
 		h[i] = (struct sl_jnl_hdr){ .magic = SL_MAGIC_JNL,
 			.gen = s->next_gen++, .jid = s->jnl_id,
 			.lsn = s->jnl_lsn++,
-			.payload_len = (uint32_t)(end[i] - from),
+			.payload_len = (uint32_t)(cut[i + 1] - cut[i]),
 			.rec_count = cnt[i] };
 		memcpy(h[i].uuid, s->hdr_uuid, 16);
 	}
@@ -344,7 +341,7 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	for (size_t i = 0; !err && i < np; i++) {
 		size_t plen = h[i].payload_len;
 		size_t io_len = bs + SL_ALIGN_UP(plen, bs);
-		memcpy(io + bs, rec + (i ? end[i - 1] : 0), plen);
+		memcpy(io + bs, rec + cut[i], plen);
 		memset(io + bs + plen, 0, io_len - bs - plen);
 		h[i].payload_csum = sl_csum(io + bs, plen);
 		sl_jnl_hdr_encode(&h[i], io);
