@@ -288,12 +288,13 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 		pthread_mutex_unlock(&s->jnl_lock);
 		return write ? -EAGAIN : ret;
 	}
-	size_t nnew = 0, biggest = 0;
+	uint32_t bs = s->sb.block_size;
+	size_t nnew = 0, io_total = 0;
 	unsigned cls[JN_SYNC_SLOTS];
 	uint64_t ref[JN_SYNC_SLOTS];
 	for (size_t i = 0; i < np; i++) {
 		cls[i] = sl_class_for(s, cut[i + 1] - cut[i]);
-		biggest = SL_MAX(biggest, cut[i + 1] - cut[i]);
+		io_total += bs + SL_ALIGN_UP(cut[i + 1] - cut[i], bs);
 	}
 	if (sl_slots_alloc(s, cls, np, ref, newr, &nnew)) {
 		sl_unlock(s);
@@ -330,23 +331,29 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	s->jnl_barrier = false;
 	sl_unlock(s);
 
-	uint32_t bs = s->sb.block_size;
-	uint8_t *io = sl_alloc_aligned(bs + SL_ALIGN_UP(biggest, bs));
+	/* the slots go to the device together */
+	uint8_t *io = sl_alloc_aligned(io_total);
+	struct slot_io ios[JN_SYNC_SLOTS];
 	int err = io ? 0 : -ENOMEM;
+	for (size_t i = 0, at = 0; !err && i < np; i++) {
+		size_t plen = h[i].payload_len;
+		size_t io_len = bs + SL_ALIGN_UP(plen, bs);
+		uint8_t *p = io + at;
+		memcpy(p + bs, rec + cut[i], plen);
+		memset(p + bs + plen, 0, io_len - bs - plen);
+		h[i].payload_csum = sl_csum(p + bs, plen);
+		sl_jnl_hdr_encode(&h[i], p);
+		ios[i] = (struct slot_io){ .buf = p, .len = (uint32_t)io_len,
+					   .off = sl_slot_off(s, ref[i]) };
+		at += io_len;
+	}
 	/* what a TRUNC's size covers must be down before the record */
 	if (!err && barrier)
 		err = sl_flush(s);
 	if (!err && nnew)
 		err = sl_regions_write(s, newr, nnew);
-	for (size_t i = 0; !err && i < np; i++) {
-		size_t plen = h[i].payload_len;
-		size_t io_len = bs + SL_ALIGN_UP(plen, bs);
-		memcpy(io + bs, rec + cut[i], plen);
-		memset(io + bs + plen, 0, io_len - bs - plen);
-		h[i].payload_csum = sl_csum(io + bs, plen);
-		sl_jnl_hdr_encode(&h[i], io);
-		err = sl_write_span(s, sl_slot_off(s, ref[i]), io, io_len);
-	}
+	if (!err)
+		err = sl_write(s, ios, np);
 	/* the flush covers the data written before the call, too */
 	if (!err)
 		err = sl_flush(s);
