@@ -194,6 +194,8 @@ struct sl_wbuf {
 /* A chunk that took its file past the size a crash would show, until a
  * device flush covers it (ext.c). */
 #define SL_RESV_BUCKETS 256u    /* files with chunks set aside: few */
+#define SL_JNL_SYNC_SLOTS 16u    /* journal slots one sync writes at
+					   most (jnl.c) */
 #define SL_WB_TOTAL 48u         /* write buffers of a store (pool-sized) */
 struct sl_resv;
 
@@ -477,10 +479,12 @@ struct slot_store {
 	uint8_t *jnl_buf;
 	size_t jnl_len, jnl_cap;
 	uint32_t jnl_nrec, jnl_nnames;  /* records; of them, names' */
-	/* the journal slots the records fill but the last, and that
-	 * one's bytes (sl_jnl_add, jn_split) */
+	/* the journal slots the records fill (jnl.c): slot i's records
+	 * begin at jnl_cut[i] in jnl_buf, jnl_cnt[i] of them; the last is
+	 * slot jnl_pieces */
+	size_t jnl_cut[SL_JNL_SYNC_SLOTS];
+	uint32_t jnl_cnt[SL_JNL_SYNC_SLOTS];
 	uint32_t jnl_pieces;
-	size_t jnl_piece_len;
 	uint64_t jnl_ops, jnl_ops_done;
 	struct sl_vec jnl_slots, jnl_hold;
 	uint64_t jnl_ckpt_id;

@@ -45,7 +45,16 @@ static size_t jn_max(const struct slot_store *s)
 /* Journal slots one sync writes at most (4 MiB of records at the
  * defaults: 20,000 deletions or more); records past them wait for a
  * checkpoint. */
-#define JN_SYNC_SLOTS 16
+#define JN_SYNC_SLOTS SL_JNL_SYNC_SLOTS
+
+/* Lock held.  The records are taken: the next start a new first slot. */
+static void jn_restart(struct slot_store *s)
+{
+	s->jnl_len = 0;
+	s->jnl_nrec = s->jnl_nnames = 0;
+	s->jnl_pieces = 0;
+	s->jnl_cnt[0] = 0;
+}
 
 /* Lock held.  May the journal carry what changed since the checkpoint? */
 static bool jn_usable(const struct slot_store *s)
@@ -65,9 +74,11 @@ void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r)
 {
 	size_t size = sl_jnl_rec_size(r);
 	sl_dirty(s);
-	/* the records go into slots as jn_split cuts them */
-	bool next = s->jnl_piece_len + size > jn_max(s);
-	if (!s->jnl_id || size > jn_max(s) ||
+	/* a record that would take its journal slot past jn_max opens
+	 * the next */
+	size_t max = jn_max(s);
+	bool next = s->jnl_len + size - s->jnl_cut[s->jnl_pieces] > max;
+	if (!s->jnl_id || size > max ||
 	    (next && s->jnl_pieces + 1 >= JN_SYNC_SLOTS)) {
 		sl_ns_dirty(s);
 		return;
@@ -84,10 +95,10 @@ void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r)
 		s->jnl_cap = cap;
 	}
 	if (next) {
-		s->jnl_pieces++;
-		s->jnl_piece_len = 0;
+		s->jnl_cut[++s->jnl_pieces] = s->jnl_len;
+		s->jnl_cnt[s->jnl_pieces] = 0;
 	}
-	s->jnl_piece_len += size;
+	s->jnl_cnt[s->jnl_pieces]++;
 	s->jnl_len += sl_jnl_rec_encode(r, s->jnl_buf + s->jnl_len);
 	s->jnl_nrec++;
 	s->jnl_nnames += jn_is_name(r);
@@ -230,28 +241,6 @@ static void jn_settle(struct slot_store *s, const uint8_t *p, size_t len,
 	}
 }
 
-/* Cuts the len record bytes at p into journal slots' payloads as
- * sl_jnl_add counted them: a record that would take a slot past max
- * bytes opens the next.  Slot i holds the bytes [cut[i], cut[i + 1]),
- * cnt[i] records.  Returns the slots. */
-static size_t jn_split(const uint8_t *p, size_t len, size_t max,
-		       size_t *cut, uint32_t *cnt)
-{
-	struct sl_jnl_rec r;
-	size_t n = 0, at = 0;
-	cut[0] = 0;
-	cnt[0] = 0;
-	for (size_t here = 0; jn_next(p, len, &at, &r); here = at) {
-		if (at - cut[n] > max) {
-			cut[++n] = here;
-			cnt[n] = 0;
-		}
-		cnt[n]++;
-	}
-	cut[n + 1] = len;
-	return n + 1;
-}
-
 /*
  * Writes the records logged since the last journal write, in as many
  * journal slots as they fill (JN_SYNC_SLOTS at most), of consecutive
@@ -275,10 +264,11 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 		 s->jnl_cutting)
 		ret = -EAGAIN;
 	bool write = !ret && s->jnl_nrec;
+	/* slot i: the bytes [cut[i], cut[i + 1]) */
+	size_t np = write ? s->jnl_pieces + 1 : 0;
 	size_t cut[JN_SYNC_SLOTS + 1];
-	uint32_t cnt[JN_SYNC_SLOTS];
-	size_t np = write ? jn_split(s->jnl_buf, s->jnl_len, jn_max(s), cut,
-				     cnt) : 0;
+	memcpy(cut, s->jnl_cut, np * sizeof(*cut));
+	cut[np] = s->jnl_len;
 	/* the regions the slots may assign */
 	uint32_t *newr = write ?
 			 malloc(sizeof(*newr) * sl_new_regions_max(s, np)) :
@@ -310,7 +300,7 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 			.gen = s->next_gen++, .jid = s->jnl_id,
 			.lsn = s->jnl_lsn++,
 			.payload_len = (uint32_t)(cut[i + 1] - cut[i]),
-			.rec_count = cnt[i] };
+			.rec_count = s->jnl_cnt[i] };
 		memcpy(h[i].uuid, s->hdr_uuid, 16);
 	}
 	uint64_t ops_at = s->jnl_ops;
@@ -321,10 +311,8 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	memset(&s->jnl_hold, 0, sizeof(s->jnl_hold));
 	uint64_t hold_bytes = sl_held_begin(s, &hold);
 	s->jnl_buf = NULL;
-	s->jnl_len = s->jnl_cap = 0;
-	s->jnl_nrec = s->jnl_nnames = 0;
-	s->jnl_pieces = 0;
-	s->jnl_piece_len = 0;
+	s->jnl_cap = 0;
+	jn_restart(s);
 	struct jn_cleared cleared = { 0 };
 	jn_take(s, rec, len, &cleared);
 	bool barrier = s->jnl_barrier;
@@ -405,10 +393,7 @@ void sl_jnl_snap(struct slot_store *s, struct sl_vec *slots)
 {
 	*slots = s->jnl_slots;
 	memset(&s->jnl_slots, 0, sizeof(s->jnl_slots));
-	s->jnl_len = 0;
-	s->jnl_nrec = s->jnl_nnames = 0;
-	s->jnl_pieces = 0;
-	s->jnl_piece_len = 0;
+	jn_restart(s);
 	/* the checkpoint makes the deletions durable: their slots are
 	 * pins from now on */
 	for (size_t i = 0; i < s->jnl_hold.n; i++)
