@@ -436,7 +436,178 @@ static struct sl_obj *fl_file(struct slot_store *s, slot_ino_t ino, int *err)
 	return o;
 }
 
-static struct sl_wbuf *fl_wb_find(struct sl_obj *o, uint32_t idx);
+/* ------------------------------------------------------------------ */
+/* Write buffers: finding them, and a sparse one's blocks               */
+/* ------------------------------------------------------------------ */
+
+#define FL_WB_PER_FILE 32       /* chunks one file may hold in memory */
+/* sparse buffers beyond this many blocks go to the flushers, the fullest
+ * first, a few at a time; at SL_WBS_BYTES a write goes through */
+#define FL_WBS_SOFT(s) (SL_WBS_BYTES / 4 * 3 / (s)->sb.block_size)
+#define FL_WBS_HARD(s) (SL_WBS_BYTES / (s)->sb.block_size)
+#define FL_WBS_QUEUED 4
+
+static unsigned fl_wb_bucket(uint64_t oid, uint32_t idx)
+{
+	uint64_t h = (oid ^ ((uint64_t)idx << 40 | idx)) * 0x9e3779b97f4a7c15ull;
+	return (unsigned)(h >> 40) % SL_WB_HASH;
+}
+
+/* Lock held. */
+static struct sl_wbuf *fl_wb_find(const struct slot_store *s,
+				  const struct sl_obj *o, uint32_t idx)
+{
+	if (!o->wb)
+		return NULL;
+	struct sl_wbuf *b = s->wb_hash[fl_wb_bucket(o->oid, idx)];
+	while (b && (b->oid != o->oid || b->idx != idx))
+		b = b->hnext;
+	return b;
+}
+
+static unsigned fl_wb_count(const struct sl_obj *o)
+{
+	unsigned n = 0;
+	for (const struct sl_wbuf *b = o->wb; b; b = b->next)
+		n++;
+	return n;
+}
+
+/* Lock held.  Where block k of sparse b lies: its place in b->pg, or
+ * where it would go (*found false). */
+static uint32_t fl_wbs_at(const struct sl_wbuf *b, uint32_t k, bool *found)
+{
+	uint32_t lo = 0, hi = b->npg;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (b->pg[mid].k < k)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < b->npg && b->pg[lo].k == k;
+	return lo;
+}
+
+static const uint8_t *fl_wbs_page(const struct sl_wbuf *b, uint32_t k)
+{
+	bool found;
+	uint32_t i = fl_wbs_at(b, k, &found);
+	return found ? b->pg[i].p : NULL;
+}
+
+/* Lock held.  Blocks that a write of [da, da + dl) would add to sparse
+ * b; -1 when it needs the device: a block it writes in part that lies
+ * below base and b does not hold (fresh: b holds none). */
+static int64_t fl_wbs_adds(const struct slot_store *s, const struct sl_wbuf *b,
+			   uint32_t base, uint32_t da, uint32_t dl)
+{
+	uint32_t bs = s->sb.block_size;
+	uint32_t first = da / bs, last = (da + dl - 1) / bs;
+	int64_t add = 0;
+	for (uint32_t k = first; k <= last; k++) {
+		uint32_t ka = k * bs;
+		bool whole = da <= ka && da + dl >= ka + bs;
+		bool held = b && fl_wbs_page(b, k);
+		if (!held && !whole && ka < base)
+			return -1;
+		add += !held;
+	}
+	return add;
+}
+
+/* Lock held.  Whether sparse b cannot take a write of [da, da + dl) as
+ * it is: it would need the device, or room past SL_WBS_BYTES. */
+static bool fl_wbs_refuses(const struct slot_store *s, const struct sl_wbuf *b,
+			   uint32_t da, uint32_t dl)
+{
+	int64_t add = fl_wbs_adds(s, b, b->base, da, dl);
+	return add < 0 || s->wbs_blocks + add > FL_WBS_HARD(s);
+}
+
+/* Lock held.  Bytes [da, da + dl) into sparse b (fl_wbs_refuses said
+ * it can take them).  Returns 0 or -ENOMEM. */
+static int fl_wbs_write(struct slot_store *s, struct sl_wbuf *b, uint32_t da,
+			const uint8_t *src, uint32_t dl)
+{
+	uint32_t bs = s->sb.block_size;
+	for (uint32_t k = da / bs; k <= (da + dl - 1) / bs; k++) {
+		uint32_t ka = k * bs;
+		uint32_t a = SL_MAX(da, ka), e = SL_MIN(da + dl, ka + bs);
+		bool found;
+		uint32_t i = fl_wbs_at(b, k, &found);
+		if (!found) {
+			if (b->npg == b->cappg) {
+				uint32_t cap = b->cappg ? 2 * b->cappg : 8;
+				struct sl_wpage *pg = realloc(b->pg,
+							      cap * sizeof(*pg));
+				if (!pg)
+					return -ENOMEM;
+				b->pg = pg;
+				b->cappg = cap;
+			}
+			/* a block written in part lies past base: zeros */
+			uint8_t *p = e - a == bs ? malloc(bs) : calloc(1, bs);
+			if (!p)
+				return -ENOMEM;
+			memmove(&b->pg[i + 1], &b->pg[i],
+				(b->npg - i) * sizeof(*b->pg));
+			b->pg[i] = (struct sl_wpage){ .k = k, .p = p };
+			b->npg++;
+			s->wbs_blocks++;
+		}
+		memcpy(b->pg[i].p + (a - ka), src + (a - da), e - a);
+	}
+	b->len = SL_MAX(b->len, da + dl);
+	return 0;
+}
+
+/* Bytes [a, e) of sparse b's chunk that b holds, into out (e - a bytes,
+ * zeros elsewhere), and map, a bit per block from a's: set where b holds
+ * it.  Returns whether the rest needs the device (a block below base
+ * that b does not hold). */
+static bool fl_wbs_copy(const struct slot_store *s, const struct sl_wbuf *b,
+			uint32_t a, uint32_t e, uint8_t *out, uint64_t *map)
+{
+	uint32_t bs = s->sb.block_size;
+	bool dev = false;
+	memset(out, 0, e - a);
+	for (uint32_t k = a / bs; k <= (e - 1) / bs; k++) {
+		uint32_t ka = k * bs, j = k - a / bs;
+		uint32_t x = SL_MAX(a, ka), y = SL_MIN(e, ka + bs);
+		const uint8_t *p = fl_wbs_page(b, k);
+		if (p) {
+			memcpy(out + (x - a), p + (x - ka), y - x);
+			map[j / 64] |= 1ull << (j % 64);
+		} else if (ka < b->base) {
+			dev = true;
+		}
+	}
+	return dev;
+}
+
+/* Lock held.  Whether writing sparse b out needs its chunk's old bytes:
+ * it does not hold every block below base. */
+static bool fl_wbs_needs_old(const struct slot_store *s,
+			     const struct sl_wbuf *b)
+{
+	uint32_t bs = s->sb.block_size;
+	uint32_t below = 0;
+	for (uint32_t i = 0; i < b->npg && b->pg[i].k * bs < b->base; i++)
+		below++;
+	return below < (b->base + bs - 1) / bs;
+}
+
+/* The blocks of sparse b over pl, its chunk's payload: stable, as
+ * writers need the chunk's lock, which its write-out holds. */
+static void fl_wbs_apply(const struct slot_store *s, const struct sl_wbuf *b,
+			 uint8_t *pl)
+{
+	uint32_t bs = s->sb.block_size;
+	for (uint32_t i = 0; i < b->npg; i++)
+		memcpy(pl + (size_t)b->pg[i].k * bs, b->pg[i].p, bs);
+}
+
 
 #define FL_RC_MIN (64u * 1024)  /* chunks larger than this are cached */
 #define FL_READ_AHEAD 6         /* chunks fetched ahead of a streaming read
@@ -461,6 +632,11 @@ struct fl_piece {
 	uint32_t nsrc;
 	int pin;                /* cache entry pinned, or -1 */
 	uint8_t *copy;          /* write-buffered bytes, copied out */
+	/* a sparse buffer's blocks in [a, b), in copy: a bit per block
+	 * from a's, set where it holds it; ovl: they go over what the
+	 * device has */
+	uint64_t *map;
+	bool ovl;
 };
 
 /* Piece p is n bytes at src, then zeros to its end: copied to dst, or
@@ -672,6 +848,7 @@ static void fl_pieces_free(struct slot_store *s, struct fl_piece *ps,
 			pthread_mutex_unlock(&s->rc_lock);
 		}
 		free(ps[i].copy);
+		free(ps[i].map);
 		sl_buf_put(s, ps[i].bounce);
 	}
 	free(ps);
@@ -713,7 +890,7 @@ void sl_file_prefetch(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 	pthread_rwlock_rdlock(&s->reuse_lock);
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
-	if (o && S_ISREG(o->mode) && !fl_wb_find(o, idx)) {
+	if (o && S_ISREG(o->mode) && !fl_wb_find(s, o, idx)) {
 		struct sl_chunk *cc = sl_obj_chunk(o, idx);
 		if (cc && cc->len > FL_RC_MIN) {
 			c = *cc;
@@ -806,6 +983,67 @@ static void fl_read_ahead(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	}
 }
 
+/* Lock held.  Piece p of a chunk with sparse buffer wb (c: its chunk):
+ * the blocks wb holds, copied now (they change once the lock is let
+ * go); the rest, when wb needs the device for it, read from c and
+ * overlaid (fl_piece_overlay), else handed out at once. */
+static int fl_piece_sparse(const struct slot_store *s, struct fl_piece *p,
+			   const struct sl_wbuf *wb, const struct sl_chunk *c,
+			   uint8_t *dst)
+{
+	uint32_t bs = s->sb.block_size, n = p->b - p->a;
+	uint32_t nblk = (p->b - 1) / bs - p->a / bs + 1;
+	p->copy = malloc(n);
+	p->map = calloc((nblk + 63) / 64, sizeof(*p->map));
+	if (!p->copy || !p->map)
+		return -ENOMEM;
+	/* past wb's length the piece reads zeros, as a hole */
+	uint32_t e = SL_MIN(p->b, SL_MAX(wb->len, p->a));
+	bool dev = e > p->a && fl_wbs_copy(s, wb, p->a, e, p->copy, p->map);
+	if (e < p->b)
+		memset(p->copy + (e - p->a), 0, p->b - e);
+	if (dev && c) {
+		p->c = *c;
+		p->have = true;
+		p->ovl = true;
+		return 0;
+	}
+	fl_piece_out(p, dst, p->copy, n);
+	p->buffered = true;
+	return 0;
+}
+
+/* After the device's bytes of p are out (to dst, or noted in src): the
+ * sparse buffer's blocks over them. */
+static int fl_piece_overlay(const struct slot_store *s, struct fl_piece *p,
+			    uint8_t *dst)
+{
+	uint32_t bs = s->sb.block_size, n = p->b - p->a;
+	uint8_t *out = dst;
+	if (!out) {
+		/* handed out: a copy of its own, as src may be the cache's */
+		out = malloc(n);
+		if (!out)
+			return -ENOMEM;
+		memcpy(out, p->src, p->nsrc);
+		memset(out + p->nsrc, 0, n - p->nsrc);
+	}
+	for (uint32_t k = p->a / bs; k <= (p->b - 1) / bs; k++) {
+		uint32_t j = k - p->a / bs;
+		if (!(p->map[j / 64] & (1ull << (j % 64))))
+			continue;
+		uint32_t x = SL_MAX(p->a, k * bs), y = SL_MIN(p->b, k * bs + bs);
+		memcpy(out + (x - p->a), p->copy + (x - p->a), y - x);
+	}
+	if (!dst) {
+		free(p->copy);
+		p->copy = out;
+		p->src = out;
+		p->nsrc = n;
+	}
+	return 0;
+}
+
 /*
  * One read of slot_file_read (buf: the bytes are copied there) or of
  * slot_file_read_iov and slot_file_read_many (buf NULL: they are handed to
@@ -864,8 +1102,11 @@ static void fl_rd_begin(struct slot_store *s, struct fl_rd *rd, bool wait)
 			p->a = (uint32_t)(a - p->cstart);
 			p->b = (uint32_t)(b - p->cstart);
 			struct sl_chunk *c = sl_obj_chunk(o, (uint32_t)ci);
-			struct sl_wbuf *wb = fl_wb_find(o, (uint32_t)ci);
-			if (wb) {
+			struct sl_wbuf *wb = fl_wb_find(s, o, (uint32_t)ci);
+			if (wb && !wb->buf) {
+				err = fl_piece_sparse(s, p, wb, c,
+						      buf ? buf + (a - off) : NULL);
+			} else if (wb) {
 				/* newer than any slot: copy it now (it
 				 * changes once the lock is let go); past
 				 * what it holds is a hole */
@@ -1035,6 +1276,13 @@ static void fl_rd_end(struct slot_store *s, struct fl_rd *rd, int io_err)
 			p->bounce = NULL; /* the cache has it now */
 		}
 	}
+	for (size_t i = 0; !err && i < rd->np; i++) {
+		struct fl_piece *p = &rd->ps[i];
+		if (p->ovl)
+			err = fl_piece_overlay(s, p, rd->buf ? rd->buf +
+					       (p->cstart + p->a - rd->off) :
+					       NULL);
+	}
 	free(rd->ios);
 	rd->ios = NULL;
 	rd->err = err;
@@ -1163,8 +1411,10 @@ struct fl_change {
 	uint64_t reserve;
 	uint8_t *own_buf;       /* a write buffer that already holds the
 				   slot image: written as it is */
-	const struct sl_wbuf *wb;       /* that buffer: dropped by the time
-					   of the commit, nothing is kept */
+	const struct sl_wbuf *wb;       /* the buffer going out (a sparse
+					   one's blocks go over the old
+					   bytes): dropped by the time of
+					   the commit, nothing is kept */
 	struct sl_ext *ext;     /* not a buffer's: it extends the file */
 	bool move;              /* a copy: it lands only if the chunk is
 				   still the one read (a truncation or a
@@ -1194,7 +1444,7 @@ static int fl_ext_begin(struct slot_store *s, struct fl_job *J)
 	uint64_t chunk = 1ull << s->sb.chunk_shift;
 	for (size_t i = 0; !J->set_size && i < J->n; i++) {
 		struct fl_change *c = &J->ch[i];
-		if (c->own_buf || (uint64_t)c->idx * chunk + c->new_len <= J->safe)
+		if (c->wb || (uint64_t)c->idx * chunk + c->new_len <= J->safe)
 			continue;
 		c->ext = sl_ext_add(s, J->o, c->idx, J->safe);
 		if (!c->ext)
@@ -1303,7 +1553,7 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 				o->size = J->new_size;
 			/* a buffer going out is not a new write: its time was
 			 * set when it was written, and a utimens since wins */
-			if (!J->ch[0].own_buf && !J->keep_times)
+			if (!J->ch[0].wb && !J->keep_times)
 				o->mtime = o->ctime = sl_now_ns();
 		}
 		bool bumped = !err;
@@ -1403,6 +1653,8 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 		}
 		if (c->dl && !c->own_buf)
 			memcpy(pl + c->da, c->data, c->dl);
+		else if (c->wb && !c->own_buf)
+			fl_wbs_apply(s, c->wb, pl);
 	}
 	pthread_rwlock_unlock(&s->reuse_lock);
 	if (!err)
@@ -1516,35 +1768,28 @@ static int fl_rewrite(struct slot_store *s, slot_ino_t ino,
 /* Write buffers                                                       */
 /* ------------------------------------------------------------------ */
 
-#define FL_WB_PER_FILE 32       /* chunks one file may hold in memory */
-
-/* Lock held. */
-static struct sl_wbuf *fl_wb_find(struct sl_obj *o, uint32_t idx)
+/* A buffer's memory, and the buffer. */
+void sl_wb_free_mem(struct slot_store *s, struct sl_wbuf *b)
 {
-	struct sl_wbuf *b = o->wb;
-	while (b && b->idx != idx)
-		b = b->next;
-	return b;
-}
-
-static unsigned fl_wb_count(const struct sl_obj *o)
-{
-	unsigned n = 0;
-	for (const struct sl_wbuf *b = o->wb; b; b = b->next)
-		n++;
-	return n;
+	sl_buf_put(s, b->buf);
+	for (uint32_t i = 0; i < b->npg; i++)
+		free(b->pg[i].p);
+	s->wbs_blocks -= b->npg;
+	free(b->pg);
+	free(b);
 }
 
 /* Lock held.  Give back what b holds (its extension, its reservation,
- * its buffer) and free it. */
+ * its memory) and free it. */
 static void fl_wb_release(struct slot_store *s, struct sl_wbuf *b)
 {
 	if (b->ext)
 		sl_ext_drop(s, b->ext);
 	if (b->reserved)
 		sl_slot_unclaim(s, b->reserve);
-	sl_buf_put(s, b->buf);
-	free(b);
+	if (b->queued)
+		s->wbs_queued--;
+	sl_wb_free_mem(s, b);
 }
 
 /* Lock held.  Unhook b from o and free it, giving back its reservation;
@@ -1557,7 +1802,15 @@ static void fl_wb_free(struct slot_store *s, struct sl_obj *o,
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = b->next;
-	s->wb_count--;
+	pp = &s->wb_hash[fl_wb_bucket(b->oid, b->idx)];
+	while (*pp && *pp != b)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = b->hnext;
+	if (b->buf)
+		s->wb_count--;
+	else
+		s->wbs_count--;
 	for (uint32_t i = 0; !o->wb && i < s->nwb_files; i++)
 		if (s->wb_files[i] == o->oid) {
 			s->wb_files[i] = s->wb_files[--s->nwb_files];
@@ -1576,25 +1829,64 @@ void sl_wb_drop_all(struct slot_store *s, struct sl_obj *o)
 		fl_wb_free(s, o, o->wb);
 }
 
-/*
- * Make a buffer for chunk idx of ino holding what the chunk holds now,
- * with a slot reserved.  The chunk's lock is held.  Returns -ENOSPC when
- * nothing can be reserved, -EAGAIN when buffers are all taken (the caller
- * then writes through).
- */
-/* Lock held.  Whether o may have one more write buffer. */
+/* Lock held.  Whether o may have one more full write buffer. */
 static bool fl_wb_room(const struct slot_store *s, const struct sl_obj *o)
 {
-	return fl_wb_count(o) < FL_WB_PER_FILE && s->wb_count < SL_WB_TOTAL;
+	unsigned n = 0;
+	for (const struct sl_wbuf *b = o->wb; b && n < FL_WB_PER_FILE;
+	     b = b->next)
+		n += b->buf != NULL;
+	return n < FL_WB_PER_FILE && s->wb_count < SL_WB_TOTAL;
 }
 
-/* A buffer for chunk idx, filled with its bytes on the device when fill;
- * want: the bytes of the chunk the write that makes it reaches.  It sets
- * aside a slot for its write-out: a chunk's, or, when space is tight,
+/* Lock held.  Whether a write of [da, da + dl) to chunk idx of o, which
+ * has no buffer, makes a sparse one: when a full one would read the
+ * chunk first, or none is to be had, and the write needs no device
+ * read, while sparse ones have room (and space for their slots). */
+static bool fl_wb_sparse(const struct slot_store *s, struct sl_obj *o,
+			 uint32_t idx, uint32_t da, uint32_t dl)
+{
+	const struct sl_chunk *c = sl_obj_chunk(o, idx);
+	uint32_t base = c ? c->len : 0;
+	if (!(base || !fl_wb_room(s, o)) || s->wbs_count >= SL_WBS_MAX)
+		return false;
+	int64_t add = fl_wbs_adds(s, NULL, base, da, dl);
+	return add >= 0 && s->wbs_blocks + add <= FL_WBS_HARD(s) &&
+	       !sl_alloc_tight(s);
+}
+
+/* Lock held.  Sparse buffers past FL_WBS_SOFT: hand the fullest to the
+ * flushers (the writers go on; one of them at SL_WBS_BYTES writes
+ * through).  Each write-out rewrites a chunk for all its blocks. */
+static void fl_wbs_make_room(struct slot_store *s)
+{
+	while (s->wbs_blocks > FL_WBS_SOFT(s) && s->wbs_queued < FL_WBS_QUEUED) {
+		struct sl_wbuf *v = NULL;
+		for (uint32_t i = 0; i < s->nwb_files; i++) {
+			struct sl_obj *o = sl_obj_find(&s->ix, s->wb_files[i]);
+			for (struct sl_wbuf *b = o ? o->wb : NULL; b;
+			     b = b->next)
+				if (!b->buf && !b->flushing && !b->queued &&
+				    (!v || b->npg > v->npg))
+					v = b;
+		}
+		if (!v || !fl_queue(s, v->oid, v->idx, false, false))
+			return;
+		v->queued = true;
+		s->wbs_queued++;
+	}
+}
+
+/* A buffer for chunk idx, for a write of [da, da + dl): when fill (the
+ * write leaves some of the chunk), a sparse one (fl_wb_sparse) or one
+ * filled with the chunk's bytes on the device.  It sets aside a slot for
+ * its write-out: a chunk's, or, for a sparse one or when space is tight,
  * one of the class its bytes need (a write past that class writes the
- * buffer out and makes a new one, slot_file_write). */
+ * buffer out and makes a new one, slot_file_write).  The chunk's lock is held.  Returns -ENOSPC
+ * when nothing can be reserved, -EAGAIN when buffers are all taken (the
+ * caller then writes through). */
 static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
-		      bool fill, uint32_t want)
+		      bool fill, uint32_t da, uint32_t dl)
 {
 	uint32_t bs = s->sb.block_size;
 	uint32_t chunk = 1u << s->sb.chunk_shift;
@@ -1602,26 +1894,28 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 	uint32_t *nr = calloc(sl_new_regions_max(s, 1), sizeof(*nr));
 	int err = (b && nr) ? 0 : -ENOMEM;
 	if (!err) {
-		b->buf = sl_wslot_buf(s, chunk);
+		b->oid = ino;
 		b->idx = idx;
-		if (!b->buf)
-			err = -ENOMEM;
-		/* not zeroed: only [0, len) is ever read; a write past len
-		 * zeroes the gap, and a write-out zeroes the tail block */
 	}
 	size_t nnew = 0;
 	struct sl_chunk old = { 0 };
-	bool have_old = false, placed = false;
+	bool have_old = false, placed = false, sparse = false;
 	for (int attempt = 0; !err && attempt < 2; attempt++) {
 		sl_lock(s);
 		struct sl_obj *o = fl_file(s, ino, &err);
-		if (o && !placed && !fl_wb_room(s, o))
-			err = -EAGAIN;
+		if (o && !placed) {
+			sparse = fill && fl_wb_sparse(s, o, idx, da, dl);
+			if (!sparse && !fl_wb_room(s, o))
+				err = -EAGAIN;
+		}
 		/* the place is taken now, not when the buffer is hooked on
 		 * below: the lock goes meanwhile, and another maker would
-		 * find it free (SL_WB_TOTAL bounds wb_files) */
+		 * find it free (SL_WB_TOTAL and SL_WBS_MAX bound wb_files) */
 		if (!err && !placed) {
-			s->wb_count++;
+			if (sparse)
+				s->wbs_count++;
+			else
+				s->wb_count++;
 			placed = true;
 		}
 		if (!err) {
@@ -1629,8 +1923,10 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 			bool took = sl_resv_take(s, o, idx);
 			unsigned cls = s->ncls - 1;
 			struct sl_chunk *c = sl_obj_chunk(o, idx);
-			if (!took && sl_alloc_tight(s))
-				cls = sl_class_for(s, SL_MAX(want, fill && c ?
+			/* a sparse one sets aside what its bytes need, so
+			 * that many of them on a small store leave room */
+			if (!took && (sparse || sl_alloc_tight(s)))
+				cls = sl_class_for(s, SL_MAX(da + dl, fill && c ?
 							     c->len : 0));
 			err = sl_slots_alloc(s, &cls, 1, &b->reserve, nr, &nnew);
 			if (err && took)
@@ -1652,9 +1948,16 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 			break;
 		err = 0;
 	}
+	if (!err && !sparse) {
+		b->buf = sl_wslot_buf(s, chunk);
+		if (!b->buf)
+			err = -ENOMEM;
+		/* not zeroed: only [0, len) is ever read; a write past len
+		 * zeroes the gap, and a write-out zeroes the tail block */
+	}
 	if (!err && nnew)
 		err = sl_regions_write(s, nr, nnew);
-	if (!err && fill && have_old && old.len) {
+	if (!err && !sparse && fill && have_old && old.len) {
 		pthread_rwlock_rdlock(&s->reuse_lock);
 		/* where the chunk is now, under reuse_lock as every reader
 		 * looks: a compaction copy, which takes no chunk lock, may
@@ -1674,20 +1977,28 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 	}
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
-	if (!err && (!o || fl_wb_find(o, idx)))
+	if (!err && (!o || fl_wb_find(s, o, idx)))
 		err = -EAGAIN; /* cannot happen: the chunk lock is ours */
 	if (!err) {
+		/* a sparse buffer's base is the chunk's length: a truncation
+		 * or a hole, which would change it, writes buffers out first */
 		b->len = fill && have_old ? old.len : 0;
+		b->base = sparse ? b->len : 0;
 		b->born = sl_mono_ns();
-		/* no more files than buffers, and no more buffers than
-		 * SL_WB_TOTAL (fl_wb_room; its place counted above) */
+		/* no more files than buffers (fl_wb_room, fl_wb_sparse; its
+		 * place counted above) */
 		if (!o->wb)
 			s->wb_files[s->nwb_files++] = o->oid;
 		b->next = o->wb;
 		o->wb = b;
+		unsigned h = fl_wb_bucket(b->oid, idx);
+		b->hnext = s->wb_hash[h];
+		s->wb_hash[h] = b;
 		b = NULL;
 	} else {
-		if (placed)
+		if (placed && sparse)
+			s->wbs_count--;
+		else if (placed)
 			s->wb_count--;
 		if (b)
 			fl_wb_release(s, b);
@@ -1706,8 +2017,14 @@ static struct sl_wbuf *fl_wb_begin(struct slot_store *s, slot_ino_t ino,
 	memset(ch, 0, sizeof(*ch));
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
-	struct sl_wbuf *b = o ? fl_wb_find(o, idx) : NULL;
-	if (b) {
+	struct sl_wbuf *b = o ? fl_wb_find(s, o, idx) : NULL;
+	if (b && !b->buf) {
+		/* sparse: the chunk's bytes on the device, and its blocks */
+		ch->idx = idx;
+		ch->new_len = b->len;
+		ch->need_old = fl_wbs_needs_old(s, b);
+		ch->wb = b;
+	} else if (b) {
 		ch->idx = idx;
 		ch->new_len = b->len;
 		ch->da = 0;
@@ -1719,6 +2036,12 @@ static struct sl_wbuf *fl_wb_begin(struct slot_store *s, slot_ino_t ino,
 		/* written as it is: the header block is encoded in place */
 		ch->own_buf = b->buf;
 		ch->wb = b;
+	}
+	if (b) {
+		if (b->queued) {
+			b->queued = false;
+			s->wbs_queued--;
+		}
 		/* The file may die (closed and unlinked) or be put anew
 		 * while this runs, and drop its buffers: the buffer stays
 		 * ours until we are done with it, and the reservation goes
@@ -2073,20 +2396,20 @@ static bool fl_wb_queue(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 
 void sl_file_flush_async(struct slot_store *s, slot_ino_t ino)
 {
-	uint32_t idx[FL_WB_PER_FILE];
-	unsigned n = 0;
+	struct sl_vec idx = { 0 };
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
-	for (struct sl_wbuf *b = o ? o->wb : NULL; b && n < FL_WB_PER_FILE;
-	     b = b->next)
-		idx[n++] = b->idx;
+	for (struct sl_wbuf *b = o ? o->wb : NULL; b; b = b->next)
+		if (sl_vec_push(&idx, b->idx))
+			break;  /* the rest go at the periodic write-out */
 	sl_unlock(s);
-	for (unsigned i = 0; i < n; i++) {
-		if (fl_queue(s, ino, idx[i], false, true))
+	for (size_t i = 0; i < idx.n; i++) {
+		if (fl_queue(s, ino, (uint32_t)idx.v[i], false, true))
 			continue;
 		/* the queue is full: this caller does it (backpressure) */
-		fl_wb_flush_background(s, ino, idx[i]);
+		fl_wb_flush_background(s, ino, (uint32_t)idx.v[i]);
 	}
+	free(idx.v);
 }
 
 /*
@@ -2113,15 +2436,20 @@ bool slot_file_write_waits(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	pthread_mutex_unlock(cl);
 	bool waits = true;
 	int err = 0;
+	struct sl_wbuf *wb;
 	sl_lock(s);
 	struct sl_obj *o = fl_file(s, ino, &err);
 	if (!o) {
 		waits = false;
-	} else if (fl_wb_find(o, idx)) {
-		waits = off % chunk + len >= chunk;
+	} else if ((wb = fl_wb_find(s, o, idx))) {
+		uint32_t da = (uint32_t)(off % chunk);
+		waits = da + len >= chunk ||
+			(!wb->buf && fl_wbs_refuses(s, wb, da, (uint32_t)len));
 	} else {
 		const struct sl_chunk *c = sl_obj_chunk(o, idx);
-		waits = (c && c->len) || !fl_wb_room(s, o);
+		waits = ((c && c->len) || !fl_wb_room(s, o)) &&
+			!fl_wb_sparse(s, o, idx, (uint32_t)(off % chunk),
+				      (uint32_t)len);
 	}
 	sl_unlock(s);
 	return waits;
@@ -2143,7 +2471,7 @@ bool slot_file_truncate_waits(struct slot_store *s, slot_ino_t ino,
 	sl_lock(s);
 	struct sl_obj *o = fl_file(s, ino, &err);
 	bool waits = false;
-	if (o && fl_wb_count(o)) {
+	if (o && o->wb) {
 		waits = true;
 	} else if (o && size % chunk) {
 		const struct sl_chunk *c = sl_obj_chunk(o, (uint32_t)(size / chunk));
@@ -2207,7 +2535,7 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		for (int pass = 0; pass < 2; pass++) {
 			sl_lock(s);
 			struct sl_obj *o = fl_file(s, ino, &err);
-			struct sl_wbuf *wb = o ? fl_wb_find(o, idx) : NULL;
+			struct sl_wbuf *wb = o ? fl_wb_find(s, o, idx) : NULL;
 			if (wb && direct) {
 				/* bytes land in file order, so that a failure
 				 * leaves a short write: what is due before
@@ -2222,12 +2550,14 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 				pass--;
 				continue;
 			}
-			if (wb && wb->reserved &&
+			if (wb && ((wb->reserved &&
 			    sl_class_for(s, SL_MAX(wb->len, da + dl)) >
-			    sl_slot_cls(s, wb->reserve)) {
+			    sl_slot_cls(s, wb->reserve)) ||
+			    (!wb->buf && fl_wbs_refuses(s, wb, da, dl)))) {
 				/* the slot it set aside is too small for
-				 * these bytes: out with it, then a buffer
-				 * that sets aside a larger one */
+				 * these bytes, or a sparse buffer would
+				 * need the device or more room: out with
+				 * it, then a buffer that fits */
 				sl_unlock(s);
 				err = fl_wb_flush(s, ino, idx);
 				if (err)
@@ -2248,13 +2578,21 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 					wb = NULL;
 				}
 			}
-			if (wb) {
+			if (wb && !wb->buf) {
+				err = fl_wbs_write(s, wb, da, src, dl);
+				if (err)
+					wb = NULL;
+				else
+					fl_wbs_make_room(s);
+			} else if (wb) {
 				uint32_t bs = s->sb.block_size;
 				if (da > wb->len) /* a hole inside the chunk */
 					memset(wb->buf + bs + wb->len, 0,
 					       da - wb->len);
 				memcpy(wb->buf + bs + da, src, dl);
 				wb->len = SL_MAX(wb->len, da + dl);
+			}
+			if (wb) {
 				o->size = SL_MAX(o->size, b);
 				o->mtime = o->ctime = sl_now_ns();
 				sl_dirty(s);
@@ -2264,7 +2602,8 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			 * because it was filled from the device takes more
 			 * small writes first, each of which would otherwise
 			 * rewrite the whole slot. */
-			bool full = wb && wb->len == chunk && da + dl == chunk;
+			bool full = wb && wb->len == chunk && da + dl == chunk &&
+				    (wb->buf || wb->npg == chunk / s->sb.block_size);
 			sl_unlock(s);
 			if (err || wb) {
 				if (!err)
@@ -2280,7 +2619,7 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 				break;
 			/* no buffer, or no largest slot left to hold one
 			 * for it: the bytes go through to a slot that fits */
-			int e = fl_wb_make(s, ino, idx, !whole, da + dl);
+			int e = fl_wb_make(s, ino, idx, !whole, da, dl);
 			if (e == -EAGAIN || e == -ENOSPC)
 				break;
 			if (e) {
@@ -2291,7 +2630,7 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		/* through: a whole chunk, or no buffer to be had */
 		sl_lock(s);
 		struct sl_obj *o = fl_file(s, ino, &err);
-		struct sl_wbuf *stale = o ? fl_wb_find(o, idx) : NULL;
+		struct sl_wbuf *stale = o ? fl_wb_find(s, o, idx) : NULL;
 		if (stale && whole)
 			fl_wb_free(s, o, stale); /* wholly overwritten */
 		struct sl_chunk *old = o ? sl_obj_chunk(o, idx) : NULL;
@@ -2483,7 +2822,8 @@ int sl_file_cut_tails(struct slot_store *s)
  * the file instead (-EBUSY: one was in flight).
  */
 static int fl_copy_chunk(struct slot_store *s, slot_ino_t ino, uint32_t idx,
-			 bool (*want)(struct sl_obj *o,
+			 bool (*want)(const struct slot_store *s,
+				      struct sl_obj *o,
 				      const struct sl_chunk *c, uint64_t arg),
 			 uint64_t arg, bool locked, uint32_t *copied)
 {
@@ -2494,7 +2834,7 @@ static int fl_copy_chunk(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
 	const struct sl_chunk *c = o ? sl_obj_chunk(o, idx) : NULL;
-	bool go = c && want(o, c, arg);
+	bool go = c && want(s, o, c, arg);
 	if (go)
 		ch.new_len = c->len;
 	sl_unlock(s);
@@ -2506,9 +2846,10 @@ static int fl_copy_chunk(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 }
 
 /* Its slot lies in region arg or above (a writer may have moved it). */
-static bool fl_copy_above(struct sl_obj *o, const struct sl_chunk *c,
-			  uint64_t arg)
+static bool fl_copy_above(const struct slot_store *s, struct sl_obj *o,
+			  const struct sl_chunk *c, uint64_t arg)
 {
+	(void)s;
 	(void)o;
 	return sl_slot_region(c->slot) >= arg;
 }
@@ -2536,9 +2877,10 @@ int sl_file_move_chunks(struct slot_store *s, slot_ino_t ino, uint32_t from)
 }
 
 /* Its slot lies in region arg. */
-static bool fl_copy_in(struct sl_obj *o, const struct sl_chunk *c,
-		       uint64_t arg)
+static bool fl_copy_in(const struct slot_store *s, struct sl_obj *o,
+		       const struct sl_chunk *c, uint64_t arg)
 {
+	(void)s;
 	(void)o;
 	return sl_slot_region(c->slot) == arg;
 }
@@ -2719,13 +3061,12 @@ static bool fl_needs_ckpt(struct slot_store *s, struct sl_obj *o,
 }
 
 /* Lock held.  Bytes of chunk idx that hold data, from its start, in whole
- * blocks: what its slot (c, when it is idx's) or its buffer holds,
+ * blocks: what its slot (c, when it is idx's) or its buffer w holds,
  * whichever is more (a buffer starts with what the slot held). */
-uint64_t sl_file_data_len(struct sl_obj *o, const struct sl_chunk *c,
+uint64_t sl_file_data_len(const struct sl_wbuf *w, const struct sl_chunk *c,
 			  uint64_t idx)
 {
 	uint32_t len = c && c->idx == idx ? c->len : 0;
-	const struct sl_wbuf *w = o->wb ? fl_wb_find(o, (uint32_t)idx) : NULL;
 	if (w && w->len > len)
 		len = w->len;
 	return SL_ALIGN_UP((uint64_t)len, SL_BLOCK);
@@ -2754,7 +3095,7 @@ int slot_file_seek(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		if (c && c->idx < idx)
 			c = c < last ? c + 1 : NULL;
 		if (!hole && (!c || c->idx > idx) &&
-		    !fl_wb_find(o, (uint32_t)idx)) {
+		    !fl_wb_find(s, o, (uint32_t)idx)) {
 			/* a chunk with nothing: on to the next that has */
 			uint64_t next = c ? c->idx : UINT64_MAX;
 			for (const struct sl_wbuf *w = o->wb; w; w = w->next)
@@ -2765,7 +3106,9 @@ int slot_file_seek(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			idx = next;
 			pos = idx * chunk;
 		}
-		uint64_t end = idx * chunk + sl_file_data_len(o, c, idx);
+		uint64_t end = idx * chunk +
+			       sl_file_data_len(fl_wb_find(s, o, (uint32_t)idx),
+						c, idx);
 		if (hole && pos >= end) {
 			*out = pos;
 			goto out;
@@ -2790,11 +3133,11 @@ out:
 
 /* The header still lags, and no buffer of the chunk came meanwhile (a
  * writer's fsync is its own). */
-static bool fl_copy_lagging(struct sl_obj *o, const struct sl_chunk *c,
-			    uint64_t arg)
+static bool fl_copy_lagging(const struct slot_store *s, struct sl_obj *o,
+			    const struct sl_chunk *c, uint64_t arg)
 {
 	(void)arg;
-	return (o->flags & SL_OBJ_ATTR_DIRTY) && !fl_wb_find(o, c->idx);
+	return (o->flags & SL_OBJ_ATTR_DIRTY) && !fl_wb_find(s, o, c->idx);
 }
 
 /*

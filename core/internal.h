@@ -176,11 +176,30 @@ struct sl_dir {
  * reserved when the buffer is made, so a full device answers the write
  * that found it full, never a later close.
  */
+/* A block of a sparse write buffer: block k of the chunk, at p. */
+struct sl_wpage {
+	uint32_t k;
+	uint8_t *p;
+};
+
 struct sl_wbuf {
 	struct sl_wbuf *next;
+	struct sl_wbuf *hnext;  /* in wb_hash */
+	uint64_t oid;
 	uint32_t idx;           /* chunk number */
 	uint32_t len;           /* bytes of the chunk it holds, from 0 */
-	uint8_t *buf;           /* header block, then chunk_size bytes */
+	uint8_t *buf;           /* header block, then chunk_size bytes;
+				   NULL: a sparse buffer */
+	/* A sparse buffer holds only the blocks written, sorted by k; the
+	 * chunk's first base bytes under the others are on the device
+	 * (the chunk the index holds), and past base are zeros.  It needs
+	 * no read when made, and memory in proportion to what was
+	 * written, so small writes scattered over a big file gather in
+	 * many chunks, each rewritten once for all of its writes. */
+	struct sl_wpage *pg;
+	uint32_t npg, cappg;
+	uint32_t base;
+	bool queued;            /* handed to the flushers to make room */
 	uint64_t reserve;       /* the reserved slot */
 	bool reserved;
 	/* a write-out has it (buf in use, reservation its own); dropped
@@ -197,6 +216,9 @@ struct sl_wbuf {
 #define SL_JNL_SYNC_SLOTS 16u    /* journal slots one sync writes at
 					   most (jnl.c) */
 #define SL_WB_TOTAL 48u         /* write buffers of a store (pool-sized) */
+#define SL_WBS_MAX 1024u        /* sparse write buffers of a store */
+#define SL_WBS_BYTES (32u << 20)        /* the blocks they hold, at most */
+#define SL_WB_HASH 2048u        /* buckets of wb_hash */
 struct sl_resv;
 
 struct sl_ext {
@@ -531,9 +553,13 @@ struct slot_store {
 	 * while the writer goes on: a bounded queue, as a device's
 	 * submission queue is; when it is full the writer does it itself */
 	uint32_t wb_count;
+	uint32_t wbs_count;             /* sparse ones */
+	uint32_t wbs_blocks;            /* blocks they hold */
+	uint32_t wbs_queued;            /* of them, with the flushers */
+	struct sl_wbuf *wb_hash[SL_WB_HASH];    /* by file and chunk */
 	/* the files that hold buffers (at most one per buffer), so that
 	 * the periodic write-out and slot_sync need not walk the index */
-	uint64_t wb_files[SL_WB_TOTAL];
+	uint64_t wb_files[SL_WB_TOTAL + SL_WBS_MAX];
 	uint32_t nwb_files;
 	pthread_mutex_t fq_lock;
 	pthread_cond_t fq_cond;
@@ -869,7 +895,8 @@ void sl_ext_free(struct slot_store *s);
 
 /* file.c: write buffers.  Lock held for drop. */
 void sl_wb_drop_all(struct slot_store *s, struct sl_obj *o);
-uint64_t sl_file_data_len(struct sl_obj *o, const struct sl_chunk *c,
+void sl_wb_free_mem(struct slot_store *s, struct sl_wbuf *b);
+uint64_t sl_file_data_len(const struct sl_wbuf *w, const struct sl_chunk *c,
 			  uint64_t idx);
 /* Rewrite shorter every file whose last chunk holds bytes past its size
  * (recovery brought back a size from before an extension that landed):

@@ -74,11 +74,11 @@ static uint64_t ns_blocks(const struct sl_obj *co)
 
 	for (uint32_t i = 0; i < o->nchunks; i++)
 		bytes += SL_ALIGN_UP((uint64_t)o->chunks[i].len, SL_BLOCK);
-	/* what a buffer holds beyond its slot: a walk of the buffers (at
-	 * most 32), not of every chunk of a big file */
+	/* what a buffer holds beyond its slot: a walk of the buffers, not
+	 * of every chunk of a big file */
 	for (const struct sl_wbuf *w = o->wb; w; w = w->next) {
 		const struct sl_chunk *c = sl_obj_chunk(o, w->idx);
-		bytes += sl_file_data_len(o, c, w->idx) -
+		bytes += sl_file_data_len(w, c, w->idx) -
 			 (c ? SL_ALIGN_UP((uint64_t)c->len, SL_BLOCK) : 0);
 	}
 	return bytes / 512;

@@ -1169,8 +1169,7 @@ static void store_free(struct slot_store *s)
 			while (o->wb) {
 				struct sl_wbuf *w = o->wb;
 				o->wb = w->next;
-				sl_buf_put(s, w->buf);
-				free(w);
+				sl_wb_free_mem(s, w);
 			}
 	sl_index_free(&s->ix);
 	sl_jnl_free(s);

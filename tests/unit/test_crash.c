@@ -196,6 +196,33 @@ Test(crash, partial_writes)
 	run_clean(&wl);
 }
 
+/* Block-sized writes over chunks on the device gather in sparse buffers
+ * (the blocks written alone): a write-out puts a chunk's old bytes and
+ * its blocks together, and a crash shows each chunk old or new, never
+ * zeros where old bytes were.  big's chunk 4 holds 37,856 bytes. */
+static void wl_sparse(struct cw *w)
+{
+	cw_write(w, big, 4096, 4096);
+	cw_write(w, big, 65536 + 8192, 8192);   /* chunk 1, two blocks */
+	cw_write(w, big, 40960, 4096);          /* chunk 0 again */
+	cw_fsync(w, big);
+	cw_write(w, big, 262144 + 36864, 4096); /* a block across its end */
+	cw_write(w, big, 262144 + 45056 + 10, 100);     /* part of one past */
+	cw_write(w, big, 131072, 4096);
+	cw_write(w, big, 131072 + 100, 50);     /* in a block it holds */
+	cw_fsync(w, big);
+	cw_write(w, big, 196608 + 4096, 4096);  /* unsynced */
+	cw_write(w, big, 12288, 4096);
+}
+
+Test(crash, sparse)
+{
+	static const struct crash_workload wl = { .name = "sparse",
+						  .setup = setup_big,
+						  .run = wl_sparse };
+	run_clean(&wl);
+}
+
 static void setup_trunc(struct cw *w)
 {
 	tfile = cw_create(w, CW_ROOT, "t");

@@ -1502,6 +1502,163 @@ Test(file, read_iov_hands_out_what_read_copies)
 	free(b);
 }
 
+/* The sparse write buffers' counts, under the lock. */
+static void t_sparse(uint32_t *bufs, uint32_t *blocks)
+{
+	sl_lock(env.s);
+	*bufs = env.s->wbs_count;
+	*blocks = env.s->wbs_blocks;
+	sl_unlock(env.s);
+}
+
+/* f's bytes are ref's: read whole, in ranges across chunk and block
+ * bounds, and handed out (slot_file_read_iov, no copy of its own). */
+static void t_expect_file(slot_ino_t f, const char *ref, size_t size,
+			  const char *when)
+{
+	char *out = malloc(size + 4096);
+	cr_assert_not_null(out);
+	cr_assert_eq(slot_file_read(env.s, f, 0, out, size + 4096),
+		     (ssize_t)size, "%s: size", when);
+	cr_expect(!memcmp(out, ref, size), "%s: a whole read", when);
+	uint32_t x = 777;
+	for (int i = 0; i < 64; i++) {
+		x = x * 1103515245u + 12345u;
+		uint64_t off = (x >> 4) % size;
+		size_t len = SL_MIN((size_t)(x % 300000) + 1, size - off);
+		cr_assert_eq(slot_file_read(env.s, f, off, out, len),
+			     (ssize_t)len);
+		cr_expect(!memcmp(out, ref + off, len), "%s: %zu bytes at %llu",
+			  when, len, (unsigned long long)off);
+	}
+	struct t_join j = { .buf = out, .cap = size + 4096 };
+	cr_assert_eq(slot_file_read_iov(env.s, f, 0, size, t_join, &j), 7);
+	cr_expect(j.len == size && !memcmp(out, ref, size),
+		  "%s: handed out", when);
+	free(out);
+}
+
+/*
+ * Small writes over chunks on the device gather in sparse buffers: the
+ * blocks written, with no device read to make them.  Reads put those
+ * blocks over the chunk's bytes on the device; a write past the chunk's
+ * old end needs nothing read either; a write into part of a block that
+ * only the device has sends the sparse buffer out and takes a full one.
+ * fsync writes each chunk once, and it all survives a crash.
+ */
+Test(file, small_writes_gather_in_sparse_buffers)
+{
+	enum { NCHUNK = 6, NWRITE = 300 };
+	size_t chunk = 1u << 20, old = NCHUNK * chunk + 5000;
+	size_t size = NCHUNK * chunk + 8192 + 150;
+	char *ref;
+	slot_ino_t f = mkstream("sparse", old, 31, &ref);
+	t_reopen(&env);
+	ref = realloc(ref, size);
+	cr_assert_not_null(ref);
+	memset(ref + old, 0, size - old);
+	bool wrote[NCHUNK * 256] = { false };
+	char piece[4096];
+	struct slot_dev_stats a, b;
+	slot_dev_get_stats(env.dev, &a);
+	uint32_t x = 4242;
+	for (int i = 0; i < NWRITE; i++) {
+		x = x * 1103515245u + 12345u;
+		uint32_t k = (x >> 8) % (NCHUNK * 256);
+		t_fill(piece, sizeof(piece), 2000u + (unsigned)i);
+		cr_assert_eq(slot_file_write(env.s, f, (uint64_t)k * 4096,
+					     piece, 4096), 4096);
+		memcpy(ref + (size_t)k * 4096, piece, 4096);
+		wrote[k] = true;
+	}
+	/* the last chunk holds 5000 bytes: a whole block across its end,
+	 * and part of one past it */
+	uint64_t tail = NCHUNK * chunk;
+	t_fill(piece, sizeof(piece), 3000);
+	cr_assert_eq(slot_file_write(env.s, f, tail + 4096, piece, 4096), 4096);
+	memcpy(ref + tail + 4096, piece, 4096);
+	cr_assert_eq(slot_file_write(env.s, f, tail + 8192 + 50, piece, 100),
+		     100);
+	memcpy(ref + tail + 8192 + 50, piece, 100);
+	slot_dev_get_stats(env.dev, &b);
+	cr_expect_eq(b.bytes_read - a.bytes_read, 0, "the writes read %" PRIu64
+		     " bytes", b.bytes_read - a.bytes_read);
+	uint32_t bufs, blocks;
+	t_sparse(&bufs, &blocks);
+	cr_expect_eq(bufs, NCHUNK + 1, "%u sparse buffers", bufs);
+	t_expect_file(f, ref, size, "buffered");
+
+	/* part of a block below the old end that no buffer holds */
+	uint32_t k = 0;
+	while (k < 256 && wrote[2 * 256 + k])
+		k++;
+	cr_assert_lt(k, 256);
+	uint64_t at = 2 * chunk + (uint64_t)k * 4096 + 7;
+	cr_assert_eq(slot_file_write(env.s, f, at, "partial", 7), 7);
+	memcpy(ref + at, "partial", 7);
+	t_expect_file(f, ref, size, "a full buffer took chunk 2");
+
+	uint64_t before = t_status(env.s).io.bytes_written;
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	uint64_t written = t_status(env.s).io.bytes_written - before;
+	cr_expect_lt(written, (NCHUNK + 3) * (chunk + 4096), "%llu bytes "
+		     "written by fsync", (unsigned long long)written);
+	t_sparse(&bufs, &blocks);
+	cr_expect(bufs == 0 && blocks == 0, "%u sparse buffers of %u blocks "
+		  "after fsync", bufs, blocks);
+	t_expect_file(f, ref, size, "written out");
+	slot_abandon(env.s);
+	t_reopen(&env);
+	t_expect_file(f, ref, size, "after a crash");
+	free(ref);
+}
+
+/*
+ * Sparse buffers hold SL_WBS_BYTES at most: past three quarters of it
+ * the fullest go to the flushers, each a chunk's rewrite for all of its
+ * blocks, so that small writes over more than that neither go through
+ * one by one, each a chunk's rewrite, nor wait for the device.
+ */
+Test(file, sparse_buffers_keep_their_bound)
+{
+	/* more blocks than the bound, and room for a slot set aside for
+	 * each chunk */
+	enum { NCHUNK = 48 };
+	t_teardown(&env);
+	t_setup(&env, 512ull << 20);
+	uint32_t bs = env.s->sb.block_size;
+	uint32_t hard = SL_WBS_BYTES / bs, nwrite = 2 * hard;
+	size_t size = (size_t)NCHUNK << 20;
+	char *ref;
+	slot_ino_t f = mkstream("bound", size, 41, &ref);
+	t_reopen(&env);
+	char piece[4096];
+	uint64_t w0 = slot_emu_writes(env.emu);
+	uint32_t x = 99, most = 0, bufs, blocks;
+	for (uint32_t i = 0; i < nwrite; i++) {
+		x = x * 1103515245u + 12345u;
+		uint64_t off = (uint64_t)((x >> 8) % (size / 4096)) * 4096;
+		t_fill(piece, sizeof(piece), i);
+		cr_assert_eq(slot_file_write(env.s, f, off, piece, 4096), 4096);
+		memcpy(ref + off, piece, 4096);
+		t_sparse(&bufs, &blocks);
+		most = SL_MAX(most, blocks);
+	}
+	uint64_t writes = slot_emu_writes(env.emu) - w0;
+	/* the flushers keep them under it: at it, a writer would write
+	 * out its own chunk, however few blocks it held */
+	cr_expect_lt(most, hard, "%u blocks held", most);
+	/* a write through is a device write each: the flushers' write-outs
+	 * take hundreds of blocks each */
+	cr_expect_lt(writes, nwrite / 20, "%llu device writes for %u small "
+		     "writes", (unsigned long long)writes, nwrite);
+	t_expect_file(f, ref, size, "buffered");
+	cr_assert_eq(slot_close(env.s), 0);
+	t_reopen(&env);
+	t_expect_file(f, ref, size, "after a clean close");
+	free(ref);
+}
+
 /*
  * A chunk handed out stays put while fn runs, however many other reads
  * go through the chunk cache meanwhile: fresh from the device (pinned as
@@ -1749,40 +1906,48 @@ Test(file, fsync_after_a_half_failed_rewrite_keeps_it_undone)
 /*
  * A write whose bytes partly landed reports how many, as write(2) does,
  * instead of an error that hides a change: here the first half goes to
- * chunk 31's buffer and the second half, with no buffer left for the
- * file, to the device, which fails.  The bytes land in file order, so
- * the count says exactly what the file holds.
+ * chunk 31's buffer and the second half, with no full buffer left for
+ * the file and ending inside a block a sparse one would have to read,
+ * to the device, which fails.  The bytes land in file order, so the
+ * count says exactly what the file holds.
  */
 Test(file, failed_write_after_buffered_bytes_is_short)
 {
 	size_t chunk = 1u << 20;
 	char *data = malloc(chunk), *out = malloc(chunk);
-	cr_assert(data && out);
+	char *old = malloc(chunk);
+	cr_assert(data && out && old);
 	t_fill(data, chunk, 23);
+	t_fill(old, chunk, 24);
 	slot_ino_t f = mkfile(SLOT_ROOT_INO, "short");
+	cr_assert_eq(slot_file_write(env.s, f, 32 * (uint64_t)chunk, old,
+				     chunk), (ssize_t)chunk);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
 	/* a byte in each of 32 chunks: the file's buffers are all taken */
 	for (uint64_t i = 0; i < 32; i++)
 		cr_assert_eq(slot_file_write(env.s, f, i * chunk, "x", 1), 1);
 	uint64_t at = 31 * (uint64_t)chunk + chunk / 2;
 	slot_emu_fail_writes(env.emu, -EIO);
-	cr_expect_eq(slot_file_write(env.s, f, at, data, chunk),
+	cr_expect_eq(slot_file_write(env.s, f, at, data, chunk - 1),
 		     (ssize_t)(chunk / 2));
 	slot_emu_fail_writes(env.emu, 0);
 	struct slot_attr a;
 	cr_assert_eq(slot_ns_getattr(env.s, f, &a), 0);
-	cr_expect_eq(a.size, 32 * (uint64_t)chunk, "size %llu",
+	cr_expect_eq(a.size, 33 * (uint64_t)chunk, "size %llu",
 		     (unsigned long long)a.size);
-	cr_assert_eq(slot_file_read(env.s, f, at, out, chunk),
-		     (ssize_t)(chunk / 2));
+	cr_assert_eq(slot_file_read(env.s, f, at, out, chunk), (ssize_t)chunk);
 	cr_expect(!memcmp(out, data, chunk / 2));
+	cr_expect(!memcmp(out + chunk / 2, old, chunk / 2),
+		  "the failed half changed the file");
 	/* the rest, again, now that the device works */
 	cr_expect_eq(slot_file_write(env.s, f, at + chunk / 2,
-				     data + chunk / 2, chunk / 2),
-		     (ssize_t)(chunk / 2));
+				     data + chunk / 2, chunk / 2 - 1),
+		     (ssize_t)(chunk / 2 - 1));
 	cr_assert_eq(slot_file_read(env.s, f, at, out, chunk), (ssize_t)chunk);
-	cr_expect(!memcmp(out, data, chunk));
+	cr_expect(!memcmp(out, data, chunk - 1));
 	free(data);
 	free(out);
+	free(old);
 }
 
 /*
