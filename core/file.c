@@ -378,6 +378,20 @@ static unsigned fl_chunk_stripe(slot_ino_t ino, uint64_t idx)
 	return (unsigned)(h >> 56);
 }
 
+/* Lock the stripes held[0, k): each once, in ascending order (held is
+ * sorted and left with the distinct ones).  Returns how many. */
+static size_t fl_stripes_lock(struct slot_store *s, unsigned *held, size_t k)
+{
+	qsort(held, k, sizeof(*held), fl_uint_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < k; i++)
+		if (!u || held[u - 1] != held[i])
+			held[u++] = held[i];
+	for (size_t i = 0; i < u; i++)
+		pthread_mutex_lock(&s->chunk_locks[held[i]]);
+	return u;
+}
+
 /*
  * Lock the chunk stripes of chunks [first, first + n) of ino: each stripe
  * once, in ascending order, so writers never wait on each other in a
@@ -395,14 +409,16 @@ static size_t fl_chunks_lock(struct slot_store *s, slot_ino_t ino,
 	}
 	for (size_t i = 0; i < n; i++)
 		held[k++] = fl_chunk_stripe(ino, first + i);
-	qsort(held, k, sizeof(*held), fl_uint_cmp);
-	size_t u = 0;
-	for (size_t i = 0; i < k; i++)
-		if (!u || held[u - 1] != held[i])
-			held[u++] = held[i];
-	for (size_t i = 0; i < u; i++)
-		pthread_mutex_lock(&s->chunk_locks[held[i]]);
-	return u;
+	return fl_stripes_lock(s, held, k);
+}
+
+/* ... of the chunks idx[0, n) of ino (n at most SL_CHUNK_STRIPES / 8). */
+static size_t fl_chunk_list_lock(struct slot_store *s, slot_ino_t ino,
+				 const uint32_t *idx, size_t n, unsigned *held)
+{
+	for (size_t i = 0; i < n; i++)
+		held[i] = fl_chunk_stripe(ino, idx[i]);
+	return fl_stripes_lock(s, held, n);
 }
 
 static void fl_chunks_unlock(struct slot_store *s, const unsigned *held,
@@ -1471,6 +1487,60 @@ static bool fl_chunk_same(struct sl_obj *o, const struct fl_change *ch)
 	       c->gen == ch->old.gen;
 }
 
+/* reuse_lock held.  The old payloads of the changes that keep some of
+ * theirs, read in one submission (a write-out of many chunks waits for
+ * the device once), checked, and put in their new slots' payloads. */
+static int fl_olds_read(struct slot_store *s, struct fl_change **cx,
+			struct sl_wslot *w, size_t n)
+{
+	uint32_t bs = s->sb.block_size;
+	struct slot_io *ios = calloc(n, sizeof(*ios));
+	size_t *of = calloc(n, sizeof(*of));
+	size_t m = 0;
+	int err = ios && of ? 0 : -ENOMEM;
+	for (size_t k = 0; !err && k < n; k++) {
+		const struct fl_change *c = cx[k];
+		if (!c->have_old || !c->need_old || !c->old.len)
+			continue;
+		uint8_t *b = sl_wslot_buf(s, c->old.len);
+		if (!b) {
+			err = -ENOMEM;
+			break;
+		}
+		ios[m] = (struct slot_io){ .buf = b,
+					   .off = sl_slot_off(s, c->old.slot),
+					   .len = bs + (uint32_t)SL_ALIGN_UP(
+						   c->old.len, bs) };
+		of[m++] = k;
+	}
+	if (!err && m) {
+		sl_inflight_enter(s, 1);
+		err = s->dev->ops->read(s->dev->ctx, ios, m);
+		sl_inflight_exit(s, 1, err == 0);
+	}
+	for (size_t i = 0; !err && i < m; i++) {
+		struct fl_change *c = cx[of[i]];
+		uint8_t *b = ios[i].buf;
+		struct sl_slot_hdr h;
+		if (ios[i].res != (int32_t)ios[i].len) {
+			err = ios[i].res < 0 ? ios[i].res : -EIO;
+		} else if ((err = sl_slot_check(s, b, b + bs, &c->old,
+					       w[of[i]].o->oid, &h))) {
+			sl_csum_error(s);
+			if (err == -EBADMSG)
+				err = -EIO;
+		} else {
+			memcpy(w[of[i]].buf + bs, b + bs,
+			       SL_MIN(c->old.len, c->new_len));
+		}
+	}
+	for (size_t i = 0; i < m; i++)
+		sl_buf_put(s, ios[i].buf);
+	free(ios);
+	free(of);
+	return err;
+}
+
 /*
  * fl_rewrite for several files at once (distinct inos, each with its
  * stripe and chunk locks held, but for a compaction's copy: see
@@ -1632,25 +1702,11 @@ static int fl_rewrite_many(struct slot_store *s, struct fl_job *jb, size_t nj)
 
 	/* old payloads for partial overwrites, then the new data */
 	pthread_rwlock_rdlock(&s->reuse_lock);
+	if (!err)
+		err = fl_olds_read(s, cx, w, n);
 	for (size_t k = 0; !err && k < n; k++) {
 		uint8_t *pl = w[k].buf + bs;
 		struct fl_change *c = cx[k];
-		if (c->have_old && c->need_old && c->old.len) {
-			uint8_t *old = sl_wslot_buf(s, c->old.len);
-			if (!old) {
-				err = -ENOMEM;
-				break;
-			}
-			sl_inflight_enter(s, 1);
-			err = sl_slot_read_verify(s, c->old.slot, &c->old,
-						  w[k].o->oid, old);
-			sl_inflight_exit(s, 1, err == 0);
-			if (!err)
-				memcpy(pl, old, SL_MIN(c->old.len, c->new_len));
-			else if (err == -EBADMSG)
-				err = -EIO;
-			sl_buf_put(s, old);
-		}
 		if (c->dl && !c->own_buf)
 			memcpy(pl + c->da, c->data, c->dl);
 		else if (c->wb && !c->own_buf)
@@ -2080,15 +2136,36 @@ static int fl_wb_end(struct slot_store *s, slot_ino_t ino, struct sl_wbuf *b,
 	return err;
 }
 
+#define FL_WB_BATCH 16  /* buffers of a file one write-out takes */
+
+/* Write out the buffers of chunks idx[0, n) of ino (n at most
+ * FL_WB_BATCH, their chunk locks held) at once: one allocation, one
+ * read of the old bytes they keep, one write.  Returns what is left of
+ * an error. */
+static int fl_wb_flush_many(struct slot_store *s, slot_ino_t ino,
+			    const uint32_t *idx, size_t n)
+{
+	struct fl_change ch[FL_WB_BATCH];
+	struct sl_wbuf *b[FL_WB_BATCH];
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if ((b[m] = fl_wb_begin(s, ino, idx[i], &ch[m])))
+			m++;
+	if (!m)
+		return 0;
+	int err = fl_rewrite(s, ino, ch, m, 0, false, false), left = 0;
+	for (size_t j = 0; j < m; j++) {
+		int e = fl_wb_end(s, ino, b[j], &ch[j], err);
+		if (e && !left)
+			left = e;
+	}
+	return left;
+}
+
 /* Write out chunk idx's buffer; its chunk lock is held. */
 static int fl_wb_flush(struct slot_store *s, slot_ino_t ino, uint32_t idx)
 {
-	struct fl_change ch;
-	struct sl_wbuf *b = fl_wb_begin(s, ino, idx, &ch);
-	if (!b)
-		return 0;
-	return fl_wb_end(s, ino, b, &ch, fl_rewrite(s, ino, &ch, 1, 0, false,
-							    false));
+	return fl_wb_flush_many(s, ino, &idx, 1);
 }
 
 /* Lock held.  The highest chunk number o has a buffer for; -1: none. */
@@ -2107,21 +2184,16 @@ static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino,
 {
 	int err = 0;
 	for (;;) {
+		uint32_t idx[FL_WB_BATCH];
+		size_t n = 0;
 		sl_lock(s);
 		struct sl_obj *o = sl_obj_find(&s->ix, ino);
 		bool any = o && o->wb;
-		uint32_t idx = any ? o->wb->idx : 0;
-		if (any && hold_last) {
-			int64_t top = fl_wb_top(o);
-			const struct sl_wbuf *w = o->wb;
-			while (w && w->idx == top)
-				w = w->next;
-			if (!w) {
-				sl_unlock(s);
-				return 0;
-			}
-			idx = w->idx;
-		}
+		int64_t top = hold_last && any ? fl_wb_top(o) : -1;
+		for (const struct sl_wbuf *w = any ? o->wb : NULL;
+		     w && n < FL_WB_BATCH; w = w->next)
+			if (w->idx != top)
+				idx[n++] = w->idx;
 		sl_unlock(s);
 		if (!any) {
 			/* a background write-out of this file that failed */
@@ -2134,12 +2206,16 @@ static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino,
 			sl_unlock(s);
 			return err;
 		}
-		unsigned held[1];
-		size_t nh = fl_chunks_lock(s, ino, idx, 1, held);
-		int e = fl_wb_flush(s, ino, idx);
+		if (!n)
+			return 0;       /* the last is held */
+		/* in file order: the slots go to the device in that order */
+		qsort(idx, n, sizeof(*idx), fl_uint_cmp);
+		unsigned held[FL_WB_BATCH];
+		size_t nh = fl_chunk_list_lock(s, ino, idx, n, held);
+		int e = fl_wb_flush_many(s, ino, idx, n);
 		fl_chunks_unlock(s, held, nh);
 		if (e) {
-			/* leave it buffered; report, and do not spin */
+			/* left buffered; report, and do not spin */
 			return e;
 		}
 	}
