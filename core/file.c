@@ -573,8 +573,10 @@ static int fl_wbs_write(struct slot_store *s, struct sl_wbuf *b, uint32_t da,
 			s->wbs_blocks++;
 		}
 		memcpy(b->pg[i].p + (a - ka), src + (a - da), e - a);
+		/* block by block: a failure leaves no block past len, where
+		 * the write-out would put it past the slot's end */
+		b->len = SL_MAX(b->len, e);
 	}
-	b->len = SL_MAX(b->len, da + dl);
 	return 0;
 }
 
@@ -623,7 +625,6 @@ static void fl_wbs_apply(const struct slot_store *s, const struct sl_wbuf *b,
 	for (uint32_t i = 0; i < b->npg; i++)
 		memcpy(pl + (size_t)b->pg[i].k * bs, b->pg[i].p, bs);
 }
-
 
 #define FL_RC_MIN (64u * 1024)  /* chunks larger than this are cached */
 #define FL_READ_AHEAD 6         /* chunks fetched ahead of a streaming read
@@ -1041,7 +1042,8 @@ static int fl_piece_overlay(const struct slot_store *s, struct fl_piece *p,
 		out = malloc(n);
 		if (!out)
 			return -ENOMEM;
-		memcpy(out, p->src, p->nsrc);
+		if (p->nsrc)
+			memcpy(out, p->src, p->nsrc);
 		memset(out + p->nsrc, 0, n - p->nsrc);
 	}
 	for (uint32_t k = p->a / bs; k <= (p->b - 1) / bs; k++) {
@@ -1938,9 +1940,9 @@ static void fl_wbs_make_room(struct slot_store *s)
  * filled with the chunk's bytes on the device.  It sets aside a slot for
  * its write-out: a chunk's, or, for a sparse one or when space is tight,
  * one of the class its bytes need (a write past that class writes the
- * buffer out and makes a new one, slot_file_write).  The chunk's lock is held.  Returns -ENOSPC
- * when nothing can be reserved, -EAGAIN when buffers are all taken (the
- * caller then writes through). */
+ * buffer out and makes a new one, slot_file_write).  The chunk's lock is
+ * held.  Returns -ENOSPC when nothing can be reserved, -EAGAIN when
+ * buffers are all taken (the caller then writes through). */
 static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 		      bool fill, uint32_t da, uint32_t dl)
 {
