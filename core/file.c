@@ -505,39 +505,40 @@ static uint32_t fl_wbs_at(const struct sl_wbuf *b, uint32_t k, bool *found)
 	return lo;
 }
 
-static const uint8_t *fl_wbs_page(const struct sl_wbuf *b, uint32_t k)
+/* Whether page g holds every byte of its block. */
+static bool fl_wbs_whole(const struct slot_store *s, const struct sl_wpage *g)
 {
-	bool found;
-	uint32_t i = fl_wbs_at(b, k, &found);
-	return found ? b->pg[i].p : NULL;
+	return g->lo == 0 && g->hi == s->sb.block_size;
 }
 
 /* Lock held.  Blocks that a write of [da, da + dl) would add to sparse
- * b; -1 when it needs the device: a block it writes in part that lies
- * below base and b does not hold (fresh: b holds none). */
+ * b (NULL: a fresh one); -1 when b cannot take it: it
+ * writes part of a block b holds in part, apart from what b holds. */
 static int64_t fl_wbs_adds(const struct slot_store *s, const struct sl_wbuf *b,
-			   uint32_t base, uint32_t da, uint32_t dl)
+			   uint32_t da, uint32_t dl)
 {
 	uint32_t bs = s->sb.block_size;
-	uint32_t first = da / bs, last = (da + dl - 1) / bs;
 	int64_t add = 0;
-	for (uint32_t k = first; k <= last; k++) {
+	for (uint32_t k = da / bs; k <= (da + dl - 1) / bs; k++) {
 		uint32_t ka = k * bs;
-		bool whole = da <= ka && da + dl >= ka + bs;
-		bool held = b && fl_wbs_page(b, k);
-		if (!held && !whole && ka < base)
+		uint32_t lo = SL_MAX(da, ka) - ka, hi = SL_MIN(da + dl, ka + bs) - ka;
+		bool found = false;
+		uint32_t i = b ? fl_wbs_at(b, k, &found) : 0;
+		const struct sl_wpage *g = found ? &b->pg[i] : NULL;
+		if (!g)
+			add++;
+		else if (!fl_wbs_whole(s, g) && (lo > g->hi || hi < g->lo))
 			return -1;
-		add += !held;
 	}
 	return add;
 }
 
 /* Lock held.  Whether sparse b cannot take a write of [da, da + dl) as
- * it is: it would need the device, or room past SL_WBS_BYTES. */
+ * it is (fl_wbs_adds), or only past SL_WBS_BYTES. */
 static bool fl_wbs_refuses(const struct slot_store *s, const struct sl_wbuf *b,
 			   uint32_t da, uint32_t dl)
 {
-	int64_t add = fl_wbs_adds(s, b, b->base, da, dl);
+	int64_t add = fl_wbs_adds(s, b, da, dl);
 	return add < 0 || s->wbs_blocks + add > FL_WBS_HARD(s);
 }
 
@@ -562,17 +563,23 @@ static int fl_wbs_write(struct slot_store *s, struct sl_wbuf *b, uint32_t da,
 				b->pg = pg;
 				b->cappg = cap;
 			}
-			/* a block written in part lies past base: zeros */
-			uint8_t *p = e - a == bs ? malloc(bs) : calloc(1, bs);
+			uint8_t *p = calloc(1, bs);
 			if (!p)
 				return -ENOMEM;
 			memmove(&b->pg[i + 1], &b->pg[i],
 				(b->npg - i) * sizeof(*b->pg));
-			b->pg[i] = (struct sl_wpage){ .k = k, .p = p };
+			/* past base a block is zeros, all of it ours */
+			bool zeros = ka >= b->base;
+			b->pg[i] = (struct sl_wpage){ .k = k, .p = p,
+						      .lo = zeros ? 0 : a - ka,
+						      .hi = zeros ? bs : e - ka };
 			b->npg++;
 			s->wbs_blocks++;
 		}
-		memcpy(b->pg[i].p + (a - ka), src + (a - da), e - a);
+		struct sl_wpage *g = &b->pg[i];
+		memcpy(g->p + (a - ka), src + (a - da), e - a);
+		g->lo = SL_MIN(g->lo, a - ka);
+		g->hi = SL_MAX(g->hi, e - ka);
 		/* block by block: a failure leaves no block past len, where
 		 * the write-out would put it past the slot's end */
 		b->len = SL_MAX(b->len, e);
@@ -580,50 +587,65 @@ static int fl_wbs_write(struct slot_store *s, struct sl_wbuf *b, uint32_t da,
 	return 0;
 }
 
+/* A run of a piece's bytes a sparse buffer holds: at, from the piece's
+ * start. */
+struct fl_span {
+	uint32_t at, len;
+};
+
 /* Bytes [a, e) of sparse b's chunk that b holds, into out (e - a bytes,
- * zeros elsewhere), and map, a bit per block from a's: set where b holds
- * it.  Returns whether the rest needs the device (a block below base
- * that b does not hold). */
+ * zeros elsewhere), and the runs of them into sp (a run per block at
+ * most; *nsp of them).  Returns whether the rest needs the device: some
+ * of it lies below base, where b does not hold it all. */
 static bool fl_wbs_copy(const struct slot_store *s, const struct sl_wbuf *b,
-			uint32_t a, uint32_t e, uint8_t *out, uint64_t *map)
+			uint32_t a, uint32_t e, uint8_t *out,
+			struct fl_span *sp, uint32_t *nsp)
 {
 	uint32_t bs = s->sb.block_size;
 	bool dev = false;
+	*nsp = 0;
 	memset(out, 0, e - a);
 	for (uint32_t k = a / bs; k <= (e - 1) / bs; k++) {
-		uint32_t ka = k * bs, j = k - a / bs;
-		uint32_t x = SL_MAX(a, ka), y = SL_MIN(e, ka + bs);
-		const uint8_t *p = fl_wbs_page(b, k);
-		if (p) {
-			memcpy(out + (x - a), p + (x - ka), y - x);
-			map[j / 64] |= 1ull << (j % 64);
-		} else if (ka < b->base) {
+		uint32_t ka = k * bs;
+		bool found;
+		uint32_t i = fl_wbs_at(b, k, &found);
+		const struct sl_wpage *g = found ? &b->pg[i] : NULL;
+		if (ka < b->base && (!g || !fl_wbs_whole(s, g)))
 			dev = true;
-		}
+		if (!g)
+			continue;
+		uint32_t x = SL_MAX(a, ka + g->lo), y = SL_MIN(e, ka + g->hi);
+		if (x >= y)
+			continue;
+		memcpy(out + (x - a), g->p + (x - ka), y - x);
+		sp[(*nsp)++] = (struct fl_span){ .at = x - a, .len = y - x };
 	}
 	return dev;
 }
 
 /* Lock held.  Whether writing sparse b out needs its chunk's old bytes:
- * it does not hold every block below base. */
+ * it does not hold every byte below base. */
 static bool fl_wbs_needs_old(const struct slot_store *s,
 			     const struct sl_wbuf *b)
 {
 	uint32_t bs = s->sb.block_size;
-	uint32_t below = 0;
+	uint32_t whole = 0;
 	for (uint32_t i = 0; i < b->npg && b->pg[i].k * bs < b->base; i++)
-		below++;
-	return below < (b->base + bs - 1) / bs;
+		whole += fl_wbs_whole(s, &b->pg[i]);
+	return whole < (b->base + bs - 1) / bs;
 }
 
-/* The blocks of sparse b over pl, its chunk's payload: stable, as
+/* The bytes of sparse b over pl, its chunk's payload: stable, as
  * writers need the chunk's lock, which its write-out holds. */
 static void fl_wbs_apply(const struct slot_store *s, const struct sl_wbuf *b,
 			 uint8_t *pl)
 {
 	uint32_t bs = s->sb.block_size;
-	for (uint32_t i = 0; i < b->npg; i++)
-		memcpy(pl + (size_t)b->pg[i].k * bs, b->pg[i].p, bs);
+	for (uint32_t i = 0; i < b->npg; i++) {
+		const struct sl_wpage *g = &b->pg[i];
+		memcpy(pl + (size_t)g->k * bs + g->lo, g->p + g->lo,
+		       g->hi - g->lo);
+	}
 }
 
 #define FL_RC_MIN (64u * 1024)  /* chunks larger than this are cached */
@@ -649,10 +671,10 @@ struct fl_piece {
 	uint32_t nsrc;
 	int pin;                /* cache entry pinned, or -1 */
 	uint8_t *copy;          /* write-buffered bytes, copied out */
-	/* a sparse buffer's blocks in [a, b), in copy: a bit per block
-	 * from a's, set where it holds it; ovl: they go over what the
-	 * device has */
-	uint64_t *map;
+	/* a sparse buffer's bytes in [a, b), in copy, as runs; ovl: they
+	 * go over what the device has */
+	struct fl_span *spans;
+	uint32_t nspans;
 	bool ovl;
 };
 
@@ -865,7 +887,7 @@ static void fl_pieces_free(struct slot_store *s, struct fl_piece *ps,
 			pthread_mutex_unlock(&s->rc_lock);
 		}
 		free(ps[i].copy);
-		free(ps[i].map);
+		free(ps[i].spans);
 		sl_buf_put(s, ps[i].bounce);
 	}
 	free(ps);
@@ -1011,12 +1033,13 @@ static int fl_piece_sparse(const struct slot_store *s, struct fl_piece *p,
 	uint32_t bs = s->sb.block_size, n = p->b - p->a;
 	uint32_t nblk = (p->b - 1) / bs - p->a / bs + 1;
 	p->copy = malloc(n);
-	p->map = calloc((nblk + 63) / 64, sizeof(*p->map));
-	if (!p->copy || !p->map)
+	p->spans = calloc(nblk, sizeof(*p->spans));
+	if (!p->copy || !p->spans)
 		return -ENOMEM;
 	/* past wb's length the piece reads zeros, as a hole */
 	uint32_t e = SL_MIN(p->b, SL_MAX(wb->len, p->a));
-	bool dev = e > p->a && fl_wbs_copy(s, wb, p->a, e, p->copy, p->map);
+	bool dev = e > p->a && fl_wbs_copy(s, wb, p->a, e, p->copy, p->spans,
+					   &p->nspans);
 	if (e < p->b)
 		memset(p->copy + (e - p->a), 0, p->b - e);
 	if (dev && c) {
@@ -1032,10 +1055,9 @@ static int fl_piece_sparse(const struct slot_store *s, struct fl_piece *p,
 
 /* After the device's bytes of p are out (to dst, or noted in src): the
  * sparse buffer's blocks over them. */
-static int fl_piece_overlay(const struct slot_store *s, struct fl_piece *p,
-			    uint8_t *dst)
+static int fl_piece_overlay(struct fl_piece *p, uint8_t *dst)
 {
-	uint32_t bs = s->sb.block_size, n = p->b - p->a;
+	uint32_t n = p->b - p->a;
 	uint8_t *out = dst;
 	if (!out) {
 		/* handed out: a copy of its own, as src may be the cache's */
@@ -1046,13 +1068,9 @@ static int fl_piece_overlay(const struct slot_store *s, struct fl_piece *p,
 			memcpy(out, p->src, p->nsrc);
 		memset(out + p->nsrc, 0, n - p->nsrc);
 	}
-	for (uint32_t k = p->a / bs; k <= (p->b - 1) / bs; k++) {
-		uint32_t j = k - p->a / bs;
-		if (!(p->map[j / 64] & (1ull << (j % 64))))
-			continue;
-		uint32_t x = SL_MAX(p->a, k * bs), y = SL_MIN(p->b, k * bs + bs);
-		memcpy(out + (x - p->a), p->copy + (x - p->a), y - x);
-	}
+	for (uint32_t i = 0; i < p->nspans; i++)
+		memcpy(out + p->spans[i].at, p->copy + p->spans[i].at,
+		       p->spans[i].len);
 	if (!dst) {
 		free(p->copy);
 		p->copy = out;
@@ -1297,7 +1315,7 @@ static void fl_rd_end(struct slot_store *s, struct fl_rd *rd, int io_err)
 	for (size_t i = 0; !err && i < rd->np; i++) {
 		struct fl_piece *p = &rd->ps[i];
 		if (p->ovl)
-			err = fl_piece_overlay(s, p, rd->buf ? rd->buf +
+			err = fl_piece_overlay(p, rd->buf ? rd->buf +
 					       (p->cstart + p->a - rd->off) :
 					       NULL);
 	}
@@ -1899,18 +1917,17 @@ static bool fl_wb_room(const struct slot_store *s, const struct sl_obj *o)
 
 /* Lock held.  Whether a write of [da, da + dl) to chunk idx of o, which
  * has no buffer, makes a sparse one: when a full one would read the
- * chunk first, or none is to be had, and the write needs no device
- * read, while sparse ones have room (and space for their slots). */
+ * chunk first, or none is to be had, while sparse ones have room (and
+ * space for their slots). */
 static bool fl_wb_sparse(const struct slot_store *s, struct sl_obj *o,
 			 uint32_t idx, uint32_t da, uint32_t dl)
 {
 	const struct sl_chunk *c = sl_obj_chunk(o, idx);
-	uint32_t base = c ? c->len : 0;
-	if (!(base || !fl_wb_room(s, o)) || s->wbs_count >= SL_WBS_MAX)
+	if (!((c && c->len) || !fl_wb_room(s, o)) ||
+	    s->wbs_count >= SL_WBS_MAX)
 		return false;
-	int64_t add = fl_wbs_adds(s, NULL, base, da, dl);
-	return add >= 0 && s->wbs_blocks + add <= FL_WBS_HARD(s) &&
-	       !sl_alloc_tight(s);
+	return s->wbs_blocks + fl_wbs_adds(s, NULL, da, dl) <=
+	       FL_WBS_HARD(s) && !sl_alloc_tight(s);
 }
 
 /* Lock held.  Sparse buffers past FL_WBS_SOFT: hand the fullest to the
@@ -2037,6 +2054,17 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
 	if (!err && (!o || fl_wb_find(s, o, idx)))
 		err = -EAGAIN; /* cannot happen: the chunk lock is ours */
+	if (!err && !s->wb_hash) {
+		s->wb_hash = calloc(SL_WB_HASH, sizeof(*s->wb_hash));
+		s->wb_files = calloc(SL_WB_TOTAL + SL_WBS_MAX,
+				     sizeof(*s->wb_files));
+		if (!s->wb_hash || !s->wb_files) {
+			free(s->wb_hash);
+			free(s->wb_files);
+			s->wb_hash = NULL;
+			err = -ENOMEM;
+		}
+	}
 	if (!err) {
 		/* a sparse buffer's base is the chunk's length: a truncation
 		 * or a hole, which would change it, writes buffers out first */
@@ -2633,9 +2661,9 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			    sl_slot_cls(s, wb->reserve)) ||
 			    (!wb->buf && fl_wbs_refuses(s, wb, da, dl)))) {
 				/* the slot it set aside is too small for
-				 * these bytes, or a sparse buffer would
-				 * need the device or more room: out with
-				 * it, then a buffer that fits */
+				 * these bytes, or a sparse buffer cannot
+				 * take them: out with it, then a buffer
+				 * that fits */
 				sl_unlock(s);
 				err = fl_wb_flush(s, ino, idx);
 				if (err)

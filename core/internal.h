@@ -176,9 +176,11 @@ struct sl_dir {
  * reserved when the buffer is made, so a full device answers the write
  * that found it full, never a later close.
  */
-/* A block of a sparse write buffer: block k of the chunk, at p. */
+/* A block of a sparse write buffer: block k of the chunk, at p, whose
+ * bytes [lo, hi) were written (the rest are the device's, or zeros). */
 struct sl_wpage {
 	uint32_t k;
+	uint32_t lo, hi;
 	uint8_t *p;
 };
 
@@ -191,11 +193,12 @@ struct sl_wbuf {
 	uint8_t *buf;           /* header block, then chunk_size bytes;
 				   NULL: a sparse buffer */
 	/* A sparse buffer holds only the blocks written, sorted by k; the
-	 * chunk's first base bytes under the others are on the device
-	 * (the chunk the index holds), and past base are zeros.  It needs
-	 * no read when made, and memory in proportion to what was
-	 * written, so small writes scattered over a big file gather in
-	 * many chunks, each rewritten once for all of its writes. */
+	 * chunk's first base bytes under the others (and under a block's
+	 * bytes not written) are on the device (the chunk the index
+	 * holds), and past base are zeros.  It needs no read when made,
+	 * and memory in proportion to what was written, so small writes
+	 * scattered over a big file gather in many chunks, each rewritten
+	 * once for all of its writes. */
 	struct sl_wpage *pg;
 	uint32_t npg, cappg;
 	uint32_t base;
@@ -556,10 +559,13 @@ struct slot_store {
 	uint32_t wbs_count;             /* sparse ones */
 	uint32_t wbs_blocks;            /* blocks they hold */
 	uint32_t wbs_queued;            /* of them, with the flushers */
-	struct sl_wbuf *wb_hash[SL_WB_HASH];    /* by file and chunk */
-	/* the files that hold buffers (at most one per buffer), so that
-	 * the periodic write-out and slot_sync need not walk the index */
-	uint64_t wb_files[SL_WB_TOTAL + SL_WBS_MAX];
+	/* the buffers by file and chunk (SL_WB_HASH buckets), and the
+	 * files that hold any (at most one per buffer: SL_WB_TOTAL +
+	 * SL_WBS_MAX), so that the periodic write-out and slot_sync need
+	 * not walk the index; made at the first buffer, as a store that is
+	 * only read needs neither */
+	struct sl_wbuf **wb_hash;
+	uint64_t *wb_files;
 	uint32_t nwb_files;
 	pthread_mutex_t fq_lock;
 	pthread_cond_t fq_cond;

@@ -1171,6 +1171,8 @@ static void store_free(struct slot_store *s)
 				o->wb = w->next;
 				sl_wb_free_mem(s, w);
 			}
+	free(s->wb_hash);
+	free(s->wb_files);
 	sl_index_free(&s->ix);
 	sl_jnl_free(s);
 	free(s->owed.v);

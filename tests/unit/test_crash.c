@@ -196,10 +196,11 @@ Test(crash, partial_writes)
 	run_clean(&wl);
 }
 
-/* Block-sized writes over chunks on the device gather in sparse buffers
- * (the blocks written alone): a write-out puts a chunk's old bytes and
- * its blocks together, and a crash shows each chunk old or new, never
- * zeros where old bytes were.  big's chunk 4 holds 37,856 bytes. */
+/* Small writes over chunks on the device gather in sparse buffers (the
+ * blocks written alone, or the parts of them): a write-out puts a
+ * chunk's old bytes and its blocks together, and a crash shows each
+ * chunk old or new, never zeros where old bytes were.  big's chunk 4
+ * holds 37,856 bytes. */
 static void wl_sparse(struct cw *w)
 {
 	cw_write(w, big, 4096, 4096);
@@ -210,6 +211,8 @@ static void wl_sparse(struct cw *w)
 	cw_write(w, big, 262144 + 45056 + 10, 100);     /* part of one past */
 	cw_write(w, big, 131072, 4096);
 	cw_write(w, big, 131072 + 100, 50);     /* in a block it holds */
+	cw_write(w, big, 65536 + 30000, 10);    /* part of a block */
+	cw_write(w, big, 65536 + 30100, 10);    /* apart: it goes out */
 	cw_fsync(w, big);
 	cw_write(w, big, 196608 + 4096, 4096);  /* unsynced */
 	cw_write(w, big, 12288, 4096);

@@ -429,6 +429,16 @@ Test(file, forgotten_references_free_a_removed_node)
  * last place both took it, past the table's end (UBSan: index 48 out of
  * bounds; ASan then found the heap overwritten, under six writers).
  */
+/* Sparse write buffers all taken (full), or back as they were: a store
+ * with none made meanwhile. */
+static void t_sparse_full(bool full)
+{
+	sl_lock(env.s);
+	cr_assert_eq(env.s->wbs_count, full ? 0u : SL_WBS_MAX);
+	env.s->wbs_count = full ? SL_WBS_MAX : 0;
+	sl_unlock(env.s);
+}
+
 Test(file, write_buffers_never_pass_their_bound)
 {
 	slot_ino_t a = mkfile(SLOT_ROOT_INO, "a"), b = mkfile(SLOT_ROOT_INO, "b");
@@ -445,7 +455,9 @@ Test(file, write_buffers_never_pass_their_bound)
 	unsigned held = env.s->wb_count;
 	sl_unlock(env.s);
 	cr_assert_eq(held, SL_WB_TOTAL - 1, "%u buffers", held);
-	/* c's maker reads the old bytes, held at the device */
+	/* c's maker reads the old bytes, held at the device (a full
+	 * buffer's: no sparse one is to be had) */
+	t_sparse_full(true);
 	slot_emu_hold_read(env.emu, 1);
 	struct t_bg_write w = { .s = env.s, .ino = c, .off = 100, .buf = "w",
 				.len = 1 };
@@ -455,6 +467,7 @@ Test(file, write_buffers_never_pass_their_bound)
 	cr_assert_eq(slot_file_write(env.s, a, 40 * chunk, "y", 1), 1);
 	slot_emu_release(env.emu);
 	pthread_join(w.t, NULL);
+	t_sparse_full(false);
 	cr_expect_eq(w.res, 1);
 	sl_lock(env.s);
 	unsigned count = env.s->wb_count, files = env.s->nwb_files;
@@ -1540,10 +1553,10 @@ static void t_expect_file(slot_ino_t f, const char *ref, size_t size,
 
 /*
  * Small writes over chunks on the device gather in sparse buffers: the
- * blocks written, with no device read to make them.  Reads put those
- * blocks over the chunk's bytes on the device; a write past the chunk's
- * old end needs nothing read either; a write into part of a block that
- * only the device has sends the sparse buffer out and takes a full one.
+ * blocks written, or the part of a block written, with no device read.
+ * Reads put those bytes over the chunk's bytes on the device; a write
+ * past the chunk's old end needs nothing read either; a write to a part
+ * of a block apart from the part held sends the buffer out first.
  * fsync writes each chunk once, and it all survives a crash.
  */
 Test(file, small_writes_gather_in_sparse_buffers)
@@ -1580,6 +1593,10 @@ Test(file, small_writes_gather_in_sparse_buffers)
 	cr_assert_eq(slot_file_write(env.s, f, tail + 8192 + 50, piece, 100),
 		     100);
 	memcpy(ref + tail + 8192 + 50, piece, 100);
+	/* part of its first block: every block below its end is held now,
+	 * one of them in part, so its write-out still reads the old bytes */
+	cr_assert_eq(slot_file_write(env.s, f, tail + 100, piece + 7, 20), 20);
+	memcpy(ref + tail + 100, piece + 7, 20);
 	slot_dev_get_stats(env.dev, &b);
 	cr_expect_eq(b.bytes_read - a.bytes_read, 0, "the writes read %" PRIu64
 		     " bytes", b.bytes_read - a.bytes_read);
@@ -1587,16 +1604,31 @@ Test(file, small_writes_gather_in_sparse_buffers)
 	t_sparse(&bufs, &blocks);
 	cr_expect_eq(bufs, NCHUNK + 1, "%u sparse buffers", bufs);
 	t_expect_file(f, ref, size, "buffered");
+	char blk[4096];
+	cr_assert_eq(slot_file_read(env.s, f, tail, blk, 4096), 4096);
+	cr_expect(!memcmp(blk, ref + tail, 4096), "a block held in part");
 
-	/* part of a block below the old end that no buffer holds */
+	/* parts of a block below the old end that no buffer holds: kept
+	 * as they are, the rest of the block still the device's */
 	uint32_t k = 0;
 	while (k < 256 && wrote[2 * 256 + k])
 		k++;
 	cr_assert_lt(k, 256);
-	uint64_t at = 2 * chunk + (uint64_t)k * 4096 + 7;
-	cr_assert_eq(slot_file_write(env.s, f, at, "partial", 7), 7);
-	memcpy(ref + at, "partial", 7);
-	t_expect_file(f, ref, size, "a full buffer took chunk 2");
+	uint64_t at = 2 * chunk + (uint64_t)k * 4096;
+	slot_dev_get_stats(env.dev, &a);
+	cr_assert_eq(slot_file_write(env.s, f, at + 7, "partial", 7), 7);
+	cr_assert_eq(slot_file_write(env.s, f, at + 14, "ly", 2), 2);
+	memcpy(ref + at + 7, "partially", 9);
+	slot_dev_get_stats(env.dev, &b);
+	cr_expect_eq(b.bytes_read - a.bytes_read, 0, "parts of a block read "
+		     "%" PRIu64 " bytes", b.bytes_read - a.bytes_read);
+	t_sparse(&bufs, &blocks);
+	cr_expect_eq(bufs, NCHUNK + 1, "%u sparse buffers", bufs);
+	t_expect_file(f, ref, size, "parts of a block");
+	/* a part apart from those: the buffer goes out first */
+	cr_assert_eq(slot_file_write(env.s, f, at + 100, "apart", 5), 5);
+	memcpy(ref + at + 100, "apart", 5);
+	t_expect_file(f, ref, size, "a part apart");
 
 	uint64_t before = t_status(env.s).io.bytes_written;
 	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
@@ -1905,49 +1937,41 @@ Test(file, fsync_after_a_half_failed_rewrite_keeps_it_undone)
 
 /*
  * A write whose bytes partly landed reports how many, as write(2) does,
- * instead of an error that hides a change: here the first half goes to
- * chunk 31's buffer and the second half, with no full buffer left for
- * the file and ending inside a block a sparse one would have to read,
- * to the device, which fails.  The bytes land in file order, so the
- * count says exactly what the file holds.
+ * instead of an error that hides a change: here the first half chunk
+ * goes to chunk 31's buffer and the whole chunk after it, with no full
+ * buffer left for the file (a sparse one takes no whole chunk), to the
+ * device, which fails.  The bytes land in file order, so the count says
+ * exactly what the file holds.
  */
 Test(file, failed_write_after_buffered_bytes_is_short)
 {
-	size_t chunk = 1u << 20;
-	char *data = malloc(chunk), *out = malloc(chunk);
-	char *old = malloc(chunk);
-	cr_assert(data && out && old);
-	t_fill(data, chunk, 23);
-	t_fill(old, chunk, 24);
+	size_t chunk = 1u << 20, len = chunk + chunk / 2;
+	char *data = malloc(len), *out = malloc(len);
+	cr_assert(data && out);
+	t_fill(data, len, 23);
 	slot_ino_t f = mkfile(SLOT_ROOT_INO, "short");
-	cr_assert_eq(slot_file_write(env.s, f, 32 * (uint64_t)chunk, old,
-				     chunk), (ssize_t)chunk);
-	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
 	/* a byte in each of 32 chunks: the file's buffers are all taken */
 	for (uint64_t i = 0; i < 32; i++)
 		cr_assert_eq(slot_file_write(env.s, f, i * chunk, "x", 1), 1);
 	uint64_t at = 31 * (uint64_t)chunk + chunk / 2;
 	slot_emu_fail_writes(env.emu, -EIO);
-	cr_expect_eq(slot_file_write(env.s, f, at, data, chunk - 1),
+	cr_expect_eq(slot_file_write(env.s, f, at, data, len),
 		     (ssize_t)(chunk / 2));
 	slot_emu_fail_writes(env.emu, 0);
 	struct slot_attr a;
 	cr_assert_eq(slot_ns_getattr(env.s, f, &a), 0);
-	cr_expect_eq(a.size, 33 * (uint64_t)chunk, "size %llu",
+	cr_expect_eq(a.size, 32 * (uint64_t)chunk, "size %llu",
 		     (unsigned long long)a.size);
-	cr_assert_eq(slot_file_read(env.s, f, at, out, chunk), (ssize_t)chunk);
+	cr_assert_eq(slot_file_read(env.s, f, at, out, len),
+		     (ssize_t)(chunk / 2));
 	cr_expect(!memcmp(out, data, chunk / 2));
-	cr_expect(!memcmp(out + chunk / 2, old, chunk / 2),
-		  "the failed half changed the file");
 	/* the rest, again, now that the device works */
 	cr_expect_eq(slot_file_write(env.s, f, at + chunk / 2,
-				     data + chunk / 2, chunk / 2 - 1),
-		     (ssize_t)(chunk / 2 - 1));
-	cr_assert_eq(slot_file_read(env.s, f, at, out, chunk), (ssize_t)chunk);
-	cr_expect(!memcmp(out, data, chunk - 1));
+				     data + chunk / 2, chunk), (ssize_t)chunk);
+	cr_assert_eq(slot_file_read(env.s, f, at, out, len), (ssize_t)len);
+	cr_expect(!memcmp(out, data, len));
 	free(data);
 	free(out);
-	free(old);
 }
 
 /*
@@ -2280,8 +2304,12 @@ Test(file, write_and_release_say_when_they_wait)
 		  "no flushers: the close writes out itself");
 	cr_assert_eq(sl_flushers_start(env.s), 0);
 	cr_assert_eq(slot_file_fsync(env.s, f, true), 0);
+	cr_expect(!slot_file_write_waits(env.s, f, 100, 10),
+		  "over bytes on the device: a sparse buffer");
+	t_sparse_full(true);
 	cr_expect(slot_file_write_waits(env.s, f, 100, 10),
-		  "over bytes on the device");
+		  "over bytes on the device, no sparse buffer to be had");
+	t_sparse_full(false);
 	cr_expect(!slot_ns_release_waits(env.s, f), "nothing to write out");
 	cr_assert_eq(slot_ns_release(env.s, f), 0);
 	cr_expect(!slot_file_write_waits(env.s, 999999, 0, 10), "no file");
