@@ -318,24 +318,46 @@ int sl_slot_check(const struct slot_store *s, const uint8_t *blk,
 	return 0;
 }
 
-int sl_slot_read_verify(struct slot_store *s, uint64_t ref,
-			const struct sl_chunk *c, uint64_t oid, void *buf)
+int sl_slots_read_verify(struct slot_store *s, const struct sl_slot_rd *r,
+			 size_t n)
 {
 	uint32_t bs = s->sb.block_size;
-	uint8_t *b = sl_wslot_buf(s, c->len);
-	if (!b)
-		return -ENOMEM;
-	struct slot_io io = { .buf = b, .off = sl_slot_off(s, ref),
-			      .len = bs + (uint32_t)SL_ALIGN_UP(c->len ? c->len : 1,
-								 bs) };
-	int err = s->dev->ops->read(s->dev->ctx, &io, 1);
-	struct sl_slot_hdr h;
-	if (!err && (err = sl_slot_check(s, b, b + bs, c, oid, &h)))
-		sl_csum_error(s);
-	if (!err)
-		memcpy(buf, b + bs, c->len);
-	sl_buf_put(s, b);
+	struct slot_io *ios = calloc(n ? n : 1, sizeof(*ios));
+	int err = ios ? 0 : -ENOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
+		const struct sl_chunk *c = r[i].c;
+		ios[i].buf = sl_wslot_buf(s, c->len);
+		ios[i].off = sl_slot_off(s, c->slot);
+		ios[i].len = bs + (uint32_t)SL_ALIGN_UP(c->len ? c->len : 1,
+							bs);
+		if (!ios[i].buf)
+			err = -ENOMEM;
+	}
+	if (!err && n)
+		err = s->dev->ops->read(s->dev->ctx, ios, n);
+	for (size_t i = 0; !err && i < n; i++) {
+		uint8_t *b = ios[i].buf;
+		struct sl_slot_hdr h;
+		if (ios[i].res != (int32_t)ios[i].len)
+			err = ios[i].res < 0 ? ios[i].res : -EIO;
+		else if ((err = sl_slot_check(s, b, b + bs, r[i].c, r[i].oid,
+					      &h)))
+			sl_csum_error(s);
+		else
+			memcpy(r[i].out, b + bs, r[i].len);
+	}
+	for (size_t i = 0; ios && i < n; i++)
+		sl_buf_put(s, ios[i].buf);
+	free(ios);
 	return err;
+}
+
+int sl_slot_read_verify(struct slot_store *s, const struct sl_chunk *c,
+			uint64_t oid, void *buf)
+{
+	struct sl_slot_rd r = { .c = c, .oid = oid, .out = buf,
+				.len = c->len };
+	return sl_slots_read_verify(s, &r, 1);
 }
 
 static void fl_learn_csum(struct slot_store *s, uint64_t oid,
@@ -349,7 +371,7 @@ static void fl_learn_csum(struct slot_store *s, uint64_t oid,
 int sl_slot_reread(struct slot_store *s, const struct sl_chunk *c,
 		   uint64_t oid, void *buf)
 {
-	int err = sl_slot_read_verify(s, c->slot, c, oid, buf);
+	int err = sl_slot_read_verify(s, c, oid, buf);
 	if (err)
 		return err;
 	fl_learn_csum(s, oid, c, sl_csum(buf, c->len));
@@ -465,7 +487,8 @@ static struct sl_obj *fl_file(struct slot_store *s, slot_ino_t ino, int *err)
 
 static unsigned fl_wb_bucket(uint64_t oid, uint32_t idx)
 {
-	uint64_t h = (oid ^ ((uint64_t)idx << 40 | idx)) * 0x9e3779b97f4a7c15ull;
+	uint64_t h = (oid ^ ((uint64_t)idx << 40 | idx)) *
+		     0x9e3779b97f4a7c15ull;
 	return (unsigned)(h >> 40) % SL_WB_HASH;
 }
 
@@ -487,6 +510,12 @@ static unsigned fl_wb_count(const struct sl_obj *o)
 	for (const struct sl_wbuf *b = o->wb; b; b = b->next)
 		n++;
 	return n;
+}
+
+/* The count of buffers of a kind: sparse ones, or full ones. */
+static uint32_t *fl_wb_tally(struct slot_store *s, bool sparse)
+{
+	return sparse ? &s->wbs_count : &s->wb_count;
 }
 
 /* Lock held.  Where block k of sparse b lies: its place in b->pg, or
@@ -521,7 +550,8 @@ static int64_t fl_wbs_adds(const struct slot_store *s, const struct sl_wbuf *b,
 	int64_t add = 0;
 	for (uint32_t k = da / bs; k <= (da + dl - 1) / bs; k++) {
 		uint32_t ka = k * bs;
-		uint32_t lo = SL_MAX(da, ka) - ka, hi = SL_MIN(da + dl, ka + bs) - ka;
+		uint32_t lo = SL_MAX(da, ka) - ka;
+		uint32_t hi = SL_MIN(da + dl, ka + bs) - ka;
 		bool found = false;
 		uint32_t i = b ? fl_wbs_at(b, k, &found) : 0;
 		const struct sl_wpage *g = found ? &b->pg[i] : NULL;
@@ -593,8 +623,9 @@ struct fl_span {
 	uint32_t at, len;
 };
 
-/* Bytes [a, e) of sparse b's chunk that b holds, into out (e - a bytes,
- * zeros elsewhere), and the runs of them into sp (a run per block at
+/* Bytes [a, e) of sparse b's chunk that b holds, into out (at their
+ * places from a; the rest of out left as it is), and the runs of them
+ * into sp (a run per block at
  * most; *nsp of them).  Returns whether the rest needs the device: some
  * of it lies below base, where b does not hold it all. */
 static bool fl_wbs_copy(const struct slot_store *s, const struct sl_wbuf *b,
@@ -604,7 +635,6 @@ static bool fl_wbs_copy(const struct slot_store *s, const struct sl_wbuf *b,
 	uint32_t bs = s->sb.block_size;
 	bool dev = false;
 	*nsp = 0;
-	memset(out, 0, e - a);
 	for (uint32_t k = a / bs; k <= (e - 1) / bs; k++) {
 		uint32_t ka = k * bs;
 		bool found;
@@ -1032,16 +1062,14 @@ static int fl_piece_sparse(const struct slot_store *s, struct fl_piece *p,
 {
 	uint32_t bs = s->sb.block_size, n = p->b - p->a;
 	uint32_t nblk = (p->b - 1) / bs - p->a / bs + 1;
-	p->copy = malloc(n);
+	/* zeros where wb holds nothing: past its length, a hole */
+	p->copy = calloc(1, n);
 	p->spans = calloc(nblk, sizeof(*p->spans));
 	if (!p->copy || !p->spans)
 		return -ENOMEM;
-	/* past wb's length the piece reads zeros, as a hole */
 	uint32_t e = SL_MIN(p->b, SL_MAX(wb->len, p->a));
 	bool dev = e > p->a && fl_wbs_copy(s, wb, p->a, e, p->copy, p->spans,
 					   &p->nspans);
-	if (e < p->b)
-		memset(p->copy + (e - p->a), 0, p->b - e);
 	if (dev && c) {
 		p->c = *c;
 		p->have = true;
@@ -1140,8 +1168,8 @@ static void fl_rd_begin(struct slot_store *s, struct fl_rd *rd, bool wait)
 			struct sl_chunk *c = sl_obj_chunk(o, (uint32_t)ci);
 			struct sl_wbuf *wb = fl_wb_find(s, o, (uint32_t)ci);
 			if (wb && !wb->buf) {
-				err = fl_piece_sparse(s, p, wb, c,
-						      buf ? buf + (a - off) : NULL);
+				err = fl_piece_sparse(s, p, wb, c, buf ?
+						      buf + (a - off) : NULL);
 			} else if (wb) {
 				/* newer than any slot: copy it now (it
 				 * changes once the lock is let go); past
@@ -1514,51 +1542,26 @@ static int fl_olds_read(struct slot_store *s, struct fl_change **cx,
 			struct sl_wslot *w, size_t n)
 {
 	uint32_t bs = s->sb.block_size;
-	struct slot_io *ios = calloc(n, sizeof(*ios));
-	size_t *of = calloc(n, sizeof(*of));
+	struct sl_slot_rd *r = calloc(n, sizeof(*r));
 	size_t m = 0;
-	int err = ios && of ? 0 : -ENOMEM;
-	for (size_t k = 0; !err && k < n; k++) {
+	if (!r)
+		return -ENOMEM;
+	for (size_t k = 0; k < n; k++) {
 		const struct fl_change *c = cx[k];
-		if (!c->have_old || !c->need_old || !c->old.len)
-			continue;
-		uint8_t *b = sl_wslot_buf(s, c->old.len);
-		if (!b) {
-			err = -ENOMEM;
-			break;
-		}
-		ios[m] = (struct slot_io){ .buf = b,
-					   .off = sl_slot_off(s, c->old.slot),
-					   .len = bs + (uint32_t)SL_ALIGN_UP(
-						   c->old.len, bs) };
-		of[m++] = k;
+		if (c->have_old && c->need_old && c->old.len)
+			r[m++] = (struct sl_slot_rd){
+				.c = &c->old, .oid = w[k].o->oid,
+				.out = w[k].buf + bs,
+				.len = SL_MIN(c->old.len, c->new_len) };
 	}
-	if (!err && m) {
+	int err = 0;
+	if (m) {
 		sl_inflight_enter(s, 1);
-		err = s->dev->ops->read(s->dev->ctx, ios, m);
+		err = sl_slots_read_verify(s, r, m);
 		sl_inflight_exit(s, 1, err == 0);
 	}
-	for (size_t i = 0; !err && i < m; i++) {
-		struct fl_change *c = cx[of[i]];
-		uint8_t *b = ios[i].buf;
-		struct sl_slot_hdr h;
-		if (ios[i].res != (int32_t)ios[i].len) {
-			err = ios[i].res < 0 ? ios[i].res : -EIO;
-		} else if ((err = sl_slot_check(s, b, b + bs, &c->old,
-					       w[of[i]].o->oid, &h))) {
-			sl_csum_error(s);
-			if (err == -EBADMSG)
-				err = -EIO;
-		} else {
-			memcpy(w[of[i]].buf + bs, b + bs,
-			       SL_MIN(c->old.len, c->new_len));
-		}
-	}
-	for (size_t i = 0; i < m; i++)
-		sl_buf_put(s, ios[i].buf);
-	free(ios);
-	free(of);
-	return err;
+	free(r);
+	return err == -EBADMSG ? -EIO : err;
 }
 
 /*
@@ -1883,10 +1886,7 @@ static void fl_wb_free(struct slot_store *s, struct sl_obj *o,
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = b->hnext;
-	if (b->buf)
-		s->wb_count--;
-	else
-		s->wbs_count--;
+	(*fl_wb_tally(s, !b->buf))--;
 	for (uint32_t i = 0; !o->wb && i < s->nwb_files; i++)
 		if (s->wb_files[i] == o->oid) {
 			s->wb_files[i] = s->wb_files[--s->nwb_files];
@@ -1935,7 +1935,8 @@ static bool fl_wb_sparse(const struct slot_store *s, struct sl_obj *o,
  * through).  Each write-out rewrites a chunk for all its blocks. */
 static void fl_wbs_make_room(struct slot_store *s)
 {
-	while (s->wbs_blocks > FL_WBS_SOFT(s) && s->wbs_queued < FL_WBS_QUEUED) {
+	while (s->wbs_blocks > FL_WBS_SOFT(s) &&
+	       s->wbs_queued < FL_WBS_QUEUED) {
 		struct sl_wbuf *v = NULL;
 		for (uint32_t i = 0; i < s->nwb_files; i++) {
 			struct sl_obj *o = sl_obj_find(&s->ix, s->wb_files[i]);
@@ -1987,10 +1988,7 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 		 * below: the lock goes meanwhile, and another maker would
 		 * find it free (SL_WB_TOTAL and SL_WBS_MAX bound wb_files) */
 		if (!err && !placed) {
-			if (sparse)
-				s->wbs_count++;
-			else
-				s->wb_count++;
+			(*fl_wb_tally(s, sparse))++;
 			placed = true;
 		}
 		if (!err) {
@@ -2044,7 +2042,7 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 			old = *c;
 		sl_unlock(s);
 		sl_inflight_enter(s, 1);
-		err = sl_slot_read_verify(s, old.slot, &old, ino, b->buf + bs);
+		err = sl_slot_read_verify(s, &old, ino, b->buf + bs);
 		sl_inflight_exit(s, 1, err == 0);
 		pthread_rwlock_unlock(&s->reuse_lock);
 		if (err == -EBADMSG)
@@ -2082,10 +2080,8 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 		s->wb_hash[h] = b;
 		b = NULL;
 	} else {
-		if (placed && sparse)
-			s->wbs_count--;
-		else if (placed)
-			s->wb_count--;
+		if (placed)
+			(*fl_wb_tally(s, sparse))--;
 		if (b)
 			fl_wb_release(s, b);
 	}
@@ -2709,7 +2705,8 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			 * small writes first, each of which would otherwise
 			 * rewrite the whole slot. */
 			bool full = wb && wb->len == chunk && da + dl == chunk &&
-				    (wb->buf || wb->npg == chunk / s->sb.block_size);
+				    (wb->buf ||
+				     wb->npg == chunk / s->sb.block_size);
 			sl_unlock(s);
 			if (err || wb) {
 				if (!err)

@@ -216,8 +216,10 @@ struct sl_wbuf {
 /* A chunk that took its file past the size a crash would show, until a
  * device flush covers it (ext.c). */
 #define SL_RESV_BUCKETS 256u    /* files with chunks set aside: few */
-#define SL_JNL_SYNC_SLOTS 16u    /* journal slots one sync writes at
-					   most (jnl.c) */
+/* Journal slots one sync writes at most (jnl.c; 4 MiB of records at
+ * the defaults: 20,000 deletions or more); records past them wait for a
+ * checkpoint. */
+#define SL_JNL_SYNC_SLOTS 16u
 #define SL_WB_TOTAL 48u         /* write buffers of a store (pool-sized) */
 #define SL_WBS_MAX 1024u        /* sparse write buffers of a store */
 #define SL_WBS_BYTES (32u << 20)        /* the blocks they hold, at most */
@@ -787,15 +789,26 @@ bool sl_slot_hdr_match(const struct slot_store *s,
 int sl_slot_check(const struct slot_store *s, const uint8_t *blk,
 		  const void *pl, const struct sl_chunk *c, uint64_t oid,
 		  struct sl_slot_hdr *h);
+/* A slot sl_slots_read_verify reads: chunk c of oid, whose first len
+ * payload bytes go to out. */
+struct sl_slot_rd {
+	const struct sl_chunk *c;
+	uint64_t oid;
+	void *out;
+	uint32_t len;
+};
 /*
- * Read a slot's header and payload and check them against what the index
- * expects (oid, gen, idx, len, checksums).  buf gets len payload bytes.
- * -EBADMSG when the slot fails the check, counted as a checksum error
- * here (callers answer their own callers -EIO); a device error as the
- * device said it, not counted: the slot may be sound.
+ * Read slots' headers and payloads, in one submission, and check them
+ * against what the index expects (oid, gen, idx, len, checksums).
+ * -EBADMSG when one fails the check, counted as a checksum error here
+ * (callers answer their own callers -EIO); a device error as the device
+ * said it, not counted: the slot may be sound.  The first error wins.
  */
-int sl_slot_read_verify(struct slot_store *s, uint64_t ref,
-			const struct sl_chunk *c, uint64_t oid, void *buf);
+int sl_slots_read_verify(struct slot_store *s, const struct sl_slot_rd *r,
+			 size_t n);
+/* ... of one chunk c: buf gets its c->len payload bytes. */
+int sl_slot_read_verify(struct slot_store *s, const struct sl_chunk *c,
+			uint64_t oid, void *buf);
 /*
  * After a bare read (the payload alone) failed c->csum: the index only
  * remembers the header's checksum, and a damaged checkpoint can make that

@@ -42,11 +42,6 @@ static size_t jn_max(const struct slot_store *s)
 		      (size_t)1 << s->cls[s->ncls - 1].shift);
 }
 
-/* Journal slots one sync writes at most (4 MiB of records at the
- * defaults: 20,000 deletions or more); records past them wait for a
- * checkpoint. */
-#define JN_SYNC_SLOTS SL_JNL_SYNC_SLOTS
-
 /* Lock held.  The records are taken: the next start a new first slot. */
 static void jn_restart(struct slot_store *s)
 {
@@ -79,7 +74,7 @@ void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r)
 	size_t max = jn_max(s);
 	bool next = s->jnl_len + size - s->jnl_cut[s->jnl_pieces] > max;
 	if (!s->jnl_id || size > max ||
-	    (next && s->jnl_pieces + 1 >= JN_SYNC_SLOTS)) {
+	    (next && s->jnl_pieces + 1 >= SL_JNL_SYNC_SLOTS)) {
 		sl_ns_dirty(s);
 		return;
 	}
@@ -243,7 +238,7 @@ static void jn_settle(struct slot_store *s, const uint8_t *p, size_t len,
 
 /*
  * Writes the records logged since the last journal write, in as many
- * journal slots as they fill (JN_SYNC_SLOTS at most), of consecutive
+ * journal slots as they fill (SL_JNL_SYNC_SLOTS at most), of consecutive
  * lsns, then flushes once.  A crash before the flush leaves some of them
  * down: replay takes the slots up to the first missing one, a prefix of
  * the records in the order their changes were made, which is the store
@@ -266,7 +261,7 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	bool write = !ret && s->jnl_nrec;
 	/* slot i: the bytes [cut[i], cut[i + 1]) */
 	size_t np = write ? s->jnl_pieces + 1 : 0;
-	size_t cut[JN_SYNC_SLOTS + 1];
+	size_t cut[SL_JNL_SYNC_SLOTS + 1];
 	memcpy(cut, s->jnl_cut, np * sizeof(*cut));
 	cut[np] = s->jnl_len;
 	/* the regions the slots may assign */
@@ -280,8 +275,8 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	}
 	uint32_t bs = s->sb.block_size;
 	size_t nnew = 0, io_total = 0;
-	unsigned cls[JN_SYNC_SLOTS];
-	uint64_t ref[JN_SYNC_SLOTS];
+	unsigned cls[SL_JNL_SYNC_SLOTS];
+	uint64_t ref[SL_JNL_SYNC_SLOTS];
 	for (size_t i = 0; i < np; i++) {
 		cls[i] = sl_class_for(s, cut[i + 1] - cut[i]);
 		io_total += bs + SL_ALIGN_UP(cut[i + 1] - cut[i], bs);
@@ -294,7 +289,7 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	}
 	uint8_t *rec = s->jnl_buf;
 	size_t len = s->jnl_len;
-	struct sl_jnl_hdr h[JN_SYNC_SLOTS];
+	struct sl_jnl_hdr h[SL_JNL_SYNC_SLOTS];
 	for (size_t i = 0; i < np; i++) {
 		h[i] = (struct sl_jnl_hdr){ .magic = SL_MAGIC_JNL,
 			.gen = s->next_gen++, .jid = s->jnl_id,
@@ -321,7 +316,7 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 
 	/* the slots go to the device together */
 	uint8_t *io = sl_alloc_aligned(io_total);
-	struct slot_io ios[JN_SYNC_SLOTS];
+	struct slot_io ios[SL_JNL_SYNC_SLOTS];
 	int err = io ? 0 : -ENOMEM;
 	for (size_t i = 0, at = 0; !err && i < np; i++) {
 		size_t plen = h[i].payload_len;
