@@ -261,7 +261,7 @@ static int ck_snapshot(struct slot_store *s, struct ck_snap *sn)
 	sn->dirty_at = s->dirty_total;
 	sn->ns_at = s->ns_changes;
 	sn->jnl_ops_at = s->jnl_ops;
-	sl_jnl_snap(s, &sn->jnl_slots);
+	h->jnl_data_slots = sl_jnl_snap(s, &sn->jnl_slots);
 	sn->jnl_taken = true;
 	sn->pins = s->pin;
 	sn->pins_bytes = sl_slots_bytes(s, &sn->pins);

@@ -346,7 +346,8 @@ static void dm_ckpt_hdr_print(struct dm *d, unsigned i,
 			" csum_count=%" PRIu64 " xattr_off=%" PRIu64
 			" xattr_count=%" PRIu64 " resv_off=%" PRIu64
 			" resv_count=%" PRIu64 " jnl_id=0x%016" PRIx64
-			" jnl_lsn=%" PRIu64 " reserved=%s"
+			" jnl_lsn=%" PRIu64 " jnl_data_slots=%" PRIu64
+			" reserved=%s"
 			" checksum=0x%016" PRIx64,
 			c->h.payload_len, c->h.payload_csum,
 			c->pres == 0 ? "OK" : c->pres == -EBADMSG ? "BAD" :
@@ -356,6 +357,7 @@ static void dm_ckpt_hdr_print(struct dm *d, unsigned i,
 			c->h.pad, c->h.time_ns, c->h.csum_off, c->h.csum_count,
 			c->h.xattr_off, c->h.xattr_count, c->h.resv_off,
 			c->h.resv_count, c->h.jnl_id, c->h.jnl_lsn,
+			c->h.jnl_data_slots,
 			dm_zero(c->h.reserved, sizeof(c->h.reserved)) ?
 				"zero" : "nonzero",
 			c->h.checksum);
@@ -905,6 +907,7 @@ int slot_describe(struct slot_dev *dev, FILE *out)
 		{ SL_FEAT_INCOMPAT_META_UUID, "meta_uuid" },
 		{ SL_FEAT_INCOMPAT_RECOVER, "needs_recovery" },
 		{ SL_FEAT_INCOMPAT_PUNCH, "journal_punch" },
+		{ SL_FEAT_INCOMPAT_DATA, "journal_data" },
 	};
 	const char *sep = "";
 	uint32_t ro = dm_bit_names(out, sb.feature_ro_compat, ro_names,

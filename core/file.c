@@ -608,6 +608,7 @@ static int fl_wbs_write(struct slot_store *s, struct sl_wbuf *b, uint32_t da,
 		}
 		struct sl_wpage *g = &b->pg[i];
 		memcpy(g->p + (a - ka), src + (a - da), e - a);
+		g->jnl = false;         /* the journal holds older bytes */
 		g->lo = SL_MIN(g->lo, a - ka);
 		g->hi = SL_MAX(g->hi, e - ka);
 		/* block by block: a failure leaves no block past len, where
@@ -676,6 +677,29 @@ static void fl_wbs_apply(const struct slot_store *s, const struct sl_wbuf *b,
 		memcpy(pl + (size_t)g->k * bs + g->lo, g->p + g->lo,
 		       g->hi - g->lo);
 	}
+}
+
+/* Whether sparse b holds blocks and the journal holds them all. */
+static bool fl_wbs_all_jnl(const struct sl_wbuf *b)
+{
+	if (b->buf || !b->npg)
+		return false;
+	for (uint32_t i = 0; i < b->npg; i++)
+		if (!b->pg[i].jnl)
+			return false;
+	return true;
+}
+
+/* Whether a WRITE record of b's was logged: its chunk, rewritten
+ * without its blocks, would make replay pass them by. */
+static bool fl_wbs_journaled(const struct sl_wbuf *b)
+{
+	if (b->jlsn)
+		return true;
+	for (uint32_t i = 0; i < b->npg; i++)
+		if (b->pg[i].jnl)
+			return true;
+	return false;
 }
 
 #define FL_RC_MIN (64u * 1024)  /* chunks larger than this are cached */
@@ -2203,10 +2227,11 @@ static int64_t fl_wb_top(const struct sl_obj *o)
 	return top;
 }
 
-/* Flush every buffer of ino, or all but the last chunk's (hold_last);
- * the caller holds ino's stripe. */
+/* Flush every buffer of ino, or all but the last chunk's (hold_last),
+ * and but those the journal holds whole (skip_jnl); the caller holds
+ * ino's stripe. */
 static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino,
-			    bool hold_last)
+			    bool hold_last, bool skip_jnl)
 {
 	int err = 0;
 	for (;;) {
@@ -2218,7 +2243,7 @@ static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino,
 		int64_t top = hold_last && any ? fl_wb_top(o) : -1;
 		for (const struct sl_wbuf *w = any ? o->wb : NULL;
 		     w && n < FL_WB_BATCH; w = w->next)
-			if (w->idx != top)
+			if (w->idx != top && !(skip_jnl && fl_wbs_all_jnl(w)))
 				idx[n++] = w->idx;
 		sl_unlock(s);
 		if (!any) {
@@ -2280,7 +2305,7 @@ int sl_file_flush(struct slot_store *s, slot_ino_t ino)
 {
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
 	pthread_rwlock_rdlock(stripe);
-	int err = fl_wb_flush_file(s, ino, false);
+	int err = fl_wb_flush_file(s, ino, false, false);
 	pthread_rwlock_unlock(stripe);
 	return err;
 }
@@ -2771,7 +2796,7 @@ static pthread_rwlock_t *fl_file_quiesce(struct slot_store *s,
 {
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
 	pthread_rwlock_wrlock(stripe);
-	*err = fl_wb_flush_file(s, ino, false);
+	*err = fl_wb_flush_file(s, ino, false, false);
 	if (*err == -ENOENT || *err == -EISDIR || *err == -EINVAL)
 		*err = 0; /* the lookup below reports them */
 	if (*err) {
@@ -2916,6 +2941,154 @@ int sl_file_cut_tails(struct slot_store *s)
 	return err;
 }
 
+void sl_file_jnl_settle(struct slot_store *s, const struct sl_jnl_rec *r,
+			uint64_t lsn, bool ok)
+{
+	struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
+	struct sl_wbuf *b = o ? fl_wb_find(s, o, (uint32_t)r->parent2) : NULL;
+	if (!b || b->buf)
+		return;
+	if (ok) {
+		if (!b->jlsn || lsn + 1 < b->jlsn)
+			b->jlsn = lsn + 1;
+		return;
+	}
+	/* the bytes are in no journal slot: the blocks they were of are
+	 * written out with their chunk */
+	uint32_t bs = s->sb.block_size;
+	for (uint32_t k = (uint32_t)(r->rdev / bs);
+	     k <= (r->rdev + r->target_len - 1) / bs; k++) {
+		bool found;
+		uint32_t i = fl_wbs_at(b, k, &found);
+		if (found)
+			b->pg[i].jnl = false;
+	}
+}
+
+uint64_t sl_file_jnl_lsn(const struct slot_store *s)
+{
+	uint64_t min = 0;
+	for (unsigned i = 0; s->wb_hash && i < SL_WB_HASH; i++)
+		for (const struct sl_wbuf *b = s->wb_hash[i]; b; b = b->hnext)
+			if (b->jlsn && (!min || b->jlsn < min))
+				min = b->jlsn;
+	return min;
+}
+
+bool sl_file_jnl_note(struct slot_store *s, const struct sl_jnl_rec *r)
+{
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	if (!r->oid || !r->parent || !r->target_len || r->name_len ||
+	    r->name2_len || r->rdev >= chunk ||
+	    r->rdev + r->target_len > chunk ||
+	    r->parent2 >= (sl_file_max(s) + chunk - 1) / chunk)
+		return false;
+	if (s->jnl_npend == s->jnl_cappend) {
+		size_t cap = s->jnl_cappend ? 2 * s->jnl_cappend : 64;
+		struct sl_jnl_data *p = realloc(s->jnl_pend, cap * sizeof(*p));
+		if (!p)
+			return false;
+		s->jnl_pend = p;
+		s->jnl_cappend = cap;
+	}
+	uint8_t *data = malloc(r->target_len);
+	if (!data)
+		return false;
+	memcpy(data, r->target, r->target_len);
+	s->jnl_pend[s->jnl_npend] = (struct sl_jnl_data){ .oid = r->oid,
+		.gen = r->parent, .idx = (uint32_t)r->parent2,
+		.off = (uint32_t)r->rdev, .len = r->target_len,
+		.seq = s->jnl_npend, .data = data };
+	s->jnl_npend++;
+	return true;
+}
+
+static int fl_jnl_data_cmp(const void *a, const void *b)
+{
+	const struct sl_jnl_data *x = a, *y = b;
+	if (x->oid != y->oid)
+		return x->oid < y->oid ? -1 : 1;
+	if (x->idx != y->idx)
+		return x->idx < y->idx ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Whether WRITE record d holds over chunk c: the chunk it was logged
+ * over (a chunk written since holds its bytes, or a cut took them), and
+ * inside it. */
+static bool fl_jnl_data_holds(const struct sl_jnl_data *d,
+			      const struct sl_chunk *c)
+{
+	return c && c->gen == d->gen && d->off + d->len <= c->len;
+}
+
+/* Chunk d[0].idx of d[0].oid rewritten with the bytes of d[0, n) that
+ * hold over it (the buffer img, a chunk's size). */
+static int fl_jnl_rewrite(struct slot_store *s, const struct sl_jnl_data *d,
+			  size_t n, const struct sl_chunk *c, uint8_t *img)
+{
+	int err = sl_slot_read_verify(s, c, d[0].oid, img);
+	if (err)
+		return err == -EBADMSG ? -EIO : err;
+	for (size_t k = 0; k < n; k++)
+		if (fl_jnl_data_holds(&d[k], c))
+			memcpy(img + d[k].off, d[k].data, d[k].len);
+	pthread_rwlock_t *stripe = fl_stripe(s, d[0].oid);
+	pthread_rwlock_rdlock(stripe);
+	unsigned held[1];
+	size_t nh = fl_chunks_lock(s, d[0].oid, d[0].idx, 1, held);
+	struct fl_change ch = { .idx = d[0].idx, .new_len = c->len,
+				.da = 0, .dl = c->len, .data = img };
+	err = fl_rewrite(s, d[0].oid, &ch, 1, 0, false, true);
+	fl_chunks_unlock(s, held, nh);
+	pthread_rwlock_unlock(stripe);
+	return err;
+}
+
+int64_t sl_file_jnl_apply(struct slot_store *s, bool write)
+{
+	struct sl_jnl_data *d = s->jnl_pend;
+	size_t n = s->jnl_npend;
+	if (!n)
+		return 0;
+	qsort(d, n, sizeof(*d), fl_jnl_data_cmp);
+	uint8_t *img = write ? sl_alloc_aligned(1ull << s->sb.chunk_shift) :
+		       NULL;
+	int err = write && !img ? -ENOMEM : 0;
+	int64_t hold = 0, chunks = 0;
+	for (size_t i = 0, j; !err && i < n; i = j) {
+		for (j = i; j < n && d[j].oid == d[i].oid &&
+		     d[j].idx == d[i].idx; j++)
+			;
+		sl_lock(s);
+		struct sl_obj *o = sl_obj_find(&s->ix, d[i].oid);
+		const struct sl_chunk *p = o && S_ISREG(o->mode) ?
+					   sl_obj_chunk(o, d[i].idx) : NULL;
+		struct sl_chunk c = p ? *p : (struct sl_chunk){ 0 };
+		sl_unlock(s);
+		int64_t m = 0;
+		for (size_t k = i; p && k < j; k++)
+			m += fl_jnl_data_holds(&d[k], &c);
+		if (m && write)
+			err = fl_jnl_rewrite(s, &d[i], j - i, &c, img);
+		hold += m;
+		chunks += m > 0;
+	}
+	if (!err && hold && write)
+		sl_log(s, "applied %lld journaled writes to %lld chunks",
+		       (long long)hold, (long long)chunks);
+	free(img);
+	/* kept for a read-only look (fsck -n) that may ask again */
+	if (write || err) {
+		for (size_t i = 0; i < n; i++)
+			free(d[i].data);
+		free(d);
+		s->jnl_pend = NULL;
+		s->jnl_npend = s->jnl_cappend = 0;
+	}
+	return err ? err : hold;
+}
+
 /*
  * Write chunk idx of ino again as it is, a copy (the file's times stay),
  * if want(o, c, arg) still says so once the chunk is locked; the caller
@@ -2934,14 +3107,29 @@ static int fl_copy_chunk(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 	size_t nh = locked ? fl_chunks_lock(s, ino, idx, 1, held) : 0;
 	struct fl_change ch = { .idx = idx, .need_old = true, .move = true,
 				.unlocked = !locked };
-	sl_lock(s);
-	struct sl_obj *o = sl_obj_find(&s->ix, ino);
-	const struct sl_chunk *c = o ? sl_obj_chunk(o, idx) : NULL;
-	bool go = c && want(s, o, c, arg);
-	if (go)
-		ch.new_len = c->len;
-	sl_unlock(s);
-	int err = go ? fl_rewrite(s, ino, &ch, 1, 0, false, true) : 0;
+	bool go = false;
+	int err = 0;
+	for (int pass = 0; !err && pass < 2; pass++) {
+		sl_lock(s);
+		struct sl_obj *o = sl_obj_find(&s->ix, ino);
+		const struct sl_chunk *c = o ? sl_obj_chunk(o, idx) : NULL;
+		go = c && want(s, o, c, arg);
+		if (go)
+			ch.new_len = c->len;
+		/* a copy without a buffer's blocks would make replay pass
+		 * its WRITE records by: the buffer goes out instead (which
+		 * moves the chunk too), or, for a copy that takes no
+		 * lock, later */
+		const struct sl_wbuf *b = go ? fl_wb_find(s, o, idx) : NULL;
+		bool out = b && fl_wbs_journaled(b);
+		sl_unlock(s);
+		if (!out)
+			break;
+		go = false;
+		err = locked ? fl_wb_flush(s, ino, idx) : -EBUSY;
+	}
+	if (!err && go)
+		err = fl_rewrite(s, ino, &ch, 1, 0, false, true);
 	fl_chunks_unlock(s, held, nh);
 	if (copied)
 		*copied = go && !err ? ch.new_len : 0;
@@ -3271,18 +3459,123 @@ static int fl_fsync_tail(struct slot_store *s, slot_ino_t ino)
 	return r;
 }
 
+/* A sparse buffer's bytes not yet in the journal that an fsync puts
+ * there, at most, instead of rewriting its chunk (1 MiB read and written
+ * for a few blocks); the chunk goes out later with all of its blocks. */
+#define FL_JNL_BUF_MAX (64u << 10)
+
+/* Lock held.  Bytes of b's blocks not yet in the journal (and in *nrec
+ * the records they take), or -1 when they cannot go there: b is not
+ * sparse, is going out, takes its chunk past its end (a WRITE record
+ * changes no size) or has no chunk under it. */
+static int64_t fl_wbs_unjournaled(const struct slot_store *s,
+				  struct sl_obj *o,
+				  const struct sl_wbuf *b, size_t *nrec)
+{
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	const struct sl_chunk *c = sl_obj_chunk(o, b->idx);
+	if (b->buf || b->flushing || b->dropped || b->ext || !c ||
+	    c->len != b->base || b->len > c->len ||
+	    (uint64_t)b->idx * chunk + c->len > o->size)
+		return -1;
+	int64_t n = 0;
+	*nrec = 0;
+	for (uint32_t i = 0; i < b->npg; i++) {
+		const struct sl_wpage *g = &b->pg[i];
+		if (!g->jnl) {
+			n += g->hi - g->lo;
+			*nrec += (g->hi - g->lo + SL_JNL_DATA_MAX - 1) /
+				 SL_JNL_DATA_MAX;
+		}
+	}
+	return n;
+}
+
+/* Lock held.  WRITE records of sparse b's blocks not yet in the journal,
+ * over its chunk c.  -EAGAIN: one did not go (the rest then stay out). */
+static int fl_wbs_log(struct slot_store *s, struct sl_wbuf *b,
+		      const struct sl_chunk *c)
+{
+	uint32_t bs = s->sb.block_size;
+	for (uint32_t i = 0; i < b->npg; i++) {
+		struct sl_wpage *g = &b->pg[i];
+		for (uint32_t a = g->lo; !g->jnl && a < g->hi;) {
+			uint32_t n = SL_MIN(g->hi - a, SL_JNL_DATA_MAX);
+			struct sl_jnl_rec r = { .type = SL_JNL_WRITE,
+				.oid = b->oid, .parent = c->gen,
+				.parent2 = b->idx, .rdev = g->k * bs + a,
+				.target_len = (uint16_t)n,
+				.target = (const char *)g->p + a };
+			int err = sl_jnl_add(s, &r);
+			if (err)
+				return err;
+			a += n;
+			g->jnl = a == g->hi;
+		}
+	}
+	return 0;
+}
+
+/*
+ * fsync of ino: the blocks of its sparse buffers that the journal can
+ * take go there (WRITE records, then a SETATTR for its times), where
+ * the buffers stay till they go out as usual.  A buffer the journal
+ * then holds whole is not written out by the fsync.  Returns whether
+ * any went.
+ */
+static bool fl_wb_journal(struct slot_store *s, slot_ino_t ino)
+{
+	bool any = false;
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	size_t room = o && o->wb && S_ISREG(o->mode) && sl_jnl_usable(s) ?
+		      sl_jnl_room(s) : 0;
+	for (struct sl_wbuf *b = room ? o->wb : NULL; b; b = b->next) {
+		size_t nrec;
+		int64_t n = fl_wbs_unjournaled(s, o, b, &nrec);
+		size_t need = (size_t)n + nrec * (SL_JNL_REC_FIXED + 8);
+		if (n <= 0 || n > FL_JNL_BUF_MAX || need > room)
+			continue;
+		if (fl_wbs_log(s, b, sl_obj_chunk(o, b->idx)))
+			break;
+		room -= need;
+		any = true;
+	}
+	if (any) {
+		struct sl_jnl_rec r = { .type = SL_JNL_SETATTR, .oid = ino };
+		sl_jnl_add(s, &r);
+	}
+	sl_unlock(s);
+	return any;
+}
+
+/* Whether ino has a buffer left to write out: any, or (skip_jnl) one
+ * the journal does not hold whole. */
+static bool fl_wb_left(struct slot_store *s, slot_ino_t ino, bool skip_jnl)
+{
+	bool left = false;
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	for (const struct sl_wbuf *w = o ? o->wb : NULL; w && !left; w = w->next)
+		left = !(skip_jnl && fl_wbs_all_jnl(w));
+	sl_unlock(s);
+	return left;
+}
+
 /*
  * fsync's data: ino's buffers out and the device flushed.  While chunks
  * that extended the file are not known durable its headers' size lags
  * (ext.c), so the last chunk's buffer goes out after a flush that covers
  * the others: its header then records the whole size, and no checkpoint
- * is needed for it.
+ * is needed for it.  The blocks of sparse buffers go into the journal
+ * instead where they can (fl_wb_journal).
  */
 static int fl_fsync_data(struct slot_store *s, slot_ino_t ino, int *jnl)
 {
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
 	pthread_rwlock_rdlock(stripe);
-	int err = fl_wb_flush_file(s, ino, true);
+	bool logged = fl_wb_journal(s, ino);
+	int err = fl_wb_flush_file(s, ino, true, true);
 	bool lags = false;
 	if (!err) {
 		sl_lock(s);
@@ -3294,7 +3587,7 @@ static int fl_fsync_data(struct slot_store *s, slot_ino_t ino, int *jnl)
 	if (!err && lags)
 		err = sl_flush(s);
 	if (!err)
-		err = fl_wb_flush_file(s, ino, false);
+		err = fl_wb_flush_file(s, ino, false, true);
 	pthread_rwlock_unlock(stripe);
 	/* the names and attributes changed so far go with it, as ext4's
 	 * journal commit takes every change before the fsync (a file
@@ -3303,6 +3596,15 @@ static int fl_fsync_data(struct slot_store *s, slot_ino_t ino, int *jnl)
 	 * chunks above, and its attributes spare the tail's rewrite */
 	bool flushed = false;
 	*jnl = err ? -EAGAIN : sl_jnl_sync(s, &flushed);
+	/* blocks logged whose records did not go (a write that failed
+	 * unmarks them), or all of them when the journal did not write:
+	 * their buffers go out */
+	if (!err && logged && fl_wb_left(s, ino, *jnl == 0)) {
+		pthread_rwlock_rdlock(stripe);
+		err = fl_wb_flush_file(s, ino, false, *jnl == 0);
+		pthread_rwlock_unlock(stripe);
+		flushed = false;
+	}
 	if (!err && !flushed)
 		err = sl_flush(s);
 	/* a rewrite that failed (a bad old chunk, say) leaves its file

@@ -214,6 +214,7 @@ void sl_ckpt_hdr_encode(const struct sl_ckpt_hdr *h, uint8_t *buf)
 	sl_put64(buf + 0x090, h->resv_count);
 	sl_put64(buf + 0x098, h->jnl_id);
 	sl_put64(buf + 0x0a0, h->jnl_lsn);
+	sl_put64(buf + 0x0a8, h->jnl_data_slots);
 	hdr_seal(buf);
 }
 
@@ -245,7 +246,8 @@ int sl_ckpt_hdr_decode(const uint8_t *buf, struct sl_ckpt_hdr *h)
 	h->resv_count = sl_get64(buf + 0x090);
 	h->jnl_id = sl_get64(buf + 0x098);
 	h->jnl_lsn = sl_get64(buf + 0x0a0);
-	memcpy(h->reserved, buf + 0x0a8, sizeof(h->reserved));
+	h->jnl_data_slots = sl_get64(buf + 0x0a8);
+	memcpy(h->reserved, buf + 0x0b0, sizeof(h->reserved));
 	h->checksum = sl_get64(buf + 0x1f8);
 	/* the loader checks it against the container size; this keeps
 	 * later offset arithmetic far from overflow */
@@ -597,7 +599,9 @@ int64_t sl_jnl_rec_decode(const uint8_t *buf, size_t left,
 	r->gid = sl_get32(buf + 0x30);
 	r->pad = sl_get32(buf + 0x34);
 	r->rdev = sl_get64(buf + 0x38);
-	if (r->name_len > 255 || r->name2_len > 255 || r->target_len >= 4096)
+	/* a symlink's target, or a WRITE's bytes */
+	uint32_t tmax = r->type == SL_JNL_WRITE ? SL_JNL_DATA_MAX : 4095;
+	if (r->name_len > 255 || r->name2_len > 255 || r->target_len > tmax)
 		return -EUCLEAN;
 	size_t size = sl_jnl_rec_size(r);
 	if (size > left)

@@ -20,7 +20,7 @@
 #define SL_META_OFF         (1ull << 20)
 
 #define SL_VERSION_MAJOR 1
-#define SL_VERSION_MINOR 6
+#define SL_VERSION_MINOR 7
 
 /* magics are ASCII strings stored as they read: "SLOTFSB1" at byte 0 */
 #define SL_MAGIC_SB   0x31425346544f4c53ull /* "SLOTFSB1" */
@@ -42,10 +42,14 @@
 					      a journal may need replay */
 #define SL_FEAT_INCOMPAT_PUNCH (1u << 2) /* with RECOVER: the journal may
 					    hold PUNCH records */
+#define SL_FEAT_INCOMPAT_DATA (1u << 3) /* with RECOVER: the journal may
+					   hold WRITE records, and keep
+					   slots older than a checkpoint */
 /* the bits a read-write open sets in the primary, and a clean close
  * clears: never in the backup */
 #define SL_FEAT_INCOMPAT_OPEN   (SL_FEAT_INCOMPAT_RECOVER | \
-				 SL_FEAT_INCOMPAT_PUNCH)
+				 SL_FEAT_INCOMPAT_PUNCH | \
+				 SL_FEAT_INCOMPAT_DATA)
 #define SL_FEAT_INCOMPAT_SUPP   (SL_FEAT_INCOMPAT_META_UUID | \
 				 SL_FEAT_INCOMPAT_OPEN)
 
@@ -158,7 +162,10 @@ struct sl_ckpt_hdr {
 	/*098*/ uint64_t jnl_id;              /* the journal that continues
 						 it (1.4); 0: none */
 	/*0a0*/ uint64_t jnl_lsn;             /* its first record's lsn */
-	/*0a8*/ uint8_t reserved[0x1f8 - 0xa8];
+	/*0a8*/ uint64_t jnl_data_slots;      /* (1.7) the journal slots
+						 just below jnl_lsn whose
+						 WRITE records still apply */
+	/*0b0*/ uint8_t reserved[0x1f8 - 0xb0];
 	/*1f8*/ uint64_t checksum;
 };
 #define SL_CKPT_HDR_SIZE 0x200u
@@ -313,7 +320,10 @@ enum {
 				   below parent (the cut) past it are gone */
 	SL_JNL_PUNCH = 7,       /* a hole in oid: its chunks [rdev, parent2)
 				   of gen below parent are gone */
+	SL_JNL_WRITE = 8,       /* target_len bytes at rdev in chunk parent2
+				   of oid, over the chunk of gen parent */
 };
+#define SL_JNL_DATA_MAX 4096u   /* WRITE: bytes a record carries, at most */
 #define SL_JNL_EXCHANGE 1u      /* RENAME: the two names swapped */
 struct sl_jnl_rec {
 	/*00*/ uint8_t type;

@@ -37,6 +37,7 @@ enum fk_code {
 	PR_SLOT_PAYLOAD_BAD,
 	PR_SLOT_NEWER,
 	PR_JNL_REPLAY,
+	PR_JNL_DATA,
 	PR_OBJ_LOST_FOUND,
 	PR_OBJ_MISSING_CHUNK,
 	PR_OBJ_CHUNKS_DROPPED,
@@ -103,6 +104,9 @@ static const struct fk_problem {
 	[PR_JNL_REPLAY] = { "PR_JNL_REPLAY",
 		"%llu journal slots hold names changed after the last "
 		"checkpoint; replay them", true },
+	[PR_JNL_DATA] = { "PR_JNL_DATA",
+		"%llu journaled writes of file data after the last "
+		"checkpoint; apply them", true },
 	[PR_OBJ_LOST_FOUND] = { "PR_OBJ_LOST_FOUND",
 		"%llu recovered objects have no usable name; connect them to "
 		"/lost+found", true },
@@ -1094,6 +1098,9 @@ int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
 		if (s->jnl_replayed)
 			fk_report(&f, PR_JNL_REPLAY,
 				  (unsigned long long)s->jnl_replayed);
+		int64_t data = sl_file_jnl_apply(s, false);
+		if (data > 0)
+			fk_report(&f, PR_JNL_DATA, (unsigned long long)data);
 		if (s->rec.lost_found)
 			fk_report(&f, PR_OBJ_LOST_FOUND,
 				  (unsigned long long)s->rec.lost_found);
@@ -1111,15 +1118,18 @@ done:
 		if (err)
 			goto out;
 	}
+	/* the journal's file data into the chunks, before the checkpoint
+	 * that ends the journal */
+	if (fk_writes(&f)) {
+		int64_t applied = sl_file_jnl_apply(s, true);
+		if (applied < 0) {
+			err = (int)applied;
+			goto out;
+		}
+	}
 	uint64_t unkept = sl_resv_settle(s);
 	if (unkept)
 		fk_report(&f, PR_RESV_SPACE, (unsigned long long)unkept);
-	r->slots_total = s->slots_total;
-	r->slots_used = s->slots_used;
-	uint64_t total, free_bytes, free_regions;
-	sl_store_space(s, &total, &free_bytes, &free_regions);
-	r->blocks_total = total / 4096;
-	r->blocks_used = (total - free_bytes) / 4096;
 	if (fk_writes(&f) && (f.modified || sb_write || backup_write ||
 			      !clean)) {
 		/* a fresh checkpoint of what survived, then the clean flag */
@@ -1152,6 +1162,13 @@ done:
 		if (err)
 			goto out;
 	}
+	/* after the checkpoint, which frees the journal slots replayed */
+	r->slots_total = s->slots_total;
+	r->slots_used = s->slots_used;
+	uint64_t total, free_bytes, free_regions;
+	sl_store_space(s, &total, &free_bytes, &free_regions);
+	r->blocks_total = total / 4096;
+	r->blocks_used = (total - free_bytes) / 4096;
 	if (!fk_writes(&f))
 		r->fixed = 0;
 	fk_said(&f, fk_writes(&f));

@@ -182,6 +182,8 @@ struct sl_wpage {
 	uint32_t k;
 	uint32_t lo, hi;
 	uint8_t *p;
+	bool jnl;               /* its bytes as they are went into a WRITE
+				   record (jnl.c); a write clears it */
 };
 
 struct sl_wbuf {
@@ -211,6 +213,10 @@ struct sl_wbuf {
 	bool flushing, dropped;
 	int64_t born;           /* mono ns: the periodic flush ages it */
 	struct sl_ext *ext;     /* it takes the file past its safe size */
+	/* 1 + the lsn of the first journal slot with a WRITE record of it
+	 * (0: none): till it is written out, a checkpoint keeps that slot
+	 * and the ones after it (jnl_data_slots) */
+	uint64_t jlsn;
 };
 
 /* A chunk that took its file past the size a crash would show, until a
@@ -513,7 +519,16 @@ struct slot_store {
 	uint32_t jnl_cnt[SL_JNL_SYNC_SLOTS];
 	uint32_t jnl_pieces;
 	uint64_t jnl_ops, jnl_ops_done;
+	/* jnl_slots: pairs (ref, lsn); lsn 0: another journal's, freed by
+	 * the next checkpoint */
 	struct sl_vec jnl_slots, jnl_hold;
+	/* 1 + the first lsn of a journal write under way that holds
+	 * WRITE records (0: none): a checkpoint keeps it */
+	uint64_t jnl_sync_data;
+	/* recovery: the WRITE records replayed, applied once the index is
+	 * whole (sl_file_jnl_apply) */
+	struct sl_jnl_data *jnl_pend;
+	size_t jnl_npend, jnl_cappend;
 	uint64_t jnl_ckpt_id;
 	pthread_mutex_t jnl_lock;
 	atomic_uint_fast64_t jnl_writes;        /* journal slots written */
@@ -921,6 +936,28 @@ uint64_t sl_file_data_len(const struct sl_wbuf *w, const struct sl_chunk *c,
  * (recovery brought back a size from before an extension that landed):
  * they would show if the file grew.  At open, before writes. */
 int sl_file_cut_tails(struct slot_store *s);
+/* A WRITE record replayed (jnl.c): bytes over a chunk, kept in
+ * jnl_pend till the index is whole. */
+struct sl_jnl_data {
+	uint64_t oid, gen;
+	uint32_t idx, off, len;
+	uint64_t seq;           /* replay order */
+	uint8_t *data;
+};
+/* Recovery, lock held: keep WRITE record r; false: it does not hold. */
+bool sl_file_jnl_note(struct slot_store *s, const struct sl_jnl_rec *r);
+/* The WRITE records replayed that apply: their bytes over the chunks
+ * they name, when those are still of the gen they name; write (a
+ * read-write open, fsck) rewrites the chunks.  Returns how many apply,
+ * or a negative errno. */
+int64_t sl_file_jnl_apply(struct slot_store *s, bool write);
+/* Lock held.  A journal write of WRITE record r, in journal slot lsn, is
+ * over: ok, its buffer keeps the slot (jlsn); else its bytes are no
+ * longer in the journal. */
+void sl_file_jnl_settle(struct slot_store *s, const struct sl_jnl_rec *r,
+			uint64_t lsn, bool ok);
+/* Lock held.  1 + the first lsn a buffer keeps (jlsn); 0: none. */
+uint64_t sl_file_jnl_lsn(const struct slot_store *s);
 /* Write again elsewhere, as a copy (times kept), every chunk of ino whose
  * slot lies in region from or above (slot_shrink). */
 int sl_file_move_chunks(struct slot_store *s, slot_ino_t ino, uint32_t from);
@@ -1061,8 +1098,13 @@ void sl_ckpt_thread_stop(struct slot_store *s);
 
 /* jnl.c, the journal of namespace changes (FORMAT.md, "Journal") */
 /* Lock held.  Log a change just made to the index; what cannot be logged
- * (no journal, no memory, too many) falls back on sl_ns_dirty. */
-void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r);
+ * (no journal, no memory, too many) falls back on sl_ns_dirty, but for
+ * a WRITE record, whose caller writes its buffer out instead: -EAGAIN. */
+int sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r);
+/* Lock held.  Whether the journal can carry changes now. */
+bool sl_jnl_usable(const struct slot_store *s);
+/* The room left for records in the next journal write. */
+size_t sl_jnl_room(const struct slot_store *s);
 /* No lock held.  Make every change logged so far durable through the
  * journal: 0 (*flushed: a journal slot was written, and the device
  * flushed after it), or -EAGAIN when only a checkpoint can (the journal
@@ -1070,9 +1112,11 @@ void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r);
  * failed). */
 int sl_jnl_sync(struct slot_store *s, bool *flushed);
 /* Lock held: a checkpoint's snapshot takes the records (it holds their
- * changes) and the journal slots so far (freed when it is durable, or
- * given back with failed). */
-void sl_jnl_snap(struct slot_store *s, struct sl_vec *slots);
+ * changes; WRITE records, whose data it does not hold, stay for the next
+ * journal write) and the journal slots so far (freed when it is durable,
+ * or given back with failed), but those from the first with a WRITE
+ * record a buffer still holds on: it returns how many (jnl_data_slots). */
+uint64_t sl_jnl_snap(struct slot_store *s, struct sl_vec *slots);
 void sl_jnl_ckpt_done(struct slot_store *s, struct sl_vec *slots,
 		      uint64_t ops_at, bool ok);
 /* A read-write open: a journal of a new id, which continues the next

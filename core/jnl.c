@@ -65,27 +65,24 @@ static bool jn_is_name(const struct sl_jnl_rec *r)
 	return r->type >= SL_JNL_MAKE && r->type <= SL_JNL_RENAME;
 }
 
-void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r)
+/* Lock held.  r into jnl_buf: 0, or -EAGAIN when it cannot go (no
+ * journal, no memory, more than one journal write holds). */
+static int jn_append(struct slot_store *s, const struct sl_jnl_rec *r)
 {
 	size_t size = sl_jnl_rec_size(r);
-	sl_dirty(s);
 	/* a record that would take its journal slot past jn_max opens
 	 * the next */
 	size_t max = jn_max(s);
 	bool next = s->jnl_len + size - s->jnl_cut[s->jnl_pieces] > max;
 	if (!s->jnl_id || size > max ||
-	    (next && s->jnl_pieces + 1 >= SL_JNL_SYNC_SLOTS)) {
-		sl_ns_dirty(s);
-		return;
-	}
+	    (next && s->jnl_pieces + 1 >= SL_JNL_SYNC_SLOTS))
+		return -EAGAIN;
 	if (s->jnl_len + size > s->jnl_cap) {
 		size_t cap = SL_MAX(SL_MAX(s->jnl_cap * 2, (size_t)4096),
 				    s->jnl_len + size);
 		uint8_t *p = realloc(s->jnl_buf, cap);
-		if (!p) {
-			sl_ns_dirty(s);
-			return;
-		}
+		if (!p)
+			return -EAGAIN;
 		s->jnl_buf = p;
 		s->jnl_cap = cap;
 	}
@@ -98,6 +95,38 @@ void sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r)
 	s->jnl_nrec++;
 	s->jnl_nnames += jn_is_name(r);
 	s->jnl_ops++;
+	return 0;
+}
+
+int sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r)
+{
+	sl_dirty(s);
+	int err = jn_append(s, r);
+	/* a change lost to the journal waits for a checkpoint; lost data
+	 * goes out in its chunk */
+	if (err && r->type != SL_JNL_WRITE)
+		sl_ns_dirty(s);
+	return err;
+}
+
+/* Journal slots in use (jnl_slots holds pairs). */
+static size_t jn_slots_used(const struct slot_store *s)
+{
+	return s->jnl_slots.n / 2;
+}
+
+bool sl_jnl_usable(const struct slot_store *s)
+{
+	return jn_usable(s) &&
+	       jn_slots_used(s) + 2 * SL_JNL_SYNC_SLOTS < JN_SLOTS_MAX;
+}
+
+size_t sl_jnl_room(const struct slot_store *s)
+{
+	size_t all = SL_JNL_SYNC_SLOTS * jn_max(s);
+	/* a slot may end short of its bound by a record's size */
+	size_t slack = SL_JNL_SYNC_SLOTS * (SL_JNL_REC_FIXED + SL_JNL_DATA_MAX);
+	return s->jnl_len + slack < all ? all - s->jnl_len - slack : 0;
 }
 
 /* The record at *at of the len bytes at p, into r, and *at past it;
@@ -160,11 +189,13 @@ static void jn_attrs_taken(struct jn_cleared *c, struct sl_obj *o)
  * owed for them.  A TRUNC's or a PUNCH's file loses its CUT: replay drops
  * the chunks the cut or the hole left behind.
  */
-static void jn_take(struct slot_store *s, uint8_t *p, size_t len,
+static bool jn_take(struct slot_store *s, uint8_t *p, size_t len,
 		    struct jn_cleared *cleared)
 {
 	struct sl_jnl_rec r;
+	bool data = false;
 	for (size_t at = 0, here = 0; jn_next(p, len, &at, &r); here = at) {
+		data |= r.type == SL_JNL_WRITE;
 		uint64_t oid[2];
 		for (size_t k = jn_named(&r, oid); k-- > 0;) {
 			struct sl_obj *o = sl_obj_find(&s->ix, oid[k]);
@@ -197,6 +228,7 @@ static void jn_take(struct slot_store *s, uint8_t *p, size_t len,
 		    sl_ext_size(s, o, -1, false) >= o->size)
 			jn_attrs_taken(cleared, o);
 	}
+	return data;
 }
 
 /* Lock held.  The objects of oids get flag back (a write failed). */
@@ -210,14 +242,22 @@ static void jn_mark_again(struct slot_store *s, const struct sl_vec *oids,
 	}
 }
 
-/* Lock held: the write of the records jn_take took is over.  ok: the
+/* Lock held: the write of the records jn_take took, into slots of lsn
+ * lsn0 on (slot i from byte cut[i]), is over.  ok: the
  * objects still marked are named (a made one by the journal for good,
- * JNL_MADE); else the marks go and the attributes are owed again. */
+ * JNL_MADE); else the marks go and the attributes are owed again.  A
+ * WRITE record's buffer learns how it went. */
 static void jn_settle(struct slot_store *s, const uint8_t *p, size_t len,
-		      bool ok, const struct jn_cleared *cleared)
+		      const size_t *cut, uint64_t lsn0, bool ok,
+		      const struct jn_cleared *cleared)
 {
 	struct sl_jnl_rec r;
-	for (size_t at = 0; jn_next(p, len, &at, &r);) {
+	size_t piece = 0;
+	for (size_t at = 0, here = 0; jn_next(p, len, &at, &r); here = at) {
+		while (here >= cut[piece + 1])
+			piece++;
+		if (r.type == SL_JNL_WRITE)
+			sl_file_jnl_settle(s, &r, lsn0 + piece, ok);
 		uint64_t oid[2];
 		for (size_t k = jn_named(&r, oid); k-- > 0;) {
 			struct sl_obj *o = sl_obj_find(&s->ix, oid[k]);
@@ -234,6 +274,16 @@ static void jn_settle(struct slot_store *s, const uint8_t *p, size_t len,
 		jn_mark_again(s, &cleared->attrs, SL_OBJ_ATTR_DIRTY);
 		jn_mark_again(s, &cleared->cuts, SL_OBJ_CUT);
 	}
+}
+
+/* Lock held.  Journal slot ref, of lsn, is in use till a checkpoint
+ * frees it.  One whose ref is lost stays in use till the next open:
+ * freed, it could be reused under the records it holds. */
+static void jn_slot_keep(struct slot_store *s, uint64_t ref, uint64_t lsn)
+{
+	if (!sl_vec_push(&s->jnl_slots, ref) &&
+	    sl_vec_push(&s->jnl_slots, lsn))
+		s->jnl_slots.n--;
 }
 
 /*
@@ -255,7 +305,7 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	if (!s->jnl_nrec)
 		ret = s->jnl_ops_done < s->jnl_ops ? -EAGAIN : 0;
 	else if (!jn_usable(s) ||
-		 s->jnl_slots.n + s->jnl_pieces >= JN_SLOTS_MAX ||
+		 jn_slots_used(s) + s->jnl_pieces >= JN_SLOTS_MAX ||
 		 s->jnl_cutting)
 		ret = -EAGAIN;
 	bool write = !ret && s->jnl_nrec;
@@ -309,7 +359,10 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	s->jnl_cap = 0;
 	jn_restart(s);
 	struct jn_cleared cleared = { 0 };
-	jn_take(s, rec, len, &cleared);
+	uint64_t lsn0 = np ? h[0].lsn : 0;
+	/* a checkpoint meanwhile keeps these slots for their WRITEs */
+	if (jn_take(s, rec, len, &cleared))
+		s->jnl_sync_data = lsn0 + 1;
 	bool barrier = s->jnl_barrier;
 	s->jnl_barrier = false;
 	sl_unlock(s);
@@ -347,12 +400,11 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 		pthread_rwlock_wrlock(&s->reuse_lock);
 	sl_lock(s);
 	sl_held_end(s, &hold, hold_bytes);
-	jn_settle(s, rec, len, !err, &cleared);
+	jn_settle(s, rec, len, cut, lsn0, !err, &cleared);
+	s->jnl_sync_data = 0;
 	if (!err) {
-		/* a slot whose ref is lost stays in use till the next open:
-		 * freed, it could be reused under the records it holds */
 		for (size_t i = 0; i < np; i++)
-			sl_vec_push(&s->jnl_slots, ref[i]);
+			jn_slot_keep(s, ref[i], h[i].lsn);
 		if (ops_at > s->jnl_ops_done)
 			s->jnl_ops_done = ops_at;
 		sl_pin_release(s, &hold);
@@ -384,17 +436,49 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	return err ? -EAGAIN : 0;
 }
 
-void sl_jnl_snap(struct slot_store *s, struct sl_vec *slots)
+/* Lock held.  The WRITE records not yet written stay for the next
+ * journal write, alone: a checkpoint does not hold their bytes. */
+static void jn_keep_writes(struct slot_store *s)
 {
-	*slots = s->jnl_slots;
-	memset(&s->jnl_slots, 0, sizeof(s->jnl_slots));
+	uint8_t *p = s->jnl_buf;
+	size_t len = s->jnl_len;
+	s->jnl_buf = NULL;
+	s->jnl_cap = 0;
 	jn_restart(s);
+	struct sl_jnl_rec r;
+	for (size_t at = 0; jn_next(p, len, &at, &r);)
+		if (r.type == SL_JNL_WRITE && jn_append(s, &r))
+			/* lost: the fsync that logged it finds its blocks
+			 * unmarked and writes their buffer out */
+			sl_file_jnl_settle(s, &r, 0, false);
+	free(p);
+}
+
+uint64_t sl_jnl_snap(struct slot_store *s, struct sl_vec *slots)
+{
+	/* the slots from the first a buffer or a write under way keeps
+	 * stay: their WRITE records are all that holds those bytes */
+	uint64_t keep = sl_file_jnl_lsn(s);     /* lsn + 1; 0: none */
+	if (s->jnl_sync_data && (!keep || s->jnl_sync_data < keep))
+		keep = s->jnl_sync_data;
+	struct sl_vec all = s->jnl_slots;
+	memset(&s->jnl_slots, 0, sizeof(s->jnl_slots));
+	memset(slots, 0, sizeof(*slots));
+	for (size_t i = 0; i + 1 < all.n; i += 2) {
+		bool kept = keep && all.v[i + 1] + 1 >= keep;
+		struct sl_vec *to = kept ? &s->jnl_slots : slots;
+		if (!sl_vec_push(to, all.v[i]) && sl_vec_push(to, all.v[i + 1]))
+			to->n--;
+	}
+	free(all.v);
+	jn_keep_writes(s);
 	/* the checkpoint makes the deletions durable: their slots are
 	 * pins from now on */
 	for (size_t i = 0; i < s->jnl_hold.n; i++)
 		sl_vec_push(&s->pin, s->jnl_hold.v[i]);
 	free(s->jnl_hold.v);
 	memset(&s->jnl_hold, 0, sizeof(s->jnl_hold));
+	return keep ? s->jnl_lsn - (keep - 1) : 0;
 }
 
 void sl_jnl_ckpt_done(struct slot_store *s, struct sl_vec *slots,
@@ -403,14 +487,14 @@ void sl_jnl_ckpt_done(struct slot_store *s, struct sl_vec *slots,
 	if (ok) {
 		/* no durable state names them now, nor does a reader read
 		 * them: free at once, not after another flush */
-		for (size_t i = 0; i < slots->n; i++)
+		for (size_t i = 0; i + 1 < slots->n; i += 2)
 			sl_slot_unclaim(s, slots->v[i]);
 		s->jnl_ckpt_id = s->jnl_id;
 		if (ops_at > s->jnl_ops_done)
 			s->jnl_ops_done = ops_at;
 	} else {
-		for (size_t i = 0; i < slots->n; i++)
-			sl_vec_push(&s->jnl_slots, slots->v[i]);
+		for (size_t i = 0; i + 1 < slots->n; i += 2)
+			jn_slot_keep(s, slots->v[i], slots->v[i + 1]);
 		/* the records the snapshot took are in no journal slot */
 		sl_ns_dirty(s);
 	}
@@ -426,6 +510,10 @@ void sl_jnl_start(struct slot_store *s)
 			id = (uint64_t)sl_now_ns() ^ ((uint64_t)getpid() << 32);
 	}
 	s->jnl_id = id;
+	/* the slots replay read are of the journal before: the next
+	 * checkpoint frees them */
+	for (size_t i = 1; i < s->jnl_slots.n; i += 2)
+		s->jnl_slots.v[i] = 0;
 }
 
 void sl_jnl_resume(struct slot_store *s, const struct sl_ckpt_hdr *hdr)
@@ -463,7 +551,10 @@ int sl_jnl_replay(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
 		return 0;
 	qsort(j, n, sizeof(*j), jn_lsn_cmp);
 	uint32_t bs = s->sb.block_size;
-	uint64_t want = hdr->jnl_lsn;
+	/* the slots before jnl_lsn that it kept: their WRITE records only
+	 * (their other changes are the checkpoint's) */
+	uint64_t want = hdr->jnl_lsn - SL_MIN(hdr->jnl_data_slots,
+					      hdr->jnl_lsn);
 	int done = 0;
 	uint64_t bad = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -484,11 +575,18 @@ int sl_jnl_replay(struct slot_store *s, const struct sl_ckpt_hdr *hdr,
 		}
 		struct sl_jnl_rec r;
 		uint32_t got = 0;
+		bool old = h->lsn < hdr->jnl_lsn;
 		for (size_t at = 0; jn_next(p, h->payload_len, &at, &r); got++)
-			if (!sl_ns_replay(s, &r, h->gen))
+			if ((!old || r.type == SL_JNL_WRITE) &&
+			    !sl_ns_replay(s, &r, h->gen))
 				bad++;
 		bad += h->rec_count > got ? h->rec_count - got : 0;
 		free(p);
+		/* in use till the checkpoint after the open: a write before
+		 * it must not land on the records (lsn 0 once a journal of
+		 * another id starts) */
+		if (!sl_slot_claim(s, j[i].ref))
+			jn_slot_keep(s, j[i].ref, h->lsn);
 		want++;
 		done++;
 	}

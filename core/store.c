@@ -1173,6 +1173,9 @@ static void store_free(struct slot_store *s)
 			}
 	free(s->wb_hash);
 	free(s->wb_files);
+	for (size_t i = 0; i < s->jnl_npend; i++)
+		free(s->jnl_pend[i].data);
+	free(s->jnl_pend);
 	sl_index_free(&s->ix);
 	sl_jnl_free(s);
 	free(s->owed.v);
@@ -1320,6 +1323,15 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 	if (err)
 		goto fail;
 	sl_resv_settle(s);
+	/* a read-only open cannot rewrite the chunks the journal's file data
+	 * goes over, and would show them without it */
+	if (s->read_only && sl_file_jnl_apply(s, false) > 0) {
+		sl_log(s, "the journal holds file data written since the last "
+		       "checkpoint, which a read-only open cannot apply: open "
+		       "it read-write once, or run fsck.slotfs");
+		err = -EROFS;
+		goto fail;
+	}
 
 	atomic_store(&s->on_error, s->sb.errors);
 	if (s->sb.flags & SL_SB_ERRORS)
@@ -1338,7 +1350,10 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		err = sl_sb_write(dev, &s->sb, false);
 		if (err)
 			goto fail;
-		err = sl_file_cut_tails(s);
+		/* before the tails' rewrites, which would take the chunks the
+		 * journal's writes go over */
+		int64_t applied = sl_file_jnl_apply(s, true);
+		err = applied < 0 ? (int)applied : sl_file_cut_tails(s);
 		if (err)
 			goto fail;
 		/* index records that did not hold: corruption, for fsck */
@@ -1439,6 +1454,12 @@ int slot_close(struct slot_store *s)
 	 * store is read-only: it stays not clean) */
 	sl_fs_errors_record(s);
 	pthread_mutex_unlock(&s->ckpt_lock);
+	/* a buffer whose bytes only the journal holds (its write-out
+	 * failed): the next open must replay it */
+	sl_lock(s);
+	if (rw && !err && sl_file_jnl_lsn(s))
+		err = -EIO;
+	sl_unlock(s);
 	if (rw) {
 		if (!err)
 			err = s->dev->ops->flush(s->dev->ctx);

@@ -6,8 +6,11 @@
  *   slotfs-corrupt fuzz [SECONDS [SEED]]
  *   slotfs-corrupt fuzz-one SEED [IMAGE_OUT]
  *
- * Two base images of 64 MiB are built once: the test tree closed cleanly,
- * and the same after a put that a crash left out of the checkpoint.  Each
+ * Three base images of 64 MiB are built once: the test tree closed
+ * cleanly; the same after a put that a crash left out of the checkpoint;
+ * and a file whose small writes an fsync put in the journal (WRITE
+ * records; the tree leaves too little room for the buffers that hold
+ * them), then a crash.  Each
  * iteration copies one, damages it with 1-4 mutations chosen by the
  * iteration's seed, and then asks:
  *
@@ -21,7 +24,7 @@
  *
  * Mutations flip bytes or write edge values (0, 1, -1, 2^31...) into the
  * superblocks, the checkpoint headers and payloads, slot headers and
- * payloads, and region headers.  Checksummed records are resealed half
+ * payloads, region headers, and journal slots.  Checksummed records are resealed half
  * the time, so the parsers behind the checksums see the garbage too.
  *
  * SLOT_FUZZ_SECONDS (default 30) bounds the run; SLOT_FUZZ_SEED picks the
@@ -107,9 +110,36 @@ struct fz_base {
 	size_t nslots;
 	uint64_t *regions;      /* offsets of assigned regions */
 	size_t nregions;
+	uint64_t jnl[8];        /* offsets of journal slots */
+	size_t njnl;
 };
 
-static int fz_build(struct fz_base *b, bool unclean)
+enum { FZ_CLEAN, FZ_UNCLEAN, FZ_JDATA, FZ_BASES };
+
+/* Small writes over name's chunks, which fsync puts in the journal, and
+ * where the journal slots are. */
+static int fz_jnl_writes(struct slot_store *s, const char *name,
+			 struct fz_base *b)
+{
+	struct slot_attr a;
+	int err = slot_ns_lookup(s, SLOT_ROOT_INO, name, &a);
+	static const uint64_t at[] = { 5000, (1u << 20) + 8192, 100 };
+	for (size_t i = 0; !err && i < SL_ARRAY_SIZE(at); i++) {
+		char piece[300];
+		memset(piece, 'j' + (int)i, sizeof(piece));
+		ssize_t n = slot_file_write(s, a.ino, at[i], piece, sizeof(piece));
+		err = n == (ssize_t)sizeof(piece) ? 0 : n < 0 ? (int)n : -EIO;
+		if (!err && i)
+			err = slot_file_fsync(s, a.ino, false);
+	}
+	sl_lock(s);
+	for (size_t i = 0; i + 1 < s->jnl_slots.n && b->njnl < 8; i += 2)
+		b->jnl[b->njnl++] = sl_slot_off(s, s->jnl_slots.v[i]);
+	sl_unlock(s);
+	return err;
+}
+
+static int fz_build(struct fz_base *b, int kind)
 {
 	static const uint8_t uuid[16] = { 0x5e, 0xed, 1, 2, 3, 4, 0x45, 6,
 					  0x87, 8, 9, 10, 11, 12, 13, 14 };
@@ -128,12 +158,21 @@ static int fz_build(struct fz_base *b, bool unclean)
 	if (!err)
 		err = slot_open_dev(slot_emu_dev(emu), &so, &s);
 	if (!err)
-		err = cr_populate(s, NULL);
+		err = kind == FZ_JDATA ? cr_put(s, NULL, "jdata", 3u << 20) :
+					 cr_populate(s, NULL);
 	if (s && !err) {
 		err = slot_close(s);
 		s = NULL;
 	}
-	if (!err && unclean) {
+	if (!err && kind == FZ_JDATA) {
+		err = slot_open_dev(slot_emu_dev(emu), &so, &s);
+		if (!err)
+			err = fz_jnl_writes(s, "jdata", b);
+		if (!err && !b->njnl)
+			err = -ENODATA;         /* the journal took none */
+		if (s)
+			slot_abandon(s);
+	} else if (!err && kind == FZ_UNCLEAN) {
 		err = slot_open_dev(slot_emu_dev(emu), &so, &s);
 		if (!err)
 			err = cr_put(s, NULL, "a/late", 9000);
@@ -242,10 +281,10 @@ static void fz_reseal(uint8_t *rec)
 }
 
 enum { MU_SB, MU_CKPT_HDR, MU_CKPT_PAYLOAD, MU_SLOT_HDR, MU_SLOT_PAYLOAD,
-       MU_RGN_HDR, MU_ANY_META, MU_COUNT };
+       MU_RGN_HDR, MU_JNL, MU_ANY_META, MU_COUNT };
 static const char *const mu_name[MU_COUNT] = {
 	"superblock", "ckpt-header", "ckpt-payload", "slot-header",
-	"slot-payload", "region-header", "metadata",
+	"slot-payload", "region-header", "journal", "metadata",
 };
 
 static void fz_mutate(uint64_t *rng, const struct fz_base *b, uint8_t *img,
@@ -343,6 +382,28 @@ static void fz_mutate(uint64_t *rng, const struct fz_base *b, uint8_t *img,
 			}
 			if (reseal)
 				fz_reseal(r);
+			break;
+		}
+		case MU_JNL: {
+			/* its header, or its records, sealed again (mostly):
+			 * replay parses what the checksum vouches for */
+			if (!b->njnl)
+				break;
+			uint8_t *r = img + b->jnl[fz_below(rng, b->njnl)];
+			struct sl_jnl_hdr h;
+			if (fz_below(rng, 3) == 0 || sl_jnl_hdr_decode(r, &h) ||
+			    h.payload_len > (256u << 10)) {
+				fz_damage(rng, r, SL_JNL_HDR_SIZE - 8);
+				if (reseal)
+					fz_reseal(r);
+				break;
+			}
+			fz_damage(rng, r + SL_BLOCK, h.payload_len);
+			if (reseal || fz_below(rng, 4)) {
+				h.payload_csum = sl_csum(r + SL_BLOCK,
+							 h.payload_len);
+				sl_jnl_hdr_encode(&h, r);
+			}
 			break;
 		}
 		case MU_RGN_HDR: {
@@ -553,9 +614,9 @@ int cr_fuzz_main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	struct fz_base bases[2] = { 0 };
-	for (int i = 0; i < 2; i++) {
-		int err = fz_build(&bases[i], i == 1);
+	struct fz_base bases[FZ_BASES] = { 0 };
+	for (int i = 0; i < FZ_BASES; i++) {
+		int err = fz_build(&bases[i], i);
 		if (err) {
 			fprintf(stderr, "fuzz: building base image %d: %s\n", i,
 				slot_strerror(err));
@@ -568,7 +629,7 @@ int cr_fuzz_main(int argc, char **argv)
 	struct fz_stats st = { 0 };
 	int rc;
 	if (one) {
-		rc = fz_one(seed, bases, 2, emu, &st, save);
+		rc = fz_one(seed, bases, FZ_BASES, emu, &st, save);
 		printf("seed %" PRIu64 ": %s\n", seed, rc ? "FAILED" : "ok");
 	} else {
 		printf("# fuzzing slot_fsck for %.0f s from seed %" PRIu64 "\n",
@@ -577,7 +638,7 @@ int cr_fuzz_main(int argc, char **argv)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		uint64_t i = 0;
 		do {
-			fz_one(seed + i, bases, 2, emu, &st, NULL);
+			fz_one(seed + i, bases, FZ_BASES, emu, &st, NULL);
 			i++;
 			clock_gettime(CLOCK_MONOTONIC, &t);
 		} while ((double)(t.tv_sec - t0.tv_sec) +
@@ -590,7 +651,7 @@ int cr_fuzz_main(int argc, char **argv)
 		rc = st.failed ? 1 : 0;
 	}
 	slot_emu_destroy(emu);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < FZ_BASES; i++) {
 		free(bases[i].img);
 		free(bases[i].slots);
 		free(bases[i].lens);

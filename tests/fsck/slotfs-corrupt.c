@@ -1650,6 +1650,73 @@ static const char *verify_file(struct slot_store *s, char *line, enum vmode vm,
 	return bad;
 }
 
+/* The manifest at path without KEY's F line, and with the one for its
+ * bytes now (len at buf) at the end. */
+static void mf_refile(const char *path, const char *key, uint64_t oid,
+		      const uint8_t *buf, size_t len, uint32_t chunk)
+{
+	FILE *in = mf_open(path, "r");
+	char *line = NULL, *all = NULL;
+	size_t cap = 0, size = 0;
+	FILE *keep = open_memstream(&all, &size);
+	if (!keep)
+		die("jwritten: %s", strerror(errno));
+	size_t klen = strlen(key);
+	while (getline(&line, &cap, in) > 0)
+		if (strncmp(line, "F ", 2) || strncmp(line + 2, key, klen) ||
+		    line[2 + klen] != ' ')
+			fputs(line, keep);
+	fclose(keep);
+	fclose(in);
+	free(line);
+	FILE *out = mf_open(path, "w");
+	fwrite(all, 1, size, out);
+	mf_file(out, key, oid, buf, len, chunk);
+	fclose(out);
+	free(all);
+}
+
+/* jwritten IMG MANIFEST KEY: small writes over KEY's chunks, which fsync
+ * puts in the journal (WRITE records) while their buffers stay, then a
+ * crash; KEY's manifest line says its bytes now */
+static int cmd_jwritten(char **av, int ac)
+{
+	if (ac < 3)
+		die("jwritten IMG MANIFEST KEY");
+	struct slot_store *s = api_open(av[0], false);
+	struct slot_attr a;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int err = key_attr(s, av[2], &a);
+	if (!err)
+		err = read_key(s, av[2], &buf, &len);
+	static const uint64_t at[] = { 5000, (1u << 20) + 8192, 100 };
+	for (size_t i = 0; !err && i < SL_ARRAY_SIZE(at); i++) {
+		char piece[300];
+		if (at[i] + sizeof(piece) > len)
+			continue;
+		memset(piece, 'j' + (int)i, sizeof(piece));
+		ssize_t n = slot_file_write(s, a.ino, at[i], piece, sizeof(piece));
+		err = n == (ssize_t)sizeof(piece) ? 0 : n < 0 ? (int)n : -EIO;
+		if (!err)
+			memcpy(buf + at[i], piece, sizeof(piece));
+	}
+	if (!err)
+		err = slot_file_fsync(s, a.ino, false);
+	sl_lock(s);
+	bool kept = s->wbs_count > 0;   /* the journal holds their bytes */
+	sl_unlock(s);
+	uint32_t chunk = store_chunk(s);
+	slot_abandon(s);
+	if (err)
+		die("jwritten: %s", slot_strerror(err));
+	if (!kept)
+		die("jwritten: the journal took none of the writes");
+	mf_refile(av[1], av[2], a.ino, buf, len, chunk);
+	free(buf);
+	return 0;
+}
+
 static int cmd_verify(char **av, int ac)
 {
 	if (ac < 2)
@@ -1818,6 +1885,7 @@ static void usage(FILE *f)
 "  bad-mode IMG PATH            give PATH's object mode 0 (no such type)\n"
 "  recheckpoint IMG             open, touch the root, checkpoint, close\n"
 "  renamed IMG OLD NEW          checkpoint, rename OLD to NEW, sync, crash\n"
+"  jwritten IMG MANIFEST KEY     small writes over KEY, fsync (journal), crash\n"
 "  rgn-hdr IMG KEY              zero the header of KEY's region\n"
 "  xattr-bad IMG                three damaged xattr records, resealed\n"
 "  acl-bad IMG                  three bad ACL records and a good one, resealed\n"
@@ -1860,6 +1928,8 @@ int main(int argc, char **argv)
 		return cmd_unclean(av, ac, false);
 	if (!strcmp(cmd, "renamed"))
 		return cmd_renamed(av, ac);
+	if (!strcmp(cmd, "jwritten"))
+		return cmd_jwritten(av, ac);
 	if (!strcmp(cmd, "orphan"))
 		return cmd_unclean(av, ac, true);
 

@@ -226,6 +226,41 @@ Test(crash, sparse)
 	run_clean(&wl);
 }
 
+/* fsync puts small writes over chunks on the device in the journal
+ * (WRITE records) and keeps their buffers; a checkpoint keeps the
+ * journal slots they need; the open after a crash rewrites the chunks
+ * with them.  A chunk rewritten since (written out, cut, overwritten
+ * whole) holds its own bytes: replay passes the records by. */
+static void wl_jdata(struct cw *w)
+{
+	cw_write(w, big, 4096 + 100, 300);
+	cw_write(w, big, 65536 + 8192, 4096);   /* chunk 1, a whole block */
+	cw_fsync(w, big);
+	cw_ckpt(w);     /* keeps the slot (a checkpoint writes out no
+			   buffer: the model takes it for a sync) */
+	cw_write(w, big, 4096 + 200, 300);      /* that block again */
+	cw_write(w, big, 262144 + 1000, 50);    /* chunk 4, below its end */
+	cw_fsync(w, big);
+	cw_write(w, big, 65536 + 8192 + 10, 10);
+	cw_truncate(w, big, 200000);            /* cuts chunk 3, drops 4 */
+	cw_fsync(w, big);
+	cw_write(w, big, 131072 + 500, 100);    /* chunk 2 */
+	cw_fsync(w, big);
+	cw_ckpt(w);
+	cw_write(w, big, 131072, 65536);        /* chunk 2 whole */
+	cw_write(w, big, 65536 + 30000, 20);
+	cw_fsync(w, big);
+	cw_write(w, big, 4096 + 4000, 200);     /* unsynced, across blocks */
+}
+
+Test(crash, jdata)
+{
+	static const struct crash_workload wl = { .name = "jdata",
+						  .setup = setup_big,
+						  .run = wl_jdata };
+	run_clean(&wl);
+}
+
 static void setup_trunc(struct cw *w)
 {
 	tfile = cw_create(w, CW_ROOT, "t");
