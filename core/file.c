@@ -1956,19 +1956,33 @@ static bool fl_wb_sparse(const struct slot_store *s, struct sl_obj *o,
 
 /* Lock held.  Sparse buffers past FL_WBS_SOFT: hand the fullest to the
  * flushers (the writers go on; one of them at SL_WBS_BYTES writes
- * through).  Each write-out rewrites a chunk for all its blocks. */
-static void fl_wbs_make_room(struct slot_store *s)
+ * through).  Each write-out rewrites a chunk for all its blocks.  With
+ * jnl (an fsync that logged WRITE records), first those whose records
+ * are older than the journal's span (sl_jnl_span): a checkpoint frees
+ * no journal slot from theirs on till they are out. */
+static void fl_wbs_make_room(struct slot_store *s, bool jnl)
 {
-	while (s->wbs_blocks > FL_WBS_SOFT(s) &&
+	/* 1 + the lsn below which a buffer's WRITE records are too old */
+	size_t span = jnl ? sl_jnl_span(s) : 0;
+	uint64_t old = span && s->jnl_lsn > span ? s->jnl_lsn - span + 1 : 0;
+	while ((old || s->wbs_blocks > FL_WBS_SOFT(s)) &&
 	       s->wbs_queued < FL_WBS_QUEUED) {
 		struct sl_wbuf *v = NULL;
 		for (uint32_t i = 0; i < s->nwb_files; i++) {
 			struct sl_obj *o = sl_obj_find(&s->ix, s->wb_files[i]);
 			for (struct sl_wbuf *b = o ? o->wb : NULL; b;
-			     b = b->next)
-				if (!b->buf && !b->flushing && !b->queued &&
-				    (!v || b->npg > v->npg))
+			     b = b->next) {
+				if (b->buf || b->flushing || b->queued ||
+				    (old && (!b->jlsn || b->jlsn >= old)))
+					continue;
+				if (!v || (old ? b->jlsn < v->jlsn :
+					   b->npg > v->npg))
 					v = b;
+			}
+		}
+		if (!v && old) {
+			old = 0;        /* none: the fullest, if need be */
+			continue;
 		}
 		if (!v || !fl_queue(s, v->oid, v->idx, false, false))
 			return;
@@ -2710,7 +2724,7 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 				if (err)
 					wb = NULL;
 				else
-					fl_wbs_make_room(s);
+					fl_wbs_make_room(s, false);
 			} else if (wb) {
 				uint32_t bs = s->sb.block_size;
 				if (da > wb->len) /* a hole inside the chunk */
@@ -3605,6 +3619,17 @@ static int fl_fsync_data(struct slot_store *s, slot_ino_t ino, int *jnl)
 		pthread_rwlock_unlock(stripe);
 		flushed = false;
 	}
+	/* buffers the journal held for long go out, and a checkpoint then
+	 * frees the slots it kept for them */
+	bool crowded = false;
+	if (logged) {
+		sl_lock(s);
+		fl_wbs_make_room(s, true);
+		crowded = sl_jnl_crowded(s);
+		sl_unlock(s);
+	}
+	if (!err && crowded && slot_checkpoint(s, true) < 0)
+		sl_log(s, "a checkpoint to free journal slots failed");
 	if (!err && !flushed)
 		err = sl_flush(s);
 	/* a rewrite that failed (a bad old chunk, say) leaves its file

@@ -1101,8 +1101,15 @@ void sl_ckpt_thread_stop(struct slot_store *s);
  * (no journal, no memory, too many) falls back on sl_ns_dirty, but for
  * a WRITE record, whose caller writes its buffer out instead: -EAGAIN. */
 int sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r);
-/* Lock held.  Whether the journal can carry changes now. */
+/* Lock held.  Whether the journal can carry changes now: file data only
+ * while the slots it keeps are fewer than twice its span. */
 bool sl_jnl_usable(const struct slot_store *s);
+/* The journal slots WRITE records may keep: a buffer they hold longer
+ * goes out (so that a checkpoint frees them), at most a sixteenth of the
+ * slot area.  Crowded: half as many again are in use, which a
+ * checkpoint would free. */
+size_t sl_jnl_span(const struct slot_store *s);
+bool sl_jnl_crowded(const struct slot_store *s);
 /* The room left for records in the next journal write. */
 size_t sl_jnl_room(const struct slot_store *s);
 /* No lock held.  Make every change logged so far durable through the

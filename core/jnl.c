@@ -115,10 +115,24 @@ static size_t jn_slots_used(const struct slot_store *s)
 	return s->jnl_slots.n / 2;
 }
 
+size_t sl_jnl_span(const struct slot_store *s)
+{
+	uint64_t area = (uint64_t)s->sb.region_count * s->sb.region_size;
+	/* slots of the largest class, should the others be all taken */
+	uint64_t slot = 1ull << s->cls[s->ncls - 1].shift;
+	return SL_MAX(SL_MIN((size_t)JN_SLOTS_MAX / 2,
+			     (size_t)(area / 16 / slot)), (size_t)4);
+}
+
 bool sl_jnl_usable(const struct slot_store *s)
 {
-	return jn_usable(s) &&
+	return jn_usable(s) && jn_slots_used(s) < 2 * sl_jnl_span(s) &&
 	       jn_slots_used(s) + 2 * SL_JNL_SYNC_SLOTS < JN_SLOTS_MAX;
+}
+
+bool sl_jnl_crowded(const struct slot_store *s)
+{
+	return jn_slots_used(s) >= sl_jnl_span(s) / 2 * 3;
 }
 
 size_t sl_jnl_room(const struct slot_store *s)
@@ -276,6 +290,30 @@ static void jn_settle(struct slot_store *s, const uint8_t *p, size_t len,
 	}
 }
 
+/* Lock held.  Of the records not yet written, keep the WRITE records
+ * alone (writes: a checkpoint took the others, but does not hold their
+ * bytes), or all but them (a journal write that could not be made: the
+ * fsyncs that logged them write their buffers out instead). */
+static void jn_filter(struct slot_store *s, bool writes)
+{
+	uint8_t *p = s->jnl_buf;
+	size_t len = s->jnl_len;
+	s->jnl_buf = NULL;
+	s->jnl_cap = 0;
+	jn_restart(s);
+	struct sl_jnl_rec r;
+	for (size_t at = 0; jn_next(p, len, &at, &r);) {
+		bool write = r.type == SL_JNL_WRITE;
+		if (write == writes && !jn_append(s, &r))
+			continue;
+		if (write)      /* its blocks are in no journal slot */
+			sl_file_jnl_settle(s, &r, 0, false);
+		else if (!writes)       /* lost: a checkpoint takes it */
+			sl_ns_dirty(s);
+	}
+	free(p);
+}
+
 /* Lock held.  Journal slot ref, of lsn, is in use till a checkpoint
  * frees it.  One whose ref is lost stays in use till the next open:
  * freed, it could be reused under the records it holds. */
@@ -319,6 +357,9 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 			 malloc(sizeof(*newr) * sl_new_regions_max(s, np)) :
 			 NULL;
 	if (!newr) {
+		/* WRITE records not written are of no use: their fsyncs
+		 * write their buffers out */
+		jn_filter(s, false);
 		sl_unlock(s);
 		pthread_mutex_unlock(&s->jnl_lock);
 		return write ? -EAGAIN : ret;
@@ -331,7 +372,16 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 		cls[i] = sl_class_for(s, cut[i + 1] - cut[i]);
 		io_total += bs + SL_ALIGN_UP(cut[i + 1] - cut[i], bs);
 	}
-	if (sl_slots_alloc(s, cls, np, ref, newr, &nnew)) {
+	/* no slot of the classes that fit (regions all taken by chunks'
+	 * class, say): the largest, which the chunks free */
+	int aerr = sl_slots_alloc(s, cls, np, ref, newr, &nnew);
+	if (aerr == -ENOSPC && cls[0] != s->ncls - 1) {
+		for (size_t i = 0; i < np; i++)
+			cls[i] = s->ncls - 1;
+		aerr = sl_slots_alloc(s, cls, np, ref, newr, &nnew);
+	}
+	if (aerr) {
+		jn_filter(s, false);
 		sl_unlock(s);
 		pthread_mutex_unlock(&s->jnl_lock);
 		free(newr);
@@ -436,23 +486,6 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	return err ? -EAGAIN : 0;
 }
 
-/* Lock held.  The WRITE records not yet written stay for the next
- * journal write, alone: a checkpoint does not hold their bytes. */
-static void jn_keep_writes(struct slot_store *s)
-{
-	uint8_t *p = s->jnl_buf;
-	size_t len = s->jnl_len;
-	s->jnl_buf = NULL;
-	s->jnl_cap = 0;
-	jn_restart(s);
-	struct sl_jnl_rec r;
-	for (size_t at = 0; jn_next(p, len, &at, &r);)
-		if (r.type == SL_JNL_WRITE && jn_append(s, &r))
-			/* lost: the fsync that logged it finds its blocks
-			 * unmarked and writes their buffer out */
-			sl_file_jnl_settle(s, &r, 0, false);
-	free(p);
-}
 
 uint64_t sl_jnl_snap(struct slot_store *s, struct sl_vec *slots)
 {
@@ -471,7 +504,7 @@ uint64_t sl_jnl_snap(struct slot_store *s, struct sl_vec *slots)
 			to->n--;
 	}
 	free(all.v);
-	jn_keep_writes(s);
+	jn_filter(s, true);
 	/* the checkpoint makes the deletions durable: their slots are
 	 * pins from now on */
 	for (size_t i = 0; i < s->jnl_hold.n; i++)

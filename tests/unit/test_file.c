@@ -1551,6 +1551,23 @@ static void t_expect_file(slot_ino_t f, const char *ref, size_t size,
 	free(out);
 }
 
+/* len bytes of src at off of f, and of ref. */
+static void t_write_ref(slot_ino_t f, char *ref, uint64_t off,
+			const void *src, size_t len)
+{
+	cr_assert_eq(slot_file_write(env.s, f, off, src, len), (ssize_t)len);
+	memcpy(ref + off, src, len);
+}
+
+/* A crash, and f's bytes are ref's after it. */
+static void t_crash_expect(slot_ino_t f, const char *ref, size_t size,
+			   const char *when)
+{
+	slot_abandon(env.s);
+	t_reopen(&env);
+	t_expect_file(f, ref, size, when);
+}
+
 /*
  * Small writes over chunks on the device gather in sparse buffers: the
  * blocks written, or the part of a block written, with no device read.
@@ -1670,9 +1687,7 @@ Test(file, fsync_puts_small_writes_in_the_journal)
 			uint64_t off = (x >> 9) % (size - len);
 			t_fill(piece, sizeof(piece), 100u * (unsigned)round +
 						     (unsigned)i);
-			cr_assert_eq(slot_file_write(env.s, f, off, piece, len),
-				     (ssize_t)len);
-			memcpy(ref + off, piece, len);
+			t_write_ref(f, ref, off, piece, len);
 		}
 		uint64_t before = t_status(env.s).io.bytes_written;
 		uint64_t jw = atomic_load(&env.s->jnl_writes);
@@ -1691,16 +1706,78 @@ Test(file, fsync_puts_small_writes_in_the_journal)
 	t_expect_file(f, ref, size, "journaled");
 	struct slot_attr st, got;
 	cr_assert_eq(slot_ns_getattr(env.s, f, &st), 0);
-	slot_abandon(env.s);
-	t_reopen(&env);
-	t_expect_file(f, ref, size, "after a crash");
+	t_crash_expect(f, ref, size, "after a crash");
 	cr_assert_eq(slot_ns_getattr(env.s, f, &got), 0);
 	cr_expect(got.mtime.tv_sec == st.mtime.tv_sec &&
 		  got.mtime.tv_nsec == st.mtime.tv_nsec, "mtime after a crash");
 	/* in the chunks now: a crash right after the open loses nothing */
-	slot_abandon(env.s);
+	t_crash_expect(f, ref, size, "after a second crash");
+	free(ref);
+}
+
+/*
+ * The journal slots kept for WRITE records stay within twice the span
+ * (sl_jnl_span): fsyncs past it send the buffers the journal has held
+ * longest out, and take a checkpoint that frees the slots; the journal
+ * goes on taking the writes.
+ */
+Test(file, journal_slots_kept_for_data_stay_bounded)
+{
+	/* a span of 32 slots: room for the flushers to lag */
+	enum { ROUNDS = 200 };
+	t_teardown(&env);
+	t_setup(&env, 512ull << 20);
+	size_t size = 6u << 20;
+	char *ref;
+	slot_ino_t f = mkstream("jspan", size, 81, &ref);
 	t_reopen(&env);
-	t_expect_file(f, ref, size, "after a second crash");
+	size_t span = sl_jnl_span(env.s), most = 0;
+	uint64_t jw = atomic_load(&env.s->jnl_writes);
+	uint64_t ck = env.s->ckpt_count;
+	uint32_t x = 1234;
+	char piece[512];
+	for (int round = 0; round < ROUNDS; round++) {
+		for (int i = 0; i < 4; i++) {
+			x = x * 1103515245u + 12345u;
+			uint64_t off = (x >> 6) % (size - sizeof(piece));
+			t_fill(piece, sizeof(piece), (unsigned)(round * 4 + i));
+			t_write_ref(f, ref, off, piece, sizeof(piece));
+		}
+		cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+		sl_lock(env.s);
+		most = SL_MAX(most, env.s->jnl_slots.n / 2);
+		sl_unlock(env.s);
+	}
+	uint64_t journaled = atomic_load(&env.s->jnl_writes) - jw;
+	cr_expect_leq(most, 2 * span, "%zu journal slots in use (span %zu)",
+		      most, span);
+	cr_expect_geq(journaled, ROUNDS * 3 / 4, "%llu of %d fsyncs wrote "
+		      "the journal", (unsigned long long)journaled, ROUNDS);
+	cr_expect_gt(env.s->ckpt_count, ck, "no checkpoint freed the slots");
+	t_crash_expect(f, ref, size, "after a crash");
+	free(ref);
+}
+
+/*
+ * An fsync whose journal write fails writes the buffers it logged out
+ * instead: their bytes are durable all the same.
+ */
+Test(file, fsync_writes_buffers_out_when_the_journal_fails)
+{
+	size_t size = 2u << 20;
+	char *ref;
+	slot_ino_t f = mkstream("jfail", size, 71, &ref);
+	t_reopen(&env);
+	t_write_ref(f, ref, 3000, "first", 5);
+	t_write_ref(f, ref, (1u << 20) + 70000, "second", 6);
+	uint64_t jw = atomic_load(&env.s->jnl_writes);
+	slot_emu_fail_write(env.emu, 1, -EIO);  /* the journal slot */
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_expect_eq(atomic_load(&env.s->jnl_writes), jw, "the journal wrote");
+	uint32_t bufs, blocks;
+	t_sparse(&bufs, &blocks);
+	cr_expect_eq(bufs, 0, "%u buffers left after a failed journal", bufs);
+	t_crash_expect(f, ref, size, "after a crash");
 	free(ref);
 }
 
@@ -1717,8 +1794,7 @@ Test(file, copies_leave_journaled_chunks_to_their_buffer)
 	char *ref;
 	slot_ino_t f = mkstream("jcopy", size, 61, &ref);
 	t_reopen(&env);
-	cr_assert_eq(slot_file_write(env.s, f, 1000, "journaled", 9), 9);
-	memcpy(ref + 1000, "journaled", 9);
+	t_write_ref(f, ref, 1000, "journaled", 9);
 	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
 	uint32_t bufs, blocks;
 	t_sparse(&bufs, &blocks);
@@ -1733,9 +1809,7 @@ Test(file, copies_leave_journaled_chunks_to_their_buffer)
 	cr_expect_eq(sl_file_move_chunks(env.s, f, 0), 0);
 	t_sparse(&bufs, &blocks);
 	cr_expect_eq(bufs, 0, "the buffer stayed under a copy");
-	slot_abandon(env.s);
-	t_reopen(&env);
-	t_expect_file(f, ref, size, "after a crash");
+	t_crash_expect(f, ref, size, "after a crash");
 	free(ref);
 }
 
