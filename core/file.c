@@ -2997,17 +2997,22 @@ bool sl_file_jnl_note(struct slot_store *s, const struct sl_jnl_rec *r)
 	    r->rdev + r->target_len > chunk ||
 	    r->parent2 >= (sl_file_max(s) + chunk - 1) / chunk)
 		return false;
+	/* no memory: the open fails rather than lose what fsync kept */
 	if (s->jnl_npend == s->jnl_cappend) {
 		size_t cap = s->jnl_cappend ? 2 * s->jnl_cappend : 64;
 		struct sl_jnl_data *p = realloc(s->jnl_pend, cap * sizeof(*p));
-		if (!p)
-			return false;
+		if (!p) {
+			s->jnl_pend_err = -ENOMEM;
+			return true;
+		}
 		s->jnl_pend = p;
 		s->jnl_cappend = cap;
 	}
 	uint8_t *data = malloc(r->target_len);
-	if (!data)
-		return false;
+	if (!data) {
+		s->jnl_pend_err = -ENOMEM;
+		return true;
+	}
 	memcpy(data, r->target, r->target_len);
 	s->jnl_pend[s->jnl_npend] = (struct sl_jnl_data){ .oid = r->oid,
 		.gen = r->parent, .idx = (uint32_t)r->parent2,
@@ -3063,6 +3068,8 @@ int64_t sl_file_jnl_apply(struct slot_store *s, bool write)
 {
 	struct sl_jnl_data *d = s->jnl_pend;
 	size_t n = s->jnl_npend;
+	if (s->jnl_pend_err)
+		return s->jnl_pend_err;
 	if (!n)
 		return 0;
 	qsort(d, n, sizeof(*d), fl_jnl_data_cmp);
@@ -3475,8 +3482,11 @@ static int fl_fsync_tail(struct slot_store *s, slot_ino_t ino)
 
 /* A sparse buffer's bytes not yet in the journal that an fsync puts
  * there, at most, instead of rewriting its chunk (1 MiB read and written
- * for a few blocks); the chunk goes out later with all of its blocks. */
+ * for a few blocks); the chunk goes out later with all of its blocks.
+ * And an eighth of the chunk: a small chunk costs less to rewrite now
+ * than to log and rewrite later. */
 #define FL_JNL_BUF_MAX (64u << 10)
+#define FL_JNL_BUF_PART 8
 
 /* Lock held.  Bytes of b's blocks not yet in the journal (and in *nrec
  * the records they take), or -1 when they cannot go there: b is not
@@ -3548,7 +3558,8 @@ static bool fl_wb_journal(struct slot_store *s, slot_ino_t ino)
 		size_t nrec;
 		int64_t n = fl_wbs_unjournaled(s, o, b, &nrec);
 		size_t need = (size_t)n + nrec * (SL_JNL_REC_FIXED + 8);
-		if (n <= 0 || n > FL_JNL_BUF_MAX || need > room)
+		if (n <= 0 || n > FL_JNL_BUF_MAX || need > room ||
+		    (uint64_t)n * FL_JNL_BUF_PART > b->base)
 			continue;
 		if (fl_wbs_log(s, b, sl_obj_chunk(o, b->idx)))
 			break;

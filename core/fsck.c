@@ -102,7 +102,7 @@ static const struct fk_problem {
 		"%llu slots of %llu objects written after the last checkpoint; "
 		"recover them", true },
 	[PR_JNL_REPLAY] = { "PR_JNL_REPLAY",
-		"%llu journal slots hold names changed after the last "
+		"%llu journal slots hold changes made after the last "
 		"checkpoint; replay them", true },
 	[PR_JNL_DATA] = { "PR_JNL_DATA",
 		"%llu journaled writes of file data after the last "

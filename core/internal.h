@@ -529,6 +529,7 @@ struct slot_store {
 	 * whole (sl_file_jnl_apply) */
 	struct sl_jnl_data *jnl_pend;
 	size_t jnl_npend, jnl_cappend;
+	int jnl_pend_err;               /* one could not be kept */
 	uint64_t jnl_ckpt_id;
 	pthread_mutex_t jnl_lock;
 	atomic_uint_fast64_t jnl_writes;        /* journal slots written */

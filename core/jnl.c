@@ -126,8 +126,9 @@ size_t sl_jnl_span(const struct slot_store *s)
 
 bool sl_jnl_usable(const struct slot_store *s)
 {
+	/* a quarter of JN_SLOTS_MAX stays for the names' records */
 	return jn_usable(s) && jn_slots_used(s) < 2 * sl_jnl_span(s) &&
-	       jn_slots_used(s) + 2 * SL_JNL_SYNC_SLOTS < JN_SLOTS_MAX;
+	       jn_slots_used(s) < JN_SLOTS_MAX / 4 * 3;
 }
 
 bool sl_jnl_crowded(const struct slot_store *s)
@@ -314,14 +315,20 @@ static void jn_filter(struct slot_store *s, bool writes)
 	free(p);
 }
 
+/* Journal slot ref, of lsn, onto v (pairs).  One whose ref is lost
+ * stays in use till the next open: freed, it could be reused under the
+ * records it holds. */
+static void jn_pair_push(struct sl_vec *v, uint64_t ref, uint64_t lsn)
+{
+	if (!sl_vec_push(v, ref) && sl_vec_push(v, lsn))
+		v->n--;
+}
+
 /* Lock held.  Journal slot ref, of lsn, is in use till a checkpoint
- * frees it.  One whose ref is lost stays in use till the next open:
- * freed, it could be reused under the records it holds. */
+ * frees it. */
 static void jn_slot_keep(struct slot_store *s, uint64_t ref, uint64_t lsn)
 {
-	if (!sl_vec_push(&s->jnl_slots, ref) &&
-	    sl_vec_push(&s->jnl_slots, lsn))
-		s->jnl_slots.n--;
+	jn_pair_push(&s->jnl_slots, ref, lsn);
 }
 
 /*
@@ -486,7 +493,6 @@ int sl_jnl_sync(struct slot_store *s, bool *flushed)
 	return err ? -EAGAIN : 0;
 }
 
-
 uint64_t sl_jnl_snap(struct slot_store *s, struct sl_vec *slots)
 {
 	/* the slots from the first a buffer or a write under way keeps
@@ -499,9 +505,8 @@ uint64_t sl_jnl_snap(struct slot_store *s, struct sl_vec *slots)
 	memset(slots, 0, sizeof(*slots));
 	for (size_t i = 0; i + 1 < all.n; i += 2) {
 		bool kept = keep && all.v[i + 1] + 1 >= keep;
-		struct sl_vec *to = kept ? &s->jnl_slots : slots;
-		if (!sl_vec_push(to, all.v[i]) && sl_vec_push(to, all.v[i + 1]))
-			to->n--;
+		jn_pair_push(kept ? &s->jnl_slots : slots, all.v[i],
+			     all.v[i + 1]);
 	}
 	free(all.v);
 	jn_filter(s, true);

@@ -153,6 +153,7 @@ static bool fsck_in_use_shows(const char *code)
 	return !strcmp(code, "PR_SB_NOT_CLEAN") ||
 	       !strcmp(code, "PR_SLOT_NEWER") ||
 	       !strcmp(code, "PR_JNL_REPLAY") ||
+	       !strcmp(code, "PR_JNL_DATA") ||
 	       !strcmp(code, "PR_OBJ_LOST_FOUND");
 }
 
