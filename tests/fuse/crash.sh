@@ -5,7 +5,8 @@
 # middle of writing: the mount still comes back, the file written holds
 # a prefix of its bytes, and fsck finds it whole.  Then sync DIR (an
 # fsync of a directory) makes durable a file still open and never
-# fsync'd; last, names changed and synced through the journal survive.
+# fsync'd; names changed and synced through the journal survive; last,
+# small writes an fsync put in the journal survive too.
 . "$(dirname "$0")/lib.sh"
 
 fuse_setup
@@ -166,5 +167,57 @@ names_intact() {
 	expect_eq "the file cut to 0" 0 "$(stat -c %s "$MNT/cut0")"
 }
 check "every name and cut is as the sync left it" names_intact
+
+# Small writes over a file on the device, fsync'd every 8 with the file
+# kept open: the journal holds their blocks (WRITE records), the daemon
+# their buffers, which the kill loses.  fsck -n sees them; a read-only
+# mount refuses to show the file without them; a mount writes them into
+# their chunks.
+rand_file "$W/j" $((4 * MiB))
+journal_then_kill() {
+	cp "$W/j" "$MNT/j"
+	sync "$MNT/j"
+	python3 - "$W/j" "$MNT/j" "${T_PID_OF[$MNT]}" <<'PY'
+import os, random, signal, sys
+ref = bytearray(open(sys.argv[1], "rb").read())
+fd = os.open(sys.argv[2], os.O_RDWR)
+rnd = random.Random(5)
+for i in range(256):
+    n = rnd.randrange(1, 4097)
+    off = rnd.randrange(len(ref) - n)
+    b = rnd.randbytes(n)
+    os.pwrite(fd, b, off)
+    ref[off:off + n] = b
+    if i % 8 == 7:
+        os.fsync(fd)
+open(sys.argv[1], "wb").write(ref)
+os.kill(int(sys.argv[3]), signal.SIGKILL)
+PY
+}
+check "small writes to a file kept open, fsync'd every 8, kill -9 the daemon" journal_then_kill
+check_here "detach the dead mount" kill_fs "$MNT"
+journal_seen() {
+	local rc=0
+	fsck.slotfs -n -f "$IMG" >"$W/jfsck.out" 2>&1 || rc=$?
+	expect_eq "fsck -n's exit" 4 "$rc"
+	grep -q PR_JNL_DATA "$W/jfsck.out"
+}
+check "fsck -n finds the journaled writes to apply (PR_JNL_DATA)" journal_seen
+ro_refused() {
+	mkdir -p "$W/ro"
+	if slotfs -o ro "$IMG" "$W/ro" 2>"$W/ro.err"; then
+		fusermount3 -u "$W/ro"
+		echo "a read-only mount showed the file without its writes"
+		return 1
+	fi
+	grep -q "read-only open cannot apply" "$W/ro.err"
+}
+check "a read-only mount refuses the journal's file data" ro_refused
+check_here "mount again after the fifth crash" mount_fs "$IMG" "$MNT"
+journal_applied() {
+	cmp "$W/j" "$MNT/j"
+	grep -q "journaled writes" "${T_LOG_OF[$MNT]}"
+}
+check "every fsync'd write is in the file, from the journal" journal_applied
 
 fuse_finish
