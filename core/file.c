@@ -3631,14 +3631,13 @@ static int fl_fsync_data(struct slot_store *s, slot_ino_t ino, int *jnl)
 		flushed = false;
 	}
 	/* buffers the journal held for long go out, and a checkpoint then
-	 * frees the slots it kept for them */
-	bool crowded = false;
-	if (logged) {
-		sl_lock(s);
+	 * frees the slots it kept for them (whether this fsync logged or
+	 * not: one that could not, the journal full, waits for them) */
+	sl_lock(s);
+	if (logged || s->jnl_slots.n)
 		fl_wbs_make_room(s, true);
-		crowded = sl_jnl_crowded(s);
-		sl_unlock(s);
-	}
+	bool crowded = s->jnl_slots.n && sl_jnl_crowded(s);
+	sl_unlock(s);
 	if (!err && crowded && slot_checkpoint(s, true) < 0)
 		sl_log(s, "a checkpoint to free journal slots failed");
 	if (!err && !flushed)

@@ -1107,8 +1107,8 @@ int sl_jnl_add(struct slot_store *s, const struct sl_jnl_rec *r);
 bool sl_jnl_usable(const struct slot_store *s);
 /* The journal slots WRITE records may keep: a buffer they hold longer
  * goes out (so that a checkpoint frees them), at most a sixteenth of the
- * slot area.  Crowded: half as many again are in use, which a
- * checkpoint would free. */
+ * slot area.  Crowded: half as many again are in use, and a checkpoint
+ * would free half a span of them. */
 size_t sl_jnl_span(const struct slot_store *s);
 bool sl_jnl_crowded(const struct slot_store *s);
 /* The room left for records in the next journal write. */

@@ -131,9 +131,34 @@ bool sl_jnl_usable(const struct slot_store *s)
 	       jn_slots_used(s) < JN_SLOTS_MAX / 4 * 3;
 }
 
+/* Lock held.  1 + the lsn of the first journal slot a checkpoint now
+ * would keep: the first a buffer or a journal write under way holds
+ * WRITE records in (0: none). */
+static uint64_t jn_keep(const struct slot_store *s)
+{
+	uint64_t keep = sl_file_jnl_lsn(s);
+	if (s->jnl_sync_data && (!keep || s->jnl_sync_data < keep))
+		keep = s->jnl_sync_data;
+	return keep;
+}
+
+/* Whether a checkpoint keeps journal slot lsn, below keep (jn_keep). */
+static bool jn_kept(uint64_t keep, uint64_t lsn)
+{
+	return keep && lsn + 1 >= keep;
+}
+
 bool sl_jnl_crowded(const struct slot_store *s)
 {
-	return jn_slots_used(s) >= sl_jnl_span(s) / 2 * 3;
+	size_t span = sl_jnl_span(s);
+	if (jn_slots_used(s) < span / 2 * 3)
+		return false;
+	/* and a checkpoint would free half a span of them */
+	uint64_t keep = jn_keep(s);
+	size_t freed = 0;
+	for (size_t i = 0; i + 1 < s->jnl_slots.n; i += 2)
+		freed += !jn_kept(keep, s->jnl_slots.v[i + 1]);
+	return freed >= span / 2;
 }
 
 size_t sl_jnl_room(const struct slot_store *s)
@@ -497,17 +522,13 @@ uint64_t sl_jnl_snap(struct slot_store *s, struct sl_vec *slots)
 {
 	/* the slots from the first a buffer or a write under way keeps
 	 * stay: their WRITE records are all that holds those bytes */
-	uint64_t keep = sl_file_jnl_lsn(s);     /* lsn + 1; 0: none */
-	if (s->jnl_sync_data && (!keep || s->jnl_sync_data < keep))
-		keep = s->jnl_sync_data;
+	uint64_t keep = jn_keep(s);
 	struct sl_vec all = s->jnl_slots;
 	memset(&s->jnl_slots, 0, sizeof(s->jnl_slots));
 	memset(slots, 0, sizeof(*slots));
-	for (size_t i = 0; i + 1 < all.n; i += 2) {
-		bool kept = keep && all.v[i + 1] + 1 >= keep;
-		jn_pair_push(kept ? &s->jnl_slots : slots, all.v[i],
-			     all.v[i + 1]);
-	}
+	for (size_t i = 0; i + 1 < all.n; i += 2)
+		jn_pair_push(jn_kept(keep, all.v[i + 1]) ? &s->jnl_slots : slots,
+			     all.v[i], all.v[i + 1]);
 	free(all.v);
 	jn_filter(s, true);
 	/* the checkpoint makes the deletions durable: their slots are
