@@ -1097,7 +1097,8 @@ void sl_ckpt_reset(struct slot_store *s);
 int sl_ckpt_thread_start(struct slot_store *s);
 void sl_ckpt_thread_stop(struct slot_store *s);
 
-/* jnl.c, the journal of namespace changes (FORMAT.md, "Journal") */
+/* jnl.c, the journal of namespace changes and small writes' bytes
+ * (FORMAT.md, "Journal") */
 /* Lock held.  Log a change just made to the index; what cannot be logged
  * (no journal, no memory, too many) falls back on sl_ns_dirty, but for
  * a WRITE record, whose caller writes its buffer out instead: -EAGAIN. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * jnl.c - the journal of namespace changes.
+ * jnl.c - the journal of namespace changes, and of small writes' bytes.
  *
  * A name made, linked, removed or moved, a mode, owner or time set, a
  * file cut to a size or a hole punched in it, changes the index alone,
@@ -14,6 +14,13 @@
  * replays them, in order, on the checkpoint they continue
  * (sl_jnl_replay); a checkpoint's snapshot holds every change logged
  * before it, and frees the journal slots once it is durable.
+ *
+ * An fsync also logs here the blocks of small writes over chunks on the
+ * device (WRITE records, file.c's fl_wb_journal), whose buffers stay:
+ * one flush instead of a 1 MiB rewrite of each chunk.  A checkpoint
+ * does not hold those bytes till the buffers are written out, so it
+ * keeps the journal slots from the first such a buffer needs
+ * (jnl_data_slots), and replay reads the WRITE records of those.
  *
  * The journal continues one checkpoint, which records its id and next
  * lsn: a read-write open after a clean close goes on with those of the
