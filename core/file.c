@@ -2243,9 +2243,9 @@ static int64_t fl_wb_top(const struct sl_obj *o)
 
 /* Flush every buffer of ino, or all but the last chunk's (hold_last),
  * and but those the journal holds whole (skip_jnl); the caller holds
- * ino's stripe. */
+ * ino's stripe.  *wrote (if given) is set when one went out. */
 static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino,
-			    bool hold_last, bool skip_jnl)
+			    bool hold_last, bool skip_jnl, bool *wrote)
 {
 	int err = 0;
 	for (;;) {
@@ -2279,6 +2279,8 @@ static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino,
 		size_t nh = fl_chunk_list_lock(s, ino, idx, n, held);
 		int e = fl_wb_flush_many(s, ino, idx, n);
 		fl_chunks_unlock(s, held, nh);
+		if (wrote)
+			*wrote = true;
 		if (e) {
 			/* left buffered; report, and do not spin */
 			return e;
@@ -2319,7 +2321,7 @@ int sl_file_flush(struct slot_store *s, slot_ino_t ino)
 {
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
 	pthread_rwlock_rdlock(stripe);
-	int err = fl_wb_flush_file(s, ino, false, false);
+	int err = fl_wb_flush_file(s, ino, false, false, NULL);
 	pthread_rwlock_unlock(stripe);
 	return err;
 }
@@ -2810,7 +2812,7 @@ static pthread_rwlock_t *fl_file_quiesce(struct slot_store *s,
 {
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
 	pthread_rwlock_wrlock(stripe);
-	*err = fl_wb_flush_file(s, ino, false, false);
+	*err = fl_wb_flush_file(s, ino, false, false, NULL);
 	if (*err == -ENOENT || *err == -EISDIR || *err == -EINVAL)
 		*err = 0; /* the lookup below reports them */
 	if (*err) {
@@ -3574,19 +3576,6 @@ static bool fl_wb_journal(struct slot_store *s, slot_ino_t ino)
 	return any;
 }
 
-/* Whether ino has a buffer left to write out: any, or (skip_jnl) one
- * the journal does not hold whole. */
-static bool fl_wb_left(struct slot_store *s, slot_ino_t ino, bool skip_jnl)
-{
-	bool left = false;
-	sl_lock(s);
-	struct sl_obj *o = sl_obj_find(&s->ix, ino);
-	for (const struct sl_wbuf *w = o ? o->wb : NULL; w && !left; w = w->next)
-		left = !(skip_jnl && fl_wbs_all_jnl(w));
-	sl_unlock(s);
-	return left;
-}
-
 /*
  * fsync's data: ino's buffers out and the device flushed.  While chunks
  * that extended the file are not known durable its headers' size lags
@@ -3600,7 +3589,7 @@ static int fl_fsync_data(struct slot_store *s, slot_ino_t ino, int *jnl)
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
 	pthread_rwlock_rdlock(stripe);
 	bool logged = fl_wb_journal(s, ino);
-	int err = fl_wb_flush_file(s, ino, true, true);
+	int err = fl_wb_flush_file(s, ino, true, true, NULL);
 	bool lags = false;
 	if (!err) {
 		sl_lock(s);
@@ -3612,7 +3601,7 @@ static int fl_fsync_data(struct slot_store *s, slot_ino_t ino, int *jnl)
 	if (!err && lags)
 		err = sl_flush(s);
 	if (!err)
-		err = fl_wb_flush_file(s, ino, false, true);
+		err = fl_wb_flush_file(s, ino, false, true, NULL);
 	pthread_rwlock_unlock(stripe);
 	/* the names and attributes changed so far go with it, as ext4's
 	 * journal commit takes every change before the fsync (a file
@@ -3624,11 +3613,12 @@ static int fl_fsync_data(struct slot_store *s, slot_ino_t ino, int *jnl)
 	/* blocks logged whose records did not go (a write that failed
 	 * unmarks them), or all of them when the journal did not write:
 	 * their buffers go out */
-	if (!err && logged && fl_wb_left(s, ino, *jnl == 0)) {
+	if (!err && logged) {
+		bool wrote = false;
 		pthread_rwlock_rdlock(stripe);
-		err = fl_wb_flush_file(s, ino, false, *jnl == 0);
+		err = fl_wb_flush_file(s, ino, false, *jnl == 0, &wrote);
 		pthread_rwlock_unlock(stripe);
-		flushed = false;
+		flushed &= !wrote;      /* after the journal's flush */
 	}
 	/* buffers the journal held for long go out, and a checkpoint then
 	 * frees the slots it kept for them (whether this fsync logged or

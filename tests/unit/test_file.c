@@ -1551,6 +1551,13 @@ static void t_expect_file(slot_ino_t f, const char *ref, size_t size,
 	free(out);
 }
 
+/* A fresh store of bytes in place of the suite's. */
+static void t_store_of(uint64_t bytes)
+{
+	t_teardown(&env);
+	t_setup(&env, bytes);
+}
+
 /* len bytes of src at off of f, and of ref. */
 static void t_write_ref(slot_ino_t f, char *ref, uint64_t off,
 			const void *src, size_t len)
@@ -1723,10 +1730,9 @@ Test(file, fsync_puts_small_writes_in_the_journal)
  */
 Test(file, journal_slots_kept_for_data_stay_bounded)
 {
-	/* a span of 32 slots: room for the flushers to lag */
+	/* a span of about 30 slots: room for the flushers to lag */
 	enum { ROUNDS = 200 };
-	t_teardown(&env);
-	t_setup(&env, 512ull << 20);
+	t_store_of(512ull << 20);
 	size_t size = 6u << 20;
 	char *ref;
 	slot_ino_t f = mkstream("jspan", size, 81, &ref);
@@ -1824,8 +1830,7 @@ Test(file, sparse_buffers_keep_their_bound)
 	/* more blocks than the bound, and room for a slot set aside for
 	 * each chunk */
 	enum { NCHUNK = 48 };
-	t_teardown(&env);
-	t_setup(&env, 512ull << 20);
+	t_store_of(512ull << 20);
 	uint32_t bs = env.s->sb.block_size;
 	uint32_t hard = SL_WBS_BYTES / bs, nwrite = 2 * hard;
 	size_t size = (size_t)NCHUNK << 20;
