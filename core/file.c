@@ -1991,6 +1991,35 @@ static void fl_wbs_make_room(struct slot_store *s, bool jnl)
 	}
 }
 
+/* Lock held.  Hook b, chunk b->idx's buffer, on o and in the store's
+ * hash (made at the first buffer: most stores are never written). */
+static int fl_wb_hook(struct slot_store *s, struct sl_obj *o,
+		      struct sl_wbuf *b)
+{
+	if (!s->wb_hash) {
+		s->wb_hash = calloc(SL_WB_HASH, sizeof(*s->wb_hash));
+		s->wb_files = calloc(SL_WB_TOTAL + SL_WBS_MAX,
+				     sizeof(*s->wb_files));
+		if (!s->wb_hash || !s->wb_files) {
+			free(s->wb_hash);
+			free(s->wb_files);
+			s->wb_hash = NULL;
+			s->wb_files = NULL;
+			return -ENOMEM;
+		}
+	}
+	/* no more files than buffers (fl_wb_room, fl_wb_sparse and
+	 * fl_jnl_hold count its place first) */
+	if (!o->wb)
+		s->wb_files[s->nwb_files++] = o->oid;
+	b->next = o->wb;
+	o->wb = b;
+	unsigned h = fl_wb_bucket(b->oid, b->idx);
+	b->hnext = s->wb_hash[h];
+	s->wb_hash[h] = b;
+	return 0;
+}
+
 /* A buffer for chunk idx, for a write of [da, da + dl): when fill (the
  * write leaves some of the chunk), a sparse one (fl_wb_sparse) or one
  * filled with the chunk's bytes on the device.  It sets aside a slot for
@@ -2090,32 +2119,15 @@ static int fl_wb_make(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
 	if (!err && (!o || fl_wb_find(s, o, idx)))
 		err = -EAGAIN; /* cannot happen: the chunk lock is ours */
-	if (!err && !s->wb_hash) {
-		s->wb_hash = calloc(SL_WB_HASH, sizeof(*s->wb_hash));
-		s->wb_files = calloc(SL_WB_TOTAL + SL_WBS_MAX,
-				     sizeof(*s->wb_files));
-		if (!s->wb_hash || !s->wb_files) {
-			free(s->wb_hash);
-			free(s->wb_files);
-			s->wb_hash = NULL;
-			err = -ENOMEM;
-		}
-	}
 	if (!err) {
 		/* a sparse buffer's base is the chunk's length: a truncation
 		 * or a hole, which would change it, writes buffers out first */
 		b->len = fill && have_old ? old.len : 0;
 		b->base = sparse ? b->len : 0;
 		b->born = sl_mono_ns();
-		/* no more files than buffers (fl_wb_room, fl_wb_sparse; its
-		 * place counted above) */
-		if (!o->wb)
-			s->wb_files[s->nwb_files++] = o->oid;
-		b->next = o->wb;
-		o->wb = b;
-		unsigned h = fl_wb_bucket(b->oid, idx);
-		b->hnext = s->wb_hash[h];
-		s->wb_hash[h] = b;
+		err = fl_wb_hook(s, o, b);
+	}
+	if (!err) {
 		b = NULL;
 	} else {
 		if (placed)
@@ -3066,7 +3078,43 @@ static int fl_jnl_rewrite(struct slot_store *s, const struct sl_jnl_data *d,
 	return err;
 }
 
-int64_t sl_file_jnl_apply(struct slot_store *s, bool write)
+/* Lock held.  For a read-only open, which rewrites no chunk: the bytes
+ * of d[0, n) that hold over chunk c of o in a sparse buffer, which reads
+ * overlay as they do any buffer's.  Nothing writes it out: a read-only
+ * store has no writes, no flushers, no write-out at close. */
+static int fl_jnl_hold(struct slot_store *s, struct sl_obj *o,
+		       const struct sl_jnl_data *d, size_t n,
+		       const struct sl_chunk *c)
+{
+	if (s->wbs_count >= SL_WBS_MAX)
+		return -ENOSPC;
+	struct sl_wbuf *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	*b = (struct sl_wbuf){ .oid = o->oid, .idx = c->idx, .len = c->len,
+			       .base = c->len, .born = sl_mono_ns() };
+	int err = 0;
+	for (size_t k = 0; !err && k < n; k++) {
+		if (!fl_jnl_data_holds(&d[k], c))
+			continue;
+		/* a block's records, in order, each hold all its buffer's
+		 * page held: a part apart from the others is not fsync's */
+		if (fl_wbs_adds(s, b, d[k].off, d[k].len) < 0)
+			err = -EUCLEAN;
+		else
+			err = fl_wbs_write(s, b, d[k].off, d[k].data, d[k].len);
+	}
+	if (!err)
+		err = fl_wb_hook(s, o, b);
+	if (err) {
+		sl_wb_free_mem(s, b);
+		return err;
+	}
+	s->wbs_count++;
+	return 0;
+}
+
+int64_t sl_file_jnl_apply(struct slot_store *s, enum sl_jnl_apply how)
 {
 	struct sl_jnl_data *d = s->jnl_pend;
 	size_t n = s->jnl_npend;
@@ -3075,6 +3123,7 @@ int64_t sl_file_jnl_apply(struct slot_store *s, bool write)
 	if (!n)
 		return 0;
 	qsort(d, n, sizeof(*d), fl_jnl_data_cmp);
+	bool write = how == SL_JNL_REWRITE;
 	uint8_t *img = write ? sl_alloc_aligned(1ull << s->sb.chunk_shift) :
 		       NULL;
 	int err = write && !img ? -ENOMEM : 0;
@@ -3088,10 +3137,12 @@ int64_t sl_file_jnl_apply(struct slot_store *s, bool write)
 		const struct sl_chunk *p = o && S_ISREG(o->mode) ?
 					   sl_obj_chunk(o, d[i].idx) : NULL;
 		struct sl_chunk c = p ? *p : (struct sl_chunk){ 0 };
-		sl_unlock(s);
 		int64_t m = 0;
 		for (size_t k = i; p && k < j; k++)
 			m += fl_jnl_data_holds(&d[k], &c);
+		if (m && how == SL_JNL_HOLD)
+			err = fl_jnl_hold(s, o, &d[i], j - i, &c);
+		sl_unlock(s);
 		if (m && write)
 			err = fl_jnl_rewrite(s, &d[i], j - i, &c, img);
 		hold += m;
@@ -3100,9 +3151,22 @@ int64_t sl_file_jnl_apply(struct slot_store *s, bool write)
 	if (!err && hold && write)
 		sl_log(s, "applied %lld journaled writes to %lld chunks",
 		       (long long)hold, (long long)chunks);
+	if (!err && hold && how == SL_JNL_HOLD)
+		sl_log(s, "read-only: holding %lld journaled writes to %lld "
+		       "chunks in memory (a read-write open or fsck.slotfs "
+		       "writes them into the chunks)",
+		       (long long)hold, (long long)chunks);
+	if (err == -ENOSPC || err == -EUCLEAN) {
+		sl_log(s, "the journal holds file data written since the "
+		       "last checkpoint that a read-only open cannot hold "
+		       "(%s): open it read-write once, or run fsck.slotfs",
+		       err == -ENOSPC ? "over too many chunks" :
+		       "records that do not join");
+		err = -EROFS;
+	}
 	free(img);
 	/* kept for a read-only look (fsck -n) that may ask again */
-	if (write || err) {
+	if (how != SL_JNL_COUNT || err) {
 		for (size_t i = 0; i < n; i++)
 			free(d[i].data);
 		free(d);

@@ -1098,7 +1098,7 @@ int slot_fsck(struct slot_dev *dev, const struct slot_fsck_opts *o,
 		if (s->jnl_replayed)
 			fk_report(&f, PR_JNL_REPLAY,
 				  (unsigned long long)s->jnl_replayed);
-		int64_t data = sl_file_jnl_apply(s, false);
+		int64_t data = sl_file_jnl_apply(s, SL_JNL_COUNT);
 		if (data > 0)
 			fk_report(&f, PR_JNL_DATA, (unsigned long long)data);
 		if (s->rec.lost_found)
@@ -1121,7 +1121,7 @@ done:
 	/* the journal's file data into the chunks, before the checkpoint
 	 * that ends the journal */
 	if (fk_writes(&f)) {
-		int64_t applied = sl_file_jnl_apply(s, true);
+		int64_t applied = sl_file_jnl_apply(s, SL_JNL_REWRITE);
 		if (applied < 0) {
 			err = (int)applied;
 			goto out;

@@ -948,10 +948,17 @@ struct sl_jnl_data {
 /* Recovery, lock held: keep WRITE record r; false: it does not hold. */
 bool sl_file_jnl_note(struct slot_store *s, const struct sl_jnl_rec *r);
 /* The WRITE records replayed that apply: their bytes over the chunks
- * they name, when those are still of the gen they name; write (a
- * read-write open, fsck) rewrites the chunks.  Returns how many apply,
- * or a negative errno. */
-int64_t sl_file_jnl_apply(struct slot_store *s, bool write);
+ * they name, when those are still of the gen they name, ... */
+enum sl_jnl_apply {
+	SL_JNL_COUNT,           /* counted (fsck -n; kept to count again) */
+	SL_JNL_REWRITE,         /* rewritten into the chunks (a read-write
+				   open, fsck) */
+	SL_JNL_HOLD,            /* held in buffers that reads overlay (a
+				   read-only open) */
+};
+/* ... Returns how many apply, or a negative errno (-EROFS: a read-only
+ * open cannot hold them). */
+int64_t sl_file_jnl_apply(struct slot_store *s, enum sl_jnl_apply how);
 /* Lock held.  A journal write of WRITE record r, in journal slot lsn, is
  * over: ok, its buffer keeps the slot (jlsn); else its bytes are no
  * longer in the journal. */

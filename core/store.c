@@ -1324,13 +1324,13 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 		goto fail;
 	sl_resv_settle(s);
 	/* a read-only open cannot rewrite the chunks the journal's file data
-	 * goes over, and would show them without it */
-	if (s->read_only && sl_file_jnl_apply(s, false) > 0) {
-		sl_log(s, "the journal holds file data written since the last "
-		       "checkpoint, which a read-only open cannot apply: open "
-		       "it read-write once, or run fsck.slotfs");
-		err = -EROFS;
-		goto fail;
+	 * goes over: it holds the data in memory over them */
+	if (s->read_only) {
+		int64_t held = sl_file_jnl_apply(s, SL_JNL_HOLD);
+		if (held < 0) {
+			err = (int)held;
+			goto fail;
+		}
 	}
 
 	atomic_store(&s->on_error, s->sb.errors);
@@ -1352,7 +1352,7 @@ int slot_open_dev(struct slot_dev *dev, const struct slot_opts *o,
 			goto fail;
 		/* before the tails' rewrites, which would take the chunks the
 		 * journal's writes go over */
-		int64_t applied = sl_file_jnl_apply(s, true);
+		int64_t applied = sl_file_jnl_apply(s, SL_JNL_REWRITE);
 		err = applied < 0 ? (int)applied : sl_file_cut_tails(s);
 		if (err)
 			goto fail;

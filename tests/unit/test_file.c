@@ -1723,6 +1723,53 @@ Test(file, fsync_puts_small_writes_in_the_journal)
 }
 
 /*
+ * A read-only open after a crash cannot write the journal's WRITE records
+ * into their chunks: it holds their bytes in buffers, so the file reads
+ * as the fsyncs left it, and writes nothing to the device.  A read-write
+ * open then writes them into the chunks.
+ */
+Test(file, read_only_open_holds_journaled_writes)
+{
+	size_t chunk = 1u << 20, size = 3 * chunk;
+	char *ref;
+	slot_ino_t f = mkstream("jro", size, 61, &ref);
+	t_reopen(&env);
+	uint64_t jw = atomic_load(&env.s->jnl_writes);
+	char piece[4096];
+	uint32_t x = 6161;
+	for (int i = 0; i < 16; i++) {
+		x = x * 1103515245u + 12345u;
+		size_t len = (x >> 3) % 4096 + 1;
+		/* half of them over the first block: a page's records grow */
+		uint64_t off = i % 2 ? (x >> 9) % (size - len) : (x >> 9) % 64;
+		if (i % 2 == 0)
+			len = SL_MIN(len, 4096 - off);
+		t_fill(piece, sizeof(piece), (unsigned)i);
+		t_write_ref(f, ref, off, piece, len);
+		if (i % 4 == 3)
+			cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	}
+	cr_assert_geq(atomic_load(&env.s->jnl_writes), jw + 4,
+		      "the fsyncs did not go to the journal");
+	slot_abandon(env.s);
+	size_t isz = (size_t)slot_emu_size(env.emu);
+	uint8_t *img = malloc(isz);
+	cr_assert_not_null(img);
+	memcpy(img, slot_emu_image(env.emu), isz);
+	env.opts.read_only = true;
+	t_reopen(&env);
+	t_expect_file(f, ref, size, "read-only, after a crash");
+	cr_expect_eq(slot_close(env.s), 0);
+	cr_expect(memcmp(img, slot_emu_image(env.emu), isz) == 0,
+		  "the read-only open wrote to the device");
+	free(img);
+	env.opts.read_only = false;
+	t_reopen(&env);
+	t_expect_file(f, ref, size, "read-write, after the read-only open");
+	free(ref);
+}
+
+/*
  * The journal slots kept for WRITE records stay within twice the span
  * (sl_jnl_span): fsyncs past it send the buffers the journal has held
  * longest out, and take a checkpoint that frees the slots; the journal
