@@ -368,10 +368,9 @@ void slot_emu_wait_held(struct slot_emu *emu)
 
 void slot_emu_release(struct slot_emu *emu)
 {
+	/* holds not reached yet stay: a test may arm the next (a read)
+	 * while a write is held, and let both happen in order */
 	pthread_mutex_lock(&emu->lock);
-	emu->hold_at = 0;
-	emu->hold_read_at = 0;
-	emu->hold_flush_at = 0;
 	emu->held = false;
 	emu->release_gen++;
 	pthread_cond_broadcast(&emu->cond);

@@ -2983,6 +2983,7 @@ void sl_file_jnl_settle(struct slot_store *s, const struct sl_jnl_rec *r,
 	}
 	/* the bytes are in no journal slot: the blocks they were of are
 	 * written out with their chunk */
+	s->jnl_data_lost++;
 	uint32_t bs = s->sb.block_size;
 	for (uint32_t k = (uint32_t)(r->rdev / bs);
 	     k <= (r->rdev + r->target_len - 1) / bs; k++) {
@@ -3611,12 +3612,14 @@ static int fl_wbs_log(struct slot_store *s, struct sl_wbuf *b,
  * take go there (WRITE records, then a SETATTR for its times), where
  * the buffers stay till they go out as usual.  A buffer the journal
  * then holds whole is not written out by the fsync.  Returns whether
- * any went.
+ * any went; *lost: jnl_data_lost before them.
  */
-static bool fl_wb_journal(struct slot_store *s, slot_ino_t ino)
+static bool fl_wb_journal(struct slot_store *s, slot_ino_t ino,
+			  uint64_t *lost)
 {
 	bool any = false;
 	sl_lock(s);
+	*lost = s->jnl_data_lost;
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
 	size_t room = o && o->wb && S_ISREG(o->mode) && sl_jnl_usable(s) ?
 		      sl_jnl_room(s) : 0;
@@ -3652,7 +3655,8 @@ static int fl_fsync_data(struct slot_store *s, slot_ino_t ino, int *jnl)
 {
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
 	pthread_rwlock_rdlock(stripe);
-	bool logged = fl_wb_journal(s, ino);
+	uint64_t lost;
+	bool logged = fl_wb_journal(s, ino, &lost);
 	int err = fl_wb_flush_file(s, ino, true, true, NULL);
 	bool lags = false;
 	if (!err) {
@@ -3676,11 +3680,17 @@ static int fl_fsync_data(struct slot_store *s, slot_ino_t ino, int *jnl)
 	*jnl = err ? -EAGAIN : sl_jnl_sync(s, &flushed);
 	/* blocks logged whose records did not go (a write that failed
 	 * unmarks them), or all of them when the journal did not write:
-	 * their buffers go out */
-	if (!err && logged) {
+	 * their buffers go out.  So do those whose records another fsync
+	 * logged, when any record went nowhere since: this one skipped
+	 * them above, and the page's mark may be a newer record's. */
+	sl_lock(s);
+	bool unsure = s->jnl_data_lost != lost;
+	sl_unlock(s);
+	if (!err && (logged || *jnl || unsure)) {
 		bool wrote = false;
 		pthread_rwlock_rdlock(stripe);
-		err = fl_wb_flush_file(s, ino, false, *jnl == 0, &wrote);
+		err = fl_wb_flush_file(s, ino, false, *jnl == 0 && !unsure,
+				       &wrote);
 		pthread_rwlock_unlock(stripe);
 		flushed &= !wrote;      /* after the journal's flush */
 	}

@@ -525,6 +525,10 @@ struct slot_store {
 	/* 1 + the first lsn of a journal write under way that holds
 	 * WRITE records (0: none): a checkpoint keeps it */
 	uint64_t jnl_sync_data;
+	/* WRITE records logged that went into no journal slot (their
+	 * pages unmarked): an fsync that counted on records logged before
+	 * it writes its buffers out when this moved meanwhile */
+	uint64_t jnl_data_lost;
 	/* recovery: the WRITE records replayed, applied once the index is
 	 * whole (sl_file_jnl_apply) */
 	struct sl_jnl_data *jnl_pend;

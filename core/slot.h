@@ -167,7 +167,9 @@ void slot_emu_fail_writes(struct slot_emu *emu, int err);
 /*
  * Hold writes (or reads, or flushes, libslot 1.14): the nth from now
  * (1-based) blocks, and with it the device, until slot_emu_release();
- * slot_emu_wait_held() waits until one is blocked.
+ * slot_emu_wait_held() waits until one is blocked.  A release lets the
+ * held request go; holds armed and not reached stay armed (nth 0
+ * disarms).
  */
 void slot_emu_hold_write(struct slot_emu *emu, uint64_t nth);
 void slot_emu_hold_read(struct slot_emu *emu, uint64_t nth);

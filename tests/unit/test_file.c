@@ -1834,6 +1834,84 @@ Test(file, fsync_writes_buffers_out_when_the_journal_fails)
 	free(ref);
 }
 
+/* slot_file_fsync in a thread of its own. */
+struct t_bg_fsync {
+	slot_ino_t ino;
+	int res;
+	atomic_bool done;
+	pthread_t t;
+};
+
+static void *t_bg_fsync_run(void *arg)
+{
+	struct t_bg_fsync *y = arg;
+	y->res = slot_file_fsync(env.s, y->ino, false);
+	atomic_store(&y->done, true);
+	return NULL;
+}
+
+/*
+ * An fsync that finds a block logged by another fsync still on its way
+ * counts on that record; when its journal write fails, the fsync does not
+ * return before the block is on the device some other way (the other
+ * fsync's write-out of the buffer, held here till the test gives up
+ * waiting).  A crash the moment it returns keeps the block.  Whether
+ * the first fsync's write-out or the second's return comes first depends
+ * on the threads (the second may wait on a lock the write-out holds,
+ * then return after it): some rounds.
+ */
+Test(file, fsync_waits_for_blocks_another_fsync_failed_to_journal)
+{
+	enum { ROUNDS = 4 };
+	size_t size = 2u << 20;
+	char *ref;
+	slot_ino_t f = mkstream("jlost", size, 91, &ref);
+	t_reopen(&env);
+	size_t isz = (size_t)slot_emu_size(env.emu);
+	uint8_t *img = malloc(isz);
+	cr_assert_not_null(img);
+	for (int round = 0; round < ROUNDS; round++) {
+		char piece[16];
+		t_fill(piece, sizeof(piece), 500u + (unsigned)round);
+		t_write_ref(f, ref, 5000 + 100 * (uint64_t)round, piece,
+			    sizeof(piece));
+		/* C's fsync logs it; its journal write waits, then fails */
+		slot_emu_hold_write(env.emu, 1);
+		slot_emu_fail_write(env.emu, 1, -EIO);
+		struct t_bg_fsync c = { .ino = f }, a = { .ino = f };
+		cr_assert_eq(pthread_create(&c.t, NULL, t_bg_fsync_run, &c), 0);
+		slot_emu_wait_held(env.emu);
+		/* A's finds nothing left to log, and waits for the journal */
+		cr_assert_eq(pthread_create(&a.t, NULL, t_bg_fsync_run, &a), 0);
+		usleep(100 * 1000);
+		/* then C's write-out of the buffer, which reads the chunk:
+		 * held */
+		slot_emu_hold_read(env.emu, 1);
+		slot_emu_release(env.emu);
+		for (int i = 0; i < 30 && !atomic_load(&a.done); i++)
+			usleep(10 * 1000);
+		/* the device as A's return left it */
+		bool returned = atomic_load(&a.done);
+		if (returned)
+			memcpy(img, slot_emu_image(env.emu), isz);
+		slot_emu_hold_read(env.emu, 0);
+		slot_emu_release(env.emu);
+		pthread_join(a.t, NULL);
+		pthread_join(c.t, NULL);
+		cr_expect_eq(c.res, 0, "C's fsync (its buffer went out instead)");
+		cr_expect_eq(a.res, 0, "A's fsync");
+		if (!returned)
+			continue;
+		slot_abandon(env.s);
+		memcpy(slot_emu_image(env.emu), img, isz);
+		t_reopen(&env);
+		t_expect_file(f, ref, size, "after a crash as A's fsync returned");
+	}
+	t_crash_expect(f, ref, size, "after a crash once both returned");
+	free(img);
+	free(ref);
+}
+
 /*
  * A chunk the journal's WRITE records go over is not copied from under
  * their buffer (compaction, a shrink): the copy, of a newer gen, would
