@@ -2849,11 +2849,11 @@ static void fl_log_size(struct slot_store *s, struct sl_obj *o,
 	s->jnl_barrier |= size > 0;
 }
 
-/* Lock held.  The end of a cut's or a hole's records: o's times follow
- * (SETATTR; ATTR_DIRTY until a journal slot or header carries them),
- * and while rewrite (chunks it left in part, fl_cut_rewrite) no journal
- * write takes the records. */
-static void fl_log_cut_end(struct slot_store *s, struct sl_obj *o,
+/* Lock held.  The end of a cut's, a hole's or an fallocate's records:
+ * o's times follow (SETATTR; ATTR_DIRTY until a journal slot or header
+ * carries them), and while rewrite (chunks a cut or a hole left in part,
+ * fl_cut_rewrite) no journal write takes the records. */
+static void fl_log_change_end(struct slot_store *s, struct sl_obj *o,
 			   bool rewrite)
 {
 	o->flags |= SL_OBJ_ATTR_DIRTY;
@@ -2927,7 +2927,7 @@ static int fl_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size,
 		/* the journal carries the cut, over the buffers just
 		 * written out and the chunk rewritten below */
 		fl_log_size(s, o, size);
-		fl_log_cut_end(s, o, rewrite);
+		fl_log_change_end(s, o, rewrite);
 	}
 	sl_unlock(s);
 	if (rewrite)
@@ -3098,8 +3098,8 @@ static int fl_jnl_hold(struct slot_store *s, struct sl_obj *o,
 	for (size_t k = 0; !err && k < n; k++) {
 		if (!fl_jnl_data_holds(&d[k], c))
 			continue;
-		/* a block's records, in order, each hold all its buffer's
-		 * page held: a part apart from the others is not fsync's */
+		/* a writer logs all a page holds each time, so a block's
+		 * records join: one apart from the rest is no writer's */
 		if (fl_wbs_adds(s, b, d[k].off, d[k].len) < 0)
 			err = -EUCLEAN;
 		else
@@ -3312,13 +3312,16 @@ int slot_file_allocate(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		sl_lock(s);
 		o = err ? NULL : fl_file(s, ino, &err);
 	}
-	/* every fallocate moves the times, as ext4's (file_modified) */
+	/* every fallocate moves the times, as ext4's (file_modified); the
+	 * journal takes them and a size it set, as a hole's */
 	if (o && !err) {
-		if (!keep_size && off + len > o->size)
+		bool grows = !keep_size && off + len > o->size;
+		if (grows)
 			o->size = off + len;
 		o->mtime = o->ctime = sl_now_ns();
-		o->flags |= SL_OBJ_ATTR_DIRTY;
-		sl_ns_dirty(s);
+		if (grows)
+			fl_log_size(s, o, o->size);
+		fl_log_change_end(s, o, false);
 	}
 	sl_unlock(s);
 	pthread_rwlock_unlock(stripe);
@@ -3396,7 +3399,7 @@ int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		}
 		if (grows)
 			fl_log_size(s, o, o->size);
-		fl_log_cut_end(s, o, nch > 0);
+		fl_log_change_end(s, o, nch > 0);
 	}
 	sl_unlock(s);
 	if (nch)

@@ -20,7 +20,7 @@
 #define SL_META_OFF         (1ull << 20)
 
 #define SL_VERSION_MAJOR 1
-#define SL_VERSION_MINOR 7
+#define SL_VERSION_MINOR 8
 
 /* magics are ASCII strings stored as they read: "SLOTFSB1" at byte 0 */
 #define SL_MAGIC_SB   0x31425346544f4c53ull /* "SLOTFSB1" */
@@ -45,11 +45,14 @@
 #define SL_FEAT_INCOMPAT_DATA (1u << 3) /* with RECOVER: the journal may
 					   hold WRITE records, and keep
 					   slots older than a checkpoint */
+#define SL_FEAT_INCOMPAT_RESV (1u << 4) /* with RECOVER: the journal may
+					   hold RESV records */
 /* the bits a read-write open sets in the primary, and a clean close
  * clears: never in the backup */
 #define SL_FEAT_INCOMPAT_OPEN   (SL_FEAT_INCOMPAT_RECOVER | \
 				 SL_FEAT_INCOMPAT_PUNCH | \
-				 SL_FEAT_INCOMPAT_DATA)
+				 SL_FEAT_INCOMPAT_DATA | \
+				 SL_FEAT_INCOMPAT_RESV)
 #define SL_FEAT_INCOMPAT_SUPP   (SL_FEAT_INCOMPAT_META_UUID | \
 				 SL_FEAT_INCOMPAT_OPEN)
 
@@ -322,6 +325,8 @@ enum {
 				   of gen below parent are gone */
 	SL_JNL_WRITE = 8,       /* target_len bytes at rdev in chunk parent2
 				   of oid, over the chunk of gen parent */
+	SL_JNL_RESV = 9,        /* chunks [rdev, parent2) of oid set aside
+				   (fallocate) */
 };
 #define SL_JNL_DATA_MAX 4096u   /* WRITE: bytes a record carries, at most */
 #define SL_JNL_EXCHANGE 1u      /* RENAME: the two names swapped */

@@ -903,6 +903,9 @@ void sl_resv_ckpt_encode(struct slot_store *s,
 			 bool (*wanted)(const struct sl_obj *), uint8_t *p);
 int sl_resv_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 		       const uint8_t *payload);
+/* Recovery: a RESV record's range (false: it does not fit the index, or
+ * there was no memory for it). */
+bool sl_resv_replay(struct slot_store *s, const struct sl_jnl_rec *r);
 uint64_t sl_resv_settle(struct slot_store *s);
 /* alloc.c: whether need[c] more slots of each class c could be had. */
 bool sl_alloc_fits(const struct slot_store *s, const size_t *need);

@@ -9,8 +9,10 @@
  * that many chunk slots within reach of them alone (alloc.c).  The first
  * write of such a chunk spends its promise; a truncation below it, a
  * punched hole over it or the file's end gives it back.  Checkpoints keep
- * the ranges (FORMAT.md, "Reservations"); a promise made since the last
- * one is lost by a crash, as an unsynced fallocate on ext4.
+ * the ranges (FORMAT.md, "Reservations"), and the journal each range set
+ * aside since (a RESV record): a promise made since the last of those is
+ * lost by a crash, as an unsynced fallocate on ext4.  A promise given
+ * back (a cut) needs a checkpoint; till one, a crash may bring it back.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -211,6 +213,15 @@ static int rv_gap_insert(struct sl_resv *v, uint32_t a, uint32_t b,
 	return rv_insert(v, a, b);
 }
 
+/* [lo, hi) into o's ranges as a checkpoint or the journal has them:
+ * counted and trimmed to what chunks hold by sl_resv_settle. */
+static int rv_load(struct slot_store *s, struct sl_obj *o, uint32_t lo,
+		   uint32_t hi)
+{
+	struct sl_resv *v = rv_get(s, o);
+	return v ? rv_insert(v, lo, hi) : -ENOMEM;
+}
+
 int sl_resv_add(struct slot_store *s, struct sl_obj *o, uint32_t lo,
 		uint32_t hi)
 {
@@ -228,9 +239,24 @@ int sl_resv_add(struct slot_store *s, struct sl_obj *o, uint32_t lo,
 	int err = rv_gaps(o, lo, hi, rv_gap_insert, v, NULL);
 	s->resv_slots += rv_total(v) - before;
 	rv_drop_empty(s, o, v);
-	o->flags |= SL_OBJ_RESV_OWED;
-	sl_ns_dirty(s);
+	/* the journal takes the range (replay trims what chunks hold);
+	 * else only a checkpoint has it */
+	struct sl_jnl_rec r = { .type = SL_JNL_RESV, .oid = o->oid,
+				.rdev = lo, .parent2 = hi };
+	if (sl_jnl_add(s, &r))
+		o->flags |= SL_OBJ_RESV_OWED;
 	return err;
+}
+
+bool sl_resv_replay(struct slot_store *s, const struct sl_jnl_rec *r)
+{
+	struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
+	if (!o)
+		return true;    /* unlinked since */
+	if (!S_ISREG(o->mode) || r->rdev >= r->parent2 ||
+	    r->parent2 > UINT32_MAX)
+		return false;
+	return rv_load(s, o, (uint32_t)r->rdev, (uint32_t)r->parent2) == 0;
 }
 
 bool sl_resv_take(struct slot_store *s, struct sl_obj *o, uint32_t idx)
@@ -338,8 +364,7 @@ int sl_resv_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 			s->load_bad_resv++;
 			continue;
 		}
-		struct sl_resv *v = rv_get(s, o);
-		if (!v || rv_insert(v, lo, hi))
+		if (rv_load(s, o, lo, hi))
 			return -ENOMEM;
 	}
 	return 0;
