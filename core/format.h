@@ -47,12 +47,15 @@
 					   slots older than a checkpoint */
 #define SL_FEAT_INCOMPAT_RESV (1u << 4) /* with RECOVER: the journal may
 					   hold RESV records */
+#define SL_FEAT_INCOMPAT_JNL_XATTR (1u << 5) /* with RECOVER: the journal
+						may hold XATTR records */
 /* the bits a read-write open sets in the primary, and a clean close
  * clears: never in the backup */
 #define SL_FEAT_INCOMPAT_OPEN   (SL_FEAT_INCOMPAT_RECOVER | \
 				 SL_FEAT_INCOMPAT_PUNCH | \
 				 SL_FEAT_INCOMPAT_DATA | \
-				 SL_FEAT_INCOMPAT_RESV)
+				 SL_FEAT_INCOMPAT_RESV | \
+				 SL_FEAT_INCOMPAT_JNL_XATTR)
 #define SL_FEAT_INCOMPAT_SUPP   (SL_FEAT_INCOMPAT_META_UUID | \
 				 SL_FEAT_INCOMPAT_OPEN)
 
@@ -327,9 +330,13 @@ enum {
 				   of oid, over the chunk of gen parent */
 	SL_JNL_RESV = 9,        /* chunks [rdev, parent2) of oid set aside
 				   (fallocate) */
+	SL_JNL_XATTR = 10,      /* oid's extended attribute name set to
+				   target (flags REMOVE: removed); ctime
+				   time_ns */
 };
 #define SL_JNL_DATA_MAX 4096u   /* WRITE: bytes a record carries, at most */
 #define SL_JNL_EXCHANGE 1u      /* RENAME: the two names swapped */
+#define SL_JNL_XATTR_REMOVE 1u  /* XATTR: the attribute was removed */
 struct sl_jnl_rec {
 	/*00*/ uint8_t type;
 	/*01*/ uint8_t flags;

@@ -906,6 +906,10 @@ int sl_resv_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 /* Recovery: a RESV record's range (false: it does not fit the index, or
  * there was no memory for it). */
 bool sl_resv_replay(struct slot_store *s, const struct sl_jnl_rec *r);
+/* xattr.c.  Recovery: an XATTR record, from the journal slot of gen gen
+ * (false: it does not fit the index, or there was no memory for it). */
+bool sl_xattr_replay(struct slot_store *s, const struct sl_jnl_rec *r,
+		     uint64_t gen);
 uint64_t sl_resv_settle(struct slot_store *s);
 /* alloc.c: whether need[c] more slots of each class c could be had. */
 bool sl_alloc_fits(const struct slot_store *s, const size_t *need);

@@ -1133,6 +1133,8 @@ bool sl_ns_replay(struct slot_store *s, const struct sl_jnl_rec *r,
 		return sl_file_jnl_note(s, r);
 	case SL_JNL_RESV:
 		return sl_resv_replay(s, r);
+	case SL_JNL_XATTR:
+		return sl_xattr_replay(s, r, gen);
 	case SL_JNL_MAKE:
 		return ns_replay_make(s, r);
 	case SL_JNL_LINK:

@@ -3,8 +3,10 @@
  * xattr.c - extended attributes: an object's names and values, kept in RAM
  * beside the index and written as the checkpoint's last section.
  *
- * No slot header carries them, so a change is durable when a checkpoint
- * is: fsync and sync take one for an object whose xattrs changed.  The
+ * No slot header carries them, so a change is durable when the journal
+ * carries it (an XATTR record: a value of up to SL_JNL_DATA_MAX bytes,
+ * not an ACL, which must come back with its mode) or a checkpoint does:
+ * fsync and sync take one for an object whose other changes wait.  The
  * store's first xattr sets the superblock's ro_compat XATTR bit, durably
  * and before any checkpoint can hold one, so a reader that does not know
  * the section opens the store read-only instead of writing checkpoints
@@ -106,10 +108,32 @@ static int xa_name_check(const char *name, size_t *nlen)
 	return 0;
 }
 
-/* Lock held.  o's xattrs changed: only a checkpoint makes that durable. */
-static void xa_changed(struct slot_store *s, struct sl_obj *o)
+/* The change of name (to value; NULL: removed) as a journal record in
+ * *r, or false when the journal does not carry it. */
+static bool xa_record(struct sl_jnl_rec *r, uint64_t oid, const char *name,
+		      size_t nlen, int kind, const void *value, size_t len)
+{
+	if (kind || len > SL_JNL_DATA_MAX)
+		return false;
+	*r = (struct sl_jnl_rec){ .type = SL_JNL_XATTR, .oid = oid,
+		.flags = value ? 0 : SL_JNL_XATTR_REMOVE, .name = name,
+		.name_len = (uint16_t)nlen, .target = value,
+		.target_len = (uint16_t)len };
+	return true;
+}
+
+/* Lock held.  o's xattrs changed (r: the change as a journal record;
+ * NULL when the journal does not carry it): the journal or a checkpoint
+ * makes that durable. */
+static void xa_changed(struct slot_store *s, struct sl_obj *o,
+		       struct sl_jnl_rec *r)
 {
 	o->ctime = sl_now_ns();
+	if (r) {
+		r->time_ns = o->ctime;
+		if (!sl_jnl_add(s, r))
+			return;
+	}
 	o->flags |= SL_OBJ_CKPT_OWED;
 	sl_ns_dirty(s);
 }
@@ -117,12 +141,12 @@ static void xa_changed(struct slot_store *s, struct sl_obj *o)
 /* Lock held.  Unless err says the change failed, n (NULL: none) becomes
  * o's xattrs; else n is freed.  Returns err or the install's error. */
 static int xa_commit(struct slot_store *s, struct sl_obj *o,
-		     struct sl_xattrs *n, int err)
+		     struct sl_xattrs *n, struct sl_jnl_rec *r, int err)
 {
 	if (!err)
 		err = sl_xa_set(&s->ix, o->oid, n);
 	if (!err)
-		xa_changed(s, o);
+		xa_changed(s, o, r);
 	else
 		free(n);
 	return err;
@@ -217,10 +241,13 @@ int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
 	uint32_t ck = n ? n->ck : 0;
 	if (!err && ck > (x ? x->ck : 0))
 		err = sl_ckpt_room(s, ck - (x ? x->ck : 0));
+	struct sl_jnl_rec r;
+	bool rec = xa_record(&r, ino, name, nlen, kind, value ? value : "",
+			     len);
 	if (keep || had || err)
-		err = xa_commit(s, o, n, err);
+		err = xa_commit(s, o, n, rec ? &r : NULL, err);
 	else
-		xa_changed(s, o);       /* no ACL to keep: the mode says it */
+		xa_changed(s, o, NULL); /* no ACL to keep: the mode says it */
 	if (!err && kind == SL_ACL_ACCESS)
 		xa_mode_changed(s, o, mode);
 	if (!err && kind && keep)
@@ -313,9 +340,49 @@ int slot_xattr_remove(struct slot_store *s, slot_ino_t ino, const char *name)
 		if (!n)
 			err = -ENOMEM;
 	}
-	err = xa_commit(s, o, n, err);
+	struct sl_jnl_rec r;
+	bool rec = xa_record(&r, ino, name, nlen, kind, NULL, 0);
+	err = xa_commit(s, o, n, rec ? &r : NULL, err);
 	sl_unlock(s);
 	return err;
+}
+
+bool sl_xattr_replay(struct slot_store *s, const struct sl_jnl_rec *r,
+		     uint64_t gen)
+{
+	struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
+	if (!o)
+		return true;    /* gone since */
+	bool rm = r->flags & SL_JNL_XATTR_REMOVE;
+	if (!r->name_len || sl_acl_kind(r->name, r->name_len) != SL_ACL_NOT ||
+	    (r->flags & ~SL_JNL_XATTR_REMOVE) || (rm && r->target_len))
+		return false;
+	struct sl_xattrs *x = sl_xa_find(&s->ix, r->oid);
+	struct xa_ent old;
+	bool had = xa_lookup(x, r->name, r->name_len, &old);
+	if (!rm && xa_bytes(x) - (had ? old.nlen + (size_t)old.vlen : 0) +
+		   r->name_len + r->target_len > SLOT_XATTR_OBJ_MAX)
+		return false;
+	if (had || !rm) {
+		struct sl_xattrs *n = xa_rebuild(x, had ? &old : NULL,
+						 rm ? NULL : r->name,
+						 r->name_len, r->target,
+						 r->target_len);
+		if (!n)
+			return false;
+		if (!n->count) {
+			free(n);
+			n = NULL;
+		}
+		if (sl_xa_set(&s->ix, o->oid, n)) {
+			free(n);
+			return false;
+		}
+	}
+	/* a slot header written after the journal slot has newer times */
+	if (!sl_obj_written_since(o, gen + 1))
+		o->ctime = r->time_ns;
+	return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -346,7 +413,8 @@ int sl_xa_acl_chmod(struct slot_store *s, struct sl_obj *o, uint32_t mode)
 	free(v);
 	if (same)
 		return 0;
-	return n ? xa_commit(s, o, n, 0) : -ENOMEM;
+	/* an ACL: a checkpoint brings it back with the mode */
+	return n ? xa_commit(s, o, n, NULL, 0) : -ENOMEM;
 }
 
 bool sl_xa_acl_bits(struct slot_store *s, const struct sl_obj *o,

@@ -9,8 +9,8 @@
  * Three base images of 64 MiB are built once: the test tree closed
  * cleanly; the same after a put that a crash left out of the checkpoint;
  * and a file whose small writes an fsync put in the journal (WRITE
- * records, and a RESV of space fallocate set aside; the tree leaves too
- * little room for the buffers that hold them), then a crash.  Each
+ * records, a RESV of space fallocate set aside and an XATTR; the tree
+ * leaves too little room for the buffers that hold them), then a crash.  Each
  * iteration copies one, damages it with 1-4 mutations chosen by the
  * iteration's seed, and then asks:
  *
@@ -127,9 +127,12 @@ static int fz_jnl_writes(struct slot_store *s, const char *name,
 {
 	struct slot_attr a;
 	int err = slot_ns_lookup(s, SLOT_ROOT_INO, name, &a);
-	/* space set aside past the end: a RESV record beside the WRITEs */
+	/* space set aside past the end and an attribute: RESV and XATTR
+	 * records beside the WRITEs */
 	if (!err)
 		err = slot_file_allocate(s, a.ino, a.size, 2u << 20, true);
+	if (!err)
+		err = slot_xattr_set(s, a.ino, "user.fuzz", "value", 5, 0);
 	static const uint64_t at[] = { 5000, (1u << 20) + 8192, 100 };
 	for (size_t i = 0; !err && i < SL_ARRAY_SIZE(at); i++) {
 		char piece[300];

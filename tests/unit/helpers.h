@@ -126,6 +126,15 @@ static inline void t_log_keep(void *arg, const char *msg)
 	snprintf(l->text + n, sizeof(l->text) - n, "%s\n", msg);
 }
 
+/* A change of ino that only a checkpoint carries: an extended attribute
+ * past what a journal record holds (SL_JNL_DATA_MAX bytes). */
+static inline int t_unjournaled_change(struct slot_store *s, slot_ino_t ino)
+{
+	static char v[4097];
+	memset(v, 'w', sizeof(v));
+	return slot_xattr_set(s, ino, "user.unjournaled", v, sizeof(v), 0);
+}
+
 static inline void t_teardown(struct t_env *e)
 {
 	if (e->s)
