@@ -354,7 +354,9 @@ bool sl_xattr_replay(struct slot_store *s, const struct sl_jnl_rec *r,
 	if (!o)
 		return true;    /* gone since */
 	bool rm = r->flags & SL_JNL_XATTR_REMOVE;
-	if (!r->name_len || sl_acl_kind(r->name, r->name_len) != SL_ACL_NOT ||
+	/* a writer sets the superblock's bit before its first attribute */
+	if (!(s->sb.feature_ro_compat & SL_FEAT_RO_COMPAT_XATTR) ||
+	    !r->name_len || sl_acl_kind(r->name, r->name_len) != SL_ACL_NOT ||
 	    (r->flags & ~SL_JNL_XATTR_REMOVE) || (rm && r->target_len))
 		return false;
 	struct sl_xattrs *x = sl_xa_find(&s->ix, r->oid);
