@@ -3111,8 +3111,17 @@ static int fl_jnl_hold(struct slot_store *s, struct sl_obj *o,
 		sl_wb_free_mem(s, b);
 		return err;
 	}
-	s->wbs_count++;
+	(*fl_wb_tally(s, true))++;
 	return 0;
+}
+
+void sl_file_jnl_drop(struct slot_store *s)
+{
+	for (size_t i = 0; i < s->jnl_npend; i++)
+		free(s->jnl_pend[i].data);
+	free(s->jnl_pend);
+	s->jnl_pend = NULL;
+	s->jnl_npend = s->jnl_cappend = 0;
 }
 
 int64_t sl_file_jnl_apply(struct slot_store *s, enum sl_jnl_apply how)
@@ -3128,7 +3137,7 @@ int64_t sl_file_jnl_apply(struct slot_store *s, enum sl_jnl_apply how)
 	uint8_t *img = write ? sl_alloc_aligned(1ull << s->sb.chunk_shift) :
 		       NULL;
 	int err = write && !img ? -ENOMEM : 0;
-	int64_t hold = 0, chunks = 0;
+	int64_t applies = 0, chunks = 0;
 	for (size_t i = 0, j; !err && i < n; i = j) {
 		for (j = i; j < n && d[j].oid == d[i].oid &&
 		     d[j].idx == d[i].idx; j++)
@@ -3146,17 +3155,17 @@ int64_t sl_file_jnl_apply(struct slot_store *s, enum sl_jnl_apply how)
 		sl_unlock(s);
 		if (m && write)
 			err = fl_jnl_rewrite(s, &d[i], j - i, &c, img);
-		hold += m;
+		applies += m;
 		chunks += m > 0;
 	}
-	if (!err && hold && write)
+	if (!err && applies && write)
 		sl_log(s, "applied %lld journaled writes to %lld chunks",
-		       (long long)hold, (long long)chunks);
-	if (!err && hold && how == SL_JNL_HOLD)
+		       (long long)applies, (long long)chunks);
+	if (!err && applies && how == SL_JNL_HOLD)
 		sl_log(s, "read-only: holding %lld journaled writes to %lld "
 		       "chunks in memory (a read-write open or fsck.slotfs "
 		       "writes them into the chunks)",
-		       (long long)hold, (long long)chunks);
+		       (long long)applies, (long long)chunks);
 	if (err == -ENOSPC || err == -EUCLEAN) {
 		sl_log(s, "the journal holds file data written since the "
 		       "last checkpoint that a read-only open cannot hold "
@@ -3167,14 +3176,9 @@ int64_t sl_file_jnl_apply(struct slot_store *s, enum sl_jnl_apply how)
 	}
 	free(img);
 	/* kept for a read-only look (fsck -n) that may ask again */
-	if (how != SL_JNL_COUNT || err) {
-		for (size_t i = 0; i < n; i++)
-			free(d[i].data);
-		free(d);
-		s->jnl_pend = NULL;
-		s->jnl_npend = s->jnl_cappend = 0;
-	}
-	return err ? err : hold;
+	if (how != SL_JNL_COUNT || err)
+		sl_file_jnl_drop(s);
+	return err ? err : applies;
 }
 
 /*

@@ -970,6 +970,8 @@ enum sl_jnl_apply {
 /* ... Returns how many apply, or a negative errno (-EROFS: a read-only
  * open cannot hold them). */
 int64_t sl_file_jnl_apply(struct slot_store *s, enum sl_jnl_apply how);
+/* The WRITE records replayed, forgotten (applied, or the store goes). */
+void sl_file_jnl_drop(struct slot_store *s);
 /* Lock held.  A journal write of WRITE record r, in journal slot lsn, is
  * over: ok, its buffer keeps the slot (jlsn); else its bytes are no
  * longer in the journal. */

@@ -1173,9 +1173,7 @@ static void store_free(struct slot_store *s)
 			}
 	free(s->wb_hash);
 	free(s->wb_files);
-	for (size_t i = 0; i < s->jnl_npend; i++)
-		free(s->jnl_pend[i].data);
-	free(s->jnl_pend);
+	sl_file_jnl_drop(s);
 	sl_index_free(&s->ix);
 	sl_jnl_free(s);
 	free(s->owed.v);
