@@ -205,7 +205,8 @@ int sl_wslots_alloc(struct slot_store *s, struct sl_wslot *w, size_t n,
 		h->flags = x->flags;
 		/* an ACL changed with this mode: recovery must not take the
 		 * mode without it */
-		if (x->o->flags & SL_OBJ_CKPT_OWED)
+		if ((x->o->flags & SL_OBJ_CKPT_OWED) ||
+		    sl_xa_mode_owed(s, x->o))
 			h->flags |= SL_SLOT_MODE_CKPT;
 		h->cls = (uint8_t)sl_slot_cls(s, x->ref);
 		x->o->busy++;

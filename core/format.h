@@ -20,7 +20,7 @@
 #define SL_META_OFF         (1ull << 20)
 
 #define SL_VERSION_MAJOR 1
-#define SL_VERSION_MINOR 8
+#define SL_VERSION_MINOR 9
 
 /* magics are ASCII strings stored as they read: "SLOTFSB1" at byte 0 */
 #define SL_MAGIC_SB   0x31425346544f4c53ull /* "SLOTFSB1" */
@@ -49,13 +49,17 @@
 					   hold RESV records */
 #define SL_FEAT_INCOMPAT_JNL_XATTR (1u << 5) /* with RECOVER: the journal
 						may hold XATTR records */
+#define SL_FEAT_INCOMPAT_JNL_ACL (1u << 6) /* with RECOVER: the journal may
+					      hold ACLs (XATTR records, and
+					      MAKE records that inherit) */
 /* the bits a read-write open sets in the primary, and a clean close
  * clears: never in the backup */
 #define SL_FEAT_INCOMPAT_OPEN   (SL_FEAT_INCOMPAT_RECOVER | \
 				 SL_FEAT_INCOMPAT_PUNCH | \
 				 SL_FEAT_INCOMPAT_DATA | \
 				 SL_FEAT_INCOMPAT_RESV | \
-				 SL_FEAT_INCOMPAT_JNL_XATTR)
+				 SL_FEAT_INCOMPAT_JNL_XATTR | \
+				 SL_FEAT_INCOMPAT_JNL_ACL)
 #define SL_FEAT_INCOMPAT_SUPP   (SL_FEAT_INCOMPAT_META_UUID | \
 				 SL_FEAT_INCOMPAT_OPEN)
 
@@ -337,6 +341,8 @@ enum {
 #define SL_JNL_DATA_MAX 4096u   /* WRITE: bytes a record carries, at most */
 #define SL_JNL_EXCHANGE 1u      /* RENAME: the two names swapped */
 #define SL_JNL_XATTR_REMOVE 1u  /* XATTR: the attribute was removed */
+#define SL_JNL_INHERIT 1u       /* MAKE: the object inherited its parent's
+				   default ACL */
 struct sl_jnl_rec {
 	/*00*/ uint8_t type;
 	/*01*/ uint8_t flags;

@@ -276,6 +276,10 @@ _Static_assert(sizeof(struct sl_obj) <= 152, "sl_obj outgrew its malloc size");
 struct sl_xattrs {
 	struct sl_xattrs *hnext;
 	uint64_t oid;
+	uint64_t acl_ops;               /* jnl_ops after its last ACL record:
+					   till jnl_ops_done reaches it, a
+					   slot header must not give the mode
+					   (sl_xa_mode_owed) */
 	uint32_t len;                   /* bytes of ents */
 	uint32_t count;
 	uint32_t ck;                    /* bytes of its checkpoint records */
@@ -544,6 +548,9 @@ struct slot_store {
 	uint64_t load_badrefs, load_dups;  /* chunk records dropped at load */
 	uint64_t load_bad_xattrs;       /* xattr records dropped at load */
 	uint64_t jnl_replayed;          /* journal slots recovery replayed */
+	/* recovery: the objects (sorted oids) a slot header with MODE_CKPT
+	 * gave no mode, or a doubtful one (sl_recover_mode_owed) */
+	struct sl_vec rec_mode_owed;
 	bool acl_seen;                  /* an ACL was loaded or set (atomic) */
 	/* the records dropped for a slot another record claimed first:
 	 * fsck gives the slot to whichever its header names */
@@ -906,6 +913,10 @@ int sl_resv_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 /* Recovery: a RESV record's range (false: it does not fit the index, or
  * there was no memory for it). */
 bool sl_resv_replay(struct slot_store *s, const struct sl_jnl_rec *r);
+/* recover.c.  Recovery: whether a slot header of oid did not give its
+ * mode for an ACL change no journal slot held (MODE_CKPT), so the
+ * journal's mode counts over the header's. */
+bool sl_recover_mode_owed(const struct slot_store *s, uint64_t oid);
 /* xattr.c.  Recovery: an XATTR record, from the journal slot of gen gen
  * (false: it does not fit the index, or there was no memory for it). */
 bool sl_xattr_replay(struct slot_store *s, const struct sl_jnl_rec *r,
@@ -1057,6 +1068,15 @@ bool sl_xa_acl_bits(struct slot_store *s, const struct sl_obj *o,
  * dir has none, or a negative errno. */
 int sl_xa_inherit(struct slot_store *s, uint64_t dir, uint32_t *mode,
 		  struct sl_xattrs **out);
+/* An ACL record of oid was just logged: till it is durable, its slot
+ * headers do not give the mode (sl_xa_mode_owed). */
+void sl_xa_acl_logged(struct slot_store *s, uint64_t oid);
+/* Whether a slot header of o may not give its mode: an ACL change that
+ * set it is durable in no journal slot nor checkpoint yet. */
+bool sl_xa_mode_owed(struct slot_store *s, const struct sl_obj *o);
+/* Recovery, once the index is whole: each access ACL's permission bits
+ * become its object's mode bits (the ACL wins, as fsck's PR_ACL_MODE). */
+void sl_xa_recover_modes(struct slot_store *s);
 
 /* xattr.c: the checkpoint's xattr section.  Lock held for both. */
 /* Bytes and records of the xattrs of objects ck_wanted(o) says go in. */

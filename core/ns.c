@@ -200,10 +200,12 @@ static struct sl_jnl_rec ns_rec(unsigned type, uint64_t oid, uint64_t parent,
 
 /* Lock held.  Log o, just made as name in parent. */
 static void ns_log_make(struct slot_store *s, const struct sl_obj *o,
-			uint64_t parent, const char *name, size_t len)
+			uint64_t parent, const char *name, size_t len,
+			bool inherit)
 {
 	struct sl_jnl_rec r = ns_rec(SL_JNL_MAKE, o->oid, parent, name, len,
 				     o->ctime);
+	r.flags = inherit ? SL_JNL_INHERIT : 0;
 	r.mode = o->mode;
 	r.uid = o->uid;
 	r.gid = o->gid;
@@ -212,7 +214,8 @@ static void ns_log_make(struct slot_store *s, const struct sl_obj *o,
 		r.target = o->target;
 		r.target_len = (uint16_t)strlen(o->target);
 	}
-	sl_jnl_add(s, &r);
+	if (!sl_jnl_add(s, &r) && inherit)
+		sl_xa_acl_logged(s, o->oid);
 }
 
 struct sl_obj *sl_ns_mkdir_locked(struct slot_store *s, struct sl_obj *parent,
@@ -223,7 +226,7 @@ struct sl_obj *sl_ns_mkdir_locked(struct slot_store *s, struct sl_obj *parent,
 	struct sl_obj *o = ns_create(s, parent, name, len, S_IFDIR | (mode & 07777),
 				     uid, gid, s->next_oid, sl_now_ns(), &err);
 	if (o)
-		ns_log_make(s, o, parent->oid, name, len);
+		ns_log_make(s, o, parent->oid, name, len, false);
 	return o;
 }
 
@@ -510,15 +513,9 @@ int slot_ns_make(struct slot_store *s, slot_ino_t parent, const char *name,
 			t = NULL;
 		}
 		/* the journal carries the new name (a regular file's rides
-		 * in its first slot header too); an inherited ACL needs a
-		 * checkpoint to be durable (recovery inherits again what one
-		 * lost) */
-		if (xa) {
-			o->flags |= SL_OBJ_CKPT_OWED;
-			sl_ns_dirty(s);
-		} else {
-			ns_log_make(s, o, parent, name, len);
-		}
+		 * in its first slot header too), and its replay inherits
+		 * the ACL again from the directory as it then is */
+		ns_log_make(s, o, parent, name, len, xa != NULL);
 		if (out)
 			sl_attr_fill(s, o, out);
 	}
@@ -964,6 +961,13 @@ static bool ns_replay_name(struct slot_store *s, struct sl_obj *d,
 	return true;
 }
 
+/*
+ * The object a MAKE made.  One that inherited its directory's default ACL
+ * inherits it again, from the directory as the records before left it
+ * and from the record's mode, which the first inheritance masked: masking
+ * again changes nothing, so it gets the ACL it got (sl_xa_recover_modes
+ * gives the mode the ACL's bits after any later change).
+ */
 static bool ns_replay_make(struct slot_store *s, const struct sl_jnl_rec *r)
 {
 	bool lnk = S_ISLNK(r->mode);
@@ -971,24 +975,43 @@ static bool ns_replay_make(struct slot_store *s, const struct sl_jnl_rec *r)
 	uint32_t mode;
 	if (r->oid <= SLOT_ROOT_INO || !ns_rec_name_ok(r->name, r->name_len) ||
 	    !(r->mode & S_IFMT) || ns_new_mode(&nw, &mode) ||
-	    (lnk && (!r->target_len || memchr(r->target, 0, r->target_len))))
+	    (lnk && (!r->target_len || memchr(r->target, 0, r->target_len))) ||
+	    (r->flags & ~SL_JNL_INHERIT))
 		return false;
 	int err;
 	struct sl_obj *d = ns_dir(s, r->parent, &err);
 	if (!d || sl_de_find(&s->ix, r->parent, r->name, r->name_len))
 		return false;
+	struct sl_xattrs *xa = NULL;
+	if ((r->flags & SL_JNL_INHERIT) &&
+	    sl_xa_inherit(s, d->oid, &mode, &xa) < 0)
+		return false;
 	/* a regular file's slots may have brought it back unnamed */
 	struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
-	if (o)
-		return S_ISREG(mode) && ns_replay_unnamed(s, r->oid) &&
-		       ns_replay_name(s, d, r->name, r->name_len, o,
-				      r->time_ns);
+	if (o) {
+		bool ok = S_ISREG(mode) && ns_replay_unnamed(s, r->oid) &&
+			  ns_replay_name(s, d, r->name, r->name_len, o,
+					 r->time_ns) &&
+			  (!xa || !sl_xa_set(&s->ix, o->oid, xa));
+		if (!ok || !xa)
+			free(xa);
+		/* its first header's mode went with an ACL change */
+		if (ok && sl_recover_mode_owed(s, o->oid))
+			o->mode = S_IFREG | (mode & 07777);
+		return ok;
+	}
 	char *t = NULL;
-	if (lnk && !(t = strndup(r->target, r->target_len)))
+	if ((lnk && !(t = strndup(r->target, r->target_len))) ||
+	    (xa && sl_xa_set(&s->ix, r->oid, xa))) {
+		free(t);
+		free(xa);
 		return false;
+	}
 	o = ns_create(s, d, r->name, r->name_len, mode, r->uid, r->gid,
 		      r->oid, r->time_ns, &err);
 	if (!o) {
+		if (xa)
+			sl_xa_set(&s->ix, r->oid, NULL);        /* frees xa */
 		free(t);
 		return false;
 	}
@@ -1062,9 +1085,12 @@ static bool ns_replay_setattr(struct slot_store *s, const struct sl_jnl_rec *r,
 	struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
 	if (!o || (o->mode & S_IFMT) != (r->mode & S_IFMT))
 		return false;
-	if (sl_obj_written_since(o, gen + 1))
+	/* a newer header with MODE_CKPT gave the rest, but no mode */
+	bool newer = sl_obj_written_since(o, gen + 1);
+	if (!newer || sl_recover_mode_owed(s, o->oid))
+		o->mode = (o->mode & S_IFMT) | (r->mode & 07777);
+	if (newer)
 		return true;
-	o->mode = (o->mode & S_IFMT) | (r->mode & 07777);
 	o->uid = r->uid;
 	o->gid = r->gid;
 	o->mtime = (int64_t)r->parent;

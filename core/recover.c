@@ -361,9 +361,15 @@ static int rc_apply(struct slot_store *s, struct rc_cand *c, size_t n,
 	o->size = h->obj_size;
 	/* a mode that went with an ACL change the checkpoint lacks would
 	 * come back without it: the checkpoint's mode and ACL stay, together
-	 * (a new object inherits again, rc_inherit) */
+	 * (a new object inherits again, rc_inherit; one the journal made
+	 * takes its mode from the journal) */
 	if (fresh || !(h->flags & SL_SLOT_MODE_CKPT))
 		o->mode = S_IFREG | (h->mode & 07777);
+	struct sl_vec *owed = &s->rec_mode_owed;
+	if ((h->flags & SL_SLOT_MODE_CKPT) &&
+	    (!owed->n || owed->v[owed->n - 1] != h->oid) &&
+	    sl_vec_push(owed, h->oid))
+		return -ENOMEM;
 	o->uid = h->uid;
 	o->gid = h->gid;
 	o->mtime = h->mtime_ns;
@@ -499,6 +505,20 @@ static int rc_inherit(struct slot_store *s, const struct sl_obj *dir,
 	return 0;
 }
 
+static int rc_oid_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+bool sl_recover_mode_owed(const struct slot_store *s, uint64_t oid)
+{
+	/* rc_apply pushes in the candidates' oid order */
+	return s->rec_mode_owed.n &&
+	       bsearch(&oid, s->rec_mode_owed.v, s->rec_mode_owed.n,
+		       sizeof(uint64_t), rc_oid_cmp);
+}
+
 /* Give recovered new objects their names, or a place in /lost+found. */
 static int rc_name(struct slot_store *s, const struct rc_scan *sc,
 		   const struct sl_vec *named)
@@ -617,6 +637,10 @@ int sl_recover_scan(struct slot_store *s, const struct sl_ckpt_hdr *hdr)
 		rc_trim(s);
 	if (!err)
 		err = rc_name(s, &sc, &named);
+	if (!err)
+		sl_xa_recover_modes(s);
+	free(s->rec_mode_owed.v);
+	memset(&s->rec_mode_owed, 0, sizeof(s->rec_mode_owed));
 	if (!err && s->rec.slots_recovered)
 		sl_ns_dirty(s);
 	for (uint32_t r = 0; r < s->nregions; r++)

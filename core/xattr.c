@@ -4,9 +4,12 @@
  * beside the index and written as the checkpoint's last section.
  *
  * No slot header carries them, so a change is durable when the journal
- * carries it (an XATTR record: a value of up to SL_JNL_DATA_MAX bytes,
- * not an ACL, which must come back with its mode) or a checkpoint does:
- * fsync and sync take one for an object whose other changes wait.  The
+ * carries it (an XATTR record: a value of up to SL_JNL_DATA_MAX bytes)
+ * or a checkpoint does: fsync and sync take one for an object whose
+ * other changes wait.  An access ACL sets the mode bits, which slot
+ * headers do carry: till its record is durable, a header of the object
+ * does not give the mode (sl_xa_mode_owed), and recovery makes the mode
+ * bits an ACL's once the index is whole (sl_xa_recover_modes).  The
  * store's first xattr sets the superblock's ro_compat XATTR bit, durably
  * and before any checkpoint can hold one, so a reader that does not know
  * the section opens the store read-only instead of writing checkpoints
@@ -88,6 +91,7 @@ static struct sl_xattrs *xa_rebuild(const struct sl_xattrs *x,
 	if (!n)
 		return NULL;
 	memset(n, 0, sizeof(*n));
+	n->acl_ops = x ? x->acl_ops : 0;
 	struct xa_ent e;
 	XA_EACH(x, e) {
 		if (skip && e.off == skip->off)
@@ -111,9 +115,9 @@ static int xa_name_check(const char *name, size_t *nlen)
 /* The change of name (to value; NULL: removed) as a journal record in
  * *r, or false when the journal does not carry it. */
 static bool xa_record(struct sl_jnl_rec *r, uint64_t oid, const char *name,
-		      size_t nlen, int kind, const void *value, size_t len)
+		      size_t nlen, const void *value, size_t len)
 {
-	if (kind || len > SL_JNL_DATA_MAX)
+	if (len > SL_JNL_DATA_MAX)
 		return false;
 	*r = (struct sl_jnl_rec){ .type = SL_JNL_XATTR, .oid = oid,
 		.flags = value ? 0 : SL_JNL_XATTR_REMOVE, .name = name,
@@ -131,8 +135,11 @@ static void xa_changed(struct slot_store *s, struct sl_obj *o,
 	o->ctime = sl_now_ns();
 	if (r) {
 		r->time_ns = o->ctime;
-		if (!sl_jnl_add(s, r))
+		if (!sl_jnl_add(s, r)) {
+			if (sl_acl_kind(r->name, r->name_len) != SL_ACL_NOT)
+				sl_xa_acl_logged(s, o->oid);
 			return;
+		}
 	}
 	o->flags |= SL_OBJ_CKPT_OWED;
 	sl_ns_dirty(s);
@@ -180,6 +187,8 @@ static void xa_mode_changed(struct slot_store *s, struct sl_obj *o,
 	o->mode = (o->mode & S_IFMT) | (mode & 07777);
 	o->flags |= SL_OBJ_ATTR_DIRTY;
 	sl_owed_check(s, o);
+	struct sl_jnl_rec r = { .type = SL_JNL_SETATTR, .oid = o->oid };
+	sl_jnl_add(s, &r);
 }
 
 int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
@@ -241,13 +250,14 @@ int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
 	uint32_t ck = n ? n->ck : 0;
 	if (!err && ck > (x ? x->ck : 0))
 		err = sl_ckpt_room(s, ck - (x ? x->ck : 0));
+	/* an ACL not kept is a removal */
 	struct sl_jnl_rec r;
-	bool rec = xa_record(&r, ino, name, nlen, kind, value ? value : "",
-			     len);
+	bool rec = xa_record(&r, ino, name, nlen,
+			     !keep ? NULL : value ? value : "", keep ? len : 0);
 	if (keep || had || err)
 		err = xa_commit(s, o, n, rec ? &r : NULL, err);
 	else
-		xa_changed(s, o, NULL); /* no ACL to keep: the mode says it */
+		o->ctime = sl_now_ns(); /* no ACL to keep: the mode says it */
 	if (!err && kind == SL_ACL_ACCESS)
 		xa_mode_changed(s, o, mode);
 	if (!err && kind && keep)
@@ -341,10 +351,28 @@ int slot_xattr_remove(struct slot_store *s, slot_ino_t ino, const char *name)
 			err = -ENOMEM;
 	}
 	struct sl_jnl_rec r;
-	bool rec = xa_record(&r, ino, name, nlen, kind, NULL, 0);
+	bool rec = xa_record(&r, ino, name, nlen, NULL, 0);
 	err = xa_commit(s, o, n, rec ? &r : NULL, err);
 	sl_unlock(s);
 	return err;
+}
+
+/* Loading or replaying name = value on o: a name in the system.
+ * namespace is an ACL o may have, with a value that is one (FORMAT.md,
+ * "ACLs"). */
+static bool xa_acl_fits(struct slot_store *s, const struct sl_obj *o,
+			const char *name, size_t nlen, const void *value,
+			size_t vlen)
+{
+	int kind = sl_acl_kind(name, nlen);
+	if (!kind)
+		return true;
+	if (kind < 0 || sl_acl_check(value, vlen) <= 0 ||
+	    (kind == SL_ACL_DEFAULT && !S_ISDIR(o->mode)) ||
+	    (kind == SL_ACL_ACCESS && S_ISLNK(o->mode)))
+		return false;
+	s->acl_seen = true;
+	return true;
 }
 
 bool sl_xattr_replay(struct slot_store *s, const struct sl_jnl_rec *r,
@@ -356,8 +384,10 @@ bool sl_xattr_replay(struct slot_store *s, const struct sl_jnl_rec *r,
 	bool rm = r->flags & SL_JNL_XATTR_REMOVE;
 	/* a writer sets the superblock's bit before its first attribute */
 	if (!(s->sb.feature_ro_compat & SL_FEAT_RO_COMPAT_XATTR) ||
-	    !r->name_len || sl_acl_kind(r->name, r->name_len) != SL_ACL_NOT ||
-	    (r->flags & ~SL_JNL_XATTR_REMOVE) || (rm && r->target_len))
+	    !r->name_len || sl_acl_kind(r->name, r->name_len) < 0 ||
+	    (r->flags & ~SL_JNL_XATTR_REMOVE) || (rm && r->target_len) ||
+	    (!rm && !xa_acl_fits(s, o, r->name, r->name_len, r->target,
+				 r->target_len)))
 		return false;
 	struct sl_xattrs *x = sl_xa_find(&s->ix, r->oid);
 	struct xa_ent old;
@@ -391,6 +421,7 @@ bool sl_xattr_replay(struct slot_store *s, const struct sl_jnl_rec *r,
 /* ACLs                                                                */
 /* ------------------------------------------------------------------ */
 
+
 static bool xa_acl_find(const struct sl_xattrs *x, const char *name,
 			struct xa_ent *e)
 {
@@ -403,20 +434,26 @@ int sl_xa_acl_chmod(struct slot_store *s, struct sl_obj *o, uint32_t mode)
 	struct xa_ent e;
 	if (!xa_acl_find(x, SLOT_XATTR_ACL_ACCESS, &e))
 		return 0;
-	uint8_t *v = malloc(e.vlen);
+	uint32_t len = e.vlen;
+	uint8_t *v = malloc(len);
 	if (!v)
 		return -ENOMEM;
-	memcpy(v, e.value, e.vlen);
+	memcpy(v, e.value, len);
 	/* loaded and set values were checked */
-	sl_acl_chmod(v, (size_t)sl_acl_check(v, e.vlen), mode);
-	bool same = !memcmp(v, e.value, e.vlen);     /* already in step */
+	sl_acl_chmod(v, (size_t)sl_acl_check(v, len), mode);
+	bool same = !memcmp(v, e.value, len);        /* already in step */
 	struct sl_xattrs *n = same ? NULL :
-			      xa_rebuild(x, &e, e.name, e.nlen, v, e.vlen);
+			      xa_rebuild(x, &e, e.name, e.nlen, v, len);
+	int err = same ? 0 : n ? 0 : -ENOMEM;
+	if (!same && n) {
+		/* the record's name is not x's, which the commit frees */
+		struct sl_jnl_rec r;
+		bool rec = xa_record(&r, o->oid, SLOT_XATTR_ACL_ACCESS,
+				     strlen(SLOT_XATTR_ACL_ACCESS), v, len);
+		err = xa_commit(s, o, n, rec ? &r : NULL, 0);
+	}
 	free(v);
-	if (same)
-		return 0;
-	/* an ACL: a checkpoint brings it back with the mode */
-	return n ? xa_commit(s, o, n, NULL, 0) : -ENOMEM;
+	return err;
 }
 
 bool sl_xa_acl_bits(struct slot_store *s, const struct sl_obj *o,
@@ -468,6 +505,38 @@ int sl_xa_inherit(struct slot_store *s, uint64_t dir, uint32_t *mode,
 	free(acc);
 	*out = x;
 	return 1;
+}
+
+void sl_xa_acl_logged(struct slot_store *s, uint64_t oid)
+{
+	struct sl_xattrs *x = sl_xa_find(&s->ix, oid);
+	/* none left: the mode stayed (a removal), or the ACL went into it
+	 * whole, and recovery's sl_xa_recover_modes mends an old ACL */
+	if (x)
+		x->acl_ops = s->jnl_ops;
+}
+
+bool sl_xa_mode_owed(struct slot_store *s, const struct sl_obj *o)
+{
+	if (!__atomic_load_n(&s->acl_seen, __ATOMIC_RELAXED))
+		return false;
+	const struct sl_xattrs *x = sl_xa_find(&s->ix, o->oid);
+	return x && x->acl_ops > s->jnl_ops_done;
+}
+
+void sl_xa_recover_modes(struct slot_store *s)
+{
+	struct sl_index *ix = &s->ix;
+	for (size_t b = 0; ix->xa_tab && b <= ix->xa_mask; b++)
+		for (struct sl_xattrs *x = ix->xa_tab[b]; x; x = x->hnext) {
+			struct sl_obj *o = sl_obj_find(ix, x->oid);
+			uint32_t bits;
+			if (!o || !sl_xa_acl_bits(s, o, &bits) ||
+			    (o->mode & 0777) == bits)
+				continue;
+			o->mode = (o->mode & ~0777u) | bits;
+			sl_ns_dirty(s);
+		}
 }
 
 /* ------------------------------------------------------------------ */
@@ -598,21 +667,6 @@ static int xa_load_object(struct slot_store *s, const struct xa_rec *rs,
 	return err;
 }
 
-/* A record's name in the system. namespace is an ACL the object may
- * have, with a value that is one (FORMAT.md, "ACLs"). */
-static bool xa_rec_acl_ok(struct slot_store *s, const struct sl_xattr_rec *r)
-{
-	int kind = sl_acl_kind(r->name, r->name_len);
-	if (!kind)
-		return true;
-	const struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
-	if (kind < 0 || sl_acl_check(r->value, r->value_len) <= 0 ||
-	    (kind == SL_ACL_DEFAULT && !S_ISDIR(o->mode)) ||
-	    (kind == SL_ACL_ACCESS && S_ISLNK(o->mode)))
-		return false;
-	s->acl_seen = true;
-	return true;
-}
 
 int sl_xattr_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 			const uint8_t *payload)
@@ -639,9 +693,11 @@ int sl_xattr_ckpt_parse(struct slot_store *s, const struct sl_ckpt_hdr *h,
 			break;
 		}
 		p += size;
+		const struct sl_obj *o = sl_obj_find(&s->ix, x.r.oid);
 		if (!x.r.name_len || memchr(x.r.name, 0, x.r.name_len) ||
-		    x.r.value_len > SLOT_XATTR_SIZE_MAX ||
-		    !sl_obj_find(&s->ix, x.r.oid) || !xa_rec_acl_ok(s, &x.r)) {
+		    x.r.value_len > SLOT_XATTR_SIZE_MAX || !o ||
+		    !xa_acl_fits(s, o, x.r.name, x.r.name_len, x.r.value,
+				 x.r.value_len)) {
 			s->load_bad_xattrs++;
 			continue;
 		}

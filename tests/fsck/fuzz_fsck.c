@@ -127,12 +127,31 @@ static int fz_jnl_writes(struct slot_store *s, const char *name,
 {
 	struct slot_attr a;
 	int err = slot_ns_lookup(s, SLOT_ROOT_INO, name, &a);
-	/* space set aside past the end and an attribute: RESV and XATTR
-	 * records beside the WRITEs */
+	/* space set aside past the end, an attribute, ACLs and a file
+	 * that inherits one: RESV, XATTR and MAKE records beside the
+	 * WRITEs */
 	if (!err)
 		err = slot_file_allocate(s, a.ino, a.size, 2u << 20, true);
 	if (!err)
 		err = slot_xattr_set(s, a.ino, "user.fuzz", "value", 5, 0);
+	/* u::rw-, u:7:r--, g::r--, m::r--, o::--- */
+	static const uint8_t acl[] = { 2, 0, 0, 0,
+		1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff,  2, 0, 4, 0, 7, 0, 0, 0,
+		4, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,  0x10, 0, 4, 0, 0xff, 0xff,
+		0xff, 0xff,  0x20, 0, 0, 0, 0xff, 0xff, 0xff, 0xff };
+	struct slot_attr d, f;
+	struct slot_ns_new nw = { .mode = S_IFREG | 0644,
+				  .flags = SLOT_NS_ACL };
+	if (!err)
+		err = slot_xattr_set(s, a.ino, SLOT_XATTR_ACL_ACCESS, acl,
+				     sizeof(acl), 0);
+	if (!err)
+		err = slot_ns_mkdir(s, SLOT_ROOT_INO, "acl", 0755, 0, 0, &d);
+	if (!err)
+		err = slot_xattr_set(s, d.ino, SLOT_XATTR_ACL_DEFAULT, acl,
+				     sizeof(acl), 0);
+	if (!err)
+		err = slot_ns_make(s, d.ino, "inherits", &nw, &f);
 	static const uint64_t at[] = { 5000, (1u << 20) + 8192, 100 };
 	for (size_t i = 0; !err && i < SL_ARRAY_SIZE(at); i++) {
 		char piece[300];

@@ -161,6 +161,8 @@ tools() {
 check "cp -a, tar --acls and rsync -A keep them" tools
 
 fsync_crash() {
+	# nsx's trees, whole: a directory's fsync makes everything durable
+	sync "$MNT"
 	python3 - "$MNT/t/d/synced" <<'EOF'
 import os, sys
 fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o660)

@@ -788,11 +788,12 @@ static size_t acl_bytes(uint8_t *buf, const unsigned *e)
 	return n;
 }
 
-/* POSIX ACLs, which only a checkpoint carries while slot headers carry
- * the mode they set: a default ACL inherited by files synced and not,
- * an access ACL set on a file that had none and on one that had one, a
- * chmod between, an ACL the mode says whole (which removes it), and a
- * directory inheriting both. */
+/* POSIX ACLs, which the journal carries while slot headers carry the
+ * mode they set: a default ACL inherited by files synced and not, an
+ * access ACL set on a file that had none and on one that had one, a
+ * chmod between, an ACL the mode says whole (which removes it), a
+ * directory inheriting both, and a chunk whose header goes out before
+ * the journal holds the ACL that set its mode. */
 static void wl_acl(struct cw *w)
 {
 	static const unsigned dflt[] = { 1, 7, 2, 1000, 7, 4, 0, 0x10, 7,
@@ -826,6 +827,16 @@ static void wl_acl(struct cw *w)
 	cw_write(w, u, 0, 5000);
 	cw_setacl(w, a, false, b, acl_bytes(b, equiv));
 	cw_write(w, a, 0, 10);
+	cw_obj e = cw_create(w, CW_ROOT, "e");
+	cw_write(w, e, 0, 100);
+	cw_sync(w);             /* nothing buffered for the checkpoint */
+	cw_ckpt(w);             /* which holds e: no header gives its mode */
+	cw_setacl(w, e, false, b, acl_bytes(b, wide));
+	cw_write(w, e, 0, 140000);      /* two whole chunks go out */
+	cw_fsync(w, e);
+	cw_chmod(w, e, 0604);
+	cw_write(w, e, 0, 140000);      /* newer than the journal's ACL */
+	cw_fsync(w, e);
 }
 
 Test(crash, acl)
