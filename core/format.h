@@ -20,7 +20,7 @@
 #define SL_META_OFF         (1ull << 20)
 
 #define SL_VERSION_MAJOR 1
-#define SL_VERSION_MINOR 9
+#define SL_VERSION_MINOR 10
 
 /* magics are ASCII strings stored as they read: "SLOTFSB1" at byte 0 */
 #define SL_MAGIC_SB   0x31425346544f4c53ull /* "SLOTFSB1" */
@@ -52,6 +52,9 @@
 #define SL_FEAT_INCOMPAT_JNL_ACL (1u << 6) /* with RECOVER: the journal may
 					      hold ACLs (XATTR records, and
 					      MAKE records that inherit) */
+#define SL_FEAT_INCOMPAT_RESV_CUT (1u << 7) /* with RECOVER: the journal
+					       may hold RESV records that
+					       give a range back */
 /* the bits a read-write open sets in the primary, and a clean close
  * clears: never in the backup */
 #define SL_FEAT_INCOMPAT_OPEN   (SL_FEAT_INCOMPAT_RECOVER | \
@@ -59,7 +62,8 @@
 				 SL_FEAT_INCOMPAT_DATA | \
 				 SL_FEAT_INCOMPAT_RESV | \
 				 SL_FEAT_INCOMPAT_JNL_XATTR | \
-				 SL_FEAT_INCOMPAT_JNL_ACL)
+				 SL_FEAT_INCOMPAT_JNL_ACL | \
+				 SL_FEAT_INCOMPAT_RESV_CUT)
 #define SL_FEAT_INCOMPAT_SUPP   (SL_FEAT_INCOMPAT_META_UUID | \
 				 SL_FEAT_INCOMPAT_OPEN)
 
@@ -343,6 +347,7 @@ enum {
 #define SL_JNL_XATTR_REMOVE 1u  /* XATTR: the attribute was removed */
 #define SL_JNL_INHERIT 1u       /* MAKE: the object inherited its parent's
 				   default ACL */
+#define SL_JNL_RESV_CUT 1u      /* RESV: the range is no longer set aside */
 struct sl_jnl_rec {
 	/*00*/ uint8_t type;
 	/*01*/ uint8_t flags;

@@ -10,9 +10,9 @@
  * write of such a chunk spends its promise; a truncation below it, a
  * punched hole over it or the file's end gives it back.  Checkpoints keep
  * the ranges (FORMAT.md, "Reservations"), and the journal each range set
- * aside since (a RESV record): a promise made since the last of those is
- * lost by a crash, as an unsynced fallocate on ext4.  A promise given
- * back (a cut) needs a checkpoint; till one, a crash may bring it back.
+ * aside or given back since (a RESV record, with CUT for the latter): a
+ * change since the last of those is lost by a crash, as an unsynced
+ * fallocate or truncate on ext4.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -248,15 +248,35 @@ int sl_resv_add(struct slot_store *s, struct sl_obj *o, uint32_t lo,
 	return err;
 }
 
+/* o's chunks [lo, hi) are no longer set aside: how many were. */
+static uint64_t rv_cut(struct slot_store *s, struct sl_obj *o, uint32_t lo,
+		       uint32_t hi)
+{
+	struct sl_resv *v = (o->flags & SL_OBJ_RESV) ? rv_find(s, o->oid) :
+						       NULL;
+	if (!v)
+		return 0;
+	uint64_t gone = rv_remove(v, lo, hi);
+	/* while a checkpoint loads, nothing is counted yet (settle) */
+	s->resv_slots -= SL_MIN(gone, s->resv_slots);
+	rv_drop_empty(s, o, v);
+	return gone;
+}
+
 bool sl_resv_replay(struct slot_store *s, const struct sl_jnl_rec *r)
 {
 	struct sl_obj *o = sl_obj_find(&s->ix, r->oid);
 	if (!o)
 		return true;    /* unlinked since */
 	if (!S_ISREG(o->mode) || r->rdev >= r->parent2 ||
-	    r->parent2 > UINT32_MAX)
+	    r->parent2 > UINT32_MAX || (r->flags & ~SL_JNL_RESV_CUT))
 		return false;
-	return rv_load(s, o, (uint32_t)r->rdev, (uint32_t)r->parent2) == 0;
+	uint32_t lo = (uint32_t)r->rdev, hi = (uint32_t)r->parent2;
+	if (r->flags & SL_JNL_RESV_CUT) {
+		rv_cut(s, o, lo, hi);
+		return true;
+	}
+	return rv_load(s, o, lo, hi) == 0;
 }
 
 bool sl_resv_take(struct slot_store *s, struct sl_obj *o, uint32_t idx)
@@ -284,16 +304,15 @@ void sl_resv_give_back(struct slot_store *s, struct sl_obj *o, uint32_t idx)
 void sl_resv_cut(struct slot_store *s, struct sl_obj *o, uint32_t lo,
 		 uint32_t hi)
 {
-	struct sl_resv *v = (o->flags & SL_OBJ_RESV) ? rv_find(s, o->oid) :
-						       NULL;
-	if (!v)
+	/* a dead file's go with it: recovery keeps none of an object
+	 * without a name */
+	if (!rv_cut(s, o, lo, hi) || !o->nlink)
 		return;
-	uint64_t gone = rv_remove(v, lo, hi);
-	/* while a checkpoint loads, nothing is counted yet (settle) */
-	s->resv_slots -= SL_MIN(gone, s->resv_slots);
-	if (gone)
+	/* the journal gives them back; else only a checkpoint does */
+	struct sl_jnl_rec r = { .type = SL_JNL_RESV, .flags = SL_JNL_RESV_CUT,
+				.oid = o->oid, .rdev = lo, .parent2 = hi };
+	if (sl_jnl_add(s, &r))
 		o->flags |= SL_OBJ_RESV_OWED;
-	rv_drop_empty(s, o, v);
 }
 
 uint64_t sl_resv_count(const struct slot_store *s, const struct sl_obj *o)

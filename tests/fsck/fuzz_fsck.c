@@ -132,6 +132,9 @@ static int fz_jnl_writes(struct slot_store *s, const char *name,
 	 * WRITEs */
 	if (!err)
 		err = slot_file_allocate(s, a.ino, a.size, 2u << 20, true);
+	if (!err)       /* and half of it given back: a RESV with CUT */
+		err = slot_file_zero(s, a.ino, a.size + (1u << 20), 1u << 20,
+				     true);
 	if (!err)
 		err = slot_xattr_set(s, a.ino, "user.fuzz", "value", 5, 0);
 	/* u::rw-, u:7:r--, g::r--, m::r--, o::--- */

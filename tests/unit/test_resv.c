@@ -199,3 +199,31 @@ Test(resv, the_journal_keeps_it_at_fsync)
 		  got.mtime.tv_nsec == ga.mtime.tv_nsec, "g's mtime");
 	cr_expect_eq(blocks(g), 2 * MiB / 512);
 }
+
+/* What a truncation or a hole gives back is journaled too (a RESV record
+ * with CUT): fsync takes no checkpoint for it, and a crash after it does
+ * not bring the promise back.  A range set aside again after a cut comes
+ * back, in the records' order. */
+Test(resv, the_journal_gives_it_back_at_fsync)
+{
+	slot_ino_t f = t_mkfile(env.s, "f"), g = t_mkfile(env.s, "g");
+	cr_assert_eq(slot_file_allocate(env.s, f, 0, 8 * MiB, false), 0);
+	cr_assert_eq(slot_file_allocate(env.s, g, 0, 8 * MiB, true), 0);
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_assert_eq(promised(), 16);
+	uint64_t ck = env.s->ckpt_count;
+	/* f: cut to 2.5 MiB keeps chunks 0..2; g: a hole over 4..5 */
+	cr_assert_eq(truncate_to(f, 2 * MiB + MiB / 2), 0);
+	cr_assert_eq(slot_file_zero(env.s, g, 4 * MiB, 2 * MiB, true), 0);
+	/* and chunk 5 set aside again */
+	cr_assert_eq(slot_file_allocate(env.s, g, 5 * MiB, MiB, true), 0);
+	cr_assert_eq(promised(), 3 + 7);
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_expect_eq(env.s->ckpt_count, ck, "fsync took a checkpoint");
+	slot_abandon(env.s);
+	t_reopen(&env);
+	cr_expect_eq(promised(), 10, "after a crash: %llu",
+		     (unsigned long long)promised());
+	cr_expect_eq(blocks(f), 3 * MiB / 512);
+	cr_expect_eq(blocks(g), 7 * MiB / 512);
+}
