@@ -250,7 +250,7 @@ int sl_dev_size_refresh(struct slot_dev *dev)
 	int fd = dev->ops == &sl_uring_ops ? sl_uring_fd(dev->ctx) :
 		 dev->ops == &sl_psync_ops ? sl_psync_fd(dev->ctx) : -1;
 	struct stat st;
-	uint64_t size;
+	uint64_t size = 0;      /* set when dev_geometry returns 0 */
 	uint32_t bs;
 	if (fd < 0)
 		return 0;
