@@ -242,9 +242,15 @@ expect_fail() {
 }
 
 # expect_ge WHAT MIN ACTUAL (integers)
+# is_int S: S is a decimal integer (a test with [ -lt ] on anything else
+# errs, and an if takes that for false: no check).
+is_int() {
+	case $1 in ''|-|*[!0-9-]*|?*-*) return 1 ;; esac
+}
+
 expect_ge() {
-	if [ "$3" -lt "$2" ]; then
-		echo "$1: expected at least $2, got $3"
+	if ! is_int "$3" || [ "$3" -lt "$2" ]; then
+		echo "$1: expected at least $2, got '$3'"
 		return 1
 	fi
 }
@@ -277,8 +283,8 @@ rand_file() {
 
 # expect_between WHAT MIN MAX ACTUAL (integers, inclusive)
 expect_between() {
-	if [ "$4" -lt "$2" ] || [ "$4" -gt "$3" ]; then
-		echo "$1: expected $2..$3, got $4"
+	if ! is_int "$4" || [ "$4" -lt "$2" ] || [ "$4" -gt "$3" ]; then
+		echo "$1: expected $2..$3, got '$4'"
 		return 1
 	fi
 }
