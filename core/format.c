@@ -600,8 +600,8 @@ int64_t sl_jnl_rec_decode(const uint8_t *buf, size_t left,
 	r->pad = sl_get32(buf + 0x34);
 	r->rdev = sl_get64(buf + 0x38);
 	/* a symlink's target, a WRITE's bytes or an XATTR's value */
-	uint32_t tmax = r->type == SL_JNL_WRITE || r->type == SL_JNL_XATTR ?
-			SL_JNL_DATA_MAX : 4095;
+	uint32_t tmax = r->type == SL_JNL_WRITE ? SL_JNL_DATA_MAX :
+			r->type == SL_JNL_XATTR ? SL_JNL_XATTR_MAX : 4095;
 	if (r->name_len > 255 || r->name2_len > 255 || r->target_len > tmax)
 		return -EUCLEAN;
 	size_t size = sl_jnl_rec_size(r);

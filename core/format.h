@@ -20,7 +20,7 @@
 #define SL_META_OFF         (1ull << 20)
 
 #define SL_VERSION_MAJOR 1
-#define SL_VERSION_MINOR 10
+#define SL_VERSION_MINOR 11
 
 /* magics are ASCII strings stored as they read: "SLOTFSB1" at byte 0 */
 #define SL_MAGIC_SB   0x31425346544f4c53ull /* "SLOTFSB1" */
@@ -55,6 +55,9 @@
 #define SL_FEAT_INCOMPAT_RESV_CUT (1u << 7) /* with RECOVER: the journal
 					       may hold RESV records that
 					       give a range back */
+#define SL_FEAT_INCOMPAT_XATTR_LARGE (1u << 8) /* with RECOVER: the journal
+						  may hold XATTR records of
+						  values over 4 KiB */
 /* the bits a read-write open sets in the primary, and a clean close
  * clears: never in the backup */
 #define SL_FEAT_INCOMPAT_OPEN   (SL_FEAT_INCOMPAT_RECOVER | \
@@ -63,7 +66,8 @@
 				 SL_FEAT_INCOMPAT_RESV | \
 				 SL_FEAT_INCOMPAT_JNL_XATTR | \
 				 SL_FEAT_INCOMPAT_JNL_ACL | \
-				 SL_FEAT_INCOMPAT_RESV_CUT)
+				 SL_FEAT_INCOMPAT_RESV_CUT | \
+				 SL_FEAT_INCOMPAT_XATTR_LARGE)
 #define SL_FEAT_INCOMPAT_SUPP   (SL_FEAT_INCOMPAT_META_UUID | \
 				 SL_FEAT_INCOMPAT_OPEN)
 
@@ -343,6 +347,8 @@ enum {
 				   time_ns */
 };
 #define SL_JNL_DATA_MAX 4096u   /* WRITE: bytes a record carries, at most */
+#define SL_JNL_XATTR_MAX 65535u /* XATTR: a value's bytes, at most (1.11;
+				   4096 before), all an object may hold */
 #define SL_JNL_EXCHANGE 1u      /* RENAME: the two names swapped */
 #define SL_JNL_XATTR_REMOVE 1u  /* XATTR: the attribute was removed */
 #define SL_JNL_INHERIT 1u       /* MAKE: the object inherited its parent's

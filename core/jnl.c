@@ -27,9 +27,8 @@
  * checkpoint it loaded, any other takes a random id.  It is used only
  * once a checkpoint of its id is durable, and only while every namespace
  * change since that checkpoint was logged (ns_changes == ns_persisted):
- * what it does not carry (extended attributes over 4 KiB) still takes a
- * checkpoint, and a record it could not keep (no memory, too many) makes
- * it wait for one.
+ * a record it could not keep (no memory, more since its last write than
+ * one write takes) makes it wait for one.
  * FORMAT.md, "Journal", is the format.
  */
 #include <sys/random.h>

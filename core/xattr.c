@@ -4,9 +4,8 @@
  * beside the index and written as the checkpoint's last section.
  *
  * No slot header carries them, so a change is durable when the journal
- * carries it (an XATTR record: a value of up to SL_JNL_DATA_MAX bytes)
- * or a checkpoint does: fsync and sync take one for an object whose
- * other changes wait.  An access ACL sets the mode bits, which slot
+ * carries it (an XATTR record) or a checkpoint does: fsync and sync take
+ * one for an object whose change the journal could not take.  An access ACL sets the mode bits, which slot
  * headers do carry: till its record is durable, a header of the object
  * does not give the mode (sl_xa_mode_owed), and recovery makes the mode
  * bits an ACL's once the index is whole (sl_xa_recover_modes).  The
@@ -112,37 +111,32 @@ static int xa_name_check(const char *name, size_t *nlen)
 	return 0;
 }
 
-/* The change of name (to value; NULL: removed) as a journal record in
- * *r, or false when the journal does not carry it. */
-static bool xa_record(struct sl_jnl_rec *r, uint64_t oid, const char *name,
-		      size_t nlen, const void *value, size_t len)
+/* Every value an object may hold fits one journal record. */
+_Static_assert(SLOT_XATTR_OBJ_MAX - 1 <= SL_JNL_XATTR_MAX,
+	       "an xattr value outgrew the journal's record");
+
+/* The change of name (to value; NULL: removed) as a journal record. */
+static struct sl_jnl_rec xa_record(uint64_t oid, const char *name,
+				   size_t nlen, const void *value, size_t len)
 {
-	if (len > SL_JNL_DATA_MAX)
-		return false;
-	*r = (struct sl_jnl_rec){ .type = SL_JNL_XATTR, .oid = oid,
+	return (struct sl_jnl_rec){ .type = SL_JNL_XATTR, .oid = oid,
 		.flags = value ? 0 : SL_JNL_XATTR_REMOVE, .name = name,
 		.name_len = (uint16_t)nlen, .target = value,
 		.target_len = (uint16_t)len };
-	return true;
 }
 
-/* Lock held.  o's xattrs changed (r: the change as a journal record;
- * NULL when the journal does not carry it): the journal or a checkpoint
- * makes that durable. */
+/* Lock held.  o's xattrs changed (r: the change as a journal record):
+ * the journal makes that durable, or a checkpoint when it could not take
+ * r (sl_jnl_add then marks the namespace dirty). */
 static void xa_changed(struct slot_store *s, struct sl_obj *o,
 		       struct sl_jnl_rec *r)
 {
 	o->ctime = sl_now_ns();
-	if (r) {
-		r->time_ns = o->ctime;
-		if (!sl_jnl_add(s, r)) {
-			if (sl_acl_kind(r->name, r->name_len) != SL_ACL_NOT)
-				sl_xa_acl_logged(s, o->oid);
-			return;
-		}
-	}
-	o->flags |= SL_OBJ_CKPT_OWED;
-	sl_ns_dirty(s);
+	r->time_ns = o->ctime;
+	if (sl_jnl_add(s, r))
+		o->flags |= SL_OBJ_CKPT_OWED;
+	else if (sl_acl_kind(r->name, r->name_len) != SL_ACL_NOT)
+		sl_xa_acl_logged(s, o->oid);
 }
 
 /* Lock held.  Unless err says the change failed, n (NULL: none) becomes
@@ -251,11 +245,11 @@ int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
 	if (!err && ck > (x ? x->ck : 0))
 		err = sl_ckpt_room(s, ck - (x ? x->ck : 0));
 	/* an ACL not kept is a removal */
-	struct sl_jnl_rec r;
-	bool rec = xa_record(&r, ino, name, nlen,
-			     !keep ? NULL : value ? value : "", keep ? len : 0);
+	struct sl_jnl_rec r = xa_record(ino, name, nlen,
+					!keep ? NULL : value ? value : "",
+					keep ? len : 0);
 	if (keep || had || err)
-		err = xa_commit(s, o, n, rec ? &r : NULL, err);
+		err = xa_commit(s, o, n, &r, err);
 	else
 		o->ctime = sl_now_ns(); /* no ACL to keep: the mode says it */
 	if (!err && kind == SL_ACL_ACCESS)
@@ -350,9 +344,8 @@ int slot_xattr_remove(struct slot_store *s, slot_ino_t ino, const char *name)
 		if (!n)
 			err = -ENOMEM;
 	}
-	struct sl_jnl_rec r;
-	bool rec = xa_record(&r, ino, name, nlen, NULL, 0);
-	err = xa_commit(s, o, n, rec ? &r : NULL, err);
+	struct sl_jnl_rec r = xa_record(ino, name, nlen, NULL, 0);
+	err = xa_commit(s, o, n, &r, err);
 	sl_unlock(s);
 	return err;
 }
@@ -447,10 +440,10 @@ int sl_xa_acl_chmod(struct slot_store *s, struct sl_obj *o, uint32_t mode)
 	int err = same ? 0 : n ? 0 : -ENOMEM;
 	if (!same && n) {
 		/* the record's name is not x's, which the commit frees */
-		struct sl_jnl_rec r;
-		bool rec = xa_record(&r, o->oid, SLOT_XATTR_ACL_ACCESS,
-				     strlen(SLOT_XATTR_ACL_ACCESS), v, len);
-		err = xa_commit(s, o, n, rec ? &r : NULL, 0);
+		struct sl_jnl_rec r = xa_record(o->oid, SLOT_XATTR_ACL_ACCESS,
+						strlen(SLOT_XATTR_ACL_ACCESS),
+						v, len);
+		err = xa_commit(s, o, n, &r, 0);
 	}
 	free(v);
 	return err;

@@ -137,6 +137,11 @@ static int fz_jnl_writes(struct slot_store *s, const char *name,
 				     true);
 	if (!err)
 		err = slot_xattr_set(s, a.ino, "user.fuzz", "value", 5, 0);
+	static char large[6000];        /* a record past a block */
+	memset(large, 'L', sizeof(large));
+	if (!err)
+		err = slot_xattr_set(s, a.ino, "user.large", large,
+				     sizeof(large), 0);
 	/* u::rw-, u:7:r--, g::r--, m::r--, o::--- */
 	static const uint8_t acl[] = { 2, 0, 0, 0,
 		1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff,  2, 0, 4, 0, 7, 0, 0, 0,

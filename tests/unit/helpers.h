@@ -126,13 +126,21 @@ static inline void t_log_keep(void *arg, const char *msg)
 	snprintf(l->text + n, sizeof(l->text) - n, "%s\n", msg);
 }
 
-/* A change of ino that only a checkpoint carries: an extended attribute
- * past what a journal record holds (SL_JNL_DATA_MAX bytes). */
+/* A change of ino that only a checkpoint carries: more records than one
+ * journal write takes (SL_JNL_SYNC_SLOTS slots of them), the extended
+ * attribute "user.unjournaled" set again and again, at last to
+ * T_UNJOURNALED_LEN bytes of 'w'. */
+#define T_UNJOURNALED_LEN 60000
 static inline int t_unjournaled_change(struct slot_store *s, slot_ino_t ino)
 {
-	static char v[4097];
-	memset(v, 'w', sizeof(v));
-	return slot_xattr_set(s, ino, "user.unjournaled", v, sizeof(v), 0);
+	static char v[T_UNJOURNALED_LEN];
+	int err = 0;
+	for (int i = 0; !err && i < 80; i++) {
+		memset(v, i == 79 ? 'w' : 'a' + i % 20, sizeof(v));
+		err = slot_xattr_set(s, ino, "user.unjournaled", v, sizeof(v),
+				     0);
+	}
+	return err;
 }
 
 static inline void t_teardown(struct t_env *e)
