@@ -9,6 +9,7 @@
  * whose checksums hold, so a torn checkpoint leaves the previous one in
  * force and no superblock write is needed.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -823,11 +824,36 @@ int sl_ckpt_load(struct slot_store *s, struct sl_ckpt_hdr *out,
  */
 #define CK_MAX_DEFERRED 6
 
+/* Objects freed before the heap is trimmed (ck_trim_heap): about 1 MiB
+ * of index. */
+#define CK_TRIM_OBJS 4096
+
+/*
+ * What a mass deletion freed goes back to the system: glibc keeps freed
+ * heap pages for reuse, and the directories their dead entries, so a
+ * daemon that held 100,000 files kept 31 MiB after they were all removed
+ * (2 MiB at mount; 12 MiB with this).  *last: obj_removed at the last
+ * trim.
+ */
+static void ck_trim_heap(struct slot_store *s, uint64_t *last)
+{
+	sl_lock(s);
+	bool due = s->ix.obj_removed - *last >= CK_TRIM_OBJS;
+	if (due) {
+		*last = s->ix.obj_removed;
+		sl_dirs_compact(&s->ix);
+	}
+	sl_unlock(s);
+	if (due)
+		malloc_trim(0);
+}
+
 
 static void *ck_thread(void *arg)
 {
 	struct slot_store *s = arg;
 	unsigned deferred = 0;  /* periods the gate said no with changes */
+	uint64_t trimmed = 0;   /* ck_trim_heap's */
 	pthread_mutex_lock(&s->ckpt_lock);
 	while (!s->stopping) {
 		struct timespec ts;
@@ -854,6 +880,7 @@ static void *ck_thread(void *arg)
 		if (wrote == 0 && sl_ext_due(s))
 			sl_flush(s);
 		sl_discard_freed(s);
+		ck_trim_heap(s, &trimmed);
 		pthread_mutex_lock(&s->ckpt_lock);
 	}
 	pthread_mutex_unlock(&s->ckpt_lock);

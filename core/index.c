@@ -180,6 +180,7 @@ void sl_obj_remove(struct sl_index *ix, struct sl_obj *o)
 	if (*pp) {
 		*pp = o->hnext;
 		ix->obj_count--;
+		ix->obj_removed++;
 		if (S_ISREG(o->mode))
 			ix->files--;
 	}
@@ -284,21 +285,27 @@ struct sl_dirent *sl_de_find(struct sl_index *ix, uint64_t parent,
 	return NULL;
 }
 
+/* Free dir's dead entries when they are half its array or more (the
+ * live keep their cookies and order: a listing in progress goes on). */
+static void ix_dir_compact(struct sl_dir *dir)
+{
+	if (!dir->n || dir->live * 2 >= dir->n)
+		return;
+	uint32_t j = 0;
+	for (uint32_t i = 0; i < dir->n; i++) {
+		struct sl_dirent *e = dir->ents[i];
+		if (e->flags & SL_DE_DEAD)
+			free(e);
+		else
+			dir->ents[j++] = e;
+	}
+	dir->n = j;
+}
+
 static int ix_dir_append(struct sl_dir *dir, struct sl_dirent *de)
 {
 	if (dir->n == dir->cap) {
-		/* compact first when half the array is dead entries */
-		if (dir->n && dir->live * 2 < dir->n) {
-			uint32_t j = 0;
-			for (uint32_t i = 0; i < dir->n; i++) {
-				struct sl_dirent *e = dir->ents[i];
-				if (e->flags & SL_DE_DEAD)
-					free(e);
-				else
-					dir->ents[j++] = e;
-			}
-			dir->n = j;
-		}
+		ix_dir_compact(dir);
 		if (dir->n == dir->cap) {
 			uint32_t ncap = dir->cap ? dir->cap * 2 : 8;
 			void *p = realloc(dir->ents, ncap * sizeof(*dir->ents));
@@ -339,6 +346,26 @@ struct sl_dirent *sl_de_add(struct sl_index *ix, struct sl_obj *dir,
 	ix->de_count++;
 	ix->names_ck += sl_ckpt_name_size(len);
 	return de;
+}
+
+void sl_dirs_compact(struct sl_index *ix)
+{
+	for (size_t b = 0; b <= ix->obj_mask; b++)
+		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext) {
+			struct sl_dir *d = S_ISDIR(o->mode) ? o->dir : NULL;
+			if (!d)
+				continue;
+			ix_dir_compact(d);
+			/* and the array, down to twice what it holds */
+			uint32_t cap = d->n < 4 ? 8 : d->n * 2;
+			void *p = cap < d->cap / 2 ?
+				  realloc(d->ents, cap * sizeof(*d->ents)) :
+				  NULL;
+			if (p) {
+				d->ents = p;
+				d->cap = cap;
+			}
+		}
 }
 
 /*

@@ -290,6 +290,7 @@ struct sl_xattrs {
 struct sl_index {
 	struct sl_obj **obj_tab;
 	size_t obj_mask, obj_count;
+	uint64_t obj_removed;           /* objects freed since the open */
 	struct sl_dirent **de_tab;
 	size_t de_mask, de_count;
 	uint64_t files;                 /* regular files with a name */
@@ -323,6 +324,9 @@ void sl_de_remove(struct sl_index *ix, struct sl_obj *dir,
 		  struct sl_dirent *de);
 /* First live entry with cookie > after, or NULL. */
 struct sl_dirent *sl_dir_next(struct sl_obj *dir, uint64_t after);
+/* Lock held.  Every directory frees its dead entries if they are half of
+ * it or more, and its array shrinks to fit (after a mass deletion). */
+void sl_dirs_compact(struct sl_index *ix);
 /* The xattrs of oid, or NULL. */
 struct sl_xattrs *sl_xa_find(struct sl_index *ix, uint64_t oid);
 /* Install x for x->oid, freeing what it replaces; x NULL: drop oid's. */

@@ -2804,3 +2804,70 @@ Test(file, a_flush_retires_the_written_extensions)
 	cr_expect_eq(count, 1);
 	cr_expect_eq(written, 1);
 }
+
+struct rd_list {
+	char names[16][16];
+	uint64_t cookie;
+	int n, stop;
+};
+
+static int rd_take(void *arg, const char *name, const struct slot_attr *a,
+		   uint64_t cookie)
+{
+	struct rd_list *l = arg;
+	(void)a;
+	if (l->n < 16)
+		snprintf(l->names[l->n], sizeof(l->names[0]), "%s", name);
+	l->n++;
+	l->cookie = cookie;
+	return l->n == l->stop;
+}
+
+/*
+ * After a mass deletion the periodic thread gives the memory back: a
+ * directory frees its dead entries and its array shrinks (the heap is
+ * trimmed too, which a test cannot see).  A listing begun before goes on
+ * from its cookie, skipping and repeating nothing.
+ */
+Test(file, a_mass_deletion_gives_the_directory_back)
+{
+	durable_3_bytes_then_periodic(20, 50);
+	struct slot_attr da;
+	cr_assert_eq(slot_ns_mkdir(env.s, SLOT_ROOT_INO, "d", 0755, 0, 0, &da),
+		     0);
+	char nm[32];
+	for (int i = 0; i < 5000; i++) {
+		snprintf(nm, sizeof(nm), "f%d", i);
+		mkfile(da.ino, nm);
+	}
+	struct rd_list l = { .stop = 3 };
+	cr_assert_eq(slot_ns_readdir(env.s, da.ino, 0, rd_take, &l), 0);
+	cr_assert_eq(l.n, 3);
+	/* f0..f9 and every thousandth stay */
+	for (int i = 10; i < 5000; i++) {
+		snprintf(nm, sizeof(nm), "f%d", i);
+		if (i % 1000)
+			cr_assert_eq(slot_ns_unlink(env.s, da.ino, nm), 0);
+	}
+	struct sl_dir *dir = NULL;
+	uint32_t n = 0, cap = 0;
+	for (int i = 0; i < 300; i++) {
+		sl_lock(env.s);
+		dir = sl_obj_find(&env.s->ix, da.ino)->dir;
+		n = dir->n;
+		cap = dir->cap;
+		sl_unlock(env.s);
+		if (n == 14)
+			break;
+		usleep(10 * 1000);
+	}
+	cr_expect_eq(n, 14, "the directory keeps %u entries for 14 names", n);
+	cr_expect_leq(cap, 28, "its array holds %u", cap);
+	struct rd_list r = { .stop = 100 };
+	cr_assert_eq(slot_ns_readdir(env.s, da.ino, l.cookie, rd_take, &r), 0);
+	static const char *const rest[] = { "f3", "f4", "f5", "f6", "f7",
+		"f8", "f9", "f1000", "f2000", "f3000", "f4000" };
+	cr_assert_eq(r.n, 11, "the listing went on with %d names", r.n);
+	for (int i = 0; i < 11; i++)
+		cr_expect_str_eq(r.names[i], rest[i]);
+}
