@@ -5,10 +5,11 @@
  *
  * No slot header carries them, so a change is durable when the journal
  * carries it (an XATTR record) or a checkpoint does: fsync and sync take
- * one for an object whose change the journal could not take.  An access ACL sets the mode bits, which slot
- * headers do carry: till its record is durable, a header of the object
- * does not give the mode (sl_xa_mode_owed), and recovery makes the mode
- * bits an ACL's once the index is whole (sl_xa_recover_modes).  The
+ * one for an object whose change the journal could not take.  An access
+ * ACL sets the mode bits, which slot headers do carry: till its record is
+ * durable, a header of the object does not give the mode
+ * (sl_xa_mode_owed), and recovery makes the mode bits an ACL's once the
+ * index is whole (sl_xa_recover_modes).  The
  * store's first xattr sets the superblock's ro_compat XATTR bit, durably
  * and before any checkpoint can hold one, so a reader that does not know
  * the section opens the store read-only instead of writing checkpoints
@@ -413,7 +414,6 @@ bool sl_xattr_replay(struct slot_store *s, const struct sl_jnl_rec *r,
 /* ------------------------------------------------------------------ */
 /* ACLs                                                                */
 /* ------------------------------------------------------------------ */
-
 
 static bool xa_acl_find(const struct sl_xattrs *x, const char *name,
 			struct xa_ent *e)
