@@ -2857,11 +2857,8 @@ static void fl_log_size(struct slot_store *s, struct sl_obj *o,
 static void fl_log_change_end(struct slot_store *s, struct sl_obj *o,
 			   bool rewrite)
 {
-	o->flags |= SL_OBJ_ATTR_DIRTY;
-	struct sl_jnl_rec r = { .type = SL_JNL_SETATTR, .oid = o->oid };
-	sl_jnl_add(s, &r);
+	sl_ns_attrs_changed(s, o);
 	s->jnl_cutting += rewrite;
-	sl_owed_check(s, o);
 }
 
 /* fl_rewrite of the chunks a cut or a hole left in part, which the

@@ -1036,6 +1036,10 @@ struct sl_obj *sl_ns_mkdir_locked(struct slot_store *s, struct sl_obj *parent,
 				  const char *name, size_t len, uint32_t mode,
 				  uint32_t uid, uint32_t gid);
 struct sl_obj *sl_lost_found(struct slot_store *s);
+/* Lock held.  o's mode, owner or times changed: the journal carries
+ * them (a SETATTR, filled as they are when it is written), and so does a
+ * regular file's next slot header; till one does, fsync owes them. */
+void sl_ns_attrs_changed(struct slot_store *s, struct sl_obj *o);
 /* Lock held.  Drop the name de of o in dir (journaled); o goes when
  * nothing holds it. */
 void sl_ns_unname(struct slot_store *s, struct sl_obj *dir,

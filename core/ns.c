@@ -420,15 +420,9 @@ int slot_ns_setattr(struct slot_store *s, slot_ino_t ino,
 		o->ctime = ns_time_of(&in->ctime);
 	else if (mask)
 		o->ctime = now;
-	/* the journal carries them (as they are when it is written), and
-	 * so does a regular file's next slot header; till one does, fsync
-	 * owes them (truncation marked the object itself) */
-	if (mask & ~SLOT_SET_SIZE) {
-		o->flags |= SL_OBJ_ATTR_DIRTY;
-		sl_owed_check(s, o);
-		struct sl_jnl_rec r = { .type = SL_JNL_SETATTR, .oid = o->oid };
-		sl_jnl_add(s, &r);
-	}
+	/* (truncation marked the object itself) */
+	if (mask & ~SLOT_SET_SIZE)
+		sl_ns_attrs_changed(s, o);
 	sl_dirty(s);
 	if (out)
 		sl_attr_fill(s, o, out);
@@ -619,6 +613,14 @@ int slot_ns_link(struct slot_store *s, slot_ino_t ino, slot_ino_t newparent,
 	}
 	sl_unlock(s);
 	return err;
+}
+
+void sl_ns_attrs_changed(struct slot_store *s, struct sl_obj *o)
+{
+	o->flags |= SL_OBJ_ATTR_DIRTY;
+	sl_owed_check(s, o);
+	struct sl_jnl_rec r = { .type = SL_JNL_SETATTR, .oid = o->oid };
+	sl_jnl_add(s, &r);
 }
 
 void sl_ns_unname(struct slot_store *s, struct sl_obj *dir,

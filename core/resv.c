@@ -222,6 +222,24 @@ static int rv_load(struct slot_store *s, struct sl_obj *o, uint32_t lo,
 	return v ? rv_insert(v, lo, hi) : -ENOMEM;
 }
 
+/* The set of o's ranges, or NULL. */
+static struct sl_resv *rv_of(const struct slot_store *s,
+			     const struct sl_obj *o)
+{
+	return (o->flags & SL_OBJ_RESV) ? rv_find(s, o->oid) : NULL;
+}
+
+/* Lock held.  [lo, hi) of o set aside (flags 0) or given back (CUT):
+ * the journal takes it; else only a checkpoint has it. */
+static void rv_log(struct slot_store *s, struct sl_obj *o, uint32_t lo,
+		   uint32_t hi, uint8_t flags)
+{
+	struct sl_jnl_rec r = { .type = SL_JNL_RESV, .flags = flags,
+				.oid = o->oid, .rdev = lo, .parent2 = hi };
+	if (sl_jnl_add(s, &r))
+		o->flags |= SL_OBJ_RESV_OWED;
+}
+
 int sl_resv_add(struct slot_store *s, struct sl_obj *o, uint32_t lo,
 		uint32_t hi)
 {
@@ -239,12 +257,7 @@ int sl_resv_add(struct slot_store *s, struct sl_obj *o, uint32_t lo,
 	int err = rv_gaps(o, lo, hi, rv_gap_insert, v, NULL);
 	s->resv_slots += rv_total(v) - before;
 	rv_drop_empty(s, o, v);
-	/* the journal takes the range (replay trims what chunks hold);
-	 * else only a checkpoint has it */
-	struct sl_jnl_rec r = { .type = SL_JNL_RESV, .oid = o->oid,
-				.rdev = lo, .parent2 = hi };
-	if (sl_jnl_add(s, &r))
-		o->flags |= SL_OBJ_RESV_OWED;
+	rv_log(s, o, lo, hi, 0);        /* replay trims what chunks hold */
 	return err;
 }
 
@@ -252,8 +265,7 @@ int sl_resv_add(struct slot_store *s, struct sl_obj *o, uint32_t lo,
 static uint64_t rv_cut(struct slot_store *s, struct sl_obj *o, uint32_t lo,
 		       uint32_t hi)
 {
-	struct sl_resv *v = (o->flags & SL_OBJ_RESV) ? rv_find(s, o->oid) :
-						       NULL;
+	struct sl_resv *v = rv_of(s, o);
 	if (!v)
 		return 0;
 	uint64_t gone = rv_remove(v, lo, hi);
@@ -281,8 +293,7 @@ bool sl_resv_replay(struct slot_store *s, const struct sl_jnl_rec *r)
 
 bool sl_resv_take(struct slot_store *s, struct sl_obj *o, uint32_t idx)
 {
-	struct sl_resv *v = (o->flags & SL_OBJ_RESV) ? rv_find(s, o->oid) :
-						       NULL;
+	struct sl_resv *v = rv_of(s, o);
 	if (!v || rv_missing(v, idx, idx + 1))
 		return false;
 	/* no checkpoint owed: recovery drops a promise its chunk holds */
@@ -306,18 +317,14 @@ void sl_resv_cut(struct slot_store *s, struct sl_obj *o, uint32_t lo,
 {
 	/* a dead file's go with it: recovery keeps none of an object
 	 * without a name */
-	if (!rv_cut(s, o, lo, hi) || !o->nlink)
-		return;
-	/* the journal gives them back; else only a checkpoint does */
-	struct sl_jnl_rec r = { .type = SL_JNL_RESV, .flags = SL_JNL_RESV_CUT,
-				.oid = o->oid, .rdev = lo, .parent2 = hi };
-	if (sl_jnl_add(s, &r))
-		o->flags |= SL_OBJ_RESV_OWED;
+	if (rv_cut(s, o, lo, hi) && o->nlink)
+		rv_log(s, o, lo, hi, SL_JNL_RESV_CUT);
 }
 
 uint64_t sl_resv_count(const struct slot_store *s, const struct sl_obj *o)
 {
-	return (o->flags & SL_OBJ_RESV) ? rv_total(rv_find(s, o->oid)) : 0;
+	struct sl_resv *v = rv_of(s, o);
+	return v ? rv_total(v) : 0;
 }
 
 void sl_resv_free(struct slot_store *s)

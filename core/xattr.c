@@ -174,16 +174,12 @@ static int xa_feature_on(struct slot_store *s)
 	return err;
 }
 
-/* Lock held.  o's mode bits changed: the checkpoint and the next slot
- * header must carry them. */
+/* Lock held.  o's mode bits changed with its access ACL. */
 static void xa_mode_changed(struct slot_store *s, struct sl_obj *o,
 			    uint32_t mode)
 {
 	o->mode = (o->mode & S_IFMT) | (mode & 07777);
-	o->flags |= SL_OBJ_ATTR_DIRTY;
-	sl_owed_check(s, o);
-	struct sl_jnl_rec r = { .type = SL_JNL_SETATTR, .oid = o->oid };
-	sl_jnl_add(s, &r);
+	sl_ns_attrs_changed(s, o);
 }
 
 int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
