@@ -69,6 +69,9 @@ struct sfs {
 	struct timespec mount_time;     /* times of the virtual nodes */
 	double attr_timeout;
 	double entry_timeout;
+	double negative_timeout;        /* of a name not found */
+	struct sfs_inval *inval;        /* inval.c; NULL: the kernel checks
+					   permissions */
 	/* the polling loop (loop.c): requests its reading thread served
 	 * itself, and those it handed to another thread first; atomic */
 	uint64_t loop_in_place, loop_handed_on;
@@ -141,6 +144,16 @@ void sfs_init_request(struct sfs *fs, const void *buf, ssize_t n);
 void sfs_init_reply(struct sfs *fs, struct iovec *iov, int count);
 int sfs_init_attach(struct fuse_session *se, struct sfs *fs);
 void sfs_attr_to_stat(const struct slot_attr *a, struct stat *st);
+
+/* inval.c: a thread that drops the names the kernel cached in a
+ * directory whose search permission changed, for the daemon's checks.
+ * start: 0 or a negative errno; dir: queue a directory (0, or -ENOMEM);
+ * stop_begin, then the session's unmount, then stop_end. */
+struct sfs_inval;
+int sfs_inval_start(struct sfs *fs);
+int sfs_inval_dir(struct sfs *fs, fuse_ino_t dir);
+void sfs_inval_stop_begin(struct sfs *fs);
+void sfs_inval_stop_end(struct sfs *fs);
 
 /* perm.c: permission checks when the kernel leaves them to the daemon;
  * each returns 0 or -EACCES/-EPERM (or the store's error). */

@@ -68,6 +68,7 @@ struct sfs_cfg {
 	unsigned max_background;
 	double attr_timeout;
 	double entry_timeout;
+	double negative_timeout;
 	int shared;             /* allow_other, allow_root or
 				   default_permissions given */
 	char *errors;           /* errors=: continue, remount-ro */
@@ -119,6 +120,7 @@ static const struct fuse_opt sfs_opt_spec[] = {
 	SFS_OPT("max_background=%u", max_background, 0),
 	SFS_OPT("attr_timeout=%lf", attr_timeout, 0),
 	SFS_OPT("entry_timeout=%lf", entry_timeout, 0),
+	SFS_OPT("negative_timeout=%lf", negative_timeout, 0),
 	SFS_OPT("errors=%s", errors, 0),
 	/* noatime and atime go on to FUSE too: the mount shows them */
 	SFS_OPT("noatime", atime, SFS_ATIME_OFF),
@@ -229,8 +231,10 @@ static void sfs_usage(const char *prog)
 	       "    -o max_background=N    requests the kernel keeps in flight in\n"
 	       "                           the background: direct I/O from\n"
 	       "                           io_uring or aio, read-ahead (64)\n"
-	       "    -o attr_timeout=S      attribute cache time, seconds (1)\n"
-	       "    -o entry_timeout=S     name cache time, seconds (1)\n"
+	       "    -o attr_timeout=S      attribute cache time, seconds (86400)\n"
+	       "    -o entry_timeout=S     name cache time, seconds (86400)\n"
+	       "    -o negative_timeout=S  cache time of a name not found,\n"
+	       "                           seconds (1)\n"
 	       "\n"
 	       "Status is readable in MOUNTPOINT/.slotfs/status.json and\n"
 	       "MOUNTPOINT/.slotfs/metrics.\n"
@@ -544,8 +548,13 @@ int main(int argc, char *argv[])
 		.max_idle_threads = 16,
 		.poll_us = 50,
 		.uring_depth = 32,
-		.attr_timeout = 1.0,
-		.entry_timeout = 1.0,
+		/* slotfs is its store's only writer, and the kernel learns
+		 * of every change through it (a change of its own it tells,
+		 * ops.c, inval.c): names and attributes stay true as long
+		 * as on a local file system */
+		.attr_timeout = 86400.0,
+		.entry_timeout = 86400.0,
+		.negative_timeout = 1.0,
 		.read_ahead_kb = 4096,
 		.max_background = 64,
 		.xattr = -1,
@@ -592,7 +601,8 @@ int main(int argc, char *argv[])
 	}
 	if (cfg.max_idle_threads > cfg.max_threads)
 		cfg.max_threads = cfg.max_idle_threads;
-	if (cfg.attr_timeout < 0 || cfg.entry_timeout < 0) {
+	if (cfg.attr_timeout < 0 || cfg.entry_timeout < 0 ||
+	    cfg.negative_timeout < 0) {
 		fprintf(stderr, "slotfs: timeouts must not be negative\n");
 		goto out_args;
 	}
@@ -635,6 +645,7 @@ int main(int argc, char *argv[])
 	fs.max_background = cfg.max_background;
 	fs.attr_timeout = cfg.attr_timeout;
 	fs.entry_timeout = cfg.entry_timeout;
+	fs.negative_timeout = cfg.negative_timeout;
 	clock_gettime(CLOCK_REALTIME, &fs.mount_time);
 
 	/* First, so a bad FUSE option is refused before the store is opened
@@ -726,12 +737,23 @@ int main(int argc, char *argv[])
 		notify_fd = -1;
 	}
 
+	/* names cached past a change of search permission (inval.c) */
+	if (fs.check_perms && (err = sfs_inval_start(&fs)) < 0) {
+		fprintf(stderr, "slotfs: cannot start a thread: %s\n",
+			strerror(-err));
+		goto out_unmount;
+	}
+
 	err = sfs_loop(se, &fs, &cfg);
 	ret = err < 0 ? 1 : 0;
 	if (err < 0)
 		fprintf(stderr, "slotfs: serving requests: %s\n",
 			strerror(-err));
+	/* stop first: the unmount ends what a drop may wait for */
+	sfs_inval_stop_begin(&fs);
+out_unmount:
 	fuse_session_unmount(se);
+	sfs_inval_stop_end(&fs);
 	sfs_ring_detach(&fs);
 out_signals:
 	fuse_remove_signal_handlers(se);

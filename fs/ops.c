@@ -445,7 +445,7 @@ static void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (err == -ENOENT) {
 		/* A negative entry: the kernel drops it on create. */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = fs->entry_timeout;
+		e.entry_timeout = fs->negative_timeout;
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -557,6 +557,7 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		mask |= SLOT_SET_CTIME;
 		clock_gettime(CLOCK_REALTIME, &in.ctime);
 	}
+	bool search_changed = false;    /* of a directory, for our checks */
 	if (kill || (mask && sfs_perm_ours(req))) {
 		struct slot_attr cur;
 
@@ -574,6 +575,11 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			mask |= SLOT_SET_MODE;
 			in.mode = cur.mode & ~drop;
 		}
+		search_changed = fs->inval && S_ISDIR(cur.mode) &&
+			(((mask & SLOT_SET_MODE) &&
+			  ((in.mode ^ cur.mode) & 0111)) ||
+			 ((mask & SLOT_SET_UID) && in.uid != cur.uid) ||
+			 ((mask & SLOT_SET_GID) && in.gid != cur.gid));
 	}
 
 	if (mask)
@@ -586,6 +592,9 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 	sfs_attr_to_stat(&out, &st);
 	fuse_reply_attr(req, &st, fs->attr_timeout);
+	/* out of memory: the names cached in it pass till entry_timeout */
+	if (search_changed)
+		sfs_inval_dir(fs, ino);
 }
 
 /* A read of ino through a handle of fh: its atime moves as the mount

@@ -168,6 +168,19 @@ dir_search_read() {
 }
 check "a directory without x hides its files; without r, its names" dir_search_read
 
+# The kernel keeps names for entry_timeout (a day): a chmod that takes
+# search permission away must drop those it cached in the directory.
+dir_search_now() {
+	u 'mkdir $M/pub/y && echo in >$M/pub/y/a && mkdir $M/pub/y/sub'
+	expect_eq "walked before" in "$(u 'cat $M/pub/y/a')"
+	u 'stat $M/pub/y/sub >/dev/null && chmod 0666 $M/pub/y'
+	refused 'cat $M/pub/y/a'
+	refused 'stat $M/pub/y/sub'
+	u 'chmod 0777 $M/pub/y'
+	expect_eq "x again" in "$(u 'cat $M/pub/y/a')"
+}
+check "a directory made unsearchable hides its cached names at once" dir_search_now
+
 others() {
 	refused 'cat $M/private'
 	expect_eq "group bits" group "$(u 'cat $M/groupfile')"
