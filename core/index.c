@@ -95,6 +95,7 @@ void sl_index_free(struct sl_index *ix)
 	free(ix->obj_tab);
 	free(ix->de_tab);
 	free(ix->xa_tab);
+	free(ix->gone_dirs);
 	memset(ix, 0, sizeof(*ix));
 }
 
@@ -348,24 +349,62 @@ struct sl_dirent *sl_de_add(struct sl_index *ix, struct sl_obj *dir,
 	return de;
 }
 
+/* Note that dir has a dead entry, for sl_dirs_compact; out of memory,
+ * that visits every directory. */
+static void ix_dir_gone_list(struct sl_index *ix, struct sl_obj *dir)
+{
+	if (dir->dir->gone_listed || ix->gone_all)
+		return;
+	if (ix->gone_n == ix->gone_cap) {
+		size_t cap = ix->gone_cap ? ix->gone_cap * 2 : 16;
+		void *p = realloc(ix->gone_dirs, cap * sizeof(*ix->gone_dirs));
+		if (!p) {
+			ix->gone_all = true;
+			return;
+		}
+		ix->gone_dirs = p;
+		ix->gone_cap = cap;
+	}
+	ix->gone_dirs[ix->gone_n++] = dir->oid;
+	dir->dir->gone_listed = true;
+}
+
+static void ix_dir_shrink(struct sl_dir *d)
+{
+	ix_dir_compact(d);
+	/* and the array, down to twice what it holds */
+	uint32_t cap = d->n < 4 ? 8 : d->n * 2;
+	void *p = cap < d->cap / 2 ?
+		  realloc(d->ents, cap * sizeof(*d->ents)) : NULL;
+	if (p) {
+		d->ents = p;
+		d->cap = cap;
+	}
+	d->gone_listed = false;
+}
+
 void sl_dirs_compact(struct sl_index *ix)
 {
-	for (size_t b = 0; b <= ix->obj_mask; b++)
-		for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext) {
-			struct sl_dir *d = S_ISDIR(o->mode) ? o->dir : NULL;
-			if (!d)
-				continue;
-			ix_dir_compact(d);
-			/* and the array, down to twice what it holds */
-			uint32_t cap = d->n < 4 ? 8 : d->n * 2;
-			void *p = cap < d->cap / 2 ?
-				  realloc(d->ents, cap * sizeof(*d->ents)) :
-				  NULL;
-			if (p) {
-				d->ents = p;
-				d->cap = cap;
-			}
+	if (ix->gone_all) {
+		for (size_t b = 0; b <= ix->obj_mask; b++)
+			for (struct sl_obj *o = ix->obj_tab[b]; o; o = o->hnext)
+				if (S_ISDIR(o->mode) && o->dir)
+					ix_dir_shrink(o->dir);
+	} else {
+		for (size_t i = 0; i < ix->gone_n; i++) {
+			struct sl_obj *o = sl_obj_find(ix, ix->gone_dirs[i]);
+			if (o && S_ISDIR(o->mode) && o->dir)
+				ix_dir_shrink(o->dir);
 		}
+	}
+	ix->gone_all = false;
+	ix->gone_n = 0;
+	/* and the list, after a deletion over many directories */
+	if (ix->gone_cap > 1024) {
+		free(ix->gone_dirs);
+		ix->gone_dirs = NULL;
+		ix->gone_cap = 0;
+	}
 }
 
 /*
@@ -387,6 +426,7 @@ void sl_de_remove(struct sl_index *ix, struct sl_obj *dir,
 	de->hnext = NULL;
 	de->flags |= SL_DE_DEAD;
 	dir->dir->live--;
+	ix_dir_gone_list(ix, dir);
 }
 
 struct sl_dirent *sl_dir_next(struct sl_obj *dir, uint64_t after)

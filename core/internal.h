@@ -126,6 +126,7 @@ struct sl_dir {
 	uint32_t n, cap, live;
 	uint64_t next_cookie;
 	uint64_t parent;        /* oid of "..": the directory that names it */
+	bool gone_listed;       /* in sl_index.gone_dirs */
 };
 
 #define SL_OBJ_DELETED   (1u << 0)  /* unlinked or replaced: free when idle */
@@ -299,6 +300,12 @@ struct sl_index {
 	uint64_t xa_ck;                 /* bytes of all their records */
 	uint64_t names_ck;              /* checkpoint bytes of the names and
 					   symlink targets (sl_ckpt_room) */
+	/* directories that have lost entries since sl_dirs_compact: it
+	 * visits only those (oids; a directory removed meanwhile is not
+	 * found), or every one when the list could not grow */
+	uint64_t *gone_dirs;
+	size_t gone_n, gone_cap;
+	bool gone_all;
 };
 
 int sl_index_init(struct sl_index *ix);
@@ -324,8 +331,9 @@ void sl_de_remove(struct sl_index *ix, struct sl_obj *dir,
 		  struct sl_dirent *de);
 /* First live entry with cookie > after, or NULL. */
 struct sl_dirent *sl_dir_next(struct sl_obj *dir, uint64_t after);
-/* Lock held.  Every directory frees its dead entries if they are half of
- * it or more, and its array shrinks to fit (after a mass deletion). */
+/* Lock held.  Every directory that lost entries since the last call frees
+ * its dead entries if they are half of it or more, and its array shrinks
+ * to fit (after a mass deletion). */
 void sl_dirs_compact(struct sl_index *ix);
 /* The xattrs of oid, or NULL. */
 struct sl_xattrs *sl_xa_find(struct sl_index *ix, uint64_t oid);
