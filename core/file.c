@@ -204,9 +204,13 @@ int sl_wslots_alloc(struct slot_store *s, struct sl_wslot *w, size_t n,
 		h->payload_len = x->len;
 		h->flags = x->flags;
 		/* an ACL changed with this mode: recovery must not take the
-		 * mode without it */
-		if ((x->o->flags & SL_OBJ_CKPT_OWED) ||
-		    sl_xa_mode_owed(s, x->o))
+		 * mode without it, and a new object's header gives the mode
+		 * it had before */
+		uint32_t before;
+		bool acl_owed = sl_xa_mode_owed(s, x->o, &before);
+		if (acl_owed)
+			h->mode = (h->mode & S_IFMT) | (before & 07777);
+		if ((x->o->flags & SL_OBJ_CKPT_OWED) || acl_owed)
 			h->flags |= SL_SLOT_MODE_CKPT;
 		h->cls = (uint8_t)sl_slot_cls(s, x->ref);
 		x->o->busy++;

@@ -281,6 +281,9 @@ struct sl_xattrs {
 					   till jnl_ops_done reaches it, a
 					   slot header must not give the mode
 					   (sl_xa_mode_owed) */
+	uint32_t mode_before;           /* the mode before the first of
+					   those records: what a slot header
+					   gives meanwhile */
 	uint32_t len;                   /* bytes of ents */
 	uint32_t count;
 	uint32_t ck;                    /* bytes of its checkpoint records */
@@ -1084,12 +1087,16 @@ bool sl_xa_acl_bits(struct slot_store *s, const struct sl_obj *o,
  * dir has none, or a negative errno. */
 int sl_xa_inherit(struct slot_store *s, uint64_t dir, uint32_t *mode,
 		  struct sl_xattrs **out);
-/* An ACL record of oid was just logged: till it is durable, its slot
- * headers do not give the mode (sl_xa_mode_owed). */
-void sl_xa_acl_logged(struct slot_store *s, uint64_t oid);
+/* An ACL record of o was just logged, before any change of its mode
+ * with it: till it is durable, its slot headers do not give the mode
+ * (sl_xa_mode_owed). */
+void sl_xa_acl_logged(struct slot_store *s, const struct sl_obj *o);
 /* Whether a slot header of o may not give its mode: an ACL change that
- * set it is durable in no journal slot nor checkpoint yet. */
-bool sl_xa_mode_owed(struct slot_store *s, const struct sl_obj *o);
+ * set it is durable in no journal slot nor checkpoint yet.  Then *mode
+ * is the mode before that change, which the header gives instead: a
+ * crash that loses the ACL finds the mode it had without it. */
+bool sl_xa_mode_owed(struct slot_store *s, const struct sl_obj *o,
+		     uint32_t *mode);
 /* Recovery, once the index is whole: each access ACL's permission bits
  * become its object's mode bits (the ACL wins, as fsck's PR_ACL_MODE). */
 void sl_xa_recover_modes(struct slot_store *s);

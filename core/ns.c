@@ -215,7 +215,7 @@ static void ns_log_make(struct slot_store *s, const struct sl_obj *o,
 		r.target_len = (uint16_t)strlen(o->target);
 	}
 	if (!sl_jnl_add(s, &r) && inherit)
-		sl_xa_acl_logged(s, o->oid);
+		sl_xa_acl_logged(s, o);
 }
 
 struct sl_obj *sl_ns_mkdir_locked(struct slot_store *s, struct sl_obj *parent,

@@ -92,6 +92,7 @@ static struct sl_xattrs *xa_rebuild(const struct sl_xattrs *x,
 		return NULL;
 	memset(n, 0, sizeof(*n));
 	n->acl_ops = x ? x->acl_ops : 0;
+	n->mode_before = x ? x->mode_before : 0;
 	struct xa_ent e;
 	XA_EACH(x, e) {
 		if (skip && e.off == skip->off)
@@ -137,7 +138,7 @@ static void xa_changed(struct slot_store *s, struct sl_obj *o,
 	if (sl_jnl_add(s, r))
 		o->flags |= SL_OBJ_CKPT_OWED;
 	else if (sl_acl_kind(r->name, r->name_len) != SL_ACL_NOT)
-		sl_xa_acl_logged(s, o->oid);
+		sl_xa_acl_logged(s, o);
 }
 
 /* Lock held.  Unless err says the change failed, n (NULL: none) becomes
@@ -496,21 +497,30 @@ int sl_xa_inherit(struct slot_store *s, uint64_t dir, uint32_t *mode,
 	return 1;
 }
 
-void sl_xa_acl_logged(struct slot_store *s, uint64_t oid)
+void sl_xa_acl_logged(struct slot_store *s, const struct sl_obj *o)
 {
-	struct sl_xattrs *x = sl_xa_find(&s->ix, oid);
+	struct sl_xattrs *x = sl_xa_find(&s->ix, o->oid);
 	/* none left: the mode stayed (a removal), or the ACL went into it
 	 * whole, and recovery's sl_xa_recover_modes mends an old ACL */
-	if (x)
-		x->acl_ops = s->jnl_ops;
+	if (!x)
+		return;
+	/* the first of a run not yet durable: the mode a crash may find
+	 * with no ACL (an ACL durable before wins over it at recovery) */
+	if (x->acl_ops <= s->jnl_ops_done)
+		x->mode_before = o->mode;
+	x->acl_ops = s->jnl_ops;
 }
 
-bool sl_xa_mode_owed(struct slot_store *s, const struct sl_obj *o)
+bool sl_xa_mode_owed(struct slot_store *s, const struct sl_obj *o,
+		     uint32_t *mode)
 {
 	if (!__atomic_load_n(&s->acl_seen, __ATOMIC_RELAXED))
 		return false;
 	const struct sl_xattrs *x = sl_xa_find(&s->ix, o->oid);
-	return x && x->acl_ops > s->jnl_ops_done;
+	if (!x || x->acl_ops <= s->jnl_ops_done)
+		return false;
+	*mode = x->mode_before;
+	return true;
 }
 
 void sl_xa_recover_modes(struct slot_store *s)

@@ -516,3 +516,36 @@ Test(acl, a_new_file_keeps_mode_and_acl_together)
 	for (int i = 0; i < 2; i++)
 		expect_state(f[i], 0640, NULL, 0, 0660, b, n);
 }
+
+/*
+ * A file no journal record names yet (made after the last journal write)
+ * whose ACL changed its mode before its first write-out: the slot header
+ * is all recovery finds of it, with no record of the mode before.  The
+ * header gives the mode from before the ACL, which the crash lost.
+ */
+Test(acl, a_file_the_journal_never_named_keeps_mode_and_acl_together)
+{
+	/* a checkpoint, which the journal's records go on from */
+	mkobj(SLOT_ROOT_INO, "g", S_IFREG | 0640);
+	cr_assert_eq(slot_sync(env.s), 0);
+	uint64_t before = checkpoints();
+	slot_ino_t f = mkobj(SLOT_ROOT_INO, "f", S_IFREG | 0640);
+	uint8_t b[256];
+	size_t n = ACL(b, { UO, 6, NOID }, { U, 6, 9 }, { GO, 4, NOID },
+		       { M, 6, NOID }, { O, 0, NOID });
+	cr_assert_eq(set_acl(f, SLOT_XATTR_ACL_ACCESS, b, n), 0);
+	cr_assert_eq(mode_of(f), 0660);
+	/* a second change before any is durable: the mode before is the
+	 * first's */
+	uint8_t b2[256];
+	size_t n2 = ACL(b2, { UO, 6, NOID }, { U, 7, 9 }, { GO, 4, NOID },
+			{ M, 7, NOID }, { O, 0, NOID });
+	cr_assert_eq(set_acl(f, SLOT_XATTR_ACL_ACCESS, b2, n2), 0);
+	cr_assert_eq(mode_of(f), 0670);
+	cr_assert_eq(slot_file_write(env.s, f, 0, "x", 1), 1);
+	flush_past_the_checkpoint(f);
+	cr_assert_eq(checkpoints(), before, "a checkpoint was taken");
+	slot_abandon(env.s);
+	t_reopen(&env);
+	expect_state(f, 0640, NULL, 0, 0670, b2, n2);
+}

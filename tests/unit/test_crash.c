@@ -792,8 +792,9 @@ static size_t acl_bytes(uint8_t *buf, const unsigned *e)
  * mode they set: a default ACL inherited by files synced and not, an
  * access ACL set on a file that had none and on one that had one, a
  * chmod between, an ACL the mode says whole (which removes it), a
- * directory inheriting both, and a chunk whose header goes out before
- * the journal holds the ACL that set its mode. */
+ * directory inheriting both, and chunks whose headers go out before
+ * the journal holds the ACL that set their mode (of a file it holds,
+ * and of one it never named). */
 static void wl_acl(struct cw *w)
 {
 	static const unsigned dflt[] = { 1, 7, 2, 1000, 7, 4, 0, 0x10, 7,
@@ -837,6 +838,12 @@ static void wl_acl(struct cw *w)
 	cw_chmod(w, e, 0604);
 	cw_write(w, e, 0, 140000);      /* newer than the journal's ACL */
 	cw_fsync(w, e);
+	/* a file no journal slot names yet, whose ACL set its mode before
+	 * its first chunks went out */
+	cw_obj g = cw_create(w, CW_ROOT, "g");
+	cw_setacl(w, g, false, b, acl_bytes(b, wide));
+	cw_write(w, g, 0, 140000);
+	cw_fsync(w, g);
 }
 
 Test(crash, acl)
