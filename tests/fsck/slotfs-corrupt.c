@@ -1460,6 +1460,64 @@ static int cmd_renamed(char **av, int ac)
 	return 0;
 }
 
+/* jxattr IMG MANIFEST DIR FILE: a checkpoint, then records the journal
+ * took in later formats: DIR gets a user xattr (noted in MANIFEST), one of
+ * 6,000 bytes, and an access and a default ACL that leave its mode; FILE
+ * gets 8 MiB set aside past its end, the upper half of it then given back
+ * by a hole (RESV, RESV with CUT).  FILE's fsync writes the journal; then a crash. */
+static int cmd_jxattr(char **av, int ac)
+{
+	if (ac < 4)
+		die("jxattr IMG MANIFEST DIR FILE");
+	struct slot_store *s = api_open(av[0], false);
+	struct slot_attr a, d = { 0 }, f = { 0 };
+	int err = slot_ns_getattr(s, SLOT_ROOT_INO, &a);
+	if (!err)       /* the first checkpoint of the open: the journal's */
+		err = slot_ns_setattr(s, SLOT_ROOT_INO, &a, SLOT_SET_MODE, NULL);
+	if (!err)
+		err = slot_checkpoint(s, true) < 0;
+	FILE *mf = mf_open(av[1], "a");
+	if (!err)
+		err = mf_xattr(s, mf, av[2], "user.journaled", "yes");
+	fclose(mf);
+	if (!err)
+		err = key_attr(s, av[2], &d);
+	static uint8_t big[6000];
+	memset(big, 'b', sizeof(big));
+	if (!err)
+		err = slot_xattr_set(s, d.ino, "user.big", big, sizeof(big), 0);
+	uint8_t acl[CR_ACL_LEN];
+	cr_acl(acl, 5);         /* mode 0755's mask: the mode stays */
+	if (!err)
+		err = slot_xattr_set(s, d.ino, SLOT_XATTR_ACL_ACCESS, acl,
+				     sizeof(acl), 0);
+	if (!err)
+		err = slot_xattr_set(s, d.ino, SLOT_XATTR_ACL_DEFAULT, acl,
+				     sizeof(acl), 0);
+	if (!err)
+		err = key_attr(s, av[3], &f);
+	uint64_t off = SL_ALIGN_UP(f.size, 1ull << 20) + (4ull << 20);
+	/* 8 MiB set aside, the upper half given back: 4 MiB stay */
+	if (!err)
+		err = slot_file_allocate(s, f.ino, off, 8ull << 20, true);
+	if (!err)
+		err = slot_file_zero(s, f.ino, off + (4ull << 20), 4ull << 20,
+				     true);
+	uint64_t before = 0;
+	struct slot_status st;
+	if (!err && !(err = slot_status_get(s, &st)))
+		before = st.checkpoints;
+	if (!err)
+		err = slot_file_fsync(s, f.ino, false);
+	if (!err && !(err = slot_status_get(s, &st)) &&
+	    st.checkpoints != before)
+		die("jxattr: the fsync took a checkpoint, not the journal");
+	slot_abandon(s);
+	if (err)
+		die("jxattr: %s", slot_strerror(err));
+	return 0;
+}
+
 /* recheckpoint IMG: open, change the root's ctime, checkpoint, close: the
  * older container then holds the whole tree too */
 static int cmd_recheckpoint(char **av, int ac)
@@ -1886,6 +1944,8 @@ static void usage(FILE *f)
 "  recheckpoint IMG             open, touch the root, checkpoint, close\n"
 "  renamed IMG OLD NEW          checkpoint, rename OLD to NEW, sync, crash\n"
 "  jwritten IMG MANIFEST KEY     small writes over KEY, fsync (journal), crash\n"
+"  jxattr IMG MANIFEST DIR FILE  xattrs, ACLs, space set aside and given\n"
+"                               back, fsync (journal), crash\n"
 "  rgn-hdr IMG KEY              zero the header of KEY's region\n"
 "  xattr-bad IMG                three damaged xattr records, resealed\n"
 "  acl-bad IMG                  three bad ACL records and a good one, resealed\n"
@@ -1930,6 +1990,8 @@ int main(int argc, char **argv)
 		return cmd_renamed(av, ac);
 	if (!strcmp(cmd, "jwritten"))
 		return cmd_jwritten(av, ac);
+	if (!strcmp(cmd, "jxattr"))
+		return cmd_jxattr(av, ac);
 	if (!strcmp(cmd, "orphan"))
 		return cmd_unclean(av, ac, true);
 
