@@ -147,7 +147,8 @@ void sfs_attr_to_stat(const struct slot_attr *a, struct stat *st);
 
 /* inval.c: a thread that drops the names the kernel cached in a
  * directory whose search permission changed, for the daemon's checks.
- * start: 0 or a negative errno; dir: queue a directory (0, or -ENOMEM);
+ * start: 0 or a negative errno; dir: queue a directory (0, -ENOMEM, or
+ * -ENOTCONN when not started);
  * stop_begin, then the session's unmount, then stop_end. */
 struct sfs_inval;
 int sfs_inval_start(struct sfs *fs);

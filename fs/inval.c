@@ -155,16 +155,22 @@ int sfs_inval_dir(struct sfs *fs, fuse_ino_t dir)
 
 	if (!iv)
 		return -ENOTCONN;
-	j = calloc(1, sizeof(*j));
-	if (!j)
-		return -ENOMEM;
-	j->dir = dir;
 	pthread_mutex_lock(&iv->lock);
-	*iv->tail = j;
-	iv->tail = &j->next;
-	pthread_cond_signal(&iv->cond);
+	/* queued and not yet begun: that walk will do (chmods in a row) */
+	for (j = iv->head; j; j = j->next)
+		if (j->dir == dir) {
+			pthread_mutex_unlock(&iv->lock);
+			return 0;
+		}
+	j = calloc(1, sizeof(*j));
+	if (j) {
+		j->dir = dir;
+		*iv->tail = j;
+		iv->tail = &j->next;
+		pthread_cond_signal(&iv->cond);
+	}
 	pthread_mutex_unlock(&iv->lock);
-	return 0;
+	return j ? 0 : -ENOMEM;
 }
 
 void sfs_inval_stop_begin(struct sfs *fs)
