@@ -7,8 +7,9 @@
  * permission on a directory at the LOOKUP of a name in it; the kernel
  * then walks a cached name without asking, for entry_timeout.  slotfs is
  * the only writer of its store, so names may be cached for long, as on a
- * local file system; a chmod that changes a directory's execute bits
- * must then drop the names cached in it, so that the next walk asks.
+ * local file system; a chmod that takes an execute bit from a directory
+ * (or a chown of it) must then drop the names cached in it, so that the
+ * next walk asks.
  *
  * The kernel takes the directory's lock to drop a name, and a chmod holds
  * it until its reply: the names are dropped after the reply, on a thread

@@ -557,7 +557,7 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		mask |= SLOT_SET_CTIME;
 		clock_gettime(CLOCK_REALTIME, &in.ctime);
 	}
-	bool search_changed = false;    /* of a directory, for our checks */
+	bool search_lost = false;       /* of a directory, for our checks */
 	if (kill || (mask && sfs_perm_ours(req))) {
 		struct slot_attr cur;
 
@@ -575,9 +575,11 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			mask |= SLOT_SET_MODE;
 			in.mode = cur.mode & ~drop;
 		}
-		search_changed = fs->inval && S_ISDIR(cur.mode) &&
+		/* an execute bit taken away (one given refuses nothing a
+		 * cached name allowed), or another owner or group */
+		search_lost = fs->inval && S_ISDIR(cur.mode) &&
 			(((mask & SLOT_SET_MODE) &&
-			  ((in.mode ^ cur.mode) & 0111)) ||
+			  (cur.mode & ~in.mode & 0111)) ||
 			 ((mask & SLOT_SET_UID) && in.uid != cur.uid) ||
 			 ((mask & SLOT_SET_GID) && in.gid != cur.gid));
 	}
@@ -593,7 +595,7 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	sfs_attr_to_stat(&out, &st);
 	fuse_reply_attr(req, &st, fs->attr_timeout);
 	/* out of memory: the names cached in it pass till entry_timeout */
-	if (search_changed)
+	if (search_lost)
 		sfs_inval_dir(fs, ino);
 }
 
