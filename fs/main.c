@@ -234,7 +234,7 @@ static void sfs_usage(const char *prog)
 	       "    -o attr_timeout=S      attribute cache time, seconds (86400)\n"
 	       "    -o entry_timeout=S     name cache time, seconds (86400)\n"
 	       "    -o negative_timeout=S  cache time of a name not found,\n"
-	       "                           seconds (1)\n"
+	       "                           seconds (86400)\n"
 	       "\n"
 	       "Status is readable in MOUNTPOINT/.slotfs/status.json and\n"
 	       "MOUNTPOINT/.slotfs/metrics.\n"
@@ -550,11 +550,12 @@ int main(int argc, char *argv[])
 		.uring_depth = 32,
 		/* slotfs is its store's only writer, and the kernel learns
 		 * of every change through it (a change of its own it tells,
-		 * ops.c, inval.c): names and attributes stay true as long
-		 * as on a local file system */
+		 * ops.c, inval.c): names, attributes and names not found
+		 * (a create drops those) stay true as long as on a local
+		 * file system */
 		.attr_timeout = 86400.0,
 		.entry_timeout = 86400.0,
-		.negative_timeout = 1.0,
+		.negative_timeout = 86400.0,
 		.read_ahead_kb = 4096,
 		.max_background = 64,
 		.xattr = -1,

@@ -258,6 +258,30 @@ PY
 }
 check "a directory of 3000 entries lists fully; unlink while listing" big_dir
 
+# Names not found are cached for a day (negative_timeout): each way a
+# name comes to be must replace what the kernel remembers of it.
+name_appears() {
+	local n
+	mkdir "$MNT/neg"
+	echo a >"$MNT/neg/src"
+	for n in f d s h m r; do
+		[ ! -e "$MNT/neg/$n" ] || { echo "$n exists already"; return 1; }
+	done
+	echo f >"$MNT/neg/f"
+	mkdir "$MNT/neg/d"
+	ln -s src "$MNT/neg/s"
+	ln "$MNT/neg/src" "$MNT/neg/h"
+	mkfifo "$MNT/neg/m"
+	echo r >"$MNT/neg/tmp" && mv "$MNT/neg/tmp" "$MNT/neg/r"
+	for n in f d s h m r; do
+		[ -e "$MNT/neg/$n" ] || { echo "$n is still missing"; return 1; }
+	done
+	[ ! -e "$MNT/neg/tmp" ] || { echo "tmp is still there"; return 1; }
+	expect_eq "the renamed file" r "$(cat "$MNT/neg/r")"
+}
+check "a name looked up missing is found once made, linked or renamed there" \
+	name_appears
+
 rm_during_readdir() {
 	mkdir "$MNT/rd"
 	(cd "$MNT/rd" && seq 1 1500 | xargs touch)
