@@ -124,9 +124,9 @@ struct sl_dirent {
 struct sl_dir {
 	struct sl_dirent **ents;  /* in cookie order, dead ones included */
 	uint32_t n, cap, live;
+	bool gone_listed;       /* in sl_index.gone_dirs (in live's padding) */
 	uint64_t next_cookie;
 	uint64_t parent;        /* oid of "..": the directory that names it */
-	bool gone_listed;       /* in sl_index.gone_dirs */
 };
 
 #define SL_OBJ_DELETED   (1u << 0)  /* unlinked or replaced: free when idle */
