@@ -33,6 +33,12 @@ int sl_vec_push(struct sl_vec *v, uint64_t x)
 	return 0;
 }
 
+int sl_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 int sl_alloc_init(struct slot_store *s)
 {
 	const struct sl_sb *sb = &s->sb;
@@ -883,12 +889,6 @@ static void al_trim_take(struct slot_store *s, uint32_t r, struct sl_vec *v)
 	c->nfree = j;
 }
 
-static int al_ref_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 struct al_trim {
 	uint64_t start, end, minlen;    /* what was asked */
 	uint64_t trimmed;
@@ -935,7 +935,7 @@ static int al_trim_region(struct slot_store *s, struct al_trim *t, uint32_t r)
 		err = al_trim_range(s, t, roff + bs, roff + s->sb.region_size);
 	} else {
 		if (v.n)
-			qsort(v.v, v.n, sizeof(*v.v), al_ref_cmp);
+			qsort(v.v, v.n, sizeof(*v.v), sl_u64_cmp);
 		for (size_t i = 0, k; !err && i < v.n; i = k) {
 			for (k = i + 1; k < v.n && sl_slot_index(v.v[k]) ==
 			     sl_slot_index(v.v[k - 1]) + 1; k++)

@@ -404,6 +404,8 @@ struct sl_vec {
 	size_t n, cap;
 };
 int sl_vec_push(struct sl_vec *v, uint64_t x);
+/* qsort and bsearch order of uint64_t, as an sl_vec holds */
+int sl_u64_cmp(const void *a, const void *b);
 
 /*
  * A write batch from allocate to commit.  Its slots carry generations from

@@ -505,18 +505,12 @@ static int rc_inherit(struct slot_store *s, const struct sl_obj *dir,
 	return 0;
 }
 
-static int rc_oid_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 bool sl_recover_mode_owed(const struct slot_store *s, uint64_t oid)
 {
 	/* rc_apply pushes in the candidates' oid order */
 	return s->rec_mode_owed.n &&
 	       bsearch(&oid, s->rec_mode_owed.v, s->rec_mode_owed.n,
-		       sizeof(uint64_t), rc_oid_cmp);
+		       sizeof(uint64_t), sl_u64_cmp);
 }
 
 /* Give recovered new objects their names, or a place in /lost+found. */

@@ -71,7 +71,7 @@ struct sfs {
 	double entry_timeout;
 	double negative_timeout;        /* of a name not found */
 	struct sfs_inval *inval;        /* inval.c; NULL: the kernel checks
-					   permissions */
+					   permissions, or root mounted */
 	/* the polling loop (loop.c): requests its reading thread served
 	 * itself, and those it handed to another thread first; atomic */
 	uint64_t loop_in_place, loop_handed_on;

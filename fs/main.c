@@ -738,8 +738,10 @@ int main(int argc, char *argv[])
 		notify_fd = -1;
 	}
 
-	/* names cached past a change of search permission (inval.c) */
-	if (fs.check_perms && (err = sfs_inval_start(&fs)) < 0) {
+	/* names cached past a change of search permission (inval.c): only
+	 * the mounting user enters, and root's walks are never refused */
+	if (fs.check_perms && getuid() != 0 &&
+	    (err = sfs_inval_start(&fs)) < 0) {
 		fprintf(stderr, "slotfs: cannot start a thread: %s\n",
 			strerror(-err));
 		goto out_unmount;

@@ -1430,6 +1430,21 @@ static int key_parent(struct slot_store *s, const char *key, char *buf,
 	return err;
 }
 
+/* A change of the root's ctime, and a checkpoint that holds it: 0 or a
+ * negative errno. */
+static int cr_checkpoint_now(struct slot_store *s)
+{
+	struct slot_attr a;
+	int err = slot_ns_getattr(s, SLOT_ROOT_INO, &a);
+	if (!err)
+		err = slot_ns_setattr(s, SLOT_ROOT_INO, &a, SLOT_SET_MODE, NULL);
+	if (!err) {
+		int r = slot_checkpoint(s, true);
+		err = r < 0 ? r : 0;
+	}
+	return err;
+}
+
 /* renamed IMG OLD NEW: a checkpoint, then OLD renamed NEW and synced
  * (the journal carries the rename), then a crash */
 static int cmd_renamed(char **av, int ac)
@@ -1437,12 +1452,8 @@ static int cmd_renamed(char **av, int ac)
 	if (ac < 3)
 		die("renamed IMG OLD NEW");
 	struct slot_store *s = api_open(av[0], false);
-	struct slot_attr a;
-	int err = slot_ns_getattr(s, SLOT_ROOT_INO, &a);
-	if (!err)       /* the first checkpoint of the open: the journal's */
-		err = slot_ns_setattr(s, SLOT_ROOT_INO, &a, SLOT_SET_MODE, NULL);
-	if (!err)
-		err = slot_checkpoint(s, true) < 0;
+	/* the first checkpoint of the open: the journal's */
+	int err = cr_checkpoint_now(s);
 	char ob[SLOT_PATH_MAX + 1], nb[SLOT_PATH_MAX + 1];
 	const char *on, *nn;
 	slot_ino_t od, nd;
@@ -1470,12 +1481,9 @@ static int cmd_jxattr(char **av, int ac)
 	if (ac < 4)
 		die("jxattr IMG MANIFEST DIR FILE");
 	struct slot_store *s = api_open(av[0], false);
-	struct slot_attr a, d = { 0 }, f = { 0 };
-	int err = slot_ns_getattr(s, SLOT_ROOT_INO, &a);
-	if (!err)       /* the first checkpoint of the open: the journal's */
-		err = slot_ns_setattr(s, SLOT_ROOT_INO, &a, SLOT_SET_MODE, NULL);
-	if (!err)
-		err = slot_checkpoint(s, true) < 0;
+	struct slot_attr d = { 0 }, f = { 0 };
+	/* the first checkpoint of the open: the journal's */
+	int err = cr_checkpoint_now(s);
 	FILE *mf = mf_open(av[1], "a");
 	if (!err)
 		err = mf_xattr(s, mf, av[2], "user.journaled", "yes");
@@ -1525,12 +1533,7 @@ static int cmd_recheckpoint(char **av, int ac)
 	if (ac < 1)
 		die("recheckpoint IMG");
 	struct slot_store *s = api_open(av[0], false);
-	struct slot_attr a;
-	int err = slot_ns_getattr(s, SLOT_ROOT_INO, &a);
-	if (!err)
-		err = slot_ns_setattr(s, SLOT_ROOT_INO, &a, SLOT_SET_MODE, NULL);
-	if (!err)
-		err = slot_checkpoint(s, true) < 0;
+	int err = cr_checkpoint_now(s);
 	int cerr = slot_close(s);
 	if (err || cerr)
 		die("recheckpoint: %s", slot_strerror(err ? err : cerr));
