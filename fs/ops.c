@@ -542,8 +542,8 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		in.ctime = attr->st_ctim;
 	}
 	/*
-	 * A change of owner drops set-id bits on regular files, as chown(2)
-	 * does on Linux; the kernel usually sends the new mode along, but
+	 * A change of owner drops set-id bits on all but directories, as
+	 * chown(2) does on Linux (FIFOs and device nodes too); the kernel usually sends the new mode along, but
 	 * not when it thinks the file system handles it.  Nothing at all is
 	 * chown(f, -1, -1), a change of owner to the same: it moves the
 	 * change time (the kernel sends no FATTR_CTIME without
@@ -569,7 +569,7 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			fuse_reply_err(req, sfs_errno(err));
 			return;
 		}
-		uint32_t drop = kill && S_ISREG(cur.mode) ?
+		uint32_t drop = kill && !S_ISDIR(cur.mode) ?
 				sfs_setid_dropped(req, &cur) : 0;
 		if (drop) {
 			mask |= SLOT_SET_MODE;
