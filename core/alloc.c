@@ -194,6 +194,7 @@ int sl_region_assign(struct slot_store *s, uint32_t r, unsigned cls,
 	rg->trimmed = false;
 	rg->nslots = c->per_region;
 	rg->nused = 0;
+	rg->npend = 0;
 	rg->assign_gen = assign_gen;
 	/* a loaded one is on the device */
 	atomic_store(&rg->hdr_owed, s->loading ? 0 : assign_gen);
@@ -562,6 +563,7 @@ static void al_slot_free(struct slot_store *s, uint64_t ref, bool held)
 			    &s->jnl_hold : &s->quar;
 	*st = (uint8_t)((*st & ~SL_SLOT_STATE) |
 			(to == &s->quar ? SL_SLOT_QUAR : SL_SLOT_PIN));
+	rg->npend++;
 	sl_vec_push(to, ref);   /* on failure: leaked until remount */
 }
 
@@ -658,8 +660,10 @@ void sl_quar_release(struct slot_store *s, struct sl_vec *taken)
 		uint64_t ref = taken->v[i];
 		struct sl_region *rg = &s->regions[sl_slot_region(ref)];
 		if ((rg->state[sl_slot_index(ref)] & SL_SLOT_STATE) ==
-		    SL_SLOT_QUAR)
+		    SL_SLOT_QUAR) {
+			rg->npend--;
 			al_make_free(s, ref);
+		}
 	}
 	free(taken->v);
 	memset(taken, 0, sizeof(*taken));
@@ -674,6 +678,7 @@ void sl_pin_release(struct slot_store *s, struct sl_vec *taken)
 		if ((*st & SL_SLOT_STATE) == SL_SLOT_PIN &&
 		    !(*st & SL_SLOT_NEWCKPT)) {
 			*st = (uint8_t)(*st & ~SL_SLOT_CKPT);
+			rg->npend--;
 			al_make_free(s, ref);
 		} else if ((*st & SL_SLOT_STATE) == SL_SLOT_PIN) {
 			sl_vec_push(&s->pin, ref); /* still referenced */

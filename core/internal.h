@@ -388,6 +388,8 @@ struct sl_region {
 	_Atomic uint64_t hdr_owed;
 	uint8_t *state;         /* per slot */
 	uint32_t nslots, nused;
+	uint32_t npend;         /* of nused, freed but not yet reusable
+				   (quarantined or pinned) */
 	uint64_t assign_gen;
 };
 

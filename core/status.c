@@ -166,7 +166,8 @@ int slot_status_prometheus(const struct slot_status *st, char *buf,
 	GAUGE("slots_free", "Free slots in assigned regions.", st->slots_free);
 	GAUGE("slots_used", "Slots holding data or in flight.", st->slots_used);
 	GAUGE("regions", "Regions on the device.", st->regions_total);
-	GAUGE("regions_free", "Regions not assigned to a class.",
+	GAUGE("regions_free",
+	      "Regions with no slot in use once freed ones are released.",
 	      st->regions_free);
 	GAUGE("capacity_bytes", "Payload capacity.", st->bytes_total);
 	GAUGE("free_bytes", "Free payload capacity.", st->bytes_free);

@@ -1505,23 +1505,33 @@ void sl_store_space(struct slot_store *s, uint64_t *total,
 {
 	uint64_t per_chunk = s->cls[s->ncls - 1].per_region;
 	uint64_t chunk = 1ull << s->cls[s->ncls - 1].shift;
-	uint64_t fr = 0, fb = 0;
+	uint64_t fr = 0, fb = 0, pend_whole = 0;
 	/* a region at a time, not a slot: its free slots are those not in
 	 * use (quarantined and pinned ones are, until released) */
 	for (uint32_t r = 0; r < s->nregions; r++) {
 		const struct sl_region *rg = &s->regions[r];
-		if (rg->cls == SL_RGN_FREE || rg->nused == 0)
+		if (rg->cls == SL_RGN_FREE || rg->nused == rg->npend) {
+			/* one that only waits for its slots' release is
+			 * whole again then, at any class: after an rm -rf
+			 * of small files df shows all the space back, as
+			 * the allocator finds it */
 			fr++;
-		else if (r < s->alloc_limit)
+			if (rg->cls != SL_RGN_FREE)
+				pend_whole += (uint64_t)rg->npend <<
+					      s->cls[rg->cls].shift;
+		} else if (r < s->alloc_limit) {
 			fb += (uint64_t)(rg->nslots - rg->nused) <<
 			      s->cls[rg->cls].shift;
+		}
 	}
 	fb += fr * per_chunk * chunk;
 	/* quarantined and pinned slots come back at the next flush or
 	 * checkpoint (those one under way holds, when it is done): count
-	 * them free, as df users expect after rm */
+	 * them free, as df users expect after rm; those of regions counted
+	 * whole above once */
 	fb += sl_slots_bytes(s, &s->quar) + sl_slots_bytes(s, &s->pin) +
 	      sl_slots_bytes(s, &s->jnl_hold) + s->held_bytes;
+	fb -= SL_MIN(fb, pend_whole);
 	*total = (uint64_t)s->nregions * per_chunk * chunk;
 	if (fb > *total)
 		fb = *total;

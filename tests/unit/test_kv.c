@@ -783,6 +783,24 @@ static void mk_check_all(struct mk_key *keys, bool crashed, uint8_t *got,
 	mk_synced(keys);
 }
 
+/* Each region's count of freed slots waiting for release (what df counts
+ * a region whole by) matches the states of its slots. */
+static void kv_check_npend(const struct slot_store *s, unsigned round)
+{
+	for (uint32_t r = 0; r < s->nregions; r++) {
+		const struct sl_region *rg = &s->regions[r];
+		uint32_t pend = 0;
+		for (uint32_t j = 0; rg->cls != SL_RGN_FREE && j < rg->nslots;
+		     j++) {
+			unsigned st = rg->state[j] & SL_SLOT_STATE;
+			pend += st == SL_SLOT_QUAR || st == SL_SLOT_PIN;
+		}
+		cr_assert_eq(rg->cls == SL_RGN_FREE ? 0 : rg->npend, pend,
+			     "round %u: region %u counts %u pending, holds %u",
+			     round, r, rg->npend, pend);
+	}
+}
+
 Test(kv, random_batches_match_a_model, .timeout = 120)
 {
 	static struct mk_key keys[MK_KEYS];
@@ -875,6 +893,7 @@ Test(kv, random_batches_match_a_model, .timeout = 120)
 			t_reopen(&env);
 			mk_check_all(keys, true, got, want, cap);
 		}
+		kv_check_npend(env.s, round);
 	}
 	for (unsigned i = 0; i < MK_KEYS; i++)
 		free(vals[i]);
