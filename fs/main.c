@@ -18,11 +18,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -498,6 +500,39 @@ static int sfs_loop(struct fuse_session *se, struct sfs *fs,
 }
 
 /*
+ * umount(8) finds a FUSE mount's type by statfs(2), "fuse", and then runs
+ * no helper of ours.  An entry in libmount's utab makes it read the mount
+ * table instead, where the type is fuse.slotfs, and run
+ * umount.fuse.slotfs, which waits for this daemon to write its last
+ * checkpoint: the kernel waits for no FUSE daemon at an unmount.
+ * mount(8) itself makes and drops the entry (root's only), as libfuse
+ * has it update mtab.  The entry is made without waiting, since mount(8)
+ * may stat the mount point, which this daemon answers once its loop
+ * runs; a pid to wait for, or -1.
+ */
+static pid_t sfs_utab_spawn(char *const argv[])
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid = -1;
+
+	if (posix_spawn_file_actions_init(&fa))
+		return -1;
+	if (!posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY,
+					      0) &&
+	    !posix_spawn_file_actions_adddup2(&fa, 1, 2) &&
+	    posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ))
+		pid = -1;
+	posix_spawn_file_actions_destroy(&fa);
+	return pid;
+}
+
+static void sfs_utab_wait(pid_t pid)
+{
+	while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/*
  * The kernel caps a FUSE mount's read-ahead at its default of 128 KiB,
  * whatever init asked for, so a streaming read goes to the daemon 128 KiB
  * at a time.  Raise it for this mount's bdi, found through mountinfo (a
@@ -716,6 +751,14 @@ int main(int argc, char *argv[])
 		goto out_signals;
 	}
 	sfs_set_read_ahead(mnt, cfg.read_ahead_kb);
+	char src[PATH_MAX];
+	pid_t utab = -1;
+	if (geteuid() == 0 && realpath(cfg.image, src)) {
+		char *argv[] = { "mount", "--fake", "-i", "--no-canonicalize",
+				 "-o", "uhelper=slotfs", "-t", "fuse.slotfs",
+				 src, mnt, NULL };
+		utab = sfs_utab_spawn(argv);
+	}
 	/* -s serves one request at a time, which the ring's threads would
 	 * not; without the ring all goes through /dev/fuse as before */
 	if (cfg.uring && cfg.singlethread)
@@ -756,6 +799,14 @@ int main(int argc, char *argv[])
 	sfs_inval_stop_begin(&fs);
 out_unmount:
 	fuse_session_unmount(se);
+	/* before the store is let go, which ends umount.fuse.slotfs's wait:
+	 * a mount made after that may have an entry of its own */
+	if (utab > 0) {
+		char *argv[] = { "umount", "--fake", "-i", "--no-canonicalize",
+				 mnt, NULL };
+		sfs_utab_wait(utab);
+		sfs_utab_wait(sfs_utab_spawn(argv));
+	}
 	sfs_inval_stop_end(&fs);
 	sfs_ring_detach(&fs);
 out_signals:

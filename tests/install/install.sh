@@ -17,7 +17,7 @@ check "meson install into a temporary prefix" \
 inst=$(meson introspect "$BUILD" --buildoptions |
 	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
 ln -s "$W/dest$inst" "$PREFIX"
-for p in sbin/slotfs sbin/mount.slotfs sbin/mkfs.slotfs sbin/fsck.slotfs sbin/fsck.fuse.slotfs sbin/slotfs-dump sbin/tune.slotfs sbin/resize.slotfs \
+for p in sbin/slotfs sbin/mount.slotfs sbin/umount.fuse.slotfs sbin/mkfs.slotfs sbin/fsck.slotfs sbin/fsck.fuse.slotfs sbin/slotfs-dump sbin/tune.slotfs sbin/resize.slotfs \
 	 include/slot.h lib/udev/slotfs_id lib/udev/rules.d/59-slotfs.rules; do
 	check "installed $p" test -e "$PREFIX/$p"
 done
@@ -78,6 +78,43 @@ check "mount -t slotfs and an fstab line of type slotfs mount it" sh -c '
 	echo "$1 $2 slotfs defaults,nofail 0 0" > "$3/fstab.slotfs" &&
 	mount -a -T "$3/fstab.slotfs" && mountpoint -q "$2" && umount "$2"' \
 	sh "$IMG" "$MNT" "$W"
+
+# umount(8) runs umount.fuse.slotfs, which waits for slotfs to write its
+# last checkpoint and let go of the store.  The image lies on an ext4
+# frozen for the unmount: slotfs cannot finish until it is thawed, and
+# umount must not return before.
+if [ ! -e /usr/sbin/umount.fuse.slotfs ]; then
+	ln -s "$PREFIX/sbin/umount.fuse.slotfs" /usr/sbin/umount.fuse.slotfs
+	at_exit 'rm -f /usr/sbin/umount.fuse.slotfs'
+fi
+FROZEN=$W/frozen
+at_exit 'if mountpoint -q "$FROZEN"; then fsfreeze -u "$FROZEN" 2>/dev/null;
+	mountpoint -q "$MNT" && umount "$MNT"; umount "$FROZEN"; fi'
+umount_waits() {
+	local pid
+	truncate -s 300M "$W/ext4.img"
+	mkfs.ext4 -q -F "$W/ext4.img"
+	mkdir -p "$FROZEN"
+	mount -o loop "$W/ext4.img" "$FROZEN"
+	mkfs.slotfs -q -C 256M "$FROZEN/s.img"
+	mount -t fuse.slotfs "$FROZEN/s.img" "$MNT"
+	seq 1 100000 >"$MNT/numbers"
+	fsfreeze -f "$FROZEN"
+	umount "$MNT" &
+	pid=$!
+	sleep 2
+	if ! kill -0 "$pid" 2>/dev/null; then
+		fsfreeze -u "$FROZEN"
+		echo "umount returned before slotfs could write"
+		return 1
+	fi
+	fsfreeze -u "$FROZEN"
+	wait "$pid"
+	flock -n -x "$FROZEN/s.img" true
+	fsck.slotfs -n "$FROZEN/s.img" | grep -q ": clean,"
+	umount "$FROZEN"
+}
+check "umount waits for slotfs to finish writing the store" umount_waits
 
 check "the installed udev rule runs the installed slotfs_id" grep -qxF \
 	"IMPORT{program}=\"$inst/lib/udev/slotfs_id \$devnode\"" \
