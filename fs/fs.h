@@ -166,6 +166,7 @@ bool sfs_in_group(fuse_req_t req, gid_t gid);
 bool sfs_perm_ours(fuse_req_t req);
 int sfs_perm_attr(fuse_req_t req, const struct slot_attr *a, int mask);
 int sfs_perm_ino(fuse_req_t req, fuse_ino_t ino, int mask);
+int sfs_perm_xattr_user(fuse_req_t req, fuse_ino_t ino, int mask);
 int sfs_perm_link(fuse_req_t req, fuse_ino_t ino);
 int sfs_perm_remove(fuse_req_t req, fuse_ino_t dir, const char *name);
 int sfs_perm_rename(fuse_req_t req, fuse_ino_t parent, const char *name,

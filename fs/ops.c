@@ -1410,7 +1410,7 @@ static int sfs_xattr_check(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (sfs_ino_virtual(ino))       /* the status files have none */
 		return mask == W_OK ? -EPERM : 0;
 	if (name && !strncmp(name, "user.", 5))
-		return sfs_perm_ino(req, ino, mask);
+		return sfs_perm_xattr_user(req, ino, mask);
 	return 0;
 }
 

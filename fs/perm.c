@@ -87,6 +87,25 @@ int sfs_perm_ino(fuse_req_t req, fuse_ino_t ino, int mask)
 	return err < 0 ? err : sfs_perm_attr(req, &a, mask);
 }
 
+/* A user. attribute of ino: read or write permission on it, and on a
+ * sticky directory a write is its owner's only, as the kernel's
+ * xattr_permission has it (which passes that one to us here). */
+int sfs_perm_xattr_user(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct slot_attr a;
+	int err;
+
+	if (!sfs_perm_ours(req) || sfs_ino_virtual(ino))
+		return 0;
+	err = slot_ns_getattr(sfs_of(req)->store, ino, &a);
+	if (err < 0)
+		return err;
+	if (S_ISDIR(a.mode) && (a.mode & S_ISVTX) && (mask & W_OK) &&
+	    fuse_req_ctx(req)->uid != a.uid)
+		return -EPERM;
+	return sfs_perm_attr(req, &a, mask);
+}
+
 /* fs.protected_hardlinks, as the kernel reads it at each link; unreadable
  * counts as set (the default on Debian). */
 static bool sfs_protected_hardlinks(void)

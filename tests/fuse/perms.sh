@@ -290,8 +290,13 @@ xattrs() {
 	u 'setfattr -n user.mine -v y $M/pub/f && chmod 0444 $M/pub/f'
 	refused 'setfattr -n user.more -v y $M/pub/f'
 	expect_eq "read back" y "$(u 'getfattr --only-values -n user.mine $M/pub/f')"
+	# a sticky directory's user. attributes are its owner's to write,
+	# whatever its mode lets others do (the kernel's xattr_permission,
+	# which leaves that one to us here)
+	refused 'setfattr -n user.t -v x $M/sticky'
+	u 'mkdir -m 1777 $M/pub/mine && setfattr -n user.t -v x $M/pub/mine'
 }
-check "extended attributes: file permissions for user., trusted. hidden" xattrs
+check "extended attributes: file permissions for user., trusted. hidden, sticky directories" xattrs
 
 check_unmount "unmount as nobody" "$MNT"
 check_rc "fsck.slotfs -f exits 0" 0 fsck.slotfs -f "$IMG"
