@@ -300,4 +300,38 @@ check "extended attributes: file permissions for user., trusted. hidden, sticky 
 
 check_unmount "unmount as nobody" "$MNT"
 check_rc "fsck.slotfs -f exits 0" 0 fsck.slotfs -f "$IMG"
+
+# The same calls, as nobody in a supplementary group, where the daemon
+# decides and where the kernel does (allow_other: default_permissions),
+# on two copies of a store of 378 files and directories of three owners,
+# three groups and 21 modes: the answers must be the same
+# (tests/fuse/permdiff.py says what it calls).  The script goes where
+# nobody can read it, and so does the python he runs.
+cp "$(dirname "$0")/permdiff.py" "$UW/permdiff.py"
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3)
+at_exit 'fusermount3 -u -z "$UW/mnt2" 2>/dev/null; fusermount3 -u -z "$UW/mnt3" 2>/dev/null'
+new_image "$UW/img2"
+check_here "mount a second store as root" mount_fs "$UW/img2" "$UW/mnt2" -o xattr
+check "seed it with every owner, group and mode" "$PY" "$UW/permdiff.py" seed "$UW/mnt2"
+check_unmount "unmount the seeded store" "$UW/mnt2"
+cp --sparse=always "$UW/img2" "$UW/img3"
+chown $U "$UW/img2" "$UW/mnt2"
+T_MOUNT_AS=(setpriv --reuid=$U --regid=$U --clear-groups)
+check_here "mount one copy as nobody" mount_fs "$UW/img2" "$UW/mnt2" -o xattr
+T_MOUNT_AS=()
+check_here "mount the other as root, allow_other" mount_fs "$UW/img3" "$UW/mnt3" \
+	-o allow_other,xattr
+same_answers() {
+	local m
+	for m in mnt2 mnt3; do
+		setpriv --reuid=$U --regid=$U --groups=4321 \
+			"$PY" "$UW/permdiff.py" probe "$UW/$m" >"$UW/$m.txt"
+	done
+	expect_eq "names probed" 378 "$(wc -l <"$UW/mnt2.txt")"
+	diff "$UW/mnt3.txt" "$UW/mnt2.txt"
+}
+check "the daemon answers as the kernel does, call by call" same_answers
+check_unmount "unmount the copy of nobody" "$UW/mnt2"
+check_unmount "unmount the copy of root" "$UW/mnt3"
 t_done
