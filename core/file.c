@@ -112,6 +112,33 @@ void sl_buf_put(struct slot_store *s, void *p)
 		free(p);
 }
 
+size_t sl_buf_pool_shrink(struct slot_store *s)
+{
+	size_t freed = 0;
+	pthread_mutex_lock(&s->pool_lock);
+	for (unsigned a = s->narenas; a-- > 0;) {
+		uint8_t *lo = s->arenas[a].base, *hi = lo + s->arenas[a].len;
+		unsigned back = 0;
+		for (unsigned i = 0; i < s->npool; i++)
+			back += (uint8_t *)s->pool[i] >= lo &&
+				(uint8_t *)s->pool[i] < hi;
+		if (back < FL_ARENA_BUFS)
+			continue;               /* a buffer is out */
+		unsigned n = 0;
+		for (unsigned i = 0; i < s->npool; i++)
+			if ((uint8_t *)s->pool[i] < lo ||
+			    (uint8_t *)s->pool[i] >= hi)
+				s->pool[n++] = s->pool[i];
+		s->npool = n;
+		FL_UNPOISON(lo, s->arenas[a].len);
+		sl_free_big(lo, s->arenas[a].len);
+		freed += s->arenas[a].len;
+		s->arenas[a] = s->arenas[--s->narenas];
+	}
+	pthread_mutex_unlock(&s->pool_lock);
+	return freed;
+}
+
 /* At close, with every buffer back. */
 void sl_buf_pool_free(struct slot_store *s)
 {

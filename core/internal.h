@@ -639,8 +639,9 @@ struct slot_store {
 	unsigned nbatch_workers;    /* started on first use */
 
 	/* Big I/O buffers (a slot of the largest class), carved from
-	 * arenas of huge pages and kept for reuse until close; past the
-	 * arenas, malloc'd and freed.  See sl_buf_get. */
+	 * arenas of huge pages and kept for reuse until the store is idle
+	 * (sl_buf_pool_shrink) or closed; past the arenas, malloc'd and
+	 * freed.  See sl_buf_get. */
 	pthread_mutex_t pool_lock;
 	struct { uint8_t *base; size_t len; } arenas[4];
 	unsigned narenas;
@@ -902,6 +903,9 @@ uint8_t *sl_wslot_buf(struct slot_store *s, size_t len);
 void *sl_buf_get(struct slot_store *s, size_t bytes);
 void sl_buf_put(struct slot_store *s, void *p);
 void sl_buf_pool_free(struct slot_store *s);
+/* The arenas whose buffers are all back go back to the system; how many
+ * bytes. */
+size_t sl_buf_pool_shrink(struct slot_store *s);
 
 /* resv.c.  Lock held.  add: set aside the chunks of [lo, hi) o does not
  * hold (-ENOSPC when the space cannot be promised); take: spend idx's

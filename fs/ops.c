@@ -542,12 +542,13 @@ static void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		in.ctime = attr->st_ctim;
 	}
 	/*
-	 * A change of owner drops set-id bits on all but directories, as
-	 * chown(2) does on Linux (FIFOs and device nodes too); the kernel usually sends the new mode along, but
-	 * not when it thinks the file system handles it.  Nothing at all is
-	 * chown(f, -1, -1), a change of owner to the same: it moves the
-	 * change time (the kernel sends no FATTR_CTIME without
-	 * writeback_cache) and drops the bits as any chown.
+	 * A change of owner drops set-id bits on all but directories (FIFOs
+	 * and device nodes too), as chown(2) does on Linux; the kernel
+	 * usually sends the new mode along, but not when it thinks the
+	 * file system handles it.  Nothing at all is chown(f, -1, -1), a
+	 * change of owner to the same: it moves the change time (the
+	 * kernel sends no FATTR_CTIME without writeback_cache) and drops
+	 * the bits as any chown.
 	 */
 	bool kill = !(mask & SLOT_SET_MODE) &&
 		    (!to_set || (mask & (SLOT_SET_UID | SLOT_SET_GID)) ||

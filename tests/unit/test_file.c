@@ -2871,3 +2871,59 @@ Test(file, a_mass_deletion_gives_the_directory_back)
 	for (int i = 0; i < 11; i++)
 		cr_expect_str_eq(r.names[i], rest[i]);
 }
+
+static unsigned arenas(void)
+{
+	pthread_mutex_lock(&env.s->pool_lock);
+	unsigned n = env.s->narenas;
+	pthread_mutex_unlock(&env.s->pool_lock);
+	return n;
+}
+
+/*
+ * The pool's arenas of big buffers go back when every buffer of one is
+ * back, not while one is out; then a write makes a new one.
+ */
+Test(file, the_buffer_pool_gives_back_arenas_with_no_buffer_out)
+{
+	static char mib[1 << 20];
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "f");
+	t_fill(mib, sizeof(mib), 7);
+	cr_assert_eq(slot_file_write(env.s, f, 0, mib, sizeof(mib)),
+		     (ssize_t)sizeof(mib));
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_gt(arenas(), 0, "a 1 MiB write took no arena buffer");
+	void *out = sl_buf_get(env.s, sizeof(mib));
+	cr_expect_eq(sl_buf_pool_shrink(env.s), 0,
+		     "an arena went with a buffer out");
+	cr_expect_gt(arenas(), 0);
+	sl_buf_put(env.s, out);
+	cr_expect_gt(sl_buf_pool_shrink(env.s), 0);
+	cr_expect_eq(arenas(), 0);
+	cr_expect_eq(env.s->npool, 0, "the free stack keeps freed buffers");
+	t_fill(mib, sizeof(mib), 8);
+	cr_assert_eq(slot_file_write(env.s, f, 0, mib, sizeof(mib)),
+		     (ssize_t)sizeof(mib));
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_expect_gt(arenas(), 0);
+	static char back[1 << 20];
+	cr_assert_eq(slot_file_read(env.s, f, 0, back, sizeof(back)),
+		     (ssize_t)sizeof(back));
+	cr_expect_eq(memcmp(back, mib, sizeof(mib)), 0);
+}
+
+/* The periodic thread gives them back once the store is idle (2 s). */
+Test(file, an_idle_store_gives_its_buffers_back, .timeout = 30)
+{
+	static char mib[1 << 20];
+	slot_ino_t f = durable_3_bytes_then_periodic(100, 50);
+	t_fill(mib, sizeof(mib), 9);
+	cr_assert_eq(slot_file_write(env.s, f, 0, mib, sizeof(mib)),
+		     (ssize_t)sizeof(mib));
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_assert_gt(arenas(), 0);
+	for (int i = 0; i < 100 && arenas(); i++)
+		usleep(50 * 1000);
+	cr_expect_eq(arenas(), 0, "idle 5 s, the store kept %u arenas",
+		     arenas());
+}
