@@ -56,18 +56,12 @@ free50() {
 }
 check "rm of the file gives the 50 MiB back" free50
 
-# objects: the store's count of inodes, from /.slotfs/status.json
-objects() {
-	python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["object_count"])' \
-		"$MNT/.slotfs/status.json"
-}
-
 # Small files fill regions of a small slot class; their slots, freed, wait
 # for the deletion to be durable before reuse.  df counts such a region
 # whole again at once, as the allocator does when it needs the room.
 free_small() {
-	local objs0 i avail
-	objs0=$(objects)
+	local objs0
+	objs0=$(store_objects "$MNT")
 	python3 -c '
 import os, sys
 os.mkdir(sys.argv[1])
@@ -77,12 +71,7 @@ for i in range(3000):
 	expect_ge "avail fell by at least 12 MiB" $((12 * MiB)) \
 		$((AVAIL0 - $(df_field avail)))
 	rm -r "$MNT/small"
-	# the kernel forgets the inodes: then the store drops them
-	for ((i = 0; i < 50; i++)); do
-		[ "$(objects)" -le "$objs0" ] && break
-		sleep 0.1
-	done
-	expect_eq "objects after rm" "$objs0" "$(objects)"
+	forgotten "$MNT" "$objs0"
 	expect_eq "avail after rm -r, at once" "$AVAIL0" "$(df_field avail)"
 	expect_eq "used after rm -r, at once" "$USED0" "$(df_field used)"
 }

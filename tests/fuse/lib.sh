@@ -51,6 +51,25 @@ is_mounted() {
 	awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo
 }
 
+# store_objects MNT: the store's count of inodes (status.json).
+store_objects() {
+	python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["object_count"])' \
+		"$1/.slotfs/status.json"
+}
+
+# forgotten MNT COUNT: wait (5 s at most) until the store holds COUNT
+# inodes or fewer.  An unlinked file's slots are freed once the kernel
+# forgets its inode, which it tells slotfs a moment after the unlink.
+forgotten() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ "$(store_objects "$1")" -le "$2" ] && return 0
+		sleep 0.1
+	done
+	echo "the store still holds $(store_objects "$1") inodes, not $2"
+	return 1
+}
+
 _fuse_cleanup() {
 	local m p i
 	# every mount below the work directory, whoever made it
