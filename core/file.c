@@ -70,11 +70,17 @@ static void fl_arena_new(struct slot_store *s)
 		s->pool[s->npool++] = base + i * stride;
 }
 
+static bool fl_arena_has(const struct slot_store *s, unsigned a,
+			 const void *p)
+{
+	return (const uint8_t *)p >= s->arenas[a].base &&
+	       (const uint8_t *)p < s->arenas[a].base + s->arenas[a].len;
+}
+
 static bool fl_in_arena(const struct slot_store *s, const void *p)
 {
 	for (unsigned i = 0; i < s->narenas; i++)
-		if ((const uint8_t *)p >= s->arenas[i].base &&
-		    (const uint8_t *)p < s->arenas[i].base + s->arenas[i].len)
+		if (fl_arena_has(s, i, p))
 			return true;
 	return false;
 }
@@ -117,21 +123,18 @@ size_t sl_buf_pool_shrink(struct slot_store *s)
 	size_t freed = 0;
 	pthread_mutex_lock(&s->pool_lock);
 	for (unsigned a = s->narenas; a-- > 0;) {
-		uint8_t *lo = s->arenas[a].base, *hi = lo + s->arenas[a].len;
 		unsigned back = 0;
 		for (unsigned i = 0; i < s->npool; i++)
-			back += (uint8_t *)s->pool[i] >= lo &&
-				(uint8_t *)s->pool[i] < hi;
+			back += fl_arena_has(s, a, s->pool[i]);
 		if (back < FL_ARENA_BUFS)
 			continue;               /* a buffer is out */
 		unsigned n = 0;
 		for (unsigned i = 0; i < s->npool; i++)
-			if ((uint8_t *)s->pool[i] < lo ||
-			    (uint8_t *)s->pool[i] >= hi)
+			if (!fl_arena_has(s, a, s->pool[i]))
 				s->pool[n++] = s->pool[i];
 		s->npool = n;
-		FL_UNPOISON(lo, s->arenas[a].len);
-		sl_free_big(lo, s->arenas[a].len);
+		FL_UNPOISON(s->arenas[a].base, s->arenas[a].len);
+		sl_free_big(s->arenas[a].base, s->arenas[a].len);
 		freed += s->arenas[a].len;
 		s->arenas[a] = s->arenas[--s->narenas];
 	}
