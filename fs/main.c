@@ -532,6 +532,62 @@ static void sfs_utab_wait(pid_t pid)
 		;
 }
 
+/* Whether path is a mount point now (mountinfo's field 5). */
+static bool sfs_mounted_at(const char *path)
+{
+	FILE *mi = fopen("/proc/self/mountinfo", "re");
+	char line[4096], point[PATH_MAX];
+	bool at = false;
+	while (mi && !at && fgets(line, sizeof(line), mi))
+		at = sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1 &&
+		     !strcmp(point, path);
+	if (mi)
+		fclose(mi);
+	return at;
+}
+
+/*
+ * A daemon killed (kill -9) leaves its entry behind.  Each mount drops
+ * up to 64 entries of ours whose mount points are no mount points any
+ * more, in one umount --fake, without waiting; not mnt's, which this
+ * daemon would be asked to stat before its loop runs.  Names that need
+ * escapes are left.  A pid to wait for, or -1.
+ */
+static pid_t sfs_utab_prune(const char *mnt)
+{
+	enum { MAX = 64 };
+	FILE *f = fopen("/run/mount/utab", "re");
+	char line[2 * PATH_MAX], *stale[MAX + 6];
+	int n = 5;
+	pid_t pid = -1;
+
+	stale[0] = "umount", stale[1] = "--fake", stale[2] = "-i";
+	stale[3] = "--no-canonicalize", stale[4] = "--";
+	while (f && n < MAX + 5 && fgets(line, sizeof(line), f)) {
+		char *t = strstr(line, " TARGET="), *end;
+		if (!t || !strstr(line, " OPTS=uhelper=slotfs\n"))
+			continue;
+		t += strlen(" TARGET=");
+		end = strchr(t, ' ');
+		if (!end || memchr(t, '\\', (size_t)(end - t)))
+			continue;
+		*end = '\0';
+		if (!strcmp(t, mnt) || sfs_mounted_at(t))
+			continue;
+		if (!(stale[n] = strdup(t)))
+			break;
+		n++;
+	}
+	if (f)
+		fclose(f);
+	stale[n] = NULL;
+	if (n > 5)
+		pid = sfs_utab_spawn(stale);
+	for (int i = 5; i < n; i++)
+		free(stale[i]);
+	return pid;
+}
+
 /*
  * The kernel caps a FUSE mount's read-ahead at its default of 128 KiB,
  * whatever init asked for, so a streaming read goes to the daemon 128 KiB
@@ -752,11 +808,12 @@ int main(int argc, char *argv[])
 	}
 	sfs_set_read_ahead(mnt, cfg.read_ahead_kb);
 	char src[PATH_MAX];
-	pid_t utab = -1;
+	pid_t utab = -1, pruned = -1;
 	if (geteuid() == 0 && realpath(cfg.image, src)) {
 		char *argv[] = { "mount", "--fake", "-i", "--no-canonicalize",
 				 "-o", "uhelper=slotfs", "-t", "fuse.slotfs",
 				 src, mnt, NULL };
+		pruned = sfs_utab_prune(mnt);
 		utab = sfs_utab_spawn(argv);
 	}
 	/* -s serves one request at a time, which the ring's threads would
@@ -807,6 +864,7 @@ out_unmount:
 		sfs_utab_wait(utab);
 		sfs_utab_wait(sfs_utab_spawn(argv));
 	}
+	sfs_utab_wait(pruned);
 	sfs_inval_stop_end(&fs);
 	sfs_ring_detach(&fs);
 out_signals:
