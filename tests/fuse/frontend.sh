@@ -451,7 +451,22 @@ PUB=$(mktemp -d /tmp/slotfs-frontend.XXXXXX)
 chmod 755 "$PUB"
 at_exit 'fusermount3 -u -z "$PUB/mnt" 2>/dev/null; rm -rf "$PUB"'
 PMNT=$PUB/mnt
+# slotfs notes root's mounts in libmount's utab (for umount.fuse.slotfs);
+# the daemon killed above could not drop its entry, and a mount
+# elsewhere drops such stale entries
+utab_entry() { grep -q "^SRC=.* TARGET=$1 .*uhelper=slotfs" /run/mount/utab 2>/dev/null; }
+check "a killed daemon's utab entry stays" utab_entry "$MNT"
 mount_fs "$IMG" "$PMNT" -o allow_other
+utab_pruned() {
+	local i
+	for ((i = 0; i < 40; i++)); do
+		utab_entry "$MNT" || return 0
+		sleep 0.05
+	done
+	echo "the stale entry for $MNT stayed"
+	return 1
+}
+check "the next mount elsewhere drops it" utab_pruned
 setid_write() {
 	chmod 0777 "$PMNT"
 	echo x >"$PMNT/suw"
