@@ -57,17 +57,26 @@ store_objects() {
 		"$1/.slotfs/status.json"
 }
 
+# poll TRIES CMD [ARG...]: CMD every 0.1 s until it succeeds, TRIES times
+# at most; its status the last time.
+poll() {
+	local tries=$1 i
+	shift
+	for ((i = 1; i < tries; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
+_objects_at_most() { [ "$(store_objects "$1")" -le "$2" ]; }
+
 # forgotten MNT COUNT: wait (5 s at most) until the store holds COUNT
 # inodes or fewer.  An unlinked file's slots are freed once the kernel
 # forgets its inode, which it tells slotfs a moment after the unlink.
 forgotten() {
-	local i
-	for ((i = 0; i < 50; i++)); do
-		[ "$(store_objects "$1")" -le "$2" ] && return 0
-		sleep 0.1
-	done
-	echo "the store still holds $(store_objects "$1") inodes, not $2"
-	return 1
+	poll 50 _objects_at_most "$@" ||
+		{ echo "the store still holds $(store_objects "$1") inodes, not $2"; return 1; }
 }
 
 _fuse_cleanup() {
