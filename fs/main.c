@@ -532,15 +532,21 @@ static void sfs_utab_wait(pid_t pid)
 		;
 }
 
-/* Whether path is a mount point now (mountinfo's field 5). */
-static bool sfs_mounted_at(const char *path)
+/* Whether path is a mount point now (mountinfo's field 5), and the
+ * device number of the last mount there into dev (may be NULL). */
+static bool sfs_mount_at(const char *path, char dev[64])
 {
 	FILE *mi = fopen("/proc/self/mountinfo", "re");
-	char line[4096], point[PATH_MAX];
+	char line[4096], d[64], point[PATH_MAX];
 	bool at = false;
-	while (mi && !at && fgets(line, sizeof(line), mi))
-		at = sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1 &&
-		     !strcmp(point, path);
+	while (mi && fgets(line, sizeof(line), mi)) {
+		if (sscanf(line, "%*s %*s %63s %*s %4095s", d, point) != 2 ||
+		    strcmp(point, path))
+			continue;
+		at = true;
+		if (dev)
+			snprintf(dev, 64, "%s", d);
+	}
 	if (mi)
 		fclose(mi);
 	return at;
@@ -572,7 +578,7 @@ static pid_t sfs_utab_prune(const char *mnt)
 		if (!end || memchr(t, '\\', (size_t)(end - t)))
 			continue;
 		*end = '\0';
-		if (!strcmp(t, mnt) || sfs_mounted_at(t))
+		if (!strcmp(t, mnt) || sfs_mount_at(t, NULL))
 			continue;
 		if (!(stale[n] = strdup(t)))
 			break;
@@ -599,17 +605,8 @@ static void sfs_set_read_ahead(const char *mnt, int kb)
 {
 	if (kb <= 0)
 		return;
-	FILE *mi = fopen("/proc/self/mountinfo", "r");
-	char line[4096], devno[64] = "";
-	while (mi && fgets(line, sizeof(line), mi)) {
-		char dev[64], point[PATH_MAX];
-		if (sscanf(line, "%*s %*s %63s %*s %4095s", dev, point) == 2 &&
-		    strcmp(point, mnt) == 0)
-			snprintf(devno, sizeof(devno), "%s", dev); /* the last */
-	}
-	if (mi)
-		fclose(mi);
-	if (!devno[0])
+	char devno[64];
+	if (!sfs_mount_at(mnt, devno))
 		return;
 	char path[128];
 	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", devno);
