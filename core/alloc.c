@@ -778,6 +778,9 @@ int sl_flush(struct slot_store *s)
 
 int sl_reclaim(struct slot_store *s)
 {
+	/* a file just removed whose forget is on its way (FUSE): ext4 has
+	 * freed its blocks by the time unlink(2) returns */
+	bool went = sl_dying_wait(s);
 	sl_lock(s);
 	bool quar = s->quar.n > 0, held = s->quar_held > 0;
 	/* a checkpoint under way frees its pins; the one forced below
@@ -786,7 +789,7 @@ int sl_reclaim(struct slot_store *s)
 		   s->jnl_slots.n > 0;
 	sl_unlock(s);
 	if (!quar && !pin && !held)
-		return -ENOSPC;
+		return went ? 0 : -ENOSPC;
 	int err = sl_flush(s);
 	if (err)
 		return err;

@@ -2312,7 +2312,7 @@ static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino,
 			sl_lock(s);
 			o = sl_obj_find(&s->ix, ino);
 			if (o && o->wb_err) {
-				err = o->wb_err;
+				err = -(int)o->wb_err;
 				o->wb_err = 0;
 			}
 			sl_unlock(s);
@@ -2341,7 +2341,7 @@ static void fl_wb_keep_err(struct slot_store *s, slot_ino_t ino, int err)
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
 	if (o && !o->wb_err)
-		o->wb_err = err;
+		o->wb_err = (uint8_t)(-err <= UINT8_MAX ? -err : EIO);
 	sl_unlock(s);
 }
 

@@ -255,8 +255,12 @@ struct sl_obj {
 					   (index.c sizes it) */
 	uint32_t nchunks;
 	uint16_t flags;
-	int16_t wb_err;                 /* a background write-out failed:
-					   the next fsync says so */
+	uint8_t wb_err;                 /* a background write-out failed
+					   (its errno): the next fsync says
+					   so */
+	uint8_t opens;                  /* of holds, the open files
+					   (slot_ns_open); saturated: open
+					   till unmount */
 	uint32_t holds;                 /* open files and the kernel's
 					   references (slot_ns_hold) */
 	uint32_t busy;                  /* puts and writes in flight */
@@ -466,6 +470,13 @@ struct slot_store {
 	size_t quar_held, pin_held;
 	uint64_t held_bytes;    /* their payload bytes, free to df */
 	pthread_cond_t held_cond;
+	/* regular files whose last name went, that no one has open, but
+	 * that something still holds: the kernel until its forget, which
+	 * comes a moment after the unlink's reply.  An allocation short of
+	 * room waits a while for them (sl_dying_wait); dying_cond (on
+	 * CLOCK_MONOTONIC) says when one goes */
+	size_t dying, dying_waiters;
+	pthread_cond_t dying_cond;
 	uint64_t slots_total, slots_used;
 	bool loading;           /* open or fsck: claims touch states only;
 				   sl_alloc_rebuild() makes the free stacks */
@@ -785,9 +796,13 @@ int sl_fs_errors_record(struct slot_store *s);
 /* A slot failed its checksum or header check: sl_fs_error, counted. */
 void sl_csum_error(struct slot_store *s);
 
-/* Make room: flush, and if that is not enough, checkpoint. No lock held.
- * -ENOSPC: nothing to reclaim. */
+/* Make room: wait for dying files (sl_dying_wait), flush, and if that is
+ * not enough, checkpoint. No lock held.  -ENOSPC: nothing to reclaim. */
 int sl_reclaim(struct slot_store *s);
+/* ns.c.  No lock held.  Wait up to SL_DYING_WAIT_MS for the dying files
+ * (slot_store.dying) to go; whether any went. */
+#define SL_DYING_WAIT_MS 200
+bool sl_dying_wait(struct slot_store *s);
 /* need[] (sl_slots_alloc's) did not fit: remember it for compaction, for
  * this thread's retry.  _take: what this thread's last one asked of s (0s
  * when none), and forget it. */

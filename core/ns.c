@@ -117,10 +117,48 @@ void sl_obj_free_chunks(struct slot_store *s, struct sl_obj *o)
 	ns_free_chunks(s, o, sl_slot_free);
 }
 
+/* Counted in slot_store.dying: a regular file with no name left that no
+ * one has open (a saturated count never comes down: open till unmount). */
+static bool ns_dying(const struct sl_obj *o)
+{
+	return S_ISREG(o->mode) && (o->flags & SL_OBJ_DELETED) && !o->opens;
+}
+
+/* Lock held.  o's last name went. */
+static void ns_mark_deleted(struct slot_store *s, struct sl_obj *o)
+{
+	if (o->flags & SL_OBJ_DELETED)
+		return;
+	o->flags |= SL_OBJ_DELETED;
+	if (ns_dying(o))
+		s->dying++;
+}
+
+bool sl_dying_wait(struct slot_store *s)
+{
+	int64_t due = sl_mono_ns() + SL_DYING_WAIT_MS * 1000000ll;
+	struct timespec ts = { .tv_sec = due / 1000000000,
+			       .tv_nsec = due % 1000000000 };
+	sl_lock(s);
+	size_t before = s->dying;
+	s->dying_waiters++;
+	while (s->dying && pthread_cond_timedwait(&s->dying_cond, &s->lock,
+						  &ts) != ETIMEDOUT)
+		;
+	s->dying_waiters--;
+	bool went = s->dying < before;
+	sl_unlock(s);
+	return went;
+}
+
 void sl_obj_release_if_dead(struct slot_store *s, struct sl_obj *o)
 {
 	if (o->nlink || o->holds || o->busy)
 		return;
+	if (ns_dying(o)) {
+		s->dying--;
+		pthread_cond_broadcast(&s->dying_cond);
+	}
 	sl_wb_drop_all(s, o);
 	/* until the deletion is durable, a crash brings o back: with its
 	 * data, so its slots wait */
@@ -447,8 +485,8 @@ static int ns_new_mode(const struct slot_ns_new *nw, uint32_t *mode)
 	return 0;
 }
 
-int slot_ns_make(struct slot_store *s, slot_ino_t parent, const char *name,
-		 const struct slot_ns_new *nw, struct slot_attr *out)
+static int ns_make(struct slot_store *s, slot_ino_t parent, const char *name,
+		   const struct slot_ns_new *nw, struct slot_attr *out)
 {
 	size_t len;
 	uint32_t mode;
@@ -546,6 +584,16 @@ int slot_ns_symlink(struct slot_store *s, slot_ino_t parent, const char *name,
 	struct slot_ns_new nw = { .mode = S_IFLNK, .target = target,
 				  .uid = uid, .gid = gid };
 	return slot_ns_make(s, parent, name, &nw, out);
+}
+
+int slot_ns_make(struct slot_store *s, slot_ino_t parent, const char *name,
+		 const struct slot_ns_new *nw, struct slot_attr *out)
+{
+	int err = ns_make(s, parent, name, nw, out);
+	/* the checkpoint's room: a file just removed counts till it goes */
+	if (err == -ENOSPC && sl_dying_wait(s))
+		err = ns_make(s, parent, name, nw, out);
+	return err;
 }
 
 int slot_ns_readlink(struct slot_store *s, slot_ino_t ino, char *buf,
@@ -648,7 +696,7 @@ void sl_ns_unname(struct slot_store *s, struct sl_obj *dir,
 	o->ctime = now;
 	ns_touch(dir, now);
 	if (o->nlink == 0)
-		o->flags |= SL_OBJ_DELETED;
+		ns_mark_deleted(s, o);
 	sl_obj_release_if_dead(s, o);
 }
 
@@ -886,12 +934,46 @@ int slot_ns_readdir(struct slot_store *s, slot_ino_t dir, uint64_t cookie,
 	return err;
 }
 
-int slot_ns_hold(struct slot_store *s, slot_ino_t ino)
+static int ns_hold(struct slot_store *s, slot_ino_t ino, bool open)
 {
 	sl_lock(s);
 	struct sl_obj *o = sl_ns_obj(s, ino);
 	if (o && o->holds < UINT32_MAX) /* saturated: kept till unmount */
 		o->holds++;
+	if (o && open && o->opens < UINT8_MAX) {
+		if (ns_dying(o))
+			s->dying--;     /* reopened (/proc/PID/fd) */
+		o->opens++;
+	}
+	sl_unlock(s);
+	return o ? 0 : -ENOENT;
+}
+
+int slot_ns_hold(struct slot_store *s, slot_ino_t ino)
+{
+	return ns_hold(s, ino, false);
+}
+
+int slot_ns_open(struct slot_store *s, slot_ino_t ino)
+{
+	return ns_hold(s, ino, true);
+}
+
+/* Drop n holds, and an open file's when open. */
+static int ns_unhold(struct slot_store *s, slot_ino_t ino, uint64_t n,
+		     bool open)
+{
+	sl_lock(s);
+	struct sl_obj *o = sl_obj_find(&s->ix, ino);
+	if (o && open && o->opens && o->opens < UINT8_MAX) {
+		o->opens--;
+		if (ns_dying(o))
+			s->dying++;
+	}
+	if (o && o->holds) {
+		o->holds -= n < o->holds ? (uint32_t)n : o->holds;
+		sl_obj_release_if_dead(s, o);
+	}
 	sl_unlock(s);
 	return o ? 0 : -ENOENT;
 }
@@ -902,7 +984,7 @@ int slot_ns_release(struct slot_store *s, slot_ino_t ino)
 	 * pages start on a disk file system; fsync is what waits */
 	if (!s->read_only)
 		sl_file_flush_async(s, ino);
-	return slot_ns_unhold(s, ino);
+	return ns_unhold(s, ino, 1, true);
 }
 
 bool slot_ns_release_waits(struct slot_store *s, slot_ino_t ino)
@@ -912,19 +994,12 @@ bool slot_ns_release_waits(struct slot_store *s, slot_ino_t ino)
 
 int slot_ns_forget(struct slot_store *s, slot_ino_t ino, uint64_t n)
 {
-	sl_lock(s);
-	struct sl_obj *o = sl_obj_find(&s->ix, ino);
-	if (o && o->holds) {
-		o->holds -= n < o->holds ? (uint32_t)n : o->holds;
-		sl_obj_release_if_dead(s, o);
-	}
-	sl_unlock(s);
-	return o ? 0 : -ENOENT;
+	return ns_unhold(s, ino, n, false);
 }
 
 int slot_ns_unhold(struct slot_store *s, slot_ino_t ino)
 {
-	return slot_ns_forget(s, ino, 1);
+	return ns_unhold(s, ino, 1, true);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1051,7 +1126,7 @@ static bool ns_replay_unlink(struct slot_store *s, const struct sl_jnl_rec *r)
 	struct sl_obj *o = de && de->child == r->oid ?
 		sl_obj_find(&s->ix, r->oid) : NULL;
 	if (!o && (o = ns_replay_unnamed(s, r->oid))) {
-		o->flags |= SL_OBJ_DELETED;
+		ns_mark_deleted(s, o);
 		sl_obj_release_if_dead(s, o);
 		return true;
 	}

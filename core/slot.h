@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define SLOT_VERSION_MAJOR 1
-#define SLOT_VERSION_MINOR 15
+#define SLOT_VERSION_MINOR 16
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
 #define SLOT_PATH_MAX 4096    /* a key, with its slashes, is shorter:
@@ -584,18 +584,24 @@ int slot_ns_readdir(struct slot_store *s, slot_ino_t dir, uint64_t cookie,
 			      const struct slot_attr *attr, uint64_t next),
 		    void *arg);
 /*
- * Hold an inode while a file is open, so an unlinked open file keeps its
- * data until the last release (as POSIX asks); a FUSE front end also
- * holds it for each reference the kernel keeps (its lookup count), so
- * that a node the kernel still knows answers after its last name went
- * (fstat of an O_PATH descriptor, ls in a removed working directory).
+ * Hold an inode, so that a node whose last name went keeps its data and
+ * answers until the last hold goes.  slot_ns_open holds it for an open
+ * file (as POSIX asks of an unlinked open file), and slot_ns_release or
+ * slot_ns_unhold drops that; libslot 1.16.  A FUSE front end also holds
+ * it (slot_ns_hold) for each reference the kernel keeps (its lookup
+ * count), dropped by slot_ns_forget, so that a node the kernel still
+ * knows answers (fstat of an O_PATH descriptor, ls in a removed working
+ * directory).  A removed file held but not open is taken to go soon (the
+ * kernel's forget follows the unlink): an allocation short of room
+ * waits a moment for it before it says ENOSPC.
  */
 int slot_ns_hold(struct slot_store *s, slot_ino_t ino);
+int slot_ns_open(struct slot_store *s, slot_ino_t ino);
 /* Drop n holds at once (FUSE's forget); libslot 1.12. */
 int slot_ns_forget(struct slot_store *s, slot_ino_t ino, uint64_t n);
-/* Drop a hold and start writing out what the file buffered. */
+/* Drop an open file's hold and start writing out what it buffered. */
 int slot_ns_release(struct slot_store *s, slot_ino_t ino);
-/* Drop a hold only, touching no device: for a handle that wrote nothing. */
+/* The same, touching no device: for a handle that wrote nothing. */
 int slot_ns_unhold(struct slot_store *s, slot_ino_t ino);
 
 /*
@@ -817,6 +823,11 @@ struct slot_status_ext {
 	 * writes waited (it copies the index under it): in the last
 	 * checkpoint, and in any since open; nanoseconds (libslot 1.11) */
 	uint64_t ckpt_lock_ns_last, ckpt_lock_ns_max;
+	/* regular files whose last name went that no open file holds but
+	 * something still does (a FUSE kernel until its forget, an O_PATH
+	 * descriptor), and allocations waiting now for them to go; libslot
+	 * 1.16 */
+	uint64_t removed_held, removed_waiting;
 };
 int slot_status_ext_get(struct slot_store *s, struct slot_status_ext *st);
 /* Its Prometheus text, to follow slot_status_prometheus's (the same

@@ -244,5 +244,9 @@ int slot_status_ext_prometheus(const struct slot_status_ext *e, char *buf,
 	prom_f(&b, "checkpoint_lock_max_seconds",
 	       "Longest any checkpoint since open held the store lock.",
 	       (double)e->ckpt_lock_ns_max / 1e9);
+	GAUGE("removed_held", "Removed files no open file holds, still "
+	      "held (the kernel's forget to come).", e->removed_held);
+	GAUGE("removed_waiting", "Allocations short of room waiting for "
+	      "those to go.", e->removed_waiting);
 	return sb_finish(&b);
 }

@@ -1146,6 +1146,7 @@ static int store_alloc(struct slot_dev *dev, const struct slot_opts *o,
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->fq_cond, &ca);
+	pthread_cond_init(&s->dying_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&s->bq_lock, NULL);
 	pthread_cond_init(&s->bq_cond, NULL);
@@ -1201,6 +1202,7 @@ static void store_free(struct slot_store *s)
 	pthread_cond_destroy(&s->ckpt_cond);
 	pthread_cond_destroy(&s->trim_cond);
 	pthread_cond_destroy(&s->held_cond);
+	pthread_cond_destroy(&s->dying_cond);
 	pthread_mutex_destroy(&s->trim_lock);
 	pthread_mutex_destroy(&s->compact_lock);
 	pthread_cond_destroy(&s->move_cond);
@@ -1622,6 +1624,10 @@ int slot_status_ext_get(struct slot_store *s, struct slot_status_ext *st)
 	e.errors_ro = atomic_load(&s->errors_ro);
 	e.ckpt_lock_ns_last = atomic_load(&s->ckpt_lock_last);
 	e.ckpt_lock_ns_max = atomic_load(&s->ckpt_lock_max);
+	sl_lock(s);
+	e.removed_held = s->dying;
+	e.removed_waiting = s->dying_waiters;
+	sl_unlock(s);
 	/* an older caller's struct is a prefix of this one */
 	memcpy(st, &e, e.size);
 	return 0;

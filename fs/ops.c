@@ -754,7 +754,7 @@ static void sfs_op_open(fuse_req_t req, fuse_ino_t ino,
 	}
 	err = sfs_perm_open(req, ino, fi->flags);
 	if (!err)
-		err = slot_ns_hold(fs->store, ino);
+		err = slot_ns_open(fs->store, ino);
 	if (err < 0) {
 		fuse_reply_err(req, sfs_errno(err));
 		return;
@@ -1258,7 +1258,7 @@ static void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			   NULL, &a);
 
 	if (!err)
-		err = slot_ns_hold(fs->store, a.ino);   /* the open file */
+		err = slot_ns_open(fs->store, a.ino);
 	if (!err && (err = sfs_ref(fs, a.ino)) < 0)
 		slot_ns_unhold(fs->store, a.ino);
 	if (err < 0) {

@@ -48,9 +48,9 @@ static uint64_t sfs_count(const uint64_t *n)
 
 /*
  * The store's figures struct slot_status lacks (slot_status_ext_get):
- * compaction, errors found in use, and how long checkpoints held the
- * store lock.  In the JSON, "compaction", "errors" and
- * "checkpoint_lock_us" inside the object.
+ * compaction, errors found in use, how long checkpoints held the store
+ * lock, and removed files still held.  In the JSON, "compaction",
+ * "errors", "checkpoint_lock_us" and "removed" inside the object.
  */
 static int sfs_status_json_ext(const struct slot_status_ext *e, char *buf,
 			       size_t n, size_t cap)
@@ -72,10 +72,15 @@ static int sfs_status_json_ext(const struct slot_status_ext *e, char *buf,
 			(uint64_t)e->errors_ro);
 	if (at < 0)
 		return at;
-	return sfs_append(buf, (size_t)at, cap, ",\"checkpoint_lock_us\":"
-			  "{\"last\":%" PRIu64 ",\"max\":%" PRIu64 "}}",
-			  e->ckpt_lock_ns_last / 1000,
-			  e->ckpt_lock_ns_max / 1000);
+	at = sfs_append(buf, (size_t)at, cap, ",\"checkpoint_lock_us\":"
+			"{\"last\":%" PRIu64 ",\"max\":%" PRIu64 "}",
+			e->ckpt_lock_ns_last / 1000,
+			e->ckpt_lock_ns_max / 1000);
+	if (at < 0)
+		return at;
+	return sfs_append(buf, (size_t)at, cap, ",\"removed\":{\"held\":%"
+			  PRIu64 ",\"waiting\":%" PRIu64 "}}",
+			  e->removed_held, e->removed_waiting);
 }
 
 /* How the reading thread found requests (loop.c), and its polling

@@ -1012,7 +1012,7 @@ class Store:
     def status_ext(self):
         """struct slot_status_ext as a dict: what struct slot_status
         lacks (compaction, errors found in use, how long checkpoints held
-        the store lock), as far as this binding and the library both
+        the store lock, removed files still held), as far as this binding and the library both
         know it (a field the library does not fill reads 0)."""
         d = _L.struct_to_dict(self._status_ext_struct())
         del d["size"]

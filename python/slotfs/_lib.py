@@ -205,6 +205,8 @@ class SlotStatusExt(ctypes.Structure):
         ("errors_ro", c_bool),
         ("ckpt_lock_ns_last", c_uint64),
         ("ckpt_lock_ns_max", c_uint64),
+        ("removed_held", c_uint64),
+        ("removed_waiting", c_uint64),
     ]
 
 

@@ -87,6 +87,47 @@ kept() {
 }
 check "after a remount the kept files are intact and fill is gone" kept
 
+# A file that fills the store, removed, and the next one written at once:
+# the kernel forgets the removed inode a moment after rm returns, and the
+# write's allocation waits for that rather than say ENOSPC (ext4 has the
+# blocks back when unlink returns).
+rm_then_write() {
+	# more than half the room: each file needs the space of the last
+	local i n=$(($(avail) * 3 / 4 / MiB))
+	dd if=/dev/zero of="$MNT/f0" bs=1M count="$n" conv=fsync status=none
+	for ((i = 1; i <= 5; i++)); do
+		rm "$MNT/f$((i - 1))"
+		dd if=/dev/zero of="$MNT/f$i" bs=1M count="$n" conv=fsync \
+			status=none || { echo "round $i: the write after rm failed"; return 1; }
+	done
+	# an O_PATH descriptor keeps the kernel from forgetting f5 (slotfs
+	# sees no open) until status.json shows the write waiting for it
+	python3 - "$MNT" "$W/held" <<'PY' &
+import json, os, sys, time
+mnt, flag = sys.argv[1], sys.argv[2]
+fd = os.open(mnt + "/f5", os.O_PATH)
+open(flag, "w").close()
+saw = None
+for _ in range(1000):
+    with open(mnt + "/.slotfs/status.json") as f:
+        r = json.load(f)["removed"]
+    if r["waiting"]:
+        saw = r
+        break
+    time.sleep(0.01)
+os.close(fd)
+sys.exit(0 if saw and saw["held"] == 1 else "no write waited for the held file")
+PY
+	local holder=$!
+	for ((i = 0; i < 100; i++)); do [ -e "$W/held" ] && break; sleep 0.05; done
+	rm "$MNT/f5"
+	dd if=/dev/zero of="$MNT/f6" bs=1M count="$n" conv=fsync status=none ||
+		{ wait "$holder"; echo "the write while the removed file was held failed"; return 1; }
+	wait "$holder"
+	rm "$MNT/f6"
+}
+check "a file as large as the room, written right after rm of another" rm_then_write
+
 # Small files everywhere, three in four removed: every region still holds
 # some, none is free.  What df shows free is still there for a large
 # file (slotfs empties regions of small slots for it), and the small

@@ -422,6 +422,139 @@ Test(file, forgotten_references_free_a_removed_node)
 		     -ENOENT);
 }
 
+/* The kernel forgets a removed file a moment after the unlink's reply:
+ * here once an allocation waits for it (or 5 s went by, too late). */
+struct t_forget {
+	pthread_t t;
+	slot_ino_t ino;
+};
+
+static void *t_forget_run(void *arg)
+{
+	struct t_forget *f = arg;
+	for (int i = 0; i < 5000; i++) {
+		sl_lock(env.s);
+		bool waits = env.s->dying_waiters > 0;
+		sl_unlock(env.s);
+		if (waits)
+			break;
+		usleep(1000);
+	}
+	slot_ns_forget(env.s, f->ino, 1);
+	return NULL;
+}
+
+static size_t t_dying(void)
+{
+	sl_lock(env.s);
+	size_t n = env.s->dying;
+	sl_unlock(env.s);
+	return n;
+}
+
+/* A full store: a write that needs the room of a file just removed waits
+ * for the kernel to forget it, as ext4 has its blocks back when unlink(2)
+ * returns; a removed file still open keeps its data, and counts as
+ * nothing to wait for. */
+Test(file, a_full_store_waits_for_a_removed_file_to_be_forgotten,
+     .timeout = 120)
+{
+	static char one[1 << 20], out[1 << 20];
+	char name[32];
+	slot_ino_t big[2];
+	ssize_t r = 0;
+	for (int i = 0; r >= 0; i++) {
+		snprintf(name, sizeof(name), "big%d", i);
+		slot_ino_t f = mkfile(SLOT_ROOT_INO, name);
+		if (i < 2)
+			big[i] = f;
+		t_fill(one, sizeof(one), (unsigned)i);
+		r = slot_file_write(env.s, f, 0, one, sizeof(one));
+		if (r >= 0)
+			cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	}
+	cr_assert_eq(r, -ENOSPC);
+
+	/* removed, not open: the kernel's forget comes later */
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "after");
+	cr_assert_eq(slot_ns_hold(env.s, big[0]), 0);
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "big0"), 0);
+	cr_expect_eq(t_dying(), 1);
+	struct t_forget fg = { .ino = big[0] };
+	cr_assert_eq(pthread_create(&fg.t, NULL, t_forget_run, &fg), 0);
+	t_fill(one, sizeof(one), 99);
+	r = slot_file_write(env.s, f, 0, one, sizeof(one));
+	pthread_join(fg.t, NULL);
+	cr_expect_eq(r, (ssize_t)sizeof(one), "write after the removal: %zd",
+		     r);
+	cr_expect_eq(slot_file_fsync(env.s, f, false), 0);
+	cr_expect_eq(t_dying(), 0);
+
+	/* open, then removed: its data stays, and nothing waits for it */
+	f = mkfile(SLOT_ROOT_INO, "after2");
+	cr_assert_eq(slot_ns_open(env.s, big[1]), 0);
+	cr_assert_eq(slot_ns_hold(env.s, big[1]), 0);
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "big1"), 0);
+	cr_expect_eq(t_dying(), 0, "an open file counts as dying");
+	cr_expect_eq(slot_file_write(env.s, f, 0, one, sizeof(one)), -ENOSPC);
+	t_fill(one, sizeof(one), 1);
+	cr_expect_eq(slot_file_read(env.s, big[1], 0, out, sizeof(out)),
+		     (ssize_t)sizeof(out));
+	cr_expect(memcmp(out, one, sizeof(out)) == 0);
+	cr_assert_eq(slot_ns_release(env.s, big[1]), 0);
+	cr_expect_eq(t_dying(), 1, "closed, the file waits for its forget");
+	cr_assert_eq(slot_ns_open(env.s, big[1]), 0);  /* /proc/PID/fd/N */
+	cr_expect_eq(t_dying(), 0, "open again");
+	cr_assert_eq(slot_ns_unhold(env.s, big[1]), 0);
+	cr_expect_eq(t_dying(), 1);
+	cr_assert_eq(slot_ns_forget(env.s, big[1], 1), 0);
+	cr_expect_eq(t_dying(), 0);
+	cr_expect_eq(slot_file_write(env.s, f, 0, one, sizeof(one)),
+		     (ssize_t)sizeof(one));
+}
+
+/* So does a create in a store whose checkpoint has no room for one more
+ * name: the removed file's record goes with it. */
+Test(file, a_create_waits_for_a_removed_file_to_be_forgotten)
+{
+	char name[32];
+	int err = 0, n;
+	for (n = 0; n < 1000000 && !err; n++) {
+		snprintf(name, sizeof(name), "f%d", n);
+		err = slot_ns_mknod(env.s, SLOT_ROOT_INO, name, S_IFREG | 0644,
+				    0, 0, 0, NULL);
+	}
+	cr_assert_eq(err, -ENOSPC, "create %d: %d", n, err);
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "f1", &a), 0);
+	cr_assert_eq(slot_ns_hold(env.s, a.ino), 0);
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "f1"), 0);
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "f2"), 0);
+	/* a symlink's target takes the room but a 1-byte name's: a create
+	 * then needs f1's record too */
+	uint64_t name1 = sl_ckpt_name_size(1);
+	sl_lock(env.s);
+	uint64_t left = sl_ckpt_left(env.s);
+	sl_unlock(env.s);
+	cr_assert_gt(left, SL_CKPT_OBJ_SIZE + 2 * name1);
+	size_t tl = left - SL_CKPT_OBJ_SIZE - 2 * name1;
+	char *t = malloc(tl + 1);
+	memset(t, 't', tl);
+	t[tl] = 0;
+	cr_assert_eq(slot_ns_symlink(env.s, SLOT_ROOT_INO, "s", t, 0, 0, NULL),
+		     0);
+	free(t);
+	sl_lock(env.s);
+	cr_assert_eq(sl_ckpt_left(env.s), name1);
+	sl_unlock(env.s);
+	struct t_forget fg = { .ino = a.ino };
+	cr_assert_eq(pthread_create(&fg.t, NULL, t_forget_run, &fg), 0);
+	err = slot_ns_mknod(env.s, SLOT_ROOT_INO, "z", S_IFREG | 0644, 0, 0,
+			    0, NULL);
+	pthread_join(fg.t, NULL);
+	cr_expect_eq(err, 0, "create after the removal: %d", err);
+}
+
 /*
  * Write buffers are SL_WB_TOTAL at most, and so is the table of files
  * that hold them.  A buffer's maker checked for room, let the lock go to
