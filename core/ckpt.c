@@ -841,8 +841,9 @@ struct ck_trim {
  * heap pages for reuse, and the directories their dead entries, so a
  * daemon that had made and removed 100,000 files stayed at 35 MiB
  * resident (2 MiB at mount; 16 MiB with this, by hand).  So do a burst's
- * I/O buffers once the store is idle: the pool's arenas and the heap
- * glibc keeps in each thread's arena, where a minute of 4 KiB random
+ * I/O buffers once the store is idle: the pool's arenas, the sparse
+ * buffers' blocks kept for reuse, and the heap glibc keeps in each
+ * thread's arena, where a minute of 4 KiB random
  * writes left the daemon at 167 MiB resident, idle.
  */
 static void ck_trim_heap(struct slot_store *s, struct ck_trim *t)

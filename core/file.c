@@ -118,10 +118,58 @@ void sl_buf_put(struct slot_store *s, void *p)
 		free(p);
 }
 
+/* A sparse buffer's block, zeros (pool_lock not held). */
+static uint8_t *fl_blk_get(struct slot_store *s)
+{
+	size_t bs = s->sb.block_size;
+	pthread_mutex_lock(&s->pool_lock);
+	uint8_t *p = s->blk_free;
+	if (p) {
+		FL_UNPOISON(p, bs);
+		memcpy(&s->blk_free, p, sizeof(void *));
+		s->nblk_free--;
+	} else {
+		s->blk_made++;
+	}
+	pthread_mutex_unlock(&s->pool_lock);
+	if (p)
+		memset(p, 0, bs);
+	return p ? p : calloc(1, bs);
+}
+
+static void fl_blk_put(struct slot_store *s, uint8_t *p)
+{
+	pthread_mutex_lock(&s->pool_lock);
+	bool keep = s->nblk_free < SL_WBS_BYTES / s->sb.block_size;
+	if (keep) {
+		memcpy(p, &s->blk_free, sizeof(void *));
+		FL_POISON(p, s->sb.block_size);
+		s->blk_free = p;
+		s->nblk_free++;
+	}
+	pthread_mutex_unlock(&s->pool_lock);
+	if (!keep)
+		free(p);
+}
+
+/* pool_lock held.  The blocks kept for reuse, freed. */
+static size_t fl_blk_free_all(struct slot_store *s)
+{
+	size_t n = s->nblk_free;
+	while (s->blk_free) {
+		void *p = s->blk_free;
+		FL_UNPOISON(p, s->sb.block_size);
+		memcpy(&s->blk_free, p, sizeof(void *));
+		free(p);
+	}
+	s->nblk_free = 0;
+	return n * s->sb.block_size;
+}
+
 size_t sl_buf_pool_shrink(struct slot_store *s)
 {
-	size_t freed = 0;
 	pthread_mutex_lock(&s->pool_lock);
+	size_t freed = fl_blk_free_all(s);
 	for (unsigned a = s->narenas; a-- > 0;) {
 		unsigned back = 0;
 		for (unsigned i = 0; i < s->npool; i++)
@@ -145,6 +193,7 @@ size_t sl_buf_pool_shrink(struct slot_store *s)
 /* At close, with every buffer back. */
 void sl_buf_pool_free(struct slot_store *s)
 {
+	fl_blk_free_all(s);
 	for (unsigned i = 0; i < s->narenas; i++) {
 		FL_UNPOISON(s->arenas[i].base, s->arenas[i].len);
 		sl_free_big(s->arenas[i].base, s->arenas[i].len);
@@ -628,7 +677,7 @@ static int fl_wbs_write(struct slot_store *s, struct sl_wbuf *b, uint32_t da,
 				b->pg = pg;
 				b->cappg = cap;
 			}
-			uint8_t *p = calloc(1, bs);
+			uint8_t *p = fl_blk_get(s);
 			if (!p)
 				return -ENOMEM;
 			memmove(&b->pg[i + 1], &b->pg[i],
@@ -1911,7 +1960,7 @@ void sl_wb_free_mem(struct slot_store *s, struct sl_wbuf *b)
 {
 	sl_buf_put(s, b->buf);
 	for (uint32_t i = 0; i < b->npg; i++)
-		free(b->pg[i].p);
+		fl_blk_put(s, b->pg[i].p);
 	s->wbs_blocks -= b->npg;
 	free(b->pg);
 	free(b);

@@ -658,6 +658,13 @@ struct slot_store {
 	unsigned narenas;
 	void *pool[64];                 /* free arena buffers */
 	unsigned npool;
+	/* Sparse buffers' blocks given back, for the next (a list through
+	 * their first bytes; at most SL_WBS_BYTES): a block made by one
+	 * thread is freed by another, and glibc's arena per thread kept
+	 * each thread's share.  blk_made: blocks ever malloc'd. */
+	void *blk_free;
+	uint32_t nblk_free;
+	uint64_t blk_made;
 
 	/* Large chunks read whole and verified, kept for the reads that
 	 * follow: a stream of 128 KiB reads checks each chunk's checksum
@@ -918,8 +925,8 @@ uint8_t *sl_wslot_buf(struct slot_store *s, size_t len);
 void *sl_buf_get(struct slot_store *s, size_t bytes);
 void sl_buf_put(struct slot_store *s, void *p);
 void sl_buf_pool_free(struct slot_store *s);
-/* The arenas whose buffers are all back go back to the system; how many
- * bytes. */
+/* The arenas whose buffers are all back, and the sparse buffers' blocks
+ * kept for reuse, go back to the system; how many bytes. */
 size_t sl_buf_pool_shrink(struct slot_store *s);
 
 /* resv.c.  Lock held.  add: set aside the chunks of [lo, hi) o does not

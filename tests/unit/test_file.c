@@ -3045,6 +3045,63 @@ Test(file, the_buffer_pool_gives_back_arenas_with_no_buffer_out)
 	cr_expect_eq(memcmp(back, mib, sizeof(mib)), 0);
 }
 
+/* The sparse buffers' blocks kept for reuse, and blocks ever made. */
+static void t_blocks(uint32_t *kept, uint64_t *made)
+{
+	pthread_mutex_lock(&env.s->pool_lock);
+	*kept = env.s->nblk_free;
+	*made = env.s->blk_made;
+	pthread_mutex_unlock(&env.s->pool_lock);
+}
+
+/*
+ * A sparse buffer's blocks, written out, wait for the next ones (any
+ * thread's: glibc would keep each in the arena of the thread that made
+ * it), and go back with the pool's arenas.
+ */
+Test(file, sparse_buffers_reuse_their_blocks)
+{
+	enum { NCHUNK = 4, NWRITE = 64 };
+	char *ref;
+	slot_ino_t f = mkstream("blocks", NCHUNK << 20, 23, &ref);
+	free(ref);
+	t_reopen(&env);
+	char piece[4096];
+	uint32_t kept, bufs, blocks;
+	uint64_t before, after, made[3];
+	for (int round = 0; round < 3; round++) {
+		if (round == 2) {
+			cr_expect_gt(sl_buf_pool_shrink(env.s), 0);
+			t_blocks(&kept, &before);
+			cr_expect_eq(kept, 0, "the shrink kept %u blocks", kept);
+		}
+		t_blocks(&kept, &before);
+		for (int i = 0; i < NWRITE; i++) {
+			t_fill(piece, sizeof(piece), (unsigned)(round * 100 + i));
+			uint64_t at = (uint64_t)(i % NCHUNK) << 20 |
+				      (uint64_t)(i / NCHUNK * 2 + round) << 12;
+			cr_assert_eq(slot_file_write(env.s, f, at, piece, 4096),
+				     4096);
+		}
+		t_blocks(&kept, &after);
+		made[round] = after - before;
+		t_sparse(&bufs, &blocks);
+		cr_assert_eq(blocks, NWRITE, "round %d: %u blocks buffered",
+			     round, blocks);
+		cr_assert_eq(slot_sync(env.s), 0);      /* all written out */
+		t_blocks(&kept, &after);
+		t_sparse(&bufs, &blocks);
+		cr_expect_eq(blocks, 0, "round %d: %u blocks held", round,
+			     blocks);
+		cr_expect_eq(kept, NWRITE, "round %d: %u blocks kept", round,
+			     kept);
+	}
+	cr_expect_eq(made[0], NWRITE);
+	cr_expect_eq(made[1], 0, "the second round made %" PRIu64 " blocks",
+		     made[1]);
+	cr_expect_eq(made[2], NWRITE, "after the shrink");
+}
+
 /* The periodic thread gives them back once the store is idle (2 s). */
 Test(file, an_idle_store_gives_its_buffers_back, .timeout = 30)
 {
