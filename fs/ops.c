@@ -1043,6 +1043,7 @@ static void sfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 static void sfs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 			   struct fuse_file_info *fi)
 {
+	struct sfs *fs = sfs_of(req);
 	int err = sfs_perm_ino(req, ino, R_OK);
 
 	if (err < 0) {
@@ -1050,6 +1051,15 @@ static void sfs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	fi->fh = sfs_fh_of(fi->flags);
+	/* The kernel keeps what a listing returned till the directory
+	   changes through it (every change does), so an unchanged one lists
+	   with no request.  Its listings then never reach the daemon: the
+	   open counts as the read, as a file's does (sfs_op_open), and when
+	   that moves atime the kernel's copy goes with its cached atime. */
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	if (sfs_accessed(fs, ino, fi->fh, true) && fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 	fuse_reply_open(req, fi);
 }
 

@@ -555,5 +555,42 @@ sleeps() {
 		$((after - 2)) "$before"
 }
 check "-o awake_us: they sleep once requests stop" sleeps
+check_unmount "unmount" "$MNT"
+
+# The kernel keeps a directory's listing till the directory changes (each
+# change goes through it): a listing of an unchanged one sends no
+# READDIRPLUS (-d prints each request).  The open still comes: when it
+# moves atime (relatime: the last one a day old), the kernel's copy goes.
+mount_fs "$IMG" "$MNT" -d
+listings() { grep -c "opcode: READDIR" "${T_LOG_OF[$MNT]}" || true; }
+listing_cached() {
+	mkdir "$MNT/listed"
+	touch "$MNT/listed/a" "$MNT/listed/b"
+	local n0 n1 n2 n3
+	n0=$(listings)
+	expect_eq "a listing" "a b" "$(ls "$MNT/listed" | xargs)"
+	n1=$(listings)
+	expect_ge "requests of the first listing" 1 $((n1 - n0))
+	ls "$MNT/listed" >/dev/null
+	ls -l "$MNT/listed" >/dev/null
+	n2=$(listings)
+	expect_eq "requests of two listings more" 0 $((n2 - n1))
+	touch "$MNT/listed/c"
+	expect_eq "the listing after a create" "a b c" "$(ls "$MNT/listed" | xargs)"
+	rm "$MNT/listed/a"
+	expect_eq "the listing after an unlink" "b c" "$(ls "$MNT/listed" | xargs)"
+	mv "$MNT/listed/b" "$MNT/listed/d"
+	expect_eq "the listing after a rename" "c d" "$(ls "$MNT/listed" | xargs)"
+	n3=$(listings)
+	touch -a -d '2 days ago' "$MNT/listed"
+	local before now
+	before=$(stat -c %X "$MNT/listed")
+	ls "$MNT/listed" >/dev/null
+	now=$(date +%s)
+	expect_ge "atime after a listing (a day old before: $before)" \
+		$((now - 5)) "$(stat -c %X "$MNT/listed")"
+	expect_ge "requests of that listing" 1 $(($(listings) - n3))
+}
+check "a directory's listing stays in the kernel till it changes" listing_cached
 
 fuse_finish
