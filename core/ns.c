@@ -124,6 +124,21 @@ static bool ns_dying(const struct sl_obj *o)
 	return S_ISREG(o->mode) && (o->flags & SL_OBJ_DELETED) && !o->opens;
 }
 
+/* Lock held.  A file starts dying (ns_dying just became true). */
+static void ns_dying_add(struct slot_store *s)
+{
+	s->dying++;
+	s->dying_gen++;
+}
+
+/* Lock held.  A file stops dying. */
+static void ns_dying_sub(struct slot_store *s)
+{
+	s->dying--;
+	s->dying_floor = SL_MIN(s->dying_floor, s->dying);
+	pthread_cond_broadcast(&s->dying_cond);
+}
+
 /* Lock held.  o's last name went. */
 static void ns_mark_deleted(struct slot_store *s, struct sl_obj *o)
 {
@@ -131,7 +146,7 @@ static void ns_mark_deleted(struct slot_store *s, struct sl_obj *o)
 		return;
 	o->flags |= SL_OBJ_DELETED;
 	if (ns_dying(o))
-		s->dying++;
+		ns_dying_add(s);
 }
 
 bool sl_dying_wait(struct slot_store *s)
@@ -141,12 +156,24 @@ bool sl_dying_wait(struct slot_store *s)
 			       .tv_nsec = due % 1000000000 };
 	sl_lock(s);
 	size_t before = s->dying;
+	uint64_t gen = s->dying_gen;
+	if (!before || s->dying_stuck == gen) {
+		sl_unlock(s);
+		return false;
+	}
+	size_t floor = SL_MIN(s->dying_floor, before - 1);
+	s->dying_waits++;
 	s->dying_waiters++;
-	while (s->dying && pthread_cond_timedwait(&s->dying_cond, &s->lock,
-						  &ts) != ETIMEDOUT)
+	while (s->dying > floor &&
+	       pthread_cond_timedwait(&s->dying_cond, &s->lock, &ts) !=
+		       ETIMEDOUT)
 		;
 	s->dying_waiters--;
 	bool went = s->dying < before;
+	if (!went && s->dying_gen == gen) {
+		s->dying_stuck = gen;
+		s->dying_floor = s->dying;
+	}
 	sl_unlock(s);
 	return went;
 }
@@ -155,10 +182,8 @@ void sl_obj_release_if_dead(struct slot_store *s, struct sl_obj *o)
 {
 	if (o->nlink || o->holds || o->busy)
 		return;
-	if (ns_dying(o)) {
-		s->dying--;
-		pthread_cond_broadcast(&s->dying_cond);
-	}
+	if (ns_dying(o))
+		ns_dying_sub(s);
 	sl_wb_drop_all(s, o);
 	/* until the deletion is durable, a crash brings o back: with its
 	 * data, so its slots wait */
@@ -942,7 +967,7 @@ static int ns_hold(struct slot_store *s, slot_ino_t ino, bool open)
 		o->holds++;
 	if (o && open && o->opens < UINT8_MAX) {
 		if (ns_dying(o))
-			s->dying--;     /* reopened (/proc/PID/fd) */
+			ns_dying_sub(s);        /* reopened (/proc/PID/fd) */
 		o->opens++;
 	}
 	sl_unlock(s);
@@ -968,7 +993,7 @@ static int ns_unhold(struct slot_store *s, slot_ino_t ino, uint64_t n,
 	if (o && open && o->opens && o->opens < UINT8_MAX) {
 		o->opens--;
 		if (ns_dying(o))
-			s->dying++;
+			ns_dying_add(s);
 	}
 	if (o && o->holds) {
 		o->holds -= n < o->holds ? (uint32_t)n : o->holds;

@@ -461,12 +461,12 @@ Test(file, a_full_store_waits_for_a_removed_file_to_be_forgotten,
 {
 	static char one[1 << 20], out[1 << 20];
 	char name[32];
-	slot_ino_t big[2];
+	slot_ino_t big[4];
 	ssize_t r = 0;
 	for (int i = 0; r >= 0; i++) {
 		snprintf(name, sizeof(name), "big%d", i);
 		slot_ino_t f = mkfile(SLOT_ROOT_INO, name);
-		if (i < 2)
+		if (i < 4)
 			big[i] = f;
 		t_fill(one, sizeof(one), (unsigned)i);
 		r = slot_file_write(env.s, f, 0, one, sizeof(one));
@@ -511,6 +511,28 @@ Test(file, a_full_store_waits_for_a_removed_file_to_be_forgotten,
 	cr_expect_eq(t_dying(), 0);
 	cr_expect_eq(slot_file_write(env.s, f, 0, one, sizeof(one)),
 		     (ssize_t)sizeof(one));
+
+	/* held for good (an O_PATH descriptor): one write waits for it in
+	 * vain, the next ones do not, till another file is removed */
+	f = mkfile(SLOT_ROOT_INO, "after3");
+	cr_assert_eq(slot_ns_hold(env.s, big[2]), 0);
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "big2"), 0);
+	uint64_t waits = env.s->dying_waits;
+	cr_expect_eq(slot_file_write(env.s, f, 0, one, sizeof(one)), -ENOSPC);
+	cr_expect_eq(env.s->dying_waits, waits + 1);
+	cr_expect_eq(slot_file_write(env.s, f, 0, one, sizeof(one)), -ENOSPC);
+	cr_expect_eq(env.s->dying_waits, waits + 1, "waited again in vain");
+	cr_assert_eq(slot_ns_hold(env.s, big[3]), 0);
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "big3"), 0);
+	fg.ino = big[3];
+	cr_assert_eq(pthread_create(&fg.t, NULL, t_forget_run, &fg), 0);
+	r = slot_file_write(env.s, f, 0, one, sizeof(one));
+	pthread_join(fg.t, NULL);
+	cr_expect_eq(r, (ssize_t)sizeof(one), "write after another removal: "
+		     "%zd", r);
+	cr_expect_eq(t_dying(), 1, "the file held for good");
+	cr_assert_eq(slot_ns_forget(env.s, big[2], 1), 0);
+	cr_expect_eq(t_dying(), 0);
 }
 
 /* So does a create in a store whose checkpoint has no room for one more
