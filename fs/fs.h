@@ -65,6 +65,7 @@ struct sfs {
 	bool check_perms;               /* the daemon checks permissions,
 					   not the kernel (perm.c) */
 	bool kernel_perms;              /* default_permissions was given */
+	bool no_opendir;                /* opendir answers ENOSYS (init) */
 	unsigned max_background;        /* -o max_background */
 	struct timespec mount_time;     /* times of the virtual nodes */
 	double attr_timeout;

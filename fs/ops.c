@@ -422,6 +422,18 @@ static void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
 			fs->check_perms = !fs->kernel_perms;
 		}
 	}
+	/*
+	 * Where the kernel checks permissions and a directory's atime never
+	 * moves, opening one is nothing to slotfs: an ENOSYS to the first
+	 * OPENDIR and the kernel sends no more of them, nor RELEASEDIR (and
+	 * keeps listings as cache_readdir does).  Two requests fewer a
+	 * directory walked: du -s of a tree walked again 0.07-0.09 s against
+	 * 0.14-0.15, dbench 239-262 MB/s against 229-235.
+	 */
+	fs->no_opendir = !fs->check_perms &&
+			 (fs->atime == SFS_ATIME_OFF || fs->nodiratime ||
+			  fs->read_only) &&
+			 (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT);
 }
 
 static void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -1044,7 +1056,7 @@ static void sfs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 			   struct fuse_file_info *fi)
 {
 	struct sfs *fs = sfs_of(req);
-	int err = sfs_perm_ino(req, ino, R_OK);
+	int err = fs->no_opendir ? -ENOSYS : sfs_perm_ino(req, ino, R_OK);
 
 	if (err < 0) {
 		fuse_reply_err(req, sfs_errno(err));

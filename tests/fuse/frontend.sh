@@ -592,5 +592,28 @@ listing_cached() {
 	expect_ge "requests of that listing" 1 $(($(listings) - n3))
 }
 check "a directory's listing stays in the kernel till it changes" listing_cached
+check_unmount "unmount" "$MNT"
+
+# Where the kernel checks permissions and directories keep no atime, the
+# first OPENDIR gets ENOSYS and the kernel sends no more, nor RELEASEDIR;
+# it still refuses a directory the caller may not read.
+mount_fs "$IMG" "$MNT" -d -o allow_other,noatime
+requests() { grep -c "opcode: $1 " "${T_LOG_OF[$MNT]}" || true; }
+no_opendir() {
+	mkdir -p "$MNT/open" "$MNT/shut"
+	touch "$MNT/open/a" "$MNT/shut/s"
+	chmod 700 "$MNT/shut"
+	expect_eq "a listing" "a" "$(ls "$MNT/open" | xargs)"
+	touch "$MNT/open/b"
+	expect_eq "the listing after a create" "a b" "$(ls "$MNT/open" | xargs)"
+	expect_eq "the listing of /.slotfs" "metrics status.json" \
+		"$(ls "$MNT/.slotfs" | xargs)"
+	ls -R "$MNT" >/dev/null
+	expect_eq "OPENDIR requests" 1 "$(requests OPENDIR)"
+	expect_eq "RELEASEDIR requests" 0 "$(requests RELEASEDIR)"
+	expect_fail "nobody lists a directory of mode 700" \
+		setpriv --reuid=65534 --regid=65534 --clear-groups ls "$MNT/shut"
+}
+check "allow_other,noatime: no OPENDIR after the first" no_opendir
 
 fuse_finish
