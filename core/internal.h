@@ -474,13 +474,13 @@ struct slot_store {
 	 * that something still holds: the kernel until its forget, which
 	 * comes a moment after the unlink's reply.  An allocation short of
 	 * room waits a while for them (sl_dying_wait); dying_cond (on
-	 * CLOCK_MONOTONIC) says when one goes.  dying_gen counts those
-	 * that start; a wait that saw none go notes it in dying_stuck, and
-	 * waits pass by till another starts (an O_PATH descriptor may hold
-	 * one for good), then wait for those past the dying_floor it found.
-	 * dying_waits: waits made */
+	 * CLOCK_MONOTONIC) says when one goes.  A wait that saw none go
+	 * sets dying_floor to the count it found (an O_PATH descriptor may
+	 * hold one for good): waits pass by till more than that are dying,
+	 * and then wait for those; it comes down as they go.  dying_waits:
+	 * waits made */
 	size_t dying, dying_waiters, dying_floor;
-	uint64_t dying_gen, dying_stuck, dying_waits;
+	uint64_t dying_waits;
 	pthread_cond_t dying_cond;
 	uint64_t slots_total, slots_used;
 	bool loading;           /* open or fsck: claims touch states only;

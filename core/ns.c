@@ -124,13 +124,6 @@ static bool ns_dying(const struct sl_obj *o)
 	return S_ISREG(o->mode) && (o->flags & SL_OBJ_DELETED) && !o->opens;
 }
 
-/* Lock held.  A file starts dying (ns_dying just became true). */
-static void ns_dying_add(struct slot_store *s)
-{
-	s->dying++;
-	s->dying_gen++;
-}
-
 /* Lock held.  A file stops dying. */
 static void ns_dying_sub(struct slot_store *s)
 {
@@ -146,7 +139,7 @@ static void ns_mark_deleted(struct slot_store *s, struct sl_obj *o)
 		return;
 	o->flags |= SL_OBJ_DELETED;
 	if (ns_dying(o))
-		ns_dying_add(s);
+		s->dying++;
 }
 
 bool sl_dying_wait(struct slot_store *s)
@@ -156,24 +149,20 @@ bool sl_dying_wait(struct slot_store *s)
 			       .tv_nsec = due % 1000000000 };
 	sl_lock(s);
 	size_t before = s->dying;
-	uint64_t gen = s->dying_gen;
-	if (!before || s->dying_stuck == gen) {
+	if (before <= s->dying_floor) {
 		sl_unlock(s);
 		return false;
 	}
-	size_t floor = SL_MIN(s->dying_floor, before - 1);
 	s->dying_waits++;
 	s->dying_waiters++;
-	while (s->dying > floor &&
+	while (s->dying > s->dying_floor &&
 	       pthread_cond_timedwait(&s->dying_cond, &s->lock, &ts) !=
 		       ETIMEDOUT)
 		;
 	s->dying_waiters--;
 	bool went = s->dying < before;
-	if (!went && s->dying_gen == gen) {
-		s->dying_stuck = gen;
-		s->dying_floor = s->dying;
-	}
+	if (!went)
+		s->dying_floor = before;
 	sl_unlock(s);
 	return went;
 }
@@ -993,7 +982,7 @@ static int ns_unhold(struct slot_store *s, slot_ino_t ino, uint64_t n,
 	if (o && open && o->opens && o->opens < UINT8_MAX) {
 		o->opens--;
 		if (ns_dying(o))
-			ns_dying_add(s);
+			s->dying++;
 	}
 	if (o && o->holds) {
 		o->holds -= n < o->holds ? (uint32_t)n : o->holds;
