@@ -815,6 +815,16 @@ int sl_reclaim(struct slot_store *s);
  * (slot_store.dying) to go; whether any went. */
 #define SL_DYING_WAIT_MS 200
 bool sl_dying_wait(struct slot_store *s);
+/* Run call (no lock held), and once more if it found the store full and
+ * dying files went meanwhile: a name or an attribute short of checkpoint
+ * room gets the room a removed file's records held. */
+#define SL_DYING_RETRY(s, call)                                            \
+	__extension__({                                                    \
+		int err_ = (call);                                         \
+		if (err_ == -ENOSPC && sl_dying_wait(s))                   \
+			err_ = (call);                                     \
+		err_;                                                      \
+	})
 /* need[] (sl_slots_alloc's) did not fit: remember it for compaction, for
  * this thread's retry.  _take: what this thread's last one asked of s (0s
  * when none), and forget it. */

@@ -603,11 +603,7 @@ int slot_ns_symlink(struct slot_store *s, slot_ino_t parent, const char *name,
 int slot_ns_make(struct slot_store *s, slot_ino_t parent, const char *name,
 		 const struct slot_ns_new *nw, struct slot_attr *out)
 {
-	int err = ns_make(s, parent, name, nw, out);
-	/* the checkpoint's room: a file just removed counts till it goes */
-	if (err == -ENOSPC && sl_dying_wait(s))
-		err = ns_make(s, parent, name, nw, out);
-	return err;
+	return SL_DYING_RETRY(s, ns_make(s, parent, name, nw, out));
 }
 
 int slot_ns_readlink(struct slot_store *s, slot_ino_t ino, char *buf,
@@ -633,8 +629,8 @@ int slot_ns_readlink(struct slot_store *s, slot_ino_t ino, char *buf,
 	return ret;
 }
 
-int slot_ns_link(struct slot_store *s, slot_ino_t ino, slot_ino_t newparent,
-		 const char *newname, struct slot_attr *out)
+static int ns_link(struct slot_store *s, slot_ino_t ino, slot_ino_t newparent,
+		   const char *newname, struct slot_attr *out)
 {
 	size_t len;
 	int err = sl_ns_check_name(newname, &len);
@@ -675,6 +671,12 @@ int slot_ns_link(struct slot_store *s, slot_ino_t ino, slot_ino_t newparent,
 	}
 	sl_unlock(s);
 	return err;
+}
+
+int slot_ns_link(struct slot_store *s, slot_ino_t ino, slot_ino_t newparent,
+		 const char *newname, struct slot_attr *out)
+{
+	return SL_DYING_RETRY(s, ns_link(s, ino, newparent, newname, out));
 }
 
 void sl_ns_attrs_changed(struct slot_store *s, struct sl_obj *o)
@@ -893,6 +895,17 @@ static int ns_rename_locked(struct slot_store *s, slot_ino_t parent,
 	return 0;
 }
 
+static int ns_rename(struct slot_store *s, slot_ino_t parent,
+		     const char *name, size_t len, slot_ino_t newparent,
+		     const char *newname, size_t nlen, unsigned flags)
+{
+	sl_lock(s);
+	int err = ns_rename_locked(s, parent, name, len, newparent, newname,
+				   nlen, flags, sl_now_ns(), 0, 0);
+	sl_unlock(s);
+	return err;
+}
+
 int slot_ns_rename(struct slot_store *s, slot_ino_t parent, const char *name,
 		   slot_ino_t newparent, const char *newname, unsigned flags)
 {
@@ -910,11 +923,8 @@ int slot_ns_rename(struct slot_store *s, slot_ino_t parent, const char *name,
 		return -EINVAL;
 	if (s->read_only)
 		return -EROFS;
-	sl_lock(s);
-	err = ns_rename_locked(s, parent, name, len, newparent, newname, nlen,
-			       flags, sl_now_ns(), 0, 0);
-	sl_unlock(s);
-	return err;
+	return SL_DYING_RETRY(s, ns_rename(s, parent, name, len, newparent,
+					   newname, nlen, flags));
 }
 
 int slot_ns_readdir(struct slot_store *s, slot_ino_t dir, uint64_t cookie,

@@ -592,8 +592,8 @@ int slot_ns_readdir(struct slot_store *s, slot_ino_t dir, uint64_t cookie,
  * count), dropped by slot_ns_forget, so that a node the kernel still
  * knows answers (fstat of an O_PATH descriptor, ls in a removed working
  * directory).  A removed file held but not open is taken to go soon (the
- * kernel's forget follows the unlink): an allocation short of room
- * waits a moment for it before it says ENOSPC.
+ * kernel's forget follows the unlink): an allocation, a name or an
+ * attribute short of room waits a moment for it before it says ENOSPC.
  */
 int slot_ns_hold(struct slot_store *s, slot_ino_t ino);
 int slot_ns_open(struct slot_store *s, slot_ino_t ino);

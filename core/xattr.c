@@ -183,8 +183,8 @@ static void xa_mode_changed(struct slot_store *s, struct sl_obj *o,
 	sl_ns_attrs_changed(s, o);
 }
 
-int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
-		   const void *value, size_t len, unsigned flags)
+static int xa_set(struct slot_store *s, slot_ino_t ino, const char *name,
+		  const void *value, size_t len, unsigned flags)
 {
 	size_t nlen;
 	int err = xa_name_check(name, &nlen);
@@ -256,6 +256,12 @@ int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
 		__atomic_store_n(&s->acl_seen, true, __ATOMIC_RELAXED);
 	sl_unlock(s);
 	return err;
+}
+
+int slot_xattr_set(struct slot_store *s, slot_ino_t ino, const char *name,
+		   const void *value, size_t len, unsigned flags)
+{
+	return SL_DYING_RETRY(s, xa_set(s, ino, name, value, len, flags));
 }
 
 ssize_t slot_xattr_get(struct slot_store *s, slot_ino_t ino,

@@ -535,9 +535,8 @@ Test(file, a_full_store_waits_for_a_removed_file_to_be_forgotten,
 	cr_expect_eq(t_dying(), 0);
 }
 
-/* So does a create in a store whose checkpoint has no room for one more
- * name: the removed file's record goes with it. */
-Test(file, a_create_waits_for_a_removed_file_to_be_forgotten)
+/* Create files f0, f1, ... till the checkpoint has no room for another. */
+static void t_names_fill(void)
 {
 	char name[32];
 	int err = 0, n;
@@ -547,34 +546,96 @@ Test(file, a_create_waits_for_a_removed_file_to_be_forgotten)
 				    0, 0, 0, NULL);
 	}
 	cr_assert_eq(err, -ENOSPC, "create %d: %d", n, err);
-	struct slot_attr a;
-	cr_assert_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "f1", &a), 0);
-	cr_assert_eq(slot_ns_hold(env.s, a.ino), 0);
-	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "f1"), 0);
-	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "f2"), 0);
-	/* a symlink's target takes the room but a 1-byte name's: a create
-	 * then needs f1's record too */
-	uint64_t name1 = sl_ckpt_name_size(1);
+}
+
+static uint64_t t_ckpt_left(void)
+{
 	sl_lock(env.s);
 	uint64_t left = sl_ckpt_left(env.s);
 	sl_unlock(env.s);
-	cr_assert_gt(left, SL_CKPT_OBJ_SIZE + 2 * name1);
-	size_t tl = left - SL_CKPT_OBJ_SIZE - 2 * name1;
+	return left;
+}
+
+/* Leave the checkpoint keep bytes of room: a symlink's target takes the
+ * rest but what its record and name take. */
+static void t_ckpt_leave(const char *link, uint64_t keep)
+{
+	uint64_t left = t_ckpt_left();
+	uint64_t fixed = SL_CKPT_OBJ_SIZE + sl_ckpt_name_size(strlen(link));
+	cr_assert_gt(left, fixed + keep);
+	size_t tl = left - fixed - keep;
 	char *t = malloc(tl + 1);
 	memset(t, 't', tl);
 	t[tl] = 0;
-	cr_assert_eq(slot_ns_symlink(env.s, SLOT_ROOT_INO, "s", t, 0, 0, NULL),
-		     0);
+	cr_assert_eq(slot_ns_symlink(env.s, SLOT_ROOT_INO, link, t, 0, 0,
+				     NULL), 0);
 	free(t);
-	sl_lock(env.s);
-	cr_assert_eq(sl_ckpt_left(env.s), name1);
-	sl_unlock(env.s);
-	struct t_forget fg = { .ino = a.ino };
-	cr_assert_eq(pthread_create(&fg.t, NULL, t_forget_run, &fg), 0);
-	err = slot_ns_mknod(env.s, SLOT_ROOT_INO, "z", S_IFREG | 0644, 0, 0,
-			    0, NULL);
+	cr_assert_eq(t_ckpt_left(), keep);
+}
+
+/* Remove name as the kernel sees it removed: still held till its forget,
+ * which t_forget_run sends once someone waits.  Join fg->t after. */
+static void t_remove_held(const char *name, struct t_forget *fg)
+{
+	struct slot_attr a;
+	cr_assert_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, name, &a), 0);
+	cr_assert_eq(slot_ns_hold(env.s, a.ino), 0);
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, name), 0);
+	fg->ino = a.ino;
+	cr_assert_eq(pthread_create(&fg->t, NULL, t_forget_run, fg), 0);
+}
+
+/* So does a create in a store whose checkpoint has no room for one more
+ * name: the removed file's record goes with it. */
+Test(file, a_create_waits_for_a_removed_file_to_be_forgotten)
+{
+	t_names_fill();
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "f2"), 0);
+	struct t_forget fg;
+	t_remove_held("f1", &fg);
+	/* a create then needs f1's record too */
+	uint64_t name1 = sl_ckpt_name_size(1);
+	t_ckpt_leave("s", name1);
+	int err = slot_ns_mknod(env.s, SLOT_ROOT_INO, "z", S_IFREG | 0644, 0,
+				0, 0, NULL);
 	pthread_join(fg.t, NULL);
 	cr_expect_eq(err, 0, "create after the removal: %d", err);
+}
+
+/* And so do a link, a rename to a longer name and an extended attribute,
+ * which need room for a name or an attribute but no record. */
+Test(file, names_and_attributes_wait_for_a_removed_file_to_be_forgotten)
+{
+	t_names_fill();
+	struct slot_attr f0;
+	cr_assert_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "f0", &f0), 0);
+	for (int op = 0; op < 3; op++) {
+		char plain[16], gone[16], link[2] = { (char)('a' + op), 0 };
+		snprintf(plain, sizeof(plain), "f%d", 10 + 2 * op);
+		snprintf(gone, sizeof(gone), "f%d", 11 + 2 * op);
+		cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, plain), 0);
+		struct t_forget fg;
+		t_remove_held(gone, &fg);
+		t_ckpt_leave(link, 0);
+		int err;
+		const char *what;
+		if (op == 0) {
+			what = "link";
+			err = slot_ns_link(env.s, f0.ino, SLOT_ROOT_INO, "l",
+					   NULL);
+		} else if (op == 1) {
+			what = "rename";
+			err = slot_ns_rename(env.s, SLOT_ROOT_INO, "f1",
+					     SLOT_ROOT_INO, "f1-a-longer-name",
+					     0);
+		} else {
+			what = "setxattr";
+			err = slot_xattr_set(env.s, f0.ino, "user.k", "v", 1,
+					     0);
+		}
+		pthread_join(fg.t, NULL);
+		cr_expect_eq(err, 0, "%s after the removal: %d", what, err);
+	}
 }
 
 /*
