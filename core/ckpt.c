@@ -848,19 +848,20 @@ struct ck_trim {
  */
 static void ck_trim_heap(struct slot_store *s, struct ck_trim *t)
 {
+	int64_t io = atomic_load(&s->last_io_ns);
+	bool idle = io != t->io_ns && atomic_load(&s->inflight) == 0 &&
+		    sl_mono_ns() - io >= CK_TRIM_IDLE_NS;
 	sl_lock(s);
-	bool due = s->ix.obj_removed - t->removed >= CK_TRIM_OBJS;
+	bool due = idle || s->ix.obj_removed - t->removed >= CK_TRIM_OBJS;
+	/* idle too: the removals after a count's trim would keep theirs */
 	if (due) {
 		t->removed = s->ix.obj_removed;
 		sl_dirs_compact(&s->ix);
 	}
 	sl_unlock(s);
-	int64_t io = atomic_load(&s->last_io_ns);
-	if (io != t->io_ns && atomic_load(&s->inflight) == 0 &&
-	    sl_mono_ns() - io >= CK_TRIM_IDLE_NS) {
+	if (idle) {
 		t->io_ns = io;
 		sl_buf_pool_shrink(s);
-		due = true;
 	}
 	if (due)
 		malloc_trim(0);
