@@ -2659,6 +2659,20 @@ void sl_file_flush_async(struct slot_store *s, slot_ino_t ino)
  * chunk lock is free.  Making a buffer may also carve a region or reclaim
  * slots on a full device; both are rare, and not foreseen here.
  */
+/* Lock held.  Zeros over [off, off + len) change neither the file's size
+ * nor its chunk's length: the range lies inside one chunk's data, short
+ * of its end, so they are a write's bytes (what slot_file_zero does
+ * otherwise would cut the chunk or drop it). */
+static bool fl_zero_inside(struct slot_store *s, struct sl_obj *o,
+			   const struct sl_wbuf *wb, uint64_t off, size_t len)
+{
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	uint32_t idx = (uint32_t)(off / chunk);
+	const struct sl_chunk *c = sl_obj_chunk(o, idx);
+	uint32_t data = SL_MAX(c ? c->len : 0, wb ? wb->len : 0);
+	return off + len <= o->size && off % chunk + len < data;
+}
+
 bool slot_file_write_waits(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			   size_t len)
 {
@@ -2690,6 +2704,25 @@ bool slot_file_write_waits(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			!fl_wb_sparse(s, o, idx, (uint32_t)(off % chunk),
 				      (uint32_t)len);
 	}
+	sl_unlock(s);
+	return waits;
+}
+
+bool slot_file_zero_waits(struct slot_store *s, slot_ino_t ino, uint64_t off,
+			  uint64_t len)
+{
+	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	if (s->read_only || !len || off + len < off)
+		return false;   /* refused at once */
+	if (len >= chunk || slot_file_write_waits(s, ino, off, (size_t)len))
+		return true;
+	int err = 0;
+	sl_lock(s);
+	struct sl_obj *o = fl_file(s, ino, &err);
+	bool waits = o && !fl_zero_inside(s, o,
+					  fl_wb_find(s, o,
+						     (uint32_t)(off / chunk)),
+					  off, (size_t)len);
 	sl_unlock(s);
 	return waits;
 }
@@ -2736,8 +2769,10 @@ bool sl_file_flush_waits(struct slot_store *s, slot_ino_t ino)
 	return waits;
 }
 
-ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
-			const void *buf, size_t len)
+/* slot_file_write; zeros: the bytes are slot_file_zero's, and the write
+ * is made only where fl_zero_inside holds (else -EAGAIN, nothing done). */
+static ssize_t fl_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
+			const void *buf, size_t len, bool zeros)
 {
 	if (s->read_only)
 		return -EROFS;
@@ -2775,6 +2810,11 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			sl_lock(s);
 			struct sl_obj *o = fl_file(s, ino, &err);
 			struct sl_wbuf *wb = o ? fl_wb_find(s, o, idx) : NULL;
+			if (zeros && o && !fl_zero_inside(s, o, wb, off, len)) {
+				sl_unlock(s);
+				err = -EAGAIN;
+				goto next;
+			}
 			if (wb && direct) {
 				/* bytes land in file order, so that a failure
 				 * leaves a short write: what is due before
@@ -2895,20 +2935,54 @@ next:;
 	return done > off ? (ssize_t)(done - off) : err;
 }
 
+ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
+			const void *buf, size_t len)
+{
+	return fl_write(s, ino, off, buf, len, false);
+}
+
+/* Write out ino's buffers of chunks [from, to); the caller holds ino's
+ * stripe alone. */
+static int fl_wb_flush_range(struct slot_store *s, slot_ino_t ino,
+			     uint32_t from, uint32_t to)
+{
+	for (;;) {
+		int64_t idx = -1;
+		sl_lock(s);
+		struct sl_obj *o = sl_obj_find(&s->ix, ino);
+		for (const struct sl_wbuf *w = o ? o->wb : NULL; w && idx < 0;
+		     w = w->next)
+			if (w->idx >= from && w->idx < to)
+				idx = w->idx;
+		sl_unlock(s);
+		if (idx < 0)
+			return 0;
+		unsigned held[1];
+		size_t nh = fl_chunks_lock(s, ino, (uint32_t)idx, 1, held);
+		int err = fl_wb_flush(s, ino, (uint32_t)idx);
+		fl_chunks_unlock(s, held, nh);
+		if (err)
+			return err;     /* left buffered: do not spin */
+	}
+}
+
 /*
  * Take ino's stripe alone (no write runs), write out its buffered chunks
- * and take the store lock, for a change that applies to what was
- * written: truncation, a punched hole.  Returns the stripe, held, with
- * the store lock and *o the file (NULL and *err if ino is none); or NULL
- * and *err, holding neither.
+ * [from, to) (all of them: 0, UINT32_MAX) and take the store lock, for a
+ * change that applies to what was written: truncation, a punched hole.
+ * Returns the stripe, held, with the store lock and *o the file (NULL and
+ * *err if ino is none); or NULL and *err, holding neither.
  */
 static pthread_rwlock_t *fl_file_quiesce(struct slot_store *s,
-					 slot_ino_t ino, struct sl_obj **o,
+					 slot_ino_t ino, uint32_t from,
+					 uint32_t to, struct sl_obj **o,
 					 int *err)
 {
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
 	pthread_rwlock_wrlock(stripe);
-	*err = fl_wb_flush_file(s, ino, false, false, NULL);
+	*err = from == 0 && to == UINT32_MAX ?
+	       fl_wb_flush_file(s, ino, false, false, NULL) :
+	       fl_wb_flush_range(s, ino, from, to);
 	if (*err == -ENOENT || *err == -EISDIR || *err == -EINVAL)
 		*err = 0; /* the lookup below reports them */
 	if (*err) {
@@ -2973,7 +3047,8 @@ static int fl_truncate(struct slot_store *s, slot_ino_t ino, uint64_t size,
 	bool rewrite = false;
 	struct sl_obj *o;
 	int err;
-	pthread_rwlock_t *stripe = fl_file_quiesce(s, ino, &o, &err);
+	pthread_rwlock_t *stripe = fl_file_quiesce(s, ino, 0, UINT32_MAX, &o,
+						   &err);
 	if (!stripe)
 		return err;
 	if (o) {
@@ -3364,16 +3439,28 @@ static uint32_t fl_chunk_above(const struct slot_store *s, uint64_t pos)
 }
 
 /* fallocate's range checked, then ino quiesced (fl_file_quiesce): its
- * stripe, or NULL and *err. */
+ * stripe, or NULL and *err.  Only the range's chunks are written out
+ * unless the size grows: that is logged as a cut's size, which holds
+ * over the file's data down (fl_log_size). */
 static pthread_rwlock_t *fl_range_quiesce(struct slot_store *s,
 					  slot_ino_t ino, uint64_t off,
-					  uint64_t len, struct sl_obj **o,
-					  int *err)
+					  uint64_t len, bool keep_size,
+					  struct sl_obj **o, int *err)
 {
 	*err = s->read_only ? -EROFS :
 	       !len ? -EINVAL :
 	       off + len < off || off + len > sl_file_max(s) ? -EFBIG : 0;
-	return *err ? NULL : fl_file_quiesce(s, ino, o, err);
+	if (*err)
+		return NULL;
+	pthread_rwlock_t *stripe = fl_file_quiesce(
+		s, ino, (uint32_t)(off >> s->sb.chunk_shift),
+		fl_chunk_above(s, off + len), o, err);
+	if (stripe && *o && !keep_size && off + len > (*o)->size) {
+		sl_unlock(s);
+		pthread_rwlock_unlock(stripe);
+		stripe = fl_file_quiesce(s, ino, 0, UINT32_MAX, o, err);
+	}
+	return stripe;
 }
 
 int slot_file_allocate(struct slot_store *s, slot_ino_t ino, uint64_t off,
@@ -3381,8 +3468,8 @@ int slot_file_allocate(struct slot_store *s, slot_ino_t ino, uint64_t off,
 {
 	struct sl_obj *o;
 	int err;
-	pthread_rwlock_t *stripe = fl_range_quiesce(s, ino, off, len, &o,
-						    &err);
+	pthread_rwlock_t *stripe = fl_range_quiesce(s, ino, off, len,
+						    keep_size, &o, &err);
 	if (!stripe)
 		return err;
 	uint32_t lo = (uint32_t)(off >> s->sb.chunk_shift);
@@ -3420,12 +3507,20 @@ int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	const uint8_t *zeros = fl_zeros(s);
 	if (!zeros)
 		return -ENOMEM;
+	/* a hole inside one chunk's data, as fio's or a VM image's 4 KiB
+	 * punches are: buffered as a write, where the cut below flushes
+	 * the whole file and rewrites the chunk (750 us a punch) */
+	if (len && len < chunk) {
+		ssize_t w = fl_write(s, ino, off, zeros, (size_t)len, true);
+		if (w != -EAGAIN)
+			return w < 0 ? (int)w : 0;
+	}
 	struct fl_change ch[2];
 	size_t nch = 0;
 	struct sl_obj *o;
 	int err;
-	pthread_rwlock_t *stripe = fl_range_quiesce(s, ino, off, len, &o,
-						    &err);
+	pthread_rwlock_t *stripe = fl_range_quiesce(s, ino, off, len,
+						    keep_size, &o, &err);
 	if (!stripe)
 		return err;
 	uint64_t end = o ? SL_MIN(off + len, o->size) : 0;

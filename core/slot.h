@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define SLOT_VERSION_MAJOR 1
-#define SLOT_VERSION_MINOR 16
+#define SLOT_VERSION_MINOR 17
 
 #define SLOT_NAME_MAX 255     /* bytes in one name; longer: -ENAMETOOLONG */
 #define SLOT_PATH_MAX 4096    /* a key, with its slashes, is shorter:
@@ -699,6 +699,11 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
  */
 bool slot_file_write_waits(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			   size_t len);
+/* The same for slot_file_zero(s, ino, off, len, keep_size): false when
+ * the range lies inside one chunk's data, short of its end, and so is
+ * zeroed as a write; libslot 1.17. */
+bool slot_file_zero_waits(struct slot_store *s, slot_ino_t ino, uint64_t off,
+			  uint64_t len);
 bool slot_ns_release_waits(struct slot_store *s, slot_ino_t ino);
 /* The same for a truncation to size (slot_ns_setattr with SLOT_SET_SIZE):
  * false when it only drops whole chunks and changes the size (no chunk
@@ -709,7 +714,9 @@ bool slot_file_truncate_waits(struct slot_store *s, slot_ino_t ino,
  * Bytes [off, off + len) of ino read as zeros afterwards (fallocate's
  * PUNCH_HOLE and ZERO_RANGE): chunks whose data lies wholly in the range
  * become holes and give their slots back; the chunks at its ends are
- * rewritten.  keep_size: the size stays; else a shorter file grows to
+ * rewritten, after their buffers are written out.  A range inside one
+ * chunk's data, short of its end, is zeros written as slot_file_write
+ * writes them: buffered, durable with fsync.  keep_size: the size stays; else a shorter file grows to
  * off + len.  Space slot_file_allocate set aside for the chunks wholly in
  * the range is given back.  Durable, as truncation, with the next
  * checkpoint (fsync).

@@ -243,6 +243,13 @@ static bool sfs_flags_write(int flags)
  * to a finished batch, the other's batch is at the device. */
 #define SFS_READ_LEADS  2u
 
+/* fallocate's modes that zero a range (slot_file_zero). */
+static bool sfs_falloc_zero(uint32_t mode)
+{
+	return (mode & ~(uint32_t)FALLOC_FL_KEEP_SIZE) == FALLOC_FL_ZERO_RANGE ||
+	       mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
+}
+
 /*
  * How long the handler of the request in buf may wait on the device.
  * The namespace is all in memory, so SFS_WAIT_NONE requests take
@@ -256,7 +263,9 @@ static bool sfs_flags_write(int flags)
  * thread wake-ups a file), a SETATTR (cp -a, tar and rsync set the mode
  * and times of each file they make) and an O_TRUNC open unless the
  * truncation must write (the store says), and extended attribute
- * changes once the superblock says the store has some.  A read
+ * changes once the superblock says the store has some, and a hole
+ * punched or zeroed inside a chunk's data, which the store writes as
+ * zeros (the store says).  A read
  * waits for at most the device reads of its own bytes (SFS_WAIT_READ).
  * Anything else may wait longer (other writes, fsync, fallocate).
  */
@@ -333,6 +342,16 @@ enum sfs_wait sfs_op_wait(struct sfs *fs, const void *buf, size_t len)
 			return SFS_WAIT_NONE;   /* refused */
 		return slot_file_write_waits(fs->store, in->nodeid, w->offset,
 					     w->size) ?
+		       SFS_WAIT_LONG : SFS_WAIT_NONE;
+	}
+	case FUSE_FALLOCATE: {  /* a hole inside a chunk is a write */
+		const struct fuse_fallocate_in *f = arg;
+		if (len < sizeof(*f))
+			return SFS_WAIT_LONG;
+		return !sfs_falloc_zero(f->mode) ||
+		       sfs_ino_virtual(in->nodeid) ||
+		       slot_file_zero_waits(fs->store, in->nodeid, f->offset,
+					    f->length) ?
 		       SFS_WAIT_LONG : SFS_WAIT_NONE;
 	}
 	case FUSE_RELEASE: {    /* read-only unholds; a writer's queues */
@@ -1314,8 +1333,7 @@ static void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	   is refused, as ext4 refuses it.  PUNCH_HOLE and ZERO_RANGE drop
 	   the chunks in the range and zero the ends (slot_file_zero).  The
 	   kernel holds the inode lock, so no write races them. */
-	bool zero = (mode & ~FALLOC_FL_KEEP_SIZE) == FALLOC_FL_ZERO_RANGE ||
-		    mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
+	bool zero = sfs_falloc_zero((uint32_t)mode);
 	if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE && !zero) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;

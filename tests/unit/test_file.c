@@ -246,6 +246,74 @@ Test(file, zero_punches_holes_and_zeroes_ranges)
 	free(want);
 }
 
+static unsigned t_buffers(slot_ino_t ino)
+{
+	unsigned n = 0;
+	sl_lock(env.s);
+	struct sl_obj *o = sl_obj_find(&env.s->ix, ino);
+	for (const struct sl_wbuf *w = o ? o->wb : NULL; w; w = w->next)
+		n++;
+	sl_unlock(env.s);
+	return n;
+}
+
+/* A hole punched inside a chunk's data is a write of zeros: buffered as
+ * a write, with the file's other buffers left as they are.  One that
+ * cuts a chunk writes out only the chunks it covers first. */
+Test(file, a_hole_inside_a_chunk_is_buffered_as_a_write)
+{
+	const uint64_t chunk = 1ull << env.s->sb.chunk_shift;
+	static char ref[6 << 20], out[6 << 20];
+	cr_assert_geq(sizeof(ref), 5 * chunk + 4096);
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "f");
+	t_fill(ref, 4 * chunk, 7);
+	cr_assert_eq(slot_file_write(env.s, f, 0, ref, 4 * chunk),
+		     (ssize_t)(4 * chunk));
+	cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		memset(ref + i * chunk + 50, 'a' + i, 100);
+		cr_assert_eq(slot_file_write(env.s, f, i * chunk + 50,
+					     ref + i * chunk + 50, 100), 100);
+	}
+	cr_assert_eq(t_buffers(f), 4);
+
+	cr_expect(!slot_file_zero_waits(env.s, f, chunk + 8192, 4096));
+	cr_assert_eq(slot_file_zero(env.s, f, chunk + 8192, 4096, true), 0);
+	memset(ref + chunk + 8192, 0, 4096);
+	cr_expect_eq(t_buffers(f), 4, "the hole wrote %u buffers out",
+		     4 - t_buffers(f));
+	/* to the data's end, or past one chunk: a cut */
+	cr_expect(slot_file_zero_waits(env.s, f, 4 * chunk - 4096, 4096));
+	cr_expect(slot_file_zero_waits(env.s, f, 2 * chunk - 4096, 8192));
+	cr_assert_eq(slot_file_zero(env.s, f, 2 * chunk - 4096, 8192, true),
+		     0);
+	memset(ref + 2 * chunk - 4096, 0, 8192);
+	cr_expect_eq(t_buffers(f), 2, "chunks 0 and 3 stay buffered: %u",
+		     t_buffers(f));
+	uint64_t hole;
+	cr_assert_eq(slot_file_seek(env.s, f, chunk, true, &hole), 0);
+	cr_expect_eq(hole, 2 * chunk - 4096, "the cut's hole at %" PRIu64,
+		     hole);
+	/* space set aside writes out the chunks it covers; all, when the
+	 * size it sets would cover the others */
+	cr_assert_eq(slot_file_allocate(env.s, f, 4096, 4096, true), 0);
+	cr_expect_eq(t_buffers(f), 1, "chunk 3 stays buffered: %u",
+		     t_buffers(f));
+	cr_assert_eq(slot_file_allocate(env.s, f, 5 * chunk, 4096, false), 0);
+	cr_expect_eq(t_buffers(f), 0, "the size grew over a buffer");
+	memset(ref + 4 * chunk, 0, chunk + 4096);
+
+	for (int round = 0; round < 2; round++) {
+		cr_assert_eq(slot_file_read(env.s, f, 0, out, 5 * chunk + 4096),
+			     (ssize_t)(5 * chunk + 4096));
+		cr_expect(memcmp(out, ref, 5 * chunk + 4096) == 0, "round %d",
+			  round);
+		cr_assert_eq(slot_file_fsync(env.s, f, false), 0);
+		cr_assert_eq(slot_close(env.s), 0);
+		t_reopen(&env);
+	}
+}
+
 /* Random writes, punches, zeroed ranges and truncations against a copy
  * in memory; after an fsync, a crash changes nothing. */
 Test(file, zero_matches_a_model)
