@@ -2651,14 +2651,6 @@ void sl_file_flush_async(struct slot_store *s, slot_ino_t ino)
 	free(idx.v);
 }
 
-/*
- * What slot_file_write below does without the device: a write within one
- * chunk that lands in the chunk's buffer and leaves it short of full (a
- * full one is queued, or written by the writer when the queue is full),
- * or that makes a buffer without reading old bytes into it, and whose
- * chunk lock is free.  Making a buffer may also carve a region or reclaim
- * slots on a full device; both are rare, and not foreseen here.
- */
 /* Lock held.  Zeros over [off, off + len) change neither the file's size
  * nor its chunk's length: the range lies inside one chunk's data, short
  * of its end, so they are a write's bytes (what slot_file_zero does
@@ -2673,6 +2665,14 @@ static bool fl_zero_inside(struct slot_store *s, struct sl_obj *o,
 	return off + len <= o->size && off % chunk + len < data;
 }
 
+/*
+ * What slot_file_write below does without the device: a write within one
+ * chunk that lands in the chunk's buffer and leaves it short of full (a
+ * full one is queued, or written by the writer when the queue is full),
+ * or that makes a buffer without reading old bytes into it, and whose
+ * chunk lock is free.  Making a buffer may also carve a region or reclaim
+ * slots on a full device; both are rare, and not foreseen here.
+ */
 bool slot_file_write_waits(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			   size_t len)
 {
@@ -3507,9 +3507,10 @@ int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	const uint8_t *zeros = fl_zeros(s);
 	if (!zeros)
 		return -ENOMEM;
-	/* a hole inside one chunk's data, as fio's or a VM image's 4 KiB
-	 * punches are: buffered as a write, where the cut below flushes
-	 * the whole file and rewrites the chunk (750 us a punch) */
+	/* a hole inside one chunk's data, as a guest's 4 KiB discards
+	 * are: buffered as a write, where the cut below writes out the
+	 * chunk's buffer and rewrites the chunk (1.6 ms a punch when it
+	 * wrote out the whole file's) */
 	if (len && len < chunk) {
 		ssize_t w = fl_write(s, ino, off, zeros, (size_t)len, true);
 		if (w != -EAGAIN)
