@@ -2337,11 +2337,13 @@ static int64_t fl_wb_top(const struct sl_obj *o)
 	return top;
 }
 
-/* Flush every buffer of ino, or all but the last chunk's (hold_last),
- * and but those the journal holds whole (skip_jnl); the caller holds
- * ino's stripe.  *wrote (if given) is set when one went out. */
-static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino,
-			    bool hold_last, bool skip_jnl, bool *wrote)
+/* Flush every buffer of ino's chunks [from, to), or all but the last
+ * chunk's (hold_last), and but those the journal holds whole (skip_jnl);
+ * the caller holds ino's stripe.  *wrote (if given) is set when one went
+ * out. */
+static int fl_wb_flush_chunks(struct slot_store *s, slot_ino_t ino,
+			      uint32_t from, uint32_t to, bool hold_last,
+			      bool skip_jnl, bool *wrote)
 {
 	int err = 0;
 	for (;;) {
@@ -2353,7 +2355,8 @@ static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino,
 		int64_t top = hold_last && any ? fl_wb_top(o) : -1;
 		for (const struct sl_wbuf *w = any ? o->wb : NULL;
 		     w && n < FL_WB_BATCH; w = w->next)
-			if (w->idx != top && !(skip_jnl && fl_wbs_all_jnl(w)))
+			if (w->idx != top && w->idx >= from && w->idx < to &&
+			    !(skip_jnl && fl_wbs_all_jnl(w)))
 				idx[n++] = w->idx;
 		sl_unlock(s);
 		if (!any) {
@@ -2368,7 +2371,7 @@ static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino,
 			return err;
 		}
 		if (!n)
-			return 0;       /* the last is held */
+			return 0;       /* the last is held, or none in range */
 		/* in file order: the slots go to the device in that order */
 		qsort(idx, n, sizeof(*idx), fl_uint_cmp);
 		unsigned held[FL_WB_BATCH];
@@ -2382,6 +2385,13 @@ static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino,
 			return e;
 		}
 	}
+}
+
+static int fl_wb_flush_file(struct slot_store *s, slot_ino_t ino,
+			    bool hold_last, bool skip_jnl, bool *wrote)
+{
+	return fl_wb_flush_chunks(s, ino, 0, UINT32_MAX, hold_last, skip_jnl,
+				  wrote);
 }
 
 /* A write-out failed and its buffer stays: fsync reports the error. */
@@ -2656,11 +2666,12 @@ void sl_file_flush_async(struct slot_store *s, slot_ino_t ino)
  * of its end, so they are a write's bytes (what slot_file_zero does
  * otherwise would cut the chunk or drop it). */
 static bool fl_zero_inside(struct slot_store *s, struct sl_obj *o,
-			   const struct sl_wbuf *wb, uint64_t off, size_t len)
+			   uint64_t off, size_t len)
 {
 	uint64_t chunk = 1ull << s->sb.chunk_shift;
 	uint32_t idx = (uint32_t)(off / chunk);
 	const struct sl_chunk *c = sl_obj_chunk(o, idx);
+	const struct sl_wbuf *wb = fl_wb_find(s, o, idx);
 	uint32_t data = SL_MAX(c ? c->len : 0, wb ? wb->len : 0);
 	return off + len <= o->size && off % chunk + len < data;
 }
@@ -2719,10 +2730,7 @@ bool slot_file_zero_waits(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	int err = 0;
 	sl_lock(s);
 	struct sl_obj *o = fl_file(s, ino, &err);
-	bool waits = o && !fl_zero_inside(s, o,
-					  fl_wb_find(s, o,
-						     (uint32_t)(off / chunk)),
-					  off, (size_t)len);
+	bool waits = o && !fl_zero_inside(s, o, off, (size_t)len);
 	sl_unlock(s);
 	return waits;
 }
@@ -2810,7 +2818,7 @@ static ssize_t fl_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 			sl_lock(s);
 			struct sl_obj *o = fl_file(s, ino, &err);
 			struct sl_wbuf *wb = o ? fl_wb_find(s, o, idx) : NULL;
-			if (zeros && o && !fl_zero_inside(s, o, wb, off, len)) {
+			if (zeros && o && !fl_zero_inside(s, o, off, len)) {
 				sl_unlock(s);
 				err = -EAGAIN;
 				goto next;
@@ -2941,31 +2949,6 @@ ssize_t slot_file_write(struct slot_store *s, slot_ino_t ino, uint64_t off,
 	return fl_write(s, ino, off, buf, len, false);
 }
 
-/* Write out ino's buffers of chunks [from, to); the caller holds ino's
- * stripe alone. */
-static int fl_wb_flush_range(struct slot_store *s, slot_ino_t ino,
-			     uint32_t from, uint32_t to)
-{
-	for (;;) {
-		int64_t idx = -1;
-		sl_lock(s);
-		struct sl_obj *o = sl_obj_find(&s->ix, ino);
-		for (const struct sl_wbuf *w = o ? o->wb : NULL; w && idx < 0;
-		     w = w->next)
-			if (w->idx >= from && w->idx < to)
-				idx = w->idx;
-		sl_unlock(s);
-		if (idx < 0)
-			return 0;
-		unsigned held[1];
-		size_t nh = fl_chunks_lock(s, ino, (uint32_t)idx, 1, held);
-		int err = fl_wb_flush(s, ino, (uint32_t)idx);
-		fl_chunks_unlock(s, held, nh);
-		if (err)
-			return err;     /* left buffered: do not spin */
-	}
-}
-
 /*
  * Take ino's stripe alone (no write runs), write out its buffered chunks
  * [from, to) (all of them: 0, UINT32_MAX) and take the store lock, for a
@@ -2980,9 +2963,7 @@ static pthread_rwlock_t *fl_file_quiesce(struct slot_store *s,
 {
 	pthread_rwlock_t *stripe = fl_stripe(s, ino);
 	pthread_rwlock_wrlock(stripe);
-	*err = from == 0 && to == UINT32_MAX ?
-	       fl_wb_flush_file(s, ino, false, false, NULL) :
-	       fl_wb_flush_range(s, ino, from, to);
+	*err = fl_wb_flush_chunks(s, ino, from, to, false, false, NULL);
 	if (*err == -ENOENT || *err == -EISDIR || *err == -EINVAL)
 		*err = 0; /* the lookup below reports them */
 	if (*err) {
