@@ -720,7 +720,7 @@ int sl_regions_write(struct slot_store *s, const uint32_t *rs, size_t n)
 	err = sl_write(s, ios, n);
 	/* the scan needs the class before any slot in it can matter */
 	if (!err)
-		err = s->dev->ops->flush(s->dev->ctx);
+		err = sl_dev_flush(s);
 	/* owed no more, unless reassigned meanwhile (a new header owed) */
 	for (size_t i = 0; !err && i < n; i++)
 		atomic_compare_exchange_strong(&s->regions[rs[i]].hdr_owed,

@@ -141,11 +141,51 @@ uint64_t sl_ext_size(struct slot_store *s, struct sl_obj *o, int64_t own,
 	return size;
 }
 
+/*
+ * A failed device write or flush goes to the log, as the kernel logs a
+ * failed request's device and sector: the caller may see only the errno
+ * (a background write-out's writer at its next fsync, if ever), and an
+ * image whose own file system filled says so nowhere else.  One message
+ * a second at most, with a count of those held back, so a device gone
+ * bad does not flood the log.  len 0: a flush.
+ */
+static void sl_write_failed(struct slot_store *s, uint64_t off, uint64_t len,
+			    int err)
+{
+	int64_t now = sl_mono_ns();
+	int_fast64_t last = atomic_load(&s->wfail_logged_ns);
+	if ((last && now - last < 1000000000) ||
+	    !atomic_compare_exchange_strong(&s->wfail_logged_ns, &last, now)) {
+		atomic_fetch_add(&s->wfail_held, 1);
+		return;
+	}
+	uint64_t held = atomic_exchange(&s->wfail_held, 0);
+	char more[64] = "";
+	if (held)
+		snprintf(more, sizeof(more), " (and %llu more since the last "
+			 "message)", (unsigned long long)held);
+	if (len)
+		sl_log(s, "a device write of %llu bytes at byte %llu failed: "
+		       "%s%s", (unsigned long long)len,
+		       (unsigned long long)off, slot_strerror(err), more);
+	else
+		sl_log(s, "a device flush failed: %s%s", slot_strerror(err),
+		       more);
+}
+
 int sl_write(struct slot_store *s, struct slot_io *ios, size_t n)
 {
 	int err = s->dev->ops->write(s->dev->ctx, ios, n);
 	/* failed too: part of it may have landed */
 	atomic_fetch_add(&s->writes_done, 1);
+	if (err) {
+		/* the first request that failed, else the batch's first */
+		size_t k = 0;
+		while (k < n && ios[k].res == (int32_t)ios[k].len)
+			k++;
+		k = k < n ? k : 0;
+		sl_write_failed(s, ios[k].off, ios[k].len, err);
+	}
 	return err;
 }
 
@@ -153,6 +193,16 @@ int sl_write_span(struct slot_store *s, uint64_t off, void *buf, size_t len)
 {
 	int err = sl_dev_span(s->dev, true, off, buf, len);
 	atomic_fetch_add(&s->writes_done, 1);
+	if (err)
+		sl_write_failed(s, off, len, err);
+	return err;
+}
+
+int sl_dev_flush(struct slot_store *s)
+{
+	int err = s->dev->ops->flush(s->dev->ctx);
+	if (err)
+		sl_write_failed(s, 0, 0, err);
 	return err;
 }
 
@@ -173,7 +223,7 @@ int sl_ext_flush(struct slot_store *s)
 	bool idle = w == s->writes_flushed;
 	sl_unlock(s);
 	if (!idle) {
-		int err = s->dev->ops->flush(s->dev->ctx);
+		int err = sl_dev_flush(s);
 		if (err)
 			return err;
 	}

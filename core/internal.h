@@ -611,6 +611,10 @@ struct slot_store {
 	 * nothing to do (from 1 at open: an earlier open's writes) */
 	atomic_uint_fast64_t writes_done;
 	uint64_t writes_flushed;
+	/* sl_write_failed's limit: when it last logged, and how many
+	 * failures it has held back since */
+	atomic_int_fast64_t wfail_logged_ns;
+	atomic_uint_fast64_t wfail_held;
 	/* chunks fallocate set aside (resv.c): by file, and in all */
 	struct sl_resv *resv_tab[SL_RESV_BUCKETS];
 	uint64_t resv_slots;
@@ -1003,6 +1007,9 @@ int sl_ext_flush(struct slot_store *s);
 int sl_write(struct slot_store *s, struct slot_io *ios, size_t n);
 int sl_write_span(struct slot_store *s, uint64_t off, void *buf, size_t len);
 int sl_discard(struct slot_store *s, uint64_t off, uint64_t len);
+/* The device's cache flush (ops->flush); a failure is logged as a failed
+ * write is. */
+int sl_dev_flush(struct slot_store *s);
 /* alloc.c: -o discard's period: slot_trim when slots were freed since the
  * last (no lock held). */
 void sl_discard_freed(struct slot_store *s);

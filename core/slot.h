@@ -304,7 +304,8 @@ struct slot_opts {
 					   clean open; default false (a dirty
 					   open always does) */
 	bool force_scan;                /* scan slot headers even if clean */
-	/* Messages (recovery, warnings) go here; NULL means stderr. */
+	/* Messages (recovery, warnings, failed device writes and flushes,
+	 * one a second at most) go here; NULL means stderr. */
 	void (*log)(void *arg, const char *msg);
 	void *log_arg;
 };

@@ -1462,7 +1462,7 @@ int slot_close(struct slot_store *s)
 	sl_unlock(s);
 	if (rw) {
 		if (!err)
-			err = s->dev->ops->flush(s->dev->ctx);
+			err = sl_dev_flush(s);
 		if (!err) {
 			s->sb.flags |= SL_SB_CLEAN;
 			s->sb.feature_incompat &= ~SL_FEAT_INCOMPAT_OPEN;

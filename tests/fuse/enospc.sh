@@ -240,7 +240,8 @@ check_unmount "unmount" "$BM"
 check_rc "fsck.slotfs -f finds it clean" 0 fsck.slotfs -f "$BI"
 
 # A sparse image whose own file system fills: its writes fail with ENOSPC,
-# a mount that cannot write its checkpoint says why and what to do,
+# and the daemon's log says which write failed and why; a mount that
+# cannot write its checkpoint says why and what to do,
 # -o ro still shows the files, and once space is freed it mounts again.
 if command -v mkfs.ext4 >/dev/null; then
 	HOST=$W/host
@@ -259,7 +260,7 @@ if command -v mkfs.ext4 >/dev/null; then
 	fallocate -l 8M "$HOST/spare"
 	mkfs.slotfs -q -C 256M "$SP"
 	host_fills() {
-		slotfs "$SP" "$M4"
+		mount_fs "$SP" "$M4" || return 1
 		local out i
 		# names enough that a checkpoint of them outgrows the blocks
 		# mkfs gave each container: the mount's own checkpoint
@@ -272,10 +273,21 @@ if command -v mkfs.ext4 >/dev/null; then
 			return 1
 		fi
 		echo "$out" | grep -q "No space left on device"
+		# its close fails too (no room for the checkpoint): exit 1
 		fusermount3 -u "$M4"
-		wait_image_free "$SP"
+		wait "${T_PID_OF[$M4]}" || true
+		unset "T_PID_OF[$M4]"
+		local log=${T_LOG_OF[$M4]} says
+		says='a device write of [0-9]+ bytes at byte [0-9]+ failed: '
+		says+='no space left on device'
+		grep -Eq "$says" "$log" || {
+			echo "the daemon's log does not say so:"
+			cat "$log"
+			return 1
+		}
 	}
-	check "a sparse image on a full file system: writes get ENOSPC" host_fills
+	check "a sparse image on a full file system: writes get ENOSPC, logged" \
+		host_fills
 	says_why() {
 		local out rc=0
 		out=$(slotfs "$SP" "$M4" 2>&1) || rc=$?

@@ -1161,6 +1161,50 @@ Test(kv, device_error_under_a_file_read_is_logged)
 	cr_expect(!memcmp(out, buf, sizeof(out)));
 }
 
+/* Occurrences of needle in hay. */
+static int kv_test_count(const char *hay, const char *needle)
+{
+	int n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* A device write that fails is in the log, at its byte: a put's caller
+ * sees the errno, a background write-out's writer perhaps never.  A burst
+ * of failures is one message a second, and the next tells how many were
+ * held back. */
+Test(kv, failed_device_writes_are_logged_once_a_second)
+{
+	char buf[4096] = "x";
+	struct t_log logged = { "" };
+	env.s->opts.log = t_log_keep;
+	env.s->opts.log_arg = &logged;
+	slot_emu_fail_writes(env.emu, -EIO);
+	for (int i = 0; i < 20; i++)
+		cr_expect_eq(t_put1(env.s, "k", buf, sizeof(buf)), -EIO);
+	slot_emu_fail_writes(env.emu, 0);
+	char want[128];
+	cr_expect_eq(kv_test_count(logged.text, "a device write of "), 1,
+		     "logged:\n%s", logged.text);
+	snprintf(want, sizeof(want), " failed: %s\n", slot_strerror(-EIO));
+	cr_expect_eq(kv_test_count(logged.text, want), 1, "logged:\n%s",
+		     logged.text);
+
+	/* a second on, the next failure counts the 19 or more held back */
+	atomic_fetch_sub(&env.s->wfail_logged_ns, 1000000000);
+	logged.text[0] = 0;
+	slot_emu_fail_write(env.emu, 1, -EIO);
+	cr_expect_eq(t_put1(env.s, "k", buf, sizeof(buf)), -EIO);
+	unsigned long long held = 0;
+	const char *more = strstr(logged.text, "(and ");
+	cr_expect(more && sscanf(more, "(and %llu more since the last "
+				 "message)", &held) == 1 && held >= 19,
+		  "logged:\n%s", logged.text);
+	env.s->opts.log = NULL;
+	cr_expect_eq(t_put1(env.s, "k", buf, sizeof(buf)), 0);
+}
+
 /* A checkpoint written without the checksum section (format 1.0) loads
  * with every checksum unknown: the first get reads the header, as before,
  * and the index learns the checksum from it, so the next get is bare;
