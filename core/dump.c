@@ -913,6 +913,7 @@ int slot_describe(struct slot_dev *dev, FILE *out)
 		{ SL_FEAT_INCOMPAT_JNL_ACL, "journal_acl" },
 		{ SL_FEAT_INCOMPAT_RESV_CUT, "journal_resv_cut" },
 		{ SL_FEAT_INCOMPAT_XATTR_LARGE, "journal_xattr_large" },
+		{ SL_FEAT_INCOMPAT_DATA_EXTEND, "journal_data_extend" },
 	};
 	const char *sep = "";
 	uint32_t ro = dm_bit_names(out, sb.feature_ro_compat, ro_names,

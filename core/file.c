@@ -3116,6 +3116,19 @@ void sl_file_jnl_settle(struct slot_store *s, const struct sl_jnl_rec *r,
 	if (ok) {
 		if (!b->jlsn || lsn + 1 < b->jlsn)
 			b->jlsn = lsn + 1;
+		/* bytes past the chunk's end now durable, on from what was:
+		 * the size other headers and checkpoints record need not
+		 * stay below them (ext.c), nor at all once all are */
+		uint64_t base = (uint64_t)b->idx << s->sb.chunk_shift;
+		struct sl_ext *e = b->ext;
+		if (!e || !(r->flags & SL_JNL_EXTEND) ||
+		    e->floor < base + r->rdev)
+			return;
+		e->floor = SL_MAX(e->floor, base + r->rdev + r->target_len);
+		if (e->floor >= base + b->len) {
+			sl_ext_drop(s, e);
+			b->ext = NULL;
+		}
 		return;
 	}
 	/* the bytes are in no journal slot: the blocks they were of are
@@ -3145,7 +3158,7 @@ bool sl_file_jnl_note(struct slot_store *s, const struct sl_jnl_rec *r)
 {
 	uint64_t chunk = 1ull << s->sb.chunk_shift;
 	if (!r->oid || !r->parent || !r->target_len || r->name_len ||
-	    r->name2_len || r->rdev >= chunk ||
+	    r->name2_len || (r->flags & ~SL_JNL_EXTEND) || r->rdev >= chunk ||
 	    r->rdev + r->target_len > chunk ||
 	    r->parent2 >= (sl_file_max(s) + chunk - 1) / chunk)
 		return false;
@@ -3169,7 +3182,8 @@ bool sl_file_jnl_note(struct slot_store *s, const struct sl_jnl_rec *r)
 	s->jnl_pend[s->jnl_npend] = (struct sl_jnl_data){ .oid = r->oid,
 		.gen = r->parent, .idx = (uint32_t)r->parent2,
 		.off = (uint32_t)r->rdev, .len = r->target_len,
-		.seq = s->jnl_npend, .data = data };
+		.extend = r->flags & SL_JNL_EXTEND, .seq = s->jnl_npend,
+		.data = data };
 	s->jnl_npend++;
 	return true;
 }
@@ -3184,32 +3198,41 @@ static int fl_jnl_data_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Whether WRITE record d holds over chunk c: the chunk it was logged
- * over (a chunk written since holds its bytes, or a cut took them), and
- * inside it. */
+/* Whether WRITE record d holds over chunk c, whose data reaches *len
+ * after the records of it before d: c is the chunk d was logged over (a
+ * chunk written since holds its bytes, or a cut took them), and d lies
+ * inside the data; an EXTEND record starts at or inside it and takes it
+ * (*len) past its end. */
 static bool fl_jnl_data_holds(const struct sl_jnl_data *d,
-			      const struct sl_chunk *c)
+			      const struct sl_chunk *c, uint32_t *len)
 {
-	return c && c->gen == d->gen && d->off + d->len <= c->len;
+	if (!c || c->gen != d->gen ||
+	    (d->extend ? d->off > *len : d->off + d->len > *len))
+		return false;
+	*len = SL_MAX(*len, d->off + d->len);
+	return true;
 }
 
 /* Chunk d[0].idx of d[0].oid rewritten with the bytes of d[0, n) that
- * hold over it (the buffer img, a chunk's size). */
+ * hold over it, len bytes in all (the buffer img, a chunk's size). */
 static int fl_jnl_rewrite(struct slot_store *s, const struct sl_jnl_data *d,
-			  size_t n, const struct sl_chunk *c, uint8_t *img)
+			  size_t n, const struct sl_chunk *c, uint32_t len,
+			  uint8_t *img)
 {
 	int err = sl_slot_read_verify(s, c, d[0].oid, img);
 	if (err)
 		return err == -EBADMSG ? -EIO : err;
+	memset(img + c->len, 0, len - c->len);
+	uint32_t at = c->len;
 	for (size_t k = 0; k < n; k++)
-		if (fl_jnl_data_holds(&d[k], c))
+		if (fl_jnl_data_holds(&d[k], c, &at))
 			memcpy(img + d[k].off, d[k].data, d[k].len);
 	pthread_rwlock_t *stripe = fl_stripe(s, d[0].oid);
 	pthread_rwlock_rdlock(stripe);
 	unsigned held[1];
 	size_t nh = fl_chunks_lock(s, d[0].oid, d[0].idx, 1, held);
-	struct fl_change ch = { .idx = d[0].idx, .new_len = c->len,
-				.da = 0, .dl = c->len, .data = img };
+	struct fl_change ch = { .idx = d[0].idx, .new_len = len,
+				.da = 0, .dl = len, .data = img };
 	err = fl_rewrite(s, d[0].oid, &ch, 1, 0, false, true);
 	fl_chunks_unlock(s, held, nh);
 	pthread_rwlock_unlock(stripe);
@@ -3217,12 +3240,13 @@ static int fl_jnl_rewrite(struct slot_store *s, const struct sl_jnl_data *d,
 }
 
 /* Lock held.  For a read-only open, which rewrites no chunk: the bytes
- * of d[0, n) that hold over chunk c of o in a sparse buffer, which reads
- * overlay as they do any buffer's.  Nothing writes it out: a read-only
- * store has no writes, no flushers, no write-out at close. */
+ * of d[0, n) that hold over chunk c of o, len bytes in all, in a sparse
+ * buffer, which reads overlay as they do any buffer's.  Nothing writes
+ * it out: a read-only store has no writes, no flushers, no write-out at
+ * close. */
 static int fl_jnl_hold(struct slot_store *s, struct sl_obj *o,
 		       const struct sl_jnl_data *d, size_t n,
-		       const struct sl_chunk *c)
+		       const struct sl_chunk *c, uint32_t len)
 {
 	if (s->wbs_count >= SL_WBS_MAX)
 		return -ENOSPC;
@@ -3232,8 +3256,9 @@ static int fl_jnl_hold(struct slot_store *s, struct sl_obj *o,
 	*b = (struct sl_wbuf){ .oid = o->oid, .idx = c->idx, .len = c->len,
 			       .base = c->len, .born = sl_mono_ns() };
 	int err = 0;
+	uint32_t at = c->len;
 	for (size_t k = 0; !err && k < n; k++) {
-		if (!fl_jnl_data_holds(&d[k], c))
+		if (!fl_jnl_data_holds(&d[k], c, &at))
 			continue;
 		/* a writer logs all a page holds each time, so a block's
 		 * records join: one apart from the rest is no writer's */
@@ -3242,6 +3267,8 @@ static int fl_jnl_hold(struct slot_store *s, struct sl_obj *o,
 		else
 			err = fl_wbs_write(s, b, d[k].off, d[k].data, d[k].len);
 	}
+	if (!err && b->len != len)
+		err = -EUCLEAN;
 	if (!err)
 		err = fl_wb_hook(s, o, b);
 	if (err) {
@@ -3285,13 +3312,19 @@ int64_t sl_file_jnl_apply(struct slot_store *s, enum sl_jnl_apply how)
 					   sl_obj_chunk(o, d[i].idx) : NULL;
 		struct sl_chunk c = p ? *p : (struct sl_chunk){ 0 };
 		int64_t m = 0;
+		uint32_t len = c.len;
 		for (size_t k = i; p && k < j; k++)
-			m += fl_jnl_data_holds(&d[k], &c);
+			m += fl_jnl_data_holds(&d[k], &c, &len);
+		/* bytes past the end the file had: its size grows to hold
+		 * them (a cut since would have rewritten the chunk) */
+		uint64_t end = ((uint64_t)c.idx << s->sb.chunk_shift) + len;
+		if (m && how != SL_JNL_COUNT && end > o->size)
+			o->size = end;
 		if (m && how == SL_JNL_HOLD)
-			err = fl_jnl_hold(s, o, &d[i], j - i, &c);
+			err = fl_jnl_hold(s, o, &d[i], j - i, &c, len);
 		sl_unlock(s);
 		if (m && write)
-			err = fl_jnl_rewrite(s, &d[i], j - i, &c, img);
+			err = fl_jnl_rewrite(s, &d[i], j - i, &c, len, img);
 		applies += m;
 		chunks += m > 0;
 	}
@@ -3720,27 +3753,49 @@ static int fl_fsync_tail(struct slot_store *s, slot_ino_t ino)
 #define FL_JNL_BUF_MAX (64u << 10)
 #define FL_JNL_BUF_PART 8
 
+/* The end of the bytes of page g (of sparse b) that a WRITE record
+ * carries: past the chunk's old end a page is a whole block, whose zeros
+ * past b->len are no one's data, and a record would take the file's
+ * size over them. */
+static uint32_t fl_wpage_end(const struct slot_store *s,
+			     const struct sl_wbuf *b, const struct sl_wpage *g)
+{
+	uint32_t ka = g->k * s->sb.block_size;
+	return SL_MIN(g->hi, b->len > ka ? b->len - ka : 0);
+}
+
 /* Lock held.  Bytes of b's blocks not yet in the journal (and in *nrec
  * the records they take), or -1 when they cannot go there: b is not
- * sparse, is going out, takes its chunk past its end (a WRITE record
- * changes no size) or has no chunk under it. */
+ * sparse, is going out, has no chunk under it, or takes its chunk past
+ * its end other than as one run from it (each EXTEND record must start
+ * inside what the records before it left). */
 static int64_t fl_wbs_unjournaled(const struct slot_store *s,
 				  struct sl_obj *o,
 				  const struct sl_wbuf *b, size_t *nrec)
 {
 	uint64_t chunk = 1ull << s->sb.chunk_shift;
+	uint32_t bs = s->sb.block_size;
 	const struct sl_chunk *c = sl_obj_chunk(o, b->idx);
-	if (b->buf || b->flushing || b->dropped || b->ext || !c ||
-	    c->len != b->base || b->len > c->len ||
+	if (b->buf || b->flushing || b->dropped || !c || c->len != b->base ||
 	    (uint64_t)b->idx * chunk + c->len > o->size)
 		return -1;
 	int64_t n = 0;
+	uint32_t reach = c->len;        /* pages are in block order */
 	*nrec = 0;
 	for (uint32_t i = 0; i < b->npg; i++) {
 		const struct sl_wpage *g = &b->pg[i];
+		uint32_t lo = g->k * bs + g->lo, hi = g->k * bs +
+			      fl_wpage_end(s, b, g);
+		if (hi <= lo)
+			continue;
+		if (hi > c->len) {
+			if (lo > reach)
+				return -1;
+			reach = SL_MAX(reach, hi);
+		}
 		if (!g->jnl) {
-			n += g->hi - g->lo;
-			*nrec += (g->hi - g->lo + SL_JNL_DATA_MAX - 1) /
+			n += hi - lo;
+			*nrec += (hi - lo + SL_JNL_DATA_MAX - 1) /
 				 SL_JNL_DATA_MAX;
 		}
 	}
@@ -3748,25 +3803,29 @@ static int64_t fl_wbs_unjournaled(const struct slot_store *s,
 }
 
 /* Lock held.  WRITE records of sparse b's blocks not yet in the journal,
- * over its chunk c.  -EAGAIN: one did not go (the rest then stay out). */
+ * over its chunk c (EXTEND where they go past its end).  -EAGAIN: one
+ * did not go (the rest then stay out). */
 static int fl_wbs_log(struct slot_store *s, struct sl_wbuf *b,
 		      const struct sl_chunk *c)
 {
 	uint32_t bs = s->sb.block_size;
 	for (uint32_t i = 0; i < b->npg; i++) {
 		struct sl_wpage *g = &b->pg[i];
-		for (uint32_t a = g->lo; !g->jnl && a < g->hi;) {
-			uint32_t n = SL_MIN(g->hi - a, SL_JNL_DATA_MAX);
+		uint32_t hi = fl_wpage_end(s, b, g);
+		for (uint32_t a = g->lo; !g->jnl && a < hi;) {
+			uint32_t n = SL_MIN(hi - a, SL_JNL_DATA_MAX);
+			uint32_t at = g->k * bs + a;
 			struct sl_jnl_rec r = { .type = SL_JNL_WRITE,
+				.flags = at + n > c->len ? SL_JNL_EXTEND : 0,
 				.oid = b->oid, .parent = c->gen,
-				.parent2 = b->idx, .rdev = g->k * bs + a,
+				.parent2 = b->idx, .rdev = at,
 				.target_len = (uint16_t)n,
 				.target = (const char *)g->p + a };
 			int err = sl_jnl_add(s, &r);
 			if (err)
 				return err;
 			a += n;
-			g->jnl = a == g->hi;
+			g->jnl = a == hi;
 		}
 	}
 	return 0;
@@ -3799,6 +3858,11 @@ static bool fl_wb_journal(struct slot_store *s, slot_ino_t ino,
 			break;
 		room -= need;
 		any = true;
+		/* an EXTEND record takes the size over other chunks that
+		 * extended the file: their data must be down before it */
+		if (b->len > b->base &&
+		    sl_ext_size(s, o, b->idx, false) < o->size)
+			s->jnl_barrier = true;
 	}
 	if (any) {
 		struct sl_jnl_rec r = { .type = SL_JNL_SETATTR, .oid = ino };

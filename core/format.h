@@ -20,7 +20,7 @@
 #define SL_META_OFF         (1ull << 20)
 
 #define SL_VERSION_MAJOR 1
-#define SL_VERSION_MINOR 11
+#define SL_VERSION_MINOR 12
 
 /* magics are ASCII strings stored as they read: "SLOTFSB1" at byte 0 */
 #define SL_MAGIC_SB   0x31425346544f4c53ull /* "SLOTFSB1" */
@@ -58,6 +58,9 @@
 #define SL_FEAT_INCOMPAT_XATTR_LARGE (1u << 8) /* with RECOVER: the journal
 						  may hold XATTR records of
 						  values over 4 KiB */
+#define SL_FEAT_INCOMPAT_DATA_EXTEND (1u << 9) /* with RECOVER: the journal
+						  may hold WRITE records
+						  past their chunk's end */
 /* the bits a read-write open sets in the primary, and a clean close
  * clears: never in the backup */
 #define SL_FEAT_INCOMPAT_OPEN   (SL_FEAT_INCOMPAT_RECOVER | \
@@ -67,7 +70,8 @@
 				 SL_FEAT_INCOMPAT_JNL_XATTR | \
 				 SL_FEAT_INCOMPAT_JNL_ACL | \
 				 SL_FEAT_INCOMPAT_RESV_CUT | \
-				 SL_FEAT_INCOMPAT_XATTR_LARGE)
+				 SL_FEAT_INCOMPAT_XATTR_LARGE | \
+				 SL_FEAT_INCOMPAT_DATA_EXTEND)
 #define SL_FEAT_INCOMPAT_SUPP   (SL_FEAT_INCOMPAT_META_UUID | \
 				 SL_FEAT_INCOMPAT_OPEN)
 
@@ -354,6 +358,9 @@ enum {
 #define SL_JNL_INHERIT 1u       /* MAKE: the object inherited its parent's
 				   default ACL */
 #define SL_JNL_RESV_CUT 1u      /* RESV: the range is no longer set aside */
+#define SL_JNL_EXTEND 1u        /* WRITE: the bytes may go past the chunk's
+				   end, which grows, and the file's size
+				   with it (1.12) */
 struct sl_jnl_rec {
 	/*00*/ uint8_t type;
 	/*01*/ uint8_t flags;

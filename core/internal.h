@@ -1031,6 +1031,7 @@ int sl_file_cut_tails(struct slot_store *s);
 struct sl_jnl_data {
 	uint64_t oid, gen;
 	uint32_t idx, off, len;
+	bool extend;            /* SL_JNL_EXTEND: may go past the chunk */
 	uint64_t seq;           /* replay order */
 	uint8_t *data;
 };

@@ -9,8 +9,9 @@
  * Three base images of 64 MiB are built once: the test tree closed
  * cleanly; the same after a put that a crash left out of the checkpoint;
  * and a file whose small writes an fsync put in the journal (WRITE
- * records, a RESV of space fallocate set aside and an XATTR; the tree
- * leaves too little room for the buffers that hold them), then a crash.  Each
+ * records, a log's appends among them, a RESV of space fallocate set
+ * aside and an XATTR; the tree leaves too little room for the buffers
+ * that hold them), then a crash.  Each
  * iteration copies one, damages it with 1-4 mutations chosen by the
  * iteration's seed, and then asks:
  *
@@ -160,6 +161,21 @@ static int fz_jnl_writes(struct slot_store *s, const char *name,
 				     sizeof(acl), 0);
 	if (!err)
 		err = slot_ns_make(s, d.ino, "inherits", &nw, &f);
+	/* a log's appends, each fsynced: WRITE records with EXTEND */
+	struct slot_attr lg;
+	struct slot_ns_new ln = { .mode = S_IFREG | 0644 };
+	if (!err)
+		err = slot_ns_make(s, SLOT_ROOT_INO, "log", &ln, &lg);
+	for (size_t i = 0, off = 0; !err && i < 3; i++) {
+		static char part[200000];
+		size_t plen = i ? 300 * i : sizeof(part);
+		memset(part, 'a' + (int)i, plen);
+		ssize_t n = slot_file_write(s, lg.ino, off, part, plen);
+		err = n == (ssize_t)plen ? 0 : n < 0 ? (int)n : -EIO;
+		off += plen;
+		if (!err)
+			err = slot_file_fsync(s, lg.ino, false);
+	}
 	static const uint64_t at[] = { 5000, (1u << 20) + 8192, 100 };
 	for (size_t i = 0; !err && i < SL_ARRAY_SIZE(at); i++) {
 		char piece[300];

@@ -1721,7 +1721,7 @@ static void mf_refile(const char *path, const char *key, uint64_t oid,
 	size_t cap = 0, size = 0;
 	FILE *keep = open_memstream(&all, &size);
 	if (!keep)
-		die("jwritten: %s", strerror(errno));
+		die("mf_refile: %s", strerror(errno));
 	size_t klen = strlen(key);
 	while (getline(&line, &cap, in) > 0)
 		if (strncmp(line, "F ", 2) || strncmp(line + 2, key, klen) ||
@@ -1739,11 +1739,14 @@ static void mf_refile(const char *path, const char *key, uint64_t oid,
 
 /* jwritten IMG MANIFEST KEY: small writes over KEY's chunks, which fsync
  * puts in the journal (WRITE records) while their buffers stay, then a
- * crash; KEY's manifest line says its bytes now */
-static int cmd_jwritten(char **av, int ac)
+ * crash; KEY's manifest line says its bytes now.  jappended: appends
+ * past KEY's end instead, each fsynced (WRITE records with EXTEND, which
+ * carry the size). */
+static int cmd_jwritten(char **av, int ac, bool append)
 {
+	const char *cmd = append ? "jappended" : "jwritten";
 	if (ac < 3)
-		die("jwritten IMG MANIFEST KEY");
+		die("%s IMG MANIFEST KEY", cmd);
 	struct slot_store *s = api_open(av[0], false);
 	struct slot_attr a;
 	uint8_t *buf = NULL;
@@ -1752,17 +1755,30 @@ static int cmd_jwritten(char **av, int ac)
 	if (!err)
 		err = read_key(s, av[2], &buf, &len);
 	static const uint64_t at[] = { 5000, (1u << 20) + 8192, 100 };
-	for (size_t i = 0; !err && i < SL_ARRAY_SIZE(at); i++) {
-		char piece[300];
-		if (at[i] + sizeof(piece) > len)
-			continue;
-		memset(piece, 'j' + (int)i, sizeof(piece));
-		ssize_t n = slot_file_write(s, a.ino, at[i], piece, sizeof(piece));
-		err = n == (ssize_t)sizeof(piece) ? 0 : n < 0 ? (int)n : -EIO;
-		if (!err)
-			memcpy(buf + at[i], piece, sizeof(piece));
+	static const size_t grow[] = { 300, 5000, 1 };
+	size_t n = append ? SL_ARRAY_SIZE(grow) : SL_ARRAY_SIZE(at);
+	if (!err && append) {
+		buf = realloc(buf, len + 5301);
+		if (!buf)
+			die("%s: out of memory", cmd);
 	}
-	if (!err)
+	for (size_t i = 0; !err && i < n; i++) {
+		char piece[5000];
+		uint64_t off = append ? len : at[i];
+		size_t plen = append ? grow[i] : 300;
+		if (!append && off + plen > len)
+			continue;
+		memset(piece, 'j' + (int)i, plen);
+		ssize_t w = slot_file_write(s, a.ino, off, piece, plen);
+		err = w == (ssize_t)plen ? 0 : w < 0 ? (int)w : -EIO;
+		if (!err)
+			memcpy(buf + off, piece, plen);
+		if (!err && append) {
+			len += plen;
+			err = slot_file_fsync(s, a.ino, false);
+		}
+	}
+	if (!err && !append)
 		err = slot_file_fsync(s, a.ino, false);
 	sl_lock(s);
 	bool kept = s->wbs_count > 0;   /* the journal holds their bytes */
@@ -1770,9 +1786,9 @@ static int cmd_jwritten(char **av, int ac)
 	uint32_t chunk = store_chunk(s);
 	slot_abandon(s);
 	if (err)
-		die("jwritten: %s", slot_strerror(err));
+		die("%s: %s", cmd, slot_strerror(err));
 	if (!kept)
-		die("jwritten: the journal took none of the writes");
+		die("%s: the journal took none of the writes", cmd);
 	mf_refile(av[1], av[2], a.ino, buf, len, chunk);
 	free(buf);
 	return 0;
@@ -1947,6 +1963,7 @@ static void usage(FILE *f)
 "  recheckpoint IMG             open, touch the root, checkpoint, close\n"
 "  renamed IMG OLD NEW          checkpoint, rename OLD to NEW, sync, crash\n"
 "  jwritten IMG MANIFEST KEY     small writes over KEY, fsync (journal), crash\n"
+"  jappended IMG MANIFEST KEY    appends to KEY, each fsynced (journal), crash\n"
 "  jxattr IMG MANIFEST DIR FILE  xattrs, ACLs, space set aside and given\n"
 "                               back, fsync (journal), crash\n"
 "  rgn-hdr IMG KEY              zero the header of KEY's region\n"
@@ -1992,7 +2009,9 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "renamed"))
 		return cmd_renamed(av, ac);
 	if (!strcmp(cmd, "jwritten"))
-		return cmd_jwritten(av, ac);
+		return cmd_jwritten(av, ac, false);
+	if (!strcmp(cmd, "jappended"))
+		return cmd_jwritten(av, ac, true);
 	if (!strcmp(cmd, "jxattr"))
 		return cmd_jxattr(av, ac);
 	if (!strcmp(cmd, "orphan"))

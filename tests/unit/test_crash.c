@@ -261,6 +261,57 @@ Test(crash, jdata)
 	run_clean(&wl);
 }
 
+/* fsync puts appends past a chunk's end in the journal (EXTEND WRITE
+ * records, format 1.12), which carry the file's size with them: a crash
+ * brings both back, over a checkpoint that recorded the size before them
+ * too; a cut since (which rewrites the chunk) leaves them nothing to do,
+ * and an append after a hole goes out as before. */
+static cw_obj gfile;
+
+static void setup_log(struct cw *w)
+{
+	tfile = cw_create(w, CW_ROOT, "log");
+	cw_write(w, tfile, 0, 40000);           /* chunk 0 of 64 KiB, part */
+	cw_write(w, tfile, 65536, 56000);       /* chunk 1 */
+	cw_fsync(w, tfile);
+	gfile = cw_create(w, CW_ROOT, "gap");
+	cw_write(w, gfile, 0, 60000);
+	cw_fsync(w, gfile);
+}
+
+static void wl_jappend(struct cw *w)
+{
+	/* a chunk past a hole, then an append below it: the append's record
+	 * takes the size over the new chunk's floor only once that is down */
+	cw_write(w, gfile, 200000, 10);
+	cw_write(w, gfile, 60000, 100);
+	cw_fsync(w, gfile);
+	cw_write(w, tfile, 121536, 100);        /* appends to chunk 1 */
+	cw_fsync(w, tfile);
+	cw_write(w, tfile, 121636, 3000);       /* across a block */
+	cw_fsync(w, tfile);
+	cw_ckpt(w);     /* keeps the slots; its size is theirs or below */
+	cw_write(w, tfile, 124636, 1000);
+	cw_write(w, tfile, 1000, 10);           /* over chunk 0 too */
+	cw_fsync(w, tfile);
+	cw_truncate(w, tfile, 121600);          /* inside the journaled bytes */
+	cw_truncate(w, tfile, 126000);          /* extends: zeros */
+	cw_fsync(w, tfile);
+	cw_write(w, tfile, 126000, 2000);       /* after a hole */
+	cw_fsync(w, tfile);
+	cw_write(w, tfile, 128000, 500);
+	cw_fsync(w, tfile);
+	cw_write(w, tfile, 128500, 500);        /* unsynced */
+}
+
+Test(crash, jappend)
+{
+	static const struct crash_workload wl = { .name = "jappend",
+						  .setup = setup_log,
+						  .run = wl_jappend };
+	run_clean(&wl);
+}
+
 static void setup_trunc(struct cw *w)
 {
 	tfile = cw_create(w, CW_ROOT, "t");

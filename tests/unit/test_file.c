@@ -2007,6 +2007,27 @@ Test(file, fsync_puts_small_writes_in_the_journal)
 	free(ref);
 }
 
+/* A crash; then f reads as ref (size bytes) on a read-only open, which
+ * writes nothing to the device, and on a read-write open after it. */
+static void t_crash_ro_rw(slot_ino_t f, const char *ref, size_t size)
+{
+	slot_abandon(env.s);
+	size_t isz = (size_t)slot_emu_size(env.emu);
+	uint8_t *img = malloc(isz);
+	cr_assert_not_null(img);
+	memcpy(img, slot_emu_image(env.emu), isz);
+	env.opts.read_only = true;
+	t_reopen(&env);
+	t_expect_file(f, ref, size, "read-only, after a crash");
+	cr_expect_eq(slot_close(env.s), 0);
+	cr_expect(memcmp(img, slot_emu_image(env.emu), isz) == 0,
+		  "the read-only open wrote to the device");
+	free(img);
+	env.opts.read_only = false;
+	t_reopen(&env);
+	t_expect_file(f, ref, size, "read-write, after the read-only open");
+}
+
 /*
  * A read-only open after a crash cannot write the journal's WRITE records
  * into their chunks: it holds their bytes in buffers, so the file reads
@@ -2036,21 +2057,65 @@ Test(file, read_only_open_holds_journaled_writes)
 	}
 	cr_assert_geq(atomic_load(&env.s->jnl_writes), jw + 4,
 		      "the fsyncs did not go to the journal");
-	slot_abandon(env.s);
-	size_t isz = (size_t)slot_emu_size(env.emu);
-	uint8_t *img = malloc(isz);
-	cr_assert_not_null(img);
-	memcpy(img, slot_emu_image(env.emu), isz);
-	env.opts.read_only = true;
+	t_crash_ro_rw(f, ref, size);
+	free(ref);
+}
+
+/*
+ * fsync of appends to a file, a log's or a database's write-ahead log,
+ * puts them in the journal too (WRITE records with EXTEND, format 1.12),
+ * with the size they give the file: not a rewrite of the chunk, a few
+ * KiB written for each.  A crash brings bytes and size back, over a
+ * checkpoint that kept the slots; a read-only open holds them, writing
+ * nothing; a read-write open then puts them in the chunk.
+ */
+Test(file, fsync_puts_appends_in_the_journal)
+{
+	enum { ROUNDS = 24 };
+	size_t chunk = 1u << 20, old = chunk / 2 + 1000, size = old;
+	char *ref = malloc(chunk);
+	cr_assert_not_null(ref);
+	t_fill(ref, chunk, 71);
+	slot_ino_t f = mkfile(SLOT_ROOT_INO, "wal");
+	cr_assert_eq(slot_file_write(env.s, f, 0, ref, old), (ssize_t)old);
+	cr_assert_eq(slot_close(env.s), 0);
 	t_reopen(&env);
-	t_expect_file(f, ref, size, "read-only, after a crash");
-	cr_expect_eq(slot_close(env.s), 0);
-	cr_expect(memcmp(img, slot_emu_image(env.emu), isz) == 0,
-		  "the read-only open wrote to the device");
-	free(img);
-	env.opts.read_only = false;
+	char piece[4096];
+	uint32_t x = 7171;
+	int rewrites = 0;
+	for (int round = 0; round < ROUNDS; round++) {
+		x = x * 1103515245u + 12345u;
+		size_t len = round % 3 ? (x >> 3) % 4096 + 1 : 4096;
+		t_fill(piece, sizeof(piece), (unsigned)round);
+		uint64_t before = t_status(env.s).io.bytes_written;
+		t_write_ref(f, ref, size, piece, len);
+		size += len;
+		cr_assert_eq(slot_file_fsync(env.s, f, true), 0);
+		/* the journal keeps slots for a buffer so long (its span,
+		 * 7 here in a store of 128 MiB): then it goes out */
+		rewrites += t_status(env.s).io.bytes_written - before >= old;
+		if (round == ROUNDS / 2)
+			cr_assert_geq(slot_checkpoint(env.s, true), 0);
+	}
+	cr_expect_leq(rewrites, ROUNDS / 4, "%d fsyncs of %d rewrote the "
+		      "chunk", rewrites, ROUNDS);
+	/* the last appends' size is theirs alone: no checkpoint has it
+	 * (from a clean open, whose journal keeps no slot for a buffer) */
+	cr_assert_eq(slot_close(env.s), 0);
 	t_reopen(&env);
-	t_expect_file(f, ref, size, "read-write, after the read-only open");
+	uint64_t ck = t_status(env.s).checkpoints;
+	for (int i = 0; i < 2; i++) {
+		t_fill(piece, sizeof(piece), 100u + (unsigned)i);
+		t_write_ref(f, ref, size, piece, 1000);
+		size += 1000;
+		cr_assert_eq(slot_file_fsync(env.s, f, true), 0);
+	}
+	cr_expect_eq(t_status(env.s).checkpoints, ck, "a checkpoint came");
+	t_expect_file(f, ref, size, "journaled");
+
+	t_crash_ro_rw(f, ref, size);
+	/* in the chunk now: a crash right after the open loses nothing */
+	t_crash_expect(f, ref, size, "after a second crash");
 	free(ref);
 }
 
