@@ -588,14 +588,6 @@ static struct sl_wbuf *fl_wb_find(const struct slot_store *s,
 	return b;
 }
 
-static unsigned fl_wb_count(const struct sl_obj *o)
-{
-	unsigned n = 0;
-	for (const struct sl_wbuf *b = o->wb; b; b = b->next)
-		n++;
-	return n;
-}
-
 /* The count of buffers of a kind: sparse ones, or full ones. */
 static uint32_t *fl_wb_tally(struct slot_store *s, bool sparse)
 {
@@ -772,6 +764,24 @@ static bool fl_wbs_all_jnl(const struct sl_wbuf *b)
 		if (!b->pg[i].jnl)
 			return false;
 	return true;
+}
+
+/* Whether a close writes b out: not when the journal holds all its
+ * blocks, which go with the periodic write-out or when the journal's
+ * span sends them (a log appended, fsynced and closed over and over
+ * rewrote its chunk at each close). */
+static bool fl_wb_close_writes(const struct sl_wbuf *b)
+{
+	return !fl_wbs_all_jnl(b);
+}
+
+/* Lock held.  The buffers of o a close writes out. */
+static unsigned fl_wb_close_count(const struct sl_obj *o)
+{
+	unsigned n = 0;
+	for (const struct sl_wbuf *b = o->wb; b; b = b->next)
+		n += fl_wb_close_writes(b);
+	return n;
 }
 
 /* Whether a WRITE record of b's was logged: its chunk, rewritten
@@ -2649,7 +2659,7 @@ void sl_file_flush_async(struct slot_store *s, slot_ino_t ino)
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
 	for (struct sl_wbuf *b = o ? o->wb : NULL; b; b = b->next)
-		if (sl_vec_push(&idx, b->idx))
+		if (fl_wb_close_writes(b) && sl_vec_push(&idx, b->idx))
 			break;  /* the rest go at the periodic write-out */
 	sl_unlock(s);
 	for (size_t i = 0; i < idx.n; i++) {
@@ -2767,7 +2777,7 @@ bool sl_file_flush_waits(struct slot_store *s, slot_ino_t ino)
 {
 	sl_lock(s);
 	struct sl_obj *o = sl_obj_find(&s->ix, ino);
-	unsigned n = o ? fl_wb_count(o) : 0;
+	unsigned n = o ? fl_wb_close_count(o) : 0;
 	sl_unlock(s);
 	if (!n)
 		return false;

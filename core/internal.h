@@ -1071,7 +1071,8 @@ int sl_file_move_chunk(struct slot_store *s, slot_ino_t ino, uint32_t idx,
 int sl_file_flush(struct slot_store *s, slot_ino_t ino);
 /* A flusher's read-ahead job: chunk idx of ino into the chunk cache. */
 void sl_file_prefetch(struct slot_store *s, slot_ino_t ino, uint32_t idx);
-/* Start writing them out in the background (close(2) needs no more). */
+/* Start writing them out in the background (close(2) needs no more), but
+ * those whose blocks the journal holds all. */
 void sl_file_flush_async(struct slot_store *s, slot_ino_t ino);
 /* Whether sl_file_flush_async(s, ino) would write out itself. */
 bool sl_file_flush_waits(struct slot_store *s, slot_ino_t ino);

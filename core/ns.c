@@ -1005,7 +1005,8 @@ static int ns_unhold(struct slot_store *s, slot_ino_t ino, uint64_t n,
 int slot_ns_release(struct slot_store *s, slot_ino_t ino)
 {
 	/* a close starts writing out what the file buffered, as dirty
-	 * pages start on a disk file system; fsync is what waits */
+	 * pages start on a disk file system (but what the journal holds);
+	 * fsync is what waits */
 	if (!s->read_only)
 		sl_file_flush_async(s, ino);
 	return ns_unhold(s, ino, 1, true);
