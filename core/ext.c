@@ -149,7 +149,7 @@ uint64_t sl_ext_size(struct slot_store *s, struct sl_obj *o, int64_t own,
  * a second at most, with a count of those held back, so a device gone
  * bad does not flood the log.  len 0: a flush.
  */
-static void sl_write_failed(struct slot_store *s, uint64_t off, uint64_t len,
+static void ext_log_failure(struct slot_store *s, uint64_t off, uint64_t len,
 			    int err)
 {
 	int64_t now = sl_mono_ns();
@@ -178,13 +178,13 @@ int sl_write(struct slot_store *s, struct slot_io *ios, size_t n)
 	int err = s->dev->ops->write(s->dev->ctx, ios, n);
 	/* failed too: part of it may have landed */
 	atomic_fetch_add(&s->writes_done, 1);
-	if (err) {
+	if (err && n) {
 		/* the first request that failed, else the batch's first */
 		size_t k = 0;
 		while (k < n && ios[k].res == (int32_t)ios[k].len)
 			k++;
 		k = k < n ? k : 0;
-		sl_write_failed(s, ios[k].off, ios[k].len, err);
+		ext_log_failure(s, ios[k].off, ios[k].len, err);
 	}
 	return err;
 }
@@ -194,7 +194,7 @@ int sl_write_span(struct slot_store *s, uint64_t off, void *buf, size_t len)
 	int err = sl_dev_span(s->dev, true, off, buf, len);
 	atomic_fetch_add(&s->writes_done, 1);
 	if (err)
-		sl_write_failed(s, off, len, err);
+		ext_log_failure(s, off, len, err);
 	return err;
 }
 
@@ -202,7 +202,7 @@ int sl_dev_flush(struct slot_store *s)
 {
 	int err = s->dev->ops->flush(s->dev->ctx);
 	if (err)
-		sl_write_failed(s, 0, 0, err);
+		ext_log_failure(s, 0, 0, err);
 	return err;
 }
 

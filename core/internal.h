@@ -611,7 +611,7 @@ struct slot_store {
 	 * nothing to do (from 1 at open: an earlier open's writes) */
 	atomic_uint_fast64_t writes_done;
 	uint64_t writes_flushed;
-	/* sl_write_failed's limit: when it last logged, and how many
+	/* ext_log_failure's limit: when it last logged, and how many
 	 * failures it has held back since */
 	atomic_int_fast64_t wfail_logged_ns;
 	atomic_uint_fast64_t wfail_held;

@@ -1757,11 +1757,11 @@ static int cmd_jwritten(char **av, int ac, bool append)
 	static const uint64_t at[] = { 5000, (1u << 20) + 8192, 100 };
 	static const size_t grow[] = { 300, 5000, 1 };
 	size_t n = append ? SL_ARRAY_SIZE(grow) : SL_ARRAY_SIZE(at);
-	if (!err && append) {
-		buf = realloc(buf, len + 5301);
-		if (!buf)
-			die("%s: out of memory", cmd);
-	}
+	size_t more = 0;
+	for (size_t i = 0; append && i < n; i++)
+		more += grow[i];
+	if (!err && append && !(buf = realloc(buf, len + more)))
+		die("%s: out of memory", cmd);
 	for (size_t i = 0; !err && i < n; i++) {
 		char piece[5000];
 		uint64_t off = append ? len : at[i];
