@@ -16,6 +16,8 @@
  * at the floors of chunks still buffered or in flight.  A floor is always
  * a size the file had: as ext4's i_disksize, the size a crash can show
  * lags the data until the data is down (FORMAT.md, "Sizes that lag").
+ * Bytes past a chunk's end that a journal write holds are down with it
+ * (sl_file_jnl_settle raises their buffer's floor, or drops its entry).
  *
  * Durability is counted in device flushes: a chunk whose write completed
  * while flush n was the last begun is durable once a flush numbered above
