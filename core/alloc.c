@@ -789,7 +789,7 @@ int sl_reclaim(struct slot_store *s)
 		   s->jnl_slots.n > 0;
 	sl_unlock(s);
 	if (!quar && !pin && !held)
-		return went ? 0 : -ENOSPC;
+		return went ? 0 : 1;
 	int err = sl_flush(s);
 	if (err)
 		return err;
@@ -1024,9 +1024,12 @@ int slot_trim(struct slot_store *s, uint64_t start, uint64_t len,
 	if (s->read_only)
 		return -EROFS;
 	/* slots freed since the last checkpoint, or the last flush, are
-	 * not free yet: a checkpoint and a flush make them so */
-	int err = sl_reclaim(s);
-	if (err && err != -ENOSPC)
-		return err;
-	return sl_trim_free(s, start, len, minlen, trimmed);
+	 * not free yet: a checkpoint and a flush make them so.  Should
+	 * those fail (an image whose own file system is full), what is
+	 * free goes back all the same, which may give them the room they
+	 * need, and fstrim says so after: it said "trimmed", and the
+	 * files removed kept their space */
+	int reclaimed = sl_reclaim(s);
+	int err = sl_trim_free(s, start, len, minlen, trimmed);
+	return err ? err : SL_MIN(reclaimed, 0);
 }

@@ -83,7 +83,7 @@ static int cp_release(struct slot_store *s, uint32_t r)
 		sl_unlock(s);
 		int err = empty ? 0 : sl_reclaim(s);
 		if (empty || err)
-			return err == -ENOSPC ? 0 : err;
+			return SL_MIN(err, 0);
 	}
 	return 0;
 }
@@ -125,7 +125,7 @@ static int cp_region(struct slot_store *s, const size_t *want, uint32_t *skip,
 int sl_alloc_retry(struct slot_store *s)
 {
 	int err = sl_reclaim(s);
-	if (err && err != -ENOSPC)
+	if (err < 0)
 		return err;
 	bool freed = !err;
 	/* used up: an ENOSPC of another kind (a full checkpoint container)

@@ -813,7 +813,9 @@ int sl_fs_errors_record(struct slot_store *s);
 void sl_csum_error(struct slot_store *s);
 
 /* Make room: wait for dying files (sl_dying_wait), flush, and if that is
- * not enough, checkpoint. No lock held.  -ENOSPC: nothing to reclaim. */
+ * not enough, checkpoint. No lock held.  1: nothing to reclaim; a
+ * negative errno is the flush's or the checkpoint's (ENOSPC too, from
+ * an image whose own file system is full). */
 int sl_reclaim(struct slot_store *s);
 /* ns.c.  No lock held.  Wait up to SL_DYING_WAIT_MS for the dying files
  * (slot_store.dying) to go; whether any went. */

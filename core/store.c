@@ -687,7 +687,7 @@ static int st_shrink_empty(struct slot_store *s, uint32_t nreg)
 	/* the old slots come free once no checkpoint names them */
 	if (!err)
 		err = st_ckpt_both(s);
-	if (!err && (err = sl_reclaim(s)) == -ENOSPC)
+	if (!err && (err = sl_reclaim(s)) > 0)
 		err = 0;
 	sl_lock(s);
 	for (uint32_t r = nreg; !err && r < s->nregions; r++)
@@ -701,7 +701,7 @@ static int st_shrink(struct slot_store *s, uint64_t size, uint64_t *min)
 {
 	/* buffers out, and the slots freed so far free */
 	int err = slot_sync(s);
-	if (!err && (err = sl_reclaim(s)) == -ENOSPC)
+	if (!err && (err = sl_reclaim(s)) > 0)
 		err = 0;
 	if (err)
 		return err;

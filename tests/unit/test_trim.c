@@ -136,6 +136,33 @@ Test(trim, takes_what_deletions_freed)
 	expect_file("f3", sizes[3], 4);
 }
 
+/* A checkpoint that cannot be written (an image whose own file system is
+ * full) keeps a removed file's slots: slot_trim gives back what is free
+ * all the same, which may make the room the checkpoint needs, and says
+ * that it failed; it had said nothing, and fstrim "trimmed".  Once the
+ * device writes again, the next takes the file's space. */
+Test(trim, says_when_what_deletions_freed_stays)
+{
+	put_all();
+	cr_assert_eq(slot_sync(env.s), 0);
+	cr_assert_eq(slot_ns_unlink(env.s, SLOT_ROOT_INO, "f4"), 0);
+	uint64_t trimmed;
+	slot_emu_fail_writes(env.emu, -ENOSPC);
+	cr_expect_eq(slot_trim(env.s, 0, UINT64_MAX, 0, &trimmed), -ENOSPC);
+	slot_emu_fail_writes(env.emu, 0);
+	cr_expect_gt(trimmed, 0, "nothing free went back");
+	uint64_t first = trimmed;
+	cr_assert_eq(slot_trim(env.s, 0, UINT64_MAX, 0, &trimmed), 0);
+	cr_expect_geq(trimmed, sizes[4], "%llu bytes trimmed after %llu",
+		      (unsigned long long)trimmed, (unsigned long long)first);
+	slot_abandon(env.s);
+	t_reopen(&env);
+	struct slot_attr a;
+	cr_expect_eq(slot_ns_lookup(env.s, SLOT_ROOT_INO, "f4", &a), -ENOENT);
+	expect_file("f0", sizes[0], 1);
+	expect_file("f3", sizes[3], 4);
+}
+
 /* Slots a flush under way took from quarantine are free once it is
  * done: slot_trim waits for it, and discards them too (it found nothing
  * to reclaim, and fstrim through a loop device once gave nothing back). */
