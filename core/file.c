@@ -3250,13 +3250,13 @@ static int fl_jnl_rewrite(struct slot_store *s, const struct sl_jnl_data *d,
 }
 
 /* Lock held.  For a read-only open, which rewrites no chunk: the bytes
- * of d[0, n) that hold over chunk c of o, len bytes in all, in a sparse
- * buffer, which reads overlay as they do any buffer's.  Nothing writes
- * it out: a read-only store has no writes, no flushers, no write-out at
- * close. */
+ * of d[0, n) that hold over chunk c of o in a sparse buffer (as long as
+ * they reach: fl_wbs_write takes its length past the chunk's), which
+ * reads overlay as they do any buffer's.  Nothing writes it out: a
+ * read-only store has no writes, no flushers, no write-out at close. */
 static int fl_jnl_hold(struct slot_store *s, struct sl_obj *o,
 		       const struct sl_jnl_data *d, size_t n,
-		       const struct sl_chunk *c, uint32_t len)
+		       const struct sl_chunk *c)
 {
 	if (s->wbs_count >= SL_WBS_MAX)
 		return -ENOSPC;
@@ -3277,8 +3277,6 @@ static int fl_jnl_hold(struct slot_store *s, struct sl_obj *o,
 		else
 			err = fl_wbs_write(s, b, d[k].off, d[k].data, d[k].len);
 	}
-	if (!err && b->len != len)
-		err = -EUCLEAN;
 	if (!err)
 		err = fl_wb_hook(s, o, b);
 	if (err) {
@@ -3326,12 +3324,13 @@ int64_t sl_file_jnl_apply(struct slot_store *s, enum sl_jnl_apply how)
 		for (size_t k = i; p && k < j; k++)
 			m += fl_jnl_data_holds(&d[k], &c, &len);
 		/* bytes past the end the file had: its size grows to hold
-		 * them (a cut since would have rewritten the chunk) */
+		 * them (a truncation since would have written the chunk out,
+		 * and the records would not hold) */
 		uint64_t end = ((uint64_t)c.idx << s->sb.chunk_shift) + len;
 		if (m && how != SL_JNL_COUNT && end > o->size)
 			o->size = end;
 		if (m && how == SL_JNL_HOLD)
-			err = fl_jnl_hold(s, o, &d[i], j - i, &c, len);
+			err = fl_jnl_hold(s, o, &d[i], j - i, &c);
 		sl_unlock(s);
 		if (m && write)
 			err = fl_jnl_rewrite(s, &d[i], j - i, &c, len, img);
@@ -3796,8 +3795,6 @@ static int64_t fl_wbs_unjournaled(const struct slot_store *s,
 		const struct sl_wpage *g = &b->pg[i];
 		uint32_t lo = g->k * bs + g->lo, hi = g->k * bs +
 			      fl_wpage_end(s, b, g);
-		if (hi <= lo)
-			continue;
 		if (hi > c->len) {
 			if (lo > reach)
 				return -1;

@@ -719,8 +719,8 @@ bool slot_file_truncate_waits(struct slot_store *s, slot_ino_t ino,
  * chunk's data, short of its end, is zeros written as slot_file_write
  * writes them: buffered, durable with fsync.  keep_size: the size stays;
  * else a shorter file grows to off + len.  Space slot_file_allocate set
- * aside for the chunks wholly in the range is given back.  Durable, as truncation, with the next
- * checkpoint (fsync).
+ * aside for the chunks wholly in the range is given back.  Durable, as
+ * truncation, with the next checkpoint (fsync).
  */
 int slot_file_zero(struct slot_store *s, slot_ino_t ino, uint64_t off,
 		   uint64_t len, bool keep_size);
